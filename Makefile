@@ -1,0 +1,57 @@
+# Parley — build, test and benchmark entry points. `make demo` and `make test` do all set-up on a fresh
+# Debian 12 machine: missing -dev packages are installed with apt when run as root, otherwise the exact
+# apt-get line is printed; Python test peers go into .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+APT_PACKAGES := libsodium-dev libncurses-dev libsqlite3-dev libqrencode-dev tmux python3-venv pkg-config
+VENV := .venv
+PY := $(VENV)/bin/python
+SWIFT ?= swift
+export LANG ?= C.UTF-8
+
+.PHONY: deps venv build release demo test test-swift test-interop bench clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing Debian packages; run:"; echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/.stamp: Tests/interop/requirements.txt | deps
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/interop/requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+demo: build
+	$(SWIFT) run parley demo
+
+test: test-swift test-interop
+
+test-swift: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+test-interop: venv build
+	$(PY) -m pytest -q Tests/interop
+
+bench: release
+	.build/release/parley-bench
+
+clean:
+	rm -rf .build $(VENV)

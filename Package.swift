@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, dependencies flowing one way:
+//   CSodium (libsodium) → ParleyCrypto → ParleyProtocol → (store, relay client, engine, front ends)
+let package = Package(
+    name: "Parley",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "parley", targets: ["parley"]),
+        .executable(name: "parley-bench", targets: ["ParleyBench"]),
+        .executable(name: "parley-interop-peer", targets: ["ParleyInteropPeer"]),
+        .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .target(
+            name: "ParleyCrypto",
+            dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "ParleyProtocol", dependencies: ["ParleyCrypto"]),
+        .executableTarget(name: "parley", dependencies: ["ParleyProtocol"]),
+        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol"]),
+        .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol"]),
+        .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
+        .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
