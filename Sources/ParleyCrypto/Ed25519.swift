@@ -36,7 +36,7 @@ public enum Ed25519 {
         public let publicKey: PublicKey
         private let expanded: SecretBytes
 
-        public init(random: some RandomSource = SystemRandom()) {
+        public init(random: any RandomSource = SystemRandom()) {
             try! self.init(seed: random.secret(Ed25519.seedLength))
         }
 

@@ -37,7 +37,7 @@ public enum MLKEM1024KEM {
         public let publicKey: PublicKey
         private let key: MLKEM1024.PrivateKey
 
-        public init(random: some RandomSource = SystemRandom()) {
+        public init(random: any RandomSource = SystemRandom()) {
             try! self.init(seed: random.secret(MLKEM1024KEM.seedLength))
         }
 

@@ -40,7 +40,7 @@ public struct SystemRandom: RandomSource {
 public final class DeterministicRandom: RandomSource, @unchecked Sendable {
     private let seed: [UInt8]
     private var counter: UInt64 = 0
-    private let lock = SpinLock()
+    private let lock = Lock()
 
     public init(seed: [UInt8]) {
         Sodium.ready()
@@ -65,10 +65,11 @@ public final class DeterministicRandom: RandomSource, @unchecked Sendable {
     }
 }
 
-/// A minimal lock that needs neither Foundation nor Synchronization's availability annotations.
-final class SpinLock: @unchecked Sendable {
+/// A pthread mutex: a minimal lock that needs neither Foundation nor Synchronization's availability
+/// annotations. Used by the few classes whose state is guarded by hand.
+public final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
     }
@@ -76,7 +77,7 @@ final class SpinLock: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -17,7 +17,7 @@ public enum X25519 {
         public let publicKey: PublicKey
 
         /// A new key pair from `random`.
-        public init(random: some RandomSource = SystemRandom()) {
+        public init(random: any RandomSource = SystemRandom()) {
             self.init(uncheckedPrivateKey: random.secret(X25519.keyLength))
         }
 

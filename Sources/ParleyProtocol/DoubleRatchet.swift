@@ -23,7 +23,7 @@ public struct RatchetSession: Sendable {
 
     /// Alice's side (§5.2): the first sending chain comes from her new ratchet key and Bob's signed prekey.
     public static func initiator(_ initiation: PQXDH.Initiation, localIdentity: Ed25519.PublicKey, bundle: PreKeyBundle,
-                                 random: some RandomSource = SystemRandom()) throws(ProtocolError) -> RatchetSession {
+                                 random: any RandomSource = SystemRandom()) throws(ProtocolError) -> RatchetSession {
         let ratchetKey = X25519.KeyPair(random: random)
         let dh = try ProtocolError.wrap { () throws(CryptoError) in
             try X25519.sharedSecret(privateKey: ratchetKey.privateKey, publicKey: bundle.signedPreKey)
@@ -72,7 +72,7 @@ public struct RatchetSession: Sendable {
 
     // MARK: Decrypt
 
-    public mutating func decrypt(_ message: RatchetMessage, random: some RandomSource = SystemRandom()) throws(ProtocolError) -> [UInt8] {
+    public mutating func decrypt(_ message: RatchetMessage, random: any RandomSource = SystemRandom()) throws(ProtocolError) -> [UInt8] {
         var next = self
         let plaintext = try next.decryptInPlace(message, random: random)
         next.pendingPreKey = nil
@@ -80,7 +80,7 @@ public struct RatchetSession: Sendable {
         return plaintext
     }
 
-    private mutating func decryptInPlace(_ message: RatchetMessage, random: some RandomSource) throws(ProtocolError) -> [UInt8] {
+    private mutating func decryptInPlace(_ message: RatchetMessage, random: any RandomSource) throws(ProtocolError) -> [UInt8] {
         let header = message.header
         if let messageKey = skipped.take(ratchetKey: header.ratchetKey, number: header.messageNumber) {
             return try open(message, with: messageKey)
@@ -124,7 +124,7 @@ public struct RatchetSession: Sendable {
         receivingChainKey = chainKey
     }
 
-    private mutating func ratchetStep(remoteKey: X25519.PublicKey, random: some RandomSource) throws(ProtocolError) {
+    private mutating func ratchetStep(remoteKey: X25519.PublicKey, random: any RandomSource) throws(ProtocolError) {
         if let old = remoteRatchetKey {
             retiredRemoteRatchetKeys.append(old)
             if retiredRemoteRatchetKeys.count > 8 { retiredRemoteRatchetKeys.removeFirst() }

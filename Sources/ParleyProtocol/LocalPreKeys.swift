@@ -20,7 +20,7 @@ public struct LocalPreKeys: Sendable {
 
     /// Makes a new signed prekey current, keeping only the previous one (for messages in flight).
     @discardableResult
-    public mutating func rotateSignedPreKey(random: some RandomSource = SystemRandom()) -> UInt32 {
+    public mutating func rotateSignedPreKey(random: any RandomSource = SystemRandom()) -> UInt32 {
         let id = allocateId()
         let previous = currentSignedPreKeyId
         signedPreKeys = signedPreKeys.filter { $0.key == previous }
@@ -31,7 +31,7 @@ public struct LocalPreKeys: Sendable {
 
     /// Makes a new last-resort PQ prekey current, keeping only the previous one.
     @discardableResult
-    public mutating func rotateLastResortPQPreKey(random: some RandomSource = SystemRandom()) -> UInt32 {
+    public mutating func rotateLastResortPQPreKey(random: any RandomSource = SystemRandom()) -> UInt32 {
         let id = allocateId()
         let previous = currentLastResortPQPreKeyId
         lastResortPQPreKeys = lastResortPQPreKeys.filter { $0.key == previous }
@@ -41,7 +41,7 @@ public struct LocalPreKeys: Sendable {
     }
 
     @discardableResult
-    public mutating func generateOneTimePreKeys(_ count: Int, random: some RandomSource = SystemRandom()) -> [UInt32] {
+    public mutating func generateOneTimePreKeys(_ count: Int, random: any RandomSource = SystemRandom()) -> [UInt32] {
         (0..<count).map { _ in
             let id = allocateId()
             oneTimePreKeys[id] = X25519.KeyPair(random: random)
@@ -50,7 +50,7 @@ public struct LocalPreKeys: Sendable {
     }
 
     @discardableResult
-    public mutating func generateOneTimePQPreKeys(_ count: Int, random: some RandomSource = SystemRandom()) -> [UInt32] {
+    public mutating func generateOneTimePQPreKeys(_ count: Int, random: any RandomSource = SystemRandom()) -> [UInt32] {
         (0..<count).map { _ in
             let id = allocateId()
             oneTimePQPreKeys[id] = MLKEM1024KEM.KeyPair(random: random)
@@ -59,7 +59,7 @@ public struct LocalPreKeys: Sendable {
     }
 
     /// A fresh set: one signed prekey, one last-resort PQ prekey, and `oneTime` of each one-time kind.
-    public static func generate(oneTime: Int, random: some RandomSource = SystemRandom()) -> LocalPreKeys {
+    public static func generate(oneTime: Int, random: any RandomSource = SystemRandom()) -> LocalPreKeys {
         var keys = LocalPreKeys()
         keys.rotateSignedPreKey(random: random)
         keys.rotateLastResortPQPreKey(random: random)

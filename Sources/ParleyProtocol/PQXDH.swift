@@ -17,7 +17,7 @@ public enum PQXDH {
 
     /// Alice's side. Refuses a bundle whose prekey signatures do not verify.
     public static func initiate(identity: DeviceIdentity, bundle: PreKeyBundle,
-                                random: some RandomSource = SystemRandom()) throws(ProtocolError) -> Initiation {
+                                random: any RandomSource = SystemRandom()) throws(ProtocolError) -> Initiation {
         try bundle.verifySignatures()
         let ephemeral = X25519.KeyPair(random: random)
         let remoteAgreementKey = try ProtocolError.wrap { () throws(CryptoError) in try bundle.identityKey.toX25519() }

@@ -1,0 +1,254 @@
+import ParleyCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Wall-clock time in milliseconds since the Unix epoch, behind a protocol so tests control it.
+public protocol WallClock: Sendable {
+    func nowMilliseconds() -> UInt64
+}
+
+public struct SystemWallClock: WallClock {
+    public init() {}
+    public func nowMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+/// Where bundles come from: the relay's prekey directory in production, a table in tests.
+public protocol PreKeyBundleSource: Sendable {
+    func bundle(for device: DeviceAddress) async throws -> PreKeyBundle
+}
+
+/// What to do with a sender whose account key this device has never seen (the verification issue refines
+/// this into signal-cli's on-first-use / always / never).
+public enum NewIdentityPolicy: Sendable {
+    case trustOnFirstUse
+    case refuse
+}
+
+/// This device's own account.
+public struct LocalAccount: Sendable {
+    public let address: String
+    public let accountKey: Ed25519.KeyPair
+    public let device: DeviceIdentity
+    public var deviceList: SignedDeviceList
+    public var certificate: SenderCertificate
+
+    public init(address: String, accountKey: Ed25519.KeyPair, device: DeviceIdentity, deviceList: SignedDeviceList,
+                certificateExpiry: UInt64) {
+        self.address = address
+        self.accountKey = accountKey
+        self.device = device
+        self.deviceList = deviceList
+        certificate = .issue(address: address, accountKey: accountKey, deviceId: device.deviceId, deviceKey: device.publicKey,
+                             expiresAt: certificateExpiry)
+    }
+
+    public var deviceAddress: DeviceAddress { DeviceAddress(address: address, deviceId: device.deviceId) }
+}
+
+/// Sesame-style session management (PROTOCOL.md §8): fan-out to every device, active and inactive
+/// sessions per device, sealed-sender wrapping and checking. State lives in a `SessionStore`; every
+/// operation ends in exactly one `commit`.
+public actor SessionManager {
+    public private(set) var account: LocalAccount
+    private let store: any SessionStore
+    private let bundles: any PreKeyBundleSource
+    private let clock: any WallClock
+    private let random: any RandomSource
+    private let newIdentityPolicy: NewIdentityPolicy
+
+    public init(account: LocalAccount, store: any SessionStore, bundles: any PreKeyBundleSource,
+                clock: any WallClock = SystemWallClock(), random: any RandomSource = SystemRandom(),
+                newIdentityPolicy: NewIdentityPolicy = .trustOnFirstUse) {
+        self.account = account
+        self.store = store
+        self.bundles = bundles
+        self.clock = clock
+        self.random = random
+        self.newIdentityPolicy = newIdentityPolicy
+    }
+
+    // MARK: Sending
+
+    /// Encrypts `content` once for every device of `peer` and once for every other device of this account,
+    /// commits the new session states together with the envelopes (the outbox), and returns the envelopes.
+    public func send(_ content: [UInt8], to peer: String) async throws -> [OutgoingEnvelope] {
+        let targets = try targetDevices(for: peer)
+        // The only suspension point: fetch bundles for devices without a usable session, before any state
+        // is read for encryption.
+        var fetched: [DeviceAddress: PreKeyBundle] = [:]
+        for (device, key) in targets where try store.sessions(for: device).active?.remoteIdentityKey != key {
+            fetched[device] = try await bundles.bundle(for: device)
+        }
+        return try encryptAndCommit(Padding.pad(content), targets: targets, bundles: fetched)
+    }
+
+    private func targetDevices(for peer: String) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
+        guard let known = try store.account(peer), let list = known.deviceList else {
+            throw ProtocolError.unknownDevice(address: peer, deviceId: 0)
+        }
+        let own = account.deviceList.devices.filter { $0.deviceId != account.device.deviceId }
+            .map { (DeviceAddress(address: account.address, deviceId: $0.deviceId), $0.identityKey) }
+        let theirs = list.devices.map { (DeviceAddress(address: peer, deviceId: $0.deviceId), $0.identityKey) }
+        return peer == account.address ? own : theirs + own
+    }
+
+    private func encryptAndCommit(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],
+                                  bundles fetched: [DeviceAddress: PreKeyBundle]) throws -> [OutgoingEnvelope] {
+        var changes = SessionChanges()
+        for (device, identityKey) in targets {
+            var sessions = try store.sessions(for: device)
+            if sessions.active?.remoteIdentityKey != identityKey {
+                guard let bundle = fetched[device] else { throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId) }
+                guard bundle.identityKey == identityKey, bundle.deviceId == device.deviceId else {
+                    throw ProtocolError.senderMismatch("bundle for \(device) does not match its device list entry")
+                }
+                let initiation = try PQXDH.initiate(identity: account.device, bundle: bundle, random: random)
+                sessions.activate(try RatchetSession.initiator(initiation, localIdentity: account.device.publicKey,
+                                                               bundle: bundle, random: random))
+            }
+            var session = sessions.active!
+            let message = try session.encrypt(padded)
+            let inner: SealedContent.Message = if let preKey = session.pendingPreKey {
+                .preKey(PreKeyMessage(preKey: preKey, message: message))
+            } else {
+                .ratchet(message)
+            }
+            sessions.active = session
+            changes.sessions[device] = sessions
+            let envelope = try SealedSender.seal(SealedContent(certificate: account.certificate, message: inner),
+                                                 to: identityKey, random: random)
+            changes.outgoing.append(OutgoingEnvelope(recipient: device, envelope: envelope))
+        }
+        try store.commit(changes)
+        return changes.outgoing
+    }
+
+    // MARK: Receiving
+
+    /// Opens, checks and decrypts one envelope, and commits the session change together with the message.
+    /// On any error nothing is committed.
+    @discardableResult
+    public func receive(_ envelope: [UInt8]) throws -> ReceivedMessage {
+        let sealed = try SealedSender.open(envelope, identity: account.device)
+        let certificate = sealed.certificate
+        try certificate.verify(now: clock.nowMilliseconds())
+        var changes = SessionChanges()
+        try checkSenderAccount(certificate, changes: &changes)
+
+        let device = DeviceAddress(address: certificate.address, deviceId: certificate.deviceId)
+        var sessions = try store.sessions(for: device)
+        let padded: [UInt8]
+        var startedSession = false
+        switch sealed.message {
+        case .ratchet(let message):
+            padded = try decryptWithExisting(message, sessions: &sessions, device: device)
+        case .preKey(let message):
+            guard message.preKey.identityKey == certificate.deviceKey else {
+                throw ProtocolError.senderMismatch("PreKeyMessage identity differs from the sender certificate")
+            }
+            // Every message of a session start arrives as a PreKeyMessage until the first reply, so try the
+            // sessions we have before treating it as a new start.
+            do {
+                padded = try decryptWithExisting(message.message, sessions: &sessions, device: device)
+            } catch ProtocolError.duplicateOrReplayedMessage {
+                throw ProtocolError.duplicateOrReplayedMessage
+            } catch {
+                var preKeys = try store.preKeys()
+                let response = try PQXDH.respond(identity: account.device, preKeys: preKeys, header: message.preKey)
+                var session = RatchetSession.responder(response, localIdentity: account.device.publicKey,
+                                                       remoteIdentity: message.preKey.identityKey)
+                padded = try session.decrypt(message.message, random: random)
+                sessions.activate(session)
+                preKeys.consume(message.preKey)
+                changes.preKeys = preKeys
+                startedSession = true
+            }
+        }
+        guard sessions.active?.remoteIdentityKey == certificate.deviceKey else {
+            throw ProtocolError.senderMismatch("session identity differs from the sender certificate")
+        }
+        let received = ReceivedMessage(sender: device, certificate: certificate, content: try Padding.unpad(padded),
+                                       startedSession: startedSession)
+        changes.sessions[device] = sessions
+        changes.received = received
+        try store.commit(changes)
+        return received
+    }
+
+    /// Tries the active session, then the inactive ones newest first; the one that decrypts becomes active.
+    private func decryptWithExisting(_ message: RatchetMessage, sessions: inout PeerDeviceSessions,
+                                     device: DeviceAddress) throws -> [UInt8] {
+        if var active = sessions.active {
+            do {
+                let plaintext = try active.decrypt(message, random: random)
+                sessions.active = active
+                return plaintext
+            } catch ProtocolError.duplicateOrReplayedMessage {
+                throw ProtocolError.duplicateOrReplayedMessage
+            } catch {}
+        }
+        for index in sessions.inactive.indices {
+            var candidate = sessions.inactive[index]
+            if let plaintext = try? candidate.decrypt(message, random: random) {
+                sessions.inactive.remove(at: index)
+                sessions.activate(candidate)
+                return plaintext
+            }
+        }
+        if sessions.isEmpty { throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId) }
+        throw ProtocolError.decryptionFailed
+    }
+
+    /// The certificate's account key must be the one known for its address (or be accepted under the
+    /// new-identity policy), and its device must be in the newest verified device list, when there is one.
+    private func checkSenderAccount(_ certificate: SenderCertificate, changes: inout SessionChanges) throws {
+        if certificate.address == account.address {
+            guard certificate.accountKey == account.accountKey.publicKey,
+                  account.deviceList.device(certificate.deviceId)?.identityKey == certificate.deviceKey else {
+                throw ProtocolError.unknownDevice(address: certificate.address, deviceId: certificate.deviceId)
+            }
+            return
+        }
+        guard let known = try store.account(certificate.address) else {
+            guard newIdentityPolicy == .trustOnFirstUse else { throw ProtocolError.identityChanged(address: certificate.address) }
+            changes.accounts[certificate.address] = KnownAccount(accountKey: certificate.accountKey)
+            return
+        }
+        guard known.accountKey == certificate.accountKey else { throw ProtocolError.identityChanged(address: certificate.address) }
+        if let list = known.deviceList, list.device(certificate.deviceId)?.identityKey != certificate.deviceKey {
+            throw ProtocolError.unknownDevice(address: certificate.address, deviceId: certificate.deviceId)
+        }
+    }
+
+    // MARK: Device lists
+
+    /// Accepts a newer verified device list for `address` and retires the sessions of devices it no longer
+    /// names (or whose identity key changed). New devices get sessions on the next send.
+    public func updateDeviceList(_ list: SignedDeviceList, for address: String) throws {
+        var changes = SessionChanges()
+        if address == account.address {
+            try account.deviceList.checkSuccessor(list, address: address)
+            account.deviceList = list
+        } else if let known = try store.account(address) {
+            guard known.accountKey == list.accountKey else { throw ProtocolError.identityChanged(address: address) }
+            if let current = known.deviceList { try current.checkSuccessor(list, address: address) }
+            changes.accounts[address] = KnownAccount(accountKey: known.accountKey, deviceList: list)
+        } else {
+            changes.accounts[address] = KnownAccount(accountKey: list.accountKey, deviceList: list)
+        }
+        for id in try store.deviceIdsWithSessions(of: address) {
+            let device = DeviceAddress(address: address, deviceId: id)
+            let entry = list.device(id)
+            let sessions = try store.sessions(for: device)
+            if entry == nil || sessions.active.map({ $0.remoteIdentityKey != entry!.identityKey }) == true {
+                changes.removedSessions.insert(device)
+            }
+        }
+        try store.commit(changes)
+    }
+}
