@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
     ],
     targets: [
         .systemLibrary(
@@ -26,8 +27,11 @@ let package = Package(
             dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "ParleyProtocol", dependencies: ["ParleyCrypto"]),
-        .executableTarget(name: "parley", dependencies: ["ParleyProtocol"]),
-        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol"]),
+        .executableTarget(
+            name: "parley",
+            dependencies: ["ParleyProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "CSodium"]),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),

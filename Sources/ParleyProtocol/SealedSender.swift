@@ -119,7 +119,8 @@ public enum SealedSender {
         let keyAndNonce = try envelopeKey(privateKey: ephemeral.privateKey, peerKey: recipientKey,
                                           ephemeral: ephemeral.publicKey, recipient: recipientKey)
         let header = [ProtocolConstants.version] + ephemeral.publicKey.bytes
-        return header + XChaCha20Poly1305.seal(content.encoded, associatedData: header, keyAndNonce: keyAndNonce)
+        // Inner is padded too, so the length of the sender's address does not show in the envelope size.
+        return header + XChaCha20Poly1305.seal(Padding.pad(content.encoded), associatedData: header, keyAndNonce: keyAndNonce)
     }
 
     /// Opens an envelope addressed to `identity`. Checks only the envelope layer; the certificate and the
@@ -135,7 +136,7 @@ public enum SealedSender {
         do {
             inner = try XChaCha20Poly1305.open(ciphertext, associatedData: Array(envelope[0..<33]), keyAndNonce: keyAndNonce)
         } catch { throw .decryptionFailed }
-        return try SealedContent(decoding: inner)
+        return try SealedContent(decoding: try Padding.unpad(inner))
     }
 
     /// kn = HKDF(salt = E.pub ‖ X(IK_R), IKM = s, INFO_SEALED, 56), where s = X25519(E.priv, X(IK_R)) on the

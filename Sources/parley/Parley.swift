@@ -1,0 +1,58 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Entry point: parses, runs, and maps every failure to the documented exit status with a one-line
+/// message (ArgumentParser's own default for usage errors is 64; ours is 1, as in signal-cli).
+@main
+enum ParleyMain {
+    static func main() async {
+        do {
+            var command = try Parley.parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            let code = Parley.exitCode(for: error)
+            if code == .success { Parley.exit(withError: error) }
+            var message = Parley.fullMessage(for: error)
+            if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+            let line = "parley: \(message.isEmpty ? String(describing: error) : message)\n"
+            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            exit(code == .validationFailure ? ParleyExit.usage : ParleyExit.unexpected)
+        }
+    }
+}
+
+/// Exit statuses, as documented in parley(1).
+enum ParleyExit {
+    static let usage: Int32 = 1
+    static let unexpected: Int32 = 2
+}
+
+/// The `parley` command. Subcommands grow with the issues: the relay client, verification, headless mode
+/// and the curses front end each add theirs here.
+struct Parley: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parley",
+        abstract: "End-to-end-encrypted messaging for the terminal.",
+        discussion: """
+            Parley encrypts every message with PQXDH (X25519 + ML-KEM-1024) and the Double Ratchet, once for \
+            each device of the recipient, and seals the sender inside the envelope so the relay sees only the \
+            recipient device, a size bucket and a time. See PROTOCOL.md for every byte.
+
+            Exit status: 0 success, 1 usage error, 2 unexpected error.
+            """,
+        version: ParleyVersion.string,
+        subcommands: [Demo.self]
+    )
+}
+
+enum ParleyVersion {
+    static let string = "0.1.0 (protocol v1)"
+}
