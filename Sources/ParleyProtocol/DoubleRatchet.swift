@@ -44,6 +44,13 @@ public struct RatchetSession: Sendable {
                        rootKey: response.sharedKey, sendingRatchetKey: response.signedPreKey)
     }
 
+    /// Rebuilds the fixed part of a stored session (StateCodec fills in the rest).
+    init(restoring associatedData: [UInt8], localIdentityKey: Ed25519.PublicKey, remoteIdentityKey: Ed25519.PublicKey,
+         rootKey: SecretBytes, sendingRatchetKey: X25519.KeyPair) {
+        self.init(associatedData: associatedData, localIdentityKey: localIdentityKey, remoteIdentityKey: remoteIdentityKey,
+                  rootKey: rootKey, sendingRatchetKey: sendingRatchetKey)
+    }
+
     private init(associatedData: [UInt8], localIdentityKey: Ed25519.PublicKey, remoteIdentityKey: Ed25519.PublicKey,
                  rootKey: SecretBytes, sendingRatchetKey: X25519.KeyPair) {
         self.associatedData = associatedData
@@ -187,6 +194,9 @@ struct SkippedMessageKeys: Sendable {
     private var order: [Slot] = []
 
     var count: Int { keys.count }
+
+    /// The stored keys, oldest first (the order eviction follows).
+    var orderedEntries: [(Slot, SecretBytes)] { order.compactMap { slot in keys[slot].map { (slot, $0) } } }
 
     mutating func store(_ key: SecretBytes, ratchetKey: X25519.PublicKey, number: UInt32) {
         let slot = Slot(ratchetKey: ratchetKey, number: number)

@@ -3,13 +3,13 @@ import ParleyCrypto
 /// A device's own prekey private keys (PROTOCOL.md §3.3). A value type: the session manager changes a
 /// copy and the store commits it together with the session that consumed a key.
 public struct LocalPreKeys: Sendable {
-    public private(set) var signedPreKeys: [UInt32: X25519.KeyPair] = [:]
-    public private(set) var currentSignedPreKeyId: UInt32 = 0
-    public private(set) var oneTimePreKeys: [UInt32: X25519.KeyPair] = [:]
-    public private(set) var lastResortPQPreKeys: [UInt32: MLKEM1024KEM.KeyPair] = [:]
-    public private(set) var currentLastResortPQPreKeyId: UInt32 = 0
-    public private(set) var oneTimePQPreKeys: [UInt32: MLKEM1024KEM.KeyPair] = [:]
-    private var nextId: UInt32 = 1
+    public internal(set) var signedPreKeys: [UInt32: X25519.KeyPair] = [:]
+    public internal(set) var currentSignedPreKeyId: UInt32 = 0
+    public internal(set) var oneTimePreKeys: [UInt32: X25519.KeyPair] = [:]
+    public internal(set) var lastResortPQPreKeys: [UInt32: MLKEM1024KEM.KeyPair] = [:]
+    public internal(set) var currentLastResortPQPreKeyId: UInt32 = 0
+    public internal(set) var oneTimePQPreKeys: [UInt32: MLKEM1024KEM.KeyPair] = [:]
+    var nextId: UInt32 = 1
 
     public init() {}
 
