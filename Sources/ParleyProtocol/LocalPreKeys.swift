@@ -69,7 +69,7 @@ public struct LocalPreKeys: Sendable {
     }
 
     /// The private keys a PreKeyMessage names, or an error naming the one that is missing.
-    func keys(for header: PreKeyHeader) throws(ProtocolError) -> (spk: X25519.KeyPair, opk: X25519.KeyPair?, pq: MLKEM1024KEM.KeyPair) {
+    public func keys(for header: PreKeyHeader) throws(ProtocolError) -> (spk: X25519.KeyPair, opk: X25519.KeyPair?, pq: MLKEM1024KEM.KeyPair) {
         guard let spk = signedPreKeys[header.signedPreKeyId] else { throw .unknownPreKey("signed prekey \(header.signedPreKeyId)") }
         var opk: X25519.KeyPair?
         if header.oneTimePreKeyId != 0 {
@@ -82,7 +82,7 @@ public struct LocalPreKeys: Sendable {
     }
 
     /// Deletes the one-time keys a session start used; called when that session's first message decrypted.
-    mutating func consume(_ header: PreKeyHeader) {
+    public mutating func consume(_ header: PreKeyHeader) {
         if header.oneTimePreKeyId != 0 { oneTimePreKeys[header.oneTimePreKeyId] = nil }
         if header.pqKind == .oneTime { oneTimePQPreKeys[header.pqPreKeyId] = nil }
     }

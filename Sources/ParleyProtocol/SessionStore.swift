@@ -40,12 +40,24 @@ public struct ReceivedMessage: Sendable, Equatable {
     public let content: [UInt8]
     /// True when this message started a new session (a PreKeyMessage that created one).
     public let startedSession: Bool
+
+    public init(sender: DeviceAddress, certificate: SenderCertificate, content: [UInt8], startedSession: Bool) {
+        self.sender = sender
+        self.certificate = certificate
+        self.content = content
+        self.startedSession = startedSession
+    }
 }
 
 /// One sealed envelope for one recipient device.
 public struct OutgoingEnvelope: Sendable, Equatable {
     public let recipient: DeviceAddress
     public let envelope: [UInt8]
+
+    public init(recipient: DeviceAddress, envelope: [UInt8]) {
+        self.recipient = recipient
+        self.envelope = envelope
+    }
 }
 
 /// Everything one send or one receive changes. A store commits it in a single transaction: on receive

@@ -1,0 +1,167 @@
+import ParleyCrypto
+import ParleyProtocol
+
+/// One Parley device driven from outside: its identity, prekeys, and at most one session with one peer
+/// device (the cross-check talks to a single Python device at a time). Built only on ParleyProtocol's
+/// public API: `PQXDH`, `RatchetSession`, `LocalPreKeys`, the wire types and `Padding`.
+final class InteropPeer {
+    /// Raised to the driver as `{"ok": false, "error": kind, "detail": ...}`.
+    struct Failure: Error {
+        let kind: String
+        let detail: String
+    }
+
+    let identity: DeviceIdentity
+    private(set) var preKeys: LocalPreKeys
+    private let random: any RandomSource
+
+    /// One-time prekey ids (X25519 and ML-KEM) handed out in a bundle, so each is offered once.
+    private var offeredOneTime: Set<UInt32> = []
+    private var offeredOneTimePQ: Set<UInt32> = []
+    /// One-time prekey ids whose session's first message decrypted: refused from then on (PROTOCOL.md §4).
+    /// Tracked here because `LocalPreKeys.consume` is internal to ParleyProtocol.
+    private var usedOneTime: Set<UInt32> = []
+    private var usedOneTimePQ: Set<UInt32> = []
+
+    private(set) var session: RatchetSession?
+    /// PQXDH's SK for the current session, kept only so `secrets` can show it.
+    private var sharedKey: [UInt8]?
+
+    init(deviceId: UInt32, identitySeed: [UInt8]?, oneTime: Int, random: any RandomSource) throws {
+        self.random = random
+        let keyPair = try identitySeed.map { try Ed25519.KeyPair(seed: SecretBytes($0)) } ?? Ed25519.KeyPair(random: random)
+        identity = DeviceIdentity(deviceId: deviceId, keyPair: keyPair)
+        preKeys = LocalPreKeys.generate(oneTime: oneTime, random: random)
+    }
+
+    // MARK: Bundle
+
+    func bundle(oneTime: Bool, oneTimePQ: Bool) -> PreKeyBundle {
+        let opk = oneTime ? preKeys.oneTimePreKeys.keys.sorted().first { !offeredOneTime.contains($0) } : nil
+        let pq = oneTimePQ ? preKeys.oneTimePQPreKeys.keys.sorted().first { !offeredOneTimePQ.contains($0) } : nil
+        if let opk { offeredOneTime.insert(opk) }
+        if let pq { offeredOneTimePQ.insert(pq) }
+        return preKeys.bundle(identity: identity, oneTimePreKeyId: opk, oneTimePQPreKeyId: pq)
+    }
+
+    // MARK: Session start (initiator)
+
+    func initiate(bundleBytes: [UInt8], content: [UInt8]) throws -> (contentType: UInt8, message: [UInt8]) {
+        let bundle = try PreKeyBundle(decoding: bundleBytes)
+        let initiation = try PQXDH.initiate(identity: identity, bundle: bundle, random: random)
+        let newSession = try RatchetSession.initiator(initiation, localIdentity: identity.publicKey, bundle: bundle, random: random)
+        session = newSession
+        sharedKey = initiation.sharedKey.unprotectedBytes
+        return try encrypt(content)
+    }
+
+    // MARK: Messages
+
+    /// A PreKeyMessage (content type 2) until the peer has answered, then RatchetMessages (type 1).
+    func encrypt(_ content: [UInt8]) throws -> (contentType: UInt8, message: [UInt8]) {
+        guard var current = session else { throw Failure(kind: "noSession", detail: "no session") }
+        let message = try current.encrypt(Padding.pad(content))
+        session = current
+        if let pending = current.pendingPreKey {
+            return (2, PreKeyMessage(preKey: pending, message: message).encoded)
+        }
+        return (1, message.encoded)
+    }
+
+    func decrypt(contentType: UInt8, bytes: [UInt8]) throws -> [UInt8] {
+        switch contentType {
+        case 1:
+            guard var current = session else { throw Failure(kind: "noSession", detail: "no session") }
+            let padded = try current.decrypt(try RatchetMessage(decoding: bytes), random: random)
+            let content = try Padding.unpad(padded)
+            session = current
+            return content
+        case 2:
+            return try receivePreKeyMessage(try PreKeyMessage(decoding: bytes))
+        default:
+            throw Failure(kind: "malformed", detail: "unknown content type \(contentType)")
+        }
+    }
+
+    /// Sesame, reduced to one peer (PROTOCOL.md §8): a PreKeyMessage first tries the existing session with
+    /// that identity; if it does not decrypt there, it starts a new session.
+    private func receivePreKeyMessage(_ message: PreKeyMessage) throws -> [UInt8] {
+        if var current = session, current.remoteIdentityKey == message.preKey.identityKey,
+           let padded = try? current.decrypt(message.message, random: random) {
+            let content = try Padding.unpad(padded)
+            session = current
+            return content
+        }
+        let header = message.preKey
+        if header.oneTimePreKeyId != 0, usedOneTime.contains(header.oneTimePreKeyId) {
+            throw Failure(kind: "unknownPreKey", detail: "one-time prekey \(header.oneTimePreKeyId) already used")
+        }
+        if header.pqKind == .oneTime, usedOneTimePQ.contains(header.pqPreKeyId) {
+            throw Failure(kind: "unknownPreKey", detail: "one-time PQ prekey \(header.pqPreKeyId) already used")
+        }
+        let response = try PQXDH.respond(identity: identity, preKeys: preKeys, header: header)
+        var newSession = RatchetSession.responder(response, localIdentity: identity.publicKey, remoteIdentity: header.identityKey)
+        let padded = try newSession.decrypt(message.message, random: random)
+        let content = try Padding.unpad(padded)
+        // Only now, after the first message decrypted, are the one-time keys burnt.
+        if header.oneTimePreKeyId != 0 { usedOneTime.insert(header.oneTimePreKeyId) }
+        if header.pqKind == .oneTime { usedOneTimePQ.insert(header.pqPreKeyId) }
+        session = newSession
+        sharedKey = response.sharedKey.unprotectedBytes
+        return content
+    }
+
+    // MARK: Introspection (test only)
+
+    func secrets() -> [String: Any] {
+        var out: [String: Any] = ["identity": hex(identity.publicKey.bytes), "has_session": session != nil]
+        guard let session else { return out }
+        let s = session.exportSecretsForTesting()
+        out["sk"] = sharedKey.map(hex) ?? NSNullish.value
+        out["ad"] = hex(session.associatedData)
+        out["rk"] = hex(s.rootKey)
+        out["cks"] = s.sendingChainKey.map(hex) ?? NSNullish.value
+        out["ckr"] = s.receivingChainKey.map(hex) ?? NSNullish.value
+        out["dhs"] = hex(s.sendingRatchetPublicKey)
+        out["dhr"] = s.remoteRatchetPublicKey.map(hex) ?? NSNullish.value
+        out["ns"] = Int(s.sendCount)
+        out["nr"] = Int(s.receiveCount)
+        out["pn"] = Int(s.previousSendCount)
+        out["skipped"] = s.skippedKeyCount
+        out["pending_prekey"] = session.pendingPreKey != nil
+        return out
+    }
+}
+
+/// Marker for JSON null, resolved by the JSON writer (keeps Foundation out of this file).
+enum NSNullish { case value }
+
+func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef")
+    var s = ""
+    s.reserveCapacity(bytes.count * 2)
+    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xF)]) }
+    return s
+}
+
+func unhex(_ s: String) -> [UInt8]? {
+    let chars = Array(s.utf8)
+    guard chars.count % 2 == 0 else { return nil }
+    func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+    var out = [UInt8]()
+    out.reserveCapacity(chars.count / 2)
+    var i = 0
+    while i < chars.count {
+        guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
+        out.append(hi << 4 | lo)
+        i += 2
+    }
+    return out
+}

@@ -1,0 +1,239 @@
+"""Byte layouts of PROTOCOL.md, written from the document alone (not from the Swift code).
+
+Covers what the cross-check needs: key encoding (§2), PreKeyBundle (§3.3), the ratchet header and
+RatchetMessage (§5, §6.1), PreKeyMessage (§6.2) and the 160-byte padding (§6.3). Every decoder checks the
+version byte, every length and refuses trailing bytes.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+VERSION = 0x01
+
+# §2 Encode(K) type bytes
+KEY_X25519 = 0x05
+KEY_ED25519 = 0x06
+KEY_MLKEM1024 = 0x08
+
+X25519_LEN = 32
+ED25519_LEN = 32
+SIG_LEN = 64
+MLKEM1024_EK_LEN = 1568
+MLKEM1024_CT_LEN = 1568
+HEADER_LEN = 41
+TAG_LEN = 16
+
+# §3.3 pqKind
+PQ_ONE_TIME = 0x01
+PQ_LAST_RESORT = 0x02
+
+# §7 contentType, used by the cross-check to tell the two message kinds apart (as the envelope does)
+CONTENT_RATCHET = 0x01
+CONTENT_PREKEY = 0x02
+
+PADDING_BLOCK = 160
+
+
+class WireError(ValueError):
+    """Malformed structure."""
+
+
+class UnsupportedVersion(WireError):
+    """A version byte other than 0x01."""
+
+
+def encode_key(type_byte: int, raw: bytes) -> bytes:
+    """Encode(K) of §2."""
+    expected = {KEY_X25519: X25519_LEN, KEY_ED25519: ED25519_LEN, KEY_MLKEM1024: MLKEM1024_EK_LEN}[type_byte]
+    if len(raw) != expected:
+        raise WireError(f"key of type {type_byte:#04x} must be {expected} bytes, got {len(raw)}")
+    return bytes([type_byte]) + raw
+
+
+class _Reader:
+    def __init__(self, data: bytes, structure: str) -> None:
+        self.data = bytes(data)
+        self.offset = 0
+        self.structure = structure
+
+    def raw(self, n: int) -> bytes:
+        if len(self.data) - self.offset < n:
+            raise WireError(f"{self.structure}: truncated")
+        out = self.data[self.offset:self.offset + n]
+        self.offset += n
+        return out
+
+    def u8(self) -> int:
+        return self.raw(1)[0]
+
+    def u32(self) -> int:
+        return struct.unpack(">I", self.raw(4))[0]
+
+    def version(self) -> None:
+        v = self.u8()
+        if v != VERSION:
+            raise UnsupportedVersion(f"{self.structure}: unsupported version {v}")
+
+    def rest(self) -> bytes:
+        out = self.data[self.offset:]
+        self.offset = len(self.data)
+        return out
+
+    def finish(self) -> None:
+        if self.offset != len(self.data):
+            raise WireError(f"{self.structure}: {len(self.data) - self.offset} trailing bytes")
+
+
+def _u32(v: int) -> bytes:
+    return struct.pack(">I", v)
+
+
+@dataclass(frozen=True)
+class PreKeyBundle:
+    """§3.3."""
+    identity_key: bytes          # DIK, Ed25519, 32
+    device_id: int
+    spk_id: int
+    spk: bytes                   # X25519, 32
+    spk_sig: bytes               # 64
+    pq_key_id: int
+    pq_kind: int
+    pq_key: bytes                # ML-KEM-1024 ek, 1568
+    pq_sig: bytes                # 64
+    opk_id: int = 0
+    opk: Optional[bytes] = None
+
+    def encode(self) -> bytes:
+        if (self.opk_id == 0) != (self.opk is None):
+            raise WireError("PreKeyBundle: opkId 0 means no OPK")
+        assert len(self.identity_key) == 32 and len(self.spk) == 32 and len(self.spk_sig) == 64
+        assert len(self.pq_key) == MLKEM1024_EK_LEN and len(self.pq_sig) == 64
+        out = (bytes([VERSION]) + self.identity_key + _u32(self.device_id)
+               + _u32(self.spk_id) + self.spk + self.spk_sig
+               + _u32(self.pq_key_id) + bytes([self.pq_kind]) + self.pq_key + self.pq_sig
+               + _u32(self.opk_id))
+        if self.opk is not None:
+            assert len(self.opk) == 32
+            out += self.opk
+        return out
+
+    @staticmethod
+    def decode(data: bytes) -> "PreKeyBundle":
+        r = _Reader(data, "PreKeyBundle")
+        r.version()
+        ik = r.raw(32)
+        device_id = r.u32()
+        spk_id = r.u32()
+        spk = r.raw(32)
+        spk_sig = r.raw(64)
+        pq_id = r.u32()
+        pq_kind = r.u8()
+        if pq_kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
+            raise WireError(f"PreKeyBundle: unknown pqKind {pq_kind}")
+        pq = r.raw(MLKEM1024_EK_LEN)
+        pq_sig = r.raw(64)
+        opk_id = r.u32()
+        opk = None if opk_id == 0 else r.raw(32)
+        r.finish()
+        return PreKeyBundle(ik, device_id, spk_id, spk, spk_sig, pq_id, pq_kind, pq, pq_sig, opk_id, opk)
+
+
+@dataclass(frozen=True)
+class RatchetHeader:
+    """§5: 0x01 ‖ DHs(32) ‖ PN u32 ‖ N u32 (41 bytes)."""
+    dh: bytes
+    pn: int
+    n: int
+
+    def encode(self) -> bytes:
+        assert len(self.dh) == 32
+        return bytes([VERSION]) + self.dh + _u32(self.pn) + _u32(self.n)
+
+    @staticmethod
+    def decode(data: bytes) -> "RatchetHeader":
+        r = _Reader(data, "RatchetHeader")
+        r.version()
+        h = RatchetHeader(r.raw(32), r.u32(), r.u32())
+        r.finish()
+        return h
+
+
+@dataclass(frozen=True)
+class RatchetMessage:
+    """§6.1: Header(41) ‖ ciphertext ‖ tag(16); `ciphertext` here includes the tag."""
+    header: RatchetHeader
+    ciphertext: bytes
+
+    def encode(self) -> bytes:
+        return self.header.encode() + self.ciphertext
+
+    @staticmethod
+    def decode(data: bytes) -> "RatchetMessage":
+        if len(data) < HEADER_LEN + TAG_LEN:
+            raise WireError("RatchetMessage: truncated")
+        return RatchetMessage(RatchetHeader.decode(data[:HEADER_LEN]), bytes(data[HEADER_LEN:]))
+
+
+@dataclass(frozen=True)
+class PreKeyMessage:
+    """§6.2."""
+    identity_key: bytes     # IK_A, Ed25519, 32
+    ephemeral_key: bytes    # EK_A, X25519, 32
+    spk_id: int
+    opk_id: int
+    pq_key_id: int
+    pq_kind: int
+    kem_ciphertext: bytes   # 1568
+    message: RatchetMessage
+
+    def encode_prefix(self) -> bytes:
+        assert len(self.identity_key) == 32 and len(self.ephemeral_key) == 32
+        assert len(self.kem_ciphertext) == MLKEM1024_CT_LEN
+        return (bytes([VERSION]) + self.identity_key + self.ephemeral_key
+                + _u32(self.spk_id) + _u32(self.opk_id) + _u32(self.pq_key_id) + bytes([self.pq_kind])
+                + self.kem_ciphertext)
+
+    def encode(self) -> bytes:
+        return self.encode_prefix() + self.message.encode()
+
+    @staticmethod
+    def decode(data: bytes) -> "PreKeyMessage":
+        r = _Reader(data, "PreKeyMessage")
+        r.version()
+        ik = r.raw(32)
+        ek = r.raw(32)
+        spk_id = r.u32()
+        opk_id = r.u32()
+        pq_id = r.u32()
+        pq_kind = r.u8()
+        if pq_kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
+            raise WireError(f"PreKeyMessage: unknown pqKind {pq_kind}")
+        ct = r.raw(MLKEM1024_CT_LEN)
+        msg = RatchetMessage.decode(r.rest())
+        return PreKeyMessage(ik, ek, spk_id, opk_id, pq_id, pq_kind, ct, msg)
+
+
+PREKEY_PREFIX_LEN = 1 + 32 + 32 + 4 + 4 + 4 + 1 + MLKEM1024_CT_LEN
+
+
+def pad(content: bytes) -> bytes:
+    """§6.3: append 0x80, then 0x00 until the length is a multiple of 160."""
+    out = bytearray(content)
+    out.append(0x80)
+    while len(out) % PADDING_BLOCK:
+        out.append(0x00)
+    return bytes(out)
+
+
+def unpad(padded: bytes) -> bytes:
+    """§6.3: strip trailing 0x00, then exactly one 0x80; anything else is malformed."""
+    if len(padded) == 0 or len(padded) % PADDING_BLOCK:
+        raise WireError("padding: length is not a positive multiple of 160")
+    end = len(padded)
+    while end > 0 and padded[end - 1] == 0x00:
+        end -= 1
+    if end == 0 or padded[end - 1] != 0x80:
+        raise WireError("padding: no 0x80 terminator")
+    return bytes(padded[:end - 1])
