@@ -1,7 +1,8 @@
 """Byte layouts of PROTOCOL.md, written from the document alone (not from the Swift code).
 
 Covers what the cross-check needs: key encoding (§2), PreKeyBundle (§3.3), the ratchet header and
-RatchetMessage (§5, §6.1), PreKeyMessage (§6.2) and the 160-byte padding (§6.3). Every decoder checks the
+RatchetMessage (§5, §6.1), PreKeyMessage (§6.2) and the 160-byte padding (§6.3); for the vector check
+(test_vectors.py) also the signed device list (§3.2) and the sender certificate, Inner and Envelope (§7). Every decoder checks the
 version byte, every length and refuses trailing bytes.
 """
 from __future__ import annotations
@@ -68,8 +69,14 @@ class _Reader:
     def u8(self) -> int:
         return self.raw(1)[0]
 
+    def u16(self) -> int:
+        return struct.unpack(">H", self.raw(2))[0]
+
     def u32(self) -> int:
         return struct.unpack(">I", self.raw(4))[0]
+
+    def u64(self) -> int:
+        return struct.unpack(">Q", self.raw(8))[0]
 
     def version(self) -> None:
         v = self.u8()
@@ -86,8 +93,23 @@ class _Reader:
             raise WireError(f"{self.structure}: {len(self.data) - self.offset} trailing bytes")
 
 
+def _u16(v: int) -> bytes:
+    return struct.pack(">H", v)
+
+
 def _u32(v: int) -> bytes:
     return struct.pack(">I", v)
+
+
+def _u64(v: int) -> bytes:
+    return struct.pack(">Q", v)
+
+
+def bytes16(data: bytes) -> bytes:
+    """Conventions: a u16 length followed by that many bytes."""
+    if len(data) > 0xFFFF:
+        raise WireError("bytes16: longer than 65535 bytes")
+    return _u16(len(data)) + bytes(data)
 
 
 @dataclass(frozen=True)
@@ -237,3 +259,139 @@ def unpad(padded: bytes) -> bytes:
     if end == 0 or padded[end - 1] != 0x80:
         raise WireError("padding: no 0x80 terminator")
     return bytes(padded[:end - 1])
+
+
+# §1 labels used by signatures (a labelled signature signs label ‖ 0x00 ‖ body)
+SIG_DEVICE_LIST = b"parley.device-list.v1"
+SIG_SENDER_CERT = b"parley.sender-certificate.v1"
+
+
+def labelled(label: bytes, body: bytes) -> bytes:
+    """§1: the message a labelled signature signs."""
+    return label + b"\x00" + body
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """§3.2: deviceId u32 ‖ DIK(32) ‖ createdAt u64 (ms)."""
+    device_id: int
+    identity_key: bytes
+    created_at: int
+
+
+@dataclass(frozen=True)
+class SignedDeviceList:
+    """§3.2: DeviceList ‖ signature(64), DeviceList = 0x01 ‖ AIK(32) ‖ version u64 ‖ count u16 ‖ entries."""
+    account_key: bytes
+    version: int
+    devices: tuple
+    signature: bytes
+
+    @staticmethod
+    def body(account_key: bytes, version: int, devices) -> bytes:
+        """The DeviceList (what the signature covers, after the label)."""
+        assert len(account_key) == 32
+        ids = [d.device_id for d in devices]
+        if any(a >= b for a, b in zip(ids, ids[1:])):
+            raise WireError("DeviceList: device ids must be strictly increasing")
+        out = bytes([VERSION]) + account_key + _u64(version) + _u16(len(devices))
+        for d in devices:
+            assert len(d.identity_key) == 32
+            out += _u32(d.device_id) + d.identity_key + _u64(d.created_at)
+        return out
+
+    def encode_body(self) -> bytes:
+        return SignedDeviceList.body(self.account_key, self.version, self.devices)
+
+    def encode(self) -> bytes:
+        assert len(self.signature) == SIG_LEN
+        return self.encode_body() + self.signature
+
+    @staticmethod
+    def decode(data: bytes) -> "SignedDeviceList":
+        r = _Reader(data, "SignedDeviceList")
+        r.version()
+        aik = r.raw(32)
+        version = r.u64()
+        count = r.u16()
+        devices = tuple(DeviceEntry(r.u32(), r.raw(32), r.u64()) for _ in range(count))
+        sig = r.raw(SIG_LEN)
+        r.finish()
+        out = SignedDeviceList(aik, version, devices, sig)
+        out.encode_body()  # checks the ordering
+        return out
+
+
+@dataclass(frozen=True)
+class SenderCertificate:
+    """§7: 0x01 ‖ bytes16(address) ‖ AIK(32) ‖ deviceId u32 ‖ DIK(32) ‖ expiresAt u64 ‖ signature(64)."""
+    address: str
+    account_key: bytes
+    device_id: int
+    device_key: bytes
+    expires_at: int
+    signature: bytes
+
+    @staticmethod
+    def body(address: str, account_key: bytes, device_id: int, device_key: bytes, expires_at: int) -> bytes:
+        """All fields before the signature (what it covers, after the label)."""
+        assert len(account_key) == 32 and len(device_key) == 32
+        return (bytes([VERSION]) + bytes16(address.encode("utf-8")) + account_key + _u32(device_id)
+                + device_key + _u64(expires_at))
+
+    def encode_body(self) -> bytes:
+        return SenderCertificate.body(self.address, self.account_key, self.device_id, self.device_key, self.expires_at)
+
+    def encode(self) -> bytes:
+        assert len(self.signature) == SIG_LEN
+        return self.encode_body() + self.signature
+
+    @staticmethod
+    def decode(data: bytes) -> "SenderCertificate":
+        r = _Reader(data, "SenderCertificate")
+        r.version()
+        address = r.raw(r.u16()).decode("utf-8")
+        out = SenderCertificate(address, r.raw(32), r.u32(), r.raw(32), r.u64(), r.raw(SIG_LEN))
+        r.finish()
+        return out
+
+
+@dataclass(frozen=True)
+class SealedInner:
+    """§7: Inner = bytes16(SenderCertificate) ‖ contentType u8 ‖ content (before Pad)."""
+    certificate: bytes
+    content_type: int
+    content: bytes
+
+    def encode(self) -> bytes:
+        return bytes16(self.certificate) + bytes([self.content_type]) + self.content
+
+    @staticmethod
+    def decode(data: bytes) -> "SealedInner":
+        r = _Reader(data, "Inner")
+        cert = r.raw(r.u16())
+        content_type = r.u8()
+        if content_type not in (CONTENT_RATCHET, CONTENT_PREKEY):
+            raise WireError(f"Inner: unknown contentType {content_type}")
+        return SealedInner(cert, content_type, r.rest())
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """§7: 0x01 ‖ E(32) ‖ ciphertext ‖ tag(16); `ciphertext` here includes the tag."""
+    ephemeral_key: bytes
+    ciphertext: bytes
+
+    def encode(self) -> bytes:
+        assert len(self.ephemeral_key) == 32
+        return bytes([VERSION]) + self.ephemeral_key + self.ciphertext
+
+    @staticmethod
+    def decode(data: bytes) -> "Envelope":
+        r = _Reader(data, "Envelope")
+        r.version()
+        e = r.raw(32)
+        ct = r.rest()
+        if len(ct) < TAG_LEN:
+            raise WireError("Envelope: truncated")
+        return Envelope(e, ct)
