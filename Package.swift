@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -27,14 +28,19 @@ let package = Package(
             dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "ParleyProtocol", dependencies: ["ParleyCrypto"]),
+        .target(
+            name: "ParleyStore",
+            dependencies: ["ParleyProtocol", "ParleyCrypto", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .executableTarget(
             name: "parley",
             dependencies: ["ParleyProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "CSodium"]),
-        .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol"]),
+        .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
+        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -13,6 +13,9 @@ public struct LocalPreKeys: Sendable {
 
     public init() {}
 
+    /// How many one-time prekeys of each kind a device keeps uploaded (Signal's server takes up to 100).
+    public static let defaultOneTimeCount = 100
+
     private mutating func allocateId() -> UInt32 {
         defer { nextId &+= 1; if nextId == 0 { nextId = 1 } }
         return nextId

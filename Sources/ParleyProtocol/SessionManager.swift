@@ -48,6 +48,9 @@ public struct LocalAccount: Sendable {
     }
 
     public var deviceAddress: DeviceAddress { DeviceAddress(address: address, deviceId: device.deviceId) }
+
+    /// Sender certificates are issued for seven days and renewed by the client.
+    public static let certificateLifetime: UInt64 = 7 * 86_400_000
 }
 
 /// Sesame-style session management (PROTOCOL.md §8): fan-out to every device, active and inactive
@@ -88,13 +91,15 @@ public actor SessionManager {
     }
 
     private func targetDevices(for peer: String) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
+        let own = account.deviceList.devices.filter { $0.deviceId != account.device.deviceId }
+            .map { (DeviceAddress(address: account.address, deviceId: $0.deviceId), $0.identityKey) }
+        // Our own account is not in the peer table: its list is `account.deviceList`.
+        if peer == account.address { return own }
         guard let known = try store.account(peer), let list = known.deviceList else {
             throw ProtocolError.unknownDevice(address: peer, deviceId: 0)
         }
-        let own = account.deviceList.devices.filter { $0.deviceId != account.device.deviceId }
-            .map { (DeviceAddress(address: account.address, deviceId: $0.deviceId), $0.identityKey) }
         let theirs = list.devices.map { (DeviceAddress(address: peer, deviceId: $0.deviceId), $0.identityKey) }
-        return peer == account.address ? own : theirs + own
+        return theirs + own
     }
 
     private func encryptAndCommit(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import ParleyCrypto
+import ParleyProtocol
+
+/// The session manager's storage: sessions, peer accounts and prekeys, and the single-transaction commit
+/// of everything one send or receive changed (with the decrypted message into the inbox, or the sealed
+/// envelopes into the outbox).
+extension EncryptedStore: SessionStore {
+    private func sessionKey(_ device: DeviceAddress) -> Data {
+        Data(cipher.lookup(Array(device.address.utf8) + [0] + withUnsafeBytes(of: device.deviceId.bigEndian) { Array($0) }, table: "sessions"))
+    }
+
+    public func sessions(for device: DeviceAddress) throws -> PeerDeviceSessions {
+        let key = sessionKey(device)
+        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM sessions WHERE lookup = ?", arguments: [key]) }) else {
+            return PeerDeviceSessions()
+        }
+        var plain = try open(cell, "sessions", "body", .key([UInt8](key)))
+        defer { wipe(&plain) }
+        do { return try PeerDeviceSessions(serialized: plain) } catch {
+            throw StoreError.malformedRecord(table: "sessions", detail: "\(error)")
+        }
+    }
+
+    public func deviceIdsWithSessions(of address: String) throws -> [UInt32] {
+        let owner = lookup(address, "sessions.owner")
+        let rows = try read { db in try Row.fetchAll(db, sql: "SELECT lookup, device FROM sessions WHERE owner = ?", arguments: [owner]) }
+        return try deviceIds(rows)
+    }
+
+    private func deviceIds(_ rows: [Row]) throws(StoreError) -> [UInt32] {
+        var ids: [UInt32] = []
+        for row in rows {
+            let key: Data = row["lookup"]
+            var plain = try open(row["device"], "sessions", "device", .key([UInt8](key)))
+            defer { wipe(&plain) }
+            guard plain.count == 4 else { throw .malformedRecord(table: "sessions", detail: "device id") }
+            ids.append(plain.reduce(0) { $0 << 8 | UInt32($1) })
+        }
+        return ids.sorted()
+    }
+
+    public func account(_ address: String) throws -> KnownAccount? {
+        try contact(address)?.account
+    }
+
+    public func preKeys() throws -> LocalPreKeys {
+        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM local WHERE name = 'prekeys'") }) else {
+            return LocalPreKeys()
+        }
+        var plain = try open(cell, "local", "body", .key(Array("prekeys".utf8)))
+        defer { wipe(&plain) }
+        do { return try LocalPreKeys(serialized: plain) } catch {
+            throw StoreError.malformedRecord(table: "local", detail: "prekeys: \(error)")
+        }
+    }
+
+    public func commit(_ changes: SessionChanges) throws {
+        try write { db in try apply(changes, db) }
+    }
+
+    func apply(_ changes: SessionChanges, _ db: Database) throws {
+        for (device, sessions) in changes.sessions {
+            let key = sessionKey(device)
+            var plain = sessions.serialized()
+            defer { wipe(&plain) }
+            try db.execute(sql: "INSERT OR REPLACE INTO sessions (lookup, owner, device, body) VALUES (?, ?, ?, ?)",
+                           arguments: [key, lookup(device.address, "sessions.owner"),
+                                       seal(withUnsafeBytes(of: device.deviceId.bigEndian) { Array($0) }, "sessions", "device", .key([UInt8](key))),
+                                       seal(plain, "sessions", "body", .key([UInt8](key)))])
+        }
+        for device in changes.removedSessions {
+            try db.execute(sql: "DELETE FROM sessions WHERE lookup = ?", arguments: [sessionKey(device)])
+        }
+        for (address, account) in changes.accounts {
+            var contact = try contact(address, db) ?? Contact(address: address, account: account)
+            contact.account = account
+            try save(contact, db)
+        }
+        if let keys = changes.preKeys { try saveLocal("prekeys", keys.serialized(), db) }
+        if let received = changes.received {
+            let id = try nextId("inbox", db)
+            try db.execute(sql: "INSERT INTO inbox (id, body) VALUES (?, ?)",
+                           arguments: [id, seal(RecordCodec.encode(received), "inbox", "body", .id(id))])
+        }
+        for envelope in changes.outgoing {
+            let id = try nextId("outbox", db)
+            try db.execute(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)",
+                           arguments: [id, seal(RecordCodec.encode(envelope), "outbox", "body", .id(id))])
+        }
+    }
+
+    func nextId(_ table: String, _ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
+    }
+
+    func saveLocal(_ name: String, _ plaintext: [UInt8], _ db: Database) throws {
+        var plain = plaintext
+        defer { wipe(&plain) }
+        try db.execute(sql: "INSERT OR REPLACE INTO local (name, body) VALUES (?, ?)",
+                       arguments: [name, seal(plain, "local", "body", .key(Array(name.utf8)))])
+    }
+
+    // MARK: Local account
+
+    /// This device's account, or nil before `parley init`.
+    public func localAccount() throws(StoreError) -> LocalAccount? {
+        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM local WHERE name = 'account'") }) else { return nil }
+        var plain = try open(cell, "local", "body", .key(Array("account".utf8)))
+        defer { wipe(&plain) }
+        do { return try LocalAccount(serialized: plain) } catch {
+            throw .malformedRecord(table: "local", detail: "account: \(error)")
+        }
+    }
+
+    /// Saves the account and its prekeys together (account creation, device-list updates).
+    public func saveLocalAccount(_ account: LocalAccount, preKeys: LocalPreKeys? = nil) throws(StoreError) {
+        try write { db in
+            try saveLocal("account", account.serialized(), db)
+            if let preKeys { try saveLocal("prekeys", preKeys.serialized(), db) }
+        }
+    }
+}

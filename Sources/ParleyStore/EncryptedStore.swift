@@ -1,0 +1,149 @@
+import Foundation
+import GRDB
+import ParleyCrypto
+import ParleyProtocol
+
+/// Everything a Parley client knows, in one SQLite file (WAL), every secret or personal field encrypted
+/// under keys derived from a random master key (see Schema and CellCipher for what stays in the clear).
+///
+/// Writes are serialised by SQLite's single writer; each public mutating call is one transaction.
+public final class EncryptedStore: @unchecked Sendable {
+    public let path: String
+    let database: DatabasePool
+    let cipher: CellCipher
+
+    private init(path: String, database: DatabasePool, masterKey: SecretBytes) {
+        self.path = path
+        self.database = database
+        cipher = CellCipher(masterKey: masterKey)
+    }
+
+    // MARK: Create and open
+
+    /// Creates a new store at `path`, protected by every method in `unlock` (at least one).
+    public static func create(at path: String, unlock: [UnlockMethod],
+                              parameters: Argon2id.Parameters = .moderate) throws(StoreError) -> EncryptedStore {
+        precondition(!unlock.isEmpty, "a store needs at least one unlock method")
+        guard !FileManager.default.fileExists(atPath: path) else { throw .alreadyExists(path: path) }
+        let masterKey = SecretBytes.random(count: 32)
+        var entries: [KeyringEntry] = []
+        for method in unlock { entries.append(try KeyringEntry.wrap(masterKey, with: method, parameters: parameters)) }
+        let database = try openPool(path)
+        try guarded(path) {
+            try Schema.migrator.migrate(database)
+            try database.write { db in
+                for entry in entries { try insert(entry, into: db) }
+            }
+        }
+        return EncryptedStore(path: path, database: database, masterKey: masterKey)
+    }
+
+    /// Opens and unlocks an existing store. A wrong passphrase or key file throws before anything is written.
+    public static func open(at path: String, unlock: UnlockMethod) throws(StoreError) -> EncryptedStore {
+        try checkHeader(path)
+        let entry = try readKeyring(path, kind: unlock.kind)
+        let masterKey = try entry.unwrap(with: unlock)
+        let database = try openPool(path)
+        try guarded(path) {
+            let applied = try database.read { try Schema.migrator.appliedIdentifiers($0) }
+            let known = Set(Schema.migrator.migrations)
+            if let unknown = applied.subtracting(known).first { _ = unknown; throw StoreError.unsupportedSchema(found: applied.count, supported: known.count) }
+            try Schema.migrator.migrate(database)
+        }
+        return EncryptedStore(path: path, database: database, masterKey: masterKey)
+    }
+
+    /// Adds or replaces the wrapping for `method`'s kind (e.g. a new passphrase). The master key and all
+    /// data stay as they are.
+    public func setUnlockMethod(_ method: UnlockMethod, current: UnlockMethod,
+                                parameters: Argon2id.Parameters = .moderate) throws(StoreError) {
+        let masterKey = try Self.readKeyring(path, kind: current.kind).unwrap(with: current)
+        let entry = try KeyringEntry.wrap(masterKey, with: method, parameters: parameters)
+        try write { db in try Self.insert(entry, into: db) }
+    }
+
+    /// The unlock methods this store accepts ("passphrase", "keyfile").
+    public func unlockKinds() throws(StoreError) -> [String] {
+        try read { db in try String.fetchAll(db, sql: "SELECT kind FROM keyring ORDER BY kind") }
+    }
+
+    // MARK: Database plumbing
+
+    private static func openPool(_ path: String) throws(StoreError) -> DatabasePool {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Durable on commit: a message is acknowledged to the relay only after this returns.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        return try guarded(path) { try DatabasePool(path: path, configuration: configuration) }
+    }
+
+    private static func checkHeader(_ path: String) throws(StoreError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw .noStore(path: path) }
+        defer { try? handle.close() }
+        let header = (try? handle.read(upToCount: 16)) ?? Data()
+        guard header.count == 16 else { throw .notADatabase(path: path, detail: "file is \(header.count) bytes long") }
+        guard header == Data("SQLite format 3\0".utf8) else { throw .notADatabase(path: path, detail: "not an SQLite file") }
+    }
+
+    /// Reads one keyring entry through a read-only connection, so unlocking writes nothing.
+    private static func readKeyring(_ path: String, kind: String) throws(StoreError) -> KeyringEntry {
+        var configuration = Configuration()
+        configuration.readonly = true
+        return try guarded(path) {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            defer { try? queue.close() }
+            guard let row = try queue.read({ db in
+                try Row.fetchOne(db, sql: "SELECT kind, salt, ops, mem, wrapped FROM keyring WHERE kind = ?", arguments: [kind])
+            }) else { throw StoreError.noUnlockMethod(kind: kind == "keyfile" ? "key file" : kind) }
+            return KeyringEntry(kind: row["kind"], salt: [UInt8](row["salt"] as Data),
+                                parameters: Argon2id.Parameters(opsLimit: UInt64(row["ops"] as Int64), memLimitBytes: Int(row["mem"] as Int64)),
+                                wrapped: [UInt8](row["wrapped"] as Data))
+        }
+    }
+
+    private static func insert(_ entry: KeyringEntry, into db: Database) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO keyring (kind, salt, ops, mem, wrapped) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [entry.kind, Data(entry.salt), Int64(entry.parameters.opsLimit),
+                                   Int64(entry.parameters.memLimitBytes), Data(entry.wrapped)])
+    }
+
+    /// Runs `body`, translating SQLite's failures into errors that name the file and the problem.
+    static func guarded<R>(_ path: String, _ body: () throws -> R) throws(StoreError) -> R {
+        do {
+            return try body()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_NOTADB: throw .notADatabase(path: path, detail: error.message ?? "not a database")
+            case .SQLITE_CORRUPT: throw .corrupt(path: path, detail: error.message ?? "malformed database")
+            case .SQLITE_CANTOPEN: throw .noStore(path: path)
+            default: throw .io("\(path): \(error.message ?? "\(error.resultCode)")")
+            }
+        } catch {
+            throw .io("\(path): \(error)")
+        }
+    }
+
+    func read<R>(_ body: (Database) throws -> R) throws(StoreError) -> R {
+        try Self.guarded(path) { try database.read(body) }
+    }
+
+    func write<R>(_ body: (Database) throws -> R) throws(StoreError) -> R {
+        try Self.guarded(path) { try database.write(body) }
+    }
+
+    // MARK: Cells
+
+    func seal(_ plaintext: [UInt8], _ table: String, _ column: String, _ row: CellCipher.Row) -> Data {
+        Data(cipher.seal(plaintext, table: table, column: column, row: row))
+    }
+
+    func open(_ cell: Data, _ table: String, _ column: String, _ row: CellCipher.Row) throws(StoreError) -> [UInt8] {
+        try cipher.open([UInt8](cell), table: table, column: column, row: row)
+    }
+
+    func lookup(_ value: String, _ table: String) -> Data { Data(cipher.lookup(Array(value.utf8), table: table)) }
+}

@@ -1,0 +1,158 @@
+import ParleyCrypto
+import ParleyProtocol
+
+public enum MessageDirection: UInt8, Sendable {
+    case incoming = 1
+    case outgoing = 2
+}
+
+/// Delivery state of a message, as the conversation pane shows it.
+public enum DeliveryState: UInt8, Sendable, CaseIterable {
+    /// Encrypted and in the outbox; the relay has not accepted it yet.
+    case pending = 0
+    /// Accepted by the relay.
+    case sent = 1
+    case delivered = 2
+    case read = 3
+    case failed = 4
+    /// An incoming message.
+    case received = 10
+}
+
+/// One message of a conversation, decrypted.
+public struct MessageRecord: Sendable, Equatable {
+    /// Store id (ordering within the store); 0 until stored.
+    public internal(set) var id: Int64
+    /// The peer address the conversation is with.
+    public let conversation: String
+    public let direction: MessageDirection
+    public let sender: DeviceAddress
+    /// The sender's id for this message, the same on every device; receivers drop repeats of it.
+    public let clientMessageId: [UInt8]
+    public let sentAt: UInt64
+    public let receivedAt: UInt64
+    public let text: String
+    public internal(set) var state: DeliveryState
+
+    public init(conversation: String, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
+                sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState) {
+        id = 0
+        self.conversation = conversation
+        self.direction = direction
+        self.sender = sender
+        self.clientMessageId = clientMessageId
+        self.sentAt = sentAt
+        self.receivedAt = receivedAt
+        self.text = text
+        self.state = state
+    }
+}
+
+/// Cell encodings of the store's records. Versioned like every other encoding.
+enum RecordCodec {
+    static let version: UInt8 = 1
+
+    static func encode(_ m: MessageRecord) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + m.text.utf8.count)
+        w.u8(version)
+        w.u8(m.direction.rawValue)
+        w.bytes16(Array(m.conversation.utf8))
+        w.bytes16(Array(m.sender.address.utf8))
+        w.u32(m.sender.deviceId)
+        w.bytes16(m.clientMessageId)
+        w.u64(m.sentAt)
+        w.u64(m.receivedAt)
+        w.bytes32(Array(m.text.utf8))
+        return w.bytes
+    }
+
+    static func decodeMessage(_ bytes: [UInt8], id: Int64, state: DeliveryState) throws(StoreError) -> MessageRecord {
+        do {
+            var r = ByteReader(bytes, structure: "message")
+            guard try r.u8() == version else { throw StoreError.malformedRecord(table: "messages", detail: "unknown version") }
+            guard let direction = MessageDirection(rawValue: try r.u8()) else {
+                throw StoreError.malformedRecord(table: "messages", detail: "direction")
+            }
+            let conversation = try string(try r.bytes16())
+            let sender = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
+            let clientId = try r.bytes16()
+            let sentAt = try r.u64(), receivedAt = try r.u64()
+            let text = try string(try r.bytes32())
+            try r.finish()
+            var record = MessageRecord(conversation: conversation, direction: direction, sender: sender, clientMessageId: clientId,
+                                       sentAt: sentAt, receivedAt: receivedAt, text: text, state: state)
+            record.id = id
+            return record
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .malformedRecord(table: "messages", detail: "\(error)")
+        }
+    }
+
+    /// Just the text of a message body (search reads nothing else).
+    static func text(of bytes: [UInt8]) -> String? {
+        var r = ByteReader(bytes, structure: "message")
+        guard (try? r.u8()) == version, (try? r.u8()) != nil, (try? r.bytes16()) != nil, (try? r.bytes16()) != nil,
+              (try? r.u32()) != nil, (try? r.bytes16()) != nil, (try? r.u64()) != nil, (try? r.u64()) != nil,
+              let text = try? r.bytes32() else { return nil }
+        return String(validating: text, as: UTF8.self)
+    }
+
+    static func encode(_ m: ReceivedMessage) -> [UInt8] {
+        var w = ByteWriter(capacity: 256 + m.content.count)
+        w.u8(version)
+        w.bytes16(Array(m.sender.address.utf8))
+        w.u32(m.sender.deviceId)
+        w.bytes16(m.certificate.encoded)
+        w.bytes32(m.content)
+        w.bool(m.startedSession)
+        return w.bytes
+    }
+
+    static func decodeReceived(_ bytes: [UInt8]) throws(StoreError) -> ReceivedMessage {
+        do {
+            var r = ByteReader(bytes, structure: "inbox entry")
+            guard try r.u8() == version else { throw StoreError.malformedRecord(table: "inbox", detail: "unknown version") }
+            let sender = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
+            let certificate = try SenderCertificate(decoding: try r.bytes16())
+            let content = try r.bytes32()
+            let started = try r.bool()
+            try r.finish()
+            return ReceivedMessage(sender: sender, certificate: certificate, content: content, startedSession: started)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .malformedRecord(table: "inbox", detail: "\(error)")
+        }
+    }
+
+    static func encode(_ e: OutgoingEnvelope) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + e.envelope.count)
+        w.u8(version)
+        w.bytes16(Array(e.recipient.address.utf8))
+        w.u32(e.recipient.deviceId)
+        w.bytes32(e.envelope)
+        return w.bytes
+    }
+
+    static func decodeOutgoing(_ bytes: [UInt8]) throws(StoreError) -> OutgoingEnvelope {
+        do {
+            var r = ByteReader(bytes, structure: "outbox entry")
+            guard try r.u8() == version else { throw StoreError.malformedRecord(table: "outbox", detail: "unknown version") }
+            let recipient = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
+            let envelope = try r.bytes32()
+            try r.finish()
+            return OutgoingEnvelope(recipient: recipient, envelope: envelope)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .malformedRecord(table: "outbox", detail: "\(error)")
+        }
+    }
+
+    static func string(_ bytes: [UInt8]) throws(ProtocolError) -> String {
+        guard let s = String(validating: bytes, as: UTF8.self) else { throw .malformed("text is not UTF-8") }
+        return s
+    }
+}
