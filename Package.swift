@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Layers, dependencies flowing one way:
@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "parley", targets: ["parley"]),
+        .executable(name: "parley-relay", targets: ["parley-relay"]),
         .executable(name: "parley-bench", targets: ["ParleyBench"]),
         .executable(name: "parley-interop-peer", targets: ["ParleyInteropPeer"]),
         .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
@@ -16,6 +17,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        // Default traits off: with them the two -D flags swap order between builds and Hummingbird
+        // recompiles for nothing (see shared/reference/BUILD-NOTES.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", exact: "2.8.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -32,15 +40,44 @@ let package = Package(
             name: "ParleyStore",
             dependencies: ["ParleyProtocol", "ParleyCrypto", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Wire types of the relay's HTTP API, shared by the relay and its clients (no server code).
+        .target(name: "ParleyRelayAPI", dependencies: ["ParleyProtocol"]),
+        .target(
+            name: "ParleyRelay",
+            dependencies: [
+                "ParleyRelayAPI", "ParleyProtocol", "ParleyCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "parley-relay",
+            dependencies: [
+                "ParleyRelay", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "ParleyClient",
+            dependencies: [
+                "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+            ]
+        ),
         .executableTarget(
             name: "parley",
             dependencies: ["ParleyProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "CSodium"]),
+        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium"]),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore"]),
+        .testTarget(name: "ParleyRelayTests", dependencies: ["ParleyRelay", "ParleyClient"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,3 @@
+import ParleyRelayAPI
+import AsyncHTTPClient
+import HummingbirdWSClient

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Leaky-bucket rate limiting keyed by client IP or account. Buckets refill continuously; a request
+/// that finds its bucket empty is refused with 429 and changes nothing else.
+public actor RateLimiter {
+    private struct Bucket {
+        var level: Double
+        var updated: Double
+    }
+    private var buckets: [String: Bucket] = [:]
+    private let limit: RateLimit
+    private var lastSweep = 0.0
+
+    public init(_ limit: RateLimit) { self.limit = limit }
+
+    /// Takes one token from `key`'s bucket; false when it is empty.
+    public func allow(_ key: String) -> Bool {
+        guard limit.perSecond.isFinite else { return true }
+        let now = Self.seconds()
+        var bucket = buckets[key] ?? Bucket(level: limit.burst, updated: now)
+        bucket.level = min(limit.burst, bucket.level + (now - bucket.updated) * limit.perSecond)
+        bucket.updated = now
+        let allowed = bucket.level >= 1
+        if allowed { bucket.level -= 1 }
+        buckets[key] = bucket
+        if now - lastSweep > 60 { sweep(now) }
+        return allowed
+    }
+
+    /// Forgets full buckets so memory stays flat with many distinct clients.
+    private func sweep(_ now: Double) {
+        lastSweep = now
+        buckets = buckets.filter { min(limit.burst, $0.value.level + (now - $0.value.updated) * limit.perSecond) < limit.burst }
+    }
+
+    private static func seconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,45 @@
+/// Everything `parley-relay serve` can set; tests build one directly.
+public struct RelayConfiguration: Sendable {
+    /// The relay's own name, the `HOST[:PORT]` part of every account address it serves.
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// How long queued messages and attachments are kept (default 30 days).
+    public var messageTTL: UInt64 = 30 * 86_400_000
+    public var attachmentTTL: UInt64 = 30 * 86_400_000
+    /// Largest accepted envelope (bytes) and queued messages per device.
+    public var maxEnvelopeBytes = 96 * 1024
+    public var maxMailboxMessages = 10_000
+    public var maxAttachmentBytes = 100 * 1024 * 1024
+    /// Largest request body: one envelope for each of up to `maxDevices` devices, plus JSON overhead.
+    public var maxDevices = 16
+    public var maxRequestBytes: Int { maxDevices * maxEnvelopeBytes * 2 + 64 * 1024 }
+    /// Leaky-bucket limits: requests per second and burst, per client IP and per account.
+    public var ipRate = RateLimit(perSecond: 200, burst: 400)
+    public var accountRate = RateLimit(perSecond: 100, burst: 200)
+    /// A device whose one-time prekeys fall below this is told to refill.
+    public var preKeyLowWatermark = 10
+    public var challengeLifetime: UInt64 = 60_000
+    public var tokenLifetime: UInt64 = 30 * 86_400_000
+
+    public init(name: String, host: String, port: Int, dataDirectory: String) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+    }
+}
+
+public struct RateLimit: Sendable, Equatable {
+    public var perSecond: Double
+    public var burst: Double
+    public init(perSecond: Double, burst: Double) {
+        self.perSecond = perSecond
+        self.burst = burst
+    }
+    /// No limit (benchmarks on loopback).
+    public static let unlimited = RateLimit(perSecond: .infinity, burst: .infinity)
+}

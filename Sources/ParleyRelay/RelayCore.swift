@@ -1,0 +1,217 @@
+import Foundation
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+
+/// The relay's behaviour, independent of HTTP: the routes decode a request, call one method here and
+/// encode its result. Every method either completes or throws a `RelayError` having changed nothing.
+public struct RelayCore: Sendable {
+    public let configuration: RelayConfiguration
+    let storage: any RelayStorage
+    let broker: any WakeBroker
+    let clock: any WallClock
+
+    public init(configuration: RelayConfiguration, storage: any RelayStorage, broker: any WakeBroker,
+                clock: any WallClock = SystemWallClock()) {
+        self.configuration = configuration
+        self.storage = storage
+        self.broker = broker
+        self.clock = clock
+    }
+
+    // MARK: Accounts
+
+    func register(_ request: RegisterRequest) async throws -> AccountResponse {
+        let address = try parseLocalAddress(request.address)
+        let list = try parseDeviceList(request.deviceList.bytes)
+        guard list.accountKey.bytes == request.accountKey.bytes else { throw RelayError.badRequest("the device list is not signed by the account key") }
+        guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
+        guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        guard try await storage.createAccount(address: address, accountKey: list.accountKey.bytes, deviceList: list) else {
+            throw RelayError.conflict("the name \(address) is taken")
+        }
+        return AccountResponse(address: address, accountKey: Base64Bytes(list.accountKey.bytes), deviceList: Base64Bytes(list.encoded))
+    }
+
+    func account(_ rawAddress: String) async throws -> AccountResponse {
+        let address = try parseLocalAddress(rawAddress)
+        guard let account = try await storage.account(address) else { throw RelayError.notFound("no account \(address)") }
+        return AccountResponse(address: address, accountKey: Base64Bytes(account.accountKey), deviceList: Base64Bytes(account.deviceList.encoded))
+    }
+
+    /// A device of the account publishes a newer list signed by the same account key.
+    func updateDeviceList(_ update: DeviceListUpdate, by device: DeviceAddress) async throws {
+        let list = try parseDeviceList(update.deviceList.bytes)
+        guard let current = try await storage.account(device.address) else { throw RelayError.notFound("no account") }
+        guard list.accountKey.bytes == current.accountKey else { throw RelayError.forbidden("the list is not signed by this account's key") }
+        guard list.version > current.deviceList.version else {
+            throw RelayError.conflict("device list version \(list.version) is not newer than \(current.deviceList.version)")
+        }
+        guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        try await storage.replaceDeviceList(address: device.address, with: list)
+    }
+
+    // MARK: Authentication
+
+    func challenge(_ request: ChallengeRequest) async throws -> ChallengeResponse {
+        let address = try parseLocalAddress(request.address)
+        guard let account = try await storage.account(address), account.deviceList.device(request.deviceId) != nil else {
+            throw RelayError.notFound("no device \(request.deviceId) of \(address)")
+        }
+        let challenge = SystemRandom().bytes(32)
+        let expiresAt = clock.nowMilliseconds() + configuration.challengeLifetime
+        try await storage.storeChallenge(challenge, address: address, deviceId: request.deviceId, expiresAt: expiresAt)
+        return ChallengeResponse(challenge: Base64Bytes(challenge), expiresAt: expiresAt)
+    }
+
+    /// Exchanges a signed challenge for a session token. The challenge is consumed whatever the outcome,
+    /// so a replayed or guessed challenge never works twice. Tokens are stored as SHA-256 hashes: they
+    /// are random and long, so a fast hash suffices.
+    func session(_ request: SessionRequest) async throws -> SessionResponse {
+        let address = try parseLocalAddress(request.address)
+        let now = clock.nowMilliseconds()
+        guard let owner = try await storage.takeChallenge(request.challenge.bytes, now: now),
+              owner == DeviceAddress(address: address, deviceId: request.deviceId) else {
+            throw RelayError.unauthorized("unknown, expired or already used challenge")
+        }
+        guard let account = try await storage.account(address), let device = account.deviceList.device(request.deviceId),
+              device.identityKey.isValidSignature(request.signature.bytes,
+                                                  for: authenticationMessage(challenge: request.challenge.bytes, relayName: configuration.name)) else {
+            throw RelayError.unauthorized("the signature does not verify with the device key")
+        }
+        var token = SystemRandom().bytes(32)
+        defer { wipe(&token) }
+        let text = token.map { String(format: "%02x", $0) }.joined()
+        let expiresAt = now + configuration.tokenLifetime
+        try await storage.storeToken(hash: SHA256.hash(Array(text.utf8)), device: owner, expiresAt: expiresAt)
+        return SessionResponse(token: text, expiresAt: expiresAt)
+    }
+
+    func authenticate(token: String) async throws -> DeviceAddress {
+        guard let device = try await storage.device(forTokenHash: SHA256.hash(Array(token.utf8)), now: clock.nowMilliseconds()) else {
+            throw RelayError.unauthorized("invalid or expired token")
+        }
+        return device
+    }
+
+    // MARK: Prekeys
+
+    func uploadPreKeys(_ upload: PreKeyUpload, by device: DeviceAddress) async throws {
+        guard let account = try await storage.account(device.address), let entry = account.deviceList.device(device.deviceId) else {
+            throw RelayError.forbidden("device not in the account's list")
+        }
+        guard upload.oneTimePreKeys.count + upload.oneTimePQPreKeys.count <= 200 else { throw RelayError.badRequest("at most 100 keys of each kind per upload") }
+        func signed(_ e: SignedPreKeyEntry?, kemKey: Bool) throws -> StoredSignedKey? {
+            guard let e else { return nil }
+            let encoded: [UInt8]
+            if kemKey {
+                guard (try? MLKEM1024KEM.PublicKey(e.key.bytes)) != nil else { throw RelayError.badRequest("prekey \(e.id) is not an ML-KEM-1024 key") }
+                encoded = [KeyEncoding.mlkem1024] + e.key.bytes
+            } else {
+                guard e.key.bytes.count == 32 else { throw RelayError.badRequest("prekey \(e.id) is not an X25519 key") }
+                encoded = [KeyEncoding.x25519] + e.key.bytes
+            }
+            guard entry.identityKey.isValidSignature(e.signature.bytes, for: encoded) else {
+                throw RelayError.badRequest("the signature of prekey \(e.id) does not verify")
+            }
+            return StoredSignedKey(id: e.id, key: e.key.bytes, signature: e.signature.bytes)
+        }
+        let oneTime = try upload.oneTimePreKeys.map { e -> StoredSignedKey in
+            guard e.key.bytes.count == 32, e.id != 0 else { throw RelayError.badRequest("one-time prekey \(e.id) is malformed") }
+            return StoredSignedKey(id: e.id, key: e.key.bytes, signature: [])
+        }
+        let pq = try upload.oneTimePQPreKeys.map { try signed($0, kemKey: true)! }
+        try await storage.storePreKeys(for: device, signed: try signed(upload.signedPreKey, kemKey: false),
+                                       lastResort: try signed(upload.lastResortPQPreKey, kemKey: true), oneTime: oneTime, oneTimePQ: pq)
+    }
+
+    func preKeyCount(for device: DeviceAddress) async throws -> PreKeyCount {
+        let counts = try await storage.preKeyCounts(for: device)
+        return PreKeyCount(oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ,
+                           low: min(counts.oneTime, counts.oneTimePQ) < configuration.preKeyLowWatermark)
+    }
+
+    /// Assembles a bundle, consuming one one-time key of each kind (falling back to the last-resort key).
+    func bundle(address rawAddress: String, deviceId: UInt32) async throws -> BundleResponse {
+        let address = try parseLocalAddress(rawAddress)
+        guard let account = try await storage.account(address), let entry = account.deviceList.device(deviceId) else {
+            throw RelayError.notFound("no device \(deviceId) of \(address)")
+        }
+        guard let keys = try await storage.takeBundleKeys(for: DeviceAddress(address: address, deviceId: deviceId)) else {
+            throw RelayError.notFound("device \(deviceId) of \(address) has not uploaded prekeys")
+        }
+        do {
+            let pq = keys.oneTimePQ ?? keys.lastResort
+            let bundle = PreKeyBundle(
+                identityKey: entry.identityKey, deviceId: deviceId,
+                signedPreKeyId: keys.signed.id, signedPreKey: try X25519.PublicKey(keys.signed.key), signedPreKeySignature: keys.signed.signature,
+                pqPreKeyId: pq.id, pqKind: keys.oneTimePQ == nil ? .lastResort : .oneTime, pqPreKey: try MLKEM1024KEM.PublicKey(pq.key),
+                pqPreKeySignature: pq.signature,
+                oneTimePreKeyId: keys.oneTime?.id ?? 0, oneTimePreKey: try keys.oneTime.map { try X25519.PublicKey($0.key) })
+            return BundleResponse(bundle: Base64Bytes(bundle.encoded))
+        } catch {
+            throw RelayError.unavailable("stored prekeys of \(address)#\(deviceId) are unusable")
+        }
+    }
+
+    // MARK: Messages
+
+    func send(_ request: SendRequest, to rawAddress: String) async throws {
+        let address = try parseLocalAddress(rawAddress)
+        guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
+        for message in request.messages where message.envelope.bytes.count > configuration.maxEnvelopeBytes {
+            throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
+        }
+        guard Set(request.messages.map(\.deviceId)).count == request.messages.count else {
+            throw RelayError.badRequest("two envelopes for one device")
+        }
+        let now = clock.nowMilliseconds()
+        let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
+                                               for: address, now: now, expiresAt: now + configuration.messageTTL,
+                                               mailboxLimit: configuration.maxMailboxMessages)
+        switch result {
+        case .stored:
+            await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+        case .mismatch(let missing, let extra, let stale):
+            throw RelayError.deviceMismatch(missing: missing, extra: extra, stale: stale)
+        case .mailboxFull(let deviceId):
+            throw RelayError.mailboxFull("the mailbox of \(address)#\(deviceId) is full")
+        case .unknownAccount:
+            throw RelayError.notFound("no account \(address)")
+        }
+    }
+
+    func fetch(for device: DeviceAddress, limit: Int) async throws -> FetchResponse {
+        let page = try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: max(1, min(limit, 500)))
+        let low = try await preKeyCount(for: device).low
+        return FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },
+                             more: page.more, preKeysLow: low)
+    }
+
+    func acknowledge(_ request: AckRequest, for device: DeviceAddress) async throws {
+        guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
+        let ids = try request.ids.map { text -> Int64 in
+            guard let id = Int64(text), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
+            return id
+        }
+        _ = try await storage.acknowledge(ids, for: device)
+    }
+
+    // MARK: Helpers
+
+    /// Accepts `name@<this relay>` only.
+    func parseLocalAddress(_ text: String) throws -> String {
+        let address: AccountAddress
+        do { address = try AccountAddress(text) } catch { throw RelayError.badRequest(error.description) }
+        guard address.relay == configuration.name.lowercased() else {
+            throw RelayError.notFound("this relay is \(configuration.name); it does not serve \(address.relay)")
+        }
+        return address.description
+    }
+
+    func parseDeviceList(_ bytes: [UInt8]) throws -> SignedDeviceList {
+        do { return try SignedDeviceList(verifying: bytes) } catch {
+            throw RelayError.badRequest("invalid device list: \(error)")
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+
+/// The HTTP face of `RelayCore`: every route decodes, rate-limits, authenticates where needed, calls the
+/// core and encodes. Errors become `ErrorBody` JSON with the status of their `RelayError`.
+struct RelayRoutes: Sendable {
+    let core: RelayCore
+    let ipLimiter: RateLimiter
+    let accountLimiter: RateLimiter
+    let attachments: AttachmentFiles
+
+    /// Every route, as (method, path) — the OpenAPI test compares this list with openapi/relay.yaml.
+    static let endpoints: [(String, String)] = [
+        ("GET", "/v1/health"),
+        ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/devices"),
+        ("POST", "/v1/auth/challenge"), ("POST", "/v1/auth/session"),
+        ("PUT", "/v1/keys"), ("GET", "/v1/keys/count"), ("GET", "/v1/keys/{address}/{deviceId}"),
+        ("POST", "/v1/messages/{address}"), ("GET", "/v1/mailbox"), ("POST", "/v1/mailbox/ack"),
+        ("POST", "/v1/attachments"), ("PUT", "/v1/attachments/{id}"), ("GET", "/v1/attachments/{id}"),
+        ("GET", "/v1/push"),
+    ]
+
+    func register(on router: Router<RelayRequestContext>) {
+        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(IPRateLimitMiddleware(limiter: ipLimiter))
+        let v1 = router.group("v1")
+
+        v1.get("health") { _, _ in
+            try json(HealthResponse(status: "ok", name: core.configuration.name, version: "1"))
+        }
+        v1.post("accounts") { request, context in
+            try json(try await core.register(try await body(request, RegisterRequest.self)), status: .created)
+        }
+        v1.get("accounts/:address") { _, context in
+            try json(try await core.account(try context.parameters.require("address")))
+        }
+        v1.put("devices") { request, context in
+            let device = try await authenticate(request)
+            try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), by: device)
+            return Response(status: .noContent)
+        }
+        v1.post("auth/challenge") { request, _ in
+            try json(try await core.challenge(try await body(request, ChallengeRequest.self)))
+        }
+        v1.post("auth/session") { request, _ in
+            try json(try await core.session(try await body(request, SessionRequest.self)))
+        }
+        v1.put("keys") { request, _ in
+            let device = try await authenticate(request)
+            try await core.uploadPreKeys(try await body(request, PreKeyUpload.self, limit: 1 << 20), by: device)
+            return Response(status: .noContent)
+        }
+        v1.get("keys/count") { request, _ in
+            try json(try await core.preKeyCount(for: try await authenticate(request)))
+        }
+        v1.get("keys/:address/:deviceId") { _, context in
+            guard let deviceId = UInt32(try context.parameters.require("deviceId")) else { throw RelayError.badRequest("device id must be a number") }
+            // Unauthenticated (a sender need not reveal itself), so limited per target account as well as per IP.
+            let address = try context.parameters.require("address")
+            guard await accountLimiter.allow("bundle:" + address) else { throw RelayError.rateLimited }
+            return try json(try await core.bundle(address: address, deviceId: deviceId))
+        }
+        v1.post("messages/:address") { request, context in
+            // Sealed sender: no authentication, so the relay never learns who sent this.
+            let address = try context.parameters.require("address")
+            guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
+            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address)
+            return Response(status: .noContent)
+        }
+        v1.get("mailbox") { request, _ in
+            let device = try await authenticate(request)
+            let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+            return try json(try await core.fetch(for: device, limit: limit))
+        }
+        v1.post("mailbox/ack") { request, _ in
+            let device = try await authenticate(request)
+            try await core.acknowledge(try await body(request, AckRequest.self), for: device)
+            return Response(status: .noContent)
+        }
+        v1.post("attachments") { request, _ in
+            let device = try await authenticate(request)
+            return try json(try await attachments.createSlot(try await body(request, AttachmentSlotRequest.self), owner: device), status: .created)
+        }
+        v1.put("attachments/:id") { request, context in
+            let device = try await authenticate(request)
+            try await attachments.upload(id: try context.parameters.require("id"), from: request.body, owner: device)
+            return Response(status: .noContent)
+        }
+        v1.get("attachments/:id") { _, context in
+            try await attachments.download(id: try context.parameters.require("id"))
+        }
+    }
+
+    /// The push channel: after authentication, the relay writes the text `wake` whenever mail arrives for
+    /// this device, and nothing else. A newer connection for the device closes this one with 4409.
+    func registerPush(on router: Router<RelayRequestContext>, connectionIds: ConnectionCounter) {
+        router.ws("v1/push") { request, _ in
+            do {
+                _ = try await authenticate(request)
+                return .upgrade([:])
+            } catch {
+                return .dontUpgrade
+            }
+        } onUpgrade: { inbound, outbound, context in
+            guard let device = try? await authenticate(context.request) else { return }
+            let id = connectionIds.next()
+            let (events, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
+            await core.broker.subscribe(device, id: id, wake: { continuation.yield(true) }, displaced: { continuation.yield(false) })
+            // Drain the inbound side so pings and the client's close are handled.
+            let reader = Task {
+                for try await _ in inbound {}
+                continuation.finish()
+            }
+            defer { reader.cancel() }
+            try await outbound.write(.text(RelayAPI.wakeToken))
+            for await stillCurrent in events {
+                guard stillCurrent else {
+                    try? await outbound.close(.unknown(RelayAPI.closeConnectedElsewhere), reason: "connected elsewhere")
+                    break
+                }
+                try await outbound.write(.text(RelayAPI.wakeToken))
+            }
+            await core.broker.unsubscribe(device, id: id)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func authenticate(_ request: Request) async throws -> DeviceAddress {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw RelayError.unauthorized("missing bearer token")
+        }
+        let device = try await core.authenticate(token: String(header.dropFirst("Bearer ".count)))
+        guard await accountLimiter.allow("account:" + device.address) else { throw RelayError.rateLimited }
+        return device
+    }
+
+    private func body<T: Decodable>(_ request: Request, _ type: T.Type, limit: Int = 64 * 1024) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do { buffer = try await request.collectBody(upTo: limit) } catch {
+            throw RelayError.payloadTooLarge("the request body exceeds \(limit) bytes")
+        }
+        do { return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView)) } catch {
+            throw RelayError.badRequest("malformed JSON: \(Self.describe(error))")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            c.codingPath.isEmpty ? c.debugDescription : "field '\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        default: "not valid JSON"
+        }
+    }
+}
+
+func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try JSONEncoder().encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// Gives each push connection an id, so a displaced connection's cleanup cannot remove its successor.
+final class ConnectionCounter: @unchecked Sendable {
+    private var value: UInt64 = 0
+    private let lock = Lock()
+    func next() -> UInt64 { lock.withLock { value += 1; return value } }
+}
+
+/// Turns `RelayError` (and anything unexpected) into a JSON error response.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = RelayRequestContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as RelayError {
+            if case .deviceMismatch(let missing, let extra, let stale) = error {
+                return try json(DeviceMismatch(missingDevices: missing, extraDevices: extra, staleDevices: stale), status: error.status)
+            }
+            return try json(ErrorBody(error: error.code, message: error.message), status: error.status)
+        } catch let error as HTTPError {
+            return try json(ErrorBody(error: "http", message: error.body ?? "\(error.status)"), status: error.status)
+        } catch {
+            context.logger.error("unexpected error: \(String(describing: type(of: error)))")
+            return try json(ErrorBody(error: "internal", message: "internal error"), status: .internalServerError)
+        }
+    }
+}
+
+struct IPRateLimitMiddleware: RouterMiddleware {
+    typealias Context = RelayRequestContext
+    let limiter: RateLimiter
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard await limiter.allow(context.clientIP) else { throw RelayError.rateLimited }
+        return try await next(request, context)
+    }
+}

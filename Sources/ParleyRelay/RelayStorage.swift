@@ -1,0 +1,64 @@
+import ParleyProtocol
+
+/// One queued envelope for one device.
+public struct StoredEnvelope: Sendable, Equatable {
+    public let id: Int64
+    public let envelope: [UInt8]
+    public let receivedAt: UInt64
+}
+
+/// A device's prekeys as uploaded (public halves and signatures only).
+public struct StoredSignedKey: Sendable, Equatable {
+    public let id: UInt32
+    public let key: [UInt8]
+    public let signature: [UInt8]
+}
+
+/// Results of an all-or-nothing multi-device enqueue.
+public enum EnqueueResult: Sendable, Equatable {
+    case stored
+    case mismatch(missing: [UInt32], extra: [UInt32], stale: [UInt32])
+    case mailboxFull(deviceId: UInt32)
+    case unknownAccount
+}
+
+/// Everything the relay keeps, behind a protocol so the routes never see SQL. The SQLite implementation
+/// is the embedded default; a PostgreSQL one shared by several relay nodes implements the same calls and
+/// turns `enqueue`'s wake-ups into LISTEN/NOTIFY (see `WakeBroker`).
+public protocol RelayStorage: Sendable {
+    // Accounts and device lists
+    func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool
+    func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)?
+    func replaceDeviceList(address: String, with list: SignedDeviceList) async throws
+
+    // Device authentication
+    func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws
+    /// Deletes and returns the challenge's owner if it exists and has not expired (single use).
+    func takeChallenge(_ challenge: [UInt8], now: UInt64) async throws -> DeviceAddress?
+    func storeToken(hash: [UInt8], device: DeviceAddress, expiresAt: UInt64) async throws
+    func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress?
+    func revokeTokens(of device: DeviceAddress) async throws
+
+    // Prekeys
+    func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
+                      oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey]) async throws
+    func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int)
+    /// The device's signed and last-resort keys, plus one one-time key of each kind, which are removed.
+    func takeBundleKeys(for device: DeviceAddress) async throws
+        -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)?
+
+    // Mailboxes
+    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+                 now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
+    func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool)
+    /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
+    func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int
+    func purgeExpired(now: UInt64) async throws -> Int
+
+    // Attachments
+    func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws
+    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)?
+    func markAttachmentComplete(_ id: String) async throws
+    func expiredAttachments(now: UInt64) async throws -> [String]
+    func deleteAttachment(_ id: String) async throws
+}

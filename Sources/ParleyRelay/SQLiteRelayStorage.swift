@@ -1,0 +1,285 @@
+import Foundation
+internal import GRDB
+import ParleyProtocol
+
+/// The embedded storage: one SQLite file (WAL) in the relay's data directory.
+public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
+    private let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // A queued envelope is committed before the sender gets its 200, and survives a relay crash.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE accounts (address TEXT PRIMARY KEY, account_key BLOB NOT NULL, device_list BLOB NOT NULL);
+                CREATE TABLE devices (address TEXT NOT NULL, device_id INTEGER NOT NULL, identity_key BLOB NOT NULL,
+                  PRIMARY KEY (address, device_id));
+                CREATE TABLE challenges (challenge BLOB PRIMARY KEY, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL);
+                CREATE TABLE tokens (hash BLOB PRIMARY KEY, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL);
+                CREATE TABLE signed_prekeys (address TEXT NOT NULL, device_id INTEGER NOT NULL, kind TEXT NOT NULL,
+                  key_id INTEGER NOT NULL, key BLOB NOT NULL, signature BLOB NOT NULL, PRIMARY KEY (address, device_id, kind));
+                CREATE TABLE one_time_prekeys (address TEXT NOT NULL, device_id INTEGER NOT NULL, kind TEXT NOT NULL,
+                  key_id INTEGER NOT NULL, key BLOB NOT NULL, signature BLOB, PRIMARY KEY (address, device_id, kind, key_id));
+                CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+                  envelope BLOB NOT NULL, received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+                CREATE INDEX messages_by_device ON messages (address, device_id, id);
+                CREATE INDEX messages_by_expiry ON messages (expires_at);
+                CREATE TABLE attachments (id TEXT PRIMARY KEY, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+                  size INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Accounts
+
+    public func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool {
+        try await database.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE address = ?", arguments: [address]) == true { return false }
+            try db.execute(sql: "INSERT INTO accounts (address, account_key, device_list) VALUES (?, ?, ?)",
+                           arguments: [address, Data(accountKey), Data(deviceList.encoded)])
+            try Self.replaceDevices(address, deviceList, db)
+            return true
+        }
+    }
+
+    public func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)? {
+        guard let row = try await database.read({ db in
+            try Row.fetchOne(db, sql: "SELECT account_key, device_list FROM accounts WHERE address = ?", arguments: [address])
+        }) else { return nil }
+        return ([UInt8](row["account_key"] as Data), try SignedDeviceList(verifying: [UInt8](row["device_list"] as Data)))
+    }
+
+    public func replaceDeviceList(address: String, with list: SignedDeviceList) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE accounts SET device_list = ? WHERE address = ?", arguments: [Data(list.encoded), address])
+            try Self.replaceDevices(address, list, db)
+        }
+    }
+
+    /// Devices that left the list lose their prekeys, tokens and mailboxes.
+    private static func replaceDevices(_ address: String, _ list: SignedDeviceList, _ db: Database) throws {
+        let kept = list.devices.map { Int64($0.deviceId) }
+        let placeholders = kept.map { _ in "?" }.joined(separator: ",")
+        let args = StatementArguments([address]) + StatementArguments(kept)
+        for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id NOT IN (\(placeholders))", arguments: args)
+        }
+        for device in list.devices {
+            let current = try Data.fetchOne(db, sql: "SELECT identity_key FROM devices WHERE address = ? AND device_id = ?",
+                                            arguments: [address, device.deviceId])
+            if let current, current != Data(device.identityKey.bytes) {
+                // A new key under an old id is a new device: nothing of the old one may reach it.
+                for table in ["tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, device.deviceId])
+                }
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO devices (address, device_id, identity_key) VALUES (?, ?, ?)",
+                           arguments: [address, device.deviceId, Data(device.identityKey.bytes)])
+        }
+    }
+
+    // MARK: Authentication
+
+    public func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO challenges (challenge, address, device_id, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(challenge), address, deviceId, Int64(expiresAt)])
+        }
+    }
+
+    public func takeChallenge(_ challenge: [UInt8], now: UInt64) async throws -> DeviceAddress? {
+        try await database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT address, device_id, expires_at FROM challenges WHERE challenge = ?",
+                                             arguments: [Data(challenge)]) else { return nil }
+            try db.execute(sql: "DELETE FROM challenges WHERE challenge = ?", arguments: [Data(challenge)])
+            try db.execute(sql: "DELETE FROM challenges WHERE expires_at <= ?", arguments: [Int64(now)])
+            guard UInt64(row["expires_at"] as Int64) > now else { return nil }
+            return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
+        }
+    }
+
+    public func storeToken(hash: [UInt8], device: DeviceAddress, expiresAt: UInt64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO tokens (hash, address, device_id, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [Data(hash), device.address, device.deviceId, Int64(expiresAt)])
+        }
+    }
+
+    public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
+        try await database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?",
+                                             arguments: [Data(hash), Int64(now)]) else { return nil }
+            return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
+        }
+    }
+
+    public func revokeTokens(of device: DeviceAddress) async throws {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM tokens WHERE address = ? AND device_id = ?", arguments: [device.address, device.deviceId])
+        }
+    }
+
+    // MARK: Prekeys
+
+    public func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
+                             oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey]) async throws {
+        try await database.write { db in
+            for (kind, key) in [("spk", signed), ("pqlr", lastResort)] {
+                guard let key else { continue }
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO signed_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
+                    """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key), Data(key.signature)])
+            }
+            for (kind, keys) in [("ec", oneTime), ("pq", oneTimePQ)] {
+                for key in keys {
+                    try db.execute(sql: """
+                        INSERT OR REPLACE INTO one_time_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key),
+                                         key.signature.isEmpty ? nil : Data(key.signature)])
+                }
+            }
+        }
+    }
+
+    public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
+        try await database.read { db in
+            let count = { (kind: String) in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?",
+                                 arguments: [device.address, device.deviceId, kind]) ?? 0
+            }
+            return (try count("ec"), try count("pq"))
+        }
+    }
+
+    public func takeBundleKeys(for device: DeviceAddress) async throws
+        -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)? {
+        try await database.write { db in
+            func signedKey(_ kind: String) throws -> StoredSignedKey? {
+                try Row.fetchOne(db, sql: "SELECT key_id, key, signature FROM signed_prekeys WHERE address = ? AND device_id = ? AND kind = ?",
+                                 arguments: [device.address, device.deviceId, kind]).map(Self.key)
+            }
+            func takeOneTime(_ kind: String) throws -> StoredSignedKey? {
+                guard let row = try Row.fetchOne(db, sql: """
+                    SELECT key_id, key, signature FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?
+                    ORDER BY key_id LIMIT 1
+                    """, arguments: [device.address, device.deviceId, kind]) else { return nil }
+                let key = Self.key(row)
+                try db.execute(sql: "DELETE FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ? AND key_id = ?",
+                               arguments: [device.address, device.deviceId, kind, key.id])
+                return key
+            }
+            guard let signed = try signedKey("spk"), let lastResort = try signedKey("pqlr") else { return nil }
+            return (signed, lastResort, try takeOneTime("ec"), try takeOneTime("pq"))
+        }
+    }
+
+    private static func key(_ row: Row) -> StoredSignedKey {
+        StoredSignedKey(id: UInt32(row["key_id"] as Int64), key: [UInt8](row["key"] as Data),
+                        signature: (row["signature"] as Data?).map { [UInt8]($0) } ?? [])
+    }
+
+    // MARK: Mailboxes
+
+    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+                        now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
+        try await database.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT device_id, identity_key FROM devices WHERE address = ?", arguments: [address])
+            guard !rows.isEmpty else { return .unknownAccount }
+            var current: [UInt32: [UInt8]] = [:]
+            for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
+            let requested = Set(envelopes.map(\.deviceId))
+            let missing = current.keys.filter { !requested.contains($0) }.sorted()
+            let extra = requested.filter { current[$0] == nil }.sorted()
+            let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
+            guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
+                return .mismatch(missing: missing, extra: extra, stale: stale)
+            }
+            for item in envelopes {
+                let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE address = ? AND device_id = ?",
+                                              arguments: [address, item.deviceId]) ?? 0
+                if queued >= mailboxLimit { return .mailboxFull(deviceId: item.deviceId) }
+            }
+            for item in envelopes {
+                try db.execute(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [address, item.deviceId, Data(item.envelope), Int64(now), Int64(expiresAt)])
+            }
+            return .stored
+        }
+    }
+
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool) {
+        try await database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND expires_at > ?
+                ORDER BY id LIMIT ?
+                """, arguments: [device.address, device.deviceId, Int64(now), limit + 1])
+            let messages = rows.prefix(limit).map {
+                StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
+            }
+            return (Array(messages), rows.count > limit)
+        }
+    }
+
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
+        try await database.write { db in
+            var deleted = 0
+            for id in ids {
+                try db.execute(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?",
+                               arguments: [id, device.address, device.deviceId])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    public func purgeExpired(now: UInt64) async throws -> Int {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM messages WHERE expires_at <= ?", arguments: [Int64(now)])
+            let purged = db.changesCount
+            try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [Int64(now)])
+            try db.execute(sql: "DELETE FROM challenges WHERE expires_at <= ?", arguments: [Int64(now)])
+            return purged
+        }
+    }
+
+    // MARK: Attachments
+
+    public func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO attachments (id, address, device_id, size, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [id, owner.address, owner.deviceId, size, Int64(expiresAt)])
+        }
+    }
+
+    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT size, complete FROM attachments WHERE id = ? AND expires_at > ?", arguments: [id, Int64(now)])
+                .map { ($0["size"], $0["complete"]) }
+        }
+    }
+
+    public func markAttachmentComplete(_ id: String) async throws {
+        try await database.write { db in try db.execute(sql: "UPDATE attachments SET complete = 1 WHERE id = ?", arguments: [id]) }
+    }
+
+    public func expiredAttachments(now: UInt64) async throws -> [String] {
+        try await database.read { db in try String.fetchAll(db, sql: "SELECT id FROM attachments WHERE expires_at <= ?", arguments: [Int64(now)]) }
+    }
+
+    public func deleteAttachment(_ id: String) async throws {
+        try await database.write { db in try db.execute(sql: "DELETE FROM attachments WHERE id = ?", arguments: [id]) }
+    }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Logging
+import ParleyRelay
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `parley-relay`: the self-hostable relay. See parley-relay(8).
+@main
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parley-relay",
+        abstract: "The Parley relay: prekey directory, per-device mailboxes of sealed envelopes, content-free push.",
+        discussion: """
+            The relay stores and forwards end-to-end-encrypted envelopes. It learns the recipient device, the \
+            envelope size (in 160-byte buckets) and the time — never plaintext, never the sender.
+
+            Exit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 usage error, 2 unexpected error, \
+            3 the address cannot be bound or the data directory cannot be used.
+            """,
+        version: "0.1.0 (protocol v1)",
+        subcommands: [Serve.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the relay in the foreground until SIGINT or SIGTERM.")
+
+    @Option(help: ArgumentHelp("Address to listen on.", valueName: "HOST:PORT"))
+    var listen: String = "127.0.0.1:8443"
+
+    @Option(help: ArgumentHelp("Directory for the relay's database and attachments (created if missing).", valueName: "DIR"))
+    var data: String
+
+    @Option(help: ArgumentHelp("The relay's public name, the part after '@' in its accounts' addresses (default: the --listen value).",
+                               valueName: "HOST[:PORT]"))
+    var name: String?
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("PEM certificate chain; with --tls-key, serve HTTPS and WSS.", valueName: "FILE"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(help: "Days a queued message or attachment is kept before it is dropped.")
+    var ttlDays: Int = 30
+
+    @Option(help: "Largest accepted envelope, in bytes.")
+    var maxEnvelopeBytes: Int = 96 * 1024
+
+    @Option(help: "Most messages queued for one device.")
+    var maxMailbox: Int = 10_000
+
+    @Option(help: "Requests per second allowed per client IP (burst: twice this).")
+    var rateLimitIp: Double = 200
+
+    @Option(help: "Requests per second allowed per account (burst: twice this).")
+    var rateLimitAccount: Double = 100
+
+    @Flag(help: "Disable rate limiting (benchmarks on loopback only).")
+    var noRateLimit = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard parseListen() != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8443") }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard (1...3650).contains(ttlDays) else { throw ValidationError("--ttl-days must be between 1 and 3650") }
+        guard (1024...(16 << 20)).contains(maxEnvelopeBytes) else { throw ValidationError("--max-envelope-bytes must be between 1024 and 16777216") }
+        guard maxMailbox > 0 else { throw ValidationError("--max-mailbox must be positive") }
+        guard rateLimitIp > 0, rateLimitAccount > 0 else { throw ValidationError("rate limits must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    private func parseListen() -> (host: String, port: Int)? {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
+    }
+
+    func run() async throws {
+        let (host, port) = parseListen()!
+        var configuration = RelayConfiguration(name: name ?? listen, host: host, port: port, dataDirectory: data)
+        configuration.tlsCertificatePath = tlsCertificate
+        configuration.tlsKeyPath = tlsKey
+        configuration.messageTTL = UInt64(ttlDays) * 86_400_000
+        configuration.attachmentTTL = configuration.messageTTL
+        configuration.maxEnvelopeBytes = maxEnvelopeBytes
+        configuration.maxMailboxMessages = maxMailbox
+        configuration.ipRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
+        configuration.accountRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
+        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+        var logger = Logger(label: "parley-relay")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let scheme = tlsCertificate == nil ? "http" : "https"
+        let relayName = configuration.name
+        do {
+            try await RelayServer(configuration: configuration).run(logger: logger) { boundPort in
+                writeLine("parley-relay: serving \(relayName) on \(scheme)://\(host):\(boundPort)", to: STDOUT_FILENO)
+            }
+        } catch {
+            writeLine("parley-relay: \(error)", to: STDERR_FILENO)
+            throw ExitCode(3)
+        }
+    }
+}
+
+/// Unbuffered line output (stdout may be a pipe read by a supervisor or a test waiting for the banner).
+func writeLine(_ text: String, to fd: Int32) {
+    let line = text + "\n"
+    _ = line.withCString { write(fd, $0, strlen($0)) }
+}
+
