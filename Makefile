@@ -41,7 +41,7 @@ release: deps
 demo: build
 	$(SWIFT) run parley demo
 
-test: test-swift test-interop
+test: test-swift test-interop crash-test
 
 test-swift: deps
 	$(SWIFT) build
@@ -49,6 +49,12 @@ test-swift: deps
 
 test-interop: venv build
 	$(PY) -m pytest -q Tests/interop
+
+# SIGKILLs a receiving device at random moments over 200 restarts while messages stream in, then checks
+# that no message was lost or duplicated and that the store opened and verified after every crash.
+crash-test: deps
+	$(SWIFT) build --product parley-crash-harness
+	.build/debug/parley-crash-harness run --cycles 200
 
 bench: release
 	.build/release/parley-bench

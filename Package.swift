@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "parley-relay", targets: ["parley-relay"]),
         .executable(name: "parley-bench", targets: ["ParleyBench"]),
         .executable(name: "parley-interop-peer", targets: ["ParleyInteropPeer"]),
+        .executable(name: "parley-crash-harness", targets: ["ParleyCrashHarness"]),
         .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
     ],
     dependencies: [
@@ -70,13 +71,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "parley",
-            dependencies: ["ParleyProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium"]),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
+        .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
-        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore"]),
+        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ParleyRelayTests", dependencies: ["ParleyRelay", "ParleyClient"]),
     ],
     swiftLanguageModes: [.v6]

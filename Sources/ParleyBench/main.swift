@@ -1,10 +1,12 @@
 // parley-bench: each protocol operation beside the summed cost of the libsodium (and ML-KEM) primitives it
 // is made of, measured in the same run; one JSON object per line, a summary object last.
 //
-//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]]
+//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives (for profiling one of them).
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store (for profiling one of them).
+// The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
+// conversation of an encrypted store created under $TMPDIR and removed at the end.
 import CSodium
 
 #if canImport(Glibc)
@@ -22,6 +24,7 @@ precondition(sodium_init() >= 0, "libsodium failed to initialise")
 
 var budget = 0.4
 var only = Set<String>()
+var storeMessages = 100_000
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -31,8 +34,11 @@ while let argument = arguments.next() {
     case "--only":
         guard let value = arguments.next() else { fatalError("--only needs a name") }
         only.formUnion(value.split(separator: ",").map(String.init))
+    case "--store-messages":
+        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { fatalError("--store-messages needs a count of at least 1000") }
+        storeMessages = value
     default:
-        fatalError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]]")
+        fatalError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N]")
     }
 }
 
@@ -42,6 +48,8 @@ bench.ratchetStep()
 bench.pqxdh()
 bench.sealedSender()
 bench.primitives()
+var store = StoreBenchmarks(messageCount: storeMessages)
+if only.isEmpty || only.contains("store") { store.run() }
 
 let targets: [(name: String, limit: Double)] = [("chain_message", 1.5), ("sealed_message", 1.3)]
 var summary = JSONLine(name: "targets")
@@ -53,10 +61,28 @@ for (name, limit) in targets {
     summary.add("\(name)_ratio_ok", .bool(ratio <= limit))
     allOk = allOk && ratio <= limit
 }
+let storeTargets: [(name: String, value: Double?, limit: Double, atLeast: Bool)] = [
+    ("store_insert_msgs_per_s", store.results.insertPerSecond, StoreBenchmarks.insertTarget, true),
+    ("store_newest_page_cold_ms", store.results.newestPageColdMs, StoreBenchmarks.newestPageTarget, false),
+    ("store_newest_page_warm_ms", store.results.newestPageWarmMs, StoreBenchmarks.newestPageTarget, false),
+    ("store_search_few_ms", store.results.searchFewMs, StoreBenchmarks.searchTarget, false),
+    ("store_search_none_ms", store.results.searchNoneMs, StoreBenchmarks.searchTarget, false),
+    ("store_search_none_all_ms", store.results.searchNoneAllMs, StoreBenchmarks.searchTarget, false),
+]
+for (name, value, limit, atLeast) in storeTargets {
+    guard let value else { continue }
+    let ok = atLeast ? value >= limit : value <= limit
+    summary.add(name, .number(value))
+    summary.add("\(name)_target", .number(limit))
+    summary.add("\(name)_ok", .bool(ok))
+    allOk = allOk && ok
+}
+if let read = store.results.readPerSecond { summary.add("store_read_msgs_per_s", .number(read)) }
+if store.results.insertPerSecond != nil { summary.add("store_messages", .int(storeMessages)) }
 summary.add("all_ok", .bool(allOk))
 summary.add("libsodium", .string(String(cString: sodium_version_string())))
 summary.add("budget_s", .number(budget))
 if let load = loadAverage() { summary.add("loadavg_1m", .number(load)) }
 summary.add("elapsed_s", .number(Double(Measure.now() - started) / 1e9))
-summary.add("checksum", .int(Int(bench.measure.checksum)))
+summary.add("checksum", .int(Int(bench.measure.checksum ^ store.checksum)))
 print(summary.text)

@@ -8,6 +8,10 @@ public struct RatchetSession: Sendable {
     public let remoteIdentityKey: Ed25519.PublicKey
     /// Set on the initiator's side until a message from the peer decrypts (PROTOCOL.md §8).
     public internal(set) var pendingPreKey: PreKeyHeader?
+    /// The initiator's ephemeral key EK_A of the PQXDH run that started this session. A PreKeyMessage
+    /// naming the same EK_A belongs to this session and to no new one, so a replayed session start is
+    /// refused instead of starting a second session (PROTOCOL.md §8).
+    public internal(set) var initiationKey: X25519.PublicKey?
 
     var rootKey: SecretBytes
     var sendingRatchetKey: X25519.KeyPair
@@ -34,14 +38,17 @@ public struct RatchetSession: Sendable {
         session.remoteRatchetKey = bundle.signedPreKey
         session.sendingChainKey = chain
         session.pendingPreKey = initiation.header
+        session.initiationKey = initiation.header.ephemeralKey
         return session
     }
 
     /// Bob's side (§5.2): his signed prekey is his first ratchet key; the first message ratchets.
     public static func responder(_ response: PQXDH.Response, localIdentity: Ed25519.PublicKey,
-                                 remoteIdentity: Ed25519.PublicKey) -> RatchetSession {
-        RatchetSession(associatedData: response.associatedData, localIdentityKey: localIdentity, remoteIdentityKey: remoteIdentity,
-                       rootKey: response.sharedKey, sendingRatchetKey: response.signedPreKey)
+                                 remoteIdentity: Ed25519.PublicKey, initiationKey: X25519.PublicKey? = nil) -> RatchetSession {
+        var session = RatchetSession(associatedData: response.associatedData, localIdentityKey: localIdentity,
+                                     remoteIdentityKey: remoteIdentity, rootKey: response.sharedKey, sendingRatchetKey: response.signedPreKey)
+        session.initiationKey = initiationKey
+        return session
     }
 
     /// Rebuilds the fixed part of a stored session (StateCodec fills in the rest).

@@ -80,14 +80,26 @@ public actor SessionManager {
     /// Encrypts `content` once for every device of `peer` and once for every other device of this account,
     /// commits the new session states together with the envelopes (the outbox), and returns the envelopes.
     public func send(_ content: [UInt8], to peer: String) async throws -> [OutgoingEnvelope] {
-        let targets = try targetDevices(for: peer)
+        try await send(content, to: peer, includeOwnDevices: true, sent: nil)
+    }
+
+    /// Sends application content (PROTOCOL.md §12); the store records it with the envelopes. With
+    /// `includeOwnDevices: false` only the peer's devices are written to (a retry after the relay said the
+    /// peer's device list changed).
+    public func send(_ content: Content, to peer: String, includeOwnDevices: Bool = true) async throws -> [OutgoingEnvelope] {
+        try await send(content.encoded, to: peer, includeOwnDevices: includeOwnDevices,
+                       sent: SentContent(content: content, sender: account.deviceAddress))
+    }
+
+    private func send(_ content: [UInt8], to peer: String, includeOwnDevices: Bool, sent: SentContent?) async throws -> [OutgoingEnvelope] {
+        let targets = try targetDevices(for: peer).filter { includeOwnDevices || $0.0.address != account.address || peer == account.address }
         // The only suspension point: fetch bundles for devices without a usable session, before any state
         // is read for encryption.
         var fetched: [DeviceAddress: PreKeyBundle] = [:]
         for (device, key) in targets where try store.sessions(for: device).active?.remoteIdentityKey != key {
             fetched[device] = try await bundles.bundle(for: device)
         }
-        return try encryptAndCommit(Padding.pad(content), targets: targets, bundles: fetched)
+        return try encryptAndCommit(Padding.pad(content), targets: targets, bundles: fetched, sent: sent)
     }
 
     private func targetDevices(for peer: String) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
@@ -103,8 +115,10 @@ public actor SessionManager {
     }
 
     private func encryptAndCommit(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],
-                                  bundles fetched: [DeviceAddress: PreKeyBundle]) throws -> [OutgoingEnvelope] {
+                                  bundles fetched: [DeviceAddress: PreKeyBundle], sent: SentContent?) throws -> [OutgoingEnvelope] {
         var changes = SessionChanges()
+        changes.sent = sent
+        let batch = sent?.content.messageId ?? []
         for (device, identityKey) in targets {
             var sessions = try store.sessions(for: device)
             if sessions.active?.remoteIdentityKey != identityKey {
@@ -127,7 +141,7 @@ public actor SessionManager {
             changes.sessions[device] = sessions
             let envelope = try SealedSender.seal(SealedContent(certificate: account.certificate, message: inner),
                                                  to: identityKey, random: random)
-            changes.outgoing.append(OutgoingEnvelope(recipient: device, envelope: envelope))
+            changes.outgoing.append(OutgoingEnvelope(recipient: device, envelope: envelope, batch: batch))
         }
         try store.commit(changes)
         return changes.outgoing
@@ -156,22 +170,28 @@ public actor SessionManager {
             guard message.preKey.identityKey == certificate.deviceKey else {
                 throw ProtocolError.senderMismatch("PreKeyMessage identity differs from the sender certificate")
             }
-            // Every message of a session start arrives as a PreKeyMessage until the first reply, so try the
-            // sessions we have before treating it as a new start.
-            do {
-                padded = try decryptWithExisting(message.message, sessions: &sessions, device: device)
-            } catch ProtocolError.duplicateOrReplayedMessage {
-                throw ProtocolError.duplicateOrReplayedMessage
-            } catch {
-                var preKeys = try store.preKeys()
-                let response = try PQXDH.respond(identity: account.device, preKeys: preKeys, header: message.preKey)
-                var session = RatchetSession.responder(response, localIdentity: account.device.publicKey,
-                                                       remoteIdentity: message.preKey.identityKey)
-                padded = try session.decrypt(message.message, random: random)
-                sessions.activate(session)
-                preKeys.consume(message.preKey)
-                changes.preKeys = preKeys
-                startedSession = true
+            // Every message of a session start arrives as a PreKeyMessage until the first reply. One whose
+            // EK_A started a session we still hold belongs to that session alone: if it does not decrypt
+            // there it is a replay, never a new start.
+            let ephemeral = message.preKey.ephemeralKey
+            if let index = ([sessions.active].compactMap { $0 } + sessions.inactive).firstIndex(where: { $0.initiationKey == ephemeral }) {
+                padded = try decryptInStartedSession(message.message, at: index, sessions: &sessions)
+            } else {
+                do {
+                    padded = try decryptWithExisting(message.message, sessions: &sessions, device: device)
+                } catch ProtocolError.duplicateOrReplayedMessage {
+                    throw ProtocolError.duplicateOrReplayedMessage
+                } catch {
+                    var preKeys = try store.preKeys()
+                    let response = try PQXDH.respond(identity: account.device, preKeys: preKeys, header: message.preKey)
+                    var session = RatchetSession.responder(response, localIdentity: account.device.publicKey,
+                                                           remoteIdentity: message.preKey.identityKey, initiationKey: ephemeral)
+                    padded = try session.decrypt(message.message, random: random)
+                    sessions.activate(session)
+                    preKeys.consume(message.preKey)
+                    changes.preKeys = preKeys
+                    startedSession = true
+                }
             }
         }
         guard sessions.active?.remoteIdentityKey == certificate.deviceKey else {
@@ -183,6 +203,22 @@ public actor SessionManager {
         changes.received = received
         try store.commit(changes)
         return received
+    }
+
+    /// Decrypts in the session at `index` of [active] + inactive (the one a PreKeyMessage's EK_A started);
+    /// anything but success there is a duplicate or replay.
+    private func decryptInStartedSession(_ message: RatchetMessage, at index: Int,
+                                         sessions: inout PeerDeviceSessions) throws -> [UInt8] {
+        let activeCount = sessions.active == nil ? 0 : 1
+        var session = index < activeCount ? sessions.active! : sessions.inactive[index - activeCount]
+        guard let plaintext = try? session.decrypt(message, random: random) else { throw ProtocolError.duplicateOrReplayedMessage }
+        if index < activeCount {
+            sessions.active = session
+        } else {
+            sessions.inactive.remove(at: index - activeCount)
+            sessions.activate(session)
+        }
+        return plaintext
     }
 
     /// Tries the active session, then the inactive ones newest first; the one that decrypts becomes active.
@@ -231,6 +267,13 @@ public actor SessionManager {
     }
 
     // MARK: Device lists
+
+    /// `updateDeviceList` when `list` is newer than what is known; an equal version is a no-op.
+    public func updateDeviceListIfNewer(_ list: SignedDeviceList, for address: String) throws {
+        let known = address == account.address ? account.deviceList : try store.account(address)?.deviceList
+        if let known, known.accountKey == list.accountKey, known.version >= list.version { return }
+        try updateDeviceList(list, for: address)
+    }
 
     /// Accepts a newer verified device list for `address` and retires the sessions of devices it no longer
     /// names (or whose identity key changed). New devices get sessions on the next send.

@@ -53,10 +53,25 @@ public struct ReceivedMessage: Sendable, Equatable {
 public struct OutgoingEnvelope: Sendable, Equatable {
     public let recipient: DeviceAddress
     public let envelope: [UInt8]
+    /// The message id of the content this envelope carries: all envelopes of one send share it, and the
+    /// relay client posts them per recipient account in one all-or-nothing request.
+    public let batch: [UInt8]
 
-    public init(recipient: DeviceAddress, envelope: [UInt8]) {
+    public init(recipient: DeviceAddress, envelope: [UInt8], batch: [UInt8] = []) {
         self.recipient = recipient
         self.envelope = envelope
+        self.batch = batch
+    }
+}
+
+/// Content this device sent, so a store can record it in history in the same transaction as the
+/// envelopes that carry it.
+public struct SentContent: Sendable, Equatable {
+    public let content: Content
+    public let sender: DeviceAddress
+    public init(content: Content, sender: DeviceAddress) {
+        self.content = content
+        self.sender = sender
     }
 }
 
@@ -70,6 +85,7 @@ public struct SessionChanges: Sendable {
     public var preKeys: LocalPreKeys?
     public var received: ReceivedMessage?
     public var outgoing: [OutgoingEnvelope] = []
+    public var sent: SentContent?
 
     public init() {}
 }

@@ -30,6 +30,7 @@ extension RatchetSession {
         for (slot, key) in entries { w.raw(slot.ratchetKey.bytes); w.u32(slot.number); w.secret(key) }
         w.u8(UInt8(retiredRemoteRatchetKeys.count))
         for k in retiredRemoteRatchetKeys { w.raw(k.bytes) }
+        w.bool(initiationKey != nil); if let k = initiationKey { w.raw(k.bytes) }
         return w.bytes
     }
 
@@ -66,6 +67,7 @@ extension RatchetSession {
         }
         let retired = Int(try r.u8())
         for _ in 0..<retired { retiredRemoteRatchetKeys.append(try PreKeyBundle.x25519(try r.raw(32))) }
+        initiationKey = try r.bool() ? try PreKeyBundle.x25519(try r.raw(32)) : nil
         try r.finish()
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 import ParleyCrypto
 import ParleyProtocol
 
@@ -84,10 +84,17 @@ extension EncryptedStore: SessionStore {
             try db.execute(sql: "INSERT INTO inbox (id, body) VALUES (?, ?)",
                            arguments: [id, seal(RecordCodec.encode(received), "inbox", "body", .id(id))])
         }
+        let sentContent = changes.sent?.content.encoded ?? []
         for envelope in changes.outgoing {
             let id = try nextId("outbox", db)
             try db.execute(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)",
-                           arguments: [id, seal(RecordCodec.encode(envelope), "outbox", "body", .id(id))])
+                           arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
+        }
+        // A sent text goes into history with its envelopes: it shows as pending exactly while they wait.
+        if let sent = changes.sent, case .text(let text) = sent.content.body {
+            _ = try insert(MessageRecord(conversation: sent.content.destination, direction: .outgoing, sender: sent.sender,
+                                         clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
+                                         receivedAt: sent.content.sentAt, text: text, state: .pending), db)
         }
     }
 

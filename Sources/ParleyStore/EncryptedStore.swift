@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+internal import GRDB
 import ParleyCrypto
 import ParleyProtocol
 
@@ -137,12 +137,43 @@ public final class EncryptedStore: @unchecked Sendable {
 
     // MARK: Cells
 
-    func seal(_ plaintext: [UInt8], _ table: String, _ column: String, _ row: CellCipher.Row) -> Data {
-        Data(cipher.seal(plaintext, table: table, column: column, row: row))
+    func seal(_ plaintext: [UInt8], _ table: String, _ column: String, _ row: CellCipher.Row, nonce: [UInt8]? = nil) -> Data {
+        Data(cipher.seal(plaintext, table: table, column: column, row: row, nonce: nonce))
     }
 
     func open(_ cell: Data, _ table: String, _ column: String, _ row: CellCipher.Row) throws(StoreError) -> [UInt8] {
-        try cipher.open([UInt8](cell), table: table, column: column, row: row)
+        try cell.withUnsafeBytes { raw in
+            Result { () throws(StoreError) -> [UInt8] in try cipher.open(raw, CellCipher.Column(table, column), row: row) }
+        }.get()
+    }
+
+    /// Opens the cell in column `index` of a fetched row in place, without copying it out of SQLite first.
+    /// A NULL cell (the schema forbids them) fails like any other unauthentic cell.
+    func open(_ fetched: Row, at index: Int, _ column: CellCipher.Column, _ row: CellCipher.Row) throws(StoreError) -> [UInt8] {
+        try openInPlace(column, row) { body throws in try fetched.withUnsafeData(atIndex: index, body) }
+    }
+
+    /// The same for the fetched column named like the cell's column.
+    func open(_ fetched: Row, _ column: CellCipher.Column, _ row: CellCipher.Row) throws(StoreError) -> [UInt8] {
+        try openInPlace(column, row) { body throws in try fetched.withUnsafeData(named: column.column, body) }
+    }
+
+    /// The closure given to GRDB returns Void, so no generic metadata is looked up per cell.
+    private func openInPlace(_ column: CellCipher.Column, _ row: CellCipher.Row,
+                             _ withData: ((Data?) throws -> Void) throws -> Void) throws(StoreError) -> [UInt8] {
+        var result: Result<[UInt8], StoreError>?
+        do {
+            try withData { data in
+                guard let data else { return }
+                result = data.withUnsafeBytes { raw in
+                    Result { () throws(StoreError) -> [UInt8] in try cipher.open(raw, column, row: row) }
+                }
+            }
+        } catch {
+            throw .tamperedRow(table: column.table, column: column.column, row: row.description)
+        }
+        guard let result else { throw .tamperedRow(table: column.table, column: column.column, row: row.description) }
+        return try result.get()
     }
 
     func lookup(_ value: String, _ table: String) -> Data { Data(cipher.lookup(Array(value.utf8), table: table)) }

@@ -1,7 +1,15 @@
 import Foundation
-import GRDB
+internal import GRDB
 import ParleyCrypto
 import ParleyProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(GRDBSQLite)
+// GRDB's own SQLite module (the SwiftPM build of GRDB), for reading a cell straight from SQLite's row
+// buffer in search; see GRDB's "Raw SQLite Pointers".
+internal import GRDBSQLite
+#endif
 
 /// Conversations and message history.
 extension EncryptedStore {
@@ -43,25 +51,71 @@ extension EncryptedStore {
         return peers
     }
 
-    private func dedupeKey(_ sender: String, _ clientMessageId: [UInt8]) -> Data {
-        Data(cipher.lookup(Array(sender.utf8) + [0] + clientMessageId, table: "messages.dedupe"))
+    func dedupeKey(_ sender: String, _ clientMessageId: [UInt8]) -> Data {
+        var value: [UInt8] = []
+        value.reserveCapacity(sender.utf8.count + 1 + clientMessageId.count)
+        value.append(contentsOf: sender.utf8)
+        value.append(0)
+        value.append(contentsOf: clientMessageId)
+        return Data(cipher.lookup(value, table: "messages.dedupe"))
     }
 
     /// Inserts messages in one transaction. A message whose (sender, client message id) is already stored
     /// is dropped; the result says which were new (their ids) and which were repeats (nil).
     @discardableResult
     public func insertMessages(_ records: [MessageRecord]) throws(StoreError) -> [Int64?] {
-        try write { db in try records.map { try insert($0, db) } }
+        try write { db in
+            var inserter = try MessageInserter(db, count: records.count)
+            return try records.map { try insert($0, db, &inserter) }
+        }
     }
 
     func insert(_ record: MessageRecord, _ db: Database) throws -> Int64? {
+        var inserter = try MessageInserter(db, count: 1)
+        return try insert(record, db, &inserter)
+    }
+
+    /// What a run of inserts inside one write transaction shares: the prepared statements, the next message
+    /// id, the conversations already looked up and a pool of cell nonces. The transaction is the only
+    /// writer, so the ids are the ones `nextId` would give each insert (MAX(id) + 1), read from the table
+    /// only once.
+    struct MessageInserter {
+        let existing: Statement
+        /// Stores nothing when the dedupe key is already there (the UNIQUE index checks it anyway).
+        let insert: Statement
+        var nextMessageId: Int64?
+        var conversations: [String: Int64] = [:]
+        var nonces: CellCipher.NoncePool
+
+        /// `count`: how many messages will be inserted (two cells each).
+        init(_ db: Database, count: Int) throws {
+            nonces = CellCipher.NoncePool(expected: 2 * count)
+            existing = try db.cachedStatement(sql: "SELECT 1 FROM messages WHERE dedupe = ?")
+            insert = try db.cachedStatement(sql: """
+                INSERT INTO messages (id, conversation, dedupe, body, state) VALUES (?, ?, ?, ?, ?) ON CONFLICT(dedupe) DO NOTHING
+                """)
+        }
+    }
+
+    /// A repeat stores nothing and creates no conversation. While the conversation is not yet known to
+    /// this transaction, the dedupe key is looked up first (so a repeat never creates one); once it is,
+    /// the insert's own conflict check on the dedupe index decides.
+    private func insert(_ record: MessageRecord, _ db: Database, _ inserter: inout MessageInserter) throws -> Int64? {
         let dedupe = dedupeKey(record.sender.address, record.clientMessageId)
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM messages WHERE dedupe = ?", arguments: [dedupe]) == true { return nil }
-        let conversation = try conversationId(record.conversation, db)
-        let id = try nextId("messages", db)
-        try db.execute(sql: "INSERT INTO messages (id, conversation, dedupe, body, state) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [id, conversation, dedupe, seal(RecordCodec.encode(record), "messages", "body", .id(id)),
-                                   seal([record.state.rawValue], "messages", "state", .id(id))])
+        let conversation: Int64
+        if let known = inserter.conversations[record.conversation] {
+            conversation = known
+        } else {
+            if try Bool.fetchOne(inserter.existing, arguments: [dedupe]) == true { return nil }
+            conversation = try conversationId(record.conversation, db)
+            inserter.conversations[record.conversation] = conversation
+        }
+        let id = try inserter.nextMessageId ?? nextId("messages", db)
+        let body = seal(RecordCodec.encode(record), "messages", "body", .id(id), nonce: inserter.nonces.next())
+        let state = seal([record.state.rawValue], "messages", "state", .id(id), nonce: inserter.nonces.next())
+        try inserter.insert.execute(arguments: [id, conversation, dedupe, body, state])
+        guard db.changesCount == 1 else { return nil }
+        inserter.nextMessageId = id + 1
         return id
     }
 
@@ -83,17 +137,20 @@ extension EncryptedStore {
         }
         var page: [MessageRecord] = []
         page.reserveCapacity(rows.count)
-        for row in rows.reversed() { page.append(try decodeMessage(row)) }
+        for row in rows.reversed() { page.append(try inConversation(peer, decodeMessage(row))) }
         return page
     }
 
+    static let messageBody = CellCipher.Column("messages", "body")
+    static let messageState = CellCipher.Column("messages", "state")
+
     func decodeMessage(_ row: Row) throws(StoreError) -> MessageRecord {
         let id: Int64 = row["id"]
-        let stateCell = try open(row["state"], "messages", "state", .id(id))
+        let stateCell = try open(row, Self.messageState, .id(id))
         guard stateCell.count == 1, let state = DeliveryState(rawValue: stateCell[0]) else {
             throw .malformedRecord(table: "messages", detail: "state of \(id)")
         }
-        return try RecordCodec.decodeMessage(try open(row["body"], "messages", "body", .id(id)), id: id, state: state)
+        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state)
     }
 
     /// Messages whose text contains `text` (case-insensitive), newest first. No plaintext index exists on
@@ -101,26 +158,54 @@ extension EncryptedStore {
     public func search(_ text: String, with peer: String? = nil, limit: Int = 100) throws(StoreError) -> [MessageRecord] {
         let needle = text.lowercased()
         guard !needle.isEmpty else { return [] }
-        var matches: [MessageRecord] = []
-        try Self.guarded(path) {
-            try database.read { db in
+        let matcher = TextMatcher(needle: needle)
+        return try Self.guarded(path) {
+            try database.read { db -> [MessageRecord] in
                 var sql = "SELECT id, body, state FROM messages"
                 var arguments: StatementArguments = []
                 if let peer {
-                    guard let conversation = try existingConversationId(peer, db) else { return }
+                    guard let conversation = try existingConversationId(peer, db) else { return [] }
                     sql += " WHERE conversation = ?"
                     arguments = [conversation]
                 }
-                let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY id DESC", arguments: arguments)
+                var matches: [MessageRecord] = []
+                let statement = try db.makeStatement(sql: sql + " ORDER BY id DESC")
+                let rows = try Row.fetchCursor(statement, arguments: arguments)
+                var opener = CellCipher.Opener(cipher, Self.messageBody)
                 while let row = try rows.next(), matches.count < limit {
-                    let id: Int64 = row["id"]
-                    let plain = try open(row["body"], "messages", "body", .id(id))
-                    guard let body = RecordCodec.text(of: plain), body.lowercased().contains(needle) else { continue }
-                    matches.append(try decodeMessage(row))
+                    let id: Int64 = row[0]
+                    let plain = try openBody(row, statement, id, &opener)
+                    guard matcher.matches(body: plain) else { continue }
+                    matches.append(try inConversation(peer, decodeMessage(row)))
                 }
+                return matches
             }
         }
-        return matches
+    }
+
+    /// The body cell (column 1) of the row a cursor over `statement` is on. With GRDB's SQLite module at
+    /// hand the cell is read in place from SQLite's buffer, the same bytes `Row.withUnsafeData` would wrap
+    /// (NULL and an empty blob both fail as tampered cells), without a `Data` per row.
+    private func openBody(_ row: Row, _ statement: Statement, _ id: Int64, _ opener: inout CellCipher.Opener) throws(StoreError) -> [UInt8] {
+        #if canImport(GRDBSQLite)
+        let sqlite = statement.sqliteStatement
+        guard sqlite3_column_type(sqlite, 1) != SQLITE_NULL, let bytes = sqlite3_column_blob(sqlite, 1) else {
+            throw .tamperedRow(table: "messages", column: "body", row: "\(id)")
+        }
+        return try opener.open(UnsafeRawBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(sqlite, 1))), id: id)
+        #else
+        return try open(row, at: 1, Self.messageBody, .id(id))
+        #endif
+    }
+
+    /// `record`, when it belongs to the conversation with `peer` (nil: any). The conversation column is in
+    /// the clear; the sealed body names the conversation, so a message moved under another conversation, or
+    /// conversations whose lookups were swapped, are refused rather than shown in the wrong place.
+    func inConversation(_ peer: String?, _ record: MessageRecord) throws(StoreError) -> MessageRecord {
+        if let peer, record.conversation != peer {
+            throw .tamperedRow(table: "messages", column: "conversation", row: "\(record.id)")
+        }
+        return record
     }
 
     public func messageCount() throws(StoreError) -> Int {
@@ -153,13 +238,39 @@ extension EncryptedStore {
     }
 
     public func outbox() throws(StoreError) -> [(id: Int64, envelope: OutgoingEnvelope)] {
+        try outboxEntries().map { ($0.id, $0.envelope) }
+    }
+
+    /// Outbox rows oldest first, with the content each carries.
+    public func outboxEntries() throws(StoreError) -> [OutboxEntry] {
         let rows = try read { db in try Row.fetchAll(db, sql: "SELECT id, body FROM outbox ORDER BY id") }
-        var out: [(Int64, OutgoingEnvelope)] = []
+        var out: [OutboxEntry] = []
         for row in rows {
             let id: Int64 = row["id"]
-            out.append((id, try RecordCodec.decodeOutgoing(try open(row["body"], "outbox", "body", .id(id)))))
+            let decoded = try RecordCodec.decodeOutgoing(try open(row["body"], "outbox", "body", .id(id)))
+            out.append(OutboxEntry(id: id, envelope: decoded.envelope, content: decoded.content))
         }
         return out
+    }
+
+    /// Sets the delivery state of this account's own messages, found by client message id (receipts from
+    /// a peer, relay acceptance). A state never goes backwards (read stays read).
+    @discardableResult
+    public func advanceState(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
+        try write { db in
+            var changed = 0
+            for clientId in ids {
+                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM messages WHERE dedupe = ?",
+                                                 arguments: [dedupeKey(sender, clientId)]) else { continue }
+                let id: Int64 = row["id"]
+                let current = try open(row["state"], "messages", "state", .id(id))
+                guard current.count == 1, let old = DeliveryState(rawValue: current[0]), old.rank < state.rank else { continue }
+                try db.execute(sql: "UPDATE messages SET state = ? WHERE id = ?",
+                               arguments: [seal([state.rawValue], "messages", "state", .id(id)), id])
+                changed += 1
+            }
+            return changed
+        }
     }
 
     /// Removes outbox entries the relay has accepted.
@@ -175,6 +286,76 @@ extension EncryptedStore {
         try write { db in
             try apply(changes, db)
             return try insert(message, db)
+        }
+    }
+}
+
+/// `String(validating: text, as: UTF8.self)?.lowercased().contains(needle)` for the text of a message body,
+/// which is what search asks of every message. When the needle and the text are both ASCII without CR, the
+/// text is compared byte by byte in place (ASCII letters folded to lower case): for such strings every
+/// character is one byte and one grapheme (CR LF is the one ASCII pair that forms a single character, so
+/// CR is left to the full comparison) and lower-casing maps only A–Z, so the answer is the same. A needle
+/// with NUL also takes the full comparison: Foundation's `contains` lets trailing NULs of the needle match
+/// past the end of the text ("ab".contains("b\0") is true), and search keeps that answer. Any other text
+/// goes through `String.lowercased().contains`, as before.
+struct TextMatcher {
+    /// Already lower-cased.
+    let needle: String
+    /// The needle's bytes when it is ASCII without CR.
+    private let asciiNeedle: [UInt8]?
+
+    init(needle: String) {
+        self.needle = needle
+        let bytes = Array(needle.utf8)
+        asciiNeedle = !bytes.isEmpty && bytes.allSatisfy({ $0 < 0x80 && $0 != 0x0D && $0 != 0 }) ? bytes : nil
+    }
+
+    func matches(body plain: [UInt8]) -> Bool {
+        guard let range = RecordCodec.textRange(of: plain) else { return false }
+        if let asciiNeedle {
+            let fast = plain.withUnsafeBytes { Self.asciiContains(UnsafeRawBufferPointer(rebasing: $0[range]), asciiNeedle) }
+            if let fast { return fast }
+        }
+        guard let text = String(validating: plain[range], as: UTF8.self) else { return false }
+        return text.lowercased().contains(needle)
+    }
+
+    /// Whether lower-cased `text` contains `needle`, or nil when `text` is not ASCII without CR. Eight bytes
+    /// at a time: the ASCII and CR checks and the folding of A–Z are done on a UInt64 (no byte below 0x80
+    /// carries into the next when 0x3F or 0x25 is added), into a stack buffer that memchr and memcmp then search.
+    static func asciiContains(_ text: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool? {
+        let count = text.count
+        guard count > 0 else { return needle.isEmpty }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: count) { folded -> Bool? in
+            let out = UnsafeMutableRawPointer(folded.baseAddress!)
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            var i = 0
+            while i + 8 <= count {
+                let x = text.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if x & highs != 0 { return nil }
+                let cr = x ^ (ones &* 0x0D)
+                if (cr &- ones) & ~cr & highs != 0 { return nil }
+                let upper = (x &+ ones &* 0x3F) & ~(x &+ ones &* 0x25) & highs
+                out.storeBytes(of: x | upper >> 2, toByteOffset: i, as: UInt64.self)
+                i += 8
+            }
+            while i < count {
+                let byte = text[i]
+                if byte >= 0x80 || byte == 0x0D { return nil }
+                folded[i] = byte &- 0x41 < 26 ? byte | 0x20 : byte
+                i += 1
+            }
+            guard needle.count <= count else { return false }
+            return needle.withUnsafeBytes { n -> Bool in
+                let first = Int32(n[0]), last = count - n.count
+                var start = 0
+                while start <= last {
+                    guard let hit = memchr(out + start, first, last - start + 1) else { return false }
+                    if memcmp(hit, n.baseAddress!, n.count) == 0 { return true }
+                    start = out.distance(to: hit) + 1
+                }
+                return false
+            }
         }
     }
 }

@@ -17,6 +17,26 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     case failed = 4
     /// An incoming message.
     case received = 10
+
+    /// Order of progress for outgoing messages; a receipt never moves a message backwards.
+    var rank: Int {
+        switch self {
+        case .pending: 0
+        case .failed: 1
+        case .sent: 2
+        case .delivered: 3
+        case .read: 4
+        case .received: 5
+        }
+    }
+}
+
+/// One outbox row.
+public struct OutboxEntry: Sendable, Equatable {
+    public let id: Int64
+    public let envelope: OutgoingEnvelope
+    /// The Content the envelope carries (empty for envelopes sent as raw bytes).
+    public let content: [UInt8]
 }
 
 /// One message of a conversation, decrypted.
@@ -92,11 +112,36 @@ enum RecordCodec {
 
     /// Just the text of a message body (search reads nothing else).
     static func text(of bytes: [UInt8]) -> String? {
-        var r = ByteReader(bytes, structure: "message")
-        guard (try? r.u8()) == version, (try? r.u8()) != nil, (try? r.bytes16()) != nil, (try? r.bytes16()) != nil,
-              (try? r.u32()) != nil, (try? r.bytes16()) != nil, (try? r.u64()) != nil, (try? r.u64()) != nil,
-              let text = try? r.bytes32() else { return nil }
-        return String(validating: text, as: UTF8.self)
+        guard let range = textRange(of: bytes) else { return nil }
+        return String(validating: bytes[range], as: UTF8.self)
+    }
+
+    /// Where the text of a message body lies, found without copying any field: the fields before it are
+    /// only stepped over (version 1, direction, conversation, sender address, device id, client message
+    /// id, sent and received times). Trailing bytes are not looked at. Nil for a body `text(of:)` refuses.
+    static func textRange(of bytes: [UInt8]) -> Range<Int>? {
+        var offset = 0
+        /// Steps over `n` bytes; false when fewer are left.
+        func skip(_ n: Int) -> Bool {
+            guard n >= 0, bytes.count - offset >= n else { return false }
+            offset += n
+            return true
+        }
+        /// A big-endian length of `width` bytes.
+        func length(_ width: Int) -> Int? {
+            guard bytes.count - offset >= width else { return nil }
+            var value = 0
+            for i in 0..<width { value = value << 8 | Int(bytes[offset + i]) }
+            offset += width
+            return value
+        }
+        guard bytes.count >= 2, bytes[0] == version else { return nil }
+        offset = 2
+        guard let conversation = length(2), skip(conversation), let sender = length(2), skip(sender), skip(4),
+              let clientId = length(2), skip(clientId), skip(16), let text = length(4) else { return nil }
+        let start = offset
+        guard skip(text) else { return nil }
+        return start..<offset
     }
 
     static func encode(_ m: ReceivedMessage) -> [UInt8] {
@@ -127,23 +172,29 @@ enum RecordCodec {
         }
     }
 
-    static func encode(_ e: OutgoingEnvelope) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + e.envelope.count)
+    /// An outbox row: the envelope, its batch, and the content it carries (kept so that a send the relay
+    /// refused for a changed device list can be encrypted again for the new list).
+    static func encode(_ e: OutgoingEnvelope, content: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + e.envelope.count + content.count)
         w.u8(version)
         w.bytes16(Array(e.recipient.address.utf8))
         w.u32(e.recipient.deviceId)
         w.bytes32(e.envelope)
+        w.bytes16(e.batch)
+        w.bytes32(content)
         return w.bytes
     }
 
-    static func decodeOutgoing(_ bytes: [UInt8]) throws(StoreError) -> OutgoingEnvelope {
+    static func decodeOutgoing(_ bytes: [UInt8]) throws(StoreError) -> (envelope: OutgoingEnvelope, content: [UInt8]) {
         do {
             var r = ByteReader(bytes, structure: "outbox entry")
             guard try r.u8() == version else { throw StoreError.malformedRecord(table: "outbox", detail: "unknown version") }
             let recipient = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
             let envelope = try r.bytes32()
+            let batch = try r.bytes16()
+            let content = try r.bytes32()
             try r.finish()
-            return OutgoingEnvelope(recipient: recipient, envelope: envelope)
+            return (OutgoingEnvelope(recipient: recipient, envelope: envelope, batch: batch), content)
         } catch let error as StoreError {
             throw error
         } catch {

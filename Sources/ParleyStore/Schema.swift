@@ -1,4 +1,4 @@
-import GRDB
+internal import GRDB
 
 /// The store's tables. What is in the clear: integer ids (ordering), which conversation a message belongs
 /// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's

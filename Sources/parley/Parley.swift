@@ -1,4 +1,7 @@
 import ArgumentParser
+import ParleyClient
+import ParleyProtocol
+import ParleyStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +20,12 @@ enum ParleyMain {
             }
         } catch let code as ExitCode {
             exit(code.rawValue)
+        } catch let error as ClientError {
+            fail(error.description, error.exitCode)
+        } catch let error as StoreError {
+            fail(error.description, error.exitCode)
+        } catch let error as ProtocolError {
+            fail("\(error)", ParleyExit.unexpected)
         } catch {
             let code = Parley.exitCode(for: error)
             if code == .success { Parley.exit(withError: error) }
@@ -35,6 +44,23 @@ enum ParleyExit {
     static let unexpected: Int32 = 2
 }
 
+func fail(_ message: String, _ code: Int32) -> Never {
+    let line = "parley: \(message)\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    exit(code)
+}
+
+extension StoreError {
+    /// Wrong passphrase, wrong or unreadable key file, missing store: the user can fix it (1). A damaged
+    /// or tampered store is unexpected (2).
+    var exitCode: Int32 {
+        switch self {
+        case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema: ParleyExit.unexpected
+        default: ParleyExit.usage
+        }
+    }
+}
+
 /// The `parley` command. Subcommands grow with the issues: the relay client, verification, headless mode
 /// and the curses front end each add theirs here.
 struct Parley: AsyncParsableCommand {
@@ -49,7 +75,7 @@ struct Parley: AsyncParsableCommand {
             Exit status: 0 success, 1 usage error, 2 unexpected error.
             """,
         version: ParleyVersion.string,
-        subcommands: [Demo.self]
+        subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, Demo.self]
     )
 }
 

@@ -1,0 +1,389 @@
+import Foundation
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// Something a front end shows: a message arrived or changed state, someone is typing, the connection
+/// changed, a message could not be read.
+public enum EngineEvent: Sendable, Equatable {
+    case message(MessageRecord)
+    case receipt(from: String, read: Bool, messageIds: [[UInt8]])
+    case typing(from: String, started: Bool)
+    case undecryptable(from: String?, reason: String)
+    case connection(PushListener.State)
+}
+
+/// The client engine shared by every front end: account creation, contacts, sending through the outbox,
+/// and the receive path wake → fetch → decrypt → commit → acknowledge. All state lives in the encrypted
+/// store; the engine is an actor so that one device's operations never interleave.
+public actor Engine {
+    public nonisolated let store: EncryptedStore
+    public nonisolated let relay: RelayClient
+    public private(set) var account: LocalAccount
+    let manager: SessionManager
+    let clock: any WallClock
+    private var token: String?
+    private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
+
+    public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock()) throws {
+        guard let account = try store.localAccount() else { throw ClientError.noAccount }
+        self.store = store
+        self.relay = relay
+        self.clock = clock
+        self.account = account
+        manager = SessionManager(account: account, store: store, bundles: RelayBundles(relay: relay), clock: clock)
+    }
+
+    // MARK: Account creation
+
+    /// Creates the account on its relay: keys, a signed device list, registration, prekey upload. The
+    /// store is written only after the relay accepted the account.
+    public static func createAccount(_ address: AccountAddress, store: EncryptedStore, relay: RelayClient,
+                                     clock: any WallClock = SystemWallClock()) async throws -> Engine {
+        if let existing = try store.localAccount() { throw ClientError.accountExists(existing.address) }
+        let now = clock.nowMilliseconds()
+        let accountKey = Ed25519.KeyPair()
+        let device = DeviceIdentity(deviceId: 1, keyPair: Ed25519.KeyPair())
+        let list = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: device.publicKey, createdAt: now)],
+                                         version: 1, accountKey: accountKey)
+        let account = LocalAccount(address: address.description, accountKey: accountKey, device: device, deviceList: list,
+                                   certificateExpiry: now + LocalAccount.certificateLifetime)
+        let preKeys = LocalPreKeys.generate(oneTime: LocalPreKeys.defaultOneTimeCount)
+        _ = try await relay.register(RegisterRequest(address: address.description, accountKey: Base64Bytes(accountKey.publicKey.bytes),
+                                                     deviceList: Base64Bytes(list.encoded)))
+        try store.saveLocalAccount(account, preKeys: preKeys)
+        let engine = try Engine(store: store, relay: relay, clock: clock)
+        try await engine.uploadPreKeys(preKeys, full: true)
+        return engine
+    }
+
+    // MARK: Authentication
+
+    /// A bearer token for this device, from a signed challenge.
+    public func sessionToken() async throws -> String {
+        if let token { return token }
+        let challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
+        guard let relayName = AccountAddressParts.relay(of: account.address) else { throw ClientError.invalidAddress(account.address) }
+        let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: relayName))
+        let session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
+                                                             challenge: challenge.challenge, signature: Base64Bytes(signature)))
+        token = session.token
+        return session.token
+    }
+
+    /// Runs `body` with a token, renewing it once if the relay says it expired.
+    private func authorised<R>(_ body: (String) async throws -> R) async throws -> R {
+        do { return try await body(try await sessionToken()) } catch ClientError.relay(status: 401, _, _) {
+            token = nil
+            return try await body(try await sessionToken())
+        }
+    }
+
+    // MARK: Prekeys
+
+    private func uploadPreKeys(_ keys: LocalPreKeys, full: Bool, oneTimeIds: Set<UInt32>? = nil, pqIds: Set<UInt32>? = nil) async throws {
+        let identity = account.device
+        func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
+            SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
+        }
+        let spk = keys.signedPreKeys[keys.currentSignedPreKeyId]!.publicKey
+        let lastResort = keys.lastResortPQPreKeys[keys.currentLastResortPQPreKeyId]!.publicKey
+        let oneTime = keys.oneTimePreKeys.filter { oneTimeIds?.contains($0.key) ?? true }.sorted { $0.key < $1.key }
+            .map { OneTimePreKeyEntry(id: $0.key, key: Base64Bytes($0.value.publicKey.bytes)) }
+        let pq = keys.oneTimePQPreKeys.filter { pqIds?.contains($0.key) ?? true }.sorted { $0.key < $1.key }
+            .map { signed($0.key, KeyEncoding.encode($0.value.publicKey), $0.value.publicKey.bytes) }
+        let upload = PreKeyUpload(
+            signedPreKey: full ? signed(keys.currentSignedPreKeyId, KeyEncoding.encode(spk), spk.bytes) : nil,
+            lastResortPQPreKey: full ? signed(keys.currentLastResortPQPreKeyId, KeyEncoding.encode(lastResort), lastResort.bytes) : nil,
+            oneTimePreKeys: oneTime, oneTimePQPreKeys: pq)
+        try await authorised { try await relay.uploadPreKeys(upload, token: $0) }
+    }
+
+    /// Tops the relay's one-time prekeys back up to the default count.
+    public func refillPreKeys() async throws {
+        let count = try await authorised { try await relay.preKeyCount(token: $0) }
+        let wantEC = max(0, LocalPreKeys.defaultOneTimeCount - count.oneTimePreKeys)
+        let wantPQ = max(0, LocalPreKeys.defaultOneTimeCount - count.oneTimePQPreKeys)
+        guard wantEC > 0 || wantPQ > 0 else { return }
+        var keys = try store.preKeys()
+        let ec = Set(keys.generateOneTimePreKeys(wantEC))
+        let pq = Set(keys.generateOneTimePQPreKeys(wantPQ))
+        try store.saveLocalAccount(account, preKeys: keys)
+        try await uploadPreKeys(keys, full: false, oneTimeIds: ec, pqIds: pq)
+    }
+
+    // MARK: Contacts
+
+    /// Looks `address` up on its relay and remembers its account key and device list (trust on first
+    /// use; the verification issue adds the explicit trust decisions).
+    @discardableResult
+    public func addContact(_ address: AccountAddress) async throws -> Contact {
+        let text = address.description
+        let peerRelay = try RelayClient(endpoint: try RelayEndpoint(relay: address.relay, tls: relay.endpoint.baseURL.hasPrefix("https"),
+                                                                    insecure: true, caFile: relay.endpoint.caFile))
+        let response = try await peerRelay.account(text)
+        let list = try SignedDeviceList(verifying: response.deviceList.bytes)
+        guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
+        if var existing = try store.contact(text) {
+            guard existing.account.accountKey == list.accountKey else {
+                existing.trust = .changed
+                try store.saveContact(existing)
+                throw ClientError.identityChanged(text)
+            }
+            try await manager.updateDeviceListIfNewer(list, for: text)
+            return try store.contact(text) ?? existing
+        }
+        let contact = Contact(address: text, account: KnownAccount(accountKey: list.accountKey, deviceList: list))
+        try store.saveContact(contact)
+        return contact
+    }
+
+    // MARK: Sending
+
+    /// Encrypts `text` for every device of `peer` and this account's other devices, commits it to history
+    /// and the outbox in one transaction, then tries to deliver. Returns the message as stored (pending if
+    /// the relay could not be reached: the outbox keeps it for the next attempt).
+    @discardableResult
+    public func send(text: String, to peer: String) async throws -> MessageRecord {
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
+        try await send(content, to: peer)
+        return try store.messages(with: peer, limit: 50).last { $0.clientMessageId == content.messageId }
+            ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
+                             sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
+    }
+
+    public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
+        guard !messageIds.isEmpty else { return }
+        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+                               body: .receipt(read: read, messageIds: messageIds)), to: peer)
+    }
+
+    public func sendTyping(to peer: String, started: Bool) async throws {
+        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+                               body: .typing(started: started)), to: peer)
+    }
+
+    private func send(_ content: Content, to peer: String) async throws {
+        try await ensureDeviceList(peer)
+        _ = try await manager.send(content, to: peer)
+        try await flushOutbox()
+    }
+
+    private func ensureDeviceList(_ peer: String) async throws {
+        if peer == account.address { return }
+        guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+        if contact.trust == .changed { throw ClientError.identityChanged(peer) }
+        if contact.account.deviceList == nil { try await addContact(try AccountAddress(peer)) }
+    }
+
+    /// Posts every outbox batch, one all-or-nothing request per (batch, recipient account). A batch the
+    /// relay refuses because the recipient's device list changed is encrypted again for the new list.
+    /// Network failures leave the outbox as it is and throw.
+    public func flushOutbox() async throws {
+        var attempts: [[UInt8]: Int] = [:]
+        while true {
+            let entries = try store.outboxEntries()
+            guard let first = entries.first else { return }
+            let group = entries.filter { $0.envelope.batch == first.envelope.batch && $0.envelope.recipient.address == first.envelope.recipient.address }
+            let address = first.envelope.recipient.address
+            var messages: [OutgoingMessage] = []
+            for entry in group {
+                let key = try deviceKey(entry.envelope.recipient)
+                messages.append(OutgoingMessage(deviceId: entry.envelope.recipient.deviceId, deviceKey: Base64Bytes(key),
+                                                envelope: Base64Bytes(entry.envelope.envelope)))
+            }
+            do {
+                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
+                try store.removeFromOutbox(group.map(\.id))
+                if address != account.address {
+                    try store.advanceState(ofMessagesSentBy: account.address, ids: [first.envelope.batch], to: .sent)
+                    if let record = try store.messages(with: address, limit: 20).last(where: { $0.clientMessageId == first.envelope.batch }) {
+                        emit(.message(record))
+                    }
+                }
+            } catch ClientError.deviceMismatch {
+                let tries = attempts[first.envelope.batch, default: 0] + 1
+                attempts[first.envelope.batch] = tries
+                guard tries <= 3, let content = try? Content(decoding: first.content) else {
+                    try store.removeFromOutbox(group.map(\.id))
+                    try store.advanceState(ofMessagesSentBy: account.address, ids: [first.envelope.batch], to: .failed)
+                    continue
+                }
+                try await refreshDeviceList(address)
+                try store.removeFromOutbox(group.map(\.id))
+                _ = try await manager.send(content, to: address, includeOwnDevices: false)
+            }
+        }
+    }
+
+    private func deviceKey(_ device: DeviceAddress) throws -> [UInt8] {
+        let list = device.address == account.address ? account.deviceList : try store.contact(device.address)?.account.deviceList
+        return list?.device(device.deviceId)?.identityKey.bytes ?? []
+    }
+
+    private func refreshDeviceList(_ address: String) async throws {
+        let response = try await peerRelay(for: address).account(address)
+        let list = try SignedDeviceList(verifying: response.deviceList.bytes)
+        if address == account.address {
+            try await manager.updateDeviceListIfNewer(list, for: address)
+            account = await manager.account
+            try store.saveLocalAccount(account)
+        } else {
+            guard let contact = try store.contact(address), contact.account.accountKey == list.accountKey else {
+                throw ClientError.identityChanged(address)
+            }
+            try await manager.updateDeviceListIfNewer(list, for: address)
+        }
+    }
+
+    /// The relay that serves `address` (contacts may live on other relays).
+    private func peerRelay(for address: String) throws -> RelayClient {
+        guard let relayName = AccountAddressParts.relay(of: address),
+              relayName != AccountAddressParts.relay(of: account.address) else { return relay }
+        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: relay.endpoint.baseURL.hasPrefix("https"),
+                                                           insecure: true, caFile: relay.endpoint.caFile))
+    }
+
+    // MARK: Receiving
+
+    /// Drains the mailbox: for each envelope decrypt and commit (message and ratchet state in one
+    /// transaction), file it into history, and only then acknowledge it to the relay. Returns what arrived.
+    @discardableResult
+    public func receivePending() async throws -> [EngineEvent] {
+        var arrived = try fileInbox()
+        var preKeysLow = false
+        while true {
+            let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
+            preKeysLow = preKeysLow || page.preKeysLow
+            var done: [String] = []
+            for queued in page.messages {
+                do {
+                    _ = try await manager.receive(queued.envelope.bytes)
+                } catch ProtocolError.duplicateOrReplayedMessage {
+                    // Already stored before a crash or a lost acknowledgement: acknowledge again.
+                } catch {
+                    // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
+                    arrived.append(try recordUndecryptable(error, envelope: queued.envelope.bytes))
+                }
+                arrived += try fileInbox()
+                done.append(queued.id)
+            }
+            if !done.isEmpty { try await authorised { try await relay.acknowledge(done, token: $0) } }
+            if !page.more { break }
+        }
+        if preKeysLow { try? await refillPreKeys() }
+        for event in arrived { emit(event) }
+        try await sendDeliveryReceipts(for: arrived)
+        return arrived
+    }
+
+    /// Moves decrypted messages from the inbox into history (one transaction each).
+    private func fileInbox() throws -> [EngineEvent] {
+        var events: [EngineEvent] = []
+        for (id, received) in try store.inbox() {
+            guard let content = try? Content(decoding: received.content) else {
+                try store.file(inboxEntry: id, as: nil)
+                events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: received.sender.address))
+                continue
+            }
+            let fromSelf = received.sender.address == account.address
+            switch content.body {
+            case .text(let text):
+                let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
+                                           direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
+                                           clientMessageId: content.messageId, sentAt: content.sentAt,
+                                           receivedAt: clock.nowMilliseconds(), text: text, state: fromSelf ? .sent : .received)
+                if let messageId = try store.file(inboxEntry: id, as: record) {
+                    var stored = record
+                    stored = try store.messages(with: record.conversation, before: messageId + 1, limit: 1).last ?? stored
+                    events.append(.message(stored))
+                }
+            case .receipt(let read, let ids):
+                try store.file(inboxEntry: id, as: nil)
+                if !fromSelf {
+                    try store.advanceState(ofMessagesSentBy: account.address, ids: ids, to: read ? .read : .delivered)
+                    events.append(.receipt(from: received.sender.address, read: read, messageIds: ids))
+                }
+            case .typing(let started):
+                try store.file(inboxEntry: id, as: nil)
+                if !fromSelf { events.append(.typing(from: received.sender.address, started: started)) }
+            }
+        }
+        return events
+    }
+
+    /// Records, in the sender's conversation when the envelope names one, that a message could not be
+    /// read, so the user sees the gap instead of losing it silently.
+    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: String? = nil) throws -> EngineEvent {
+        let from = sender ?? envelope.flatMap { try? SealedSender.open($0, identity: account.device).certificate.address }
+        let reason = String(describing: error)
+        let now = clock.nowMilliseconds()
+        let record = MessageRecord(conversation: from ?? "(unknown sender)", direction: .incoming,
+                                   sender: DeviceAddress(address: from ?? "(unknown sender)", deviceId: 0),
+                                   clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
+                                   text: "A message could not be decrypted: \(reason)", state: .failed)
+        try store.insertMessages([record])
+        return .undecryptable(from: from, reason: reason)
+    }
+
+    private func sendDeliveryReceipts(for events: [EngineEvent]) async throws {
+        var bySender: [String: [[UInt8]]] = [:]
+        for case .message(let record) in events where record.direction == .incoming {
+            bySender[record.sender.address, default: []].append(record.clientMessageId)
+        }
+        for (sender, ids) in bySender.sorted(by: { $0.key < $1.key }) {
+            try? await sendReceipt(to: sender, read: false, messageIds: ids)
+        }
+    }
+
+    // MARK: Events and the connection
+
+    /// A stream of everything front ends display. Several subscribers may listen at once.
+    public func subscribe() -> AsyncStream<EngineEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(of: EngineEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        let id = UUID()
+        events[id] = continuation
+        continuation.onTermination = { [weak self] _ in Task { await self?.unsubscribe(id) } }
+        return stream
+    }
+
+    private func unsubscribe(_ id: UUID) { events[id] = nil }
+
+    func emit(_ event: EngineEvent) {
+        for continuation in events.values { continuation.yield(event) }
+    }
+
+    /// Keeps the push channel open and drains the mailbox on every wake and every (re)connect, until the
+    /// task is cancelled. The outbox is retried on every reconnect.
+    public func runConnection() async {
+        let listener = PushListener(
+            endpoint: relay.endpoint,
+            token: { [self] in try await self.sessionToken() },
+            onWake: { [self] in
+                _ = try? await self.receivePending()
+            },
+            onState: { [self] state in
+                await self.emit(.connection(state))
+                if state == .connected { try? await self.flushOutbox() }
+            })
+        await listener.run()
+    }
+}
+
+/// Fetches bundles from the relay for the session manager.
+struct RelayBundles: PreKeyBundleSource {
+    let relay: RelayClient
+    func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
+        var client = relay
+        if let peer = AccountAddressParts.relay(of: device.address), peer != relay.endpoint.baseURL.split(separator: "/").last.map(String.init) {
+            client = try RelayClient(endpoint: try RelayEndpoint(relay: peer, tls: relay.endpoint.baseURL.hasPrefix("https"),
+                                                                 insecure: true, caFile: relay.endpoint.caFile))
+        }
+        return try PreKeyBundle(decoding: try await client.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
+    }
+}
+
+enum AccountAddressParts {
+    static func relay(of address: String) -> String? { (try? AccountAddress(address))?.relay }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import ParleyCrypto
+import ParleyRelayAPI
+import ParleyStore
+
+/// A device's home directory: the encrypted store and attachments. Several homes side by side are several
+/// accounts on one machine.
+public struct ParleyHome: Sendable {
+    public let path: String
+    public var storePath: String { path + "/parley.db" }
+
+    /// `--home`, else `$PARLEY_HOME`, else `$XDG_DATA_HOME/parley`, else `~/.local/share/parley`.
+    public static func resolve(_ option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> ParleyHome {
+        if let option { return ParleyHome(path: option) }
+        if let home = environment["PARLEY_HOME"], !home.isEmpty { return ParleyHome(path: home) }
+        if let data = environment["XDG_DATA_HOME"], !data.isEmpty { return ParleyHome(path: data + "/parley") }
+        return ParleyHome(path: (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/parley")
+    }
+
+    public init(path: String) {
+        self.path = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+    }
+
+    public var exists: Bool { FileManager.default.fileExists(atPath: storePath) }
+
+    /// Creates the directory with mode 0700.
+    public func create() throws(ClientError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .network("cannot create \(path): \(error.localizedDescription)")
+        }
+    }
+
+    // Settings names for the relay connection, chosen at `parley init`.
+    static let tlsSetting = "relay.tls"
+    static let insecureSetting = "relay.insecure"
+    static let caSetting = "relay.ca-file"
+
+    /// Saves how to reach the relay, so later commands need no flags.
+    public static func saveRelayOptions(_ store: EncryptedStore, tls: Bool?, insecure: Bool, caFile: String?) throws {
+        try store.setSetting(tlsSetting, tls.map { $0 ? "on" : "off" })
+        try store.setSetting(insecureSetting, insecure ? "on" : nil)
+        try store.setSetting(caSetting, caFile)
+    }
+
+    /// The relay endpoint of this home's account, from the saved options and any override.
+    public static func endpoint(for address: String, store: EncryptedStore, insecureOverride: Bool = false) throws -> RelayEndpoint {
+        let parsed: AccountAddress
+        do { parsed = try AccountAddress(address) } catch { throw ClientError.invalidAddress(error.description) }
+        let tls = try store.setting(tlsSetting).map { $0 == "on" }
+        let savedInsecure = try store.setting(insecureSetting) == "on"
+        let insecure = insecureOverride || savedInsecure
+        return try RelayEndpoint(relay: parsed.relay, tls: tls, insecure: insecure, caFile: try store.setting(caSetting))
+    }
+}

@@ -1,3 +1,0 @@
-import ParleyRelayAPI
-import AsyncHTTPClient
-import HummingbirdWSClient

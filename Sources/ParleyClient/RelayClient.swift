@@ -1,0 +1,125 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import ParleyRelayAPI
+
+/// The relay's HTTP API as async calls. Stateless apart from the bearer token the caller passes.
+public struct RelayClient: Sendable {
+    public let endpoint: RelayEndpoint
+    private let http: HTTPClient
+    private let timeout: TimeAmount
+
+    public init(endpoint: RelayEndpoint, timeout: TimeAmount = .seconds(30)) throws(ClientError) {
+        self.endpoint = endpoint
+        self.timeout = timeout
+        if let caFile = endpoint.caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            do { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))] } catch {
+                throw .network("cannot read CA file \(caFile): \(error)")
+            }
+            http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        } else {
+            http = HTTPClient.shared
+        }
+    }
+
+    // MARK: Endpoints
+
+    public func health() async throws(ClientError) -> HealthResponse { try await call(.GET, "/v1/health") }
+    public func register(_ request: RegisterRequest) async throws(ClientError) -> AccountResponse { try await call(.POST, "/v1/accounts", body: request) }
+    public func account(_ address: String) async throws(ClientError) -> AccountResponse { try await call(.GET, "/v1/accounts/" + escape(address)) }
+    public func updateDeviceList(_ update: DeviceListUpdate, token: String) async throws(ClientError) { try await callNoContent(.PUT, "/v1/devices", body: update, token: token) }
+    public func challenge(_ request: ChallengeRequest) async throws(ClientError) -> ChallengeResponse { try await call(.POST, "/v1/auth/challenge", body: request) }
+    public func session(_ request: SessionRequest) async throws(ClientError) -> SessionResponse { try await call(.POST, "/v1/auth/session", body: request) }
+    public func uploadPreKeys(_ upload: PreKeyUpload, token: String) async throws(ClientError) { try await callNoContent(.PUT, "/v1/keys", body: upload, token: token) }
+    public func preKeyCount(token: String) async throws(ClientError) -> PreKeyCount { try await call(.GET, "/v1/keys/count", token: token) }
+    public func bundle(address: String, deviceId: UInt32) async throws(ClientError) -> BundleResponse {
+        try await call(.GET, "/v1/keys/\(escape(address))/\(deviceId)")
+    }
+    public func send(_ request: SendRequest, to address: String) async throws(ClientError) {
+        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request)
+    }
+    public func fetch(limit: Int = 100, token: String) async throws(ClientError) -> FetchResponse {
+        try await call(.GET, "/v1/mailbox?limit=\(limit)", token: token)
+    }
+    public func acknowledge(_ ids: [String], token: String) async throws(ClientError) {
+        try await callNoContent(.POST, "/v1/mailbox/ack", body: AckRequest(ids: ids), token: token)
+    }
+    public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
+        try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
+    }
+    public func uploadAttachment(id: String, bytes: [UInt8], token: String) async throws(ClientError) {
+        _ = try await raw(.PUT, "/v1/attachments/" + id, body: ByteBuffer(bytes: bytes), token: token, expect: [204])
+    }
+    public func downloadAttachment(id: String) async throws(ClientError) -> [UInt8] {
+        [UInt8](try await raw(.GET, "/v1/attachments/" + id, body: nil, token: nil, expect: [200]).readableBytesView)
+    }
+
+    // MARK: Plumbing
+
+    private func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+
+    private func call<R: Decodable>(_ method: HTTPMethod, _ path: String, token: String? = nil) async throws(ClientError) -> R {
+        try decode(try await raw(method, path, body: nil, token: token, expect: [200, 201]))
+    }
+
+    private func call<B: Encodable, R: Decodable>(_ method: HTTPMethod, _ path: String, body: B, token: String? = nil) async throws(ClientError) -> R {
+        try decode(try await raw(method, path, body: try encode(body), token: token, expect: [200, 201]))
+    }
+
+    private func callNoContent<B: Encodable>(_ method: HTTPMethod, _ path: String, body: B, token: String? = nil) async throws(ClientError) {
+        _ = try await raw(method, path, body: try encode(body), token: token, expect: [200, 204])
+    }
+
+    private func encode<B: Encodable>(_ body: B) throws(ClientError) -> ByteBuffer {
+        do { return ByteBuffer(bytes: try JSONEncoder().encode(body)) } catch { throw .malformedResponse("cannot encode request: \(error)") }
+    }
+
+    private func decode<R: Decodable>(_ buffer: ByteBuffer) throws(ClientError) -> R {
+        do { return try JSONDecoder().decode(R.self, from: Data(buffer.readableBytesView)) } catch {
+            throw .malformedResponse("\(R.self): \(error)")
+        }
+    }
+
+    private func raw(_ method: HTTPMethod, _ path: String, body: ByteBuffer?, token: String?, expect: Set<Int>) async throws(ClientError) -> ByteBuffer {
+        var request = HTTPClientRequest(url: endpoint.baseURL + path)
+        request.method = method
+        if let body {
+            request.body = .bytes(body)
+            request.headers.add(name: "Content-Type", value: path.hasPrefix("/v1/attachments/") ? "application/octet-stream" : "application/json")
+        }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+        let status: Int
+        let buffer: ByteBuffer
+        do {
+            let response = try await http.execute(request, timeout: timeout)
+            status = Int(response.status.code)
+            buffer = try await response.body.collect(upTo: 128 << 20)
+        } catch {
+            throw .network(Self.describe(error))
+        }
+        guard expect.contains(status) else { throw Self.error(status: status, body: buffer) }
+        return buffer
+    }
+
+    private static func error(status: Int, body: ByteBuffer) -> ClientError {
+        let data = Data(body.readableBytesView)
+        if status == 409 || status == 410, let mismatch = try? JSONDecoder().decode(DeviceMismatch.self, from: data) {
+            return .deviceMismatch(mismatch)
+        }
+        if status == 429 { return .rateLimited }
+        let parsed = try? JSONDecoder().decode(ErrorBody.self, from: data)
+        return .relay(status: status, code: parsed?.error ?? "http_\(status)", message: parsed?.message ?? "HTTP \(status)")
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("deadlineExceeded") || text.contains("Timeout") { return "timed out" }
+        return text
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import ParleyClient
+import ParleyCrypto
+import ParleyStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options every client command takes: where the account lives and how to unlock it.
+struct ClientOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The account's home directory (default: $PARLEY_HOME, else $XDG_DATA_HOME/parley).", valueName: "DIR"))
+    var home: String?
+
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("Unlock with this key file (mode 0600) instead of a passphrase.", valueName: "FILE"))
+    var keyFile: String?
+
+    @Option(name: .customLong("passphrase-file"), help: ArgumentHelp("Read the passphrase from the first line of FILE.", valueName: "FILE"))
+    var passphraseFile: String?
+
+    @Flag(help: "Allow plain http/ws to a relay that is not on a loopback address.")
+    var insecure = false
+
+    var resolvedHome: ParleyHome { ParleyHome.resolve(home) }
+
+    /// The unlock method: --key-file, else --passphrase-file, else $PARLEY_PASSPHRASE, else a no-echo prompt.
+    func unlockMethod(confirm: Bool = false) throws -> UnlockMethod {
+        if let keyFile { return .keyFile(path: keyFile) }
+        return .passphrase(try readPassphrase(file: passphraseFile, environment: "PARLEY_PASSPHRASE",
+                                              prompt: "Passphrase for \(resolvedHome.path): ", confirm: confirm))
+    }
+
+    func openStore() throws -> EncryptedStore {
+        let home = resolvedHome
+        guard home.exists else { throw ClientError.noAccount }
+        return try EncryptedStore.open(at: home.storePath, unlock: try unlockMethod())
+    }
+
+    func openEngine() throws -> Engine {
+        let store = try openStore()
+        guard let account = try store.localAccount() else { throw ClientError.noAccount }
+        let endpoint = try ParleyHome.endpoint(for: account.address, store: store, insecureOverride: insecure)
+        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint))
+    }
+}
+
+/// Reads a secret from a file's first line, an environment variable, or the terminal without echo.
+func readPassphrase(file: String?, environment: String, prompt: String, confirm: Bool) throws -> SecretBytes {
+    if let file {
+        guard var data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read passphrase file \(file)")
+        }
+        defer { data.resetBytes(in: 0..<data.count) }
+        var bytes = [UInt8](data.prefix { $0 != 0x0A && $0 != 0x0D })
+        defer { wipe(&bytes) }
+        guard !bytes.isEmpty else { throw ValidationError("the passphrase file \(file) is empty") }
+        return SecretBytes(bytes)
+    }
+    if let value = ProcessInfo.processInfo.environment[environment], !value.isEmpty {
+        return SecretBytes(Array(value.utf8))
+    }
+    guard isatty(STDIN_FILENO) == 1 else {
+        throw ValidationError("no passphrase: use --key-file, --passphrase-file or $\(environment) when not on a terminal")
+    }
+    let first = try promptWithoutEcho(prompt)
+    if confirm {
+        let second = try promptWithoutEcho("Repeat: ")
+        guard first.constantTimeEquals(second) else { throw ValidationError("the passphrases do not match") }
+    }
+    guard first.count > 0 else { throw ValidationError("the passphrase is empty") }
+    return first
+}
+
+private func promptWithoutEcho(_ prompt: String) throws -> SecretBytes {
+    _ = prompt.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    var saved = termios()
+    tcgetattr(STDIN_FILENO, &saved)
+    var silent = saved
+    silent.c_lflag &= ~tcflag_t(ECHO)
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
+    defer {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+        _ = write(STDERR_FILENO, "\n", 1)
+    }
+    var line = [UInt8]()
+    defer { wipe(&line) }
+    var byte: UInt8 = 0
+    while read(STDIN_FILENO, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+    if line.last == 0x0D { line.removeLast() }
+    return SecretBytes(line)
+}
+
+/// Output helpers: one JSON object per line for --json, plain lines otherwise.
+enum Output {
+    static func json(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+              let text = String(data: data, encoding: .utf8) else { return }
+        line(text)
+    }
+
+    static func line(_ text: String) {
+        let out = text + "\n"
+        _ = out.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import ParleyClient
+import ParleyCrypto
+import ParleyRelayAPI
+import ParleyStore
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create an account on a relay and an encrypted store for it.",
+        discussion: """
+            Generates the account key, this device's key and prekeys, registers NAME@HOST:PORT on the relay \
+            at HOST:PORT, and writes everything to an encrypted store in the home directory. The store is \
+            protected by a passphrase (prompted for, or --passphrase-file, or $PARLEY_PASSPHRASE) or by a key \
+            file (--key-file; created with mode 0600 if it does not exist).
+
+            The relay is reached over plain http only on loopback addresses; use --tls to force https, or \
+            --insecure to allow plain http elsewhere.
+            """)
+
+    @Argument(help: ArgumentHelp("The new account's address.", valueName: "NAME@HOST:PORT"))
+    var address: String
+
+    @OptionGroup var client: ClientOptions
+
+    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
+    var tls: Bool?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))
+    var caFile: String?
+
+    func run() async throws {
+        let parsed: AccountAddress
+        do { parsed = try AccountAddress(address) } catch { throw ValidationError(error.description) }
+        let home = client.resolvedHome
+        if home.exists { throw ClientError.accountExists(home.storePath) }
+        let endpoint = try RelayEndpoint(relay: parsed.relay, tls: tls, insecure: client.insecure, caFile: caFile)
+        let relay = try RelayClient(endpoint: endpoint)
+        _ = try await relay.health()
+        if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
+        let unlock = try client.unlockMethod(confirm: true)
+        try home.create()
+        let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
+        do {
+            try ParleyHome.saveRelayOptions(store, tls: tls, insecure: client.insecure, caFile: caFile)
+            let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
+            let account = await engine.account
+            Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")
+        } catch {
+            // Leave no half-made account behind: the next `init` must be able to start over.
+            try? FileManager.default.removeItem(atPath: home.storePath)
+            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
+            throw error
+        }
+    }
+}
+
+import Foundation

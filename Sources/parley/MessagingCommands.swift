@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import ParleyClient
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+struct AddContactCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add-contact",
+        abstract: "Look up an account on its relay and add it as a contact.",
+        discussion: "The contact's account key is trusted on first use until you verify its safety number.")
+
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "NAME@HOST:PORT"))
+    var address: String
+
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func run() async throws {
+        let parsed: AccountAddress
+        do { parsed = try AccountAddress(address) } catch { throw ValidationError(error.description) }
+        let engine = try client.openEngine()
+        let contact = try await engine.addContact(parsed)
+        let devices = contact.account.deviceList?.devices.count ?? 0
+        if json {
+            Output.json(["address": contact.address, "devices": devices, "trust": "\(contact.trust)"])
+        } else {
+            Output.line("added \(contact.address) (\(devices) device\(devices == 1 ? "" : "s"), trust: \(contact.trust))")
+        }
+    }
+}
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Send a message to a contact.",
+        discussion: """
+            The message is encrypted for every device of the contact and every other device of this account, \
+            saved with its envelopes in one transaction, then delivered. If the relay cannot be reached it \
+            stays in the outbox (exit status 3) and is delivered by the next command that reaches the relay.
+            """)
+
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The message text; '-' reads it from standard input.", valueName: "TEXT")) var text: [String]
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        guard !text.isEmpty else { throw ValidationError("no message text given") }
+    }
+
+    func run() async throws {
+        var body = text.joined(separator: " ")
+        if body == "-" { body = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        guard !body.isEmpty else { throw ValidationError("the message is empty") }
+        let engine = try client.openEngine()
+        do {
+            let record = try await engine.send(text: body, to: contact)
+            report(record, pending: false)
+        } catch let error as ClientError where error.exitCode == 3 {
+            if let record = try? engine.store.messages(with: contact, limit: 1).last, record.state == .pending { report(record, pending: true) }
+            throw error
+        }
+    }
+
+    private func report(_ record: MessageRecord, pending: Bool) {
+        if json {
+            Output.json(["id": Output.hex(record.clientMessageId), "to": contact, "state": "\(record.state)", "sentAt": record.sentAt])
+        } else if pending {
+            Output.line("saved in the outbox; delivery will be retried")
+        } else {
+            Output.line("\(record.state) to \(contact)")
+        }
+    }
+}
+
+struct ReceiveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Fetch and show new messages.",
+        discussion: """
+            Drains the mailbox (each message is decrypted, stored, and only then acknowledged to the relay), \
+            then keeps listening on the push channel until --timeout seconds pass without anything new. \
+            Delivery receipts go back to the senders automatically.
+            """)
+
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print one JSON object per event.") var json = false
+    @Option(help: "Seconds to keep listening after the last event (0: fetch once and exit).") var timeout: Double = 5
+
+    func validate() throws {
+        guard timeout >= 0, timeout <= 86_400 else { throw ValidationError("--timeout must be between 0 and 86400 seconds") }
+    }
+
+    func run() async throws {
+        let engine = try client.openEngine()
+        try? await engine.flushOutbox()
+        for event in try await engine.receivePending() { print(event) }
+        guard timeout > 0 else { return }
+        let events = await engine.subscribe()
+        let connection = Task { await engine.runConnection() }
+        defer { connection.cancel() }
+        let deadline = Deadline(seconds: timeout)
+        let printer = Task {
+            for await event in events {
+                if case .connection = event { continue }
+                print(event)
+                await deadline.extend()
+            }
+        }
+        await deadline.wait()
+        printer.cancel()
+    }
+
+    private func print(_ event: EngineEvent) {
+        switch event {
+        case .message(let m):
+            if json {
+                Output.json(["type": "message", "from": m.sender.address, "device": m.sender.deviceId, "conversation": m.conversation,
+                             "text": m.text, "sentAt": m.sentAt, "id": Output.hex(m.clientMessageId),
+                             "direction": m.direction == .incoming ? "incoming" : "outgoing"])
+            } else if m.direction == .incoming {
+                Output.line("\(m.sender.address): \(m.text)")
+            } else if m.state != .pending {
+                Output.line("(you, to \(m.conversation)): \(m.text) [\(m.state)]")
+            }
+        case .receipt(let from, let read, let ids):
+            if json { Output.json(["type": "receipt", "from": from, "kind": read ? "read" : "delivered", "ids": ids.map(Output.hex)]) }
+            else { Output.line("\(from): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")") }
+        case .typing(let from, let started):
+            if json { Output.json(["type": "typing", "from": from, "started": started]) }
+        case .undecryptable(let from, let reason):
+            if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
+            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(reason))") }
+        case .connection:
+            break
+        }
+    }
+}
+
+/// Waits until `seconds` have passed since the last `extend()`.
+actor Deadline {
+    private var end: ContinuousClock.Instant
+    private let seconds: Double
+    init(seconds: Double) {
+        self.seconds = seconds
+        end = .now + .milliseconds(Int(seconds * 1000))
+    }
+    func extend() { end = .now + .milliseconds(Int(seconds * 1000)) }
+    func wait() async {
+        while ContinuousClock.now < end { try? await Task.sleep(until: min(end, .now + .milliseconds(100))) }
+    }
+}

@@ -1,0 +1,188 @@
+import Testing
+import Foundation
+import ParleyCrypto
+@testable import ParleyProtocol
+@testable import ParleyStore
+
+@Suite struct BackupTests {
+    let world = StoreWorld()
+    let backupPassphrase = secret("backup passphrase, written on paper")
+    let newPassphrase = secret("the new device's passphrase")
+    var backupPath: String { world.directory.file("alice.parleybackup") }
+    var restoredPath: String { world.directory.file("restored.db") }
+
+    /// Alice and Bob talk; Alice also knows Carol. Alice's history is filed, then exported.
+    private func exportedAlice() async throws -> (alice: Device, bob: Device) {
+        let alice = try world.device("alice@relay.test"), bob = try world.device("bob@relay.test")
+        try world.introduce(alice, bob)
+        var bobContact = try #require(try alice.store.contact("bob@relay.test"))
+        bobContact.trust = .verified
+        bobContact.displayName = "Bob (work)"
+        try alice.store.saveContact(bobContact)
+        try alice.store.saveContact(Contact(address: "carol@relay.test", account: known(makeAccount("carol@relay.test")),
+                                            trust: .changed, displayName: "Carol"))
+        for n in 1...6 {
+            try await exchange("bob says \(n)", from: bob, to: alice, id: UInt8(n))
+            try alice.store.insertMessages([MessageRecord(
+                conversation: "bob@relay.test", direction: .outgoing, sender: alice.address,
+                clientMessageId: [UInt8](repeating: UInt8(100 + n), count: 16), sentAt: 10 + UInt64(n), receivedAt: 10 + UInt64(n),
+                text: "alice says \(n)", state: n.isMultiple(of: 2) ? .read : .delivered)])
+        }
+        for entry in try alice.store.inbox() { try alice.store.file(inboxEntry: entry.id, as: try record(of: entry.message)) }
+        try alice.store.insertMessages([message("from carol", 1, peer: "carol@relay.test")])
+
+        let summary = try Backup.export(alice.store, to: backupPath, passphrase: backupPassphrase, parameters: testParameters)
+        #expect(summary == Backup.Summary(contacts: 2, messages: 13))
+        #expect(try fileMode(backupPath) == 0o600)
+        return (alice, bob)
+    }
+
+    private func restore(_ file: String? = nil, passphrase: SecretBytes? = nil) throws -> EncryptedStore {
+        try Backup.restore(from: file ?? backupPath, passphrase: passphrase ?? backupPassphrase, into: restoredPath,
+                           unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock).0
+    }
+
+    /// Each message as stored, without its store id.
+    private func history(_ store: EncryptedStore) throws -> [String: [[UInt8]]] {
+        var out: [String: [[UInt8]]] = [:]
+        for peer in try store.conversations() {
+            out[peer] = try store.messages(with: peer).map { RecordCodec.encode($0) + [$0.state.rawValue] }
+        }
+        return out
+    }
+
+    @Test func restoreKeepsHistoryContactsAndAccountWithANewDevice() async throws {
+        let (alice, _) = try await exportedAlice()
+        let old = alice.account
+        let restored = try restore()
+
+        #expect(try history(restored) == history(alice.store))
+        #expect(try history(restored).values.map(\.count).reduce(0, +) == 13)
+        #expect(try restored.conversations() == alice.store.conversations())
+        #expect(try restored.contacts() == alice.store.contacts())
+        #expect(try restored.contact("bob@relay.test")?.trust == .verified)
+        #expect(try restored.contact("carol@relay.test")?.trust == .changed)
+
+        let account = try #require(try restored.localAccount())
+        #expect(account.address == old.address)
+        #expect(account.accountKey.publicKey == old.accountKey.publicKey)
+        #expect(account.accountKey.seed.unprotectedBytes == old.accountKey.seed.unprotectedBytes)
+        #expect(account.device.deviceId == old.device.deviceId)
+        #expect(account.device.publicKey != old.device.publicKey)
+        #expect(account.deviceList.version == old.deviceList.version + 1)
+        let verified = try SignedDeviceList(verifying: account.deviceList.encoded)
+        #expect(verified.accountKey == old.accountKey.publicKey)
+        #expect(verified.device(old.device.deviceId)?.identityKey == account.device.publicKey)
+        try old.deviceList.checkSuccessor(verified, address: old.address)
+        try account.certificate.verify(now: world.clock.now)
+        #expect(account.certificate.deviceKey == account.device.publicKey)
+
+        // No ratchet state or prekey comes back.
+        #expect(try restored.deviceIdsWithSessions(of: "bob@relay.test") == [])
+        #expect(try restored.sessions(for: DeviceAddress(address: "bob@relay.test", deviceId: 1)).isEmpty)
+        #expect(try dump(restoredPath, tables: ["sessions", "inbox", "outbox"]) == ["sessions": [], "inbox": [], "outbox": []])
+        let oldKeys = try alice.store.preKeys(), newKeys = try restored.preKeys()
+        #expect(!newKeys.oneTimePreKeys.isEmpty)
+        let oldPublic = Set((oldKeys.signedPreKeys.values.map(\.publicKey.bytes) + oldKeys.oneTimePreKeys.values.map(\.publicKey.bytes)))
+        let newPublic = Set((newKeys.signedPreKeys.values.map(\.publicKey.bytes) + newKeys.oneTimePreKeys.values.map(\.publicKey.bytes)))
+        #expect(oldPublic.isDisjoint(with: newPublic))
+
+        // The restored store is protected by the new passphrase only.
+        _ = consume restored
+        #expect(throws: StoreError.wrongPassphrase) { try openStore(restoredPath, backupPassphrase) }
+        #expect(try openStore(restoredPath, newPassphrase).verify().rows["messages"] == 13)
+    }
+
+    @Test func wrongBackupPassphraseIsRefused() async throws {
+        _ = try await exportedAlice()
+        #expect(throws: StoreError.wrongPassphrase) { try restore(passphrase: secret("not it")) }
+        #expect(!fileExists(restoredPath))
+    }
+
+    @Test func truncatedBackupsAreRefused() async throws {
+        _ = try await exportedAlice()
+        let bytes = [UInt8](fileBytes(backupPath))
+        let chunks = chunkStarts(bytes)
+        #expect(chunks.count == 17)  // account, 2 contacts, 13 messages, end
+        let finalChunk = try #require(chunks.last)
+        let cuts: [Int] = [0, 5, 40, headerLength, headerLength + 2, chunks[1] - 1, chunks[1], chunks[chunks.count / 2] + 7,
+                    finalChunk, finalChunk + 3, bytes.count - 1]
+        let truncated = world.directory.file("truncated")
+        for cut in cuts {
+            writeFile(truncated, bytes[..<cut])
+            let error = #expect(throws: StoreError.self, "cut at \(cut) of \(bytes.count)") { try restore(truncated) }
+            #expect(error?.isBackupInvalid == true, "cut at \(cut): \(String(describing: error))")
+            #expect(!fileExists(restoredPath))
+        }
+    }
+
+    @Test func alteredOrForeignFilesAreRefused() async throws {
+        let (alice, _) = try await exportedAlice()
+        let bytes = [UInt8](fileBytes(backupPath))
+        let altered = world.directory.file("altered")
+        var inputs: [(String, [UInt8])] = []
+        for offset in [bytes.count / 2, chunkStarts(bytes).last! + 10] {
+            var flipped = bytes
+            flipped[offset] ^= 0x20
+            inputs.append(("byte \(offset) flipped", flipped))
+        }
+        inputs.append(("a chunk appended twice", bytes + bytes[chunkStarts(bytes)[3]..<chunkStarts(bytes)[4]]))
+        inputs.append(("text", Array("PARLEY backup? no, a shopping list\n".utf8)))
+        inputs.append(("store file", [UInt8](fileBytes(alice.path))))
+        inputs.append(("empty", []))
+        for (name, content) in inputs {
+            writeFile(altered, content)
+            let error = #expect(throws: StoreError.self, "\(name)") { try restore(altered) }
+            #expect(error?.isBackupInvalid == true, "\(name): \(String(describing: error))")
+        }
+        let missing = #expect(throws: StoreError.self) { try restore(world.directory.file("no such backup")) }
+        #expect(missing?.isBackupInvalid == true)
+        #expect(!fileExists(restoredPath))
+    }
+
+    @Test func storeWithoutAccountCannotBeExported() throws {
+        let store = try makeStore(world.directory.file("empty.db"))
+        let error = #expect(throws: StoreError.self) {
+            try Backup.export(store, to: backupPath, passphrase: backupPassphrase, parameters: testParameters)
+        }
+        #expect(error?.isBackupInvalid == true)
+        #expect(!fileExists(backupPath))
+    }
+
+    @Test func sessionsReestablishAfterRestore() async throws {
+        let (_, bob) = try await exportedAlice()
+        let alice = world.attach(try restore())
+
+        // Bob has not seen the new device list yet: the new device is refused, and nothing changes.
+        let hello = try await alice.manager.send(textContent("I'm back", to: "bob@relay.test", id: 200), to: "bob@relay.test")
+        #expect(hello.map(\.recipient) == [bob.address])
+        await #expect(throws: ProtocolError.unknownDevice(address: "alice@relay.test", deviceId: 1)) {
+            try await bob.manager.receive(hello[0].envelope)
+        }
+        #expect(try bob.store.deviceIdsWithSessions(of: "alice@relay.test") == [1])
+
+        // Told the new list, Bob retires the old session and accepts the new device.
+        try await bob.manager.updateDeviceList(alice.account.deviceList, for: "alice@relay.test")
+        #expect(try bob.store.deviceIdsWithSessions(of: "alice@relay.test") == [])
+        #expect(try bob.store.contact("alice@relay.test")?.account.deviceList == alice.account.deviceList)
+        #expect(try record(of: try await bob.manager.receive(hello[0].envelope)).text == "I'm back")
+
+        #expect(try record(of: try await exchange("welcome back", from: bob, to: alice, id: 201)).text == "welcome back")
+        #expect(try record(of: try await exchange("thanks", from: alice, to: bob, id: 202)).text == "thanks")
+        #expect(try record(of: try await exchange("bye", from: bob, to: alice, id: 203)).text == "bye")
+        #expect(try alice.store.sessions(for: bob.address).active?.pendingPreKey == nil)
+    }
+
+    private var headerLength: Int { Backup.magic.count + 1 + Argon2id.saltLength + 8 + 8 + SecretStream.headerLength }
+
+    /// Offsets at which each `u32 length ‖ ciphertext` chunk begins.
+    private func chunkStarts(_ bytes: [UInt8]) -> [Int] {
+        var starts: [Int] = []
+        var offset = headerLength
+        while offset + 4 <= bytes.count {
+            starts.append(offset)
+            offset += 4 + Int(bytes[offset..<offset + 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        }
+        return starts
+    }
+}
