@@ -113,6 +113,14 @@ public actor Engine {
         try await uploadPreKeys(keys, full: false, oneTimeIds: ec, pqIds: pq)
     }
 
+    /// After a restore (new device key, device list re-signed with a higher version): publishes the list,
+    /// which also makes the relay drop the old key's tokens, prekeys and mail, then uploads fresh prekeys.
+    public func publishRestoredDevice() async throws {
+        try await relay.publishDeviceList(DeviceListUpdate(deviceList: Base64Bytes(account.deviceList.encoded)), address: account.address)
+        token = nil
+        try await uploadPreKeys(try store.preKeys(), full: true)
+    }
+
     // MARK: Contacts
 
     /// Looks `address` up on its relay and remembers its account key and device list (trust on first
@@ -259,7 +267,7 @@ public actor Engine {
             var done: [String] = []
             for queued in page.messages {
                 do {
-                    _ = try await manager.receive(queued.envelope.bytes)
+                    try await receiveRefreshingSender(queued.envelope.bytes)
                 } catch ProtocolError.duplicateOrReplayedMessage {
                     // Already stored before a crash or a lost acknowledgement: acknowledge again.
                 } catch {
@@ -276,6 +284,18 @@ public actor Engine {
         for event in arrived { emit(event) }
         try await sendDeliveryReceipts(for: arrived)
         return arrived
+    }
+
+    /// Receives one envelope. When its sender certificate names a device this device's copy of the
+    /// sender's device list does not have (a contact added or restored a device), the list is fetched
+    /// again from the relay — it must verify under the same account key — and the envelope tried once more.
+    private func receiveRefreshingSender(_ envelope: [UInt8]) async throws {
+        do {
+            _ = try await manager.receive(envelope)
+        } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
+            try await refreshDeviceList(address)
+            _ = try await manager.receive(envelope)
+        }
     }
 
     /// Moves decrypted messages from the inbox into history (one transaction each).

@@ -30,7 +30,10 @@ public struct RelayClient: Sendable {
     public func health() async throws(ClientError) -> HealthResponse { try await call(.GET, "/v1/health") }
     public func register(_ request: RegisterRequest) async throws(ClientError) -> AccountResponse { try await call(.POST, "/v1/accounts", body: request) }
     public func account(_ address: String) async throws(ClientError) -> AccountResponse { try await call(.GET, "/v1/accounts/" + escape(address)) }
-    public func updateDeviceList(_ update: DeviceListUpdate, token: String) async throws(ClientError) { try await callNoContent(.PUT, "/v1/devices", body: update, token: token) }
+    /// Publishes a newer signed device list for `address` (authorised by the account key's signature).
+    public func publishDeviceList(_ update: DeviceListUpdate, address: String) async throws(ClientError) {
+        try await callNoContent(.PUT, "/v1/accounts/\(escape(address))/devices", body: update)
+    }
     public func challenge(_ request: ChallengeRequest) async throws(ClientError) -> ChallengeResponse { try await call(.POST, "/v1/auth/challenge", body: request) }
     public func session(_ request: SessionRequest) async throws(ClientError) -> SessionResponse { try await call(.POST, "/v1/auth/session", body: request) }
     public func uploadPreKeys(_ upload: PreKeyUpload, token: String) async throws(ClientError) { try await callNoContent(.PUT, "/v1/keys", body: upload, token: token) }

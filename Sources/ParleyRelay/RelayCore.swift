@@ -39,16 +39,17 @@ public struct RelayCore: Sendable {
         return AccountResponse(address: address, accountKey: Base64Bytes(account.accountKey), deviceList: Base64Bytes(account.deviceList.encoded))
     }
 
-    /// A device of the account publishes a newer list signed by the same account key.
-    func updateDeviceList(_ update: DeviceListUpdate, by device: DeviceAddress) async throws {
+    /// Publishes a newer device list signed by the account's key (the only authority over its devices).
+    func updateDeviceList(_ update: DeviceListUpdate, for rawAddress: String) async throws {
+        let address = try parseLocalAddress(rawAddress)
         let list = try parseDeviceList(update.deviceList.bytes)
-        guard let current = try await storage.account(device.address) else { throw RelayError.notFound("no account") }
+        guard let current = try await storage.account(address) else { throw RelayError.notFound("no account \(address)") }
         guard list.accountKey.bytes == current.accountKey else { throw RelayError.forbidden("the list is not signed by this account's key") }
         guard list.version > current.deviceList.version else {
             throw RelayError.conflict("device list version \(list.version) is not newer than \(current.deviceList.version)")
         }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
-        try await storage.replaceDeviceList(address: device.address, with: list)
+        try await storage.replaceDeviceList(address: address, with: list)
     }
 
     // MARK: Authentication

@@ -17,7 +17,7 @@ struct RelayRoutes: Sendable {
     /// Every route, as (method, path) — the OpenAPI test compares this list with openapi/relay.yaml.
     static let endpoints: [(String, String)] = [
         ("GET", "/v1/health"),
-        ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/devices"),
+        ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/accounts/{address}/devices"),
         ("POST", "/v1/auth/challenge"), ("POST", "/v1/auth/session"),
         ("PUT", "/v1/keys"), ("GET", "/v1/keys/count"), ("GET", "/v1/keys/{address}/{deviceId}"),
         ("POST", "/v1/messages/{address}"), ("GET", "/v1/mailbox"), ("POST", "/v1/mailbox/ack"),
@@ -39,9 +39,12 @@ struct RelayRoutes: Sendable {
         v1.get("accounts/:address") { _, context in
             try json(try await core.account(try context.parameters.require("address")))
         }
-        v1.put("devices") { request, context in
-            let device = try await authenticate(request)
-            try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), by: device)
+        v1.put("accounts/:address/devices") { request, context in
+            // Authorised by the account key's signature on a strictly newer list, not by a device token:
+            // a restored device has a new key the relay does not know yet.
+            let address = try context.parameters.require("address")
+            guard await accountLimiter.allow("devices:" + address) else { throw RelayError.rateLimited }
+            try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address)
             return Response(status: .noContent)
         }
         v1.post("auth/challenge") { request, _ in

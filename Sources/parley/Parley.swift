@@ -75,7 +75,8 @@ struct Parley: AsyncParsableCommand {
             Exit status: 0 success, 1 usage error, 2 unexpected error.
             """,
         version: ParleyVersion.string,
-        subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, Demo.self]
+        subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
+                      BackupCommand.self, Demo.self]
     )
 }
 

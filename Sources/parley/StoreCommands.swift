@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import ParleyClient
+import ParleyCrypto
+import ParleyRelayAPI
+import ParleyStore
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search message history.",
+        discussion: """
+            Case-insensitive substring search, newest first. No plaintext index exists on disk: every message \
+            is decrypted in memory and scanned.
+            """)
+
+    @Argument(help: "The text to look for.") var text: String
+    @Option(help: ArgumentHelp("Only the conversation with this contact.", valueName: "CONTACT")) var contact: String?
+    @Option(help: "Most results to show.") var limit: Int = 50
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print one JSON object per result.") var json = false
+
+    func validate() throws {
+        guard !text.isEmpty else { throw ValidationError("the search text is empty") }
+        guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
+    }
+
+    func run() throws {
+        let store = try client.openStore()
+        let results = try store.search(text, with: contact, limit: limit)
+        for m in results {
+            if json {
+                Output.json(["id": Output.hex(m.clientMessageId), "conversation": m.conversation, "from": m.sender.address,
+                             "direction": m.direction == .incoming ? "incoming" : "outgoing", "sentAt": m.sentAt, "text": m.text,
+                             "state": "\(m.state)"])
+            } else {
+                let who = m.direction == .incoming ? m.sender.address : "you → \(m.conversation)"
+                Output.line("\(Self.timestamp(m.sentAt))  \(who): \(m.text)")
+            }
+        }
+        if !json && results.isEmpty { Output.line("no messages contain \"\(text)\"") }
+    }
+
+    static func timestamp(_ milliseconds: UInt64) -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Export the account to an encrypted file, or restore it on a new machine.",
+        subcommands: [BackupExport.self, BackupImport.self])
+}
+
+/// The backup passphrase: --backup-passphrase-file, $PARLEY_BACKUP_PASSPHRASE, or a prompt.
+struct BackupPassphraseOption: ParsableArguments {
+    @Option(name: .customLong("backup-passphrase-file"), help: ArgumentHelp("Read the backup's passphrase from FILE.", valueName: "FILE"))
+    var file: String?
+
+    func read(confirm: Bool) throws -> SecretBytes {
+        try readPassphrase(file: file, environment: "PARLEY_BACKUP_PASSPHRASE", prompt: "Backup passphrase: ", confirm: confirm)
+    }
+}
+
+struct BackupExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the account, contacts, trust decisions and history to one encrypted file.",
+        discussion: """
+            The file is encrypted with a key from Argon2id over the backup passphrase (libsodium secretstream). \
+            Ratchet sessions and prekeys are not included: after a restore, every contact starts a fresh \
+            session with the restored device.
+            """)
+
+    @Argument(help: ArgumentHelp("The backup file to write (replaced atomically, mode 0600).", valueName: "FILE")) var file: String
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var backup: BackupPassphraseOption
+
+    func run() throws {
+        let store = try client.openStore()
+        let summary = try Backup.export(store, to: file, passphrase: try backup.read(confirm: true))
+        Output.line("exported \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") to \(file)")
+    }
+}
+
+struct BackupImport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Restore a backup into an empty home directory.",
+        discussion: """
+            Creates a new store (protected by --key-file, --passphrase-file, $PARLEY_PASSPHRASE or a prompt), \
+            restores the account, contacts and history, gives this device a new device key and fresh prekeys, \
+            and publishes the re-signed device list to the relay so contacts start new sessions with it.
+            """)
+
+    @Argument(help: ArgumentHelp("The backup file to read.", valueName: "FILE")) var file: String
+    @OptionGroup var client: ClientOptions
+    @OptionGroup var backup: BackupPassphraseOption
+    @Flag(help: "Restore only; do not contact the relay (publish later with `parley receive`).") var offline = false
+
+    func run() async throws {
+        let home = client.resolvedHome
+        if home.exists { throw ClientError.accountExists(home.storePath) }
+        let passphrase = try backup.read(confirm: false)
+        if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
+        let unlock = try client.unlockMethod(confirm: true)
+        try home.create()
+        let store: EncryptedStore
+        let summary: Backup.Summary
+        do {
+            (store, summary) = try Backup.restore(from: file, passphrase: passphrase, into: home.storePath, unlock: [unlock])
+        } catch StoreError.wrongPassphrase {
+            try? FileManager.default.removeItem(atPath: home.path)
+            throw ValidationError("wrong backup passphrase: nothing was restored")
+        }
+        Output.line("restored \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") into \(home.path)")
+        guard !offline, let account = try store.localAccount() else { return }
+        let engine = try Engine(store: store, relay: try RelayClient(endpoint: try ParleyHome.endpoint(for: account.address, store: store,
+                                                                                                        insecureOverride: client.insecure)))
+        try await engine.publishRestoredDevice()
+        Output.line("published the new device key of \(account.address) to its relay")
+    }
+}
