@@ -11,6 +11,8 @@ public enum EngineEvent: Sendable, Equatable {
     case receipt(from: String, read: Bool, messageIds: [[UInt8]])
     case typing(from: String, started: Bool)
     case undecryptable(from: String?, reason: String)
+    case identityChanged(address: String, trust: TrustState)
+    case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)
 }
 
@@ -24,15 +26,19 @@ public actor Engine {
     let manager: SessionManager
     let clock: any WallClock
     private var token: String?
+    public let trustPolicy: TrustPolicy
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
 
-    public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock()) throws {
+    public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock(),
+                trustPolicy: TrustPolicy = .onFirstUse) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         self.store = store
         self.relay = relay
         self.clock = clock
         self.account = account
-        manager = SessionManager(account: account, store: store, bundles: RelayBundles(relay: relay), clock: clock)
+        self.trustPolicy = trustPolicy
+        manager = SessionManager(account: account, store: store, bundles: RelayBundles(relay: relay), clock: clock,
+                                 newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
 
     // MARK: Account creation
@@ -133,16 +139,12 @@ public actor Engine {
         let response = try await peerRelay.account(text)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
-        if var existing = try store.contact(text) {
-            guard existing.account.accountKey == list.accountKey else {
-                existing.trust = .changed
-                try store.saveContact(existing)
-                throw ClientError.identityChanged(text)
-            }
-            try await manager.updateDeviceListIfNewer(list, for: text)
-            return try store.contact(text) ?? existing
+        if try store.contact(text) != nil {
+            try await learn(list, for: text)
+            return try store.contact(text)!
         }
-        let contact = Contact(address: text, account: KnownAccount(accountKey: list.accountKey, deviceList: list))
+        let contact = Contact(address: text, account: KnownAccount(accountKey: list.accountKey, deviceList: list),
+                              trust: trustPolicy == .never ? .untrusted : .unverified)
         try store.saveContact(contact)
         return contact
     }
@@ -180,9 +182,12 @@ public actor Engine {
 
     private func ensureDeviceList(_ peer: String) async throws {
         if peer == account.address { return }
-        guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
-        if contact.trust == .changed { throw ClientError.identityChanged(peer) }
-        if contact.account.deviceList == nil { try await addContact(try AccountAddress(peer)) }
+        guard var contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+        if contact.account.deviceList == nil {
+            try await addContact(try AccountAddress(peer))
+            contact = try store.contact(peer) ?? contact
+        }
+        guard contact.trust.allowsSending else { throw ClientError.identityChanged(peer) }
     }
 
     /// Posts every outbox batch, one all-or-nothing request per (batch, recipient account). A batch the
@@ -238,10 +243,7 @@ public actor Engine {
             account = await manager.account
             try store.saveLocalAccount(account)
         } else {
-            guard let contact = try store.contact(address), contact.account.accountKey == list.accountKey else {
-                throw ClientError.identityChanged(address)
-            }
-            try await manager.updateDeviceListIfNewer(list, for: address)
+            try await learn(list, for: address)
         }
     }
 
@@ -293,6 +295,11 @@ public actor Engine {
         do {
             _ = try await manager.receive(envelope)
         } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
+            try await refreshDeviceList(address)
+            _ = try await manager.receive(envelope)
+        } catch ProtocolError.identityChanged(let address) where address != account.address {
+            // The sender's certificate carries another account key: check it against the relay's signed
+            // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(address)
             _ = try await manager.receive(envelope)
         }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ParleyCrypto
 import ParleyRelayAPI
 
 /// The relay's HTTP API as async calls. Stateless apart from the bearer token the caller passes.
@@ -15,14 +16,23 @@ public struct RelayClient: Sendable {
         self.endpoint = endpoint
         self.timeout = timeout
         if let caFile = endpoint.caFile {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            do { tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))] } catch {
-                throw .network("cannot read CA file \(caFile): \(error)")
-            }
-            http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            http = try Self.client(trusting: caFile)
         } else {
             http = HTTPClient.shared
         }
+    }
+
+    /// One HTTP client per CA file, kept for the life of the process like `HTTPClient.shared`: an
+    /// `HTTPClient` must be shut down before it is released (debug builds trap otherwise), and RelayClient
+    /// values are copied and dropped freely (one per contact lookup, for instance).
+    private static let tlsClients = TLSClients()
+
+    private static func client(trusting caFile: String) throws(ClientError) -> HTTPClient {
+        let certificates: [NIOSSLCertificate]
+        do { certificates = try NIOSSLCertificate.fromPEMFile(caFile) } catch {
+            throw .network("cannot read CA file \(caFile): \(error)")
+        }
+        return tlsClients.client(for: caFile, certificates: certificates)
     }
 
     // MARK: Endpoints
@@ -124,5 +134,25 @@ public struct RelayClient: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         if text.contains("deadlineExceeded") || text.contains("Timeout") { return "timed out" }
         return text
+    }
+}
+
+/// The process-wide table behind `RelayClient.client(trusting:)`, keyed by the CA file's path and contents
+/// (a replaced CA file gets a new client).
+private final class TLSClients: @unchecked Sendable {
+    private var clients: [String: HTTPClient] = [:]
+    private let lock = ParleyCrypto.Lock()
+
+    func client(for caFile: String, certificates: [NIOSSLCertificate]) -> HTTPClient {
+        let contents = FileManager.default.contents(atPath: caFile)?.base64EncodedString() ?? ""
+        let key = caFile + "\n" + contents
+        return lock.withLock {
+            if let existing = clients[key] { return existing }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.certificates(certificates)]
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            clients[key] = client
+            return client
+        }
     }
 }

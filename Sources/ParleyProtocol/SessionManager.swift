@@ -268,6 +268,18 @@ public actor SessionManager {
 
     // MARK: Device lists
 
+    /// Accepts a new account key for `address` (after the user's trust policy or decision allowed it):
+    /// stores it with its verified device list and deletes every session with the old identity.
+    public func replaceIdentity(_ list: SignedDeviceList, for address: String) throws {
+        precondition(address != account.address, "the own identity is replaced by restoring, not here")
+        var changes = SessionChanges()
+        changes.accounts[address] = KnownAccount(accountKey: list.accountKey, deviceList: list)
+        for id in try store.deviceIdsWithSessions(of: address) {
+            changes.removedSessions.insert(DeviceAddress(address: address, deviceId: id))
+        }
+        try store.commit(changes)
+    }
+
     /// `updateDeviceList` when `list` is newer than what is known; an equal version is a no-op.
     public func updateDeviceListIfNewer(_ list: SignedDeviceList, for address: String) throws {
         let known = address == account.address ? account.deviceList : try store.account(address)?.deviceList

@@ -11,6 +11,11 @@ public enum TrustState: UInt8, Sendable {
     case verified = 1
     /// The account key changed after it was verified; sending stops until the user decides.
     case changed = 2
+    /// Never accepted (policy `never`): sending stops until the user trusts the key.
+    case untrusted = 3
+
+    /// Whether messages may be sent to a contact in this state.
+    public var allowsSending: Bool { self == .unverified || self == .verified }
 }
 
 /// A peer account and what this device knows and thinks of it.

@@ -4,6 +4,8 @@ import ParleyProtocol
 public enum MessageDirection: UInt8, Sendable {
     case incoming = 1
     case outgoing = 2
+    /// A notice Parley wrote into the conversation (identity changed, device added, undecryptable message).
+    case system = 3
 }
 
 /// Delivery state of a message, as the conversation pane shows it.

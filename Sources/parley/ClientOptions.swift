@@ -21,6 +21,11 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Allow plain http/ws to a relay that is not on a loopback address.")
     var insecure = false
 
+    @Option(name: .customLong("trust-new-identities"),
+            help: ArgumentHelp("on-first-use: trust the first key, stop sending when a verified key changes; always; never.",
+                               valueName: "POLICY"))
+    var trustPolicy: TrustPolicyArgument = .onFirstUse
+
     var resolvedHome: ParleyHome { ParleyHome.resolve(home) }
 
     /// The unlock method: --key-file, else --passphrase-file, else $PARLEY_PASSPHRASE, else a no-echo prompt.
@@ -40,7 +45,7 @@ struct ClientOptions: ParsableArguments {
         let store = try openStore()
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         let endpoint = try ParleyHome.endpoint(for: account.address, store: store, insecureOverride: insecure)
-        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint))
+        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: trustPolicy.policy)
     }
 }
 
@@ -104,4 +109,16 @@ enum Output {
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+struct TrustPolicyArgument: ExpressibleByArgument, Sendable {
+    let policy: TrustPolicy
+    static let onFirstUse = TrustPolicyArgument(policy: .onFirstUse)
+    init(policy: TrustPolicy) { self.policy = policy }
+    init?(argument: String) {
+        guard let policy = TrustPolicy(rawValue: argument) else { return nil }
+        self.policy = policy
+    }
+    static var allValueStrings: [String] { TrustPolicy.allCases.map(\.rawValue) }
+    var defaultValueDescription: String { policy.rawValue }
 }

@@ -133,6 +133,12 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
             else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(reason))") }
+        case .identityChanged(let address, let trust):
+            if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
+            else { Output.line("(the identity key of \(address) changed; " + (trust.allowsSending ? "verify it with `parley verify \(address)`)" : "sending to them is stopped until you verify or `parley trust` it)")) }
+        case .devicesChanged(let address, let added, let removed, let suspicious):
+            if json { Output.json(["type": "devicesChanged", "from": address, "added": added, "removed": removed, "suspicious": suspicious]) }
+            else { Output.line("(\(address) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
         case .connection:
             break
         }

@@ -1,0 +1,134 @@
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// signal-cli's `--trust-new-identities`: what happens when a contact's account key is new or changes.
+public enum TrustPolicy: String, Sendable, CaseIterable {
+    /// Trust the first key seen; a change of a verified contact's key stops sending until the user decides,
+    /// a change of an unverified one is accepted and announced.
+    case onFirstUse = "on-first-use"
+    /// Accept every key and every change (still announced in the conversation).
+    case always
+    /// Accept no key until the user trusts it, not even the first one.
+    case never
+}
+
+/// Verification, trust decisions, and the notices that make identity and device changes visible.
+extension Engine {
+    /// The safety number with `peer`: 60 digits, and the scannable payload (local = this account).
+    public func safetyNumber(with peer: String) throws -> (digits: String, scannable: [UInt8]) {
+        guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+        let localKey = SafetyNumber.accountKey(account.accountKey.publicKey), localId = SafetyNumber.accountId(account.address)
+        let remoteKey = SafetyNumber.accountKey(contact.account.accountKey), remoteId = SafetyNumber.accountId(peer)
+        let local = SafetyNumber.partyHash(key: localKey, id: localId)
+        let remote = SafetyNumber.partyHash(key: remoteKey, id: remoteId)
+        let digits = [SafetyNumber.digits(of: local), SafetyNumber.digits(of: remote)].sorted().joined()
+        return (digits, SafetyNumber.scannable(version: SafetyNumber.scannableVersion, localHash: local, remoteHash: remote))
+    }
+
+    public enum VerificationOutcome: Equatable, Sendable {
+        case verified
+        case mismatch
+        case versionMismatch(theirs: Int, ours: Int)
+        case malformed
+    }
+
+    /// Compares the peer's 60 digits (spaces ignored) with ours; on a match the contact becomes verified.
+    public func verify(_ peer: String, digits: String) throws -> VerificationOutcome {
+        let typed = digits.filter { !$0.isWhitespace }
+        guard typed.count == 60, typed.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .malformed }
+        let ours = try safetyNumber(with: peer).digits
+        guard constantTimeEquals(Array(typed.utf8), Array(ours.utf8)) else { return .mismatch }
+        try setTrust(.verified, for: peer)
+        return .verified
+    }
+
+    /// Compares a scanned code (the peer's scannable payload) with ours.
+    public func verify(_ peer: String, scanned: [UInt8]) throws -> VerificationOutcome {
+        guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+        let local = SafetyNumber.partyHash(key: SafetyNumber.accountKey(account.accountKey.publicKey), id: SafetyNumber.accountId(account.address))
+        let remote = SafetyNumber.partyHash(key: SafetyNumber.accountKey(contact.account.accountKey), id: SafetyNumber.accountId(peer))
+        switch SafetyNumber.compare(scanned: scanned, version: SafetyNumber.scannableVersion, localHash: local, remoteHash: remote) {
+        case .match:
+            try setTrust(.verified, for: peer)
+            return .verified
+        case .mismatch: return .mismatch
+        case .versionMismatch(let theirs, let ours): return .versionMismatch(theirs: theirs, ours: ours)
+        case .malformed: return .malformed
+        }
+    }
+
+    /// Accepts the contact's current key without verifying it (clears `changed` and `untrusted`).
+    public func trust(_ peer: String) throws {
+        try setTrust(.unverified, for: peer)
+    }
+
+    private func setTrust(_ state: TrustState, for peer: String) throws {
+        guard var contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+        guard contact.trust != state else { return }
+        let before = contact.trust
+        contact.trust = state
+        try store.saveContact(contact)
+        let words: String = switch state {
+        case .verified: "You verified the safety number of \(peer)."
+        case .unverified: before == .verified ? "\(peer) is no longer marked verified." : "You accepted the identity key of \(peer)."
+        case .changed, .untrusted: "The identity key of \(peer) is not trusted."
+        }
+        try notice(words, in: peer)
+    }
+
+    /// Takes in a signed device list fetched from `address`'s relay: a device-list change is recorded in
+    /// the conversation (a burst of additions flagged), and a new account key goes through the trust policy.
+    func learn(_ list: SignedDeviceList, for address: String) async throws {
+        guard var contact = try store.contact(address) else {
+            let trust: TrustState = trustPolicy == .never ? .untrusted : .unverified
+            try store.saveContact(Contact(address: address, account: KnownAccount(accountKey: list.accountKey, deviceList: list), trust: trust))
+            return
+        }
+        if contact.account.accountKey != list.accountKey {
+            let wasVerified = contact.trust == .verified
+            try await manager.replaceIdentity(list, for: address)
+            contact = try store.contact(address) ?? contact
+            contact.trust = switch trustPolicy {
+            case .always: .unverified
+            case .never: .untrusted
+            case .onFirstUse: wasVerified ? .changed : .unverified
+            }
+            try store.saveContact(contact)
+            try notice("The identity key of \(address) changed. " + (contact.trust.allowsSending
+                ? "Verify their new safety number with `parley verify \(address)`."
+                : "Sending is stopped until you verify the new safety number or accept it with `parley trust \(address)`."),
+                       in: address)
+            emit(.identityChanged(address: address, trust: contact.trust))
+            return
+        }
+        let old = contact.account.deviceList
+        try await manager.updateDeviceListIfNewer(list, for: address)
+        guard let old, list.version > old.version else { return }
+        let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.deviceId, $0.identityKey) })
+        let after = Dictionary(uniqueKeysWithValues: list.devices.map { ($0.deviceId, $0.identityKey) })
+        let added = list.devices.filter { before[$0.deviceId] != $0.identityKey }.map(\.deviceId)
+        let removed = old.devices.filter { after[$0.deviceId] == nil }.map(\.deviceId)
+        if !added.isEmpty || !removed.isEmpty {
+            var words = "\(address) " + [added.isEmpty ? nil : "added device\(added.count == 1 ? "" : "s") \(added.map { "#\($0)" }.joined(separator: ", "))",
+                                         removed.isEmpty ? nil : "removed device\(removed.count == 1 ? "" : "s") \(removed.map { "#\($0)" }.joined(separator: ", "))"]
+                .compactMap { $0 }.joined(separator: " and ") + "."
+            let suspicious = added.count >= Self.suspiciousDeviceBurst
+            if suspicious { words += " That is an unusual number of new devices at once: verify the safety number before sending anything sensitive." }
+            try notice(words, in: address)
+            emit(.devicesChanged(address: address, added: added, removed: removed, suspicious: suspicious))
+        }
+    }
+
+    /// Three or more devices added in one change of a contact's list is flagged.
+    static let suspiciousDeviceBurst = 3
+
+    /// Writes a system notice into the conversation with `peer`.
+    func notice(_ text: String, in peer: String) throws {
+        let now = clock.nowMilliseconds()
+        try store.insertMessages([MessageRecord(conversation: peer, direction: .system, sender: DeviceAddress(address: peer, deviceId: 0),
+                                                clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now, text: text,
+                                                state: .received)])
+    }
+}
