@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "parley-bench", targets: ["ParleyBench"]),
         .executable(name: "parley-interop-peer", targets: ["ParleyInteropPeer"]),
         .executable(name: "parley-crash-harness", targets: ["ParleyCrashHarness"]),
+        .executable(name: "parley-qr", targets: ["ParleyQRTool"]),
         .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
     ],
     dependencies: [
@@ -37,6 +38,15 @@ let package = Package(
             dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "ParleyProtocol", dependencies: ["ParleyCrypto"]),
+        // QR codes for the terminal (safety numbers): libqrencode, as Profanity uses it.
+        .systemLibrary(
+            name: "CQRencode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
+        .target(name: "ParleyQR", dependencies: ["CQRencode"]),
+        // Test tool: renders a hex payload for Tests/interop/test_qr_decode.py.
+        .executableTarget(name: "ParleyQRTool", dependencies: ["ParleyQR"]),
         .target(
             name: "ParleyStore",
             dependencies: ["ParleyProtocol", "ParleyCrypto", .product(name: "GRDB", package: "GRDB.swift")]
@@ -72,17 +82,24 @@ let package = Package(
         .executableTarget(
             name: "parley",
             dependencies: [
-                "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI",
+                "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "ParleyBench", dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium"]),
+        .executableTarget(
+            name: "ParleyBench",
+            dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI"]
+        ),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
         .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
+        .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ParleyRelayTests", dependencies: ["ParleyRelay", "ParleyClient"]),
+        .testTarget(
+            name: "ParleyRelayTests",
+            dependencies: ["ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyProtocol
+import ParleyQR
 import ParleyStore
 
 struct SafetyNumberCommand: ParsableCommand {
@@ -163,7 +164,10 @@ struct TrustCommand: AsyncParsableCommand {
     }
 }
 
-/// The QR code of a payload, as terminal lines (ParleyQR).
+/// The QR code of a payload, as terminal lines: Unicode half-blocks in explicit black on white when
+/// writing to a terminal (readable whatever its theme), plain half-blocks otherwise, '#' with --ascii.
 func qrLines(_ payload: [UInt8], ascii: Bool) throws -> [String] {
-    []
+    let code = try QRCode.encode(payload)
+    if ascii { return QRRenderer.ascii(code) }
+    return QRRenderer.halfBlocks(code, ansiColors: isatty(STDOUT_FILENO) == 1)
 }
