@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 SWIFT ?= swift
 export LANG ?= C.UTF-8
 
-.PHONY: deps venv build release demo test test-swift test-interop bench clean
+.PHONY: deps venv build release demo test test-swift test-interop test-fuzz bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -41,7 +41,7 @@ release: deps
 demo: build
 	$(SWIFT) run parley demo
 
-test: test-swift test-interop crash-test
+test: test-swift test-interop test-fuzz crash-test
 
 test-swift: deps
 	$(SWIFT) build
@@ -49,6 +49,11 @@ test-swift: deps
 
 test-interop: venv build
 	$(PY) -m pytest -q Tests/interop
+
+# schemathesis against openapi/relay.yaml, on a real relay at a free loopback port (Tests/relay-fuzz).
+test-fuzz: venv deps
+	$(SWIFT) build --product parley-relay
+	$(PY) -m pytest -q Tests/relay-fuzz
 
 # SIGKILLs a receiving device at random moments over 200 restarts while messages stream in, then checks
 # that no message was lost or duplicated and that the store opened and verified after every crash.

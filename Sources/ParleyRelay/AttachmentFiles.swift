@@ -19,7 +19,8 @@ struct AttachmentFiles: Sendable {
     }
 
     func createSlot(_ request: AttachmentSlotRequest, owner: DeviceAddress) async throws -> AttachmentSlot {
-        guard request.size > 0, request.size <= core.configuration.maxAttachmentBytes else {
+        guard request.size > 0 else { throw RelayError.badRequest("the size must be positive") }
+        guard request.size <= core.configuration.maxAttachmentBytes else {
             throw RelayError.payloadTooLarge("attachments are limited to \(core.configuration.maxAttachmentBytes) bytes")
         }
         let id = SystemRandom().bytes(32).map { String(format: "%02x", $0) }.joined()

@@ -5,6 +5,7 @@ import NIOCore
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
+import ServiceLifecycle
 
 /// The HTTP face of `RelayCore`: every route decodes, rate-limits, authenticates where needed, calls the
 /// core and encodes. Errors become `ErrorBody` JSON with the status of their `RelayError`.
@@ -37,12 +38,12 @@ struct RelayRoutes: Sendable {
             try json(try await core.register(try await body(request, RegisterRequest.self)), status: .created)
         }
         v1.get("accounts/:address") { _, context in
-            try json(try await core.account(try context.parameters.require("address")))
+            try json(try await core.account(try pathParameter(context, "address")))
         }
         v1.put("accounts/:address/devices") { request, context in
             // Authorised by the account key's signature on a strictly newer list, not by a device token:
             // a restored device has a new key the relay does not know yet.
-            let address = try context.parameters.require("address")
+            let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("devices:" + address) else { throw RelayError.rateLimited }
             try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address)
             return Response(status: .noContent)
@@ -62,15 +63,15 @@ struct RelayRoutes: Sendable {
             try json(try await core.preKeyCount(for: try await authenticate(request)))
         }
         v1.get("keys/:address/:deviceId") { _, context in
-            guard let deviceId = UInt32(try context.parameters.require("deviceId")) else { throw RelayError.badRequest("device id must be a number") }
+            guard let deviceId = UInt32(try pathParameter(context, "deviceId")) else { throw RelayError.badRequest("device id must be a number") }
             // Unauthenticated (a sender need not reveal itself), so limited per target account as well as per IP.
-            let address = try context.parameters.require("address")
+            let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("bundle:" + address) else { throw RelayError.rateLimited }
             return try json(try await core.bundle(address: address, deviceId: deviceId))
         }
         v1.post("messages/:address") { request, context in
             // Sealed sender: no authentication, so the relay never learns who sent this.
-            let address = try context.parameters.require("address")
+            let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
             try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address)
             return Response(status: .noContent)
@@ -97,6 +98,14 @@ struct RelayRoutes: Sendable {
         v1.get("attachments/:id") { _, context in
             try await attachments.download(id: try context.parameters.require("id"))
         }
+        // Only a plain GET gets here (a WebSocket upgrade is answered by `registerPush`'s router): say that
+        // the route wants an upgrade instead of the framework's 404.
+        v1.get("push") { request, _ -> Response in
+            _ = try await authenticate(request)
+            var response = try json(ErrorBody(error: "upgrade_required", message: "GET /v1/push is a WebSocket upgrade"), status: .upgradeRequired)
+            response.headers[.upgrade] = "websocket"
+            return response
+        }
     }
 
     /// The push channel: after authentication, the relay writes the text `wake` whenever mail arrives for
@@ -114,25 +123,41 @@ struct RelayRoutes: Sendable {
             let id = connectionIds.next()
             let (events, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
             await core.broker.subscribe(device, id: id, wake: { continuation.yield(true) }, displaced: { continuation.yield(false) })
-            // Drain the inbound side so pings and the client's close are handled.
+            // Drain the inbound side so pings and the client's close are handled. The stream ends when the
+            // client goes, with or without an error (otherwise the loop below would wait forever).
             let reader = Task {
+                defer { continuation.finish() }
                 for try await _ in inbound {}
-                continuation.finish()
             }
             defer { reader.cancel() }
-            try await outbound.write(.text(RelayAPI.wakeToken))
-            for await stillCurrent in events {
-                guard stillCurrent else {
-                    try? await outbound.close(.unknown(RelayAPI.closeConnectedElsewhere), reason: "connected elsewhere")
-                    break
-                }
+            // On SIGTERM/SIGINT stop waiting for mail: the graceful shutdown waits for this handler, and a
+            // client that never answers the close frame kept the relay running forever.
+            try await withGracefulShutdownHandler {
                 try await outbound.write(.text(RelayAPI.wakeToken))
+                for await stillCurrent in events {
+                    guard stillCurrent else {
+                        try? await outbound.close(.unknown(RelayAPI.closeConnectedElsewhere), reason: "connected elsewhere")
+                        break
+                    }
+                    try await outbound.write(.text(RelayAPI.wakeToken))
+                }
+            } onGracefulShutdown: {
+                continuation.finish()
             }
             await core.broker.unsubscribe(device, id: id)
         }
     }
 
     // MARK: Helpers
+
+    /// A path parameter, percent-decoded: the router does not decode, and clients encode what RFC 3986 lets
+    /// them (OpenAPI clients the `@` and `:` of an address, ParleyClient the `[` `]` of an IPv6 relay name).
+    private func pathParameter(_ context: RelayRequestContext, _ name: String) throws -> String {
+        guard let value = try context.parameters.require(name).removingPercentEncoding else {
+            throw RelayError.badRequest("malformed percent-encoding in the path")
+        }
+        return value
+    }
 
     private func authenticate(_ request: Request) async throws -> DeviceAddress {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

@@ -56,11 +56,15 @@ struct Sweeper: Service {
     let attachments: AttachmentFiles
 
     func run() async throws {
-        while !Task.isCancelled {
-            let now = core.clock.nowMilliseconds()
-            _ = try? await core.storage.purgeExpired(now: now)
-            try? await attachments.purgeExpired()
-            try? await Task.sleep(for: .seconds(60))
+        // SIGTERM/SIGINT start a graceful shutdown, which waits for every service to return: without this
+        // the sweeper never did, and the relay ignored both signals.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let now = core.clock.nowMilliseconds()
+                _ = try? await core.storage.purgeExpired(now: now)
+                try? await attachments.purgeExpired()
+                try? await Task.sleep(for: .seconds(60))
+            }
         }
     }
 }
