@@ -4,9 +4,10 @@
 //   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store (for profiling one of them).
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay (for profiling one of them).
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
-// conversation of an encrypted store created under $TMPDIR and removed at the end.
+// conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
+// (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
 import CSodium
 
 #if canImport(Glibc)
@@ -50,6 +51,8 @@ bench.sealedSender()
 bench.primitives()
 var store = StoreBenchmarks(messageCount: storeMessages)
 if only.isEmpty || only.contains("store") { store.run() }
+var relay = RelayBenchmarks()
+if only.isEmpty || only.contains("relay") { relay = await relay.measured() }
 
 let targets: [(name: String, limit: Double)] = [("chain_message", 1.5), ("sealed_message", 1.3)]
 var summary = JSONLine(name: "targets")
@@ -72,6 +75,20 @@ let storeTargets: [(name: String, value: Double?, limit: Double, atLeast: Bool)]
 for (name, value, limit, atLeast) in storeTargets {
     guard let value else { continue }
     let ok = atLeast ? value >= limit : value <= limit
+    summary.add(name, .number(value))
+    summary.add("\(name)_target", .number(limit))
+    summary.add("\(name)_ok", .bool(ok))
+    allOk = allOk && ok
+}
+let relayTargets: [(name: String, value: Double?, limit: Double, atLeast: Bool)] = [
+    ("relay_latency_p50_ms", relay.results.p50Ms, RelayBenchmarks.p50Target, false),
+    ("relay_latency_p99_ms", relay.results.p99Ms, RelayBenchmarks.p99Target, false),
+    ("relay_sustained_msgs_per_s", relay.results.sustainedPerSecond, RelayBenchmarks.sustainedTarget, true),
+]
+for (name, value, limit, atLeast) in relayTargets {
+    guard let value else { continue }
+    let complete = name == "relay_sustained_msgs_per_s" || relay.results.latencyComplete
+    let ok = complete && (atLeast ? value >= limit : value <= limit)
     summary.add(name, .number(value))
     summary.add("\(name)_target", .number(limit))
     summary.add("\(name)_ok", .bool(ok))

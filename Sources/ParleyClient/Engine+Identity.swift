@@ -87,13 +87,15 @@ extension Engine {
             return
         }
         if contact.account.accountKey != list.accountKey {
-            let wasVerified = contact.trust == .verified
+            let before = contact.trust
             try await manager.replaceIdentity(list, for: address)
             contact = try store.contact(address) ?? contact
+            // Under on-first-use only an accepted, unverified key is replaced without stopping; a verified
+            // key, or one whose earlier change the user has not decided on yet, keeps sending stopped.
             contact.trust = switch trustPolicy {
             case .always: .unverified
             case .never: .untrusted
-            case .onFirstUse: wasVerified ? .changed : .unverified
+            case .onFirstUse: before == .unverified ? .unverified : before == .untrusted ? .untrusted : .changed
             }
             try store.saveContact(contact)
             try notice("The identity key of \(address) changed. " + (contact.trust.allowsSending

@@ -28,6 +28,9 @@ public actor Engine {
     private var token: String?
     public let trustPolicy: TrustPolicy
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
+    /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
+    private var outboxDrain: Task<Void, any Error>?
+    private var batchWaiters: [[UInt8]: [CheckedContinuation<Void, any Error>]] = [:]
 
     public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock(),
                 trustPolicy: TrustPolicy = .onFirstUse) throws {
@@ -158,7 +161,7 @@ public actor Engine {
     public func send(text: String, to peer: String) async throws -> MessageRecord {
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
         try await send(content, to: peer)
-        return try store.messages(with: peer, limit: 50).last { $0.clientMessageId == content.messageId }
+        return try store.message(sentBy: account.address, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
                              sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
     }
@@ -177,7 +180,7 @@ public actor Engine {
     private func send(_ content: Content, to peer: String) async throws {
         try await ensureDeviceList(peer)
         _ = try await manager.send(content, to: peer)
-        try await flushOutbox()
+        try await flush(batch: content.messageId)
     }
 
     private func ensureDeviceList(_ peer: String) async throws {
@@ -194,45 +197,163 @@ public actor Engine {
     /// relay refuses because the recipient's device list changed is encrypted again for the new list.
     /// Network failures leave the outbox as it is and throw.
     public func flushOutbox() async throws {
+        try await drainOutbox().value
+    }
+
+    /// Waits until the outbox drain has dealt with `batch` — posted every envelope of it, or given up on
+    /// it — rather than for the whole outbox, which under steady sending may never be empty.
+    private func flush(batch: [UInt8]) async throws {
+        let drain = drainOutbox()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            batchWaiters[batch, default: []].append(continuation)
+        }
+        _ = drain
+    }
+
+    /// The one drain of the outbox, started if none runs. Concurrent sends share it: a second drain would
+    /// post the same entries again. It reads the outbox again after every round and ends only on a read
+    /// that finds it empty (clearing `outboxDrain` in the same actor turn), so whatever was committed to
+    /// the outbox before a caller joins is posted by the drain it joins.
+    private func drainOutbox() -> Task<Void, any Error> {
+        if let running = outboxDrain { return running }
+        let task = Task { try await self.runOutboxDrain() }
+        outboxDrain = task
+        return task
+    }
+
+    /// Entries read per round; each round ends in one commit that removes what was posted.
+    private static let outboxRound = 256
+
+    private func runOutboxDrain() async throws {
         var attempts: [[UInt8]: Int] = [:]
-        while true {
-            let entries = try store.outboxEntries()
-            guard let first = entries.first else { return }
-            let group = entries.filter { $0.envelope.batch == first.envelope.batch && $0.envelope.recipient.address == first.envelope.recipient.address }
+        var stopped: String?
+        do {
+            while true {
+                var entries = try store.outboxEntries(limit: Self.outboxRound)
+                guard let first = entries.first else {
+                    finishDrain(nil)
+                    if let stopped { throw ClientError.identityChanged(stopped) }
+                    return
+                }
+                // A round cut short by the limit leaves out its last batch, which may be incomplete.
+                if entries.count == Self.outboxRound, let last = entries.last?.envelope.batch, last != first.envelope.batch {
+                    entries.removeAll { $0.envelope.batch == last }
+                }
+                var round = OutboxRound()
+                do {
+                    try await post(entries, round: &round, attempts: &attempts, stopped: &stopped)
+                } catch {
+                    try completeRound(round)
+                    throw error
+                }
+                try completeRound(round)
+            }
+        } catch {
+            finishDrain(error)
+            throw error
+        }
+    }
+
+    /// What one round of the drain did, committed together by `completeRound`.
+    private struct OutboxRound {
+        /// Entries posted (or given up on), to remove from the outbox.
+        var done: [Int64] = []
+        /// Batches posted to a peer, to mark sent.
+        var sent: [[UInt8]] = []
+        /// Batches given up on (the relay kept refusing them, or the contact's key is not trusted).
+        var failed: [[UInt8]] = []
+        /// Every batch the round saw, and those it re-encrypted into new entries (not finished yet).
+        var seen: [[UInt8]] = []
+        var reencrypted: Set<[UInt8]> = []
+        var stopped: [[UInt8]: String] = [:]
+    }
+
+    /// Posts the groups of `entries` in order, one request per (batch, recipient account).
+    private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int], stopped: inout String?) async throws {
+        var groups: [[OutboxEntry]] = []
+        var index: [GroupKey: Int] = [:]
+        for entry in entries {
+            let key = GroupKey(batch: entry.envelope.batch, address: entry.envelope.recipient.address)
+            if let i = index[key] { groups[i].append(entry) } else {
+                index[key] = groups.count
+                groups.append([entry])
+                if !round.seen.contains(entry.envelope.batch) { round.seen.append(entry.envelope.batch) }
+            }
+        }
+        var lists: [String: SignedDeviceList?] = [:]
+        for group in groups {
+            let first = group[0]
             let address = first.envelope.recipient.address
             var messages: [OutgoingMessage] = []
             for entry in group {
-                let key = try deviceKey(entry.envelope.recipient)
-                messages.append(OutgoingMessage(deviceId: entry.envelope.recipient.deviceId, deviceKey: Base64Bytes(key),
+                let recipient = entry.envelope.recipient
+                if lists[recipient.address] == nil { lists[recipient.address] = try deviceList(of: recipient.address) }
+                let key = lists[recipient.address]??.device(recipient.deviceId)?.identityKey.bytes ?? []
+                messages.append(OutgoingMessage(deviceId: recipient.deviceId, deviceKey: Base64Bytes(key),
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
             do {
                 try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
-                try store.removeFromOutbox(group.map(\.id))
-                if address != account.address {
-                    try store.advanceState(ofMessagesSentBy: account.address, ids: [first.envelope.batch], to: .sent)
-                    if let record = try store.messages(with: address, limit: 20).last(where: { $0.clientMessageId == first.envelope.batch }) {
-                        emit(.message(record))
-                    }
-                }
+                round.done += group.map(\.id)
+                if address != account.address { round.sent.append(first.envelope.batch) }
             } catch ClientError.deviceMismatch {
                 let tries = attempts[first.envelope.batch, default: 0] + 1
                 attempts[first.envelope.batch] = tries
                 guard tries <= 3, let content = try? Content(decoding: first.content) else {
-                    try store.removeFromOutbox(group.map(\.id))
-                    try store.advanceState(ofMessagesSentBy: account.address, ids: [first.envelope.batch], to: .failed)
+                    round.done += group.map(\.id)
+                    round.failed.append(first.envelope.batch)
                     continue
                 }
                 try await refreshDeviceList(address)
+                lists[address] = nil
                 try store.removeFromOutbox(group.map(\.id))
+                // The refreshed list may carry a new account key the trust policy did not accept (a verified
+                // contact's key changed): nothing is encrypted to it until the user verifies or trusts it.
+                if address != account.address, try store.contact(address)?.trust.allowsSending == false {
+                    round.failed.append(first.envelope.batch)
+                    round.stopped[first.envelope.batch] = address
+                    stopped = address
+                    continue
+                }
                 _ = try await manager.send(content, to: address, includeOwnDevices: false)
+                round.reencrypted.insert(first.envelope.batch)
             }
         }
     }
 
-    private func deviceKey(_ device: DeviceAddress) throws -> [UInt8] {
-        let list = device.address == account.address ? account.deviceList : try store.contact(device.address)?.account.deviceList
-        return list?.device(device.deviceId)?.identityKey.bytes ?? []
+    private struct GroupKey: Hashable {
+        let batch: [UInt8]
+        let address: String
+    }
+
+    /// One commit for the round: posted entries leave the outbox and their messages become sent (failed
+    /// ones failed); then the sends waiting for a batch the round finished are resumed.
+    private func completeRound(_ round: OutboxRound) throws {
+        guard !round.done.isEmpty || !round.failed.isEmpty || !round.seen.isEmpty else { return }
+        let sent = try store.completeOutbox(round.done, sentBy: account.address, batches: round.sent)
+        if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: account.address, ids: round.failed, to: .failed) }
+        for record in sent { emit(.message(record)) }
+        for batch in round.seen where !round.reencrypted.contains(batch) {
+            let error = round.stopped[batch].map { ClientError.identityChanged($0) }
+            for waiter in batchWaiters.removeValue(forKey: batch) ?? [] {
+                if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+            }
+        }
+    }
+
+    /// Ends the drain in the same actor turn as its last outbox read: waiters still registered are
+    /// resumed (with the drain's error, or — their batch being gone from the outbox — with success).
+    private func finishDrain(_ error: (any Error)?) {
+        outboxDrain = nil
+        let waiters = batchWaiters
+        batchWaiters = [:]
+        for waiter in waiters.values.joined() {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+        }
+    }
+
+    private func deviceList(of address: String) throws -> SignedDeviceList? {
+        address == account.address ? account.deviceList : try store.contact(address)?.account.deviceList
     }
 
     private func refreshDeviceList(_ address: String) async throws {
@@ -257,41 +378,81 @@ public actor Engine {
 
     // MARK: Receiving
 
-    /// Drains the mailbox: for each envelope decrypt and commit (message and ratchet state in one
-    /// transaction), file it into history, and only then acknowledge it to the relay. Returns what arrived.
+    /// Drains the mailbox a page at a time: decrypt the page and commit it (messages and ratchet states in
+    /// one transaction), file it into history (one transaction), report it to subscribers, and only then
+    /// acknowledge it to the relay. Returns what arrived.
     @discardableResult
     public func receivePending() async throws -> [EngineEvent] {
         var arrived = try fileInbox()
+        for event in arrived { emit(event) }
         var preKeysLow = false
         while true {
             let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
             preKeysLow = preKeysLow || page.preKeysLow
-            var done: [String] = []
-            for queued in page.messages {
-                do {
-                    try await receiveRefreshingSender(queued.envelope.bytes)
-                } catch ProtocolError.duplicateOrReplayedMessage {
-                    // Already stored before a crash or a lost acknowledgement: acknowledge again.
-                } catch {
-                    // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
-                    arrived.append(try recordUndecryptable(error, envelope: queued.envelope.bytes))
-                }
-                arrived += try fileInbox()
-                done.append(queued.id)
-            }
-            if !done.isEmpty { try await authorised { try await relay.acknowledge(done, token: $0) } }
+            let events = try await receive(page.messages.map(\.envelope.bytes))
+            // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
+            // envelopes come again and are recognised as repeats).
+            for event in events { emit(event) }
+            if !page.messages.isEmpty { try await authorised { try await relay.acknowledge(page.messages.map(\.id), token: $0) } }
+            arrived += events
             if !page.more { break }
         }
         if preKeysLow { try? await refillPreKeys() }
-        for event in arrived { emit(event) }
         try await sendDeliveryReceipts(for: arrived)
         return arrived
+    }
+
+    /// Receives one page: what can be decrypted against what this device already knows goes through the
+    /// session manager as one batch (one commit), and is filed in one transaction. An envelope from an
+    /// account never seen, from a device not in the sender's list, or with another account key than the
+    /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
+    /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
+    private func receive(_ envelopes: [[UInt8]]) async throws -> [EngineEvent] {
+        guard !envelopes.isEmpty else { return [] }
+        let outcomes = try await manager.receive(batch: envelopes, deferUnknownSenders: true)
+        var events: [EngineEvent] = []
+        var oneByOne: [[UInt8]] = []
+        for (envelope, outcome) in zip(envelopes, outcomes) {
+            guard case .failure(let error) = outcome else { continue }
+            switch error {
+            case ProtocolError.duplicateOrReplayedMessage:
+                break   // already stored before a crash or a lost acknowledgement: acknowledge again
+            case is UnknownSenderAccount:
+                oneByOne.append(envelope)
+            case ProtocolError.unknownDevice(let address, _) where address != account.address:
+                oneByOne.append(envelope)
+            case ProtocolError.identityChanged(let address) where address != account.address:
+                oneByOne.append(envelope)
+            default:
+                // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
+                events.append(try recordUndecryptable(error, envelope: envelope))
+            }
+        }
+        events += try fileInbox()
+        for envelope in oneByOne {
+            do {
+                try await receiveRefreshingSender(envelope)
+            } catch ProtocolError.duplicateOrReplayedMessage {
+            } catch {
+                events.append(try recordUndecryptable(error, envelope: envelope))
+            }
+            events += try fileInbox()
+        }
+        return events
     }
 
     /// Receives one envelope. When its sender certificate names a device this device's copy of the
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
     private func receiveRefreshingSender(_ envelope: [UInt8]) async throws {
+        // A sender never seen before: its account key is taken from its relay's signed device list (first
+        // use), not from the certificate, which anyone can sign for any address; a certificate with another
+        // key is then an identity change and is refused. Only if that relay cannot be reached is the
+        // certificate's key taken on first use.
+        if let sender = try? SealedSender.open(envelope, identity: account.device).certificate.address,
+           sender != account.address, try store.contact(sender) == nil {
+            do { try await refreshDeviceList(sender) } catch ClientError.network {}
+        }
         do {
             _ = try await manager.receive(envelope)
         } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
@@ -305,13 +466,23 @@ public actor Engine {
         }
     }
 
-    /// Moves decrypted messages from the inbox into history (one transaction each).
+    /// Moves decrypted messages from the inbox into history, all in one transaction.
     private func fileInbox() throws -> [EngineEvent] {
-        var events: [EngineEvent] = []
-        for (id, received) in try store.inbox() {
+        let inbox = try store.inbox()
+        guard !inbox.isEmpty else { return [] }
+        enum Pending {
+            case message
+            case event(EngineEvent)
+            case unreadable(sender: String)
+            case nothing
+        }
+        var filings: [InboxFiling] = []
+        var pending: [Pending] = []
+        let now = clock.nowMilliseconds()
+        for (id, received) in inbox {
             guard let content = try? Content(decoding: received.content) else {
-                try store.file(inboxEntry: id, as: nil)
-                events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: received.sender.address))
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.unreadable(sender: received.sender.address))
                 continue
             }
             let fromSelf = received.sender.address == account.address
@@ -320,21 +491,26 @@ public actor Engine {
                 let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
-                                           receivedAt: clock.nowMilliseconds(), text: text, state: fromSelf ? .sent : .received)
-                if let messageId = try store.file(inboxEntry: id, as: record) {
-                    var stored = record
-                    stored = try store.messages(with: record.conversation, before: messageId + 1, limit: 1).last ?? stored
-                    events.append(.message(stored))
-                }
+                                           receivedAt: now, text: text, state: fromSelf ? .sent : .received)
+                filings.append(InboxFiling(inboxId: id, message: record))
+                pending.append(.message)
             case .receipt(let read, let ids):
-                try store.file(inboxEntry: id, as: nil)
-                if !fromSelf {
-                    try store.advanceState(ofMessagesSentBy: account.address, ids: ids, to: read ? .read : .delivered)
-                    events.append(.receipt(from: received.sender.address, read: read, messageIds: ids))
-                }
+                filings.append(InboxFiling(inboxId: id, receipt: fromSelf ? nil : (ids, read ? .read : .delivered)))
+                pending.append(fromSelf ? .nothing : .event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
             case .typing(let started):
-                try store.file(inboxEntry: id, as: nil)
-                if !fromSelf { events.append(.typing(from: received.sender.address, started: started)) }
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
+            }
+        }
+        let stored = try store.file(filings, ownAddress: account.address)
+        var events: [EngineEvent] = []
+        for (kind, record) in zip(pending, stored) {
+            switch kind {
+            case .message: if let record { events.append(.message(record)) }
+            case .event(let event): events.append(event)
+            case .unreadable(let sender):
+                events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender))
+            case .nothing: break
             }
         }
         return events

@@ -16,24 +16,20 @@ public struct RelayClient: Sendable {
         self.endpoint = endpoint
         self.timeout = timeout
         if let caFile = endpoint.caFile {
-            http = try Self.client(trusting: caFile)
+            let certificates: [NIOSSLCertificate]
+            do { certificates = try NIOSSLCertificate.fromPEMFile(caFile) } catch {
+                throw .network("cannot read CA file \(caFile): \(error)")
+            }
+            http = Self.clients.client(caFile: caFile, certificates: certificates)
         } else {
-            http = HTTPClient.shared
+            http = Self.clients.client(caFile: nil, certificates: [])
         }
     }
 
-    /// One HTTP client per CA file, kept for the life of the process like `HTTPClient.shared`: an
-    /// `HTTPClient` must be shut down before it is released (debug builds trap otherwise), and RelayClient
-    /// values are copied and dropped freely (one per contact lookup, for instance).
-    private static let tlsClients = TLSClients()
-
-    private static func client(trusting caFile: String) throws(ClientError) -> HTTPClient {
-        let certificates: [NIOSSLCertificate]
-        do { certificates = try NIOSSLCertificate.fromPEMFile(caFile) } catch {
-            throw .network("cannot read CA file \(caFile): \(error)")
-        }
-        return tlsClients.client(for: caFile, certificates: certificates)
-    }
+    /// One HTTP client per trust configuration, kept for the life of the process (like `HTTPClient.shared`):
+    /// an `HTTPClient` must be shut down before it is released (debug builds trap otherwise), and
+    /// RelayClient values are made and dropped freely (one per contact lookup, for instance).
+    private static let clients = HTTPClients()
 
     // MARK: Endpoints
 
@@ -137,20 +133,26 @@ public struct RelayClient: Sendable {
     }
 }
 
-/// The process-wide table behind `RelayClient.client(trusting:)`, keyed by the CA file's path and contents
-/// (a replaced CA file gets a new client).
-private final class TLSClients: @unchecked Sendable {
+/// The process-wide table behind `RelayClient.clients`, keyed by the CA file's path and contents (a
+/// replaced CA file gets a new client). Failed connection attempts are not retried until the request's
+/// deadline, as `HTTPClient.shared` does: a relay that is down answers "connection refused" at once, so
+/// `parley send` keeps the message in the outbox and `parley receive` exits 3 without a 30-second hang.
+private final class HTTPClients: @unchecked Sendable {
     private var clients: [String: HTTPClient] = [:]
     private let lock = ParleyCrypto.Lock()
 
-    func client(for caFile: String, certificates: [NIOSSLCertificate]) -> HTTPClient {
-        let contents = FileManager.default.contents(atPath: caFile)?.base64EncodedString() ?? ""
-        let key = caFile + "\n" + contents
+    func client(caFile: String?, certificates: [NIOSSLCertificate]) -> HTTPClient {
+        let key = caFile.map { $0 + "\n" + (FileManager.default.contents(atPath: $0)?.base64EncodedString() ?? "") } ?? ""
         return lock.withLock {
             if let existing = clients[key] { return existing }
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.additionalTrustRoots = [.certificates(certificates)]
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            var configuration = HTTPClient.Configuration()
+            if caFile != nil {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.certificates(certificates)]
+                configuration.tlsConfiguration = tls
+            }
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[key] = client
             return client
         }

@@ -153,16 +153,67 @@ public actor SessionManager {
     /// On any error nothing is committed.
     @discardableResult
     public func receive(_ envelope: [UInt8]) throws -> ReceivedMessage {
+        var changes = SessionChanges()
+        let opened = try open(envelope, after: changes, deferUnknownSenders: false)
+        opened.apply(to: &changes)
+        try store.commit(changes)
+        return opened.received
+    }
+
+    /// Receives envelopes in order and commits what all of them changed — ratchet states, sessions
+    /// started, prekeys consumed, accounts first seen, and one inbox entry per message — in a single
+    /// `commit`, so a page of a mailbox costs one durable write instead of one per message. Each envelope
+    /// is decrypted against the state the earlier ones left. One that fails contributes nothing and its
+    /// outcome is the error (a repeat of an earlier envelope of the batch is `duplicateOrReplayedMessage`,
+    /// as it would be one at a time). With `deferUnknownSenders`, an envelope whose sender account this
+    /// device has never seen fails with `UnknownSenderAccount` instead of being taken on first use, so the
+    /// caller can look the account up and receive it on its own. If the commit throws, nothing is stored.
+    public func receive(batch envelopes: [[UInt8]], deferUnknownSenders: Bool = false) throws -> [Result<ReceivedMessage, any Error>] {
+        var changes = SessionChanges()
+        var outcomes: [Result<ReceivedMessage, any Error>] = []
+        outcomes.reserveCapacity(envelopes.count)
+        for envelope in envelopes {
+            do {
+                let opened = try open(envelope, after: changes, deferUnknownSenders: deferUnknownSenders)
+                opened.apply(to: &changes)
+                outcomes.append(.success(opened.received))
+            } catch {
+                outcomes.append(.failure(error))
+            }
+        }
+        if !changes.allReceived.isEmpty { try store.commit(changes) }
+        return outcomes
+    }
+
+    /// What one envelope changes, not yet applied.
+    private struct Opened {
+        let device: DeviceAddress
+        let sessions: PeerDeviceSessions
+        let preKeys: LocalPreKeys?
+        let firstSeen: (address: String, account: KnownAccount)?
+        let received: ReceivedMessage
+
+        func apply(to changes: inout SessionChanges) {
+            changes.sessions[device] = sessions
+            if let preKeys { changes.preKeys = preKeys }
+            if let firstSeen { changes.accounts[firstSeen.address] = firstSeen.account }
+            if changes.received == nil { changes.received = received } else { changes.moreReceived.append(received) }
+        }
+    }
+
+    /// Opens, checks and decrypts one envelope against the store as `pending` (changes not yet committed)
+    /// leaves it. Changes nothing.
+    private func open(_ envelope: [UInt8], after pending: SessionChanges, deferUnknownSenders: Bool) throws -> Opened {
         let sealed = try SealedSender.open(envelope, identity: account.device)
         let certificate = sealed.certificate
         try certificate.verify(now: clock.nowMilliseconds())
-        var changes = SessionChanges()
-        try checkSenderAccount(certificate, changes: &changes)
+        let firstSeen = try checkSenderAccount(certificate, pending: pending, deferUnknown: deferUnknownSenders)
 
         let device = DeviceAddress(address: certificate.address, deviceId: certificate.deviceId)
-        var sessions = try store.sessions(for: device)
+        var sessions = try pending.sessions[device] ?? store.sessions(for: device)
         let padded: [UInt8]
         var startedSession = false
+        var consumedPreKeys: LocalPreKeys?
         switch sealed.message {
         case .ratchet(let message):
             padded = try decryptWithExisting(message, sessions: &sessions, device: device)
@@ -182,14 +233,14 @@ public actor SessionManager {
                 } catch ProtocolError.duplicateOrReplayedMessage {
                     throw ProtocolError.duplicateOrReplayedMessage
                 } catch {
-                    var preKeys = try store.preKeys()
+                    var preKeys = try pending.preKeys ?? store.preKeys()
                     let response = try PQXDH.respond(identity: account.device, preKeys: preKeys, header: message.preKey)
                     var session = RatchetSession.responder(response, localIdentity: account.device.publicKey,
                                                            remoteIdentity: message.preKey.identityKey, initiationKey: ephemeral)
                     padded = try session.decrypt(message.message, random: random)
                     sessions.activate(session)
                     preKeys.consume(message.preKey)
-                    changes.preKeys = preKeys
+                    consumedPreKeys = preKeys
                     startedSession = true
                 }
             }
@@ -199,10 +250,7 @@ public actor SessionManager {
         }
         let received = ReceivedMessage(sender: device, certificate: certificate, content: try Padding.unpad(padded),
                                        startedSession: startedSession)
-        changes.sessions[device] = sessions
-        changes.received = received
-        try store.commit(changes)
-        return received
+        return Opened(device: device, sessions: sessions, preKeys: consumedPreKeys, firstSeen: firstSeen, received: received)
     }
 
     /// Decrypts in the session at `index` of [active] + inactive (the one a PreKeyMessage's EK_A started);
@@ -246,24 +294,27 @@ public actor SessionManager {
     }
 
     /// The certificate's account key must be the one known for its address (or be accepted under the
-    /// new-identity policy), and its device must be in the newest verified device list, when there is one.
-    private func checkSenderAccount(_ certificate: SenderCertificate, changes: inout SessionChanges) throws {
+    /// new-identity policy: the account to remember is returned), and its device must be in the newest
+    /// verified device list, when there is one.
+    private func checkSenderAccount(_ certificate: SenderCertificate, pending: SessionChanges,
+                                    deferUnknown: Bool) throws -> (address: String, account: KnownAccount)? {
         if certificate.address == account.address {
             guard certificate.accountKey == account.accountKey.publicKey,
                   account.deviceList.device(certificate.deviceId)?.identityKey == certificate.deviceKey else {
                 throw ProtocolError.unknownDevice(address: certificate.address, deviceId: certificate.deviceId)
             }
-            return
+            return nil
         }
-        guard let known = try store.account(certificate.address) else {
+        guard let known = try pending.accounts[certificate.address] ?? store.account(certificate.address) else {
+            if deferUnknown { throw UnknownSenderAccount(address: certificate.address) }
             guard newIdentityPolicy == .trustOnFirstUse else { throw ProtocolError.identityChanged(address: certificate.address) }
-            changes.accounts[certificate.address] = KnownAccount(accountKey: certificate.accountKey)
-            return
+            return (certificate.address, KnownAccount(accountKey: certificate.accountKey))
         }
         guard known.accountKey == certificate.accountKey else { throw ProtocolError.identityChanged(address: certificate.address) }
         if let list = known.deviceList, list.device(certificate.deviceId)?.identityKey != certificate.deviceKey {
             throw ProtocolError.unknownDevice(address: certificate.address, deviceId: certificate.deviceId)
         }
+        return nil
     }
 
     // MARK: Device lists
@@ -311,4 +362,10 @@ public actor SessionManager {
         }
         try store.commit(changes)
     }
+}
+
+/// `SessionManager.receive(batch:deferUnknownSenders:)`: the envelope comes from an account this device
+/// has never seen; nothing was changed.
+public struct UnknownSenderAccount: Error, Equatable, Sendable {
+    public let address: String
 }

@@ -84,10 +84,16 @@ public struct SessionChanges: Sendable {
     public var accounts: [String: KnownAccount] = [:]
     public var preKeys: LocalPreKeys?
     public var received: ReceivedMessage?
+    /// Further messages of a batched receive (`SessionManager.receive(batch:)`), in order after `received`;
+    /// each goes into the inbox in the same transaction.
+    public var moreReceived: [ReceivedMessage] = []
     public var outgoing: [OutgoingEnvelope] = []
     public var sent: SentContent?
 
     public init() {}
+
+    /// `received` followed by `moreReceived`.
+    public var allReceived: [ReceivedMessage] { (received.map { [$0] } ?? []) + moreReceived }
 }
 
 /// Storage boundary of the session manager. Calls are synchronous so that the manager (an actor) never
@@ -126,7 +132,7 @@ public final class InMemorySessionStore: SessionStore, @unchecked Sendable {
             for device in changes.removedSessions { sessionTable[device] = nil }
             for (address, account) in changes.accounts { accountTable[address] = account }
             if let keys = changes.preKeys { preKeyState = keys }
-            if let message = changes.received { receivedLog.append(message) }
+            receivedLog.append(contentsOf: changes.allReceived)
             outbox.append(contentsOf: changes.outgoing)
         }
     }

@@ -1,10 +1,13 @@
 import Foundation
 internal import GRDB
+import ParleyCrypto
 import ParleyProtocol
 
 /// The embedded storage: one SQLite file (WAL) in the relay's data directory.
 public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     private let database: DatabasePool
+    /// Enqueue requests waiting for the next group commit.
+    private let enqueues = GroupCommitQueue<PendingEnqueue>()
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -193,31 +196,67 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     // MARK: Mailboxes
 
+    /// Group commit: concurrent enqueues share one write transaction (and so one fsync). Each request is
+    /// checked and inserted in a savepoint of its own, so one refused or failed request changes nothing
+    /// and leaves the others alone; every request completes only after the shared commit returned.
     public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
-        try await database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT device_id, identity_key FROM devices WHERE address = ?", arguments: [address])
-            guard !rows.isEmpty else { return .unknownAccount }
-            var current: [UInt32: [UInt8]] = [:]
-            for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
-            let requested = Set(envelopes.map(\.deviceId))
-            let missing = current.keys.filter { !requested.contains($0) }.sorted()
-            let extra = requested.filter { current[$0] == nil }.sorted()
-            let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
-            guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
-                return .mismatch(missing: missing, extra: extra, stale: stale)
-            }
-            for item in envelopes {
-                let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE address = ? AND device_id = ?",
-                                              arguments: [address, item.deviceId]) ?? 0
-                if queued >= mailboxLimit { return .mailboxFull(deviceId: item.deviceId) }
-            }
-            for item in envelopes {
-                try db.execute(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                               arguments: [address, item.deviceId, Data(item.envelope), Int64(now), Int64(expiresAt)])
-            }
-            return .stored
+        try await withCheckedThrowingContinuation { continuation in
+            let item = PendingEnqueue(envelopes: envelopes, address: address, now: now, expiresAt: expiresAt,
+                                      mailboxLimit: mailboxLimit, continuation: continuation)
+            if enqueues.submit(item) { Task { await self.writeEnqueues() } }
         }
+    }
+
+    /// The writer: commits whatever has queued up, until nothing has.
+    private func writeEnqueues() async {
+        while let batch = enqueues.take() {
+            do {
+                let results = try await database.write { db in
+                    try batch.map { item -> Result<EnqueueResult, any Error> in
+                        var result: Result<EnqueueResult, any Error> = .failure(CancellationError())
+                        do {
+                            try db.inSavepoint {
+                                let outcome = try Self.enqueue(item, db)
+                                result = .success(outcome)
+                                return outcome == .stored ? .commit : .rollback
+                            }
+                        } catch {
+                            result = .failure(error)
+                        }
+                        return result
+                    }
+                }
+                for (item, result) in zip(batch, results) { item.continuation.resume(with: result) }
+            } catch {
+                for item in batch { item.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    private static func enqueue(_ item: PendingEnqueue, _ db: Database) throws -> EnqueueResult {
+        let (envelopes, address, now, expiresAt, mailboxLimit) = (item.envelopes, item.address, item.now, item.expiresAt, item.mailboxLimit)
+        let rows = try Row.fetchAll(db, sql: "SELECT device_id, identity_key FROM devices WHERE address = ?", arguments: [address])
+        guard !rows.isEmpty else { return .unknownAccount }
+        var current: [UInt32: [UInt8]] = [:]
+        for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
+        let requested = Set(envelopes.map(\.deviceId))
+        let missing = current.keys.filter { !requested.contains($0) }.sorted()
+        let extra = requested.filter { current[$0] == nil }.sorted()
+        let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
+        guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
+            return .mismatch(missing: missing, extra: extra, stale: stale)
+        }
+        for item in envelopes {
+            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE address = ? AND device_id = ?",
+                                          arguments: [address, item.deviceId]) ?? 0
+            if queued >= mailboxLimit { return .mailboxFull(deviceId: item.deviceId) }
+        }
+        for item in envelopes {
+            try db.execute(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [address, item.deviceId, Data(item.envelope), Int64(now), Int64(expiresAt)])
+        }
+        return .stored
     }
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool) {
@@ -281,5 +320,43 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     public func deleteAttachment(_ id: String) async throws {
         try await database.write { db in try db.execute(sql: "DELETE FROM attachments WHERE id = ?", arguments: [id]) }
+    }
+}
+
+/// One enqueue request waiting for its group commit.
+struct PendingEnqueue: Sendable {
+    let envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])]
+    let address: String
+    let now: UInt64
+    let expiresAt: UInt64
+    let mailboxLimit: Int
+    let continuation: CheckedContinuation<EnqueueResult, any Error>
+}
+
+/// Items waiting for a writer. `submit` says whether the caller must start one (none is running);
+/// `take` hands the writer everything queued, or nil — and the writer stops — when nothing is.
+final class GroupCommitQueue<Item: Sendable>: @unchecked Sendable {
+    private let lock = Lock()
+    private var pending: [Item] = []
+    private var writing = false
+
+    func submit(_ item: Item) -> Bool {
+        lock.withLock {
+            pending.append(item)
+            if writing { return false }
+            writing = true
+            return true
+        }
+    }
+
+    func take() -> [Item]? {
+        lock.withLock {
+            if pending.isEmpty {
+                writing = false
+                return nil
+            }
+            defer { pending = [] }
+            return pending
+        }
     }
 }

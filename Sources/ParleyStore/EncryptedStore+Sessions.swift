@@ -79,10 +79,14 @@ extension EncryptedStore: SessionStore {
             try save(contact, db)
         }
         if let keys = changes.preKeys { try saveLocal("prekeys", keys.serialized(), db) }
-        if let received = changes.received {
-            let id = try nextId("inbox", db)
-            try db.execute(sql: "INSERT INTO inbox (id, body) VALUES (?, ?)",
-                           arguments: [id, seal(RecordCodec.encode(received), "inbox", "body", .id(id))])
+        let received = changes.allReceived
+        if !received.isEmpty {
+            var id = try nextId("inbox", db)
+            let insert = try db.cachedStatement(sql: "INSERT INTO inbox (id, body) VALUES (?, ?)")
+            for message in received {
+                try insert.execute(arguments: [id, seal(RecordCodec.encode(message), "inbox", "body", .id(id))])
+                id += 1
+            }
         }
         let sentContent = changes.sent?.content.encoded ?? []
         for envelope in changes.outgoing {

@@ -237,13 +237,41 @@ extension EncryptedStore {
         }
     }
 
+    /// Files several inbox entries in one transaction: each stores its message (unless a repeat), applies
+    /// its receipt to this account's own messages, and deletes the entry. Returns, per filing, the message
+    /// as stored (with its id), or nil for a repeat or a filing without a message.
+    public func file(_ filings: [InboxFiling], ownAddress: String) throws(StoreError) -> [MessageRecord?] {
+        guard !filings.isEmpty else { return [] }
+        return try write { db in
+            var inserter = try MessageInserter(db, count: filings.count)
+            let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
+            var stored: [MessageRecord?] = []
+            stored.reserveCapacity(filings.count)
+            for filing in filings {
+                var result: MessageRecord?
+                if let message = filing.message, let id = try insert(message, db, &inserter) {
+                    result = message
+                    result?.id = id
+                }
+                if let receipt = filing.receipt {
+                    _ = try advance(ofMessagesSentBy: ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+                }
+                try delete.execute(arguments: [filing.inboxId])
+                stored.append(result)
+            }
+            return stored
+        }
+    }
+
     public func outbox() throws(StoreError) -> [(id: Int64, envelope: OutgoingEnvelope)] {
         try outboxEntries().map { ($0.id, $0.envelope) }
     }
 
-    /// Outbox rows oldest first, with the content each carries.
-    public func outboxEntries() throws(StoreError) -> [OutboxEntry] {
-        let rows = try read { db in try Row.fetchAll(db, sql: "SELECT id, body FROM outbox ORDER BY id") }
+    /// Outbox rows oldest first (at most `limit`), with the content each carries.
+    public func outboxEntries(limit: Int? = nil) throws(StoreError) -> [OutboxEntry] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, body FROM outbox ORDER BY id LIMIT ?", arguments: [limit ?? -1])
+        }
         var out: [OutboxEntry] = []
         for row in rows {
             let id: Int64 = row["id"]
@@ -257,19 +285,49 @@ extension EncryptedStore {
     /// a peer, relay acceptance). A state never goes backwards (read stays read).
     @discardableResult
     public func advanceState(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
+        try write { db in try advance(ofMessagesSentBy: sender, ids: ids, to: state, db) }
+    }
+
+    private func advance(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+        var changed = 0
+        for clientId in ids {
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM messages WHERE dedupe = ?",
+                                             arguments: [dedupeKey(sender, clientId)]) else { continue }
+            let id: Int64 = row["id"]
+            let current = try open(row["state"], "messages", "state", .id(id))
+            guard current.count == 1, let old = DeliveryState(rawValue: current[0]), old.rank < state.rank else { continue }
+            try db.execute(sql: "UPDATE messages SET state = ? WHERE id = ?",
+                           arguments: [seal([state.rawValue], "messages", "state", .id(id)), id])
+            changed += 1
+        }
+        return changed
+    }
+
+    /// One message by its sender and client message id (an indexed lookup), or nil.
+    public func message(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
+        guard let row = try read({ db in
+            try Row.fetchOne(db, sql: "SELECT id, body, state FROM messages WHERE dedupe = ?",
+                             arguments: [dedupeKey(sender, clientMessageId)])
+        }) else { return nil }
+        return try decodeMessage(row)
+    }
+
+    /// After the relay accepted some outbox batches: removes their entries and advances this account's
+    /// messages they carried (by client message id) to `.sent`, in one transaction. Returns those
+    /// messages as stored afterwards (batches without a history record, such as receipts, have none).
+    public func completeOutbox(_ entryIds: [Int64], sentBy sender: String, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
         try write { db in
-            var changed = 0
-            for clientId in ids {
-                guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM messages WHERE dedupe = ?",
-                                                 arguments: [dedupeKey(sender, clientId)]) else { continue }
-                let id: Int64 = row["id"]
-                let current = try open(row["state"], "messages", "state", .id(id))
-                guard current.count == 1, let old = DeliveryState(rawValue: current[0]), old.rank < state.rank else { continue }
-                try db.execute(sql: "UPDATE messages SET state = ? WHERE id = ?",
-                               arguments: [seal([state.rawValue], "messages", "state", .id(id)), id])
-                changed += 1
+            let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
+            for id in entryIds { try delete.execute(arguments: [id]) }
+            _ = try advance(ofMessagesSentBy: sender, ids: batches, to: .sent, db)
+            var records: [MessageRecord] = []
+            for batch in batches {
+                if let row = try Row.fetchOne(db, sql: "SELECT id, body, state FROM messages WHERE dedupe = ?",
+                                              arguments: [dedupeKey(sender, batch)]) {
+                    records.append(try decodeMessage(row))
+                }
             }
-            return changed
+            return records
         }
     }
 

@@ -33,6 +33,21 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     }
 }
 
+/// How one inbox entry is filed (`EncryptedStore.file(_:ownAddress:)`).
+public struct InboxFiling: Sendable {
+    public let inboxId: Int64
+    /// Stored in history unless its (sender, client message id) is already there.
+    public let message: MessageRecord?
+    /// A receipt: this account's own messages with these client message ids advance to `state`.
+    public let receipt: (messageIds: [[UInt8]], state: DeliveryState)?
+
+    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil) {
+        self.inboxId = inboxId
+        self.message = message
+        self.receipt = receipt
+    }
+}
+
 /// One outbox row.
 public struct OutboxEntry: Sendable, Equatable {
     public let id: Int64

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The `parley` executable against a relay process: two homes unlocked by key files.
+@Suite("End to end: the parley command line")
+struct EndToEndCLITests {
+    @Test("init, add-contact, send and receive --json between two homes; a non-contact exits 1, a stopped relay 3")
+    func commandLine() async throws {
+        let parley = try Binaries.path("parley")
+        try await withRelay { relay, directory in
+            let alice = "alice@\(relay.name)", bob = "bob@\(relay.name)"
+            let aliceHome = directory.sub("alice"), bobHome = directory.sub("bob")
+            func parleyRun(_ arguments: [String], home: String) async throws -> ProcessResult {
+                try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory)
+            }
+            func messages(in output: String) throws -> [[String: Any]] {
+                try output.split(separator: "\n").map { line in
+                    try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+                }.filter { $0["type"] as? String == "message" }
+            }
+
+            var result = try await parleyRun(["init", alice], home: aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            #expect(result.stdout.contains("created \(alice)"))
+            result = try await parleyRun(["init", bob], home: bobHome)
+            #expect(result.status == 0, "\(result.summary)")
+
+            result = try await parleyRun(["add-contact", bob], home: aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await parleyRun(["send", bob, "hello from the command line"], home: aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            #expect(result.stdout.contains("sent to \(bob)"), "\(result.summary)")
+
+            result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: bobHome)
+            #expect(result.status == 0, "\(result.summary)")
+            let received = try messages(in: result.stdout)
+            #expect(received.count == 1, "\(result.summary)")
+            #expect(received.first?["text"] as? String == "hello from the command line")
+            #expect(received.first?["from"] as? String == alice)
+            #expect(received.first?["direction"] as? String == "incoming")
+
+            // Bob answers (Alice became known on first use); Alice reads it.
+            result = try await parleyRun(["send", alice, "and hello back"], home: bobHome)
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["and hello back"], "\(result.summary)")
+
+            // Sending to someone who is not a contact: usage error, and it says what to do.
+            result = try await parleyRun(["send", "carol@\(relay.name)", "who are you"], home: aliceHome)
+            #expect(result.status == 1, "\(result.summary)")
+            #expect(result.stderr.contains("carol@\(relay.name) is not a contact"), "\(result.summary)")
+            #expect(result.stderr.contains("parley add-contact"))
+
+            // The relay stops: receiving fails with the network status, sending keeps the message.
+            try await relay.stop()
+            result = try await parleyRun(["receive", "--timeout", "0"], home: bobHome)
+            #expect(result.status == 3, "\(result.summary)")
+            #expect(result.stderr.contains("cannot reach the relay"), "\(result.summary)")
+            result = try await parleyRun(["send", bob, "written while the relay was down"], home: aliceHome)
+            #expect(result.status == 3, "\(result.summary)")
+            #expect(result.stdout.contains("saved in the outbox"), "\(result.summary)")
+
+            // Back up: Alice's next command delivers the outbox, and Bob gets the message.
+            try await relay.restart()
+            result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: bobHome)
+            #expect(result.status == 0, "\(result.summary)")
+            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["written while the relay was down"],
+                    "\(result.summary)")
+        }
+    }
+}

@@ -1,0 +1,502 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Fixtures of the end-to-end tests: a real `parley-relay` process on 127.0.0.1, in-process client
+// engines with their own encrypted stores, raw HTTP for the hostile cases, and the `parley` CLI.
+// Every test owns its relay process and temporary directories; waits are bounded polls on a condition,
+// and no assertion depends on how long anything took.
+
+// MARK: Errors and waiting
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds; throws (naming `what`) if it still does not after `timeout`.
+/// The timeout only bounds a hung test — it is never what a test asserts.
+func eventually(_ what: @autoclosure () -> String, timeout: Duration = .seconds(60),
+                _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if try await condition() { return }
+        guard ContinuousClock.now < deadline else { throw FixtureError("gave up waiting for: \(what())") }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+}
+
+/// A flag one task sets and another polls.
+final class TestFlag: @unchecked Sendable {
+    private let lock = Lock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+// MARK: Files
+
+/// A temporary directory removed when the value is released.
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+
+    init(_ label: String = "e2e") throws {
+        let base = FileManager.default.temporaryDirectory.path + "/parley-\(label)-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        path = base
+    }
+
+    func sub(_ name: String) -> String { path + "/" + name }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The executables next to the test bundle (SwiftPM puts both in the same build directory), else
+/// `<package>/.build/debug`. A missing binary is a failure, never a skip: `make test` builds everything
+/// before `swift test`.
+enum Binaries {
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static func path(_ name: String) throws -> String {
+        var candidates: [String] = []
+        if let bundle = Bundle.allBundles.first(where: { $0.bundlePath.hasSuffix(".xctest") }) {
+            candidates.append(URL(fileURLWithPath: bundle.bundlePath).deletingLastPathComponent().path + "/" + name)
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/" + name)
+        candidates.append(packageRoot + "/.build/debug/" + name)
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        throw FixtureError("""
+            the end-to-end tests need the \(name) binary, which is missing (looked in \(candidates.joined(separator: ", "))). \
+            Build it first: `swift build` (make test does this before `swift test`).
+            """)
+    }
+}
+
+// MARK: The relay process
+
+/// One `parley-relay serve` process. `start` waits (bounded) for its readiness banner; `stop` sends a
+/// signal and waits for the exit; `restart` starts it again on the same port and data directory.
+final class RelayProcess: @unchecked Sendable {
+    let port: Int
+    /// The host part of the relay's name (it always listens on 127.0.0.1).
+    let publicHost: String
+    let dataDirectory: String
+    let arguments: [String]
+    private let logDirectory: String
+    private let lock = Lock()
+    private var process: Process?
+    private var starts = 0
+
+    /// The relay's name: the part after '@' in its addresses.
+    var name: String { "\(publicHost):\(port)" }
+    var listen: String { "127.0.0.1:\(port)" }
+    var tls: Bool { arguments.contains("--tls-cert") }
+    var baseURL: String { (tls ? "https://" : "http://") + name }
+
+    private init(port: Int, publicHost: String, dataDirectory: String, logDirectory: String, arguments: [String]) {
+        self.port = port
+        self.publicHost = publicHost
+        self.dataDirectory = dataDirectory
+        self.logDirectory = logDirectory
+        self.arguments = arguments
+    }
+
+    /// Starts a relay on a free port with its data under `directory`. A port taken between choosing and
+    /// binding (another test) is retried with a new one.
+    static func start(in directory: TemporaryDirectory, arguments: [String] = [], publicHost: String = "127.0.0.1") async throws -> RelayProcess {
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            let relay = RelayProcess(port: try freePort(), publicHost: publicHost, dataDirectory: directory.sub("relay-data"),
+                                     logDirectory: directory.path, arguments: arguments)
+            do {
+                try await relay.launch()
+                return relay
+            } catch let error as RelayExited where error.status == 3 {
+                lastError = error  // could not bind: try another port
+            }
+        }
+        throw lastError ?? FixtureError("could not start the relay")
+    }
+
+    /// Starts the stopped relay again, on the same port and data directory.
+    func restart() async throws {
+        // The old socket may linger briefly after a SIGKILL; binding again is retried.
+        var lastError: (any Error)?
+        for _ in 0..<20 {
+            do { return try await launch() } catch let error as RelayExited where error.status == 3 {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        throw lastError!
+    }
+
+    struct RelayExited: Error, CustomStringConvertible {
+        let status: Int32
+        let log: String
+        var description: String { "parley-relay exited with status \(status) before it was ready:\n\(log)" }
+    }
+
+    private func launch() async throws {
+        let binary = try Binaries.path("parley-relay")
+        let index = lock.withLock { starts += 1; return starts }
+        let stdoutPath = logDirectory + "/relay-\(index).out", stderrPath = logDirectory + "/relay-\(index).err"
+        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--listen", listen, "--data", dataDirectory, "--log-level", "info"]
+            + (publicHost == "127.0.0.1" ? [] : ["--name", name]) + arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        try process.run()
+        lock.withLock { self.process = process }
+        let banner = "parley-relay: serving \(name) on \(tls ? "https" : "http")://\(listen)"
+        do {
+            try await eventually("the relay's banner on \(stdoutPath)", timeout: .seconds(60)) {
+                if let text = try? String(contentsOfFile: stdoutPath, encoding: .utf8), text.contains(banner) { return true }
+                if !process.isRunning {
+                    let log = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+                    throw RelayExited(status: process.terminationStatus, log: log)
+                }
+                return false
+            }
+        } catch {
+            kill(SIGKILL)
+            throw error
+        }
+    }
+
+    var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+
+    /// Sends `signal` and waits (bounded) until the process has exited; returns its termination status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
+        guard let process = lock.withLock({ self.process }) else { return 0 }
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
+        do {
+            try await eventually("parley-relay (pid \(process.processIdentifier)) to exit after signal \(signal)", timeout: .seconds(30)) {
+                !process.isRunning
+            }
+        } catch {
+            // DEBUG
+            let ss = Process(); ss.executableURL = URL(fileURLWithPath: "/bin/sh")
+            ss.arguments = ["-c", "ss -tanp | grep :\(port) > /tmp/h10/ss-\(port).txt; cat /proc/\(process.processIdentifier)/status | head -5 >> /tmp/h10/ss-\(port).txt; ls /proc/\(process.processIdentifier)/task | wc -l >> /tmp/h10/ss-\(port).txt"]
+            try? ss.run(); ss.waitUntilExit()
+            throw FixtureError("\(error); its log:\n\(errorLog)")
+        }
+        return process.terminationStatus
+    }
+
+    /// Immediate, synchronous cleanup for the end of a test.
+    func kill(_ signal: Int32 = SIGKILL) {
+        guard let process = lock.withLock({ self.process }), process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+    }
+
+    /// What the relay wrote to standard error, over all its runs.
+    var errorLog: String {
+        (1...max(1, lock.withLock { starts })).compactMap { try? String(contentsOfFile: logDirectory + "/relay-\($0).err", encoding: .utf8) }
+            .joined(separator: "\n")
+    }
+
+    deinit { kill() }
+
+    /// A port nobody listens on right now (bound to port 0, read back, released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FixtureError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw FixtureError("bind() failed") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Runs `body` with a fresh relay (own port, own data directory) and kills the relay afterwards.
+func withRelay<R>(_ arguments: [String] = [], in directory: TemporaryDirectory? = nil,
+                  _ body: (RelayProcess, TemporaryDirectory) async throws -> R) async throws -> R {
+    let directory = try directory ?? TemporaryDirectory()
+    let relay = try await RelayProcess.start(in: directory, arguments: arguments)
+    defer { relay.kill() }
+    return try await body(relay, directory)
+}
+
+// MARK: Client devices
+
+/// One client device: an Engine over its own encrypted store (unlocked by a key file).
+final class TestDevice: @unchecked Sendable {
+    let engine: Engine
+    let home: String
+    private let lock = Lock()
+    private var connection: Task<Void, Never>?
+
+    var store: EncryptedStore { engine.store }
+    var address: String { get async { await engine.account.address } }
+    var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
+
+    init(engine: Engine, home: String) {
+        self.engine = engine
+        self.home = home
+    }
+
+    static func endpoint(for relay: RelayProcess, caFile: String? = nil) throws -> RelayEndpoint {
+        try RelayEndpoint(relay: relay.name, tls: relay.tls, caFile: caFile)
+    }
+
+    /// Creates the account `name@<relay>` with device 1 (registration and prekey upload included).
+    static func create(_ name: String, on relay: RelayProcess, in directory: TemporaryDirectory,
+                       caFile: String? = nil) async throws -> TestDevice {
+        let home = directory.sub("home-\(name)")
+        let store = try newStore(home: home)
+        let client = try RelayClient(endpoint: try endpoint(for: relay, caFile: caFile))
+        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relay.name)"), store: store, relay: client)
+        return TestDevice(engine: engine, home: home)
+    }
+
+    static func newStore(home: String) throws -> EncryptedStore {
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try KeyFile.create(at: home + "/key")
+        return try EncryptedStore.create(at: home + "/parley.db", unlock: [.keyFile(path: home + "/key")])
+    }
+
+    /// A device started again from its home: the store opened from disk, a new Engine.
+    static func open(home: String, on relay: RelayProcess, caFile: String? = nil) throws -> TestDevice {
+        let store = try EncryptedStore.open(at: home + "/parley.db", unlock: .keyFile(path: home + "/key"))
+        let engine = try Engine(store: store, relay: try RelayClient(endpoint: try endpoint(for: relay, caFile: caFile)))
+        return TestDevice(engine: engine, home: home)
+    }
+
+    /// Starts `runConnection` (push channel: wake → fetch) and waits until the push channel is up.
+    func connect() async throws {
+        let events = await engine.subscribe()
+        let task = Task { [engine] in await engine.runConnection() }
+        lock.withLock { connection = task }
+        let connected = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await event in events where event == .connection(.connected) { return true }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(60))
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard connected else { throw FixtureError("the push channel of \(await address) did not connect") }
+    }
+
+    func stopConnection() {
+        lock.withLock {
+            connection?.cancel()
+            connection = nil
+        }
+    }
+
+    /// The conversation with `peer`, oldest first.
+    func history(with peer: String) throws -> [MessageRecord] { try store.messages(with: peer, limit: 10_000) }
+
+    /// Messages this account wrote to `peer`.
+    func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
+
+    /// Records of envelopes that could not be read (kept in history instead of being dropped).
+    func failures(in conversation: String) throws -> [MessageRecord] {
+        try history(with: conversation).filter { $0.state == .failed && $0.text.contains("could not be decrypted") }
+    }
+
+    func incomingTexts(from peer: String) throws -> [String] {
+        try history(with: peer).filter { $0.direction == .incoming && $0.state != .failed }.map(\.text)
+    }
+
+    /// A bearer token of this device, from a fresh challenge (Engine caches one).
+    func token() async throws -> String { try await engine.sessionToken() }
+
+    deinit { connection?.cancel() }
+}
+
+// MARK: A second device
+
+extension TestDevice {
+    /// Adds device `deviceId` to this device's account: publishes a newer device list signed by the
+    /// account key (PUT /v1/accounts/{address}/devices), creates the new device's store and uploads its
+    /// prekeys.
+    func addDevice(_ deviceId: UInt32, on relay: RelayProcess, in directory: TemporaryDirectory) async throws -> TestDevice {
+        let primary = await engine.account
+        let now = SystemWallClock().nowMilliseconds()
+        let identity = DeviceIdentity(deviceId: deviceId, keyPair: Ed25519.KeyPair())
+        let list = SignedDeviceList.sign(
+            devices: primary.deviceList.devices + [DeviceEntry(deviceId: deviceId, identityKey: identity.publicKey, createdAt: now)],
+            version: primary.deviceList.version + 1, accountKey: primary.accountKey)
+        try await engine.relay.publishDeviceList(DeviceListUpdate(deviceList: Base64Bytes(list.encoded)), address: primary.address)
+
+        let home = directory.sub("home-\(primary.address.split(separator: "@")[0])-\(deviceId)")
+        let store = try Self.newStore(home: home)
+        let account = LocalAccount(address: primary.address, accountKey: primary.accountKey, device: identity, deviceList: list,
+                                   certificateExpiry: now + LocalAccount.certificateLifetime)
+        let preKeys = LocalPreKeys.generate(oneTime: 10)
+        try store.saveLocalAccount(account, preKeys: preKeys)
+        let engine = try Engine(store: store, relay: engine.relay)
+        let device = TestDevice(engine: engine, home: home)
+        try await engine.relay.uploadPreKeys(preKeyUpload(preKeys, identity: identity), token: try await device.token())
+        return device
+    }
+}
+
+/// The full prekey upload for `keys` (what Engine.createAccount sends).
+func preKeyUpload(_ keys: LocalPreKeys, identity: DeviceIdentity) -> PreKeyUpload {
+    func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
+        SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
+    }
+    let spk = keys.signedPreKeys[keys.currentSignedPreKeyId]!.publicKey
+    let lastResort = keys.lastResortPQPreKeys[keys.currentLastResortPQPreKeyId]!.publicKey
+    return PreKeyUpload(
+        signedPreKey: signed(keys.currentSignedPreKeyId, KeyEncoding.encode(spk), spk.bytes),
+        lastResortPQPreKey: signed(keys.currentLastResortPQPreKeyId, KeyEncoding.encode(lastResort), lastResort.bytes),
+        oneTimePreKeys: keys.oneTimePreKeys.sorted { $0.key < $1.key }.map { OneTimePreKeyEntry(id: $0.key, key: Base64Bytes($0.value.publicKey.bytes)) },
+        oneTimePQPreKeys: keys.oneTimePQPreKeys.sorted { $0.key < $1.key }.map {
+            signed($0.key, KeyEncoding.encode($0.value.publicKey), $0.value.publicKey.bytes)
+        })
+}
+
+/// Bundles straight from the relay's directory, for attackers built from the protocol layer.
+struct RelayDirectory: PreKeyBundleSource {
+    let relay: RelayClient
+    func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
+        try PreKeyBundle(decoding: try await relay.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
+    }
+}
+
+// MARK: Raw HTTP
+
+/// Requests the client library would never send: hand-made bodies, other devices' tokens, bursts.
+struct RawHTTP: Sendable {
+    let baseURL: String
+
+    /// Kept for the life of the test process; a refused connection fails at once instead of being retried.
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    init(_ relay: RelayProcess) { baseURL = relay.baseURL }
+
+    struct Reply: Sendable {
+        let status: Int
+        let body: [UInt8]
+        var text: String { String(decoding: body, as: UTF8.self) }
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try JSONDecoder().decode(type, from: Data(body)) }
+        /// The `error` code of an ErrorBody reply.
+        var errorCode: String? { (try? decode(ErrorBody.self))?.error }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, token: String? = nil) async throws -> Reply {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), body: [UInt8](buffer.readableBytesView))
+    }
+
+    func request<B: Encodable>(_ method: HTTPMethod, _ path: String, json: B, token: String? = nil) async throws -> Reply {
+        try await request(method, path, body: [UInt8](try JSONEncoder().encode(json)), token: token)
+    }
+
+    /// The queued envelopes of the device `token` belongs to (without acknowledging them).
+    func mailbox(token: String) async throws -> [QueuedMessage] {
+        let reply = try await request(.GET, "/v1/mailbox?limit=500", token: token)
+        guard reply.status == 200 else { throw FixtureError("GET /v1/mailbox answered \(reply.status): \(reply.text)") }
+        return try reply.decode(FetchResponse.self).messages
+    }
+
+    func messagesPath(_ address: String) -> String {
+        "/v1/messages/" + (address.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? address)
+    }
+
+    func accountPath(_ address: String) -> String {
+        "/v1/accounts/" + (address.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? address)
+    }
+}
+
+// MARK: Child processes (the CLI, openssl)
+
+struct ProcessResult: Sendable {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var summary: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+}
+
+/// Runs an executable to completion (bounded) with its output captured in files.
+func run(_ executable: String, _ arguments: [String], in directory: TemporaryDirectory,
+         environment: [String: String] = [:], timeout: Duration = .seconds(90)) async throws -> ProcessResult {
+    let id = UUID().uuidString.prefix(8)
+    let outPath = directory.sub("run-\(id).out"), errPath = directory.sub("run-\(id).err")
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["LANG"] = env["LANG"] ?? "C.UTF-8"
+    env["PARLEY_PASSPHRASE"] = nil
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = FileHandle(forWritingAtPath: outPath)
+    process.standardError = FileHandle(forWritingAtPath: errPath)
+    try process.run()
+    do {
+        try await eventually("\(executable) \(arguments.joined(separator: " ")) to exit", timeout: timeout) { !process.isRunning }
+    } catch {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw error
+    }
+    return ProcessResult(status: process.terminationStatus,
+                         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+}
+
+/// The openssl command line tool; its absence fails the TLS test (install the `openssl` package).
+func opensslPath() throws -> String {
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
+    for directory in path + ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: directory + "/openssl") {
+        return directory + "/openssl"
+    }
+    throw FixtureError("the TLS end-to-end test needs the `openssl` command (Debian: apt-get install openssl)")
+}
