@@ -57,7 +57,9 @@ struct SendCommand: AsyncParsableCommand {
         let engine = try client.openEngine()
         do {
             let record = try await engine.send(text: body, to: contact)
-            report(record, pending: false)
+            report(record, pending: record.state == .pending)
+            // Saved but not accepted by the relay: the outbox retries it; the status says so.
+            if record.state == .pending { throw ExitCode(3) }
         } catch let error as ClientError where error.exitCode == 3 {
             if let record = try? engine.store.messages(with: contact, limit: 1).last, record.state == .pending { report(record, pending: true) }
             throw error
