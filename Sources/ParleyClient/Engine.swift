@@ -30,7 +30,15 @@ public actor Engine {
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
     private var outboxDrain: Task<Void, any Error>?
-    private var batchWaiters: [[UInt8]: [CheckedContinuation<Void, any Error>]] = [:]
+    private var batchWaiters: [[UInt8]: [CheckedContinuation<MessageRecord?, any Error>]] = [:]
+    /// The push connection's drain (see `wake`), and delivery receipts it has yet to send, by sender.
+    private var wakeDrain: Task<Void, Never>?
+    private var drainAgain = false
+    private var pendingReceipts: [String: [[UInt8]]] = [:]
+    private var receiptSender: Task<Void, Never>?
+    /// Contents waiting to be encrypted, and whether a task is encrypting (see `encryptQueued`).
+    private var sendQueue: [QueuedSend] = []
+    private var encrypting = false
 
     public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock(),
                 trustPolicy: TrustPolicy = .onFirstUse) throws {
@@ -160,7 +168,7 @@ public actor Engine {
     @discardableResult
     public func send(text: String, to peer: String) async throws -> MessageRecord {
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
-        try await send(content, to: peer)
+        if let stored = try await send(content, to: peer) { return stored }
         return try store.message(sentBy: account.address, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
                              sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
@@ -177,10 +185,60 @@ public actor Engine {
                                body: .typing(started: started)), to: peer)
     }
 
-    private func send(_ content: Content, to peer: String) async throws {
-        try await ensureDeviceList(peer)
-        _ = try await manager.send(content, to: peer)
-        try await flush(batch: content.messageId)
+    /// Returns the history record as the drain left it (sent), when it has one.
+    @discardableResult
+    private func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            sendQueue.append(QueuedSend(content: content, peer: peer, continuation: continuation))
+            if !encrypting {
+                encrypting = true
+                Task { await self.encryptQueued() }
+            }
+        }
+        return try await flush(batch: content.messageId)
+    }
+
+    private struct QueuedSend {
+        let content: Content
+        let peer: String
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    /// Encrypts and commits what concurrent sends have queued meanwhile: each peer's contents in order, in
+    /// one commit (`SessionManager.send(batch:to:)`), so a burst of sends costs one durable write rather
+    /// than one each. A batch that fails is retried one content at a time, so each send gets its own outcome.
+    private func encryptQueued() async {
+        while !sendQueue.isEmpty {
+            let queued = sendQueue
+            sendQueue = []
+            var peers: [String] = []
+            var byPeer: [String: [QueuedSend]] = [:]
+            for item in queued {
+                if byPeer[item.peer] == nil { peers.append(item.peer) }
+                byPeer[item.peer, default: []].append(item)
+            }
+            for peer in peers {
+                let items = byPeer[peer]!
+                if items.count > 1 {
+                    do {
+                        try await ensureDeviceList(peer)
+                        _ = try await manager.send(batch: items.map(\.content), to: peer)
+                        for item in items { item.continuation.resume() }
+                        continue
+                    } catch {}
+                }
+                for item in items {
+                    do {
+                        try await ensureDeviceList(peer)
+                        _ = try await manager.send(item.content, to: peer)
+                        item.continuation.resume()
+                    } catch {
+                        item.continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+        encrypting = false
     }
 
     private func ensureDeviceList(_ peer: String) async throws {
@@ -202,12 +260,12 @@ public actor Engine {
 
     /// Waits until the outbox drain has dealt with `batch` — posted every envelope of it, or given up on
     /// it — rather than for the whole outbox, which under steady sending may never be empty.
-    private func flush(batch: [UInt8]) async throws {
+    private func flush(batch: [UInt8]) async throws -> MessageRecord? {
         let drain = drainOutbox()
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        defer { _ = drain }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MessageRecord?, any Error>) in
             batchWaiters[batch, default: []].append(continuation)
         }
-        _ = drain
     }
 
     /// The one drain of the outbox, started if none runs. Concurrent sends share it: a second drain would
@@ -265,6 +323,9 @@ public actor Engine {
         /// Every batch the round saw, and those it re-encrypted into new entries (not finished yet).
         var seen: [[UInt8]] = []
         var reencrypted: Set<[UInt8]> = []
+        /// Groups of each batch not dealt with yet: a round cut short by an error (the relay unreachable)
+        /// has not finished their batches, whose sends must get that error rather than a success.
+        var open: [[UInt8]: Int] = [:]
         var stopped: [[UInt8]: String] = [:]
     }
 
@@ -280,6 +341,7 @@ public actor Engine {
                 if !round.seen.contains(entry.envelope.batch) { round.seen.append(entry.envelope.batch) }
             }
         }
+        for group in groups { round.open[group[0].envelope.batch, default: 0] += 1 }
         var lists: [String: SignedDeviceList?] = [:]
         for group in groups {
             let first = group[0]
@@ -295,6 +357,7 @@ public actor Engine {
             do {
                 try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
                 round.done += group.map(\.id)
+                round.open[first.envelope.batch]! -= 1
                 if address != account.address { round.sent.append(first.envelope.batch) }
             } catch ClientError.deviceMismatch {
                 let tries = attempts[first.envelope.batch, default: 0] + 1
@@ -302,6 +365,7 @@ public actor Engine {
                 guard tries <= 3, let content = try? Content(decoding: first.content) else {
                     round.done += group.map(\.id)
                     round.failed.append(first.envelope.batch)
+                    round.open[first.envelope.batch]! -= 1
                     continue
                 }
                 try await refreshDeviceList(address)
@@ -312,11 +376,13 @@ public actor Engine {
                 if address != account.address, try store.contact(address)?.trust.allowsSending == false {
                     round.failed.append(first.envelope.batch)
                     round.stopped[first.envelope.batch] = address
+                    round.open[first.envelope.batch]! -= 1
                     stopped = address
                     continue
                 }
                 _ = try await manager.send(content, to: address, includeOwnDevices: false)
                 round.reencrypted.insert(first.envelope.batch)
+                round.open[first.envelope.batch]! -= 1
             }
         }
     }
@@ -333,10 +399,11 @@ public actor Engine {
         let sent = try store.completeOutbox(round.done, sentBy: account.address, batches: round.sent)
         if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: account.address, ids: round.failed, to: .failed) }
         for record in sent { emit(.message(record)) }
-        for batch in round.seen where !round.reencrypted.contains(batch) {
+        for batch in round.seen where !round.reencrypted.contains(batch) && round.open[batch, default: 0] == 0 {
             let error = round.stopped[batch].map { ClientError.identityChanged($0) }
+            let record = sent.last { $0.clientMessageId == batch }
             for waiter in batchWaiters.removeValue(forKey: batch) ?? [] {
-                if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+                if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: record) }
             }
         }
     }
@@ -348,7 +415,7 @@ public actor Engine {
         let waiters = batchWaiters
         batchWaiters = [:]
         for waiter in waiters.values.joined() {
-            if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+            if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
         }
     }
 
@@ -380,9 +447,16 @@ public actor Engine {
 
     /// Drains the mailbox a page at a time: decrypt the page and commit it (messages and ratchet states in
     /// one transaction), file it into history (one transaction), report it to subscribers, and only then
-    /// acknowledge it to the relay. Returns what arrived.
+    /// acknowledge it to the relay. Delivery receipts for what arrived are sent before it returns.
+    /// Returns what arrived.
     @discardableResult
     public func receivePending() async throws -> [EngineEvent] {
+        let arrived = try await drainMailbox()
+        try await sendDeliveryReceipts(for: arrived)
+        return arrived
+    }
+
+    private func drainMailbox() async throws -> [EngineEvent] {
         var arrived = try fileInbox()
         for event in arrived { emit(event) }
         var preKeysLow = false
@@ -398,7 +472,6 @@ public actor Engine {
             if !page.more { break }
         }
         if preKeysLow { try? await refillPreKeys() }
-        try await sendDeliveryReceipts(for: arrived)
         return arrived
     }
 
@@ -535,8 +608,58 @@ public actor Engine {
         for case .message(let record) in events where record.direction == .incoming {
             bySender[record.sender.address, default: []].append(record.clientMessageId)
         }
+        try await sendReceipts(bySender)
+    }
+
+    /// At most this many ids per receipt: a receipt for a whole drained backlog must still fit in one
+    /// envelope (and the content's 16-bit count).
+    private static let receiptIdsPerContent = 500
+
+    private func sendReceipts(_ bySender: [String: [[UInt8]]]) async throws {
         for (sender, ids) in bySender.sorted(by: { $0.key < $1.key }) {
-            try? await sendReceipt(to: sender, read: false, messageIds: ids)
+            for start in stride(from: 0, to: ids.count, by: Self.receiptIdsPerContent) {
+                let chunk = Array(ids[start..<min(ids.count, start + Self.receiptIdsPerContent)])
+                try? await sendReceipt(to: sender, read: false, messageIds: chunk)
+            }
+        }
+    }
+
+    /// How long the push connection gathers delivery receipts before sending them: under a stream of
+    /// messages one receipt then covers many, instead of one receipt (a send of its own, and a receive at
+    /// the other end) per drain.
+    private static let receiptGathering: Duration = .milliseconds(10)
+
+    /// Queues delivery receipts for what a drain of the push connection received (see `wake`).
+    private func queueDeliveryReceipts(for events: [EngineEvent]) {
+        for case .message(let record) in events where record.direction == .incoming {
+            pendingReceipts[record.sender.address, default: []].append(record.clientMessageId)
+        }
+        guard !pendingReceipts.isEmpty, receiptSender == nil else { return }
+        receiptSender = Task {
+            while !pendingReceipts.isEmpty {
+                try? await Task.sleep(for: Self.receiptGathering)
+                let due = pendingReceipts
+                pendingReceipts = [:]
+                try? await sendReceipts(due)
+            }
+            receiptSender = nil
+        }
+    }
+
+    /// A wake-up from the push channel. Drains the mailbox — or, if a drain is running, makes it drain
+    /// once more when it is done: wake-ups that arrive during a drain cost one more fetch, not one each.
+    /// Delivery receipts are gathered for a moment and sent apart from the drain (`queueDeliveryReceipts`).
+    private func wake() {
+        if wakeDrain != nil {
+            drainAgain = true
+            return
+        }
+        wakeDrain = Task {
+            repeat {
+                drainAgain = false
+                if let arrived = try? await drainMailbox() { queueDeliveryReceipts(for: arrived) }
+            } while drainAgain && !Task.isCancelled
+            wakeDrain = nil
         }
     }
 
@@ -563,14 +686,13 @@ public actor Engine {
         let listener = PushListener(
             endpoint: relay.endpoint,
             token: { [self] in try await self.sessionToken() },
-            onWake: { [self] in
-                _ = try? await self.receivePending()
-            },
+            onWake: { [self] in await self.wake() },
             onState: { [self] state in
                 await self.emit(.connection(state))
                 if state == .connected { try? await self.flushOutbox() }
             })
         await listener.run()
+        wakeDrain?.cancel()
     }
 }
 

@@ -68,8 +68,11 @@ public struct RelayClient: Sendable {
 
     // MARK: Plumbing
 
+    /// Characters left as they are in a path segment (built once: every send escapes an address).
+    private static let segmentAllowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+
     private func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+        segment.addingPercentEncoding(withAllowedCharacters: Self.segmentAllowed) ?? segment
     }
 
     private func call<R: Decodable>(_ method: HTTPMethod, _ path: String, token: String? = nil) async throws(ClientError) -> R {

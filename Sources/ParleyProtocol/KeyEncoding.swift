@@ -20,7 +20,38 @@ enum LabelledSignature {
         key.sign(message(label: label, body: body))
     }
 
+    /// Checks the signature, remembering exact (label, key, body, signature) inputs that verified: device
+    /// lists and sender certificates are checked again every time they are read or arrive (every message
+    /// of a sender carries the same certificate), and the same bytes always give the same answer.
     static func verify(_ signature: [UInt8], body: [UInt8], label: String, key: Ed25519.PublicKey) -> Bool {
-        key.isValidSignature(signature, for: message(label: label, body: body))
+        let checked = VerifiedSignatures.Entry(label: label, key: key.bytes, body: body, signature: signature)
+        if VerifiedSignatures.shared.contains(checked) { return true }
+        guard key.isValidSignature(signature, for: message(label: label, body: body)) else { return false }
+        VerifiedSignatures.shared.insert(checked)
+        return true
+    }
+}
+
+/// A bounded set of signature checks that succeeded (emptied when full).
+final class VerifiedSignatures: @unchecked Sendable {
+    struct Entry: Hashable {
+        let label: String
+        let key: [UInt8]
+        let body: [UInt8]
+        let signature: [UInt8]
+    }
+
+    static let shared = VerifiedSignatures()
+    private static let capacity = 4096
+    private var entries: Set<Entry> = []
+    private let lock = Lock()
+
+    func contains(_ entry: Entry) -> Bool { lock.withLock { entries.contains(entry) } }
+
+    func insert(_ entry: Entry) {
+        lock.withLock {
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries.insert(entry)
+        }
     }
 }

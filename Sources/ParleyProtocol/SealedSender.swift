@@ -114,7 +114,7 @@ public struct SealedContent: Equatable, Sendable {
 public enum SealedSender {
     public static func seal(_ content: SealedContent, to recipient: Ed25519.PublicKey,
                             random: any RandomSource = SystemRandom()) throws(ProtocolError) -> [UInt8] {
-        let recipientKey = try ProtocolError.wrap { () throws(CryptoError) in try recipient.toX25519() }
+        let recipientKey = try RecipientKeys.shared.x25519(for: recipient)
         let ephemeral = X25519.KeyPair(random: random)
         let keyAndNonce = try envelopeKey(privateKey: ephemeral.privateKey, peerKey: recipientKey,
                                           ephemeral: ephemeral.publicKey, recipient: recipientKey)
@@ -137,6 +137,24 @@ public enum SealedSender {
             inner = try XChaCha20Poly1305.open(ciphertext, associatedData: Array(envelope[0..<33]), keyAndNonce: keyAndNonce)
         } catch { throw .decryptionFailed }
         return try SealedContent(decoding: try Padding.unpad(inner))
+    }
+
+    /// The X25519 form of recipients' identity keys: the conversion (a point decompression and a subgroup
+    /// check) would otherwise be repeated for every envelope to the same device. Bounded; emptied when full.
+    final class RecipientKeys: @unchecked Sendable {
+        static let shared = RecipientKeys()
+        private var keys: [[UInt8]: X25519.PublicKey] = [:]
+        private let lock = Lock()
+
+        func x25519(for key: Ed25519.PublicKey) throws(ProtocolError) -> X25519.PublicKey {
+            if let known = lock.withLock({ keys[key.bytes] }) { return known }
+            let converted = try ProtocolError.wrap { () throws(CryptoError) in try key.toX25519() }
+            lock.withLock {
+                if keys.count >= 1024 { keys.removeAll(keepingCapacity: true) }
+                keys[key.bytes] = converted
+            }
+            return converted
+        }
     }
 
     /// kn = HKDF(salt = E.pub ‖ X(IK_R), IKM = s, INFO_SEALED, 56), where s = X25519(E.priv, X(IK_R)) on the

@@ -93,13 +93,48 @@ public actor SessionManager {
 
     private func send(_ content: [UInt8], to peer: String, includeOwnDevices: Bool, sent: SentContent?) async throws -> [OutgoingEnvelope] {
         let targets = try targetDevices(for: peer).filter { includeOwnDevices || $0.0.address != account.address || peer == account.address }
-        // The only suspension point: fetch bundles for devices without a usable session, before any state
-        // is read for encryption.
-        var fetched: [DeviceAddress: PreKeyBundle] = [:]
-        for (device, key) in targets where try store.sessions(for: device).active?.remoteIdentityKey != key {
-            fetched[device] = try await bundles.bundle(for: device)
+        let (fetched, current) = try await bundlesForNewSessions(targets)
+        var changes = SessionChanges()
+        let outgoing = try encrypt(Padding.pad(content), targets: targets, bundles: fetched, sent: sent, into: &changes, current: current)
+        try store.commit(changes)
+        return outgoing
+    }
+
+    /// The only suspension point of a send: bundles for devices without a usable session are fetched
+    /// before any state is read for encryption. When none is needed, the sessions read to find out (in
+    /// this actor turn, with no suspension since) are handed to encryption; otherwise encryption reads
+    /// them again after the fetch.
+    private func bundlesForNewSessions(_ targets: [(DeviceAddress, Ed25519.PublicKey)]) async throws
+        -> (fetched: [DeviceAddress: PreKeyBundle], current: [DeviceAddress: PeerDeviceSessions]) {
+        var current: [DeviceAddress: PeerDeviceSessions] = [:]
+        var missing: [DeviceAddress] = []
+        for (device, key) in targets {
+            let sessions = try store.sessions(for: device)
+            current[device] = sessions
+            if sessions.active?.remoteIdentityKey != key { missing.append(device) }
         }
-        return try encryptAndCommit(Padding.pad(content), targets: targets, bundles: fetched, sent: sent)
+        if missing.isEmpty { return ([:], current) }
+        var fetched: [DeviceAddress: PreKeyBundle] = [:]
+        for device in missing { fetched[device] = try await bundles.bundle(for: device) }
+        return (fetched, [:])
+    }
+
+    /// Sends several contents to `peer`, in order, as `send(_:to:)` one after another would, but with a
+    /// single commit: the session states, every envelope (the outbox) and the history records are stored
+    /// together — or, if anything fails, nothing is. Returns the envelopes of each content.
+    public func send(batch contents: [Content], to peer: String) async throws -> [[OutgoingEnvelope]] {
+        let targets = try targetDevices(for: peer)
+        let (fetched, current) = try await bundlesForNewSessions(targets)
+        var changes = SessionChanges()
+        var envelopes: [[OutgoingEnvelope]] = []
+        envelopes.reserveCapacity(contents.count)
+        for content in contents {
+            envelopes.append(try encrypt(Padding.pad(content.encoded), targets: targets, bundles: fetched,
+                                         sent: SentContent(content: content, sender: account.deviceAddress), into: &changes,
+                                         current: current))
+        }
+        try store.commit(changes)
+        return envelopes
     }
 
     private func targetDevices(for peer: String) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
@@ -114,13 +149,17 @@ public actor SessionManager {
         return theirs + own
     }
 
-    private func encryptAndCommit(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],
-                                  bundles fetched: [DeviceAddress: PreKeyBundle], sent: SentContent?) throws -> [OutgoingEnvelope] {
-        var changes = SessionChanges()
-        changes.sent = sent
+    /// Encrypts one content for `targets` on top of `changes` (sessions already advanced there are used
+    /// as they stand; then those in `current`, read in this actor turn; then the store's) and adds the new
+    /// session states, the envelopes and `sent` to it.
+    private func encrypt(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],
+                         bundles fetched: [DeviceAddress: PreKeyBundle], sent: SentContent?,
+                         into changes: inout SessionChanges, current: [DeviceAddress: PeerDeviceSessions] = [:]) throws -> [OutgoingEnvelope] {
         let batch = sent?.content.messageId ?? []
+        var updated: [DeviceAddress: PeerDeviceSessions] = [:]
+        var outgoing: [OutgoingEnvelope] = []
         for (device, identityKey) in targets {
-            var sessions = try store.sessions(for: device)
+            var sessions = try updated[device] ?? changes.sessions[device] ?? current[device] ?? store.sessions(for: device)
             if sessions.active?.remoteIdentityKey != identityKey {
                 guard let bundle = fetched[device] else { throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId) }
                 guard bundle.identityKey == identityKey, bundle.deviceId == device.deviceId else {
@@ -138,13 +177,20 @@ public actor SessionManager {
                 .ratchet(message)
             }
             sessions.active = session
-            changes.sessions[device] = sessions
+            updated[device] = sessions
             let envelope = try SealedSender.seal(SealedContent(certificate: account.certificate, message: inner),
                                                  to: identityKey, random: random)
-            changes.outgoing.append(OutgoingEnvelope(recipient: device, envelope: envelope, batch: batch))
+            outgoing.append(OutgoingEnvelope(recipient: device, envelope: envelope, batch: batch))
         }
-        try store.commit(changes)
-        return changes.outgoing
+        // Only now, with every target encrypted, does `changes` take anything of this content.
+        for (device, sessions) in updated { changes.sessions[device] = sessions }
+        if changes.sent == nil && changes.outgoing.isEmpty {
+            changes.sent = sent
+            changes.outgoing = outgoing
+        } else {
+            changes.moreSent.append(SentBatch(sent: sent, outgoing: outgoing))
+        }
+        return outgoing
     }
 
     // MARK: Receiving
@@ -154,7 +200,8 @@ public actor SessionManager {
     @discardableResult
     public func receive(_ envelope: [UInt8]) throws -> ReceivedMessage {
         var changes = SessionChanges()
-        let opened = try open(envelope, after: changes, deferUnknownSenders: false)
+        var accounts: [String: KnownAccount?] = [:]
+        let opened = try open(envelope, after: changes, accounts: &accounts, deferUnknownSenders: false)
         opened.apply(to: &changes)
         try store.commit(changes)
         return opened.received
@@ -170,11 +217,12 @@ public actor SessionManager {
     /// caller can look the account up and receive it on its own. If the commit throws, nothing is stored.
     public func receive(batch envelopes: [[UInt8]], deferUnknownSenders: Bool = false) throws -> [Result<ReceivedMessage, any Error>] {
         var changes = SessionChanges()
+        var accounts: [String: KnownAccount?] = [:]
         var outcomes: [Result<ReceivedMessage, any Error>] = []
         outcomes.reserveCapacity(envelopes.count)
         for envelope in envelopes {
             do {
-                let opened = try open(envelope, after: changes, deferUnknownSenders: deferUnknownSenders)
+                let opened = try open(envelope, after: changes, accounts: &accounts, deferUnknownSenders: deferUnknownSenders)
                 opened.apply(to: &changes)
                 outcomes.append(.success(opened.received))
             } catch {
@@ -202,12 +250,13 @@ public actor SessionManager {
     }
 
     /// Opens, checks and decrypts one envelope against the store as `pending` (changes not yet committed)
-    /// leaves it. Changes nothing.
-    private func open(_ envelope: [UInt8], after pending: SessionChanges, deferUnknownSenders: Bool) throws -> Opened {
+    /// leaves it. Changes nothing but `accounts`, the peer accounts read from the store so far.
+    private func open(_ envelope: [UInt8], after pending: SessionChanges, accounts: inout [String: KnownAccount?],
+                      deferUnknownSenders: Bool) throws -> Opened {
         let sealed = try SealedSender.open(envelope, identity: account.device)
         let certificate = sealed.certificate
         try certificate.verify(now: clock.nowMilliseconds())
-        let firstSeen = try checkSenderAccount(certificate, pending: pending, deferUnknown: deferUnknownSenders)
+        let firstSeen = try checkSenderAccount(certificate, pending: pending, accounts: &accounts, deferUnknown: deferUnknownSenders)
 
         let device = DeviceAddress(address: certificate.address, deviceId: certificate.deviceId)
         var sessions = try pending.sessions[device] ?? store.sessions(for: device)
@@ -296,7 +345,7 @@ public actor SessionManager {
     /// The certificate's account key must be the one known for its address (or be accepted under the
     /// new-identity policy: the account to remember is returned), and its device must be in the newest
     /// verified device list, when there is one.
-    private func checkSenderAccount(_ certificate: SenderCertificate, pending: SessionChanges,
+    private func checkSenderAccount(_ certificate: SenderCertificate, pending: SessionChanges, accounts: inout [String: KnownAccount?],
                                     deferUnknown: Bool) throws -> (address: String, account: KnownAccount)? {
         if certificate.address == account.address {
             guard certificate.accountKey == account.accountKey.publicKey,
@@ -305,7 +354,8 @@ public actor SessionManager {
             }
             return nil
         }
-        guard let known = try pending.accounts[certificate.address] ?? store.account(certificate.address) else {
+        if accounts[certificate.address] == nil { accounts[certificate.address] = .some(try store.account(certificate.address)) }
+        guard let known = pending.accounts[certificate.address] ?? accounts[certificate.address] ?? nil else {
             if deferUnknown { throw UnknownSenderAccount(address: certificate.address) }
             guard newIdentityPolicy == .trustOnFirstUse else { throw ProtocolError.identityChanged(address: certificate.address) }
             return (certificate.address, KnownAccount(accountKey: certificate.accountKey))

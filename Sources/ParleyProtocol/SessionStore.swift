@@ -89,11 +89,29 @@ public struct SessionChanges: Sendable {
     public var moreReceived: [ReceivedMessage] = []
     public var outgoing: [OutgoingEnvelope] = []
     public var sent: SentContent?
+    /// Further sends of a batched send (`SessionManager.send(batch:to:)`), in order after `sent` and
+    /// `outgoing`, each stored the same way in the same transaction.
+    public var moreSent: [SentBatch] = []
 
     public init() {}
 
+    /// `(sent, outgoing)` followed by `moreSent`.
+    public var allSent: [SentBatch] {
+        (sent == nil && outgoing.isEmpty ? [] : [SentBatch(sent: sent, outgoing: outgoing)]) + moreSent
+    }
+
     /// `received` followed by `moreReceived`.
     public var allReceived: [ReceivedMessage] { (received.map { [$0] } ?? []) + moreReceived }
+}
+
+/// One content's envelopes, and the content when it is application content the store records.
+public struct SentBatch: Sendable, Equatable {
+    public let sent: SentContent?
+    public let outgoing: [OutgoingEnvelope]
+    public init(sent: SentContent?, outgoing: [OutgoingEnvelope]) {
+        self.sent = sent
+        self.outgoing = outgoing
+    }
 }
 
 /// Storage boundary of the session manager. Calls are synchronous so that the manager (an actor) never
@@ -133,7 +151,7 @@ public final class InMemorySessionStore: SessionStore, @unchecked Sendable {
             for (address, account) in changes.accounts { accountTable[address] = account }
             if let keys = changes.preKeys { preKeyState = keys }
             receivedLog.append(contentsOf: changes.allReceived)
-            outbox.append(contentsOf: changes.outgoing)
+            for batch in changes.allSent { outbox.append(contentsOf: batch.outgoing) }
         }
     }
 

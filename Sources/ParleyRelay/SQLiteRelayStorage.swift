@@ -43,6 +43,23 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                   size INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL);
                 """)
         }
+        // The number of queued messages per device, kept by triggers, so that checking the mailbox limit
+        // on every enqueue does not count a whole backlog.
+        migrator.registerMigration("v2 mailbox counts") { db in
+            try db.execute(sql: """
+                CREATE TABLE mailbox_counts (address TEXT NOT NULL, device_id INTEGER NOT NULL, count INTEGER NOT NULL,
+                  PRIMARY KEY (address, device_id)) WITHOUT ROWID;
+                INSERT INTO mailbox_counts (address, device_id, count)
+                  SELECT address, device_id, COUNT(*) FROM messages GROUP BY address, device_id;
+                CREATE TRIGGER messages_counted_in AFTER INSERT ON messages BEGIN
+                  INSERT INTO mailbox_counts (address, device_id, count) VALUES (NEW.address, NEW.device_id, 1)
+                    ON CONFLICT (address, device_id) DO UPDATE SET count = count + 1;
+                END;
+                CREATE TRIGGER messages_counted_out AFTER DELETE ON messages BEGIN
+                  UPDATE mailbox_counts SET count = count - 1 WHERE address = OLD.address AND device_id = OLD.device_id;
+                END;
+                """)
+        }
         return migrator
     }
 
@@ -60,7 +77,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     public func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)? {
         guard let row = try await database.read({ db in
-            try Row.fetchOne(db, sql: "SELECT account_key, device_list FROM accounts WHERE address = ?", arguments: [address])
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
         }) else { return nil }
         return ([UInt8](row["account_key"] as Data), try SignedDeviceList(verifying: [UInt8](row["device_list"] as Data)))
     }
@@ -123,7 +140,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
         try await database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?",
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?"),
                                              arguments: [Data(hash), Int64(now)]) else { return nil }
             return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
         }
@@ -160,7 +177,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
         try await database.read { db in
             let count = { (kind: String) in
-                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?",
+                try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?"),
                                  arguments: [device.address, device.deviceId, kind]) ?? 0
             }
             return (try count("ec"), try count("pq"))
@@ -204,16 +221,20 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let item = PendingEnqueue(envelopes: envelopes, address: address, now: now, expiresAt: expiresAt,
                                       mailboxLimit: mailboxLimit, continuation: continuation)
-            if enqueues.submit(item) { Task { await self.writeEnqueues() } }
+            // The writer runs on the database's own writer queue: no task of its own to hop through.
+            if enqueues.submit(item) { database.asyncWriteWithoutTransaction { db in self.writeEnqueues(db) } }
         }
     }
 
-    /// The writer: commits whatever has queued up, until nothing has.
-    private func writeEnqueues() async {
-        while let batch = enqueues.take() {
+    /// The writer: commits what has queued up in one transaction, then, if more has queued meanwhile, goes
+    /// to the back of the writer queue again (so acknowledgements and other writes are not starved by a
+    /// steady stream of enqueues); it stops when the queue is empty.
+    private func writeEnqueues(_ db: Database) {
+        if let batch = enqueues.take() {
+            var results: [Result<EnqueueResult, any Error>] = []
             do {
-                let results = try await database.write { db in
-                    try batch.map { item -> Result<EnqueueResult, any Error> in
+                try db.inTransaction(.immediate) {
+                    results = batch.map { item in
                         var result: Result<EnqueueResult, any Error> = .failure(CancellationError())
                         do {
                             try db.inSavepoint {
@@ -226,17 +247,19 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                         }
                         return result
                     }
+                    return .commit
                 }
                 for (item, result) in zip(batch, results) { item.continuation.resume(with: result) }
             } catch {
                 for item in batch { item.continuation.resume(throwing: error) }
             }
+            database.asyncWriteWithoutTransaction { db in self.writeEnqueues(db) }
         }
     }
 
     private static func enqueue(_ item: PendingEnqueue, _ db: Database) throws -> EnqueueResult {
         let (envelopes, address, now, expiresAt, mailboxLimit) = (item.envelopes, item.address, item.now, item.expiresAt, item.mailboxLimit)
-        let rows = try Row.fetchAll(db, sql: "SELECT device_id, identity_key FROM devices WHERE address = ?", arguments: [address])
+        let rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT device_id, identity_key FROM devices WHERE address = ?"), arguments: [address])
         guard !rows.isEmpty else { return .unknownAccount }
         var current: [UInt32: [UInt8]] = [:]
         for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
@@ -248,12 +271,12 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             return .mismatch(missing: missing, extra: extra, stale: stale)
         }
         for item in envelopes {
-            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE address = ? AND device_id = ?",
+            let queued = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count FROM mailbox_counts WHERE address = ? AND device_id = ?"),
                                           arguments: [address, item.deviceId]) ?? 0
             if queued >= mailboxLimit { return .mailboxFull(deviceId: item.deviceId) }
         }
         for item in envelopes {
-            try db.execute(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)").execute(
                            arguments: [address, item.deviceId, Data(item.envelope), Int64(now), Int64(expiresAt)])
         }
         return .stored
@@ -261,10 +284,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool) {
         try await database.read { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(try db.cachedStatement(sql: """
                 SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND expires_at > ?
                 ORDER BY id LIMIT ?
-                """, arguments: [device.address, device.deviceId, Int64(now), limit + 1])
+                """), arguments: [device.address, device.deviceId, Int64(now), limit + 1])
             let messages = rows.prefix(limit).map {
                 StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
             }
@@ -276,7 +299,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         try await database.write { db in
             var deleted = 0
             for id in ids {
-                try db.execute(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?",
+                try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
                                arguments: [id, device.address, device.deviceId])
                 deleted += db.changesCount
             }

@@ -67,7 +67,7 @@ extension EncryptedStore {
 
     func contact(_ address: String, _ db: Database) throws -> Contact? {
         let key = lookup(address, "contacts")
-        guard let cell = try Data.fetchOne(db, sql: "SELECT body FROM contacts WHERE lookup = ?", arguments: [key]) else { return nil }
+        guard let cell = try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM contacts WHERE lookup = ?"), arguments: [key]) else { return nil }
         return try Contact(serialized: try open(cell, "contacts", "body", .key([UInt8](key))))
     }
 
@@ -77,7 +77,7 @@ extension EncryptedStore {
 
     func save(_ contact: Contact, _ db: Database) throws {
         let key = lookup(contact.address, "contacts")
-        try db.execute(sql: "INSERT OR REPLACE INTO contacts (lookup, body) VALUES (?, ?)",
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO contacts (lookup, body) VALUES (?, ?)").execute(
                        arguments: [key, seal(contact.serialized(), "contacts", "body", .key([UInt8](key)))])
     }
 

@@ -13,7 +13,7 @@ extension EncryptedStore: SessionStore {
 
     public func sessions(for device: DeviceAddress) throws -> PeerDeviceSessions {
         let key = sessionKey(device)
-        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM sessions WHERE lookup = ?", arguments: [key]) }) else {
+        guard let cell = try read({ db in try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM sessions WHERE lookup = ?"), arguments: [key]) }) else {
             return PeerDeviceSessions()
         }
         var plain = try open(cell, "sessions", "body", .key([UInt8](key)))
@@ -46,7 +46,7 @@ extension EncryptedStore: SessionStore {
     }
 
     public func preKeys() throws -> LocalPreKeys {
-        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM local WHERE name = 'prekeys'") }) else {
+        guard let cell = try read({ db in try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM local WHERE name = 'prekeys'")) }) else {
             return LocalPreKeys()
         }
         var plain = try open(cell, "local", "body", .key(Array("prekeys".utf8)))
@@ -65,13 +65,13 @@ extension EncryptedStore: SessionStore {
             let key = sessionKey(device)
             var plain = sessions.serialized()
             defer { wipe(&plain) }
-            try db.execute(sql: "INSERT OR REPLACE INTO sessions (lookup, owner, device, body) VALUES (?, ?, ?, ?)",
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO sessions (lookup, owner, device, body) VALUES (?, ?, ?, ?)").execute(
                            arguments: [key, lookup(device.address, "sessions.owner"),
                                        seal(withUnsafeBytes(of: device.deviceId.bigEndian) { Array($0) }, "sessions", "device", .key([UInt8](key))),
                                        seal(plain, "sessions", "body", .key([UInt8](key)))])
         }
         for device in changes.removedSessions {
-            try db.execute(sql: "DELETE FROM sessions WHERE lookup = ?", arguments: [sessionKey(device)])
+            try db.cachedStatement(sql: "DELETE FROM sessions WHERE lookup = ?").execute(arguments: [sessionKey(device)])
         }
         for (address, account) in changes.accounts {
             var contact = try contact(address, db) ?? Contact(address: address, account: account)
@@ -88,14 +88,19 @@ extension EncryptedStore: SessionStore {
                 id += 1
             }
         }
-        let sentContent = changes.sent?.content.encoded ?? []
-        for envelope in changes.outgoing {
+        for batch in changes.allSent { try record(batch, db) }
+    }
+
+    /// A send's envelopes into the outbox (each with the content it carries, for a later re-encryption);
+    /// a sent text also into history: it shows as pending exactly while they wait.
+    private func record(_ batch: SentBatch, _ db: Database) throws {
+        let sentContent = batch.sent?.content.encoded ?? []
+        for envelope in batch.outgoing {
             let id = try nextId("outbox", db)
-            try db.execute(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)",
-                           arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
+            try db.cachedStatement(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)").execute(
+                arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
         }
-        // A sent text goes into history with its envelopes: it shows as pending exactly while they wait.
-        if let sent = changes.sent, case .text(let text) = sent.content.body {
+        if let sent = batch.sent, case .text(let text) = sent.content.body {
             _ = try insert(MessageRecord(conversation: sent.content.destination, direction: .outgoing, sender: sent.sender,
                                          clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
                                          receivedAt: sent.content.sentAt, text: text, state: .pending), db)
@@ -103,13 +108,13 @@ extension EncryptedStore: SessionStore {
     }
 
     func nextId(_ table: String, _ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)") ?? 1
+        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT COALESCE(MAX(id), 0) + 1 FROM \(table)")) ?? 1
     }
 
     func saveLocal(_ name: String, _ plaintext: [UInt8], _ db: Database) throws {
         var plain = plaintext
         defer { wipe(&plain) }
-        try db.execute(sql: "INSERT OR REPLACE INTO local (name, body) VALUES (?, ?)",
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO local (name, body) VALUES (?, ?)").execute(
                        arguments: [name, seal(plain, "local", "body", .key(Array(name.utf8)))])
     }
 
@@ -117,7 +122,7 @@ extension EncryptedStore: SessionStore {
 
     /// This device's account, or nil before `parley init`.
     public func localAccount() throws(StoreError) -> LocalAccount? {
-        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM local WHERE name = 'account'") }) else { return nil }
+        guard let cell = try read({ db in try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM local WHERE name = 'account'")) }) else { return nil }
         var plain = try open(cell, "local", "body", .key(Array("account".utf8)))
         defer { wipe(&plain) }
         do { return try LocalAccount(serialized: plain) } catch {

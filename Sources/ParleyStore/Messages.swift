@@ -16,18 +16,18 @@ extension EncryptedStore {
     /// The id of the conversation with `peer`, created on first use.
     func conversationId(_ peer: String, _ db: Database) throws -> Int64 {
         let key = lookup(peer, "conversations")
-        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE lookup = ?", arguments: [key]) { return id }
+        if let id = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [key]) { return id }
         let id = try nextId("conversations", db)
         var w = ByteWriter()
         w.u8(RecordCodec.version)
         w.bytes16(Array(peer.utf8))
-        try db.execute(sql: "INSERT INTO conversations (id, lookup, body) VALUES (?, ?, ?)",
+        try db.cachedStatement(sql: "INSERT INTO conversations (id, lookup, body) VALUES (?, ?, ?)").execute(
                        arguments: [id, key, seal(w.bytes, "conversations", "body", .id(id))])
         return id
     }
 
     private func existingConversationId(_ peer: String, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT id FROM conversations WHERE lookup = ?", arguments: [lookup(peer, "conversations")])
+        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [lookup(peer, "conversations")])
     }
 
     /// The peers of every conversation, most recently active first.
@@ -121,7 +121,7 @@ extension EncryptedStore {
 
     public func updateState(of messageId: Int64, to state: DeliveryState) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "UPDATE messages SET state = ? WHERE id = ?",
+            try db.cachedStatement(sql: "UPDATE messages SET state = ? WHERE id = ?").execute(
                            arguments: [seal([state.rawValue], "messages", "state", .id(messageId)), messageId])
         }
     }
@@ -217,7 +217,7 @@ extension EncryptedStore {
 extension EncryptedStore {
     /// Inbox entries oldest first.
     public func inbox() throws(StoreError) -> [(id: Int64, message: ReceivedMessage)] {
-        let rows = try read { db in try Row.fetchAll(db, sql: "SELECT id, body FROM inbox ORDER BY id") }
+        let rows = try read { db in try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM inbox ORDER BY id")) }
         var out: [(Int64, ReceivedMessage)] = []
         for row in rows {
             let id: Int64 = row["id"]
@@ -232,7 +232,7 @@ extension EncryptedStore {
     public func file(inboxEntry id: Int64, as record: MessageRecord?) throws(StoreError) -> Int64? {
         try write { db in
             let messageId = try record.flatMap { try insert($0, db) }
-            try db.execute(sql: "DELETE FROM inbox WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?").execute(arguments: [id])
             return messageId
         }
     }
@@ -270,7 +270,7 @@ extension EncryptedStore {
     /// Outbox rows oldest first (at most `limit`), with the content each carries.
     public func outboxEntries(limit: Int? = nil) throws(StoreError) -> [OutboxEntry] {
         let rows = try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, body FROM outbox ORDER BY id LIMIT ?", arguments: [limit ?? -1])
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM outbox ORDER BY id LIMIT ?"), arguments: [limit ?? -1])
         }
         var out: [OutboxEntry] = []
         for row in rows {
@@ -291,12 +291,12 @@ extension EncryptedStore {
     private func advance(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
         var changed = 0
         for clientId in ids {
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, state FROM messages WHERE dedupe = ?",
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, state FROM messages WHERE dedupe = ?"),
                                              arguments: [dedupeKey(sender, clientId)]) else { continue }
             let id: Int64 = row["id"]
             let current = try open(row["state"], "messages", "state", .id(id))
             guard current.count == 1, let old = DeliveryState(rawValue: current[0]), old.rank < state.rank else { continue }
-            try db.execute(sql: "UPDATE messages SET state = ? WHERE id = ?",
+            try db.cachedStatement(sql: "UPDATE messages SET state = ? WHERE id = ?").execute(
                            arguments: [seal([state.rawValue], "messages", "state", .id(id)), id])
             changed += 1
         }
@@ -306,7 +306,7 @@ extension EncryptedStore {
     /// One message by its sender and client message id (an indexed lookup), or nil.
     public func message(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
         guard let row = try read({ db in
-            try Row.fetchOne(db, sql: "SELECT id, body, state FROM messages WHERE dedupe = ?",
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
                              arguments: [dedupeKey(sender, clientMessageId)])
         }) else { return nil }
         return try decodeMessage(row)
@@ -322,7 +322,7 @@ extension EncryptedStore {
             _ = try advance(ofMessagesSentBy: sender, ids: batches, to: .sent, db)
             var records: [MessageRecord] = []
             for batch in batches {
-                if let row = try Row.fetchOne(db, sql: "SELECT id, body, state FROM messages WHERE dedupe = ?",
+                if let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
                                               arguments: [dedupeKey(sender, batch)]) {
                     records.append(try decodeMessage(row))
                 }
@@ -334,7 +334,7 @@ extension EncryptedStore {
     /// Removes outbox entries the relay has accepted.
     public func removeFromOutbox(_ ids: [Int64]) throws(StoreError) {
         try write { db in
-            for id in ids { try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
+            for id in ids { try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?").execute(arguments: [id]) }
         }
     }
 

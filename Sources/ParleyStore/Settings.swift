@@ -6,7 +6,7 @@ import ParleyCrypto
 extension EncryptedStore {
     public func setting(_ name: String) throws(StoreError) -> String? {
         let key = lookup(name, "settings")
-        guard let cell = try read({ db in try Data.fetchOne(db, sql: "SELECT body FROM settings WHERE lookup = ?", arguments: [key]) }) else {
+        guard let cell = try read({ db in try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM settings WHERE lookup = ?"), arguments: [key]) }) else {
             return nil
         }
         let plain = try open(cell, "settings", "body", .key([UInt8](key)))

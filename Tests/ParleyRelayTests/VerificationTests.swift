@@ -505,12 +505,9 @@ struct VerificationTests {
             try await alice.engine.receivePending()
             #expect(try alice.failures(in: b).count == 1)
             #expect(try alice.store.contact(b) == original)
-            // Sending: the relay asks for device 2 (409); the forged list is refused, the message stays queued.
-            // Known issue (open in #4's note): the batched outbox drain leaves the message pending instead of
-            // throwing the refusal to the caller. The checks below (contact unchanged, message queued) hold.
-            await withKnownIssue("send does not rethrow the forged-list refusal") {
-                await #expect(throws: ProtocolError.self) { try await alice.engine.send(text: "while the list is forged", to: b) }
-            }
+            // Sending: the relay asks for device 2 (409); the forged list is refused, the caller gets the
+            // refusal, and the message stays queued.
+            await #expect(throws: ProtocolError.self) { try await alice.engine.send(text: "while the list is forged", to: b) }
             #expect(try alice.store.contact(b) == original)
             #expect(try alice.store.outboxEntries().count == 1)
             #expect(try alice.sent(to: b).last?.state == .pending)
