@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `parley daemon` against a real relay: the JSON-RPC methods, never-lost delivery across unsubscribed
 /// periods and restarts, the one-shot mirrors, and the example bots.
@@ -135,6 +138,7 @@ struct HeadlessEndToEndTests {
             let alice = try await CLIHome.create("alice", on: relay, in: directory)
             let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
             try await bot.must(["add-contact", aliceAddress])
+            try await alice.must(["add-contact", botAddress])
             let contacts = try await bot.must(["contacts", "--json"])
             let contact = try #require(try JSONSerialization.jsonObject(with: Data(contacts.stdout.utf8)) as? [String: Any])
             #expect(contact["address"] as? String == aliceAddress)
@@ -198,7 +202,8 @@ struct HeadlessEndToEndTests {
                 let result = try await user.must(["receive", "--json", "--timeout", "0"])
                 return result.stdout.contains(#"echo: tab\tand \"quotes\""#)
             }
-            try await child.stop()
+            // The bots run until killed; the bash bot's daemon then sees the end of its input and exits.
+            try await child.stop(SIGKILL)
             try await daemon?.stop()
         }
     }

@@ -60,10 +60,10 @@ final class ChildProcess: @unchecked Sendable {
 
     var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
 
-    /// SIGTERM, then a bounded wait for the exit; returns the status.
+    /// Sends `signal`, then waits (bounded) for the exit; returns the status.
     @discardableResult
-    func stop() async throws -> Int32 {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGTERM) }
+    func stop(_ signal: Int32 = SIGTERM) async throws -> Int32 {
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
         try await eventually("process \(process.processIdentifier) to exit") { !process.isRunning }
         return process.terminationStatus
     }
