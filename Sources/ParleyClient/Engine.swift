@@ -166,12 +166,23 @@ public actor Engine {
     /// and the outbox in one transaction, then tries to deliver. Returns the message as stored (pending if
     /// the relay could not be reached: the outbox keeps it for the next attempt).
     @discardableResult
-    public func send(text: String, to peer: String) async throws -> MessageRecord {
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
+    public func send(text: String, to peer: String, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        try await send(.message(text: text, replyTo: replyTo, attachment: nil), to: peer)
+    }
+
+    /// Sends a text-like body (a plain text when it has neither a reply nor an attachment) and returns it
+    /// as stored.
+    func send(_ body: Content.Body, to peer: String) async throws -> MessageRecord {
+        var body = body
+        if case .message(let text, nil, nil) = body { body = .text(text) }
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: body)
         if let stored = try await send(content, to: peer) { return stored }
+        var replyTo: [UInt8]?, attachment: AttachmentPointer?
+        if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
         return try store.message(sentBy: account.address, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
-                             sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
+                             sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
+                             replyTo: replyTo, attachment: attachment)
     }
 
     public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
@@ -436,11 +447,14 @@ public actor Engine {
     }
 
     /// The relay that serves `address` (contacts may live on other relays).
-    private func peerRelay(for address: String) throws -> RelayClient {
+    func peerRelay(for address: String) throws -> RelayClient {
         guard let relayName = AccountAddressParts.relay(of: address),
               relayName != AccountAddressParts.relay(of: account.address) else { return relay }
-        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                           insecure: true, caFile: relay.endpoint.caFile))
+        // Plain transport to a contact's relay only where it would be allowed to this device's own relay:
+        // on loopback, or with --insecure.
+        let home = relay.endpoint
+        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: home.baseURL.hasPrefix("https") ? true : nil,
+                                                           insecure: home.allowsInsecure, caFile: home.caFile))
     }
 
     // MARK: Receiving
@@ -560,11 +574,14 @@ public actor Engine {
             }
             let fromSelf = received.sender.address == account.address
             switch content.body {
-            case .text(let text):
+            case .text, .message:
+                var replyTo: [UInt8]?, attachment: AttachmentPointer?
+                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
                 let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
-                                           receivedAt: now, text: text, state: fromSelf ? .sent : .received)
+                                           receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
+                                           replyTo: replyTo, attachment: attachment)
                 filings.append(InboxFiling(inboxId: id, message: record))
                 pending.append(.message)
             case .receipt(let read, let ids):

@@ -57,7 +57,7 @@ public protocol RelayStorage: Sendable {
 
     // Attachments
     func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws
-    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)?
+    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)?
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws

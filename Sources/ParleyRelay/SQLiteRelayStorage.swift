@@ -326,10 +326,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         }
     }
 
-    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)? {
+    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT size, complete FROM attachments WHERE id = ? AND expires_at > ?", arguments: [id, Int64(now)])
-                .map { ($0["size"], $0["complete"]) }
+            try Row.fetchOne(db, sql: "SELECT size, complete, address, device_id FROM attachments WHERE id = ? AND expires_at > ?",
+                             arguments: [id, Int64(now)])
+                .map { ($0["size"], $0["complete"], DeviceAddress(address: $0["address"], deviceId: UInt32($0["device_id"] as Int64))) }
         }
     }
 
