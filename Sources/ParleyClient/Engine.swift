@@ -366,7 +366,8 @@ public actor Engine {
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
             do {
-                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
+                let token = address == account.address ? try await sessionToken() : nil
+                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address, token: token)
                 round.done += group.map(\.id)
                 round.open[first.envelope.batch]! -= 1
                 if address != account.address { round.sent.append(first.envelope.batch) }
@@ -432,6 +433,12 @@ public actor Engine {
 
     private func deviceList(of address: String) throws -> SignedDeviceList? {
         address == account.address ? account.deviceList : try store.contact(address)?.account.deviceList
+    }
+
+    /// Fetches this account's device list from the relay and adopts it if it is newer and signed by the
+    /// account key (another device was linked or revoked).
+    public func refreshOwnDeviceList() async throws {
+        try await refreshDeviceList(account.address)
     }
 
     private func refreshDeviceList(_ address: String) async throws {
