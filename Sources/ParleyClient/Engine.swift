@@ -484,7 +484,7 @@ public actor Engine {
         while true {
             let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
             preKeysLow = preKeysLow || page.preKeysLow
-            let events = try await receive(page.messages.map(\.envelope.bytes))
+            let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
@@ -501,31 +501,30 @@ public actor Engine {
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
     /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
-    private func receive(_ envelopes: [[UInt8]]) async throws -> [EngineEvent] {
+    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
         guard !envelopes.isEmpty else { return [] }
-        let outcomes = try await manager.receive(batch: envelopes, deferUnknownSenders: true)
+        let outcomes = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true)
         var events: [EngineEvent] = []
-        var oneByOne: [[UInt8]] = []
-        for (envelope, outcome) in zip(envelopes, outcomes) {
+        var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
+        for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
             guard case .failure(let error) = outcome else { continue }
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
-            case is UnknownSenderAccount:
-                oneByOne.append(envelope)
-            case ProtocolError.unknownDevice(let address, _) where address != account.address:
-                oneByOne.append(envelope)
+            case is UnknownSenderAccount, ProtocolError.unknownDevice:
+                // A device of a contact or of this account that this device's copy of the list lacks yet.
+                oneByOne.append((envelope, time))
             case ProtocolError.identityChanged(let address) where address != account.address:
-                oneByOne.append(envelope)
+                oneByOne.append((envelope, time))
             default:
                 // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
         events += try fileInbox()
-        for envelope in oneByOne {
+        for (envelope, time) in oneByOne {
             do {
-                try await receiveRefreshingSender(envelope)
+                try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
             } catch {
                 events.append(try recordUndecryptable(error, envelope: envelope))
@@ -538,7 +537,7 @@ public actor Engine {
     /// Receives one envelope. When its sender certificate names a device this device's copy of the
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
-    private func receiveRefreshingSender(_ envelope: [UInt8]) async throws {
+    private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
         // A sender never seen before: its account key is taken from its relay's signed device list (first
         // use), not from the certificate, which anyone can sign for any address; a certificate with another
         // key is then an identity change and is refused. Only if that relay cannot be reached is the
@@ -548,15 +547,16 @@ public actor Engine {
             do { try await refreshDeviceList(sender) } catch ClientError.network {}
         }
         do {
-            _ = try await manager.receive(envelope)
-        } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        } catch ProtocolError.unknownDevice(let address, _) {
+            // Also this account's own list: a device linked elsewhere writes before this one has seen it.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         } catch ProtocolError.identityChanged(let address) where address != account.address {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         }
     }
 
