@@ -18,6 +18,9 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case identityChanged(String)
     case invalidAddress(String)
     case malformedResponse(String)
+    /// A local file could not be read or written (attachments).
+    case file(String)
+    case noAttachment
 
     public var description: String {
         switch self {
@@ -32,6 +35,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .identityChanged(let address): "the identity key of \(address) has changed; sending stops until you verify or accept the new key"
         case .invalidAddress(let detail): detail
         case .malformedResponse(let detail): "the relay sent a malformed response: \(detail)"
+        case .file(let detail): detail
+        case .noAttachment: "that message has no attachment"
         }
     }
 
@@ -39,7 +44,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .rateLimited: 5
         case .identityChanged: 4
-        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport: 1
+        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment: 1
         default: 3
         }
     }

@@ -166,12 +166,23 @@ public actor Engine {
     /// and the outbox in one transaction, then tries to deliver. Returns the message as stored (pending if
     /// the relay could not be reached: the outbox keeps it for the next attempt).
     @discardableResult
-    public func send(text: String, to peer: String) async throws -> MessageRecord {
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
+    public func send(text: String, to peer: String, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        try await send(.message(text: text, replyTo: replyTo, attachment: nil), to: peer)
+    }
+
+    /// Sends a text-like body (a plain text when it has neither a reply nor an attachment) and returns it
+    /// as stored.
+    func send(_ body: Content.Body, to peer: String) async throws -> MessageRecord {
+        var body = body
+        if case .message(let text, nil, nil) = body { body = .text(text) }
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: body)
         if let stored = try await send(content, to: peer) { return stored }
+        var replyTo: [UInt8]?, attachment: AttachmentPointer?
+        if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
         return try store.message(sentBy: account.address, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
-                             sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
+                             sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
+                             replyTo: replyTo, attachment: attachment)
     }
 
     public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
@@ -355,7 +366,8 @@ public actor Engine {
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
             do {
-                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
+                let token = address == account.address ? try await sessionToken() : nil
+                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address, token: token)
                 round.done += group.map(\.id)
                 round.open[first.envelope.batch]! -= 1
                 if address != account.address { round.sent.append(first.envelope.batch) }
@@ -423,6 +435,12 @@ public actor Engine {
         address == account.address ? account.deviceList : try store.contact(address)?.account.deviceList
     }
 
+    /// Fetches this account's device list from the relay and adopts it if it is newer and signed by the
+    /// account key (another device was linked or revoked).
+    public func refreshOwnDeviceList() async throws {
+        try await refreshDeviceList(account.address)
+    }
+
     private func refreshDeviceList(_ address: String) async throws {
         let response = try await peerRelay(for: address).account(address)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
@@ -436,11 +454,14 @@ public actor Engine {
     }
 
     /// The relay that serves `address` (contacts may live on other relays).
-    private func peerRelay(for address: String) throws -> RelayClient {
+    func peerRelay(for address: String) throws -> RelayClient {
         guard let relayName = AccountAddressParts.relay(of: address),
               relayName != AccountAddressParts.relay(of: account.address) else { return relay }
-        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                           insecure: true, caFile: relay.endpoint.caFile))
+        // Plain transport to a contact's relay only where it would be allowed to this device's own relay:
+        // on loopback, or with --insecure.
+        let home = relay.endpoint
+        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: home.baseURL.hasPrefix("https") ? true : nil,
+                                                           insecure: home.allowsInsecure, caFile: home.caFile))
     }
 
     // MARK: Receiving
@@ -463,7 +484,7 @@ public actor Engine {
         while true {
             let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
             preKeysLow = preKeysLow || page.preKeysLow
-            let events = try await receive(page.messages.map(\.envelope.bytes))
+            let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
@@ -480,31 +501,30 @@ public actor Engine {
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
     /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
-    private func receive(_ envelopes: [[UInt8]]) async throws -> [EngineEvent] {
+    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
         guard !envelopes.isEmpty else { return [] }
-        let outcomes = try await manager.receive(batch: envelopes, deferUnknownSenders: true)
+        let outcomes = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true)
         var events: [EngineEvent] = []
-        var oneByOne: [[UInt8]] = []
-        for (envelope, outcome) in zip(envelopes, outcomes) {
+        var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
+        for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
             guard case .failure(let error) = outcome else { continue }
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
-            case is UnknownSenderAccount:
-                oneByOne.append(envelope)
-            case ProtocolError.unknownDevice(let address, _) where address != account.address:
-                oneByOne.append(envelope)
+            case is UnknownSenderAccount, ProtocolError.unknownDevice:
+                // A device of a contact or of this account that this device's copy of the list lacks yet.
+                oneByOne.append((envelope, time))
             case ProtocolError.identityChanged(let address) where address != account.address:
-                oneByOne.append(envelope)
+                oneByOne.append((envelope, time))
             default:
                 // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
         events += try fileInbox()
-        for envelope in oneByOne {
+        for (envelope, time) in oneByOne {
             do {
-                try await receiveRefreshingSender(envelope)
+                try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
             } catch {
                 events.append(try recordUndecryptable(error, envelope: envelope))
@@ -517,7 +537,7 @@ public actor Engine {
     /// Receives one envelope. When its sender certificate names a device this device's copy of the
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
-    private func receiveRefreshingSender(_ envelope: [UInt8]) async throws {
+    private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
         // A sender never seen before: its account key is taken from its relay's signed device list (first
         // use), not from the certificate, which anyone can sign for any address; a certificate with another
         // key is then an identity change and is refused. Only if that relay cannot be reached is the
@@ -527,15 +547,16 @@ public actor Engine {
             do { try await refreshDeviceList(sender) } catch ClientError.network {}
         }
         do {
-            _ = try await manager.receive(envelope)
-        } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        } catch ProtocolError.unknownDevice(let address, _) {
+            // Also this account's own list: a device linked elsewhere writes before this one has seen it.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         } catch ProtocolError.identityChanged(let address) where address != account.address {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         }
     }
 
@@ -560,11 +581,14 @@ public actor Engine {
             }
             let fromSelf = received.sender.address == account.address
             switch content.body {
-            case .text(let text):
+            case .text, .message:
+                var replyTo: [UInt8]?, attachment: AttachmentPointer?
+                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
                 let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
-                                           receivedAt: now, text: text, state: fromSelf ? .sent : .received)
+                                           receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
+                                           replyTo: replyTo, attachment: attachment)
                 filings.append(InboxFiling(inboxId: id, message: record))
                 pending.append(.message)
             case .receipt(let read, let ids):

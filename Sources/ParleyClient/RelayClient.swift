@@ -47,8 +47,9 @@ public struct RelayClient: Sendable {
     public func bundle(address: String, deviceId: UInt32) async throws(ClientError) -> BundleResponse {
         try await call(.GET, "/v1/keys/\(escape(address))/\(deviceId)")
     }
-    public func send(_ request: SendRequest, to address: String) async throws(ClientError) {
-        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request)
+    /// `token`: only for copies to this account's own other devices (see PROTOCOL.md §13).
+    public func send(_ request: SendRequest, to address: String, token: String? = nil) async throws(ClientError) {
+        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
     }
     public func fetch(limit: Int = 100, token: String) async throws(ClientError) -> FetchResponse {
         try await call(.GET, "/v1/mailbox?limit=\(limit)", token: token)

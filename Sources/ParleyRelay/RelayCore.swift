@@ -157,8 +157,11 @@ public struct RelayCore: Sendable {
 
     // MARK: Messages
 
-    func send(_ request: SendRequest, to rawAddress: String) async throws {
+    /// `sender`: the authenticated device when the request carried a token — only copies to the sender's
+    /// own other devices are sent that way, and the sending device is then not counted as missing.
+    func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil) async throws {
         let address = try parseLocalAddress(rawAddress)
+        if let sender, sender.address != address { throw RelayError.badRequest("authenticated sends go only to the sender's own account") }
         guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
         for message in request.messages where message.envelope.bytes.count > configuration.maxEnvelopeBytes {
             throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
@@ -168,7 +171,7 @@ public struct RelayCore: Sendable {
         }
         let now = clock.nowMilliseconds()
         let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
-                                               for: address, now: now, expiresAt: now + configuration.messageTTL,
+                                               for: address, sendingDevice: sender?.deviceId, now: now, expiresAt: now + configuration.messageTTL,
                                                mailboxLimit: configuration.maxMailboxMessages)
         switch result {
         case .stored:

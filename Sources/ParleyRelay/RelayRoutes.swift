@@ -70,10 +70,12 @@ struct RelayRoutes: Sendable {
             return try json(try await core.bundle(address: address, deviceId: deviceId))
         }
         v1.post("messages/:address") { request, context in
-            // Sealed sender: no authentication, so the relay never learns who sent this.
+            // Sealed sender: no authentication, so the relay never learns who sent this — except copies to
+            // the sender's own other devices, sent with the device's token (the relay knows that account).
             let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
-            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address)
+            let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
+            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address, sender: sender)
             return Response(status: .noContent)
         }
         v1.get("mailbox") { request, _ in

@@ -48,7 +48,9 @@ public protocol RelayStorage: Sendable {
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)?
 
     // Mailboxes
-    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+    /// `sendingDevice`: the authenticated device of `address` itself when it sends copies to its own other
+    /// devices; the request then need not (and does not) include it.
+    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool)
     /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
@@ -57,7 +59,7 @@ public protocol RelayStorage: Sendable {
 
     // Attachments
     func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws
-    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)?
+    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)?
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws

@@ -216,10 +216,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// Group commit: concurrent enqueues share one write transaction (and so one fsync). Each request is
     /// checked and inserted in a savepoint of its own, so one refused or failed request changes nothing
     /// and leaves the others alone; every request completes only after the shared commit returned.
-    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         try await withCheckedThrowingContinuation { continuation in
-            let item = PendingEnqueue(envelopes: envelopes, address: address, now: now, expiresAt: expiresAt,
+            let item = PendingEnqueue(envelopes: envelopes, address: address, sendingDevice: sendingDevice, now: now, expiresAt: expiresAt,
                                       mailboxLimit: mailboxLimit, continuation: continuation)
             // The writer runs on the database's own writer queue: no task of its own to hop through.
             if enqueues.submit(item) { database.asyncWriteWithoutTransaction { db in self.writeEnqueues(db) } }
@@ -264,7 +264,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         var current: [UInt32: [UInt8]] = [:]
         for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
         let requested = Set(envelopes.map(\.deviceId))
-        let missing = current.keys.filter { !requested.contains($0) }.sorted()
+        let missing = current.keys.filter { !requested.contains($0) && $0 != item.sendingDevice }.sorted()
         let extra = requested.filter { current[$0] == nil }.sorted()
         let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
         guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
@@ -326,10 +326,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         }
     }
 
-    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)? {
+    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT size, complete FROM attachments WHERE id = ? AND expires_at > ?", arguments: [id, Int64(now)])
-                .map { ($0["size"], $0["complete"]) }
+            try Row.fetchOne(db, sql: "SELECT size, complete, address, device_id FROM attachments WHERE id = ? AND expires_at > ?",
+                             arguments: [id, Int64(now)])
+                .map { ($0["size"], $0["complete"], DeviceAddress(address: $0["address"], deviceId: UInt32($0["device_id"] as Int64))) }
         }
     }
 
@@ -350,6 +351,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 struct PendingEnqueue: Sendable {
     let envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])]
     let address: String
+    let sendingDevice: UInt32?
     let now: UInt64
     let expiresAt: UInt64
     let mailboxLimit: Int
