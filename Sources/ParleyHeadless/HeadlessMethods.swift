@@ -1,3 +1,4 @@
+import Foundation
 import ParleyClient
 import ParleyProtocol
 import ParleyRelayAPI
@@ -23,9 +24,13 @@ public enum HeadlessMethods {
     static let recipient = RPCParam("recipient", .string, required: true, "The contact's address, NAME@HOST:PORT.")
 
     public static let table: [RPCMethod<HeadlessContext>] = [
-        RPCMethod("send", "Send a text message to one or more contacts.",
+        RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts.",
                   params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
-                           RPCParam("message", .string, required: true, "The text.")],
+                           RPCParam("message", .string, "The text (required without attachments; else the caption)."),
+                           RPCParam("attachments", .strings, "A file path, or an array with one file path."),
+                           RPCParam("replyTo", .string, "The id of the message this one replies to."),
+                           RPCParam("quoteTimestamp", .integer, "Reply to the message with this timestamp (signal-cli's name)."),
+                           RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient).")],
                   result: "{timestamp, id, results: [{recipient, id, timestamp, state, type}]}", handler: send),
         RPCMethod("sendReceipt", "Send a read (or delivery) receipt for messages from a contact.",
                   params: [recipient,
@@ -61,6 +66,12 @@ public enum HeadlessMethods {
         RPCMethod("listDevices", "List the devices of this account, or of a contact.",
                   params: [RPCParam("recipient", .string, "A contact (default: this account).")],
                   result: "[{id, identityKey, created, thisDevice}]", handler: listDevices),
+        RPCMethod("getAttachment", "Download and decrypt the attachment of a message.",
+                  params: [RPCParam("recipient", .string, required: true, "Who sent the message (the conversation)."),
+                           RPCParam("id", .string, required: true, "The message id (dataMessage.id)."),
+                           RPCParam("file", .string, "Save it to this path (mode 0600) instead of returning it.")],
+                  result: "{id, filename, contentType, size, file} or {id, filename, contentType, size, data (base64)}",
+                  handler: getAttachment),
         RPCMethod("search", "Search message history, newest first (case-insensitive substring).",
                   params: [RPCParam("query", .string, required: true, "The text to look for."),
                            RPCParam("recipient", .string, "Only the conversation with this contact."),
@@ -83,14 +94,21 @@ public enum HeadlessMethods {
     }
 
     static func send(_ call: Call) async throws -> JSONValue {
-        let text = call.string("message")!
-        guard !text.isEmpty else { throw RPCError.invalidParams("message is empty") }
+        let text = call.string("message") ?? ""
+        let attachments = call.strings("attachments")
+        guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
+        guard !text.isEmpty || !attachments.isEmpty else { throw RPCError.invalidParams("message is empty and there is no attachment") }
         let recipients = call.strings("recipient")
         let engine = call.context.engine
         var results: [JSONValue] = []
         for recipient in recipients {
             do {
-                let record = try await engine.send(text: text, to: recipient)
+                let replyTo = try replyTarget(call, recipient: recipient)
+                let record = if let file = attachments.first {
+                    try await engine.sendAttachment(file: file, to: recipient, caption: text.isEmpty ? nil : text, replyTo: replyTo)
+                } else {
+                    try await engine.send(text: text, to: recipient, replyTo: replyTo)
+                }
                 results.append(sendResult(record, recipient, type: record.state == .pending ? "PENDING" : "SUCCESS"))
             } catch let error as ClientError where error.exitCode == 3 {
                 // Saved in the outbox: the daemon retries it on every reconnect.
@@ -110,6 +128,43 @@ public enum HeadlessMethods {
         if let first = results.first(where: { $0["id"] != nil }) {
             out["timestamp"] = first["timestamp"]
             out["id"] = first["id"]
+        }
+        return .object(out)
+    }
+
+    /// The message a send replies to: `replyTo` (an id), or `quoteTimestamp` looked up in the conversation.
+    static func replyTarget(_ call: Call, recipient: String) throws -> [UInt8]? {
+        if let text = call.string("replyTo") {
+            guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("replyTo is not 32 hex digits") }
+            return id
+        }
+        guard let timestamp = call.int("quoteTimestamp") else { return nil }
+        let author = call.string("quoteAuthor")
+        let store = call.context.engine.store
+        guard let quoted = try store.messages(with: recipient, limit: 10_000).last(where: {
+            $0.sentAt == UInt64(clamping: timestamp) && $0.direction != .system && (author == nil || $0.sender.address == author)
+        }) else {
+            throw RPCError(.userError, "no message with the timestamp \(timestamp) in the conversation with \(recipient)")
+        }
+        return quoted.clientMessageId
+    }
+
+    static func getAttachment(_ call: Call) async throws -> JSONValue {
+        let sender = call.string("recipient")!, text = call.string("id")!
+        guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("id is not 32 hex digits") }
+        let engine = call.context.engine
+        guard let record = try engine.store.message(sentBy: sender, clientMessageId: id)
+            ?? engine.store.message(sentBy: call.context.account, clientMessageId: id) else {
+            throw RPCError(.userError, "no message \(text) from \(sender)")
+        }
+        guard let pointer = record.attachment else { throw ClientError.noAttachment }
+        var out: [String: JSONValue] = ["id": .string(text), "filename": .string(pointer.fileName),
+                                        "contentType": .string(pointer.contentType), "size": .from(pointer.size)]
+        if let file = call.string("file") {
+            try await engine.saveAttachment(of: record, to: file)
+            out["file"] = .string(file)
+        } else {
+            out["data"] = .string(Data(try await engine.attachmentBytes(of: record)).base64EncodedString())
         }
         return .object(out)
     }

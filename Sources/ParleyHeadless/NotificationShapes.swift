@@ -22,13 +22,20 @@ public enum NotificationShapes {
                 "sourceDevice": .from(m.sender.deviceId),
                 "timestamp": .from(m.sentAt),
                 "serverReceivedTimestamp": .from(m.receivedAt),
-                "dataMessage": [
-                    "id": .hex(m.clientMessageId),
-                    "message": .string(m.text),
-                    "timestamp": .from(m.sentAt),
-                ],
+                "dataMessage": dataMessage(m),
             ],
         ]
+    }
+
+    /// signal-cli's dataMessage: message, timestamp, attachments [{contentType, filename, size}], quote {id}.
+    static func dataMessage(_ m: MessageRecord) -> JSONValue {
+        var data: [String: JSONValue] = ["id": .hex(m.clientMessageId), "message": .string(m.text), "timestamp": .from(m.sentAt)]
+        if let pointer = m.attachment {
+            data["attachments"] = [["contentType": .string(pointer.contentType), "filename": .string(pointer.fileName),
+                                    "size": .from(pointer.size)]]
+        }
+        if let replyTo = m.replyTo { data["quote"] = ["id": .hex(replyTo)] }
+        return .object(data)
     }
 
     public static func receipt(from sender: String, read: Bool, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
@@ -104,6 +111,8 @@ public enum NotificationShapes {
             "receivedTimestamp": .from(m.receivedAt),
             "message": .string(m.text),
             "state": .string("\(m.state)"),
+            "attachment": m.attachment.map { .string($0.fileName) } ?? .null,
+            "replyTo": m.replyTo.map { .hex($0) } ?? .null,
         ]
     }
 

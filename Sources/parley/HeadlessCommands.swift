@@ -109,3 +109,45 @@ struct SendTypingCommand: AsyncParsableCommand {
         if json { Output.line(JSONValue.object(["recipient": .string(contact), "stop": .bool(stop)]).serialized) }
     }
 }
+
+/// A message id given on the command line: 32 hex digits.
+func messageId(_ text: String, _ option: String) throws -> [UInt8] {
+    guard let id = Hex.decode(text), id.count == 16 else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
+    return id
+}
+
+struct GetAttachmentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get-attachment",
+        abstract: "Download and decrypt the file a message carries (the getAttachment method).")
+
+    @Argument(help: ArgumentHelp("Who sent the message.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The message id (from receive --json).", valueName: "ID")) var id: String
+    @Option(help: ArgumentHelp("Where to save it (default: the sender's file name in the current directory).", valueName: "FILE"))
+    var output: String?
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws { _ = try messageId(id, "ID") }
+
+    func run() async throws {
+        let engine = try client.openEngine()
+        let account = await engine.account.address
+        let key = try messageId(id, "ID")
+        guard let record = try engine.store.message(sentBy: contact, clientMessageId: key)
+            ?? engine.store.message(sentBy: account, clientMessageId: key) else {
+            throw ValidationError("no message \(id) from \(contact)")
+        }
+        guard let pointer = record.attachment else { throw ClientError.noAttachment }
+        // The sender chose the name: only its last component is used, never a path.
+        let name = (pointer.fileName as NSString).lastPathComponent
+        let path = output ?? (name.isEmpty || name == "." || name == ".." ? "attachment-\(id)" : name)
+        try await engine.saveAttachment(of: record, to: path)
+        if json {
+            Output.line(JSONValue.object(["id": .string(id), "filename": .string(pointer.fileName), "contentType": .string(pointer.contentType),
+                                          "size": .from(pointer.size), "file": .string(path)]).serialized)
+        } else {
+            Output.line("saved \(pointer.size) bytes to \(path)")
+        }
+    }
+}

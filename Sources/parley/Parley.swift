@@ -78,7 +78,7 @@ struct Parley: AsyncParsableCommand {
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
                       BackupCommand.self, DaemonCommand.self, ContactsCommand.self, DevicesCommand.self,
-                      SendReceiptCommand.self, SendTypingCommand.self, Demo.self]
+                      SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self]
     )
 }
 

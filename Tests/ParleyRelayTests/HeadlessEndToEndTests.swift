@@ -107,6 +107,24 @@ struct HeadlessEndToEndTests {
             #expect(found.count == 1)
             #expect(found.first?["direction"] as? String == "outgoing")
 
+            // A file from Alice: the notification names it, getAttachment returns it; the bot replies with a file.
+            let file = directory.sub("notes.txt")
+            try Data("attachment body\n".utf8).write(to: URL(fileURLWithPath: file))
+            try await alice.must(["send", botAddress, "see attached", "--attachment", file])
+            var withFile: (id: String, source: String, text: String)
+            repeat { withFile = try await client.nextMessage() } while withFile.text != "see attached"
+            let fetched = try #require(try await client.result("getAttachment", ["recipient": aliceAddress, "id": withFile.id]) as? [String: Any])
+            #expect(fetched["filename"] as? String == "notes.txt")
+            #expect((fetched["data"] as? String).flatMap { Data(base64Encoded: $0) } == Data("attachment body\n".utf8))
+            let saved = directory.sub("saved.txt")
+            _ = try await client.result("getAttachment", ["recipient": aliceAddress, "id": withFile.id, "file": saved])
+            #expect(FileManager.default.contents(atPath: saved) == Data("attachment body\n".utf8))
+            let reply = try #require(try await client.result("send", ["recipient": aliceAddress, "message": "got it", "attachments": [file],
+                                                                      "replyTo": withFile.id]) as? [String: Any])
+            #expect(((reply["results"] as? [[String: Any]])?.first)?["type"] as? String == "SUCCESS")
+            let answer = try await alice.must(["receive", "--json", "--timeout", "0"])
+            #expect(answer.stdout.contains("got it"), "\(answer.summary)")
+
             // The bot marks Alice's message read by its timestamp; her history shows the receipt arrived.
             let history = try #require(try await client.result("search", ["query": "hi bot"]) as? [[String: Any]])
             let timestamp = try #require(history.first?["timestamp"] as? Int)
