@@ -21,6 +21,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A local file could not be read or written (attachments).
     case file(String)
     case noAttachment
+    case unknownDevice(UInt32)
+    case timedOut(String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .malformedResponse(let detail): "the relay sent a malformed response: \(detail)"
         case .file(let detail): detail
         case .noAttachment: "that message has no attachment"
+        case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
+        case .timedOut(let detail): detail
         }
     }
 
@@ -44,7 +48,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .rateLimited: 5
         case .identityChanged: 4
-        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment: 1
+        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice: 1
         default: 3
         }
     }

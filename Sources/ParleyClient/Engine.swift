@@ -14,6 +14,8 @@ public enum EngineEvent: Sendable, Equatable {
     case identityChanged(address: String, trust: TrustState)
     case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)
+    /// Another device of this account read these messages of `conversation`.
+    case readElsewhere(conversation: String, messageIds: [[UInt8]])
 }
 
 /// The client engine shared by every front end: account creation, contacts, sending through the outbox,
@@ -22,10 +24,10 @@ public enum EngineEvent: Sendable, Equatable {
 public actor Engine {
     public nonisolated let store: EncryptedStore
     public nonisolated let relay: RelayClient
-    public private(set) var account: LocalAccount
+    public internal(set) var account: LocalAccount
     let manager: SessionManager
     let clock: any WallClock
-    private var token: String?
+    var token: String?
     public let trustPolicy: TrustPolicy
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
@@ -90,7 +92,7 @@ public actor Engine {
     }
 
     /// Runs `body` with a token, renewing it once if the relay says it expired.
-    private func authorised<R>(_ body: (String) async throws -> R) async throws -> R {
+    func authorised<R>(_ body: (String) async throws -> R) async throws -> R {
         do { return try await body(try await sessionToken()) } catch ClientError.relay(status: 401, _, _) {
             token = nil
             return try await body(try await sessionToken())
@@ -99,7 +101,7 @@ public actor Engine {
 
     // MARK: Prekeys
 
-    private func uploadPreKeys(_ keys: LocalPreKeys, full: Bool, oneTimeIds: Set<UInt32>? = nil, pqIds: Set<UInt32>? = nil) async throws {
+    func uploadPreKeys(_ keys: LocalPreKeys, full: Bool, oneTimeIds: Set<UInt32>? = nil, pqIds: Set<UInt32>? = nil) async throws {
         let identity = account.device
         func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
             SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
@@ -145,9 +147,7 @@ public actor Engine {
     @discardableResult
     public func addContact(_ address: AccountAddress) async throws -> Contact {
         let text = address.description
-        let peerRelay = try RelayClient(endpoint: try RelayEndpoint(relay: address.relay, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                                    insecure: true, caFile: relay.endpoint.caFile))
-        let response = try await peerRelay.account(text)
+        let response = try await peerRelay(for: text).account(text)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
         if try store.contact(text) != nil {
@@ -198,7 +198,7 @@ public actor Engine {
 
     /// Returns the history record as the drain left it (sent), when it has one.
     @discardableResult
-    private func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
+    func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             sendQueue.append(QueuedSend(content: content, peer: peer, continuation: continuation))
             if !encrypting {
@@ -568,6 +568,7 @@ public actor Engine {
             case message
             case event(EngineEvent)
             case unreadable(sender: String)
+            case trust(address: String, accountKey: [UInt8], state: UInt8)
             case nothing
         }
         var filings: [InboxFiling] = []
@@ -591,9 +592,16 @@ public actor Engine {
                                            replyTo: replyTo, attachment: attachment)
                 filings.append(InboxFiling(inboxId: id, message: record))
                 pending.append(.message)
+            case .receipt(let read, let ids) where fromSelf:
+                // Another device of this account read these messages of `destination`.
+                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
+                pending.append(read ? .event(.readElsewhere(conversation: content.destination, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
-                filings.append(InboxFiling(inboxId: id, receipt: fromSelf ? nil : (ids, read ? .read : .delivered)))
-                pending.append(fromSelf ? .nothing : .event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+                filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
+                pending.append(.event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+            case .trustDecision(let address, let key, let state):
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
@@ -607,6 +615,8 @@ public actor Engine {
             case .event(let event): events.append(event)
             case .unreadable(let sender):
                 events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender))
+            case .trust(let address, let key, let state):
+                if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
             case .nothing: break
             }
         }

@@ -77,7 +77,7 @@ struct Parley: AsyncParsableCommand {
         version: ParleyVersion.string,
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
-                      BackupCommand.self, Demo.self]
+                      BackupCommand.self, LinkCommand.self, DevicesCommand.self, Demo.self]
     )
 }
 
