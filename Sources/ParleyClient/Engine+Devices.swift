@@ -52,11 +52,12 @@ extension Engine {
         let entries = account.deviceList.devices + [DeviceEntry(deviceId: deviceId, identityKey: code.deviceKey, createdAt: clock.nowMilliseconds())]
         let list = SignedDeviceList.sign(devices: entries, version: account.deviceList.version + 1, accountKey: account.accountKey)
 
+        // Named first, so the new device learns its own name with the others.
+        if let name { try store.setDeviceName(name, for: deviceId) }
         let (transfer, summary) = try LinkTransfer.export(store, historyPerConversation: historyPerConversation)
         let pointer = try await upload(transfer, fileName: "link-transfer", contentType: "application/x-parley-link")
         try await publishOwnDeviceList(list)
         try store.setSetting("highest-device-id", String(deviceId))
-        if let name { try store.setDeviceName(name, for: deviceId) }
         let payload = ProvisioningPayload(address: account.address, accountKey: account.accountKey, deviceId: deviceId,
                                           deviceList: list, transfer: pointer)
         let sealed = try Provisioning.seal(payload, to: code)

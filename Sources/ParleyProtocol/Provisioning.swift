@@ -50,7 +50,8 @@ public struct LinkCode: Equatable, Sendable {
         self.relay = relay
         slot = try r.raw(16)
         ephemeralKey = try PreKeyBundle.x25519(try r.raw(32))
-        deviceKey = try ProtocolError.wrap { () throws(CryptoError) in try Ed25519.PublicKey(try! r.raw(32)) }
+        let deviceKeyBytes = try r.raw(32)
+        deviceKey = try ProtocolError.wrap { () throws(CryptoError) in try Ed25519.PublicKey(deviceKeyBytes) }
         try r.finish()
     }
 
