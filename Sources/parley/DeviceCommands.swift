@@ -27,11 +27,7 @@ struct LinkCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
-    var tls: Bool?
-
-    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))
-    var caFile: String?
+    @OptionGroup var transport: TransportOptions
 
     @Option(help: ArgumentHelp("Give up after this many seconds.", valueName: "SECONDS"))
     var timeout: Int = 900
@@ -46,7 +42,7 @@ struct LinkCommand: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
-        let endpoint = try RelayEndpoint(relay: relay, tls: tls, insecure: client.insecure, caFile: caFile)
+        let endpoint = try transport.endpoint(relay: relay, insecure: client.insecure)
         let relayClient = try RelayClient(endpoint: endpoint)
         _ = try await relayClient.health()
         if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
@@ -65,7 +61,7 @@ struct LinkCommand: AsyncParsableCommand {
         try home.create()
         let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
         do {
-            try ParleyHome.saveRelayOptions(store, tls: tls, insecure: client.insecure, caFile: caFile)
+            try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
             let (engine, summary) = try await Engine.completeLink(payload, deviceKey: pending.deviceKey, store: store, relay: relayClient)
             let account = await engine.account
             if json {
