@@ -23,6 +23,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case noAttachment
     case unknownDevice(UInt32)
     case timedOut(String)
+    case deviceRevoked(address: String, deviceId: UInt32)
 
     public var description: String {
         switch self {
@@ -41,6 +42,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noAttachment: "that message has no attachment"
         case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
         case .timedOut(let detail): detail
+        case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device (to use this machine again, `parley link` it into a new home)"
         }
     }
 

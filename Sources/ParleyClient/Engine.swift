@@ -82,7 +82,13 @@ public actor Engine {
     /// A bearer token for this device, from a signed challenge.
     public func sessionToken() async throws -> String {
         if let token { return token }
-        let challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
+        let challenge: ChallengeResponse
+        do {
+            challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
+        } catch ClientError.relay(status: 404, _, _) {
+            // The relay's list of this account no longer names this device: another device revoked it.
+            throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+        }
         guard let relayName = AccountAddressParts.relay(of: account.address) else { throw ClientError.invalidAddress(account.address) }
         let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: relayName))
         let session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
