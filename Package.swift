@@ -79,10 +79,12 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
+        // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
+        .target(name: "ParleyHeadless", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
         .executableTarget(
             name: "parley",
             dependencies: [
-                "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR",
+                "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -95,6 +97,7 @@ let package = Package(
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
+        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",
