@@ -30,6 +30,8 @@ public struct AppState: Sendable {
     public struct ConsoleLine: Equatable, Sendable {
         public let text: String
         public let style: ThemeKey
+        /// Columns continuation lines are indented by when the line wraps.
+        public var indent = 0
     }
 
     public struct Verification: Equatable, Sendable {
@@ -167,8 +169,10 @@ public struct AppState: Sendable {
         conversations[peer] = conversation
     }
 
-    public mutating func log(_ text: String, style: ThemeKey = .helpText) {
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) { console.append(ConsoleLine(text: String(line), style: style)) }
+    public mutating func log(_ text: String, style: ThemeKey = .helpText, indent: Int = 0) {
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            console.append(ConsoleLine(text: String(line), style: style, indent: indent))
+        }
         if console.count > 2000 { console.removeFirst(console.count - 2000) }
     }
 

@@ -25,7 +25,8 @@ extension ChatController {
                 state.log(CommandTable.helpLines(for: spec).joined(separator: "\n"))
             } else {
                 state.log("Commands (Tab completes; /help COMMAND for more):")
-                for line in CommandTable.helpLines() { state.log("  " + line) }
+                let column = (CommandTable.all.map { $0.usage.count }.max() ?? 0) + 4
+                for line in CommandTable.helpLines() { state.log("  " + line, indent: column) }
                 state.log("Keys: C-n/C-p next/previous window, PgUp/PgDn or the mouse wheel scroll, Tab completes, C-c quits.")
             }
             state.focus(nil)

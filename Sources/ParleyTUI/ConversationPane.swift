@@ -155,7 +155,12 @@ enum VerifyPane {
             "If they match: /verify \(v.peer) DIGITS   (paste or type the 60 digits; spaces are fine)",
             "Esc closes this screen.",
         ]
-        let qrFits = y + v.qrLines.count + help.count + 1 <= height
+        // The help goes beside the code when there is room (a code is 30–45 columns wide), else below it.
+        let qrWidth = v.qrLines.first.map { DisplayWidth.width($0) } ?? 0
+        let sideWidth = width - 3 - qrWidth - 3
+        let beside = sideWidth >= 28 && y + v.qrLines.count <= height
+        let qrFits = beside || y + v.qrLines.count + help.count + 1 <= height
+        var helpY = y
         if qrFits {
             for line in v.qrLines {
                 canvas.put(line, x: x + 3, y: y, style: .verifyQR)
@@ -165,12 +170,15 @@ enum VerifyPane {
             canvas.put("   (make the terminal taller to see the QR code)", x: x, y: y, style: .helpText)
             y += 1
         }
-        y += 1
+        let helpX = beside ? x + 3 + qrWidth + 2 : x
+        let helpWidth = beside ? sideWidth : width - 4
+        if !beside { helpY = y + 1 }
         for line in help {
-            for piece in DisplayWidth.wrap(line, columns: max(1, width - 4)) where y < height {
-                canvas.put(" " + piece, x: x, y: y, style: .helpText)
-                y += 1
+            for piece in DisplayWidth.wrap(line, columns: max(1, helpWidth)) where helpY < height {
+                canvas.put(" " + piece, x: helpX, y: helpY, style: .helpText)
+                helpY += 1
             }
+            if beside { helpY += 1 }
         }
     }
 }

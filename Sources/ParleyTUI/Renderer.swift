@@ -101,7 +101,19 @@ enum ConsolePane {
         canvas.put(" console — type /help", x: x, y: 0, style: .title)
         var lines: [(String, ThemeKey)] = []
         for line in state.console {
-            for piece in DisplayWidth.wrap(line.text, columns: max(1, width - 2)) { lines.append((piece, line.style)) }
+            let indent = line.indent < (width - 2) / 2 ? line.indent : 0
+            let first = DisplayWidth.wrap(line.text, columns: max(1, width - 2))
+            guard first.count > 1, indent > 0 else {
+                for piece in first { lines.append((piece, line.style)) }
+                continue
+            }
+            // Hanging indent: the first line takes what fits, the rest wraps in the narrower column.
+            let head = first[0]
+            lines.append((head, line.style))
+            let rest = String(line.text.dropFirst(head.count))
+            for piece in DisplayWidth.wrap(rest, columns: max(1, width - 2 - indent)) {
+                lines.append((String(repeating: " ", count: indent) + piece, line.style))
+            }
         }
         let visible = height - 1
         let end = max(0, lines.count - min(state.consoleScroll, max(0, lines.count - visible)))

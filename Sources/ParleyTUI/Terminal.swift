@@ -15,6 +15,10 @@ final class Terminal {
         DisplayWidth.prepareLocale()
         TerminalRestore.saveModes()
         parley_set_escdelay(25)
+        // The size comes from the terminal (ioctl), never from $LINES/$COLUMNS a parent process left set:
+        // curses would believe those over the real window and never follow a resize.
+        unsetenv("LINES")
+        unsetenv("COLUMNS")
         initscr()
         cbreak()
         noecho()

@@ -98,7 +98,7 @@ class Pane:
         environment = {"LANG": "C.UTF-8", "TERM": "xterm-256color", **(env or {})}
         exports = " ".join(f"{k}={quote(v)}" for k, v in environment.items())
         # The shell line after the command shows how it ended, and keeps the pane open to look at.
-        line = f"env {exports} {' '.join(quote(c) for c in command)}; echo PARLEY-EXITED-$?; sleep 600"
+        line = f"env -u LINES -u COLUMNS {exports} {' '.join(quote(c) for c in command)}; echo PARLEY-EXITED-$?; sleep 600"
         self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), line)
 
     def tmux(self, *args: str) -> str:
@@ -122,7 +122,8 @@ class Pane:
         try:
             return wait_for(what, check, deadline)
         except AssertionError:
-            raise AssertionError(f"timed out waiting for {what} in {self.name}; screen:\n{self.screen()}") from None
+            size = self.tmux("display", "-p", "-t", self.name, "#{window_width}x#{window_height}").strip()
+            raise AssertionError(f"timed out waiting for {what} in {self.name} ({size}); screen:\n{self.screen()}") from None
 
     def wait_text(self, text: str, deadline: float = DEADLINE) -> str:
         return self.wait(repr(text), lambda s: text in s, deadline)
