@@ -11,8 +11,9 @@ struct PaneLine: Sendable {
 /// messages are cached (keyed by width and state), so scrolling through a long history wraps each
 /// message once.
 final class ConversationPane {
+    /// Stored messages are keyed by their store id (cheap to hash, as scrolling looks up thousands).
     private struct CacheKey: Hashable {
-        let sender: String, clientId: [UInt8], state: UInt8, width: Int, timestamps: Bool
+        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool
     }
     private var cache: [CacheKey: [PaneLine]] = [:]
     private var formatters: (zone: TimeZone, time: DateFormatter, day: DateFormatter)?
@@ -30,8 +31,13 @@ final class ConversationPane {
             canvas.put(" " + peer.split(separator: "@").first.map(String.init)! + " is typing…", x: x, y: height - 1, style: .typing)
             area -= 1
         }
-        let lines = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, count: conversation.scroll + area)
-        let visible = lines.dropFirst(min(conversation.scroll, max(0, lines.count - area))).prefix(area)
+        let skip = conversation.scroll
+        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: skip, count: area)
+        if window.lines.count < area, window.total > area {
+            // Scrolled past the oldest line: show the top screenful instead of a gap.
+            window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: window.total - area, count: area)
+        }
+        let visible = window.lines
         // `lines` runs newest first; draw upwards from the bottom of the area.
         for (offset, line) in visible.enumerated() {
             var cx = x + 1
@@ -44,33 +50,52 @@ final class ConversationPane {
     }
 
     func lineCount(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone, limit: Int) -> Int {
-        bottomLines(conversation, width: width, timestamps: timestamps, timeZone: timeZone, count: limit).count
+        bottomLines(conversation, width: width, timestamps: timestamps, timeZone: timeZone, skip: limit, count: 0).total
     }
 
-    /// Up to `count` lines, newest first.
-    private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone, count: Int) -> [PaneLine] {
+    /// Up to `count` lines, newest first, after skipping the `skip` newest; `total` is how many lines were
+    /// walked (less than skip + count only when the loaded history ran out). Lines that are skipped are
+    /// counted from the cache, never copied.
+    private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone,
+                             skip: Int, count: Int) -> (lines: [PaneLine], total: Int) {
         let f = formatters(for: timeZone)
         let offset = Int64(timeZone.secondsFromGMT()) * 1000
         func day(_ m: ChatMessage) -> Int64 { (Int64(m.sentAt) + offset) / 86_400_000 }
         var out: [PaneLine] = []
+        var walked = 0
+        let wanted = skip + count
         let messages = conversation.messages
         var index = messages.count - 1
-        while index >= 0, out.count < count {
+        func take(_ line: @autoclosure () -> PaneLine) {
+            if walked >= skip && walked < wanted { out.append(line()) }
+            walked += 1
+        }
+        while index >= 0, walked < wanted {
             let message = messages[index]
-            out.append(contentsOf: lines(for: message, width: width - 2, timestamps: timestamps, time: f.time).reversed())
+            let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time)
+            if walked + wrapped.count <= skip {
+                walked += wrapped.count
+            } else {
+                for line in wrapped.reversed() { take(line) }
+            }
             if index == 0 ? conversation.reachedStart : day(messages[index - 1]) != day(message) {
-                let label = f.day.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000))
-                let side = max(2, (width - 4 - DisplayWidth.width(label)) / 2)
-                out.append(PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)]))
+                take(self.separator(for: message, width: width, formatter: f.day))
             }
             index -= 1
         }
         if cache.count > 20_000 { cache.removeAll(keepingCapacity: true) }
-        return out
+        return (out, walked)
+    }
+
+    private func separator(for message: ChatMessage, width: Int, formatter: DateFormatter) -> PaneLine {
+        let label = formatter.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000))
+        let side = max(2, (width - 4 - DisplayWidth.width(label)) / 2)
+        return PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)])
     }
 
     private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter) -> [PaneLine] {
-        let key = CacheKey(sender: message.sender, clientId: message.clientMessageId, state: message.state.rawValue, width: width, timestamps: timestamps)
+        let key = CacheKey(id: message.id, clientId: message.id == 0 ? message.clientMessageId : [], state: message.state.rawValue,
+                           width: Int16(clamping: width), timestamps: timestamps)
         if let cached = cache[key] { return cached }
         var prefix: [(String, ThemeKey)] = []
         if timestamps { prefix.append((time.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000)) + " ", .timestamp)) }

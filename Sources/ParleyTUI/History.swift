@@ -20,7 +20,10 @@ public enum History {
     @discardableResult
     public static func loadOlderIfNeeded(_ state: inout AppState, from store: EncryptedStore, renderer: Renderer, width: Int, height: Int) -> Bool {
         guard let peer = state.focus, let conversation = state.conversations[peer], !conversation.reachedStart,
-              renderer.linesAvailableAbove(state, width: width, height: height) < height else { return false }
+              renderer.linesAvailableAbove(state, width: width, height: height) < height else {
+            renderer.clampScroll(&state, width: width, height: height)
+            return false
+        }
         let before = conversation.messages.first?.id
         let page = ((try? store.messages(with: peer, before: before, limit: pageSize)) ?? []).map(ChatMessage.init)
         state.prepend(page, to: peer, complete: page.count < pageSize)

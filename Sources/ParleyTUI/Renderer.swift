@@ -43,7 +43,14 @@ public final class Renderer {
         let showRoster = state.showRoster && width >= 60
         let mainWidth = width - (showRoster ? Self.rosterWidth + 1 : 0)
         return conversationPane.lineCount(conversation, width: mainWidth, timestamps: state.timestamps, timeZone: timeZone, limit: conversation.scroll + height * 2)
-            - conversation.scroll - (height - 4)
+            - conversation.scroll - (height - 3)
+    }
+
+    /// Keeps a conversation scrolled up no further than its oldest line once the whole history is loaded.
+    public func clampScroll(_ state: inout AppState, width: Int, height: Int) {
+        guard let peer = state.focus, let conversation = state.conversations[peer], conversation.reachedStart, conversation.scroll > 0 else { return }
+        let above = linesAvailableAbove(state, width: width, height: height)
+        if above < 0 { state.conversations[peer]?.scroll = max(0, conversation.scroll + above) }
     }
 }
 

@@ -78,8 +78,8 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     new_bob = account("bob", relay_b, directory=tmp_path / "new")
     new_bob.run("add-contact", alice.address)
     new_bob.run("send", alice.address, "this is bob again")
-    screen = a.wait("the key-change warning", lambda s: "KEY CHANGED" in s and "identity key of" in s)
-    assert "bob: this is bob again" in screen
+    a.wait("the key-change warning and the message", lambda s: "KEY CHANGED" in s and "identity key of" in s
+           and "bob: this is bob again" in s)
     a.type("still you?")
     a.wait("sending stopped", lambda s: "not sent" in s)
 
