@@ -78,7 +78,9 @@ struct Parley: AsyncParsableCommand {
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
                       BackupCommand.self, LinkCommand.self, DevicesCommand.self, DaemonCommand.self, ContactsCommand.self,
-                      SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self]
+                      SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self, ChatCommand.self,
+                      HelpCommandsCommand.self],
+        defaultSubcommand: ChatCommand.self
     )
 }
 
