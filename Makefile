@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 SWIFT ?= swift
 export LANG ?= C.UTF-8
 
-.PHONY: deps venv build release demo test test-swift test-interop test-fuzz bench clean
+.PHONY: deps venv build release demo test test-swift test-interop test-fuzz test-tui bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -41,7 +41,7 @@ release: deps
 demo: build
 	$(SWIFT) run parley demo
 
-test: test-swift test-interop test-fuzz crash-test
+test: test-swift test-interop test-fuzz crash-test test-tui
 
 test-swift: deps
 	$(SWIFT) build
@@ -49,6 +49,11 @@ test-swift: deps
 
 test-interop: venv build
 	$(PY) -m pytest -q Tests/interop
+
+# The chat window driven in tmux (send-keys / capture-pane) against real relays: two people chat, scroll,
+# resize, verify each other, switch themes and see a key change; and the demo's first minute.
+test-tui: venv build
+	LANG=C.UTF-8 $(PY) -m pytest -q Tests/tui
 
 # schemathesis against openapi/relay.yaml, on a real relay at a free loopback port (Tests/relay-fuzz).
 test-fuzz: venv deps
@@ -63,6 +68,7 @@ crash-test: deps
 
 bench: release
 	.build/release/parley-bench
+	.build/release/parley-tui-bench
 
 clean:
 	rm -rf .build $(VENV)

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "parley-interop-peer", targets: ["ParleyInteropPeer"]),
         .executable(name: "parley-crash-harness", targets: ["ParleyCrashHarness"]),
         .executable(name: "parley-qr", targets: ["ParleyQRTool"]),
+        .executable(name: "parley-tui-bench", targets: ["ParleyTUIBench"]),
         .library(name: "ParleyProtocol", targets: ["ParleyProtocol"]),
     ],
     dependencies: [
@@ -81,23 +82,34 @@ let package = Package(
         ),
         // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
         .target(name: "ParleyHeadless", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
+        // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
+        // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
+        .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        .target(
+            name: "ParleyTUI",
+            dependencies: ["CNcurses", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyQR", "ParleyRelayAPI"]
+        ),
         .executableTarget(
             name: "parley",
             dependencies: [
-                "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR",
+                "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR", "ParleyTUI", "ParleyRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "ParleyBench",
             dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI"]
         ),
+        // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
+        .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
         .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
         .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol"]),
+        .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",

@@ -105,6 +105,12 @@ public actor NotificationHub {
                 ["account": .string(account), "subscription": .from($0), "address": .string(address),
                  "added": .array(added.map { .from($0) }), "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)]
             }
+        case .readElsewhere(let conversation, let ids):
+            let read = ids.compactMap { id in (try? store.message(sentBy: conversation, clientMessageId: id)).flatMap { $0 }.map { (id, $0.sentAt) } }
+            broadcast(NotificationShapes.receive) {
+                NotificationShapes.readElsewhere(conversation: conversation, ids: read.map(\.0), timestamps: read.map(\.1),
+                                                 now: clock.nowMilliseconds(), account: account, subscription: $0)
+            }
         case .undecryptable, .connection:
             // An undecryptable message is recorded in history as a failed message (parley(1) shows it);
             // connection changes are the daemon's own business (it reconnects by itself).

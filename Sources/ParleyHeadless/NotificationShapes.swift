@@ -58,6 +58,24 @@ public enum NotificationShapes {
         ]
     }
 
+    /// Another device of this account read messages of `conversation` (signal-cli's syncMessage.readMessages).
+    public static func readElsewhere(conversation: String, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
+                                     account: String, subscription: Int) -> JSONValue {
+        [
+            "account": .string(account),
+            "subscription": .from(subscription),
+            "envelope": [
+                "source": .string(account),
+                "timestamp": .from(now),
+                "syncMessage": [
+                    "readMessages": .array(zip(ids, timestamps).map { id, timestamp in
+                        ["sender": .string(conversation), "id": .hex(id), "timestamp": .from(timestamp)]
+                    }),
+                ],
+            ],
+        ]
+    }
+
     public static func typing(from sender: String, started: Bool, now: UInt64, account: String, subscription: Int) -> JSONValue {
         [
             "account": .string(account),

@@ -13,12 +13,15 @@ public struct Content: Equatable, Sendable {
         /// A text with a quoted earlier message (by client message id) and/or an attachment; a plain text
         /// without either is sent as `.text`.
         case message(text: String, replyTo: [UInt8]?, attachment: AttachmentPointer?)
+        /// Sent only to this account's own other devices: the user's trust decision about a contact's
+        /// account key (`state`: 0 unverified, 1 verified, 2 changed, 3 untrusted), so every device agrees.
+        case trustDecision(address: String, accountKey: [UInt8], state: UInt8)
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing: nil
+            case .receipt, .typing, .trustDecision: nil
             }
         }
     }
@@ -49,6 +52,7 @@ public struct Content: Equatable, Sendable {
         case .receipt: w.u8(0x02)
         case .typing: w.u8(0x03)
         case .message: w.u8(0x04)
+        case .trustDecision: w.u8(0x05)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -65,6 +69,10 @@ public struct Content: Equatable, Sendable {
             w.u8((replyTo == nil ? 0 : 1) | (attachment == nil ? 0 : 2))
             if let replyTo { w.raw(replyTo) }
             attachment?.encode(into: &w)
+        case .trustDecision(let address, let accountKey, let state):
+            w.bytes16(Array(address.utf8))
+            w.raw(accountKey)
+            w.u8(state)
         }
         return w.bytes
     }
@@ -95,6 +103,12 @@ public struct Content: Equatable, Sendable {
             let replyTo = flags & 1 != 0 ? try r.raw(Self.messageIdLength) : nil
             let attachment = flags & 2 != 0 ? try AttachmentPointer(from: &r) : nil
             body = .message(text: text, replyTo: replyTo, attachment: attachment)
+        case 0x05:
+            guard let address = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: trust address") }
+            let key = try r.raw(Ed25519.publicKeyLength)
+            let state = try r.u8()
+            guard state <= 3 else { throw .malformed("Content: trust state \(state)") }
+            body = .trustDecision(address: address, accountKey: key, state: state)
         default:
             throw .malformed("Content: unknown type \(type)")
         }

@@ -185,6 +185,42 @@ public struct RelayCore: Sendable {
         }
     }
 
+    // MARK: Provisioning
+
+    func createProvisioning() async throws -> ProvisioningSlot {
+        let id = SystemRandom().bytes(16).map { String(format: "%02x", $0) }.joined()
+        let expiresAt = clock.nowMilliseconds() + configuration.provisioningTTL
+        try await storage.createProvisioning(id: id, expiresAt: expiresAt)
+        return ProvisioningSlot(id: id, expiresAt: expiresAt)
+    }
+
+    /// Only a device of an account on this relay may fill a slot (the message itself is sealed to the new
+    /// device's key, so this only keeps strangers from using the relay as a drop box).
+    func fillProvisioning(id: String, with message: ProvisioningMessage, by device: DeviceAddress) async throws {
+        try Self.checkProvisioningId(id)
+        guard !message.message.bytes.isEmpty else { throw RelayError.badRequest("empty provisioning message") }
+        guard message.message.bytes.count <= configuration.maxProvisioningBytes else {
+            throw RelayError.payloadTooLarge("provisioning messages are limited to \(configuration.maxProvisioningBytes) bytes")
+        }
+        guard try await storage.fillProvisioning(id: id, message: message.message.bytes, now: clock.nowMilliseconds()) else {
+            throw RelayError.notFound("no open provisioning slot \(id)")
+        }
+    }
+
+    /// The message once it is there (and the slot is gone), nil while the slot waits.
+    func takeProvisioning(id: String) async throws -> ProvisioningMessage? {
+        try Self.checkProvisioningId(id)
+        switch try await storage.takeProvisioning(id: id, now: clock.nowMilliseconds()) {
+        case .unknown: throw RelayError.notFound("no provisioning slot \(id)")
+        case .waiting: return nil
+        case .filled(let bytes): return ProvisioningMessage(message: Base64Bytes(bytes))
+        }
+    }
+
+    private static func checkProvisioningId(_ id: String) throws {
+        guard id.count == 32, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { throw RelayError.notFound("no provisioning slot \(id)") }
+    }
+
     func fetch(for device: DeviceAddress, limit: Int) async throws -> FetchResponse {
         let page = try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: max(1, min(limit, 500)))
         let low = try await preKeyCount(for: device).low

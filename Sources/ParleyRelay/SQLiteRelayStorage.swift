@@ -60,6 +60,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 END;
                 """)
         }
+        migrator.registerMigration("v3 provisioning") { db in
+            try db.execute(sql: """
+                CREATE TABLE provisioning (id TEXT PRIMARY KEY, message BLOB, expires_at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 
@@ -313,7 +318,34 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [Int64(now)])
             try db.execute(sql: "DELETE FROM challenges WHERE expires_at <= ?", arguments: [Int64(now)])
+            try db.execute(sql: "DELETE FROM provisioning WHERE expires_at <= ?", arguments: [Int64(now)])
             return purged
+        }
+    }
+
+    // MARK: Provisioning
+
+    public func createProvisioning(id: String, expiresAt: UInt64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO provisioning (id, expires_at) VALUES (?, ?)", arguments: [id, Int64(expiresAt)])
+        }
+    }
+
+    public func fillProvisioning(id: String, message: [UInt8], now: UInt64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE provisioning SET message = ? WHERE id = ? AND message IS NULL AND expires_at > ?",
+                           arguments: [Data(message), id, Int64(now)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState {
+        try await database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT message FROM provisioning WHERE id = ? AND expires_at > ?",
+                                             arguments: [id, Int64(now)]) else { return .unknown }
+            guard let message = row["message"] as Data? else { return .waiting }
+            try db.execute(sql: "DELETE FROM provisioning WHERE id = ?", arguments: [id])
+            return .filled([UInt8](message))
         }
     }
 

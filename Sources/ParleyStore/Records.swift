@@ -19,6 +19,8 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     case failed = 4
     /// An incoming message.
     case received = 10
+    /// An incoming message the user has read (on this or another of their devices).
+    case seen = 11
 
     /// Order of progress for outgoing messages; a receipt never moves a message backwards.
     var rank: Int {
@@ -29,6 +31,7 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
         case .delivered: 3
         case .read: 4
         case .received: 5
+        case .seen: 6
         }
     }
 }
@@ -40,11 +43,16 @@ public struct InboxFiling: Sendable {
     public let message: MessageRecord?
     /// A receipt: this account's own messages with these client message ids advance to `state`.
     public let receipt: (messageIds: [[UInt8]], state: DeliveryState)?
+    /// Whose messages the receipt is about: this account's (nil), or a contact's (a read receipt from
+    /// another of this account's devices marks that contact's messages `seen`).
+    public let receiptAbout: String?
 
-    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil) {
+    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
+                receiptAbout: String? = nil) {
         self.inboxId = inboxId
         self.message = message
         self.receipt = receipt
+        self.receiptAbout = receiptAbout
     }
 }
 

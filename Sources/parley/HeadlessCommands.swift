@@ -25,34 +25,6 @@ struct ContactsCommand: ParsableCommand {
     }
 }
 
-struct DevicesCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "devices", abstract: "List the devices of this account, or of a contact (the listDevices method).")
-
-    @Argument(help: ArgumentHelp("A contact (default: this account).", valueName: "CONTACT")) var contact: String?
-    @OptionGroup var client: ClientOptions
-    @Flag(help: "Print one JSON object per device.") var json = false
-
-    func run() async throws {
-        let store = try client.openStore()
-        guard let account = try store.localAccount() else { throw ClientError.noAccount }
-        let devices: [DeviceEntry]
-        var own: UInt32?
-        if let contact, contact != account.address {
-            guard let known = try store.contact(contact) else { throw ClientError.unknownContact(contact) }
-            devices = known.account.deviceList?.devices ?? []
-        } else {
-            devices = account.deviceList.devices
-            own = account.device.deviceId
-        }
-        for device in devices {
-            if json { Output.line(NotificationShapes.device(device, own: own).serialized); continue }
-            let key = Output.hex(Array(device.identityKey.bytes.prefix(8)))
-            Output.line("#\(device.deviceId)  key \(key)…  added \(SearchCommand.timestamp(device.createdAt))\(own == device.deviceId ? "  (this device)" : "")")
-        }
-    }
-}
-
 struct SendReceiptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send-receipt",

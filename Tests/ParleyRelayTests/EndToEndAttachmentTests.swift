@@ -13,11 +13,7 @@ struct EndToEndAttachmentTests {
     @Test("an attachment with a caption, replying to a message, arrives byte-exact; the relay holds only ciphertext")
     func attachmentAndReply() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let a = await alice.address, b = await bob.address
-            try await alice.engine.addContact(try AccountAddress(b))
-            try await bob.engine.addContact(try AccountAddress(a))
+            let (alice, bob, a, b) = try await TestDevice.contacts(on: relay, in: directory)
 
             let question = try await bob.engine.send(text: "can you send the report?", to: a)
             try await alice.engine.receivePending()

@@ -1,0 +1,226 @@
+import ParleyStore
+
+/// Everything the screen shows, with no curses and no engine in it: the controller feeds it events and
+/// the renderer draws it. Windows are the console (window 0: command output) and one per conversation.
+public struct AppState: Sendable {
+    public enum Connection: Equatable, Sendable { case connecting, connected, disconnected(String), offline }
+
+    public struct RosterEntry: Equatable, Sendable {
+        public let address: String
+        public var trust: TrustState
+        public var unread = 0
+        public var pending = 0
+        public init(address: String, trust: TrustState) {
+            self.address = address
+            self.trust = trust
+        }
+    }
+
+    public struct Conversation: Sendable {
+        /// The loaded part of the history, oldest first (pages come from the store as the user scrolls up).
+        public var messages: [ChatMessage] = []
+        public var reachedStart = false
+        /// Lines scrolled up from the newest (0 = following new messages).
+        public var scroll = 0
+        /// When the peer's typing indicator expires (ms since 1970), if they are typing.
+        public var typingUntil: UInt64?
+        public init() {}
+    }
+
+    public struct ConsoleLine: Equatable, Sendable {
+        public let text: String
+        public let style: ThemeKey
+        /// Columns continuation lines are indented by when the line wraps.
+        public var indent = 0
+    }
+
+    public struct Verification: Equatable, Sendable {
+        public let peer: String
+        public let digits: String
+        public let qrLines: [String]
+        public var trust: TrustState
+    }
+
+    public let account: String
+    public var connection: Connection = .connecting
+    public var roster: [RosterEntry] = []
+    /// The focused window: nil is the console, else a conversation's address.
+    public var focus: String?
+    public var conversations: [String: Conversation] = [:]
+    public var console: [ConsoleLine] = []
+    public var consoleScroll = 0
+    public var verification: Verification?
+    /// A one-line notice in the status bar (cleared by the next key press).
+    public var notice: ConsoleLine?
+    public var completions: [String] = []
+    public var timestamps = true
+    public var showRoster = true
+    public var themeName = "default"
+    public var keymapLabel = "emacs"
+
+    public init(account: String) { self.account = account }
+
+    // MARK: Windows
+
+    /// The windows in switching order: console first, then the roster's conversations.
+    public var windows: [String?] { [nil] + roster.map { Optional($0.address) } }
+
+    public mutating func focus(_ address: String?) {
+        focus = address
+        verification = nil
+        if let address, let index = roster.firstIndex(where: { $0.address == address }) { roster[index].unread = 0 }
+    }
+
+    public mutating func cycleWindow(by step: Int) {
+        let all = windows
+        let current = all.firstIndex(where: { $0 == focus }) ?? 0
+        focus(all[((current + step) % all.count + all.count) % all.count])
+    }
+
+    public mutating func ensureRosterEntry(_ address: String, trust: TrustState) {
+        if let index = roster.firstIndex(where: { $0.address == address }) {
+            roster[index].trust = trust
+        } else {
+            roster.append(RosterEntry(address: address, trust: trust))
+        }
+    }
+
+    public mutating func removeFromRoster(_ address: String) {
+        roster.removeAll { $0.address == address }
+        conversations[address] = nil
+        if focus == address { focus = nil }
+    }
+
+    public func trust(of address: String) -> TrustState? { roster.first { $0.address == address }?.trust }
+
+    // MARK: Messages
+
+    /// Shows a message (new or changed) in its conversation; returns whether it counts as unread.
+    @discardableResult
+    public mutating func apply(message: ChatMessage) -> Bool {
+        let peer = message.conversation
+        if roster.firstIndex(where: { $0.address == peer }) == nil { roster.append(RosterEntry(address: peer, trust: .unverified)) }
+        var conversation = conversations[peer] ?? Conversation()
+        if let index = conversation.messages.lastIndex(where: { $0.clientMessageId == message.clientMessageId && $0.sender == message.sender }) {
+            // Updates can arrive out of order (a receipt before the send's own result): never go back.
+            let kept = Self.rank(conversation.messages[index].state) > Self.rank(message.state) ? conversation.messages[index].state : message.state
+            conversation.messages[index] = message
+            conversation.messages[index].state = kept
+        } else {
+            conversation.messages.append(message)
+            if conversation.scroll > 0 { conversation.scroll += 1 }  // keep the view still while scrolled up
+        }
+        if message.direction == .incoming { conversation.typingUntil = nil }
+        conversations[peer] = conversation
+        let unread = message.direction == .incoming && focus != peer
+        if let index = roster.firstIndex(where: { $0.address == peer }) {
+            if unread { roster[index].unread += 1 }
+            roster[index].pending = conversation.messages.filter { $0.state == .pending }.count
+            // Most recently active first, as the store orders conversations.
+            let entry = roster.remove(at: index)
+            roster.insert(entry, at: 0)
+        }
+        return unread
+    }
+
+    /// Advances the delivery state of own messages a receipt names; returns how many it found loaded.
+    @discardableResult
+    public mutating func apply(receiptFrom peer: String, read: Bool, messageIds: [[UInt8]]) -> Int {
+        guard var conversation = conversations[peer] else { return 0 }
+        var found = 0
+        let ids = Set(messageIds)
+        let state: DeliveryState = read ? .read : .delivered
+        for index in conversation.messages.indices where conversation.messages[index].direction == .outgoing
+            && ids.contains(conversation.messages[index].clientMessageId) {
+            found += 1
+            let current = conversation.messages[index].state
+            if Self.rank(state) > Self.rank(current) { conversation.messages[index].state = state }
+        }
+        conversations[peer] = conversation
+        updatePending(peer)
+        return found
+    }
+
+    public mutating func updatePending(_ peer: String) {
+        guard let index = roster.firstIndex(where: { $0.address == peer }) else { return }
+        roster[index].pending = conversations[peer]?.messages.filter { $0.state == .pending }.count ?? 0
+    }
+
+    static func rank(_ state: DeliveryState) -> Int {
+        switch state {
+        case .pending: 0
+        case .failed: 1
+        case .sent: 2
+        case .delivered: 3
+        case .read: 4
+        case .received: 5
+        case .seen: 6
+        }
+    }
+
+    public mutating func typing(from peer: String, started: Bool, now: UInt64) {
+        conversations[peer, default: Conversation()].typingUntil = started ? now + 8_000 : nil
+    }
+
+    /// Puts an older page in front of the loaded history (scrolling up past what is loaded).
+    public mutating func prepend(_ page: [ChatMessage], to peer: String, complete: Bool) {
+        var conversation = conversations[peer] ?? Conversation()
+        conversation.messages.insert(contentsOf: page, at: 0)
+        conversation.reachedStart = complete
+        conversations[peer] = conversation
+    }
+
+    public mutating func log(_ text: String, style: ThemeKey = .helpText, indent: Int = 0) {
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            console.append(ConsoleLine(text: String(line), style: style, indent: indent))
+        }
+        if console.count > 2000 { console.removeFirst(console.count - 2000) }
+    }
+
+    public mutating func say(_ text: String, error: Bool = false) {
+        notice = ConsoleLine(text: text, style: error ? .statusError : .statusBar)
+    }
+
+    // MARK: Scrolling
+
+    public mutating func scroll(by lines: Int) {
+        if let focus {
+            conversations[focus, default: Conversation()].scroll = max(0, (conversations[focus]?.scroll ?? 0) + lines)
+        } else {
+            consoleScroll = max(0, min(consoleScroll + lines, max(0, console.count - 1)))
+        }
+    }
+
+    public mutating func scrollToBottom() {
+        if let focus { conversations[focus]?.scroll = 0 } else { consoleScroll = 0 }
+    }
+}
+
+/// A message as the conversation pane shows it (a copy of the stored record whose state can advance).
+public struct ChatMessage: Equatable, Sendable {
+    public let id: Int64
+    public let clientMessageId: [UInt8]
+    public let direction: MessageDirection
+    public let conversation: String
+    public let sender: String
+    public let sentAt: UInt64
+    public let text: String
+    public var state: DeliveryState
+
+    public init(id: Int64, clientMessageId: [UInt8], direction: MessageDirection, conversation: String, sender: String,
+                sentAt: UInt64, text: String, state: DeliveryState) {
+        self.id = id
+        self.clientMessageId = clientMessageId
+        self.direction = direction
+        self.conversation = conversation
+        self.sender = sender
+        self.sentAt = sentAt
+        self.text = text
+        self.state = state
+    }
+
+    public init(_ record: MessageRecord) {
+        self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation,
+                  sender: record.sender.address, sentAt: record.sentAt, text: record.text, state: record.state)
+    }
+}

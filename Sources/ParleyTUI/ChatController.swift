@@ -1,0 +1,345 @@
+import Foundation
+import ParleyClient
+import ParleyProtocol
+import ParleyStore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The UI thread's owner of app state: turns keys, commands and engine events into state changes and
+/// redraws. Engine calls happen in tasks whose results come back through the inbox.
+final class ChatController {
+    let engine: Engine
+    let store: EncryptedStore
+    let inbox: UIInbox
+    var state: AppState
+    var editor: LineEditor
+    let renderer = Renderer()
+    var terminal: Terminal?
+    var theme = Theme.builtIn
+    var config: Config
+    let themes: ThemeLibrary
+    var quitting = false
+    private var dirty = true
+    private var lastTypingSent: [String: UInt64] = [:]
+    private var receipted: Set<[UInt8]> = []
+    private let outgoing: AsyncStream<(String, String)>.Continuation
+
+    init(engine: Engine, account: String, options: ChatOptions, inbox: UIInbox) {
+        self.engine = engine
+        store = engine.store
+        self.inbox = inbox
+        outgoing = Self.startSender(engine: engine, inbox: inbox)
+        config = options.config
+        themes = options.themes
+        state = AppState(account: account)
+        editor = LineEditor(keymap: config.keymap, overrides: config.bindings)
+        state.timestamps = config.timestamps
+        state.showRoster = config.showRoster
+        state.keymapLabel = config.keymap.rawValue
+        if !options.connect { state.connection = .offline }
+        loadRoster()
+        for line in options.welcome { state.log(line) }
+        if let problem = options.configProblem { state.log(problem, style: .statusError) }
+        setTheme(config.theme, quietly: true)
+        if let focus = options.focus { open(focus) }
+        if let tip = options.tip { state.say(tip) }
+    }
+
+    static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Loop
+
+    func run() {
+        let terminal = Terminal()
+        self.terminal = terminal
+        terminal.apply(theme)
+        var lastTick = Self.now()
+        while !quitting {
+            if dirty { redraw() }
+            var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: inbox.readEnd, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, 250)
+            for job in inbox.drain() {
+                job(self)
+                dirty = true
+            }
+            for key in terminal.readKeys() {
+                handle(key)
+                dirty = true
+                if quitting { break }
+            }
+            let now = Self.now()
+            if now - lastTick >= 1000 {
+                lastTick = now
+                if let focus = state.focus, let until = state.conversations[focus]?.typingUntil, until <= now {
+                    state.conversations[focus]?.typingUntil = nil
+                    dirty = true
+                }
+            }
+        }
+        terminal.end()
+        outgoing.finish()
+    }
+
+    func redraw() {
+        guard let terminal else { return }
+        loadOlderIfNeeded(width: terminal.width, height: terminal.height)
+        let canvas = renderer.render(state, editor: editor, width: terminal.width, height: terminal.height, now: Self.now())
+        terminal.draw(canvas)
+        dirty = false
+    }
+
+    func quit() { quitting = true }
+
+    // MARK: Keys
+
+    func handle(_ key: Key) {
+        if key == .resize {
+            terminal?.updateSize()
+            terminal?.forceRepaint()
+            return
+        }
+        state.notice = nil
+        if state.verification != nil, key == .escape || key == .ctrl("g") || (key == .char("q") && editor.isEmpty) {
+            state.verification = nil
+            return
+        }
+        if key == .ctrl("c") { quit(); return }
+        if case .char = key { state.completions = [] }
+        let wasEmpty = editor.isEmpty
+        switch editor.handle(key) {
+        case .submit(let line):
+            state.completions = []
+            submit(line)
+        case .window(let action): perform(action)
+        case .complete: complete()
+        case .edited:
+            if wasEmpty != editor.isEmpty || !editor.isEmpty { noteTyping() }
+        case .ignored: break
+        }
+    }
+
+    private func perform(_ action: Action) {
+        let page = max(1, (terminal?.height ?? 24) - 5)
+        switch action {
+        case .nextWindow: state.cycleWindow(by: 1); afterFocus()
+        case .prevWindow: state.cycleWindow(by: -1); afterFocus()
+        case .scrollUp: state.scroll(by: page)
+        case .scrollDown: state.scroll(by: -page)
+        case .scrollTop: state.scroll(by: Int.max / 4)
+        case .scrollBottom: state.scrollToBottom()
+        case .redraw: terminal?.forceRepaint()
+        case .quit: quit()
+        case .closeOverlay: state.verification = nil; state.completions = []
+        default: break
+        }
+    }
+
+    private func complete() {
+        let (word, _) = editor.wordBeforeCursor
+        let line = String(editor.text.prefix(editor.cursor))
+        let contacts = state.roster.map(\.address)
+        var candidates = CommandTable.candidates(for: line, contacts: contacts, themes: themes.names())
+        if !line.hasPrefix("/") {
+            // In plain text only contact names complete (to mention someone); nothing else is guessed.
+            candidates = contacts.map { ConversationPane.shortName($0) }
+        }
+        state.completions = editor.complete(with: candidates)
+        if state.completions.isEmpty, candidates.filter({ $0.hasPrefix(word) }).isEmpty { terminal?.bell() }
+    }
+
+    private func noteTyping() {
+        guard let peer = state.focus, !editor.string.hasPrefix("/"), state.trust(of: peer)?.allowsSending == true else { return }
+        let now = Self.now()
+        guard now - (lastTypingSent[peer] ?? 0) > 10_000 else { return }
+        lastTypingSent[peer] = now
+        let engine = engine
+        Task { try? await engine.sendTyping(to: peer, started: true) }
+    }
+
+    // MARK: Sending
+
+    func submit(_ line: String) {
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { return }
+        if trimmed.hasPrefix("/") && !trimmed.hasPrefix("//") {
+            runCommand(trimmed)
+            return
+        }
+        let text = trimmed.hasPrefix("//") ? String(trimmed.dropFirst()) : line
+        guard let peer = state.focus else {
+            state.say("open a conversation first: /msg CONTACT (Tab completes names)", error: true)
+            return
+        }
+        send(text, to: peer)
+    }
+
+    func send(_ text: String, to peer: String) {
+        lastTypingSent[peer] = 0
+        state.scrollToBottom()
+        outgoing.yield((text, peer))
+    }
+
+    /// Sends one message at a time, in the order they were typed (concurrent tasks could reorder them).
+    static func startSender(engine: Engine, inbox: UIInbox) -> AsyncStream<(String, String)>.Continuation {
+        let (stream, continuation) = AsyncStream.makeStream(of: (String, String).self)
+        Task {
+            for await (text, peer) in stream {
+                do {
+                    let record = try await engine.send(text: text, to: peer)
+                    inbox.post { $0.showMessage(ChatMessage(record)) }
+                } catch {
+                    let description = ChatController.describe(error)
+                    inbox.post { controller in
+                        controller.state.say("not sent: " + description, error: true)
+                        controller.reload(peer)
+                    }
+                }
+            }
+        }
+        return continuation
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? ClientError { return error.description }
+        if let error = error as? StoreError { return error.description }
+        return String(describing: error)
+    }
+
+    // MARK: Engine events
+
+    func handle(_ event: EngineEvent) {
+        switch event {
+        case .message(let record):
+            showMessage(ChatMessage(record))
+        case .receipt(let from, let read, let ids):
+            // A receipt for a message not loaded yet (its send still returning): the store has it.
+            if state.apply(receiptFrom: from, read: read, messageIds: ids) < ids.count, state.conversations[from] != nil { reload(from) }
+        case .typing(let from, let started):
+            state.typing(from: from, started: started, now: Self.now())
+        case .undecryptable(let from, _):
+            if let from { reload(from) }
+            state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
+        case .identityChanged(let address, let trust):
+            state.ensureRosterEntry(address, trust: trust)
+            reload(address)
+            state.say("the identity key of \(address) changed — /verify \(address)", error: true)
+            terminal?.bell()
+        case .devicesChanged(let address, _, _, let suspicious):
+            reload(address)
+            if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
+        case .readElsewhere(let conversation, _):
+            // Read on another of this account's devices: no longer unread here.
+            if let index = state.roster.firstIndex(where: { $0.address == conversation }) { state.roster[index].unread = 0 }
+        case .connection(let connection):
+            state.connection = switch connection {
+            case .connected: .connected
+            case .connecting: .connecting
+            case .disconnected(let why): .disconnected(why)
+            }
+        }
+    }
+
+    func showMessage(_ message: ChatMessage) {
+        if state.conversations[message.conversation] == nil { load(message.conversation) }
+        let unread = state.apply(message: message)
+        if message.direction == .incoming {
+            if unread || state.conversations[message.conversation]?.scroll ?? 0 > 0 { announce(message.conversation) }
+            if state.focus == message.conversation { sendReadReceipts(message.conversation) }
+        }
+    }
+
+    /// Bell and desktop notification for a new message, as config.toml and /notify choose. The
+    /// notification names the sender only: message text never leaves Parley's screen.
+    private func announce(_ peer: String) {
+        let mode = config.notifyMode(for: peer)
+        guard mode != .off else { return }
+        if config.bell { terminal?.bell() }
+        guard mode == .on else { return }
+        let title = "Parley", body = "New message from \(peer)"
+        switch config.desktop {
+        case .off: break
+        case .osc777: TerminalRestore.write("\u{1B}]777;notify;\(title);\(body)\u{7}")
+        case .osc9: TerminalRestore.write("\u{1B}]9;\(title): \(body)\u{7}")
+        }
+    }
+
+    func sendReadReceipts(_ peer: String) {
+        guard let messages = state.conversations[peer]?.messages else { return }
+        let ids = messages.suffix(50).filter { $0.direction == .incoming && !receipted.contains($0.clientMessageId) }.map(\.clientMessageId)
+        guard !ids.isEmpty else { return }
+        receipted.formUnion(ids)
+        let engine = engine, sendReceipts = state.trust(of: peer)?.allowsSending == true
+        // Marks them read in the store, tells this account's other devices, and the peer (if trusted).
+        Task { try? await engine.markRead(peer, sendReadReceipts: sendReceipts) }
+    }
+
+    // MARK: History
+
+    func loadRoster() {
+        let contacts = (try? store.contacts()) ?? []
+        let byAddress = Dictionary(contacts.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
+        let active = (try? store.conversations()) ?? []
+        var seen = Set<String>()
+        for peer in active + contacts.map(\.address) where seen.insert(peer).inserted {
+            guard let contact = byAddress[peer] else { continue }
+            state.ensureRosterEntry(peer, trust: contact.trust)
+        }
+        for peer in state.roster.map(\.address) {
+            if config.contactNotify[peer] == nil, let saved = try? store.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
+                config.contactNotify[peer] = mode
+            }
+            if let pending = try? store.messages(with: peer, limit: 20).filter({ $0.state == .pending }).count,
+               let index = state.roster.firstIndex(where: { $0.address == peer }) {
+                state.roster[index].pending = pending
+            }
+        }
+    }
+
+    func load(_ peer: String) { History.open(peer, from: store, into: &state) }
+
+    /// Re-reads the loaded part of a conversation (after notices the engine wrote, or state changes).
+    func reload(_ peer: String) {
+        let scroll = state.conversations[peer]?.scroll ?? 0
+        let count = max(History.pageSize, state.conversations[peer]?.messages.count ?? 0)
+        let page = ((try? store.messages(with: peer, limit: count)) ?? []).map(ChatMessage.init)
+        var conversation = state.conversations[peer] ?? AppState.Conversation()
+        conversation.messages = page
+        conversation.reachedStart = page.count < count
+        conversation.scroll = scroll
+        state.conversations[peer] = conversation
+        if let contact = try? store.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        state.updatePending(peer)
+    }
+
+    /// Scrolled up near the top of what is loaded: fetch the page before it.
+    private func loadOlderIfNeeded(width: Int, height: Int) {
+        History.loadOlderIfNeeded(&state, from: store, renderer: renderer, width: width, height: height)
+    }
+
+    func open(_ peer: String) {
+        if state.trust(of: peer) == nil, let contact = try? store.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        if state.conversations[peer] == nil { load(peer) }
+        state.focus(peer)
+        afterFocus()
+    }
+
+    func afterFocus() {
+        if let peer = state.focus {
+            if state.conversations[peer] == nil { load(peer) }
+            sendReadReceipts(peer)
+        }
+    }
+
+    func setTheme(_ name: String, quietly: Bool = false) {
+        do {
+            theme = name == "builtin" ? Theme.builtIn : try themes.load(name)
+            state.themeName = theme.name
+            terminal?.apply(theme)
+            if !quietly { state.say("theme: \(theme.name)") }
+        } catch {
+            state.log("theme \(name): \(error)", style: .statusError)
+            if !quietly { state.say("\(error)", error: true) }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// The one list of slash commands: `/help`, Tab completion and the COMMANDS section of parley(1) are all
+/// rendered from it (a test checks the man page against `CommandTable.manSection()`).
+public struct CommandSpec: Sendable, Equatable {
+    /// What an argument position completes to.
+    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff }
+
+    public let name: String
+    public let arguments: String
+    public let summary: String
+    public let help: String
+    public let completions: [Completion]
+    public var aliases: [String] = []
+
+    public var usage: String { "/" + name + (arguments.isEmpty ? "" : " " + arguments) }
+}
+
+public enum CommandTable {
+    public static let all: [CommandSpec] = [
+        CommandSpec(name: "help", arguments: "[COMMAND]", summary: "List the commands, or explain one.",
+                    help: "Without an argument lists every command with its summary; with one shows its full help.",
+                    completions: [.command], aliases: ["?"]),
+        CommandSpec(name: "msg", arguments: "CONTACT [TEXT]", summary: "Open the conversation with CONTACT, and send TEXT.",
+                    help: "Focuses the conversation with CONTACT (opening it if needed). With TEXT, sends it there at once.",
+                    completions: [.contact], aliases: ["query", "open"]),
+        CommandSpec(name: "add", arguments: "NAME@HOST:PORT", summary: "Add a contact by address.",
+                    help: "Fetches the account's key and device list from its relay and adds it to the roster (trusted on first use, unverified).",
+                    completions: []),
+        CommandSpec(name: "close", arguments: "", summary: "Close the current conversation window.",
+                    help: "Removes the conversation from the roster until a message arrives or /msg opens it again. History is kept.",
+                    completions: []),
+        CommandSpec(name: "verify", arguments: "[CONTACT] [DIGITS]", summary: "Show or confirm a contact's safety number.",
+                    help: "Without DIGITS opens the verification screen: the 60-digit safety number in 12 groups of 5 and its QR code. "
+                        + "Compare it with your contact in person or on a call. With DIGITS (spaces allowed) marks the contact verified when they match.",
+                    completions: [.contact]),
+        CommandSpec(name: "trust", arguments: "[CONTACT]", summary: "Accept a contact's current identity key without verifying.",
+                    help: "After a key change sending stops; /trust accepts the new key (the contact becomes unverified), /verify confirms it.",
+                    completions: [.contact]),
+        CommandSpec(name: "devices", arguments: "[CONTACT]", summary: "List a contact's devices (or your own).",
+                    help: "Shows the device ids in the contact's signed device list and the fingerprint of each identity key.",
+                    completions: [.contact]),
+        CommandSpec(name: "search", arguments: "TEXT", summary: "Search the message history.",
+                    help: "Searches every conversation (or, with a conversation open, that one first) for TEXT, case-insensitively, and lists the hits.",
+                    completions: []),
+        CommandSpec(name: "theme", arguments: "[NAME]", summary: "Switch the colour theme, or list the themes.",
+                    help: "Themes come from $XDG_CONFIG_HOME/parley/themes and the shipped themes; see parley-themes(5). The switch is live.",
+                    completions: [.theme]),
+        CommandSpec(name: "set", arguments: "[KEY [VALUE]]", summary: "Show or change a setting.",
+                    help: "Settings: keymap (emacs|vi), bell (on|off), notify (off|osc777|osc9), timestamps (on|off), roster (on|off). "
+                        + "Changes last for this session; put them in config.toml (parley(5)) to keep them.",
+                    completions: [.setting, .onOff]),
+        CommandSpec(name: "notify", arguments: "[CONTACT] on|off|bell", summary: "Choose how new messages from a contact announce themselves.",
+                    help: "on: bell and desktop notification (OSC 777/9); bell: bell only; off: nothing.",
+                    completions: [.contact, .onOff]),
+        CommandSpec(name: "next", arguments: "", summary: "Go to the next window (C-n).", help: "Windows are the conversations in the roster.",
+                    completions: []),
+        CommandSpec(name: "prev", arguments: "", summary: "Go to the previous window (C-p).", help: "Windows are the conversations in the roster.",
+                    completions: []),
+        CommandSpec(name: "clear", arguments: "", summary: "Clear the messages shown in this window.",
+                    help: "Only the screen is cleared; the history stays in the store and scrolling up brings it back.", completions: []),
+        CommandSpec(name: "info", arguments: "", summary: "Show your address, device and relay.",
+                    help: "Prints this account's address, device id and the relay connection state.", completions: []),
+        CommandSpec(name: "quit", arguments: "", summary: "Leave Parley.", help: "Restores the terminal and exits. Unsent messages stay in the outbox.",
+                    completions: [], aliases: ["exit", "q"]),
+    ]
+
+    public static func find(_ name: String) -> CommandSpec? {
+        let key = name.lowercased()
+        return all.first { $0.name == key || $0.aliases.contains(key) }
+    }
+
+    /// The lines `/help` shows.
+    public static func helpLines() -> [String] {
+        let width = all.map { $0.usage.count }.max() ?? 0
+        return all.map { $0.usage.padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.summary }
+    }
+
+    public static func helpLines(for spec: CommandSpec) -> [String] {
+        [spec.usage + (spec.aliases.isEmpty ? "" : "   (also /" + spec.aliases.joined(separator: ", /") + ")"), spec.summary, spec.help]
+    }
+
+    public static let settingNames = ["keymap", "bell", "notify", "timestamps", "roster"]
+
+    /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names.
+    public static func candidates(for line: String, contacts: [String], themes: [String]) -> [String] {
+        guard line.hasPrefix("/") else { return contacts }
+        let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        if words.count <= 1 { return all.map { "/" + $0.name } }
+        guard let spec = find(String(words[0].dropFirst())) else { return [] }
+        let position = words.count - 2
+        let kind = position < spec.completions.count ? spec.completions[position] : .none
+        switch kind {
+        case .none: return []
+        case .contact: return contacts
+        case .theme: return themes
+        case .setting: return settingNames
+        case .command: return all.map(\.name)
+        case .onOff:
+            if spec.name == "set", words.count >= 2 {
+                switch words[1] {
+                case "keymap": return ["emacs", "vi"]
+                case "notify": return ["off", "osc777", "osc9"]
+                default: return ["on", "off"]
+                }
+            }
+            return ["on", "off", "bell"]
+        }
+    }
+
+    /// The roff source of parley(1)'s TUI COMMANDS subsection.
+    public static func manSection() -> String {
+        var out = ".SS Commands in the chat window\n"
+        out += ".\\\" Generated from CommandTable.swift by `parley help-commands --man`; edit the table, not this text.\n"
+        for spec in all {
+            out += ".TP\n.B \(roff(spec.usage))\n\(roff(spec.summary)) \(roff(spec.help))\n"
+            if !spec.aliases.isEmpty { out += "Also: \(spec.aliases.map { "/" + $0 }.joined(separator: ", ")).\n" }
+        }
+        return out
+    }
+
+    private static func roff(_ text: String) -> String {
+        var s = text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
+        if s.hasPrefix(".") || s.hasPrefix("'") { s = "\\&" + s }
+        return s
+    }
+}
+

@@ -1,0 +1,209 @@
+import Foundation
+import ParleyStore
+
+/// One screen line of a conversation: styled pieces.
+struct PaneLine: Sendable {
+    var pieces: [(String, ThemeKey)]
+}
+
+/// The conversation window: a title with the contact's trust state, the history drawn bottom-up with day
+/// separators, wrapped messages, delivery marks on own messages, and the typing indicator. Wrapped
+/// messages are cached (keyed by width and state), so scrolling through a long history wraps each
+/// message once.
+final class ConversationPane {
+    /// Stored messages are keyed by their store id (cheap to hash, as scrolling looks up thousands).
+    private struct CacheKey: Hashable {
+        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool
+    }
+    private var cache: [CacheKey: [PaneLine]] = [:]
+    private var formatters: (zone: TimeZone, time: DateFormatter, day: DateFormatter)?
+
+    func draw(_ state: AppState, peer: String, into canvas: inout Canvas, x: Int, width: Int, height: Int, now: UInt64, timeZone: TimeZone) {
+        let trust = state.trust(of: peer) ?? .unverified
+        let (badge, badgeStyle) = TrustBadge.badge(trust)
+        let (words, wordsStyle) = TrustBadge.words(trust)
+        var tx = canvas.put(" " + DisplayWidth.truncate(peer, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
+        tx = canvas.put(badge + " " + words, x: tx, y: 0, style: badgeStyle == wordsStyle ? wordsStyle : badgeStyle)
+        canvas.put(" · end-to-end encrypted", x: tx, y: 0, style: .secEncrypted, limit: max(0, x + width - tx))
+        guard let conversation = state.conversations[peer] else { return }
+        var area = height - 1
+        if let until = conversation.typingUntil, until > now {
+            canvas.put(" " + peer.split(separator: "@").first.map(String.init)! + " is typing…", x: x, y: height - 1, style: .typing)
+            area -= 1
+        }
+        let skip = conversation.scroll
+        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: skip, count: area)
+        if window.lines.count < area, window.total > area {
+            // Scrolled past the oldest line: show the top screenful instead of a gap.
+            window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: window.total - area, count: area)
+        }
+        let visible = window.lines
+        // `lines` runs newest first; draw upwards from the bottom of the area.
+        for (offset, line) in visible.enumerated() {
+            var cx = x + 1
+            for (text, style) in line.pieces { cx = canvas.put(text, x: cx, y: area - offset, style: style, limit: x + width - cx) }
+        }
+        if conversation.scroll > 0 {
+            let more = " ↓ \(conversation.scroll) more "
+            canvas.put(more, x: x + width - DisplayWidth.width(more), y: area, style: .rosterUnread)
+        }
+    }
+
+    func lineCount(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone, limit: Int) -> Int {
+        bottomLines(conversation, width: width, timestamps: timestamps, timeZone: timeZone, skip: limit, count: 0).total
+    }
+
+    /// Up to `count` lines, newest first, after skipping the `skip` newest; `total` is how many lines were
+    /// walked (less than skip + count only when the loaded history ran out). Lines that are skipped are
+    /// counted from the cache, never copied.
+    private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone,
+                             skip: Int, count: Int) -> (lines: [PaneLine], total: Int) {
+        let f = formatters(for: timeZone)
+        let offset = Int64(timeZone.secondsFromGMT()) * 1000
+        func day(_ m: ChatMessage) -> Int64 { (Int64(m.sentAt) + offset) / 86_400_000 }
+        var out: [PaneLine] = []
+        var walked = 0
+        let wanted = skip + count
+        let messages = conversation.messages
+        var index = messages.count - 1
+        func take(_ line: @autoclosure () -> PaneLine) {
+            if walked >= skip && walked < wanted { out.append(line()) }
+            walked += 1
+        }
+        while index >= 0, walked < wanted {
+            let message = messages[index]
+            let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time)
+            if walked + wrapped.count <= skip {
+                walked += wrapped.count
+            } else {
+                for line in wrapped.reversed() { take(line) }
+            }
+            if index == 0 ? conversation.reachedStart : day(messages[index - 1]) != day(message) {
+                take(self.separator(for: message, width: width, formatter: f.day))
+            }
+            index -= 1
+        }
+        if cache.count > 20_000 { cache.removeAll(keepingCapacity: true) }
+        return (out, walked)
+    }
+
+    private func separator(for message: ChatMessage, width: Int, formatter: DateFormatter) -> PaneLine {
+        let label = formatter.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000))
+        let side = max(2, (width - 4 - DisplayWidth.width(label)) / 2)
+        return PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)])
+    }
+
+    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter) -> [PaneLine] {
+        let key = CacheKey(id: message.id, clientId: message.id == 0 ? message.clientMessageId : [], state: message.state.rawValue,
+                           width: Int16(clamping: width), timestamps: timestamps)
+        if let cached = cache[key] { return cached }
+        var prefix: [(String, ThemeKey)] = []
+        if timestamps { prefix.append((time.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000)) + " ", .timestamp)) }
+        let textStyle: ThemeKey
+        switch message.direction {
+        case .system:
+            prefix.append(("*** ", .systemText))
+            let lower = message.text.lowercased()
+            textStyle = lower.contains("changed") && lower.contains("identity") ? .secChanged : .systemText
+        case .outgoing:
+            prefix.append(("me: ", .ownName))
+            textStyle = .messageText
+        case .incoming:
+            prefix.append((Self.shortName(message.sender) + ": ", .peerName))
+            textStyle = .messageText
+        }
+        var mark: (String, ThemeKey)?
+        if message.direction == .outgoing {
+            mark = switch message.state {
+            case .pending: (" ⧗", .statePending)
+            case .sent: (" ✓", .stateSent)
+            case .delivered: (" ✓✓", .stateDelivered)
+            case .read: (" ✓✓ read", .stateRead)
+            case .failed: (" ✗ failed", .stateFailed)
+            case .received, .seen: nil
+            }
+        }
+        var indent = prefix.reduce(0) { $0 + DisplayWidth.width($1.0) }
+        if indent > width / 2 { indent = 2 }
+        let markWidth = mark.map { DisplayWidth.width($0.0) } ?? 0
+        let wrapped = DisplayWidth.wrap(message.text, columns: max(1, width - indent - markWidth))
+        var result: [PaneLine] = []
+        for (i, piece) in wrapped.enumerated() {
+            var line = PaneLine(pieces: i == 0 ? prefix : [(String(repeating: " ", count: indent), .base)])
+            line.pieces.append((piece, textStyle))
+            if i == wrapped.count - 1, let mark { line.pieces.append(mark) }
+            result.append(line)
+        }
+        cache[key] = result
+        return result
+    }
+
+    static func shortName(_ address: String) -> String {
+        address.split(separator: "@").first.map(String.init) ?? address
+    }
+
+    private func formatters(for zone: TimeZone) -> (zone: TimeZone, time: DateFormatter, day: DateFormatter) {
+        if let formatters, formatters.zone == zone { return formatters }
+        let time = DateFormatter(), day = DateFormatter()
+        for f in [time, day] {
+            f.timeZone = zone
+            f.locale = Locale(identifier: "en_US_POSIX")
+        }
+        time.dateFormat = "HH:mm"
+        day.dateFormat = "EEEE d MMMM yyyy"
+        formatters = (zone, time, day)
+        cache.removeAll()
+        return formatters!
+    }
+}
+
+/// The verification screen: the safety number as 12 groups of 5 digits, the QR code to scan, and what
+/// to do next.
+enum VerifyPane {
+    static func draw(_ v: AppState.Verification, into canvas: inout Canvas, x: Int, width: Int, height: Int) {
+        var y = 0
+        canvas.put(" Safety number with \(v.peer)", x: x, y: y, style: .verifyTitle)
+        let (words, style) = TrustBadge.words(v.trust)
+        canvas.put(" — " + words, x: x + DisplayWidth.width(" Safety number with \(v.peer)"), y: y, style: style)
+        y += 2
+        let groups = stride(from: 0, to: v.digits.count, by: 5).map { start -> String in
+            let s = v.digits.index(v.digits.startIndex, offsetBy: start)
+            return String(v.digits[s..<v.digits.index(s, offsetBy: min(5, v.digits.count - start))])
+        }
+        for row in stride(from: 0, to: groups.count, by: 4) {
+            canvas.put("   " + groups[row..<min(groups.count, row + 4)].joined(separator: " "), x: x, y: y, style: .verifyDigits)
+            y += 1
+        }
+        y += 1
+        let help = [
+            "Compare these digits with \(ConversationPane.shortName(v.peer))'s screen (in person or on a call), or scan the code.",
+            "If they match: /verify \(v.peer) DIGITS   (paste or type the 60 digits; spaces are fine)",
+            "Esc closes this screen.",
+        ]
+        // The help goes beside the code when there is room (a code is 30–45 columns wide), else below it.
+        let qrWidth = v.qrLines.first.map { DisplayWidth.width($0) } ?? 0
+        let sideWidth = width - 3 - qrWidth - 3
+        let beside = sideWidth >= 28 && y + v.qrLines.count <= height
+        let qrFits = beside || y + v.qrLines.count + help.count + 1 <= height
+        var helpY = y
+        if qrFits {
+            for line in v.qrLines {
+                canvas.put(line, x: x + 3, y: y, style: .verifyQR)
+                y += 1
+            }
+        } else {
+            canvas.put("   (make the terminal taller to see the QR code)", x: x, y: y, style: .helpText)
+            y += 1
+        }
+        let helpX = beside ? x + 3 + qrWidth + 2 : x
+        let helpWidth = beside ? sideWidth : width - 4
+        if !beside { helpY = y + 1 }
+        for line in help {
+            for piece in DisplayWidth.wrap(line, columns: max(1, helpWidth)) where helpY < height {
+                canvas.put(" " + piece, x: helpX, y: helpY, style: .helpText)
+                helpY += 1
+            }
+            if beside { helpY += 1 }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import ParleyStore
+
+/// Paging a conversation's history from the store into the app state: the newest page when a window
+/// opens, older pages as scrolling nears the top of what is loaded. Only what is near the screen is
+/// decrypted, so opening a conversation with 100k messages costs one page.
+public enum History {
+    public static let pageSize = 200
+
+    public static func open(_ peer: String, from store: EncryptedStore, into state: inout AppState) {
+        let page = ((try? store.messages(with: peer, limit: pageSize)) ?? []).map(ChatMessage.init)
+        var conversation = AppState.Conversation()
+        conversation.messages = page
+        conversation.reachedStart = page.count < pageSize
+        state.conversations[peer] = conversation
+        state.updatePending(peer)
+    }
+
+    /// Loads the page before the oldest loaded message when fewer than a screen of lines is left above
+    /// the visible part. Returns whether it loaded anything.
+    @discardableResult
+    public static func loadOlderIfNeeded(_ state: inout AppState, from store: EncryptedStore, renderer: Renderer, width: Int, height: Int) -> Bool {
+        guard let peer = state.focus, let conversation = state.conversations[peer], !conversation.reachedStart,
+              renderer.linesAvailableAbove(state, width: width, height: height) < height else {
+            renderer.clampScroll(&state, width: width, height: height)
+            return false
+        }
+        let before = conversation.messages.first?.id
+        let page = ((try? store.messages(with: peer, before: before, limit: pageSize)) ?? []).map(ChatMessage.init)
+        state.prepend(page, to: peer, complete: page.count < pageSize)
+        return !page.isEmpty
+    }
+}

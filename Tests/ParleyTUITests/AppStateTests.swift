@@ -1,0 +1,88 @@
+import ParleyStore
+import Testing
+@testable import ParleyTUI
+
+func chat(_ n: Int, from sender: String, in peer: String, direction: MessageDirection = .incoming, at: UInt64 = 1_700_000_000_000,
+          text: String? = nil, state: DeliveryState? = nil) -> ChatMessage {
+    ChatMessage(id: Int64(n), clientMessageId: [UInt8(n & 0xFF), UInt8(n >> 8)], direction: direction, conversation: peer, sender: sender,
+                sentAt: at, text: text ?? "message \(n)", state: state ?? (direction == .outgoing ? .sent : .received))
+}
+
+@Suite struct AppStateTests {
+    let bob = "bob@127.0.0.1:7000", carol = "carol@127.0.0.1:7000", me = "alice@127.0.0.1:7000"
+
+    @Test func unreadCountsUntilFocused() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.apply(message: chat(1, from: bob, in: bob))
+        s.apply(message: chat(2, from: bob, in: bob))
+        #expect(s.roster.first?.unread == 2)
+        s.focus(bob)
+        #expect(s.roster.first?.unread == 0)
+        #expect(s.apply(message: chat(3, from: bob, in: bob)) == false)
+        #expect(s.roster.first?.unread == 0)
+    }
+
+    @Test func newActivityMovesAConversationToTheTop() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.ensureRosterEntry(carol, trust: .verified)
+        s.apply(message: chat(1, from: carol, in: carol))
+        #expect(s.roster.map(\.address) == [carol, bob])
+        s.apply(message: chat(2, from: bob, in: bob))
+        #expect(s.roster.map(\.address) == [bob, carol])
+    }
+
+    @Test func receiptsAdvanceButNeverGoBack() {
+        var s = AppState(account: me)
+        let mine = chat(5, from: me, in: bob, direction: .outgoing)
+        s.apply(message: mine)
+        s.apply(receiptFrom: bob, read: true, messageIds: [mine.clientMessageId])
+        #expect(s.conversations[bob]?.messages.last?.state == .read)
+        s.apply(receiptFrom: bob, read: false, messageIds: [mine.clientMessageId])
+        #expect(s.conversations[bob]?.messages.last?.state == .read)
+    }
+
+    @Test func aStateUpdateReplacesTheMessage() {
+        var s = AppState(account: me)
+        s.apply(message: chat(5, from: me, in: bob, direction: .outgoing, state: .pending))
+        #expect(s.roster.first?.pending == 1)
+        s.apply(message: chat(5, from: me, in: bob, direction: .outgoing, state: .sent))
+        #expect(s.conversations[bob]?.messages.count == 1)
+        #expect(s.roster.first?.pending == 0)
+    }
+
+    @Test func windowsCycleThroughConsoleAndConversations() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.ensureRosterEntry(carol, trust: .unverified)
+        #expect(s.focus == nil)
+        s.cycleWindow(by: 1)
+        #expect(s.focus == bob)
+        s.cycleWindow(by: 1)
+        #expect(s.focus == carol)
+        s.cycleWindow(by: 1)
+        #expect(s.focus == nil)
+        s.cycleWindow(by: -1)
+        #expect(s.focus == carol)
+    }
+
+    @Test func scrollingStaysStillWhenMessagesArrive() {
+        var s = AppState(account: me)
+        s.focus(bob)
+        s.apply(message: chat(1, from: bob, in: bob))
+        s.scroll(by: 10)
+        s.apply(message: chat(2, from: bob, in: bob))
+        #expect(s.conversations[bob]?.scroll == 11)
+        s.scroll(by: -100)
+        #expect(s.conversations[bob]?.scroll == 0)
+    }
+
+    @Test func typingExpires() {
+        var s = AppState(account: me)
+        s.typing(from: bob, started: true, now: 1000)
+        #expect(s.conversations[bob]?.typingUntil == 9000)
+        s.apply(message: chat(1, from: bob, in: bob))
+        #expect(s.conversations[bob]?.typingUntil == nil)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+@testable import ParleyTUI
+
+@Suite struct CommandTableTests {
+    @Test func namesAndAliasesAreUnique() {
+        let names = CommandTable.all.flatMap { [$0.name] + $0.aliases }
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test func theIssuesCommandsExist() {
+        for name in ["add", "msg", "verify", "trust", "devices", "search", "theme", "set", "quit", "help"] {
+            #expect(CommandTable.find(name) != nil, "missing /\(name)")
+        }
+        #expect(CommandTable.find("exit")?.name == "quit")
+    }
+
+    @Test func helpListsEveryCommandWithItsSummary() {
+        let help = CommandTable.helpLines()
+        #expect(help.count == CommandTable.all.count)
+        for (line, spec) in zip(help, CommandTable.all) {
+            #expect(line.hasPrefix(spec.usage))
+            #expect(line.hasSuffix(spec.summary))
+        }
+    }
+
+    @Test func completionFollowsTheTable() {
+        #expect(CommandTable.candidates(for: "/", contacts: [], themes: []).count == CommandTable.all.count)
+        #expect(CommandTable.candidates(for: "/theme ", contacts: ["x@h:1"], themes: ["mono", "paper"]) == ["mono", "paper"])
+        #expect(CommandTable.candidates(for: "/msg ", contacts: ["x@h:1"], themes: []) == ["x@h:1"])
+        #expect(CommandTable.candidates(for: "/set ", contacts: [], themes: []) == CommandTable.settingNames)
+        #expect(CommandTable.candidates(for: "/set keymap ", contacts: [], themes: []) == ["emacs", "vi"])
+        #expect(CommandTable.candidates(for: "/quit ", contacts: ["x@h:1"], themes: []) == [])
+        #expect(CommandTable.candidates(for: "/help ", contacts: [], themes: []).contains("verify"))
+    }
+
+    /// parley(1) carries the table's rendering verbatim: regenerate it with `parley help-commands --man`.
+    @Test func manPageSectionMatchesTheTable() throws {
+        let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../man/parley.1").standardized
+        let text = try String(contentsOf: page, encoding: .utf8)
+        #expect(text.contains(CommandTable.manSection()))
+    }
+}
