@@ -201,6 +201,18 @@ def test_every_route_success_and_error_paths(relay):
     assert walk("GET", "/v1/attachments/{id}", 200, path_parameters=path_id).content == b"12345"
     walk("PUT", "/v1/attachments/{id}", 404, token=token, path_parameters={"id": "0" * 64}, body=b"1", media_type="application/octet-stream")
 
+    # Provisioning: a slot waits (204), takes one sealed message from a device, hands it over once, then is gone.
+    slot = walk("POST", "/v1/provisioning", 201).json()
+    at_slot = {"id": slot["id"]}
+    walk("GET", "/v1/provisioning/{id}", 204, path_parameters=at_slot)
+    walk("PUT", "/v1/provisioning/{id}", 401, path_parameters=at_slot, body={"message": b64(b"sealed")})
+    walk("PUT", "/v1/provisioning/{id}", 204, token=token, path_parameters=at_slot, body={"message": b64(b"sealed")})
+    walk("PUT", "/v1/provisioning/{id}", 404, token=token, path_parameters=at_slot, body={"message": b64(b"again")})
+    assert base64.b64decode(walk("GET", "/v1/provisioning/{id}", 200, path_parameters=at_slot).json()["message"]) == b"sealed"
+    walk("GET", "/v1/provisioning/{id}", 404, path_parameters=at_slot)
+    big = walk("POST", "/v1/provisioning", 201).json()
+    walk("PUT", "/v1/provisioning/{id}", 413, token=token, path_parameters={"id": big["id"]}, body={"message": b64(bytes(65 * 1024))})
+
     # A newer device list: same account key, higher version; a second device joins.
     bob.devices.append(Device(2))
     bob.version = 2
