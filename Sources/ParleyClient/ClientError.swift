@@ -18,6 +18,12 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case identityChanged(String)
     case invalidAddress(String)
     case malformedResponse(String)
+    /// A local file could not be read or written (attachments).
+    case file(String)
+    case noAttachment
+    case unknownDevice(UInt32)
+    case timedOut(String)
+    case deviceRevoked(address: String, deviceId: UInt32)
 
     public var description: String {
         switch self {
@@ -32,6 +38,11 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .identityChanged(let address): "the identity key of \(address) has changed; sending stops until you verify or accept the new key"
         case .invalidAddress(let detail): detail
         case .malformedResponse(let detail): "the relay sent a malformed response: \(detail)"
+        case .file(let detail): detail
+        case .noAttachment: "that message has no attachment"
+        case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
+        case .timedOut(let detail): detail
+        case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device (to use this machine again, `parley link` it into a new home)"
         }
     }
 
@@ -39,7 +50,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .rateLimited: 5
         case .identityChanged: 4
-        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport: 1
+        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice: 1
         default: 3
         }
     }

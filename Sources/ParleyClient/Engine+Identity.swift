@@ -35,23 +35,23 @@ extension Engine {
     }
 
     /// Compares the peer's 60 digits (spaces ignored) with ours; on a match the contact becomes verified.
-    public func verify(_ peer: String, digits: String) throws -> VerificationOutcome {
+    public func verify(_ peer: String, digits: String) async throws -> VerificationOutcome {
         let typed = digits.filter { !$0.isWhitespace }
         guard typed.count == 60, typed.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .malformed }
         let ours = try safetyNumber(with: peer).digits
         guard constantTimeEquals(Array(typed.utf8), Array(ours.utf8)) else { return .mismatch }
-        try setTrust(.verified, for: peer)
+        try await setTrust(.verified, for: peer)
         return .verified
     }
 
     /// Compares a scanned code (the peer's scannable payload) with ours.
-    public func verify(_ peer: String, scanned: [UInt8]) throws -> VerificationOutcome {
+    public func verify(_ peer: String, scanned: [UInt8]) async throws -> VerificationOutcome {
         guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         let local = SafetyNumber.partyHash(key: SafetyNumber.accountKey(account.accountKey.publicKey), id: SafetyNumber.accountId(account.address))
         let remote = SafetyNumber.partyHash(key: SafetyNumber.accountKey(contact.account.accountKey), id: SafetyNumber.accountId(peer))
         switch SafetyNumber.compare(scanned: scanned, version: SafetyNumber.scannableVersion, localHash: local, remoteHash: remote) {
         case .match:
-            try setTrust(.verified, for: peer)
+            try await setTrust(.verified, for: peer)
             return .verified
         case .mismatch: return .mismatch
         case .versionMismatch(let theirs, let ours): return .versionMismatch(theirs: theirs, ours: ours)
@@ -60,22 +60,61 @@ extension Engine {
     }
 
     /// Accepts the contact's current key without verifying it (clears `changed` and `untrusted`).
-    public func trust(_ peer: String) throws {
-        try setTrust(.unverified, for: peer)
+    public func trust(_ peer: String) async throws {
+        try await setTrust(.unverified, for: peer)
     }
 
-    private func setTrust(_ state: TrustState, for peer: String) throws {
-        guard var contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
+    /// Records the decision, writes it into the conversation, and tells this account's other devices
+    /// (PROTOCOL.md §12, type 0x05), which apply it if they know the same key.
+    private func setTrust(_ state: TrustState, for peer: String) async throws {
+        guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         guard contact.trust != state else { return }
-        let before = contact.trust
+        try record(state, for: contact, elsewhere: false)
+        guard account.deviceList.devices.count > 1 else { return }
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: account.address,
+                              body: .trustDecision(address: peer, accountKey: contact.account.accountKey.bytes, state: state.rawValue))
+        try await send(content, to: account.address)
+    }
+
+    private func record(_ state: TrustState, for contact: Contact, elsewhere: Bool) throws {
+        var contact = contact
+        let before = contact.trust, peer = contact.address
         contact.trust = state
         try store.saveContact(contact)
+        let suffix = elsewhere ? " (on another of your devices)" : ""
         let words: String = switch state {
-        case .verified: "You verified the safety number of \(peer)."
-        case .unverified: before == .verified ? "\(peer) is no longer marked verified." : "You accepted the identity key of \(peer)."
-        case .changed, .untrusted: "The identity key of \(peer) is not trusted."
+        case .verified: "You verified the safety number of \(peer)\(suffix)."
+        case .unverified: before == .verified ? "\(peer) is no longer marked verified\(suffix)." : "You accepted the identity key of \(peer)\(suffix)."
+        case .changed, .untrusted: "The identity key of \(peer) is not trusted\(suffix)."
         }
         try notice(words, in: peer)
+    }
+
+    /// A trust decision from another device of this account: applied only when it is about the key this
+    /// device knows for the contact (a decision about an older or newer key is not this key's decision).
+    func applyTrustDecision(address: String, accountKey: [UInt8], state: UInt8) throws -> EngineEvent? {
+        guard let decided = TrustState(rawValue: state), let contact = try store.contact(address),
+              contact.account.accountKey.bytes == accountKey, contact.trust != decided else { return nil }
+        try record(decided, for: contact, elsewhere: true)
+        return .identityChanged(address: address, trust: decided)
+    }
+
+    /// Marks the incoming messages of the conversation with `peer` read (`seen`): this account's other
+    /// devices are told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
+    @discardableResult
+    public func markRead(_ peer: String, sendReadReceipts: Bool = true) async throws -> Int {
+        let unread = try store.messages(with: peer, limit: 1_000).filter { $0.direction == .incoming && $0.state == .received }
+        guard !unread.isEmpty else { return 0 }
+        let ids = unread.map(\.clientMessageId)
+        try store.advanceState(ofMessagesSentBy: peer, ids: ids, to: .seen)
+        let receipt = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+                              body: .receipt(read: true, messageIds: ids))
+        if sendReadReceipts, try store.contact(peer)?.trust.allowsSending == true {
+            try await send(receipt, to: peer)      // the peer's devices and this account's other devices
+        } else if account.deviceList.devices.count > 1 {
+            try await send(receipt, to: account.address)
+        }
+        return unread.count
     }
 
     /// Takes in a signed device list fetched from `address`'s relay: a device-list change is recorded in

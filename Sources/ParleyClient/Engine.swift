@@ -14,6 +14,8 @@ public enum EngineEvent: Sendable, Equatable {
     case identityChanged(address: String, trust: TrustState)
     case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)
+    /// Another device of this account read these messages of `conversation`.
+    case readElsewhere(conversation: String, messageIds: [[UInt8]])
 }
 
 /// The client engine shared by every front end: account creation, contacts, sending through the outbox,
@@ -22,10 +24,10 @@ public enum EngineEvent: Sendable, Equatable {
 public actor Engine {
     public nonisolated let store: EncryptedStore
     public nonisolated let relay: RelayClient
-    public private(set) var account: LocalAccount
+    public internal(set) var account: LocalAccount
     let manager: SessionManager
     let clock: any WallClock
-    private var token: String?
+    var token: String?
     public let trustPolicy: TrustPolicy
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
@@ -80,7 +82,13 @@ public actor Engine {
     /// A bearer token for this device, from a signed challenge.
     public func sessionToken() async throws -> String {
         if let token { return token }
-        let challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
+        let challenge: ChallengeResponse
+        do {
+            challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
+        } catch ClientError.relay(status: 404, _, _) {
+            // The relay's list of this account no longer names this device: another device revoked it.
+            throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+        }
         guard let relayName = AccountAddressParts.relay(of: account.address) else { throw ClientError.invalidAddress(account.address) }
         let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: relayName))
         let session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
@@ -90,7 +98,7 @@ public actor Engine {
     }
 
     /// Runs `body` with a token, renewing it once if the relay says it expired.
-    private func authorised<R>(_ body: (String) async throws -> R) async throws -> R {
+    func authorised<R>(_ body: (String) async throws -> R) async throws -> R {
         do { return try await body(try await sessionToken()) } catch ClientError.relay(status: 401, _, _) {
             token = nil
             return try await body(try await sessionToken())
@@ -99,7 +107,7 @@ public actor Engine {
 
     // MARK: Prekeys
 
-    private func uploadPreKeys(_ keys: LocalPreKeys, full: Bool, oneTimeIds: Set<UInt32>? = nil, pqIds: Set<UInt32>? = nil) async throws {
+    func uploadPreKeys(_ keys: LocalPreKeys, full: Bool, oneTimeIds: Set<UInt32>? = nil, pqIds: Set<UInt32>? = nil) async throws {
         let identity = account.device
         func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
             SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
@@ -145,9 +153,7 @@ public actor Engine {
     @discardableResult
     public func addContact(_ address: AccountAddress) async throws -> Contact {
         let text = address.description
-        let peerRelay = try RelayClient(endpoint: try RelayEndpoint(relay: address.relay, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                                    insecure: true, caFile: relay.endpoint.caFile))
-        let response = try await peerRelay.account(text)
+        let response = try await peerRelay(for: text).account(text)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
         if try store.contact(text) != nil {
@@ -166,12 +172,23 @@ public actor Engine {
     /// and the outbox in one transaction, then tries to deliver. Returns the message as stored (pending if
     /// the relay could not be reached: the outbox keeps it for the next attempt).
     @discardableResult
-    public func send(text: String, to peer: String) async throws -> MessageRecord {
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: .text(text))
+    public func send(text: String, to peer: String, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        try await send(.message(text: text, replyTo: replyTo, attachment: nil), to: peer)
+    }
+
+    /// Sends a text-like body (a plain text when it has neither a reply nor an attachment) and returns it
+    /// as stored.
+    func send(_ body: Content.Body, to peer: String) async throws -> MessageRecord {
+        var body = body
+        if case .message(let text, nil, nil) = body { body = .text(text) }
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: body)
         if let stored = try await send(content, to: peer) { return stored }
+        var replyTo: [UInt8]?, attachment: AttachmentPointer?
+        if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
         return try store.message(sentBy: account.address, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
-                             sentAt: content.sentAt, receivedAt: content.sentAt, text: text, state: .pending)
+                             sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
+                             replyTo: replyTo, attachment: attachment)
     }
 
     public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
@@ -187,7 +204,7 @@ public actor Engine {
 
     /// Returns the history record as the drain left it (sent), when it has one.
     @discardableResult
-    private func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
+    func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             sendQueue.append(QueuedSend(content: content, peer: peer, continuation: continuation))
             if !encrypting {
@@ -355,7 +372,8 @@ public actor Engine {
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
             do {
-                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address)
+                let token = address == account.address ? try await sessionToken() : nil
+                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address, token: token)
                 round.done += group.map(\.id)
                 round.open[first.envelope.batch]! -= 1
                 if address != account.address { round.sent.append(first.envelope.batch) }
@@ -423,6 +441,12 @@ public actor Engine {
         address == account.address ? account.deviceList : try store.contact(address)?.account.deviceList
     }
 
+    /// Fetches this account's device list from the relay and adopts it if it is newer and signed by the
+    /// account key (another device was linked or revoked).
+    public func refreshOwnDeviceList() async throws {
+        try await refreshDeviceList(account.address)
+    }
+
     private func refreshDeviceList(_ address: String) async throws {
         let response = try await peerRelay(for: address).account(address)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
@@ -436,11 +460,14 @@ public actor Engine {
     }
 
     /// The relay that serves `address` (contacts may live on other relays).
-    private func peerRelay(for address: String) throws -> RelayClient {
+    func peerRelay(for address: String) throws -> RelayClient {
         guard let relayName = AccountAddressParts.relay(of: address),
               relayName != AccountAddressParts.relay(of: account.address) else { return relay }
-        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                           insecure: true, caFile: relay.endpoint.caFile))
+        // Plain transport to a contact's relay only where it would be allowed to this device's own relay:
+        // on loopback, or with --insecure.
+        let home = relay.endpoint
+        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: home.baseURL.hasPrefix("https") ? true : nil,
+                                                           insecure: home.allowsInsecure, caFile: home.caFile))
     }
 
     // MARK: Receiving
@@ -463,7 +490,7 @@ public actor Engine {
         while true {
             let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
             preKeysLow = preKeysLow || page.preKeysLow
-            let events = try await receive(page.messages.map(\.envelope.bytes))
+            let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
@@ -480,31 +507,30 @@ public actor Engine {
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
     /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
-    private func receive(_ envelopes: [[UInt8]]) async throws -> [EngineEvent] {
+    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
         guard !envelopes.isEmpty else { return [] }
-        let outcomes = try await manager.receive(batch: envelopes, deferUnknownSenders: true)
+        let outcomes = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true)
         var events: [EngineEvent] = []
-        var oneByOne: [[UInt8]] = []
-        for (envelope, outcome) in zip(envelopes, outcomes) {
+        var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
+        for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
             guard case .failure(let error) = outcome else { continue }
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
-            case is UnknownSenderAccount:
-                oneByOne.append(envelope)
-            case ProtocolError.unknownDevice(let address, _) where address != account.address:
-                oneByOne.append(envelope)
+            case is UnknownSenderAccount, ProtocolError.unknownDevice:
+                // A device of a contact or of this account that this device's copy of the list lacks yet.
+                oneByOne.append((envelope, time))
             case ProtocolError.identityChanged(let address) where address != account.address:
-                oneByOne.append(envelope)
+                oneByOne.append((envelope, time))
             default:
                 // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
         events += try fileInbox()
-        for envelope in oneByOne {
+        for (envelope, time) in oneByOne {
             do {
-                try await receiveRefreshingSender(envelope)
+                try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
             } catch {
                 events.append(try recordUndecryptable(error, envelope: envelope))
@@ -517,7 +543,7 @@ public actor Engine {
     /// Receives one envelope. When its sender certificate names a device this device's copy of the
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
-    private func receiveRefreshingSender(_ envelope: [UInt8]) async throws {
+    private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
         // A sender never seen before: its account key is taken from its relay's signed device list (first
         // use), not from the certificate, which anyone can sign for any address; a certificate with another
         // key is then an identity change and is refused. Only if that relay cannot be reached is the
@@ -527,15 +553,16 @@ public actor Engine {
             do { try await refreshDeviceList(sender) } catch ClientError.network {}
         }
         do {
-            _ = try await manager.receive(envelope)
-        } catch ProtocolError.unknownDevice(let address, _) where address != account.address {
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        } catch ProtocolError.unknownDevice(let address, _) {
+            // Also this account's own list: a device linked elsewhere writes before this one has seen it.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         } catch ProtocolError.identityChanged(let address) where address != account.address {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(address)
-            _ = try await manager.receive(envelope)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
         }
     }
 
@@ -547,6 +574,7 @@ public actor Engine {
             case message
             case event(EngineEvent)
             case unreadable(sender: String)
+            case trust(address: String, accountKey: [UInt8], state: UInt8)
             case nothing
         }
         var filings: [InboxFiling] = []
@@ -560,16 +588,26 @@ public actor Engine {
             }
             let fromSelf = received.sender.address == account.address
             switch content.body {
-            case .text(let text):
+            case .text, .message:
+                var replyTo: [UInt8]?, attachment: AttachmentPointer?
+                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
                 let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
-                                           receivedAt: now, text: text, state: fromSelf ? .sent : .received)
+                                           receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
+                                           replyTo: replyTo, attachment: attachment)
                 filings.append(InboxFiling(inboxId: id, message: record))
                 pending.append(.message)
+            case .receipt(let read, let ids) where fromSelf:
+                // Another device of this account read these messages of `destination`.
+                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
+                pending.append(read ? .event(.readElsewhere(conversation: content.destination, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
-                filings.append(InboxFiling(inboxId: id, receipt: fromSelf ? nil : (ids, read ? .read : .delivered)))
-                pending.append(fromSelf ? .nothing : .event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+                filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
+                pending.append(.event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+            case .trustDecision(let address, let key, let state):
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
@@ -583,6 +621,8 @@ public actor Engine {
             case .event(let event): events.append(event)
             case .unreadable(let sender):
                 events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender))
+            case .trust(let address, let key, let state):
+                if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
             case .nothing: break
             }
         }

@@ -47,8 +47,9 @@ public struct RelayClient: Sendable {
     public func bundle(address: String, deviceId: UInt32) async throws(ClientError) -> BundleResponse {
         try await call(.GET, "/v1/keys/\(escape(address))/\(deviceId)")
     }
-    public func send(_ request: SendRequest, to address: String) async throws(ClientError) {
-        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request)
+    /// `token`: only for copies to this account's own other devices (see PROTOCOL.md §13).
+    public func send(_ request: SendRequest, to address: String, token: String? = nil) async throws(ClientError) {
+        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
     }
     public func fetch(limit: Int = 100, token: String) async throws(ClientError) -> FetchResponse {
         try await call(.GET, "/v1/mailbox?limit=\(limit)", token: token)
@@ -61,6 +62,20 @@ public struct RelayClient: Sendable {
     }
     public func uploadAttachment(id: String, bytes: [UInt8], token: String) async throws(ClientError) {
         _ = try await raw(.PUT, "/v1/attachments/" + id, body: ByteBuffer(bytes: bytes), token: token, expect: [204])
+    }
+    public func createProvisioning() async throws(ClientError) -> ProvisioningSlot {
+        try await call(.POST, "/v1/provisioning")
+    }
+    public func fillProvisioning(id: String, message: ProvisioningMessage, token: String) async throws(ClientError) {
+        try await callNoContent(.PUT, "/v1/provisioning/" + escape(id), body: message, token: token)
+    }
+    /// The message once the existing device has left it, nil while the slot waits.
+    public func collectProvisioning(id: String) async throws(ClientError) -> ProvisioningMessage? {
+        let buffer = try await raw(.GET, "/v1/provisioning/" + escape(id), body: nil, token: nil, expect: [200, 204])
+        guard buffer.readableBytes > 0 else { return nil }
+        do { return try JSONDecoder().decode(ProvisioningMessage.self, from: Data(buffer.readableBytesView)) } catch {
+            throw .malformedResponse("provisioning message")
+        }
     }
     public func downloadAttachment(id: String) async throws(ClientError) -> [UInt8] {
         [UInt8](try await raw(.GET, "/v1/attachments/" + id, body: nil, token: nil, expect: [200]).readableBytesView)

@@ -8,6 +8,9 @@ public struct RelayEndpoint: Sendable, Equatable {
     public let host: String
     /// PEM file with extra trust roots (a private CA for a self-hosted relay).
     public let caFile: String?
+    /// Whether the user allowed plain http/ws to hosts outside loopback (`--insecure`); other relays this
+    /// device reaches (its contacts' relays) are held to the same choice.
+    public let allowsInsecure: Bool
 
     /// `relay` is the `HOST[:PORT]` of an account address. `tls` nil means: plain on loopback, TLS elsewhere.
     public init(relay: String, tls: Bool? = nil, insecure: Bool = false, caFile: String? = nil) throws(ClientError) {
@@ -19,5 +22,6 @@ public struct RelayEndpoint: Sendable, Equatable {
         pushURL = (useTLS ? "wss://" : "ws://") + relay + "/v1/push"
         self.host = host
         self.caFile = caFile
+        allowsInsecure = insecure
     }
 }

@@ -10,6 +10,20 @@ public struct Content: Equatable, Sendable {
         /// Delivery (`read == false`) or read receipts for earlier messages, by client message id.
         case receipt(read: Bool, messageIds: [[UInt8]])
         case typing(started: Bool)
+        /// A text with a quoted earlier message (by client message id) and/or an attachment; a plain text
+        /// without either is sent as `.text`.
+        case message(text: String, replyTo: [UInt8]?, attachment: AttachmentPointer?)
+        /// Sent only to this account's own other devices: the user's trust decision about a contact's
+        /// account key (`state`: 0 unverified, 1 verified, 2 changed, 3 untrusted), so every device agrees.
+        case trustDecision(address: String, accountKey: [UInt8], state: UInt8)
+
+        /// The text shown for a message body (a caption for an attachment), nil for control contents.
+        public var displayText: String? {
+            switch self {
+            case .text(let text), .message(let text, _, _): text
+            case .receipt, .typing, .trustDecision: nil
+            }
+        }
     }
 
     public static let messageIdLength = 16
@@ -37,6 +51,8 @@ public struct Content: Equatable, Sendable {
         case .text: w.u8(0x01)
         case .receipt: w.u8(0x02)
         case .typing: w.u8(0x03)
+        case .message: w.u8(0x04)
+        case .trustDecision: w.u8(0x05)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -48,6 +64,15 @@ public struct Content: Equatable, Sendable {
             w.u16(UInt16(ids.count))
             for id in ids { w.raw(id) }
         case .typing(let started): w.bool(started)
+        case .message(let text, let replyTo, let attachment):
+            w.bytes32(Array(text.utf8))
+            w.u8((replyTo == nil ? 0 : 1) | (attachment == nil ? 0 : 2))
+            if let replyTo { w.raw(replyTo) }
+            attachment?.encode(into: &w)
+        case .trustDecision(let address, let accountKey, let state):
+            w.bytes16(Array(address.utf8))
+            w.raw(accountKey)
+            w.u8(state)
         }
         return w.bytes
     }
@@ -71,6 +96,19 @@ public struct Content: Equatable, Sendable {
             body = .receipt(read: read, messageIds: ids)
         case 0x03:
             body = .typing(started: try r.bool())
+        case 0x04:
+            guard let text = String(validating: try r.bytes32(), as: UTF8.self) else { throw .malformed("Content: text is not UTF-8") }
+            let flags = try r.u8()
+            guard flags & ~3 == 0 else { throw .malformed("Content: unknown message flags \(flags)") }
+            let replyTo = flags & 1 != 0 ? try r.raw(Self.messageIdLength) : nil
+            let attachment = flags & 2 != 0 ? try AttachmentPointer(from: &r) : nil
+            body = .message(text: text, replyTo: replyTo, attachment: attachment)
+        case 0x05:
+            guard let address = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: trust address") }
+            let key = try r.raw(Ed25519.publicKeyLength)
+            let state = try r.u8()
+            guard state <= 3 else { throw .malformed("Content: trust state \(state)") }
+            body = .trustDecision(address: address, accountKey: key, state: state)
         default:
             throw .malformed("Content: unknown type \(type)")
         }

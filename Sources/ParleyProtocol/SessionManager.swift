@@ -51,6 +51,13 @@ public struct LocalAccount: Sendable {
 
     /// Sender certificates are issued for seven days and renewed by the client.
     public static let certificateLifetime: UInt64 = 7 * 86_400_000
+
+    /// A fresh certificate when less than half of the current one's lifetime is left at `now`.
+    public mutating func renewCertificate(now: UInt64) {
+        guard certificate.expiresAt < now + Self.certificateLifetime / 2 else { return }
+        certificate = .issue(address: address, accountKey: accountKey, deviceId: device.deviceId, deviceKey: device.publicKey,
+                             expiresAt: now + Self.certificateLifetime)
+    }
 }
 
 /// Sesame-style session management (PROTOCOL.md §8): fan-out to every device, active and inactive
@@ -155,6 +162,7 @@ public actor SessionManager {
     private func encrypt(_ padded: [UInt8], targets: [(DeviceAddress, Ed25519.PublicKey)],
                          bundles fetched: [DeviceAddress: PreKeyBundle], sent: SentContent?,
                          into changes: inout SessionChanges, current: [DeviceAddress: PeerDeviceSessions] = [:]) throws -> [OutgoingEnvelope] {
+        account.renewCertificate(now: clock.nowMilliseconds())
         let batch = sent?.content.messageId ?? []
         var updated: [DeviceAddress: PeerDeviceSessions] = [:]
         var outgoing: [OutgoingEnvelope] = []
@@ -198,10 +206,10 @@ public actor SessionManager {
     /// Opens, checks and decrypts one envelope, and commits the session change together with the message.
     /// On any error nothing is committed.
     @discardableResult
-    public func receive(_ envelope: [UInt8]) throws -> ReceivedMessage {
+    public func receive(_ envelope: [UInt8], receivedAt: UInt64? = nil) throws -> ReceivedMessage {
         var changes = SessionChanges()
         var accounts: [String: KnownAccount?] = [:]
-        let opened = try open(envelope, after: changes, accounts: &accounts, deferUnknownSenders: false)
+        let opened = try open(envelope, receivedAt: receivedAt, after: changes, accounts: &accounts, deferUnknownSenders: false)
         opened.apply(to: &changes)
         try store.commit(changes)
         return opened.received
@@ -215,14 +223,17 @@ public actor SessionManager {
     /// as it would be one at a time). With `deferUnknownSenders`, an envelope whose sender account this
     /// device has never seen fails with `UnknownSenderAccount` instead of being taken on first use, so the
     /// caller can look the account up and receive it on its own. If the commit throws, nothing is stored.
-    public func receive(batch envelopes: [[UInt8]], deferUnknownSenders: Bool = false) throws -> [Result<ReceivedMessage, any Error>] {
+    /// `receivedAt`: when the relay took each envelope in (see `open`), if known.
+    public func receive(batch envelopes: [[UInt8]], receivedAt: [UInt64]? = nil,
+                        deferUnknownSenders: Bool = false) throws -> [Result<ReceivedMessage, any Error>] {
         var changes = SessionChanges()
         var accounts: [String: KnownAccount?] = [:]
         var outcomes: [Result<ReceivedMessage, any Error>] = []
         outcomes.reserveCapacity(envelopes.count)
-        for envelope in envelopes {
+        for (index, envelope) in envelopes.enumerated() {
             do {
-                let opened = try open(envelope, after: changes, accounts: &accounts, deferUnknownSenders: deferUnknownSenders)
+                let opened = try open(envelope, receivedAt: receivedAt?[index], after: changes, accounts: &accounts,
+                                      deferUnknownSenders: deferUnknownSenders)
                 opened.apply(to: &changes)
                 outcomes.append(.success(opened.received))
             } catch {
@@ -251,11 +262,16 @@ public actor SessionManager {
 
     /// Opens, checks and decrypts one envelope against the store as `pending` (changes not yet committed)
     /// leaves it. Changes nothing but `accounts`, the peer accounts read from the store so far.
-    private func open(_ envelope: [UInt8], after pending: SessionChanges, accounts: inout [String: KnownAccount?],
+    ///
+    /// The certificate must not have expired when the relay took the envelope in (`receivedAt`, never later
+    /// than now): a device that was offline for longer than a certificate's lifetime still reads the mail
+    /// that waited for it.
+    private func open(_ envelope: [UInt8], receivedAt: UInt64?, after pending: SessionChanges, accounts: inout [String: KnownAccount?],
                       deferUnknownSenders: Bool) throws -> Opened {
         let sealed = try SealedSender.open(envelope, identity: account.device)
         let certificate = sealed.certificate
-        try certificate.verify(now: clock.nowMilliseconds())
+        let now = clock.nowMilliseconds()
+        try certificate.verify(now: min(now, receivedAt ?? now))
         let firstSeen = try checkSenderAccount(certificate, pending: pending, accounts: &accounts, deferUnknown: deferUnknownSenders)
 
         let device = DeviceAddress(address: certificate.address, deviceId: certificate.deviceId)

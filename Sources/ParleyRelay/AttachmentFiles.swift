@@ -34,6 +34,8 @@ struct AttachmentFiles: Sendable {
         guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()) else {
             throw RelayError.notFound("no attachment slot \(id)")
         }
+        // Only the device that made the slot fills it; to anyone else it does not exist.
+        guard slot.owner == owner else { throw RelayError.notFound("no attachment slot \(id)") }
         guard !slot.complete else { throw RelayError.conflict("attachment \(id) is already uploaded") }
         let path = directory + "/" + id
         let temporary = path + ".part"

@@ -10,6 +10,10 @@ public struct RelayConfiguration: Sendable {
     /// How long queued messages and attachments are kept (default 30 days).
     public var messageTTL: UInt64 = 30 * 86_400_000
     public var attachmentTTL: UInt64 = 30 * 86_400_000
+    /// How long a provisioning slot waits for the existing device (linking a new one).
+    public var provisioningTTL: UInt64 = 15 * 60_000
+    /// The largest sealed provisioning message (history travels as an attachment, not in it).
+    public var maxProvisioningBytes = 64 * 1024
     /// Largest accepted envelope (bytes) and queued messages per device.
     public var maxEnvelopeBytes = 96 * 1024
     public var maxMailboxMessages = 10_000

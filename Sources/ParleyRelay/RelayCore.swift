@@ -157,8 +157,11 @@ public struct RelayCore: Sendable {
 
     // MARK: Messages
 
-    func send(_ request: SendRequest, to rawAddress: String) async throws {
+    /// `sender`: the authenticated device when the request carried a token — only copies to the sender's
+    /// own other devices are sent that way, and the sending device is then not counted as missing.
+    func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil) async throws {
         let address = try parseLocalAddress(rawAddress)
+        if let sender, sender.address != address { throw RelayError.badRequest("authenticated sends go only to the sender's own account") }
         guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
         for message in request.messages where message.envelope.bytes.count > configuration.maxEnvelopeBytes {
             throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
@@ -168,7 +171,7 @@ public struct RelayCore: Sendable {
         }
         let now = clock.nowMilliseconds()
         let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
-                                               for: address, now: now, expiresAt: now + configuration.messageTTL,
+                                               for: address, sendingDevice: sender?.deviceId, now: now, expiresAt: now + configuration.messageTTL,
                                                mailboxLimit: configuration.maxMailboxMessages)
         switch result {
         case .stored:
@@ -180,6 +183,42 @@ public struct RelayCore: Sendable {
         case .unknownAccount:
             throw RelayError.notFound("no account \(address)")
         }
+    }
+
+    // MARK: Provisioning
+
+    func createProvisioning() async throws -> ProvisioningSlot {
+        let id = SystemRandom().bytes(16).map { String(format: "%02x", $0) }.joined()
+        let expiresAt = clock.nowMilliseconds() + configuration.provisioningTTL
+        try await storage.createProvisioning(id: id, expiresAt: expiresAt)
+        return ProvisioningSlot(id: id, expiresAt: expiresAt)
+    }
+
+    /// Only a device of an account on this relay may fill a slot (the message itself is sealed to the new
+    /// device's key, so this only keeps strangers from using the relay as a drop box).
+    func fillProvisioning(id: String, with message: ProvisioningMessage, by device: DeviceAddress) async throws {
+        try Self.checkProvisioningId(id)
+        guard !message.message.bytes.isEmpty else { throw RelayError.badRequest("empty provisioning message") }
+        guard message.message.bytes.count <= configuration.maxProvisioningBytes else {
+            throw RelayError.payloadTooLarge("provisioning messages are limited to \(configuration.maxProvisioningBytes) bytes")
+        }
+        guard try await storage.fillProvisioning(id: id, message: message.message.bytes, now: clock.nowMilliseconds()) else {
+            throw RelayError.notFound("no open provisioning slot \(id)")
+        }
+    }
+
+    /// The message once it is there (and the slot is gone), nil while the slot waits.
+    func takeProvisioning(id: String) async throws -> ProvisioningMessage? {
+        try Self.checkProvisioningId(id)
+        switch try await storage.takeProvisioning(id: id, now: clock.nowMilliseconds()) {
+        case .unknown: throw RelayError.notFound("no provisioning slot \(id)")
+        case .waiting: return nil
+        case .filled(let bytes): return ProvisioningMessage(message: Base64Bytes(bytes))
+        }
+    }
+
+    private static func checkProvisioningId(_ id: String) throws {
+        guard id.count == 32, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { throw RelayError.notFound("no provisioning slot \(id)") }
     }
 
     func fetch(for device: DeviceAddress, limit: Int) async throws -> FetchResponse {

@@ -23,6 +23,7 @@ struct RelayRoutes: Sendable {
         ("PUT", "/v1/keys"), ("GET", "/v1/keys/count"), ("GET", "/v1/keys/{address}/{deviceId}"),
         ("POST", "/v1/messages/{address}"), ("GET", "/v1/mailbox"), ("POST", "/v1/mailbox/ack"),
         ("POST", "/v1/attachments"), ("PUT", "/v1/attachments/{id}"), ("GET", "/v1/attachments/{id}"),
+        ("POST", "/v1/provisioning"), ("PUT", "/v1/provisioning/{id}"), ("GET", "/v1/provisioning/{id}"),
         ("GET", "/v1/push"),
     ]
 
@@ -70,10 +71,12 @@ struct RelayRoutes: Sendable {
             return try json(try await core.bundle(address: address, deviceId: deviceId))
         }
         v1.post("messages/:address") { request, context in
-            // Sealed sender: no authentication, so the relay never learns who sent this.
+            // Sealed sender: no authentication, so the relay never learns who sent this — except copies to
+            // the sender's own other devices, sent with the device's token (the relay knows that account).
             let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
-            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address)
+            let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
+            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address, sender: sender)
             return Response(status: .noContent)
         }
         v1.get("mailbox") { request, _ in
@@ -97,6 +100,22 @@ struct RelayRoutes: Sendable {
         }
         v1.get("attachments/:id") { _, context in
             try await attachments.download(id: try context.parameters.require("id"))
+        }
+        // Linking a new device: it opens a slot and polls it; an existing device of the account fills it.
+        v1.post("provisioning") { _, _ in
+            try json(try await core.createProvisioning(), status: .created)
+        }
+        v1.put("provisioning/:id") { request, context in
+            let device = try await authenticate(request)
+            let message = try await body(request, ProvisioningMessage.self, limit: core.configuration.maxProvisioningBytes * 2)
+            try await core.fillProvisioning(id: try context.parameters.require("id"), with: message, by: device)
+            return Response(status: .noContent)
+        }
+        v1.get("provisioning/:id") { _, context in
+            guard let message = try await core.takeProvisioning(id: try context.parameters.require("id")) else {
+                return Response(status: .noContent)
+            }
+            return try json(message)
         }
         // Only a plain GET gets here (a WebSocket upgrade is answered by `registerPush`'s router): say that
         // the route wants an upgrade instead of the framework's 404.

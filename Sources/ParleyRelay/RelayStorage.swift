@@ -25,6 +25,13 @@ public enum EnqueueResult: Sendable, Equatable {
 /// Everything the relay keeps, behind a protocol so the routes never see SQL. The SQLite implementation
 /// is the embedded default; a PostgreSQL one shared by several relay nodes implements the same calls and
 /// turns `enqueue`'s wake-ups into LISTEN/NOTIFY (see `WakeBroker`).
+/// A provisioning slot as a new device polls it.
+public enum ProvisioningState: Sendable, Equatable {
+    case unknown
+    case waiting
+    case filled([UInt8])
+}
+
 public protocol RelayStorage: Sendable {
     // Accounts and device lists
     func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool
@@ -48,16 +55,26 @@ public protocol RelayStorage: Sendable {
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)?
 
     // Mailboxes
-    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+    /// `sendingDevice`: the authenticated device of `address` itself when it sends copies to its own other
+    /// devices; the request then need not (and does not) include it.
+    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool)
     /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
     func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int
     func purgeExpired(now: UInt64) async throws -> Int
 
+    // Provisioning slots (linking a new device; PROTOCOL.md §15)
+    func createProvisioning(id: String, expiresAt: UInt64) async throws
+    /// Stores the sealed message in an empty, unexpired slot; false if there is none (unknown, expired or
+    /// already filled).
+    func fillProvisioning(id: String, message: [UInt8], now: UInt64) async throws -> Bool
+    /// The slot's message, removing the slot once it is collected.
+    func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState
+
     // Attachments
     func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws
-    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)?
+    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)?
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws

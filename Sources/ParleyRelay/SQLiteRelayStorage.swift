@@ -60,6 +60,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 END;
                 """)
         }
+        migrator.registerMigration("v3 provisioning") { db in
+            try db.execute(sql: """
+                CREATE TABLE provisioning (id TEXT PRIMARY KEY, message BLOB, expires_at INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 
@@ -216,10 +221,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// Group commit: concurrent enqueues share one write transaction (and so one fsync). Each request is
     /// checked and inserted in a savepoint of its own, so one refused or failed request changes nothing
     /// and leaves the others alone; every request completes only after the shared commit returned.
-    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String,
+    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         try await withCheckedThrowingContinuation { continuation in
-            let item = PendingEnqueue(envelopes: envelopes, address: address, now: now, expiresAt: expiresAt,
+            let item = PendingEnqueue(envelopes: envelopes, address: address, sendingDevice: sendingDevice, now: now, expiresAt: expiresAt,
                                       mailboxLimit: mailboxLimit, continuation: continuation)
             // The writer runs on the database's own writer queue: no task of its own to hop through.
             if enqueues.submit(item) { database.asyncWriteWithoutTransaction { db in self.writeEnqueues(db) } }
@@ -264,7 +269,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         var current: [UInt32: [UInt8]] = [:]
         for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
         let requested = Set(envelopes.map(\.deviceId))
-        let missing = current.keys.filter { !requested.contains($0) }.sorted()
+        let missing = current.keys.filter { !requested.contains($0) && $0 != item.sendingDevice }.sorted()
         let extra = requested.filter { current[$0] == nil }.sorted()
         let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
         guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
@@ -313,7 +318,34 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [Int64(now)])
             try db.execute(sql: "DELETE FROM challenges WHERE expires_at <= ?", arguments: [Int64(now)])
+            try db.execute(sql: "DELETE FROM provisioning WHERE expires_at <= ?", arguments: [Int64(now)])
             return purged
+        }
+    }
+
+    // MARK: Provisioning
+
+    public func createProvisioning(id: String, expiresAt: UInt64) async throws {
+        try await database.write { db in
+            try db.execute(sql: "INSERT INTO provisioning (id, expires_at) VALUES (?, ?)", arguments: [id, Int64(expiresAt)])
+        }
+    }
+
+    public func fillProvisioning(id: String, message: [UInt8], now: UInt64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE provisioning SET message = ? WHERE id = ? AND message IS NULL AND expires_at > ?",
+                           arguments: [Data(message), id, Int64(now)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState {
+        try await database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT message FROM provisioning WHERE id = ? AND expires_at > ?",
+                                             arguments: [id, Int64(now)]) else { return .unknown }
+            guard let message = row["message"] as Data? else { return .waiting }
+            try db.execute(sql: "DELETE FROM provisioning WHERE id = ?", arguments: [id])
+            return .filled([UInt8](message))
         }
     }
 
@@ -326,10 +358,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         }
     }
 
-    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool)? {
+    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT size, complete FROM attachments WHERE id = ? AND expires_at > ?", arguments: [id, Int64(now)])
-                .map { ($0["size"], $0["complete"]) }
+            try Row.fetchOne(db, sql: "SELECT size, complete, address, device_id FROM attachments WHERE id = ? AND expires_at > ?",
+                             arguments: [id, Int64(now)])
+                .map { ($0["size"], $0["complete"], DeviceAddress(address: $0["address"], deviceId: UInt32($0["device_id"] as Int64))) }
         }
     }
 
@@ -350,6 +383,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 struct PendingEnqueue: Sendable {
     let envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])]
     let address: String
+    let sendingDevice: UInt32?
     let now: UInt64
     let expiresAt: UInt64
     let mailboxLimit: Int

@@ -242,3 +242,22 @@ public struct HealthResponse: Codable, Sendable {
         self.version = version
     }
 }
+
+// MARK: Provisioning (linking a new device)
+
+/// A provisioning slot: where an existing device leaves the sealed provisioning message for a new one.
+public struct ProvisioningSlot: Codable, Sendable, Equatable {
+    /// 16 random bytes in hex: whoever knows it can collect the (sealed) message, once.
+    public let id: String
+    public let expiresAt: UInt64
+    public init(id: String, expiresAt: UInt64) {
+        self.id = id
+        self.expiresAt = expiresAt
+    }
+}
+
+/// The sealed provisioning message (PROTOCOL.md §15); the relay cannot read it.
+public struct ProvisioningMessage: Codable, Sendable, Equatable {
+    public let message: Base64Bytes
+    public init(message: Base64Bytes) { self.message = message }
+}

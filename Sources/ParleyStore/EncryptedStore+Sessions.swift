@@ -100,10 +100,13 @@ extension EncryptedStore: SessionStore {
             try db.cachedStatement(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)").execute(
                 arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
         }
-        if let sent = batch.sent, case .text(let text) = sent.content.body {
+        if let sent = batch.sent, let text = sent.content.body.displayText {
+            var replyTo: [UInt8]?, attachment: AttachmentPointer?
+            if case .message(_, let quoted, let pointer) = sent.content.body { (replyTo, attachment) = (quoted, pointer) }
             _ = try insert(MessageRecord(conversation: sent.content.destination, direction: .outgoing, sender: sent.sender,
                                          clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
-                                         receivedAt: sent.content.sentAt, text: text, state: .pending), db)
+                                         receivedAt: sent.content.sentAt, text: text, state: .pending,
+                                         replyTo: replyTo, attachment: attachment), db)
         }
     }
 

@@ -254,7 +254,7 @@ extension EncryptedStore {
                     result?.id = id
                 }
                 if let receipt = filing.receipt {
-                    _ = try advance(ofMessagesSentBy: ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+                    _ = try advance(ofMessagesSentBy: filing.receiptAbout ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
                 }
                 try delete.execute(arguments: [filing.inboxId])
                 stored.append(result)

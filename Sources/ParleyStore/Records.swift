@@ -19,6 +19,8 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     case failed = 4
     /// An incoming message.
     case received = 10
+    /// An incoming message the user has read (on this or another of their devices).
+    case seen = 11
 
     /// Order of progress for outgoing messages; a receipt never moves a message backwards.
     var rank: Int {
@@ -29,6 +31,7 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
         case .delivered: 3
         case .read: 4
         case .received: 5
+        case .seen: 6
         }
     }
 }
@@ -40,11 +43,16 @@ public struct InboxFiling: Sendable {
     public let message: MessageRecord?
     /// A receipt: this account's own messages with these client message ids advance to `state`.
     public let receipt: (messageIds: [[UInt8]], state: DeliveryState)?
+    /// Whose messages the receipt is about: this account's (nil), or a contact's (a read receipt from
+    /// another of this account's devices marks that contact's messages `seen`).
+    public let receiptAbout: String?
 
-    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil) {
+    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
+                receiptAbout: String? = nil) {
         self.inboxId = inboxId
         self.message = message
         self.receipt = receipt
+        self.receiptAbout = receiptAbout
     }
 }
 
@@ -68,12 +76,19 @@ public struct MessageRecord: Sendable, Equatable {
     public let clientMessageId: [UInt8]
     public let sentAt: UInt64
     public let receivedAt: UInt64
+    /// The text, or an attachment's caption.
     public let text: String
     public internal(set) var state: DeliveryState
+    /// The client message id of the message this one replies to.
+    public let replyTo: [UInt8]?
+    public let attachment: AttachmentPointer?
 
     public init(conversation: String, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
-                sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState) {
+                sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState,
+                replyTo: [UInt8]? = nil, attachment: AttachmentPointer? = nil) {
         id = 0
+        self.replyTo = replyTo
+        self.attachment = attachment
         self.conversation = conversation
         self.direction = direction
         self.sender = sender
@@ -100,6 +115,13 @@ enum RecordCodec {
         w.u64(m.sentAt)
         w.u64(m.receivedAt)
         w.bytes32(Array(m.text.utf8))
+        // Optional trailing fields (absent in records without them): flags, then a reply's quoted id and
+        // an attachment pointer. Search reads only the text and never looks past it.
+        if m.replyTo != nil || m.attachment != nil {
+            w.u8((m.replyTo == nil ? 0 : 1) | (m.attachment == nil ? 0 : 2))
+            if let replyTo = m.replyTo { w.bytes16(replyTo) }
+            m.attachment?.encode(into: &w)
+        }
         return w.bytes
     }
 
@@ -115,9 +137,18 @@ enum RecordCodec {
             let clientId = try r.bytes16()
             let sentAt = try r.u64(), receivedAt = try r.u64()
             let text = try string(try r.bytes32())
+            var replyTo: [UInt8]?
+            var attachment: AttachmentPointer?
+            if r.remaining > 0 {
+                let flags = try r.u8()
+                guard flags != 0, flags & ~3 == 0 else { throw StoreError.malformedRecord(table: "messages", detail: "flags") }
+                if flags & 1 != 0 { replyTo = try r.bytes16() }
+                if flags & 2 != 0 { attachment = try AttachmentPointer(from: &r) }
+            }
             try r.finish()
             var record = MessageRecord(conversation: conversation, direction: direction, sender: sender, clientMessageId: clientId,
-                                       sentAt: sentAt, receivedAt: receivedAt, text: text, state: state)
+                                       sentAt: sentAt, receivedAt: receivedAt, text: text, state: state,
+                                       replyTo: replyTo, attachment: attachment)
             record.id = id
             return record
         } catch let error as StoreError {

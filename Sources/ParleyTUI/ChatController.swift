@@ -228,6 +228,8 @@ final class ChatController {
         case .devicesChanged(let address, _, _, let suspicious):
             reload(address)
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
+        case .readElsewhere(let conversation, _):
+            state.readElsewhere(conversation)
         case .connection(let connection):
             state.connection = switch connection {
             case .connected: .connected

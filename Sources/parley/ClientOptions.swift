@@ -49,6 +49,19 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
+/// How to reach a relay for the first time (`init`, `link`); saved in the store for later commands.
+struct TransportOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
+    var tls: Bool?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))
+    var caFile: String?
+
+    func endpoint(relay: String, insecure: Bool) throws -> RelayEndpoint {
+        try RelayEndpoint(relay: relay, tls: tls, insecure: insecure, caFile: caFile)
+    }
+}
+
 /// Reads a secret from a file's first line, an environment variable, or the terminal without echo.
 func readPassphrase(file: String?, environment: String, prompt: String, confirm: Bool) throws -> SecretBytes {
     if let file {

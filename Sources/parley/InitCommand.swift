@@ -23,18 +23,14 @@ struct InitCommand: AsyncParsableCommand {
 
     @OptionGroup var client: ClientOptions
 
-    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
-    var tls: Bool?
-
-    @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))
-    var caFile: String?
+    @OptionGroup var transport: TransportOptions
 
     func run() async throws {
         let parsed: AccountAddress
         do { parsed = try AccountAddress(address) } catch { throw ValidationError(error.description) }
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
-        let endpoint = try RelayEndpoint(relay: parsed.relay, tls: tls, insecure: client.insecure, caFile: caFile)
+        let endpoint = try transport.endpoint(relay: parsed.relay, insecure: client.insecure)
         let relay = try RelayClient(endpoint: endpoint)
         _ = try await relay.health()
         if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
@@ -42,7 +38,7 @@ struct InitCommand: AsyncParsableCommand {
         try home.create()
         let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
         do {
-            try ParleyHome.saveRelayOptions(store, tls: tls, insecure: client.insecure, caFile: caFile)
+            try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
             let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
             let account = await engine.account
             Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")

@@ -141,6 +141,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .devicesChanged(let address, let added, let removed, let suspicious):
             if json { Output.json(["type": "devicesChanged", "from": address, "added": added, "removed": removed, "suspicious": suspicious]) }
             else { Output.line("(\(address) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
+        case .readElsewhere(let conversation, let ids):
+            if json { Output.json(["type": "readElsewhere", "conversation": conversation, "ids": ids.map(Output.hex)]) }
         case .connection:
             break
         }

@@ -77,7 +77,8 @@ struct Parley: AsyncParsableCommand {
         version: ParleyVersion.string,
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
-                      BackupCommand.self, Demo.self, ChatCommand.self, HelpCommandsCommand.self],
+                      BackupCommand.self, LinkCommand.self, DevicesCommand.self, Demo.self, ChatCommand.self,
+                      HelpCommandsCommand.self],
         defaultSubcommand: ChatCommand.self
     )
 }

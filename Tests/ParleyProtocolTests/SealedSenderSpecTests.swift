@@ -103,8 +103,9 @@ import ParleyCrypto
     // MARK: The sender certificate
 
     @Test func expiredCertificateIsRefused() async throws {
-        let envelope = try await aliceSends("late").envelope
-        let expiresAt = alice[0].account.certificate.expiresAt
+        let sent = try await aliceSends("late")
+        let envelope = sent.envelope
+        let expiresAt = try bob[0].peek(sent).certificate.expiresAt
         await #expect(throws: ProtocolError.senderCertificateExpired) {
             try await bob[0].manager(clock: FixedClock(now: expiresAt)).receive(envelope)
         }

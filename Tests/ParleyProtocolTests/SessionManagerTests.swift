@@ -67,3 +67,32 @@ private func deliver(_ envelopes: [OutgoingEnvelope], to devices: [TestDevice]) 
     #expect(try await bob[0].manager.receive(envelopes[0].envelope).content == Array("secret"))
     await #expect(throws: ProtocolError.duplicateOrReplayedMessage) { try await bob[0].manager.receive(envelopes[0].envelope) }
 }
+
+/// A device offline for longer than a certificate's lifetime: its own certificate is renewed when it
+/// sends again, and the mail that waited for it is checked against the time the relay took it in.
+@Test func certificatesAreRenewedAndLateMailIsCheckedAgainstTheRelayTime() async throws {
+    let world = TestWorld()
+    let alice = world.account("alice@relay.test")
+    let bob = world.account("bob@relay.test")
+    world.introduce(alice, bob)
+    let day: UInt64 = 86_400_000
+    // Sent at day 0 under a certificate that (in these fixtures) lasts one day.
+    let early = try await alice[0].manager.send(Array("sent at day 0"), to: "bob@relay.test")
+    let later = FixedClock(now: world.clock.now + 8 * day)
+    let bobLater = bob[0].manager(clock: later)
+    await #expect(throws: ProtocolError.self) { try await bobLater.receive(early[0].envelope) }
+    await #expect(throws: ProtocolError.self) { try await bobLater.receive(early[0].envelope, receivedAt: later.now) }
+    #expect(try await bobLater.receive(early[0].envelope, receivedAt: world.clock.now + 1_000).content == Array("sent at day 0"))
+
+    // Eight days on, Alice sends again: a fresh certificate, which Bob accepts at that time.
+    let aliceLater = alice[0].manager(clock: later)
+    let fresh = try await aliceLater.send(Array("a week later"), to: "bob@relay.test")
+    #expect(await aliceLater.account.certificate.expiresAt == later.now + LocalAccount.certificateLifetime)
+    #expect(try await bobLater.receive(fresh[0].envelope, receivedAt: later.now).content == Array("a week later"))
+    // A receivedAt in the future counts as now: a relay cannot stretch a certificate that way.
+    let afterExpiry = FixedClock(now: later.now + 8 * day)
+    let third = try await aliceLater.send(Array("third"), to: "bob@relay.test")
+    await #expect(throws: ProtocolError.self) {
+        try await bob[0].manager(clock: afterExpiry).receive(third[0].envelope, receivedAt: afterExpiry.now + 30 * day)
+    }
+}

@@ -156,6 +156,8 @@ enum WireSamples {
         Sample(AckRequest(ids: ["1"])),
         Sample(AttachmentSlotRequest(size: 1)),
         Sample(AttachmentSlot(id: "i", size: 1, expiresAt: 1)),
+        Sample(ProvisioningSlot(id: "p", expiresAt: 1)),
+        Sample(ProvisioningMessage(message: Base64Bytes([1]))),
         Sample(HealthResponse(status: "ok", name: "n", version: "1")),
     ]
 

@@ -166,4 +166,28 @@ import ParleyCrypto
         try store.insertMessages([message("c", 3, peer: "bob@relay.test")])
         #expect(try store.conversations() == ["bob@relay.test", "carol@relay.test"])
     }
+
+    @Test func repliesAndAttachmentsAreStoredAndSearchStillFindsTheText() throws {
+        let store = try makeStore(path)
+        let pointer = AttachmentPointer(id: String(repeating: "0f", count: 32), key: [UInt8](repeating: 7, count: 32), size: 1234,
+                                        digest: [UInt8](repeating: 3, count: 32), fileName: "plan.pdf", contentType: "application/pdf")
+        let quoted = [UInt8](repeating: 5, count: 16)
+        let records = [
+            MessageRecord(conversation: "bob@relay.test", direction: .incoming, sender: bob.deviceAddress, clientMessageId: [UInt8](repeating: 1, count: 16),
+                          sentAt: 1, receivedAt: 1, text: "the quarterly plan", state: .received, replyTo: quoted, attachment: pointer),
+            MessageRecord(conversation: "bob@relay.test", direction: .incoming, sender: bob.deviceAddress, clientMessageId: [UInt8](repeating: 2, count: 16),
+                          sentAt: 2, receivedAt: 2, text: "only a reply", state: .received, replyTo: quoted),
+            MessageRecord(conversation: "bob@relay.test", direction: .incoming, sender: bob.deviceAddress, clientMessageId: [UInt8](repeating: 3, count: 16),
+                          sentAt: 3, receivedAt: 3, text: "", state: .received, attachment: pointer),
+        ]
+        try store.insertMessages(records)
+        let stored = try store.messages(with: "bob@relay.test")
+        #expect(stored.map(\.replyTo) == [quoted, quoted, nil])
+        #expect(stored.map(\.attachment) == [pointer, nil, pointer])
+        #expect(try store.search("quarterly").map(\.attachment) == [pointer])
+        #expect(try store.verify().rows["messages"] == 3)
+        // The key and file name are inside the encrypted cell, nowhere in the file.
+        let file = fileBytes(path) + fileBytes(path + "-wal")
+        #expect(file.range(of: Data("plan.pdf".utf8)) == nil)
+    }
 }

@@ -56,6 +56,8 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     b.type("/verify")
     screen_b = b.wait("Bob's safety number", lambda s: len(safety_digits(s)) == 60)
     assert safety_digits(screen_a) == safety_digits(screen_b)
+    b.keys("Escape")
+    b.wait("Bob's verification screen closed", lambda s: "Safety number with" not in s)
     a.keys("Escape")
     a.wait("the verification screen closed", lambda s: "Safety number with" not in s)
     a.type("/verify 12345")  # a wrong number changes nothing
@@ -68,6 +70,16 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     a.wait_text("theme: mono")
     a.type("/theme nosuchtheme")
     a.wait_text("no theme named 'nosuchtheme'")
+
+    # A file: encrypted, uploaded, announced in the conversation, saved and checked on the other side.
+    document = tmp_path / "notes.txt"
+    document.write_text("attachment body ✓\n" * 100)
+    a.type(f"/attach {document} the notes")
+    b.wait_text("📎 notes.txt (1 KB)")
+    saved = tmp_path / "saved.txt"
+    b.type(f"/save {saved}")
+    b.wait_text("│ saved /")
+    wait_for("the saved file", lambda: saved.exists() and saved.read_bytes() == document.read_bytes())
 
     # Key change: Bob's relay is reinstalled and bob@… registered again with a new key; his first
     # message shows Alice a warning, and sending to him stops.

@@ -1,0 +1,91 @@
+import Foundation
+import ParleyCrypto
+import ParleyProtocol
+import ParleyStore
+
+/// Attachments (PROTOCOL.md §12.1): the file is encrypted under a fresh secretstream key, the blob is
+/// uploaded into a size-capped slot on this account's relay, and the key, digest and slot id travel inside
+/// the end-to-end-encrypted message. Receivers download the blob from the sender's relay.
+extension Engine {
+    /// The largest file sent as an attachment (the relay has its own cap, 100 MiB by default).
+    public static let maxAttachmentBytes = 100 * 1024 * 1024 - 64 * 1024
+
+    /// Encrypts and uploads the file at `path`, then sends the pointer (with an optional caption) to every
+    /// device of `peer`. Nothing is sent if the file cannot be read or the upload fails.
+    @discardableResult
+    public func sendAttachment(file path: String, to peer: String, caption: String? = nil,
+                               replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        let plaintext = try Self.readAttachment(path)
+        let pointer = try await upload(plaintext, fileName: (path as NSString).lastPathComponent,
+                                       contentType: Self.contentType(forFileName: path))
+        return try await send(.message(text: caption ?? "", replyTo: replyTo, attachment: pointer), to: peer)
+    }
+
+    /// Encrypts and uploads `plaintext`, returning the pointer to send.
+    public func upload(_ plaintext: [UInt8], fileName: String, contentType: String) async throws -> AttachmentPointer {
+        var (blob, key, digest) = try AttachmentCipher.seal(plaintext)
+        defer { wipe(&key) }
+        let token = try await sessionToken()
+        let slot = try await relay.createAttachment(size: blob.count, token: token)
+        try await relay.uploadAttachment(id: slot.id, bytes: blob, token: token)
+        return AttachmentPointer(id: slot.id, key: key, size: UInt64(plaintext.count), digest: digest,
+                                 fileName: fileName, contentType: contentType)
+    }
+
+    /// The decrypted attachment of `record`, downloaded from the sender's relay and checked (digest, every
+    /// chunk, size) before anything is returned.
+    public func attachmentBytes(of record: MessageRecord) async throws -> [UInt8] {
+        guard let pointer = record.attachment else { throw ClientError.noAttachment }
+        let blob = try await peerRelay(for: record.sender.address).downloadAttachment(id: pointer.id)
+        return try AttachmentCipher.open(blob, pointer: pointer)
+    }
+
+    /// Downloads, checks and decrypts the attachment of `record` into `path` (mode 0600, written to a
+    /// temporary file first so a failed download leaves nothing behind).
+    public func saveAttachment(of record: MessageRecord, to path: String) async throws {
+        var plaintext = try await attachmentBytes(of: record)
+        defer { wipe(&plaintext) }
+        let temporary = path + ".part-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(plaintext), attributes: [.posixPermissions: 0o600]) else {
+            throw ClientError.file("cannot write \(temporary)")
+        }
+        do {
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw ClientError.file("cannot write \(path): \(error.localizedDescription)")
+        }
+    }
+
+    static func readAttachment(_ path: String) throws -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw ClientError.file("no such file: \(path)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ClientError.file("cannot read \(path)") }
+        guard data.count <= maxAttachmentBytes else {
+            throw ClientError.file("\(path) is \(data.count) bytes; attachments are limited to \(maxAttachmentBytes)")
+        }
+        return [UInt8](data)
+    }
+
+    /// A MIME type from the file name's extension, for the receiver's display only.
+    static func contentType(forFileName name: String) -> String {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "txt", "log", "md": "text/plain"
+        case "json": "application/json"
+        case "png": "image/png"
+        case "jpg", "jpeg": "image/jpeg"
+        case "gif": "image/gif"
+        case "webp": "image/webp"
+        case "pdf": "application/pdf"
+        case "zip": "application/zip"
+        case "gz", "tgz": "application/gzip"
+        case "mp3": "audio/mpeg"
+        case "ogg", "oga": "audio/ogg"
+        case "mp4": "video/mp4"
+        default: "application/octet-stream"
+        }
+    }
+}

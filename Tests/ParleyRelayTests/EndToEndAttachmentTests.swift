@@ -1,0 +1,87 @@
+import Foundation
+import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+import Testing
+
+/// Attachments and replies through a real relay process: the blob the relay holds is ciphertext, the
+/// receiver gets the exact bytes, and a slot can be filled only by the device that made it.
+@Suite("End to end: attachments and replies")
+struct EndToEndAttachmentTests {
+    @Test("an attachment with a caption, replying to a message, arrives byte-exact; the relay holds only ciphertext")
+    func attachmentAndReply() async throws {
+        try await withRelay { relay, directory in
+            let (alice, bob, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+
+            let question = try await bob.engine.send(text: "can you send the report?", to: a)
+            try await alice.engine.receivePending()
+            // A recognisable plaintext over several secretstream chunks.
+            let marker = Array("PARLEY-PLAINTEXT-MARKER".utf8)
+            var plaintext: [UInt8] = []
+            while plaintext.count < 3 * AttachmentCipher.chunkSize + 77 { plaintext += marker + SystemRandom().bytes(100) }
+            let file = directory.sub("report.pdf")
+            FileManager.default.createFile(atPath: file, contents: Data(plaintext))
+            let sent = try await alice.engine.sendAttachment(file: file, to: b, caption: "here it is", replyTo: question.clientMessageId)
+            #expect(sent.attachment?.fileName == "report.pdf" && sent.attachment?.contentType == "application/pdf")
+            #expect(sent.state == .sent)
+
+            try await bob.engine.receivePending()
+            let arrived = try #require(try bob.history(with: a).last)
+            #expect(arrived.text == "here it is")
+            #expect(arrived.replyTo == question.clientMessageId)
+            #expect(arrived.attachment == sent.attachment)
+            let saved = directory.sub("saved.pdf")
+            try await bob.engine.saveAttachment(of: arrived, to: saved)
+            #expect(FileManager.default.contents(atPath: saved) == Data(plaintext))
+            let mode = try FileManager.default.attributesOfItem(atPath: saved)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+
+            // What the relay stores for it: ciphertext only.
+            let blobPath = relay.dataDirectory + "/attachments/" + (sent.attachment?.id ?? "")
+            let blob = try #require(FileManager.default.contents(atPath: blobPath))
+            #expect(blob.count == AttachmentCipher.sealedSize(of: plaintext.count))
+            #expect(blob.range(of: Data(marker)) == nil)
+
+            // A message without an attachment has none to save.
+            await #expect(throws: ClientError.noAttachment) { try await bob.engine.saveAttachment(of: question, to: saved) }
+        }
+    }
+
+    @Test("only the device that made a slot can fill it; a blob changed on the relay is refused by the receiver")
+    func slotOwnershipAndTampering() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let mallory = try await TestDevice.create("mallory", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let a = await alice.address, b = await bob.address
+            try await alice.engine.addContact(try AccountAddress(b))
+            try await bob.engine.addContact(try AccountAddress(a))
+
+            let raw = RawHTTP(relay)
+            let slot = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay))
+                .createAttachment(size: 10, token: try await alice.token())
+            let intrusion = try await raw.request(.PUT, "/v1/attachments/" + slot.id, body: Array(repeating: 1, count: 10),
+                                                  token: try await mallory.token())
+            #expect(intrusion.status == 404)
+            let owner = try await raw.request(.PUT, "/v1/attachments/" + slot.id, body: Array(repeating: 1, count: 10),
+                                              token: try await alice.token())
+            #expect(owner.status == 204)
+
+            let file = directory.sub("note.txt")
+            FileManager.default.createFile(atPath: file, contents: Data("attached text".utf8))
+            let sent = try await alice.engine.sendAttachment(file: file, to: b)
+            try await bob.engine.receivePending()
+            let arrived = try #require(try bob.history(with: a).last)
+            let blobPath = relay.dataDirectory + "/attachments/" + (arrived.attachment?.id ?? "")
+            var blob = try #require(FileManager.default.contents(atPath: blobPath))
+            blob[blob.count - 1] ^= 0x01
+            FileManager.default.createFile(atPath: blobPath, contents: blob)
+            let target = directory.sub("note-saved.txt")
+            await #expect(throws: ProtocolError.self) { try await bob.engine.saveAttachment(of: arrived, to: target) }
+            #expect(!FileManager.default.fileExists(atPath: target), "a refused attachment leaves no file")
+            #expect(sent.attachment?.size == 13)
+        }
+    }
+}

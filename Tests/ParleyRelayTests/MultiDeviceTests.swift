@@ -1,0 +1,159 @@
+import Foundation
+import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+import Testing
+
+/// A clock standing a fixed offset ahead of the real one (a device coming back after a week).
+struct ShiftedClock: WallClock {
+    let offset: UInt64
+    func nowMilliseconds() -> UInt64 { SystemWallClock().nowMilliseconds() + offset }
+}
+
+extension TestDevice {
+    /// Links a new device to `existing`'s account through the real provisioning path: slot, link code,
+    /// `linkDevice` on the existing device, `completeLink` on the new one.
+    static func link(to existing: TestDevice, on relay: RelayProcess, in directory: TemporaryDirectory, label: String,
+                     history: Int = 0, clock: any WallClock = SystemWallClock()) async throws -> (TestDevice, LinkTransfer.Summary) {
+        let client = try RelayClient(endpoint: try endpoint(for: relay))
+        let pending = try await PendingLink.begin(relay: client, relayName: relay.name)
+        let code = try LinkCode(text: pending.code.text)   // as the user would paste it
+        async let answer = existing.engine.linkDevice(code, name: label, historyPerConversation: history)
+        let payload = try await pending.waitForPayload(timeout: .seconds(60), every: .milliseconds(50))
+        _ = try await answer
+        let home = directory.sub("home-\(label)")
+        let store = try newStore(home: home)
+        let (engine, summary) = try await Engine.completeLink(payload, deviceKey: pending.deviceKey, store: store, relay: client, clock: clock)
+        return (TestDevice(engine: engine, home: home), summary)
+    }
+
+    /// Alice and Bob, each with one device, each the other's contact.
+    static func contacts(on relay: RelayProcess, in directory: TemporaryDirectory) async throws
+        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, bobAddress: String) {
+        let alice = try await create("alice", on: relay, in: directory)
+        let bob = try await create("bob", on: relay, in: directory)
+        let a = await alice.address, b = await bob.address
+        try await alice.engine.addContact(try AccountAddress(b))
+        try await bob.engine.addContact(try AccountAddress(a))
+        return (alice, bob, a, b)
+    }
+
+    func texts(with peer: String) throws -> [String] { try history(with: peer).filter { $0.direction != .system }.map(\.text) }
+}
+
+/// Three devices across two accounts (A1, A2, B1): linking, fan-out and sync, revocation, relinking, and a
+/// device that comes back after a week.
+@Suite("Multi-device: linking, fan-out and sync, revocation")
+struct MultiDeviceTests {
+    @Test("A1, A2 and B1: every message exactly once on every device that should see it; trust and read state sync")
+    func threeDevices() async throws {
+        try await withRelay { relay, directory in
+            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            try await a1.engine.send(text: "before the link", to: b)
+            try await b1.engine.receivePending()
+            let numberAtBob = try await b1.engine.safetyNumber(with: a).digits
+
+            let (a2, summary) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-laptop", history: 10)
+            #expect(summary.contacts == 1 && summary.messages == 1)
+            #expect(await a2.engine.account.device.deviceId == 2)
+            #expect(try a2.texts(with: b) == ["before the link"], "history came with the link")
+            #expect(try a2.store.contact(b)?.account.accountKey == (try a1.store.contact(b))?.account.accountKey)
+            #expect(try await a1.engine.devices().map(\.id) == [1, 2])
+            #expect(try await a1.engine.devices().first { $0.id == 2 }?.name == "alice-laptop")
+
+            try await a1.engine.send(text: "from A1", to: b)
+            try await a2.engine.send(text: "from A2", to: b)
+            try await b1.engine.send(text: "from B1", to: a)
+            for device in [a1, a2, b1] { try await device.engine.receivePending() }
+            for device in [a1, a2, b1] { try await device.engine.receivePending() }   // receipts and late copies
+
+            #expect(try b1.texts(with: a).sorted() == ["before the link", "from A1", "from A2", "from B1"])
+            #expect(try b1.incomingTexts(from: a) == ["before the link", "from A1", "from A2"])
+            for device in [a1, a2] {
+                let texts = try device.texts(with: b)
+                #expect(texts.sorted() == ["before the link", "from A1", "from A2", "from B1"], "each exactly once")
+                #expect(try device.incomingTexts(from: b) == ["from B1"])
+            }
+            #expect(try await b1.engine.safetyNumber(with: a).digits == numberAtBob, "adding a device keeps the safety number")
+            #expect(try b1.history(with: a).contains { $0.direction == .system && $0.text.contains("added device #2") })
+
+            // A trust decision on A1 reaches A2.
+            let digits = try await a1.engine.safetyNumber(with: b).digits
+            #expect(try await a1.engine.verify(b, digits: digits) == .verified)
+            try await a2.engine.receivePending()
+            #expect(try a2.store.contact(b)?.trust == .verified)
+
+            // Reading on A1 marks the message read on A2, and Bob's copy as read.
+            #expect(try await a1.engine.markRead(b) == 1)
+            try await a2.engine.receivePending()
+            try await b1.engine.receivePending()
+            #expect(try a2.history(with: b).filter { $0.direction == .incoming }.map(\.state) == [.seen])
+            #expect(try b1.sent(to: a).map(\.state) == [.read])
+        }
+    }
+
+    @Test("a revoked device is locked out and no longer encrypted to; relinking gives a new device; the safety number stays")
+    func revokeAndRelink() async throws {
+        try await withRelay { relay, directory in
+            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
+            try await b1.engine.send(text: "to both", to: a)
+            let numberAtBob = try await b1.engine.safetyNumber(with: a).digits
+            try await a2.engine.receivePending()
+            #expect(try a2.incomingTexts(from: b) == ["to both"])
+
+            try await a1.engine.revokeDevice(2)
+            #expect(try await a1.engine.devices().map(\.id) == [1])
+            // Locked out: its token is gone and it cannot sign in again.
+            await a2.engine.forgetToken()
+            await #expect(throws: ClientError.self) { try await a2.engine.receivePending() }
+            let raw = RawHTTP(relay)
+            let challenge = try await raw.request(.POST, "/v1/auth/challenge", json: ChallengeRequest(address: a, deviceId: 2))
+            #expect(challenge.status == 404 || challenge.status == 401)
+
+            // Bob's next send is refused for the revoked device, refreshed, and reaches only A1.
+            try await b1.engine.send(text: "after the revocation", to: a)
+            try await a1.engine.receivePending()
+            #expect(try a1.incomingTexts(from: b) == ["to both", "after the revocation"])
+            #expect(try b1.history(with: a).contains { $0.direction == .system && $0.text.contains("removed device #2") })
+            #expect(try await b1.engine.safetyNumber(with: a).digits == numberAtBob, "removing a device keeps the safety number")
+            let bobsList = try #require(try b1.store.contact(a)?.account.deviceList)
+            #expect(bobsList.devices.map(\.deviceId) == [1])
+
+            // Relinking the same machine makes a new device with a new id; it reads what is sent next.
+            let (again, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2-again")
+            #expect(await again.engine.account.device.deviceId == 3)
+            try await b1.engine.send(text: "hello device three", to: a)
+            try await again.engine.receivePending()
+            #expect(try again.incomingTexts(from: b) == ["hello device three"])
+        }
+    }
+
+    @Test("a device offline for a simulated week catches up on everything, then writes again")
+    func offlineWeek() async throws {
+        try await withRelay { relay, directory in
+            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-server")
+            // While A2 is away: Bob writes, A1 writes, all under certificates that A2 will find expired.
+            var expected: [String] = []
+            for i in 1...30 {
+                let text = "message \(i) while A2 is away"
+                if i % 3 == 0 { try await a1.engine.send(text: text, to: b) } else { try await b1.engine.send(text: text, to: a) }
+                expected.append(text)
+            }
+            // A2 comes back eight days later (its clock says so): nothing lost, nothing twice.
+            let week: UInt64 = 8 * 86_400_000
+            let later = try Engine(store: a2.store, relay: a2.engine.relay, clock: ShiftedClock(offset: week))
+            try await later.receivePending()
+            let texts = try a2.texts(with: b)
+            #expect(texts.sorted() == expected.sorted())
+            #expect(try a2.failures(in: b).isEmpty)
+            // And writes again with a renewed certificate, which Bob accepts.
+            try await later.send(text: "back after a week", to: b)
+            try await b1.engine.receivePending()
+            #expect(try b1.incomingTexts(from: a).last == "back after a week")
+        }
+    }
+}
