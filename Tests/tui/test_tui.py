@@ -1,7 +1,12 @@
 """The chat window end to end: the real `parley` binary in tmux, real relays, two people."""
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+
+import pytest
 
 from tuihelpers import Pane, safety_digits, wait_for
 
@@ -147,3 +152,23 @@ def test_demo_first_minute(binaries, tmux_socket, tmp_path):
     d.type("/quit")
     d.wait_text("PARLEY-EXITED-0")
     wait_for("the demo directory removed", lambda: not any(p.name.startswith("parley-demo-") for p in tmp_path.iterdir()))
+
+
+def parley_pid(pane: Pane) -> int:
+    """The parley process in a pane (the pane's shell runs `env …`, which execs parley)."""
+    shell = pane.tmux("display", "-p", "-t", pane.name, "#{pane_pid}").strip()
+    return int(wait_for("the parley process", lambda: subprocess.run(["pgrep", "-P", shell], capture_output=True,
+                                                                      text=True).stdout.split()[0:1])[0])
+
+
+@pytest.mark.parametrize("signal_number, status", [(signal.SIGTERM, 0), (signal.SIGHUP, 0), (signal.SIGABRT, 128 + signal.SIGABRT)])
+def test_terminal_is_restored_on_signals(binaries, relays, account, tmux_socket, signal_number, status):
+    relay = relays("a")
+    alice = account("alice", relay)
+    a = Pane(tmux_socket, "alice", [str(binaries["parley"]), *alice.args()], 90, 24)
+    a.wait_text("[online]")
+    os.kill(parley_pid(a), signal_number)
+    screen = a.wait_text(f"PARLEY-EXITED-{status}")
+    # Back on the normal screen: the chat window (drawn on the alternate screen) is gone, the cursor shows.
+    assert "Contacts" not in screen and "[online]" not in screen
+    assert a.tmux("display", "-p", "-t", a.name, "#{alternate_on}#{cursor_flag}").strip() == "01"
