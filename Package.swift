@@ -80,6 +80,8 @@ let package = Package(
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
+        // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
+        .target(name: "ParleyHeadless", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
         // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
         // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
@@ -90,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "parley",
             dependencies: [
-                "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR", "ParleyTUI", "ParleyRelay",
+                "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR", "ParleyTUI", "ParleyRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -106,6 +108,7 @@ let package = Package(
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
+        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol"]),
         .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(

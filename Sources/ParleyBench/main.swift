@@ -1,13 +1,15 @@
 // parley-bench: each protocol operation beside the summed cost of the libsodium (and ML-KEM) primitives it
 // is made of, measured in the same run; one JSON object per line, a summary object last.
 //
-//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N]
+//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
 // dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay (for profiling one of them).
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
+// headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
+// messages (default 20000; the figure is 100000) through `parley daemon` and reports its RSS.
 import CSodium
 
 #if canImport(Glibc)
@@ -26,6 +28,7 @@ precondition(sodium_init() >= 0, "libsodium failed to initialise")
 var budget = 0.4
 var only = Set<String>()
 var storeMessages = 100_000
+var soakMessages = 20_000
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -38,8 +41,11 @@ while let argument = arguments.next() {
     case "--store-messages":
         guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { fatalError("--store-messages needs a count of at least 1000") }
         storeMessages = value
+    case "--soak-messages":
+        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { fatalError("--soak-messages needs a count of at least 1000") }
+        soakMessages = value
     default:
-        fatalError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N]")
+        fatalError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]")
     }
 }
 
@@ -53,6 +59,9 @@ var store = StoreBenchmarks(messageCount: storeMessages)
 if only.isEmpty || only.contains("store") { store.run() }
 var relay = RelayBenchmarks()
 if only.isEmpty || only.contains("relay") { relay = await relay.measured() }
+var headless = HeadlessBenchmarks()
+headless.soakMessages = soakMessages
+headless = await headless.measured(startup: only.isEmpty || only.contains("headless"), soak: only.isEmpty || only.contains("soak"))
 
 let targets: [(name: String, limit: Double)] = [("chain_message", 1.5), ("sealed_message", 1.3)]
 var summary = JSONLine(name: "targets")
@@ -94,6 +103,13 @@ for (name, value, limit, atLeast) in relayTargets {
     summary.add("\(name)_ok", .bool(ok))
     allOk = allOk && ok
 }
+if let p50 = headless.sendP50Ms {
+    summary.add("headless_send_p50_ms", .number(p50))
+    summary.add("headless_send_p50_ms_target", .number(HeadlessBenchmarks.sendTargetMs))
+    summary.add("headless_send_p50_ms_ok", .bool(p50 <= HeadlessBenchmarks.sendTargetMs))
+    allOk = allOk && p50 <= HeadlessBenchmarks.sendTargetMs
+}
+if let growth = headless.soakGrowthKB { summary.add("headless_soak_rss_growth_kb", .int(growth)) }
 if let read = store.results.readPerSecond { summary.add("store_read_msgs_per_s", .number(read)) }
 if store.results.insertPerSecond != nil { summary.add("store_messages", .int(storeMessages)) }
 summary.add("all_ok", .bool(allOk))

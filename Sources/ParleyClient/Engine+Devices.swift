@@ -11,6 +11,14 @@ public struct DeviceInfo: Sendable, Equatable {
     public let createdAt: UInt64
     public let name: String?
     public let isThisDevice: Bool
+
+    public init(id: UInt32, identityKey: [UInt8], createdAt: UInt64, name: String?, isThisDevice: Bool) {
+        self.id = id
+        self.identityKey = identityKey
+        self.createdAt = createdAt
+        self.name = name
+        self.isThisDevice = isThisDevice
+    }
 }
 
 /// This account's devices (PROTOCOL.md §15): linking a new one, naming and revoking. Every device holds the

@@ -46,7 +46,12 @@ public struct RelayServer: Sendable {
             services: [Sweeper(core: core, attachments: attachments)],
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        try await app.runService()
+        // A graceful shutdown waits for open connections; one that never finishes (a client that keeps a
+        // push connection open through the close) must not keep the relay running: after a few seconds the
+        // group cancels what is left. Everything stored is committed already, so nothing is lost.
+        var group = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 }
 

@@ -258,10 +258,11 @@ final class ChatController {
     func sendReadReceipts(_ peer: String) {
         guard let messages = state.conversations[peer]?.messages else { return }
         let ids = messages.suffix(50).filter { $0.direction == .incoming && !receipted.contains($0.clientMessageId) }.map(\.clientMessageId)
-        guard !ids.isEmpty, state.trust(of: peer)?.allowsSending == true else { return }
+        guard !ids.isEmpty else { return }
         receipted.formUnion(ids)
-        let engine = engine
-        Task { try? await engine.sendReceipt(to: peer, read: true, messageIds: ids) }
+        let engine = engine, sendReceipts = state.trust(of: peer)?.allowsSending == true
+        // Marks them read in the store, tells this account's other devices, and the peer (if trusted).
+        Task { try? await engine.markRead(peer, sendReadReceipts: sendReceipts) }
     }
 
     // MARK: History

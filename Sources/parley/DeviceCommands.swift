@@ -89,17 +89,28 @@ struct DevicesCommand: AsyncParsableCommand {
 
     struct ListDevices: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "list", abstract: "List the devices in the account's signed device list (refreshed from the relay).")
+            commandName: "list",
+            abstract: "List this account's devices (refreshed from the relay), or a contact's (the listDevices method).")
+        @Argument(help: ArgumentHelp("A contact (default: this account).", valueName: "CONTACT")) var contact: String?
         @OptionGroup var client: ClientOptions
         @Flag(help: "One JSON object per device.") var json = false
 
         func run() async throws {
             let engine = try client.openEngine()
-            for device in try await engine.devices() {
+            let devices: [DeviceInfo]
+            if let contact, contact != (await engine.account.address) {
+                guard let known = try engine.store.contact(contact) else { throw ClientError.unknownContact(contact) }
+                devices = (known.account.deviceList?.devices ?? []).map {
+                    DeviceInfo(id: $0.deviceId, identityKey: $0.identityKey.bytes, createdAt: $0.createdAt, name: nil, isThisDevice: false)
+                }
+            } else {
+                devices = try await engine.devices()
+            }
+            for device in devices {
                 let created = Date(timeIntervalSince1970: Double(device.createdAt) / 1000)
                 if json {
                     Output.json(["id": device.id, "name": device.name ?? NSNull(), "thisDevice": device.isThisDevice,
-                                 "identityKey": Output.hex(device.identityKey), "createdAt": device.createdAt])
+                                 "identityKey": Output.hex(device.identityKey), "created": device.createdAt])
                 } else {
                     Output.line("#\(device.id)\(device.isThisDevice ? " (this device)" : "")\(device.name.map { "  \($0)" } ?? "")  " +
                                 "linked \(created.formatted(.iso8601))  key \(Output.hex(device.identityKey).prefix(16))…")

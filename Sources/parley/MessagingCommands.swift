@@ -42,21 +42,31 @@ struct SendCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
-    @Argument(help: ArgumentHelp("The message text; '-' reads it from standard input.", valueName: "TEXT")) var text: [String]
+    @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input.", valueName: "TEXT"))
+    var text: [String] = []
+    @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
+    @Option(name: .customLong("reply-to"), help: ArgumentHelp("The id of the message this one replies to.", valueName: "HEX"))
+    var replyTo: String?
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func validate() throws {
-        guard !text.isEmpty else { throw ValidationError("no message text given") }
+        guard !text.isEmpty || attachment != nil else { throw ValidationError("no message text given") }
+        if let replyTo { _ = try messageId(replyTo, "--reply-to") }
     }
 
     func run() async throws {
         var body = text.joined(separator: " ")
         if body == "-" { body = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
-        guard !body.isEmpty else { throw ValidationError("the message is empty") }
+        guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
+        let quoted = try replyTo.map { try messageId($0, "--reply-to") }
         let engine = try client.openEngine()
         do {
-            let record = try await engine.send(text: body, to: contact)
+            let record = if let attachment {
+                try await engine.sendAttachment(file: attachment, to: contact, caption: body.isEmpty ? nil : body, replyTo: quoted)
+            } else {
+                try await engine.send(text: body, to: contact, replyTo: quoted)
+            }
             report(record, pending: record.state == .pending)
             // Saved but not accepted by the relay: the outbox retries it; the status says so.
             if record.state == .pending { throw ExitCode(3) }

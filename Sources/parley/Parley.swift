@@ -72,12 +72,16 @@ struct Parley: AsyncParsableCommand {
             each device of the recipient, and seals the sender inside the envelope so the relay sees only the \
             recipient device, a size bucket and a time. See PROTOCOL.md for every byte.
 
-            Exit status: 0 success, 1 usage error, 2 unexpected error.
+            With no command, parley opens the chat window (`parley chat`).
+
+            Exit status: 0 success, 1 usage error, 2 unexpected error, 3 relay or network, 4 untrusted identity, \
+            5 rate limited (parley(1)).
             """,
         version: ParleyVersion.string,
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
-                      BackupCommand.self, LinkCommand.self, DevicesCommand.self, Demo.self, ChatCommand.self,
+                      BackupCommand.self, LinkCommand.self, DevicesCommand.self, DaemonCommand.self, ContactsCommand.self,
+                      SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self, ChatCommand.self,
                       HelpCommandsCommand.self],
         defaultSubcommand: ChatCommand.self
     )

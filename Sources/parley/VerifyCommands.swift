@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyHeadless
 import ParleyProtocol
 import ParleyQR
 import ParleyStore
@@ -148,18 +149,23 @@ struct TrustCommand: AsyncParsableCommand {
     @Option(name: .customLong("verified-safety-number"), help: ArgumentHelp("The 60 digits you compared.", valueName: "DIGITS"))
     var verifiedSafetyNumber: String?
     @OptionGroup var client: ClientOptions
+    @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
         let engine = try client.openEngine()
         if let digits = verifiedSafetyNumber {
             guard try await engine.verify(contact, digits: digits) == .verified else {
-                Output.line("The safety numbers do NOT match: nothing was changed.")
+                if json { Output.json(["address": contact, "result": "mismatch"]) }
+                else { Output.line("The safety numbers do NOT match: nothing was changed.") }
                 throw ExitCode(1)
             }
-            Output.line("\(contact) is verified.")
+            if !json { Output.line("\(contact) is verified.") }
         } else {
             try await engine.trust(contact)
-            Output.line("accepted the current identity key of \(contact) (not verified)")
+            if !json { Output.line("accepted the current identity key of \(contact) (not verified)") }
+        }
+        if json, let trust = try engine.store.contact(contact)?.trust {
+            Output.json(["address": contact, "trustLevel": NotificationShapes.trustLevel(trust)])
         }
     }
 }

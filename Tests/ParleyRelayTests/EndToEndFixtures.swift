@@ -195,10 +195,6 @@ final class RelayProcess: @unchecked Sendable {
                 !process.isRunning
             }
         } catch {
-            // DEBUG
-            let ss = Process(); ss.executableURL = URL(fileURLWithPath: "/bin/sh")
-            ss.arguments = ["-c", "ss -tanp | grep :\(port) > /tmp/h10/ss-\(port).txt; cat /proc/\(process.processIdentifier)/status | head -5 >> /tmp/h10/ss-\(port).txt; ls /proc/\(process.processIdentifier)/task | wc -l >> /tmp/h10/ss-\(port).txt"]
-            try? ss.run(); ss.waitUntilExit()
             throw FixtureError("\(error); its log:\n\(errorLog)")
         }
         return process.terminationStatus

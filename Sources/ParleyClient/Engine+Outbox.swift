@@ -1,0 +1,178 @@
+import Foundation
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// The outbox drain: every batch posted as one all-or-nothing request per recipient account, re-encrypted
+/// when a device list changed, and each send told how its batch ended.
+extension Engine {
+    /// Posts every outbox batch, one all-or-nothing request per (batch, recipient account). A batch the
+    /// relay refuses because the recipient's device list changed is encrypted again for the new list.
+    /// Network failures leave the outbox as it is and throw.
+    public func flushOutbox() async throws {
+        try await drainOutbox().value
+    }
+
+    /// Waits until the outbox drain has dealt with `batch` — posted every envelope of it, or given up on
+    /// it — rather than for the whole outbox, which under steady sending may never be empty.
+    func flush(batch: [UInt8]) async throws -> MessageRecord? {
+        let drain = drainOutbox()
+        defer { _ = drain }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<MessageRecord?, any Error>) in
+            batchWaiters[batch, default: []].append(continuation)
+        }
+    }
+
+    /// The one drain of the outbox, started if none runs. Concurrent sends share it: a second drain would
+    /// post the same entries again. It reads the outbox again after every round and ends only on a read
+    /// that finds it empty (clearing `outboxDrain` in the same actor turn), so whatever was committed to
+    /// the outbox before a caller joins is posted by the drain it joins.
+    private func drainOutbox() -> Task<Void, any Error> {
+        if let running = outboxDrain { return running }
+        let task = Task { try await self.runOutboxDrain() }
+        outboxDrain = task
+        return task
+    }
+
+    /// Entries read per round; each round ends in one commit that removes what was posted.
+    private static let outboxRound = 256
+
+    private func runOutboxDrain() async throws {
+        var attempts: [[UInt8]: Int] = [:]
+        var stopped: String?
+        do {
+            while true {
+                var entries = try store.outboxEntries(limit: Self.outboxRound)
+                guard let first = entries.first else {
+                    finishDrain(nil)
+                    if let stopped { throw ClientError.identityChanged(stopped) }
+                    return
+                }
+                // A round cut short by the limit leaves out its last batch, which may be incomplete.
+                if entries.count == Self.outboxRound, let last = entries.last?.envelope.batch, last != first.envelope.batch {
+                    entries.removeAll { $0.envelope.batch == last }
+                }
+                var round = OutboxRound()
+                do {
+                    try await post(entries, round: &round, attempts: &attempts, stopped: &stopped)
+                } catch {
+                    try completeRound(round)
+                    throw error
+                }
+                try completeRound(round)
+            }
+        } catch {
+            finishDrain(error)
+            throw error
+        }
+    }
+
+    /// What one round of the drain did, committed together by `completeRound`.
+    private struct OutboxRound {
+        /// Entries posted (or given up on), to remove from the outbox.
+        var done: [Int64] = []
+        /// Batches posted to a peer, to mark sent.
+        var sent: [[UInt8]] = []
+        /// Batches given up on (the relay kept refusing them, or the contact's key is not trusted).
+        var failed: [[UInt8]] = []
+        /// Every batch the round saw, and those it re-encrypted into new entries (not finished yet).
+        var seen: [[UInt8]] = []
+        var reencrypted: Set<[UInt8]> = []
+        /// Groups of each batch not dealt with yet: a round cut short by an error (the relay unreachable)
+        /// has not finished their batches, whose sends must get that error rather than a success.
+        var open: [[UInt8]: Int] = [:]
+        var stopped: [[UInt8]: String] = [:]
+    }
+
+    /// Posts the groups of `entries` in order, one request per (batch, recipient account).
+    private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int], stopped: inout String?) async throws {
+        var groups: [[OutboxEntry]] = []
+        var index: [GroupKey: Int] = [:]
+        for entry in entries {
+            let key = GroupKey(batch: entry.envelope.batch, address: entry.envelope.recipient.address)
+            if let i = index[key] { groups[i].append(entry) } else {
+                index[key] = groups.count
+                groups.append([entry])
+                if !round.seen.contains(entry.envelope.batch) { round.seen.append(entry.envelope.batch) }
+            }
+        }
+        for group in groups { round.open[group[0].envelope.batch, default: 0] += 1 }
+        var lists: [String: SignedDeviceList?] = [:]
+        for group in groups {
+            let first = group[0]
+            let address = first.envelope.recipient.address
+            var messages: [OutgoingMessage] = []
+            for entry in group {
+                let recipient = entry.envelope.recipient
+                if lists[recipient.address] == nil { lists[recipient.address] = try deviceList(of: recipient.address) }
+                let key = lists[recipient.address]??.device(recipient.deviceId)?.identityKey.bytes ?? []
+                messages.append(OutgoingMessage(deviceId: recipient.deviceId, deviceKey: Base64Bytes(key),
+                                                envelope: Base64Bytes(entry.envelope.envelope)))
+            }
+            do {
+                let token = address == account.address ? try await sessionToken() : nil
+                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address, token: token)
+                round.done += group.map(\.id)
+                round.open[first.envelope.batch]! -= 1
+                if address != account.address { round.sent.append(first.envelope.batch) }
+            } catch ClientError.deviceMismatch {
+                let tries = attempts[first.envelope.batch, default: 0] + 1
+                attempts[first.envelope.batch] = tries
+                guard tries <= 3, let content = try? Content(decoding: first.content) else {
+                    round.done += group.map(\.id)
+                    round.failed.append(first.envelope.batch)
+                    round.open[first.envelope.batch]! -= 1
+                    continue
+                }
+                try await refreshDeviceList(address)
+                lists[address] = nil
+                try store.removeFromOutbox(group.map(\.id))
+                // The refreshed list may carry a new account key the trust policy did not accept (a verified
+                // contact's key changed): nothing is encrypted to it until the user verifies or trusts it.
+                if address != account.address, try store.contact(address)?.trust.allowsSending == false {
+                    round.failed.append(first.envelope.batch)
+                    round.stopped[first.envelope.batch] = address
+                    round.open[first.envelope.batch]! -= 1
+                    stopped = address
+                    continue
+                }
+                _ = try await manager.send(content, to: address, includeOwnDevices: false)
+                round.reencrypted.insert(first.envelope.batch)
+                round.open[first.envelope.batch]! -= 1
+            }
+        }
+    }
+
+    private struct GroupKey: Hashable {
+        let batch: [UInt8]
+        let address: String
+    }
+
+    /// One commit for the round: posted entries leave the outbox and their messages become sent (failed
+    /// ones failed); then the sends waiting for a batch the round finished are resumed.
+    private func completeRound(_ round: OutboxRound) throws {
+        guard !round.done.isEmpty || !round.failed.isEmpty || !round.seen.isEmpty else { return }
+        let sent = try store.completeOutbox(round.done, sentBy: account.address, batches: round.sent)
+        if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: account.address, ids: round.failed, to: .failed) }
+        for record in sent { emit(.message(record)) }
+        for batch in round.seen where !round.reencrypted.contains(batch) && round.open[batch, default: 0] == 0 {
+            let error = round.stopped[batch].map { ClientError.identityChanged($0) }
+            let record = sent.last { $0.clientMessageId == batch }
+            for waiter in batchWaiters.removeValue(forKey: batch) ?? [] {
+                if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: record) }
+            }
+        }
+    }
+
+    /// Ends the drain in the same actor turn as its last outbox read: waiters still registered are
+    /// resumed (with the drain's error, or — their batch being gone from the outbox — with success).
+    private func finishDrain(_ error: (any Error)?) {
+        outboxDrain = nil
+        let waiters = batchWaiters
+        batchWaiters = [:]
+        for waiter in waiters.values.joined() {
+            if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// The receive path: wake → fetch → decrypt → commit → file → acknowledge, and delivery receipts.
+extension Engine {
+
+    /// Drains the mailbox a page at a time: decrypt the page and commit it (messages and ratchet states in
+    /// one transaction), file it into history (one transaction), report it to subscribers, and only then
+    /// acknowledge it to the relay. Delivery receipts for what arrived are sent before it returns.
+    /// Returns what arrived.
+    @discardableResult
+    public func receivePending() async throws -> [EngineEvent] {
+        let arrived = try await drainMailbox()
+        try await sendDeliveryReceipts(for: arrived)
+        return arrived
+    }
+
+    private func drainMailbox() async throws -> [EngineEvent] {
+        var arrived = try fileInbox()
+        for event in arrived { emit(event) }
+        var preKeysLow = false
+        while true {
+            let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
+            preKeysLow = preKeysLow || page.preKeysLow
+            let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
+            // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
+            // envelopes come again and are recognised as repeats).
+            for event in events { emit(event) }
+            if !page.messages.isEmpty { try await authorised { try await relay.acknowledge(page.messages.map(\.id), token: $0) } }
+            arrived += events
+            if !page.more { break }
+        }
+        if preKeysLow { try? await refillPreKeys() }
+        return arrived
+    }
+
+    /// Receives one page: what can be decrypted against what this device already knows goes through the
+    /// session manager as one batch (one commit), and is filed in one transaction. An envelope from an
+    /// account never seen, from a device not in the sender's list, or with another account key than the
+    /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
+    /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
+    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
+        guard !envelopes.isEmpty else { return [] }
+        let outcomes = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true)
+        var events: [EngineEvent] = []
+        var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
+        for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
+            guard case .failure(let error) = outcome else { continue }
+            switch error {
+            case ProtocolError.duplicateOrReplayedMessage:
+                break   // already stored before a crash or a lost acknowledgement: acknowledge again
+            case is UnknownSenderAccount, ProtocolError.unknownDevice:
+                // A device of a contact or of this account that this device's copy of the list lacks yet.
+                oneByOne.append((envelope, time))
+            case ProtocolError.identityChanged(let address) where address != account.address:
+                oneByOne.append((envelope, time))
+            default:
+                // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
+                events.append(try recordUndecryptable(error, envelope: envelope))
+            }
+        }
+        events += try fileInbox()
+        for (envelope, time) in oneByOne {
+            do {
+                try await receiveRefreshingSender(envelope, receivedAt: time)
+            } catch ProtocolError.duplicateOrReplayedMessage {
+            } catch {
+                events.append(try recordUndecryptable(error, envelope: envelope))
+            }
+            events += try fileInbox()
+        }
+        return events
+    }
+
+    /// Receives one envelope. When its sender certificate names a device this device's copy of the
+    /// sender's device list does not have (a contact added or restored a device), the list is fetched
+    /// again from the relay — it must verify under the same account key — and the envelope tried once more.
+    private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
+        // A sender never seen before: its account key is taken from its relay's signed device list (first
+        // use), not from the certificate, which anyone can sign for any address; a certificate with another
+        // key is then an identity change and is refused. Only if that relay cannot be reached is the
+        // certificate's key taken on first use.
+        if let sender = try? SealedSender.open(envelope, identity: account.device).certificate.address,
+           sender != account.address, try store.contact(sender) == nil {
+            do { try await refreshDeviceList(sender) } catch ClientError.network {}
+        }
+        do {
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        } catch ProtocolError.unknownDevice(let address, _) {
+            // Also this account's own list: a device linked elsewhere writes before this one has seen it.
+            try await refreshDeviceList(address)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        } catch ProtocolError.identityChanged(let address) where address != account.address {
+            // The sender's certificate carries another account key: check it against the relay's signed
+            // device list, let the trust policy decide, and try once more.
+            try await refreshDeviceList(address)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+        }
+    }
+
+    /// Moves decrypted messages from the inbox into history, all in one transaction.
+    private func fileInbox() throws -> [EngineEvent] {
+        let inbox = try store.inbox()
+        guard !inbox.isEmpty else { return [] }
+        enum Pending {
+            case message
+            case event(EngineEvent)
+            case unreadable(sender: String)
+            case trust(address: String, accountKey: [UInt8], state: UInt8)
+            case nothing
+        }
+        var filings: [InboxFiling] = []
+        var pending: [Pending] = []
+        let now = clock.nowMilliseconds()
+        for (id, received) in inbox {
+            guard let content = try? Content(decoding: received.content) else {
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.unreadable(sender: received.sender.address))
+                continue
+            }
+            let fromSelf = received.sender.address == account.address
+            switch content.body {
+            case .text, .message:
+                var replyTo: [UInt8]?, attachment: AttachmentPointer?
+                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
+                let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
+                                           direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
+                                           clientMessageId: content.messageId, sentAt: content.sentAt,
+                                           receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
+                                           replyTo: replyTo, attachment: attachment)
+                filings.append(InboxFiling(inboxId: id, message: record))
+                pending.append(.message)
+            case .receipt(let read, let ids) where fromSelf:
+                // Another device of this account read these messages of `destination`.
+                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
+                pending.append(read ? .event(.readElsewhere(conversation: content.destination, messageIds: ids)) : .nothing)
+            case .receipt(let read, let ids):
+                filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
+                pending.append(.event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+            case .trustDecision(let address, let key, let state):
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
+            case .typing(let started):
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
+            }
+        }
+        let stored = try store.file(filings, ownAddress: account.address)
+        var events: [EngineEvent] = []
+        for (kind, record) in zip(pending, stored) {
+            switch kind {
+            case .message: if let record { events.append(.message(record)) }
+            case .event(let event): events.append(event)
+            case .unreadable(let sender):
+                events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender))
+            case .trust(let address, let key, let state):
+                if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
+            case .nothing: break
+            }
+        }
+        return events
+    }
+
+    /// Records, in the sender's conversation when the envelope names one, that a message could not be
+    /// read, so the user sees the gap instead of losing it silently.
+    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: String? = nil) throws -> EngineEvent {
+        let from = sender ?? envelope.flatMap { try? SealedSender.open($0, identity: account.device).certificate.address }
+        let reason = String(describing: error)
+        let now = clock.nowMilliseconds()
+        let record = MessageRecord(conversation: from ?? "(unknown sender)", direction: .incoming,
+                                   sender: DeviceAddress(address: from ?? "(unknown sender)", deviceId: 0),
+                                   clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
+                                   text: "A message could not be decrypted: \(reason)", state: .failed)
+        try store.insertMessages([record])
+        return .undecryptable(from: from, reason: reason)
+    }
+
+    private func sendDeliveryReceipts(for events: [EngineEvent]) async throws {
+        var bySender: [String: [[UInt8]]] = [:]
+        for case .message(let record) in events where record.direction == .incoming {
+            bySender[record.sender.address, default: []].append(record.clientMessageId)
+        }
+        try await sendReceipts(bySender)
+    }
+
+    /// At most this many ids per receipt: a receipt for a whole drained backlog must still fit in one
+    /// envelope (and the content's 16-bit count).
+    private static let receiptIdsPerContent = 500
+
+    private func sendReceipts(_ bySender: [String: [[UInt8]]]) async throws {
+        for (sender, ids) in bySender.sorted(by: { $0.key < $1.key }) {
+            for start in stride(from: 0, to: ids.count, by: Self.receiptIdsPerContent) {
+                let chunk = Array(ids[start..<min(ids.count, start + Self.receiptIdsPerContent)])
+                try? await sendReceipt(to: sender, read: false, messageIds: chunk)
+            }
+        }
+    }
+
+    /// How long the push connection gathers delivery receipts before sending them: under a stream of
+    /// messages one receipt then covers many, instead of one receipt (a send of its own, and a receive at
+    /// the other end) per drain.
+    private static let receiptGathering: Duration = .milliseconds(10)
+
+    /// Queues delivery receipts for what a drain of the push connection received (see `wake`).
+    private func queueDeliveryReceipts(for events: [EngineEvent]) {
+        for case .message(let record) in events where record.direction == .incoming {
+            pendingReceipts[record.sender.address, default: []].append(record.clientMessageId)
+        }
+        guard !pendingReceipts.isEmpty, receiptSender == nil else { return }
+        receiptSender = Task {
+            while !pendingReceipts.isEmpty {
+                try? await Task.sleep(for: Self.receiptGathering)
+                let due = pendingReceipts
+                pendingReceipts = [:]
+                try? await sendReceipts(due)
+            }
+            receiptSender = nil
+        }
+    }
+
+    /// A wake-up from the push channel. Drains the mailbox — or, if a drain is running, makes it drain
+    /// once more when it is done: wake-ups that arrive during a drain cost one more fetch, not one each.
+    /// Delivery receipts are gathered for a moment and sent apart from the drain (`queueDeliveryReceipts`).
+    func wake() {
+        if wakeDrain != nil {
+            drainAgain = true
+            return
+        }
+        wakeDrain = Task {
+            repeat {
+                drainAgain = false
+                if let arrived = try? await drainMailbox() { queueDeliveryReceipts(for: arrived) }
+            } while drainAgain && !Task.isCancelled
+            wakeDrain = nil
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ParleyClient
+import ParleyProtocol
+import ParleyStore
+
+/// The error codes a response can carry. The JSON-RPC 2.0 ones, and Parley's own: the negated exit codes
+/// of the one-shot commands (parley(1)), so a bot maps either to the same cause.
+public enum RPCErrorCode: Int64, CaseIterable, Sendable {
+    case parseError = -32700
+    case invalidRequest = -32600
+    case methodNotFound = -32601
+    case invalidParams = -32602
+    case internalError = -32603
+    /// Something the caller can fix: an unknown contact, a malformed address, a missing attachment.
+    case userError = -1
+    case unexpected = -2
+    case relayOrNetwork = -3
+    case untrustedIdentity = -4
+    case rateLimited = -5
+
+    public var summary: String {
+        switch self {
+        case .parseError: "the line is not valid JSON"
+        case .invalidRequest: "the JSON is not a JSON-RPC 2.0 request object"
+        case .methodNotFound: "no method of that name"
+        case .invalidParams: "a parameter is missing, unknown or of the wrong type"
+        case .internalError: "the daemon failed while handling the request"
+        case .userError: "the request cannot be carried out as asked (unknown contact, bad address, no such message)"
+        case .unexpected: "an unexpected failure (damaged store, protocol error)"
+        case .relayOrNetwork: "the relay refused the request or could not be reached"
+        case .untrustedIdentity: "the recipient's identity key is not trusted; verify or trust it first"
+        case .rateLimited: "the relay is rate limiting this account; retry later"
+        }
+    }
+}
+
+/// An error response's body.
+public struct RPCError: Error, Sendable, Equatable {
+    public let code: RPCErrorCode
+    public let message: String
+    public let data: JSONValue?
+
+    public init(_ code: RPCErrorCode, _ message: String, data: JSONValue? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    public static func invalidParams(_ message: String) -> RPCError { RPCError(.invalidParams, message) }
+
+    var json: JSONValue {
+        var body: [String: JSONValue] = ["code": .int(code.rawValue), "message": .string(message)]
+        if let data { body["data"] = data }
+        return .object(body)
+    }
+
+    /// Maps what the engine and store throw onto codes; the message is the one-line text the CLI prints.
+    public static func from(_ error: any Error) -> RPCError {
+        switch error {
+        case let error as RPCError: return error
+        case let error as ClientError:
+            let code: RPCErrorCode = switch error.exitCode {
+            case 1: .userError
+            case 4: .untrustedIdentity
+            case 5: .rateLimited
+            default: .relayOrNetwork
+            }
+            return RPCError(code, error.description)
+        case let error as StoreError:
+            switch error {
+            case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema: return RPCError(.unexpected, error.description)
+            default: return RPCError(.userError, error.description)
+            }
+        case let error as ProtocolError: return RPCError(.unexpected, "\(error)")
+        default: return RPCError(.unexpected, String(describing: error))
+        }
+    }
+}
+
+/// One parsed request. `id` is nil for a notification (no response is written).
+public struct RPCRequest: Sendable {
+    public let id: JSONValue?
+    public let method: String
+    public let params: [String: JSONValue]
+
+    /// Parses one line; on failure, the error response's id (null when the id could not be read) and error.
+    public static func parse(_ line: String) -> Result<RPCRequest, RPCFailure> {
+        guard let value = JSONValue.parse(line) else { return .failure(RPCFailure(id: .null, error: RPCError(.parseError, "Parse error"))) }
+        guard case .object(let members) = value else {
+            return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: expected one JSON object per line (batches are not supported)")))
+        }
+        let id = members["id"]
+        switch id {
+        case nil, .string?, .int?, .null?: break
+        default: return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: id must be a string, an integer or null")))
+        }
+        guard members["jsonrpc"] == .string("2.0") else {
+            return .failure(RPCFailure(id: id ?? .null, error: RPCError(.invalidRequest, "Invalid Request: jsonrpc must be \"2.0\"")))
+        }
+        guard let method = members["method"]?.stringValue else {
+            return .failure(RPCFailure(id: id ?? .null, error: RPCError(.invalidRequest, "Invalid Request: method must be a string")))
+        }
+        let params: [String: JSONValue]
+        switch members["params"] {
+        case nil, .null?: params = [:]
+        case .object(let object)?: params = object
+        case .array?: return .failure(RPCFailure(id: id ?? .null, error: .invalidParams("params must be an object (named parameters)")))
+        default: return .failure(RPCFailure(id: id ?? .null, error: RPCError(.invalidRequest, "Invalid Request: params must be an object")))
+        }
+        return .success(RPCRequest(id: id, method: method, params: params))
+    }
+}
+
+public struct RPCFailure: Error, Sendable {
+    public let id: JSONValue
+    public let error: RPCError
+}
+
+/// The lines the daemon writes.
+public enum RPCLine {
+    public static func result(id: JSONValue, _ result: JSONValue) -> String {
+        JSONValue.object(["jsonrpc": "2.0", "id": id, "result": result]).serialized
+    }
+
+    public static func error(id: JSONValue, _ error: RPCError) -> String {
+        JSONValue.object(["jsonrpc": "2.0", "id": id, "error": error.json]).serialized
+    }
+
+    public static func notification(_ method: String, _ params: JSONValue) -> String {
+        JSONValue.object(["jsonrpc": "2.0", "method": .string(method), "params": params]).serialized
+    }
+}
