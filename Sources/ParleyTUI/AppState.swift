@@ -141,6 +141,11 @@ public struct AppState: Sendable {
         return found
     }
 
+    /// Another device of this account read the conversation: nothing there is unread here either.
+    public mutating func readElsewhere(_ peer: String) {
+        if let index = roster.firstIndex(where: { $0.address == peer }) { roster[index].unread = 0 }
+    }
+
     public mutating func updatePending(_ peer: String) {
         guard let index = roster.firstIndex(where: { $0.address == peer }) else { return }
         roster[index].pending = conversations[peer]?.messages.filter { $0.state == .pending }.count ?? 0
@@ -206,6 +211,14 @@ public struct ChatMessage: Equatable, Sendable {
     public let sentAt: UInt64
     public let text: String
     public var state: DeliveryState
+    /// An attached file's name and size (the pointer itself stays in the store until /save).
+    public var attachment: (name: String, size: UInt64)?
+
+    public static func == (a: ChatMessage, b: ChatMessage) -> Bool {
+        a.id == b.id && a.clientMessageId == b.clientMessageId && a.direction == b.direction && a.conversation == b.conversation
+            && a.sender == b.sender && a.sentAt == b.sentAt && a.text == b.text && a.state == b.state
+            && a.attachment?.name == b.attachment?.name && a.attachment?.size == b.attachment?.size
+    }
 
     public init(id: Int64, clientMessageId: [UInt8], direction: MessageDirection, conversation: String, sender: String,
                 sentAt: UInt64, text: String, state: DeliveryState) {
@@ -222,5 +235,6 @@ public struct ChatMessage: Equatable, Sendable {
     public init(_ record: MessageRecord) {
         self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation,
                   sender: record.sender.address, sentAt: record.sentAt, text: record.text, state: record.state)
+        attachment = record.attachment.map { ($0.fileName, $0.size) }
     }
 }

@@ -44,6 +44,8 @@ extension ChatController {
             guard let peer = resolve(args.first ?? state.focus) else { return }
             engineCall("trusted \(peer)", reloading: peer) { try await $0.trust(peer) }
         case "devices": devices(args.first)
+        case "attach": attach(args)
+        case "save": save(args.first)
         case "search": search(rest)
         case "theme":
             if args.isEmpty {
@@ -177,6 +179,60 @@ extension ChatController {
                 inbox.post { $0.state.say(text, error: true) }
             }
         }
+    }
+
+    private func attach(_ args: [String]) {
+        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        guard let file = args.first else { state.say("usage: /attach FILE [CAPTION]", error: true); return }
+        let path = Self.expand(file)
+        let caption = args.dropFirst().joined(separator: " ")
+        let engine = engine, inbox = inbox
+        state.say("encrypting and uploading \((path as NSString).lastPathComponent)…")
+        Task {
+            do {
+                let record = try await engine.sendAttachment(file: path, to: peer, caption: caption.isEmpty ? nil : caption)
+                inbox.post { c in
+                    c.showMessage(ChatMessage(record))
+                    c.state.say("sent \((path as NSString).lastPathComponent)")
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say("not sent: \(text)", error: true) }
+            }
+        }
+    }
+
+    private func save(_ target: String?) {
+        guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
+        guard let newest = state.conversations[peer]?.messages.last(where: { $0.attachment != nil }),
+              let record = try? store.message(sentBy: newest.sender, clientMessageId: newest.clientMessageId),
+              let pointer = record.attachment else {
+            state.say("no attachment in this conversation", error: true)
+            return
+        }
+        // The name comes from the sender: only its last component is used, never a path it chose.
+        var name = (pointer.fileName as NSString).lastPathComponent
+        if name.isEmpty || name == "." || name == ".." { name = "attachment" }
+        var path = Self.expand(target ?? name)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            path += "/" + name
+        }
+        let engine = engine, inbox = inbox, destination = path
+        state.say("downloading \(pointer.fileName)…")
+        Task {
+            do {
+                try await engine.saveAttachment(of: record, to: destination)
+                inbox.post { $0.state.say("saved \(destination)") }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say("not saved: \(text)", error: true) }
+            }
+        }
+    }
+
+    static func expand(_ path: String) -> String {
+        path.hasPrefix("~/") ? (ProcessInfo.processInfo.environment["HOME"] ?? "") + path.dropFirst() : path
     }
 
     private func devices(_ name: String?) {

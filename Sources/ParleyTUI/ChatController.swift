@@ -229,8 +229,7 @@ final class ChatController {
             reload(address)
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
         case .readElsewhere(let conversation, _):
-            // Read on another of this account's devices: no longer unread here.
-            if let index = state.roster.firstIndex(where: { $0.address == conversation }) { state.roster[index].unread = 0 }
+            state.readElsewhere(conversation)
         case .connection(let connection):
             state.connection = switch connection {
             case .connected: .connected
@@ -249,19 +248,11 @@ final class ChatController {
         }
     }
 
-    /// Bell and desktop notification for a new message, as config.toml and /notify choose. The
-    /// notification names the sender only: message text never leaves Parley's screen.
+    /// Bell and desktop notification for a new message, as config.toml and /notify choose.
     private func announce(_ peer: String) {
-        let mode = config.notifyMode(for: peer)
-        guard mode != .off else { return }
-        if config.bell { terminal?.bell() }
-        guard mode == .on else { return }
-        let title = "Parley", body = "New message from \(peer)"
-        switch config.desktop {
-        case .off: break
-        case .osc777: TerminalRestore.write("\u{1B}]777;notify;\(title);\(body)\u{7}")
-        case .osc9: TerminalRestore.write("\u{1B}]9;\(title): \(body)\u{7}")
-        }
+        let (bell, escape) = Announcement.decide(config, peer: peer)
+        if bell { terminal?.bell() }
+        if let escape { TerminalRestore.write(escape) }
     }
 
     func sendReadReceipts(_ peer: String) {

@@ -4,7 +4,7 @@ import Foundation
 /// rendered from it (a test checks the man page against `CommandTable.manSection()`).
 public struct CommandSpec: Sendable, Equatable {
     /// What an argument position completes to.
-    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff }
+    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff, file }
 
     public let name: String
     public let arguments: String
@@ -40,6 +40,12 @@ public enum CommandTable {
         CommandSpec(name: "devices", arguments: "[CONTACT]", summary: "List a contact's devices (or your own).",
                     help: "Shows the device ids in the contact's signed device list and the fingerprint of each identity key.",
                     completions: [.contact]),
+        CommandSpec(name: "attach", arguments: "FILE [CAPTION]", summary: "Send a file to the current conversation.",
+                    help: "Encrypts FILE under a fresh key, uploads the ciphertext to your relay and sends the key inside the end-to-end-encrypted message (up to 100 MiB). ~ is your home directory.",
+                    completions: [.file]),
+        CommandSpec(name: "save", arguments: "[PATH]", summary: "Save the newest attachment of this conversation.",
+                    help: "Downloads, checks and decrypts the newest file in the conversation into PATH (default: its own name in the current directory; a directory keeps the name), mode 0600.",
+                    completions: [.file]),
         CommandSpec(name: "search", arguments: "TEXT", summary: "Search the message history.",
                     help: "Searches every conversation (or, with a conversation open, that one first) for TEXT, case-insensitively, and lists the hits.",
                     completions: []),
@@ -92,6 +98,7 @@ public enum CommandTable {
         let kind = position < spec.completions.count ? spec.completions[position] : .none
         switch kind {
         case .none: return []
+        case .file: return files(matching: words.last ?? "")
         case .contact: return contacts
         case .theme: return themes
         case .setting: return settingNames
@@ -105,6 +112,21 @@ public enum CommandTable {
                 }
             }
             return ["on", "off", "bell"]
+        }
+    }
+
+    /// Paths completing `partial` (directories get a trailing slash); ~ stands for the home directory.
+    static func files(matching partial: String) -> [String] {
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        let expanded = partial.hasPrefix("~/") ? home + partial.dropFirst() : partial
+        let slash = expanded.lastIndex(of: "/")
+        let directory = slash.map { String(expanded[...$0]) } ?? ""
+        let shownDirectory = slash.map { _ in String(partial[...partial.lastIndex(of: "/")!]) } ?? ""
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)) ?? []
+        return entries.filter { !$0.hasPrefix(".") }.sorted().map { name in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: directory + name, isDirectory: &isDirectory)
+            return shownDirectory + name + (isDirectory.boolValue ? "/" : "")
         }
     }
 

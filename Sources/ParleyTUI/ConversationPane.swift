@@ -126,7 +126,12 @@ final class ConversationPane {
         var indent = prefix.reduce(0) { $0 + DisplayWidth.width($1.0) }
         if indent > width / 2 { indent = 2 }
         let markWidth = mark.map { DisplayWidth.width($0.0) } ?? 0
-        let wrapped = DisplayWidth.wrap(message.text, columns: max(1, width - indent - markWidth))
+        var body = message.text
+        if let file = message.attachment {
+            let label = "📎 \(file.name) (\(Self.size(file.size)))  /save to keep it"
+            body = body.isEmpty ? label : label + "\n" + body
+        }
+        let wrapped = DisplayWidth.wrap(body, columns: max(1, width - indent - markWidth))
         var result: [PaneLine] = []
         for (i, piece) in wrapped.enumerated() {
             var line = PaneLine(pieces: i == 0 ? prefix : [(String(repeating: " ", count: indent), .base)])
@@ -136,6 +141,10 @@ final class ConversationPane {
         }
         cache[key] = result
         return result
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        bytes < 1024 ? "\(bytes) B" : bytes < 1 << 20 ? "\(bytes >> 10) KB" : String(format: "%.1f MB", Double(bytes) / 1_048_576)
     }
 
     static func shortName(_ address: String) -> String {

@@ -33,6 +33,7 @@ struct ChatCommand: AsyncParsableCommand {
     var configPath: String?
 
     func run() async throws {
+        guard client.resolvedHome.exists else { throw ClientError.noAccount }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the chat window needs a terminal; in scripts use `parley send` and `parley receive`")
         }

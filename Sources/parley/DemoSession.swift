@@ -48,7 +48,7 @@ struct DemoSession {
             "The guide bot is your first contact: C-n / C-p switch between this console and conversations.",
             "Try: say hello to the guide, /verify, /theme, /help. Quit with /quit or C-c.",
         ]
-        options.tip = "Type a message to the guide and press Enter — /help lists the commands"
+        options.tip = "say hello to the guide, Enter sends · /help"
         await ChatSession.run(engine: you, options: options)
         if keep { print("demo data kept in \(root)") }
     }

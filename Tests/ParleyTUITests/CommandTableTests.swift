@@ -41,3 +41,17 @@ import Testing
         #expect(text.contains(CommandTable.manSection()))
     }
 }
+
+@Suite struct FileCompletionTests {
+    @Test func attachCompletesPaths() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-complete-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir + "/photos", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "x".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+        #expect(CommandTable.candidates(for: "/attach \(dir)/", contacts: [], themes: []) == ["\(dir)/notes.txt", "\(dir)/photos/"])
+        var editor = LineEditor()
+        editor.set("/attach \(dir)/no")
+        editor.complete(with: CommandTable.candidates(for: editor.string, contacts: [], themes: []))
+        #expect(editor.string == "/attach \(dir)/notes.txt ")
+    }
+}

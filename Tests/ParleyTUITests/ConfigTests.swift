@@ -40,3 +40,17 @@ import Testing
         #expect(Key(spec: "C-") == nil)
     }
 }
+
+@Suite struct AnnouncementTests {
+    @Test func bellAndDesktopNotificationPerContact() throws {
+        var config = try Config.parse("notify = \"osc777\"\n[contacts.\"quiet@h:1\"]\nnotify = \"off\"\n[contacts.\"ding@h:1\"]\nnotify = \"bell\"")
+        #expect(Announcement.decide(config, peer: "bob@h:1") == (true, "\u{1B}]777;notify;Parley;New message from bob@h:1\u{7}"))
+        #expect(Announcement.decide(config, peer: "quiet@h:1") == (false, nil))
+        #expect(Announcement.decide(config, peer: "ding@h:1") == (true, nil))
+        config.desktop = .osc9
+        config.bell = false
+        #expect(Announcement.decide(config, peer: "bob@h:1") == (false, "\u{1B}]9;Parley: new message from bob@h:1\u{7}"))
+        #expect(Announcement.decide(config, peer: "evil\u{7}\u{1B}]x;@h:1").escape == "\u{1B}]9;Parley: new message from evil]x@h:1\u{7}")
+        #expect(Announcement.decide(Config(), peer: "bob@h:1") == (true, nil), "desktop notifications are off by default")
+    }
+}

@@ -1,7 +1,12 @@
 """The chat window end to end: the real `parley` binary in tmux, real relays, two people."""
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+
+import pytest
 
 from tuihelpers import Pane, safety_digits, wait_for
 
@@ -56,6 +61,8 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     b.type("/verify")
     screen_b = b.wait("Bob's safety number", lambda s: len(safety_digits(s)) == 60)
     assert safety_digits(screen_a) == safety_digits(screen_b)
+    b.keys("Escape")
+    b.wait("Bob's verification screen closed", lambda s: "Safety number with" not in s)
     a.keys("Escape")
     a.wait("the verification screen closed", lambda s: "Safety number with" not in s)
     a.type("/verify 12345")  # a wrong number changes nothing
@@ -68,6 +75,16 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     a.wait_text("theme: mono")
     a.type("/theme nosuchtheme")
     a.wait_text("no theme named 'nosuchtheme'")
+
+    # A file: encrypted, uploaded, announced in the conversation, saved and checked on the other side.
+    document = tmp_path / "notes.txt"
+    document.write_text("attachment body ✓\n" * 100)
+    a.type(f"/attach {document} the notes")
+    b.wait_text("📎 notes.txt (1 KB)")
+    saved = tmp_path / "saved.txt"
+    b.type(f"/save {saved}")
+    b.wait_text("│ saved /")
+    wait_for("the saved file", lambda: saved.exists() and saved.read_bytes() == document.read_bytes())
 
     # Key change: Bob's relay is reinstalled and bob@… registered again with a new key; his first
     # message shows Alice a warning, and sending to him stops.
@@ -135,3 +152,23 @@ def test_demo_first_minute(binaries, tmux_socket, tmp_path):
     d.type("/quit")
     d.wait_text("PARLEY-EXITED-0")
     wait_for("the demo directory removed", lambda: not any(p.name.startswith("parley-demo-") for p in tmp_path.iterdir()))
+
+
+def parley_pid(pane: Pane) -> int:
+    """The parley process in a pane (the pane's shell runs `env …`, which execs parley)."""
+    shell = pane.tmux("display", "-p", "-t", pane.name, "#{pane_pid}").strip()
+    return int(wait_for("the parley process", lambda: subprocess.run(["pgrep", "-P", shell], capture_output=True,
+                                                                      text=True).stdout.split()[0:1])[0])
+
+
+@pytest.mark.parametrize("signal_number, status", [(signal.SIGTERM, 0), (signal.SIGHUP, 0), (signal.SIGABRT, 128 + signal.SIGABRT)])
+def test_terminal_is_restored_on_signals(binaries, relays, account, tmux_socket, signal_number, status):
+    relay = relays("a")
+    alice = account("alice", relay)
+    a = Pane(tmux_socket, "alice", [str(binaries["parley"]), *alice.args()], 90, 24)
+    a.wait_text("[online]")
+    os.kill(parley_pid(a), signal_number)
+    screen = a.wait_text(f"PARLEY-EXITED-{status}")
+    # Back on the normal screen: the chat window (drawn on the alternate screen) is gone, the cursor shows.
+    assert "Contacts" not in screen and "[online]" not in screen
+    assert a.tmux("display", "-p", "-t", a.name, "#{alternate_on}#{cursor_flag}").strip() == "01"
