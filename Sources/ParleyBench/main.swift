@@ -33,19 +33,19 @@ var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--budget":
-        guard let value = arguments.next().flatMap(Double.init), value > 0 else { fatalError("--budget needs seconds") }
+        guard let value = arguments.next().flatMap(Double.init), value > 0 else { usageError("--budget needs seconds") }
         budget = value
     case "--only":
-        guard let value = arguments.next() else { fatalError("--only needs a name") }
+        guard let value = arguments.next() else { usageError("--only needs a name") }
         only.formUnion(value.split(separator: ",").map(String.init))
     case "--store-messages":
-        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { fatalError("--store-messages needs a count of at least 1000") }
+        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--store-messages needs a count of at least 1000") }
         storeMessages = value
     case "--soak-messages":
-        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { fatalError("--soak-messages needs a count of at least 1000") }
+        guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--soak-messages needs a count of at least 1000") }
         soakMessages = value
     default:
-        fatalError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]")
+        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]")
     }
 }
 
@@ -119,3 +119,9 @@ if let load = loadAverage() { summary.add("loadavg_1m", .number(load)) }
 summary.add("elapsed_s", .number(Double(Measure.now() - started) / 1e9))
 summary.add("checksum", .int(Int(bench.measure.checksum ^ store.checksum)))
 print(summary.text)
+
+/// Bad arguments: a one-line message and exit status 1 (not a crash).
+func usageError(_ problem: String) -> Never {
+    fputs("parley-bench: \(problem)\n", stderr)
+    exit(1)
+}

@@ -1,3 +1,4 @@
+import CNcurses
 import Foundation
 import ParleyClient
 import ParleyProtocol
@@ -71,6 +72,9 @@ final class ChatController {
             let now = Self.now()
             if now - lastTick >= 1000 {
                 lastTick = now
+                // Give the heap that page loads and renders freed back to the system (glibc keeps it
+                // otherwise): the window's memory stays near what it shows, not its peak.
+                parley_release_free_memory()
                 if let focus = state.focus, let until = state.conversations[focus]?.typingUntil, until <= now {
                     state.conversations[focus]?.typingUntil = nil
                     dirty = true

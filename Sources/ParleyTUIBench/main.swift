@@ -9,6 +9,7 @@
 //
 //   parley-tui-bench [--messages N] [--pages N]
 import Foundation
+import ParleyCrypto
 import ParleyProtocol
 import ParleyStore
 import ParleyTUI
@@ -38,7 +39,7 @@ func json(_ fields: [(String, Any)]) -> String {
     }.joined(separator: ",") + "}"
 }
 
-func build(path: String, unlock: UnlockMethod, count: Int) throws {
+func build(path: String, unlock: UnlockMethod, count: Int, withAccount: Bool) throws {
     let store = try EncryptedStore.create(at: path, unlock: [unlock])
     var seed: UInt64 = 0x9E3779B97F4A7C15
     func next() -> UInt64 {
@@ -67,6 +68,21 @@ func build(path: String, unlock: UnlockMethod, count: Int) throws {
         }
     }
     if !batch.isEmpty { try store.insertMessages(batch) }
+    if withAccount { try addAccount(to: store) }
+}
+
+/// With --keep: an account and the contact, so that `parley --home DIR --key-file DIR/store.key` opens
+/// the same history in the real client (its relay does not exist; the window shows it disconnected).
+func addAccount(to store: EncryptedStore) throws {
+    func list(_ accountKey: Ed25519.KeyPair, _ device: Ed25519.KeyPair) -> SignedDeviceList {
+        SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: device.publicKey, createdAt: 1)], version: 1, accountKey: accountKey)
+    }
+    let accountKey = Ed25519.KeyPair(), device = Ed25519.KeyPair()
+    try store.saveLocalAccount(LocalAccount(address: me, accountKey: accountKey, device: DeviceIdentity(deviceId: 1, keyPair: device),
+                                            deviceList: list(accountKey, device), certificateExpiry: UInt64.max / 2),
+                               preKeys: LocalPreKeys.generate(oneTime: 1))
+    let peerKey = Ed25519.KeyPair()
+    try store.saveContact(Contact(address: peer, account: KnownAccount(accountKey: peerKey.publicKey, deviceList: list(peerKey, Ed25519.KeyPair()))))
 }
 
 func child(path: String, keyFile: String, pages: Int) throws {
@@ -105,7 +121,14 @@ func child(path: String, keyFile: String, pages: Int) throws {
                 ("description", "VmRSS and VmHWM of this process after the first paint and the scrolling")]))
 }
 
+/// Bad arguments: a one-line message and exit status 1 (not a crash).
+func usage(_ problem: String) -> Never {
+    FileHandle.standardError.write(Data("parley-tui-bench: \(problem)\nusage: parley-tui-bench [--messages N] [--pages N] [--keep DIR]\n".utf8))
+    exit(1)
+}
+
 var messages = 100_000, pages = 300
+var keep: String?
 var arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "--child" {
     let args = Array(arguments)
@@ -114,18 +137,27 @@ if arguments.first == "--child" {
 }
 while let argument = arguments.popFirst() {
     switch argument {
-    case "--messages": messages = Int(arguments.popFirst() ?? "") ?? messages
-    case "--pages": pages = Int(arguments.popFirst() ?? "") ?? pages
-    default: fatalError("usage: parley-tui-bench [--messages N] [--pages N]")
+    case "--messages":
+        guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else { usage("--messages needs a positive count") }
+        messages = value
+    case "--pages":
+        guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else { usage("--pages needs a positive count") }
+        pages = value
+    case "--keep":
+        guard let value = arguments.popFirst() else { usage("--keep needs a directory") }
+        keep = value
+    case "-h", "--help": usage("measures the chat window over a large conversation")
+    default: usage("unknown argument \(argument)")
     }
 }
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parley-tui-bench-\(UUID().uuidString)").path
+// With --keep the store (parley.db and store.key) stays in that directory, to open it with `parley` too.
+let directory = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("parley-tui-bench-\(UUID().uuidString)").path
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(atPath: directory) }
+
 let keyFile = directory + "/store.key"
 try KeyFile.create(at: keyFile)
 let buildStart = now()
-try build(path: directory + "/parley.db", unlock: .keyFile(path: keyFile), count: messages)
+try build(path: directory + "/parley.db", unlock: .keyFile(path: keyFile), count: messages, withAccount: keep != nil)
 print(json([("name", "tui_history_built"), ("messages", messages), ("seconds", (now() - buildStart) / 1000)]))
 let process = Process()
 process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
@@ -133,4 +165,5 @@ if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path), l
 process.arguments = ["--child", directory + "/parley.db", keyFile, String(pages)]
 try process.run()
 process.waitUntilExit()
+if keep == nil { try? FileManager.default.removeItem(atPath: directory) }
 exit(process.terminationStatus)
