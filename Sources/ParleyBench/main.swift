@@ -122,6 +122,7 @@ print(summary.text)
 
 /// Bad arguments: a one-line message and exit status 1 (not a crash).
 func usageError(_ problem: String) -> Never {
-    fputs("parley-bench: \(problem)\n", stderr)
+    let line = "parley-bench: \(problem)\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
     exit(1)
 }
