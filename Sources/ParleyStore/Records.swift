@@ -23,7 +23,7 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     case seen = 11
 
     /// Order of progress for outgoing messages; a receipt never moves a message backwards.
-    var rank: Int {
+    public var rank: Int {
         switch self {
         case .pending: 0
         case .failed: 1

@@ -151,17 +151,8 @@ public struct AppState: Sendable {
         roster[index].pending = conversations[peer]?.messages.filter { $0.state == .pending }.count ?? 0
     }
 
-    static func rank(_ state: DeliveryState) -> Int {
-        switch state {
-        case .pending: 0
-        case .failed: 1
-        case .sent: 2
-        case .delivered: 3
-        case .read: 4
-        case .received: 5
-        case .seen: 6
-        }
-    }
+    /// The store's order of progress: a state shown never moves backwards.
+    static func rank(_ state: DeliveryState) -> Int { state.rank }
 
     public mutating func typing(from peer: String, started: Bool, now: UInt64) {
         conversations[peer, default: Conversation()].typingUntil = started ? now + 8_000 : nil
