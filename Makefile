@@ -71,6 +71,7 @@ crash-test: deps
 bench: release
 	.build/release/parley-bench
 	.build/release/parley-tui-bench
+	scripts/bench-chat-rss.sh
 
 clean:
 	rm -rf .build $(VENV)
