@@ -146,6 +146,15 @@ public struct AppState: Sendable {
         if let index = roster.firstIndex(where: { $0.address == peer }) { roster[index].unread = 0 }
     }
 
+    /// Unread counts an earlier run left in the store (`EncryptedStore.unreadCounts`): the roster starts
+    /// where the last session ended. The focused conversation is being read, so it shows none.
+    public mutating func restoreUnread(_ counts: [String: Int]) {
+        for index in roster.indices {
+            let address = roster[index].address
+            roster[index].unread = address == focus ? 0 : counts[address] ?? 0
+        }
+    }
+
     public mutating func updatePending(_ peer: String) {
         guard let index = roster.firstIndex(where: { $0.address == peer }) else { return }
         roster[index].pending = conversations[peer]?.messages.filter { $0.state == .pending }.count ?? 0

@@ -280,6 +280,7 @@ final class ChatController {
             guard let contact = byAddress[peer] else { continue }
             state.ensureRosterEntry(peer, trust: contact.trust)
         }
+        state.restoreUnread((try? store.unreadCounts()) ?? [:])
         for peer in state.roster.map(\.address) {
             if config.contactNotify[peer] == nil, let saved = try? store.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
                 config.contactNotify[peer] = mode

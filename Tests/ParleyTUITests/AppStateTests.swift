@@ -86,3 +86,28 @@ func chat(_ n: Int, from sender: String, in peer: String, direction: MessageDire
         #expect(s.conversations[bob]?.typingUntil == nil)
     }
 }
+
+@Suite struct RestoredUnreadTests {
+    let bob = "bob@127.0.0.1:7000", carol = "carol@127.0.0.1:7000", me = "alice@127.0.0.1:7000"
+
+    @Test func countsFromTheStoreShowUntilFocusedAndKeepCounting() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.ensureRosterEntry(carol, trust: .verified)
+        s.restoreUnread([bob: 3, "stranger@127.0.0.1:7000": 9])
+        #expect(s.roster.map(\.unread) == [3, 0])
+        // A new message adds to the restored count; focusing clears it.
+        s.apply(message: chat(1, from: bob, in: bob))
+        #expect(s.roster.first { $0.address == bob }?.unread == 4)
+        s.focus(bob)
+        #expect(s.roster.first { $0.address == bob }?.unread == 0)
+    }
+
+    @Test func theFocusedConversationShowsNone() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.focus(bob)
+        s.restoreUnread([bob: 5])
+        #expect(s.roster.first?.unread == 0)
+    }
+}
