@@ -128,6 +128,18 @@ class Pane:
     def wait_text(self, text: str, deadline: float = DEADLINE) -> str:
         return self.wait(repr(text), lambda s: text in s, deadline)
 
+    def send_raw(self, data: str):
+        """Bytes as a terminal would send them (mouse reports, for one), written to the program's input as is."""
+        self.tmux("send-keys", "-t", self.name, "-l", data)
+
+    def record_output(self, path: Path):
+        """From now on every byte the program writes to the terminal is appended to `path` (bell, OSC…)."""
+        self.tmux("pipe-pane", "-o", "-t", self.name, f"cat >> {quote(str(path))}")
+
+    def flag(self, name: str) -> str:
+        """A tmux format variable of the pane, e.g. mouse_sgr_flag."""
+        return self.tmux("display", "-p", "-t", self.name, "#{" + name + "}").strip()
+
     def resize(self, width: int, height: int):
         self.tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
 
