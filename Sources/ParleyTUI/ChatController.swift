@@ -47,6 +47,9 @@ final class ChatController {
         if let tip = options.tip { state.say(tip) }
     }
 
+    /// Lines one mouse-wheel notch scrolls.
+    static let wheelLines = 3
+
     static func now() -> UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Loop
@@ -109,6 +112,12 @@ final class ChatController {
             return
         }
         if key == .ctrl("c") { quit(); return }
+        if key == .wheelUp || key == .wheelDown {
+            // A notch moves a few lines, as in most terminal programs: a page per notch would fly past
+            // on a touchpad, which sends many notches for one gesture.
+            state.scroll(by: key == .wheelUp ? Self.wheelLines : -Self.wheelLines)
+            return
+        }
         if case .char = key { state.completions = [] }
         let wasEmpty = editor.isEmpty
         switch editor.handle(key) {

@@ -61,7 +61,7 @@ public enum Keymaps {
     public static let common: [Key: Action] = [
         .enter: .acceptLine, .tab: .complete, .left: .backwardChar, .right: .forwardChar, .home: .beginningOfLine,
         .end: .endOfLine, .backspace: .backwardDeleteChar, .delete: .deleteChar, .up: .historyPrev, .down: .historyNext,
-        .pageUp: .scrollUp, .pageDown: .scrollDown, .wheelUp: .scrollUp, .wheelDown: .scrollDown,
+        .pageUp: .scrollUp, .pageDown: .scrollDown,
         .ctrl("n"): .nextWindow, .ctrl("p"): .prevWindow, .ctrl("l"): .redraw, .meta("\r"): .insertNewline,
         .meta("\n"): .insertNewline, .function(12): .scrollBottom,
     ]

@@ -28,8 +28,8 @@ def wheel(protocol: str, up: bool, x: int = 60, y: int = 10) -> str:
 
 @pytest.mark.parametrize("term, protocol", [("xterm-256color", "sgr"), ("tmux-256color", "x10")])
 def test_mouse_wheel_scrolls_the_conversation(binaries, relays, account, tmux_socket, term, protocol):
-    """The wheel scrolls up into older messages and back down, in the mouse encoding the terminal's
-    terminfo names (xterm-256color: SGR 1006 reports; tmux-256color: classic ESC [ M reports)."""
+    """The wheel scrolls up into older messages and back down, three lines a notch, in the mouse encoding
+    the terminal's terminfo names (xterm-256color: SGR 1006 reports; tmux-256color: classic ESC [ M)."""
     relay = relays("a")
     alice, bob = account("alice", relay), account("bob", relay)
     alice.run("add-contact", bob.address)
@@ -43,13 +43,17 @@ def test_mouse_wheel_scrolls_the_conversation(binaries, relays, account, tmux_so
         a.type(f"wheel line {n:02d}")
     a.wait("the last message sent", lambda s: re.search(r"wheel line 60 ✓", s))
 
+    # One notch moves three lines; twenty-five reach the first message; as many down come back.
     a.send_raw(wheel(protocol, up=True))
-    a.wait("one notch up", lambda s: MORE.search(s) and "wheel line 60" not in s)
-    a.send_raw(wheel(protocol, up=True) + wheel(protocol, up=True))
+    a.wait("one notch up", lambda s: "↓ 3 more" in s and "wheel line 57" in s and "wheel line 58" not in s)
+    a.send_raw(wheel(protocol, up=False))
+    a.wait("one notch down", lambda s: "wheel line 60" in s and not MORE.search(s))
+    a.send_raw(wheel(protocol, up=True) * 25)
     screen = a.wait_text("wheel line 01")
+    assert "wheel line 60" not in screen
     # The reports were taken as the wheel, not typed into the input line.
     assert "64;" not in screen and "M`" not in screen
-    a.send_raw(wheel(protocol, up=False) * 4)
+    a.send_raw(wheel(protocol, up=False) * 25)
     a.wait("back at the newest message", lambda s: "wheel line 60" in s and not MORE.search(s))
     a.keys("C-c")
     a.wait_text("PARLEY-EXITED-0")
