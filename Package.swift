@@ -109,7 +109,8 @@ let package = Package(
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
         .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol"]),
-        .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
+        // Golden screens are read from the source tree (#filePath), not bundled as resources.
+        .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"], exclude: ["Golden"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",

@@ -329,6 +329,9 @@ final class BenchWorld: @unchecked Sendable {
                 line.add(key + "_error", .string(String(describing: error)))
             }
         }
+        // What one durable commit waits for at least: the disk acknowledging a flush (4 KiB written, then
+        // fdatasync, in the directory the stores live in). Three durable commits lie on a message's path.
+        if let flush = Self.diskFlushMs(in: directory) { line.add("disk_flush_p50_ms", .number(flush)) }
         let relay = bob.relay
         await measure("http_get", 200) { for _ in 0..<200 { _ = try await relay.health() } }
         // Posts to a mailbox nobody reads: HTTP plus the relay's enqueue and durable commit.
@@ -354,9 +357,26 @@ final class BenchWorld: @unchecked Sendable {
         }
         walls.sort()
         line.add("message_unloaded_p50_ms", .number(RelayBenchmarks.percentile(walls, 0.5)))
-        line.add("description", .string("http_get: GET /v1/health round trip; post_message: POST /v1/messages of a 600-byte envelope (round trip, relay group commit, fsync), one at a time and 8 at a time; message_unloaded: one message at a time, send to Bob's engine reporting it filed (cpu includes receipts and everything the message causes)"))
+        line.add("description", .string("disk_flush_p50: one fdatasync of a 4 KiB write in the bench directory (the least a durable commit waits); http_get: GET /v1/health round trip; post_message: POST /v1/messages of a 600-byte envelope (round trip, relay group commit, fsync), one at a time and 8 at a time; message_unloaded: one message at a time, send to Bob's engine reporting it filed (cpu includes receipts and everything the message causes)"))
         print(line.text)
         try? await Task.sleep(for: .milliseconds(200))
+    }
+
+    /// Median of 50 timed fdatasync calls after 4 KiB writes to a scratch file in `directory`.
+    static func diskFlushMs(in directory: String) -> Double? {
+        let path = directory + "/flush-probe"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return nil }
+        defer { close(fd); unlink(path) }
+        let block = [UInt8](repeating: 0x5A, count: 4096)
+        var times: [Double] = []
+        for i in 0..<50 {
+            guard pwrite(fd, block, block.count, off_t((i % 16) * 4096)) == block.count else { return nil }
+            let start = Measure.now()
+            guard fdatasync(fd) == 0 else { return nil }
+            times.append(Double(Measure.now() - start) / 1e6)
+        }
+        return RelayBenchmarks.percentile(times.sorted(), 0.5)
     }
 
     struct Run {

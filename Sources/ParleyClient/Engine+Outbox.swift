@@ -4,10 +4,11 @@ import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 
-/// The outbox drain: every batch posted as one all-or-nothing request per recipient account, re-encrypted
-/// when a device list changed, and each send told how its batch ended.
+/// The outbox drain: batches posted in all-or-nothing requests per recipient account (several batches to
+/// one account share a request), re-encrypted when a device list changed, and each send told how its
+/// batch ended.
 extension Engine {
-    /// Posts every outbox batch, one all-or-nothing request per (batch, recipient account). A batch the
+    /// Posts every outbox batch in all-or-nothing requests per recipient account. A batch the
     /// relay refuses because the recipient's device list changed is encrypted again for the new list.
     /// Network failures leave the outbox as it is and throw.
     public func flushOutbox() async throws {
@@ -85,7 +86,9 @@ extension Engine {
         var stopped: [[UInt8]: String] = [:]
     }
 
-    /// Posts the groups of `entries` in order, one request per (batch, recipient account).
+    /// Posts the groups of `entries`: each group is one batch's envelopes to one account. Consecutive
+    /// groups to the same account, encrypted for the same devices, travel in one request (up to
+    /// `sendMessages` of them and about `sendBytes` of envelopes), which the relay stores all or none.
     private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int], stopped: inout String?) async throws {
         var groups: [[OutboxEntry]] = []
         var index: [GroupKey: Int] = [:]
@@ -98,50 +101,149 @@ extension Engine {
             }
         }
         for group in groups { round.open[group[0].envelope.batch, default: 0] += 1 }
+        // Requests to different accounts go out at once (the relay commits them together); those to one
+        // account one after another, in outbox order.
+        let requests = Self.requests(of: groups)
         var lists: [String: SignedDeviceList?] = [:]
-        for group in groups {
-            let first = group[0]
-            let address = first.envelope.recipient.address
+        var calls: [PreparedSend] = []
+        for request in requests {
+            let address = request[0][0].envelope.recipient.address
             var messages: [OutgoingMessage] = []
-            for entry in group {
+            for entry in request.joined() {
                 let recipient = entry.envelope.recipient
                 if lists[recipient.address] == nil { lists[recipient.address] = try deviceList(of: recipient.address) }
                 let key = lists[recipient.address]??.device(recipient.deviceId)?.identityKey.bytes ?? []
                 messages.append(OutgoingMessage(deviceId: recipient.deviceId, deviceKey: Base64Bytes(key),
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
-            do {
-                let token = address == account.address ? try await sessionToken() : nil
-                try await peerRelay(for: address).send(SendRequest(messages: messages), to: address, token: token)
-                round.done += group.map(\.id)
-                round.open[first.envelope.batch]! -= 1
-                if address != account.address { round.sent.append(first.envelope.batch) }
-            } catch ClientError.deviceMismatch {
-                let tries = attempts[first.envelope.batch, default: 0] + 1
-                attempts[first.envelope.batch] = tries
-                guard tries <= 3, let content = try? Content(decoding: first.content) else {
+            let token = address == account.address ? try await sessionToken() : nil
+            calls.append(PreparedSend(address: address, request: SendRequest(messages: messages), token: token,
+                                      relay: try peerRelay(for: address)))
+        }
+        let outcomes = await Self.perform(calls)
+        var firstError: (any Error)?
+        for (request, outcome) in zip(requests, outcomes) {
+            let address = request[0][0].envelope.recipient.address
+            switch outcome {
+            case .skipped:
+                continue    // still in the outbox: the next round posts it
+            case .sent:
+                for group in request {
                     round.done += group.map(\.id)
-                    round.failed.append(first.envelope.batch)
-                    round.open[first.envelope.batch]! -= 1
-                    continue
+                    round.open[group[0].envelope.batch]! -= 1
+                    if address != account.address { round.sent.append(group[0].envelope.batch) }
                 }
-                try await refreshDeviceList(address)
-                lists[address] = nil
-                try store.removeFromOutbox(group.map(\.id))
-                // The refreshed list may carry a new account key the trust policy did not accept (a verified
-                // contact's key changed): nothing is encrypted to it until the user verifies or trusts it.
-                if address != account.address, try store.contact(address)?.trust.allowsSending == false {
-                    round.failed.append(first.envelope.batch)
-                    round.stopped[first.envelope.batch] = address
-                    round.open[first.envelope.batch]! -= 1
-                    stopped = address
-                    continue
+            case .failed(ClientError.deviceMismatch):
+                do {
+                    try await refreshDeviceList(address)
+                    for group in request { try await reencrypt(group, attempts: &attempts, round: &round, stopped: &stopped) }
+                } catch {
+                    firstError = firstError ?? error
                 }
-                _ = try await manager.send(content, to: address, includeOwnDevices: false)
-                round.reencrypted.insert(first.envelope.batch)
-                round.open[first.envelope.batch]! -= 1
+            case .failed(let error):
+                firstError = firstError ?? error
             }
         }
+        if let firstError { throw firstError }
+    }
+
+    private struct PreparedSend: Sendable {
+        let address: String
+        let request: SendRequest
+        let token: String?
+        let relay: RelayClient
+    }
+
+    private enum SendOutcome: Sendable {
+        case sent
+        case failed(any Error)
+        /// Not tried: an earlier send to the same account failed.
+        case skipped
+    }
+
+    /// Posts the sends, accounts in parallel, each account's sends in order; after a send fails, the
+    /// account's later ones wait in the outbox for the next round, so they never overtake it.
+    private static func perform(_ calls: [PreparedSend]) async -> [SendOutcome] {
+        var byAddress: [String: [Int]] = [:]
+        for (i, call) in calls.enumerated() { byAddress[call.address, default: []].append(i) }
+        var outcomes = [SendOutcome](repeating: .skipped, count: calls.count)
+        await withTaskGroup(of: [(Int, SendOutcome)].self) { group in
+            for indices in byAddress.values {
+                group.addTask {
+                    var done: [(Int, SendOutcome)] = []
+                    for i in indices {
+                        let call = calls[i]
+                        do {
+                            try await call.relay.send(call.request, to: call.address, token: call.token)
+                            done.append((i, .sent))
+                        } catch {
+                            done.append((i, .failed(error)))
+                            break
+                        }
+                    }
+                    return done
+                }
+            }
+            for await done in group { for (i, outcome) in done { outcomes[i] = outcome } }
+        }
+        return outcomes
+    }
+
+    /// Most messages, and about the most envelope bytes, one send request carries (the relay takes 64).
+    static let sendMessages = 64
+    static let sendBytes = 1 << 20
+
+    /// Splits the groups into requests: per account in outbox order, consecutive groups for the same
+    /// devices together, within `sendMessages` and `sendBytes`.
+    static func requests(of groups: [[OutboxEntry]]) -> [[[OutboxEntry]]] {
+        var requests: [[[OutboxEntry]]] = []
+        var open: [String: Int] = [:]
+        var bytes: [Int] = []
+        for group in groups {
+            let address = group[0].envelope.recipient.address
+            let size = group.reduce(0) { $0 + $1.envelope.envelope.count }
+            if let i = open[address], requests[i].count < sendMessages, bytes[i] + size <= sendBytes,
+               devices(of: requests[i][0]) == devices(of: group) {
+                requests[i].append(group)
+                bytes[i] += size
+            } else {
+                open[address] = requests.count
+                requests.append([group])
+                bytes.append(size)
+            }
+        }
+        return requests
+    }
+
+    private static func devices(of group: [OutboxEntry]) -> [UInt32] { group.map(\.envelope.recipient.deviceId).sorted() }
+
+    /// The relay refused a batch because the recipient's device list changed (the list is refreshed):
+    /// encrypts it again for the new list, or gives up on it after three tries or when the contact's new
+    /// key is not trusted.
+    private func reencrypt(_ group: [OutboxEntry], attempts: inout [[UInt8]: Int], round: inout OutboxRound, stopped: inout String?) async throws {
+        let first = group[0]
+        let address = first.envelope.recipient.address
+        let tries = attempts[first.envelope.batch, default: 0] + 1
+        attempts[first.envelope.batch] = tries
+        guard tries <= 3, let content = try? Content(decoding: first.content) else {
+            round.done += group.map(\.id)
+            round.failed.append(first.envelope.batch)
+            round.open[first.envelope.batch]! -= 1
+            return
+        }
+        try store.removeFromOutbox(group.map(\.id))
+        // The refreshed list may carry a new account key the trust policy did not accept (a verified
+        // contact's key changed): nothing is encrypted to it until the user verifies or trusts it.
+        if address != account.address, try store.contact(address)?.trust.allowsSending == false {
+            round.failed.append(first.envelope.batch)
+            round.stopped[first.envelope.batch] = address
+            round.open[first.envelope.batch]! -= 1
+            stopped = address
+            return
+        }
+        _ = try await manager.send(content, to: address, includeOwnDevices: false)
+        round.reencrypted.insert(first.envelope.batch)
+        round.open[first.envelope.batch]! -= 1
     }
 
     private struct GroupKey: Hashable {

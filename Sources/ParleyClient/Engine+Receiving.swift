@@ -190,11 +190,17 @@ extension Engine {
     /// envelope (and the content's 16-bit count).
     private static let receiptIdsPerContent = 500
 
+    /// Receipts to several senders are sent at once: encrypted and committed together, and posted in
+    /// parallel by the outbox drain.
     private func sendReceipts(_ bySender: [String: [[UInt8]]]) async throws {
-        for (sender, ids) in bySender.sorted(by: { $0.key < $1.key }) {
-            for start in stride(from: 0, to: ids.count, by: Self.receiptIdsPerContent) {
-                let chunk = Array(ids[start..<min(ids.count, start + Self.receiptIdsPerContent)])
-                try? await sendReceipt(to: sender, read: false, messageIds: chunk)
+        await withTaskGroup(of: Void.self) { group in
+            for (sender, ids) in bySender {
+                group.addTask {
+                    for start in stride(from: 0, to: ids.count, by: Self.receiptIdsPerContent) {
+                        let chunk = Array(ids[start..<min(ids.count, start + Self.receiptIdsPerContent)])
+                        try? await self.sendReceipt(to: sender, read: false, messageIds: chunk)
+                    }
+                }
             }
         }
     }

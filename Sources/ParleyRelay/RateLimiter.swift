@@ -15,15 +15,15 @@ public actor RateLimiter {
 
     public init(_ limit: RateLimit) { self.limit = limit }
 
-    /// Takes one token from `key`'s bucket; false when it is empty.
-    public func allow(_ key: String) -> Bool {
+    /// Takes `cost` tokens from `key`'s bucket; false (taking none) when it holds fewer.
+    public func allow(_ key: String, cost: Double = 1) -> Bool {
         guard limit.perSecond.isFinite else { return true }
         let now = Self.seconds()
         var bucket = buckets[key] ?? Bucket(level: limit.burst, updated: now)
         bucket.level = min(limit.burst, bucket.level + (now - bucket.updated) * limit.perSecond)
         bucket.updated = now
-        let allowed = bucket.level >= 1
-        if allowed { bucket.level -= 1 }
+        let allowed = bucket.level >= cost
+        if allowed { bucket.level -= cost }
         buckets[key] = bucket
         if now - lastSweep > 60 { sweep(now) }
         return allowed

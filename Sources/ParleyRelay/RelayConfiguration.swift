@@ -20,6 +20,9 @@ public struct RelayConfiguration: Sendable {
     public var maxAttachmentBytes = 100 * 1024 * 1024
     /// Largest request body: one envelope for each of up to `maxDevices` devices, plus JSON overhead.
     public var maxDevices = 16
+    /// A send may carry several messages to one account (each device then appears once per message, in
+    /// order); at most this many.
+    public var maxMessagesPerSend = 64
     public var maxRequestBytes: Int { maxDevices * maxEnvelopeBytes * 2 + 64 * 1024 }
     /// Leaky-bucket limits: requests per second and burst, per client IP and per account.
     public var ipRate = RateLimit(perSecond: 200, burst: 400)

@@ -159,6 +159,8 @@ public struct RelayCore: Sendable {
 
     /// `sender`: the authenticated device when the request carried a token — only copies to the sender's
     /// own other devices are sent that way, and the sending device is then not counted as missing.
+    /// A request may carry several messages to the account: every device it names then appears equally
+    /// often, and its envelopes are queued in request order. All are stored or none.
     func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil) async throws {
         let address = try parseLocalAddress(rawAddress)
         if let sender, sender.address != address { throw RelayError.badRequest("authenticated sends go only to the sender's own account") }
@@ -166,9 +168,7 @@ public struct RelayCore: Sendable {
         for message in request.messages where message.envelope.bytes.count > configuration.maxEnvelopeBytes {
             throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
         }
-        guard Set(request.messages.map(\.deviceId)).count == request.messages.count else {
-            throw RelayError.badRequest("two envelopes for one device")
-        }
+        _ = try Self.messageCount(of: request, limit: configuration.maxMessagesPerSend)
         let now = clock.nowMilliseconds()
         let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
                                                for: address, sendingDevice: sender?.deviceId, now: now, expiresAt: now + configuration.messageTTL,
@@ -183,6 +183,19 @@ public struct RelayCore: Sendable {
         case .unknownAccount:
             throw RelayError.notFound("no account \(address)")
         }
+    }
+
+    /// How many messages `request` carries: the number of envelopes each named device gets, which must be
+    /// the same for all of them (a message goes to every device) and at most `limit`.
+    static func messageCount(of request: SendRequest, limit: Int) throws -> Int {
+        var perDevice: [UInt32: Int] = [:]
+        for message in request.messages { perDevice[message.deviceId, default: 0] += 1 }
+        let counts = Set(perDevice.values)
+        guard counts.count == 1, let count = counts.first else {
+            throw RelayError.badRequest("every device needs the same number of envelopes (one per message)")
+        }
+        guard count <= limit else { throw RelayError.badRequest("at most \(limit) messages per send") }
+        return count
     }
 
     // MARK: Provisioning

@@ -76,7 +76,11 @@ struct RelayRoutes: Sendable {
             let address = try pathParameter(context, "address")
             guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
             let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
-            try await core.send(try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes), to: address, sender: sender)
+            let send = try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes)
+            // A send carrying several messages costs one token per message.
+            let messages = try RelayCore.messageCount(of: send, limit: core.configuration.maxMessagesPerSend)
+            if messages > 1, await !accountLimiter.allow("send:" + address, cost: Double(messages - 1)) { throw RelayError.rateLimited }
+            try await core.send(send, to: address, sender: sender)
             return Response(status: .noContent)
         }
         v1.get("mailbox") { request, _ in

@@ -56,7 +56,8 @@ public protocol RelayStorage: Sendable {
 
     // Mailboxes
     /// `sendingDevice`: the authenticated device of `address` itself when it sends copies to its own other
-    /// devices; the request then need not (and does not) include it.
+    /// devices; the request then need not (and does not) include it. The envelopes may carry several
+    /// messages (each device named equally often, checked by the caller); they are queued in order.
     func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool)

@@ -12,11 +12,16 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // A queued envelope is committed before the sender gets its 200, and survives a relay crash.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         database = try DatabasePool(path: path, configuration: configuration)
+        // A queued envelope is committed durably before the sender gets its 204, and survives a crash or a
+        // power failure. Set on the writer after the pool is open: GRDB's WAL set-up lowers it to NORMAL
+        // after any `prepareDatabase` hook has run. Checked, since the delivery promise relies on it.
+        try database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                throw DatabaseError(message: "cannot make commits durable (PRAGMA synchronous = FULL did not take)")
+            }
+        }
         try Self.migrator.migrate(database)
     }
 
@@ -272,13 +277,15 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         let missing = current.keys.filter { !requested.contains($0) && $0 != item.sendingDevice }.sorted()
         let extra = requested.filter { current[$0] == nil }.sorted()
         let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
-        guard missing.isEmpty, extra.isEmpty, stale.isEmpty, requested.count == envelopes.count else {
+        guard missing.isEmpty, extra.isEmpty, stale.isEmpty else {
             return .mismatch(missing: missing, extra: extra, stale: stale)
         }
-        for item in envelopes {
+        // Several messages in one send: each device gets one envelope per message.
+        let perDevice = envelopes.count / requested.count
+        for deviceId in requested.sorted() {
             let queued = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count FROM mailbox_counts WHERE address = ? AND device_id = ?"),
-                                          arguments: [address, item.deviceId]) ?? 0
-            if queued >= mailboxLimit { return .mailboxFull(deviceId: item.deviceId) }
+                                          arguments: [address, deviceId]) ?? 0
+            if queued + perDevice > mailboxLimit { return .mailboxFull(deviceId: deviceId) }
         }
         for item in envelopes {
             try db.cachedStatement(sql: "INSERT INTO messages (address, device_id, envelope, received_at, expires_at) VALUES (?, ?, ?, ?, ?)").execute(
@@ -300,14 +307,27 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         }
     }
 
+    /// Deletes acknowledged envelopes without waiting for the disk (`synchronous = NORMAL` for this
+    /// transaction): a power failure that undoes it only delivers those envelopes again, and clients
+    /// recognise repeats (PROTOCOL.md §13, at-least-once). A crash of the relay process alone loses nothing.
     public func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
-        try await database.write { db in
+        try await database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
             var deleted = 0
-            for id in ids {
-                try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
-                               arguments: [id, device.address, device.deviceId])
-                deleted += db.changesCount
+            do {
+                try db.inTransaction {
+                    for id in ids {
+                        try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
+                                       arguments: [id, device.address, device.deviceId])
+                        deleted += db.changesCount
+                    }
+                    return .commit
+                }
+            } catch {
+                try? db.execute(sql: "PRAGMA synchronous = FULL")
+                throw error
             }
+            try db.execute(sql: "PRAGMA synchronous = FULL")
             return deleted
         }
     }

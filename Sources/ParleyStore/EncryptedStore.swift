@@ -72,11 +72,19 @@ public final class EncryptedStore: @unchecked Sendable {
     private static func openPool(_ path: String) throws(StoreError) -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            // Durable on commit: a message is acknowledged to the relay only after this returns.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        return try guarded(path) {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            // Durable on commit: a message is acknowledged to the relay only after its commit returns. Set on
+            // the writer after the pool is open, because GRDB's WAL set-up lowers it to NORMAL after any
+            // `prepareDatabase` hook has run; checked, since everything else relies on it.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
+                    throw DatabaseError(message: "cannot make commits durable (PRAGMA synchronous = FULL did not take)")
+                }
+            }
+            return pool
         }
-        return try guarded(path) { try DatabasePool(path: path, configuration: configuration) }
     }
 
     private static func checkHeader(_ path: String) throws(StoreError) {
@@ -133,6 +141,32 @@ public final class EncryptedStore: @unchecked Sendable {
 
     func write<R>(_ body: (Database) throws -> R) throws(StoreError) -> R {
         try Self.guarded(path) { try database.write(body) }
+    }
+
+    /// A write that a power failure may undo without losing anything, because what it derives from is
+    /// already durable and is replayed: filing decrypted messages out of the inbox (the entries stay in the
+    /// inbox until filed, and are filed again on the next receive), or clearing outbox entries the relay
+    /// accepted (posted again, then recognised by the receiver as repeats). It commits without waiting for
+    /// the disk (`synchronous = NORMAL` for this transaction only). WAL keeps it behind every earlier
+    /// commit, the next durable commit syncs it too, and a crash of the process alone loses nothing.
+    func writeReplayable<R>(_ body: (Database) throws -> R) throws(StoreError) -> R {
+        try Self.guarded(path) {
+            try database.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                var result: R?
+                do {
+                    try db.inTransaction {
+                        result = try body(db)
+                        return .commit
+                    }
+                } catch {
+                    try? db.execute(sql: "PRAGMA synchronous = FULL")
+                    throw error
+                }
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                return result!
+            }
+        }
     }
 
     // MARK: Cells

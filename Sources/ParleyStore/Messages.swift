@@ -230,7 +230,7 @@ extension EncryptedStore {
     /// message) and deletes the entry, in one transaction. Returns the new message id, or nil.
     @discardableResult
     public func file(inboxEntry id: Int64, as record: MessageRecord?) throws(StoreError) -> Int64? {
-        try write { db in
+        try writeReplayable { db in
             let messageId = try record.flatMap { try insert($0, db) }
             try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?").execute(arguments: [id])
             return messageId
@@ -242,7 +242,7 @@ extension EncryptedStore {
     /// as stored (with its id), or nil for a repeat or a filing without a message.
     public func file(_ filings: [InboxFiling], ownAddress: String) throws(StoreError) -> [MessageRecord?] {
         guard !filings.isEmpty else { return [] }
-        return try write { db in
+        return try writeReplayable { db in
             var inserter = try MessageInserter(db, count: filings.count)
             let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
             var stored: [MessageRecord?] = []
@@ -316,7 +316,7 @@ extension EncryptedStore {
     /// messages they carried (by client message id) to `.sent`, in one transaction. Returns those
     /// messages as stored afterwards (batches without a history record, such as receipts, have none).
     public func completeOutbox(_ entryIds: [Int64], sentBy sender: String, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
-        try write { db in
+        try writeReplayable { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
             for id in entryIds { try delete.execute(arguments: [id]) }
             _ = try advance(ofMessagesSentBy: sender, ids: batches, to: .sent, db)

@@ -439,6 +439,13 @@ struct RawHTTP: Sendable {
         return try reply.decode(FetchResponse.self).messages
     }
 
+    /// Acknowledges everything queued for the device `token` belongs to.
+    func acknowledgeAll(token: String) async throws {
+        let ids = try await mailbox(token: token).map(\.id)
+        let reply = try await request(.POST, "/v1/mailbox/ack", json: AckRequest(ids: ids), token: token)
+        guard reply.status == 204 else { throw FixtureError("POST /v1/mailbox/ack answered \(reply.status): \(reply.text)") }
+    }
+
     func messagesPath(_ address: String) -> String {
         "/v1/messages/" + (address.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? address)
     }

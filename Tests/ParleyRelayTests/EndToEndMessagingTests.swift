@@ -1,5 +1,5 @@
 import Foundation
-import ParleyClient
+@testable import ParleyClient
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
@@ -158,6 +158,38 @@ struct EndToEndMessagingTests {
             try await bob2.engine.receivePending()
             #expect(try bob1.incomingTexts(from: aliceAddress) == ["before the new device", "after the new device"])
             #expect(try bob2.incomingTexts(from: aliceAddress) == ["after the new device"])
+        }
+    }
+
+    @Test("messages queued for a stale device list go out in one request; refused, each is re-encrypted and reaches both devices once, in order")
+    func batchedSendToStaleDeviceList() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob1 = try await TestDevice.create("bob", on: relay, in: directory)
+            let aliceAddress = await alice.address, bobAddress = await bob1.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.send(text: "first", to: bobAddress)
+            let bob2 = try await bob1.addDevice(2, on: relay, in: directory)
+
+            // With the relay down the sends stay in Alice's outbox, encrypted for Bob's old list.
+            _ = try await relay.stop()
+            let texts = (1...12).map { "queued \($0)" }
+            for text in texts {
+                await #expect(throws: (any Error).self) { try await alice.engine.send(text: text, to: bobAddress) }
+            }
+            #expect(try alice.store.outboxEntries().count == texts.count)
+            #expect(Engine.requests(of: try alice.store.outboxEntries().map { [$0] }).count == 1, "all twelve fit one request")
+
+            try await relay.restart()
+            try await alice.engine.flushOutbox()
+            #expect(try alice.store.outboxEntries().isEmpty)
+            #expect(try alice.store.contact(bobAddress)?.account.deviceList?.devices.map(\.deviceId) == [1, 2])
+            #expect(try alice.sent(to: bobAddress).allSatisfy { $0.state == .sent }, "every send completed")
+
+            try await bob1.engine.receivePending()
+            try await bob2.engine.receivePending()
+            #expect(try bob1.incomingTexts(from: aliceAddress) == ["first"] + texts)
+            #expect(try bob2.incomingTexts(from: aliceAddress) == texts)
         }
     }
 }

@@ -393,7 +393,31 @@ struct EndToEndSecurityTests {
                 OutgoingMessage(deviceId: 2, deviceKey: Base64Bytes(key2), envelope: Base64Bytes([3])),
             ]))
             #expect(twice.status == 400)
-            try await expectNothingQueued("two envelopes for one device")
+            #expect(twice.errorCode == "bad_request")
+            try await expectNothingQueued("one device named more often than the other")
+
+            // Several messages in one send: each device once per message, all or nothing.
+            func batch(_ count: Int, key2 second: [UInt8]) -> (SendRequest, [[UInt8]]) {
+                let envelopes = (0..<count).map { _ in SystemRandom().bytes(180) }
+                let messages = envelopes.flatMap { envelope in
+                    [OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(key1), envelope: Base64Bytes(envelope)),
+                     OutgoingMessage(deviceId: 2, deviceKey: Base64Bytes(second), envelope: Base64Bytes(envelope.reversed()))]
+                }
+                return (SendRequest(messages: messages), envelopes)
+            }
+            let staleBatch = try await raw.request(.POST, raw.messagesPath(bobAddress), json: batch(3, key2: stranger).0)
+            #expect(staleBatch.status == 410)
+            try await expectNothingQueued("a batch with one stale key")
+            let tooMany = try await raw.request(.POST, raw.messagesPath(bobAddress), json: batch(65, key2: key2).0)
+            #expect(tooMany.status == 400)
+            try await expectNothingQueued("65 messages in one send")
+
+            let (three, sent) = batch(3, key2: key2)
+            #expect(try await raw.request(.POST, raw.messagesPath(bobAddress), json: three).status == 204)
+            #expect(try await raw.mailbox(token: token1).map(\.envelope.bytes) == sent, "queued in request order")
+            #expect(try await raw.mailbox(token: token2).map(\.envelope.bytes) == sent.map { Array($0.reversed()) })
+            try await raw.acknowledgeAll(token: token1)
+            try await raw.acknowledgeAll(token: token2)
 
             let (complete, envelopes) = try await post([(1, key1), (2, key2)])
             #expect(complete.status == 204)
