@@ -19,6 +19,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--messages N]" >&2; exit 1 ;;
   esac
 done
+# 40 pages of 35 lines must not reach the start of the history (the screen would stop changing).
+[[ "$MESSAGES" =~ ^[0-9]+$ ]] && [ "$MESSAGES" -ge 2000 ] || { echo "$0: --messages needs a count of at least 2000" >&2; exit 1; }
 
 PARLEY=$(realpath "$BIN_DIR/parley")
 TUI_BENCH=$(realpath "$BIN_DIR/parley-tui-bench")
@@ -79,7 +81,12 @@ wait_until "the parley process" find_pid
 drawn() { screen | grep -qE '(me|bob): '; }
 wait_until "the conversation to be drawn" drawn
 
-kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$PID/status"; }
+kb() {
+  local value
+  value=$(awk -v f="$1:" '$1 == f { print $2 }' "/proc/$PID/status" 2>/dev/null)
+  [ -n "$value" ] || fail "parley (pid $PID) exited early: $(screen)"
+  echo "$value"
+}
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 RSS_OPEN=$(kb VmRSS)
 # VmHWM is only brought up to date at some kernel events, so the peak reported is the larger of it and
