@@ -167,6 +167,14 @@ def test_notify_per_contact_and_unread_counts_across_restarts(binaries, relays, 
     a.wait("bob's unread count", lambda s: unread(s, "bob") == 3)
     part = out.segment()
     assert bells(part) == 0 and OSC.findall(part) == []
+    # …while Carol, not looked at now (/set lists the settings on the console), still rings.
+    a.type("/set")
+    a.wait_text("keymap = emacs")
+    out.segment()
+    carol.run("send", alice.address, "carol's secret words")
+    a.wait("carol's unread count", lambda s: unread(s, "carol") == 1)
+    part = out.segment()
+    assert bells(part) >= 1 and OSC.findall(part) == [b"777;notify;Parley;New message from " + carol.address.encode()]
 
     # A restart: the count comes back from the store, and Bob stays silenced (the setting is stored too).
     a.type("/quit")
