@@ -8,7 +8,7 @@
 #   scripts/bench-chat-rss.sh [--messages N]      BIN_DIR (default .build/release) picks the binaries
 set -euo pipefail
 
-BIN_DIR=${BIN_DIR:-.build/release}
+BIN_DIR=${BIN_DIR:-$(dirname "$0")/../.build/release}
 MESSAGES=100000
 PAGES=40
 TARGET_MB=50
