@@ -103,7 +103,7 @@ extension Engine {
     /// devices are told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
     @discardableResult
     public func markRead(_ peer: String, sendReadReceipts: Bool = true) async throws -> Int {
-        let unread = try store.messages(with: peer, limit: 1_000).filter { $0.direction == .incoming && $0.state == .received }
+        let unread = try store.unreadMessages(with: peer)
         guard !unread.isEmpty else { return 0 }
         let ids = unread.map(\.clientMessageId)
         try store.advanceState(ofMessagesSentBy: peer, ids: ids, to: .seen)

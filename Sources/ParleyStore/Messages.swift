@@ -26,7 +26,7 @@ extension EncryptedStore {
         return id
     }
 
-    private func existingConversationId(_ peer: String, _ db: Database) throws -> Int64? {
+    func existingConversationId(_ peer: String, _ db: Database) throws -> Int64? {
         try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [lookup(peer, "conversations")])
     }
 

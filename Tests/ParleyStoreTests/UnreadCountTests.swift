@@ -63,4 +63,24 @@ import ParleyProtocol
     @Test func emptyStoreHasNoCounts() throws {
         #expect(try makeStore(path).unreadCounts().isEmpty)
     }
+
+    @Test("unreadMessages: the incoming ones still received above the newest read one, oldest first; replies and notices do not end the walk")
+    func unreadMessagesForMarkingRead() throws {
+        let store = try makeStore(path)
+        try store.insertMessages([
+            message("b1", 1, peer: bob), message("b2", 2, peer: bob), message("b3", 3, peer: bob),
+            outgoing("reply without reading", 4, to: bob), notice("a device was added", 5, in: bob), message("b6", 6, peer: bob),
+            message("c1", 10, peer: carol),
+        ])
+        try store.advanceState(ofMessagesSentBy: bob, ids: [message("", 1).clientMessageId], to: .seen)
+        #expect(try store.unreadMessages(with: bob).map(\.text) == ["b2", "b3", "b6"])
+        #expect(try store.unreadMessages(with: bob, limit: 2).map(\.text) == ["b6"], "no deeper than the limit")
+        #expect(try store.unreadMessages(with: carol).map(\.text) == ["c1"])
+        #expect(try store.unreadMessages(with: dave).isEmpty, "no conversation")
+
+        try store.advanceState(ofMessagesSentBy: bob, ids: [2, 3, 6].map { message("", $0).clientMessageId }, to: .seen)
+        #expect(try store.unreadMessages(with: bob).isEmpty)
+        try store.insertMessages([message("b7", 7, peer: bob)])
+        #expect(try store.unreadMessages(with: bob).map(\.text) == ["b7"], "the walk stops at the newest read message")
+    }
 }
