@@ -1,6 +1,3 @@
-import HTTPTypes
-import HummingbirdWSClient
-import Logging
 import NIOSSL
 import ParleyCrypto
 import ParleyRelayAPI
@@ -30,14 +27,11 @@ public struct PushListener: Sendable {
     /// Runs until the task is cancelled.
     public func run() async {
         var delay = 0.25
-        var logger = Logger(label: "parley.push")
-        logger.logLevel = .critical
         while !Task.isCancelled {
             await onState(.connecting)
             let connected = Flag()
             do {
-                var configuration = WebSocketClientConfiguration()
-                configuration.additionalHeaders[.authorization] = "Bearer " + (try await token())
+                let authorization = "Bearer " + (try await token())
                 var tls: TLSConfiguration?
                 if let caFile = endpoint.caFile {
                     var t = TLSConfiguration.makeClientConfiguration()
@@ -45,12 +39,9 @@ public struct PushListener: Sendable {
                     tls = t
                 }
                 let onWake = self.onWake, onState = self.onState
-                try await WebSocketClient.connect(url: endpoint.pushURL, configuration: configuration, tlsConfiguration: tls,
-                                                  logger: logger) { inbound, _, _ in
-                    for try await message in inbound.messages(maxSize: 64) {
-                        if connected.setIfUnset() { await onState(.connected) }
-                        if case .text(let text) = message, text == RelayAPI.wakeToken { await onWake() }
-                    }
+                try await PushSocket.run(url: endpoint.pushURL, authorization: authorization, tls: tls) { text in
+                    if connected.setIfUnset() { await onState(.connected) }
+                    if text == RelayAPI.wakeToken { await onWake() }
                 }
                 await onState(.disconnected("closed by the relay"))
             } catch {

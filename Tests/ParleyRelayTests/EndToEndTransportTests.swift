@@ -38,8 +38,8 @@ struct EndToEndTransportTests {
     func tlsWithPrivateCA() async throws {
         let directory = try TemporaryDirectory("tls")
         let certificates = try await makeCertificates(in: directory)
-        // Named localhost:PORT (it listens on 127.0.0.1, which the certificate also names): the push channel
-        // cannot reach an IP-literal relay over wss yet, see the known issue at the end.
+        // Named localhost:PORT (it listens on 127.0.0.1, which the certificate also names); the same relay by
+        // its IP address is tried at the end.
         let relay = try await RelayProcess.start(in: directory, arguments: ["--tls-cert", certificates.serverCertificate,
                                                                            "--tls-key", certificates.serverKey],
                                                  publicHost: "localhost")
@@ -73,14 +73,13 @@ struct EndToEndTransportTests {
             #expect(try await Self.healthFails(RelayEndpoint(relay: relay.name, tls: true)))
             #expect(try await Self.healthFails(RelayEndpoint(relay: relay.name, tls: false)))
 
-            // Known issue: wss to an IP literal. swift-websocket (2.x, via hummingbird-websocket's
-            // WSClient) always sends the URL's host as the TLS server name, and NIOSSL refuses an IP address
-            // there (cannotUseIPAddressInSNI), so PushListener never connects to e.g. 203.0.113.5:8443 over
-            // TLS. When this starts passing, drop withKnownIssue.
+            // ... and so does the push channel over wss to the IP address: no TLS server name (SNI cannot
+            // carry an IP), the certificate checked against its IP entry.
             let outcome = try await Self.firstPushOutcome(byAddress, token: try await alice.token())
-            withKnownIssue("push over wss to an IP-literal relay fails: \(outcome)") {
-                #expect(outcome == .connected)
-            }
+            #expect(outcome == .connected)
+            // Without the CA the push channel does not trust the relay either.
+            let untrusted = try RelayEndpoint(relay: relay.listen, tls: true)
+            #expect(try await Self.firstPushOutcome(untrusted, token: try await alice.token()) != .connected)
         }
     }
 
