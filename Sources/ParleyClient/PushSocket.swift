@@ -31,8 +31,10 @@ enum PushSocket {
     /// Connects to `url` (ws:// or wss://), upgrades with the given Authorization header, and hands every
     /// text message to `onText` until the relay closes the connection. Answers pings, and the relay's close.
     static func run(url: String, authorization: String, tls: TLSConfiguration?, onText: @escaping @Sendable (String) async -> Void) async throws {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host,
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let named = components.host,
               scheme == "ws" || scheme == "wss" else { throw Failure.badURL(url) }
+        // An IPv6 address comes in brackets ([::1]); the socket and the certificate check want it bare.
+        let host = named.hasPrefix("[") && named.hasSuffix("]") ? String(named.dropFirst().dropLast()) : named
         let secure = scheme == "wss"
         let port = components.port ?? (secure ? 443 : 80)
         let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
