@@ -29,7 +29,8 @@ import Glibc
 ///   relay_latency    one sender, 1,000 messages/s for `latencySeconds`: p50/p90/p99/max
 ///   relay_step       the ladder of offered rates (`senderCount` senders, `stepSeconds` each)
 ///   relay_sustained  the highest offered rate whose every message arrived with p99 latency under
-///                    `sustainedP99LimitMs` (a growing backlog shows up as growing latency)
+///                    `sustainedP99LimitMs` (a growing backlog shows up as growing latency); a rung that
+///                    fails is run once more before the ladder stops
 struct RelayBenchmarks {
     struct Results {
         var p50Ms: Double?
@@ -138,7 +139,7 @@ struct RelayBenchmarks {
         var rate = firstRate
         var steps = 0
         while true {
-            let ok = await step(world, rate: rate)
+            let ok = await carried(world, rate: rate)
             steps += 1
             if ok { passed = rate } else { failed = rate }
             if !ok || rate >= maxRate { break }
@@ -146,7 +147,7 @@ struct RelayBenchmarks {
         }
         if let low = passed, let high = failed, high > low * 1.1 {
             let middle = ((low + high) / 2).rounded()
-            if await step(world, rate: middle) { passed = middle }
+            if await carried(world, rate: middle) { passed = middle }
             steps += 1
         }
         results.sustainedPerSecond = passed
@@ -156,7 +157,7 @@ struct RelayBenchmarks {
         line.add("target", .number(Self.sustainedTarget))
         line.add("target_is", .string("minimum"))
         line.add("ok", .bool((passed ?? 0) >= Self.sustainedTarget))
-        line.add("description", .string("highest offered rate (open loop, \(world.senders.count) senders -> Bob, \(stepSeconds) s per step) at which every message arrived, durable on both ends, with p99 latency <= \(sustainedP99LimitMs) ms and not growing during the step"))
+        line.add("description", .string("highest offered rate (open loop, \(world.senders.count) senders -> Bob, \(stepSeconds) s per step) at which every message arrived, durable on both ends, with p99 latency <= \(sustainedP99LimitMs) ms and not growing during the step; a step that fails is run once more (both relay_step lines are printed), so one stall of the machine does not end the ladder"))
         if let failed { line.add("first_failed_rate", .number(failed)) }
         line.add("steps", .int(steps))
         world.describe(&line)
@@ -166,7 +167,15 @@ struct RelayBenchmarks {
     /// One rung of the ladder; prints a relay_step line. A rate is carried when every message arrived,
     /// p99 stayed under the limit, and latency did not keep growing: the median of the last quarter of
     /// the messages (in send order) at most twice that of the first quarter plus 20 ms.
-    private func step(_ world: BenchWorld, rate: Double) async -> Bool {
+    /// Whether the pipeline carries `rate`: one step, and a second one if the first fails — a single stall
+    /// of this shared machine (a few hundred milliseconds once) must not decide the ladder, while a rate
+    /// the pipeline cannot carry fails both.
+    private func carried(_ world: BenchWorld, rate: Double) async -> Bool {
+        if await step(world, rate: rate) { return true }
+        return await step(world, rate: rate, attempt: 2)
+    }
+
+    private func step(_ world: BenchWorld, rate: Double, attempt: Int = 1) async -> Bool {
         let run = await world.offer(rate: rate, seconds: stepSeconds, senders: world.senders)
         let ms = run.latenciesMs.sorted()
         let p99 = Self.percentile(ms, 0.99)
@@ -177,6 +186,7 @@ struct RelayBenchmarks {
         let ok = run.complete && p99 <= sustainedP99LimitMs && !growing
         var line = JSONLine(name: "relay_step")
         line.add("offered_per_s", .number(rate))
+        line.add("attempt", .int(attempt))
         line.add("ok", .bool(ok))
         line.add("p50_ms", .number(Self.percentile(ms, 0.50)))
         line.add("p99_ms", .number(p99))
