@@ -30,7 +30,8 @@ enum PushSocket {
 
     /// Connects to `url` (ws:// or wss://), upgrades with the given Authorization header, and hands every
     /// text message to `onText` until the relay closes the connection. Answers pings, and the relay's close.
-    static func run(url: String, authorization: String, tls: TLSConfiguration?, onText: @escaping @Sendable (String) async -> Void) async throws {
+    static func run(url: String, authorization: String, tls: TLSConfiguration?, timeout: TimeAmount = upgradeTimeout,
+                    onText: @escaping @Sendable (String) async -> Void) async throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme, let named = components.host,
               scheme == "ws" || scheme == "wss" else { throw Failure.badURL(url) }
         // An IPv6 address comes in brackets ([::1]); the socket and the certificate check want it bare.
@@ -44,12 +45,27 @@ enum PushSocket {
         let context = secure ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         let authority = (host.contains(":") ? "[\(host)]" : host) + (components.port.map { ":\($0)" } ?? "")
 
+        // Cancelling the task closes the channel, also while it connects or upgrades (waits NIO does not
+        // cancel by itself), so the listener stops at once rather than after the timeout.
+        let opened = OpenedChannel()
+        try await withTaskCancellationHandler {
+            try await exchange(host: host, port: port, path: path, authority: authority, authorization: authorization,
+                               context: context, sni: isAddress ? nil : host, timeout: timeout, opened: opened, onText: onText)
+        } onCancel: {
+            opened.cancel()
+        }
+    }
+
+    private static func exchange(host: String, port: Int, path: String, authority: String, authorization: String,
+                                 context: NIOSSLContext?, sni: String?, timeout: TimeAmount, opened: OpenedChannel,
+                                 onText: @escaping @Sendable (String) async -> Void) async throws {
         let upgrade: EventLoopFuture<Upgrade> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(Self.upgradeTimeout)
+            .connectTimeout(timeout)
             .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
+                opened.set(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     if let context {
-                        let handler = try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : host)
+                        let handler = try NIOSSLClientHandler(context: context, serverHostname: sni)
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(maxFrameSize: 1 << 14) { channel, _ in
@@ -74,7 +90,7 @@ enum PushSocket {
                     let upgraded = try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
                     // A relay that accepts the connection but never answers the upgrade must not hold the
                     // listener forever: it reconnects instead.
-                    let deadline = channel.eventLoop.scheduleTask(in: Self.upgradeTimeout) { channel.close(promise: nil) }
+                    let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
                     upgraded.whenComplete { _ in deadline.cancel() }
                     return upgraded
                 }
@@ -98,5 +114,28 @@ enum PushSocket {
                 }
             }
         }
+    }
+}
+
+/// The push socket's channel as soon as it exists, so a cancelled listener can close it.
+private final class OpenedChannel: @unchecked Sendable {
+    private let lock = NSLock()
+    private var channel: (any Channel)?
+    private var cancelled = false
+
+    func set(_ channel: any Channel) {
+        let close = lock.withLock { () -> Bool in
+            self.channel = channel
+            return cancelled
+        }
+        if close { channel.close(promise: nil) }
+    }
+
+    func cancel() {
+        let channel = lock.withLock { () -> (any Channel)? in
+            cancelled = true
+            return self.channel
+        }
+        channel?.close(promise: nil)
     }
 }

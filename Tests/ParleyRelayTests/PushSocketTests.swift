@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import ParleyClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The push socket against a peer that accepts connections and never answers.
+@Suite("Push socket")
+struct PushSocketTests {
+    @Test("a relay that never answers the upgrade: cancelling the listener ends it at once, not after the upgrade timeout")
+    func cancelDuringUpgrade() async throws {
+        let silent = try SilentListener()
+        defer { silent.close() }
+        let ended = Flag()
+        let task = Task {
+            // An upgrade timeout far beyond the test's deadline: only cancellation can end the call.
+            try? await PushSocket.run(url: "ws://127.0.0.1:\(silent.port)/v1/push", authorization: "Bearer x", tls: nil,
+                                      timeout: .seconds(3_600)) { _ in }
+            _ = ended.setIfUnset()
+        }
+        try await eventually("the connection to be accepted") { silent.pendingConnections > 0 }
+        #expect(!ended.isSet)
+        task.cancel()
+        try await eventually("the cancelled push socket to return") { ended.isSet }
+    }
+}
+
+/// A TCP socket on 127.0.0.1 that listens but never accepts: the kernel completes connections into its
+/// backlog, and nothing is ever answered.
+private final class SilentListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 8) == 0 else { throw FixtureError("cannot listen: \(String(cString: strerror(errno)))") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Connections waiting in the backlog (from /proc/net/tcp: the listening socket's receive queue).
+    var pendingConnections: Int {
+        let hexPort = String(format: "%04X", port)
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return 0 }
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // local_address 0100007F:PORT, state 0A (listen), tx_queue:rx_queue (rx = backlog length).
+            guard fields.count > 4, fields[1] == "0100007F:" + hexPort, fields[3] == "0A" else { continue }
+            return Int(fields[4].split(separator: ":").last ?? "0", radix: 16) ?? 0
+        }
+        return 0
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
