@@ -84,13 +84,15 @@ let package = Package(
             ]
         ),
         // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
-        .target(name: "ParleyHeadless", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
+        .target(name: "ParleyHeadless", dependencies: ["CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
         // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
         // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        // malloc_trim for the long-running front ends (the chat window, the daemon).
+        .target(name: "CHeap"),
         .target(
             name: "ParleyTUI",
-            dependencies: ["CNcurses", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyQR", "ParleyRelayAPI"]
+            dependencies: ["CNcurses", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyQR", "ParleyRelayAPI"]
         ),
         .executableTarget(
             name: "parley",

@@ -7,7 +7,6 @@
 #include <locale.h>
 #include <wchar.h>
 #include <ncursesw/curses.h>
-#include <malloc.h>
 
 // Swift 6 imports neither C globals like stdscr nor function-like macros: wrap what ParleyTUI uses.
 static inline WINDOW *parley_stdscr(void) { return stdscr; }
@@ -29,9 +28,6 @@ static inline mmask_t parley_button4_pressed(void) { return BUTTON4_PRESSED; }
 static inline mmask_t parley_button5_pressed(void) { return BUTTON5_PRESSED; }
 static inline mmask_t parley_button1_clicked(void) { return BUTTON1_CLICKED | BUTTON1_PRESSED | BUTTON1_RELEASED; }
 static inline void parley_set_escdelay(int ms) { set_escdelay(ms); }
-// glibc keeps freed heap pages; the chat window returns them after page loads (not curses, but the
-// terminal layer's one C shim is where a glibc extension can be reached from Swift).
-static inline void parley_release_free_memory(void) { malloc_trim(0); }
 
 /// Draws one grapheme cluster (a spacing character and up to CCHAR_MAX-1 combining marks) at (y, x).
 static inline int parley_put_cluster(int y, int x, const wchar_t *text, attr_t attrs, short pair) {

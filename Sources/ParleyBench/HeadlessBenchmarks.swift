@@ -18,8 +18,8 @@ import Glibc
 ///                     on an in-process relay; p50/p90 wall each, spawn to exit
 ///   headless_soak     `parley daemon --socket` for one account; another account (an in-process engine)
 ///                     streams `soakMessages` messages to it while a subscriber on the socket reads the
-///                     `receive` notifications; the daemon's VmRSS after the first `warmUp` messages and at
-///                     the end, every message counted once by id
+///                     `receive` notifications; the daemon's VmRSS after the first `warmUp` messages, at
+///                     the end, and settled (5 s later, idle), every message counted once by id
 struct HeadlessBenchmarks {
     static let sendTargetMs = 50.0
 
@@ -105,11 +105,17 @@ struct HeadlessBenchmarks {
             try await subscriber.wait(for: warmUp + soakMessages)
             let seconds = Double(Measure.now() - streamed) / 1e9
             let rssEnd = Self.rssKB(of: daemon)
+            // The end falls in a burst's wake; the daemon hands freed heap back every couple of seconds,
+            // so what it still holds once idle is what would show a leak.
+            try await Task.sleep(for: .seconds(5))
+            let rssSettled = Self.rssKB(of: daemon)
             line.add("messages", .int(soakMessages))
             line.add("warm_up_messages", .int(warmUp))
             line.add("rss_start_kb", .int(rssStart ?? -1))
             line.add("rss_end_kb", .int(rssEnd ?? -1))
-            if let rssStart, let rssEnd { soakGrowthKB = rssEnd - rssStart; line.add("rss_growth_kb", .int(rssEnd - rssStart)) }
+            if let rssStart, let rssEnd { line.add("rss_growth_kb", .int(rssEnd - rssStart)) }
+            line.add("rss_settled_kb", .int(rssSettled ?? -1))
+            if let rssStart, let rssSettled { soakGrowthKB = rssSettled - rssStart; line.add("rss_settled_growth_kb", .int(rssSettled - rssStart)) }
             line.add("delivered_unique", .int(subscriber.unique))
             line.add("duplicates", .int(subscriber.duplicates))
             line.add("msgs_per_s", .number(Double(soakMessages) / seconds))

@@ -109,7 +109,7 @@ if let p50 = headless.sendP50Ms {
     summary.add("headless_send_p50_ms_ok", .bool(p50 <= HeadlessBenchmarks.sendTargetMs))
     allOk = allOk && p50 <= HeadlessBenchmarks.sendTargetMs
 }
-if let growth = headless.soakGrowthKB { summary.add("headless_soak_rss_growth_kb", .int(growth)) }
+if let growth = headless.soakGrowthKB { summary.add("headless_soak_rss_settled_growth_kb", .int(growth)) }
 if let read = store.results.readPerSecond { summary.add("store_read_msgs_per_s", .number(read)) }
 if store.results.insertPerSecond != nil { summary.add("store_messages", .int(storeMessages)) }
 summary.add("all_ok", .bool(allOk))

@@ -1,3 +1,4 @@
+import CHeap
 import Foundation
 import ParleyClient
 import ParleyStore
@@ -30,6 +31,9 @@ public final class HeadlessServer: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: Self.sweepInterval)
                     await hub.pumpAll()
+                    // Bursts of mail leave glibc holding freed heap it would keep for good: hand it back, so
+                    // a daemon's memory follows what it holds rather than its busiest moment.
+                    parley_release_free_memory()
                 }
             }
             group.addTask {

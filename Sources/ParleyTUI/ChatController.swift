@@ -1,3 +1,4 @@
+import CHeap
 import CNcurses
 import Foundation
 import ParleyClient
