@@ -84,7 +84,7 @@ let package = Package(
             ]
         ),
         // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
-        .target(name: "ParleyHeadless", dependencies: ["CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI"]),
+        .target(name: "ParleyHeadless", dependencies: ["CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
         // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
         // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
-        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol"]),
+        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         // Golden screens are read from the source tree (#filePath), not bundled as resources.
         .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"], exclude: ["Golden"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -146,7 +146,7 @@ func completeLines(_ path: String) -> [Substring] {
     return lines
 }
 
-func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
 /// One sent message as the manifest records it.
 struct ManifestEntry {

@@ -1,3 +1,4 @@
+import ParleyCrypto
 import ParleyClient
 import ParleyProtocol
 import ParleyStore

@@ -136,32 +136,6 @@ final class InteropPeer {
 /// Marker for JSON null, resolved by the JSON writer (keeps Foundation out of this file).
 enum NSNullish { case value }
 
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    var s = ""
-    s.reserveCapacity(bytes.count * 2)
-    for b in bytes { s.append(digits[Int(b >> 4)]); s.append(digits[Int(b & 0xF)]) }
-    return s
-}
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
-func unhex(_ s: String) -> [UInt8]? {
-    let chars = Array(s.utf8)
-    guard chars.count % 2 == 0 else { return nil }
-    func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
-    }
-    var out = [UInt8]()
-    out.reserveCapacity(chars.count / 2)
-    var i = 0
-    while i < chars.count {
-        guard let hi = nibble(chars[i]), let lo = nibble(chars[i + 1]) else { return nil }
-        out.append(hi << 4 | lo)
-        i += 2
-    }
-    return out
-}
+func unhex(_ s: String) -> [UInt8]? { Hex.decode(s) }

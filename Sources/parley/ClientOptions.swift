@@ -121,7 +121,7 @@ enum Output {
         _ = out.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 struct TrustPolicyArgument: ExpressibleByArgument, Sendable {

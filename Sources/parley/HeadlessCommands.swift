@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ParleyCrypto
 import ParleyClient
 import ParleyHeadless
 import ParleyProtocol

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCrypto
 import ParleyClient
 import ParleyHeadless
 import Testing
