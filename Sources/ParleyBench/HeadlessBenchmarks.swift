@@ -37,18 +37,19 @@ struct HeadlessBenchmarks {
         return copy
     }
 
-    static func parleyBinary() -> String? {
+    /// The `parley` next to this binary; without one, prints `line` marked skipped and returns nil.
+    static func parleyBinary(else line: JSONLine) -> String? {
         let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path + "/parley"
-        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+        var skipped = line
+        skipped.add("skipped", .string("no parley binary next to parley-bench (build it: make release)"))
+        print(skipped.text)
+        return nil
     }
 
     mutating func startup() async {
         var line = JSONLine(name: "headless_startup")
-        guard let parley = Self.parleyBinary() else {
-            line.add("skipped", .string("no parley binary next to parley-bench (build it: make release)"))
-            print(line.text)
-            return
-        }
+        guard let parley = Self.parleyBinary(else: line) else { return }
         do {
             let world = try await HeadlessWorld.start(parley: parley)
             defer { world.stop() }
@@ -79,11 +80,7 @@ struct HeadlessBenchmarks {
 
     mutating func soak() async {
         var line = JSONLine(name: "headless_soak")
-        guard let parley = Self.parleyBinary() else {
-            line.add("skipped", .string("no parley binary next to parley-bench (build it: make release)"))
-            print(line.text)
-            return
-        }
+        guard let parley = Self.parleyBinary(else: line) else { return }
         do {
             let world = try await HeadlessWorld.start(parley: parley)
             defer { world.stop() }
