@@ -18,24 +18,29 @@ extension Engine {
         return arrived
     }
 
+    /// Pages after the first come with the acknowledgement of the one before (`POST /v1/mailbox/ack?fetch=`):
+    /// while mail keeps arriving, one request per page. The drain ends on an empty page.
     private func drainMailbox() async throws -> [EngineEvent] {
         var arrived = try fileInbox()
         for event in arrived { emit(event) }
         var preKeysLow = false
+        var page = try await authorised { try await relay.fetch(limit: Self.pageSize, token: $0) }
         while true {
-            let page = try await authorised { try await relay.fetch(limit: 100, token: $0) }
             preKeysLow = preKeysLow || page.preKeysLow
             let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
-            if !page.messages.isEmpty { try await authorised { try await relay.acknowledge(page.messages.map(\.id), token: $0) } }
             arrived += events
-            if !page.more { break }
+            guard !page.messages.isEmpty else { break }
+            let ids = page.messages.map(\.id)
+            page = try await authorised { try await relay.acknowledge(ids, fetch: Self.pageSize, token: $0) }
         }
         if preKeysLow { try? await refillPreKeys() }
         return arrived
     }
+
+    private static let pageSize = 100
 
     /// Receives one page: what can be decrypted against what this device already knows goes through the
     /// session manager as one batch (one commit), and is filed in one transaction. An envelope from an

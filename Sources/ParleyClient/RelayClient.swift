@@ -57,6 +57,10 @@ public struct RelayClient: Sendable {
     public func acknowledge(_ ids: [String], token: String) async throws(ClientError) {
         try await callNoContent(.POST, "/v1/mailbox/ack", body: AckRequest(ids: ids), token: token)
     }
+    /// Acknowledges, and gets the next page of at most `fetch` envelopes in the same request.
+    public func acknowledge(_ ids: [String], fetch limit: Int, token: String) async throws(ClientError) -> FetchResponse {
+        try await call(.POST, "/v1/mailbox/ack?fetch=\(limit)", body: AckRequest(ids: ids), token: token)
+    }
     public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
     }

@@ -235,19 +235,30 @@ public struct RelayCore: Sendable {
     }
 
     func fetch(for device: DeviceAddress, limit: Int) async throws -> FetchResponse {
-        let page = try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: max(1, min(limit, 500)))
-        let low = try await preKeyCount(for: device).low
-        return FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },
-                             more: page.more, preKeysLow: low)
+        response(try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: Self.pageSize(limit)))
     }
 
-    func acknowledge(_ request: AckRequest, for device: DeviceAddress) async throws {
+    /// Deletes the acknowledged envelopes; with `fetch` (a page size), also returns the next page.
+    func acknowledge(_ request: AckRequest, for device: DeviceAddress, fetch: Int? = nil) async throws -> FetchResponse? {
         guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
         let ids = try request.ids.map { text -> Int64 in
             guard let id = Int64(text), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
             return id
         }
-        _ = try await storage.acknowledge(ids, for: device)
+        guard let fetch else {
+            _ = try await storage.acknowledge(ids, for: device)
+            return nil
+        }
+        return response(try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), now: clock.nowMilliseconds()))
+    }
+
+    /// Page sizes outside 1–500 are clamped.
+    static func pageSize(_ requested: Int) -> Int { max(1, min(requested, 500)) }
+
+    private func response(_ page: MailboxPage) -> FetchResponse {
+        FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },
+                      more: page.more,
+                      preKeysLow: min(page.oneTimePreKeys, page.oneTimePQPreKeys) < configuration.preKeyLowWatermark)
     }
 
     // MARK: Helpers

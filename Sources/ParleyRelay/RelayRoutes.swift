@@ -90,8 +90,12 @@ struct RelayRoutes: Sendable {
         }
         v1.post("mailbox/ack") { request, _ in
             let device = try await authenticate(request)
-            try await core.acknowledge(try await body(request, AckRequest.self), for: device)
-            return Response(status: .noContent)
+            // ?fetch=N: the answer carries the next page, as GET /v1/mailbox?limit=N would.
+            let fetch = request.uri.queryParameters.get("fetch").map { Int($0) ?? 100 }
+            guard let page = try await core.acknowledge(try await body(request, AckRequest.self), for: device, fetch: fetch) else {
+                return Response(status: .noContent)
+            }
+            return try json(page)
         }
         v1.post("attachments") { request, _ in
             let device = try await authenticate(request)

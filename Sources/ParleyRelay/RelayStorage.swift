@@ -7,6 +7,15 @@ public struct StoredEnvelope: Sendable, Equatable {
     public let receivedAt: UInt64
 }
 
+/// A page of a device's mailbox, and how many one-time prekeys of each kind the device has left.
+public struct MailboxPage: Sendable, Equatable {
+    public let messages: [StoredEnvelope]
+    /// More envelopes are queued beyond this page.
+    public let more: Bool
+    public let oneTimePreKeys: Int
+    public let oneTimePQPreKeys: Int
+}
+
 /// A device's prekeys as uploaded (public halves and signatures only).
 public struct StoredSignedKey: Sendable, Equatable {
     public let id: UInt32
@@ -60,9 +69,13 @@ public protocol RelayStorage: Sendable {
     /// messages (each device named equally often, checked by the caller); they are queued in order.
     func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
-    func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool)
+    /// The oldest unexpired envelopes of the device's mailbox, with its prekey counts (one read).
+    func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> MailboxPage
     /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
     func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int
+    /// Deletes as `acknowledge` does, then reads the next page as `fetch` does: a client that keeps
+    /// receiving needs one request, and the relay one trip to the database, per page.
+    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, now: UInt64) async throws -> MailboxPage
     func purgeExpired(now: UInt64) async throws -> Int
 
     // Provisioning slots (linking a new device; PROTOCOL.md §15)

@@ -185,13 +185,15 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
-        try await database.read { db in
-            let count = { (kind: String) in
-                try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?"),
-                                 arguments: [device.address, device.deviceId, kind]) ?? 0
-            }
-            return (try count("ec"), try count("pq"))
+        try await database.read { db in try Self.preKeyCounts(db, device) }
+    }
+
+    private static func preKeyCounts(_ db: Database, _ device: DeviceAddress) throws -> (oneTime: Int, oneTimePQ: Int) {
+        let count = { (kind: String) in
+            try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM one_time_prekeys WHERE address = ? AND device_id = ? AND kind = ?"),
+                             arguments: [device.address, device.deviceId, kind]) ?? 0
         }
+        return (try count("ec"), try count("pq"))
     }
 
     public func takeBundleKeys(for device: DeviceAddress) async throws
@@ -294,42 +296,56 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         return .stored
     }
 
-    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> (messages: [StoredEnvelope], more: Bool) {
-        try await database.read { db in
-            let rows = try Row.fetchAll(try db.cachedStatement(sql: """
-                SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND expires_at > ?
-                ORDER BY id LIMIT ?
-                """), arguments: [device.address, device.deviceId, Int64(now), limit + 1])
-            let messages = rows.prefix(limit).map {
-                StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
-            }
-            return (Array(messages), rows.count > limit)
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> MailboxPage {
+        try await database.read { db in try Self.page(db, device, now: now, limit: limit) }
+    }
+
+    private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int) throws -> MailboxPage {
+        let rows = try Row.fetchAll(try db.cachedStatement(sql: """
+            SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND expires_at > ?
+            ORDER BY id LIMIT ?
+            """), arguments: [device.address, device.deviceId, Int64(now), limit + 1])
+        let messages = rows.prefix(limit).map {
+            StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
         }
+        let counts = try preKeyCounts(db, device)
+        return MailboxPage(messages: Array(messages), more: rows.count > limit, oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
     }
 
     /// Deletes acknowledged envelopes without waiting for the disk (`synchronous = NORMAL` for this
     /// transaction): a power failure that undoes it only delivers those envelopes again, and clients
     /// recognise repeats (PROTOCOL.md §13, at-least-once). A crash of the relay process alone loses nothing.
     public func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
+        try await database.writeWithoutTransaction { db in try Self.delete(ids, of: device, db) }
+    }
+
+    /// The next page is read on the writer's connection right after the delete: one database trip.
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, now: UInt64) async throws -> MailboxPage {
         try await database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            var deleted = 0
-            do {
-                try db.inTransaction {
-                    for id in ids {
-                        try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
-                                       arguments: [id, device.address, device.deviceId])
-                        deleted += db.changesCount
-                    }
-                    return .commit
-                }
-            } catch {
-                try? db.execute(sql: "PRAGMA synchronous = FULL")
-                throw error
-            }
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            return deleted
+            _ = try Self.delete(ids, of: device, db)
+            return try Self.page(db, device, now: now, limit: limit)
         }
+    }
+
+    private static func delete(_ ids: [Int64], of device: DeviceAddress, _ db: Database) throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        var deleted = 0
+        do {
+            try db.inTransaction {
+                for id in ids {
+                    try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
+                                   arguments: [id, device.address, device.deviceId])
+                    deleted += db.changesCount
+                }
+                return .commit
+            }
+        } catch {
+            try? db.execute(sql: "PRAGMA synchronous = FULL")
+            throw error
+        }
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        return deleted
     }
 
     public func purgeExpired(now: UInt64) async throws -> Int {

@@ -81,6 +81,26 @@ struct EndToEndMessagingTests {
         }
     }
 
+    @Test("a backlog of several pages: one fetch, then each acknowledgement brings the next page, all in order")
+    func multiPageBacklog() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let aliceAddress = await alice.address, bobAddress = await bob.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            // Pages are 100 envelopes: 205 make two full pages and a short one, then an empty one ends it.
+            let texts = (1...205).map { "backlog \($0)" }
+            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+            let token = try await bob.token()
+            #expect(try await RawHTTP(relay).mailbox(token: token).count == 205)
+
+            let arrived = try await bob.engine.receivePending()
+            #expect(arrived.filter(\.isMessage).count == 205)
+            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
+            #expect(try await RawHTTP(relay).mailbox(token: token).isEmpty, "every page was acknowledged")
+        }
+    }
+
     @Test("a relay killed mid-stream and restarted on the same data loses nothing and duplicates nothing",
           arguments: [SIGTERM, SIGKILL])
     func relayRestart(signal: Int32) async throws {

@@ -72,6 +72,48 @@ struct EndToEndSecurityTests {
         }
     }
 
+    @Test("an acknowledgement with ?fetch=N deletes only the caller's envelopes and answers with its next page")
+    func acknowledgeAndFetch() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let aliceAddress = await alice.address, bobAddress = await bob.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await bob.engine.addContact(try AccountAddress(aliceAddress))
+            for i in 1...3 { try await alice.engine.send(text: "to bob \(i)", to: bobAddress) }
+            try await bob.engine.send(text: "to alice", to: aliceAddress)
+
+            let raw = RawHTTP(relay)
+            let aliceToken = try await alice.token(), bobToken = try await bob.token()
+            let bobMail = try await raw.mailbox(token: bobToken)
+            let aliceMail = try await raw.mailbox(token: aliceToken)
+            #expect(bobMail.count == 3 && aliceMail.count == 1)
+
+            // Bob acknowledges his first envelope and asks for pages of one: the second comes back.
+            let first = try await raw.request(.POST, "/v1/mailbox/ack?fetch=1", json: AckRequest(ids: [bobMail[0].id]), token: bobToken)
+            #expect(first.status == 200)
+            let page = try first.decode(FetchResponse.self)
+            #expect(page.messages == [bobMail[1]] && page.more)
+            #expect(try await raw.mailbox(token: bobToken) == Array(bobMail.dropFirst()))
+
+            // Alice's token with Bob's ids: nothing of Bob's is deleted, and the page is Alice's own.
+            let foreign = try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: bobMail.map(\.id)), token: aliceToken)
+            #expect(try foreign.decode(FetchResponse.self).messages == aliceMail)
+            #expect(try await raw.mailbox(token: bobToken) == Array(bobMail.dropFirst()))
+
+            // Bad ids change nothing, with or without a page asked for; without a token there is no page.
+            #expect(try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: ["x"]), token: bobToken).status == 400)
+            #expect(try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: [bobMail[1].id])).status == 401)
+            #expect(try await raw.mailbox(token: bobToken) == Array(bobMail.dropFirst()))
+
+            // The rest in one go: an empty page, nothing more.
+            let rest = try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: bobMail.dropFirst().map(\.id)), token: bobToken)
+            let last = try rest.decode(FetchResponse.self)
+            #expect(last.messages.isEmpty && !last.more)
+            #expect(try await raw.mailbox(token: bobToken).isEmpty)
+        }
+    }
+
     // MARK: Device authentication
 
     @Test("a challenge works once; wrong keys, foreign challenges and unknown or revoked tokens get 401")
