@@ -212,8 +212,10 @@ extension Engine {
 
     /// How long the push connection gathers delivery receipts before sending them: under a stream of
     /// messages one receipt then covers many, instead of one receipt (a send of its own, and a receive at
-    /// the other end) per drain.
+    /// the other end) per drain. While the mailbox is still being drained, gathering goes on in such steps
+    /// up to `receiptGatheringLimit`: a steady stream then costs a few receipts a second, not one per page.
     private static let receiptGathering: Duration = .milliseconds(10)
+    private static let receiptGatheringLimit: Duration = .milliseconds(100)
 
     /// Queues delivery receipts for what a drain of the push connection received (see `wake`).
     private func queueDeliveryReceipts(for events: [EngineEvent]) {
@@ -223,7 +225,11 @@ extension Engine {
         guard !pendingReceipts.isEmpty, receiptSender == nil else { return }
         receiptSender = Task {
             while !pendingReceipts.isEmpty {
-                try? await Task.sleep(for: Self.receiptGathering)
+                var waited: Duration = .zero
+                repeat {
+                    try? await Task.sleep(for: Self.receiptGathering)
+                    waited += Self.receiptGathering
+                } while wakeDrain != nil && waited < Self.receiptGatheringLimit && !Task.isCancelled
                 let due = pendingReceipts
                 pendingReceipts = [:]
                 try? await sendReceipts(due)
