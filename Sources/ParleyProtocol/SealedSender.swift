@@ -54,10 +54,38 @@ public struct SenderCertificate: Equatable, Sendable {
     public func verify(now: UInt64) throws(ProtocolError) {
         let body = Self.encodeBody(address: address, accountKey: accountKey, deviceId: deviceId, deviceKey: deviceKey,
                                    expiresAt: expiresAt)
-        guard LabelledSignature.verify(signature, body: body, label: ProtocolConstants.signatureSenderCertificate, key: accountKey) else {
-            throw .badSignature("sender certificate")
+        if !VerifiedCertificates.shared.contains(body, signature) {
+            guard LabelledSignature.verify(signature, body: body, label: ProtocolConstants.signatureSenderCertificate, key: accountKey) else {
+                throw .badSignature("sender certificate")
+            }
+            VerifiedCertificates.shared.insert(body, signature)
         }
         guard expiresAt > now else { throw .senderCertificateExpired }
+    }
+
+    /// Certificates whose signature verified, by their exact bytes (body, which names the account key, and
+    /// signature): a sender's device uses one certificate for every message until it renews it, and the
+    /// Ed25519 verification (~55 µs) would otherwise be repeated for each — the largest single cost of
+    /// receiving a message. Only a byte-identical certificate is recognised; the expiry is checked on
+    /// every use. Bounded; emptied when full.
+    final class VerifiedCertificates: @unchecked Sendable {
+        static let shared = VerifiedCertificates()
+        private var known: Set<[UInt8]> = []
+        private let lock = Lock()
+        static let capacity = 1024
+
+        func contains(_ body: [UInt8], _ signature: [UInt8]) -> Bool {
+            let key = body + signature
+            return lock.withLock { known.contains(key) }
+        }
+
+        func insert(_ body: [UInt8], _ signature: [UInt8]) {
+            let key = body + signature
+            lock.withLock {
+                if known.count >= Self.capacity { known.removeAll(keepingCapacity: true) }
+                known.insert(key)
+            }
+        }
     }
 
     static func encodeBody(address: String, accountKey: Ed25519.PublicKey, deviceId: UInt32, deviceKey: Ed25519.PublicKey,

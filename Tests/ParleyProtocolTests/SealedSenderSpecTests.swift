@@ -124,6 +124,26 @@ import ParleyCrypto
         #expect(bobUntouched)
     }
 
+    /// Verified certificates are remembered by their exact bytes: a known one still expires, and one that
+    /// differs from a known one in any byte (here: the signature) is verified afresh and refused.
+    @Test func rememberedCertificatesStillExpireAndOnlyExactCopiesAreRecognised() throws {
+        let real = alice[0].account.certificate
+        try real.verify(now: real.expiresAt - 1)
+        #expect(throws: ProtocolError.senderCertificateExpired) { try real.verify(now: real.expiresAt) }
+        var signature = real.signature
+        signature[5] ^= 0x01
+        let tampered = SenderCertificate(address: real.address, accountKey: real.accountKey, deviceId: real.deviceId,
+                                         deviceKey: real.deviceKey, expiresAt: real.expiresAt, signature: signature)
+        let error = #expect(throws: ProtocolError.self) { try tampered.verify(now: real.expiresAt - 1) }
+        #expect(error?.isBadSignature == true)
+        let mallory = Ed25519.KeyPair(random: DeterministicRandom(label: "mallory"))
+        let forgedError = #expect(throws: ProtocolError.self) { try certificate(signer: mallory).verify(now: real.expiresAt - 1) }
+        #expect(forgedError?.isBadSignature == true)
+        #expect(SenderCertificate.VerifiedCertificates.shared.contains(
+            SenderCertificate.encodeBody(address: real.address, accountKey: real.accountKey, deviceId: real.deviceId,
+                                         deviceKey: real.deviceKey, expiresAt: real.expiresAt), real.signature))
+    }
+
     @Test func certificateUnderAnotherAccountKeyIsAnIdentityChange() async throws {
         let mallory = Ed25519.KeyPair(random: DeterministicRandom(label: "mallory"))
         let envelope = try await aliceSends("hello")
