@@ -420,33 +420,37 @@ final class BenchWorld: @unchecked Sendable {
         let grace = max(3.0, seconds)
         let deadline = start + UInt64((seconds + grace) * 1e9)
         let outcome = Outcome()
+        // Each send is an unstructured task, not a child of a task group: with thousands of sends in flight,
+        // detaching each finished child from its group (a walk of the group's list) took 3% of the process's
+        // CPU in a profile at 5,000 offered messages/s.
+        let sends = SendTasks()
         await withTaskGroup(of: Void.self) { watch in
             watch.addTask {
-                await withDiscardingTaskGroup { group in
-                    for i in 0..<count {
-                        let due = start + UInt64(Double(i) * interval)
-                        let now = Measure.now()
-                        if due > now + 100_000 { try? await Task.sleep(nanoseconds: due - now) }
-                        if Task.isCancelled { break }
-                        if tracker.inFlight > inFlightLimit {
-                            outcome.abandon("more than \(inFlightLimit) sends in flight")
-                            break
-                        }
-                        let seq = first + i
-                        let sender = senders[i % senders.count]
-                        tracker.scheduled(seq, at: due)
-                        outcome.scheduled += 1
-                        group.addTask {
-                            let text = "bench \(seq) " + Self.filler
-                            do {
-                                _ = try await sender.send(text: text, to: bobAddress)
-                                tracker.sent(seq, at: Measure.now())
-                            } catch {
-                                tracker.failed(seq, error)
-                            }
-                        }
+                for i in 0..<count {
+                    let due = start + UInt64(Double(i) * interval)
+                    let now = Measure.now()
+                    if due > now + 100_000 { try? await Task.sleep(nanoseconds: due - now) }
+                    if Task.isCancelled { break }
+                    if tracker.inFlight > inFlightLimit {
+                        outcome.abandon("more than \(inFlightLimit) sends in flight")
+                        break
                     }
+                    let seq = first + i
+                    let sender = senders[i % senders.count]
+                    tracker.scheduled(seq, at: due)
+                    outcome.scheduled += 1
+                    sends.add(Task {
+                        let text = "bench \(seq) " + Self.filler
+                        do {
+                            _ = try await sender.send(text: text, to: bobAddress)
+                            tracker.sent(seq, at: Measure.now())
+                        } catch {
+                            tracker.failed(seq, error)
+                        }
+                    })
                 }
+                // Every send has returned (or failed).
+                while tracker.inFlight > 0 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(2)) }
             }
             watch.addTask {
                 let now = Measure.now()
@@ -456,6 +460,7 @@ final class BenchWorld: @unchecked Sendable {
             if Measure.now() >= deadline { outcome.abandon("sends still running \(Int(grace)) s after the schedule ended") }
             watch.cancelAll()
         }
+        await sends.cancelAndWait()
         let scheduled = outcome.scheduled
         // Everything the relay accepted must arrive; allow for a backlog of a few seconds.
         while tracker.pending(first..<(first + scheduled)) > 0 && Measure.now() < deadline {
@@ -487,6 +492,18 @@ final class BenchWorld: @unchecked Sendable {
     }
 
     private func cpuSeconds() -> Double { StoreBenchmarks.cpuSeconds() }
+}
+
+/// The send tasks of one offered load, cancelled and awaited when it ends.
+final class SendTasks: @unchecked Sendable {
+    private let lock = ParleyCrypto.Lock()
+    private var tasks: [Task<Void, Never>] = []
+    func add(_ task: Task<Void, Never>) { lock.withLock { tasks.append(task) } }
+    func cancelAndWait() async {
+        let all = lock.withLock { tasks }
+        for task in all { task.cancel() }
+        for task in all { await task.value }
+    }
 }
 
 /// What the scheduling task tells the run.
