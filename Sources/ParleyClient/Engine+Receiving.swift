@@ -18,24 +18,37 @@ extension Engine {
         return arrived
     }
 
-    /// Pages after the first come with the acknowledgement of the one before (`POST /v1/mailbox/ack?fetch=`):
-    /// while mail keeps arriving, one request per page. The drain ends on an empty page.
+    /// A drain is pipelined: while one page is decrypted and committed, the next is already on its way
+    /// (`after` the last id in hand), and the request for it carries the acknowledgement of the page before,
+    /// committed by then (`POST /v1/mailbox/ack?fetch=&after=`). While mail keeps arriving: one request per
+    /// page, and the relay's work and the transfer overlap the decryption. The drain ends on an empty page;
+    /// the last pages are then acknowledged.
     private func drainMailbox() async throws -> [EngineEvent] {
         var arrived = try fileInbox()
         for event in arrived { emit(event) }
         var preKeysLow = false
         var page = try await authorised { try await relay.fetch(limit: Self.pageSize, token: $0) }
-        while true {
+        var stored: [String] = []    // ids committed and not yet acknowledged
+        while let last = page.messages.last?.id {
+            let acknowledging = stored
+            let next = Task { try await self.authorised { try await self.relay.acknowledge(acknowledging, fetch: Self.pageSize, after: last, token: $0) } }
             preKeysLow = preKeysLow || page.preKeysLow
-            let events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
+            let events: [EngineEvent]
+            do {
+                events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
+            } catch {
+                _ = try? await next.value
+                throw error
+            }
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
             arrived += events
-            guard !page.messages.isEmpty else { break }
-            let ids = page.messages.map(\.id)
-            page = try await authorised { try await relay.acknowledge(ids, fetch: Self.pageSize, token: $0) }
+            stored = page.messages.map(\.id)
+            page = try await next.value
         }
+        preKeysLow = preKeysLow || page.preKeysLow
+        if !stored.isEmpty { try await authorised { try await relay.acknowledge(stored, token: $0) } }
         if preKeysLow { try? await refillPreKeys() }
         return arrived
     }

@@ -51,15 +51,17 @@ public struct RelayClient: Sendable {
     public func send(_ request: SendRequest, to address: String, token: String? = nil) async throws(ClientError) {
         try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
     }
-    public func fetch(limit: Int = 100, token: String) async throws(ClientError) -> FetchResponse {
-        try await call(.GET, "/v1/mailbox?limit=\(limit)", token: token)
+    /// The oldest queued envelopes; with `after`, only those with larger ids (the page after one in hand).
+    public func fetch(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse {
+        try await call(.GET, "/v1/mailbox?limit=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? ""), token: token)
     }
     public func acknowledge(_ ids: [String], token: String) async throws(ClientError) {
         try await callNoContent(.POST, "/v1/mailbox/ack", body: AckRequest(ids: ids), token: token)
     }
-    /// Acknowledges, and gets the next page of at most `fetch` envelopes in the same request.
-    public func acknowledge(_ ids: [String], fetch limit: Int, token: String) async throws(ClientError) -> FetchResponse {
-        try await call(.POST, "/v1/mailbox/ack?fetch=\(limit)", body: AckRequest(ids: ids), token: token)
+    /// Acknowledges, and gets the next page of at most `fetch` envelopes (with ids above `after`) in the same
+    /// request.
+    public func acknowledge(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse {
+        try await call(.POST, "/v1/mailbox/ack?fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? ""), body: AckRequest(ids: ids), token: token)
     }
     public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
@@ -89,6 +91,10 @@ public struct RelayClient: Sendable {
 
     /// Characters left as they are in a path segment (built once: every send escapes an address).
     private static let segmentAllowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+
+    private func escapeQuery(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
 
     private func escape(_ segment: String) -> String {
         segment.addingPercentEncoding(withAllowedCharacters: Self.segmentAllowed) ?? segment

@@ -234,12 +234,14 @@ public struct RelayCore: Sendable {
         guard id.count == 32, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { throw RelayError.notFound("no provisioning slot \(id)") }
     }
 
-    func fetch(for device: DeviceAddress, limit: Int) async throws -> FetchResponse {
-        response(try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: Self.pageSize(limit)))
+    /// The oldest queued envelopes, those with ids above `after` when given.
+    func fetch(for device: DeviceAddress, limit: Int, after: Int64 = 0) async throws -> FetchResponse {
+        response(try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: Self.pageSize(limit), after: after))
     }
 
-    /// Deletes the acknowledged envelopes; with `fetch` (a page size), also returns the next page.
-    func acknowledge(_ request: AckRequest, for device: DeviceAddress, fetch: Int? = nil) async throws -> FetchResponse? {
+    /// Deletes the acknowledged envelopes; with `fetch` (a page size), also returns the next page (ids above
+    /// `after`).
+    func acknowledge(_ request: AckRequest, for device: DeviceAddress, fetch: Int? = nil, after: Int64 = 0) async throws -> FetchResponse? {
         guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
         let ids = try request.ids.map { text -> Int64 in
             guard let id = Int64(text), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
@@ -249,11 +251,19 @@ public struct RelayCore: Sendable {
             _ = try await storage.acknowledge(ids, for: device)
             return nil
         }
-        return response(try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), now: clock.nowMilliseconds()))
+        return response(try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds()))
     }
 
     /// Page sizes outside 1–500 are clamped.
     static func pageSize(_ requested: Int) -> Int { max(1, min(requested, 500)) }
+
+    /// The `after` query parameter: absent means 0 (the whole mailbox); anything but a message id or 0 is
+    /// refused.
+    static func afterParameter(_ text: String?) throws -> Int64 {
+        guard let text else { return 0 }
+        guard let value = Int64(text), value >= 0 else { throw RelayError.badRequest("'after' must be a message id (or 0)") }
+        return value
+    }
 
     private func response(_ page: MailboxPage) -> FetchResponse {
         FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },

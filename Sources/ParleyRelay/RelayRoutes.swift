@@ -86,13 +86,15 @@ struct RelayRoutes: Sendable {
         v1.get("mailbox") { request, _ in
             let device = try await authenticate(request)
             let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
-            return try json(try await core.fetch(for: device, limit: limit))
+            let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            return try json(try await core.fetch(for: device, limit: limit, after: after))
         }
         v1.post("mailbox/ack") { request, _ in
             let device = try await authenticate(request)
             // ?fetch=N: the answer carries the next page, as GET /v1/mailbox?limit=N would.
             let fetch = request.uri.queryParameters.get("fetch").map { Int($0) ?? 100 }
-            guard let page = try await core.acknowledge(try await body(request, AckRequest.self), for: device, fetch: fetch) else {
+            let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            guard let page = try await core.acknowledge(try await body(request, AckRequest.self), for: device, fetch: fetch, after: after) else {
                 return Response(status: .noContent)
             }
             return try json(page)

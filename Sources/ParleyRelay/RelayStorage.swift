@@ -69,13 +69,14 @@ public protocol RelayStorage: Sendable {
     /// messages (each device named equally often, checked by the caller); they are queued in order.
     func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
-    /// The oldest unexpired envelopes of the device's mailbox, with its prekey counts (one read).
-    func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> MailboxPage
+    /// The oldest unexpired envelopes of the device's mailbox with ids above `after`, with its prekey
+    /// counts (one read). Ids only grow, so a client that has a page in hand can ask for what follows it.
+    func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage
     /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
     func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int
     /// Deletes as `acknowledge` does, then reads the next page as `fetch` does: a client that keeps
     /// receiving needs one request, and the relay one trip to the database, per page.
-    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, now: UInt64) async throws -> MailboxPage
+    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage
     func purgeExpired(now: UInt64) async throws -> Int
 
     // Provisioning slots (linking a new device; PROTOCOL.md §15)

@@ -296,15 +296,15 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         return .stored
     }
 
-    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int) async throws -> MailboxPage {
-        try await database.read { db in try Self.page(db, device, now: now, limit: limit) }
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
+        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after) }
     }
 
-    private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int) throws -> MailboxPage {
+    private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64) throws -> MailboxPage {
         let rows = try Row.fetchAll(try db.cachedStatement(sql: """
-            SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND expires_at > ?
+            SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND id > ? AND expires_at > ?
             ORDER BY id LIMIT ?
-            """), arguments: [device.address, device.deviceId, Int64(now), limit + 1])
+            """), arguments: [device.address, device.deviceId, after, Int64(now), limit + 1])
         let messages = rows.prefix(limit).map {
             StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
         }
@@ -320,10 +320,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     /// The next page is read on the writer's connection right after the delete: one database trip.
-    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, now: UInt64) async throws -> MailboxPage {
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
         try await database.writeWithoutTransaction { db in
             _ = try Self.delete(ids, of: device, db)
-            return try Self.page(db, device, now: now, limit: limit)
+            return try Self.page(db, device, now: now, limit: limit, after: after)
         }
     }
 

@@ -72,7 +72,7 @@ struct EndToEndSecurityTests {
         }
     }
 
-    @Test("an acknowledgement with ?fetch=N deletes only the caller's envelopes and answers with its next page")
+    @Test("an acknowledgement with ?fetch=N deletes only the caller's envelopes and answers with its next page; after= skips what is in hand")
     func acknowledgeAndFetch() async throws {
         try await withRelay { relay, directory in
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
@@ -104,6 +104,18 @@ struct EndToEndSecurityTests {
             // Bad ids change nothing, with or without a page asked for; without a token there is no page.
             #expect(try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: ["x"]), token: bobToken).status == 400)
             #expect(try await raw.request(.POST, "/v1/mailbox/ack?fetch=10", json: AckRequest(ids: [bobMail[1].id])).status == 401)
+            #expect(try await raw.mailbox(token: bobToken) == Array(bobMail.dropFirst()))
+
+            // `after`: only what follows an id in hand, while that id is still queued (the pipelined drain).
+            let afterFirst = try await raw.request(.GET, "/v1/mailbox?limit=10&after=\(bobMail[1].id)", token: bobToken)
+            #expect(try afterFirst.decode(FetchResponse.self).messages == [bobMail[2]])
+            let ackAfter = try await raw.request(.POST, "/v1/mailbox/ack?fetch=10&after=\(bobMail[2].id)", json: AckRequest(ids: []), token: bobToken)
+            #expect(try ackAfter.decode(FetchResponse.self).messages.isEmpty)
+            for bad in ["x", "-1", "1.5"] {
+                #expect(try await raw.request(.GET, "/v1/mailbox?after=\(bad)", token: bobToken).status == 400)
+                #expect(try await raw.request(.POST, "/v1/mailbox/ack?fetch=10&after=\(bad)", json: AckRequest(ids: [bobMail[1].id]),
+                                              token: bobToken).status == 400)
+            }
             #expect(try await raw.mailbox(token: bobToken) == Array(bobMail.dropFirst()))
 
             // The rest in one go: an empty page, nothing more.
