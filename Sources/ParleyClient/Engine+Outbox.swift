@@ -167,26 +167,32 @@ extension Engine {
         var byAddress: [String: [Int]] = [:]
         for (i, call) in calls.enumerated() { byAddress[call.address, default: []].append(i) }
         var outcomes = [SendOutcome](repeating: .skipped, count: calls.count)
+        // One account (the usual case): no task group to hop through.
+        if byAddress.count == 1 {
+            for (i, outcome) in await inOrder(calls, Array(calls.indices)) { outcomes[i] = outcome }
+            return outcomes
+        }
         await withTaskGroup(of: [(Int, SendOutcome)].self) { group in
-            for indices in byAddress.values {
-                group.addTask {
-                    var done: [(Int, SendOutcome)] = []
-                    for i in indices {
-                        let call = calls[i]
-                        do {
-                            try await call.relay.send(call.request, to: call.address, token: call.token)
-                            done.append((i, .sent))
-                        } catch {
-                            done.append((i, .failed(error)))
-                            break
-                        }
-                    }
-                    return done
-                }
-            }
+            for indices in byAddress.values { group.addTask { await inOrder(calls, indices) } }
             for await done in group { for (i, outcome) in done { outcomes[i] = outcome } }
         }
         return outcomes
+    }
+
+    /// One account's sends, in order, up to the first that fails.
+    private static func inOrder(_ calls: [PreparedSend], _ indices: [Int]) async -> [(Int, SendOutcome)] {
+        var done: [(Int, SendOutcome)] = []
+        for i in indices {
+            let call = calls[i]
+            do {
+                try await call.relay.send(call.request, to: call.address, token: call.token)
+                done.append((i, .sent))
+            } catch {
+                done.append((i, .failed(error)))
+                break
+            }
+        }
+        return done
     }
 
     /// Most messages, and about the most envelope bytes, one send request carries (the relay takes 64).
