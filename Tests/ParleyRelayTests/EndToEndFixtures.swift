@@ -277,6 +277,17 @@ final class TestDevice: @unchecked Sendable {
         return TestDevice(engine: engine, home: home)
     }
 
+    /// Alice and Bob on one relay, each the other's contact: how most two-party tests begin.
+    static func pair(on relay: RelayProcess, in directory: TemporaryDirectory) async throws
+        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, bobAddress: String) {
+        let alice = try await create("alice", on: relay, in: directory)
+        let bob = try await create("bob", on: relay, in: directory)
+        let aliceAddress = await alice.address, bobAddress = await bob.address
+        try await alice.engine.addContact(try AccountAddress(bobAddress))
+        try await bob.engine.addContact(try AccountAddress(aliceAddress))
+        return (alice, bob, aliceAddress, bobAddress)
+    }
+
     static func newStore(home: String) throws -> EncryptedStore {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try KeyFile.create(at: home + "/key")

@@ -16,11 +16,7 @@ struct EndToEndMessagingTests {
     @Test("both connected: every message arrives through a push wake-up, and receipts come back the same way")
     func onlineExchange() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             try await alice.connect()
             try await bob.connect()
             defer { alice.stopConnection(); bob.stopConnection() }

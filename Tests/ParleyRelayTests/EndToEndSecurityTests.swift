@@ -38,11 +38,7 @@ struct EndToEndSecurityTests {
     @Test("a device's token fetches and acknowledges only its own mailbox")
     func mailboxIsolation() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             try await alice.engine.send(text: "for bob only", to: bobAddress)
             try await bob.engine.send(text: "for alice only", to: aliceAddress)
 
@@ -75,11 +71,7 @@ struct EndToEndSecurityTests {
     @Test("an acknowledgement with ?fetch=N deletes only the caller's envelopes and answers with its next page; after= skips what is in hand")
     func acknowledgeAndFetch() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             for i in 1...3 { try await alice.engine.send(text: "to bob \(i)", to: bobAddress) }
             try await bob.engine.send(text: "to alice", to: aliceAddress)
 
@@ -212,13 +204,9 @@ struct EndToEndSecurityTests {
     @Test("tampered envelopes are stored by the relay, refused by the receiver with no state change, and recorded")
     func tamperedEnvelopes() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             let aliceDevice = await alice.deviceAddress
             let bobKey = await bob.engine.account.device.publicKey.bytes
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
 
             let raw = RawHTTP(relay)
             let bobToken = try await bob.token()
@@ -284,12 +272,8 @@ struct EndToEndSecurityTests {
           arguments: Forgery.allCases)
     func forgedSenderCertificate(_ forgery: Forgery) async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             let aliceDevice = await alice.deviceAddress
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
             try await alice.engine.send(text: "genuine", to: bobAddress)
             try await bob.engine.receivePending()
             let before = try DeviceState(bob, peers: [aliceDevice])

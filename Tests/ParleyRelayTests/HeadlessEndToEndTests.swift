@@ -97,7 +97,7 @@ struct HeadlessEndToEndTests {
             _ = try await client.result("sendTyping", ["recipient": aliceAddress])
 
             // Alice reads it with the one-shot command, and answers; her read receipt reaches the bot.
-            var received = try await alice.must(["receive", "--json", "--timeout", "0"])
+            let received = try await alice.must(["receive", "--json", "--timeout", "0"])
             #expect(received.stdout.contains("hello alice\\nsecond line"), "\(received.summary)")
             _ = try await client.result("subscribeReceive")
             try await alice.must(["send", botAddress, "hi bot"])
