@@ -97,6 +97,29 @@ struct EndToEndMessagingTests {
         }
     }
 
+    /// The engine is an actor, but a drain suspends at every request: a push wake's drain and a caller's
+    /// receivePending can run at once, each pipelining its own pages (after=, acknowledgements of what it
+    /// committed). Together they must store every message once, in order, and leave nothing queued.
+    @Test("two drains at once (a push wake and receivePending): every message once, in order, mailbox empty")
+    func concurrentDrains() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let aliceAddress = await alice.address, bobAddress = await bob.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            let texts = (1...250).map { "concurrent \($0)" }
+            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+
+            async let first = bob.engine.receivePending()
+            async let second = bob.engine.receivePending()
+            let arrived = try await first + second
+            #expect(arrived.filter(\.isMessage).count == texts.count, "each message is reported by one drain only")
+            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
+            #expect(try bob.failures(in: aliceAddress).isEmpty)
+            #expect(try await RawHTTP(relay).mailbox(token: try await bob.token()).isEmpty)
+        }
+    }
+
     @Test("a relay killed mid-stream and restarted on the same data loses nothing and duplicates nothing",
           arguments: [SIGTERM, SIGKILL])
     func relayRestart(signal: Int32) async throws {
