@@ -9,48 +9,67 @@ extension Engine {
 
     /// Drains the mailbox a page at a time: decrypt the page and commit it (messages and ratchet states in
     /// one transaction), file it into history (one transaction), report it to subscribers, and only then
-    /// acknowledge it to the relay. Delivery receipts for what arrived are sent before it returns.
+    /// acknowledge it to the relay. Stops at the first page the relay reports as the last one, so it returns
+    /// even while mail keeps arriving. Delivery receipts for what arrived are sent before it returns.
     /// Returns what arrived.
     @discardableResult
     public func receivePending() async throws -> [EngineEvent] {
-        let arrived = try await drainMailbox()
+        var arrived: [EngineEvent] = []
+        try await drainMailbox(streaming: false) { arrived += $0 }
         try await sendDeliveryReceipts(for: arrived)
         return arrived
     }
 
     /// A drain is pipelined: while one page is decrypted and committed, the next is already on its way
     /// (`after` the last id in hand), and the request for it carries the acknowledgement of the page before,
-    /// committed by then (`POST /v1/mailbox/ack?fetch=&after=`). While mail keeps arriving: one request per
-    /// page, and the relay's work and the transfer overlap the decryption. The drain ends on an empty page;
-    /// the last pages are then acknowledged.
-    private func drainMailbox() async throws -> [EngineEvent] {
-        var arrived = try fileInbox()
-        for event in arrived { emit(event) }
+    /// committed by then (`POST /v1/mailbox/ack?fetch=&after=`). While mail keeps arriving that is one request
+    /// per page, and the relay's work and the transfer overlap the decryption. What is not acknowledged that
+    /// way is acknowledged when the drain ends. `stored` gets each page's events once they are durable.
+    ///
+    /// `streaming` (the push connection): the drain goes on until a page comes back empty or the task is
+    /// cancelled. Otherwise it stops at the first page the relay reports as its last (`more == false`).
+    private func drainMailbox(streaming: Bool, stored: ([EngineEvent]) -> Void) async throws {
+        let filed = try fileInbox()
+        for event in filed { emit(event) }
+        stored(filed)
         var preKeysLow = false
         var page = try await authorised { try await relay.fetch(limit: Self.pageSize, token: $0) }
-        var stored: [String] = []    // ids committed and not yet acknowledged
+        var unacknowledged: [String] = []    // ids committed, not acknowledged yet
         while let last = page.messages.last?.id {
-            let acknowledging = stored
-            let next = Task { try await self.authorised { try await self.relay.acknowledge(acknowledging, fetch: Self.pageSize, after: last, token: $0) } }
             preKeysLow = preKeysLow || page.preKeysLow
+            let acknowledging = unacknowledged
+            let goOn = streaming ? !Task.isCancelled : page.more
+            let next = goOn ? Task { try await self.nextPage(acknowledging: acknowledging, after: last) } : nil
             let events: [EngineEvent]
             do {
                 events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             } catch {
-                _ = try? await next.value
+                _ = try? await next?.value
                 throw error
             }
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
-            arrived += events
-            stored = page.messages.map(\.id)
+            stored(events)
+            guard let next else {
+                unacknowledged += page.messages.map(\.id)
+                break
+            }
+            unacknowledged = page.messages.map(\.id)
             page = try await next.value
         }
         preKeysLow = preKeysLow || page.preKeysLow
-        if !stored.isEmpty { try await authorised { try await relay.acknowledge(stored, token: $0) } }
+        if !unacknowledged.isEmpty { try await authorised { try await relay.acknowledge(unacknowledged, token: $0) } }
         if preKeysLow { try? await refillPreKeys() }
-        return arrived
+    }
+
+    /// The page after `after`, asked for together with the acknowledgement of `ids`. A relay that answers the
+    /// acknowledgement without a page (an older one) is asked for it separately.
+    private func nextPage(acknowledging ids: [String], after: String) async throws -> FetchResponse {
+        try await authorised { token in
+            if let page = try await relay.acknowledge(ids, fetch: Self.pageSize, after: after, token: token) { return page }
+            return try await relay.fetch(limit: Self.pageSize, after: after, token: token)
+        }
     }
 
     private static let pageSize = 100
@@ -230,7 +249,7 @@ extension Engine {
     private static let receiptGathering: Duration = .milliseconds(10)
     private static let receiptGatheringLimit: Duration = .milliseconds(100)
 
-    /// Queues delivery receipts for what a drain of the push connection received (see `wake`).
+    /// Queues delivery receipts for what a drain of the push connection stored (see `wake`), page by page.
     private func queueDeliveryReceipts(for events: [EngineEvent]) {
         for case .message(let record) in events where record.direction == .incoming {
             pendingReceipts[record.sender.address, default: []].append(record.clientMessageId)
@@ -253,7 +272,8 @@ extension Engine {
 
     /// A wake-up from the push channel. Drains the mailbox — or, if a drain is running, makes it drain
     /// once more when it is done: wake-ups that arrive during a drain cost one more fetch, not one each.
-    /// Delivery receipts are gathered for a moment and sent apart from the drain (`queueDeliveryReceipts`).
+    /// The drain streams (it goes on while pages keep coming); delivery receipts for each stored page are
+    /// gathered for a moment and sent apart from it (`queueDeliveryReceipts`), also when the drain later fails.
     func wake() {
         if wakeDrain != nil {
             drainAgain = true
@@ -262,7 +282,7 @@ extension Engine {
         wakeDrain = Task {
             repeat {
                 drainAgain = false
-                if let arrived = try? await drainMailbox() { queueDeliveryReceipts(for: arrived) }
+                try? await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
             } while drainAgain && !Task.isCancelled
             wakeDrain = nil
         }

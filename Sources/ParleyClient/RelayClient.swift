@@ -59,9 +59,11 @@ public struct RelayClient: Sendable {
         try await callNoContent(.POST, "/v1/mailbox/ack", body: AckRequest(ids: ids), token: token)
     }
     /// Acknowledges, and gets the next page of at most `fetch` envelopes (with ids above `after`) in the same
-    /// request.
-    public func acknowledge(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse {
-        try await call(.POST, "/v1/mailbox/ack?fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? ""), body: AckRequest(ids: ids), token: token)
+    /// request; nil when the relay answers 204 (one from before pages came with acknowledgements).
+    public func acknowledge(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse? {
+        let path = "/v1/mailbox/ack?fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
+        let answer = try await raw(.POST, path, body: try encode(AckRequest(ids: ids)), token: token, expect: [200, 204])
+        return answer.readableBytes == 0 ? nil : try decode(answer)
     }
     public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)

@@ -1,0 +1,95 @@
+import Foundation
+@testable import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+import Testing
+
+/// How a drain of the mailbox ends, seen through a proxy that rewrites the relay's answers to the
+/// acknowledgements that carry the next page (`POST /v1/mailbox/ack?fetch=`).
+@Suite("Mailbox drain")
+struct MailboxDrainTests {
+    /// Bob's engine on his own store, talking to his relay through `proxy`.
+    private func proxiedEngine(_ bob: TestDevice, _ proxy: TamperingProxy) throws -> Engine {
+        try Engine(store: bob.store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)")))
+    }
+
+    /// A page of one envelope nobody can open, under a fresh relay id, said to be the last.
+    private static func lastPage(id: Int) -> RawHTTP.Reply {
+        let page = FetchResponse(messages: [QueuedMessage(id: String(id), envelope: Base64Bytes([1, 2, 3]), receivedAt: 0)],
+                                 more: false, preKeysLow: false)
+        return RawHTTP.Reply(status: 200, body: [UInt8](try! JSONEncoder().encode(page)))
+    }
+
+    @Test("receivePending stops at the page the relay calls its last, though more keeps arriving")
+    func stopsAtTheLastPage() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let bobAddress = await bob.address, aliceAddress = await alice.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            let texts = (1...150).map { "page \($0)" }
+            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+
+            // Every page that comes with an acknowledgement holds a new envelope, as if mail kept arriving,
+            // and says it is the last: a drain that ran until an empty page would never end (the proxy gives
+            // up after 20, and the count shows it).
+            let proxy = try await TamperingProxy.start()
+            defer { proxy.stop() }
+            proxy.setUpstream(relay.baseURL)
+            let rewritten = Counter()
+            proxy.setTamper { request, reply in
+                guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
+                let n = rewritten.next()
+                return n <= 20 ? Self.lastPage(id: 1_000_000 + n) : nil
+            }
+            let engine = try proxiedEngine(bob, proxy)
+            let arrived = try await engine.receivePending()
+            #expect(rewritten.value == 1, "one page after the first, then the drain stopped")
+            #expect(arrived.filter(\.isMessage).count == 100)
+            #expect(arrived.contains { if case .undecryptable = $0 { true } else { false } }, "the rewritten envelope is recorded")
+
+            // Without the rewriting, the rest arrives: every message once, in order.
+            proxy.setTamper(nil)
+            try await engine.receivePending()
+            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
+            #expect(try await RawHTTP(relay).mailbox(token: try await engine.sessionToken()).isEmpty)
+        }
+    }
+
+    @Test("a relay that answers an acknowledgement without the next page (204) is asked for it: nothing is missed")
+    func olderRelayWithoutPages() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let bobAddress = await bob.address, aliceAddress = await alice.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            let texts = (1...230).map { "old relay \($0)" }
+            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+
+            let proxy = try await TamperingProxy.start()
+            defer { proxy.stop() }
+            proxy.setUpstream(relay.baseURL)
+            let rewritten = Counter()
+            proxy.setTamper { request, reply in
+                guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
+                _ = rewritten.next()
+                return RawHTTP.Reply(status: 204, body: [])
+            }
+            let engine = try proxiedEngine(bob, proxy)
+            try await engine.receivePending()
+            #expect(rewritten.value >= 2, "pages after the first were asked for with acknowledgements")
+            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
+            #expect(try await RawHTTP(relay).mailbox(token: try await engine.sessionToken()).isEmpty)
+        }
+    }
+}
+
+/// A thread-safe count.
+final class Counter: @unchecked Sendable {
+    private let lock = Lock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func next() -> Int { lock.withLock { count += 1; return count } }
+}
