@@ -160,7 +160,7 @@ public final class EncryptedStore: @unchecked Sendable {
                         return .commit
                     }
                 } catch {
-                    try? db.execute(sql: "PRAGMA synchronous = FULL")
+                    try db.execute(sql: "PRAGMA synchronous = FULL")    // never left non-durable: a failure here is reported
                     throw error
                 }
                 try db.execute(sql: "PRAGMA synchronous = FULL")
