@@ -139,9 +139,17 @@ import ParleyCrypto
         let mallory = Ed25519.KeyPair(random: DeterministicRandom(label: "mallory"))
         let forgedError = #expect(throws: ProtocolError.self) { try certificate(signer: mallory).verify(now: real.expiresAt - 1) }
         #expect(forgedError?.isBadSignature == true)
-        #expect(SenderCertificate.VerifiedCertificates.shared.contains(
-            SenderCertificate.encodeBody(address: real.address, accountKey: real.accountKey, deviceId: real.deviceId,
-                                         deviceKey: real.deviceKey, expiresAt: real.expiresAt), real.signature))
+    }
+
+    /// The set itself (a fresh one: the shared one is used by tests running in parallel): exact bytes only
+    /// (a signature is always 64 bytes, so body and signature cannot trade bytes), emptied when full.
+    @Test func verifiedCertificateSetIsExactAndBounded() {
+        let set = SenderCertificate.VerifiedCertificates()
+        set.insert([1, 2, 3], [4, 5])
+        #expect(set.contains([1, 2, 3], [4, 5]))
+        #expect(!set.contains([1, 2, 3], [4, 6]))
+        for i in 0..<SenderCertificate.VerifiedCertificates.capacity { set.insert([UInt8(i & 0xFF), UInt8(i >> 8)], [0]) }
+        #expect(!set.contains([1, 2, 3], [4, 5]), "emptied when it reached its capacity")
     }
 
     @Test func certificateUnderAnotherAccountKeyIsAnIdentityChange() async throws {
