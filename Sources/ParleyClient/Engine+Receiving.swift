@@ -28,15 +28,16 @@ extension Engine {
     ///
     /// `streaming` (the push connection): the drain goes on until a page comes back empty or the task is
     /// cancelled. Otherwise it stops at the first page the relay reports as its last (`more == false`).
+    /// One-time prekeys are refilled once per drain, as soon as a page says they run low (between pages, so
+    /// never while a page that may consume one is being stored).
     private func drainMailbox(streaming: Bool, stored: ([EngineEvent]) -> Void) async throws {
         let filed = try fileInbox()
         for event in filed { emit(event) }
         stored(filed)
-        var preKeysLow = false
+        var refilled = false
         var page = try await authorised { try await relay.fetch(limit: Self.pageSize, token: $0) }
         var unacknowledged: [String] = []    // ids committed, not acknowledged yet
         while let last = page.messages.last?.id {
-            preKeysLow = preKeysLow || page.preKeysLow
             let acknowledging = unacknowledged
             let goOn = streaming ? !Task.isCancelled : page.more
             let next = goOn ? Task { try await self.nextPage(acknowledging: acknowledging, after: last) } : nil
@@ -51,6 +52,10 @@ extension Engine {
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
             stored(events)
+            if page.preKeysLow && !refilled {
+                refilled = true
+                try? await refillPreKeys()
+            }
             guard let next else {
                 unacknowledged += page.messages.map(\.id)
                 break
@@ -58,9 +63,8 @@ extension Engine {
             unacknowledged = page.messages.map(\.id)
             page = try await next.value
         }
-        preKeysLow = preKeysLow || page.preKeysLow
         if !unacknowledged.isEmpty { try await authorised { try await relay.acknowledge(unacknowledged, token: $0) } }
-        if preKeysLow { try? await refillPreKeys() }
+        if page.preKeysLow && !refilled { try? await refillPreKeys() }
     }
 
     /// The page after `after`, asked for together with the acknowledgement of `ids`. A relay that answers the

@@ -58,6 +58,39 @@ struct MailboxDrainTests {
         }
     }
 
+    @Test("a page that says one-time prekeys run low makes the drain refill them, once")
+    func refillsWhenLow() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let bobAddress = await bob.address, aliceAddress = await alice.address
+            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            // Alice's first message starts a session: one one-time prekey of each kind of Bob's is used up.
+            for i in 1...3 { try await alice.engine.send(text: "low \(i)", to: bobAddress) }
+            let full = LocalPreKeys.defaultOneTimeCount
+            #expect(try await bob.engine.relay.preKeyCount(token: try await bob.token()).oneTimePreKeys == full - 1)
+
+            // The relay's low mark is far below that; the proxy says "low" on the first page regardless.
+            let proxy = try await TamperingProxy.start()
+            defer { proxy.stop() }
+            proxy.setUpstream(relay.baseURL)
+            let rewritten = Counter()
+            proxy.setTamper { request, reply in
+                guard request.method == "GET", request.path == "/v1/mailbox", reply.status == 200,
+                      let page = try? reply.decode(FetchResponse.self), !page.messages.isEmpty else { return nil }
+                _ = rewritten.next()
+                let low = FetchResponse(messages: page.messages, more: page.more, preKeysLow: true)
+                return RawHTTP.Reply(status: 200, body: [UInt8](try! JSONEncoder().encode(low)))
+            }
+            let engine = try proxiedEngine(bob, proxy)
+            try await engine.receivePending()
+            #expect(rewritten.value == 1)
+            let count = try await engine.relay.preKeyCount(token: try await engine.sessionToken())
+            #expect(count.oneTimePreKeys == full && count.oneTimePQPreKeys == full, "topped up again")
+            #expect(try bob.incomingTexts(from: aliceAddress) == ["low 1", "low 2", "low 3"])
+        }
+    }
+
     @Test("a relay that answers an acknowledgement without the next page (204) is asked for it: nothing is missed")
     func olderRelayWithoutPages() async throws {
         try await withRelay { relay, directory in
