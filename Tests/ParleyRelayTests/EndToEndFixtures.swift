@@ -288,6 +288,15 @@ final class TestDevice: @unchecked Sendable {
         return (alice, bob, aliceAddress, bobAddress)
     }
 
+    /// `pair`, and `count` messages from Alice queued for Bob ("<label> 1", "<label> 2", …).
+    static func backlog(_ count: Int, _ label: String, on relay: RelayProcess, in directory: TemporaryDirectory) async throws
+        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, texts: [String]) {
+        let (alice, bob, aliceAddress, bobAddress) = try await pair(on: relay, in: directory)
+        let texts = (1...count).map { "\(label) \($0)" }
+        for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+        return (alice, bob, aliceAddress, texts)
+    }
+
     static func newStore(home: String) throws -> EncryptedStore {
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try KeyFile.create(at: home + "/key")

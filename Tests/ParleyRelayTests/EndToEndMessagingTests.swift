@@ -80,13 +80,8 @@ struct EndToEndMessagingTests {
     @Test("a backlog of several pages: one fetch, then each acknowledgement brings the next page, all in order")
     func multiPageBacklog() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
             // Pages are 100 envelopes: 205 make two full pages and a short one, then an empty one ends it.
-            let texts = (1...205).map { "backlog \($0)" }
-            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(205, "backlog", on: relay, in: directory)
             let token = try await bob.token()
             #expect(try await RawHTTP(relay).mailbox(token: token).count == 205)
 
@@ -103,12 +98,7 @@ struct EndToEndMessagingTests {
     @Test("two drains at once (a push wake and receivePending): every message once, in order, mailbox empty")
     func concurrentDrains() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            let texts = (1...250).map { "concurrent \($0)" }
-            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(250, "concurrent", on: relay, in: directory)
 
             async let first = bob.engine.receivePending()
             async let second = bob.engine.receivePending()

@@ -15,6 +15,12 @@ struct MailboxDrainTests {
         try Engine(store: bob.store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)")))
     }
 
+    private func proxy(to relay: RelayProcess) async throws -> TamperingProxy {
+        let proxy = try await TamperingProxy.start()
+        proxy.setUpstream(relay.baseURL)
+        return proxy
+    }
+
     /// A page of one envelope nobody can open, under a fresh relay id, said to be the last.
     private static func lastPage(id: Int) -> RawHTTP.Reply {
         let page = FetchResponse(messages: [QueuedMessage(id: String(id), envelope: Base64Bytes([1, 2, 3]), receivedAt: 0)],
@@ -25,19 +31,13 @@ struct MailboxDrainTests {
     @Test("receivePending stops at the page the relay calls its last, though more keeps arriving")
     func stopsAtTheLastPage() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let bobAddress = await bob.address, aliceAddress = await alice.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            let texts = (1...150).map { "page \($0)" }
-            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(150, "page", on: relay, in: directory)
 
             // Every page that comes with an acknowledgement holds a new envelope, as if mail kept arriving,
             // and says it is the last: a drain that ran until an empty page would never end (the proxy gives
             // up after 20, and the count shows it).
-            let proxy = try await TamperingProxy.start()
+            let proxy = try await proxy(to: relay)
             defer { proxy.stop() }
-            proxy.setUpstream(relay.baseURL)
             let rewritten = Counter()
             proxy.setTamper { request, reply in
                 guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
@@ -61,19 +61,14 @@ struct MailboxDrainTests {
     @Test("a page that says one-time prekeys run low makes the drain refill them, once")
     func refillsWhenLow() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let bobAddress = await bob.address, aliceAddress = await alice.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
             // Alice's first message starts a session: one one-time prekey of each kind of Bob's is used up.
-            for i in 1...3 { try await alice.engine.send(text: "low \(i)", to: bobAddress) }
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(3, "low", on: relay, in: directory)
             let full = LocalPreKeys.defaultOneTimeCount
             #expect(try await bob.engine.relay.preKeyCount(token: try await bob.token()).oneTimePreKeys == full - 1)
 
             // The relay's low mark is far below that; the proxy says "low" on the first page regardless.
-            let proxy = try await TamperingProxy.start()
+            let proxy = try await proxy(to: relay)
             defer { proxy.stop() }
-            proxy.setUpstream(relay.baseURL)
             let rewritten = Counter()
             proxy.setTamper { request, reply in
                 guard request.method == "GET", request.path == "/v1/mailbox", reply.status == 200,
@@ -87,23 +82,17 @@ struct MailboxDrainTests {
             #expect(rewritten.value == 1)
             let count = try await engine.relay.preKeyCount(token: try await engine.sessionToken())
             #expect(count.oneTimePreKeys == full && count.oneTimePQPreKeys == full, "topped up again")
-            #expect(try bob.incomingTexts(from: aliceAddress) == ["low 1", "low 2", "low 3"])
+            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
         }
     }
 
     @Test("a relay that answers an acknowledgement without the next page (204) is asked for it: nothing is missed")
     func olderRelayWithoutPages() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let bobAddress = await bob.address, aliceAddress = await alice.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            let texts = (1...230).map { "old relay \($0)" }
-            for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(230, "old relay", on: relay, in: directory)
 
-            let proxy = try await TamperingProxy.start()
+            let proxy = try await proxy(to: relay)
             defer { proxy.stop() }
-            proxy.setUpstream(relay.baseURL)
             let rewritten = Counter()
             proxy.setTamper { request, reply in
                 guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
