@@ -128,8 +128,12 @@ public struct RelayCore: Sendable {
 
     func preKeyCount(for device: DeviceAddress) async throws -> PreKeyCount {
         let counts = try await storage.preKeyCounts(for: device)
-        return PreKeyCount(oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ,
-                           low: min(counts.oneTime, counts.oneTimePQ) < configuration.preKeyLowWatermark)
+        return PreKeyCount(oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ, low: preKeysLow(counts.oneTime, counts.oneTimePQ))
+    }
+
+    /// The owner should refill when either kind of one-time prekey runs below the watermark.
+    private func preKeysLow(_ oneTime: Int, _ oneTimePQ: Int) -> Bool {
+        min(oneTime, oneTimePQ) < configuration.preKeyLowWatermark
     }
 
     /// Assembles a bundle, consuming one one-time key of each kind (falling back to the last-resort key).
@@ -268,7 +272,7 @@ public struct RelayCore: Sendable {
     private func response(_ page: MailboxPage) -> FetchResponse {
         FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },
                       more: page.more,
-                      preKeysLow: min(page.oneTimePreKeys, page.oneTimePQPreKeys) < configuration.preKeyLowWatermark)
+                      preKeysLow: preKeysLow(page.oneTimePreKeys, page.oneTimePQPreKeys))
     }
 
     // MARK: Helpers
