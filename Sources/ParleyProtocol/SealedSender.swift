@@ -54,11 +54,12 @@ public struct SenderCertificate: Equatable, Sendable {
     public func verify(now: UInt64) throws(ProtocolError) {
         let body = Self.encodeBody(address: address, accountKey: accountKey, deviceId: deviceId, deviceKey: deviceKey,
                                    expiresAt: expiresAt)
-        if !VerifiedCertificates.shared.contains(body, signature) {
+        // A signature is always 64 bytes, so body and signature cannot trade bytes in the key.
+        if Self.verified[body + signature] == nil {
             guard LabelledSignature.verify(signature, body: body, label: ProtocolConstants.signatureSenderCertificate, key: accountKey) else {
                 throw .badSignature("sender certificate")
             }
-            VerifiedCertificates.shared.insert(body, signature)
+            Self.verified.store((), for: body + signature)
         }
         guard expiresAt > now else { throw .senderCertificateExpired }
     }
@@ -67,26 +68,8 @@ public struct SenderCertificate: Equatable, Sendable {
     /// signature): a sender's device uses one certificate for every message until it renews it, and the
     /// Ed25519 verification (~55 µs) would otherwise be repeated for each — the largest single cost of
     /// receiving a message. Only a byte-identical certificate is recognised; the expiry is checked on
-    /// every use. Bounded; emptied when full.
-    final class VerifiedCertificates: @unchecked Sendable {
-        static let shared = VerifiedCertificates()
-        private var known: Set<[UInt8]> = []
-        private let lock = Lock()
-        static let capacity = 1024
-
-        func contains(_ body: [UInt8], _ signature: [UInt8]) -> Bool {
-            let key = body + signature
-            return lock.withLock { known.contains(key) }
-        }
-
-        func insert(_ body: [UInt8], _ signature: [UInt8]) {
-            let key = body + signature
-            lock.withLock {
-                if known.count >= Self.capacity { known.removeAll(keepingCapacity: true) }
-                known.insert(key)
-            }
-        }
-    }
+    /// every use.
+    static let verified = BoundedCache<Void>(capacity: 1024)
 
     static func encodeBody(address: String, accountKey: Ed25519.PublicKey, deviceId: UInt32, deviceKey: Ed25519.PublicKey,
                            expiresAt: UInt64) -> [UInt8] {
@@ -142,7 +125,7 @@ public struct SealedContent: Equatable, Sendable {
 public enum SealedSender {
     public static func seal(_ content: SealedContent, to recipient: Ed25519.PublicKey,
                             random: any RandomSource = SystemRandom()) throws(ProtocolError) -> [UInt8] {
-        let recipientKey = try RecipientKeys.shared.x25519(for: recipient)
+        let recipientKey = try RecipientKeys.x25519(for: recipient)
         let ephemeral = X25519.KeyPair(random: random)
         let keyAndNonce = try envelopeKey(privateKey: ephemeral.privateKey, peerKey: recipientKey,
                                           ephemeral: ephemeral.publicKey, recipient: recipientKey)
@@ -168,20 +151,15 @@ public enum SealedSender {
     }
 
     /// The X25519 form of recipients' identity keys: the conversion (a point decompression and a subgroup
-    /// check) would otherwise be repeated for every envelope to the same device. Bounded; emptied when full.
-    final class RecipientKeys: @unchecked Sendable {
-        static let shared = RecipientKeys()
-        private var keys: [[UInt8]: X25519.PublicKey] = [:]
-        private let lock = Lock()
+    /// check) would otherwise be repeated for every envelope to the same device.
+    enum RecipientKeys {
+        private static let converted = BoundedCache<X25519.PublicKey>(capacity: 1024)
 
-        func x25519(for key: Ed25519.PublicKey) throws(ProtocolError) -> X25519.PublicKey {
-            if let known = lock.withLock({ keys[key.bytes] }) { return known }
-            let converted = try ProtocolError.wrap { () throws(CryptoError) in try key.toX25519() }
-            lock.withLock {
-                if keys.count >= 1024 { keys.removeAll(keepingCapacity: true) }
-                keys[key.bytes] = converted
-            }
-            return converted
+        static func x25519(for key: Ed25519.PublicKey) throws(ProtocolError) -> X25519.PublicKey {
+            if let known = converted[key.bytes] { return known }
+            let x25519 = try ProtocolError.wrap { () throws(CryptoError) in try key.toX25519() }
+            converted.store(x25519, for: key.bytes)
+            return x25519
         }
     }
 

@@ -141,15 +141,17 @@ import ParleyCrypto
         #expect(forgedError?.isBadSignature == true)
     }
 
-    /// The set itself (a fresh one: the shared one is used by tests running in parallel): exact bytes only
-    /// (a signature is always 64 bytes, so body and signature cannot trade bytes), emptied when full.
-    @Test func verifiedCertificateSetIsExactAndBounded() {
-        let set = SenderCertificate.VerifiedCertificates()
-        set.insert([1, 2, 3], [4, 5])
-        #expect(set.contains([1, 2, 3], [4, 5]))
-        #expect(!set.contains([1, 2, 3], [4, 6]))
-        for i in 0..<SenderCertificate.VerifiedCertificates.capacity { set.insert([UInt8(i & 0xFF), UInt8(i >> 8)], [0]) }
-        #expect(!set.contains([1, 2, 3], [4, 5]), "emptied when it reached its capacity")
+    /// The cache itself (a fresh one: the shared ones are used by tests running in parallel): exact bytes
+    /// only, emptied when full.
+    @Test func boundedCacheIsExactAndBounded() {
+        let cache = BoundedCache<Int>(capacity: 8)
+        cache.store(1, for: [1, 2, 3])
+        #expect(cache[[1, 2, 3]] == 1)
+        #expect(cache[[1, 2, 4]] == nil && cache[[1, 2]] == nil)
+        for i in 0..<7 { cache.store(i, for: [9, UInt8(i)]) }
+        #expect(cache[[1, 2, 3]] == 1, "eight entries fit")
+        cache.store(0, for: [7])
+        #expect(cache[[1, 2, 3]] == nil && cache[[7]] == 0, "emptied when it reached its capacity, then the new one kept")
     }
 
     @Test func certificateUnderAnotherAccountKeyIsAnIdentityChange() async throws {
