@@ -149,7 +149,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
-        try await database.read { db in
+        try lookup { db in
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?"),
                                              arguments: [Data(hash), Int64(now)]) else { return nil }
             return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
@@ -182,6 +182,13 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// A short indexed read on the calling thread: the reader connection's queue runs it inline when idle,
+    /// where `await database.read` would hop to that queue and back (two thread switches, more than the
+    /// read itself costs).
+    private func lookup<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
     }
 
     public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
@@ -297,7 +304,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
-        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after) }
+        try lookup { db in try Self.page(db, device, now: now, limit: limit, after: after) }
     }
 
     private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64) throws -> MailboxPage {
