@@ -5,11 +5,14 @@ import ParleyCrypto
 // written by one version of Parley is read correctly — or refused clearly — by the next.
 
 private let stateVersion: UInt8 = 1
+/// Stored ratchet sessions: version 2 keeps the sending ratchet key's public half after its private half;
+/// version 1 (which did not) is still read.
+private let sessionStateVersion: UInt8 = 2
 
 extension RatchetSession {
     public func serialized() -> [UInt8] {
-        var w = ByteWriter(capacity: 512 + skipped.count * 68)
-        w.u8(stateVersion)
+        var w = ByteWriter(capacity: 544 + skipped.count * 68)
+        w.u8(sessionStateVersion)
         w.bytes16(associatedData)
         w.raw(localIdentityKey.bytes)
         w.raw(remoteIdentityKey.bytes)
@@ -21,6 +24,7 @@ extension RatchetSession {
         }
         w.secret(rootKey)
         w.secret(sendingRatchetKey.privateKey)
+        w.raw(sendingRatchetKey.publicKey.bytes)
         w.bool(remoteRatchetKey != nil); if let k = remoteRatchetKey { w.raw(k.bytes) }
         w.bool(sendingChainKey != nil); if let k = sendingChainKey { w.secret(k) }
         w.bool(receivingChainKey != nil); if let k = receivingChainKey { w.secret(k) }
@@ -36,7 +40,8 @@ extension RatchetSession {
 
     public init(serialized bytes: [UInt8]) throws(ProtocolError) {
         var r = ByteReader(bytes, structure: "stored session")
-        guard try r.u8() == stateVersion else { throw .unsupportedVersion(structure: "stored session", version: bytes.first ?? 0) }
+        let version = try r.u8()
+        guard version == 1 || version == sessionStateVersion else { throw .unsupportedVersion(structure: "stored session", version: version) }
         let ad = try r.bytes16()
         let local = try SignedDeviceList.ed25519(try r.raw(32))
         let remote = try SignedDeviceList.ed25519(try r.raw(32))
@@ -51,7 +56,11 @@ extension RatchetSession {
         }
         let root = try r.secret(32)
         let ratchetSecret = try r.secret(32)
-        let ratchet = try ProtocolError.wrap { () throws(CryptoError) in try X25519.KeyPair(privateKey: ratchetSecret) }
+        let ratchetPublic = version == 1 ? nil : try PreKeyBundle.x25519(try r.raw(32))
+        let ratchet = try ProtocolError.wrap { () throws(CryptoError) in
+            if let ratchetPublic { try X25519.KeyPair(storedPrivateKey: ratchetSecret, publicKey: ratchetPublic) }
+            else { try X25519.KeyPair(privateKey: ratchetSecret) }
+        }
         self.init(restoring: ad, localIdentityKey: local, remoteIdentityKey: remote, rootKey: root, sendingRatchetKey: ratchet)
         pendingPreKey = pending
         remoteRatchetKey = try r.bool() ? try PreKeyBundle.x25519(try r.raw(32)) : nil

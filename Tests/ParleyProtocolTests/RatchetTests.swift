@@ -54,3 +54,31 @@ private func startSession(random: DeterministicRandom = DeterministicRandom(labe
     let after = bob.exportSecretsForTesting()
     #expect(before.rootKey == after.rootKey && before.receivingChainKey == after.receivingChainKey && before.receiveCount == after.receiveCount)
 }
+
+/// Stored sessions keep the sending ratchet key's public half (version 2); a session stored by a version
+/// that did not (version 1) reads back the same, its public half computed from the private one.
+@Test func storedSessionsOfBothVersionsReadBack() throws {
+    var (alice, bob, first, _) = try startSession()
+    _ = try bob.decrypt(first)
+    _ = try alice.decrypt(try bob.encrypt(Array("reply")))
+    let stored = alice.serialized()
+    #expect(stored.first == 2)
+    let restored = try RatchetSession(serialized: stored)
+    #expect(restored.serialized() == stored)
+    #expect(restored.sendingRatchetKey.publicKey == alice.sendingRatchetKey.publicKey)
+
+    // Version 1: the same bytes without the public half that follows the private one.
+    let privateHalf = alice.sendingRatchetKey.privateKey.withUnsafeBytes { Array($0) }
+    let pair = privateHalf + alice.sendingRatchetKey.publicKey.bytes
+    let at = try #require((0...(stored.count - pair.count)).first { Array(stored[$0..<($0 + pair.count)]) == pair })
+    var legacy = Array(stored[..<(at + 32)] + stored[(at + 64)...])
+    legacy[0] = 1
+    let upgraded = try RatchetSession(serialized: legacy)
+    #expect(upgraded.serialized() == stored)
+
+    // Another version is refused, not misread.
+    legacy[0] = 3
+    #expect(throws: ProtocolError.self) { try RatchetSession(serialized: legacy) }
+    // So is a version 2 session cut short inside the public half.
+    #expect(throws: ProtocolError.self) { try RatchetSession(serialized: Array(stored[..<(at + 48)])) }
+}
