@@ -7,8 +7,8 @@ import ParleyStore
 /// The receive path: wake → fetch → decrypt → commit → file → acknowledge, and delivery receipts.
 extension Engine {
 
-    /// Drains the mailbox a page at a time: decrypt the page and commit it (messages and ratchet states in
-    /// one transaction), file it into history (one transaction), report it to subscribers, and only then
+    /// Drains the mailbox a page at a time: decrypt the page and commit it (ratchet states and the messages,
+    /// filed into history, in one transaction), report it to subscribers, and only then
     /// acknowledge it to the relay. Stops at the first page the relay reports as the last one, so it returns
     /// even while mail keeps arriving. Delivery receipts for what arrived are sent before it returns.
     /// Returns what arrived.
@@ -79,13 +79,19 @@ extension Engine {
     private static let pageSize = 100
 
     /// Receives one page: what can be decrypted against what this device already knows goes through the
-    /// session manager as one batch (one commit), and is filed in one transaction. An envelope from an
+    /// session manager as one batch, filed into history in the same commit. An envelope from an
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
     /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
     private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
         guard !envelopes.isEmpty else { return [] }
-        let outcomes = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true)
+        // The messages are filed into history in the transaction that commits the sessions (one durable
+        // write per page; nothing passes through the inbox).
+        let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
+        let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
+            let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
+            return (plan.pending, try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
+        }
         var events: [EngineEvent] = []
         var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
         for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
@@ -103,7 +109,7 @@ extension Engine {
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
-        events += try fileInbox()
+        if let filed { events += try self.events(filed.0, stored: filed.1) }
         for (envelope, time) in oneByOne {
             do {
                 try await receiveRefreshingSender(envelope, receivedAt: time)
@@ -146,23 +152,23 @@ extension Engine {
     private func fileInbox() throws -> [EngineEvent] {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
-        enum Pending {
-            case message
-            case event(EngineEvent)
-            case unreadable(sender: String)
-            case trust(address: String, accountKey: [UInt8], state: UInt8)
-            case nothing
-        }
+        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: account.address, now: clock.nowMilliseconds())
+        return try events(plan.pending, stored: try store.file(plan.filings, ownAddress: account.address))
+    }
+
+    /// How each received message is filed into history (`InboxFiling`), and what it tells the user once
+    /// filed (`FilingOutcome`). Pure, so that a receive can file in the transaction that commits it.
+    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: String, now: UInt64)
+        -> (filings: [InboxFiling], pending: [FilingOutcome]) {
         var filings: [InboxFiling] = []
-        var pending: [Pending] = []
-        let now = clock.nowMilliseconds()
-        for (id, received) in inbox {
+        var pending: [FilingOutcome] = []
+        for (id, received) in received {
             guard let content = try? Content(decoding: received.content) else {
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.unreadable(sender: received.sender.address))
                 continue
             }
-            let fromSelf = received.sender.address == account.address
+            let fromSelf = received.sender.address == ownAddress
             switch content.body {
             case .text, .message:
                 var replyTo: [UInt8]?, attachment: AttachmentPointer?
@@ -189,7 +195,11 @@ extension Engine {
                 pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
             }
         }
-        let stored = try store.file(filings, ownAddress: account.address)
+        return (filings, pending)
+    }
+
+    /// The events of filed messages (`stored`: what `EncryptedStore.file` returned for each).
+    private func events(_ pending: [FilingOutcome], stored: [MessageRecord?]) throws -> [EngineEvent] {
         var events: [EngineEvent] = []
         for (kind, record) in zip(pending, stored) {
             switch kind {
@@ -291,4 +301,13 @@ extension Engine {
             wakeDrain = nil
         }
     }
+}
+
+/// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.
+enum FilingOutcome: Sendable {
+    case message
+    case event(EngineEvent)
+    case unreadable(sender: String)
+    case trust(address: String, accountKey: [UInt8], state: UInt8)
+    case nothing
 }

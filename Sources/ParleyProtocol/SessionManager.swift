@@ -226,6 +226,17 @@ public actor SessionManager {
     /// `receivedAt`: when the relay took each envelope in (see `open`), if known.
     public func receive(batch envelopes: [[UInt8]], receivedAt: [UInt64]? = nil,
                         deferUnknownSenders: Bool = false) throws -> [Result<ReceivedMessage, any Error>] {
+        try receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: deferUnknownSenders) { changes in
+            try store.commit(changes)
+        }.outcomes
+    }
+
+    /// As `receive(batch:)`, but the changes are committed by `commit` (in this actor turn), which can
+    /// store more in the same transaction — the client files the messages into its history there — and
+    /// whose result is returned (nil when nothing was received, and nothing committed).
+    public func receive<Committed: Sendable>(batch envelopes: [[UInt8]], receivedAt: [UInt64]? = nil, deferUnknownSenders: Bool = false,
+                                             commit: @Sendable (SessionChanges) throws -> Committed) throws
+        -> (outcomes: [Result<ReceivedMessage, any Error>], committed: Committed?) {
         var changes = SessionChanges()
         var accounts: [String: KnownAccount?] = [:]
         var outcomes: [Result<ReceivedMessage, any Error>] = []
@@ -240,8 +251,8 @@ public actor SessionManager {
                 outcomes.append(.failure(error))
             }
         }
-        if !changes.allReceived.isEmpty { try store.commit(changes) }
-        return outcomes
+        let committed = changes.allReceived.isEmpty ? nil : try commit(changes)
+        return (outcomes, committed)
     }
 
     /// What one envelope changes, not yet applied.

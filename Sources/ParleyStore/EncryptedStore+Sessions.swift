@@ -60,7 +60,18 @@ extension EncryptedStore: SessionStore {
         try write { db in try apply(changes, db) }
     }
 
-    func apply(_ changes: SessionChanges, _ db: Database) throws {
+    /// Commits a receive and files what it received in the same transaction: `filings` (one per received
+    /// message, in order, each without an inbox entry) go straight into history, so a received message is
+    /// written once and the separate filing transaction is saved. Returns what `file` returns.
+    public func commit(_ changes: SessionChanges, filing filings: [InboxFiling], ownAddress: String) throws -> [MessageRecord?] {
+        precondition(filings.count == changes.allReceived.count && filings.allSatisfy { $0.inboxId == nil })
+        return try write { db in
+            try apply(changes, db, intoInbox: false)
+            return try file(filings, ownAddress: ownAddress, db)
+        }
+    }
+
+    func apply(_ changes: SessionChanges, _ db: Database, intoInbox: Bool = true) throws {
         for (device, sessions) in changes.sessions {
             let key = sessionKey(device)
             var plain = sessions.serialized()
@@ -80,7 +91,7 @@ extension EncryptedStore: SessionStore {
         }
         if let keys = changes.preKeys { try saveLocal("prekeys", keys.serialized(), db) }
         let received = changes.allReceived
-        if !received.isEmpty {
+        if intoInbox && !received.isEmpty {
             var id = try nextId("inbox", db)
             let insert = try db.cachedStatement(sql: "INSERT INTO inbox (id, body) VALUES (?, ?)")
             for message in received {

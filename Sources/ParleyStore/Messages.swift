@@ -242,25 +242,27 @@ extension EncryptedStore {
     /// as stored (with its id), or nil for a repeat or a filing without a message.
     public func file(_ filings: [InboxFiling], ownAddress: String) throws(StoreError) -> [MessageRecord?] {
         guard !filings.isEmpty else { return [] }
-        return try writeReplayable { db in
-            var inserter = try MessageInserter(db, count: filings.count)
-            let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
-            var stored: [MessageRecord?] = []
-            stored.reserveCapacity(filings.count)
-            for filing in filings {
-                var result: MessageRecord?
-                if let message = filing.message, let id = try insert(message, db, &inserter) {
-                    result = message
-                    result?.id = id
-                }
-                if let receipt = filing.receipt {
-                    _ = try advance(ofMessagesSentBy: filing.receiptAbout ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
-                }
-                try delete.execute(arguments: [filing.inboxId])
-                stored.append(result)
+        return try writeReplayable { db in try file(filings, ownAddress: ownAddress, db) }
+    }
+
+    func file(_ filings: [InboxFiling], ownAddress: String, _ db: Database) throws -> [MessageRecord?] {
+        var inserter = try MessageInserter(db, count: filings.count)
+        let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
+        var stored: [MessageRecord?] = []
+        stored.reserveCapacity(filings.count)
+        for filing in filings {
+            var result: MessageRecord?
+            if let message = filing.message, let id = try insert(message, db, &inserter) {
+                result = message
+                result?.id = id
             }
-            return stored
+            if let receipt = filing.receipt {
+                _ = try advance(ofMessagesSentBy: filing.receiptAbout ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+            }
+            if let inboxId = filing.inboxId { try delete.execute(arguments: [inboxId]) }
+            stored.append(result)
         }
+        return stored
     }
 
     public func outbox() throws(StoreError) -> [(id: Int64, envelope: OutgoingEnvelope)] {

@@ -38,7 +38,9 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
 
 /// How one inbox entry is filed (`EncryptedStore.file(_:ownAddress:)`).
 public struct InboxFiling: Sendable {
-    public let inboxId: Int64
+    /// The inbox entry filed, or nil for a message filed in the transaction that received it (never in
+    /// the inbox).
+    public let inboxId: Int64?
     /// Stored in history unless its (sender, client message id) is already there.
     public let message: MessageRecord?
     /// A receipt: this account's own messages with these client message ids advance to `state`.
@@ -47,7 +49,7 @@ public struct InboxFiling: Sendable {
     /// another of this account's devices marks that contact's messages `seen`).
     public let receiptAbout: String?
 
-    public init(inboxId: Int64, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
+    public init(inboxId: Int64?, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
                 receiptAbout: String? = nil) {
         self.inboxId = inboxId
         self.message = message

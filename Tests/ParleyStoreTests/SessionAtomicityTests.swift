@@ -45,6 +45,31 @@ import ParleyCrypto
         #expect(try bob.store.sessions(for: alice.address).serialized() != sessionBefore)
     }
 
+    /// A page received by the client engine is filed into history in the commit that stores its sessions:
+    /// nothing passes through the inbox, and a repeated message (same sender and client message id) is
+    /// recognised in the same transaction.
+    @Test func receiveFiledInItsOwnCommit() async throws {
+        let (alice, bob) = try pair()
+        let envelope = try await alice.manager.send(textContent("filed at once", to: "bob@relay.test", id: 7), to: "bob@relay.test")[0]
+        let store = bob.store
+        let filed = try await bob.manager.receive(batch: [envelope.envelope]) { changes in
+            try store.commit(changes, filing: try changes.allReceived.map { InboxFiling(inboxId: nil, message: try record(of: $0)) },
+                             ownAddress: "bob@relay.test")
+        }
+        #expect(filed.committed?.map { $0?.text } == ["filed at once"])
+        #expect(try bob.store.inbox().isEmpty)
+        #expect(try bob.store.messages(with: "alice@relay.test").map(\.text) == ["filed at once"])
+
+        // The same content sent again (a sender retrying after a crash re-encrypts it): not stored twice.
+        let again = try await alice.manager.send(textContent("filed at once", to: "bob@relay.test", id: 7), to: "bob@relay.test")[0]
+        let repeated = try await bob.manager.receive(batch: [again.envelope]) { changes in
+            try store.commit(changes, filing: try changes.allReceived.map { InboxFiling(inboxId: nil, message: try record(of: $0)) },
+                             ownAddress: "bob@relay.test")
+        }
+        #expect(repeated.committed?.count == 1 && repeated.committed?[0] == nil)
+        #expect(try bob.store.messages(with: "alice@relay.test").count == 1)
+    }
+
     @Test func failedReceiveChangesNothing() async throws {
         let (alice, bob) = try pair()
         for (index, text) in ["starts the session", "uses the session"].enumerated() {
