@@ -130,7 +130,7 @@ public struct PendingLink: Sendable {
     /// Opens a provisioning slot on `relay` (`host[:port]` as in account addresses) and makes the keys.
     public static func begin(relay: RelayClient, relayName: String) async throws -> PendingLink {
         let slot = try await relay.createProvisioning()
-        guard slot.id.count == 32, let bytes = hexBytes(slot.id) else { throw ClientError.malformedResponse("provisioning slot id") }
+        guard slot.id.count == 32, let bytes = Hex.decode(slot.id) else { throw ClientError.malformedResponse("provisioning slot id") }
         let ephemeral = X25519.KeyPair()
         let deviceKey = Ed25519.KeyPair()
         return PendingLink(code: LinkCode(relay: relayName, slot: bytes, ephemeralKey: ephemeral.publicKey, deviceKey: deviceKey.publicKey),
@@ -152,16 +152,4 @@ public struct PendingLink: Sendable {
         }
         throw ClientError.timedOut("no existing device answered the link code in time")
     }
-}
-
-func hexBytes(_ text: String) -> [UInt8]? {
-    var bytes: [UInt8] = []
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2, limitedBy: text.endIndex) ?? text.endIndex
-        guard let byte = UInt8(text[index..<next], radix: 16) else { return nil }
-        bytes.append(byte)
-        index = next
-    }
-    return bytes
 }

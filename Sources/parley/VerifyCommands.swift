@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyCrypto
 import ParleyHeadless
 import ParleyProtocol
 import ParleyQR
@@ -44,14 +45,10 @@ struct SafetyNumberCommand: ParsableCommand {
 
 /// Parses hex (whitespace and ':' allowed), or throws a usage error naming the option.
 func hex(_ text: String, _ what: String) throws -> [UInt8] {
-    let digits = Array(text.lowercased().filter { !$0.isWhitespace && $0 != ":" })
-    guard digits.count % 2 == 0 else { throw ValidationError("\(what) must be hex with an even number of digits") }
-    var out: [UInt8] = []
-    for i in stride(from: 0, to: digits.count, by: 2) {
-        guard let byte = UInt8(String(digits[i...i + 1]), radix: 16) else { throw ValidationError("\(what) is not hex") }
-        out.append(byte)
-    }
-    return out
+    let digits = String(text.filter { !$0.isWhitespace && $0 != ":" })
+    guard digits.utf8.count % 2 == 0 else { throw ValidationError("\(what) must be hex with an even number of digits") }
+    guard let bytes = Hex.decode(digits) else { throw ValidationError("\(what) is not hex") }
+    return bytes
 }
 
 struct VerifyCommand: AsyncParsableCommand {

@@ -581,6 +581,12 @@ struct VerificationTests {
             // Not a number at all: a usage error.
             result = try await cli(alice, ["verify", b, "--digits", "12345"])
             #expect(result.status == 1 && result.stderr.contains("--digits must be the 60 digits"), "\(result.summary)")
+            // A code that is not hex, or has an odd number of digits (a sign is not a digit): usage errors.
+            for (code, complaint) in [("zz" + hex(atBob.scannable), "--code is not hex"), ("+f" + hex(atBob.scannable), "--code is not hex"),
+                                      (hex(atBob.scannable) + "a", "--code must be hex with an even number of digits")] {
+                result = try await cli(alice, ["verify", b, "--code", code])
+                #expect(result.status == 1 && result.stderr.contains(complaint), "\(result.summary)")
+            }
             // A code of another version: reported as such.
             var v1 = atBob.scannable
             v1[1] = 1
