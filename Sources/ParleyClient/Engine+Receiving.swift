@@ -90,7 +90,7 @@ extension Engine {
         let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
-            return (plan.pending, try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
+            return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
         }
         var events: [EngineEvent] = []
         var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
@@ -109,7 +109,7 @@ extension Engine {
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
-        if let filed { events += try self.events(filed.0, stored: filed.1) }
+        if let filed { events += try self.events(filed.pending, stored: filed.stored) }
         for (envelope, time) in oneByOne {
             do {
                 try await receiveRefreshingSender(envelope, receivedAt: time)

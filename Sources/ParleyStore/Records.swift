@@ -36,7 +36,8 @@ public enum DeliveryState: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// How one inbox entry is filed (`EncryptedStore.file(_:ownAddress:)`).
+/// How one received message is filed into history: an inbox entry (`EncryptedStore.file(_:ownAddress:)`), or
+/// a message of the receive being committed (`EncryptedStore.commit(_:filing:ownAddress:)`).
 public struct InboxFiling: Sendable {
     /// The inbox entry filed, or nil for a message filed in the transaction that received it (never in
     /// the inbox).
