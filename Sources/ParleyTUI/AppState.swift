@@ -109,6 +109,10 @@ public struct AppState: Sendable {
         } else {
             conversation.messages.append(message)
             if conversation.scroll > 0 { conversation.scroll += 1 }  // keep the view still while scrolled up
+            // A message this account wrote, here or on another device, answers what came before it: the
+            // store counts nothing before it as unread (`EncryptedStore.unreadCounts`), so neither does the
+            // roster — the count a restart shows is the one the window showed.
+            if message.direction == .outgoing, let index = roster.firstIndex(where: { $0.address == peer }) { roster[index].unread = 0 }
         }
         if message.direction == .incoming { conversation.typingUntil = nil }
         conversations[peer] = conversation

@@ -103,6 +103,24 @@ func chat(_ n: Int, from sender: String, in peer: String, direction: MessageDire
         #expect(s.roster.first { $0.address == bob }?.unread == 0)
     }
 
+    /// What the store will count at the next start (nothing before a message this account wrote) is what
+    /// the roster shows now, also when another device of the account wrote it.
+    @Test func aMessageWrittenOnAnotherDeviceAnswersWhatCameBefore() {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(bob, trust: .unverified)
+        s.ensureRosterEntry(carol, trust: .verified)
+        s.apply(message: chat(1, from: bob, in: bob))
+        s.apply(message: chat(2, from: bob, in: bob))
+        s.apply(message: chat(3, from: carol, in: carol))
+        s.apply(message: chat(4, from: me, in: bob, direction: .outgoing))
+        #expect(s.roster.first { $0.address == bob }?.unread == 0)
+        #expect(s.roster.first { $0.address == carol }?.unread == 1, "other conversations keep their counts")
+        // A later state change of that message (a receipt) is not a new message: what came after still counts.
+        s.apply(message: chat(5, from: bob, in: bob))
+        s.apply(message: chat(4, from: me, in: bob, direction: .outgoing, state: .delivered))
+        #expect(s.roster.first { $0.address == bob }?.unread == 1)
+    }
+
     @Test func theFocusedConversationShowsNone() {
         var s = AppState(account: me)
         s.ensureRosterEntry(bob, trust: .unverified)
