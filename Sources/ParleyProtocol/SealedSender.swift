@@ -55,11 +55,12 @@ public struct SenderCertificate: Equatable, Sendable {
         let body = Self.encodeBody(address: address, accountKey: accountKey, deviceId: deviceId, deviceKey: deviceKey,
                                    expiresAt: expiresAt)
         // A signature is always 64 bytes, so body and signature cannot trade bytes in the key.
-        if Self.verified[body + signature] == nil {
+        let certificate = body + signature
+        if Self.verified[certificate] == nil {
             guard LabelledSignature.verify(signature, body: body, label: ProtocolConstants.signatureSenderCertificate, key: accountKey) else {
                 throw .badSignature("sender certificate")
             }
-            Self.verified.store((), for: body + signature)
+            Self.verified.store((), for: certificate)
         }
         guard expiresAt > now else { throw .senderCertificateExpired }
     }
