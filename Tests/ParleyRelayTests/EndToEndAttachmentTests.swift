@@ -13,7 +13,7 @@ struct EndToEndAttachmentTests {
     @Test("an attachment with a caption, replying to a message, arrives byte-exact; the relay holds only ciphertext")
     func attachmentAndReply() async throws {
         try await withRelay { relay, directory in
-            let (alice, bob, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (alice, bob, a, b) = try await TestDevice.pair(on: relay, in: directory)
 
             let question = try await bob.engine.send(text: "can you send the report?", to: a)
             try await alice.engine.receivePending()

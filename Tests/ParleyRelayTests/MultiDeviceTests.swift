@@ -29,16 +29,6 @@ extension TestDevice {
         return (TestDevice(engine: engine, home: home), summary)
     }
 
-    /// Alice and Bob, each with one device, each the other's contact.
-    static func contacts(on relay: RelayProcess, in directory: TemporaryDirectory) async throws
-        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, bobAddress: String) {
-        let alice = try await create("alice", on: relay, in: directory)
-        let bob = try await create("bob", on: relay, in: directory)
-        let a = await alice.address, b = await bob.address
-        try await alice.engine.addContact(try AccountAddress(b))
-        try await bob.engine.addContact(try AccountAddress(a))
-        return (alice, bob, a, b)
-    }
 
     func texts(with peer: String) throws -> [String] { try history(with: peer).filter { $0.direction != .system }.map(\.text) }
 }
@@ -50,7 +40,7 @@ struct MultiDeviceTests {
     @Test("A1, A2 and B1: every message exactly once on every device that should see it; trust and read state sync")
     func threeDevices() async throws {
         try await withRelay { relay, directory in
-            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (a1, b1, a, b) = try await TestDevice.pair(on: relay, in: directory)
             try await a1.engine.send(text: "before the link", to: b)
             try await b1.engine.receivePending()
             let numberAtBob = try await b1.engine.safetyNumber(with: a).digits
@@ -97,7 +87,7 @@ struct MultiDeviceTests {
     @Test("a revoked device is locked out and no longer encrypted to; relinking gives a new device; the safety number stays")
     func revokeAndRelink() async throws {
         try await withRelay { relay, directory in
-            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (a1, b1, a, b) = try await TestDevice.pair(on: relay, in: directory)
             let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
             try await b1.engine.send(text: "to both", to: a)
             let numberAtBob = try await b1.engine.safetyNumber(with: a).digits
@@ -134,7 +124,7 @@ struct MultiDeviceTests {
     @Test("a device offline for a simulated week catches up on everything, then writes again")
     func offlineWeek() async throws {
         try await withRelay { relay, directory in
-            let (a1, b1, a, b) = try await TestDevice.contacts(on: relay, in: directory)
+            let (a1, b1, a, b) = try await TestDevice.pair(on: relay, in: directory)
             let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-server")
             // While A2 is away: Bob writes, A1 writes, all under certificates that A2 will find expired.
             var expected: [String] = []
