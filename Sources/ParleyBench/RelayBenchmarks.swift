@@ -56,11 +56,14 @@ struct RelayBenchmarks {
     var firstRate = 250.0
     var growth = 1.4
     var maxRate = 30_000.0
+    /// Messages sent one at a time for message_unloaded in the relay_costs line.
+    var unloadedMessages = 100
 
     private(set) var results = Results()
 
     /// Overrides for profiling, from PARLEY_BENCH_RELAY="key=value,…" (latency_rate, latency_seconds,
-    /// step_seconds, senders, first_rate, max_rate, growth).
+    /// step_seconds, senders, first_rate, max_rate, growth, unloaded_messages; latency_seconds=0 or
+    /// step_seconds=0 leaves that phase out).
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         for pair in (environment["PARLEY_BENCH_RELAY"] ?? "").split(separator: ",") {
             let kv = pair.split(separator: "=", maxSplits: 1)
@@ -73,6 +76,7 @@ struct RelayBenchmarks {
             case "first_rate": firstRate = value
             case "max_rate": maxRate = value
             case "growth": growth = value
+            case "unloaded_messages": unloadedMessages = max(1, Int(value))
             default: continue
             }
         }
@@ -99,9 +103,9 @@ struct RelayBenchmarks {
             print(line.text)
             return
         }
-        await world.costs()
-        await latency(world)
-        await sustained(world)
+        await world.costs(unloadedMessages: unloadedMessages)
+        if latencySeconds > 0 { await latency(world) }    // 0: skipped (profiling one phase)
+        if stepSeconds > 0 { await sustained(world) }
         await world.stop()
     }
 
@@ -329,7 +333,7 @@ final class BenchWorld: @unchecked Sendable {
     }
 
     /// The relay_costs line.
-    func costs() async {
+    func costs(unloadedMessages: Int) async {
         var line = JSONLine(name: "relay_costs")
         line.add("unit", .string("ms per operation, cpu = whole process"))
         func measure(_ key: String, _ count: Int, _ body: () async throws -> Void) async {
@@ -365,8 +369,8 @@ final class BenchWorld: @unchecked Sendable {
             line.add("post_message_error", .string(String(describing: error)))
         }
         var walls: [Double] = []
-        await measure("message_unloaded", 100) {
-            for _ in 0..<100 { walls.append(Double(try await sendAndWait(senders[0])) / 1e6) }
+        await measure("message_unloaded", unloadedMessages) {
+            for _ in 0..<unloadedMessages { walls.append(Double(try await sendAndWait(senders[0])) / 1e6) }
         }
         walls.sort()
         line.add("message_unloaded_p50_ms", .number(RelayBenchmarks.percentile(walls, 0.5)))
