@@ -115,10 +115,13 @@ public struct RelayClient: Sendable {
     }
 
     private func encode<B: Encodable>(_ body: B) throws(ClientError) -> ByteBuffer {
+        if let hot = body as? any HotJSON { return ByteBuffer(bytes: hot.jsonBytes()) }
         do { return ByteBuffer(bytes: try JSONEncoder().encode(body)) } catch { throw .malformedResponse("cannot encode request: \(error)") }
     }
 
     private func decode<R: Decodable>(_ buffer: ByteBuffer) throws(ClientError) -> R {
+        if let hot = R.self as? any HotJSON.Type,
+           let value = buffer.withUnsafeReadableBytes({ hot.init(fastJSON: $0) }) as? R { return value }
         do { return try JSONDecoder().decode(R.self, from: Data(buffer.readableBytesView)) } catch {
             throw .malformedResponse("\(R.self): \(error)")
         }

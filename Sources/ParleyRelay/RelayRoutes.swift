@@ -203,6 +203,8 @@ struct RelayRoutes: Sendable {
         do { buffer = try await request.collectBody(upTo: limit) } catch {
             throw RelayError.payloadTooLarge("the request body exceeds \(limit) bytes")
         }
+        if let hot = T.self as? any HotJSON.Type,
+           let value = buffer.withUnsafeReadableBytes({ hot.init(fastJSON: $0) }) as? T { return value }
         do { return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView)) } catch {
             throw RelayError.badRequest("malformed JSON: \(Self.describe(error))")
         }
@@ -219,6 +221,9 @@ struct RelayRoutes: Sendable {
 }
 
 func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+    if let hot = value as? any HotJSON {
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: hot.jsonBytes())))
+    }
     let data = try JSONEncoder().encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
