@@ -50,16 +50,18 @@ let package = Package(
         .target(name: "ParleyQR", dependencies: ["CQRencode"]),
         // Test tool: renders a hex payload for Tests/interop/test_qr_decode.py.
         .executableTarget(name: "ParleyQRTool", dependencies: ["ParleyQR"]),
+        // The durability rules (which commits wait for the disk) of both SQLite files: store and relay.
+        .target(name: "ParleySQLite", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "ParleyStore",
-            dependencies: ["ParleyProtocol", "ParleyCrypto", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleySQLite", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // Wire types of the relay's HTTP API, shared by the relay and its clients (no server code).
         .target(name: "ParleyRelayAPI", dependencies: ["ParleyProtocol"]),
         .target(
             name: "ParleyRelay",
             dependencies: [
-                "ParleyRelayAPI", "ParleyProtocol", "ParleyCrypto",
+                "ParleyRelayAPI", "ParleyProtocol", "ParleyCrypto", "ParleySQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

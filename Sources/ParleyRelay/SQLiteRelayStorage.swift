@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+internal import ParleySQLite
 import ParleyCrypto
 import ParleyProtocol
 
@@ -14,14 +15,8 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         configuration.busyMode = .timeout(10)
         database = try DatabasePool(path: path, configuration: configuration)
         // A queued envelope is committed durably before the sender gets its 204, and survives a crash or a
-        // power failure. Set on the writer after the pool is open: GRDB's WAL set-up lowers it to NORMAL
-        // after any `prepareDatabase` hook has run. Checked, since the delivery promise relies on it.
-        try database.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
-                throw DatabaseError(message: "cannot make commits durable (PRAGMA synchronous = FULL did not take)")
-            }
-        }
+        // power failure.
+        try database.writeWithoutTransaction { db in try db.requireDurableCommits() }
         try Self.migrator.migrate(database)
     }
 
@@ -86,7 +81,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)? {
-        guard let row = try await database.read({ db in
+        guard let row = try database.read({ db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
         }) else { return nil }
         return ([UInt8](row["account_key"] as Data), try SignedDeviceList(verifying: [UInt8](row["device_list"] as Data)))
@@ -336,23 +331,15 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     private static func delete(_ ids: [Int64], of device: DeviceAddress, _ db: Database) throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        var deleted = 0
-        do {
-            try db.inTransaction {
-                for id in ids {
-                    try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
-                                   arguments: [id, device.address, device.deviceId])
-                    deleted += db.changesCount
-                }
-                return .commit
+        return try db.inTransactionWithoutWaitingForDisk {
+            var deleted = 0
+            for id in ids {
+                try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
+                               arguments: [id, device.address, device.deviceId])
+                deleted += db.changesCount
             }
-        } catch {
-            try db.execute(sql: "PRAGMA synchronous = FULL")    // never left non-durable: a failure here is reported
-            throw error
+            return deleted
         }
-        try db.execute(sql: "PRAGMA synchronous = FULL")
-        return deleted
     }
 
     public func purgeExpired(now: UInt64) async throws -> Int {

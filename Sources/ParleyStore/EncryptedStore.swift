@@ -1,5 +1,6 @@
 import Foundation
 internal import GRDB
+internal import ParleySQLite
 import ParleyCrypto
 import ParleyProtocol
 
@@ -74,15 +75,8 @@ public final class EncryptedStore: @unchecked Sendable {
         configuration.busyMode = .timeout(10)
         return try guarded(path) {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            // Durable on commit: a message is acknowledged to the relay only after its commit returns. Set on
-            // the writer after the pool is open, because GRDB's WAL set-up lowers it to NORMAL after any
-            // `prepareDatabase` hook has run; checked, since everything else relies on it.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                guard try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2 else {
-                    throw DatabaseError(message: "cannot make commits durable (PRAGMA synchronous = FULL did not take)")
-                }
-            }
+            // Durable on commit: a message is acknowledged to the relay only after its commit returns.
+            try pool.writeWithoutTransaction { db in try db.requireDurableCommits() }
             return pool
         }
     }
@@ -151,21 +145,7 @@ public final class EncryptedStore: @unchecked Sendable {
     /// commit, the next durable commit syncs it too, and a crash of the process alone loses nothing.
     func writeReplayable<R>(_ body: (Database) throws -> R) throws(StoreError) -> R {
         try Self.guarded(path) {
-            try database.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-                var result: R?
-                do {
-                    try db.inTransaction {
-                        result = try body(db)
-                        return .commit
-                    }
-                } catch {
-                    try db.execute(sql: "PRAGMA synchronous = FULL")    // never left non-durable: a failure here is reported
-                    throw error
-                }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-                return result!
-            }
+            try database.writeWithoutTransaction { db in try db.inTransactionWithoutWaitingForDisk { try body(db) } }
         }
     }
 
