@@ -321,13 +321,18 @@ extension EncryptedStore {
         try writeReplayable { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
             for id in entryIds { try delete.execute(arguments: [id]) }
-            _ = try advance(ofMessagesSentBy: sender, ids: batches, to: .sent, db)
+            // One read per message: the record, advanced to sent here unless it is further along already.
             var records: [MessageRecord] = []
             for batch in batches {
-                if let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
-                                              arguments: [dedupeKey(sender, batch)]) {
-                    records.append(try decodeMessage(row))
+                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
+                                                 arguments: [dedupeKey(sender, batch)]) else { continue }
+                var record = try decodeMessage(row)
+                if record.state.rank < DeliveryState.sent.rank {
+                    try db.cachedStatement(sql: "UPDATE messages SET state = ? WHERE id = ?").execute(
+                                   arguments: [seal([DeliveryState.sent.rawValue], "messages", "state", .id(record.id)), record.id])
+                    record.state = .sent
                 }
+                records.append(record)
             }
             return records
         }
