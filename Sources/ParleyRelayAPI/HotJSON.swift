@@ -7,6 +7,8 @@
 /// beyond plain spaces and newlines, canonical base64. Anything else gives nil, and the caller then decodes
 /// with JSONDecoder — so what is accepted, and every error message for what is not, stays that of Codable.
 public protocol HotJSON: Codable {
+    /// About how many bytes the JSON takes (what the writer reserves).
+    var expectedJSONLength: Int { get }
     func writeJSON(into out: inout HotJSONWriter)
     init?(reading reader: inout HotJSONReader)
 }
@@ -14,7 +16,7 @@ public protocol HotJSON: Codable {
 extension HotJSON {
     /// This value as JSON bytes.
     public func jsonBytes() -> [UInt8] {
-        var writer = HotJSONWriter()
+        var writer = HotJSONWriter(expected: expectedJSONLength)
         writeJSON(into: &writer)
         return writer.bytes
     }
@@ -28,6 +30,10 @@ extension HotJSON {
 }
 
 extension SendRequest: HotJSON {
+    public var expectedJSONLength: Int {
+        messages.reduce(16) { $0 + 64 + Base64.encodedLength($1.deviceKey.bytes.count) + Base64.encodedLength($1.envelope.bytes.count) }
+    }
+
     public func writeJSON(into out: inout HotJSONWriter) {
         out.raw("{\"messages\":[")
         for (index, message) in messages.enumerated() {
@@ -63,6 +69,10 @@ extension SendRequest: HotJSON {
 }
 
 extension FetchResponse: HotJSON {
+    public var expectedJSONLength: Int {
+        messages.reduce(48) { $0 + 64 + $1.id.utf8.count + Base64.encodedLength($1.envelope.bytes.count) }
+    }
+
     public func writeJSON(into out: inout HotJSONWriter) {
         out.raw("{\"messages\":[")
         for (index, message) in messages.enumerated() {
@@ -105,6 +115,8 @@ extension FetchResponse: HotJSON {
 }
 
 extension AckRequest: HotJSON {
+    public var expectedJSONLength: Int { ids.reduce(12) { $0 + 3 + $1.utf8.count } }
+
     public func writeJSON(into out: inout HotJSONWriter) {
         out.raw("{\"ids\":[")
         for (index, id) in ids.enumerated() {

@@ -2,7 +2,8 @@
 public struct HotJSONWriter {
     public private(set) var bytes: [UInt8] = []
 
-    init() { bytes.reserveCapacity(2048) }
+    /// `expected`: about how many bytes the document will take (one allocation instead of several).
+    init(expected: Int = 2048) { bytes.reserveCapacity(expected) }
 
     mutating func raw(_ text: StaticString) { text.withUTF8Buffer { bytes.append(contentsOf: $0) } }
     mutating func byte(_ value: UInt8) { bytes.append(value) }
@@ -162,8 +163,10 @@ enum Base64 {
         return table
     }()
 
+    /// How long the encoding of `count` bytes is.
+    static func encodedLength(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
     static func encode(_ data: [UInt8], into out: inout [UInt8]) {
-        out.reserveCapacity(out.count + (data.count + 2) / 3 * 4)
         var index = 0
         while index + 3 <= data.count {
             let word = UInt32(data[index]) << 16 | UInt32(data[index + 1]) << 8 | UInt32(data[index + 2])
