@@ -1,11 +1,11 @@
 /// Hand-written JSON for the bodies every message crosses: a send, a mailbox page, an acknowledgement.
 /// Foundation's JSONEncoder and JSONDecoder, with base64 through `Data`, were about 6% of all CPU time when
-/// the relay benchmark ran at its highest rate; this codec does the same work several times cheaper.
+/// the relay benchmark ran at its highest rate; with this codec the CPU per message fell by 2–3%.
 ///
 /// It writes the document JSONEncoder writes, but for "/" left unescaped (JSON allows both). It reads only
-/// that compact form: the known keys, each once, in any order, no string escapes, no whitespace surprises
-/// beyond plain spaces and newlines, canonical base64. Anything else gives nil, and the caller then decodes
-/// with JSONDecoder — so what is accepted, and every error message for what is not, stays that of Codable.
+/// that compact form: the known keys, each once, in any order, JSON whitespace, no string escapes, plain
+/// non-negative integers, canonical base64. Anything else gives nil, and the caller then decodes with
+/// JSONDecoder — so what is accepted, and every error message for what is not, stays that of Codable.
 public protocol HotJSON: Codable {
     /// About how many bytes the JSON takes (what the writer reserves).
     var expectedJSONLength: Int { get }
