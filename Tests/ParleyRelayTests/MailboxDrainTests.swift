@@ -10,15 +10,32 @@ import Testing
 /// acknowledgements that carry the next page (`POST /v1/mailbox/ack?fetch=`).
 @Suite("Mailbox drain")
 struct MailboxDrainTests {
-    /// Bob's engine on his own store, talking to his relay through `proxy`.
-    private func proxiedEngine(_ bob: TestDevice, _ proxy: TamperingProxy) throws -> Engine {
-        try Engine(store: bob.store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)")))
+    /// What each test works with: Bob's backlog from Alice, and Bob's engine talking to the relay through a
+    /// proxy whose `tamper` rewrites the replies it chooses (counted in `rewritten`).
+    private struct ProxiedBacklog {
+        let bob: TestDevice
+        let aliceAddress: String
+        let texts: [String]
+        let engine: Engine
+        let rewritten = Counter()
     }
 
-    private func proxy(to relay: RelayProcess) async throws -> TamperingProxy {
-        let proxy = try await TamperingProxy.start()
-        proxy.setUpstream(relay.baseURL)
-        return proxy
+    /// Queues `count` messages from Alice to Bob, then runs `body` with Bob's engine behind a proxy that
+    /// lets `tamper` rewrite replies (nil: passed through unchanged).
+    private func withProxiedBacklog(_ count: Int, _ label: String,
+                                    tamper: @escaping @Sendable (TamperingProxy.ProxiedRequest, RawHTTP.Reply, Counter) -> RawHTTP.Reply?,
+                                    _ body: (ProxiedBacklog, TamperingProxy, RelayProcess) async throws -> Void) async throws {
+        try await withRelay { relay, directory in
+            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(count, label, on: relay, in: directory)
+            let proxy = try await TamperingProxy.start()
+            defer { proxy.stop() }
+            proxy.setUpstream(relay.baseURL)
+            let engine = try Engine(store: bob.store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)")))
+            let backlog = ProxiedBacklog(bob: bob, aliceAddress: aliceAddress, texts: texts, engine: engine)
+            let rewritten = backlog.rewritten
+            proxy.setTamper { request, reply in tamper(request, reply, rewritten) }
+            try await body(backlog, proxy, relay)
+        }
     }
 
     /// A page of one envelope nobody can open, under a fresh relay id, said to be the last.
@@ -30,80 +47,59 @@ struct MailboxDrainTests {
 
     @Test("receivePending stops at the page the relay calls its last, though more keeps arriving")
     func stopsAtTheLastPage() async throws {
-        try await withRelay { relay, directory in
-            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(150, "page", on: relay, in: directory)
-
-            // Every page that comes with an acknowledgement holds a new envelope, as if mail kept arriving,
-            // and says it is the last: a drain that ran until an empty page would never end (the proxy gives
-            // up after 20, and the count shows it).
-            let proxy = try await proxy(to: relay)
-            defer { proxy.stop() }
-            let rewritten = Counter()
-            proxy.setTamper { request, reply in
-                guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
-                let n = rewritten.next()
-                return n <= 20 ? Self.lastPage(id: 1_000_000 + n) : nil
-            }
-            let engine = try proxiedEngine(bob, proxy)
-            let arrived = try await engine.receivePending()
-            #expect(rewritten.value == 1, "one page after the first, then the drain stopped")
+        // Every page that comes with an acknowledgement holds a new envelope, as if mail kept arriving, and
+        // says it is the last: a drain that ran until an empty page would never end (the proxy gives up
+        // after 20, and the count shows it).
+        try await withProxiedBacklog(150, "page", tamper: { request, reply, rewritten in
+            guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
+            let n = rewritten.next()
+            return n <= 20 ? Self.lastPage(id: 1_000_000 + n) : nil
+        }) { backlog, proxy, relay in
+            let arrived = try await backlog.engine.receivePending()
+            #expect(backlog.rewritten.value == 1, "one page after the first, then the drain stopped")
             #expect(arrived.filter(\.isMessage).count == 100)
             #expect(arrived.contains { if case .undecryptable = $0 { true } else { false } }, "the rewritten envelope is recorded")
 
             // Without the rewriting, the rest arrives: every message once, in order.
             proxy.setTamper(nil)
-            try await engine.receivePending()
-            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
-            #expect(try await RawHTTP(relay).mailbox(token: try await engine.sessionToken()).isEmpty)
+            try await backlog.engine.receivePending()
+            #expect(try backlog.bob.incomingTexts(from: backlog.aliceAddress) == backlog.texts)
+            #expect(try await RawHTTP(relay).mailbox(token: try await backlog.engine.sessionToken()).isEmpty)
         }
     }
 
     @Test("a page that says one-time prekeys run low makes the drain refill them, once")
     func refillsWhenLow() async throws {
-        try await withRelay { relay, directory in
-            // Alice's first message starts a session: one one-time prekey of each kind of Bob's is used up.
-            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(3, "low", on: relay, in: directory)
+        // Alice's first message starts a session: one one-time prekey of each kind of Bob's is used up. The
+        // relay's low mark is far below that; the proxy says "low" on the first page regardless.
+        try await withProxiedBacklog(3, "low", tamper: { request, reply, rewritten in
+            guard request.method == "GET", request.path == "/v1/mailbox", reply.status == 200,
+                  let page = try? reply.decode(FetchResponse.self), !page.messages.isEmpty else { return nil }
+            _ = rewritten.next()
+            let low = FetchResponse(messages: page.messages, more: page.more, preKeysLow: true)
+            return RawHTTP.Reply(status: 200, body: [UInt8](try! JSONEncoder().encode(low)))
+        }) { backlog, _, _ in
             let full = LocalPreKeys.defaultOneTimeCount
-            #expect(try await bob.engine.relay.preKeyCount(token: try await bob.token()).oneTimePreKeys == full - 1)
-
-            // The relay's low mark is far below that; the proxy says "low" on the first page regardless.
-            let proxy = try await proxy(to: relay)
-            defer { proxy.stop() }
-            let rewritten = Counter()
-            proxy.setTamper { request, reply in
-                guard request.method == "GET", request.path == "/v1/mailbox", reply.status == 200,
-                      let page = try? reply.decode(FetchResponse.self), !page.messages.isEmpty else { return nil }
-                _ = rewritten.next()
-                let low = FetchResponse(messages: page.messages, more: page.more, preKeysLow: true)
-                return RawHTTP.Reply(status: 200, body: [UInt8](try! JSONEncoder().encode(low)))
-            }
-            let engine = try proxiedEngine(bob, proxy)
-            try await engine.receivePending()
-            #expect(rewritten.value == 1)
-            let count = try await engine.relay.preKeyCount(token: try await engine.sessionToken())
+            #expect(try await backlog.bob.engine.relay.preKeyCount(token: try await backlog.bob.token()).oneTimePreKeys == full - 1)
+            try await backlog.engine.receivePending()
+            #expect(backlog.rewritten.value == 1)
+            let count = try await backlog.engine.relay.preKeyCount(token: try await backlog.engine.sessionToken())
             #expect(count.oneTimePreKeys == full && count.oneTimePQPreKeys == full, "topped up again")
-            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
+            #expect(try backlog.bob.incomingTexts(from: backlog.aliceAddress) == backlog.texts)
         }
     }
 
     @Test("a relay that answers an acknowledgement without the next page (204) is asked for it: nothing is missed")
     func olderRelayWithoutPages() async throws {
-        try await withRelay { relay, directory in
-            let (_, bob, aliceAddress, texts) = try await TestDevice.backlog(230, "old relay", on: relay, in: directory)
-
-            let proxy = try await proxy(to: relay)
-            defer { proxy.stop() }
-            let rewritten = Counter()
-            proxy.setTamper { request, reply in
-                guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
-                _ = rewritten.next()
-                return RawHTTP.Reply(status: 204, body: [])
-            }
-            let engine = try proxiedEngine(bob, proxy)
-            try await engine.receivePending()
-            #expect(rewritten.value >= 2, "pages after the first were asked for with acknowledgements")
-            #expect(try bob.incomingTexts(from: aliceAddress) == texts)
-            #expect(try await RawHTTP(relay).mailbox(token: try await engine.sessionToken()).isEmpty)
+        try await withProxiedBacklog(230, "old relay", tamper: { request, reply, rewritten in
+            guard request.method == "POST", request.path == "/v1/mailbox/ack", reply.status == 200 else { return nil }
+            _ = rewritten.next()
+            return RawHTTP.Reply(status: 204, body: [])
+        }) { backlog, _, relay in
+            try await backlog.engine.receivePending()
+            #expect(backlog.rewritten.value >= 2, "pages after the first were asked for with acknowledgements")
+            #expect(try backlog.bob.incomingTexts(from: backlog.aliceAddress) == backlog.texts)
+            #expect(try await RawHTTP(relay).mailbox(token: try await backlog.engine.sessionToken()).isEmpty)
         }
     }
 }
