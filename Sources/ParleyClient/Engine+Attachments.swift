@@ -41,21 +41,44 @@ extension Engine {
     }
 
     /// Downloads, checks and decrypts the attachment of `record` into `path` (mode 0600, written to a
-    /// temporary file first so a failed download leaves nothing behind).
-    public func saveAttachment(of record: MessageRecord, to path: String) async throws {
+    /// temporary file first so a failed download leaves nothing behind). An existing file at `path` is
+    /// replaced only when `replacing` is set; a directory never is (ClientError.file either way).
+    public func saveAttachment(of record: MessageRecord, to path: String, replacing: Bool = false) async throws {
+        guard record.attachment != nil else { throw ClientError.noAttachment }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { throw ClientError.file("\(path) is a directory") }
+            if !replacing { throw ClientError.file("\(path) already exists; nothing was written") }
+        }
         var plaintext = try await attachmentBytes(of: record)
         defer { wipe(&plaintext) }
         let temporary = path + ".part-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(plaintext), attributes: [.posixPermissions: 0o600]) else {
             throw ClientError.file("cannot write \(temporary)")
         }
-        do {
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw ClientError.file("cannot write \(path): \(error.localizedDescription)")
+        defer { unlink(temporary) }
+        // rename(2) replaces a file atomically and refuses a directory; link(2) never replaces anything, so a
+        // file that appeared at `path` during the download is not overwritten either.
+        if (replacing ? rename(temporary, path) : link(temporary, path)) != 0 {
+            let reason = errno == EEXIST ? "it already exists" : String(cString: strerror(errno))
+            throw ClientError.file("cannot write \(path): \(reason)")
         }
+    }
+
+    /// Where an attachment named `fileName` by its sender is saved: `requested` (a directory in it gets the
+    /// file name), or the file name in the current directory. Only the name's last component is used,
+    /// never a path the sender chose, and control characters (which could drive the terminal when the
+    /// name is printed) become "_".
+    public static func attachmentDestination(fileName: String, requested: String?, fallback: String) -> String {
+        let last = (fileName as NSString).lastPathComponent
+        var name = String(String.UnicodeScalarView(last.unicodeScalars.map { $0.properties.generalCategory == .control ? "_" : $0 }))
+        if name.isEmpty || name == "." || name == ".." || name == "/" { name = fallback }
+        guard let requested else { return name }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: requested, isDirectory: &isDirectory), isDirectory.boolValue {
+            return (requested as NSString).appendingPathComponent(name)
+        }
+        return requested
     }
 
     static func readAttachment(_ path: String) throws -> [UInt8] {

@@ -210,16 +210,9 @@ extension ChatController {
             state.say("no attachment in this conversation", error: true)
             return
         }
-        // The name comes from the sender: only its last component is used, never a path it chose.
-        var name = (pointer.fileName as NSString).lastPathComponent
-        if name.isEmpty || name == "." || name == ".." { name = "attachment" }
-        var path = Self.expand(target ?? name)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            path += "/" + name
-        }
-        let engine = engine, inbox = inbox, destination = path
-        state.say("downloading \(pointer.fileName)…")
+        let destination = Engine.attachmentDestination(fileName: pointer.fileName, requested: target.map(Self.expand), fallback: "attachment")
+        let engine = engine, inbox = inbox
+        state.say("downloading to \(destination)…")
         Task {
             do {
                 try await engine.saveAttachment(of: record, to: destination)

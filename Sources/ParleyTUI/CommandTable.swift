@@ -44,7 +44,7 @@ public enum CommandTable {
                     help: "Encrypts FILE under a fresh key, uploads the ciphertext to your relay and sends the key inside the end-to-end-encrypted message (up to 100 MiB). ~ is your home directory.",
                     completions: [.file]),
         CommandSpec(name: "save", arguments: "[PATH]", summary: "Save the newest attachment of this conversation.",
-                    help: "Downloads, checks and decrypts the newest file in the conversation into PATH (default: its own name in the current directory; a directory keeps the name), mode 0600.",
+                    help: "Downloads, checks and decrypts the newest file in the conversation into PATH (default: its own name in the current directory; a directory keeps the name), mode 0600. An existing file is never replaced: choose another PATH.",
                     completions: [.file]),
         CommandSpec(name: "search", arguments: "TEXT", summary: "Search the message history.",
                     help: "Searches every conversation (or, with a conversation open, that one first) for TEXT, case-insensitively, and lists the hits.",

@@ -96,8 +96,10 @@ struct GetAttachmentCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("Who sent the message.", valueName: "CONTACT")) var contact: String
     @Argument(help: ArgumentHelp("The message id (from receive --json).", valueName: "ID")) var id: String
-    @Option(help: ArgumentHelp("Where to save it (default: the sender's file name in the current directory).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Where to save it: a file, or a directory to save it in under the sender's file name (default: the current directory).", valueName: "PATH"))
     var output: String?
+    @Flag(help: "Replace the file at the destination if there is one (without it, an existing file is an error and stays as it was).")
+    var force = false
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
@@ -112,10 +114,11 @@ struct GetAttachmentCommand: AsyncParsableCommand {
             throw ValidationError("no message \(id) from \(contact)")
         }
         guard let pointer = record.attachment else { throw ClientError.noAttachment }
-        // The sender chose the name: only its last component is used, never a path.
-        let name = (pointer.fileName as NSString).lastPathComponent
-        let path = output ?? (name.isEmpty || name == "." || name == ".." ? "attachment-\(id)" : name)
-        try await engine.saveAttachment(of: record, to: path)
+        let path = Engine.attachmentDestination(fileName: pointer.fileName, requested: output, fallback: "attachment-\(id)")
+        if !force, FileManager.default.fileExists(atPath: path) {
+            throw ClientError.file("\(path) already exists; nothing was written (pass --force to replace a file, or --output to choose another name)")
+        }
+        try await engine.saveAttachment(of: record, to: path, replacing: force)
         if json {
             Output.line(JSONValue.object(["id": .string(id), "filename": .string(pointer.fileName), "contentType": .string(pointer.contentType),
                                           "size": .from(pointer.size), "file": .string(path)]).serialized)

@@ -84,4 +84,48 @@ struct EndToEndAttachmentTests {
             #expect(sent.attachment?.size == 13)
         }
     }
+
+    @Test("saving never replaces a directory, nor a file unless asked, and a directory keeps the sender's name")
+    func savingReplacesNothingUnasked() async throws {
+        try await withRelay { relay, directory in
+            let (alice, bob, a, b) = try await TestDevice.pair(on: relay, in: directory)
+            // A file whose name matches a directory the receiver has: the directory and what it holds stay.
+            try FileManager.default.createDirectory(atPath: directory.sub("out/Documents/important"), withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: directory.sub("out/Documents/important/thesis.txt"), contents: Data("years of work".utf8))
+            FileManager.default.createFile(atPath: directory.sub("Documents"), contents: Data("attached".utf8))
+            _ = try await alice.engine.sendAttachment(file: directory.sub("Documents"), to: b)
+            try await bob.engine.receivePending()
+            let arrived = try #require(try bob.history(with: a).last)
+
+            let intoDirectory = Engine.attachmentDestination(fileName: "Documents", requested: directory.sub("out/Documents"), fallback: "x")
+            #expect(intoDirectory == directory.sub("out/Documents/Documents"), "a directory gets the file inside it")
+            let thesis = directory.sub("out/Documents/important/thesis.txt")
+            await #expect(throws: ClientError.self) { try await bob.engine.saveAttachment(of: arrived, to: directory.sub("out/Documents")) }
+            await #expect(throws: ClientError.self) {
+                try await bob.engine.saveAttachment(of: arrived, to: directory.sub("out/Documents"), replacing: true)
+            }
+            #expect(FileManager.default.contents(atPath: thesis) == Data("years of work".utf8))
+
+            // An existing file stays unless replacing is asked for; no temporary file is left either way.
+            let existing = directory.sub("out/notes.txt")
+            FileManager.default.createFile(atPath: existing, contents: Data("mine".utf8))
+            await #expect(throws: ClientError.self) { try await bob.engine.saveAttachment(of: arrived, to: existing) }
+            #expect(FileManager.default.contents(atPath: existing) == Data("mine".utf8))
+            try await bob.engine.saveAttachment(of: arrived, to: existing, replacing: true)
+            #expect(FileManager.default.contents(atPath: existing) == Data("attached".utf8))
+            try await bob.engine.saveAttachment(of: arrived, to: intoDirectory)
+            #expect(FileManager.default.contents(atPath: intoDirectory) == Data("attached".utf8))
+            let left = try FileManager.default.contentsOfDirectory(atPath: directory.sub("out"))
+            #expect(Set(left) == ["Documents", "notes.txt"], "no .part file left behind")
+        }
+    }
+
+    @Test("a sender's file name is reduced to its last component, without control characters")
+    func senderFileNames() {
+        #expect(Engine.attachmentDestination(fileName: "../../.ssh/authorized_keys", requested: nil, fallback: "f") == "authorized_keys")
+        #expect(Engine.attachmentDestination(fileName: "a\u{1B}]0;pwned\u{07}b.txt", requested: nil, fallback: "f") == "a_]0;pwned_b.txt")
+        #expect(Engine.attachmentDestination(fileName: "..", requested: nil, fallback: "f") == "f")
+        #expect(Engine.attachmentDestination(fileName: "", requested: nil, fallback: "f") == "f")
+        #expect(Engine.attachmentDestination(fileName: "x.txt", requested: "/nonexistent/y.txt", fallback: "f") == "/nonexistent/y.txt")
+    }
 }
