@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "parley-relay",
             dependencies: [
-                "ParleyRelay", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ParleyRelay", "ParleyRelayAPI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

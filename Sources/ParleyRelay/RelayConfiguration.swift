@@ -27,6 +27,12 @@ public struct RelayConfiguration: Sendable {
     /// Leaky-bucket limits: requests per second and burst, per client IP and per account.
     public var ipRate = RateLimit(perSecond: 200, burst: 400)
     public var accountRate = RateLimit(perSecond: 100, burst: 200)
+    /// Open connections per client IP address (nil: no cap), how long a new connection may take to send
+    /// its first request head, and how long an HTTP connection may sit idle between requests (push
+    /// connections are kept alive by the relay's pings instead).
+    public var maxConnectionsPerAddress: Int? = 256
+    public var requestHeadSeconds: Int64 = 30
+    public var idleSeconds: Int64 = 120
     /// A device whose one-time prekeys fall below this is told to refill.
     public var preKeyLowWatermark = 10
     public var challengeLifetime: UInt64 = 60_000

@@ -21,10 +21,16 @@ public struct RelayServer: Sendable {
     /// Runs until SIGINT/SIGTERM (or until the task is cancelled). `onListening` gets the bound port (useful
     /// with port 0).
     public func run(logger: Logger = Logger(label: "parley-relay"), onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite")
+        try Self.prepare(dataDirectory: configuration.dataDirectory)
+        let storage: SQLiteRelayStorage
+        do { storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite") } catch {
+            throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot open relay.sqlite in it (\(error))")
+        }
         let core = RelayCore(configuration: configuration, storage: storage, broker: LocalWakeBroker())
-        let attachments = try AttachmentFiles(core: core)
+        let attachments: AttachmentFiles
+        do { attachments = try AttachmentFiles(core: core) } catch {
+            throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot use its attachments directory (\(error))")
+        }
         let routes = RelayRoutes(core: core, ipLimiter: RateLimiter(configuration.ipRate),
                                  accountLimiter: RateLimiter(configuration.accountRate), attachments: attachments)
         let router = Router(context: RelayRequestContext.self)
@@ -33,12 +39,27 @@ public struct RelayServer: Sendable {
         webSocketRouter.middlewares.add(ErrorMiddleware())
         routes.registerPush(on: webSocketRouter, connectionIds: ConnectionCounter())
 
-        var server: HTTPServerBuilder = .http1WebSocketUpgrade(webSocketRouter: webSocketRouter)
+        let webSocketResponder = webSocketRouter.buildResponder()
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(configuration.idleSeconds))
+        let connections = configuration.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
+        let headDeadline = TimeAmount.seconds(configuration.requestHeadSeconds)
+        var server = HTTPServerBuilder { responder in
+            GuardedChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                               configuration: .init(http1: http1)),
+                           headDeadline: headDeadline, connections: connections)
+        }
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            let tls = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            server = try .tls(server, tlsConfiguration: tls)
+            let chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey
+            do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
+                throw RelayStartError.tls(certificate, "not a readable PEM certificate chain (\(error))")
+            }
+            do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+                throw RelayStartError.tls(key, "not a readable PEM private key (\(error))")
+            }
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            do { server = try .tls(server, tlsConfiguration: tls) } catch {
+                throw RelayStartError.tls(certificate, "the certificate and key cannot be used together (\(error))")
+            }
         }
         let app = Application(
             router: router, server: server,
@@ -51,7 +72,46 @@ public struct RelayServer: Sendable {
         // group cancels what is left. Everything stored is committed already, so nothing is lost.
         var group = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(5)
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch let error as IOError {
+            throw RelayStartError.listen("\(configuration.host):\(configuration.port)", String(cString: strerror(error.errnoCode)))
+        }
+    }
+
+    /// Creates the data directory if needed and checks that the relay can write in it, so that a wrong
+    /// --data is one clear line rather than a file-system error from deep inside.
+    static func prepare(dataDirectory path: String) throws(RelayStartError) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw .dataDirectory(path, "it is not a directory") }
+        } else if mkdirs(path) != 0 {
+            throw .dataDirectory(path, "cannot create it: \(String(cString: strerror(errno)))")
+        }
+        guard access(path, R_OK | W_OK | X_OK) == 0 else { throw .dataDirectory(path, "cannot write in it: \(String(cString: strerror(errno)))") }
+    }
+
+    /// mkdir -p; the data directory itself mode 0700 (it holds public keys and ciphertext only, but nobody
+    /// else needs to list it).
+    private static func mkdirs(_ path: String, mode: mode_t = 0o700) -> Int32 {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, !FileManager.default.fileExists(atPath: parent), mkdirs(parent, mode: 0o755) != 0 { return -1 }
+        return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1
+    }
+}
+
+/// Why the relay could not start, in words for the operator (parley-relay exits 3).
+public enum RelayStartError: Error, CustomStringConvertible {
+    case dataDirectory(String, String)
+    case tls(String, String)
+    case listen(String, String)
+
+    public var description: String {
+        switch self {
+        case .dataDirectory(let path, let why): "cannot use the data directory \(path): \(why)"
+        case .tls(let path, let why): "cannot use \(path): \(why)"
+        case .listen(let address, let why): "cannot listen on \(address): \(why)"
+        }
     }
 }
 

@@ -1,12 +1,32 @@
 import ArgumentParser
 import Logging
 import ParleyRelay
+import ParleyRelayAPI
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `parley-relay`: the self-hostable relay. See parley-relay(8).
+/// Entry point: parses, runs, and maps every failure to the documented exit status with one line on
+/// stderr (ArgumentParser's own status for usage errors is 64; ours is 1, as parley(1) has it).
 @main
+enum RelayMain {
+    static func main() async {
+        do {
+            var command = try RelayCommand.parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand { try await asyncCommand.run() } else { try command.run() }
+        } catch let code as ExitCode {
+            exit(code.rawValue)
+        } catch {
+            let code = RelayCommand.exitCode(for: error)
+            if code == .success { RelayCommand.exit(withError: error) }   // --help, --version
+            let message = RelayCommand.message(for: error)
+            writeLine("parley-relay: \(message.isEmpty ? String(describing: error) : message)", to: STDERR_FILENO)
+            exit(code == .validationFailure ? 1 : 2)
+        }
+    }
+}
+
+/// `parley-relay`: the self-hostable relay. See parley-relay(8).
 struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley-relay",
@@ -16,7 +36,7 @@ struct RelayCommand: AsyncParsableCommand {
             envelope size (in 160-byte buckets) and the time — never plaintext, never the sender.
 
             Exit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 usage error, 2 unexpected error, \
-            3 the address cannot be bound or the data directory cannot be used.
+            3 the address cannot be bound, or the data directory or the TLS files cannot be used.
             """,
         version: "0.1.0 (protocol v1)",
         subcommands: [Serve.self]
@@ -57,7 +77,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests per second allowed per account (burst: twice this).")
     var rateLimitAccount: Double = 100
 
-    @Flag(help: "Disable rate limiting (benchmarks on loopback only).")
+    @Option(help: "Open connections allowed per client IP; more are closed at once.")
+    var maxConnectionsPerIp: Int = 256
+
+    @Option(help: "Seconds a new connection has to send its first request head before it is closed.")
+    var headerTimeout: Int = 30
+
+    @Option(help: "Seconds an HTTP connection may stay idle between requests (push connections stay open).")
+    var idleTimeout: Int = 120
+
+    @Flag(help: "Disable rate limiting and the per-IP connection cap (benchmarks on loopback only).")
     var noRateLimit = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -70,6 +99,13 @@ struct Serve: AsyncParsableCommand {
         guard (1024...(16 << 20)).contains(maxEnvelopeBytes) else { throw ValidationError("--max-envelope-bytes must be between 1024 and 16777216") }
         guard maxMailbox > 0 else { throw ValidationError("--max-mailbox must be positive") }
         guard rateLimitIp > 0, rateLimitAccount > 0 else { throw ValidationError("rate limits must be positive") }
+        guard (1...3600).contains(headerTimeout), (1...86_400).contains(idleTimeout) else {
+            throw ValidationError("--header-timeout must be 1–3600 seconds and --idle-timeout 1–86400")
+        }
+        guard maxConnectionsPerIp > 0 else { throw ValidationError("--max-connections-per-ip must be positive") }
+        guard (try? AccountAddress("relay@" + (name ?? listen))) != nil else {
+            throw ValidationError("'\(name ?? listen)' cannot be a relay's name: it must be HOST[:PORT] (a host name, an IPv4 address or a bracketed IPv6 address), as it appears after '@' in addresses\(name == nil ? "; give one with --name" : "")")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
@@ -91,6 +127,9 @@ struct Serve: AsyncParsableCommand {
         configuration.maxMailboxMessages = maxMailbox
         configuration.ipRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
         configuration.accountRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
+        configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
+        configuration.requestHeadSeconds = Int64(headerTimeout)
+        configuration.idleSeconds = Int64(idleTimeout)
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         var logger = Logger(label: "parley-relay")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
@@ -100,7 +139,7 @@ struct Serve: AsyncParsableCommand {
             try await RelayServer(configuration: configuration).run(logger: logger) { boundPort in
                 writeLine("parley-relay: serving \(relayName) on \(scheme)://\(host):\(boundPort)", to: STDOUT_FILENO)
             }
-        } catch {
+        } catch let error as RelayStartError {
             writeLine("parley-relay: \(error)", to: STDERR_FILENO)
             throw ExitCode(3)
         }

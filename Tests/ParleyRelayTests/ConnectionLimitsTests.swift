@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a client that opens connections and sends nothing (or little) can hold on the relay: before
+/// these limits, one such connection kept the relay running after SIGTERM and thousands held as many
+/// descriptors for as long as the client liked.
+@Suite("Relay connection limits")
+struct ConnectionLimitsTests {
+    @Test("a connection that sends nothing, or half a request head, is closed after --header-timeout; one that sent a request stays")
+    func headerTimeout() async throws {
+        try await withRelay(["--header-timeout", "1"]) { relay, _ in
+            let silent = try LoopbackSocket(port: relay.port)
+            let half = try LoopbackSocket(port: relay.port)
+            try half.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            let served = try LoopbackSocket(port: relay.port)
+            try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try served.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 200"))
+
+            #expect(try silent.waitForClose(timeoutSeconds: 30), "closed by the relay")
+            #expect(try half.waitForClose(timeoutSeconds: 30), "closed by the relay")
+            // Both were closed after a second at least; the one that completed a request is still open.
+            #expect(!(try served.waitForClose(timeoutSeconds: 0)))
+            try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try served.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test("SIGTERM stops the relay at once though a connection has sent nothing")
+    func shutdownWithSilentConnection() async throws {
+        try await withRelay { relay, _ in
+            let silent = try LoopbackSocket(port: relay.port)
+            #expect(try await relay.stop(signal: SIGTERM) == 0)
+            #expect(try silent.waitForClose(timeoutSeconds: 30))
+        }
+    }
+
+    @Test("connections from one address over --max-connections-per-ip are closed without an answer; closing one makes room")
+    func perAddressCap() async throws {
+        try await withRelay(["--max-connections-per-ip", "3"]) { relay, _ in
+            let held = try (0..<3).map { _ in try LoopbackSocket(port: relay.port) }
+            try held[0].send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try held[0].readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 200"), "under the cap: served")
+
+            let fourth = try LoopbackSocket(port: relay.port)
+            try? fourth.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try fourth.waitForClose(timeoutSeconds: 30), "over the cap: closed, no response")
+
+            held[1].close()
+            try await eventually("a new connection to be served after one closed", timeout: .seconds(30)) {
+                let next = try LoopbackSocket(port: relay.port)
+                try? next.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                return (try? next.readSome(timeoutSeconds: 5))?.hasPrefix("HTTP/1.1 200") ?? false
+            }
+        }
+    }
+}
+
+/// parley-relay's own exit statuses and messages, as parley-relay(8) documents them: one line each.
+@Suite("parley-relay command line")
+struct RelayCommandLineTests {
+    @Test("usage errors exit 1, start-up failures 3, each with one line on stderr")
+    func exitStatuses() async throws {
+        let directory = try TemporaryDirectory()
+        let relay = try Binaries.path("parley-relay")
+        FileManager.default.createFile(atPath: directory.sub("a-file"), contents: Data("x".utf8))
+        let taken = try LoopbackSocket.listening()
+        defer { taken.socket.close() }
+        let cases: [(arguments: [String], status: Int32, says: String)] = [
+            (["serve", "--data", directory.sub("d"), "--listen", "nowhere"], 1, "--listen must be HOST:PORT"),
+            (["serve", "--listen", "127.0.0.1:1"], 1, "--data"),
+            (["serve", "--data", directory.sub("d"), "--name", "bad name"], 1, "cannot be a relay's name"),
+            (["serve", "--data", directory.sub("d"), "--listen", "127.0.0.1:1", "--log-level", "loud"], 1, "unknown --log-level"),
+            (["serve", "--data", directory.sub("a-file"), "--listen", "127.0.0.1:1"], 3, "cannot use the data directory"),
+            (["serve", "--data", directory.sub("d"), "--listen", "127.0.0.1:1", "--tls-cert", directory.sub("a-file"),
+              "--tls-key", directory.sub("a-file")], 3, "not a readable PEM certificate"),
+            (["serve", "--data", directory.sub("d"), "--listen", "127.0.0.1:\(taken.port)"], 3, "cannot listen on 127.0.0.1:\(taken.port)"),
+        ]
+        for (arguments, status, says) in cases {
+            let result = try await run(relay, arguments, in: directory, timeout: .seconds(60))
+            #expect(result.status == status, "\(arguments): \(result.summary)")
+            let lines = result.stderr.split(separator: "\n").filter { !$0.contains(" info parley-relay") }
+            #expect(lines.count == 1 && lines[0].hasPrefix("parley-relay: ") && lines[0].contains(says), "\(arguments): \(result.summary)")
+        }
+    }
+}
+
+/// A plain blocking TCP socket to 127.0.0.1, for talking to the relay below any HTTP client.
+final class LoopbackSocket {
+    private var fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FixtureError("socket: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { Glibc.close(fd); throw FixtureError("connect to 127.0.0.1:\(port): \(errno)") }
+    }
+
+    deinit { close() }
+
+    /// A socket listening on a free loopback port (so that the port is taken).
+    static func listening() throws -> (socket: LoopbackSocket, port: Int) {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { Glibc.close(fd); throw FixtureError("cannot listen on a loopback port: \(errno)") }
+        return (LoopbackSocket(descriptor: fd), Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    private init(descriptor: Int32) { fd = descriptor }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    }
+
+    func send(_ text: String) throws {
+        let sent = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        guard sent >= 0 else { throw FixtureError("send: \(errno)") }
+    }
+
+    /// Whatever arrives first (empty when the relay closed the connection).
+    func readSome(timeoutSeconds: Int) throws -> String {
+        guard let bytes = try receive(timeoutSeconds: timeoutSeconds) else { throw FixtureError("nothing arrived in \(timeoutSeconds) s") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// True when the relay closes the connection within the time (bytes arriving before it are skipped).
+    func waitForClose(timeoutSeconds: Int) throws -> Bool {
+        while let bytes = try receive(timeoutSeconds: timeoutSeconds) {
+            if bytes.isEmpty { return true }
+        }
+        return false
+    }
+
+    /// Bytes read (empty at end of stream or reset), or nil when nothing came within the time.
+    private func receive(timeoutSeconds: Int) throws -> [UInt8]? {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(timeoutSeconds * 1000)) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        if count < 0 { return errno == ECONNRESET ? [] : nil }
+        return Array(buffer.prefix(count))
+    }
+}
