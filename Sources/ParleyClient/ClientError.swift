@@ -34,7 +34,10 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .insecureTransport(let host): "refusing plain http to \(host), which is not a loopback address (pass --insecure to allow it)"
         case .noAccount: "no account here yet; run `parley init NAME@HOST:PORT` first"
         case .accountExists(let address): "this home already holds the account \(address)"
-        case .unknownContact(let address): "\(address) is not a contact; add it with `parley add-contact \(address)`"
+        case .unknownContact(let address):
+            (try? AccountAddress(address)) == nil
+                ? "'\(address)' is not a contact's address (NAME@HOST[:PORT]); `parley contacts` lists them"
+                : "\(address) is not a contact; add it with `parley add-contact \(address)`"
         case .identityChanged(let address): "the identity key of \(address) has changed; sending stops until you verify or accept the new key"
         case .invalidAddress(let detail): detail
         case .malformedResponse(let detail): "the relay sent a malformed response: \(detail)"

@@ -23,6 +23,7 @@ public enum KeyFile {
     static func read(at path: String) throws(StoreError) -> SecretBytes {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .keyFileUnreadable(path: path, reason: String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .keyFileUnreadable(path: path, reason: "it is not a regular file") }
         guard info.st_mode & 0o077 == 0 else { throw .keyFileTooOpen(path: path, mode: String(info.st_mode & 0o777, radix: 8)) }
         guard let file = fopen(path, "r") else { throw .keyFileUnreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { fclose(file) }

@@ -42,7 +42,7 @@ struct SendCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
-    @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input.", valueName: "TEXT"))
+    @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
     var text: [String] = []
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
     @Option(name: .customLong("reply-to"), help: ArgumentHelp("The id of the message this one replies to.", valueName: "HEX"))
@@ -57,7 +57,12 @@ struct SendCommand: AsyncParsableCommand {
 
     func run() async throws {
         var body = text.joined(separator: " ")
-        if body == "-" { body = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) }
+        if body == "-" {
+            body = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            // `echo text | parley send X -` means "text": the line end that ends the input is not part of it.
+            // ("\r\n" is one Character in Swift, so one removeLast drops either form.)
+            if body.hasSuffix("\n") || body.hasSuffix("\r\n") { body.removeLast() }
+        }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
         let quoted = try replyTo.map { try messageId($0, "--reply-to") }
         let engine = try client.openEngine()

@@ -11,8 +11,10 @@ import Glibc
 @main
 enum ParleyMain {
     static func main() async {
+        var parsed = false
         do {
             var command = try Parley.parseAsRoot()
+            parsed = true
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -29,7 +31,9 @@ enum ParleyMain {
         } catch {
             let code = Parley.exitCode(for: error)
             if code == .success { Parley.exit(withError: error) }
-            var message = Parley.fullMessage(for: error)
+            // A command line that does not parse gets ArgumentParser's usage lines; an error found while
+            // running (a wrong passphrase, a bad --digits) is one line.
+            var message = parsed ? Parley.message(for: error) : Parley.fullMessage(for: error)
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             let line = "parley: \(message.isEmpty ? String(describing: error) : message)\n"
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }

@@ -27,6 +27,7 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         let store = try client.openStore()
+        if let contact, try store.contact(contact) == nil { throw ClientError.unknownContact(contact) }
         let results = try store.search(text, with: contact, limit: limit)
         for m in results {
             if json {

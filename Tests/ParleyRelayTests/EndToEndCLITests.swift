@@ -10,8 +10,8 @@ struct EndToEndCLITests {
         try await withRelay { relay, directory in
             let alice = "alice@\(relay.name)", bob = "bob@\(relay.name)"
             let aliceHome = directory.sub("alice"), bobHome = directory.sub("bob")
-            func parleyRun(_ arguments: [String], home: String) async throws -> ProcessResult {
-                try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory)
+            func parleyRun(_ arguments: [String], home: String, standardInput: String? = nil) async throws -> ProcessResult {
+                try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory, standardInput: standardInput)
             }
             func messages(in output: String) throws -> [[String: Any]] {
                 try output.split(separator: "\n").map { line in
@@ -45,6 +45,12 @@ struct EndToEndCLITests {
             result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
             #expect(result.status == 0, "\(result.summary)")
             #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["and hello back"], "\(result.summary)")
+
+            // '-' reads the text from standard input; the line end that ends the input is not part of it.
+            result = try await parleyRun(["send", alice, "-"], home: bobHome, standardInput: "two lines\nfrom a pipe\n")
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
+            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["two lines\nfrom a pipe"], "\(result.summary)")
 
             // Sending to someone who is not a contact: usage error, and it says what to do.
             result = try await parleyRun(["send", "carol@\(relay.name)", "who are you"], home: aliceHome)

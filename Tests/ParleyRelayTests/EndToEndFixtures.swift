@@ -486,7 +486,7 @@ struct ProcessResult: Sendable {
 
 /// Runs an executable to completion (bounded) with its output captured in files.
 func run(_ executable: String, _ arguments: [String], in directory: TemporaryDirectory,
-         environment: [String: String] = [:], timeout: Duration = .seconds(90)) async throws -> ProcessResult {
+         environment: [String: String] = [:], standardInput: String? = nil, timeout: Duration = .seconds(90)) async throws -> ProcessResult {
     let id = UUID().uuidString.prefix(8)
     let outPath = directory.sub("run-\(id).out"), errPath = directory.sub("run-\(id).err")
     FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -499,7 +499,13 @@ func run(_ executable: String, _ arguments: [String], in directory: TemporaryDir
     env["PARLEY_PASSPHRASE"] = nil
     for (key, value) in environment { env[key] = value }
     process.environment = env
-    process.standardInput = FileHandle.nullDevice
+    if let standardInput {
+        let inPath = directory.sub("run-\(id).in")
+        FileManager.default.createFile(atPath: inPath, contents: Data(standardInput.utf8))
+        process.standardInput = FileHandle(forReadingAtPath: inPath)
+    } else {
+        process.standardInput = FileHandle.nullDevice
+    }
     process.standardOutput = FileHandle(forWritingAtPath: outPath)
     process.standardError = FileHandle(forWritingAtPath: errPath)
     try process.run()
