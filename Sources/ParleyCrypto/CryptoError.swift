@@ -20,3 +20,17 @@ func requireLength(_ bytes: some Collection, _ expected: Int, _ what: String) th
         throw .invalidLength(what: what, expected: expected, actual: bytes.count)
     }
 }
+
+extension CryptoError: CustomStringConvertible {
+    /// In words for the person at the keyboard (shown for a message that could not be decrypted).
+    public var description: String {
+        switch self {
+        case .invalidLength(let what, let expected, let actual): "\(what) has \(actual) bytes where \(expected) belong"
+        case .authenticationFailed: "it does not authenticate (a wrong key, or the bytes were changed)"
+        case .weakPublicKey: "it carries a weak public key (a low-order point)"
+        case .invalidPublicKey: "it carries a public key that is not valid"
+        case .keyDerivationFailed: "the key derivation could not run (out of memory?)"
+        case .kemFailed: "its post-quantum key exchange failed (a malformed key or ciphertext)"
+        }
+    }
+}

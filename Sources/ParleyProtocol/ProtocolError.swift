@@ -26,3 +26,25 @@ extension ProtocolError {
         do { return try body() } catch { throw .crypto(error) }
     }
 }
+
+extension ProtocolError: CustomStringConvertible {
+    /// In words for the person at the keyboard: why a message could not be decrypted, or an operation failed.
+    public var description: String {
+        switch self {
+        case .unsupportedVersion(let structure, let version): "\(structure) version \(version) is not supported by this version of Parley"
+        case .malformed(let detail): "it is malformed (\(detail))"
+        case .badSignature(let what): "the signature on \(what) does not verify"
+        case .crypto(let error): error.description
+        case .unknownPreKey(let detail): "it names a prekey this device no longer has (\(detail))"
+        case .duplicateOrReplayedMessage: "it was already received (a duplicate or a replay)"
+        case .tooManySkippedMessages(let requested, let limit): "it is \(requested) messages ahead of the last one received; at most \(limit) are skipped"
+        case .noSession(let address, let deviceId): "there is no session with \(address) device #\(deviceId)"
+        case .decryptionFailed: "it does not decrypt (a wrong key, or the bytes were changed)"
+        case .senderCertificateExpired: "the sender's certificate has expired"
+        case .senderMismatch(let detail): "the sender it names is not the one that sealed it (\(detail))"
+        case .deviceListRollback(let known, let offered): "the device list offered (version \(offered)) is older than the one known (version \(known))"
+        case .identityChanged(let address): "the identity key of \(address) has changed"
+        case .unknownDevice(let address, let deviceId): "\(address) has no device #\(deviceId) in its signed device list"
+        }
+    }
+}

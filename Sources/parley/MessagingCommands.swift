@@ -130,17 +130,28 @@ struct ReceiveCommand: AsyncParsableCommand {
         printer.cancel()
     }
 
+    /// " [file NAME, N bytes: parley get-attachment FROM ID]" for a message that carries one, else "".
+    private func attachmentNote(_ m: MessageRecord) -> String {
+        guard let file = m.attachment else { return "" }
+        let name = Output.terminalSafe(file.fileName)
+        return "\(m.text.isEmpty ? "" : " ")[file \(name), \(file.size) bytes: parley get-attachment \(m.sender.address) \(Output.hex(m.clientMessageId))]"
+    }
+
     private func print(_ event: EngineEvent) {
         switch event {
         case .message(let m):
             if json {
-                Output.json(["type": "message", "from": m.sender.address, "device": m.sender.deviceId, "conversation": m.conversation,
-                             "text": m.text, "sentAt": m.sentAt, "id": Output.hex(m.clientMessageId),
-                             "direction": m.direction == .incoming ? "incoming" : "outgoing"])
+                var object: [String: Any] = ["type": "message", "from": m.sender.address, "device": m.sender.deviceId,
+                                             "conversation": m.conversation, "text": m.text, "sentAt": m.sentAt,
+                                             "id": Output.hex(m.clientMessageId), "direction": m.direction == .incoming ? "incoming" : "outgoing"]
+                if let file = m.attachment {
+                    object["attachment"] = ["filename": file.fileName, "contentType": file.contentType, "size": file.size]
+                }
+                Output.json(object)
             } else if m.direction == .incoming {
-                Output.line("\(m.sender.address): \(m.text)")
+                Output.line("\(m.sender.address): " + Output.terminalSafe(m.text) + attachmentNote(m))
             } else if m.state != .pending {
-                Output.line("(you, to \(m.conversation)): \(m.text) [\(m.state)]")
+                Output.line("(you, to \(m.conversation)): " + Output.terminalSafe(m.text) + attachmentNote(m) + " [\(m.state)]")
             }
         case .receipt(let from, let read, let ids):
             if json { Output.json(["type": "receipt", "from": from, "kind": read ? "read" : "delivered", "ids": ids.map(Output.hex)]) }
@@ -149,7 +160,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             if json { Output.json(["type": "typing", "from": from, "started": started]) }
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
-            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(reason))") }
+            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(Output.terminalSafe(reason)))") }
         case .identityChanged(let address, let trust):
             if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
             else { Output.line("(the identity key of \(address) changed; " + (trust.allowsSending ? "verify it with `parley verify \(address)`)" : "sending to them is stopped until you verify or `parley trust` it)")) }

@@ -77,4 +77,45 @@ struct EndToEndCLITests {
                     "\(result.summary)")
         }
     }
+
+    @Test("receive names a message's file and the command that saves it; control characters others wrote are shown, not obeyed")
+    func receiveShowsFilesSafely() async throws {
+        let parley = try Binaries.path("parley")
+        try await withRelay { relay, directory in
+            let alice = "alice@\(relay.name)", bob = "bob@\(relay.name)"
+            let aliceHome = directory.sub("alice"), bobHome = directory.sub("bob")
+            func parleyRun(_ arguments: [String], home: String) async throws -> ProcessResult {
+                let result = try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory)
+                #expect(result.status == 0, "\(arguments): \(result.summary)")
+                return result
+            }
+            _ = try await parleyRun(["init", alice], home: aliceHome)
+            _ = try await parleyRun(["init", bob], home: bobHome)
+            _ = try await parleyRun(["add-contact", bob], home: aliceHome)
+            FileManager.default.createFile(atPath: directory.sub("notes.txt"), contents: Data("twelve bytes".utf8))
+            _ = try await parleyRun(["send", bob, "--attachment", directory.sub("notes.txt"), "the notes"], home: aliceHome)
+            _ = try await parleyRun(["send", bob, "bell\u{07} and a new title \u{1B}]0;owned\u{07}"], home: aliceHome)
+
+            let text = try await parleyRun(["receive", "--timeout", "0"], home: bobHome).stdout
+            let lines = text.split(separator: "\n").map(String.init)
+            let fileLine = try #require(lines.first { $0.contains("the notes") }, "\(text)")
+            #expect(fileLine.contains("[file notes.txt, 12 bytes: parley get-attachment \(alice) "), "\(fileLine)")
+            #expect(lines.contains("\(alice): bell^G and a new title ^[]0;owned^G"), "\(text)")
+            #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+
+            // The id shown is the one get-attachment takes; --json carries the file's details instead.
+            let id = try #require(fileLine.split(separator: " ").last.map { String($0.dropLast()) })
+            let saved = try await parleyRun(["get-attachment", alice, id, "--output", directory.sub("saved.txt")], home: bobHome)
+            #expect(saved.stdout.contains("saved 12 bytes"))
+            #expect(FileManager.default.contents(atPath: directory.sub("saved.txt")) == Data("twelve bytes".utf8))
+            _ = try await parleyRun(["send", bob, "--attachment", directory.sub("notes.txt"), "again"], home: aliceHome)
+            let json = try await parleyRun(["receive", "--json", "--timeout", "0"], home: bobHome).stdout
+            let message = try #require(try json.split(separator: "\n").compactMap {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }.first { $0["type"] as? String == "message" }, "\(json)")
+            let file = try #require(message["attachment"] as? [String: Any], "\(json)")
+            #expect(file["filename"] as? String == "notes.txt" && file["size"] as? Int == 12 && file["contentType"] as? String == "text/plain")
+        }
+    }
 }
+
