@@ -169,8 +169,11 @@ public struct RelayCore: Sendable {
         let address = try parseLocalAddress(rawAddress)
         if let sender, sender.address != address { throw RelayError.badRequest("authenticated sends go only to the sender's own account") }
         guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
-        for message in request.messages where message.envelope.bytes.count > configuration.maxEnvelopeBytes {
-            throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
+        for message in request.messages {
+            guard !message.envelope.bytes.isEmpty else { throw RelayError.badRequest("an envelope is empty") }
+            guard message.envelope.bytes.count <= configuration.maxEnvelopeBytes else {
+                throw RelayError.payloadTooLarge("an envelope exceeds \(configuration.maxEnvelopeBytes) bytes")
+            }
         }
         _ = try Self.messageCount(of: request, limit: configuration.maxMessagesPerSend)
         let now = clock.nowMilliseconds()

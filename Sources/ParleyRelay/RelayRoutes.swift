@@ -112,8 +112,13 @@ struct RelayRoutes: Sendable {
             try await attachments.download(id: try context.parameters.require("id"))
         }
         // Linking a new device: it opens a slot and polls it; an existing device of the account fills it.
-        v1.post("provisioning") { _, _ in
-            try json(try await core.createProvisioning(), status: .created)
+        v1.post("provisioning") { request, _ in
+            // The slot takes no body; an oversized one is refused as on every other route, not drained.
+            var request = request
+            do { _ = try await request.collectBody(upTo: 1024) } catch {
+                throw RelayError.payloadTooLarge("this request takes no body")
+            }
+            return try json(try await core.createProvisioning(), status: .created)
         }
         v1.put("provisioning/:id") { request, context in
             let device = try await authenticate(request)

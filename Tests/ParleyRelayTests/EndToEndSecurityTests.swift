@@ -347,6 +347,12 @@ struct EndToEndSecurityTests {
             // A request body over the relay's limit (16 devices × 2 × 2048 + 64 KiB), though each envelope is small.
             let huge = try await raw.request(.POST, path, body: padded(try sendBody([envelope(100)]), to: 200_000))
             #expect(huge.status == 413, "\(huge.text)")
+            // An empty envelope is no message.
+            let empty = try await raw.request(.POST, path, body: try sendBody([envelope(0)]))
+            #expect(empty.status == 400 && empty.errorCode == "bad_request", "\(empty.text)")
+            // A route that takes no body refuses a large one instead of draining it.
+            let slotWithBody = try await raw.request(.POST, "/v1/provisioning", body: Array(repeating: 0x41, count: 1 << 20))
+            #expect(slotWithBody.status == 413, "\(slotWithBody.text)")
             // Malformed JSON, and well-formed JSON of the wrong shape.
             for body in ["{\"messages\": [", "not json", "{\"messages\": \"none\"}", "{\"messages\": []}",
                          "{\"messages\": [{\"deviceId\": 1, \"deviceKey\": \"%%%\", \"envelope\": \"AAAA\"}]}",
