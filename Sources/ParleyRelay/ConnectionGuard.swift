@@ -8,7 +8,10 @@ import NIOCore
 /// parsed, so a client that connects and sends nothing (or half a head) held a descriptor for ever and
 /// kept the relay running after SIGTERM. `ConnectionGuard` sits in front of the HTTP handlers (behind
 /// TLS) and closes such a connection when the first head is not complete within `headDeadline`, or when
-/// a graceful shutdown begins; it also caps open connections per client address.
+/// a graceful shutdown begins; it also caps open connections per client address. And when the server
+/// half-closes a connection (an answer with "Connection: close", such as a 413 before the body was read)
+/// it closes it fully a little later: the server no longer reads, so a client still writing the body
+/// would otherwise block until its own timeout.
 struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
@@ -26,14 +29,19 @@ struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    /// How long a half-closed connection may linger (a WebSocket close handshake finishes well within it).
+    static let linger = TimeAmount.seconds(2)
 
     private let headDeadline: TimeAmount
     private let connections: ConnectionsPerAddress?
     private var counted: String?
     private var deadline: Scheduled<Void>?
+    private var lingering: Scheduled<Void>?
     private var headComplete = false
     /// How many bytes of "\r\n\r\n" (the end of a request head) the bytes so far end with.
     private var matched = 0
@@ -91,9 +99,19 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output, lingering == nil {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            lingering = context.eventLoop.scheduleTask(in: Self.linger) { bound.value.close(mode: .all, promise: nil) }
+        }
+        context.close(mode: mode, promise: promise)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
+        lingering?.cancel()
+        lingering = nil
         if let counted { connections?.close(counted); self.counted = nil }
         context.fireChannelInactive()
     }
