@@ -28,7 +28,7 @@ public struct ParleyHome: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw .network("cannot create \(path): \(error.localizedDescription)")
+            throw .file("cannot create the home directory \(path): \(error.localizedDescription)")
         }
     }
 

@@ -33,19 +33,26 @@ struct InitCommand: AsyncParsableCommand {
         let endpoint = try transport.endpoint(relay: parsed.relay, insecure: client.insecure)
         let relay = try RelayClient(endpoint: endpoint)
         _ = try await relay.health()
-        if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
-        let unlock = try client.unlockMethod(confirm: true)
-        try home.create()
-        let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
+        // Leave nothing behind when any step fails, so the next `init` starts over cleanly: the store, the
+        // home directory if this run made it (and it is empty), the key file if this run made it.
+        let homeExisted = FileManager.default.fileExists(atPath: home.path)
+        var createdKeyFile: String?
         do {
+            if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) {
+                try KeyFile.create(at: keyFile)
+                createdKeyFile = keyFile
+            }
+            let unlock = try client.unlockMethod(confirm: true)
+            try home.create()
+            let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
             try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
             let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
             let account = await engine.account
             Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")
         } catch {
-            // Leave no half-made account behind: the next `init` must be able to start over.
-            try? FileManager.default.removeItem(atPath: home.storePath)
-            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
+            if !homeExisted { rmdir(home.path) }
+            if let createdKeyFile { unlink(createdKeyFile) }
             throw error
         }
     }

@@ -117,5 +117,25 @@ struct EndToEndCLITests {
             #expect(file["filename"] as? String == "notes.txt" && file["size"] as? Int == 12 && file["contentType"] as? String == "text/plain")
         }
     }
+
+    @Test("an init the relay refuses leaves no home, store or key file behind, so the next one starts clean")
+    func refusedInitLeavesNothing() async throws {
+        let parley = try Binaries.path("parley")
+        try await withRelay { relay, directory in
+            let address = "dana@\(relay.name)"
+            let first = try await run(parley, ["init", address, "--home", directory.sub("first"), "--key-file", directory.sub("first.key")], in: directory)
+            #expect(first.status == 0, "\(first.summary)")
+            let taken = try await run(parley, ["init", address, "--home", directory.sub("second"), "--key-file", directory.sub("second.key")], in: directory)
+            #expect(taken.status == 3 && taken.stderr.contains("is taken"), "\(taken.summary)")
+            #expect(!FileManager.default.fileExists(atPath: directory.sub("second")), "no home left")
+            #expect(!FileManager.default.fileExists(atPath: directory.sub("second.key")), "no key file left")
+            // A key file that was there before stays.
+            let keyFile = directory.sub("mine.key")
+            _ = try await run(parley, ["init", "erin@\(relay.name)", "--home", directory.sub("erin"), "--key-file", keyFile], in: directory)
+            let again = try await run(parley, ["init", address, "--home", directory.sub("third"), "--key-file", keyFile], in: directory)
+            #expect(again.status == 3, "\(again.summary)")
+            #expect(FileManager.default.fileExists(atPath: keyFile), "a key file this run did not make is kept")
+        }
+    }
 }
 
