@@ -76,6 +76,8 @@ struct SendCommand: AsyncParsableCommand {
             // Saved but not accepted by the relay: the outbox retries it; the status says so.
             if record.state == .pending { throw ExitCode(3) }
         } catch let error as ClientError where error.exitCode == 3 {
+            // The outbox retries what the relay could not take now; a revoked device's never goes out.
+            if case .deviceRevoked = error { throw error }
             if let record = try? engine.store.messages(with: contact, limit: 1).last, record.state == .pending { report(record, pending: true) }
             throw error
         }

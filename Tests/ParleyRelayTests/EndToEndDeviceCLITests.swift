@@ -73,6 +73,11 @@ struct EndToEndDeviceCLITests {
             #expect(result.status == 0, "\(result.summary)")
             result = try await parleyRun(["receive", "--timeout", "0"], home: home2)
             #expect(result.status == 3, "a revoked device is refused by the relay: \(result.summary)")
+            #expect(result.stderr.contains("revoked"), "\(result.summary)")
+            // Sending from it says so, and does not promise a delivery that can never happen.
+            result = try await parleyRun(["send", bob, "from a revoked laptop"], home: home2)
+            #expect(result.status == 3 && result.stderr.contains("revoked"), "\(result.summary)")
+            #expect(!result.stdout.contains("retried"), "\(result.summary)")
         }
     }
 }
