@@ -34,15 +34,25 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard client.resolvedHome.exists else { throw ClientError.noAccount }
+        // `parley WORD` opens the conversation with the contact named WORD; a WORD that names no contact is
+        // more likely a mistyped command, and says so before anything else.
+        var engine: Engine?
+        var focus = contact
+        if let contact, !contact.contains("@") {
+            let opened = try client.openEngine()
+            focus = (try? opened.store.contacts())?.first { $0.address.hasPrefix(contact + "@") }?.address
+            guard focus != nil else {
+                throw ValidationError("'\(contact)' is neither a command nor a contact's name (`parley --help` lists the commands, `parley contacts` the contacts)")
+            }
+            engine = opened
+        }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the chat window needs a terminal; in scripts use `parley send` and `parley receive`")
         }
-        let engine = try client.openEngine()
+        let chatEngine = try engine ?? client.openEngine()
         var options = try chatOptions(configPath: configPath, theme: theme, keymap: keymap)
-        if let contact {
-            options.focus = contact.contains("@") ? contact : (try? engine.store.contacts())?.first { $0.address.hasPrefix(contact + "@") }?.address
-        }
-        await ChatSession.run(engine: engine, options: options)
+        options.focus = focus
+        await ChatSession.run(engine: chatEngine, options: options)
     }
 }
 

@@ -52,6 +52,10 @@ struct EndToEndCLITests {
             result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
             #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["two lines\nfrom a pipe"], "\(result.summary)")
 
+            // A mistyped command is not taken for a contact's name.
+            result = try await parleyRun(["recieve"], home: aliceHome)
+            #expect(result.status == 1 && result.stderr.contains("'recieve' is neither a command nor a contact"), "\(result.summary)")
+
             // Sending to someone who is not a contact: usage error, and it says what to do.
             result = try await parleyRun(["send", "carol@\(relay.name)", "who are you"], home: aliceHome)
             #expect(result.status == 1, "\(result.summary)")
