@@ -33,7 +33,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .network(let detail): "cannot reach the relay: \(detail)"
         case .insecureTransport(let host): "refusing plain http to \(host), which is not a loopback address (pass --insecure to allow it)"
         case .noAccount: "no account here yet; run `parley init NAME@HOST:PORT` first"
-        case .accountExists(let address): "this home already holds the account \(address)"
+        case .accountExists(let store): "this home already holds an account (\(store)); choose another --home"
         case .unknownContact(let address):
             (try? AccountAddress(address)) == nil
                 ? "'\(address)' is not a contact's address (NAME@HOST[:PORT]); `parley contacts` lists them"
@@ -45,7 +45,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noAttachment: "that message has no attachment"
         case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
         case .timedOut(let detail): detail
-        case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device (to use this machine again, `parley link` it into a new home)"
+        case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
         }
     }
 

@@ -91,8 +91,16 @@ public actor Engine {
         }
         guard let relayName = AccountAddressParts.relay(of: account.address) else { throw ClientError.invalidAddress(account.address) }
         let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: relayName))
-        let session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
+        let session: SessionResponse
+        do {
+            session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
                                                              challenge: challenge.challenge, signature: Base64Bytes(signature)))
+        } catch ClientError.relay(status: 401, _, _) {
+            // A fresh challenge signed with this device's key did not verify: the relay holds another key for
+            // this device id (the account was restored from a backup on another machine, which gave the
+            // device a new key) — this device is not part of the account any more.
+            throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+        }
         token = session.token
         return session.token
     }

@@ -141,5 +141,24 @@ struct EndToEndCLITests {
             #expect(FileManager.default.fileExists(atPath: keyFile), "a key file this run did not make is kept")
         }
     }
+
+    @Test("after the account is restored from a backup elsewhere, the old device is told so instead of a bare 401")
+    func oldDeviceAfterRestore() async throws {
+        let parley = try Binaries.path("parley")
+        try await withRelay { relay, directory in
+            let address = "fay@\(relay.name)"
+            func parleyRun(_ arguments: [String], home: String) async throws -> ProcessResult {
+                try await run(parley, arguments + ["--home", directory.sub(home), "--key-file", directory.sub(home + ".key")], in: directory,
+                              environment: ["PARLEY_BACKUP_PASSPHRASE": "correct horse battery staple"])
+            }
+            #expect(try await parleyRun(["init", address], home: "old").status == 0)
+            #expect(try await parleyRun(["backup", "export", directory.sub("fay.backup")], home: "old").status == 0)
+            let restored = try await parleyRun(["backup", "import", directory.sub("fay.backup")], home: "new")
+            #expect(restored.status == 0, "\(restored.summary)")
+            let old = try await parleyRun(["receive", "--timeout", "0"], home: "old")
+            #expect(old.status == 3, "\(old.summary)")
+            #expect(old.stderr.contains("restored from a backup elsewhere") && !old.stderr.contains("401"), "\(old.summary)")
+        }
+    }
 }
 
