@@ -45,22 +45,21 @@ struct LinkCommand: AsyncParsableCommand {
         let endpoint = try transport.endpoint(relay: relay, insecure: client.insecure)
         let relayClient = try RelayClient(endpoint: endpoint)
         _ = try await relayClient.health()
-        if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
-        let unlock = try client.unlockMethod(confirm: true)
-        let pending = try await PendingLink.begin(relay: relayClient, relayName: relay)
-        if json {
-            Output.json(["type": "linkCode", "code": pending.code.text])
-        } else {
-            for line in try qrLines(Array(pending.code.text.utf8), ascii: ascii) { Output.line(line) }
-            Output.line("")
-            Output.line(pending.code.text)
-            Output.line("")
-            Output.line("On a device that has the account, run:  parley devices add \(pending.code.text)")
-        }
-        let payload = try await pending.waitForPayload(timeout: .seconds(timeout))
-        try home.create()
-        let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
-        do {
+        try await creatingHome(home, keyFile: client.keyFile) {
+            let unlock = try client.unlockMethod(confirm: true)
+            let pending = try await PendingLink.begin(relay: relayClient, relayName: relay)
+            if json {
+                Output.json(["type": "linkCode", "code": pending.code.text])
+            } else {
+                for line in try qrLines(Array(pending.code.text.utf8), ascii: ascii) { Output.line(line) }
+                Output.line("")
+                Output.line(pending.code.text)
+                Output.line("")
+                Output.line("On a device that has the account, run:  parley devices add \(pending.code.text)")
+            }
+            let payload = try await pending.waitForPayload(timeout: .seconds(timeout))
+            try home.create()
+            let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
             try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
             let (engine, summary) = try await Engine.completeLink(payload, deviceKey: pending.deviceKey, store: store, relay: relayClient)
             let account = await engine.account
@@ -71,10 +70,6 @@ struct LinkCommand: AsyncParsableCommand {
                 Output.line("linked as device #\(account.device.deviceId) of \(account.address) in \(home.path) " +
                             "(\(summary.contacts) contacts, \(summary.messages) messages)")
             }
-        } catch {
-            try? FileManager.default.removeItem(atPath: home.storePath)
-            for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
-            throw error
         }
     }
 }

@@ -33,15 +33,7 @@ struct InitCommand: AsyncParsableCommand {
         let endpoint = try transport.endpoint(relay: parsed.relay, insecure: client.insecure)
         let relay = try RelayClient(endpoint: endpoint)
         _ = try await relay.health()
-        // Leave nothing behind when any step fails, so the next `init` starts over cleanly: the store, the
-        // home directory if this run made it (and it is empty), the key file if this run made it.
-        let homeExisted = FileManager.default.fileExists(atPath: home.path)
-        var createdKeyFile: String?
-        do {
-            if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) {
-                try KeyFile.create(at: keyFile)
-                createdKeyFile = keyFile
-            }
+        try await creatingHome(home, keyFile: client.keyFile) {
             let unlock = try client.unlockMethod(confirm: true)
             try home.create()
             let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
@@ -49,11 +41,6 @@ struct InitCommand: AsyncParsableCommand {
             let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
             let account = await engine.account
             Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")
-        } catch {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
-            if !homeExisted { rmdir(home.path) }
-            if let createdKeyFile { unlink(createdKeyFile) }
-            throw error
         }
     }
 }

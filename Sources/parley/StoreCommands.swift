@@ -106,16 +106,16 @@ struct BackupImport: AsyncParsableCommand {
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
         let passphrase = try backup.read(confirm: false)
-        if let keyFile = client.keyFile, !FileManager.default.fileExists(atPath: keyFile) { try KeyFile.create(at: keyFile) }
-        let unlock = try client.unlockMethod(confirm: true)
-        try home.create()
-        let store: EncryptedStore
-        let summary: Backup.Summary
-        do {
-            (store, summary) = try Backup.restore(from: file, passphrase: passphrase, into: home.storePath, unlock: [unlock])
-        } catch StoreError.wrongPassphrase {
-            try? FileManager.default.removeItem(atPath: home.path)
-            throw ValidationError("wrong backup passphrase: nothing was restored")
+        // A failed restore leaves nothing it made behind (and never more: the home may be a directory
+        // that already held other files).
+        let (store, summary) = try await creatingHome(home, keyFile: client.keyFile) {
+            let unlock = try client.unlockMethod(confirm: true)
+            try home.create()
+            do {
+                return try Backup.restore(from: file, passphrase: passphrase, into: home.storePath, unlock: [unlock])
+            } catch StoreError.wrongPassphrase {
+                throw ValidationError("wrong backup passphrase: nothing was restored")
+            }
         }
         Output.line("restored \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") into \(home.path)")
         guard !offline, let account = try store.localAccount() else { return }

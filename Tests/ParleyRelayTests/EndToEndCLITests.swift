@@ -160,5 +160,26 @@ struct EndToEndCLITests {
             #expect(old.stderr.contains("restored from a backup elsewhere") && !old.stderr.contains("401"), "\(old.summary)")
         }
     }
+
+    @Test("a restore with the wrong passphrase into a directory that holds other files leaves them, and leaves nothing of its own")
+    func failedRestoreKeepsTheDirectory() async throws {
+        let parley = try Binaries.path("parley")
+        try await withRelay { relay, directory in
+            func parleyRun(_ arguments: [String], home: String, passphrase: String) async throws -> ProcessResult {
+                try await run(parley, arguments + ["--home", directory.sub(home), "--key-file", directory.sub(home + ".key")], in: directory,
+                              environment: ["PARLEY_BACKUP_PASSPHRASE": passphrase])
+            }
+            #expect(try await parleyRun(["init", "gus@\(relay.name)"], home: "gus", passphrase: "right").status == 0)
+            #expect(try await parleyRun(["backup", "export", directory.sub("gus.backup")], home: "gus", passphrase: "right").status == 0)
+            try FileManager.default.createDirectory(atPath: directory.sub("documents"), withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: directory.sub("documents/keep.txt"), contents: Data("mine".utf8))
+
+            let wrong = try await parleyRun(["backup", "import", directory.sub("gus.backup")], home: "documents", passphrase: "wrong")
+            #expect(wrong.status == 1 && wrong.stderr.contains("wrong backup passphrase"), "\(wrong.summary)")
+            #expect(FileManager.default.contents(atPath: directory.sub("documents/keep.txt")) == Data("mine".utf8))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.sub("documents")) == ["keep.txt"])
+            #expect(!FileManager.default.fileExists(atPath: directory.sub("documents.key")), "the key file this run made is gone")
+        }
+    }
 }
 
