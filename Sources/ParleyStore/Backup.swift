@@ -192,8 +192,13 @@ struct OutputFile {
         do {
             try handle.synchronize()
             try handle.close()
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
         } catch { throw .io("cannot finish \(path): \(error.localizedDescription)") }
+        // rename(2) replaces a file atomically and refuses a directory (which must never be removed to make
+        // room for a backup).
+        guard rename(path + ".tmp", path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path + ".tmp")
+            throw .io("cannot write \(path): \(reason)")
+        }
     }
 }

@@ -93,6 +93,23 @@ import ParleyCrypto
         #expect(try openStore(restoredPath, newPassphrase).verify().rows["messages"] == 13)
     }
 
+    @Test("exporting onto a directory fails and leaves the directory and its files; onto a file replaces it")
+    func exportNeverRemovesADirectory() async throws {
+        let (alice, _) = try await exportedAlice()
+        let folder = backupPath + "-folder"
+        try FileManager.default.createDirectory(atPath: folder + "/inside", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder + "/inside/keep.txt", contents: Data("mine".utf8))
+        #expect(throws: StoreError.self) {
+            try Backup.export(alice.store, to: folder, passphrase: backupPassphrase, parameters: testParameters)
+        }
+        #expect(FileManager.default.contents(atPath: folder + "/inside/keep.txt") == Data("mine".utf8))
+        #expect(!fileExists(folder + ".tmp"), "no temporary file left")
+        // An existing backup file is replaced.
+        let before = try Data(contentsOf: URL(fileURLWithPath: backupPath))
+        _ = try Backup.export(alice.store, to: backupPath, passphrase: backupPassphrase, parameters: testParameters)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: backupPath)) != before, "a fresh export (new salt and nonces)")
+    }
+
     @Test func wrongBackupPassphraseIsRefused() async throws {
         _ = try await exportedAlice()
         #expect(throws: StoreError.wrongPassphrase) { try restore(passphrase: secret("not it")) }
