@@ -6,12 +6,14 @@ import Glibc
 public enum SocketError: Error, CustomStringConvertible, Sendable {
     case pathTooLong(String)
     case inUse(String)
+    case notASocket(String)
     case system(String, Int32)
 
     public var description: String {
         switch self {
         case .pathTooLong(let path): "the socket path \(path) is too long for a Unix socket"
         case .inUse(let path): "another daemon is listening on \(path)"
+        case .notASocket(let path): "\(path) exists and is not a socket; choose another --socket path"
         case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
         }
     }
@@ -33,7 +35,10 @@ public final class UnixSocketListener: @unchecked Sendable {
             raw.copyBytes(from: path.utf8)
             raw[path.utf8.count] = 0
         }
-        if FileManager.default.fileExists(atPath: path) {
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            // Only a stale socket is replaced: a file of any other kind at the path is the user's.
+            guard info.st_mode & S_IFMT == S_IFSOCK else { throw SocketError.notASocket(path) }
             if Self.answers(address) { throw SocketError.inUse(path) }
             unlink(path)
         }
