@@ -40,8 +40,8 @@ extension Engine {
         return try AttachmentCipher.open(blob, pointer: pointer)
     }
 
-    /// Downloads, checks and decrypts the attachment of `record` into `path` (mode 0600, written to a
-    /// temporary file first so a failed download leaves nothing behind). An existing file at `path` is
+    /// Downloads, checks and decrypts the attachment of `record` into `path` (mode 0600; written only once
+    /// downloaded and checked, so a failed download leaves nothing behind). An existing file at `path` is
     /// replaced only when `replacing` is set; a directory never is (ClientError.file either way).
     public func saveAttachment(of record: MessageRecord, to path: String, replacing: Bool = false) async throws {
         guard record.attachment != nil else { throw ClientError.noAttachment }
@@ -52,15 +52,41 @@ extension Engine {
         }
         var plaintext = try await attachmentBytes(of: record)
         defer { wipe(&plaintext) }
-        let temporary = path + ".part-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(plaintext), attributes: [.posixPermissions: 0o600]) else {
-            throw ClientError.file("cannot write \(temporary)")
+        if !replacing {
+            // O_EXCL: never replaces anything, not even a file that appeared during the download; O_NOFOLLOW:
+            // never writes through a symbolic link; 0600 from the first byte.
+            try Self.writeNew(plaintext, at: path)
+            return
         }
-        defer { unlink(temporary) }
-        // rename(2) replaces a file atomically and refuses a directory; link(2) never replaces anything, so a
-        // file that appeared at `path` during the download is not overwritten either.
-        if (replacing ? rename(temporary, path) : link(temporary, path)) != 0 {
-            let reason = errno == EEXIST ? "it already exists" : String(cString: strerror(errno))
+        // Replacing: a complete temporary file, then rename(2), which replaces a file atomically and
+        // refuses a directory.
+        let temporary = path + ".part-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try Self.writeNew(plaintext, at: temporary)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ClientError.file("cannot write \(path): \(reason)")
+        }
+    }
+
+    /// Creates `path` (it must not exist), mode 0600, holding `bytes`; on any failure nothing is left.
+    private static func writeNew(_ bytes: [UInt8], at path: String) throws(ClientError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw ClientError.file("cannot write \(path): " + (errno == EEXIST ? "it already exists; nothing was written" : String(cString: strerror(errno))))
+        }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            written += n
+        }
+        let complete = written == bytes.count && fsync(fd) == 0
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        guard complete else {
+            unlink(path)
             throw ClientError.file("cannot write \(path): \(reason)")
         }
     }
@@ -68,11 +94,13 @@ extension Engine {
     /// Where an attachment named `fileName` by its sender is saved: `requested` (a directory in it gets the
     /// file name), or the file name in the current directory. Only the name's last component is used,
     /// never a path the sender chose, and control characters (which could drive the terminal when the
-    /// name is printed) become "_".
+    /// name is printed) become "_"; leading dots are dropped (no hidden files).
     public static func attachmentDestination(fileName: String, requested: String?, fallback: String) -> String {
         let last = (fileName as NSString).lastPathComponent
         var name = String(String.UnicodeScalarView(last.unicodeScalars.map { $0.properties.generalCategory == .control ? "_" : $0 }))
-        if name.isEmpty || name == "." || name == ".." || name == "/" { name = fallback }
+        // No hidden files from a sender: ".bash_profile" saved in a home directory would be obeyed.
+        while name.hasPrefix(".") { name.removeFirst() }
+        if name.isEmpty || name == "/" { name = fallback }
         guard let requested else { return name }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: requested, isDirectory: &isDirectory), isDirectory.boolValue {

@@ -95,14 +95,26 @@ public actor Engine {
         do {
             session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
                                                              challenge: challenge.challenge, signature: Base64Bytes(signature)))
-        } catch ClientError.relay(status: 401, _, _) {
-            // A fresh challenge signed with this device's key did not verify: the relay holds another key for
-            // this device id (the account was restored from a backup on another machine, which gave the
-            // device a new key) — this device is not part of the account any more.
-            throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+        } catch ClientError.relay(status: 401, let code, let message) {
+            // Refused though signed a moment ago: either a passing condition (the challenge expired) or this
+            // device's key is no longer the account's (it was restored from a backup elsewhere, which gave
+            // the device a new key, or revoked). The account's signed device list tells which.
+            if try await !accountListsThisDevice() {
+                throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+            }
+            throw ClientError.relay(status: 401, code: code, message: message)
         }
         token = session.token
         return session.token
+    }
+
+    /// Whether the account's device list on the relay (signed by the account key) still holds this device
+    /// with this device's key.
+    private func accountListsThisDevice() async throws -> Bool {
+        let response = try await relay.account(account.address)
+        let list = try SignedDeviceList(verifying: response.deviceList.bytes)
+        guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
+        return list.device(account.device.deviceId)?.identityKey == account.device.publicKey
     }
 
     /// Runs `body` with a token, renewing it once if the relay says it expired.
@@ -143,7 +155,10 @@ public actor Engine {
         let ec = Set(keys.generateOneTimePreKeys(wantEC))
         let pq = Set(keys.generateOneTimePQPreKeys(wantPQ))
         try store.saveLocalAccount(account, preKeys: keys)
-        try await uploadPreKeys(keys, full: false, oneTimeIds: ec, pqIds: pq)
+        // None at all on the relay: perhaps the first upload never arrived (an init that failed after the
+        // account was registered), so the signed and last-resort prekeys go again too (replacing is harmless).
+        let nothingThere = count.oneTimePreKeys == 0 && count.oneTimePQPreKeys == 0
+        try await uploadPreKeys(keys, full: nothingThere, oneTimeIds: ec, pqIds: pq)
     }
 
     /// After a restore (new device key, device list re-signed with a higher version): publishes the list,

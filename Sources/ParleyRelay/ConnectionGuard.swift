@@ -9,9 +9,9 @@ import NIOCore
 /// kept the relay running after SIGTERM. `ConnectionGuard` sits in front of the HTTP handlers (behind
 /// TLS) and closes such a connection when the first head is not complete within `headDeadline`, or when
 /// a graceful shutdown begins; it also caps open connections per client address. And when the server
-/// half-closes a connection (an answer with "Connection: close", such as a 413 before the body was read)
-/// it closes it fully a little later: the server no longer reads, so a client still writing the body
-/// would otherwise block until its own timeout.
+/// half-closes a plain HTTP connection (an answer with "Connection: close", such as a 413 before the body
+/// was read), it keeps reading and discarding for a moment, then closes fully: the HTTP layer no longer
+/// reads, so a client still writing the body would otherwise block until its own timeout.
 struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
     let inner: Inner
@@ -34,17 +34,26 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-    /// How long a half-closed connection may linger (a WebSocket close handshake finishes well within it).
+    /// How long a half-closed HTTP connection keeps being drained before it is closed fully.
     static let linger = TimeAmount.seconds(2)
+    /// How long after a graceful shutdown begins a connection that is still open is closed regardless.
+    static let shutdownGrace = TimeAmount.seconds(4)
 
     private let headDeadline: TimeAmount
     private let connections: ConnectionsPerAddress?
     private var counted: String?
     private var deadline: Scheduled<Void>?
-    private var lingering: Scheduled<Void>?
+    private var finalClose: Scheduled<Void>?
     private var headComplete = false
-    /// How many bytes of "\r\n\r\n" (the end of a request head) the bytes so far end with.
+    /// Whether a byte other than CR or LF has arrived (the parser skips line ends before a request line),
+    /// and how many bytes of "\r\n\r\n" (the end of a request head) the bytes since end with.
+    private var requestStarted = false
     private var matched = 0
+    /// The first response: "HTTP/1.1 101" means the connection became a WebSocket, whose close handshake
+    /// needs its input and is left alone.
+    private var firstResponseSeen = false
+    private var upgraded = false
+    private var draining = false
 
     init(headDeadline: TimeAmount, connections: ConnectionsPerAddress?) {
         self.headDeadline = headDeadline
@@ -61,7 +70,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func start(_ context: ChannelHandlerContext) {
-        guard deadline == nil, !headComplete else { return }
+        guard deadline == nil, !headComplete, counted == nil else { return }
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         if let connections, let address = context.channel.remoteAddress?.ipAddress {
             guard connections.open(address) else {
@@ -82,9 +91,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if draining {
+            context.read()
+            return
+        }
         if !headComplete {
-            let bytes = unwrapInboundIn(data)
-            for byte in bytes.readableBytesView {
+            for byte in unwrapInboundIn(data).readableBytesView {
+                if !requestStarted {
+                    if byte == 13 || byte == 10 { continue }
+                    requestStarted = true
+                }
                 let expected: UInt8 = matched % 2 == 0 ? 13 : 10
                 matched = byte == expected ? matched + 1 : (byte == 13 ? 1 : 0)
                 if matched == 4 { headComplete = true; deadline?.cancel(); deadline = nil; break }
@@ -94,26 +110,62 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // Past the first head, Hummingbird's own handlers close idle connections on a graceful shutdown.
-        if event is ChannelShouldQuiesceEvent, !headComplete { Self.closeBeforeRequest(context); return }
+        if event is ChannelShouldQuiesceEvent {
+            // Before its first head, nothing past this handler reacts to a shutdown: close now. After it,
+            // Hummingbird's handlers close idle connections; whatever is still open when the grace ends
+            // (a request that never completes, a push connection) is closed here, so the relay exits.
+            if !headComplete { Self.closeBeforeRequest(context); return }
+            if finalClose == nil {
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                finalClose = context.eventLoop.scheduleTask(in: Self.shutdownGrace) { bound.value.close(promise: nil) }
+            }
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
-    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .output, lingering == nil {
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            lingering = context.eventLoop.scheduleTask(in: Self.linger) { bound.value.close(mode: .all, promise: nil) }
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !firstResponseSeen {
+            firstResponseSeen = true
+            upgraded = unwrapOutboundIn(data).readableBytesView.starts(with: "HTTP/1.1 101".utf8)
         }
-        context.close(mode: mode, promise: promise)
+        context.write(data, promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .output, !upgraded, !draining else { return context.close(mode: mode, promise: promise) }
+        // The output is closed once pending writes have gone out (a response is never cut short); from
+        // then on the input is read and dropped for `linger`, then the connection is closed fully.
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        closed.futureResult.whenComplete { result in
+            if case .success = result { bound.value.handler.startDraining(bound.value.context) }
+            promise?.completeWith(result)
+        }
+        context.close(mode: mode, promise: closed)
+    }
+
+    private func startDraining(_ context: ChannelHandlerContext) {
+        guard !draining, context.channel.isActive else { return }
+        draining = true
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        finalClose?.cancel()
+        finalClose = context.eventLoop.scheduleTask(in: Self.linger) { bound.value.close(promise: nil) }
+        context.read()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
-        lingering?.cancel()
-        lingering = nil
+        finalClose?.cancel()
+        finalClose = nil
         if let counted { connections?.close(counted); self.counted = nil }
         context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        finalClose?.cancel()
+        if let counted { connections?.close(counted); self.counted = nil }
     }
 }
 

@@ -76,6 +76,8 @@ public struct RelayServer: Sendable {
             try await ServiceGroup(configuration: group).run()
         } catch let error as IOError {
             throw RelayStartError.listen("\(configuration.host):\(configuration.port)", String(cString: strerror(error.errnoCode)))
+        } catch let error as SocketAddressError {
+            throw RelayStartError.listen("\(configuration.host):\(configuration.port)", "the address cannot be resolved (\(error))")
         }
     }
 

@@ -64,7 +64,11 @@ public struct AccountAddress: Hashable, Sendable, CustomStringConvertible {
     public var isLoopback: Bool { AccountAddress.isLoopback(host: host) }
 
     public static func isLoopback(host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        // 127.0.0.0/8 as an address literal only: "127.evil.example" is a name anyone can point anywhere.
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        let ipv4Loopback = parts.count == 4 && parts[0] == "127"
+            && parts.allSatisfy { part in !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && UInt8(part) != nil }
+        return host == "localhost" || host == "::1" || ipv4Loopback
     }
 }
 

@@ -118,7 +118,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let (host, port) = parseListen()!
-        var configuration = RelayConfiguration(name: name ?? listen, host: host, port: port, dataDirectory: data)
+        // Addresses are compared lower-cased, and clients sign the relay's name as their address has it.
+        var configuration = RelayConfiguration(name: (name ?? listen).lowercased(), host: host, port: port, dataDirectory: data)
         configuration.tlsCertificatePath = tlsCertificate
         configuration.tlsKeyPath = tlsKey
         configuration.messageTTL = UInt64(ttlDays) * 86_400_000

@@ -124,16 +124,19 @@ enum Output {
     static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     /// Text another person wrote, made safe to print on a terminal: control characters (which could move
-    /// the cursor, retitle the window or worse) are shown as ^X, C1 controls as U+FFFD; line ends and
-    /// tabs stay. JSON output needs none of this: its encoder escapes them.
-    static func terminalSafe(_ text: String) -> String {
+    /// the cursor, retitle the window or worse) are shown as ^X, C1 controls and bidirectional overrides
+    /// (which reorder what is shown) as U+FFFD. A line end in `multiline` text starts an indented line, so
+    /// no text can print a line that looks like another message; elsewhere it is shown as ^J. JSON output
+    /// needs none of this: its encoder escapes them.
+    static func terminalSafe(_ text: String, multiline: Bool = true) -> String {
         var out = String.UnicodeScalarView()
         for scalar in text.unicodeScalars {
             switch scalar.value {
-            case 0x09, 0x0A: out.append(scalar)
+            case 0x0A where multiline: out.append(contentsOf: "\n    ".unicodeScalars)
+            case 0x09: out.append(scalar)
             case 0x00...0x1F: out.append(contentsOf: "^\(Character(Unicode.Scalar(UInt8(scalar.value) + 0x40)))".unicodeScalars)
             case 0x7F: out.append(contentsOf: "^?".unicodeScalars)
-            case 0x80...0x9F: out.append("\u{FFFD}")
+            case 0x80...0x9F, 0x202A...0x202E, 0x2066...0x2069: out.append("\u{FFFD}")
             default: out.append(scalar)
             }
         }

@@ -33,14 +33,24 @@ struct InitCommand: AsyncParsableCommand {
         let endpoint = try transport.endpoint(relay: parsed.relay, insecure: client.insecure)
         let relay = try RelayClient(endpoint: endpoint)
         _ = try await relay.health()
-        try await creatingHome(home, keyFile: client.keyFile) {
-            let unlock = try client.unlockMethod(confirm: true)
-            try home.create()
-            let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
-            try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
-            let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
-            let account = await engine.account
-            Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")
+        var created: EncryptedStore?
+        // Once the relay has registered the account, its keys are in the store: a later failure (the prekey
+        // upload) keeps them, and the next command that reaches the relay uploads prekeys again.
+        let registered = { (try? created?.localAccount()) != nil }
+        do {
+            try await creatingHome(home, keyFile: client.keyFile, keep: registered) {
+                let unlock = try client.unlockMethod(confirm: true)
+                try home.create()
+                let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
+                created = store
+                try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
+                let engine = try await Engine.createAccount(parsed, store: store, relay: relay)
+                let account = await engine.account
+                Output.line("created \(account.address) (device \(account.device.deviceId)) in \(home.path)")
+            }
+        } catch let error as ClientError where registered() {
+            throw ClientError.network("created \(parsed) in \(home.path), but its prekeys did not reach the relay (\(error)); " +
+                                      "`parley receive` uploads them again")
         }
     }
 }

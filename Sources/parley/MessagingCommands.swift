@@ -135,7 +135,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     /// " [file NAME, N bytes: parley get-attachment FROM ID]" for a message that carries one, else "".
     private func attachmentNote(_ m: MessageRecord) -> String {
         guard let file = m.attachment else { return "" }
-        let name = Output.terminalSafe(file.fileName)
+        let name = Output.terminalSafe(file.fileName, multiline: false)
         return "\(m.text.isEmpty ? "" : " ")[file \(name), \(file.size) bytes: parley get-attachment \(m.sender.address) \(Output.hex(m.clientMessageId))]"
     }
 
@@ -162,7 +162,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             if json { Output.json(["type": "typing", "from": from, "started": started]) }
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
-            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(Output.terminalSafe(reason)))") }
+            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(Output.terminalSafe(reason, multiline: false)))") }
         case .identityChanged(let address, let trust):
             if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
             else { Output.line("(the identity key of \(address) changed; " + (trust.allowsSending ? "verify it with `parley verify \(address)`)" : "sending to them is stopped until you verify or `parley trust` it)")) }

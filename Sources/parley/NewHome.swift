@@ -6,7 +6,10 @@ import ParleyStore
 /// runs them and, on failure, removes exactly what this run made — the store, the home directory if it
 /// did not exist before (and only while empty), the key file if it did not exist before — so the next
 /// attempt starts over cleanly and nothing the user had is touched.
-func creatingHome<T>(_ home: ParleyHome, keyFile: String?, _ body: () async throws -> T) async throws -> T {
+///
+/// `keep` is asked after a failure: true (the relay already holds the new account, say) keeps everything.
+func creatingHome<T>(_ home: ParleyHome, keyFile: String?, keep: () -> Bool = { false },
+                     _ body: () async throws -> T) async throws -> T {
     let homeExisted = FileManager.default.fileExists(atPath: home.path)
     var createdKeyFile: String?
     do {
@@ -16,6 +19,7 @@ func creatingHome<T>(_ home: ParleyHome, keyFile: String?, _ body: () async thro
         }
         return try await body()
     } catch {
+        if keep() { throw error }
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: home.storePath + suffix) }
         if !homeExisted { rmdir(home.path) }
         if let createdKeyFile { unlink(createdKeyFile) }

@@ -26,4 +26,13 @@ struct AccountAddressTests {
     func refused(_ text: String) {
         #expect(throws: AddressError.self) { try AccountAddress(text) }
     }
+
+    @Test("loopback: 127.0.0.0/8 literals, ::1 and localhost; not a name that merely starts with 127.")
+    func loopback() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] { #expect(AccountAddress.isLoopback(host: host), "\(host)") }
+        for host in ["127.evil.example", "127.0.0.1.nip.io", "128.0.0.1", "127.0.0", "127.0.0.256", "example.org"] {
+            #expect(!AccountAddress.isLoopback(host: host), "\(host)")
+        }
+    }
 }
+

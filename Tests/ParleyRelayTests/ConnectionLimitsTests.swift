@@ -15,12 +15,16 @@ struct ConnectionLimitsTests {
             let silent = try LoopbackSocket(port: relay.port)
             let half = try LoopbackSocket(port: relay.port)
             try half.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            // Line ends before a request line are skipped by the parser: they do not count as a head.
+            let lineEnds = try LoopbackSocket(port: relay.port)
+            try lineEnds.send("\r\n\r\n")
             let served = try LoopbackSocket(port: relay.port)
             try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(try served.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 200"))
 
             #expect(try silent.waitForClose(timeoutSeconds: 30), "closed by the relay")
             #expect(try half.waitForClose(timeoutSeconds: 30), "closed by the relay")
+            #expect(try lineEnds.waitForClose(timeoutSeconds: 30), "closed by the relay")
             // Both were closed after a second at least; the one that completed a request is still open.
             #expect(!(try served.waitForClose(timeoutSeconds: 0)))
             try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -28,12 +32,16 @@ struct ConnectionLimitsTests {
         }
     }
 
-    @Test("SIGTERM stops the relay at once though a connection has sent nothing")
+    @Test("SIGTERM stops the relay though a connection has sent nothing and another never finishes its request")
     func shutdownWithSilentConnection() async throws {
         try await withRelay { relay, _ in
             let silent = try LoopbackSocket(port: relay.port)
+            // And one whose request never finishes: its head is complete, its body never comes.
+            let stuck = try LoopbackSocket(port: relay.port)
+            try stuck.send("POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a")
             #expect(try await relay.stop(signal: SIGTERM) == 0)
             #expect(try silent.waitForClose(timeoutSeconds: 30))
+            #expect(try stuck.waitForClose(timeoutSeconds: 30))
         }
     }
 
@@ -44,8 +52,11 @@ struct ConnectionLimitsTests {
             let size = 40 << 20
             try client.send("POST /v1/accounts HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: \(size)\r\n\r\n")
             // Before the fix the relay half-closed after its 413 and stopped reading: this loop then blocked
-            // (no room to write for 30 s) instead of ending with a broken pipe or a reset.
-            #expect(try client.writeUntilRefused(bytes: size, stallSeconds: 30), "the relay closed the connection")
+            // (no room to write for 30 s). Now the relay drains the rest for a moment, then closes.
+            let outcome = try client.writeAll(bytes: size, stallSeconds: 30)
+            #expect(outcome != .stalled, "the writer is never left blocked")
+            if outcome == .written { #expect(try client.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 413")) }
+            #expect(try client.waitForClose(timeoutSeconds: 30), "and the relay closes the connection")
         }
     }
 
@@ -150,23 +161,25 @@ final class LoopbackSocket {
         guard sent >= 0 else { throw FixtureError("send: \(errno)") }
     }
 
-    /// Writes up to `bytes` zero bytes; true when the peer refuses them (broken pipe or reset), false when
-    /// they all went out or no room to write appeared for `stallSeconds`.
-    func writeUntilRefused(bytes: Int, stallSeconds: Int) throws -> Bool {
+    enum WriteOutcome { case written, refused, stalled }
+
+    /// Writes `bytes` spaces: all of them, or until the peer refuses them (broken pipe or reset), or until
+    /// no room to write appeared for `stallSeconds`.
+    func writeAll(bytes: Int, stallSeconds: Int) throws -> WriteOutcome {
         let chunk = [UInt8](repeating: 0x20, count: 64 * 1024)
         var written = 0
         while written < bytes {
             var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            guard poll(&poller, 1, Int32(stallSeconds * 1000)) > 0 else { return false }
+            guard poll(&poller, 1, Int32(stallSeconds * 1000)) > 0 else { return .stalled }
             let sent = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, min(chunk.count, bytes - written), Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             if sent < 0 {
-                if errno == EPIPE || errno == ECONNRESET { return true }
+                if errno == EPIPE || errno == ECONNRESET { return .refused }
                 if errno == EAGAIN || errno == EWOULDBLOCK { continue }
                 throw FixtureError("send: \(errno)")
             }
             written += sent
         }
-        return false
+        return .written
     }
 
     /// Whatever arrives first (empty when the relay closed the connection).

@@ -120,11 +120,13 @@ struct EndToEndAttachmentTests {
         }
     }
 
-    @Test("a sender's file name is reduced to its last component, without control characters")
+    @Test("a sender's file name is reduced to its last component, without control characters or leading dots")
     func senderFileNames() {
         #expect(Engine.attachmentDestination(fileName: "../../.ssh/authorized_keys", requested: nil, fallback: "f") == "authorized_keys")
         #expect(Engine.attachmentDestination(fileName: "a\u{1B}]0;pwned\u{07}b.txt", requested: nil, fallback: "f") == "a_]0;pwned_b.txt")
         #expect(Engine.attachmentDestination(fileName: "..", requested: nil, fallback: "f") == "f")
+        #expect(Engine.attachmentDestination(fileName: ".bash_profile", requested: nil, fallback: "f") == "bash_profile", "no hidden files")
+        #expect(Engine.attachmentDestination(fileName: "...", requested: nil, fallback: "f") == "f")
         #expect(Engine.attachmentDestination(fileName: "", requested: nil, fallback: "f") == "f")
         #expect(Engine.attachmentDestination(fileName: "x.txt", requested: "/nonexistent/y.txt", fallback: "f") == "/nonexistent/y.txt")
     }

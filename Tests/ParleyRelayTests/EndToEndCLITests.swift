@@ -99,13 +99,17 @@ struct EndToEndCLITests {
             FileManager.default.createFile(atPath: directory.sub("notes.txt"), contents: Data("twelve bytes".utf8))
             _ = try await parleyRun(["send", bob, "--attachment", directory.sub("notes.txt"), "the notes"], home: aliceHome)
             _ = try await parleyRun(["send", bob, "bell\u{07} and a new title \u{1B}]0;owned\u{07}"], home: aliceHome)
+            _ = try await parleyRun(["send", bob, "two\nmallory@\(relay.name): a forged line, \u{202E}txt.exe"], home: aliceHome)
 
             let text = try await parleyRun(["receive", "--timeout", "0"], home: bobHome).stdout
             let lines = text.split(separator: "\n").map(String.init)
             let fileLine = try #require(lines.first { $0.contains("the notes") }, "\(text)")
             #expect(fileLine.contains("[file notes.txt, 12 bytes: parley get-attachment \(alice) "), "\(fileLine)")
             #expect(lines.contains("\(alice): bell^G and a new title ^[]0;owned^G"), "\(text)")
-            #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 })
+            #expect(!text.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E })
+            // A line end in a message starts an indented line: no line of output can pass for another message.
+            #expect(lines.contains("\(alice): two") && lines.contains("    mallory@\(relay.name): a forged line, \u{FFFD}txt.exe"), "\(text)")
+            #expect(!lines.contains { $0.hasPrefix("mallory@") })
 
             // The id shown is the one get-attachment takes; --json carries the file's details instead.
             let id = try #require(fileLine.split(separator: " ").last.map { String($0.dropLast()) })

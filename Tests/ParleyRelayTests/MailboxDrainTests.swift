@@ -111,3 +111,34 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
     func next() -> Int { lock.withLock { count += 1; return count } }
 }
+
+/// An account whose first prekey upload never reached the relay (init failed after registering it).
+@Suite("Prekeys after a failed first upload")
+struct FirstUploadLostTests {
+    @Test("the first drain finds no prekeys on the relay and uploads them all, signed ones included; a contact can then start a session")
+    func refillAfterLostFirstUpload() async throws {
+        try await withRelay { relay, directory in
+            let proxy = try await TamperingProxy.start()
+            defer { proxy.stop() }
+            proxy.setUpstream(relay.baseURL)
+            proxy.setTamper { request, _ in
+                request.method == "PUT" && request.path == "/v1/keys" ? RawHTTP.Reply(status: 503, body: []) : nil
+            }
+            let store = try TestDevice.newStore(home: directory.sub("home-hal"))
+            let address = try AccountAddress("hal@\(relay.name)")
+            let viaProxy = try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)"))
+            await #expect(throws: ClientError.self) { _ = try await Engine.createAccount(address, store: store, relay: viaProxy) }
+            #expect(try store.localAccount() != nil, "registered, and its keys kept")
+
+            // The next command that reaches the relay (here: a drain of the mailbox) repairs it.
+            let hal = TestDevice(engine: try Engine(store: store, relay: try RelayClient(endpoint: try TestDevice.endpoint(for: relay))),
+                                 home: directory.sub("home-hal"))
+            try await hal.engine.receivePending()
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            try await bob.engine.addContact(address)
+            _ = try await bob.engine.send(text: "hello hal", to: address.description)
+            try await hal.engine.receivePending()
+            #expect(try hal.incomingTexts(from: await bob.address) == ["hello hal"])
+        }
+    }
+}
