@@ -6,12 +6,11 @@ import Testing
 struct EndToEndCLITests {
     @Test("init, add-contact, send and receive --json between two homes; a non-contact exits 1, a stopped relay 3")
     func commandLine() async throws {
-        let parley = try Binaries.path("parley")
         try await withRelay { relay, directory in
-            let alice = "alice@\(relay.name)", bob = "bob@\(relay.name)"
-            let aliceHome = directory.sub("alice"), bobHome = directory.sub("bob")
+            let homes = try TwoHomes(relay: relay, directory: directory)
+            let (alice, bob, aliceHome, bobHome) = (homes.alice, homes.bob, homes.aliceHome, homes.bobHome)
             func parleyRun(_ arguments: [String], home: String, standardInput: String? = nil) async throws -> ProcessResult {
-                try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory, standardInput: standardInput)
+                try await homes.run(arguments, home: home, standardInput: standardInput)
             }
             func messages(in output: String) throws -> [[String: Any]] {
                 try output.split(separator: "\n").map { line in
@@ -84,12 +83,11 @@ struct EndToEndCLITests {
 
     @Test("receive names a message's file and the command that saves it; control characters others wrote are shown, not obeyed")
     func receiveShowsFilesSafely() async throws {
-        let parley = try Binaries.path("parley")
         try await withRelay { relay, directory in
-            let alice = "alice@\(relay.name)", bob = "bob@\(relay.name)"
-            let aliceHome = directory.sub("alice"), bobHome = directory.sub("bob")
+            let homes = try TwoHomes(relay: relay, directory: directory)
+            let (alice, bob, aliceHome, bobHome) = (homes.alice, homes.bob, homes.aliceHome, homes.bobHome)
             func parleyRun(_ arguments: [String], home: String) async throws -> ProcessResult {
-                let result = try await run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory)
+                let result = try await homes.run(arguments, home: home)
                 #expect(result.status == 0, "\(arguments): \(result.summary)")
                 return result
             }
@@ -184,6 +182,27 @@ struct EndToEndCLITests {
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory.sub("documents")) == ["keep.txt"])
             #expect(!FileManager.default.fileExists(atPath: directory.sub("documents.key")), "the key file this run made is gone")
         }
+    }
+}
+
+/// Alice's and Bob's homes on one relay, each unlocked by a key file beside it, and `parley` run in either.
+private struct TwoHomes {
+    let parley: String
+    let directory: TemporaryDirectory
+    let alice: String, bob: String
+    let aliceHome: String, bobHome: String
+
+    init(relay: RelayProcess, directory: TemporaryDirectory) throws {
+        parley = try Binaries.path("parley")
+        self.directory = directory
+        alice = "alice@\(relay.name)"
+        bob = "bob@\(relay.name)"
+        aliceHome = directory.sub("alice")
+        bobHome = directory.sub("bob")
+    }
+
+    func run(_ arguments: [String], home: String, standardInput: String? = nil) async throws -> ProcessResult {
+        try await ParleyRelayTests.run(parley, arguments + ["--home", home, "--key-file", home + ".key"], in: directory, standardInput: standardInput)
     }
 }
 
