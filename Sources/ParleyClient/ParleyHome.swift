@@ -54,3 +54,35 @@ public struct ParleyHome: Sendable {
         return try RelayEndpoint(relay: parsed.relay, tls: tls, insecure: insecure, caFile: try store.setting(caSetting))
     }
 }
+
+extension ParleyHome {
+    /// Making a new account home (init, link, backup import) in steps that can each fail: `creating`
+    /// runs them and, on failure, removes exactly what this run made — the store, the home directory if it
+    /// did not exist before (and only while empty), the key file if it did not exist before — so the next
+    /// attempt starts over cleanly and nothing the user had is touched.
+    ///
+    /// `keep` is asked after a failure: true (the relay already holds the new account, say) keeps everything.
+    public func creating<T>(keyFile: String?, keep: () -> Bool = { false },
+                            _ body: () async throws -> T) async throws -> T {
+        let homeExisted = FileManager.default.fileExists(atPath: path)
+        var createdKeyFile: String?
+        do {
+            if let keyFile, !FileManager.default.fileExists(atPath: keyFile) {
+                try KeyFile.create(at: keyFile)
+                createdKeyFile = keyFile
+            }
+            return try await body()
+        } catch {
+            if keep() { throw error }
+            // A store that was there when this run tried to create one is another run's (two commands racing
+            // into one home): it stays.
+            let storeIsOurs: Bool = if case StoreError.alreadyExists = error { false } else { true }
+            if storeIsOurs {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
+            }
+            if !homeExisted { rmdir(path) }
+            if let createdKeyFile { unlink(createdKeyFile) }
+            throw error
+        }
+    }
+}

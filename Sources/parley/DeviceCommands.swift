@@ -45,7 +45,7 @@ struct LinkCommand: AsyncParsableCommand {
         let endpoint = try transport.endpoint(relay: relay, insecure: client.insecure)
         let relayClient = try RelayClient(endpoint: endpoint)
         _ = try await relayClient.health()
-        try await creatingHome(home, keyFile: client.keyFile) {
+        try await home.creating(keyFile: client.keyFile) {
             let unlock = try client.unlockMethod(confirm: true)
             let pending = try await PendingLink.begin(relay: relayClient, relayName: relay)
             if json {

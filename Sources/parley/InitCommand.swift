@@ -38,7 +38,7 @@ struct InitCommand: AsyncParsableCommand {
         // upload) keeps them, and the next command that reaches the relay uploads prekeys again.
         let registered = { (try? created?.localAccount()) != nil }
         do {
-            try await creatingHome(home, keyFile: client.keyFile, keep: registered) {
+            try await home.creating(keyFile: client.keyFile, keep: registered) {
                 let unlock = try client.unlockMethod(confirm: true)
                 try home.create()
                 let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])

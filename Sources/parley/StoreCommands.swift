@@ -108,7 +108,7 @@ struct BackupImport: AsyncParsableCommand {
         let passphrase = try backup.read(confirm: false)
         // A failed restore leaves nothing it made behind (and never more: the home may be a directory
         // that already held other files).
-        let (store, summary) = try await creatingHome(home, keyFile: client.keyFile) {
+        let (store, summary) = try await home.creating(keyFile: client.keyFile) {
             let unlock = try client.unlockMethod(confirm: true)
             try home.create()
             do {
