@@ -53,8 +53,7 @@ extension Engine {
         var plaintext = try await attachmentBytes(of: record)
         defer { wipe(&plaintext) }
         if !replacing {
-            // O_EXCL: never replaces anything, not even a file that appeared during the download; O_NOFOLLOW:
-            // never writes through a symbolic link; 0600 from the first byte.
+            // Never replaces anything, not even a file that appeared during the download.
             try Self.writeNew(plaintext, at: path)
             return
         }
@@ -69,26 +68,10 @@ extension Engine {
         }
     }
 
-    /// Creates `path` (it must not exist), mode 0600, holding `bytes`; on any failure nothing is left.
+    /// Creates `path` (it must not exist) holding `bytes`: see `NewFile`.
     private static func writeNew(_ bytes: [UInt8], at path: String) throws(ClientError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw ClientError.file("cannot write \(path): " + (errno == EEXIST ? "it already exists; nothing was written" : String(cString: strerror(errno))))
-        }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            written += n
-        }
-        let complete = written == bytes.count && fsync(fd) == 0
-        let reason = String(cString: strerror(errno))
-        close(fd)
-        guard complete else {
-            unlink(path)
-            throw ClientError.file("cannot write \(path): \(reason)")
-        }
+        guard let code = NewFile.create(at: path, holding: bytes) else { return }
+        throw ClientError.file("cannot write \(path): " + (code == EEXIST ? "it already exists; nothing was written" : String(cString: strerror(code))))
     }
 
     /// Where an attachment named `fileName` by its sender is saved: `requested` (a directory in it gets the

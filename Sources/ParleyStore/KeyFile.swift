@@ -11,11 +11,8 @@ public enum KeyFile {
         defer { wipe(&secret) }
         var text = Array((secret.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
         defer { wipe(&text) }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .keyFileUnreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        guard write(fd, text, text.count) == text.count, fsync(fd) == 0 else {
-            throw .keyFileUnreadable(path: path, reason: String(cString: strerror(errno)))
+        if let code = NewFile.create(at: path, holding: text) {
+            throw .keyFileUnreadable(path: path, reason: String(cString: strerror(code)))
         }
     }
 
