@@ -96,8 +96,8 @@ struct RelayCommandLineTests {
         let directory = try TemporaryDirectory()
         let relay = try Binaries.path("parley-relay")
         FileManager.default.createFile(atPath: directory.sub("a-file"), contents: Data("x".utf8))
-        let taken = try LoopbackSocket.listening()
-        defer { taken.socket.close() }
+        let taken = try SilentListener()   // holds a loopback port
+        defer { taken.close() }
         let cases: [(arguments: [String], status: Int32, says: String)] = [
             (["serve", "--data", directory.sub("d"), "--listen", "nowhere"], 1, "--listen must be HOST:PORT"),
             (["serve", "--listen", "127.0.0.1:1"], 1, "--data"),
@@ -135,22 +135,6 @@ final class LoopbackSocket {
     }
 
     deinit { close() }
-
-    /// A socket listening on a free loopback port (so that the port is taken).
-    static func listening() throws -> (socket: LoopbackSocket, port: Int) {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { Glibc.close(fd); throw FixtureError("cannot listen on a loopback port: \(errno)") }
-        return (LoopbackSocket(descriptor: fd), Int(UInt16(bigEndian: address.sin_port)))
-    }
-
-    private init(descriptor: Int32) { fd = descriptor }
 
     func close() {
         if fd >= 0 { Glibc.close(fd); fd = -1 }

@@ -28,7 +28,7 @@ struct PushSocketTests {
 
 /// A TCP socket on 127.0.0.1 that listens but never accepts: the kernel completes connections into its
 /// backlog, and nothing is ever answered.
-private final class SilentListener: @unchecked Sendable {
+final class SilentListener: @unchecked Sendable {
     let fd: Int32
     let port: Int
 
