@@ -111,10 +111,16 @@ public actor Engine {
     /// Whether the account's device list on the relay (signed by the account key) still holds this device
     /// with this device's key.
     private func accountListsThisDevice() async throws -> Bool {
-        let response = try await relay.account(account.address)
+        let list = try await publishedDeviceList(of: account.address)
+        return list.device(account.device.deviceId)?.identityKey == account.device.publicKey
+    }
+
+    /// The device list `address`'s relay publishes, checked: signed by the account key the relay names.
+    func publishedDeviceList(of address: String) async throws -> SignedDeviceList {
+        let response = try await peerRelay(for: address).account(address)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
-        return list.device(account.device.deviceId)?.identityKey == account.device.publicKey
+        return list
     }
 
     /// Runs `body` with a token, renewing it once if the relay says it expired.
@@ -176,9 +182,7 @@ public actor Engine {
     @discardableResult
     public func addContact(_ address: AccountAddress) async throws -> Contact {
         let text = address.description
-        let response = try await peerRelay(for: text).account(text)
-        let list = try SignedDeviceList(verifying: response.deviceList.bytes)
-        guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
+        let list = try await publishedDeviceList(of: text)
         if try store.contact(text) != nil {
             try await learn(list, for: text)
             return try store.contact(text)!
