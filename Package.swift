@@ -80,7 +80,9 @@ let package = Package(
             name: "ParleyClient",
             dependencies: [
                 "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -121,7 +123,11 @@ let package = Package(
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",
-            dependencies: ["ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]
+            dependencies: [
+                "ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto",
+                // An HTTP client independent of the one under test, for hostile and malformed requests.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

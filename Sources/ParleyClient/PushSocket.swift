@@ -6,8 +6,8 @@ import NIOSSL
 import NIOWebSocket
 
 /// The push WebSocket as a client, on swift-nio directly. A relay addressed by an IP address gets no TLS
-/// server name (SNI cannot carry one, RFC 6066 §3) and its certificate is checked against the IP address,
-/// which the WebSocket client libraries at hand could not do (they always sent the host as the name).
+/// server name (`ConnectTarget.serverName`) and its certificate is checked against the IP address, which
+/// the WebSocket client libraries at hand could not do (they always sent the host as the name).
 enum PushSocket {
     enum Failure: Error, CustomStringConvertible {
         case badURL(String)
@@ -32,25 +32,16 @@ enum PushSocket {
     /// text message to `onText` until the relay closes the connection. Answers pings, and the relay's close.
     static func run(url: String, authorization: String, tls: TLSConfiguration?, timeout: TimeAmount = upgradeTimeout,
                     onText: @escaping @Sendable (String) async -> Void) async throws {
-        guard let components = URLComponents(string: url), let scheme = components.scheme, let named = components.host,
-              scheme == "ws" || scheme == "wss" else { throw Failure.badURL(url) }
-        // An IPv6 address comes in brackets ([::1]); the socket and the certificate check want it bare.
-        let host = named.hasPrefix("[") && named.hasSuffix("]") ? String(named.dropFirst().dropLast()) : named
-        let secure = scheme == "wss"
-        let port = components.port ?? (secure ? 443 : 80)
-        let path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
-        // SNI and the certificate name only for a DNS name; an IP address is checked against the
-        // certificate's IP entries (NIOSSL does so when it is given no server name).
-        let isAddress = (try? SocketAddress(ipAddress: host, port: port)) != nil
-        let context = secure ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
-        let authority = (host.contains(":") ? "[\(host)]" : host) + (components.port.map { ":\($0)" } ?? "")
+        guard let target = ConnectTarget(url: url), url.hasPrefix("ws") else { throw Failure.badURL(url) }
+        let context = target.secure ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
 
         // Cancelling the task closes the channel, also while it connects or upgrades (waits NIO does not
         // cancel by itself), so the listener stops at once rather than after the timeout.
         let opened = OpenedChannel()
         try await withTaskCancellationHandler {
-            try await exchange(host: host, port: port, path: path, authority: authority, authorization: authorization,
-                               context: context, sni: isAddress ? nil : host, timeout: timeout, opened: opened, onText: onText)
+            try await exchange(host: target.host, port: target.port, path: target.path, authority: target.authority,
+                               authorization: authorization, context: context, sni: target.serverName, timeout: timeout,
+                               opened: opened, onText: onText)
         } onCancel: {
             opened.cancel()
         }
@@ -114,28 +105,5 @@ enum PushSocket {
                 }
             }
         }
-    }
-}
-
-/// The push socket's channel as soon as it exists, so a cancelled listener can close it.
-private final class OpenedChannel: @unchecked Sendable {
-    private let lock = NSLock()
-    private var channel: (any Channel)?
-    private var cancelled = false
-
-    func set(_ channel: any Channel) {
-        let close = lock.withLock { () -> Bool in
-            self.channel = channel
-            return cancelled
-        }
-        if close { channel.close(promise: nil) }
-    }
-
-    func cancel() {
-        let channel = lock.withLock { () -> (any Channel)? in
-            cancelled = true
-            return self.channel
-        }
-        channel?.close(promise: nil)
     }
 }

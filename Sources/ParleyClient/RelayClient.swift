@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -9,7 +8,7 @@ import ParleyRelayAPI
 /// The relay's HTTP API as async calls. Stateless apart from the bearer token the caller passes.
 public struct RelayClient: Sendable {
     public let endpoint: RelayEndpoint
-    private let http: HTTPClient
+    private let http: RelayConnections
     private let timeout: TimeAmount
 
     public init(endpoint: RelayEndpoint, timeout: TimeAmount = .seconds(30)) throws(ClientError) {
@@ -20,16 +19,15 @@ public struct RelayClient: Sendable {
             do { certificates = try NIOSSLCertificate.fromPEMFile(caFile) } catch {
                 throw .network("cannot read CA file \(caFile): \(error)")
             }
-            http = Self.clients.client(caFile: caFile, certificates: certificates)
+            http = try Self.connections.connections(to: endpoint.baseURL, caFile: caFile, certificates: certificates)
         } else {
-            http = Self.clients.client(caFile: nil, certificates: [])
+            http = try Self.connections.connections(to: endpoint.baseURL, caFile: nil, certificates: [])
         }
     }
 
-    /// One HTTP client per trust configuration, kept for the life of the process (like `HTTPClient.shared`):
-    /// an `HTTPClient` must be shut down before it is released (debug builds trap otherwise), and
+    /// One set of kept-alive connections per relay and trust configuration, for the life of the process:
     /// RelayClient values are made and dropped freely (one per contact lookup, for instance).
-    private static let clients = HTTPClients()
+    private static let connections = ConnectionTable()
 
     // MARK: Endpoints
 
@@ -128,24 +126,19 @@ public struct RelayClient: Sendable {
     }
 
     private func raw(_ method: HTTPMethod, _ path: String, body: ByteBuffer?, token: String?, expect: Set<Int>) async throws(ClientError) -> ByteBuffer {
-        var request = HTTPClientRequest(url: endpoint.baseURL + path)
-        request.method = method
-        if let body {
-            request.body = .bytes(body)
-            request.headers.add(name: "Content-Type", value: path.hasPrefix("/v1/attachments/") ? "application/octet-stream" : "application/json")
+        var headers: [(String, String)] = []
+        if body != nil {
+            headers.append(("Content-Type", path.hasPrefix("/v1/attachments/") ? "application/octet-stream" : "application/json"))
         }
-        if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
-        let status: Int
-        let buffer: ByteBuffer
+        if let token { headers.append(("Authorization", "Bearer " + token)) }
+        let response: RelayConnections.Response
         do {
-            let response = try await http.execute(request, timeout: timeout)
-            status = Int(response.status.code)
-            buffer = try await response.body.collect(upTo: 128 << 20)
+            response = try await http.execute(method, path, headers: headers, body: body, timeout: timeout, limit: 128 << 20)
         } catch {
             throw .network(Self.describe(error))
         }
-        guard expect.contains(status) else { throw Self.error(status: status, body: buffer) }
-        return buffer
+        guard expect.contains(response.status) else { throw Self.error(status: response.status, body: response.body) }
+        return response.body
     }
 
     private static func error(status: Int, body: ByteBuffer) -> ClientError {
@@ -159,35 +152,35 @@ public struct RelayClient: Sendable {
     }
 
     private static func describe(_ error: any Error) -> String {
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        if text.contains("deadlineExceeded") || text.contains("Timeout") { return "timed out" }
-        return text
+        if error is CancellationError { return "cancelled" }
+        if let failure = error as? RelayConnections.Failure { return failure.description }
+        return String(describing: error)
     }
 }
 
-/// The process-wide table behind `RelayClient.clients`, keyed by the CA file's path and contents (a
-/// replaced CA file gets a new client). Failed connection attempts are not retried until the request's
-/// deadline, as `HTTPClient.shared` does: a relay that is down answers "connection refused" at once, so
-/// `parley send` keeps the message in the outbox and `parley receive` exits 3 without a 30-second hang.
-private final class HTTPClients: @unchecked Sendable {
-    private var clients: [String: HTTPClient] = [:]
+/// The process-wide table behind `RelayClient.connections`, keyed by the relay's URL and the CA file's path
+/// and contents (a replaced CA file gets new connections). A failed connection attempt is not retried: a
+/// relay that is down answers "connection refused" at once, so `parley send` keeps the message in the
+/// outbox and `parley receive` exits 3 without a 30-second hang.
+private final class ConnectionTable: @unchecked Sendable {
+    private var table: [String: RelayConnections] = [:]
     private let lock = ParleyCrypto.Lock()
 
-    func client(caFile: String?, certificates: [NIOSSLCertificate]) -> HTTPClient {
-        let key = caFile.map { $0 + "\n" + (FileManager.default.contents(atPath: $0)?.base64EncodedString() ?? "") } ?? ""
+    func connections(to baseURL: String, caFile: String?, certificates: [NIOSSLCertificate]) throws(ClientError) -> RelayConnections {
+        let key = baseURL + "\n" + (caFile.map { $0 + "\n" + (FileManager.default.contents(atPath: $0)?.base64EncodedString() ?? "") } ?? "")
+        if let existing = lock.withLock({ table[key] }) { return existing }
+        guard let target = ConnectTarget(url: baseURL) else { throw .network("not a relay URL: \(baseURL)") }
+        var context: NIOSSLContext?
+        if target.secure {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if caFile != nil { tls.additionalTrustRoots = [.certificates(certificates)] }
+            do { context = try NIOSSLContext(configuration: tls) } catch { throw .network("cannot set up TLS: \(error)") }
+        }
+        let made = RelayConnections(target: target, context: context)
         return lock.withLock {
-            if let existing = clients[key] { return existing }
-            var configuration = HTTPClient.Configuration()
-            if caFile != nil {
-                var tls = TLSConfiguration.makeClientConfiguration()
-                tls.additionalTrustRoots = [.certificates(certificates)]
-                configuration.tlsConfiguration = tls
-            }
-            configuration.connectionPool.retryConnectionEstablishment = false
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[key] = client
-            return client
+            if let existing = table[key] { return existing }
+            table[key] = made
+            return made
         }
     }
 }

@@ -1,0 +1,232 @@
+import Foundation
+import NIOCore
+@testable import ParleyClient
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The relay client's own HTTP/1.1 connections, against a scripted server on 127.0.0.1 that records every
+/// request and counts connections.
+@Suite struct RelayConnectionsTests {
+    private func connections(_ server: ScriptedHTTPServer) -> RelayConnections {
+        RelayConnections(target: ConnectTarget(url: "http://127.0.0.1:\(server.port)")!, context: nil)
+    }
+
+    @Test func keptAliveConnectionCarriesEveryRequest() async throws {
+        let server = try ScriptedHTTPServer { _ in .answer(status: 200, body: "ok") }
+        defer { server.close() }
+        let http = connections(server)
+        for _ in 0..<3 {
+            let response = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+            #expect(response.status == 200)
+            #expect(String(buffer: response.body) == "ok")
+        }
+        #expect(server.connectionCount == 1)
+    }
+
+    @Test func requestCarriesHostLengthHeadersAndBody() async throws {
+        let server = try ScriptedHTTPServer { _ in .answer(status: 204, body: "") }
+        defer { server.close() }
+        let response = try await connections(server).execute(.POST, "/v1/mailbox/ack?fetch=5", headers: [("Authorization", "Bearer t")],
+                                                                body: ByteBuffer(string: "{\"ids\":[]}"), timeout: .seconds(30), limit: 1024)
+        #expect(response.status == 204)
+        let request = try #require(server.requests.first)
+        #expect(request.hasPrefix("POST /v1/mailbox/ack?fetch=5 HTTP/1.1\r\n"))
+        #expect(request.lowercased().contains("host: 127.0.0.1:\(server.port)\r\n"))
+        #expect(request.lowercased().contains("content-length: 10\r\n"))
+        #expect(request.contains("Authorization: Bearer t\r\n"))
+        #expect(request.hasSuffix("\r\n\r\n{\"ids\":[]}"))
+    }
+
+    @Test func bodylessPostSaysItsLengthIsZero() async throws {
+        let server = try ScriptedHTTPServer { _ in .answer(status: 201, body: "{}") }
+        defer { server.close() }
+        _ = try await connections(server).execute(.POST, "/v1/provisioning", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(server.requests.first?.lowercased().contains("content-length: 0\r\n") == true)
+    }
+
+    @Test func connectionCloseAnswerIsNotReused() async throws {
+        let server = try ScriptedHTTPServer { _ in .answer(status: 413, body: "{}", close: true) }
+        defer { server.close() }
+        let http = connections(server)
+        for _ in 0..<2 {
+            let response = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "x"), timeout: .seconds(30), limit: 1024)
+            #expect(response.status == 413)
+        }
+        #expect(server.connectionCount == 2)
+    }
+
+    @Test func relayThatClosesWithoutAnsweringIsAClearError() async throws {
+        let server = try ScriptedHTTPServer { _ in .hangUp }
+        defer { server.close() }
+        await #expect(throws: RelayConnections.Failure.closed) {
+            _ = try await connections(server).execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        }
+    }
+
+    @Test func silentRelayTimesOutAndTheConnectionIsDropped() async throws {
+        let server = try ScriptedHTTPServer { index in index == 0 ? .ignore : .answer(status: 200, body: "late") }
+        defer { server.close() }
+        let http = connections(server)
+        await #expect(throws: RelayConnections.Failure.timedOut) {
+            _ = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .milliseconds(200), limit: 1024)
+        }
+        // The timed-out connection is closed, not handed to the next request (which would read the late answer).
+        let next = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(String(buffer: next.body) == "late")
+        #expect(server.connectionCount == 2)
+    }
+
+    @Test func answerLargerThanTheLimitIsRefused() async throws {
+        let server = try ScriptedHTTPServer { _ in .answer(status: 200, body: String(repeating: "x", count: 4096)) }
+        defer { server.close() }
+        await #expect(throws: RelayConnections.Failure.tooLarge(limit: 100)) {
+            _ = try await connections(server).execute(.GET, "/v1/attachments/a", headers: [], body: nil, timeout: .seconds(30), limit: 100)
+        }
+    }
+
+    @Test func cancellingTheTaskEndsAWaitForASilentRelay() async throws {
+        let server = try ScriptedHTTPServer { _ in .ignore }
+        defer { server.close() }
+        let http = connections(server)
+        let task = Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+        try await eventually("the request to reach the server") { server.requests.count == 1 }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
+    }
+
+    @Test func refusedConnectionSaysSo() async throws {
+        let port = try RelayProcess.freePort()
+        let relay = try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(port)"))
+        do {
+            _ = try await relay.health()
+            Issue.record("a health check reached a relay that is not running")
+        } catch {
+            #expect((error as? ClientError)?.description == "cannot reach the relay: connection refused")
+        }
+    }
+
+    @Test func targetsOfRelayURLs() throws {
+        let plain = try #require(ConnectTarget(url: "http://127.0.0.1:8443"))
+        #expect(plain.host == "127.0.0.1" && plain.port == 8443 && !plain.secure && plain.authority == "127.0.0.1:8443")
+        #expect(plain.serverName == nil && plain.path == "/")
+        let v6 = try #require(ConnectTarget(url: "wss://[::1]:9000/v1/push"))
+        #expect(v6.host == "::1" && v6.port == 9000 && v6.secure && v6.authority == "[::1]:9000" && v6.path == "/v1/push")
+        #expect(v6.serverName == nil)
+        let named = try #require(ConnectTarget(url: "https://relay.example.org"))
+        #expect(named.port == 443 && named.authority == "relay.example.org" && named.serverName == "relay.example.org")
+        #expect(ConnectTarget(url: "ws://relay.example.org/v1/push")?.port == 80)
+        for bad in ["relay.example.org", "ftp://h", "http://", "http://h:0", "http://h:70000", "http://h:x", "http://[::1", "http://[::1]x"] {
+            #expect(ConnectTarget(url: bad) == nil, "\(bad)")
+        }
+    }
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 on plain sockets and threads, answering each request (numbered from 0
+/// across all connections) as `script` says, and recording what it was sent.
+final class ScriptedHTTPServer: @unchecked Sendable {
+    enum Reply: Sendable {
+        case answer(status: Int, body: String, close: Bool = false)
+        /// Close the connection without answering.
+        case hangUp
+        /// Read the request and never answer.
+        case ignore
+    }
+
+    let port: Int
+    private let fd: Int32
+    private let script: @Sendable (Int) -> Reply
+    private let lock = NSLock()
+    private var recorded: [String] = []
+    private var accepted = 0
+    /// Connections not yet closed; each is closed by the thread serving it, under the lock.
+    private var clients: Set<Int32> = []
+
+    init(script: @escaping @Sendable (Int) -> Reply) throws {
+        self.script = script
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = Glibc.close(fd)
+            throw FixtureError("cannot listen: \(reason)")
+        }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = fd
+        Thread.detachNewThread { [self] in
+            while true {
+                let client = accept(listener, nil, nil)
+                // `close()` shut the socket down: only this thread closes it, so no other test's descriptor
+                // that reuses the number can be touched.
+                guard client >= 0 else { _ = Glibc.close(listener); return }
+                lock.withLock { accepted += 1; clients.insert(client) }
+                Thread.detachNewThread { [self] in serve(client) }
+            }
+        }
+    }
+
+    var connectionCount: Int { lock.withLock { accepted } }
+    var requests: [String] { lock.withLock { recorded } }
+
+    /// Stops accepting and ends every connection (the threads close the descriptors).
+    func close() {
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+        lock.withLock { for client in clients { _ = shutdown(client, Int32(SHUT_RDWR)) } }
+    }
+
+    private func serve(_ client: Int32) {
+        defer { lock.withLock { clients.remove(client); _ = Glibc.close(client) } }
+        var pending: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            // One request: the head up to CRLFCRLF, then Content-Length bytes of body.
+            var request: [UInt8]?
+            while request == nil {
+                if let end = Self.headEnd(pending) {
+                    let head = String(decoding: pending[..<end], as: UTF8.self).lowercased()
+                    let length = head.split(separator: "\r\n").compactMap { line -> Int? in
+                        line.hasPrefix("content-length:") ? Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) : nil
+                    }.first ?? 0
+                    if pending.count >= end + length {
+                        request = Array(pending[..<(end + length)])
+                        pending.removeFirst(end + length)
+                        break
+                    }
+                }
+                let n = read(client, &chunk, chunk.count)
+                guard n > 0 else { return }
+                pending += chunk[..<n]
+            }
+            let index = lock.withLock { () -> Int in
+                recorded.append(String(decoding: request!, as: UTF8.self))
+                return recorded.count - 1
+            }
+            switch script(index) {
+            case .hangUp:
+                return
+            case .ignore:
+                while read(client, &chunk, chunk.count) > 0 {}
+                return
+            case .answer(let status, let body, let close):
+                // A 204 has no body and must not say how long it is (RFC 9110 §8.6).
+                let length = status == 204 ? "" : "Content-Length: \(body.utf8.count)\r\n"
+                let text = "HTTP/1.1 \(status) Whatever\r\n" + length + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+                let bytes = Array(text.utf8)
+                guard write(client, bytes, bytes.count) == bytes.count, !close else { return }
+            }
+        }
+    }
+
+    private static func headEnd(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { return i + 4 }
+        return nil
+    }
+}
