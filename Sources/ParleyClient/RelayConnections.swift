@@ -38,9 +38,12 @@ final class RelayConnections: @unchecked Sendable {
     /// 120 s (`--idle-timeout`), and a request written just as it does so would be lost with the connection.
     static let idleLifetime = TimeAmount.seconds(50)
     static let maxIdle = 8
+    /// Requests in flight at once (each on a connection of its own); AsyncHTTPClient's default was 8.
+    static let maxInFlight = 16
 
     private let target: ConnectTarget
     private let context: NIOSSLContext?
+    let slots = ConnectionSlots(limit: RelayConnections.maxInFlight)
     private let lock = ParleyCrypto.Lock()
     private var idle: [(channel: any Channel, since: NIODeadline)] = []
 
@@ -60,6 +63,8 @@ final class RelayConnections: @unchecked Sendable {
         if body != nil || method == .POST || method == .PUT { headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0)) }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
 
+        try await slots.acquire()
+        defer { slots.release() }
         let opened = OpenedChannel()
         return try await withTaskCancellationHandler {
             let channel = try await acquire(deadline: deadline, opened: opened)

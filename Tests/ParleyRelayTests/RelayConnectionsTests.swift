@@ -96,6 +96,44 @@ import Glibc
         await #expect(throws: CancellationError.self) { _ = try await task.value }
     }
 
+    @Test func requestsBeyondTheCapWaitForASlot() async throws {
+        let server = try ScriptedHTTPServer { _ in .ignore }
+        defer { server.close() }
+        let http = connections(server)
+        let limit = RelayConnections.maxInFlight
+        let tasks = (0..<(limit + 4)).map { _ in
+            Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+        }
+        try await eventually("the cap's worth of requests to reach the server") { server.requests.count == limit }
+        try await eventually("the rest to wait") { http.slots.requestsWaiting == 4 }
+        #expect(server.connectionCount == limit)
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        #expect(http.slots.requestsInFlight == 0 && http.slots.requestsWaiting == 0)
+    }
+
+    @Test func slotsGoToWaitersInTurnAndACancelledWaiterLeavesNone() async throws {
+        let slots = ConnectionSlots(limit: 1)
+        try await slots.acquire()
+        let order = OrderLog()
+        let first = Task { try await slots.acquire(); order.append(1) }
+        try await eventually("the first waiter") { slots.requestsWaiting == 1 }
+        let cancelled = Task { try await slots.acquire(); order.append(99) }
+        try await eventually("the second waiter") { slots.requestsWaiting == 2 }
+        let third = Task { try await slots.acquire(); order.append(3) }
+        try await eventually("the third waiter") { slots.requestsWaiting == 3 }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        #expect(slots.requestsWaiting == 2)
+        slots.release()
+        try await first.value
+        slots.release()
+        try await third.value
+        #expect(order.values == [1, 3])
+        slots.release()
+        #expect(slots.requestsInFlight == 0)
+    }
+
     @Test func refusedConnectionSaysSo() async throws {
         let port = try RelayProcess.freePort()
         let relay = try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(port)"))
@@ -121,6 +159,13 @@ import Glibc
             #expect(ConnectTarget(url: bad) == nil, "\(bad)")
         }
     }
+}
+
+final class OrderLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Int] = []
+    func append(_ value: Int) { lock.withLock { list.append(value) } }
+    var values: [Int] { lock.withLock { list } }
 }
 
 /// An HTTP/1.1 server on 127.0.0.1 on plain sockets and threads, answering each request (numbered from 0
