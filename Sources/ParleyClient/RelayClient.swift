@@ -61,7 +61,7 @@ public struct RelayClient: Sendable {
     public func acknowledge(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse? {
         let path = "/v1/mailbox/ack?fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
         let answer = try await raw(.POST, path, body: try encode(AckRequest(ids: ids)), token: token, expect: [200, 204])
-        return answer.readableBytes == 0 ? nil : try decode(answer)
+        return answer.readableBytes == 0 ? nil : try decode(answer) as FetchResponse
     }
     public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
@@ -117,6 +117,7 @@ public struct RelayClient: Sendable {
         do { return ByteBuffer(bytes: try JSONEncoder().encode(body)) } catch { throw .malformedResponse("cannot encode request: \(error)") }
     }
 
+    /// `R` must be the response type itself (not an Optional of it) for the HotJSON path to apply.
     private func decode<R: Decodable>(_ buffer: ByteBuffer) throws(ClientError) -> R {
         if let hot = R.self as? any HotJSON.Type,
            let value = buffer.withUnsafeReadableBytes({ hot.init(fastJSON: $0) }) as? R { return value }
