@@ -230,6 +230,12 @@ private final class ExchangeHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Bytes no request asked for (a second answer, or one on an idle connection) would be taken for
+        // the next request's answer: such a connection is closed instead.
+        guard pending != nil else {
+            context.close(promise: nil)
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = Int(head.status.code)

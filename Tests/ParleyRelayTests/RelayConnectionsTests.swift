@@ -78,6 +78,20 @@ import Glibc
         #expect(server.connectionCount == 2)
     }
 
+    @Test func connectionWithAnAnswerNobodyAskedForIsClosedNotReused() async throws {
+        let server = try ScriptedHTTPServer { index in
+            index == 0 ? .answerTwice(first: "asked", second: "not asked") : .answer(status: 200, body: "fresh")
+        }
+        defer { server.close() }
+        let http = connections(server)
+        let first = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(String(buffer: first.body) == "asked")
+        try await eventually("the client to close the connection") { server.closedConnections == 1 }
+        let second = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(String(buffer: second.body) == "fresh")
+        #expect(server.connectionCount == 2)
+    }
+
     @Test func answerLargerThanTheLimitIsRefused() async throws {
         let server = try ScriptedHTTPServer { _ in .answer(status: 200, body: String(repeating: "x", count: 4096)) }
         defer { server.close() }
@@ -177,6 +191,8 @@ final class ScriptedHTTPServer: @unchecked Sendable {
         case hangUp
         /// Read the request and never answer.
         case ignore
+        /// Two answers in one write: the second one nobody asked for.
+        case answerTwice(first: String, second: String)
     }
 
     let port: Int
@@ -185,6 +201,7 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [String] = []
     private var accepted = 0
+    private var closed = 0
     /// Connections not yet closed; each is closed by the thread serving it, under the lock.
     private var clients: Set<Int32> = []
 
@@ -218,6 +235,8 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     }
 
     var connectionCount: Int { lock.withLock { accepted } }
+    /// Connections the client closed (or that ended), as the server saw them.
+    var closedConnections: Int { lock.withLock { closed } }
     var requests: [String] { lock.withLock { recorded } }
 
     /// Stops accepting and ends every connection (the threads close the descriptors).
@@ -227,7 +246,7 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     }
 
     private func serve(_ client: Int32) {
-        defer { lock.withLock { clients.remove(client); _ = Glibc.close(client) } }
+        defer { lock.withLock { clients.remove(client); closed += 1; _ = Glibc.close(client) } }
         var pending: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -259,14 +278,20 @@ final class ScriptedHTTPServer: @unchecked Sendable {
             case .ignore:
                 while read(client, &chunk, chunk.count) > 0 {}
                 return
+            case .answerTwice(let first, let second):
+                let bytes = Array((Self.response(200, first) + Self.response(200, second)).utf8)
+                guard write(client, bytes, bytes.count) == bytes.count else { return }
             case .answer(let status, let body, let close):
-                // A 204 has no body and must not say how long it is (RFC 9110 §8.6).
-                let length = status == 204 ? "" : "Content-Length: \(body.utf8.count)\r\n"
-                let text = "HTTP/1.1 \(status) Whatever\r\n" + length + (close ? "Connection: close\r\n" : "") + "\r\n" + body
-                let bytes = Array(text.utf8)
+                let bytes = Array(Self.response(status, body, close: close).utf8)
                 guard write(client, bytes, bytes.count) == bytes.count, !close else { return }
             }
         }
+    }
+
+    private static func response(_ status: Int, _ body: String, close: Bool = false) -> String {
+        // A 204 has no body and must not say how long it is (RFC 9110 §8.6).
+        let length = status == 204 ? "" : "Content-Length: \(body.utf8.count)\r\n"
+        return "HTTP/1.1 \(status) Whatever\r\n" + length + (close ? "Connection: close\r\n" : "") + "\r\n" + body
     }
 
     private static func headEnd(_ bytes: [UInt8]) -> Int? {
