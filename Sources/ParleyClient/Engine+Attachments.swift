@@ -10,6 +10,12 @@ extension Engine {
     /// The largest file sent as an attachment (the relay has its own cap, 100 MiB by default).
     public static let maxAttachmentBytes = 100 * 1024 * 1024 - 64 * 1024
 
+    /// How much of a blob is accepted from a relay: the size its pointer promises, and never more than
+    /// 1 GiB, whatever a pointer claims (the blob is held in memory while it is checked).
+    static func downloadLimit(_ pointer: AttachmentPointer) -> Int {
+        min(AttachmentCipher.sealedSize(of: Int(clamping: pointer.size)), 1 << 30)
+    }
+
     /// Encrypts and uploads the file at `path`, then sends the pointer (with an optional caption) to every
     /// device of `peer`. Nothing is sent if the file cannot be read or the upload fails.
     @discardableResult
@@ -36,7 +42,7 @@ extension Engine {
     /// chunk, size) before anything is returned.
     public func attachmentBytes(of record: MessageRecord) async throws -> [UInt8] {
         guard let pointer = record.attachment else { throw ClientError.noAttachment }
-        let blob = try await peerRelay(for: record.sender.address).downloadAttachment(id: pointer.id)
+        let blob = try await peerRelay(for: record.sender.address).downloadAttachment(id: pointer.id, maxBytes: Self.downloadLimit(pointer))
         return try AttachmentCipher.open(blob, pointer: pointer)
     }
 

@@ -111,7 +111,7 @@ extension Engine {
         try await engine.uploadPreKeys(preKeys, full: true)
         var summary = LinkTransfer.Summary()
         if let transfer = payload.transfer {
-            let blob = try await relay.downloadAttachment(id: transfer.id)
+            let blob = try await relay.downloadAttachment(id: transfer.id, maxBytes: Self.downloadLimit(transfer))
             var bytes = try AttachmentCipher.open(blob, pointer: transfer)
             defer { wipe(&bytes) }
             summary = try LinkTransfer.install(bytes, into: store)

@@ -67,7 +67,7 @@ public struct RelayClient: Sendable {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
     }
     public func uploadAttachment(id: String, bytes: [UInt8], token: String) async throws(ClientError) {
-        _ = try await raw(.PUT, "/v1/attachments/" + id, body: ByteBuffer(bytes: bytes), token: token, expect: [204])
+        _ = try await raw(.PUT, "/v1/attachments/" + escape(id), body: ByteBuffer(bytes: bytes), token: token, expect: [204])
     }
     public func createProvisioning() async throws(ClientError) -> ProvisioningSlot {
         try await call(.POST, "/v1/provisioning")
@@ -83,8 +83,10 @@ public struct RelayClient: Sendable {
             throw .malformedResponse("provisioning message")
         }
     }
-    public func downloadAttachment(id: String) async throws(ClientError) -> [UInt8] {
-        [UInt8](try await raw(.GET, "/v1/attachments/" + id, body: nil, token: nil, expect: [200]).readableBytesView)
+    /// The blob, which must be at most `maxBytes` long (the pointer says how long it is; a relay that sends
+    /// more is cut off rather than held in memory).
+    public func downloadAttachment(id: String, maxBytes: Int) async throws(ClientError) -> [UInt8] {
+        [UInt8](try await raw(.GET, "/v1/attachments/" + escape(id), body: nil, token: nil, expect: [200], limit: maxBytes).readableBytesView)
     }
 
     // MARK: Plumbing
@@ -126,7 +128,12 @@ public struct RelayClient: Sendable {
         }
     }
 
-    private func raw(_ method: HTTPMethod, _ path: String, body: ByteBuffer?, token: String?, expect: Set<Int>) async throws(ClientError) -> ByteBuffer {
+    /// The most a JSON answer may hold: a mailbox page of 100 envelopes of up to ~240 KiB each (the relay's
+    /// default cap is 96 KiB), with room to spare; a hostile relay cannot make the client hold more.
+    static let jsonAnswerLimit = 32 << 20
+
+    private func raw(_ method: HTTPMethod, _ path: String, body: ByteBuffer?, token: String?, expect: Set<Int>,
+                     limit: Int = RelayClient.jsonAnswerLimit) async throws(ClientError) -> ByteBuffer {
         var headers: [(String, String)] = []
         if body != nil {
             headers.append(("Content-Type", path.hasPrefix("/v1/attachments/") ? "application/octet-stream" : "application/json"))
@@ -134,7 +141,7 @@ public struct RelayClient: Sendable {
         if let token { headers.append(("Authorization", "Bearer " + token)) }
         let response: RelayConnections.Response
         do {
-            response = try await http.execute(method, path, headers: headers, body: body, timeout: timeout, limit: 128 << 20)
+            response = try await http.execute(method, path, headers: headers, body: body, timeout: timeout, limit: limit)
         } catch {
             throw .network(Self.describe(error))
         }

@@ -68,7 +68,9 @@ public enum AttachmentCipher {
     }
 
     /// The size of the blob `seal` makes of `size` plaintext bytes (the relay slot is reserved first).
+    /// Saturates at Int.max: a pointer from a peer may claim any size.
     public static func sealedSize(of size: Int) -> Int {
+        guard size >= 0, size <= Int.max / 2 else { return Int.max }
         let chunks = max(1, (size + chunkSize - 1) / chunkSize)
         return SecretStream.headerLength + size + chunks * SecretStream.overhead
     }

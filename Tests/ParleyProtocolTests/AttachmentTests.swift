@@ -12,6 +12,18 @@ struct AttachmentTests {
                                   fileName: fileName, contentType: "application/octet-stream"), blob)
     }
 
+    @Test("a pointer that claims an absurd size is refused, not trusted (and the size arithmetic cannot overflow)")
+    func absurdClaimedSize() throws {
+        let (real, blob) = try pointer(for: [1, 2, 3])
+        #expect(AttachmentCipher.sealedSize(of: Int.max) == Int.max)
+        #expect(AttachmentCipher.sealedSize(of: Int.max / 2 + 1) == Int.max)
+        for claimed in [UInt64.max, UInt64(Int.max), UInt64(Int.max) - 1] {
+            let lying = AttachmentPointer(id: real.id, key: real.key, size: claimed, digest: real.digest, fileName: real.fileName,
+                                          contentType: real.contentType)
+            #expect(throws: ProtocolError.self) { try AttachmentCipher.open(blob, pointer: lying) }
+        }
+    }
+
     @Test("files of every size around the chunk boundary round-trip; the blob has the announced size",
           arguments: [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + 5])
     func roundTrip(size: Int) throws {
