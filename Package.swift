@@ -127,6 +127,8 @@ let package = Package(
                 "ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto",
                 // An HTTP client independent of the one under test, for hostile and malformed requests.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // EmbeddedChannel and its manual clock, for the relay client's timers.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

@@ -65,21 +65,28 @@ final class RelayConnections: @unchecked Sendable {
 
         try await slots.acquire()
         defer { slots.release() }
+        // Waited for a slot past its deadline: not sent at all (a send the caller counts as failed must not
+        // reach the relay, or the outbox posts it twice).
+        guard NIODeadline.now() < deadline else { throw Failure.timedOut }
         let opened = OpenedChannel()
         return try await withTaskCancellationHandler {
             let channel = try await acquire(deadline: deadline, opened: opened)
             let promise = channel.eventLoop.makePromise(of: Exchange.Answer.self)
             // A connection that closed before the write reached the handler fails the write instead.
-            channel.writeAndFlush(Exchange(head: head, body: body, deadline: deadline, limit: limit, answer: promise)).whenFailure { error in
+            let exchange = Exchange(head: head, body: body, deadline: deadline, bodyIdleTimeout: timeout, limit: limit, answer: promise)
+            channel.writeAndFlush(exchange).whenFailure { error in
                 promise.fail(error is ChannelError ? Failure.closed : error)
             }
             let answer: Exchange.Answer
             do { answer = try await promise.futureResult.get() } catch {
+                channel.close(promise: nil)
                 if Task.isCancelled { throw CancellationError() }
                 throw error
             }
             // Once back in the pool the connection is another request's: a late cancellation must not close it.
-            if answer.keepAlive && opened.detach() { release(channel) } else { channel.close(promise: nil) }
+            // Only a final answer on a kept-alive connection leaves it fit for the next request (after a 101
+            // the connection speaks another protocol).
+            if answer.keepAlive && answer.status >= 200 && opened.detach() { release(channel) } else { channel.close(promise: nil) }
             return Response(status: answer.status, body: answer.body)
         } onCancel: {
             opened.cancel()
@@ -108,7 +115,11 @@ final class RelayConnections: @unchecked Sendable {
                 }
             }
         do {
-            return try await bootstrap.connect(host: target.host, port: target.port).get()
+            let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+            // With several addresses for a name, the initializer ran for every attempt: make sure the
+            // winner is known (closed at once if the task was cancelled meanwhile).
+            opened.set(channel)
+            return channel
         } catch {
             if Task.isCancelled { throw CancellationError() }
             throw Self.connectFailure(error)
@@ -166,6 +177,8 @@ struct ConnectTarget: Sendable {
                 guard after.hasPrefix(":"), let p = Int(after.dropFirst()) else { return nil }
                 explicitPort = p
             }
+        } else if hostPort.filter({ $0 == ":" }).count > 1 {
+            return nil    // an IPv6 address must be in brackets
         } else if let colon = hostPort.lastIndex(of: ":") {
             named = String(hostPort[..<colon])
             guard let p = Int(hostPort[hostPort.index(after: colon)...]) else { return nil }
@@ -190,14 +203,18 @@ struct Exchange {
 
     let head: HTTPRequestHead
     let body: ByteBuffer?
+    /// For the request to be written and the answer's head to arrive.
     let deadline: NIODeadline
+    /// Then, the longest pause allowed between parts of the answer's body (a large download may take
+    /// longer than the deadline as a whole, as long as it keeps coming).
+    let bodyIdleTimeout: TimeAmount
     let limit: Int
     let answer: EventLoopPromise<Answer>
 }
 
 /// Writes an `Exchange`'s request and completes its promise with the answer; fails it when the
 /// connection closes first, the deadline passes (the connection is then closed) or the body is too large.
-private final class ExchangeHandler: ChannelDuplexHandler {
+final class ExchangeHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = Exchange
     typealias OutboundOut = HTTPClientRequestPart
@@ -205,6 +222,7 @@ private final class ExchangeHandler: ChannelDuplexHandler {
     private var pending: EventLoopPromise<Exchange.Answer>?
     private var timer: Scheduled<Void>?
     private var limit = 0
+    private var bodyIdleTimeout = TimeAmount.seconds(30)
     private var status = 0
     private var keepAlive = true
     private var body = ByteBuffer()
@@ -218,12 +236,9 @@ private final class ExchangeHandler: ChannelDuplexHandler {
         }
         pending = exchange.answer
         limit = exchange.limit
+        bodyIdleTimeout = exchange.bodyIdleTimeout
         body.clear()
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: exchange.deadline) {
-            bound.value.handler.finish(.failure(RelayConnections.Failure.timedOut))
-            bound.value.context.close(promise: nil)
-        }
+        arm(context, deadline: exchange.deadline)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         if let payload = exchange.body, payload.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
         context.write(wrapOutboundOut(.end(nil)), promise: promise)
@@ -240,6 +255,12 @@ private final class ExchangeHandler: ChannelDuplexHandler {
         case .head(let head):
             status = Int(head.status.code)
             keepAlive = head.isKeepAlive
+            if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
+                finish(.failure(RelayConnections.Failure.tooLarge(limit: limit)))
+                context.close(promise: nil)
+                return
+            }
+            arm(context, deadline: context.eventLoop.now + bodyIdleTimeout)
         case .body(var part):
             guard body.readableBytes + part.readableBytes <= limit else {
                 finish(.failure(RelayConnections.Failure.tooLarge(limit: limit)))
@@ -247,6 +268,7 @@ private final class ExchangeHandler: ChannelDuplexHandler {
                 return
             }
             body.writeBuffer(&part)
+            arm(context, deadline: context.eventLoop.now + bodyIdleTimeout)
         case .end:
             finish(.success(Exchange.Answer(status: status, body: body, keepAlive: keepAlive)))
             body = ByteBuffer()
@@ -263,6 +285,16 @@ private final class ExchangeHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// (Re)starts the timer that fails the exchange and closes the connection at `deadline`.
+    private func arm(_ context: ChannelHandlerContext, deadline: NIODeadline) {
+        timer?.cancel()
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            bound.value.handler.finish(.failure(RelayConnections.Failure.timedOut))
+            bound.value.context.close(promise: nil)
+        }
+    }
+
     private func finish(_ result: Result<Exchange.Answer, any Error>) {
         timer?.cancel()
         timer = nil
@@ -272,33 +304,34 @@ private final class ExchangeHandler: ChannelDuplexHandler {
     }
 }
 
-/// A connection's channel as soon as it exists, so a cancelled task can close it (NIO does not cancel a
-/// connect or a wait for an answer by itself).
+/// A connection's channels as soon as they exist, so a cancelled task can close them (NIO does not cancel a
+/// connect or a wait for an answer by itself). A name with several addresses makes one channel per connection
+/// attempt; all of them are closed.
 final class OpenedChannel: @unchecked Sendable {
     private let lock = ParleyCrypto.Lock()
-    private var channel: (any Channel)?
+    private var channels: [any Channel] = []
     private var cancelled = false
 
     func set(_ channel: any Channel) {
         let close = lock.withLock { () -> Bool in
-            self.channel = channel
+            if !channels.contains(where: { $0 === channel }) { channels.append(channel) }
             return cancelled
         }
         if close { channel.close(promise: nil) }
     }
 
     func cancel() {
-        let channel = lock.withLock { () -> (any Channel)? in
+        let channels = lock.withLock { () -> [any Channel] in
             cancelled = true
-            return self.channel
+            return self.channels
         }
-        channel?.close(promise: nil)
+        for channel in channels { channel.close(promise: nil) }
     }
 
-    /// Forgets the channel, so a later `cancel()` leaves it alone; false if cancelled already.
+    /// Forgets the channels, so a later `cancel()` leaves them alone; false if cancelled already.
     func detach() -> Bool {
         lock.withLock {
-            channel = nil
+            channels = []
             return !cancelled
         }
     }

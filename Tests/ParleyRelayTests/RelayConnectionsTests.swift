@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 @testable import ParleyClient
 import Testing
 #if canImport(Glibc)
@@ -92,6 +94,106 @@ import Glibc
         #expect(server.connectionCount == 2)
     }
 
+    /// On an EmbeddedChannel with a manual clock: the deadline covers the answer's head; after it, only a
+    /// pause between parts of the body longer than the timeout ends the exchange.
+    @Test func aBodyThatKeepsComingMayTakeLongerThanTheDeadline() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let flowing = loop.makePromise(of: Exchange.Answer.self)
+        try exchange(on: channel, answer: flowing)
+        loop.advanceTime(by: .milliseconds(900))
+        try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "5"])))
+        for _ in 0..<5 {
+            loop.advanceTime(by: .milliseconds(900))    // 4.5 s in all, against a 1 s timeout
+            try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "x")))
+        }
+        try channel.writeInbound(HTTPClientResponsePart.end(nil))
+        #expect(try flowing.futureResult.wait().body.readableBytes == 5)
+
+        // The next exchange's body stops: 1 s after its last part, it fails and the connection closes.
+        let stalled = loop.makePromise(of: Exchange.Answer.self)
+        try exchange(on: channel, answer: stalled)
+        try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "5"])))
+        try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "x")))
+        loop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(2))
+        #expect(throws: RelayConnections.Failure.timedOut) { try stalled.futureResult.wait() }
+        #expect(!channel.isActive)
+    }
+
+    @Test func anAnswerWithoutAHeadInTimeTimesOut() throws {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let answer = loop.makePromise(of: Exchange.Answer.self)
+        try exchange(on: channel, answer: answer)
+        loop.advanceTime(by: .milliseconds(1_001))
+        #expect(throws: RelayConnections.Failure.timedOut) { try answer.futureResult.wait() }
+        #expect(!channel.isActive)
+    }
+
+    /// Writes a GET whose head must arrive within 1 s, whose body may pause for at most 1 s, and checks
+    /// what reaches the wire.
+    private func exchange(on channel: EmbeddedChannel, answer: EventLoopPromise<Exchange.Answer>) throws {
+        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/v1/attachments/a", headers: ["Host": "relay"])
+        try channel.writeOutbound(Exchange(head: head, body: nil, deadline: channel.eventLoop.now + .seconds(1),
+                                           bodyIdleTimeout: .seconds(1), limit: 1024, answer: answer))
+        guard case .head(let written) = try channel.readOutbound(as: HTTPClientRequestPart.self) else {
+            Issue.record("no request head written")
+            return
+        }
+        #expect(written.uri == "/v1/attachments/a")
+        guard case .end = try channel.readOutbound(as: HTTPClientRequestPart.self) else {
+            Issue.record("no request end written")
+            return
+        }
+    }
+
+    @Test func aBodyThatStopsComingTimesOut() async throws {
+        let server = try ScriptedHTTPServer { _ in .headThenSilence }
+        defer { server.close() }
+        await #expect(throws: RelayConnections.Failure.timedOut) {
+            _ = try await connections(server).execute(.GET, "/v1/attachments/a", headers: [], body: nil, timeout: .milliseconds(200), limit: 1024)
+        }
+    }
+
+    @Test func aSwitchingProtocolsAnswerLeavesNoConnectionToReuse() async throws {
+        let server = try ScriptedHTTPServer { index in
+            index == 0 ? .raw("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                       : .answer(status: 200, body: "fresh")
+        }
+        defer { server.close() }
+        let http = connections(server)
+        let first = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(first.status == 101)
+        let second = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(String(buffer: second.body) == "fresh")
+        #expect(server.connectionCount == 2)
+    }
+
+    @Test func aRequestWhoseDeadlinePassedWhileWaitingForASlotIsNotSent() async throws {
+        let limit = RelayConnections.maxInFlight
+        let server = try ScriptedHTTPServer { index in index < limit ? .ignore : .answer(status: 200, body: "request \(index)") }
+        defer { server.close() }
+        let http = connections(server)
+        let holders = (0..<limit).map { _ in
+            Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+        }
+        try await eventually("every slot to be taken") { server.requests.count == limit }
+        let late = Task { try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: .milliseconds(50), limit: 1024) }
+        try await eventually("the late request to wait") { http.slots.requestsWaiting == 1 }
+        try await Task.sleep(for: .milliseconds(200))    // its deadline passes while it waits
+        holders[0].cancel()
+        await #expect(throws: RelayConnections.Failure.timedOut) { _ = try await late.value }
+        for holder in holders { holder.cancel() }
+        for holder in holders { _ = try? await holder.value }
+        // The next request the server sees is this one: the late one never reached it.
+        let next = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        #expect(String(buffer: next.body) == "request \(limit)")
+    }
+
     @Test func answerLargerThanTheLimitIsRefused() async throws {
         let server = try ScriptedHTTPServer { _ in .answer(status: 200, body: String(repeating: "x", count: 4096)) }
         defer { server.close() }
@@ -169,7 +271,7 @@ import Glibc
         let named = try #require(ConnectTarget(url: "https://relay.example.org"))
         #expect(named.port == 443 && named.authority == "relay.example.org" && named.serverName == "relay.example.org")
         #expect(ConnectTarget(url: "ws://relay.example.org/v1/push")?.port == 80)
-        for bad in ["relay.example.org", "ftp://h", "http://", "http://h:0", "http://h:70000", "http://h:x", "http://[::1", "http://[::1]x"] {
+        for bad in ["relay.example.org", "ftp://h", "http://::1", "http://::1:8443", "http://", "http://h:0", "http://h:70000", "http://h:x", "http://[::1", "http://[::1]x"] {
             #expect(ConnectTarget(url: bad) == nil, "\(bad)")
         }
     }
@@ -193,6 +295,10 @@ final class ScriptedHTTPServer: @unchecked Sendable {
         case ignore
         /// Two answers in one write: the second one nobody asked for.
         case answerTwice(first: String, second: String)
+        /// These bytes as the answer, then the connection is left open.
+        case raw(String)
+        /// A head promising a body that never comes.
+        case headThenSilence
     }
 
     let port: Int
@@ -276,6 +382,14 @@ final class ScriptedHTTPServer: @unchecked Sendable {
             case .hangUp:
                 return
             case .ignore:
+                while read(client, &chunk, chunk.count) > 0 {}
+                return
+            case .raw(let text):
+                let bytes = Array(text.utf8)
+                guard write(client, bytes, bytes.count) == bytes.count else { return }
+            case .headThenSilence:
+                let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n".utf8)
+                guard write(client, head, head.count) == head.count else { return }
                 while read(client, &chunk, chunk.count) > 0 {}
                 return
             case .answerTwice(let first, let second):
