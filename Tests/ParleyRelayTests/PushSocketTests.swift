@@ -33,16 +33,7 @@ final class SilentListener: @unchecked Sendable {
     let port: Int
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 8) == 0 else { throw FixtureError("cannot listen: \(String(cString: strerror(errno)))") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (fd, port) = try listeningLoopbackSocket(backlog: 8)
     }
 
     /// Connections waiting in the backlog (from /proc/net/tcp: the listening socket's receive queue).
@@ -59,4 +50,21 @@ final class SilentListener: @unchecked Sendable {
     }
 
     func close() { _ = Glibc.close(fd) }
+}
+
+/// A TCP socket listening on 127.0.0.1 at a port the kernel chose.
+func listeningLoopbackSocket(backlog: Int32) throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0, listen(fd, backlog) == 0 else {
+        let reason = String(cString: strerror(errno))
+        _ = Glibc.close(fd)
+        throw FixtureError("cannot listen: \(reason)")
+    }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
 }

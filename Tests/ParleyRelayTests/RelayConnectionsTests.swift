@@ -20,7 +20,7 @@ import Glibc
         defer { server.close() }
         let http = connections(server)
         for _ in 0..<3 {
-            let response = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+            let response = try await http.get()
             #expect(response.status == 200)
             #expect(String(buffer: response.body) == "ok")
         }
@@ -63,7 +63,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .hangUp }
         defer { server.close() }
         await #expect(throws: RelayConnections.Failure.closed) {
-            _ = try await connections(server).execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+            _ = try await connections(server).get()
         }
     }
 
@@ -72,10 +72,10 @@ import Glibc
         defer { server.close() }
         let http = connections(server)
         await #expect(throws: RelayConnections.Failure.timedOut) {
-            _ = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .milliseconds(200), limit: 1024)
+            _ = try await http.get(timeout: .milliseconds(200))
         }
         // The timed-out connection is closed, not handed to the next request (which would read the late answer).
-        let next = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let next = try await http.get()
         #expect(String(buffer: next.body) == "late")
         #expect(server.connectionCount == 2)
     }
@@ -86,10 +86,10 @@ import Glibc
         }
         defer { server.close() }
         let http = connections(server)
-        let first = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let first = try await http.get()
         #expect(String(buffer: first.body) == "asked")
         try await eventually("the client to close the connection") { server.closedConnections == 1 }
-        let second = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let second = try await http.get()
         #expect(String(buffer: second.body) == "fresh")
         #expect(server.connectionCount == 2)
     }
@@ -97,9 +97,7 @@ import Glibc
     /// On an EmbeddedChannel with a manual clock: the deadline covers the answer's head; after it, only a
     /// pause between parts of the body longer than the timeout ends the exchange.
     @Test func aBodyThatKeepsComingMayTakeLongerThanTheDeadline() throws {
-        let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let (loop, channel) = try embeddedConnection()
         let flowing = loop.makePromise(of: Exchange.Answer.self)
         try exchange(on: channel, answer: flowing)
         loop.advanceTime(by: .milliseconds(900))
@@ -124,14 +122,20 @@ import Glibc
     }
 
     @Test func anAnswerWithoutAHeadInTimeTimesOut() throws {
-        let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let (loop, channel) = try embeddedConnection()
         let answer = loop.makePromise(of: Exchange.Answer.self)
         try exchange(on: channel, answer: answer)
         loop.advanceTime(by: .milliseconds(1_001))
         #expect(throws: RelayConnections.Failure.timedOut) { try answer.futureResult.wait() }
         #expect(!channel.isActive)
+    }
+
+    /// An ExchangeHandler on a connected EmbeddedChannel, whose clock moves only when told.
+    private func embeddedConnection() throws -> (EmbeddedEventLoop, EmbeddedChannel) {
+        let loop = EmbeddedEventLoop()
+        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (loop, channel)
     }
 
     /// Writes a GET whose head must arrive within 1 s, whose body may pause for at most 1 s, and checks
@@ -155,7 +159,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .headThenSilence }
         defer { server.close() }
         await #expect(throws: RelayConnections.Failure.timedOut) {
-            _ = try await connections(server).execute(.GET, "/v1/attachments/a", headers: [], body: nil, timeout: .milliseconds(200), limit: 1024)
+            _ = try await connections(server).get("/v1/attachments/a", timeout: .milliseconds(200))
         }
     }
 
@@ -166,9 +170,9 @@ import Glibc
         }
         defer { server.close() }
         let http = connections(server)
-        let first = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let first = try await http.get()
         #expect(first.status == 101)
-        let second = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let second = try await http.get()
         #expect(String(buffer: second.body) == "fresh")
         #expect(server.connectionCount == 2)
     }
@@ -179,7 +183,7 @@ import Glibc
         defer { server.close() }
         let http = connections(server)
         let holders = (0..<limit).map { _ in
-            Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+            Task { try await http.get(timeout: .seconds(3_600)) }
         }
         try await eventually("every slot to be taken") { server.requests.count == limit }
         let late = Task { try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: .milliseconds(50), limit: 1024) }
@@ -190,7 +194,7 @@ import Glibc
         for holder in holders { holder.cancel() }
         for holder in holders { _ = try? await holder.value }
         // The next request the server sees is this one: the late one never reached it.
-        let next = try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        let next = try await http.get()
         #expect(String(buffer: next.body) == "request \(limit)")
     }
 
@@ -198,7 +202,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .answer(status: 200, body: String(repeating: "x", count: 4096)) }
         defer { server.close() }
         await #expect(throws: RelayConnections.Failure.tooLarge(limit: 100)) {
-            _ = try await connections(server).execute(.GET, "/v1/attachments/a", headers: [], body: nil, timeout: .seconds(30), limit: 100)
+            _ = try await connections(server).get("/v1/attachments/a", limit: 100)
         }
     }
 
@@ -206,7 +210,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .ignore }
         defer { server.close() }
         let http = connections(server)
-        let task = Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+        let task = Task { try await http.get(timeout: .seconds(3_600)) }
         try await eventually("the request to reach the server") { server.requests.count == 1 }
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
@@ -218,7 +222,7 @@ import Glibc
         let http = connections(server)
         let limit = RelayConnections.maxInFlight
         let tasks = (0..<(limit + 4)).map { _ in
-            Task { try await http.execute(.GET, "/v1/health", headers: [], body: nil, timeout: .seconds(3_600), limit: 1024) }
+            Task { try await http.get(timeout: .seconds(3_600)) }
         }
         try await eventually("the cap's worth of requests to reach the server") { server.requests.count == limit }
         try await eventually("the rest to wait") { http.slots.requestsWaiting == 4 }
@@ -284,6 +288,12 @@ final class OrderLog: @unchecked Sendable {
     var values: [Int] { lock.withLock { list } }
 }
 
+extension RelayConnections {
+    func get(_ path: String = "/v1/health", timeout: TimeAmount = .seconds(30), limit: Int = 1024) async throws -> Response {
+        try await execute(.GET, path, headers: [], body: nil, timeout: timeout, limit: limit)
+    }
+}
+
 /// An HTTP/1.1 server on 127.0.0.1 on plain sockets and threads, answering each request (numbered from 0
 /// across all connections) as `script` says, and recording what it was sent.
 final class ScriptedHTTPServer: @unchecked Sendable {
@@ -313,20 +323,9 @@ final class ScriptedHTTPServer: @unchecked Sendable {
 
     init(script: @escaping @Sendable (Int) -> Reply) throws {
         self.script = script
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (fd, port) = try listeningLoopbackSocket(backlog: 16)
         self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
-            _ = Glibc.close(fd)
-            throw FixtureError("cannot listen: \(reason)")
-        }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = port
         let listener = fd
         Thread.detachNewThread { [self] in
             while true {
