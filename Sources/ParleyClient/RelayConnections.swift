@@ -70,32 +70,44 @@ final class RelayConnections: @unchecked Sendable {
         guard NIODeadline.now() < deadline else { throw Failure.timedOut }
         let opened = OpenedChannel()
         return try await withTaskCancellationHandler {
-            let channel = try await acquire(deadline: deadline, opened: opened)
-            let promise = channel.eventLoop.makePromise(of: Exchange.Answer.self)
-            // A connection that closed before the write reached the handler fails the write instead.
-            let exchange = Exchange(head: head, body: body, deadline: deadline, bodyIdleTimeout: timeout, limit: limit, answer: promise)
-            channel.writeAndFlush(exchange).whenFailure { error in
-                promise.fail(error is ChannelError ? Failure.closed : error)
+            do {
+                return try await exchange(head, body: body, deadline: deadline, timeout: timeout, limit: limit, opened: opened, reuse: true)
+            } catch Failure.closed where method == .GET && !Task.isCancelled && NIODeadline.now() < deadline {
+                // A kept-alive connection the relay (or a proxy in front of it) closed just as the request went
+                // out: a GET changes nothing, so it is asked once more on a new connection.
+                return try await exchange(head, body: body, deadline: deadline, timeout: timeout, limit: limit, opened: opened, reuse: false)
             }
-            let answer: Exchange.Answer
-            do { answer = try await promise.futureResult.get() } catch {
-                channel.close(promise: nil)
-                if Task.isCancelled { throw CancellationError() }
-                throw error
-            }
-            // Once back in the pool the connection is another request's: a late cancellation must not close it.
-            // Only a final answer on a kept-alive connection leaves it fit for the next request (after a 101
-            // the connection speaks another protocol).
-            if answer.keepAlive && answer.status >= 200 && opened.detach() { release(channel) } else { channel.close(promise: nil) }
-            return Response(status: answer.status, body: answer.body)
         } onCancel: {
             opened.cancel()
         }
     }
 
-    private func acquire(deadline: NIODeadline, opened: OpenedChannel) async throws -> any Channel {
+    /// One attempt: the request on a kept-alive connection (`reuse`) or a new one, and its answer.
+    private func exchange(_ head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, timeout: TimeAmount, limit: Int,
+                          opened: OpenedChannel, reuse: Bool) async throws -> Response {
+        let channel = try await acquire(deadline: deadline, opened: opened, reuse: reuse)
+        let promise = channel.eventLoop.makePromise(of: Exchange.Answer.self)
+        // A connection that closed before the write reached the handler fails the write instead.
+        let exchange = Exchange(head: head, body: body, deadline: deadline, bodyIdleTimeout: timeout, limit: limit, answer: promise)
+        channel.writeAndFlush(exchange).whenFailure { error in
+            promise.fail(error is ChannelError ? Failure.closed : error)
+        }
+        let answer: Exchange.Answer
+        do { answer = try await promise.futureResult.get() } catch {
+            channel.close(promise: nil)
+            if Task.isCancelled { throw CancellationError() }
+            throw error
+        }
+        // Once back in the pool the connection is another request's: a late cancellation must not close it.
+        // Only a final answer on a kept-alive connection leaves it fit for the next request (after a 101
+        // the connection speaks another protocol).
+        if answer.keepAlive && answer.status >= 200 && opened.detach() { release(channel) } else { channel.close(promise: nil) }
+        return Response(status: answer.status, body: answer.body)
+    }
+
+    private func acquire(deadline: NIODeadline, opened: OpenedChannel, reuse: Bool) async throws -> any Channel {
         let now = NIODeadline.now()
-        while let reused = lock.withLock({ idle.popLast() }) {
+        while reuse, let reused = lock.withLock({ idle.popLast() }) {
             if reused.channel.isActive && reused.since + Self.idleLifetime > now {
                 opened.set(reused.channel)
                 return reused.channel

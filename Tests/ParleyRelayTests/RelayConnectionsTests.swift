@@ -67,6 +67,33 @@ import Glibc
         }
     }
 
+    @Test func aGetOnAKeptAliveConnectionClosedUnderItIsAskedAgainOnANewOne() async throws {
+        let server = try ScriptedHTTPServer { index in
+            switch index {
+            case 0: .answer(status: 200, body: "first")
+            case 1: .hangUp    // as if the relay closed the idle connection just as the request arrived
+            default: .answer(status: 200, body: "second")
+            }
+        }
+        defer { server.close() }
+        let http = connections(server)
+        #expect(String(buffer: try await http.get().body) == "first")
+        #expect(String(buffer: try await http.get().body) == "second")
+        #expect(server.connectionCount == 2)
+    }
+
+    @Test func aPostIsNeverSentTwice() async throws {
+        let server = try ScriptedHTTPServer { index in index == 0 ? .answer(status: 200, body: "first") : .hangUp }
+        defer { server.close() }
+        let http = connections(server)
+        _ = try await http.get()
+        await #expect(throws: RelayConnections.Failure.closed) {
+            _ = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: .seconds(30), limit: 1024)
+        }
+        #expect(server.requests.count == 2)
+        #expect(server.connectionCount == 1)
+    }
+
     @Test func silentRelayTimesOutAndTheConnectionIsDropped() async throws {
         let server = try ScriptedHTTPServer { index in index == 0 ? .ignore : .answer(status: 200, body: "late") }
         defer { server.close() }
