@@ -34,12 +34,22 @@ final class ConnectionSlots: @unchecked Sendable {
         guard let ticket else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let cancelled = lock.withLock { () -> Bool in
-                    if Task.isCancelled { return true }
+                // Decided again under the lock that `release` takes: a slot given back since the first look
+                // (when nobody was queued yet) is taken here, or this waiter would sleep beside a free slot.
+                let outcome = lock.withLock { () -> Outcome in
+                    if Task.isCancelled { return .cancelled }
+                    if inUse < limit {
+                        inUse += 1
+                        return .granted
+                    }
                     waiting.append((ticket, continuation))
-                    return false
+                    return .queued
                 }
-                if cancelled { continuation.resume(throwing: CancellationError()) }
+                switch outcome {
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .granted: continuation.resume()
+                case .queued: break
+                }
             }
         } onCancel: {
             let removed = lock.withLock { () -> CheckedContinuation<Void, any Error>? in
@@ -48,6 +58,10 @@ final class ConnectionSlots: @unchecked Sendable {
             }
             removed?.resume(throwing: CancellationError())
         }
+    }
+
+    private enum Outcome {
+        case cancelled, granted, queued
     }
 
     /// Gives a slot back: to the longest waiter, if any.

@@ -246,6 +246,12 @@ final class ExchangeHandler: ChannelDuplexHandler {
             promise?.fail(RelayConnections.Failure.closed)
             return
         }
+        // Connecting may have used up the deadline: a request the caller will count as failed is not sent.
+        guard context.eventLoop.now < exchange.deadline else {
+            exchange.answer.fail(RelayConnections.Failure.timedOut)
+            promise?.fail(RelayConnections.Failure.timedOut)
+            return
+        }
         pending = exchange.answer
         limit = exchange.limit
         bodyIdleTimeout = exchange.bodyIdleTimeout
@@ -300,8 +306,11 @@ final class ExchangeHandler: ChannelDuplexHandler {
     /// (Re)starts the timer that fails the exchange and closes the connection at `deadline`.
     private func arm(_ context: ChannelHandlerContext, deadline: NIODeadline) {
         timer?.cancel()
+        guard let exchange = pending?.futureResult else { return }
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            // Only for the exchange it was set for (a cancelled timer that already ran is harmless).
+            guard bound.value.handler.pending?.futureResult === exchange else { return }
             bound.value.handler.finish(.failure(RelayConnections.Failure.timedOut))
             bound.value.context.close(promise: nil)
         }

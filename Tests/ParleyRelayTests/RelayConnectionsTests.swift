@@ -95,16 +95,20 @@ import Glibc
     }
 
     @Test func silentRelayTimesOutAndTheConnectionIsDropped() async throws {
-        let server = try ScriptedHTTPServer { index in index == 0 ? .ignore : .answer(status: 200, body: "late") }
+        // By path, not by number: a loaded machine may use up the 200 ms connecting, and then the first
+        // request is (rightly) never sent.
+        let server = try ScriptedHTTPServer(byRequest: { _, request in
+            request.hasPrefix("GET /slow ") ? .ignore : .answer(status: 200, body: "late")
+        })
         defer { server.close() }
         let http = connections(server)
         await #expect(throws: RelayConnections.Failure.timedOut) {
-            _ = try await http.get(timeout: .milliseconds(200))
+            _ = try await http.get("/slow", timeout: .milliseconds(200))
         }
         // The timed-out connection is closed, not handed to the next request (which would read the late answer).
         let next = try await http.get()
         #expect(String(buffer: next.body) == "late")
-        #expect(server.connectionCount == 2)
+        #expect(server.connectionCount == 2)    // the timed-out connection carried nothing more
     }
 
     @Test func connectionWithAnAnswerNobodyAskedForIsClosedNotReused() async throws {
@@ -155,6 +159,23 @@ import Glibc
         loop.advanceTime(by: .milliseconds(1_001))
         #expect(throws: RelayConnections.Failure.timedOut) { try answer.futureResult.wait() }
         #expect(!channel.isActive)
+    }
+
+    @Test func aRequestWhoseDeadlinePassedBeforeItsWriteIsNotWritten() throws {
+        let (loop, channel) = try embeddedConnection()
+        loop.advanceTime(by: .seconds(5))
+        let answer = loop.makePromise(of: Exchange.Answer.self)
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/messages/x", headers: ["Host": "relay", "Content-Length": "1"])
+        try? channel.writeOutbound(Exchange(head: head, body: ByteBuffer(string: "m"), deadline: loop.now - .seconds(1),
+                                            bodyIdleTimeout: .seconds(1), limit: 1024, answer: answer))
+        #expect(try channel.readOutbound(as: HTTPClientRequestPart.self) == nil)
+        let outcome = OutcomeBox()
+        answer.futureResult.whenComplete { outcome.result = $0 }    // at once on an EmbeddedEventLoop, if complete
+        guard case .failure(let error) = outcome.result else {
+            Issue.record("the exchange did not fail at once: \(String(describing: outcome.result))")
+            return
+        }
+        #expect(error as? RelayConnections.Failure == .timedOut)
     }
 
     /// An ExchangeHandler on a connected EmbeddedChannel, whose clock moves only when told.
@@ -308,6 +329,10 @@ import Glibc
     }
 }
 
+final class OutcomeBox: @unchecked Sendable {
+    var result: Result<Exchange.Answer, any Error>?
+}
+
 final class OrderLog: @unchecked Sendable {
     private let lock = NSLock()
     private var list: [Int] = []
@@ -340,7 +365,7 @@ final class ScriptedHTTPServer: @unchecked Sendable {
 
     let port: Int
     private let fd: Int32
-    private let script: @Sendable (Int) -> Reply
+    private let script: @Sendable (Int, String) -> Reply
     private let lock = NSLock()
     private var recorded: [String] = []
     private var accepted = 0
@@ -348,7 +373,12 @@ final class ScriptedHTTPServer: @unchecked Sendable {
     /// Connections not yet closed; each is closed by the thread serving it, under the lock.
     private var clients: Set<Int32> = []
 
-    init(script: @escaping @Sendable (Int) -> Reply) throws {
+    convenience init(script: @escaping @Sendable (Int) -> Reply) throws {
+        try self.init(byRequest: { index, _ in script(index) })
+    }
+
+    /// `byRequest` gets the request's number and its text (head and body).
+    init(byRequest script: @escaping @Sendable (Int, String) -> Reply) throws {
         self.script = script
         let (fd, port) = try listeningLoopbackSocket(backlog: 16)
         self.fd = fd
@@ -400,11 +430,12 @@ final class ScriptedHTTPServer: @unchecked Sendable {
                 guard n > 0 else { return }
                 pending += chunk[..<n]
             }
+            let text = String(decoding: request!, as: UTF8.self)
             let index = lock.withLock { () -> Int in
-                recorded.append(String(decoding: request!, as: UTF8.self))
+                recorded.append(text)
                 return recorded.count - 1
             }
-            switch script(index) {
+            switch script(index, text) {
             case .hangUp:
                 return
             case .ignore:
