@@ -256,10 +256,44 @@ final class ExchangeHandler: ChannelDuplexHandler {
         limit = exchange.limit
         bodyIdleTimeout = exchange.bodyIdleTimeout
         body.clear()
+        headReceived = false
         arm(context, deadline: exchange.deadline)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
-        if let payload = exchange.body, payload.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
-        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        guard let payload = exchange.body, payload.readableBytes > Self.uploadSlice else {
+            if let payload = exchange.body, payload.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
+            context.write(wrapOutboundOut(.end(nil)), promise: promise)
+            return
+        }
+        unsent = payload
+        endWritten = promise
+        writeNextSlice(context)
+    }
+
+    /// A large body (an attachment) goes out a slice at a time, and each slice the socket takes restarts the
+    /// deadline: an upload over a slow link may take longer than the deadline as a whole, as long as it moves.
+    static let uploadSlice = 256 * 1024
+    private var unsent: ByteBuffer?
+    private var endWritten: EventLoopPromise<Void>?
+    private var headReceived = false
+
+    private func writeNextSlice(_ context: ChannelHandlerContext) {
+        guard pending != nil, var rest = unsent else { return }    // answered, failed or closed meanwhile
+        guard rest.readableBytes > 0, let slice = rest.readSlice(length: min(rest.readableBytes, Self.uploadSlice)) else {
+            unsent = nil
+            let promise = endWritten
+            endWritten = nil
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: promise)
+            return
+        }
+        unsent = rest
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenSuccess {
+            let (handler, context) = bound.value
+            if !handler.headReceived { handler.arm(context, deadline: context.eventLoop.now + handler.bodyIdleTimeout) }
+            handler.writeNextSlice(context)
+        }
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(slice))), promise: written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -271,8 +305,11 @@ final class ExchangeHandler: ChannelDuplexHandler {
         }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            headReceived = true
             status = Int(head.status.code)
-            keepAlive = head.isKeepAlive
+            // An answer before the whole request went out (a refusal of an upload) leaves the connection
+            // mid-request: it cannot carry another one.
+            keepAlive = head.isKeepAlive && unsent == nil
             if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > limit {
                 finish(.failure(RelayConnections.Failure.tooLarge(limit: limit)))
                 context.close(promise: nil)
@@ -319,6 +356,9 @@ final class ExchangeHandler: ChannelDuplexHandler {
     private func finish(_ result: Result<Exchange.Answer, any Error>) {
         timer?.cancel()
         timer = nil
+        unsent = nil
+        endWritten?.fail(RelayConnections.Failure.closed)
+        endWritten = nil
         guard let promise = pending else { return }
         pending = nil
         promise.completeWith(result)

@@ -178,6 +178,63 @@ import Glibc
         #expect(error as? RelayConnections.Failure == .timedOut)
     }
 
+    /// A large upload goes out a slice at a time behind a socket that takes each slice 0.9 s after the last:
+    /// 3.6 s in all against a 1 s deadline, which each slice restarts. Then a socket that stops taking
+    /// slices fails the next upload 1 s later.
+    @Test func anUploadThatKeepsMovingMayTakeLongerThanTheDeadline() throws {
+        let loop = EmbeddedEventLoop()
+        let socket = SlowSocket()
+        let channel = EmbeddedChannel(handlers: [socket, ExchangeHandler()], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let size = 3 * ExchangeHandler.uploadSlice + 1
+        let answer = loop.makePromise(of: Exchange.Answer.self)
+        upload(size, on: channel, answer: answer)
+        for _ in 0..<4 {
+            #expect(socket.waiting == 1)
+            loop.advanceTime(by: .milliseconds(900))
+            socket.takeOne()
+        }
+        #expect(channel.isActive && socket.waiting == 0)
+        #expect(socket.bodyBytes == size && socket.ended)
+        try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .noContent)))
+        try channel.writeInbound(HTTPClientResponsePart.end(nil))
+        #expect(try answer.futureResult.wait().status == 204)
+
+        let stalled = loop.makePromise(of: Exchange.Answer.self)
+        upload(size, on: channel, answer: stalled)
+        loop.advanceTime(by: .milliseconds(900))
+        socket.takeOne()
+        loop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(2))
+        #expect(throws: RelayConnections.Failure.timedOut) { try stalled.futureResult.wait() }
+        #expect(!channel.isActive)
+    }
+
+    @Test func anAnswerBeforeTheUploadEndedLeavesTheConnectionUnfitForReuse() throws {
+        let loop = EmbeddedEventLoop()
+        let socket = SlowSocket()
+        let channel = EmbeddedChannel(handlers: [socket, ExchangeHandler()], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let answer = loop.makePromise(of: Exchange.Answer.self)
+        upload(3 * ExchangeHandler.uploadSlice, on: channel, answer: answer)
+        socket.takeOne()
+        try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge)))
+        try channel.writeInbound(HTTPClientResponsePart.end(nil))
+        let refused = try answer.futureResult.wait()
+        #expect(refused.status == 413 && !refused.keepAlive)
+        socket.takeOne()
+        #expect(!socket.ended)    // the rest of the body is not sent after the answer
+    }
+
+    private func upload(_ size: Int, on channel: EmbeddedChannel, answer: EventLoopPromise<Exchange.Answer>) {
+        let head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: "/v1/attachments/a",
+                                   headers: ["Host": "relay", "Content-Length": String(size)])
+        // Not `writeOutbound`, which waits for the whole request to be written.
+        channel.writeAndFlush(Exchange(head: head, body: ByteBuffer(repeating: 0x61, count: size), deadline: channel.eventLoop.now + .seconds(1),
+                                       bodyIdleTimeout: .seconds(1), limit: 1024, answer: answer), promise: nil)
+    }
+
     /// An ExchangeHandler on a connected EmbeddedChannel, whose clock moves only when told.
     private func embeddedConnection() throws -> (EmbeddedEventLoop, EmbeddedChannel) {
         let loop = EmbeddedEventLoop()
@@ -326,6 +383,34 @@ import Glibc
         for bad in ["relay.example.org", "ftp://h", "http://::1", "http://::1:8443", "http://", "http://h:0", "http://h:70000", "http://h:x", "http://[::1", "http://[::1]x"] {
             #expect(ConnectTarget(url: bad) == nil, "\(bad)")
         }
+    }
+}
+
+/// Stands for a socket that takes a write only when told (`takeOne`), counting the request's body bytes.
+final class SlowSocket: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = HTTPClientRequestPart
+    private var held: [EventLoopPromise<Void>?] = []
+    private(set) var bodyBytes = 0
+    private(set) var ended = false
+    var waiting: Int { held.count }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head: promise?.succeed()
+        case .body(.byteBuffer(let part)):
+            bodyBytes += part.readableBytes
+            held.append(promise)
+        case .body: promise?.succeed()
+        case .end:
+            ended = true
+            promise?.succeed()
+        }
+    }
+
+    /// The socket takes the oldest write it holds.
+    func takeOne() {
+        guard !held.isEmpty else { return }
+        held.removeFirst()?.succeed()
     }
 }
 
