@@ -145,11 +145,7 @@ import Glibc
         try exchange(on: channel, answer: stalled)
         try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "5"])))
         try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: "x")))
-        loop.advanceTime(by: .milliseconds(999))
-        #expect(channel.isActive)
-        loop.advanceTime(by: .milliseconds(2))
-        #expect(throws: RelayConnections.Failure.timedOut) { try stalled.futureResult.wait() }
-        #expect(!channel.isActive)
+        try expectTimeout(of: stalled, oneSecondFromNow: loop, closing: channel)
     }
 
     @Test func anAnswerWithoutAHeadInTimeTimesOut() throws {
@@ -182,10 +178,8 @@ import Glibc
     /// 3.6 s in all against a 1 s deadline, which each slice restarts. Then a socket that stops taking
     /// slices fails the next upload 1 s later.
     @Test func anUploadThatKeepsMovingMayTakeLongerThanTheDeadline() throws {
-        let loop = EmbeddedEventLoop()
         let socket = SlowSocket()
-        let channel = EmbeddedChannel(handlers: [socket, ExchangeHandler()], loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let (loop, channel) = try embeddedConnection(behind: socket)
         let size = 3 * ExchangeHandler.uploadSlice + 1
         let answer = loop.makePromise(of: Exchange.Answer.self)
         upload(size, on: channel, answer: answer)
@@ -204,18 +198,12 @@ import Glibc
         upload(size, on: channel, answer: stalled)
         loop.advanceTime(by: .milliseconds(900))
         socket.takeOne()
-        loop.advanceTime(by: .milliseconds(999))
-        #expect(channel.isActive)
-        loop.advanceTime(by: .milliseconds(2))
-        #expect(throws: RelayConnections.Failure.timedOut) { try stalled.futureResult.wait() }
-        #expect(!channel.isActive)
+        try expectTimeout(of: stalled, oneSecondFromNow: loop, closing: channel)
     }
 
     @Test func anAnswerBeforeTheUploadEndedLeavesTheConnectionUnfitForReuse() throws {
-        let loop = EmbeddedEventLoop()
         let socket = SlowSocket()
-        let channel = EmbeddedChannel(handlers: [socket, ExchangeHandler()], loop: loop)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let (loop, channel) = try embeddedConnection(behind: socket)
         let answer = loop.makePromise(of: Exchange.Answer.self)
         upload(3 * ExchangeHandler.uploadSlice, on: channel, answer: answer)
         socket.takeOne()
@@ -235,12 +223,23 @@ import Glibc
                                        bodyIdleTimeout: .seconds(1), limit: 1024, answer: answer), promise: nil)
     }
 
-    /// An ExchangeHandler on a connected EmbeddedChannel, whose clock moves only when told.
-    private func embeddedConnection() throws -> (EmbeddedEventLoop, EmbeddedChannel) {
+    /// An ExchangeHandler on a connected EmbeddedChannel, whose clock moves only when told; `socket`, if
+    /// given, stands between it and the wire.
+    private func embeddedConnection(behind socket: SlowSocket? = nil) throws -> (EmbeddedEventLoop, EmbeddedChannel) {
         let loop = EmbeddedEventLoop()
-        let channel = EmbeddedChannel(handler: ExchangeHandler(), loop: loop)
+        let channel = EmbeddedChannel(handlers: (socket.map { [$0] } ?? []) + [ExchangeHandler()], loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return (loop, channel)
+    }
+
+    /// The exchange is still waiting 999 ms on, and has failed with `timedOut`, its connection closed, 2 ms later.
+    private func expectTimeout(of exchange: EventLoopPromise<Exchange.Answer>, oneSecondFromNow loop: EmbeddedEventLoop,
+                               closing channel: EmbeddedChannel) throws {
+        loop.advanceTime(by: .milliseconds(999))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(2))
+        #expect(throws: RelayConnections.Failure.timedOut) { try exchange.futureResult.wait() }
+        #expect(!channel.isActive)
     }
 
     /// Writes a GET whose head must arrive within 1 s, whose body may pause for at most 1 s, and checks
