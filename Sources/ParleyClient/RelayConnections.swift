@@ -238,6 +238,10 @@ final class ExchangeHandler: ChannelDuplexHandler {
     private var status = 0
     private var keepAlive = true
     private var body = ByteBuffer()
+    private var headReceived = false
+    /// What is left of a large body, and the promise of the request's end, while it goes out slice by slice.
+    private var unsent: ByteBuffer?
+    private var endWritten: EventLoopPromise<Void>?
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
@@ -272,9 +276,6 @@ final class ExchangeHandler: ChannelDuplexHandler {
     /// A large body (an attachment) goes out a slice at a time, and each slice the socket takes restarts the
     /// deadline: an upload over a slow link may take longer than the deadline as a whole, as long as it moves.
     static let uploadSlice = 256 * 1024
-    private var unsent: ByteBuffer?
-    private var endWritten: EventLoopPromise<Void>?
-    private var headReceived = false
 
     private func writeNextSlice(_ context: ChannelHandlerContext) {
         guard pending != nil, var rest = unsent else { return }    // answered, failed or closed meanwhile
