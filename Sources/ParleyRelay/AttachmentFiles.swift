@@ -30,10 +30,6 @@ struct AttachmentFiles: Sendable {
     }
 
     func upload(id: String, from body: RequestBody, owner: DeviceAddress) async throws {
-        try await Self.offTheEventLoop { try await self.store(id: id, from: body, owner: owner) }
-    }
-
-    private func store(id: String, from body: RequestBody, owner: DeviceAddress) async throws {
         try Self.checkId(id)
         guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()) else {
             throw RelayError.notFound("no attachment slot \(id)")
@@ -65,10 +61,6 @@ struct AttachmentFiles: Sendable {
     }
 
     func download(id: String) async throws -> Response {
-        try await Self.offTheEventLoop { try await self.load(id: id) }
-    }
-
-    private func load(id: String) async throws -> Response {
         try Self.checkId(id)
         guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()), slot.complete,
               let data = FileManager.default.contents(atPath: directory + "/" + id) else {
@@ -82,13 +74,6 @@ struct AttachmentFiles: Sendable {
             try? FileManager.default.removeItem(atPath: directory + "/" + id)
             try await core.storage.deleteAttachment(id)
         }
-    }
-
-    /// File I/O blocks its thread, a flush of a large file for long: it runs on Swift's shared threads, not
-    /// on the connection's event loop, where the rest of a request runs (`EventLoopTaskExecutor`) and where
-    /// it would hold up every other connection of that loop.
-    private static func offTheEventLoop<R>(_ body: () async throws -> R) async throws -> R {
-        try await withTaskExecutorPreference(globalConcurrentExecutor) { try await body() }
     }
 
     private static func checkId(_ id: String) throws {
