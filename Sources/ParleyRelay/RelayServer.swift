@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOSSL
+import ParleyCrypto
 import ParleyProtocol
 import ServiceLifecycle
 
@@ -20,8 +21,26 @@ public struct RelayServer: Sendable {
 
     /// Runs until SIGINT/SIGTERM (or until the task is cancelled). `onListening` gets the bound port (useful
     /// with port 0).
+    /// A relay that fails to start (a port in use, an unusable certificate) leaves nothing behind: a data
+    /// directory this start created goes again, so the next try starts as clean as the first.
     public func run(logger: Logger = Logger(label: "parley-relay"), onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try Self.prepare(dataDirectory: configuration.dataDirectory)
+        // What can be checked before the data directory is touched is checked first.
+        let tls = try Self.loadTLS(configuration)
+        try await Self.checkListenAddress(configuration)
+        let created = try Self.prepare(dataDirectory: configuration.dataDirectory)
+        let listened = ListeningFlag()
+        do {
+            try await serve(tls: tls, logger: logger) { port in
+                listened.set()
+                await onListening(port)
+            }
+        } catch {
+            if !listened.isSet, let created { try? FileManager.default.removeItem(atPath: created) }
+            throw error
+        }
+    }
+
+    private func serve(tls: TLSConfiguration?, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let storage: SQLiteRelayStorage
         do { storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite") } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot open relay.sqlite in it (\(error))")
@@ -48,17 +67,9 @@ public struct RelayServer: Sendable {
                                                                configuration: .init(http1: http1)),
                            headDeadline: headDeadline, connections: connections)
         }
-        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            let chain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey
-            do { chain = try NIOSSLCertificate.fromPEMFile(certificate) } catch {
-                throw RelayStartError.tls(certificate, "not a readable PEM certificate chain (\(error))")
-            }
-            do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
-                throw RelayStartError.tls(key, "not a readable PEM private key (\(error))")
-            }
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        if let tls {
             do { server = try .tls(server, tlsConfiguration: tls) } catch {
-                throw RelayStartError.tls(certificate, "the certificate and key cannot be used together (\(error))")
+                throw RelayStartError.tls(configuration.tlsCertificatePath ?? "", "the certificate and key cannot be used together (\(error))")
             }
         }
         let app = Application(
@@ -72,25 +83,42 @@ public struct RelayServer: Sendable {
         // group cancels what is left. Everything stored is committed already, so nothing is lost.
         var group = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(5)
-        do {
-            try await ServiceGroup(configuration: group).run()
-        } catch let error as IOError {
-            throw RelayStartError.listen("\(configuration.host):\(configuration.port)", String(cString: strerror(error.errnoCode)))
-        } catch let error as SocketAddressError {
-            throw RelayStartError.listen("\(configuration.host):\(configuration.port)", "the address cannot be resolved (\(error))")
-        }
+        try await Self.mappingListenErrors(configuration) { try await ServiceGroup(configuration: group).run() }
     }
 
     /// Creates the data directory if needed and checks that the relay can write in it, so that a wrong
-    /// --data is one clear line rather than a file-system error from deep inside.
-    static func prepare(dataDirectory path: String) throws(RelayStartError) {
+    /// --data is one clear line rather than a file-system error from deep inside. Returns the outermost
+    /// directory it created, if it created any.
+    static func prepare(dataDirectory path: String) throws(RelayStartError) -> String? {
         var isDirectory: ObjCBool = false
+        var created: String?
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw .dataDirectory(path, "it is not a directory") }
-        } else if mkdirs(path) != 0 {
-            throw .dataDirectory(path, "cannot create it: \(String(cString: strerror(errno)))")
+        } else {
+            created = outermostMissing(path)
+            guard mkdirs(path) == 0 else {
+                let why = String(cString: strerror(errno))
+                if let created { try? FileManager.default.removeItem(atPath: created) }
+                throw .dataDirectory(path, "cannot create it: \(why)")
+            }
         }
-        guard access(path, R_OK | W_OK | X_OK) == 0 else { throw .dataDirectory(path, "cannot write in it: \(String(cString: strerror(errno)))") }
+        guard access(path, R_OK | W_OK | X_OK) == 0 else {
+            let why = String(cString: strerror(errno))
+            if let created { try? FileManager.default.removeItem(atPath: created) }
+            throw .dataDirectory(path, "cannot write in it: \(why)")
+        }
+        return created
+    }
+
+    /// The first directory on the way down to `path` that does not exist (`path` itself if only it is missing).
+    private static func outermostMissing(_ path: String) -> String {
+        var missing = path
+        var parent = (path as NSString).deletingLastPathComponent
+        while !parent.isEmpty, parent != missing, !FileManager.default.fileExists(atPath: parent) {
+            missing = parent
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        return missing
     }
 
     /// mkdir -p; the data directory itself mode 0700 (it holds public keys and ciphertext only, but nobody
@@ -100,6 +128,14 @@ public struct RelayServer: Sendable {
         if !parent.isEmpty, parent != path, !FileManager.default.fileExists(atPath: parent), mkdirs(parent, mode: 0o755) != 0 { return -1 }
         return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1
     }
+}
+
+/// Set once the relay listens: from then on, a failure is not a failed start and the data stays.
+private final class ListeningFlag: @unchecked Sendable {
+    private let lock = ParleyCrypto.Lock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// Why the relay could not start, in words for the operator (parley-relay exits 3).

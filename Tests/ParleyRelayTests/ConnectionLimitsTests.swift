@@ -91,7 +91,7 @@ struct ConnectionLimitsTests {
 /// parley-relay's own exit statuses and messages, as parley-relay(8) documents them: one line each.
 @Suite("parley-relay command line")
 struct RelayCommandLineTests {
-    @Test("usage errors exit 1, start-up failures 3, each with one line on stderr")
+    @Test("usage errors exit 1, start-up failures 3, each with one line on stderr and no data directory left behind")
     func exitStatuses() async throws {
         let directory = try TemporaryDirectory()
         let relay = try Binaries.path("parley-relay")
@@ -107,13 +107,23 @@ struct RelayCommandLineTests {
             (["serve", "--data", directory.sub("d"), "--listen", "127.0.0.1:1", "--tls-cert", directory.sub("a-file"),
               "--tls-key", directory.sub("a-file")], 3, "not a readable PEM certificate"),
             (["serve", "--data", directory.sub("d"), "--listen", "127.0.0.1:\(taken.port)"], 3, "cannot listen on 127.0.0.1:\(taken.port)"),
+            (["serve", "--data", directory.sub("new/deeper/d"), "--listen", "127.0.0.1:\(taken.port)"], 3, "cannot listen on"),
+            (["serve", "--data", directory.sub("kept"), "--listen", "127.0.0.1:\(taken.port)"], 3, "cannot listen on"),
         ]
+        // A data directory that was there before a failed start stays as it was.
+        try FileManager.default.createDirectory(atPath: directory.sub("kept"), withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: directory.sub("kept/mine"), contents: Data("x".utf8))
         for (arguments, status, says) in cases {
             let result = try await run(relay, arguments, in: directory, timeout: .seconds(60))
             #expect(result.status == status, "\(arguments): \(result.summary)")
             let lines = result.stderr.split(separator: "\n").filter { !$0.contains(" info parley-relay") }
             #expect(lines.count == 1 && lines[0].hasPrefix("parley-relay: ") && lines[0].contains(says), "\(arguments): \(result.summary)")
+            // A start that failed changed nothing: the directories it created are gone again.
+            #expect(!FileManager.default.fileExists(atPath: directory.sub("d")), "\(arguments) left its data directory")
+            #expect(!FileManager.default.fileExists(atPath: directory.sub("new")), "\(arguments) left its data directory's parents")
         }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.sub("kept")) == ["mine"],
+                "a data directory that was there stays as it was: no database was created in it")
     }
 }
 
