@@ -2,6 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 /// What the HTTP server does not bound by itself before a connection has sent its first request head:
 /// Hummingbird adds its idle timeout and its reaction to a graceful shutdown only once that head has been
@@ -21,7 +22,16 @@ struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(ConnectionGuard(headDeadline: headDeadline, connections: connections))
-        }.flatMap { inner.setup(channel: channel, logger: logger) }
+        }.flatMap { inner.setup(channel: channel, logger: logger) }.flatMapThrowing { value in
+            // A request head the parser refuses (a bad version, a duplicate Content-Length, an oversized
+            // header or path, bytes that are no HTTP at all) gets a 400 and the connection is closed. The
+            // HTTP layer leaves parser errors to the application and Hummingbird ends the connection's task
+            // without closing it, so such a head was never answered: the connection stayed open, past the
+            // header and idle timeouts, for as long as the client liked.
+            let decoder = try channel.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(ParserErrorAnswer(), position: .after(decoder))
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {
@@ -195,4 +205,47 @@ final class ConnectionsPerAddress: Sendable {
     }
 
     var openCount: Int { counts.withLockedValue { $0.values.reduce(0, +) } }
+}
+
+/// Answers a request head the parser refused with a 400 (unless a response is already on its way) and
+/// closes the connection's output; `ConnectionGuard` then drains and closes it fully. NIO's own
+/// `HTTPServerProtocolErrorHandler` is not used: it leaves the closing to others, and it would stay in the
+/// pipeline after a WebSocket upgrade and take the frames written there for HTTP parts. This one steps
+/// aside once it has seen the 101.
+final class ParserErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private var upgraded = false
+    private var responding = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !upgraded {
+            switch unwrapOutboundIn(data) {
+            case .head(let head):
+                responding = true
+                upgraded = head.status == .switchingProtocols
+            case .end:
+                responding = false
+            case .body:
+                break
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !upgraded, error is HTTPParserError {
+            if !responding {
+                let head = HTTPResponseHead(version: .http1_1, status: .badRequest,
+                                            headers: ["Connection": "close", "Content-Length": "0"])
+                context.write(wrapOutboundOut(.head(head)), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                responding = true
+            }
+            context.close(mode: .output, promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
 }

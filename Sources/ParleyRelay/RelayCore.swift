@@ -48,8 +48,13 @@ public struct RelayCore: Sendable {
         guard list.version > current.deviceList.version else {
             throw RelayError.conflict("device list version \(list.version) is not newer than \(current.deviceList.version)")
         }
+        guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
         try await storage.replaceDeviceList(address: address, with: list)
+        // Devices that left the list or got a new key lost their tokens in the storage; their push
+        // connections end too.
+        let revoked = current.deviceList.devices.filter { old in list.device(old.deviceId)?.identityKey != old.identityKey }
+        await broker.revoke(revoked.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
     }
 
     // MARK: Authentication

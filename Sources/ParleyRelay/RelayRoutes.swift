@@ -155,8 +155,11 @@ struct RelayRoutes: Sendable {
         } onUpgrade: { inbound, outbound, context in
             guard let device = try? await authenticate(context.request) else { return }
             let id = connectionIds.next()
-            let (events, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
-            await core.broker.subscribe(device, id: id, wake: { continuation.yield(true) }, displaced: { continuation.yield(false) })
+            // Wake-ups coalesce (one pending is enough); an end is kept however many wake-ups follow it.
+            let (events, continuation) = AsyncStream.makeStream(of: PushEnd?.self, bufferingPolicy: .bufferingNewest(1))
+            let ended = EndOnce()
+            await core.broker.subscribe(device, id: id, wake: { if !ended.isSet { continuation.yield(nil) } },
+                                        end: { reason in ended.set(); continuation.yield(reason) })
             // Drain the inbound side so pings and the client's close are handled. The stream ends when the
             // client goes, with or without an error (otherwise the loop below would wait forever).
             let reader = Task {
@@ -168,12 +171,17 @@ struct RelayRoutes: Sendable {
             // client that never answers the close frame kept the relay running forever.
             try await withGracefulShutdownHandler {
                 try await outbound.write(.text(RelayAPI.wakeToken))
-                for await stillCurrent in events {
-                    guard stillCurrent else {
+                for await end in events {
+                    switch end {
+                    case nil:
+                        try await outbound.write(.text(RelayAPI.wakeToken))
+                        continue
+                    case .displaced:
                         try? await outbound.close(.unknown(RelayAPI.closeConnectedElsewhere), reason: "connected elsewhere")
-                        break
+                    case .revoked:
+                        try? await outbound.close(.unknown(RelayAPI.closeRevoked), reason: "device revoked")
                     }
-                    try await outbound.write(.text(RelayAPI.wakeToken))
+                    break
                 }
             } onGracefulShutdown: {
                 continuation.finish()
@@ -238,6 +246,15 @@ final class ConnectionCounter: @unchecked Sendable {
     private var value: UInt64 = 0
     private let lock = Lock()
     func next() -> UInt64 { lock.withLock { value += 1; return value } }
+}
+
+/// Set once a push connection's end has been signalled, so that later wake-ups cannot push it out of the
+/// one-element buffer.
+final class EndOnce: @unchecked Sendable {
+    private var value = false
+    private let lock = Lock()
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// Turns `RelayError` (and anything unexpected) into a JSON error response.

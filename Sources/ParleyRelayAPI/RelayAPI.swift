@@ -11,6 +11,9 @@ public enum RelayAPI {
     public static let authLabel = "parley.relay-auth.v1"
     /// WebSocket close code sent to a push connection displaced by a newer one for the same device.
     public static let closeConnectedElsewhere: UInt16 = 4409
+    /// WebSocket close code sent to a push connection whose device left the account's device list or got a
+    /// new key: its tokens are revoked, and its push connection ends with them.
+    public static let closeRevoked: UInt16 = 4401
 }
 
 public struct ErrorBody: Codable, Sendable, Equatable {

@@ -32,6 +32,31 @@ struct ConnectionLimitsTests {
         }
     }
 
+    @Test("a request head the parser refuses is answered 400 and its connection closed, not held open")
+    func malformedHeads() async throws {
+        // Before, each of these was never answered and its connection stayed open past both timeouts.
+        try await withRelay(["--header-timeout", "600", "--idle-timeout", "600"]) { relay, _ in
+            let heads = [
+                "GET /v1/health HTTP/9.9\r\nHost: x\r\n\r\n",
+                "GET /v1/health\r\n\r\n",
+                "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x",
+                "GET /v1/he alth HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-A: " + String(repeating: "a", count: 200_000) + "\r\n\r\n",
+                "\u{16}\u{03}\u{01}zzzz\r\n\r\n",
+            ]
+            for head in heads {
+                let socket = try LoopbackSocket(port: relay.port)
+                try socket.send(head)
+                #expect(try socket.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 400"), "\(head.prefix(40))")
+                #expect(try socket.waitForClose(timeoutSeconds: 30), "closed after the 400: \(head.prefix(40))")
+            }
+            // The relay still serves.
+            let served = try LoopbackSocket(port: relay.port)
+            try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try served.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
     @Test("SIGTERM stops the relay though a connection has sent nothing and another never finishes its request")
     func shutdownWithSilentConnection() async throws {
         try await withRelay { relay, _ in

@@ -184,6 +184,11 @@ struct EndToEndSecurityTests {
             let strangerList = SignedDeviceList.sign(devices: account.deviceList.devices, version: 9, accountKey: Ed25519.KeyPair())
             #expect(try await raw.request(.PUT, devicesPath, json: DeviceListUpdate(deviceList: Base64Bytes(strangerList.encoded))).status == 403)
             #expect(try await raw.request(.PUT, devicesPath, json: DeviceListUpdate(deviceList: Base64Bytes(account.deviceList.encoded))).status == 409)
+            // An empty list, though signed and newer, would leave the name neither usable nor free: refused as at
+            // registration, and the account keeps its devices.
+            let empty = SignedDeviceList.sign(devices: [], version: 99, accountKey: account.accountKey)
+            #expect(try await raw.request(.PUT, devicesPath, json: DeviceListUpdate(deviceList: Base64Bytes(empty.encoded))).status == 400)
+            #expect(try await raw.request(.GET, "/v1/keys/count", token: token).status == 200, "the device keeps its token")
 
             // A device taken off the account's list loses its tokens: add device 2, then remove it again.
             let second = try await alice.addDevice(2, on: relay, in: directory)

@@ -1,5 +1,5 @@
 import Foundation
-import ParleyClient
+@testable import ParleyClient
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
@@ -94,8 +94,27 @@ struct MultiDeviceTests {
             try await a2.engine.receivePending()
             #expect(try a2.incomingTexts(from: b) == ["to both"])
 
+            // A2's push connection is open when it is revoked: it must end, not go on telling A2 when mail
+            // arrives for the account.
+            let (texts, arrived) = AsyncStream.makeStream(of: String.self)
+            let push = Task {
+                defer { arrived.finish() }
+                try await PushSocket.run(url: "ws://\(relay.name)/v1/push",
+                                         authorization: "Bearer " + (try await a2.engine.sessionToken()), tls: nil) { arrived.yield($0) }
+            }
+            var iterator = texts.makeAsyncIterator()
+            #expect(await iterator.next() == RelayAPI.wakeToken, "connected")
+
             try await a1.engine.revokeDevice(2)
             #expect(try await a1.engine.devices().map(\.id) == [1])
+            let timedOut = Flag()
+            let watchdog = Task {
+                try? await Task.sleep(for: .seconds(60))
+                if !Task.isCancelled, timedOut.setIfUnset() { push.cancel() }
+            }
+            try? await push.value
+            watchdog.cancel()
+            #expect(!timedOut.isSet, "the relay closed the revoked device's push connection")
             // Locked out: its token is gone and it cannot sign in again.
             await a2.engine.forgetToken()
             await #expect(throws: ClientError.self) { try await a2.engine.receivePending() }
