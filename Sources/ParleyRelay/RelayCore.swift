@@ -40,7 +40,8 @@ public struct RelayCore: Sendable {
     }
 
     /// Publishes a newer device list signed by the account's key (the only authority over its devices).
-    func updateDeviceList(_ update: DeviceListUpdate, for rawAddress: String) async throws {
+    /// `admit` runs once the update has verified, just before it is stored (the route's rate limit).
+    func updateDeviceList(_ update: DeviceListUpdate, for rawAddress: String, admit: () async throws -> Void = {}) async throws {
         let address = try parseLocalAddress(rawAddress)
         let list = try parseDeviceList(update.deviceList.bytes)
         guard let current = try await storage.account(address) else { throw RelayError.notFound("no account \(address)") }
@@ -50,6 +51,7 @@ public struct RelayCore: Sendable {
         }
         guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        try await admit()
         try await storage.replaceDeviceList(address: address, with: list)
         // Devices that left the list or got a new key lost their tokens in the storage; their push
         // connections end too.

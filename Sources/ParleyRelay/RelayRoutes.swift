@@ -44,9 +44,12 @@ struct RelayRoutes: Sendable {
         v1.put("accounts/:address/devices") { request, context in
             // Authorised by the account key's signature on a strictly newer list, not by a device token:
             // a restored device has a new key the relay does not know yet.
-            let address = try pathParameter(context, "address")
-            guard await accountLimiter.allow("devices:" + address) else { throw RelayError.rateLimited }
-            try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address)
+            // The account's budget is charged only for an update that verified: a stranger's refused
+            // requests must not use it up and keep the owner from publishing a list that revokes a device.
+            let address = try core.parseLocalAddress(try pathParameter(context, "address"))
+            try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address) {
+                guard await accountLimiter.allow("devices:" + address) else { throw RelayError.rateLimited }
+            }
             return Response(status: .noContent)
         }
         v1.post("auth/challenge") { request, _ in
@@ -66,20 +69,21 @@ struct RelayRoutes: Sendable {
         v1.get("keys/:address/:deviceId") { _, context in
             guard let deviceId = UInt32(try pathParameter(context, "deviceId")) else { throw RelayError.badRequest("device id must be a number") }
             // Unauthenticated (a sender need not reveal itself), so limited per target account as well as per IP.
-            let address = try pathParameter(context, "address")
+            // Limited by the canonical address: spellings of one account (the host's letter case) share a budget.
+            let address = try core.parseLocalAddress(try pathParameter(context, "address"))
             guard await accountLimiter.allow("bundle:" + address) else { throw RelayError.rateLimited }
             return try json(try await core.bundle(address: address, deviceId: deviceId))
         }
         v1.post("messages/:address") { request, context in
             // Sealed sender: no authentication, so the relay never learns who sent this — except copies to
             // the sender's own other devices, sent with the device's token (the relay knows that account).
-            let address = try pathParameter(context, "address")
-            guard await accountLimiter.allow("send:" + address) else { throw RelayError.rateLimited }
+            let address = try core.parseLocalAddress(try pathParameter(context, "address"))
             let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
             let send = try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes)
-            // A send carrying several messages costs one token per message.
+            // Charged once the request is well formed, one token per message, to the canonical address (so
+            // neither garbage nor another spelling of the account spends or dodges its budget).
             let messages = try RelayCore.messageCount(of: send, limit: core.configuration.maxMessagesPerSend)
-            if messages > 1, await !accountLimiter.allow("send:" + address, cost: Double(messages - 1)) { throw RelayError.rateLimited }
+            guard await accountLimiter.allow("send:" + address, cost: Double(messages)) else { throw RelayError.rateLimited }
             try await core.send(send, to: address, sender: sender)
             return Response(status: .noContent)
         }

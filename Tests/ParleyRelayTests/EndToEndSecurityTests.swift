@@ -501,4 +501,52 @@ struct EndToEndSecurityTests {
             #expect(sawRateLimited)
         }
     }
+
+    @Test("an account's rate budget is one however its address is spelled, and requests refused as malformed or forged do not spend it")
+    func accountBudget() async throws {
+        // 1 per second, a burst of 2; a relay named by a host name, whose letters can be written in either case.
+        let directory = try TemporaryDirectory()
+        let relay = try await RelayProcess.start(in: directory, arguments: ["--rate-limit-account", "1"], publicHost: "localhost")
+        defer { relay.kill() }
+        let raw = RawHTTP(relay)
+        let accountKey = Ed25519.KeyPair(), deviceKey = Ed25519.KeyPair()
+        func list(_ version: UInt64) -> SignedDeviceList {
+            SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: deviceKey.publicKey, createdAt: 1)], version: version, accountKey: accountKey)
+        }
+        let address = "bob@\(relay.name)"
+        let registered = try await raw.request(.POST, "/v1/accounts", json: RegisterRequest(
+            address: address, accountKey: Base64Bytes(accountKey.publicKey.bytes), deviceList: Base64Bytes(list(1).encoded)))
+        #expect(registered.status == 201, "\(registered.text)")
+
+        // A stranger's refused device-list updates (garbage, a forged signature) leave the owner's budget whole.
+        let devicesPath = raw.accountPath(address) + "/devices"
+        let forged = SignedDeviceList.sign(devices: list(1).devices, version: 5, accountKey: Ed25519.KeyPair())
+        for _ in 0..<10 {
+            #expect(try await raw.request(.PUT, devicesPath, body: Array("garbage".utf8)).status == 400)
+            #expect(try await raw.request(.PUT, devicesPath, json: DeviceListUpdate(deviceList: Base64Bytes(forged.encoded))).status == 403)
+        }
+        #expect(try await raw.request(.PUT, devicesPath, json: DeviceListUpdate(deviceList: Base64Bytes(list(2).encoded))).status == 204,
+                "the owner's signed update goes through")
+
+        // Malformed sends do not spend the recipient's budget either.
+        let send = SendRequest(messages: [OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(deviceKey.publicKey.bytes), envelope: Base64Bytes([1, 2, 3]))])
+        for _ in 0..<10 { #expect(try await raw.request(.POST, raw.messagesPath(address), body: Array("{".utf8)).status == 400) }
+        #expect(try await raw.request(.POST, raw.messagesPath(address), json: send).status == 204)
+
+        // Twelve spellings of one address share its budget: at most the burst plus what refilled meanwhile.
+        let host = relay.publicHost
+        let spellings = (0..<12).map { round in
+            String(host.enumerated().map { index, letter in (round >> (index % 4)) & 1 == 1 ? Character(letter.uppercased()) : letter })
+        }
+        let started = ContinuousClock.now
+        var accepted = 0
+        for spelling in spellings {
+            let status = try await raw.request(.POST, raw.messagesPath("bob@\(spelling):\(relay.port)"), json: send).status
+            #expect(status == 204 || status == 429)
+            if status == 204 { accepted += 1 }
+        }
+        let seconds = Double(started.duration(to: .now).components.seconds) + 1
+        #expect(Double(accepted) <= 2 + seconds, "\(accepted) of 12 sends accepted in about \(seconds) s")
+    }
 }
+
