@@ -38,7 +38,9 @@ struct AttachmentFiles: Sendable {
         guard slot.owner == owner else { throw RelayError.notFound("no attachment slot \(id)") }
         guard !slot.complete else { throw RelayError.conflict("attachment \(id) is already uploaded") }
         let path = directory + "/" + id
-        let temporary = path + ".part"
+        // Each upload writes a file of its own; the first to finish links it into place (link(2) refuses
+        // an existing name), so two concurrent uploads to one slot cannot mix or replace each other.
+        let temporary = path + "." + SystemRandom().bytes(8).map { String(format: "%02x", $0) }.joined() + ".part"
         FileManager.default.createFile(atPath: temporary, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: temporary) else { throw RelayError.unavailable("cannot store attachment") }
         var written = 0
@@ -51,7 +53,10 @@ struct AttachmentFiles: Sendable {
             guard written == slot.size else { throw RelayError.badRequest("expected \(slot.size) bytes, got \(written)") }
             try handle.synchronize()
             try handle.close()
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+            guard link(temporary, path) == 0 else {
+                throw errno == EEXIST ? RelayError.conflict("attachment \(id) is already uploaded") : RelayError.unavailable("cannot store attachment")
+            }
+            try? FileManager.default.removeItem(atPath: temporary)
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(atPath: temporary)

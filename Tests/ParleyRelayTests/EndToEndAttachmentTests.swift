@@ -69,6 +69,21 @@ struct EndToEndAttachmentTests {
                                               token: try await alice.token())
             #expect(owner.status == 204)
 
+            // Two uploads to one slot at once: one is stored whole, the other refused (409), never a mix, a
+            // 500, or a success whose bytes were replaced by the other's.
+            let size = 8 << 20
+            let contested = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay))
+                .createAttachment(size: size, token: try await alice.token())
+            let token = try await alice.token()
+            async let first = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x41, count: size), token: token)
+            async let second = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x42, count: size), token: token)
+            let statuses = [try await first.status, try await second.status]
+            #expect(statuses.sorted() == [204, 409], "\(statuses)")
+            let stored = try await raw.request(.GET, "/v1/attachments/" + contested.id)
+            #expect(stored.body == Array(repeating: statuses[0] == 204 ? 0x41 : 0x42, count: size), "the bytes of the upload that succeeded")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: relay.dataDirectory + "/attachments").filter { $0.hasSuffix(".part") }
+            #expect(leftovers.isEmpty, "no partial files left: \(leftovers)")
+
             let file = directory.sub("note.txt")
             FileManager.default.createFile(atPath: file, contents: Data("attached text".utf8))
             let sent = try await alice.engine.sendAttachment(file: file, to: b)
