@@ -35,6 +35,8 @@ public struct RelayConfiguration: Sendable {
     public var idleSeconds: Int64 = 120
     /// A device whose one-time prekeys fall below this is told to refill.
     public var preKeyLowWatermark = 10
+    /// One-time prekeys of each kind a device may hold; an upload that would pass it is refused.
+    public var maxStoredOneTimePreKeys = 1000
     public var challengeLifetime: UInt64 = 60_000
     public var tokenLifetime: UInt64 = 30 * 86_400_000
 

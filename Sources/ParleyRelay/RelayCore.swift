@@ -108,7 +108,9 @@ public struct RelayCore: Sendable {
         guard let account = try await storage.account(device.address), let entry = account.deviceList.device(device.deviceId) else {
             throw RelayError.forbidden("device not in the account's list")
         }
-        guard upload.oneTimePreKeys.count + upload.oneTimePQPreKeys.count <= 200 else { throw RelayError.badRequest("at most 100 keys of each kind per upload") }
+        guard upload.oneTimePreKeys.count <= 100, upload.oneTimePQPreKeys.count <= 100 else {
+            throw RelayError.badRequest("at most 100 keys of each kind per upload")
+        }
         func signed(_ e: SignedPreKeyEntry?, kemKey: Bool) throws -> StoredSignedKey? {
             guard let e else { return nil }
             let encoded: [UInt8]
@@ -128,9 +130,17 @@ public struct RelayCore: Sendable {
             guard e.key.bytes.count == 32, e.id != 0 else { throw RelayError.badRequest("one-time prekey \(e.id) is malformed") }
             return StoredSignedKey(id: e.id, key: e.key.bytes, signature: [])
         }
-        let pq = try upload.oneTimePQPreKeys.map { try signed($0, kemKey: true)! }
-        try await storage.storePreKeys(for: device, signed: try signed(upload.signedPreKey, kemKey: false),
-                                       lastResort: try signed(upload.lastResortPQPreKey, kemKey: true), oneTime: oneTime, oneTimePQ: pq)
+        let pq = try upload.oneTimePQPreKeys.map { e -> StoredSignedKey in
+            guard e.id != 0 else { throw RelayError.badRequest("one-time prekey 0 is malformed (id 0 means none)") }
+            return try signed(e, kemKey: true)!
+        }
+        // A device holds a bounded number (clients keep about 100 and refill below 10): uploads cannot grow
+        // the relay's database without end.
+        guard try await storage.storePreKeys(for: device, signed: try signed(upload.signedPreKey, kemKey: false),
+                                             lastResort: try signed(upload.lastResortPQPreKey, kemKey: true), oneTime: oneTime, oneTimePQ: pq,
+                                             limit: configuration.maxStoredOneTimePreKeys) else {
+            throw RelayError.badRequest("a device holds at most \(configuration.maxStoredOneTimePreKeys) one-time prekeys of each kind")
+        }
     }
 
     func preKeyCount(for device: DeviceAddress) async throws -> PreKeyCount {

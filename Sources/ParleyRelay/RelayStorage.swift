@@ -56,8 +56,10 @@ public protocol RelayStorage: Sendable {
     func revokeTokens(of device: DeviceAddress) async throws
 
     // Prekeys
+    /// Stores the keys in one transaction; false (and nothing stored) when the device would then hold more
+    /// than `limit` one-time prekeys of a kind.
     func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
-                      oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey]) async throws
+                      oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey], limit: Int) async throws -> Bool
     func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int)
     /// The device's signed and last-resort keys, plus one one-time key of each kind, which are removed.
     func takeBundleKeys(for device: DeviceAddress) async throws

@@ -160,22 +160,31 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     // MARK: Prekeys
 
     public func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
-                             oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey]) async throws {
-        try await database.write { db in
-            for (kind, key) in [("spk", signed), ("pqlr", lastResort)] {
-                guard let key else { continue }
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO signed_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
-                    """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key), Data(key.signature)])
-            }
-            for (kind, keys) in [("ec", oneTime), ("pq", oneTimePQ)] {
-                for key in keys {
+                             oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey], limit: Int) async throws -> Bool {
+        struct OverLimit: Error {}
+        do {
+            try await database.write { db in
+                for (kind, key) in [("spk", signed), ("pqlr", lastResort)] {
+                    guard let key else { continue }
                     try db.execute(sql: """
-                        INSERT OR REPLACE INTO one_time_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key),
-                                         key.signature.isEmpty ? nil : Data(key.signature)])
+                        INSERT OR REPLACE INTO signed_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
+                        """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key), Data(key.signature)])
                 }
+                for (kind, keys) in [("ec", oneTime), ("pq", oneTimePQ)] {
+                    for key in keys {
+                        try db.execute(sql: """
+                            INSERT OR REPLACE INTO one_time_prekeys (address, device_id, kind, key_id, key, signature) VALUES (?, ?, ?, ?, ?, ?)
+                            """, arguments: [device.address, device.deviceId, kind, key.id, Data(key.key),
+                                             key.signature.isEmpty ? nil : Data(key.signature)])
+                    }
+                }
+                // Counted inside the transaction, so concurrent uploads cannot pass the limit together.
+                let counts = try Self.preKeyCounts(db, device)
+                if max(counts.oneTime, counts.oneTimePQ) > limit { throw OverLimit() }   // rolls the upload back
             }
+            return true
+        } catch is OverLimit {
+            return false
         }
     }
 
