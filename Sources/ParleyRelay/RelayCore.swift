@@ -27,6 +27,9 @@ public struct RelayCore: Sendable {
         guard list.accountKey.bytes == request.accountKey.bytes else { throw RelayError.badRequest("the device list is not signed by the account key") }
         guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        // A new account's list is version 1 (PROTOCOL.md §13): one of version 2⁶⁴−1 could never be followed.
+        guard list.version == 1 else { throw RelayError.badRequest("a new account's device list has version 1, not \(list.version)") }
+        guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
         guard try await storage.createAccount(address: address, accountKey: list.accountKey.bytes, deviceList: list) else {
             throw RelayError.conflict("the name \(address) is taken")
         }
@@ -268,7 +271,7 @@ public struct RelayCore: Sendable {
     func acknowledge(_ request: AckRequest, for device: DeviceAddress, fetch: Int? = nil, after: Int64 = 0) async throws -> FetchResponse? {
         guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
         let ids = try request.ids.map { text -> Int64 in
-            guard let id = Int64(text), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
+            guard let id = Self.canonicalNumber(text).flatMap({ Int64($0) }), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
             return id
         }
         guard let fetch else {
@@ -276,6 +279,13 @@ public struct RelayCore: Sendable {
             return nil
         }
         return response(try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds()))
+    }
+
+    /// `text` when it is a number written the one way the API writes numbers (digits, no sign, no leading
+    /// zero), else nil: "+1" and "01" are not ids, though Swift's integer parsing takes them.
+    static func canonicalNumber(_ text: String) -> String? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), text == "0" || !text.hasPrefix("0") else { return nil }
+        return text
     }
 
     /// Page sizes outside 1–500 are clamped.

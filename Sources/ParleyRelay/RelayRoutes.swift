@@ -67,7 +67,9 @@ struct RelayRoutes: Sendable {
             try json(try await core.preKeyCount(for: try await authenticate(request)))
         }
         v1.get("keys/:address/:deviceId") { _, context in
-            guard let deviceId = UInt32(try pathParameter(context, "deviceId")) else { throw RelayError.badRequest("device id must be a number") }
+            guard let deviceId = RelayCore.canonicalNumber(try pathParameter(context, "deviceId")).flatMap(UInt32.init) else {
+                throw RelayError.badRequest("device id must be a number")
+            }
             // Unauthenticated (a sender need not reveal itself), so limited per target account as well as per IP.
             // Limited by the canonical address: spellings of one account (the host's letter case) share a budget.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))

@@ -289,7 +289,8 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         let requested = Set(envelopes.map(\.deviceId))
         let missing = current.keys.filter { !requested.contains($0) && $0 != item.sendingDevice }.sorted()
         let extra = requested.filter { current[$0] == nil }.sorted()
-        let stale = envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId).sorted()
+        // A device named once per message of a send is stale once, not once per message.
+        let stale = Set(envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId)).sorted()
         guard missing.isEmpty, extra.isEmpty, stale.isEmpty else {
             return .mismatch(missing: missing, extra: extra, stale: stale)
         }
