@@ -207,8 +207,9 @@ final class ConnectionsPerAddress: Sendable {
     var openCount: Int { counts.withLockedValue { $0.values.reduce(0, +) } }
 }
 
-/// Answers a request head the parser refused with a 400 (unless a response is already on its way) and
-/// closes the connection's output; `ConnectionGuard` then drains and closes it fully. NIO's own
+/// Answers a request head the parser refused with a 400 and closes the connection's output;
+/// `ConnectionGuard` then drains and closes it fully. Requests that came before the refused one (pipelined
+/// in the same write) are answered first: the 400 waits for their responses, at most `answerWait`. NIO's own
 /// `HTTPServerProtocolErrorHandler` is not used: it leaves the closing to others, and it would stay in the
 /// pipeline after a WebSocket upgrade and take the frames written there for HTTP parts. This one steps
 /// aside once it has seen the 101.
@@ -216,36 +217,58 @@ final class ParserErrorAnswer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
+    static let answerWait = TimeAmount.seconds(10)
 
     private var upgraded = false
-    private var responding = false
+    /// Requests whose response has not ended yet.
+    private var unanswered = 0
+    private var refusing = false
+    private var deadline: Scheduled<Void>?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !upgraded, case .head = unwrapInboundIn(data) { unanswered += 1 }
+        context.fireChannelRead(data)
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        var ended = false
         if !upgraded {
             switch unwrapOutboundIn(data) {
-            case .head(let head):
-                responding = true
-                upgraded = head.status == .switchingProtocols
-            case .end:
-                responding = false
-            case .body:
-                break
+            case .head(let head): upgraded = head.status == .switchingProtocols
+            case .end: ended = true
+            case .body: break
             }
         }
         context.write(data, promise: promise)
+        if ended {
+            unanswered = max(0, unanswered - 1)
+            if refusing, unanswered == 0 { refuse(context) }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if !upgraded, error is HTTPParserError {
-            if !responding {
-                let head = HTTPResponseHead(version: .http1_1, status: .badRequest,
-                                            headers: ["Connection": "close", "Content-Length": "0"])
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                responding = true
+        if !upgraded, error is HTTPParserError, !refusing {
+            refusing = true
+            if unanswered == 0 {
+                refuse(context)
+            } else {
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                deadline = context.eventLoop.scheduleTask(in: Self.answerWait) { bound.value.close(promise: nil) }
             }
-            context.close(mode: .output, promise: nil)
         }
         context.fireErrorCaught(error)
+    }
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Connection": "close", "Content-Length": "0"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.close(mode: .output, promise: nil)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
     }
 }

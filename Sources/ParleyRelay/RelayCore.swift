@@ -54,6 +54,7 @@ public struct RelayCore: Sendable {
         }
         guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
         try await admit()
         try await storage.replaceDeviceList(address: address, with: list)
         // Devices that left the list or got a new key lost their tokens in the storage; their push

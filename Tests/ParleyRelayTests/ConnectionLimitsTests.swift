@@ -50,6 +50,15 @@ struct ConnectionLimitsTests {
                 #expect(try socket.readSome(timeoutSeconds: 30).hasPrefix("HTTP/1.1 400"), "\(head.prefix(40))")
                 #expect(try socket.waitForClose(timeoutSeconds: 30), "closed after the 400: \(head.prefix(40))")
             }
+            // A valid request written together with a refused one is answered first, then the 400.
+            let pipelined = try LoopbackSocket(port: relay.port)
+            try pipelined.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/9.9\r\n\r\n")
+            var answers = ""
+            while let part = try? pipelined.readSome(timeoutSeconds: 30), !part.isEmpty { answers += part }
+            // (The 400's status line follows the health answer's JSON body directly.)
+            let statuses = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["200", "400"], "\(answers)")
+
             // The relay still serves.
             let served = try LoopbackSocket(port: relay.port)
             try served.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")

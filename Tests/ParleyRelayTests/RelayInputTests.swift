@@ -17,8 +17,8 @@ struct RelayInputTests {
                   storage: try SQLiteRelayStorage(path: directory.sub("relay.db")), broker: LocalWakeBroker())
     }
 
-    func registration(version: UInt64 = 1, deviceId: UInt32 = 1, device: Ed25519.KeyPair = Ed25519.KeyPair()) -> RegisterRequest {
-        let accountKey = Ed25519.KeyPair()
+    func registration(version: UInt64 = 1, deviceId: UInt32 = 1, device: Ed25519.KeyPair = Ed25519.KeyPair(),
+                      accountKey: Ed25519.KeyPair = Ed25519.KeyPair()) -> RegisterRequest {
         let list = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: deviceId, identityKey: device.publicKey, createdAt: 1)],
                                          version: version, accountKey: accountKey)
         return RegisterRequest(address: "alice@relay.test", accountKey: Base64Bytes(accountKey.publicKey.bytes), deviceList: Base64Bytes(list.encoded))
@@ -30,12 +30,19 @@ struct RelayInputTests {
         for bad in ["", "+1", "-1", "01", "00", " 1", "1 ", "1e3", "0x1", "١"] { #expect(RelayCore.canonicalNumber(bad) == nil, "\(bad)") }
     }
 
-    @Test("a new account's list has version 1 and device ids from 1; an acknowledgement id '+1' is refused")
+    @Test("a new account's list has version 1 and device ids from 1, and later lists too; an acknowledgement id '+1' is refused")
     func registrationAndAcknowledgement() async throws {
         let core = try core()
         await #expect(throws: RelayError.self) { _ = try await core.register(registration(version: UInt64.max)) }
         await #expect(throws: RelayError.self) { _ = try await core.register(registration(deviceId: 0)) }
-        _ = try await core.register(registration())
+        let accountKey = Ed25519.KeyPair(), deviceKey = Ed25519.KeyPair()
+        _ = try await core.register(registration(device: deviceKey, accountKey: accountKey))
+        let withZero = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 0, identityKey: Ed25519.KeyPair().publicKey, createdAt: 2),
+                                                       DeviceEntry(deviceId: 1, identityKey: deviceKey.publicKey, createdAt: 1)],
+                                             version: 2, accountKey: accountKey)
+        await #expect(throws: RelayError.self) {
+            try await core.updateDeviceList(DeviceListUpdate(deviceList: Base64Bytes(withZero.encoded)), for: "alice@relay.test")
+        }
         let device = DeviceAddress(address: "alice@relay.test", deviceId: 1)
         await #expect(throws: RelayError.self) { _ = try await core.acknowledge(AckRequest(ids: ["+1"]), for: device) }
         await #expect(throws: RelayError.self) { _ = try await core.acknowledge(AckRequest(ids: ["01"]), for: device) }
