@@ -29,7 +29,7 @@ public struct PushListener: Sendable {
         var delay = 0.25
         while !Task.isCancelled {
             await onState(.connecting)
-            let connected = Flag()
+            let connected = OnceFlag()
             do {
                 let authorization = "Bearer " + (try await token())
                 var tls: TLSConfiguration?
@@ -55,13 +55,4 @@ public struct PushListener: Sendable {
             delay = min(delay * 2, 30)
         }
     }
-}
-
-/// A set-once flag shared with the connection's handler task.
-final class Flag: @unchecked Sendable {
-    private var value = false
-    private let lock = ParleyCrypto.Lock()
-    var isSet: Bool { lock.withLock { value } }
-    /// Sets the flag; true if this call was the one that set it.
-    func setIfUnset() -> Bool { lock.withLock { defer { value = true }; return !value } }
 }

@@ -83,3 +83,15 @@ public final class Lock: @unchecked Sendable {
         return try body()
     }
 }
+
+/// A flag set once and read from any thread: whether something has happened (a connection came up, a
+/// relay started listening, a push connection was ended).
+public final class OnceFlag: @unchecked Sendable {
+    private var value = false
+    private let lock = Lock()
+    public init() {}
+    public var isSet: Bool { lock.withLock { value } }
+    /// Sets the flag; true if this call was the one that set it.
+    @discardableResult
+    public func setIfUnset() -> Bool { lock.withLock { defer { value = true }; return !value } }
+}

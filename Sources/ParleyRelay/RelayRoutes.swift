@@ -163,9 +163,10 @@ struct RelayRoutes: Sendable {
             let id = connectionIds.next()
             // Wake-ups coalesce (one pending is enough); an end is kept however many wake-ups follow it.
             let (events, continuation) = AsyncStream.makeStream(of: PushEnd?.self, bufferingPolicy: .bufferingNewest(1))
-            let ended = EndOnce()
+            // (Set once the end is signalled, so later wake-ups cannot push it out of the one-element buffer.)
+            let ended = OnceFlag()
             await core.broker.subscribe(device, id: id, wake: { if !ended.isSet { continuation.yield(nil) } },
-                                        end: { reason in ended.set(); continuation.yield(reason) })
+                                        end: { reason in ended.setIfUnset(); continuation.yield(reason) })
             // Drain the inbound side so pings and the client's close are handled. The stream ends when the
             // client goes, with or without an error (otherwise the loop below would wait forever).
             let reader = Task {
@@ -252,15 +253,6 @@ final class ConnectionCounter: @unchecked Sendable {
     private var value: UInt64 = 0
     private let lock = Lock()
     func next() -> UInt64 { lock.withLock { value += 1; return value } }
-}
-
-/// Set once a push connection's end has been signalled, so that later wake-ups cannot push it out of the
-/// one-element buffer.
-final class EndOnce: @unchecked Sendable {
-    private var value = false
-    private let lock = Lock()
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }
 
 /// Turns `RelayError` (and anything unexpected) into a JSON error response.

@@ -36,14 +36,6 @@ func eventually(_ what: @autoclosure () -> String, timeout: Duration = .seconds(
     }
 }
 
-/// A flag one task sets and another polls.
-final class TestFlag: @unchecked Sendable {
-    private let lock = Lock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
-}
-
 // MARK: Files
 
 /// A temporary directory removed when the value is released.

@@ -127,7 +127,7 @@ struct EndToEndMessagingTests {
 
             // The rest are sent by a task that does not stop for errors, while the relay is killed under it;
             // the last six certainly go out while it is down.
-            let killed = TestFlag()
+            let killed = OnceFlag()
             let sender = Task {
                 for (index, text) in texts.enumerated().dropFirst(4) {
                     if index == total - 6 { try await eventually("the relay to be killed") { killed.isSet } }
@@ -140,7 +140,7 @@ struct EndToEndMessagingTests {
                 try alice.sent(to: bobAddress).filter { $0.state != .pending }.count >= 7
             }
             try await relay.stop(signal: signal)
-            killed.set()
+            killed.setIfUnset()
             try await sender.value
             let accepted = try alice.sent(to: bobAddress).filter { $0.state != .pending }.count
             #expect(accepted < total, "some messages were sent while the relay was down")

@@ -107,7 +107,7 @@ struct MultiDeviceTests {
 
             try await a1.engine.revokeDevice(2)
             #expect(try await a1.engine.devices().map(\.id) == [1])
-            let timedOut = Flag()
+            let timedOut = OnceFlag()
             let watchdog = Task {
                 try? await Task.sleep(for: .seconds(60))
                 if !Task.isCancelled, timedOut.setIfUnset() { push.cancel() }

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyCrypto
 import Testing
 @testable import ParleyClient
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ struct PushSocketTests {
     func cancelDuringUpgrade() async throws {
         let silent = try SilentListener()
         defer { silent.close() }
-        let ended = Flag()
+        let ended = OnceFlag()
         let task = Task {
             // An upgrade timeout far beyond the test's deadline: only cancellation can end the call.
             try? await PushSocket.run(url: "ws://127.0.0.1:\(silent.port)/v1/push", authorization: "Bearer x", tls: nil,
