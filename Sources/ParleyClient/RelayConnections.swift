@@ -263,8 +263,9 @@ final class ExchangeHandler: ChannelDuplexHandler {
         headReceived = false
         arm(context, deadline: exchange.deadline)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
-        guard let payload = exchange.body, payload.readableBytes > Self.uploadSlice else {
-            if let payload = exchange.body, payload.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
+        let payload = exchange.body ?? ByteBuffer()
+        guard payload.readableBytes > Self.uploadSlice else {
+            if payload.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil) }
             context.write(wrapOutboundOut(.end(nil)), promise: promise)
             return
         }

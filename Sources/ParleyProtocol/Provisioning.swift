@@ -41,7 +41,7 @@ public struct LinkCode: Equatable, Sendable {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    public var slotId: String { slot.map { String(format: "%02x", $0) }.joined() }
+    public var slotId: String { Hex.encode(slot) }
 
     public init(decoding bytes: [UInt8]) throws(ProtocolError) {
         var r = ByteReader(bytes, structure: "LinkCode")

@@ -23,7 +23,7 @@ struct AttachmentFiles: Sendable {
         guard request.size <= core.configuration.maxAttachmentBytes else {
             throw RelayError.payloadTooLarge("attachments are limited to \(core.configuration.maxAttachmentBytes) bytes")
         }
-        let id = SystemRandom().bytes(32).map { String(format: "%02x", $0) }.joined()
+        let id = Hex.encode(SystemRandom().bytes(32))
         let expiresAt = core.clock.nowMilliseconds() + core.configuration.attachmentTTL
         try await core.storage.createAttachment(id: id, owner: owner, size: request.size, expiresAt: expiresAt)
         return AttachmentSlot(id: id, size: request.size, expiresAt: expiresAt)
@@ -40,7 +40,7 @@ struct AttachmentFiles: Sendable {
         let path = directory + "/" + id
         // Each upload writes a file of its own; the first to finish links it into place (link(2) refuses
         // an existing name), so two concurrent uploads to one slot cannot mix or replace each other.
-        let temporary = path + "." + SystemRandom().bytes(8).map { String(format: "%02x", $0) }.joined() + ".part"
+        let temporary = path + "." + Hex.encode(SystemRandom().bytes(8)) + ".part"
         FileManager.default.createFile(atPath: temporary, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: temporary) else { throw RelayError.unavailable("cannot store attachment") }
         var written = 0

@@ -25,11 +25,9 @@ public struct RelayCore: Sendable {
         let address = try parseLocalAddress(request.address)
         let list = try parseDeviceList(request.deviceList.bytes)
         guard list.accountKey.bytes == request.accountKey.bytes else { throw RelayError.badRequest("the device list is not signed by the account key") }
-        guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
-        guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        try checkDevices(of: list)
         // A new account's list is version 1 (PROTOCOL.md §13): one of version 2⁶⁴−1 could never be followed.
         guard list.version == 1 else { throw RelayError.badRequest("a new account's device list has version 1, not \(list.version)") }
-        guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
         guard try await storage.createAccount(address: address, accountKey: list.accountKey.bytes, deviceList: list) else {
             throw RelayError.conflict("the name \(address) is taken")
         }
@@ -52,9 +50,7 @@ public struct RelayCore: Sendable {
         guard list.version > current.deviceList.version else {
             throw RelayError.conflict("device list version \(list.version) is not newer than \(current.deviceList.version)")
         }
-        guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
-        guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
-        guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
+        try checkDevices(of: list)
         try await admit()
         try await storage.replaceDeviceList(address: address, with: list)
         // Devices that left the list or got a new key lost their tokens in the storage; their push
@@ -93,7 +89,7 @@ public struct RelayCore: Sendable {
         }
         var token = SystemRandom().bytes(32)
         defer { wipe(&token) }
-        let text = token.map { String(format: "%02x", $0) }.joined()
+        let text = Hex.encode(token)
         let expiresAt = now + configuration.tokenLifetime
         try await storage.storeToken(hash: SHA256.hash(Array(text.utf8)), device: owner, expiresAt: expiresAt)
         return SessionResponse(token: text, expiresAt: expiresAt)
@@ -229,7 +225,7 @@ public struct RelayCore: Sendable {
     // MARK: Provisioning
 
     func createProvisioning() async throws -> ProvisioningSlot {
-        let id = SystemRandom().bytes(16).map { String(format: "%02x", $0) }.joined()
+        let id = Hex.encode(SystemRandom().bytes(16))
         let expiresAt = clock.nowMilliseconds() + configuration.provisioningTTL
         try await storage.createProvisioning(id: id, expiresAt: expiresAt)
         return ProvisioningSlot(id: id, expiresAt: expiresAt)
@@ -316,6 +312,14 @@ public struct RelayCore: Sendable {
             throw RelayError.notFound("this relay is \(configuration.name); it does not serve \(address.relay)")
         }
         return address.description
+    }
+
+    /// What every device list must hold, at registration and in each update: 1 to `maxDevices` devices,
+    /// ids from 1 (an empty list would leave the name neither usable nor free).
+    private func checkDevices(of list: SignedDeviceList) throws {
+        guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
+        guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
+        guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
     }
 
     func parseDeviceList(_ bytes: [UInt8]) throws -> SignedDeviceList {

@@ -28,10 +28,10 @@ public struct RelayServer: Sendable {
         let tls = try Self.loadTLS(configuration)
         try await Self.checkListenAddress(configuration)
         let created = try Self.prepare(dataDirectory: configuration.dataDirectory)
-        let listened = ListeningFlag()
+        let listened = OnceFlag()    // from then on a failure is not a failed start, and the data stays
         do {
             try await serve(tls: tls, logger: logger) { port in
-                listened.set()
+                listened.setIfUnset()
                 await onListening(port)
             }
         } catch {
@@ -92,21 +92,19 @@ public struct RelayServer: Sendable {
     static func prepare(dataDirectory path: String) throws(RelayStartError) -> String? {
         var isDirectory: ObjCBool = false
         var created: String?
+        /// The failure in words (with errno's), once what this call created is gone again.
+        func failure(_ what: String) -> RelayStartError {
+            let why = String(cString: strerror(errno))
+            if let created { try? FileManager.default.removeItem(atPath: created) }
+            return .dataDirectory(path, "\(what): \(why)")
+        }
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw .dataDirectory(path, "it is not a directory") }
         } else {
             created = outermostMissing(path)
-            guard mkdirs(path) == 0 else {
-                let why = String(cString: strerror(errno))
-                if let created { try? FileManager.default.removeItem(atPath: created) }
-                throw .dataDirectory(path, "cannot create it: \(why)")
-            }
+            guard mkdirs(path) == 0 else { throw failure("cannot create it") }
         }
-        guard access(path, R_OK | W_OK | X_OK) == 0 else {
-            let why = String(cString: strerror(errno))
-            if let created { try? FileManager.default.removeItem(atPath: created) }
-            throw .dataDirectory(path, "cannot write in it: \(why)")
-        }
+        guard access(path, R_OK | W_OK | X_OK) == 0 else { throw failure("cannot write in it") }
         return created
     }
 
@@ -128,14 +126,6 @@ public struct RelayServer: Sendable {
         if !parent.isEmpty, parent != path, !FileManager.default.fileExists(atPath: parent), mkdirs(parent, mode: 0o755) != 0 { return -1 }
         return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -1
     }
-}
-
-/// Set once the relay listens: from then on, a failure is not a failed start and the data stays.
-private final class ListeningFlag: @unchecked Sendable {
-    private let lock = ParleyCrypto.Lock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }
 
 /// Why the relay could not start, in words for the operator (parley-relay exits 3).

@@ -9,7 +9,7 @@ public enum KeyFile {
     public static func create(at path: String) throws(StoreError) {
         var secret = SystemRandom().bytes(32)
         defer { wipe(&secret) }
-        var text = Array((secret.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        var text = Array((Hex.encode(secret) + "\n").utf8)
         defer { wipe(&text) }
         if let code = NewFile.create(at: path, holding: text) {
             throw .keyFileUnreadable(path: path, reason: String(cString: strerror(code)))
