@@ -13,8 +13,10 @@ struct SafetyNumberCommand: ParsableCommand {
         abstract: "Compute a safety number from raw inputs (libsignal's NumericFingerprint).",
         discussion: """
             For scripting and for checking against other implementations. Keys are hex and taken as given \
-            (any length); ids are UTF-8. Prints the 60 digits on one line and, with --scannable-version, the \
-            scannable payload (CombinedFingerprints) as hex on a second line.
+            (any length); ids are UTF-8. Parley's own number of an account uses the key 06 followed by the \
+            32-byte account key (Encode(AIK), PROTOCOL.md §14) and the address as the id. Prints the 60 \
+            digits on one line and, with --scannable-version, the scannable payload (CombinedFingerprints) \
+            as hex on a second line.
             """)
 
     @Option(help: ArgumentHelp("The local party's key, as hex.", valueName: "HEX")) var localKey: String
