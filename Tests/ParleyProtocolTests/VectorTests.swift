@@ -5,8 +5,8 @@ import ParleyCrypto
 
 // PROTOCOL.md §10: every value below is computed from explicit private keys (no DRBG), so an outside
 // implementation can reproduce it. The expected values live in Tests/vectors/protocol-v1.json; running
-// with PARLEY_WRITE_VECTORS=1 rewrites that file from this implementation (and the test then fails, so a
-// rewrite is always a deliberate, reviewed change).
+// with PARLEY_WRITE_VECTORS=1 rewrites that file from this implementation, keeping its KEM ciphertext (and
+// the test then fails, so a rewrite is always a deliberate, reviewed change).
 
 /// Hands out the given byte strings in order; any other request is a test bug.
 final class QueuedRandom: RandomSource, @unchecked Sendable {
@@ -84,15 +84,23 @@ func computeVectors(kemCiphertext: [UInt8]?) throws -> [String: String] {
     var aliceSession = try RatchetSession.initiator(initiation, localIdentity: aliceIK.publicKey, bundle: bundle,
                                                     random: QueuedRandom([fixedKey("alice ratchet 1")]))
     v["alice_ratchet_1_private"] = hex(fixedKey("alice ratchet 1"))
-    let m1 = try aliceSession.encrypt(Padding.pad(Array("Hello Bob, this is Parley.".utf8)))
+    try addMessageKeys(of: aliceSession, message: 1, to: &v)
+    let m1Padded = Padding.pad(Array("Hello Bob, this is Parley.".utf8))
+    let m1 = try aliceSession.encrypt(m1Padded)
     v["message_1_plaintext"] = hex(Array("Hello Bob, this is Parley.".utf8))
+    v["message_1_padded"] = hex(m1Padded)
+    v["message_1_header"] = hex(m1.header.encoded)
     v["message_1_ratchet"] = hex(m1.encoded)
     v["message_1_prekey"] = hex(PreKeyMessage(preKey: header, message: m1).encoded)
     var bobSession = RatchetSession.responder(response, localIdentity: bobIK.publicKey, remoteIdentity: aliceIK.publicKey)
     _ = try bobSession.decrypt(m1, random: QueuedRandom([fixedKey("bob ratchet 1")]))
     v["bob_ratchet_1_private"] = hex(fixedKey("bob ratchet 1"))
-    let m2 = try bobSession.encrypt(Padding.pad(Array("Hi Alice.".utf8)))
+    try addMessageKeys(of: bobSession, message: 2, to: &v)
+    let m2Padded = Padding.pad(Array("Hi Alice.".utf8))
+    let m2 = try bobSession.encrypt(m2Padded)
     v["message_2_plaintext"] = hex(Array("Hi Alice.".utf8))
+    v["message_2_padded"] = hex(m2Padded)
+    v["message_2_header"] = hex(m2.header.encoded)
     v["message_2_ratchet"] = hex(m2.encoded)
     v["root_key_after_message_2_bob"] = hex(bobSession.exportSecretsForTesting().rootKey)
 
@@ -109,7 +117,57 @@ func computeVectors(kemCiphertext: [UInt8]?) throws -> [String: String] {
                                          random: QueuedRandom([fixedKey("sealed ephemeral")]))
     v["sealed_ephemeral_private"] = hex(fixedKey("sealed ephemeral"))
     v["sealed_envelope_message_2"] = hex(envelope)
+
+    // Safety number (§14) of Alice's and Bob's accounts, and the scannable form as Alice's device shows it.
+    let aliceAccount = try Ed25519.KeyPair(seed: SecretBytes(fixedKey("alice account seed")))
+    v["alice_account_seed"] = hex(fixedKey("alice account seed"))
+    let aliceHash = SafetyNumber.partyHash(key: SafetyNumber.accountKey(aliceAccount.publicKey), id: SafetyNumber.accountId("alice@example.org"))
+    let bobHash = SafetyNumber.partyHash(key: SafetyNumber.accountKey(bobAccount.publicKey), id: SafetyNumber.accountId("bob@example.org"))
+    v["safety_number"] = hex(Array(SafetyNumber.displayable(localKey: SafetyNumber.accountKey(aliceAccount.publicKey),
+                                                            localId: SafetyNumber.accountId("alice@example.org"),
+                                                            remoteKey: SafetyNumber.accountKey(bobAccount.publicKey),
+                                                            remoteId: SafetyNumber.accountId("bob@example.org")).utf8))
+    v["safety_number_scannable_alice"] = hex(SafetyNumber.scannable(version: SafetyNumber.scannableVersion, localHash: aliceHash,
+                                                                    remoteHash: bobHash))
+
+    // Linking Bob's second device (§15): its link code, and the provisioning message Bob's device 7 leaves in the slot.
+    let newDevice = try Ed25519.KeyPair(seed: SecretBytes(fixedKey("bob device 8 identity seed")))
+    let linkEphemeral = try X25519.KeyPair(privateKey: SecretBytes(fixedKey("link ephemeral")))
+    v["bob_device_8_identity_seed"] = hex(fixedKey("bob device 8 identity seed"))
+    v["link_ephemeral_private"] = hex(fixedKey("link ephemeral"))
+    let code = linkCodeVector(ephemeral: linkEphemeral, deviceKey: newDevice.publicKey)
+    v["link_code"] = hex(code.encoded)
+    v["link_code_text"] = hex(Array(code.text.utf8))
+    let list2 = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 7, identityKey: bobIK.publicKey, createdAt: 1_767_225_600_000),
+                                                DeviceEntry(deviceId: 8, identityKey: newDevice.publicKey, createdAt: 1_767_312_000_000)],
+                                      version: 2, accountKey: bobAccount)
+    v["bob_device_list_2"] = hex(list2.encoded)
+    let transfer = AttachmentPointer(id: hex(fixedKey("link transfer id")), key: fixedKey("link transfer key"), size: 1000,
+                                     digest: fixedKey("link transfer blob"), fileName: "link-transfer",
+                                     contentType: "application/x-parley-link")
+    let payload = ProvisioningPayload(address: "bob@example.org", accountKey: bobAccount, deviceId: 8, deviceList: list2,
+                                      transfer: transfer)
+    v["provisioning_payload"] = hex(payload.encoded())
+    v["provisioning_ephemeral_private"] = hex(fixedKey("provisioning ephemeral"))
+    v["provisioning_message"] = hex(try Provisioning.seal(payload, to: code, random: QueuedRandom([fixedKey("provisioning ephemeral")])))
     return v
+}
+
+/// The link code of the vectors: relay `example.org`, slot bytes 0x00…0x0f.
+func linkCodeVector(ephemeral: X25519.KeyPair, deviceKey: Ed25519.PublicKey) -> LinkCode {
+    LinkCode(relay: "example.org", slot: Array(0..<16), ephemeralKey: ephemeral.publicKey, deviceKey: deviceKey)
+}
+
+/// §5 for the next message `session` sends: its sending chain key, the message key KDF_CK makes of it, and
+/// the AEAD key and nonce HKDF expands that into.
+func addMessageKeys(of session: RatchetSession, message number: Int, to v: inout [String: String]) throws {
+    let chainKey = try #require(session.exportSecretsForTesting().sendingChainKey)
+    let messageKey = RatchetSession.kdfChain(SecretBytes(chainKey)).messageKey
+    let keyAndNonce = RatchetSession.expandMessageKey(messageKey).unprotectedBytes
+    v["message_\(number)_chain_key"] = hex(chainKey)
+    v["message_\(number)_message_key"] = hex(messageKey.unprotectedBytes)
+    v["message_\(number)_aead_key"] = hex(Array(keyAndNonce[0..<32]))
+    v["message_\(number)_aead_nonce"] = hex(Array(keyAndNonce[32..<56]))
 }
 
 private let vectorFile = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -117,7 +175,11 @@ private let vectorFile = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
 @Test func protocolVectorsMatchTheCommittedFile() throws {
     if ProcessInfo.processInfo.environment["PARLEY_WRITE_VECTORS"] == "1" {
-        let data = try JSONSerialization.data(withJSONObject: try computeVectors(kemCiphertext: nil), options: [.prettyPrinted, .sortedKeys])
+        // The KEM ciphertext of an existing file is kept, so that adding vectors leaves every existing value
+        // byte-identical (outside implementations check against them); delete the file for a fresh one.
+        let existing = (try? Data(contentsOf: vectorFile)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] }
+        let vectors = try computeVectors(kemCiphertext: existing?["kem_ciphertext"].map(unhex))
+        let data = try JSONSerialization.data(withJSONObject: vectors, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: vectorFile)
         Issue.record("vectors rewritten to \(vectorFile.path); review and commit them, then run again without PARLEY_WRITE_VECTORS")
         return
@@ -139,6 +201,18 @@ private let vectorFile = URL(fileURLWithPath: #filePath).deletingLastPathCompone
     try content.certificate.verify(now: 1_800_000_000_000)
     guard case .ratchet(let message) = content.message else { Issue.record("expected a ratchet message"); return }
     #expect(hex(message.encoded) == stored["message_2_ratchet"])
+}
+
+@Test func storedProvisioningMessageOpensWithTheLinkCode() throws {
+    let stored = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: vectorFile)) as? [String: String])
+    func value(_ name: String) throws -> [UInt8] { unhex(try #require(stored[name], "missing \(name)")) }
+    let ephemeral = try X25519.KeyPair(privateKey: SecretBytes(try value("link_ephemeral_private")))
+    let newDevice = try Ed25519.KeyPair(seed: SecretBytes(try value("bob_device_8_identity_seed")))
+    let code = try LinkCode(text: String(decoding: try value("link_code_text"), as: UTF8.self))
+    #expect(code == linkCodeVector(ephemeral: ephemeral, deviceKey: newDevice.publicKey))
+    let payload = try Provisioning.open(try value("provisioning_message"), ephemeral: ephemeral, code: code)
+    #expect(payload.address == "bob@example.org" && payload.deviceId == 8)
+    #expect(hex(payload.deviceList.encoded) == stored["bob_device_list_2"])
 }
 
 @Test func protocolDocumentQuotesTheVectorFile() throws {

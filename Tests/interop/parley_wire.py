@@ -2,7 +2,8 @@
 
 Covers what the cross-check needs: key encoding (§2), PreKeyBundle (§3.3), the ratchet header and
 RatchetMessage (§5, §6.1), PreKeyMessage (§6.2) and the 160-byte padding (§6.3); for the vector check
-(test_vectors.py) also the signed device list (§3.2) and the sender certificate, Inner and Envelope (§7). Every decoder checks the
+(test_vectors.py) also the signed device list (§3.2), the sender certificate, Inner and Envelope (§7), the
+attachment pointer (§12.1) and the link code and provisioning payload (§15.1). Every decoder checks the
 version byte, every length and refuses trailing bytes.
 """
 from __future__ import annotations
@@ -110,6 +111,11 @@ def bytes16(data: bytes) -> bytes:
     if len(data) > 0xFFFF:
         raise WireError("bytes16: longer than 65535 bytes")
     return _u16(len(data)) + bytes(data)
+
+
+def bytes32(data: bytes) -> bytes:
+    """Conventions: a u32 length followed by that many bytes."""
+    return _u32(len(data)) + bytes(data)
 
 
 @dataclass(frozen=True)
@@ -395,3 +401,96 @@ class Envelope:
         if len(ct) < TAG_LEN:
             raise WireError("Envelope: truncated")
         return Envelope(e, ct)
+
+
+@dataclass(frozen=True)
+class AttachmentPointer:
+    """§12.1: bytes16(id) ‖ key(32) ‖ size u64 ‖ digest(32) ‖ bytes16(fileName) ‖ bytes16(contentType).
+    `id` is the relay's id as text (UTF-8), not the bytes it spells."""
+    id: str
+    key: bytes
+    size: int
+    digest: bytes
+    file_name: str
+    content_type: str
+
+    def encode(self) -> bytes:
+        assert len(self.key) == 32 and len(self.digest) == 32
+        return (bytes16(self.id.encode("utf-8")) + self.key + _u64(self.size) + self.digest
+                + bytes16(self.file_name.encode("utf-8")) + bytes16(self.content_type.encode("utf-8")))
+
+    @staticmethod
+    def read(r: "_Reader") -> "AttachmentPointer":
+        return AttachmentPointer(r.raw(r.u16()).decode("utf-8"), r.raw(32), r.u64(), r.raw(32),
+                                 r.raw(r.u16()).decode("utf-8"), r.raw(r.u16()).decode("utf-8"))
+
+
+LINK_PREFIX = "parley-link:"
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    """§15: 0x01 ‖ bytes16(relay) ‖ slot(16) ‖ E.pub(32) ‖ DIK_new(32); text = prefix ‖ unpadded base64url."""
+    relay: str
+    slot: bytes
+    ephemeral_key: bytes
+    device_key: bytes
+
+    def encode(self) -> bytes:
+        assert len(self.slot) == 16 and len(self.ephemeral_key) == 32 and len(self.device_key) == 32
+        return bytes([VERSION]) + bytes16(self.relay.encode("utf-8")) + self.slot + self.ephemeral_key + self.device_key
+
+    def text(self) -> str:
+        import base64
+        return LINK_PREFIX + base64.urlsafe_b64encode(self.encode()).decode("ascii").rstrip("=")
+
+    @staticmethod
+    def decode(data: bytes) -> "LinkCode":
+        r = _Reader(data, "LinkCode")
+        r.version()
+        out = LinkCode(r.raw(r.u16()).decode("utf-8"), r.raw(16), r.raw(32), r.raw(32))
+        r.finish()
+        return out
+
+    @staticmethod
+    def from_text(text: str) -> "LinkCode":
+        import base64
+        body = "".join(text.split())
+        if not body.startswith(LINK_PREFIX):
+            raise WireError("a link code starts with " + LINK_PREFIX)
+        body = body[len(LINK_PREFIX):].rstrip("=")
+        return LinkCode.decode(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+@dataclass(frozen=True)
+class ProvisioningPayload:
+    """§15: 0x01 ‖ bytes16(address) ‖ AIK seed(32) ‖ deviceId u32 ‖ bytes32(SignedDeviceList) ‖ flags u8
+    ‖ [AttachmentPointer if flags & 1]."""
+    address: str
+    account_seed: bytes
+    device_id: int
+    device_list: bytes
+    transfer: Optional[AttachmentPointer]
+
+    def encode(self) -> bytes:
+        assert len(self.account_seed) == 32
+        out = (bytes([VERSION]) + bytes16(self.address.encode("utf-8")) + self.account_seed + _u32(self.device_id)
+               + bytes32(self.device_list) + bytes([0 if self.transfer is None else 1]))
+        if self.transfer is not None:
+            out += self.transfer.encode()
+        return out
+
+    @staticmethod
+    def decode(data: bytes) -> "ProvisioningPayload":
+        r = _Reader(data, "ProvisioningPayload")
+        r.version()
+        address = r.raw(r.u16()).decode("utf-8")
+        seed = r.raw(32)
+        device_id = r.u32()
+        device_list = r.raw(r.u32())
+        flags = r.u8()
+        if flags not in (0, 1):
+            raise WireError("ProvisioningPayload: flags")
+        transfer = AttachmentPointer.read(r) if flags == 1 else None
+        r.finish()
+        return ProvisioningPayload(address, seed, device_id, device_list, transfer)

@@ -28,6 +28,7 @@ import parley_wire as w
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTOR_FILE = ROOT / "Tests" / "vectors" / "protocol-v1.json"
+TRANSFER_VECTOR_FILE = ROOT / "Tests" / "vectors" / "link-transfer-v1.json"
 PROTOCOL_MD = ROOT / "PROTOCOL.md"
 
 # §1 labels
@@ -35,6 +36,7 @@ INFO_PQXDH = b"Parley_PQXDH_CURVE25519_SHA-256_ML-KEM-1024"
 INFO_ROOT = b"Parley_Ratchet_Root"
 INFO_MESSAGE = b"Parley_Ratchet_MessageKeys"
 INFO_SEALED = b"Parley_SealedSender_v1"
+INFO_PROVISIONING = b"Parley_Provisioning_v1"
 
 # §10: the scenario
 ALICE_DEVICE_ID = 1
@@ -43,6 +45,14 @@ BOB_SPK_ID, BOB_PQ_LAST_RESORT_ID, BOB_OPK_ID, BOB_PQ_ONE_TIME_ID = 1, 2, 3, 4
 BOB_ADDRESS = "bob@example.org"
 DEVICE_CREATED_AT = 1_767_225_600_000
 CERT_EXPIRES_AT = 1_893_456_000_000
+ALICE_ADDRESS = "alice@example.org"
+SAFETY_ROUNDS = 5200
+SCANNABLE_VERSION = 80
+# §10: Bob's second device, linked through relay example.org, slot bytes 00 01 … 0f
+NEW_DEVICE_ID = 8
+NEW_DEVICE_CREATED_AT = 1_767_312_000_000
+LINK_RELAY = "example.org"
+LINK_SLOT = bytes(range(16))
 
 # §10: each private input is SHA-256 (or SHA-512[0..64) for ML-KEM seeds) of an ASCII name. The document
 # gives only the first name as an example; the others are the ones the vector file was produced with.
@@ -57,6 +67,10 @@ PRIVATE_INPUT_NAMES = {
     "bob_ratchet_1_private": ("bob ratchet 1", 32),
     "bob_account_seed": ("bob account seed", 32),
     "sealed_ephemeral_private": ("sealed ephemeral", 32),
+    "alice_account_seed": ("alice account seed", 32),
+    "bob_device_8_identity_seed": ("bob device 8 identity seed", 32),
+    "link_ephemeral_private": ("link ephemeral", 32),
+    "provisioning_ephemeral_private": ("provisioning ephemeral", 32),
 }
 
 
@@ -253,9 +267,14 @@ def computed() -> dict[str, bytes]:
     alice_dhs = inp("alice_ratchet_1_private")
     spk_b = bob_prekeys()["spk"]
     _alice_rk, alice_cks = kdf_rk(sk, x25519(alice_dhs, spk_b))
+    v["message_1_chain_key"] = alice_cks
     alice_cks, mk1 = kdf_ck(alice_cks)
+    v["message_1_message_key"] = mk1
+    v["message_1_aead_key"], v["message_1_aead_nonce"] = message_key_material(mk1)
     m1_content = b"Hello Bob, this is Parley."
     v["message_1_plaintext"] = m1_content
+    v["message_1_padded"] = w.pad(m1_content)
+    v["message_1_header"] = w.RatchetHeader(x25519_pub(alice_dhs), pn=0, n=0).encode()
     m1 = ratchet_encrypt(mk1, w.RatchetHeader(x25519_pub(alice_dhs), pn=0, n=0), w.pad(m1_content), ad)
     v["message_1_ratchet"] = m1
     v["message_1_prekey"] = w.PreKeyMessage(
@@ -273,9 +292,14 @@ def computed() -> dict[str, bytes]:
     bob_rk, bob_cks = kdf_rk(bob_rk, x25519(bob_dhs, bob_dhr))
     _bob_ckr, mk1_bob = kdf_ck(bob_ckr)
     assert w.unpad(ratchet_decrypt(mk1_bob, m1, ad)) == m1_content
+    v["message_2_chain_key"] = bob_cks
     bob_cks, mk2 = kdf_ck(bob_cks)
+    v["message_2_message_key"] = mk2
+    v["message_2_aead_key"], v["message_2_aead_nonce"] = message_key_material(mk2)
     m2_content = b"Hi Alice."
     v["message_2_plaintext"] = m2_content
+    v["message_2_padded"] = w.pad(m2_content)
+    v["message_2_header"] = w.RatchetHeader(x25519_pub(bob_dhs), pn=0, n=0).encode()
     # PN = number of messages in Bob's previous sending chain = 0 (he had none).
     m2 = ratchet_encrypt(mk2, w.RatchetHeader(x25519_pub(bob_dhs), pn=0, n=0), w.pad(m2_content), ad)
     v["message_2_ratchet"] = m2
@@ -297,7 +321,85 @@ def computed() -> dict[str, bytes]:
     # §7 sealing message 2 to Alice's device.
     v["sealed_envelope_message_2"] = seal(w.SealedInner(cert, w.CONTENT_RATCHET, m2).encode(),
                                           inp("sealed_ephemeral_private"), identities()["alice_identity_public"])
+
+    # §14 the safety number of Alice's and Bob's accounts; the scannable form as Alice's device shows it.
+    alice_hash = party_hash(account_key_input(inp("alice_account_seed")), ALICE_ADDRESS.encode())
+    bob_hash = party_hash(account_key_input(account_seed), BOB_ADDRESS.encode())
+    v["safety_number"] = "".join(sorted([digits(alice_hash), digits(bob_hash)])).encode("ascii")
+    v["safety_number_scannable_alice"] = scannable(SCANNABLE_VERSION, alice_hash, bob_hash)
+
+    # §15 Bob links device 8: the link code, the version 2 list, the payload and the sealed message.
+    code = link_code()
+    v["link_code"] = code.encode()
+    v["link_code_text"] = code.text().encode("ascii")
+    v["bob_device_list_2"] = bob_device_list_2()
+    v["provisioning_payload"] = provisioning_payload()
+    v["provisioning_message"] = seal_provisioning(provisioning_payload(), inp("provisioning_ephemeral_private"), code)
     return v
+
+
+# §14
+def account_key_input(account_seed: bytes) -> bytes:
+    """key = Encode(AIK) = 0x06 ‖ AIK."""
+    return w.encode_key(w.KEY_ED25519, ed_public(account_seed))
+
+
+def party_hash(key: bytes, stable_id: bytes) -> bytes:
+    h = hashlib.sha512(b"\x00\x00" + key + stable_id + key).digest()
+    for _ in range(SAFETY_ROUNDS - 1):
+        h = hashlib.sha512(h + key).digest()
+    return h
+
+
+def digits(h: bytes) -> str:
+    return "".join("%05d" % (int.from_bytes(h[i:i + 5], "big") % 100000) for i in range(0, 30, 5))
+
+
+def scannable(version: int, local: bytes, remote: bytes) -> bytes:
+    assert version < 128   # one varint byte
+    return (bytes([0x08, version]) + bytes([0x12, 0x22, 0x0A, 0x20]) + local[:32]
+            + bytes([0x1A, 0x22, 0x0A, 0x20]) + remote[:32])
+
+
+# §15
+def link_code() -> w.LinkCode:
+    return w.LinkCode(LINK_RELAY, LINK_SLOT, x25519_pub(inp("link_ephemeral_private")),
+                      ed_public(inp("bob_device_8_identity_seed")))
+
+
+@functools.lru_cache(maxsize=None)
+def bob_device_list_2() -> bytes:
+    account_seed = inp("bob_account_seed")
+    aik = ed_public(account_seed)
+    devices = (w.DeviceEntry(BOB_DEVICE_ID, ed_public(inp("bob_identity_seed")), DEVICE_CREATED_AT),
+               w.DeviceEntry(NEW_DEVICE_ID, ed_public(inp("bob_device_8_identity_seed")), NEW_DEVICE_CREATED_AT))
+    body = w.SignedDeviceList.body(aik, 2, devices)
+    return w.SignedDeviceList(aik, 2, devices, ed_sign(account_seed, w.labelled(w.SIG_DEVICE_LIST, body))).encode()
+
+
+def stand_in_transfer() -> w.AttachmentPointer:
+    return w.AttachmentPointer(id=hashlib.sha256(b"link transfer id").hexdigest(),
+                               key=hashlib.sha256(b"link transfer key").digest(), size=1000,
+                               digest=hashlib.sha256(b"link transfer blob").digest(),
+                               file_name="link-transfer", content_type="application/x-parley-link")
+
+
+def provisioning_payload() -> bytes:
+    return w.ProvisioningPayload(BOB_ADDRESS, inp("bob_account_seed"), NEW_DEVICE_ID, bob_device_list_2(),
+                                 stand_in_transfer()).encode()
+
+
+def provisioning_key_material(e2_pub: bytes, e_pub: bytes, shared: bytes) -> tuple[bytes, bytes]:
+    kn = hkdf(e2_pub + e_pub, shared, INFO_PROVISIONING, 56)
+    return kn[:32], kn[32:56]
+
+
+def seal_provisioning(payload: bytes, e2_priv: bytes, code: w.LinkCode) -> bytes:
+    """§15: message = 0x01 ‖ E'.pub ‖ AEAD(k, n, payload, AD = 0x01 ‖ E'.pub ‖ slot ‖ DIK_new)."""
+    e2_pub = x25519_pub(e2_priv)
+    key, nonce = provisioning_key_material(e2_pub, code.ephemeral_key, x25519(e2_priv, code.ephemeral_key))
+    header = bytes([w.VERSION]) + e2_pub
+    return header + aead_encrypt(key, nonce, payload, header + code.slot + code.device_key)
 
 
 def sealed_key_material(e_pub: bytes, s: bytes, recipient_x: bytes) -> tuple[bytes, bytes]:
@@ -442,6 +544,112 @@ def test_alice_opens_the_stored_envelope():
     assert env.ephemeral_key == x25519_pub(inp("sealed_ephemeral_private"))
 
 
+def test_message_keys_headers_and_padding():
+    check(*(f"message_{n}_{part}" for n in (1, 2)
+            for part in ("chain_key", "message_key", "aead_key", "aead_nonce", "header", "padded")))
+    for n in (1, 2):
+        assert len(stored()[f"message_{n}_padded"]) == 160
+        assert stored()[f"message_{n}_ratchet"][:w.HEADER_LEN] == stored()[f"message_{n}_header"]
+        # the stored message decrypts with the stored key and nonce to the stored padded plaintext
+        ad = stored()["pqxdh_associated_data"] + stored()[f"message_{n}_header"]
+        assert aead_decrypt(stored()[f"message_{n}_aead_key"], stored()[f"message_{n}_aead_nonce"],
+                            stored()[f"message_{n}_ratchet"][w.HEADER_LEN:], ad) == stored()[f"message_{n}_padded"]
+
+
+def test_safety_number():
+    check("safety_number", "safety_number_scannable_alice")
+    number = stored()["safety_number"].decode("ascii")
+    assert len(number) == 60 and number.isdigit()
+    assert len(stored()["safety_number_scannable_alice"]) == 74
+
+
+def test_link_code():
+    check("link_code", "link_code_text")
+    code = w.LinkCode.from_text(stored()["link_code_text"].decode("ascii"))
+    assert code.encode() == stored()["link_code"]
+    assert (code.relay, code.slot) == (LINK_RELAY, LINK_SLOT)
+
+
+def test_provisioning_payload_and_message():
+    check("bob_device_list_2", "provisioning_payload", "provisioning_message")
+
+
+def test_new_device_opens_the_stored_provisioning_message():
+    """§15.1, the new device's side: open with E, then every check of the payload."""
+    code = w.LinkCode.decode(stored()["link_code"])
+    message = stored()["provisioning_message"]
+    assert message[0] == w.VERSION
+    e2_pub = message[1:33]
+    e_priv = inp("link_ephemeral_private")
+    key, nonce = provisioning_key_material(e2_pub, x25519_pub(e_priv), x25519(e_priv, e2_pub))
+    payload = w.ProvisioningPayload.decode(aead_decrypt(key, nonce, message[33:], message[:33] + code.slot + code.device_key))
+    dl = w.SignedDeviceList.decode(payload.device_list)
+    VerifyKey(dl.account_key).verify(w.labelled(w.SIG_DEVICE_LIST, dl.encode_body()), dl.signature)
+    assert dl.account_key == ed_public(payload.account_seed)
+    assert w.DeviceEntry(payload.device_id, code.device_key, NEW_DEVICE_CREATED_AT) in dl.devices
+    assert payload.address.split("@", 1)[1] == code.relay
+    assert payload.transfer == stand_in_transfer()
+
+
+# §15.2: the link transfer of §10 (Bob's store: Alice as a verified contact, two messages, two device names)
+
+def sha(name: str) -> bytes:
+    return hashlib.sha256(name.encode("ascii")).digest()
+
+
+def u32(v: int) -> bytes:
+    return v.to_bytes(4, "big")
+
+
+def u64(v: int) -> bytes:
+    return v.to_bytes(8, "big")
+
+
+def contact_record(address: str, account_key: bytes, device_list, trust: int, display_name: str) -> bytes:
+    account = bytes([1]) + account_key + (bytes([1]) + w.bytes32(device_list) if device_list is not None else bytes([0]))
+    return (bytes([1]) + w.bytes16(address.encode()) + w.bytes32(account) + bytes([trust])
+            + w.bytes16(display_name.encode()))
+
+
+def message_record(direction: int, conversation: str, sender: str, sender_device: int, message_id: bytes,
+                   sent_at: int, received_at: int, text: str, reply_to=None, attachment=None) -> bytes:
+    out = (bytes([1, direction]) + w.bytes16(conversation.encode()) + w.bytes16(sender.encode()) + u32(sender_device)
+           + w.bytes16(message_id) + u64(sent_at) + u64(received_at) + w.bytes32(text.encode()))
+    if reply_to is not None or attachment is not None:
+        out += bytes([(1 if reply_to is not None else 0) | (2 if attachment is not None else 0)])
+        if reply_to is not None:
+            out += w.bytes16(reply_to)
+        if attachment is not None:
+            out += attachment.encode()
+    return out
+
+
+def link_transfer() -> bytes:
+    alice_aik = ed_public(inp("alice_account_seed"))
+    devices = (w.DeviceEntry(ALICE_DEVICE_ID, ed_public(inp("alice_identity_seed")), DEVICE_CREATED_AT),)
+    body = w.SignedDeviceList.body(alice_aik, 1, devices)
+    alice_list = w.SignedDeviceList(alice_aik, 1, devices,
+                                    ed_sign(inp("alice_account_seed"), w.labelled(w.SIG_DEVICE_LIST, body))).encode()
+    contacts = [contact_record(ALICE_ADDRESS, alice_aik, alice_list, 1, "Alice")]           # trust 1: verified
+    photo = w.AttachmentPointer(sha("photo id").hex(), sha("photo key"), 5, sha("photo blob"), "a.txt", "text/plain")
+    messages = [   # (state, record), oldest first
+        (11, message_record(1, ALICE_ADDRESS, ALICE_ADDRESS, ALICE_DEVICE_ID, b"\x11" * 16, 1_767_225_600_000,
+                            1_767_225_601_000, "Hello Bob, this is Parley.")),                    # incoming, seen
+        (3, message_record(2, ALICE_ADDRESS, BOB_ADDRESS, BOB_DEVICE_ID, b"\x22" * 16, 1_767_225_660_000,
+                           1_767_225_660_000, "Hi Alice.", reply_to=b"\x11" * 16, attachment=photo)),  # outgoing, read
+    ]
+    names = [(7, "desk"), (8, "laptop")]
+    out = bytes([1]) + u32(len(contacts)) + b"".join(w.bytes32(c) for c in contacts)
+    out += u32(len(messages)) + b"".join(bytes([state]) + w.bytes32(m) for state, m in messages)
+    out += u32(len(names)) + b"".join(u32(i) + w.bytes16(n.encode()) for i, n in names)
+    return out
+
+
+def test_link_transfer():
+    stored_transfer = bytes.fromhex(json.loads(TRANSFER_VECTOR_FILE.read_text())["link_transfer"])
+    assert link_transfer().hex() == stored_transfer.hex()
+
+
 def test_every_stored_value_is_recomputed():
     assert set(computed()) == set(stored())
     mismatched = sorted(k for k in stored() if computed()[k] != stored()[k])
@@ -504,7 +712,40 @@ def _certificate_signed_without_label() -> bytes:
     return c.encode_body() + ed_sign(inp("bob_account_seed"), c.encode_body())
 
 
+def _safety_number_of_raw_account_keys() -> bytes:
+    a = party_hash(ed_public(inp("alice_account_seed")), ALICE_ADDRESS.encode())
+    b = party_hash(ed_public(inp("bob_account_seed")), BOB_ADDRESS.encode())
+    return "".join(sorted([digits(a), digits(b)])).encode("ascii")
+
+
+def _provisioning_with_hex_slot_in_ad() -> bytes:
+    code = link_code()
+    e2_priv = inp("provisioning_ephemeral_private")
+    e2_pub = x25519_pub(e2_priv)
+    key, nonce = provisioning_key_material(e2_pub, code.ephemeral_key, x25519(e2_priv, code.ephemeral_key))
+    header = bytes([w.VERSION]) + e2_pub
+    return header + aead_encrypt(key, nonce, provisioning_payload(), header + code.slot.hex().encode() + code.device_key)
+
+
+def _payload_with_bytes16_list() -> bytes:
+    p = w.ProvisioningPayload.decode(provisioning_payload())
+    return (bytes([w.VERSION]) + w.bytes16(p.address.encode()) + p.account_seed + p.device_id.to_bytes(4, "big")
+            + w.bytes16(p.device_list) + b"\x01" + p.transfer.encode())
+
+
+def _pointer_with_raw_id() -> bytes:
+    p = w.ProvisioningPayload.decode(provisioning_payload())
+    t = p.transfer
+    raw = (w.bytes16(bytes.fromhex(t.id)) + t.key + t.size.to_bytes(8, "big") + t.digest
+           + w.bytes16(t.file_name.encode()) + w.bytes16(t.content_type.encode()))
+    return provisioning_payload()[:-len(t.encode())] + raw
+
+
 @pytest.mark.parametrize("reading, key, alternative", [
+    ("safety number of the raw 32-byte AIK", "safety_number", _safety_number_of_raw_account_keys),
+    ("slot as its hex text in the provisioning AD", "provisioning_message", _provisioning_with_hex_slot_in_ad),
+    ("bytes32 read as bytes16", "provisioning_payload", _payload_with_bytes16_list),
+    ("attachment id as raw bytes", "provisioning_payload", _pointer_with_raw_id),
     ("SK without the 0xFF*32 prefix", "pqxdh_shared_key", _sk_without_ff_prefix),
     ("ML-KEM seed as z ‖ d", "bob_bundle", _mlkem_seed_z_then_d),
     ("Inner sealed without Pad", "sealed_envelope_message_2", _inner_not_padded),
