@@ -82,11 +82,12 @@ extension Engine {
 
     /// Where an attachment named `fileName` by its sender is saved: `requested` (a directory in it gets the
     /// file name), or the file name in the current directory. Only the name's last component is used,
-    /// never a path the sender chose, and control characters (which could drive the terminal when the
-    /// name is printed) become "_"; leading dots are dropped (no hidden files).
+    /// never a path the sender chose, and control characters and bidirectional overrides (which could
+    /// drive the terminal or disguise the name when it is printed) become "_"; leading dots are dropped
+    /// (no hidden files).
     public static func attachmentDestination(fileName: String, requested: String?, fallback: String) -> String {
         let last = (fileName as NSString).lastPathComponent
-        var name = String(String.UnicodeScalarView(last.unicodeScalars.map { $0.properties.generalCategory == .control ? "_" : $0 }))
+        var name = PeerText.forFileName(last)
         // No hidden files from a sender: ".bash_profile" saved in a home directory would be obeyed.
         while name.hasPrefix(".") { name.removeFirst() }
         if name.isEmpty || name == "/" { name = fallback }

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyCrypto
+import ParleyProtocol
 
 /// A JSON value as the JSON-RPC layer handles it: requests are decoded into it, results and notifications
 /// are built from it and written by `serialized`, which is deterministic (object keys sorted) so that
@@ -29,7 +30,7 @@ public enum JSONValue: Sendable, Equatable {
         try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
-    /// Compact JSON on one line (no raw newlines can appear: control characters are escaped).
+    /// Compact JSON on one line: no raw newline, control or bidirectional override can appear (all escaped).
     public var serialized: String {
         var out = ""
         write(to: &out)
@@ -71,7 +72,8 @@ public enum JSONValue: Sendable, Equatable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
+            // C0 controls, and what a terminal would obey or reorder if a bot printed the line (PeerText).
+            case _ where scalar.value < 0x20 || PeerText.needsJSONEscape(scalar):
                 out += String(format: "\\u%04x", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }

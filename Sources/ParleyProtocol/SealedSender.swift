@@ -33,12 +33,18 @@ public struct SenderCertificate: Equatable, Sendable {
             + signature
     }
 
-    /// Parses the layout; `verify(now:)` checks the signature and the expiry.
+    /// Parses the layout and checks the address's syntax; `verify(now:)` checks the signature and the expiry.
     public init(decoding bytes: [UInt8]) throws(ProtocolError) {
         var r = ByteReader(bytes, structure: "SenderCertificate")
         try r.version()
         guard let address = String(validating: try r.bytes16(), as: UTF8.self) else {
             throw .malformed("SenderCertificate: address is not UTF-8")
+        }
+        // Anyone can sign a certificate for any text with a throw-away key, and the address is shown to the
+        // user (even when the message cannot be decrypted): only an account address as written everywhere
+        // passes, so no control, escape sequence or look-alike spelling rides in on it.
+        guard AccountAddressSyntax.isCanonical(address) else {
+            throw .malformed("SenderCertificate: the address is not an account address")
         }
         let accountKey = try SignedDeviceList.ed25519(try r.raw(32))
         let deviceId = try r.u32()

@@ -1,4 +1,5 @@
 import CNcurses
+import ParleyProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,11 +48,12 @@ public enum DisplayWidth {
 
     /// What to hand curses for a cluster so that its idea of the width matches ours: curses stores one
     /// spacing character plus zero-width ones in a cell, so an emoji ZWJ sequence is drawn as its first
-    /// emoji (same width, the layout stays exact) and controls become U+FFFD.
+    /// emoji (same width, the layout stays exact) and controls and bidirectional overrides become U+FFFD.
     public static func drawable(_ cluster: Character) -> [Unicode.Scalar] {
         let scalars = Array(cluster.unicodeScalars)
         guard let first = scalars.first else { return [] }
-        if first.properties.generalCategory == .control { return ["\u{FFFD}"] }
+        // Controls and bidirectional overrides never reach curses (the one rule for peer text: PeerText).
+        if first.properties.generalCategory == .control || scalars.contains(where: PeerText.isDangerous) { return ["\u{FFFD}"] }
         if scalars.contains(where: { $0.value == 0x200D }) { return scalars.contains(where: { $0.value == 0xFE0F }) ? [first, "\u{FE0F}"] : [first] }
         return Array(scalars.prefix(5))
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyCrypto
+import ParleyProtocol
 import ParleyStore
 #if canImport(Glibc)
 import Glibc
@@ -110,11 +111,16 @@ private func promptWithoutEcho(_ prompt: String) throws -> SecretBytes {
 
 /// Output helpers: one JSON object per line for --json, plain lines otherwise.
 enum Output {
+    /// One JSON object on one line. The encoder escapes C0 controls; what it leaves raw and a terminal
+    /// would obey (C1 controls, bidirectional overrides) is escaped by `PeerText` as well.
     static func json(_ object: [String: Any]) {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
               let text = String(data: data, encoding: .utf8) else { return }
-        line(text)
+        line(PeerText.escapingForJSON(text))
     }
+
+    /// Text a peer controls (an address, a message, a file name, a reason), ready for a terminal.
+    static func peer(_ text: String, multiline: Bool = false) -> String { PeerText.forTerminal(text, multiline: multiline) }
 
     static func line(_ text: String) {
         let out = text + "\n"
@@ -122,26 +128,6 @@ enum Output {
     }
 
     static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
-
-    /// Text another person wrote, made safe to print on a terminal: control characters (which could move
-    /// the cursor, retitle the window or worse) are shown as ^X, C1 controls and bidirectional overrides
-    /// (which reorder what is shown) as U+FFFD. A line end in `multiline` text starts an indented line, so
-    /// no text can print a line that looks like another message; elsewhere it is shown as ^J. JSON output
-    /// needs none of this: its encoder escapes them.
-    static func terminalSafe(_ text: String, multiline: Bool = true) -> String {
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x0A where multiline: out.append(contentsOf: "\n    ".unicodeScalars)
-            case 0x09: out.append(scalar)
-            case 0x00...0x1F: out.append(contentsOf: "^\(Character(Unicode.Scalar(UInt8(scalar.value) + 0x40)))".unicodeScalars)
-            case 0x7F: out.append(contentsOf: "^?".unicodeScalars)
-            case 0x80...0x9F, 0x202A...0x202E, 0x2066...0x2069: out.append("\u{FFFD}")
-            default: out.append(scalar)
-            }
-        }
-        return String(out)
-    }
 }
 
 struct TrustPolicyArgument: ExpressibleByArgument, Sendable {

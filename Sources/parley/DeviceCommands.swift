@@ -107,7 +107,7 @@ struct DevicesCommand: AsyncParsableCommand {
                     Output.json(["id": device.id, "name": device.name ?? NSNull(), "thisDevice": device.isThisDevice,
                                  "identityKey": Output.hex(device.identityKey), "created": device.createdAt])
                 } else {
-                    Output.line("#\(device.id)\(device.isThisDevice ? " (this device)" : "")\(device.name.map { "  \($0)" } ?? "")  " +
+                    Output.line("#\(device.id)\(device.isThisDevice ? " (this device)" : "")\(device.name.map { "  \(Output.peer($0))" } ?? "")  " +
                                 "linked \(created.formatted(.iso8601))  key \(Output.hex(device.identityKey).prefix(16))…")
                 }
             }

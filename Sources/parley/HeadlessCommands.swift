@@ -21,7 +21,7 @@ struct ContactsCommand: ParsableCommand {
         for contact in try store.contacts() {
             if json { Output.line(NotificationShapes.contact(contact).serialized); continue }
             let devices = contact.account.deviceList?.devices.count ?? 0
-            Output.line("\(contact.address)  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")")
+            Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")")
         }
     }
 }

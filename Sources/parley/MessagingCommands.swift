@@ -135,8 +135,8 @@ struct ReceiveCommand: AsyncParsableCommand {
     /// " [file NAME, N bytes: parley get-attachment FROM ID]" for a message that carries one, else "".
     private func attachmentNote(_ m: MessageRecord) -> String {
         guard let file = m.attachment else { return "" }
-        let name = Output.terminalSafe(file.fileName, multiline: false)
-        return "\(m.text.isEmpty ? "" : " ")[file \(name), \(file.size) bytes: parley get-attachment \(m.sender.address) \(Output.hex(m.clientMessageId))]"
+        let name = Output.peer(file.fileName)
+        return "\(m.text.isEmpty ? "" : " ")[file \(name), \(file.size) bytes: parley get-attachment \(Output.peer(m.sender.address)) \(Output.hex(m.clientMessageId))]"
     }
 
     private func print(_ event: EngineEvent) {
@@ -151,24 +151,24 @@ struct ReceiveCommand: AsyncParsableCommand {
                 }
                 Output.json(object)
             } else if m.direction == .incoming {
-                Output.line("\(m.sender.address): " + Output.terminalSafe(m.text) + attachmentNote(m))
+                Output.line("\(Output.peer(m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m))
             } else if m.state != .pending {
-                Output.line("(you, to \(m.conversation)): " + Output.terminalSafe(m.text) + attachmentNote(m) + " [\(m.state)]")
+                Output.line("(you, to \(Output.peer(m.conversation))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]")
             }
         case .receipt(let from, let read, let ids):
             if json { Output.json(["type": "receipt", "from": from, "kind": read ? "read" : "delivered", "ids": ids.map(Output.hex)]) }
-            else { Output.line("\(from): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")") }
+            else { Output.line("\(Output.peer(from)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")") }
         case .typing(let from, let started):
             if json { Output.json(["type": "typing", "from": from, "started": started]) }
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
-            else { Output.line("(a message\(from.map { " from \($0)" } ?? "") could not be decrypted: \(Output.terminalSafe(reason, multiline: false)))") }
+            else { Output.line("(a message\(from.map { " from \(Output.peer($0))" } ?? "") could not be decrypted: \(Output.peer(reason)))") }
         case .identityChanged(let address, let trust):
             if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
-            else { Output.line("(the identity key of \(address) changed; " + (trust.allowsSending ? "verify it with `parley verify \(address)`)" : "sending to them is stopped until you verify or `parley trust` it)")) }
+            else { Output.line("(the identity key of \(Output.peer(address)) changed; " + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")) }
         case .devicesChanged(let address, let added, let removed, let suspicious):
             if json { Output.json(["type": "devicesChanged", "from": address, "added": added, "removed": removed, "suspicious": suspicious]) }
-            else { Output.line("(\(address) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
+            else { Output.line("(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
         case .readElsewhere(let conversation, let ids):
             if json { Output.json(["type": "readElsewhere", "conversation": conversation, "ids": ids.map(Output.hex)]) }
         case .connection:

@@ -33,7 +33,7 @@ enum ParleyMain {
             if code == .success { Parley.exit(withError: error) }
             // A command line that does not parse gets ArgumentParser's usage lines; an error found while
             // running (a wrong passphrase, a bad --digits) is one line.
-            var message = parsed ? Parley.message(for: error) : Parley.fullMessage(for: error)
+            var message = parsed ? PeerText.forTerminal(Parley.message(for: error), multiline: true) : Parley.fullMessage(for: error)
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             let line = "parley: \(message.isEmpty ? String(describing: error) : message)\n"
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
@@ -48,8 +48,10 @@ enum ParleyExit {
     static let unexpected: Int32 = 2
 }
 
+/// An error's one line on standard error. It can carry what a relay or a peer wrote (a relay's error text,
+/// an address), so it passes through the same sanitiser as everything else shown.
 func fail(_ message: String, _ code: Int32) -> Never {
-    let line = "parley: \(message)\n"
+    let line = "parley: \(PeerText.forTerminal(message, multiline: true))\n"
     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     exit(code)
 }

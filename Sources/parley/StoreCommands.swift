@@ -36,7 +36,7 @@ struct SearchCommand: ParsableCommand {
                              "state": "\(m.state)"])
             } else {
                 let who = m.direction == .incoming ? m.sender.address : "you → \(m.conversation)"
-                Output.line("\(Self.timestamp(m.sentAt))  \(who): " + Output.terminalSafe(m.text))
+                Output.line("\(Self.timestamp(m.sentAt))  \(Output.peer(who)): " + Output.peer(m.text, multiline: true))
             }
         }
         if !json && results.isEmpty { Output.line("no messages contain \"\(text)\"") }

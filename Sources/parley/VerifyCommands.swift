@@ -132,7 +132,7 @@ struct IdentitiesCommand: ParsableCommand {
                 Output.json(["address": contact.address, "trust": "\(contact.trust)", "devices": devices,
                              "accountKey": Output.hex(contact.account.accountKey.bytes)])
             } else {
-                Output.line("\(contact.address)  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")  key \(key)…")
+                Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")  key \(key)…")
             }
         }
     }
