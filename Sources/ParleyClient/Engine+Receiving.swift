@@ -41,13 +41,15 @@ extension Engine {
             let acknowledging = unacknowledged
             let goOn = streaming ? !Task.isCancelled : page.more
             let next = goOn ? Task { try await self.nextPage(acknowledging: acknowledging, after: last) } : nil
-            let events: [EngineEvent]
+            let events: [EngineEvent], held: Set<Int>
             do {
-                events = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
+                (events, held) = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
             } catch {
                 _ = try? await next?.value
                 throw error
             }
+            // Held envelopes (a sender not verified yet) stay in the mailbox and are tried again next drain.
+            let done = page.messages.enumerated().filter { !held.contains($0.offset) }.map(\.element.id)
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
@@ -57,10 +59,10 @@ extension Engine {
                 try? await refillPreKeys()
             }
             guard let next else {
-                unacknowledged += page.messages.map(\.id)
+                unacknowledged += done
                 break
             }
-            unacknowledged = page.messages.map(\.id)
+            unacknowledged = done
             page = try await next.value
         }
         if !unacknowledged.isEmpty { try await authorised { try await relay.acknowledge(unacknowledged, token: $0) } }
@@ -82,9 +84,11 @@ extension Engine {
     /// session manager as one batch, filed into history in the same commit. An envelope from an
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
-    /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped.
-    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> [EngineEvent] {
-        guard !envelopes.isEmpty else { return [] }
+    /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped —
+    /// or, when its sender's account cannot be confirmed by the sender's relay yet, held: returned in
+    /// `held` (indices into `envelopes`), not acknowledged, announced as unverified.
+    private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> (events: [EngineEvent], held: Set<Int>) {
+        guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
         let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
@@ -93,33 +97,37 @@ extension Engine {
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
         }
         var events: [EngineEvent] = []
-        var oneByOne: [(envelope: [UInt8], receivedAt: UInt64)] = []
-        for ((envelope, time), outcome) in zip(zip(envelopes, receivedAt), outcomes) {
+        var oneByOne: [(index: Int, envelope: [UInt8], receivedAt: UInt64)] = []
+        for (index, ((envelope, time), outcome)) in zip(zip(envelopes, receivedAt), outcomes).enumerated() {
             guard case .failure(let error) = outcome else { continue }
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
             case is UnknownSenderAccount, ProtocolError.unknownDevice:
                 // A device of a contact or of this account that this device's copy of the list lacks yet.
-                oneByOne.append((envelope, time))
+                oneByOne.append((index, envelope, time))
             case ProtocolError.identityChanged(let address) where address != account.address:
-                oneByOne.append((envelope, time))
+                oneByOne.append((index, envelope, time))
             default:
                 // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
         }
         if let filed { events += try self.events(filed.pending, stored: filed.stored) }
-        for (envelope, time) in oneByOne {
+        var held: Set<Int> = []
+        for (index, envelope, time) in oneByOne {
             do {
                 try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
+            } catch let unverified as UnverifiedSender {
+                held.insert(index)
+                events.append(.unverifiedSender(address: unverified.address))
             } catch {
                 events.append(try recordUndecryptable(error, envelope: envelope))
             }
             events += try fileInbox()
         }
-        return events
+        return (events, held)
     }
 
     /// Receives one envelope. When its sender certificate names a device this device's copy of the
@@ -127,12 +135,12 @@ extension Engine {
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
     private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
         // A sender never seen before: its account key is taken from its relay's signed device list (first
-        // use), not from the certificate, which anyone can sign for any address; a certificate with another
-        // key is then an identity change and is refused. Only if that relay cannot be reached is the
-        // certificate's key taken on first use.
+        // use), never from the certificate, which anyone can sign for any address; a certificate with
+        // another key is then an identity change and is refused. While that relay cannot be reached the
+        // envelope is held, unopened: nothing is decrypted, no contact is saved.
         if let sender = try? SealedSender.open(envelope, identity: account.device).certificate.address,
            sender != account.address, try store.contact(sender) == nil {
-            do { try await refreshDeviceList(sender) } catch ClientError.network {}
+            do { try await refreshDeviceList(sender) } catch ClientError.network { throw UnverifiedSender(address: sender) }
         }
         do {
             _ = try await manager.receive(envelope, receivedAt: receivedAt)
@@ -301,6 +309,12 @@ extension Engine {
             wakeDrain = nil
         }
     }
+}
+
+/// A message whose sender's account key could not be fetched from the sender's relay yet: held in the
+/// mailbox, unopened, until it can be.
+struct UnverifiedSender: Error {
+    let address: String
 }
 
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.

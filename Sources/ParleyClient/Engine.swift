@@ -11,6 +11,10 @@ public enum EngineEvent: Sendable, Equatable {
     case receipt(from: String, read: Bool, messageIds: [[UInt8]])
     case typing(from: String, started: Bool)
     case undecryptable(from: String?, reason: String)
+    /// A message that names `address` as its sender, held unopened in the mailbox because the account key
+    /// of `address` could not be fetched from its relay yet (a certificate alone proves nothing); it is
+    /// tried again by the next receive.
+    case unverifiedSender(address: String)
     case identityChanged(address: String, trust: TrustState)
     case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)

@@ -234,6 +234,8 @@ final class ChatController {
         case .undecryptable(let from, _):
             if let from { reload(from) }
             state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
+        case .unverifiedSender(let address):
+            state.say("a message naming \(address) is held unverified until its relay can be reached", error: true)
         case .identityChanged(let address, let trust):
             state.ensureRosterEntry(address, trust: trust)
             reload(address)

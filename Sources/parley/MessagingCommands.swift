@@ -163,6 +163,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
             else { Output.line("(a message\(from.map { " from \(Output.peer($0))" } ?? "") could not be decrypted: \(Output.peer(reason)))") }
+        case .unverifiedSender(let address):
+            if json { Output.json(["type": "unverifiedSender", "from": address]) }
+            else { Output.line("(a message naming \(Output.peer(address)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)") }
         case .identityChanged(let address, let trust):
             if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
             else { Output.line("(the identity key of \(Output.peer(address)) changed; " + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")) }
