@@ -1,4 +1,5 @@
 import Foundation
+import ParleyClient
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,15 +100,18 @@ public final class UnixSocketListener: @unchecked Sendable {
         unlink(path)
     }
 
-    /// `$XDG_RUNTIME_DIR/parley/<account>.sock`, else a per-user directory under /tmp (mode 0700).
-    public static func defaultPath(account: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    /// `$XDG_RUNTIME_DIR/parley/<account>.sock`, else a per-user directory under /tmp. The directory is
+    /// made with mode 0700 or, when it exists, must be a real directory of this user's with mode 0700:
+    /// in /tmp anyone can make `parley-UID` first and then swap the socket, and a bot would talk to them.
+    public static func defaultPath(account: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
         let base: String
         if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
             base = runtime + "/parley"
         } else {
             base = "/tmp/parley-\(getuid())"
         }
-        try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try PrivateDirectory.make(base, remedy: "if you did not make it, remove it (`rm -r \(base)`) and start the daemon again; " +
+                                  "or set $XDG_RUNTIME_DIR, or pass --socket with a path in a directory only you can use")
         let safe = String(account.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" || $0 == "@" ? $0 : "_" })
         return base + "/" + safe + ".sock"
     }

@@ -33,8 +33,11 @@ struct DaemonCommand: AsyncParsableCommand {
         let account = server.context.account
         var listener: UnixSocketListener?
         if !stdio || socket != nil {
-            let path = socket ?? UnixSocketListener.defaultPath(account: account)
-            do { listener = try UnixSocketListener(path: path) } catch { throw ValidationError("\(error)") }
+            let path: String
+            do {
+                path = try socket ?? UnixSocketListener.defaultPath(account: account)
+                listener = try UnixSocketListener(path: path)
+            } catch { throw ValidationError("\(error)") }
             note("parley daemon: \(account) listening on \(path)")
         }
         let stop = StopSignals { [listener] in
