@@ -23,13 +23,10 @@ public struct ParleyHome: Sendable {
 
     public var exists: Bool { FileManager.default.fileExists(atPath: storePath) }
 
-    /// Creates the directory with mode 0700.
+    /// Creates the directory with mode 0700, or closes an existing one of the user's to 0700 (see
+    /// `PrivateDirectory.makeHome`).
     public func create() throws(ClientError) {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .file("cannot create the home directory \(path): \(error.localizedDescription)")
-        }
+        try PrivateDirectory.makeHome(path)
     }
 
     // Settings names for the relay connection, chosen at `parley init`.
@@ -58,13 +55,16 @@ public struct ParleyHome: Sendable {
 extension ParleyHome {
     /// Making a new account home (init, link, backup import) in steps that can each fail: `creating`
     /// runs them and, on failure, removes exactly what this run made — the store, the home directory if it
-    /// did not exist before (and only while empty), the key file if it did not exist before — so the next
-    /// attempt starts over cleanly and nothing the user had is touched.
+    /// did not exist before (and only while empty), the key file if it did not exist before — and gives an
+    /// existing home directory its mode back, so the next attempt starts over cleanly and nothing the user
+    /// had is changed.
     ///
     /// `keep` is asked after a failure: true (the relay already holds the new account, say) keeps everything.
     public func creating<T>(keyFile: String?, keep: () -> Bool = { false },
                             _ body: () async throws -> T) async throws -> T {
         let homeExisted = FileManager.default.fileExists(atPath: path)
+        var before = stat()
+        let homeMode: mode_t? = homeExisted && stat(path, &before) == 0 ? before.st_mode & 0o7777 : nil
         var createdKeyFile: String?
         do {
             if let keyFile, !FileManager.default.fileExists(atPath: keyFile) {
@@ -81,6 +81,7 @@ extension ParleyHome {
                 for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
             }
             if !homeExisted { rmdir(path) }
+            if let homeMode { chmod(path, homeMode) }
             if let createdKeyFile { unlink(createdKeyFile) }
             throw error
         }

@@ -3,6 +3,9 @@ internal import GRDB
 internal import ParleySQLite
 import ParleyCrypto
 import ParleyProtocol
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything a Parley client knows, in one SQLite file (WAL), every secret or personal field encrypted
 /// under keys derived from a random master key (see Schema and CellCipher for what stays in the clear).
@@ -29,6 +32,12 @@ public final class EncryptedStore: @unchecked Sendable {
         let masterKey = SecretBytes.random(count: 32)
         var entries: [KeyringEntry] = []
         for method in unlock { entries.append(try KeyringEntry.wrap(masterKey, with: method, parameters: parameters)) }
+        // The file exists, mode 0600, before SQLite opens it: SQLite's own default is 0644 less the umask,
+        // and it gives the -wal and -shm files the main file's mode.
+        if let code = NewFile.create(at: path, holding: []) {
+            if code == EEXIST { throw .alreadyExists(path: path) }
+            throw .io("cannot create the store \(path): \(String(cString: strerror(code)))")
+        }
         let database = try openPool(path)
         try guarded(path) {
             try Schema.migrator.migrate(database)
@@ -71,6 +80,8 @@ public final class EncryptedStore: @unchecked Sendable {
     // MARK: Database plumbing
 
     private static func openPool(_ path: String) throws(StoreError) -> DatabasePool {
+        // A store made by an older version (0644) is narrowed to its owner, -wal and -shm too.
+        for suffix in ["", "-wal", "-shm"] { _ = chmod(path + suffix, 0o600) }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         return try guarded(path) {
