@@ -18,12 +18,13 @@ final class InteropPeer {
     /// One-time prekey ids (X25519 and ML-KEM) handed out in a bundle, so each is offered once.
     private var offeredOneTime: Set<UInt32> = []
     private var offeredOneTimePQ: Set<UInt32> = []
-    /// One-time prekey ids whose session's first message decrypted: refused from then on (PROTOCOL.md §4).
-    /// Tracked here because `LocalPreKeys.consume` is internal to ParleyProtocol.
-    private var usedOneTime: Set<UInt32> = []
-    private var usedOneTimePQ: Set<UInt32> = []
 
-    private(set) var session: RatchetSession?
+    /// The sessions with the one peer device, kept as the messenger keeps them (active and inactive), so
+    /// that a PreKeyMessage goes through the messenger's own code path (`PeerDeviceSessions.receive`).
+    private var sessions = PeerDeviceSessions()
+    var session: RatchetSession? { sessions.active }
+    /// Stands for the one peer device in errors.
+    private static let peerDevice = DeviceAddress(address: "peer", deviceId: 0)
     /// PQXDH's SK for the current session, kept only so `secrets` can show it.
     private var sharedKey: [UInt8]?
 
@@ -50,7 +51,7 @@ final class InteropPeer {
         let bundle = try PreKeyBundle(decoding: bundleBytes)
         let initiation = try PQXDH.initiate(identity: identity, bundle: bundle, random: random)
         let newSession = try RatchetSession.initiator(initiation, localIdentity: identity.publicKey, bundle: bundle, random: random)
-        session = newSession
+        sessions.activate(newSession)
         sharedKey = initiation.sharedKey.unprotectedBytes
         return try encrypt(content)
     }
@@ -61,7 +62,7 @@ final class InteropPeer {
     func encrypt(_ content: [UInt8]) throws -> (contentType: UInt8, message: [UInt8]) {
         guard var current = session else { throw Failure(kind: "noSession", detail: "no session") }
         let message = try current.encrypt(Padding.pad(content))
-        session = current
+        sessions.active = current
         if let pending = current.pendingPreKey {
             return (2, PreKeyMessage(preKey: pending, message: message).encoded)
         }
@@ -71,10 +72,11 @@ final class InteropPeer {
     func decrypt(contentType: UInt8, bytes: [UInt8]) throws -> [UInt8] {
         switch contentType {
         case 1:
+            // The active session only, so that its own refusal (a skip beyond the limit, say) is what is reported.
             guard var current = session else { throw Failure(kind: "noSession", detail: "no session") }
             let padded = try current.decrypt(try RatchetMessage(decoding: bytes), random: random)
             let content = try Padding.unpad(padded)
-            session = current
+            sessions.active = current
             return content
         case 2:
             return try receivePreKeyMessage(try PreKeyMessage(decoding: bytes))
@@ -83,31 +85,16 @@ final class InteropPeer {
         }
     }
 
-    /// Sesame, reduced to one peer (PROTOCOL.md §8): a PreKeyMessage first tries the existing session with
-    /// that identity; if it does not decrypt there, it starts a new session.
+    /// Sesame, reduced to one peer (PROTOCOL.md §8), by the messenger's own rules: a PreKeyMessage whose
+    /// EK_A started a session still held is decrypted there or refused as a replay; otherwise it continues
+    /// an existing session or starts a new one, burning its one-time prekeys.
     private func receivePreKeyMessage(_ message: PreKeyMessage) throws -> [UInt8] {
-        if var current = session, current.remoteIdentityKey == message.preKey.identityKey,
-           let padded = try? current.decrypt(message.message, random: random) {
-            let content = try Padding.unpad(padded)
-            session = current
-            return content
-        }
-        let header = message.preKey
-        if header.oneTimePreKeyId != 0, usedOneTime.contains(header.oneTimePreKeyId) {
-            throw Failure(kind: "unknownPreKey", detail: "one-time prekey \(header.oneTimePreKeyId) already used")
-        }
-        if header.pqKind == .oneTime, usedOneTimePQ.contains(header.pqPreKeyId) {
-            throw Failure(kind: "unknownPreKey", detail: "one-time PQ prekey \(header.pqPreKeyId) already used")
-        }
-        let response = try PQXDH.respond(identity: identity, preKeys: preKeys, header: header)
-        var newSession = RatchetSession.responder(response, localIdentity: identity.publicKey, remoteIdentity: header.identityKey)
-        let padded = try newSession.decrypt(message.message, random: random)
-        let content = try Padding.unpad(padded)
-        // Only now, after the first message decrypted, are the one-time keys burnt.
-        if header.oneTimePreKeyId != 0 { usedOneTime.insert(header.oneTimePreKeyId) }
-        if header.pqKind == .oneTime { usedOneTimePQ.insert(header.pqPreKeyId) }
-        session = newSession
-        sharedKey = response.sharedKey.unprotectedBytes
+        var next = sessions
+        let outcome = try next.receive(message, identity: identity, device: Self.peerDevice, preKeys: { preKeys }, random: random)
+        let content = try Padding.unpad(outcome.plaintext)
+        sessions = next
+        if let remaining = outcome.remainingPreKeys { preKeys = remaining }
+        if let response = outcome.response { sharedKey = response.sharedKey.unprotectedBytes }
         return content
     }
 

@@ -292,34 +292,16 @@ public actor SessionManager {
         var consumedPreKeys: LocalPreKeys?
         switch sealed.message {
         case .ratchet(let message):
-            padded = try decryptWithExisting(message, sessions: &sessions, device: device)
+            padded = try sessions.decrypt(message, device: device, random: random)
         case .preKey(let message):
             guard message.preKey.identityKey == certificate.deviceKey else {
                 throw ProtocolError.senderMismatch("PreKeyMessage identity differs from the sender certificate")
             }
-            // Every message of a session start arrives as a PreKeyMessage until the first reply. One whose
-            // EK_A started a session we still hold belongs to that session alone: if it does not decrypt
-            // there it is a replay, never a new start.
-            let ephemeral = message.preKey.ephemeralKey
-            if let index = ([sessions.active].compactMap { $0 } + sessions.inactive).firstIndex(where: { $0.initiationKey == ephemeral }) {
-                padded = try decryptInStartedSession(message.message, at: index, sessions: &sessions)
-            } else {
-                do {
-                    padded = try decryptWithExisting(message.message, sessions: &sessions, device: device)
-                } catch ProtocolError.duplicateOrReplayedMessage {
-                    throw ProtocolError.duplicateOrReplayedMessage
-                } catch {
-                    var preKeys = try pending.preKeys ?? store.preKeys()
-                    let response = try PQXDH.respond(identity: account.device, preKeys: preKeys, header: message.preKey)
-                    var session = RatchetSession.responder(response, localIdentity: account.device.publicKey,
-                                                           remoteIdentity: message.preKey.identityKey, initiationKey: ephemeral)
-                    padded = try session.decrypt(message.message, random: random)
-                    sessions.activate(session)
-                    preKeys.consume(message.preKey)
-                    consumedPreKeys = preKeys
-                    startedSession = true
-                }
-            }
+            let outcome = try sessions.receive(message, identity: account.device, device: device,
+                                               preKeys: { try pending.preKeys ?? store.preKeys() }, random: random)
+            padded = outcome.plaintext
+            consumedPreKeys = outcome.remainingPreKeys
+            startedSession = outcome.response != nil
         }
         guard sessions.active?.remoteIdentityKey == certificate.deviceKey else {
             throw ProtocolError.senderMismatch("session identity differs from the sender certificate")
@@ -327,46 +309,6 @@ public actor SessionManager {
         let received = ReceivedMessage(sender: device, certificate: certificate, content: try Padding.unpad(padded),
                                        startedSession: startedSession)
         return Opened(device: device, sessions: sessions, preKeys: consumedPreKeys, firstSeen: firstSeen, received: received)
-    }
-
-    /// Decrypts in the session at `index` of [active] + inactive (the one a PreKeyMessage's EK_A started);
-    /// anything but success there is a duplicate or replay.
-    private func decryptInStartedSession(_ message: RatchetMessage, at index: Int,
-                                         sessions: inout PeerDeviceSessions) throws -> [UInt8] {
-        let activeCount = sessions.active == nil ? 0 : 1
-        var session = index < activeCount ? sessions.active! : sessions.inactive[index - activeCount]
-        guard let plaintext = try? session.decrypt(message, random: random) else { throw ProtocolError.duplicateOrReplayedMessage }
-        if index < activeCount {
-            sessions.active = session
-        } else {
-            sessions.inactive.remove(at: index - activeCount)
-            sessions.activate(session)
-        }
-        return plaintext
-    }
-
-    /// Tries the active session, then the inactive ones newest first; the one that decrypts becomes active.
-    private func decryptWithExisting(_ message: RatchetMessage, sessions: inout PeerDeviceSessions,
-                                     device: DeviceAddress) throws -> [UInt8] {
-        if var active = sessions.active {
-            do {
-                let plaintext = try active.decrypt(message, random: random)
-                sessions.active = active
-                return plaintext
-            } catch ProtocolError.duplicateOrReplayedMessage {
-                throw ProtocolError.duplicateOrReplayedMessage
-            } catch {}
-        }
-        for index in sessions.inactive.indices {
-            var candidate = sessions.inactive[index]
-            if let plaintext = try? candidate.decrypt(message, random: random) {
-                sessions.inactive.remove(at: index)
-                sessions.activate(candidate)
-                return plaintext
-            }
-        }
-        if sessions.isEmpty { throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId) }
-        throw ProtocolError.decryptionFailed
     }
 
     /// The certificate's account key must be the one known for its address (or be accepted under the

@@ -13,7 +13,7 @@ public struct PeerDeviceSessions: Sendable {
     public var isEmpty: Bool { active == nil && inactive.isEmpty }
 
     /// Makes `session` active; the previously active one becomes the newest inactive one.
-    mutating func activate(_ session: RatchetSession) {
+    public mutating func activate(_ session: RatchetSession) {
         if let current = active { inactive.insert(current, at: 0) }
         active = session
         if inactive.count > ProtocolConstants.maxInactiveSessions {

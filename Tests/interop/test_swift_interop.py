@@ -153,6 +153,27 @@ def test_long_conversation_out_of_order_across_ratchet_steps(pair):
     assert len(py.root_log) == 1 + (1 if initiator is py else 2) + 2 * len(py_chains)
 
 
+def test_replayed_session_start_without_one_time_keys_refused_by_swift(swift):
+    """A session start resting on last-resort keys only (nothing to burn), replayed after the session has
+    moved on by more ratchet steps than the retired-key memory holds, is refused as a replay, and the live
+    session stays: the peer tool decides this by the messenger's own code path (PeerDeviceSessions.receive)."""
+    py, sw = PySide(device_id=2), SwiftSide(swift)
+    sent = start(py, sw, opk=False, pq_one_time=False, extra=0)
+    _, start_ct, start_msg = sent[0]
+    for turn in range(12):
+        ct, m = sw.encrypt(f"b{turn}".encode())
+        assert py.decrypt(ct, m) == f"b{turn}".encode()
+        ct, m = py.encrypt(f"a{turn}".encode())
+        assert sw.decrypt(ct, m) == f"a{turn}".encode()
+    before = sw.state()
+    with pytest.raises(Refused) as e:
+        sw.decrypt(start_ct, start_msg)
+    assert e.value.kind == "duplicateOrReplayedMessage"
+    assert sw.state() == before
+    ct, m = py.encrypt(b"still here")
+    assert sw.decrypt(ct, m) == b"still here"
+
+
 def _flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
     b = bytearray(data)
     b[index] ^= mask
