@@ -10,10 +10,10 @@ extension Engine {
     /// The largest file sent as an attachment (the relay has its own cap, 100 MiB by default).
     public static let maxAttachmentBytes = 100 * 1024 * 1024 - 64 * 1024
 
-    /// How much of a blob is accepted from a relay: the size its pointer promises, and never more than
-    /// 1 GiB, whatever a pointer claims (the blob is held in memory while it is checked).
+    /// How much of a blob is accepted from a relay: the padded size its pointer promises, and never more
+    /// than 1 GiB, whatever a pointer claims (the blob is held in memory while it is checked).
     static func downloadLimit(_ pointer: AttachmentPointer) -> Int {
-        min(AttachmentCipher.sealedSize(of: Int(clamping: pointer.size)), 1 << 30)
+        min(AttachmentCipher.paddedSize(of: Int(clamping: pointer.size)), 1 << 30)
     }
 
     /// Encrypts and uploads the file at `path`, then sends the pointer (with an optional caption) to every
@@ -27,13 +27,13 @@ extension Engine {
         return try await send(.message(text: caption ?? "", replyTo: replyTo, attachment: pointer), to: peer)
     }
 
-    /// Encrypts and uploads `plaintext`, returning the pointer to send.
+    /// Encrypts and uploads `plaintext` (padded to its size bucket), returning the pointer to send. The slot
+    /// is asked for with the device's token (the account's quota) and filled with the slot's upload secret.
     public func upload(_ plaintext: [UInt8], fileName: String, contentType: String) async throws -> AttachmentPointer {
         var (blob, key, digest) = try AttachmentCipher.seal(plaintext)
         defer { wipe(&key) }
-        let token = try await sessionToken()
-        let slot = try await relay.createAttachment(size: blob.count, token: token)
-        try await relay.uploadAttachment(id: slot.id, bytes: blob, token: token)
+        let slot = try await authorised { try await relay.createAttachment(size: blob.count, token: $0) }
+        try await relay.uploadAttachment(id: slot.id, bytes: blob, uploadSecret: slot.uploadSecret)
         return AttachmentPointer(id: slot.id, key: key, size: UInt64(plaintext.count), digest: digest,
                                  fileName: fileName, contentType: contentType)
     }

@@ -66,8 +66,10 @@ public struct RelayClient: Sendable {
     public func createAttachment(size: Int, token: String) async throws(ClientError) -> AttachmentSlot {
         try await call(.POST, "/v1/attachments", body: AttachmentSlotRequest(size: size), token: token)
     }
-    public func uploadAttachment(id: String, bytes: [UInt8], token: String) async throws(ClientError) {
-        _ = try await raw(.PUT, "/v1/attachments/" + escape(id), body: ByteBuffer(bytes: bytes), token: token, expect: [204])
+    /// Fills the slot with its upload secret (no device token: the relay keeps no uploader with a blob).
+    public func uploadAttachment(id: String, bytes: [UInt8], uploadSecret: String) async throws(ClientError) {
+        _ = try await raw(.PUT, "/v1/attachments/" + escape(id), body: ByteBuffer(bytes: bytes), token: nil, expect: [204],
+                          headers: [(RelayAPI.uploadSecretHeader, uploadSecret)])
     }
     public func createProvisioning() async throws(ClientError) -> ProvisioningSlot {
         try await call(.POST, "/v1/provisioning")
@@ -133,8 +135,8 @@ public struct RelayClient: Sendable {
     static let jsonAnswerLimit = 32 << 20
 
     private func raw(_ method: HTTPMethod, _ path: String, body: ByteBuffer?, token: String?, expect: Set<Int>,
-                     limit: Int = RelayClient.jsonAnswerLimit) async throws(ClientError) -> ByteBuffer {
-        var headers: [(String, String)] = []
+                     limit: Int = RelayClient.jsonAnswerLimit, headers extra: [(String, String)] = []) async throws(ClientError) -> ByteBuffer {
+        var headers = extra
         if body != nil {
             headers.append(("Content-Type", path.hasPrefix("/v1/attachments/") ? "application/octet-stream" : "application/json"))
         }

@@ -7,7 +7,8 @@ import ParleyRelayAPI
 
 /// Encrypted attachment blobs: files in `<data>/attachments/<id>`, the id 32 random bytes in hex (so it
 /// cannot be guessed), a size fixed when the slot is made, and a TTL. The relay never sees keys: clients
-/// encrypt with a fresh secretstream key that travels inside the message.
+/// encrypt with a fresh secretstream key that travels inside the message. Nor does it keep who uploaded a
+/// blob: a slot is filled with its upload secret, and quotas are counted per account apart from the blobs.
 struct AttachmentFiles: Sendable {
     let directory: String
     let core: RelayCore
@@ -18,24 +19,40 @@ struct AttachmentFiles: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
-    func createSlot(_ request: AttachmentSlotRequest, owner: DeviceAddress) async throws -> AttachmentSlot {
+    /// Makes an empty slot of `request.size` bytes (a PADMÉ bucket size, PROTOCOL.md §12.1), counted against
+    /// `account`'s daily quota. The answer's upload secret is what fills the slot; the relay keeps only its
+    /// hash, and nothing that ties the slot to `account`.
+    func createSlot(_ request: AttachmentSlotRequest, account: String) async throws -> AttachmentSlot {
         guard request.size > 0 else { throw RelayError.badRequest("the size must be positive") }
         guard request.size <= core.configuration.maxAttachmentBytes else {
             throw RelayError.payloadTooLarge("attachments are limited to \(core.configuration.maxAttachmentBytes) bytes")
         }
+        guard AttachmentPadding.isBucket(request.size) else {
+            throw RelayError.badRequest("\(request.size) is not a padded size (PROTOCOL.md §12.1); the next one is \(AttachmentPadding.padded(request.size))")
+        }
+        let now = core.clock.nowMilliseconds()
+        guard try await core.storage.chargeAttachmentQuota(account: account, window: now / AttachmentQuota.period, bytes: request.size,
+                                                            limits: core.configuration.attachmentQuota) else {
+            throw RelayError.rateLimited
+        }
         let id = Hex.encode(SystemRandom().bytes(32))
-        let expiresAt = core.clock.nowMilliseconds() + core.configuration.attachmentTTL
-        try await core.storage.createAttachment(id: id, owner: owner, size: request.size, expiresAt: expiresAt)
-        return AttachmentSlot(id: id, size: request.size, expiresAt: expiresAt)
+        var secret = SystemRandom().bytes(32)
+        defer { wipe(&secret) }
+        let text = Hex.encode(secret)
+        let expiresAt = now + core.configuration.attachmentTTL
+        try await core.storage.createAttachment(id: id, uploadSecretHash: SHA256.hash(Array(text.utf8)), size: request.size, expiresAt: expiresAt)
+        return AttachmentSlot(id: id, size: request.size, expiresAt: expiresAt, uploadSecret: text)
     }
 
-    func upload(id: String, from body: RequestBody, owner: DeviceAddress) async throws {
+    /// Fills slot `id` with the request body, which must be exactly the slot's size. `secret` is the
+    /// slot's upload secret; without the right one the slot does not exist (404), as for an unknown id.
+    func upload(id: String, from body: RequestBody, secret: String?) async throws {
         try Self.checkId(id)
-        guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()) else {
+        guard let secret else { throw RelayError.unauthorized("missing \(RelayAPI.uploadSecretHeader) header") }
+        guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()),
+              let expected = slot.uploadSecretHash, constantTimeEquals(SHA256.hash(Array(secret.utf8)), expected) else {
             throw RelayError.notFound("no attachment slot \(id)")
         }
-        // Only the device that made the slot fills it; to anyone else it does not exist.
-        guard slot.owner == owner else { throw RelayError.notFound("no attachment slot \(id)") }
         guard !slot.complete else { throw RelayError.conflict("attachment \(id) is already uploaded") }
         let path = directory + "/" + id
         // Each upload writes a file of its own; the first to finish links it into place (link(2) refuses

@@ -18,6 +18,8 @@ public struct RelayConfiguration: Sendable {
     public var maxEnvelopeBytes = 96 * 1024
     public var maxMailboxMessages = 10_000
     public var maxAttachmentBytes = 100 * 1024 * 1024
+    /// Attachment slots and bytes one account may ask for per day (counted apart from the blobs).
+    public var attachmentQuota = AttachmentQuota(bytes: 4 << 30, slots: 2000)
     /// Largest request body: one envelope for each of up to `maxDevices` devices, plus JSON overhead.
     public var maxDevices = 16
     /// A send may carry several messages to one account (each device then appears once per message, in
@@ -57,4 +59,16 @@ public struct RateLimit: Sendable, Equatable {
     }
     /// No limit (benchmarks on loopback).
     public static let unlimited = RateLimit(perSecond: .infinity, burst: .infinity)
+}
+
+/// How much one account may upload per day: bytes of slots asked for, and slots.
+public struct AttachmentQuota: Sendable, Equatable {
+    public var bytes: Int
+    public var slots: Int
+    public init(bytes: Int, slots: Int) {
+        self.bytes = bytes
+        self.slots = slots
+    }
+    /// The length of a quota period (one day, in milliseconds).
+    public static let period: UInt64 = 86_400_000
 }

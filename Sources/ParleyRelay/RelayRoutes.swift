@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdWebSocket
 import NIOCore
 import ParleyCrypto
@@ -106,12 +107,15 @@ struct RelayRoutes: Sendable {
             return try json(page)
         }
         v1.post("attachments") { request, _ in
+            // Authenticated for the account's quota only: the slot itself is not tied to the account.
             let device = try await authenticate(request)
-            return try json(try await attachments.createSlot(try await body(request, AttachmentSlotRequest.self), owner: device), status: .created)
+            return try json(try await attachments.createSlot(try await body(request, AttachmentSlotRequest.self), account: device.address),
+                            status: .created)
         }
         v1.put("attachments/:id") { request, context in
-            let device = try await authenticate(request)
-            try await attachments.upload(id: try context.parameters.require("id"), from: request.body, owner: device)
+            // Filled with the slot's upload secret, not a device token: the relay learns no uploader here.
+            let secret = request.headers[HTTPField.Name(RelayAPI.uploadSecretHeader)!]
+            try await attachments.upload(id: try context.parameters.require("id"), from: request.body, secret: secret)
             return Response(status: .noContent)
         }
         v1.get("attachments/:id") { _, context in

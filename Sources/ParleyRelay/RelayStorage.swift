@@ -34,6 +34,14 @@ public enum EnqueueResult: Sendable, Equatable {
 /// Everything the relay keeps, behind a protocol so the routes never see SQL. The SQLite implementation
 /// is the embedded default; a PostgreSQL one shared by several relay nodes implements the same calls and
 /// turns `enqueue`'s wake-ups into LISTEN/NOTIFY (see `WakeBroker`).
+/// An attachment slot: its size, whether it is filled, and the SHA-256 of its upload secret (nil for a slot
+/// made before slots had secrets, which can no longer be filled).
+public struct StoredAttachment: Sendable, Equatable {
+    public let size: Int
+    public let complete: Bool
+    public let uploadSecretHash: [UInt8]?
+}
+
 /// A provisioning slot as a new device polls it.
 public enum ProvisioningState: Sendable, Equatable {
     case unknown
@@ -89,9 +97,12 @@ public protocol RelayStorage: Sendable {
     /// The slot's message, removing the slot once it is collected.
     func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState
 
-    // Attachments
-    func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws
-    func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)?
+    // Attachments (nothing here names who uploaded a blob)
+    func createAttachment(id: String, uploadSecretHash: [UInt8], size: Int, expiresAt: UInt64) async throws
+    func attachment(_ id: String, now: UInt64) async throws -> StoredAttachment?
+    /// Counts a new slot of `bytes` against `account`'s use in `window` (earlier windows are forgotten);
+    /// false, counting nothing, when it would pass `limits`.
+    func chargeAttachmentQuota(account: String, window: UInt64, bytes: Int, limits: AttachmentQuota) async throws -> Bool
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws

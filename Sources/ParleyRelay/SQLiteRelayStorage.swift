@@ -65,6 +65,25 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 CREATE TABLE provisioning (id TEXT PRIMARY KEY, message BLOB, expires_at INTEGER NOT NULL);
                 """)
         }
+        // A blob no longer names its uploader: a slot is filled with the upload secret whose hash it keeps,
+        // and quotas are counted per account and day in a table that names no blob. Slots made before this
+        // have no secret: stored blobs stay downloadable, empty slots can no longer be filled and expire.
+        // secure_delete overwrites the freed pages, so the dropped addresses do not linger in the file.
+        migrator.registerMigration("v4 attachments without uploader") { db in
+            let secureDelete = try Int.fetchOne(db, sql: "PRAGMA secure_delete") ?? 0
+            defer { try? db.execute(sql: "PRAGMA secure_delete = \(secureDelete)") }
+            try db.execute(sql: """
+                PRAGMA secure_delete = ON;
+                CREATE TABLE attachments_new (id TEXT PRIMARY KEY, upload_hash BLOB, size INTEGER NOT NULL,
+                  complete INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO attachments_new (id, upload_hash, size, complete, expires_at)
+                  SELECT id, NULL, size, complete, expires_at FROM attachments;
+                DROP TABLE attachments;
+                ALTER TABLE attachments_new RENAME TO attachments;
+                CREATE TABLE attachment_quota (address TEXT NOT NULL, period INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                  slots INTEGER NOT NULL, PRIMARY KEY (address, period)) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -391,18 +410,34 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     // MARK: Attachments
 
-    public func createAttachment(id: String, owner: DeviceAddress, size: Int, expiresAt: UInt64) async throws {
+    public func createAttachment(id: String, uploadSecretHash: [UInt8], size: Int, expiresAt: UInt64) async throws {
         try await database.write { db in
-            try db.execute(sql: "INSERT INTO attachments (id, address, device_id, size, expires_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [id, owner.address, owner.deviceId, size, Int64(expiresAt)])
+            try db.execute(sql: "INSERT INTO attachments (id, upload_hash, size, expires_at) VALUES (?, ?, ?, ?)",
+                           arguments: [id, Data(uploadSecretHash), size, Int64(expiresAt)])
         }
     }
 
-    public func attachment(_ id: String, now: UInt64) async throws -> (size: Int, complete: Bool, owner: DeviceAddress)? {
+    public func attachment(_ id: String, now: UInt64) async throws -> StoredAttachment? {
         try await database.read { db in
-            try Row.fetchOne(db, sql: "SELECT size, complete, address, device_id FROM attachments WHERE id = ? AND expires_at > ?",
+            try Row.fetchOne(db, sql: "SELECT size, complete, upload_hash FROM attachments WHERE id = ? AND expires_at > ?",
                              arguments: [id, Int64(now)])
-                .map { ($0["size"], $0["complete"], DeviceAddress(address: $0["address"], deviceId: UInt32($0["device_id"] as Int64))) }
+                .map { StoredAttachment(size: $0["size"], complete: $0["complete"], uploadSecretHash: ($0["upload_hash"] as Data?).map { [UInt8]($0) }) }
+        }
+    }
+
+    public func chargeAttachmentQuota(account: String, window: UInt64, bytes: Int, limits: AttachmentQuota) async throws -> Bool {
+        try await database.write { db in
+            // Earlier windows of this account are over: only the current one is kept.
+            try db.execute(sql: "DELETE FROM attachment_quota WHERE address = ? AND period < ?", arguments: [account, Int64(window)])
+            let used = try Row.fetchOne(db, sql: "SELECT bytes, slots FROM attachment_quota WHERE address = ? AND period = ?",
+                                        arguments: [account, Int64(window)])
+            let usedBytes: Int = used?["bytes"] ?? 0, usedSlots: Int = used?["slots"] ?? 0
+            guard usedSlots < limits.slots, bytes <= limits.bytes - usedBytes else { return false }
+            try db.execute(sql: """
+                INSERT INTO attachment_quota (address, period, bytes, slots) VALUES (?, ?, ?, 1)
+                  ON CONFLICT (address, period) DO UPDATE SET bytes = bytes + excluded.bytes, slots = slots + 1
+                """, arguments: [account, Int64(window), bytes])
+            return true
         }
     }
 

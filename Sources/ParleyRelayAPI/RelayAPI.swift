@@ -14,6 +14,9 @@ public enum RelayAPI {
     /// WebSocket close code sent to a push connection whose device left the account's device list or got a
     /// new key: its tokens are revoked, and its push connection ends with them.
     public static let closeRevoked: UInt16 = 4401
+    /// The header that carries an attachment slot's upload secret on `PUT /v1/attachments/{id}` (in place
+    /// of a device token: the relay keeps no uploader with a blob).
+    public static let uploadSecretHeader = "Parley-Upload-Secret"
 }
 
 public struct ErrorBody: Codable, Sendable, Equatable {
@@ -228,10 +231,14 @@ public struct AttachmentSlot: Codable, Sendable {
     public let id: String
     public let size: Int
     public let expiresAt: UInt64
-    public init(id: String, size: Int, expiresAt: UInt64) {
+    /// 32 random bytes in hex, sent back in the `Parley-Upload-Secret` header to fill the slot; the relay
+    /// keeps only its SHA-256, not who asked for the slot.
+    public let uploadSecret: String
+    public init(id: String, size: Int, expiresAt: UInt64, uploadSecret: String) {
         self.id = id
         self.size = size
         self.expiresAt = expiresAt
+        self.uploadSecret = uploadSecret
     }
 }
 

@@ -29,12 +29,45 @@ struct AttachmentTests {
     func roundTrip(size: Int) throws {
         let plaintext = SystemRandom().bytes(size)
         let (pointer, blob) = try pointer(for: plaintext)
-        #expect(blob.count == AttachmentCipher.sealedSize(of: size))
+        #expect(blob.count == AttachmentCipher.paddedSize(of: size))
         #expect(try AttachmentCipher.open(blob, pointer: pointer) == plaintext)
         if size >= 32 {
             let needle = Array(plaintext.prefix(32))
             #expect(!(0...(blob.count - 32)).contains { Array(blob[$0..<$0 + 32]) == needle }, "no plaintext in the blob")
         }
+    }
+
+    @Test("PADMÉ: values worked by hand, buckets are fixed points, the overhead stays under 12 %")
+    func padme() {
+        // 9 = 1001b: E = 3, 2 bits kept, 1 rounded → 10; 1000: E = 9, 4 bits kept, 6 rounded → 1024.
+        #expect([1, 2, 3, 9, 100, 1000, 1025].map(AttachmentPadding.padded) == [1, 2, 3, 10, 104, 1024, 1088])
+        #expect(AttachmentPadding.padded(100 << 20) == 100 << 20, "the relay's 100 MiB cap is a bucket")
+        #expect(AttachmentCipher.paddedSize(of: 100 * 1024 * 1024 - 64 * 1024) <= 100 << 20, "the largest file still fits the relay's cap")
+        for length in [5, 41, 4097, 65_577, 1 << 20 | 1, 33_554_433, 104_000_000] {
+            let padded = AttachmentPadding.padded(length)
+            #expect(padded >= length && AttachmentPadding.isBucket(padded) && AttachmentPadding.padded(padded) == padded)
+            #expect(Double(padded - length) / Double(length) < 0.12)
+        }
+        #expect(!AttachmentPadding.isBucket(9) && !AttachmentPadding.isBucket(0) && AttachmentPadding.isBucket(10))
+        #expect(AttachmentPadding.padded(Int.max) == Int.max, "saturates")
+    }
+
+    @Test("the padding is checked (zeros only, the exact bucket), and a blob from before padding still opens")
+    func paddingChecks() throws {
+        let plaintext = SystemRandom().bytes(Self.chunk + 10)
+        let (pointer, blob) = try pointer(for: plaintext)
+        let sealed = AttachmentCipher.sealedSize(of: plaintext.count)
+        #expect(blob.count > sealed && blob[sealed...].allSatisfy { $0 == 0 })
+        func opening(_ bytes: [UInt8]) throws -> [UInt8] {
+            try AttachmentCipher.open(bytes, pointer: AttachmentPointer(id: pointer.id, key: pointer.key, size: pointer.size,
+                                                                         digest: SHA256.hash(bytes), fileName: "f", contentType: "x"))
+        }
+        #expect(try opening(Array(blob[..<sealed])) == plaintext, "unpadded (an older sender)")
+        var marked = blob
+        marked[blob.count - 1] = 1
+        #expect(throws: ProtocolError.self) { try opening(marked) }
+        #expect(throws: ProtocolError.self) { try opening(blob + [0]) }
+        #expect(throws: ProtocolError.self) { try opening(Array(blob.dropLast())) }
     }
 
     @Test("a flipped byte anywhere, a dropped chunk, a wrong key or a wrong size is refused")

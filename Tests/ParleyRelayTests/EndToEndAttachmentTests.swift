@@ -41,7 +41,8 @@ struct EndToEndAttachmentTests {
             // What the relay stores for it: ciphertext only.
             let blobPath = relay.dataDirectory + "/attachments/" + (sent.attachment?.id ?? "")
             let blob = try #require(FileManager.default.contents(atPath: blobPath))
-            #expect(blob.count == AttachmentCipher.sealedSize(of: plaintext.count))
+            #expect(blob.count == AttachmentCipher.paddedSize(of: plaintext.count))
+            #expect(AttachmentPadding.isBucket(blob.count) && blob.count > AttachmentCipher.sealedSize(of: plaintext.count))
             #expect(blob.range(of: Data(marker)) == nil)
 
             // A message without an attachment has none to save.
@@ -49,7 +50,7 @@ struct EndToEndAttachmentTests {
         }
     }
 
-    @Test("only the device that made a slot can fill it; a blob changed on the relay is refused by the receiver")
+    @Test("only the holder of a slot's upload secret can fill it; a blob changed on the relay is refused by the receiver")
     func slotOwnershipAndTampering() async throws {
         try await withRelay { relay, directory in
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
@@ -62,11 +63,14 @@ struct EndToEndAttachmentTests {
             let raw = RawHTTP(relay)
             let slot = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay))
                 .createAttachment(size: 10, token: try await alice.token())
-            let intrusion = try await raw.request(.PUT, "/v1/attachments/" + slot.id, body: Array(repeating: 1, count: 10),
-                                                  token: try await mallory.token())
+            let path = "/v1/attachments/" + slot.id, ten = [UInt8](repeating: 1, count: 10)
+            // A device token (even the slot maker's) is no upload secret; a wrong secret finds no slot.
+            #expect(try await raw.request(.PUT, path, body: ten, token: try await alice.token()).status == 401)
+            let guessed = Hex.encode(SystemRandom().bytes(32))
+            let intrusion = try await raw.request(.PUT, path, body: ten, token: try await mallory.token(),
+                                                  headers: [(RelayAPI.uploadSecretHeader, guessed)])
             #expect(intrusion.status == 404)
-            let owner = try await raw.request(.PUT, "/v1/attachments/" + slot.id, body: Array(repeating: 1, count: 10),
-                                              token: try await alice.token())
+            let owner = try await raw.request(.PUT, path, body: ten, headers: [(RelayAPI.uploadSecretHeader, slot.uploadSecret)])
             #expect(owner.status == 204)
 
             // Two uploads to one slot at once: one is stored whole, the other refused (409), never a mix, a
@@ -74,9 +78,9 @@ struct EndToEndAttachmentTests {
             let size = 8 << 20
             let contested = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay))
                 .createAttachment(size: size, token: try await alice.token())
-            let token = try await alice.token()
-            async let first = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x41, count: size), token: token)
-            async let second = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x42, count: size), token: token)
+            let secret = [(RelayAPI.uploadSecretHeader, contested.uploadSecret)]
+            async let first = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x41, count: size), headers: secret)
+            async let second = raw.request(.PUT, "/v1/attachments/" + contested.id, body: Array(repeating: 0x42, count: size), headers: secret)
             let statuses = [try await first.status, try await second.status]
             #expect(statuses.sorted() == [204, 409], "\(statuses)")
             let stored = try await raw.request(.GET, "/v1/attachments/" + contested.id)

@@ -427,7 +427,8 @@ struct RawHTTP: Sendable {
         var errorCode: String? { (try? decode(ErrorBody.self))?.error }
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, token: String? = nil) async throws -> Reply {
+    func request(_ method: HTTPMethod, _ path: String, body: [UInt8]? = nil, token: String? = nil,
+                 headers: [(String, String)] = []) async throws -> Reply {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let body {
@@ -435,6 +436,7 @@ struct RawHTTP: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
         }
         if let token { request.headers.add(name: "Authorization", value: "Bearer " + token) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let buffer = try await response.body.collect(upTo: 16 << 20)
         return Reply(status: Int(response.status.code), body: [UInt8](buffer.readableBytesView))

@@ -155,7 +155,7 @@ enum WireSamples {
         Sample(FetchResponse(messages: [], more: false, preKeysLow: false)),
         Sample(AckRequest(ids: ["1"])),
         Sample(AttachmentSlotRequest(size: 1)),
-        Sample(AttachmentSlot(id: "i", size: 1, expiresAt: 1)),
+        Sample(AttachmentSlot(id: "i", size: 1, expiresAt: 1, uploadSecret: "s")),
         Sample(ProvisioningSlot(id: "p", expiresAt: 1)),
         Sample(ProvisioningMessage(message: Base64Bytes([1]))),
         Sample(HealthResponse(status: "ok", name: "n", version: "1")),

@@ -188,18 +188,23 @@ def test_every_route_success_and_error_paths(relay):
     walk("POST", "/v1/mailbox/ack", 204, token=token, body={"ids": [m["id"] for m in page["messages"]]})
     assert walk("GET", "/v1/mailbox", 200, token=token).json()["messages"] == []
 
-    # Attachments.
+    # Attachments: a slot is asked for with a token (the quota) and filled with its upload secret alone.
     walk("POST", "/v1/attachments", 400, token=token, body={"size": 0})
+    walk("POST", "/v1/attachments", 400, token=token, body={"size": 9})  # not a padded size (PADMÉ: 10)
     walk("POST", "/v1/attachments", 413, token=token, body={"size": 100 * 1024 * 1024 + 1})
     slot = walk("POST", "/v1/attachments", 201, token=token, body={"size": 5}).json()
     path_id = {"id": slot["id"]}
+    secret = {"Parley-Upload-Secret": slot["uploadSecret"]}
+    octets = {"media_type": "application/octet-stream"}
     walk("GET", "/v1/attachments/{id}", 404, path_parameters=path_id)
-    walk("PUT", "/v1/attachments/{id}", 400, token=token, path_parameters=path_id, body=b"1234", media_type="application/octet-stream")
-    walk("PUT", "/v1/attachments/{id}", 413, token=token, path_parameters=path_id, body=b"123456", media_type="application/octet-stream")
-    walk("PUT", "/v1/attachments/{id}", 204, token=token, path_parameters=path_id, body=b"12345", media_type="application/octet-stream")
-    walk("PUT", "/v1/attachments/{id}", 409, token=token, path_parameters=path_id, body=b"12345", media_type="application/octet-stream")
+    walk("PUT", "/v1/attachments/{id}", 401, token=token, path_parameters=path_id, body=b"12345", **octets)
+    walk("PUT", "/v1/attachments/{id}", 404, path_parameters=path_id, headers={"Parley-Upload-Secret": "0" * 64}, body=b"12345", **octets)
+    walk("PUT", "/v1/attachments/{id}", 400, path_parameters=path_id, headers=secret, body=b"1234", **octets)
+    walk("PUT", "/v1/attachments/{id}", 413, path_parameters=path_id, headers=secret, body=b"123456", **octets)
+    walk("PUT", "/v1/attachments/{id}", 204, path_parameters=path_id, headers=secret, body=b"12345", **octets)
+    walk("PUT", "/v1/attachments/{id}", 409, path_parameters=path_id, headers=secret, body=b"12345", **octets)
     assert walk("GET", "/v1/attachments/{id}", 200, path_parameters=path_id).content == b"12345"
-    walk("PUT", "/v1/attachments/{id}", 404, token=token, path_parameters={"id": "0" * 64}, body=b"1", media_type="application/octet-stream")
+    walk("PUT", "/v1/attachments/{id}", 404, path_parameters={"id": "0" * 64}, headers=secret, body=b"1", **octets)
 
     # Provisioning: a slot waits (204), takes one sealed message from a device, hands it over once, then is gone.
     slot = walk("POST", "/v1/provisioning", 201).json()
