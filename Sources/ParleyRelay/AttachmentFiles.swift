@@ -82,13 +82,16 @@ struct AttachmentFiles: Sendable {
         try await core.storage.markAttachmentComplete(id)
     }
 
+    /// The blob, streamed from its file: `AttachmentStream` reads a chunk only once the previous one is
+    /// written to the connection, so a slow reader holds one chunk in memory, not the blob.
     func download(id: String) async throws -> Response {
         try Self.checkId(id)
         guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()), slot.complete,
-              let data = FileManager.default.contents(atPath: directory + "/" + id) else {
+              let file = AttachmentStream(path: directory + "/" + id) else {
             throw RelayError.notFound("no attachment \(id)")
         }
-        return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                        body: ResponseBody(contentLength: file.length) { writer in try await file.write(to: &writer) })
     }
 
     func purgeExpired() async throws {

@@ -177,6 +177,9 @@ final class RelayProcess: @unchecked Sendable {
 
     var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 
+    /// The running relay's process id (for /proc measurements).
+    var processIdentifier: Int32? { lock.withLock { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } } }
+
     /// Sends `signal` and waits (bounded) until the process has exited; returns its termination status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM) async throws -> Int32 {
