@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ParleyProtocol
 
 /// Leaky-bucket rate limiting keyed by client IP or account. Buckets refill continuously; a request
 /// that finds its bucket empty is refused with 429 and changes nothing else.
@@ -39,5 +40,22 @@ public actor RateLimiter {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// The budgets of prekey bundle fetches: per client IP and per target device, each its own bucket. The IP
+/// is charged first, so a fetch refused for its device still counts against the IP that asked.
+public struct BundleLimits: Sendable {
+    private let perDevice: RateLimiter
+    private let perIP: RateLimiter
+
+    public init(perDevice: RateLimit, perIP: RateLimit) {
+        self.perDevice = RateLimiter(perDevice)
+        self.perIP = RateLimiter(perIP)
+    }
+
+    func allow(device: DeviceAddress, ip: String) async -> Bool {
+        guard await perIP.allow(ip) else { return false }
+        return await perDevice.allow("\(device.address)#\(device.deviceId)")
     }
 }

@@ -37,6 +37,10 @@ public struct RelayConfiguration: Sendable {
     public var idleSeconds: Int64 = 120
     /// A device whose one-time prekeys fall below this is told to refill.
     public var preKeyLowWatermark = 10
+    /// Prekey bundle fetches (unauthenticated; each takes a one-time prekey) per target device and per
+    /// client IP: a stranger drains a device's stock no faster than the owner, woken, refills it.
+    public var bundleRatePerDevice = RateLimit(perSecond: 1.0 / 30, burst: 20)
+    public var bundleRatePerIP = RateLimit(perSecond: 2, burst: 120)
     /// One-time prekeys of each kind a device may hold; an upload that would pass it is refused.
     public var maxStoredOneTimePreKeys = 1000
     public var challengeLifetime: UInt64 = 60_000

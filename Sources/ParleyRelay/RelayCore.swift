@@ -159,9 +159,15 @@ public struct RelayCore: Sendable {
         guard let account = try await storage.account(address), let entry = account.deviceList.device(deviceId) else {
             throw RelayError.notFound("no device \(deviceId) of \(address)")
         }
-        guard let keys = try await storage.takeBundleKeys(for: DeviceAddress(address: address, deviceId: deviceId)) else {
+        let device = DeviceAddress(address: address, deviceId: deviceId)
+        guard let keys = try await storage.takeBundleKeys(for: device) else {
             throw RelayError.notFound("device \(deviceId) of \(address) has not uploaded prekeys")
         }
+        // Running low is reported to the owner at once, not at its next receive: the push connection wakes
+        // it, and the mailbox page it then fetches says the prekeys are low, so it refills (even when no
+        // message came, as when a stranger only fetches bundles).
+        let left = try await storage.preKeyCounts(for: device)
+        if preKeysLow(left.oneTime, left.oneTimePQ) { await broker.wake([device]) }
         do {
             let pq = keys.oneTimePQ ?? keys.lastResort
             let bundle = PreKeyBundle(

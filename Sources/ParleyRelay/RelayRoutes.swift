@@ -15,6 +15,7 @@ struct RelayRoutes: Sendable {
     let ipLimiter: RateLimiter
     let accountLimiter: RateLimiter
     let attachments: AttachmentFiles
+    let bundleLimits: BundleLimits
 
     /// Every route, as (method, path) — the OpenAPI test compares this list with openapi/relay.yaml.
     static let endpoints: [(String, String)] = [
@@ -71,10 +72,14 @@ struct RelayRoutes: Sendable {
             guard let deviceId = RelayCore.canonicalNumber(try pathParameter(context, "deviceId")).flatMap(UInt32.init) else {
                 throw RelayError.badRequest("device id must be a number")
             }
-            // Unauthenticated (a sender need not reveal itself), so limited per target account as well as per IP.
+            // Unauthenticated (a sender need not reveal itself), and each fetch takes a one-time prekey: so
+            // limited per target account, per target device and per IP, far below the general limits.
             // Limited by the canonical address: spellings of one account (the host's letter case) share a budget.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
-            guard await accountLimiter.allow("bundle:" + address) else { throw RelayError.rateLimited }
+            guard await accountLimiter.allow("bundle:" + address),
+                  await bundleLimits.allow(device: DeviceAddress(address: address, deviceId: deviceId), ip: context.clientIP) else {
+                throw RelayError.rateLimited
+            }
             return try json(try await core.bundle(address: address, deviceId: deviceId))
         }
         v1.post("messages/:address") { request, context in

@@ -128,6 +128,10 @@ struct Serve: AsyncParsableCommand {
         configuration.maxMailboxMessages = maxMailbox
         configuration.ipRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
         configuration.accountRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
+        if noRateLimit {
+            configuration.bundleRatePerDevice = .unlimited
+            configuration.bundleRatePerIP = .unlimited
+        }
         configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
         configuration.requestHeadSeconds = Int64(headerTimeout)
         configuration.idleSeconds = Int64(idleTimeout)

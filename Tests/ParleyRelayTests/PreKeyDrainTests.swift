@@ -1,0 +1,62 @@
+import Foundation
+import ParleyClient
+import ParleyProtocol
+import ParleyRelayAPI
+import Testing
+
+/// One-time prekeys against a stranger who fetches bundles (no credentials needed): fetches are limited per
+/// target device and per IP, and a device whose stock runs low is woken and refills at once.
+@Suite("Relay: one-time prekeys cannot be drained")
+struct PreKeyDrainTests {
+    func bundlePath(_ address: String, _ deviceId: UInt32 = 1) -> String {
+        "/v1/keys/" + (address.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? address) + "/\(deviceId)"
+    }
+
+    @Test("a burst of bundle fetches for one device is cut off after the per-device burst; its stock keeps most keys")
+    func perDevice() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let raw = RawHTTP(relay), path = bundlePath(await alice.address)
+            var statuses: [Int] = []
+            for _ in 0..<40 { statuses.append(try await raw.request(.GET, path).status) }
+            let served = statuses.filter { $0 == 200 }.count
+            #expect(served <= 21 && statuses.suffix(10).allSatisfy { $0 == 429 }, "\(served) of 40 served: \(statuses)")
+            let count = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay)).preKeyCount(token: try await alice.token())
+            #expect(count.oneTimePreKeys >= LocalPreKeys.defaultOneTimeCount - 21, "\(count)")
+        }
+    }
+
+    @Test("one IP fetching bundles of many devices is cut off after the per-IP burst")
+    func perIP() async throws {
+        try await withRelay { relay, directory in
+            var paths: [String] = []
+            for index in 0..<7 { paths.append(bundlePath(await try TestDevice.create("user\(index)", on: relay, in: directory).address)) }
+            var served = 0, refused = 0
+            for path in paths {
+                for _ in 0..<20 {
+                    if try await RawHTTP(relay).request(.GET, path).status == 200 { served += 1 } else { refused += 1 }
+                }
+            }
+            // 140 fetches of 7 devices, each within its device's burst of 20: the IP's burst of 120 (and the
+            // little that refills meanwhile) stops the rest.
+            #expect(refused > 0 && served < 140, "\(served) served, \(refused) refused")
+        }
+    }
+
+    @Test("fetches that leave a device low wake it, and it refills although no message came")
+    func lowStockWakesTheOwner() async throws {
+        try await withRelay(["--no-rate-limit"]) { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            try await alice.connect()
+            defer { alice.stopConnection() }
+            let raw = RawHTTP(relay), path = bundlePath(await alice.address)
+            let client = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
+            let token = try await alice.token()
+            for _ in 0..<(LocalPreKeys.defaultOneTimeCount - 5) { #expect(try await raw.request(.GET, path).status == 200) }
+            try await eventually("alice's one-time prekeys to be refilled", timeout: .seconds(30)) {
+                let count = try await client.preKeyCount(token: token)
+                return count.oneTimePreKeys >= LocalPreKeys.defaultOneTimeCount - 5 && !count.low
+            }
+        }
+    }
+}
