@@ -87,9 +87,30 @@ public final class EncryptedStore: @unchecked Sendable {
         return try guarded(path) {
             let pool = try DatabasePool(path: path, configuration: configuration)
             // Durable on commit: a message is acknowledged to the relay only after its commit returns.
-            try pool.writeWithoutTransaction { db in try db.requireDurableCommits() }
+            // The write-ahead log is checkpointed every `walPages` pages (SQLite's default is 1000, 4 MiB)
+            // and cut back to `walBytes` after each checkpoint, so it stays near what one drain writes
+            // instead of several times the data (`checkpoint()` empties it when a drain ends).
+            try pool.writeWithoutTransaction { db in
+                try db.requireDurableCommits()
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(walPages)")
+                try db.execute(sql: "PRAGMA journal_size_limit = \(walBytes)")
+            }
             return pool
         }
+    }
+
+    static let walPages = 256
+    static let walBytes = 1 << 20
+
+    /// Copies the write-ahead log into the database and truncates it to nothing (after a mailbox drain,
+    /// when nothing else is writing). Readers in progress make it wait (the busy timeout), not fail.
+    public func checkpoint() throws(StoreError) {
+        try Self.guarded(path) { try database.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) } }
+    }
+
+    /// Bytes of the write-ahead log file now (0 when there is none).
+    public func writeAheadLogBytes() -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? Int) ?? 0
     }
 
     private static func checkHeader(_ path: String) throws(StoreError) {
@@ -133,6 +154,7 @@ public final class EncryptedStore: @unchecked Sendable {
             case .SQLITE_NOTADB: throw .notADatabase(path: path, detail: error.message ?? "not a database")
             case .SQLITE_CORRUPT: throw .corrupt(path: path, detail: error.message ?? "malformed database")
             case .SQLITE_CANTOPEN: throw .noStore(path: path)
+            case .SQLITE_FULL: throw StoreError.diskFull(path: path)
             default: throw .io("\(path): \(error.message ?? "\(error.resultCode)")")
             }
         } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import ParleyCrypto
 import ParleyProtocol
 
@@ -17,6 +18,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case malformedRecord(table: String, detail: String)
     case backupInvalid(String)
     case io(String)
+    /// The file system holding the store has no room left: `directory` is the home, `available` the
+    /// bytes free there when the write failed, `needed` what to free before trying again.
+    case diskFull(directory: String, available: Int64, needed: Int64)
 
     public var description: String {
         switch self {
@@ -34,6 +38,25 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .malformedRecord(let table, let detail): "a record in \(table) is malformed: \(detail)"
         case .backupInvalid(let detail): "the backup file cannot be used: \(detail)"
         case .io(let detail): detail
+        case .diskFull(let directory, let available, let needed):
+            "the disk holding \(directory) is full (\(Self.bytes(available)) free): free at least \(Self.bytes(needed)) there; "
+                + "nothing was lost, and messages not stored yet stay on the relay"
         }
+    }
+
+    /// What to free before a full disk is tried again: room for a page of fetched mail (100 envelopes of up
+    /// to 96 KiB) and the write-ahead log it passes through.
+    public static let spaceNeeded: Int64 = 16 << 20
+
+    /// The `diskFull` error for the store at `path`, with the space free now in its directory.
+    public static func diskFull(path: String) -> StoreError {
+        let directory = (path as NSString).deletingLastPathComponent
+        var info = statvfs()
+        let available = statvfs(directory.isEmpty ? "." : directory, &info) == 0 ? Int64(info.f_bavail) * Int64(info.f_frsize) : 0
+        return .diskFull(directory: directory.isEmpty ? "." : directory, available: available, needed: spaceNeeded)
+    }
+
+    static func bytes(_ count: Int64) -> String {
+        count >= 10 << 20 ? "\(count >> 20) MiB" : count >= 10 << 10 ? "\(count >> 10) KiB" : "\(count) bytes"
     }
 }
