@@ -24,6 +24,12 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownDevice(UInt32)
     case timedOut(String)
     case deviceRevoked(address: String, deviceId: UInt32)
+    /// A message longer than one envelope may be: `bytes` of text where at most `limit` fit.
+    case messageTooLarge(bytes: Int, limit: Int)
+    /// The relay answered 507: it is short of disk space, or (`mailboxFull`) the recipient's mailbox is full.
+    case relayOutOfSpace(mailboxFull: Bool)
+    /// Only a failed message can be sent again or deleted.
+    case notFailed
 
     public var description: String {
         switch self {
@@ -45,6 +51,12 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noAttachment: "that message has no attachment"
         case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
         case .timedOut(let detail): detail
+        case .messageTooLarge(let bytes, let limit):
+            "the message is \(bytes) bytes long; at most \(limit) bytes of text fit in one message (send longer text as a file); nothing was sent or saved"
+        case .relayOutOfSpace(let mailboxFull):
+            mailboxFull ? "the recipient's mailbox on the relay is full; your message waits in the outbox"
+                        : "the relay is out of space; your message waits in the outbox"
+        case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
         case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
         }
     }
@@ -53,8 +65,27 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .rateLimited: 5
         case .identityChanged: 4
-        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice: 1
+        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice,
+             .messageTooLarge, .notFailed: 1
         default: 3
         }
+    }
+
+    /// Whether the outbox should try the same send again later: the relay could not be reached, was short
+    /// of space (507) or busy (5xx, 408, 429), or the token had expired.
+    public var isWorthRetrying: Bool {
+        switch self {
+        case .network, .timedOut, .rateLimited, .relayOutOfSpace: true
+        case .relay(let status, _, _): !isPermanentRefusal
+        default: false
+        }
+    }
+
+    /// A refusal the relay will repeat however often the request is sent: a 4xx other than 401 (the token
+    /// expired), 408 (timeout) and 429 (rate limit). The outbox gives such a message up (it is marked failed)
+    /// instead of letting it hold back every later one; 5xx, 507 included, is worth retrying.
+    public var isPermanentRefusal: Bool {
+        guard case .relay(let status, _, _) = self else { return false }
+        return (400..<500).contains(status) && ![401, 408, 429].contains(status)
     }
 }

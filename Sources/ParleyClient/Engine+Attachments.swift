@@ -21,9 +21,15 @@ extension Engine {
     @discardableResult
     public func sendAttachment(file path: String, to peer: String, caption: String? = nil,
                                replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        let fileName = (path as NSString).lastPathComponent, contentType = Self.contentType(forFileName: path)
+        // A caption too long for the message is refused before the file is read or uploaded (the slot id
+        // here is longer than any the relay gives, so what passes now passes once the real one is known).
+        let stand = AttachmentPointer(id: String(repeating: "0", count: 64), key: [UInt8](repeating: 0, count: 32), size: 0,
+                                      digest: [UInt8](repeating: 0, count: 32), fileName: fileName, contentType: contentType)
+        try checkFits(Content(messageId: Content.newMessageId(), sentAt: 0, destination: peer,
+                              body: .message(text: caption ?? "", replyTo: replyTo, attachment: stand)))
         let plaintext = try Self.readAttachment(path)
-        let pointer = try await upload(plaintext, fileName: (path as NSString).lastPathComponent,
-                                       contentType: Self.contentType(forFileName: path))
+        let pointer = try await upload(plaintext, fileName: fileName, contentType: contentType)
         return try await send(.message(text: caption ?? "", replyTo: replyTo, attachment: pointer), to: peer)
     }
 

@@ -41,6 +41,7 @@ extension Engine {
 
     private func runOutboxDrain() async throws {
         var attempts: [[UInt8]: Int] = [:]
+        var alone: Set<[UInt8]> = []
         var stopped: String?
         do {
             while true {
@@ -56,7 +57,7 @@ extension Engine {
                 }
                 var round = OutboxRound()
                 do {
-                    try await post(entries, round: &round, attempts: &attempts, stopped: &stopped)
+                    try await post(entries, round: &round, attempts: &attempts, alone: &alone, stopped: &stopped)
                 } catch {
                     try completeRound(round)
                     throw error
@@ -84,12 +85,17 @@ extension Engine {
         /// has not finished their batches, whose sends must get that error rather than a success.
         var open: [[UInt8]: Int] = [:]
         var stopped: [[UInt8]: String] = [:]
+        /// Batches the relay refused for good (see `ClientError.isPermanentRefusal`), with its answer.
+        var refused: [[UInt8]: ClientError] = [:]
     }
 
     /// Posts the groups of `entries`: each group is one batch's envelopes to one account. Consecutive
     /// groups to the same account, encrypted for the same devices, travel in one request (up to
     /// `sendMessages` of them and about `sendBytes` of envelopes), which the relay stores all or none.
-    private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int], stopped: inout String?) async throws {
+    /// A batch the relay refuses for good is given up (failed), so it never holds back the ones after it;
+    /// when it shared its request with others, each of them goes again in a request of its own (`alone`).
+    private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int],
+                      alone: inout Set<[UInt8]>, stopped: inout String?) async throws {
         var groups: [[OutboxEntry]] = []
         var index: [GroupKey: Int] = [:]
         for entry in entries {
@@ -103,7 +109,7 @@ extension Engine {
         for group in groups { round.open[group[0].envelope.batch, default: 0] += 1 }
         // Requests to different accounts go out at once (the relay commits them together); those to one
         // account one after another, in outbox order.
-        let requests = Self.requests(of: groups)
+        let requests = Self.requests(of: groups, alone: alone)
         var lists: [String: SignedDeviceList?] = [:]
         var calls: [PreparedSend] = []
         for request in requests {
@@ -140,7 +146,18 @@ extension Engine {
                 } catch {
                     firstError = firstError ?? error
                 }
+            case .failed(let error as ClientError) where error.isPermanentRefusal:
+                if request.count > 1 {
+                    for group in request { alone.insert(group[0].envelope.batch) }
+                    continue
+                }
+                let group = request[0], batch = group[0].envelope.batch
+                round.done += group.map(\.id)
+                round.failed.append(batch)
+                round.refused[batch] = error
+                round.open[batch]! -= 1
             case .failed(let error):
+                if case ClientError.relay(status: 401, _, _) = error { token = nil }    // renewed on the next try
                 firstError = firstError ?? error
             }
         }
@@ -200,8 +217,8 @@ extension Engine {
     static let sendBytes = 1 << 20
 
     /// Splits the groups into requests: per account in outbox order, consecutive groups for the same
-    /// devices together, within `sendMessages` and `sendBytes`.
-    static func requests(of groups: [[OutboxEntry]]) -> [[[OutboxEntry]]] {
+    /// devices together, within `sendMessages` and `sendBytes`; the batches in `alone` each in a request of its own.
+    static func requests(of groups: [[OutboxEntry]], alone: Set<[UInt8]> = []) -> [[[OutboxEntry]]] {
         var requests: [[[OutboxEntry]]] = []
         var open: [String: Int] = [:]
         var bytes: [Int] = []
@@ -209,7 +226,8 @@ extension Engine {
             let address = group[0].envelope.recipient.address
             let size = group.reduce(0) { $0 + $1.envelope.envelope.count }
             if let i = open[address], requests[i].count < sendMessages, bytes[i] + size <= sendBytes,
-               devices(of: requests[i][0]) == devices(of: group) {
+               devices(of: requests[i][0]) == devices(of: group),
+               !alone.contains(group[0].envelope.batch), !alone.contains(requests[i][0][0].envelope.batch) {
                 requests[i].append(group)
                 bytes[i] += size
             } else {
@@ -264,8 +282,13 @@ extension Engine {
         let sent = try store.completeOutbox(round.done, sentBy: account.address, batches: round.sent)
         if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: account.address, ids: round.failed, to: .failed) }
         for record in sent { emit(.message(record)) }
+        // Shown as failed in the conversation, where the user can send it again or delete it.
+        for batch in round.refused.keys where !round.sent.contains(batch) {
+            if let record = try store.message(sentBy: account.address, clientMessageId: batch) { emit(.message(record)) }
+        }
         for batch in round.seen where !round.reencrypted.contains(batch) && round.open[batch, default: 0] == 0 {
-            let error = round.stopped[batch].map { ClientError.identityChanged($0) }
+            let refusal = round.sent.contains(batch) ? nil : round.refused[batch]
+            let error = round.stopped[batch].map { ClientError.identityChanged($0) } ?? refusal
             let record = sent.last { $0.clientMessageId == batch }
             for waiter in batchWaiters.removeValue(forKey: batch) ?? [] {
                 if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: record) }
@@ -277,10 +300,33 @@ extension Engine {
     /// resumed (with the drain's error, or — their batch being gone from the outbox — with success).
     private func finishDrain(_ error: (any Error)?) {
         outboxDrain = nil
+        if let error = error as? ClientError, error.isWorthRetrying {
+            scheduleOutboxRetry()
+        } else if error == nil {
+            outboxRetryDelay = Self.firstOutboxRetry
+        }
         let waiters = batchWaiters
         batchWaiters = [:]
         for waiter in waiters.values.joined() {
             if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
+        }
+    }
+
+    static let firstOutboxRetry: Duration = .seconds(1)
+    static let lastOutboxRetry: Duration = .seconds(60)
+
+    /// Drains the outbox again after `outboxRetryDelay` (±25%, so clients that failed together do not come
+    /// back together), and doubles the delay; a drain that succeeds resets it. Only while `runConnection`
+    /// runs: a one-shot command leaves the outbox to the next command.
+    private func scheduleOutboxRetry() {
+        guard retriesOutbox, outboxRetry == nil else { return }
+        let delay = outboxRetryDelay * Double.random(in: 0.75...1.25)
+        outboxRetryDelay = min(outboxRetryDelay * 2, Self.lastOutboxRetry)
+        outboxRetry = Task {
+            try? await Task.sleep(for: delay)
+            guard !Task.isCancelled else { return }
+            outboxRetry = nil
+            try? await flushOutbox()
         }
     }
 }

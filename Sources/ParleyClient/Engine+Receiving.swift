@@ -16,6 +16,7 @@ extension Engine {
     public func receivePending() async throws -> [EngineEvent] {
         var arrived: [EngineEvent] = []
         try await drainMailbox(streaming: false) { arrived += $0 }
+        try? store.checkpoint()
         try await sendDeliveryReceipts(for: arrived)
         return arrived
     }
@@ -304,7 +305,14 @@ extension Engine {
         wakeDrain = Task {
             repeat {
                 drainAgain = false
-                try? await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
+                do {
+                    try await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
+                    try? store.checkpoint()
+                } catch {
+                    // What was not stored stays on the relay and comes again with the next wake; the
+                    // front ends say why meanwhile (a full disk), rather than going quiet.
+                    if let problem = Self.receiveProblem(error) { emit(.receiveFailed(problem)) }
+                }
             } while drainAgain && !Task.isCancelled
             wakeDrain = nil
         }

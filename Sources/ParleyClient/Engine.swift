@@ -20,6 +20,9 @@ public enum EngineEvent: Sendable, Equatable {
     case connection(PushListener.State)
     /// Another device of this account read these messages of `conversation`.
     case readElsewhere(conversation: String, messageIds: [[UInt8]])
+    /// The push connection's drain of the mailbox failed for a reason the user should see (this device's
+    /// store is full, the relay refused): one line. What was not stored stays on the relay.
+    case receiveFailed(String)
 }
 
 /// The client engine shared by every front end: account creation, contacts, sending through the outbox,
@@ -37,6 +40,11 @@ public actor Engine {
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
     var outboxDrain: Task<Void, any Error>?
     var batchWaiters: [[UInt8]: [CheckedContinuation<MessageRecord?, any Error>]] = [:]
+    /// While `runConnection` runs, an outbox the relay could not take (unreachable, out of space, busy) is
+    /// tried again after a pause that doubles up to a minute (see `scheduleOutboxRetry`).
+    var retriesOutbox = false
+    var outboxRetry: Task<Void, Never>?
+    var outboxRetryDelay = Engine.firstOutboxRetry
     /// The push connection's drain (see `wake`), and delivery receipts it has yet to send, by sender.
     var wakeDrain: Task<Void, Never>?
     var drainAgain = false
@@ -213,6 +221,7 @@ public actor Engine {
         var body = body
         if case .message(let text, nil, nil) = body { body = .text(text) }
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: body)
+        try checkFits(content)
         if let stored = try await send(content, to: peer) { return stored }
         var replyTo: [UInt8]?, attachment: AttachmentPointer?
         if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
@@ -220,6 +229,29 @@ public actor Engine {
             ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
                              sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
                              replyTo: replyTo, attachment: attachment)
+    }
+
+    /// The largest envelope every relay takes: parley-relay's default `--max-envelope-bytes` (PROTOCOL.md §13;
+    /// a test checks the two agree). A relay set lower refuses larger ones with 413, and the outbox marks
+    /// such a message failed.
+    public static let envelopeLimit = 96 * 1024
+
+    /// The most bytes of text `body` could carry to `peer` (the rest of the content, and this account's
+    /// address in the sender certificate, taking their share of the envelope).
+    func textLimit(for body: Content.Body, to peer: String) -> Int {
+        let content = Content(messageId: [UInt8](repeating: 0, count: 16), sentAt: 0, destination: peer, body: body)
+        let text = body.displayText?.utf8.count ?? 0
+        let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
+        return max(0, largest - (content.encoded.count - text))
+    }
+
+    /// Refuses, before anything is encrypted or stored, a content whose envelope would pass `envelopeLimit`:
+    /// such a message would wait in the outbox for a relay that never takes it.
+    func checkFits(_ content: Content) throws {
+        let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
+        guard content.encoded.count > largest else { return }
+        throw ClientError.messageTooLarge(bytes: content.body.displayText?.utf8.count ?? 0,
+                                          limit: textLimit(for: content.body, to: content.destination))
     }
 
     public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
@@ -334,6 +366,18 @@ public actor Engine {
 
     // MARK: Events and the connection
 
+    /// The line a failed mailbox drain shows, or nil when the connection state says it already (the relay
+    /// cannot be reached) or the drain was only cancelled.
+    static func receiveProblem(_ error: any Error) -> String? {
+        switch error {
+        case is CancellationError: nil
+        case ClientError.network, ClientError.timedOut: nil
+        case let error as ClientError: "cannot receive: \(error.description)"
+        case let error as StoreError: "cannot receive: \(error.description)"
+        default: "cannot receive: \(error)"
+        }
+    }
+
     /// A stream of everything front ends display. Several subscribers may listen at once.
     public func subscribe() -> AsyncStream<EngineEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: EngineEvent.self, bufferingPolicy: .bufferingNewest(1024))
@@ -352,6 +396,15 @@ public actor Engine {
     /// Keeps the push channel open and drains the mailbox on every wake and every (re)connect, until the
     /// task is cancelled. The outbox is retried on every reconnect.
     public func runConnection() async {
+        retriesOutbox = true
+        defer {
+            retriesOutbox = false
+            outboxRetry?.cancel()
+            outboxRetry = nil
+        }
+        // What a one-shot command left in the outbox goes now, without waiting for the push channel (a
+        // failure schedules the retries).
+        Task { try? await self.flushOutbox() }
         let listener = PushListener(
             endpoint: relay.endpoint,
             token: { [self] in try await self.sessionToken() },

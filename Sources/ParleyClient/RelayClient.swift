@@ -45,9 +45,14 @@ public struct RelayClient: Sendable {
     public func bundle(address: String, deviceId: UInt32) async throws(ClientError) -> BundleResponse {
         try await call(.GET, "/v1/keys/\(escape(address))/\(deviceId)")
     }
-    /// `token`: only for copies to this account's own other devices (see PROTOCOL.md §13).
+    /// `token`: only for copies to this account's own other devices (see PROTOCOL.md §13). A relay short
+    /// of space (507) keeps nothing: the message stays in the outbox, which is what the error says.
     public func send(_ request: SendRequest, to address: String, token: String? = nil) async throws(ClientError) {
-        try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
+        do {
+            try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
+        } catch .relay(status: 507, let code, _) {
+            throw .relayOutOfSpace(mailboxFull: code == "mailbox_full")
+        }
     }
     /// The oldest queued envelopes; with `after`, only those with larger ids (the page after one in hand).
     public func fetch(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse {

@@ -338,6 +338,16 @@ extension EncryptedStore {
         }
     }
 
+    /// Deletes one message of this account from its conversation (a failed one the user gave up on, or
+    /// sent again as a new message). Returns whether there was one.
+    @discardableResult
+    public func deleteMessage(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> Bool {
+        try write { db in
+            try db.cachedStatement(sql: "DELETE FROM messages WHERE dedupe = ?").execute(arguments: [dedupeKey(sender, clientMessageId)])
+            return db.changesCount == 1
+        }
+    }
+
     /// Removes outbox entries the relay has accepted.
     public func removeFromOutbox(_ ids: [Int64]) throws(StoreError) {
         try write { db in

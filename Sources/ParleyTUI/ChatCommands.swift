@@ -46,6 +46,7 @@ extension ChatController {
         case "devices": devices(args.first)
         case "attach": attach(args)
         case "save": save(args.first)
+        case "retry", "delete": failed(retry: spec.name == "retry")
         case "search": search(rest)
         case "theme":
             if args.isEmpty {
@@ -249,6 +250,39 @@ extension ChatController {
 
     static func fingerprint(_ bytes: [UInt8]) -> String {
         bytes.prefix(16).map { String(format: "%02x", $0) }.joined().chunked(4).joined(separator: " ")
+    }
+
+    /// /retry and /delete: the newest failed message of the focused conversation.
+    private func failed(retry: Bool) {
+        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        let engine = engine, inbox = inbox
+        Task {
+            do {
+                guard let failed = try await engine.newestFailed(with: peer) else {
+                    inbox.post { $0.state.say("no failed message in this conversation", error: true) }
+                    return
+                }
+                if retry {
+                    let record = try await engine.resend(failed)
+                    inbox.post { c in
+                        c.reload(peer)
+                        c.state.say(record.state == .pending ? "sent again; it waits in the outbox" : "sent again")
+                    }
+                } else {
+                    try await engine.discard(failed)
+                    inbox.post { c in
+                        c.reload(peer)
+                        c.state.say("deleted the failed message")
+                    }
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { c in
+                    c.reload(peer)
+                    c.state.say((retry ? "not sent: " : "not deleted: ") + text, error: true)
+                }
+            }
+        }
     }
 
     private func search(_ text: String) {

@@ -203,15 +203,26 @@ final class ChatController {
                     let record = try await engine.send(text: text, to: peer)
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
-                    let description = ChatController.describe(error)
+                    let description = ChatController.sendFailure(error)
                     inbox.post { controller in
-                        controller.state.say("not sent: " + description, error: true)
+                        controller.state.say(description, error: true)
                         controller.reload(peer)
                     }
                 }
             }
         }
         return continuation
+    }
+
+    /// The status line for a send that did not reach the relay: a message kept in the outbox for a retry
+    /// says so; one refused (too long, untrusted contact, refused for good) says it was not sent.
+    static func sendFailure(_ error: any Error) -> String {
+        guard let error = error as? ClientError, error.isWorthRetrying else {
+            let hint = (error as? ClientError)?.isPermanentRefusal == true ? " — /retry sends it again, /delete removes it" : ""
+            return "not sent: " + describe(error) + hint
+        }
+        if case .relayOutOfSpace = error { return error.description }
+        return error.description + "; the message waits in the outbox"
     }
 
     static func describe(_ error: any Error) -> String {
@@ -246,6 +257,8 @@ final class ChatController {
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
         case .readElsewhere(let conversation, _):
             state.readElsewhere(conversation)
+        case .receiveFailed(let problem):
+            state.say(problem, error: true)
         case .connection(let connection):
             state.connection = switch connection {
             case .connected: .connected

@@ -38,7 +38,9 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             The message is encrypted for every device of the contact and every other device of this account, \
             saved with its envelopes in one transaction, then delivered. If the relay cannot be reached it \
-            stays in the outbox (exit status 3) and is delivered by the next command that reaches the relay.
+            stays in the outbox (exit status 3) and is delivered by the next command that reaches the relay. \
+            A text must fit in one envelope (about 96,000 bytes); a longer one is refused (exit status 1) \
+            before anything is saved: send it as a file.
             """)
 
     @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
@@ -174,6 +176,8 @@ struct ReceiveCommand: AsyncParsableCommand {
             else { Output.line("(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
         case .readElsewhere(let conversation, let ids):
             if json { Output.json(["type": "readElsewhere", "conversation": conversation, "ids": ids.map(Output.hex)]) }
+        case .receiveFailed(let problem):
+            if json { Output.json(["type": "receiveFailed", "reason": problem]) } else { Output.line("(\(problem))") }
         case .connection:
             break
         }
