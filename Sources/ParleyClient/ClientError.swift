@@ -52,7 +52,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownDevice(let id): "this account has no device #\(id); see `parley devices`"
         case .timedOut(let detail): detail
         case .messageTooLarge(let bytes, let limit):
-            "the message is \(bytes) bytes long; at most \(limit) bytes of text fit in one message (send longer text as a file); nothing was sent or saved"
+            "the message is \(bytes) bytes long; at most \(limit) bytes of text fit in one message "
+                + "(send longer text as a file); nothing was sent or saved"
         case .relayOutOfSpace(let mailboxFull):
             mailboxFull ? "the recipient's mailbox on the relay is full; your message waits in the outbox"
                         : "the relay is out of space; your message waits in the outbox"

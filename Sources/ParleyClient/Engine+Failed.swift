@@ -16,7 +16,8 @@ extension Engine {
         guard failed.direction == .outgoing, failed.state == .failed else { throw ClientError.notFailed }
         let body: Content.Body = failed.replyTo == nil && failed.attachment == nil
             ? .text(failed.text) : .message(text: failed.text, replyTo: failed.replyTo, attachment: failed.attachment)
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: failed.conversation, body: body)
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(),
+                              destination: failed.conversation, body: body)
         try checkFits(content)
         do {
             _ = try await send(content, to: failed.conversation)

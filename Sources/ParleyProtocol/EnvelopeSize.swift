@@ -22,7 +22,8 @@ public enum EnvelopeSize {
         guard sessionStart(contentBytes: 0, senderAddressBytes: senderAddressBytes) <= limit else { return 0 }
         while low < high {
             let middle = (low + high + 1) / 2
-            if sessionStart(contentBytes: middle, senderAddressBytes: senderAddressBytes) <= limit { low = middle } else { high = middle - 1 }
+            let fits = sessionStart(contentBytes: middle, senderAddressBytes: senderAddressBytes) <= limit
+            if fits { low = middle } else { high = middle - 1 }
         }
         return low
     }

@@ -52,7 +52,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     public static func diskFull(path: String) -> StoreError {
         let directory = (path as NSString).deletingLastPathComponent
         var info = statvfs()
-        let available = statvfs(directory.isEmpty ? "." : directory, &info) == 0 ? Int64(info.f_bavail) * Int64(info.f_frsize) : 0
+        let free = statvfs(directory.isEmpty ? "." : directory, &info) == 0
+        let available = free ? Int64(info.f_bavail) * Int64(info.f_frsize) : 0
         return .diskFull(directory: directory.isEmpty ? "." : directory, available: available, needed: spaceNeeded)
     }
 
