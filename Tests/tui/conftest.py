@@ -38,8 +38,8 @@ def tmux_socket(tmp_path):
 def relays(binaries, tmp_path):
     started: list[Relay] = []
 
-    def start(label: str, port: int | None = None) -> Relay:
-        relay = Relay(binaries["parley-relay"], tmp_path / f"relay-{label}", port).start()
+    def start(label: str, port: int | None = None, extra: tuple[str, ...] = ()) -> Relay:
+        relay = Relay(binaries["parley-relay"], tmp_path / f"relay-{label}", port, extra).start()
         started.append(relay)
         return relay
     yield start

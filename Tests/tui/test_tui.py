@@ -172,3 +172,30 @@ def test_terminal_is_restored_on_signals(binaries, relays, account, tmux_socket,
     # Back on the normal screen: the chat window (drawn on the alternate screen) is gone, the cursor shows.
     assert "Contacts" not in screen and "[online]" not in screen
     assert a.tmux("display", "-p", "-t", a.name, "#{alternate_on}#{cursor_flag}").strip() == "01"
+
+
+def test_a_message_the_relay_refuses_is_marked_failed_and_does_not_block_the_next(binaries, relays, account, tmux_socket):
+    # The relay takes envelopes of at most 4096 bytes: a 5000-character text passes the client's own limit
+    # (set for the usual 96 KiB) and is refused with 413 for good.
+    relay = relays("small", extra=("--max-envelope-bytes", "4096"))
+    alice = account("alice", relay)
+    bob = account("bob", relay)
+    alice.run("add-contact", bob.address)
+    bob.run("add-contact", alice.address)
+    a = open_chat(tmux_socket, binaries, alice, bob)
+    b = open_chat(tmux_socket, binaries, bob, alice)
+    a.wait_text("[online]")
+    b.wait_text("[online]")
+
+    a.type("L" * 5000)
+    a.wait("the refusal on the status line", lambda s: "not sent: the relay refused the request (413)" in s)
+    a.wait_text("✗ failed")
+    a.type("after the refused one")
+    b.wait_text("alice: after the refused one")
+
+    a.type("/retry")
+    a.wait("the retry refused again", lambda s: "not sent" in s and "413" in s)
+    a.type("/delete")
+    a.wait_text("deleted the failed message")
+    a.wait("the failed message gone", lambda s: "✗ failed" not in s and "after the refused one" in s)
+

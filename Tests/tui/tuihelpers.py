@@ -40,8 +40,8 @@ def wait_for(what: str, condition, deadline: float = DEADLINE, every: float = 0.
 
 
 class Relay:
-    def __init__(self, binary: Path, directory: Path, port: int | None = None):
-        self.binary, self.directory = binary, directory
+    def __init__(self, binary: Path, directory: Path, port: int | None = None, extra: tuple[str, ...] = ()):
+        self.binary, self.directory, self.extra = binary, directory, extra
         self.port = port or free_port()
         self.name = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -50,7 +50,7 @@ class Relay:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = open(self.directory / "relay.out", "w")
         self.process = subprocess.Popen(
-            [str(self.binary), "serve", "--listen", self.name, "--data", str(self.directory / "data"), "--log-level", "error"],
+            [str(self.binary), "serve", "--listen", self.name, "--data", str(self.directory / "data"), "--log-level", "error", *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         wait_for("the relay's banner",
                  lambda: "serving" in (self.directory / "relay.out").read_text(errors="replace"))
