@@ -177,7 +177,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .readElsewhere(let conversation, let ids):
             if json { Output.json(["type": "readElsewhere", "conversation": conversation, "ids": ids.map(Output.hex)]) }
         case .receiveFailed(let problem):
-            if json { Output.json(["type": "receiveFailed", "reason": problem]) } else { Output.line("(\(problem))") }
+            if json { Output.json(["type": "receiveFailed", "reason": problem]) } else { Output.line("(" + Output.peer(problem) + ")") }
         case .connection:
             break
         }
