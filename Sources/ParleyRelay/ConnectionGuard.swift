@@ -9,7 +9,7 @@ import NIOHTTP1
 /// parsed, so a client that connects and sends nothing (or half a head) held a descriptor for ever and
 /// kept the relay running after SIGTERM. `ConnectionGuard` sits in front of the HTTP handlers (behind
 /// TLS) and closes such a connection when the first head is not complete within `headDeadline`, or when
-/// a graceful shutdown begins; it also caps open connections per client address. And when the server
+/// a graceful shutdown begins; it also caps open connections, in all and per client address. And when the server
 /// half-closes a plain HTTP connection (an answer with "Connection: close", such as a 413 before the body
 /// was read), it keeps reading and discarding for a moment, then closes fully: the HTTP layer no longer
 /// reads, so a client still writing the body would otherwise block until its own timeout.
@@ -18,10 +18,11 @@ struct GuardedChannel<Inner: ServerChildChannel>: ServerChildChannel {
     let inner: Inner
     let headDeadline: TimeAmount
     let connections: ConnectionsPerAddress?
+    let all: OpenConnections?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(headDeadline: headDeadline, connections: connections))
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(headDeadline: headDeadline, connections: connections, all: all))
         }.flatMap { inner.setup(channel: channel, logger: logger) }.flatMapThrowing { value in
             // A request head the parser refuses (a bad version, a duplicate Content-Length, an oversized
             // header or path, bytes that are no HTTP at all) gets a 400 and the connection is closed. The
@@ -51,7 +52,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let headDeadline: TimeAmount
     private let connections: ConnectionsPerAddress?
+    private let all: OpenConnections?
     private var counted: String?
+    private var countedInAll = false
+    /// `start` ran (from handlerAdded or channelActive, whichever saw the channel active first).
+    private var started = false
     private var deadline: Scheduled<Void>?
     private var finalClose: Scheduled<Void>?
     private var headComplete = false
@@ -65,9 +70,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var upgraded = false
     private var draining = false
 
-    init(headDeadline: TimeAmount, connections: ConnectionsPerAddress?) {
+    init(headDeadline: TimeAmount, connections: ConnectionsPerAddress?, all: OpenConnections?) {
         self.headDeadline = headDeadline
         self.connections = connections
+        self.all = all
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -80,8 +86,17 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func start(_ context: ChannelHandlerContext) {
-        guard deadline == nil, !headComplete, counted == nil else { return }
+        guard !started, !headComplete else { return }
+        started = true
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        // Past the overall cap the descriptor goes back at once, before anything else is spent on it.
+        if let all {
+            guard all.open() else {
+                context.eventLoop.execute { Self.closeBeforeRequest(bound.value) }
+                return
+            }
+            countedInAll = true
+        }
         if let connections, let address = context.channel.remoteAddress?.ipAddress {
             guard connections.open(address) else {
                 // On the next tick: the HTTP handlers may not be in the pipeline yet.
@@ -168,14 +183,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         deadline = nil
         finalClose?.cancel()
         finalClose = nil
-        if let counted { connections?.close(counted); self.counted = nil }
+        uncount()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
         finalClose?.cancel()
+        uncount()
+    }
+
+    private func uncount() {
         if let counted { connections?.close(counted); self.counted = nil }
+        if countedInAll { all?.close(); countedInAll = false }
     }
 }
 

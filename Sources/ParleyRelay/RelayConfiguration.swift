@@ -33,6 +33,13 @@ public struct RelayConfiguration: Sendable {
     /// its first request head, and how long an HTTP connection may sit idle between requests (push
     /// connections are kept alive by the relay's pings instead).
     public var maxConnectionsPerAddress: Int? = 256
+    /// Open connections in all (nil: no cap); parley-relay sets it below its open-file limit
+    /// (`DescriptorBudget`), so that connections cannot take the descriptors the process itself needs.
+    public var maxConnections: Int?
+    /// Free space kept in the data directory's file system for draining (see `StorageSpace`): 64 MiB by
+    /// default, room for many thousands of acknowledgements and sign-ins, the database's write-ahead log
+    /// between checkpoints (1 MiB) and SQLite's temporary files, with a margin for a disk shared with logs.
+    public var minFreeSpaceBytes: UInt64 = 64 << 20
     public var requestHeadSeconds: Int64 = 30
     public var idleSeconds: Int64 = 120
     /// A device whose one-time prekeys fall below this is told to refill.

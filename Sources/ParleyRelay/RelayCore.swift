@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
@@ -10,6 +11,8 @@ public struct RelayCore: Sendable {
     let storage: any RelayStorage
     let broker: any WakeBroker
     let clock: any WallClock
+    /// The free space kept for draining, and the storage faults met.
+    let space: StorageSpace
 
     public init(configuration: RelayConfiguration, storage: any RelayStorage, broker: any WakeBroker,
                 clock: any WallClock = SystemWallClock()) {
@@ -17,6 +20,12 @@ public struct RelayCore: Sendable {
         self.storage = storage
         self.broker = broker
         self.clock = clock
+        space = StorageSpace(directory: configuration.dataDirectory, reserve: configuration.minFreeSpaceBytes)
+    }
+
+    /// Refuses (507) what would store `bytes` more, or any new data, once free space is under the reserve.
+    func requireRoom(for bytes: UInt64 = 0, logger: Logger) async throws {
+        try await space.requireRoom(for: bytes, reusable: { try await storage.reusableBytes() }, logger: logger)
     }
 
     // MARK: Accounts

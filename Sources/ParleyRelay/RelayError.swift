@@ -12,6 +12,8 @@ public enum RelayError: Error, Sendable, Equatable {
     case mailboxFull(String)
     case rateLimited
     case unavailable(String)
+    /// The storage failed for a reason that is not a bug (a full disk, too many open files…).
+    case storage(StorageFault)
 
     var status: HTTPResponse.Status {
         switch self {
@@ -25,6 +27,7 @@ public enum RelayError: Error, Sendable, Equatable {
         case .mailboxFull: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         case .rateLimited: .tooManyRequests
         case .unavailable: .serviceUnavailable
+        case .storage(let fault): fault.status
         }
     }
 
@@ -40,6 +43,7 @@ public enum RelayError: Error, Sendable, Equatable {
         case .mailboxFull: "mailbox_full"
         case .rateLimited: "rate_limited"
         case .unavailable: "unavailable"
+        case .storage(let fault): fault.code
         }
     }
 
@@ -49,6 +53,7 @@ public enum RelayError: Error, Sendable, Equatable {
              .payloadTooLarge(let m), .mailboxFull(let m), .unavailable(let m): m
         case .deviceMismatch: "the device list used by the sender is out of date"
         case .rateLimited: "too many requests; slow down and retry later"
+        case .storage(let fault): fault.message
         }
     }
 }

@@ -30,15 +30,20 @@ struct RelayRoutes: Sendable {
     ]
 
     func register(on router: Router<RelayRequestContext>) {
-        router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(ErrorMiddleware(space: core.space))
         router.middlewares.add(IPRateLimitMiddleware(limiter: ipLimiter))
         let v1 = router.group("v1")
 
-        v1.get("health") { _, _ in
-            try json(HealthResponse(status: "ok", name: core.configuration.name, version: "1"))
+        v1.get("health") { _, context in
+            // Degraded, with the reason, while under the free-space reserve or soon after a storage fault;
+            // still a 200: the relay is up, and fetching and acknowledging work.
+            let reason = await core.space.hasRoom(reusable: { try await core.storage.reusableBytes() }, logger: context.logger)
+                ? core.space.recentFault()?.rawValue : "storage_low"
+            return try json(HealthResponse(status: reason == nil ? "ok" : "degraded", name: core.configuration.name, version: "1", reason: reason))
         }
         v1.post("accounts") { request, context in
-            try json(try await core.register(try await body(request, RegisterRequest.self)), status: .created)
+            try await core.requireRoom(logger: context.logger)
+            return try json(try await core.register(try await body(request, RegisterRequest.self)), status: .created)
         }
         v1.get("accounts/:address") { _, context in
             try json(try await core.account(try pathParameter(context, "address")))
@@ -60,8 +65,9 @@ struct RelayRoutes: Sendable {
         v1.post("auth/session") { request, _ in
             try json(try await core.session(try await body(request, SessionRequest.self)))
         }
-        v1.put("keys") { request, _ in
+        v1.put("keys") { request, context in
             let device = try await authenticate(request)
+            try await core.requireRoom(logger: context.logger)
             try await core.uploadPreKeys(try await body(request, PreKeyUpload.self, limit: 1 << 20), by: device)
             return Response(status: .noContent)
         }
@@ -86,6 +92,7 @@ struct RelayRoutes: Sendable {
             // Sealed sender: no authentication, so the relay never learns who sent this — except copies to
             // the sender's own other devices, sent with the device's token (the relay knows that account).
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
+            try await core.requireRoom(logger: context.logger)
             let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
             let send = try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes)
             // Charged once the request is well formed, one token per message, to the canonical address (so
@@ -111,15 +118,17 @@ struct RelayRoutes: Sendable {
             }
             return try json(page)
         }
-        v1.post("attachments") { request, _ in
+        v1.post("attachments") { request, context in
             // Authenticated for the account's quota only: the slot itself is not tied to the account.
             let device = try await authenticate(request)
-            return try json(try await attachments.createSlot(try await body(request, AttachmentSlotRequest.self), account: device.address),
-                            status: .created)
+            let slot = try await body(request, AttachmentSlotRequest.self)
+            try await core.requireRoom(for: UInt64(max(0, slot.size)), logger: context.logger)
+            return try json(try await attachments.createSlot(slot, account: device.address), status: .created)
         }
         v1.put("attachments/:id") { request, context in
             // Filled with the slot's upload secret, not a device token: the relay learns no uploader here.
             let secret = request.headers[HTTPField.Name(RelayAPI.uploadSecretHeader)!]
+            try await core.requireRoom(for: request.headers[.contentLength].flatMap(UInt64.init) ?? 0, logger: context.logger)
             try await attachments.upload(id: try context.parameters.require("id"), from: request.body, secret: secret)
             return Response(status: .noContent)
         }
@@ -137,6 +146,7 @@ struct RelayRoutes: Sendable {
         }
         v1.put("provisioning/:id") { request, context in
             let device = try await authenticate(request)
+            try await core.requireRoom(logger: context.logger)
             let message = try await body(request, ProvisioningMessage.self, limit: core.configuration.maxProvisioningBytes * 2)
             try await core.fillProvisioning(id: try context.parameters.require("id"), with: message, by: device)
             return Response(status: .noContent)
@@ -264,9 +274,12 @@ final class ConnectionCounter: @unchecked Sendable {
     func next() -> UInt64 { lock.withLock { value += 1; return value } }
 }
 
-/// Turns `RelayError` (and anything unexpected) into a JSON error response.
+/// Turns `RelayError` (and anything unexpected) into a JSON error response. A storage fault (a full disk,
+/// too many open files…) gets its own status, code and log line; only what is left is a 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = RelayRequestContext
+    let space: StorageSpace
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -274,13 +287,23 @@ struct ErrorMiddleware: RouterMiddleware {
             if case .deviceMismatch(let missing, let extra, let stale) = error {
                 return try json(DeviceMismatch(missingDevices: missing, extraDevices: extra, staleDevices: stale), status: error.status)
             }
-            return try json(ErrorBody(error: error.code, message: error.message), status: error.status)
+            return try Self.answer(error)
         } catch let error as HTTPError {
             return try json(ErrorBody(error: "http", message: error.body ?? "\(error.status)"), status: error.status)
         } catch {
+            if let fault = StorageFault.of(error) {
+                space.record(fault, logger: context.logger)
+                return try Self.answer(.storage(fault))
+            }
             context.logger.error("unexpected error: \(String(describing: type(of: error)))")
             return try json(ErrorBody(error: "internal", message: "internal error"), status: .internalServerError)
         }
+    }
+
+    private static func answer(_ error: RelayError) throws -> Response {
+        var response = try json(ErrorBody(error: error.code, message: error.message), status: error.status)
+        if case .storage(let fault) = error { response.headers[.retryAfter] = String(fault.retryAfterSeconds) }
+        return response
     }
 }
 

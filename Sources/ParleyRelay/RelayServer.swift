@@ -56,17 +56,18 @@ public struct RelayServer: Sendable {
         let router = Router(context: RelayRequestContext.self)
         routes.register(on: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        webSocketRouter.middlewares.add(ErrorMiddleware())
+        webSocketRouter.middlewares.add(ErrorMiddleware(space: core.space))
         routes.registerPush(on: webSocketRouter, connectionIds: ConnectionCounter())
 
         let webSocketResponder = webSocketRouter.buildResponder()
         let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(configuration.idleSeconds))
         let connections = configuration.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
+        let all = configuration.maxConnections.map { OpenConnections(limit: $0, logger: logger) }
         let headDeadline = TimeAmount.seconds(configuration.requestHeadSeconds)
         var server = HTTPServerBuilder { responder in
             GuardedChannel(inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
                                                                configuration: .init(http1: http1)),
-                           headDeadline: headDeadline, connections: connections)
+                           headDeadline: headDeadline, connections: connections, all: all)
         }
         if let tls {
             do { server = try .tls(server, tlsConfiguration: tls) } catch {

@@ -50,6 +50,9 @@ public enum ProvisioningState: Sendable, Equatable {
 }
 
 public protocol RelayStorage: Sendable {
+    /// Bytes the storage can fill again without growing its files (the database's free pages).
+    func reusableBytes() async throws -> UInt64
+
     // Accounts and device lists
     func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool
     func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)?
@@ -106,4 +109,8 @@ public protocol RelayStorage: Sendable {
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws
+}
+
+extension RelayStorage {
+    public func reusableBytes() async throws -> UInt64 { 0 }
 }

@@ -6,7 +6,7 @@ import ParleyProtocol
 
 /// The embedded storage: one SQLite file (WAL) in the relay's data directory.
 public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
-    private let database: DatabasePool
+    let database: DatabasePool
     /// Enqueue requests waiting for the next group commit.
     private let enqueues = GroupCommitQueue<PendingEnqueue>()
 
@@ -16,7 +16,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         database = try DatabasePool(path: path, configuration: configuration)
         // A queued envelope is committed durably before the sender gets its 204, and survives a crash or a
         // power failure.
-        try database.writeWithoutTransaction { db in try db.requireDurableCommits() }
+        try database.writeWithoutTransaction { db in
+            try db.requireDurableCommits()
+            try Self.boundWriteAheadLog(db)
+        }
         try Self.migrator.migrate(database)
     }
 

@@ -243,13 +243,19 @@ public struct AttachmentSlot: Codable, Sendable {
 }
 
 public struct HealthResponse: Codable, Sendable {
+    /// "ok", or "degraded" (still serving; `reason` says what is wrong).
     public let status: String
     public let name: String
     public let version: String
-    public init(status: String, name: String, version: String) {
+    /// Why the relay is degraded: "storage_low" (under its free-space reserve: new data is refused, draining
+    /// works), or the storage fault met in the last minute ("storage_full", "storage_read_only",
+    /// "too_many_open_files", "database_locked", "database_corrupt", "storage_unusable"). Absent when ok.
+    public let reason: String?
+    public init(status: String, name: String, version: String, reason: String? = nil) {
         self.status = status
         self.name = name
         self.version = version
+        self.reason = reason
     }
 }
 

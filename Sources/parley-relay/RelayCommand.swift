@@ -80,6 +80,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Open connections allowed per client IP; more are closed at once.")
     var maxConnectionsPerIp: Int = 256
 
+    @Option(help: ArgumentHelp("Open connections allowed in all; more are closed at once (default: the open-file limit less a quarter of it, kept for the database, files and the runtime).",
+                               valueName: "N"))
+    var maxConnections: Int?
+
+    @Option(help: ArgumentHelp("Free space kept in the data directory's file system for draining: under it, new messages, attachments, accounts and prekeys are refused with 507 while sign-in, fetch and acknowledgement go on. Bytes, or with K, M or G (binary); 0 turns it off.",
+                               valueName: "SIZE"))
+    var minFreeSpace: String = "64M"
+
     @Option(help: "Seconds a new connection has to send its first request head before it is closed.")
     var headerTimeout: Int = 30
 
@@ -103,6 +111,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--header-timeout must be 1–3600 seconds and --idle-timeout 1–86400")
         }
         guard maxConnectionsPerIp > 0 else { throw ValidationError("--max-connections-per-ip must be positive") }
+        guard (maxConnections ?? 1) > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard Self.bytes(minFreeSpace) != nil else { throw ValidationError("--min-free-space must be a size such as 64M, 512K, 1G or 0") }
         guard (try? AccountAddress("relay@" + (name ?? listen))) != nil else {
             throw ValidationError("'\(name ?? listen)' cannot be a relay's name: it must be HOST[:PORT] (a host name, an IPv4 address or a bracketed IPv6 address), as it appears after '@' in addresses\(name == nil ? "; give one with --name" : "")")
         }
@@ -135,9 +145,11 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
         configuration.requestHeadSeconds = Int64(headerTimeout)
         configuration.idleSeconds = Int64(idleTimeout)
+        configuration.minFreeSpaceBytes = Self.bytes(minFreeSpace)!
         LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
         var logger = Logger(label: "parley-relay")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
+        configuration.maxConnections = connectionCap(logger: logger)
         let scheme = tlsCertificate == nil ? "http" : "https"
         let relayName = configuration.name
         do {
@@ -148,6 +160,33 @@ struct Serve: AsyncParsableCommand {
             writeLine("parley-relay: \(error)", to: STDERR_FILENO)
             throw ExitCode(3)
         }
+    }
+}
+
+extension Serve {
+    /// "64M" and the like: bytes, or a number with K, M or G (powers of 1024).
+    static func bytes(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        var digits = Substring(text.uppercased())
+        var unit: UInt64 = 1
+        if let last = digits.last, let multiplier = units[last] { unit = multiplier; digits = digits.dropLast() }
+        guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = UInt64(digits) else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : product
+    }
+
+    /// Raises the open-file limit and derives the overall connection cap from it; a --max-connections
+    /// that would leave the process too few descriptors is lowered, with a warning.
+    func connectionCap(logger: Logger) -> Int? {
+        guard let limit = DescriptorBudget.raiseOpenFileLimit() else { return maxConnections }
+        let largest = DescriptorBudget.largestMaxConnections(openFileLimit: limit)
+        var cap = maxConnections ?? DescriptorBudget.defaultMaxConnections(openFileLimit: limit)
+        if cap > largest {
+            logger.warning("--max-connections \(cap) would leave too few of the \(limit) open files for the relay itself; using \(largest)")
+            cap = largest
+        }
+        logger.info("open-file limit \(limit); at most \(cap) connections")
+        return cap
     }
 }
 

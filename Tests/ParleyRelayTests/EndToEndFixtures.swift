@@ -89,6 +89,8 @@ final class RelayProcess: @unchecked Sendable {
     let publicHost: String
     let dataDirectory: String
     let arguments: [String]
+    /// The open-file limit (soft and hard) the relay is started under, if not the test's own.
+    let openFileLimit: Int?
     private let logDirectory: String
     private let lock = Lock()
     private var process: Process?
@@ -100,7 +102,8 @@ final class RelayProcess: @unchecked Sendable {
     var tls: Bool { arguments.contains("--tls-cert") }
     var baseURL: String { (tls ? "https://" : "http://") + name }
 
-    private init(port: Int, publicHost: String, dataDirectory: String, logDirectory: String, arguments: [String]) {
+    private init(port: Int, publicHost: String, dataDirectory: String, logDirectory: String, arguments: [String], openFileLimit: Int?) {
+        self.openFileLimit = openFileLimit
         self.port = port
         self.publicHost = publicHost
         self.dataDirectory = dataDirectory
@@ -110,11 +113,12 @@ final class RelayProcess: @unchecked Sendable {
 
     /// Starts a relay on a free port with its data under `directory`. A port taken between choosing and
     /// binding (another test) is retried with a new one.
-    static func start(in directory: TemporaryDirectory, arguments: [String] = [], publicHost: String = "127.0.0.1") async throws -> RelayProcess {
+    static func start(in directory: TemporaryDirectory, arguments: [String] = [], publicHost: String = "127.0.0.1",
+                      openFileLimit: Int? = nil) async throws -> RelayProcess {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let relay = RelayProcess(port: try freePort(), publicHost: publicHost, dataDirectory: directory.sub("relay-data"),
-                                     logDirectory: directory.path, arguments: arguments)
+                                     logDirectory: directory.path, arguments: arguments, openFileLimit: openFileLimit)
             do {
                 try await relay.launch()
                 return relay
@@ -151,9 +155,16 @@ final class RelayProcess: @unchecked Sendable {
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--listen", listen, "--data", dataDirectory, "--log-level", "info"]
+        let relayArguments = ["serve", "--listen", listen, "--data", dataDirectory, "--log-level", "info"]
             + (publicHost == "127.0.0.1" ? [] : ["--name", name]) + arguments
+        if let openFileLimit {
+            // prlimit sets the limit and executes the relay in its place (same process id).
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", binary] + relayArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = relayArguments
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)

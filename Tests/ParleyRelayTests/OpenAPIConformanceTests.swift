@@ -158,7 +158,8 @@ enum WireSamples {
         Sample(AttachmentSlot(id: "i", size: 1, expiresAt: 1, uploadSecret: "s")),
         Sample(ProvisioningSlot(id: "p", expiresAt: 1)),
         Sample(ProvisioningMessage(message: Base64Bytes([1]))),
-        Sample(HealthResponse(status: "ok", name: "n", version: "1")),
+        Sample(HealthResponse(status: "degraded", name: "n", version: "1", reason: "storage_low"),
+               minimal: HealthResponse(status: "ok", name: "n", version: "1")),
     ]
 
     /// The value as JSONEncoder writes it, one level deep.
