@@ -622,7 +622,7 @@ struct BenchError: Error, CustomStringConvertible {
 
 /// A port the kernel had free a moment ago (the relay's name, and so its accounts' addresses, must
 /// contain the port before it listens).
-private func freeLoopbackPort() throws -> Int {
+func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }

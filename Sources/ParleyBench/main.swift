@@ -4,11 +4,12 @@
 //   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay (for profiling one of them).
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push (for profiling one of them).
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
-// headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
+// push (PushChurnBenchmarks.swift) churns push connections through a parley-relay child process and reports
+// the memory it keeps per connection, and per connection held. headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
 // messages (default 20000; the figure is 100000) through `parley daemon` and reports its RSS.
 import CSodium
 
@@ -59,6 +60,7 @@ var store = StoreBenchmarks(messageCount: storeMessages)
 if only.isEmpty || only.contains("store") { store.run() }
 var relay = RelayBenchmarks()
 if only.isEmpty || only.contains("relay") { relay = await relay.measured() }
+if only.isEmpty || only.contains("push") { await PushChurnBenchmarks().run() }
 var headless = HeadlessBenchmarks()
 headless.soakMessages = soakMessages
 headless = await headless.measured(startup: only.isEmpty || only.contains("headless"), soak: only.isEmpty || only.contains("soak"))

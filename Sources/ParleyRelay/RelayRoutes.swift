@@ -178,6 +178,7 @@ struct RelayRoutes: Sendable {
                 return .dontUpgrade
             }
         } onUpgrade: { inbound, outbound, context in
+            context.requestContext.releaseWebSocketReference()
             guard let device = try? await authenticate(context.request) else { return }
             let id = connectionIds.next()
             // Wake-ups coalesce (one pending is enough); an end is kept however many wake-ups follow it.
