@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "ParleyRelay",
             dependencies: [
-                "ParleyRelayAPI", "ParleyProtocol", "ParleyCrypto", "ParleySQLite",
+                "ParleyRelayAPI", "ParleyProtocol", "ParleyCrypto", "ParleySQLite", "CHeap",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -14,7 +14,7 @@ import Glibc
 ///   relay_push_churn  `devices` devices, each cycle: connect /v1/push, read the first wake, close (a close
 ///                     frame, then the socket). After `warmUpCycles`, `phases` phases of `cycles` cycles;
 ///                     retained_bytes_per_connection is the growth over the phases divided by their
-///                     cycles, both readings taken after 35 s of quiet (≈ 0 when nothing is kept per
+///                     cycles, both readings taken after 65 s of quiet (≈ 0 when nothing is kept per
 ///                     connection; glibc's heap may move by a few pages either way); rss_anon_kb are the
 ///                     readings right after each phase
 ///   relay_push_held   `held` push connections open at once (one per device): memory per connection, and
@@ -143,10 +143,11 @@ struct PushChurnBenchmarks {
     }
 
     /// Lets the relay finish closing what the last cycles left (its close handshakes and task ends); a
-    /// quiet settle also outlasts the 30 s ping interval: a closed connection's ping task is cancelled at
+    /// quiet settle also outlasts the 30 s ping interval (a closed connection's ping task is cancelled at
     /// once, but the runtime frees its sleep only when the sleep's deadline passes, so a reading taken
-    /// sooner counts up to 30 s of churn that is on its way out.
-    private func settle(quiet: Bool = false) { usleep(quiet ? 35_000_000 : 1_500_000) }
+    /// sooner counts up to 30 s of churn that is on its way out) and the relay's once-a-minute sweep,
+    /// which hands freed heap memory back to the system.
+    private func settle(quiet: Bool = false) { usleep(quiet ? 65_000_000 : 1_500_000) }
 }
 
 final class Counter: @unchecked Sendable {

@@ -1,3 +1,4 @@
+import CHeap
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -145,7 +146,9 @@ public enum RelayStartError: Error, CustomStringConvertible {
     }
 }
 
-/// Purges expired messages, tokens, challenges and attachments once a minute.
+/// Purges expired messages, tokens, challenges and attachments once a minute, and hands the heap memory
+/// glibc keeps after frees back to the system: after a wave of push connections comes and goes, the
+/// relay's memory then follows what it holds rather than its busiest moment.
 struct Sweeper: Service {
     let core: RelayCore
     let attachments: AttachmentFiles
@@ -158,6 +161,7 @@ struct Sweeper: Service {
                 let now = core.clock.nowMilliseconds()
                 _ = try? await core.storage.purgeExpired(now: now)
                 try? await attachments.purgeExpired()
+                parley_release_free_memory()
                 try? await Task.sleep(for: .seconds(60))
             }
         }
