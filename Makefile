@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PACKAGES := libsodium-dev libncurses-dev libsqlite3-dev libqrencode-dev tmux python3-venv pkg-config openssl jq
+APT_PACKAGES := libsodium-dev libncurses-dev libsqlite3-dev libqrencode-dev tmux python3-venv pkg-config openssl jq sqlite3
 VENV := .venv
 PY := $(VENV)/bin/python
 SWIFT ?= swift
