@@ -14,12 +14,8 @@ import Glibc
 struct ClientDiskFullTests {
     @Test("the receiver's home fills: nothing it could not store is acknowledged, the error names the home, and every message arrives once when space returns")
     func receiverHomeFills() async throws {
-        guard getuid() == 0 else {
-            print("ClientDiskFullTests.receiverHomeFills skipped: mounting a small file system (tmpfs) needs root")
-            return
-        }
         try await withRelay { relay, directory in
-            let small = try SmallFileSystem(at: directory.sub("small"), megabytes: 4)
+            guard let small = try await SmallFileSystem.mount(megabytes: 4, at: directory.sub("small"), in: directory) else { return }
             defer { small.unmount() }
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let home = small.path + "/home-bob"
@@ -89,38 +85,4 @@ final class Told: @unchecked Sendable {
     private var value: String?
     var line: String? { lock.withLock { value } }
     func set(_ line: String) { lock.withLock { if value == nil { value = line } } }
-}
-
-/// A tmpfs of a few megabytes mounted by the test (root only), unmounted at the end.
-struct SmallFileSystem {
-    let path: String
-
-    init(at path: String, megabytes: Int) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        self.path = path
-        try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", path])
-    }
-
-    /// Fills what is left with a file (written until the file system refuses); returns its path.
-    func fill() throws -> String {
-        let file = path + "/filler"
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw FixtureError("cannot create \(file)") }
-        defer { close(fd) }
-        let block = [UInt8](repeating: 0, count: 4096)
-        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
-        while block.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
-        return file
-    }
-
-    func unmount() { try? Self.run("/bin/umount", ["-l", path]) }
-
-    private static func run(_ tool: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw FixtureError("\(tool) \(arguments.joined(separator: " ")) failed") }
-    }
 }

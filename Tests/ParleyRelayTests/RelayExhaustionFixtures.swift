@@ -105,6 +105,18 @@ final class SmallFileSystem: @unchecked Sendable {
         return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
     }
 
+    /// Fills what is left with a file (written until the file system refuses); returns its path.
+    func fill() throws -> String {
+        let file = path + "/filler"
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw FixtureError("cannot create \(file)") }
+        defer { close(fd) }
+        let block = [UInt8](repeating: 0, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, 1) }) > 0 {}
+        return file
+    }
+
     /// Unmounts (lazily: a relay killed a moment ago may still hold files on it); the temporary
     /// directory holding the mount point can then be removed.
     func unmount() {
