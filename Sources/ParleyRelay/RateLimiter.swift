@@ -43,8 +43,10 @@ public actor RateLimiter {
     }
 }
 
-/// The budgets of prekey bundle fetches: per client IP and per target device, each its own bucket. The IP
-/// is charged first, so a fetch refused for its device still counts against the IP that asked.
+/// The budgets of prekey bundle fetches: per client IP and per target device, each its own bucket. A client
+/// over its IP budget is refused. A device over its budget is not: the fetch is served without one-time
+/// prekeys (signed prekey and last-resort PQ prekey only, as when the stock is used up), so a stranger can
+/// neither drain the stock nor, by spending the device's budget, stop others from starting sessions.
 public struct BundleLimits: Sendable {
     private let perDevice: RateLimiter
     private let perIP: RateLimiter
@@ -54,8 +56,12 @@ public struct BundleLimits: Sendable {
         self.perIP = RateLimiter(perIP)
     }
 
-    func allow(device: DeviceAddress, ip: String) async -> Bool {
-        guard await perIP.allow(ip) else { return false }
-        return await perDevice.allow("\(device.address)#\(device.deviceId)")
+    func allow(ip: String) async -> Bool {
+        await perIP.allow(ip)
+    }
+
+    /// Whether this fetch may take one-time prekeys of the device.
+    func mayTakeOneTimeKeys(of device: DeviceAddress) async -> Bool {
+        await perDevice.allow("\(device.address)#\(device.deviceId)")
     }
 }

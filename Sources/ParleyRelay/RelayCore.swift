@@ -162,14 +162,15 @@ public struct RelayCore: Sendable {
         min(oneTime, oneTimePQ) < configuration.preKeyLowWatermark
     }
 
-    /// Assembles a bundle, consuming one one-time key of each kind (falling back to the last-resort key).
-    func bundle(address rawAddress: String, deviceId: UInt32) async throws -> BundleResponse {
+    /// Assembles a bundle, consuming one one-time key of each kind (falling back to the last-resort key);
+    /// with `takingOneTimeKeys` false, the signed and last-resort prekeys only, the stock left as it is.
+    func bundle(address rawAddress: String, deviceId: UInt32, takingOneTimeKeys: Bool) async throws -> BundleResponse {
         let address = try parseLocalAddress(rawAddress)
         guard let account = try await storage.account(address), let entry = account.deviceList.device(deviceId) else {
             throw RelayError.notFound("no device \(deviceId) of \(address)")
         }
         let device = DeviceAddress(address: address, deviceId: deviceId)
-        guard let keys = try await storage.takeBundleKeys(for: device) else {
+        guard let keys = try await storage.takeBundleKeys(for: device, oneTime: takingOneTimeKeys) else {
             throw RelayError.notFound("device \(deviceId) of \(address) has not uploaded prekeys")
         }
         // Running low is reported to the owner at once, not at its next receive: the push connection wakes

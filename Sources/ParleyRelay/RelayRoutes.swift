@@ -79,14 +79,15 @@ struct RelayRoutes: Sendable {
                 throw RelayError.badRequest("device id must be a number")
             }
             // Unauthenticated (a sender need not reveal itself), and each fetch takes a one-time prekey: so
-            // limited per target account, per target device and per IP, far below the general limits.
+            // limited per target account and per IP, far below the general limits; past the target device's
+            // own budget the bundle comes without one-time prekeys instead of a refusal (BundleLimits).
             // Limited by the canonical address: spellings of one account (the host's letter case) share a budget.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
-            guard await accountLimiter.allow("bundle:" + address),
-                  await bundleLimits.allow(device: DeviceAddress(address: address, deviceId: deviceId), ip: context.clientIP) else {
+            guard await accountLimiter.allow("bundle:" + address), await bundleLimits.allow(ip: context.clientIP) else {
                 throw RelayError.rateLimited
             }
-            return try json(try await core.bundle(address: address, deviceId: deviceId))
+            let oneTime = await bundleLimits.mayTakeOneTimeKeys(of: DeviceAddress(address: address, deviceId: deviceId))
+            return try json(try await core.bundle(address: address, deviceId: deviceId, takingOneTimeKeys: oneTime))
         }
         v1.post("messages/:address") { request, context in
             // Sealed sender: no authentication, so the relay never learns who sent this — except copies to

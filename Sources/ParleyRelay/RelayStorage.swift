@@ -72,8 +72,9 @@ public protocol RelayStorage: Sendable {
     func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
                       oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey], limit: Int) async throws -> Bool
     func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int)
-    /// The device's signed and last-resort keys, plus one one-time key of each kind, which are removed.
-    func takeBundleKeys(for device: DeviceAddress) async throws
+    /// The device's signed and last-resort keys, plus (when `oneTime`) one one-time key of each kind, which
+    /// are removed.
+    func takeBundleKeys(for device: DeviceAddress, oneTime: Bool) async throws
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)?
 
     // Mailboxes

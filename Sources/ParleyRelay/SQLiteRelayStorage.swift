@@ -229,7 +229,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         return (try count("ec"), try count("pq"))
     }
 
-    public func takeBundleKeys(for device: DeviceAddress) async throws
+    public func takeBundleKeys(for device: DeviceAddress, oneTime: Bool) async throws
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)? {
         try await database.write { db in
             func signedKey(_ kind: String) throws -> StoredSignedKey? {
@@ -247,6 +247,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 return key
             }
             guard let signed = try signedKey("spk"), let lastResort = try signedKey("pqlr") else { return nil }
+            guard oneTime else { return (signed, lastResort, nil, nil) }
             return (signed, lastResort, try takeOneTime("ec"), try takeOneTime("pq"))
         }
     }

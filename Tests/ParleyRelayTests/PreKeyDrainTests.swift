@@ -12,15 +12,20 @@ struct PreKeyDrainTests {
         "/v1/keys/" + (address.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? address) + "/\(deviceId)"
     }
 
-    @Test("a burst of bundle fetches for one device is cut off after the per-device burst; its stock keeps most keys")
+    @Test("past the per-device burst, bundles come without one-time prekeys instead of a refusal; the stock keeps most keys")
     func perDevice() async throws {
         try await withRelay { relay, directory in
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let raw = RawHTTP(relay), path = bundlePath(await alice.address)
-            var statuses: [Int] = []
-            for _ in 0..<40 { statuses.append(try await raw.request(.GET, path).status) }
-            let served = statuses.filter { $0 == 200 }.count
-            #expect(served <= 21 && statuses.suffix(10).allSatisfy { $0 == 429 }, "\(served) of 40 served: \(statuses)")
+            var bundles: [PreKeyBundle] = []
+            for _ in 0..<40 {
+                let answer = try await raw.request(.GET, path)
+                #expect(answer.status == 200)
+                bundles.append(try PreKeyBundle(decoding: try answer.decode(BundleResponse.self).bundle.bytes))
+            }
+            let withOneTimeKey = bundles.filter { $0.oneTimePreKeyId != 0 }.count
+            #expect(withOneTimeKey <= 21 && bundles.suffix(10).allSatisfy { $0.oneTimePreKeyId == 0 && $0.pqKind == .lastResort },
+                    "\(withOneTimeKey) of 40 bundles took a one-time prekey")
             let count = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay)).preKeyCount(token: try await alice.token())
             #expect(count.oneTimePreKeys >= LocalPreKeys.defaultOneTimeCount - 21, "\(count)")
         }
