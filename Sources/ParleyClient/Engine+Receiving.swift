@@ -85,9 +85,9 @@ extension Engine {
     /// session manager as one batch, filed into history in the same commit. An envelope from an
     /// account never seen, from a device not in the sender's list, or with another account key than the
     /// one known takes the one-at-a-time path after it, which asks the sender's relay first. Every
-    /// envelope ends stored, recorded as undecryptable, or recognised as a repeat — never silently dropped —
-    /// or, when its sender's account cannot be confirmed by the sender's relay yet, held: returned in
-    /// `held` (indices into `envelopes`), not acknowledged, announced as unverified.
+    /// envelope ends stored, recorded as undecryptable, counted as discarded, or recognised as a repeat —
+    /// never silently dropped — or, when its sender's account cannot be confirmed by the sender's relay yet,
+    /// held: returned in `held` (indices into `envelopes`), not acknowledged, announced as unverified.
     private func receive(_ envelopes: [[UInt8]], receivedAt: [UInt64]) async throws -> (events: [EngineEvent], held: Set<Int>) {
         guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
@@ -98,6 +98,7 @@ extension Engine {
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
         }
         var events: [EngineEvent] = []
+        var discarded = 0
         var oneByOne: [(index: Int, envelope: [UInt8], receivedAt: UInt64)] = []
         for (index, ((envelope, time), outcome)) in zip(zip(envelopes, receivedAt), outcomes).enumerated() {
             guard case .failure(let error) = outcome else { continue }
@@ -110,8 +111,9 @@ extension Engine {
             case ProtocolError.identityChanged(let address) where address != account.address:
                 oneByOne.append((index, envelope, time))
             default:
-                // Never a silent drop: the failure is recorded in history before the envelope is acknowledged.
-                events.append(try recordUndecryptable(error, envelope: envelope))
+                // Never a silent drop: the failure is recorded in history (or, for what anyone could have sent,
+                // counted) before the envelope is acknowledged.
+                if let event = try recordUndecryptable(error, envelope: envelope) { events.append(event) } else { discarded += 1 }
             }
         }
         if let filed { events += try self.events(filed.pending, stored: filed.stored) }
@@ -124,10 +126,11 @@ extension Engine {
                 held.insert(index)
                 events.append(.unverifiedSender(address: unverified.address))
             } catch {
-                events.append(try recordUndecryptable(error, envelope: envelope))
+                if let event = try recordUndecryptable(error, envelope: envelope) { events.append(event) } else { discarded += 1 }
             }
             events += try fileInbox()
         }
+        if discarded > 0 { events.append(.discarded(count: discarded, total: try store.countDiscardedEnvelopes(discarded))) }
         return (events, held)
     }
 
@@ -215,7 +218,7 @@ extension Engine {
             case .message: if let record { events.append(.message(record)) }
             case .event(let event): events.append(event)
             case .unreadable(let sender):
-                events.append(try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender))
+                if let event = try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender) { events.append(event) }
             case .trust(let address, let key, let state):
                 if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
             case .nothing: break
@@ -224,18 +227,31 @@ extension Engine {
         return events
     }
 
-    /// Records, in the sender's conversation when the envelope names one, that a message could not be
-    /// read, so the user sees the gap instead of losing it silently.
-    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: String? = nil) throws -> EngineEvent {
-        let from = sender ?? envelope.flatMap { try? SealedSender.open($0, identity: account.device).certificate.address }
+    /// Records, in the sender's conversation, that a message could not be read, so the user sees the gap
+    /// instead of losing it silently — when the sender is known for sure: `sender` (a session decrypted it),
+    /// or a certificate signed by the account key this device holds for the address it names. Anything else
+    /// (an envelope that does not open, a certificate under a key the sender's relay did not confirm) anyone
+    /// could have sent: nothing is recorded, and nil tells the caller to count it as discarded.
+    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: String? = nil) throws -> EngineEvent? {
+        guard let from = try sender ?? envelope.flatMap({ try vouchedSender(of: $0) }) else { return nil }
         let reason = String(describing: error)
         let now = clock.nowMilliseconds()
-        let record = MessageRecord(conversation: from ?? "(unknown sender)", direction: .incoming,
-                                   sender: DeviceAddress(address: from ?? "(unknown sender)", deviceId: 0),
+        let record = MessageRecord(conversation: from, direction: .incoming,
+                                   sender: DeviceAddress(address: from, deviceId: 0),
                                    clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
                                    text: "A message could not be decrypted: \(reason)", state: .failed)
         try store.insertMessages([record])
         return .undecryptable(from: from, reason: reason)
+    }
+
+    /// The address an envelope's sender certificate names, if the certificate is signed by the account key
+    /// this device holds for that address (this account's own, or a contact's, as its relay published it).
+    private func vouchedSender(of envelope: [UInt8]) throws -> String? {
+        guard let certificate = try? SealedSender.open(envelope, identity: account.device).certificate else { return nil }
+        let known = certificate.address == account.address
+            ? account.accountKey.publicKey : try store.contact(certificate.address)?.account.accountKey
+        guard known == certificate.accountKey, (try? certificate.verify(now: 0)) != nil else { return nil }
+        return certificate.address
     }
 
     private func sendDeliveryReceipts(for events: [EngineEvent]) async throws {

@@ -15,6 +15,9 @@ public enum EngineEvent: Sendable, Equatable {
     /// of `address` could not be fetched from its relay yet (a certificate alone proves nothing); it is
     /// tried again by the next receive.
     case unverifiedSender(address: String)
+    /// `count` envelopes nobody this device knows could have sent were discarded unread (`total` so far):
+    /// counted, never filed into a conversation.
+    case discarded(count: Int, total: Int)
     case identityChanged(address: String, trust: TrustState)
     case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)

@@ -111,11 +111,11 @@ public actor NotificationHub {
                 NotificationShapes.readElsewhere(conversation: conversation, ids: read.map(\.0), timestamps: read.map(\.1),
                                                  now: clock.nowMilliseconds(), account: account, subscription: $0)
             }
-        case .undecryptable, .unverifiedSender, .connection, .receiveFailed:
-            // An undecryptable message is recorded in history as a failed message (parley(1) shows it); an
-            // unverified one stays in the mailbox until its sender's relay confirms it, then arrives as a
-            // message; connection changes and failed drains are the daemon's own business (it reconnects
-            // and drains again by itself; what was not stored stays on the relay).
+        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed:
+            // An undecryptable message is recorded in history as a failed message (parley(1) shows it), and
+            // discarded junk only counted; an unverified one stays in the mailbox until its sender's relay
+            // confirms it, then arrives as a message; connection changes and failed drains are the daemon's
+            // own business (it reconnects and drains again by itself; what was not stored stays on the relay).
             break
         }
     }

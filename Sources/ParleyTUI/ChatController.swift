@@ -247,6 +247,8 @@ final class ChatController {
             state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
         case .unverifiedSender(let address):
             state.say("a message naming \(address) is held unverified until its relay can be reached", error: true)
+        case .discarded(let count, let total):
+            state.say("\(count) envelope\(count == 1 ? "" : "s") that no contact sent discarded unread (\(total) in all)", error: true)
         case .identityChanged(let address, let trust):
             state.ensureRosterEntry(address, trust: trust)
             reload(address)

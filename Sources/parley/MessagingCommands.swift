@@ -168,6 +168,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .unverifiedSender(let address):
             if json { Output.json(["type": "unverifiedSender", "from": address]) }
             else { Output.line("(a message naming \(Output.peer(address)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)") }
+        case .discarded(let count, let total):
+            if json { Output.json(["type": "discarded", "count": count, "total": total]) }
+            else { Output.line("(\(count) envelope\(count == 1 ? "" : "s") that no contact of yours sent discarded unread; \(total) in all)") }
         case .identityChanged(let address, let trust):
             if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
             else { Output.line("(the identity key of \(Output.peer(address)) changed; " + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")) }

@@ -206,7 +206,7 @@ struct EndToEndSecurityTests {
 
     // MARK: Forged and tampered envelopes
 
-    @Test("tampered envelopes are stored by the relay, refused by the receiver with no state change, and recorded")
+    @Test("tampered envelopes are stored by the relay, refused by the receiver with no state change, and counted, not filed")
     func tamperedEnvelopes() async throws {
         try await withRelay { relay, directory in
             let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
@@ -241,12 +241,12 @@ struct EndToEndSecurityTests {
             #expect(try await raw.mailbox(token: bobToken).count == variants.count, "the relay stored them all")
 
             let events = try await bob.engine.receivePending()
-            #expect(events.filter { $0.isUndecryptable }.count == variants.count, "\(events)")
-            #expect(events.allSatisfy { !$0.isMessage }, "\(events)")
+            #expect(events == [.discarded(count: variants.count, total: variants.count)], "\(events)")
             #expect(try DeviceState(bob, peers: [aliceDevice]) == before, "no session, prekey, contact, inbox or outbox change")
-            #expect(try bob.failures(in: "(unknown sender)").count == variants.count, "each refusal is recorded in history")
+            #expect(try bob.store.conversations() == [aliceAddress], "nobody vouched for them: no conversation gets a record")
+            #expect(try bob.store.discardedEnvelopes() == variants.count, "each refusal is counted")
             #expect(try bob.incomingTexts(from: aliceAddress) == ["genuine"])
-            #expect(try await raw.mailbox(token: bobToken).isEmpty, "recorded, then acknowledged")
+            #expect(try await raw.mailbox(token: bobToken).isEmpty, "counted, then acknowledged")
 
             // A replay of the genuine envelope itself is recognised and not shown twice.
             let replay = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: [
@@ -273,7 +273,7 @@ struct EndToEndSecurityTests {
         var testDescription: String { rawValue }
     }
 
-    @Test("a sender certificate forged by another account key is refused with no state change",
+    @Test("a sender certificate forged by another account key is refused with no state change and no notice in the contact's conversation",
           arguments: Forgery.allCases)
     func forgedSenderCertificate(_ forgery: Forgery) async throws {
         try await withRelay { relay, directory in
@@ -312,12 +312,15 @@ struct EndToEndSecurityTests {
             }))
             #expect(reply.status == 204, "the relay cannot tell a forgery: \(reply.text)")
 
+            let historyBefore = try bob.history(with: aliceAddress)
             let events = try await bob.engine.receivePending()
-            let refusals = events.compactMap { if case .undecryptable(let from, _) = $0 { from } else { nil } }
-            #expect(refusals == [aliceAddress], "\(events)")
-            #expect(events.allSatisfy { !$0.isMessage }, "\(events)")
+            // Alice's relay still publishes her real key, so nothing changed: the envelope is counted, and the
+            // real Alice's conversation gets neither a failure nor "the identity key of … has changed".
+            #expect(events == [.discarded(count: 1, total: 1)], "\(events)")
             #expect(try DeviceState(bob, peers: [aliceDevice]) == before, "no session, prekey, contact, inbox or outbox change")
-            #expect(try bob.failures(in: aliceAddress).count == 1, "the refusal is recorded in the claimed sender's conversation")
+            #expect(try bob.history(with: aliceAddress) == historyBefore, "nothing is written into the contact's conversation")
+            #expect(try bob.store.conversations() == [aliceAddress])
+            #expect(try bob.store.discardedEnvelopes() == 1)
             #expect(try bob.incomingTexts(from: aliceAddress) == ["genuine"])
             #expect(try await raw.mailbox(token: try await bob.token()).isEmpty)
 
