@@ -61,12 +61,13 @@ struct EndToEndForgedSenderTests {
             _ = try await cli(["init", bob], bobHome)
             _ = try await cli(["add-contact", bob], aliceHome)
 
-            // Plain output: the forgery is refused at decoding and shown without its claimed sender.
+            // Plain output: the forgery is refused at decoding, and counted without its claimed sender (no
+            // sender is certain, so nothing is filed in a conversation).
             _ = try await cli(["send", bob, Self.hostileText], aliceHome)
             try await postForgedMessage(claiming: Self.hostileAddress, text: "hello", to: bob, on: relay)
             let plain = try await cli(["receive", "--timeout", "0"], bobHome)
             #expect(plain.stdout.contains("\(alice): pay "), "\(plain.stdout.debugDescription)")
-            #expect(plain.stdout.contains("a message could not be decrypted"), "\(plain.stdout.debugDescription)")
+            #expect(plain.stdout.contains("that no contact of yours sent discarded unread; 1 in all"), "\(plain.stdout.debugDescription)")
             #expect(!plain.stdout.contains("pwned") && !plain.stdout.contains("wire the money"), "\(plain.stdout.debugDescription)")
 
             // JSON: C1 and bidi controls escaped as \uXXXX; the value a program decodes is the text sent.
@@ -78,13 +79,16 @@ struct EndToEndForgedSenderTests {
                 try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
             #expect(objects.filter { $0["type"] as? String == "message" }.compactMap { $0["text"] as? String } == [Self.hostileText])
-            let refused = objects.filter { $0["type"] as? String == "undecryptable" }
-            #expect(refused.count == 1 && refused.first?["from"] is NSNull, "\(objects)")
+            let discarded = objects.filter { $0["type"] as? String == "discarded" }
+            #expect(discarded.count == 1 && discarded.first?["total"] as? Int == 2, "\(objects)")
+            #expect(!objects.contains { $0["type"] as? String == "undecryptable" }, "\(objects)")
 
-            // History: both messages and both refusals, searched, plain and as JSON.
+            // History: both messages, and no record of the forgeries, searched, plain and as JSON.
+            let pay = try await cli(["search", "pay"], bobHome)
+            #expect(pay.stdout.split(separator: "\n").count == 2, "\(pay.stdout.debugDescription)")
+            let refusals = try await cli(["search", "decrypted"], bobHome)
+            #expect(refusals.stdout == "no messages contain \"decrypted\"\n", "\(refusals.stdout.debugDescription)")
             for query in ["pay", "decrypted"] {
-                let found = try await cli(["search", query], bobHome)
-                #expect(found.stdout.split(separator: "\n").count == 2, "\(query): \(found.stdout.debugDescription)")
                 _ = try await cli(["search", query, "--json"], bobHome)
             }
             _ = try await cli(["contacts"], bobHome)
