@@ -44,6 +44,11 @@ public struct SignedDeviceList: Hashable, Sendable {
         let key = try Self.ed25519(try r.raw(32))
         let version = try r.u64()
         let count = Int(try r.u16())
+        // Each entry takes 44 bytes and the signature follows them: a count the input cannot hold is refused
+        // before anything is reserved for it.
+        guard count <= max(0, r.remaining - Ed25519.signatureLength) / Self.entryLength else {
+            throw .malformed("DeviceList: \(count) devices claimed in \(r.remaining) bytes")
+        }
         var devices: [DeviceEntry] = []
         devices.reserveCapacity(count)
         for _ in 0..<count {
@@ -75,6 +80,9 @@ public struct SignedDeviceList: Hashable, Sendable {
         guard newer.accountKey == accountKey else { throw .identityChanged(address: address) }
         guard newer.version > version else { throw .deviceListRollback(known: version, offered: newer.version) }
     }
+
+    /// The bytes of one entry: device id, identity key, creation time.
+    static let entryLength = 4 + Ed25519.publicKeyLength + 8
 
     static func encodeBody(accountKey: Ed25519.PublicKey, version: UInt64, devices: [DeviceEntry]) -> [UInt8] {
         var w = ByteWriter(capacity: 45 + devices.count * 44)
