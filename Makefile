@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 SWIFT ?= swift
 export LANG ?= C.UTF-8
 
-.PHONY: deps venv build release demo test test-swift test-interop test-fuzz test-tui bench clean
+.PHONY: deps venv build release demo test test-swift test-interop test-fuzz test-tui bench clean fuzz fuzz-build fuzz-short fuzz-seeds
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -43,7 +43,7 @@ release: deps
 demo: build
 	$(SWIFT) run parley demo
 
-test: test-swift test-interop test-fuzz crash-test test-tui
+test: test-swift test-interop test-fuzz fuzz-short crash-test test-tui
 
 test-swift: deps
 	$(SWIFT) build
@@ -68,10 +68,69 @@ crash-test: deps
 	$(SWIFT) build --product parley-crash-harness
 	.build/debug/parley-crash-harness run --cycles 200
 
+# libFuzzer on every decoder of outside bytes (issue #19): Sources/Fuzz/ParleyFuzz, one executable with a
+# target per decoder family (`parley-fuzz list`), seed corpora in Tests/fuzz-corpus/<target>/.
+#
+# How it is built, and why so (checked with Swift 6.3.1 on Linux):
+# - The fuzz target exists only when PARLEY_FUZZ=1 (see Package.swift), and builds in its own scratch path,
+#   so the ordinary `swift build` neither builds it nor shares a build directory with it. With the variable
+#   set, Parley's own modules get -sanitize=fuzzer,address (coverage for libFuzzer, AddressSanitizer); the
+#   dependencies are built as usual.
+# - `-Xswiftc -sanitize=fuzzer` on the whole command line cannot be used: every executable in the package
+#   would link libFuzzer's main next to its own.
+# - SwiftPM links an executable with `--defsym main=<Module>_main`, so a fuzz target without a main of its own
+#   fails to link ("symbol not found: ParleyFuzz_main"). ParleyFuzz therefore has a `@main` that calls
+#   LLVMFuzzerRunDriver (taking the target name as its first argument), and also exports
+#   LLVMFuzzerTestOneInput, which libFuzzer's own main in the runtime library refers to; the defsym makes
+#   the Swift main the one that runs.
+# - Swift's backtracer and AddressSanitizer both handle the crash signal and the backtracer then trips
+#   over ASan (a bogus heap-use-after-free in CrashHandlerLinux); SWIFT_BACKTRACE=enable=no leaves crashes
+#   to libFuzzer, which prints the stack and saves the input.
+# - -malloc_limit_mb=1: no input is longer than -max_len (8 KB), so a single allocation of 1 MB or more
+#   means a decoder believed a length or count field; libFuzzer reports it with the stack. libFuzzer
+#   watches allocations through the hooks it installs for leak detection, so its -detect_leaks must stay
+#   on (with -detect_leaks=0 the limit is silently not enforced: checked with a 1.5 MB reservation);
+#   LeakSanitizer itself is off (ASAN_OPTIONS=detect_leaks=0), since the Swift runtime's one-time
+#   metadata allocations look like leaks to it.
+# `make fuzz` runs each target for FUZZ_SECONDS and keeps what it learns in .build-fuzz/corpus (new inputs
+# worth keeping can be copied into Tests/fuzz-corpus); `make fuzz-short`, part of `make test`, replays the
+# committed corpora (the regression inputs of every fix among them) and fuzzes each target for
+# FUZZ_SHORT_SECONDS. Findings land in .build-fuzz/findings/.
+FUZZ_SCRATCH := .build-fuzz
+FUZZ_BIN := $(FUZZ_SCRATCH)/debug/parley-fuzz
+FUZZ_CORPUS := Tests/fuzz-corpus
+FUZZ_SECONDS ?= 60
+FUZZ_SHORT_SECONDS ?= 8
+FUZZ_TARGETS := envelope sealed-content sender-certificate ratchet-messages device-list prekey-bundle provisioning \
+  attachment-pointer content relay-json json-rpc config theme store-records
+FUZZ_OPTIONS := -malloc_limit_mb=1 -rss_limit_mb=1024 -max_len=8192 -timeout=10 -print_final_stats=1
+FUZZ_ENV := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
+
+fuzz-build: deps
+	PARLEY_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) --product parley-fuzz
+
+# Each target: the committed corpus replayed, then FUZZ_SECONDS of fuzzing from it.
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_SCRATCH)/findings; set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_SCRATCH)/corpus/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  $(FUZZ_ENV) $(FUZZ_BIN) $$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(FUZZ_SCRATCH)/findings/$$t- $(FUZZ_SCRATCH)/corpus/$$t $(FUZZ_CORPUS)/$$t \
+	    > $(FUZZ_SCRATCH)/findings/$$t.log 2>&1 || { tail -40 $(FUZZ_SCRATCH)/findings/$$t.log; exit 1; }; \
+	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)' $(FUZZ_SCRATCH)/findings/$$t.log || true; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
+
+# Rewrites the seed corpus from the protocol vectors and values built with fixed keys (run after a format
+# changes; regression inputs, named regress-*, are kept).
+fuzz-seeds: fuzz-build
+	$(FUZZ_BIN) seeds $(FUZZ_CORPUS)
+
 bench: release
 	.build/release/parley-bench
 	.build/release/parley-tui-bench
 	scripts/bench-chat-rss.sh
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build $(FUZZ_SCRATCH) $(VENV)

@@ -142,6 +142,31 @@ let package = Package(
 // `parley` carries ~140,000 relative relocations: as RELA entries that is 3.4 MB the loader reads, and keeps
 // resident, at every start; as RELR it is 28 KB. Measured on the chat window over a 100k-message history:
 // about 3 MB less resident memory, and the link itself is faster than with gold. Still a PIE (ASLR kept).
+// Fuzz targets (issue #19), only when PARLEY_FUZZ=1 (`make fuzz`, `make test-fuzz-decoders`), built in their own scratch
+// path: the ordinary `swift build` never sees them and pays nothing. Parley's own modules are compiled with
+// libFuzzer's coverage instrumentation and AddressSanitizer; the dependencies are not (they are not what is
+// fuzzed, and instrumenting them would only make the build slower). See the Makefile for why the fuzz
+// executable has a `@main` that calls LLVMFuzzerRunDriver.
+if Context.environment["PARLEY_FUZZ"] == "1" {
+    let sanitize: [String] = ["-sanitize=fuzzer,address"]
+    for target in package.targets where target.type == .regular || target.type == .executable {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(sanitize)]
+    }
+    package.targets += [
+        .target(name: "CFuzzerDriver", path: "Sources/Fuzz/CFuzzerDriver"),
+        .executableTarget(
+            name: "ParleyFuzz",
+            dependencies: [
+                "CFuzzerDriver", "ParleyProtocol", "ParleyCrypto", "ParleyRelayAPI", "ParleyHeadless", "ParleyTUI", "ParleyStore",
+            ],
+            path: "Sources/Fuzz/ParleyFuzz",
+            swiftSettings: [.unsafeFlags(sanitize)],
+            linkerSettings: [.unsafeFlags(sanitize)]
+        ),
+    ]
+    package.products.append(.executable(name: "parley-fuzz", targets: ["ParleyFuzz"]))
+}
+
 for target in package.targets where target.type == .executable {
     target.linkerSettings = (target.linkerSettings ?? []) + [
         .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])

@@ -1,0 +1,2 @@
+// Only a header: the function lives in libFuzzer, linked by -sanitize=fuzzer.
+#include "CFuzzerDriver.h"
