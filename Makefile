@@ -103,7 +103,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SHORT_SECONDS ?= 8
 FUZZ_TARGETS := envelope sealed-content sender-certificate ratchet-messages device-list prekey-bundle provisioning \
   attachment-pointer content relay-json json-rpc config theme store-records
-FUZZ_OPTIONS := -malloc_limit_mb=1 -rss_limit_mb=1024 -max_len=8192 -timeout=10 -print_final_stats=1
+FUZZ_OPTIONS := -malloc_limit_mb=1 -rss_limit_mb=2048 -max_len=8192 -timeout=10 -print_final_stats=1
 FUZZ_ENV := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
 
 fuzz-build: deps
@@ -116,7 +116,7 @@ fuzz: fuzz-build
 	  $(FUZZ_ENV) $(FUZZ_BIN) $$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
 	    -artifact_prefix=$(FUZZ_SCRATCH)/findings/$$t- $(FUZZ_SCRATCH)/corpus/$$t $(FUZZ_CORPUS)/$$t \
 	    > $(FUZZ_SCRATCH)/findings/$$t.log 2>&1 || { tail -40 $(FUZZ_SCRATCH)/findings/$$t.log; exit 1; }; \
-	  grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)' $(FUZZ_SCRATCH)/findings/$$t.log || true; \
+	  grep -E '^(Done [0-9]+ runs|stat::peak_rss_mb)' $(FUZZ_SCRATCH)/findings/$$t.log || true; \
 	done
 
 fuzz-short:
