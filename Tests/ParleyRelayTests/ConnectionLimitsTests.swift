@@ -225,7 +225,7 @@ final class LoopbackSocket {
     }
 
     /// Bytes read (empty at end of stream or reset), or nil when nothing came within the time.
-    private func receive(timeoutSeconds: Int) throws -> [UInt8]? {
+    func receive(timeoutSeconds: Int) throws -> [UInt8]? {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&poller, 1, Int32(timeoutSeconds * 1000)) > 0 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)

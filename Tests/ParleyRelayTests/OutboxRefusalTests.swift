@@ -198,25 +198,9 @@ final class RelayProxy: @unchecked Sendable {
 
     /// One request to the relay on a connection of its own; its whole answer (head and body).
     static func forward(_ request: String, to port: Int) -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n" }
-        let bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { return "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n" }
-            sent += n
-        }
+        let badGateway = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+        guard let socket = try? LoopbackSocket(port: port), (try? socket.send(request)) != nil else { return badGateway }
         var answer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
             if let end = headEnd(answer) {
                 let head = String(decoding: answer[..<end], as: UTF8.self).lowercased()
@@ -225,9 +209,8 @@ final class RelayProxy: @unchecked Sendable {
                 }.first ?? 0
                 if answer.count >= end + length { return String(decoding: answer[..<(end + length)], as: UTF8.self) }
             }
-            let n = read(fd, &chunk, chunk.count)
-            guard n > 0 else { return String(decoding: answer, as: UTF8.self) }
-            answer += chunk[..<n]
+            guard let bytes = try? socket.receive(timeoutSeconds: 30), !bytes.isEmpty else { return String(decoding: answer, as: UTF8.self) }
+            answer += bytes
         }
     }
 

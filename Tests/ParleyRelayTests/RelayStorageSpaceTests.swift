@@ -28,6 +28,30 @@ struct RelayStorageSpaceTests {
     }
 
     /// A 2.5 KB envelope carrying its sequence number in its first four bytes.
+    /// Sends numbered envelopes from 0 until the relay refuses one (at most 5,000): the numbers it took, and
+    /// the refusal.
+    static func sendUntilRefused(_ device: RawDevice, on relay: RelayProcess) async throws -> ([UInt32], RawHTTP.Reply?) {
+        var accepted: [UInt32] = []
+        for next in UInt32(0)..<5_000 {
+            let reply = try await device.send(envelope(next), on: relay)
+            guard reply.status == 204 else { return (accepted, reply) }
+            accepted.append(next)
+        }
+        return (accepted, nil)
+    }
+
+    /// Sends `count` numbered envelopes from `next` on, each expected to be taken; the numbers taken.
+    static func sendAccepted(_ count: Int, from next: inout UInt32, _ device: RawDevice, on relay: RelayProcess) async throws -> [UInt32] {
+        var accepted: [UInt32] = []
+        for _ in 0..<count {
+            let reply = try await device.send(envelope(next), on: relay)
+            #expect(reply.status == 204, "\(reply.status) \(reply.text)")
+            if reply.status == 204 { accepted.append(next) }
+            next += 1
+        }
+        return accepted
+    }
+
     static func envelope(_ sequence: UInt32) -> [UInt8] {
         withUnsafeBytes(of: sequence.bigEndian, Array.init) + (0..<2_500).map { _ in UInt8.random(in: 0...255) }
     }
@@ -52,13 +76,8 @@ struct RelayStorageSpaceTests {
         let bob = try await RawDevice.register("bob", on: relay)
         #expect(try await Self.health(relay).status == "ok")
 
-        var accepted: [UInt32] = [], next: UInt32 = 0
-        var refusal: RawHTTP.Reply?
-        while refusal == nil, next < 5_000 {
-            let reply = try await bob.send(Self.envelope(next), on: relay)
-            if reply.status == 204 { accepted.append(next) } else { refusal = reply }
-            next += 1
-        }
+        let (accepted, refusal) = try await Self.sendUntilRefused(bob, on: relay)
+        var next = UInt32(accepted.count + 1)
         let full = try #require(refusal, "refused before 5000 envelopes of 2.5 KB on 4 MB")
         #expect(full.status == 507 && full.errorCode == "insufficient_storage", "\(full.status) \(full.text)")
         #expect(disk.availableBytes > 512 * 1024, "refused with the reserve still free: \(disk.availableBytes) bytes")
@@ -78,13 +97,7 @@ struct RelayStorageSpaceTests {
         #expect(received.sorted() == accepted, "every accepted message once, none of the refused")
 
         // Space is back (the database reuses what the drain freed): sends succeed again.
-        var more: [UInt32] = []
-        for _ in 0..<100 {
-            let reply = try await bob.send(Self.envelope(next), on: relay)
-            #expect(reply.status == 204, "\(reply.status) \(reply.text)")
-            if reply.status == 204 { more.append(next) }
-            next += 1
-        }
+        let more = try await Self.sendAccepted(100, from: &next, bob, on: relay)
         #expect(try await Self.health(relay).status == "ok")
         received += try await Self.drain(token, on: relay)
         #expect(received.sorted() == accepted + more, "exactly once, across the refusal")
@@ -104,13 +117,9 @@ struct RelayStorageSpaceTests {
         let filler = disk.path + "/filler"
         FileManager.default.createFile(atPath: filler, contents: Data(count: 1 << 20))
 
-        var accepted: [UInt32] = [], next: UInt32 = 0
-        var refusal: RawHTTP.Reply?
-        while refusal == nil, next < 5_000 {
-            let reply = try await bob.send(Self.envelope(next), on: relay)
-            if reply.status == 204 { accepted.append(next) } else { refusal = reply }
-            next += 1
-        }
+        let (taken, refusal) = try await Self.sendUntilRefused(bob, on: relay)
+        var accepted = taken
+        var next = UInt32(accepted.count + 1)
         let full = try #require(refusal, "the disk filled before 5000 envelopes")
         // Before, this was "500 internal error" and the log said "unexpected error: DatabaseError".
         #expect(full.status == 507 && full.errorCode == "insufficient_storage", "\(full.status) \(full.text)")
@@ -126,12 +135,7 @@ struct RelayStorageSpaceTests {
         // Space comes back; the mailbox drains and new mail is accepted, each message once.
         try FileManager.default.removeItem(atPath: filler)
         var received = try await Self.drain(bob.token, on: relay)
-        for _ in 0..<20 {
-            let reply = try await bob.send(Self.envelope(next), on: relay)
-            #expect(reply.status == 204, "\(reply.status) \(reply.text)")
-            if reply.status == 204 { accepted.append(next) }
-            next += 1
-        }
+        accepted += try await Self.sendAccepted(20, from: &next, bob, on: relay)
         received += try await Self.drain(bob.token, on: relay)
         #expect(received.sorted() == accepted)
         #expect(relay.isRunning)
