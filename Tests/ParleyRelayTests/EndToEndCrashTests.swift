@@ -45,7 +45,7 @@ struct EndToEndCrashTests {
                     Glibc.kill(process.processIdentifier, SIGKILL)
                     kills += 1
                 }
-                process.waitUntilExit()
+                process.waitForExitReaping()
             }
             let last = try await run(parley, ["receive", "--timeout", "0", "--home", bobHome, "--key-file", bobHome + ".key"], in: directory)
             #expect(last.status == 0, "\(last.summary)")

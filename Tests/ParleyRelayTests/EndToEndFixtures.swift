@@ -210,7 +210,7 @@ final class RelayProcess: @unchecked Sendable {
     func kill(_ signal: Int32 = SIGKILL) {
         guard let process = lock.withLock({ self.process }), process.isRunning else { return }
         Glibc.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        process.waitForExitReaping()
     }
 
     /// What the relay wrote to standard error, over all its runs.
@@ -239,6 +239,21 @@ final class RelayProcess: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+extension Process {
+    /// Waits for a child that was sent SIGKILL (or will exit by itself). Foundation reaps children on a
+    /// thread of its own, and on Linux it has been seen to miss one under load: the child stayed a zombie,
+    /// `waitUntilExit` never returned, and the whole test run hung with two cooperative threads blocked in
+    /// it. So this waits for Foundation a bounded time, then reaps the child itself (if Foundation did so
+    /// meanwhile, `waitpid` just answers ECHILD).
+    func waitForExitReaping(seconds: Double = 10) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning, Date() < deadline { usleep(10_000) }
+        guard isRunning else { return }
+        var status: Int32 = 0
+        _ = waitpid(processIdentifier, &status, 0)
     }
 }
 
@@ -521,7 +536,7 @@ func run(_ executable: String, _ arguments: [String], in directory: TemporaryDir
         try await eventually("\(executable) \(arguments.joined(separator: " ")) to exit", timeout: timeout) { !process.isRunning }
     } catch {
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExitReaping()
         throw error
     }
     return ProcessResult(status: process.terminationStatus,

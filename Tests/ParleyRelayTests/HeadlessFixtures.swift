@@ -72,7 +72,7 @@ final class ChildProcess: @unchecked Sendable {
         if process.isRunning {
             Glibc.kill(-process.processIdentifier, SIGKILL)
             Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExitReaping()
         }
     }
 }

@@ -74,7 +74,7 @@ final class NamedRelayProcess: @unchecked Sendable {
     func kill() {
         guard process.isRunning else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitForExitReaping()
     }
 
     deinit { kill() }
