@@ -122,15 +122,24 @@ extension Engine {
                 messages.append(OutgoingMessage(deviceId: recipient.deviceId, deviceKey: Base64Bytes(key),
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
-            let token = address == account.address ? try await sessionToken() : nil
-            calls.append(PreparedSend(address: address, request: SendRequest(messages: messages), token: token,
+            let (token, accessKey) = try await credentials(for: address)
+            calls.append(PreparedSend(address: address, request: SendRequest(messages: messages), token: token, accessKey: accessKey,
                                       relay: try peerRelay(for: address)))
         }
         let outcomes = await Self.perform(calls)
         var firstError: (any Error)?
-        for (request, outcome) in zip(requests, outcomes) {
+        for ((request, outcome), call) in zip(zip(requests, outcomes), calls) {
             let address = request[0][0].envelope.recipient.address
             switch outcome {
+            case .failed(ClientError.relay(status: 401, let code, let message)):
+                if call.accessKey != nil {
+                    // The recipient replaced its delivery access key (a restored account): forget the old one;
+                    // the entries stay in the outbox and the next round sends them without it.
+                    try store.setDeliveryAccessKey(nil, of: address)
+                } else {
+                    token = nil
+                    firstError = firstError ?? ClientError.relay(status: 401, code: code, message: message)
+                }
             case .skipped:
                 continue    // still in the outbox: the next round posts it
             case .sent:
@@ -168,7 +177,19 @@ extension Engine {
         let address: String
         let request: SendRequest
         let token: String?
+        let accessKey: [UInt8]?
         let relay: RelayClient
+    }
+
+    /// How a send to `address` shows the relay it may deliver (PROTOCOL.md §13.1): copies to this account's
+    /// own devices with this device's token; to a contact, sealed with the delivery access key it gave us;
+    /// without that key, with this device's token to an account on this device's own relay (which charges
+    /// the sender), and with neither to another relay (whose small budget for strangers pays).
+    private func credentials(for address: String) async throws -> (token: String?, accessKey: [UInt8]?) {
+        if address == account.address { return (try await sessionToken(), nil) }
+        if let key = try store.deliveryAccessKey(of: address) { return (nil, key) }
+        if AccountAddressParts.relay(of: address) == AccountAddressParts.relay(of: account.address) { return (try await sessionToken(), nil) }
+        return (nil, nil)
     }
 
     private enum SendOutcome: Sendable {
@@ -202,7 +223,7 @@ extension Engine {
         for i in indices {
             let call = calls[i]
             do {
-                try await call.relay.send(call.request, to: call.address, token: call.token)
+                try await call.relay.send(call.request, to: call.address, token: call.token, accessKey: call.accessKey)
                 done.append((i, .sent))
             } catch {
                 done.append((i, .failed(error)))

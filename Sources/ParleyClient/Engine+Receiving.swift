@@ -14,6 +14,7 @@ extension Engine {
     /// Returns what arrived.
     @discardableResult
     public func receivePending() async throws -> [EngineEvent] {
+        try? await adoptDeliveryAccess()
         var arrived: [EngineEvent] = []
         try await drainMailbox(streaming: false) { arrived += $0 }
         try? store.checkpoint()
@@ -95,7 +96,8 @@ extension Engine {
         let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
-            return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress))
+            return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
+                    access: Self.deliveryAccessKeys(in: changes.allReceived))
         }
         var events: [EngineEvent] = []
         var discarded = 0
@@ -116,7 +118,10 @@ extension Engine {
                 if let event = try recordUndecryptable(error, envelope: envelope) { events.append(event) } else { discarded += 1 }
             }
         }
-        if let filed { events += try self.events(filed.pending, stored: filed.stored) }
+        if let filed {
+            try learnDeliveryAccess(filed.access)
+            events += try self.events(filed.pending, stored: filed.stored)
+        }
         var held: Set<Int> = []
         for (index, envelope, time) in oneByOne {
             do {
@@ -165,7 +170,16 @@ extension Engine {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
         let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: account.address, now: clock.nowMilliseconds())
-        return try events(plan.pending, stored: try store.file(plan.filings, ownAddress: account.address))
+        let stored = try store.file(plan.filings, ownAddress: account.address)
+        try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
+        return try events(plan.pending, stored: stored)
+    }
+
+    /// The delivery access keys (PROTOCOL.md §13.1) that came with received contents, by sender account.
+    static func deliveryAccessKeys(in received: [ReceivedMessage]) -> [(address: String, key: [UInt8])] {
+        received.compactMap { message in
+            (try? Content(decoding: message.content))?.deliveryAccess.map { (message.sender.address, $0) }
+        }
     }
 
     /// How each received message is filed into history (`InboxFiling`), and what it tells the user once

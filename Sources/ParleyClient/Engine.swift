@@ -89,7 +89,50 @@ public actor Engine {
         try store.saveLocalAccount(account, preKeys: preKeys)
         let engine = try Engine(store: store, relay: relay, clock: clock)
         try await engine.uploadPreKeys(preKeys, full: true)
+        // A version-1 relay has no such route: the account then takes sealed mail from anyone, as before,
+        // and the next receive tries again.
+        try? await engine.publishDeliveryAccessKey()
         return engine
+    }
+
+    // MARK: Delivery access (PROTOCOL.md §13.1)
+
+    /// Makes the account's delivery access key — on its first device only: the others are given it — and
+    /// registers the key's verifier with the relay, which from then on takes sealed envelopes for the
+    /// account only with the key (or from a sender that shows its token, or within a small budget).
+    func publishDeliveryAccessKey() async throws {
+        let key = try store.deliveryAccessKey() ?? DeliveryAccess.newKey()
+        let update = DeliveryAccessUpdate(verifier: Base64Bytes(DeliveryAccess.verifier(of: key)))
+        try await authorised { try await relay.setDeliveryAccess(update, token: $0) }
+        // Kept once the relay has the verifier: a key this device holds is one its contacts can use.
+        try store.setDeliveryAccessKey(key)
+    }
+
+    /// An account made before delivery access, or restored without its key, makes one when it has a
+    /// single device (with several, the key may exist on another device and arrives from it).
+    func adoptDeliveryAccess() async throws {
+        guard try store.deliveryAccessKey() == nil, account.deviceList.devices.count == 1 else { return }
+        try await publishDeliveryAccessKey()
+    }
+
+    /// `content` carrying this account's delivery access key when `peer` has not been given it yet; the
+    /// key, to remember as given once the content is on its way.
+    private func sharingDeliveryAccess(_ content: Content, with peer: String) throws -> (content: Content, key: [UInt8]?) {
+        guard peer != account.address, content.deliveryAccess == nil, let key = try store.deliveryAccessKey(),
+              try store.deliveryAccessKeyShared(with: peer) != key else { return (content, nil) }
+        return (content.carrying(deliveryAccess: key), key)
+    }
+
+    /// Keys that arrived with contents: a contact's is kept for sealed sending to it; one from this
+    /// account's own other device is adopted by a device that has none yet (a linked one).
+    func learnDeliveryAccess(_ keys: [(address: String, key: [UInt8])]) throws {
+        for (address, key) in keys {
+            if address == account.address {
+                if try store.deliveryAccessKey() == nil { try store.setDeliveryAccessKey(key) }
+            } else if try store.deliveryAccessKey(of: address) != key {
+                try store.setDeliveryAccessKey(key, of: address)
+            }
+        }
     }
 
     // MARK: Authentication
@@ -271,6 +314,7 @@ public actor Engine {
     /// Returns the history record as the drain left it (sent), when it has one.
     @discardableResult
     func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
+        let (content, sharing) = try sharingDeliveryAccess(content, with: peer)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             sendQueue.append(QueuedSend(content: content, peer: peer, continuation: continuation))
             if !encrypting {
@@ -278,6 +322,8 @@ public actor Engine {
                 Task { await self.encryptQueued() }
             }
         }
+        // Encrypted and in the outbox: the key reaches the peer with it.
+        if let sharing { try store.setDeliveryAccessKeyShared(sharing, with: peer) }
         return try await flush(batch: content.messageId)
     }
 

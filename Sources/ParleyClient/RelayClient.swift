@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import ParleyCrypto
+import ParleyProtocol
 import ParleyRelayAPI
 
 /// The relay's HTTP API as async calls. Stateless apart from the bearer token the caller passes.
@@ -45,14 +46,21 @@ public struct RelayClient: Sendable {
     public func bundle(address: String, deviceId: UInt32) async throws(ClientError) -> BundleResponse {
         try await call(.GET, "/v1/keys/\(escape(address))/\(deviceId)")
     }
-    /// `token`: only for copies to this account's own other devices (see PROTOCOL.md §13). A relay short
-    /// of space (507) keeps nothing: the message stays in the outbox, which is what the error says.
-    public func send(_ request: SendRequest, to address: String, token: String? = nil) async throws(ClientError) {
+    /// Sealed with the recipient's delivery access key (`accessKey`), or with this device's `token`: for
+    /// copies to this account's own other devices, and to an account on the same relay whose key this
+    /// device does not hold (PROTOCOL.md §13.1). With neither, the recipient's budget for strangers pays.
+    /// A relay short of space (507) keeps nothing: the message stays in the outbox, which is what the error says.
+    public func send(_ request: SendRequest, to address: String, token: String? = nil, accessKey: [UInt8]? = nil) async throws(ClientError) {
+        let headers = accessKey.map { [(DeliveryAccess.header, Data($0).base64EncodedString())] } ?? []
         do {
-            try await callNoContent(.POST, "/v1/messages/" + escape(address), body: request, token: token)
+            _ = try await raw(.POST, "/v1/messages/" + escape(address), body: try encode(request), token: token, expect: [200, 204], headers: headers)
         } catch .relay(status: 507, let code, _) {
             throw .relayOutOfSpace(mailboxFull: code == "mailbox_full")
         }
+    }
+    /// Registers the verifier of this account's delivery access key.
+    public func setDeliveryAccess(_ update: DeliveryAccessUpdate, token: String) async throws(ClientError) {
+        try await callNoContent(.PUT, "/v1/delivery-access", body: update, token: token)
     }
     /// The oldest queued envelopes; with `after`, only those with larger ids (the page after one in hand).
     public func fetch(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponse {

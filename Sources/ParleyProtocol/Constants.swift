@@ -6,6 +6,7 @@ public enum ProtocolConstants {
     public static let infoRoot = Array("Parley_Ratchet_Root".utf8)
     public static let infoMessage = Array("Parley_Ratchet_MessageKeys".utf8)
     public static let infoSealed = Array("Parley_SealedSender_v1".utf8)
+    public static let infoDeliveryAccess = Array("Parley_DeliveryAccess_v1".utf8)
     public static let signatureDeviceList = "parley.device-list.v1"
     public static let signatureSenderCertificate = "parley.sender-certificate.v1"
 

@@ -33,26 +33,40 @@ public struct Content: Equatable, Sendable {
     public let sentAt: UInt64
     public let destination: String
     public let body: Body
+    /// The sender's account's delivery access key (PROTOCOL.md §13.1), carried until the receiver has it:
+    /// what lets the receiver send it sealed envelopes. Flagged by the type byte's high bit and placed
+    /// after the body.
+    public let deliveryAccess: [UInt8]?
 
-    public init(messageId: [UInt8], sentAt: UInt64, destination: String, body: Body) {
+    public init(messageId: [UInt8], sentAt: UInt64, destination: String, body: Body, deliveryAccess: [UInt8]? = nil) {
         precondition(messageId.count == Self.messageIdLength)
+        precondition(deliveryAccess == nil || deliveryAccess?.count == DeliveryAccess.keyLength)
         self.messageId = messageId
         self.sentAt = sentAt
         self.destination = destination
         self.body = body
+        self.deliveryAccess = deliveryAccess
     }
+
+    /// The same content carrying `key`.
+    public func carrying(deliveryAccess key: [UInt8]) -> Content {
+        Content(messageId: messageId, sentAt: sentAt, destination: destination, body: body, deliveryAccess: key)
+    }
+
+    private static let carriesDeliveryAccess: UInt8 = 0x80
 
     public static func newMessageId(random: any RandomSource = SystemRandom()) -> [UInt8] { random.bytes(messageIdLength) }
 
     public var encoded: [UInt8] {
         var w = ByteWriter(capacity: 64)
         w.u8(ProtocolConstants.version)
+        let flag = deliveryAccess == nil ? 0 : Self.carriesDeliveryAccess
         switch body {
-        case .text: w.u8(0x01)
-        case .receipt: w.u8(0x02)
-        case .typing: w.u8(0x03)
-        case .message: w.u8(0x04)
-        case .trustDecision: w.u8(0x05)
+        case .text: w.u8(0x01 | flag)
+        case .receipt: w.u8(0x02 | flag)
+        case .typing: w.u8(0x03 | flag)
+        case .message: w.u8(0x04 | flag)
+        case .trustDecision: w.u8(0x05 | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -74,13 +88,15 @@ public struct Content: Equatable, Sendable {
             w.raw(accountKey)
             w.u8(state)
         }
+        if let deliveryAccess { w.raw(deliveryAccess) }
         return w.bytes
     }
 
     public init(decoding bytes: [UInt8]) throws(ProtocolError) {
         var r = ByteReader(bytes, structure: "Content")
         try r.version()
-        let type = try r.u8()
+        let typeByte = try r.u8()
+        let type = typeByte & ~Self.carriesDeliveryAccess
         messageId = try r.raw(Self.messageIdLength)
         sentAt = try r.u64()
         guard let destination = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: destination") }
@@ -112,6 +128,7 @@ public struct Content: Equatable, Sendable {
         default:
             throw .malformed("Content: unknown type \(type)")
         }
+        deliveryAccess = typeByte & Self.carriesDeliveryAccess != 0 ? try r.raw(DeliveryAccess.keyLength) : nil
         try r.finish()
     }
 }

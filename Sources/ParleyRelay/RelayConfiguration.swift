@@ -29,6 +29,10 @@ public struct RelayConfiguration: Sendable {
     /// Leaky-bucket limits: requests per second and burst, per client IP and per account.
     public var ipRate = RateLimit(perSecond: 200, burst: 400)
     public var accountRate = RateLimit(perSecond: 100, burst: 200)
+    /// Messages per recipient account that arrive sealed without its delivery access key and without a
+    /// sender's token (PROTOCOL.md §13.1): first contact from another relay, or anyone at all. Small, so a
+    /// stranger cannot fill a mailbox; zero refuses them (401).
+    public var strangerRate = RateLimit(perSecond: 10.0 / 60, burst: 20)
     /// Open connections per client IP address (nil: no cap), how long a new connection may take to send
     /// its first request head, and how long an HTTP connection may sit idle between requests (push
     /// connections are kept alive by the relay's pings instead).

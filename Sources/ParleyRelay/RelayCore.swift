@@ -192,15 +192,54 @@ public struct RelayCore: Sendable {
         }
     }
 
+    // MARK: Delivery access
+
+    /// Stores the verifier of the account's delivery access key (PROTOCOL.md §13.1); any device of the
+    /// account may set it.
+    func setDeliveryAccess(_ update: DeliveryAccessUpdate, by device: DeviceAddress) async throws {
+        guard update.verifier.bytes.count == HMACSHA256.outputLength else {
+            throw RelayError.badRequest("a verifier is \(HMACSHA256.outputLength) bytes")
+        }
+        try await storage.setDeliveryAccessVerifier(update.verifier.bytes, for: device.address)
+    }
+
+    /// On what grounds a send to `address` is taken (PROTOCOL.md §13.1).
+    enum SendAdmission: Equatable {
+        /// Copies to the sender's own other devices, with its token.
+        case ownAccount
+        /// Sealed, with the recipient's delivery access key: only its contacts hold it.
+        case accessKey
+        /// With the token of a device of another account on this relay, which is charged for it.
+        case authenticated(sender: String)
+        /// Neither: charged to the recipient's small budget for strangers.
+        case stranger
+        /// To an account without a verifier (made by a version-1 client): as in version 1, unauthenticated.
+        case unrestricted
+    }
+
+    /// A token decides first (the sender revealed itself anyway); then the access key, which must match the
+    /// stored verifier (compared in constant time) or the send is refused.
+    func admission(to address: String, sender: DeviceAddress?, accessKey: [UInt8]?) async throws -> SendAdmission {
+        if let sender { return sender.address == address ? .ownAccount : .authenticated(sender: sender.address) }
+        let verifier = try await storage.deliveryAccessVerifier(of: address)
+        if let accessKey {
+            guard let verifier, accessKey.count == DeliveryAccess.keyLength,
+                  constantTimeEquals(DeliveryAccess.verifier(of: accessKey), verifier) else {
+                throw RelayError.unauthorized("the delivery access key of \(address) does not match")
+            }
+            return .accessKey
+        }
+        return verifier == nil ? .unrestricted : .stranger
+    }
+
     // MARK: Messages
 
-    /// `sender`: the authenticated device when the request carried a token — only copies to the sender's
-    /// own other devices are sent that way, and the sending device is then not counted as missing.
+    /// `sender`: the authenticated device when the request carried a token. For copies to the sender's own
+    /// other devices, the sending device is then not counted as missing.
     /// A request may carry several messages to the account: every device it names then appears equally
     /// often, and its envelopes are queued in request order. All are stored or none.
     func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil) async throws {
         let address = try parseLocalAddress(rawAddress)
-        if let sender, sender.address != address { throw RelayError.badRequest("authenticated sends go only to the sender's own account") }
         guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
         for message in request.messages {
             guard !message.envelope.bytes.isEmpty else { throw RelayError.badRequest("an envelope is empty") }
@@ -211,7 +250,7 @@ public struct RelayCore: Sendable {
         _ = try Self.messageCount(of: request, limit: configuration.maxMessagesPerSend)
         let now = clock.nowMilliseconds()
         let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
-                                               for: address, sendingDevice: sender?.deviceId, now: now, expiresAt: now + configuration.messageTTL,
+                                               for: address, sendingDevice: sender?.address == address ? sender?.deviceId : nil, now: now, expiresAt: now + configuration.messageTTL,
                                                mailboxLimit: configuration.maxMailboxMessages)
         switch result {
         case .stored:

@@ -14,6 +14,8 @@ struct RelayRoutes: Sendable {
     let core: RelayCore
     let ipLimiter: RateLimiter
     let accountLimiter: RateLimiter
+    /// Per recipient account: sealed sends without its delivery access key and without a token.
+    let strangerLimiter: RateLimiter
     let attachments: AttachmentFiles
     let bundleLimits: BundleLimits
 
@@ -21,6 +23,7 @@ struct RelayRoutes: Sendable {
     static let endpoints: [(String, String)] = [
         ("GET", "/v1/health"),
         ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/accounts/{address}/devices"),
+        ("PUT", "/v1/delivery-access"),
         ("POST", "/v1/auth/challenge"), ("POST", "/v1/auth/session"),
         ("PUT", "/v1/keys"), ("GET", "/v1/keys/count"), ("GET", "/v1/keys/{address}/{deviceId}"),
         ("POST", "/v1/messages/{address}"), ("GET", "/v1/mailbox"), ("POST", "/v1/mailbox/ack"),
@@ -59,6 +62,11 @@ struct RelayRoutes: Sendable {
             }
             return Response(status: .noContent)
         }
+        v1.put("delivery-access") { request, _ in
+            let device = try await authenticate(request)
+            try await core.setDeliveryAccess(try await body(request, DeliveryAccessUpdate.self), by: device)
+            return Response(status: .noContent)
+        }
         v1.post("auth/challenge") { request, _ in
             try json(try await core.challenge(try await body(request, ChallengeRequest.self)))
         }
@@ -90,15 +98,34 @@ struct RelayRoutes: Sendable {
             return try json(try await core.bundle(address: address, deviceId: deviceId, takingOneTimeKeys: oneTime))
         }
         v1.post("messages/:address") { request, context in
-            // Sealed sender: no authentication, so the relay never learns who sent this — except copies to
-            // the sender's own other devices, sent with the device's token (the relay knows that account).
+            // Sealed sender: with the recipient's delivery access key (which only its contacts hold) the relay
+            // never learns who sent this. Without it the sender shows its device token and is charged for the
+            // send, or, with neither, it comes out of the recipient's small budget for strangers (PROTOCOL.md
+            // §13.1). Copies to the sender's own other devices carry the device's token as well.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
             try await core.requireRoom(logger: context.logger)
             let sender = request.headers[.authorization] == nil ? nil : try await authenticate(request)
+            let accessKey = try request.headers[Self.accessKeyField].map { text in
+                guard let key = Data(base64Encoded: text) else { throw RelayError.badRequest("\(DeliveryAccess.header) is not base64") }
+                return [UInt8](key)
+            }
             let send = try await body(request, SendRequest.self, limit: core.configuration.maxRequestBytes)
-            // Charged once the request is well formed, one token per message, to the canonical address (so
-            // neither garbage nor another spelling of the account spends or dodges its budget).
+            // Charged once the request is well formed and admitted, one token per message, to the canonical
+            // address (so neither garbage nor another spelling of the account spends or dodges its budget).
             let messages = try RelayCore.messageCount(of: send, limit: core.configuration.maxMessagesPerSend)
+            let admission = try await core.admission(to: address, sender: sender, accessKey: accessKey)
+            if admission == .stranger, core.configuration.strangerRate.perSecond <= 0 {
+                throw RelayError.unauthorized("sending to \(address) needs its delivery access key or a device token")
+            }
+            // The sender's budget (or the strangers') first: a flood it refuses does not spend the recipient's.
+            switch admission {
+            case .authenticated(let from):
+                guard await accountLimiter.allow("from:" + from, cost: Double(messages)) else { throw RelayError.rateLimited }
+            case .stranger:
+                guard await strangerLimiter.allow(address, cost: Double(messages)) else { throw RelayError.rateLimited }
+            case .ownAccount, .accessKey, .unrestricted:
+                break
+            }
             guard await accountLimiter.allow("send:" + address, cost: Double(messages)) else { throw RelayError.rateLimited }
             try await core.send(send, to: address, sender: sender)
             return Response(status: .noContent)
@@ -228,6 +255,8 @@ struct RelayRoutes: Sendable {
         }
         return value
     }
+
+    private static let accessKeyField = HTTPField.Name(DeliveryAccess.header)!
 
     private func authenticate(_ request: Request) async throws -> DeviceAddress {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {

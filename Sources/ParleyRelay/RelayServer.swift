@@ -52,7 +52,8 @@ public struct RelayServer: Sendable {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot use its attachments directory (\(error))")
         }
         let routes = RelayRoutes(core: core, ipLimiter: RateLimiter(configuration.ipRate),
-                                 accountLimiter: RateLimiter(configuration.accountRate), attachments: attachments,
+                                 accountLimiter: RateLimiter(configuration.accountRate),
+                                 strangerLimiter: RateLimiter(configuration.strangerRate), attachments: attachments,
                                  bundleLimits: BundleLimits(perDevice: configuration.bundleRatePerDevice, perIP: configuration.bundleRatePerIP))
         let router = Router(context: RelayRequestContext.self)
         routes.register(on: router)

@@ -57,6 +57,10 @@ public protocol RelayStorage: Sendable {
     func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool
     func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)?
     func replaceDeviceList(address: String, with list: SignedDeviceList) async throws
+    /// The verifier of the account's delivery access key (PROTOCOL.md §13.1), nil while it has none (an
+    /// account made by a version-1 client) or when there is no such account.
+    func deliveryAccessVerifier(of address: String) async throws -> [UInt8]?
+    func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws
 
     // Device authentication
     func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws

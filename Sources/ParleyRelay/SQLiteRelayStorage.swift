@@ -87,6 +87,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                   slots INTEGER NOT NULL, PRIMARY KEY (address, period)) WITHOUT ROWID;
                 """)
         }
+        // HMAC-SHA256 of the account's delivery access key (PROTOCOL.md §13.1), never the key itself.
+        migrator.registerMigration("v5 delivery access") { db in
+            try db.execute(sql: "ALTER TABLE accounts ADD COLUMN access_verifier BLOB")
+        }
         return migrator
     }
 
@@ -107,6 +111,19 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
         }) else { return nil }
         return ([UInt8](row["account_key"] as Data), try SignedDeviceList(verifying: [UInt8](row["device_list"] as Data)))
+    }
+
+    public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
+        let verifier = try await database.read({ db in
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT access_verifier FROM accounts WHERE address = ?"), arguments: [address])
+        })
+        return verifier.map { [UInt8]($0) }
+    }
+
+    public func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE accounts SET access_verifier = ? WHERE address = ?", arguments: [Data(verifier), address])
+        }
     }
 
     public func replaceDeviceList(address: String, with list: SignedDeviceList) async throws {

@@ -57,6 +57,12 @@ public struct DeviceListUpdate: Codable, Sendable {
     public init(deviceList: Base64Bytes) { self.deviceList = deviceList }
 }
 
+/// `PUT /v1/delivery-access`: the verifier of the account's delivery access key (PROTOCOL.md §13.1).
+public struct DeliveryAccessUpdate: Codable, Sendable {
+    public let verifier: Base64Bytes
+    public init(verifier: Base64Bytes) { self.verifier = verifier }
+}
+
 // MARK: Device authentication
 
 public struct ChallengeRequest: Codable, Sendable {

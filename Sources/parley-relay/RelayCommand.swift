@@ -77,6 +77,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests per second allowed per account (burst: twice this).")
     var rateLimitAccount: Double = 100
 
+    @Option(help: "Messages per minute one account may receive sealed without its delivery access key or a sender's token (first contact from another relay; burst: twice this). 0 refuses them.")
+    var rateLimitStrangers: Double = 10
+
     @Option(help: "Open connections allowed per client IP; more are closed at once.")
     var maxConnectionsPerIp: Int = 256
 
@@ -107,6 +110,7 @@ struct Serve: AsyncParsableCommand {
         guard (1024...(16 << 20)).contains(maxEnvelopeBytes) else { throw ValidationError("--max-envelope-bytes must be between 1024 and 16777216") }
         guard maxMailbox > 0 else { throw ValidationError("--max-mailbox must be positive") }
         guard rateLimitIp > 0, rateLimitAccount > 0 else { throw ValidationError("rate limits must be positive") }
+        guard rateLimitStrangers >= 0 else { throw ValidationError("--rate-limit-strangers must be 0 or more") }
         guard (1...3600).contains(headerTimeout), (1...86_400).contains(idleTimeout) else {
             throw ValidationError("--header-timeout must be 1–3600 seconds and --idle-timeout 1–86400")
         }
@@ -138,6 +142,7 @@ struct Serve: AsyncParsableCommand {
         configuration.maxMailboxMessages = maxMailbox
         configuration.ipRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
         configuration.accountRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
+        configuration.strangerRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitStrangers / 60, burst: rateLimitStrangers * 2)
         if noRateLimit {
             configuration.bundleRatePerDevice = .unlimited
             configuration.bundleRatePerIP = .unlimited

@@ -90,6 +90,7 @@ struct AttachmentPrivacyTests {
         let old = """
             CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
             INSERT INTO grdb_migrations VALUES ('v1'), ('v2 mailbox counts'), ('v3 provisioning');
+            CREATE TABLE accounts (address TEXT PRIMARY KEY, account_key BLOB NOT NULL, device_list BLOB NOT NULL);
             CREATE TABLE attachments (id TEXT PRIMARY KEY, address TEXT NOT NULL, device_id INTEGER NOT NULL,
               size INTEGER NOT NULL, complete INTEGER NOT NULL DEFAULT 0, expires_at INTEGER NOT NULL);
             INSERT INTO attachments VALUES ('\(done)', 'uploader-ghost@relay.test', 1, 41, 1, 9000000000000);

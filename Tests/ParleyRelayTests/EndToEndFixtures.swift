@@ -471,8 +471,9 @@ struct RawHTTP: Sendable {
         return Reply(status: Int(response.status.code), body: [UInt8](buffer.readableBytesView))
     }
 
-    func request<B: Encodable>(_ method: HTTPMethod, _ path: String, json: B, token: String? = nil) async throws -> Reply {
-        try await request(method, path, body: [UInt8](try JSONEncoder().encode(json)), token: token)
+    func request<B: Encodable>(_ method: HTTPMethod, _ path: String, json: B, token: String? = nil,
+                               headers: [(String, String)] = []) async throws -> Reply {
+        try await request(method, path, body: [UInt8](try JSONEncoder().encode(json)), token: token, headers: headers)
     }
 
     /// The queued envelopes of the device `token` belongs to (without acknowledging them).

@@ -138,6 +138,7 @@ enum WireSamples {
         Sample(RegisterRequest(address: "a@b", accountKey: bytes, deviceList: bytes)),
         Sample(AccountResponse(address: "a@b", accountKey: bytes, deviceList: bytes)),
         Sample(DeviceListUpdate(deviceList: bytes)),
+        Sample(DeliveryAccessUpdate(verifier: bytes)),
         Sample(ChallengeRequest(address: "a@b", deviceId: 1)),
         Sample(ChallengeResponse(challenge: bytes, expiresAt: 1)),
         Sample(SessionRequest(address: "a@b", deviceId: 1, challenge: bytes, signature: bytes)),

@@ -415,7 +415,15 @@ struct VerificationTests {
                                               preKeys: LocalPreKeys.generate(oneTime: 1))
             let mallory = try Engine(store: malloryStore, relay: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
             try await mallory.addContact(try AccountAddress(a))
-            try await mallory.send(text: "this is bob, trust me", to: a)
+            // Her client cannot sign in as bob, so it keeps the envelope; she posts it herself, as a stranger.
+            _ = try? await mallory.send(text: "this is bob, trust me", to: a)
+            let aliceDevice = await alice.engine.account.device
+            let raw = RawHTTP(relay)
+            let posted = try await raw.request(.POST, raw.messagesPath(a), json: SendRequest(messages: try malloryStore.outboxEntries().map {
+                OutgoingMessage(deviceId: $0.envelope.recipient.deviceId, deviceKey: Base64Bytes(aliceDevice.publicKey.bytes),
+                                envelope: Base64Bytes($0.envelope.envelope))
+            }))
+            #expect(posted.status == 204, "\(posted.text)")
 
             try await alice.engine.receivePending()
             #expect(try alice.incomingTexts(from: b).isEmpty, "a certificate the relay's directory contradicts is not shown as bob's")
