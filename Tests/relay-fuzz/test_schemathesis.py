@@ -188,6 +188,12 @@ def test_every_route_success_and_error_paths(relay):
     walk("POST", "/v1/mailbox/ack", 204, token=token, body={"ids": [m["id"] for m in page["messages"]]})
     assert walk("GET", "/v1/mailbox", 200, token=token).json()["messages"] == []
 
+    # Delivery access (PROTOCOL.md §13.1): the account's device registers the key's verifier, never the key.
+    verifier = {"verifier": b64(bytes(32))}
+    walk("PUT", "/v1/delivery-access", 401, body=verifier)
+    walk("PUT", "/v1/delivery-access", 400, token=token, body={"verifier": b64(bytes(16))})
+    walk("PUT", "/v1/delivery-access", 204, token=token, body=verifier)
+
     # Attachments: a slot is asked for with a token (the quota) and filled with its upload secret alone.
     walk("POST", "/v1/attachments", 400, token=token, body={"size": 0})
     walk("POST", "/v1/attachments", 400, token=token, body={"size": 9})  # not a padded size (PADMÉ: 10)
