@@ -78,20 +78,22 @@ struct DeliveryAccessTests {
 
     @Test("a sender that shows its token is charged for what it sends, whoever receives it: a flood from one account gets 429")
     func authenticatedSendersAreRateLimited() async throws {
-        // 1 a second, a burst of 2, per account.
-        try await withRelay(["--rate-limit-account", "1", "--rate-limit-strangers", "0"]) { relay, directory in
+        // 10 a second, a burst of 20, per account: one send of 20 messages spends a sender's whole budget,
+        // while the few authenticated requests of setting up an account (prekeys, the access key's verifier),
+        // which are charged per account as well, leave room for the token check of a send.
+        try await withRelay(["--rate-limit-account", "10", "--rate-limit-strangers", "0"]) { relay, directory in
             let (alice, bob, _, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
             let carol = try await TestDevice.create("carol", on: relay, in: directory)
             let carolAddress = await carol.address
             let raw = RawHTTP(relay)
-            func twoMessages(to device: TestDevice) async -> SendRequest {
+            func twentyMessages(to device: TestDevice) async -> SendRequest {
                 let one = await junk(to: device)
-                return SendRequest(messages: one.messages + one.messages)
+                return SendRequest(messages: Array(repeating: one.messages[0], count: 20))
             }
-            let toBob = await twoMessages(to: bob), toCarol = await twoMessages(to: carol)
+            let toBob = await twentyMessages(to: bob), toCarol = await twentyMessages(to: carol)
             let aliceToken = try await alice.token(), bobToken = try await bob.token()
-            // Alice's two messages to Bob spend her budget; two more, to Carol, are refused though Carol's
-            // budget is whole, as Bob's own two to Carol show.
+            // Alice's twenty messages to Bob spend her budget; twenty more, to Carol, are refused though
+            // Carol's budget is whole, as Bob's own twenty to Carol show.
             let first = try await raw.request(.POST, raw.messagesPath(bobAddress), json: toBob, token: aliceToken)
             let second = try await raw.request(.POST, raw.messagesPath(carolAddress), json: toCarol, token: aliceToken)
             #expect(first.status == 204, "\(first.text)")
