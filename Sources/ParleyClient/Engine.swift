@@ -116,11 +116,16 @@ public actor Engine {
     }
 
     /// `content` carrying this account's delivery access key when `peer` has not been given it yet; the
-    /// key, to remember as given once the content is on its way.
+    /// key, to remember as given once the content is on its way. A content that fills its envelope has no
+    /// room for the key's 32 bytes (`checkFits` and `textLimit` do not reserve them): the key then waits
+    /// for the next content to the peer, and the message still goes.
     private func sharingDeliveryAccess(_ content: Content, with peer: String) throws -> (content: Content, key: [UInt8]?) {
         guard peer != account.address, content.deliveryAccess == nil, let key = try store.deliveryAccessKey(),
               try store.deliveryAccessKeyShared(with: peer) != key else { return (content, nil) }
-        return (content.carrying(deliveryAccess: key), key)
+        let carrying = content.carrying(deliveryAccess: key)
+        let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
+        guard carrying.encoded.count <= largest else { return (content, nil) }
+        return (carrying, key)
     }
 
     /// Keys that arrived with contents: a contact's is kept for sealed sending to it; one from this

@@ -41,6 +41,12 @@ struct OutboxRefusalTests {
             #expect(sent.state == .sent)
             try await bob.engine.receivePending()
             #expect(try bob.incomingTexts(from: aliceAddress) == [longest])
+            // It had no room for Alice's delivery access key (PROTOCOL.md §13.1): her next message carries it.
+            #expect(try bob.store.deliveryAccessKey(of: aliceAddress) == nil)
+            try await alice.engine.send(text: "short", to: bobAddress)
+            try await bob.engine.receivePending()
+            let aliceKey = try #require(try alice.store.deliveryAccessKey())
+            #expect(try bob.store.deliveryAccessKey(of: aliceAddress) == aliceKey)
         }
     }
 
