@@ -161,8 +161,7 @@ final class HeadlessWorld: @unchecked Sendable {
         let port = try headlessFreePort()
         let relayName = "127.0.0.1:\(port)"
         var configuration = RelayConfiguration(name: relayName, host: "127.0.0.1", port: port, dataDirectory: directory + "/relay")
-        configuration.ipRate = .unlimited
-        configuration.accountRate = .unlimited
+        configuration.removeRateLimits()
         let (listening, continuation) = AsyncStream.makeStream(of: Int.self)
         let relayTask = Task {
             var logger = Logger(label: "parley-bench.headless")

@@ -168,3 +168,13 @@ private func unicodeEscape(_ value: UInt32) -> String {
     let hex = String(value, radix: 16)
     return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
 }
+
+/// The `key=value,…` pairs of an override variable such as PARLEY_BENCH_RELAY whose values are numbers
+/// (the others are ignored).
+func benchOverrides(_ variable: String, in environment: [String: String]) -> [(key: Substring, value: Double)] {
+    (environment[variable] ?? "").split(separator: ",").compactMap { pair in
+        let kv = pair.split(separator: "=", maxSplits: 1)
+        guard kv.count == 2, let value = Double(kv[1]) else { return nil }
+        return (kv[0], value)
+    }
+}

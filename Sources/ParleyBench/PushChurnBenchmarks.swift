@@ -34,10 +34,9 @@ struct PushChurnBenchmarks {
     var externalPid: Int32?
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        for pair in (environment["PARLEY_BENCH_PUSH"] ?? "").split(separator: ",") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2, let value = Int(kv[1]), value >= 0 else { continue }
-            switch kv[0] {
+        for (key, number) in benchOverrides("PARLEY_BENCH_PUSH", in: environment) {
+            guard number >= 0, let value = Int(exactly: number) else { continue }
+            switch key {
             case "devices": devices = max(1, value)
             case "cycles": cycles = max(1, value)
             case "phases": phases = max(1, value)

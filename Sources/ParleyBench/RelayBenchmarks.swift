@@ -65,10 +65,8 @@ struct RelayBenchmarks {
     /// step_seconds, senders, first_rate, max_rate, growth, unloaded_messages; latency_seconds=0 or
     /// step_seconds=0 leaves that phase out).
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        for pair in (environment["PARLEY_BENCH_RELAY"] ?? "").split(separator: ",") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2, let value = Double(kv[1]) else { continue }
-            switch kv[0] {
+        for (key, value) in benchOverrides("PARLEY_BENCH_RELAY", in: environment) {
+            switch key {
             case "latency_rate": latencyRate = value
             case "latency_seconds": latencySeconds = value
             case "step_seconds": stepSeconds = value
@@ -251,8 +249,7 @@ final class BenchWorld: @unchecked Sendable {
         let port = try freeLoopbackPort()
         let relayName = "127.0.0.1:\(port)"
         var configuration = RelayConfiguration(name: relayName, host: "127.0.0.1", port: port, dataDirectory: directory + "/relay")
-        configuration.ipRate = .unlimited
-        configuration.accountRate = .unlimited
+        configuration.removeRateLimits()
         let (listening, listeningContinuation) = AsyncStream.makeStream(of: Int.self)
         let relayTask = Task {
             var logger = Logger(label: "parley-bench.relay")

@@ -52,6 +52,16 @@ public struct RelayConfiguration: Sendable {
     /// client IP: a stranger drains a device's stock no faster than the owner, woken, refills it.
     public var bundleRatePerDevice = RateLimit(perSecond: 1.0 / 30, burst: 20)
     public var bundleRatePerIP = RateLimit(perSecond: 2, burst: 120)
+    /// Every rate limit off (`--no-rate-limit`, benchmarks): per IP, per account, for strangers and for
+    /// bundle fetches.
+    public mutating func removeRateLimits() {
+        ipRate = .unlimited
+        accountRate = .unlimited
+        strangerRate = .unlimited
+        bundleRatePerDevice = .unlimited
+        bundleRatePerIP = .unlimited
+    }
+
     /// One-time prekeys of each kind a device may hold; an upload that would pass it is refused.
     public var maxStoredOneTimePreKeys = 1000
     public var challengeLifetime: UInt64 = 60_000

@@ -140,13 +140,10 @@ struct Serve: AsyncParsableCommand {
         configuration.attachmentTTL = configuration.messageTTL
         configuration.maxEnvelopeBytes = maxEnvelopeBytes
         configuration.maxMailboxMessages = maxMailbox
-        configuration.ipRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
-        configuration.accountRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
-        configuration.strangerRate = noRateLimit ? .unlimited : RateLimit(perSecond: rateLimitStrangers / 60, burst: rateLimitStrangers * 2)
-        if noRateLimit {
-            configuration.bundleRatePerDevice = .unlimited
-            configuration.bundleRatePerIP = .unlimited
-        }
+        configuration.ipRate = RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
+        configuration.accountRate = RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)
+        configuration.strangerRate = RateLimit(perSecond: rateLimitStrangers / 60, burst: rateLimitStrangers * 2)
+        if noRateLimit { configuration.removeRateLimits() }
         configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
         configuration.requestHeadSeconds = Int64(headerTimeout)
         configuration.idleSeconds = Int64(idleTimeout)
