@@ -25,6 +25,7 @@ from kyber_py.ml_kem import ML_KEM_1024
 from nacl.signing import SigningKey, VerifyKey
 
 import parley_wire as w
+from test_safety_number import digits, party_hash, scannable
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTOR_FILE = ROOT / "Tests" / "vectors" / "protocol-v1.json"
@@ -323,8 +324,8 @@ def computed() -> dict[str, bytes]:
                                           inp("sealed_ephemeral_private"), identities()["alice_identity_public"])
 
     # §14 the safety number of Alice's and Bob's accounts; the scannable form as Alice's device shows it.
-    alice_hash = party_hash(account_key_input(inp("alice_account_seed")), ALICE_ADDRESS.encode())
-    bob_hash = party_hash(account_key_input(account_seed), BOB_ADDRESS.encode())
+    alice_hash = party_hash(account_key_input(inp("alice_account_seed")), ALICE_ADDRESS.encode(), SAFETY_ROUNDS)
+    bob_hash = party_hash(account_key_input(account_seed), BOB_ADDRESS.encode(), SAFETY_ROUNDS)
     v["safety_number"] = "".join(sorted([digits(alice_hash), digits(bob_hash)])).encode("ascii")
     v["safety_number_scannable_alice"] = scannable(SCANNABLE_VERSION, alice_hash, bob_hash)
 
@@ -342,23 +343,6 @@ def computed() -> dict[str, bytes]:
 def account_key_input(account_seed: bytes) -> bytes:
     """key = Encode(AIK) = 0x06 ‖ AIK."""
     return w.encode_key(w.KEY_ED25519, ed_public(account_seed))
-
-
-def party_hash(key: bytes, stable_id: bytes) -> bytes:
-    h = hashlib.sha512(b"\x00\x00" + key + stable_id + key).digest()
-    for _ in range(SAFETY_ROUNDS - 1):
-        h = hashlib.sha512(h + key).digest()
-    return h
-
-
-def digits(h: bytes) -> str:
-    return "".join("%05d" % (int.from_bytes(h[i:i + 5], "big") % 100000) for i in range(0, 30, 5))
-
-
-def scannable(version: int, local: bytes, remote: bytes) -> bytes:
-    assert version < 128   # one varint byte
-    return (bytes([0x08, version]) + bytes([0x12, 0x22, 0x0A, 0x20]) + local[:32]
-            + bytes([0x1A, 0x22, 0x0A, 0x20]) + remote[:32])
 
 
 # §15
@@ -713,8 +697,8 @@ def _certificate_signed_without_label() -> bytes:
 
 
 def _safety_number_of_raw_account_keys() -> bytes:
-    a = party_hash(ed_public(inp("alice_account_seed")), ALICE_ADDRESS.encode())
-    b = party_hash(ed_public(inp("bob_account_seed")), BOB_ADDRESS.encode())
+    a = party_hash(ed_public(inp("alice_account_seed")), ALICE_ADDRESS.encode(), SAFETY_ROUNDS)
+    b = party_hash(ed_public(inp("bob_account_seed")), BOB_ADDRESS.encode(), SAFETY_ROUNDS)
     return "".join(sorted([digits(a), digits(b)])).encode("ascii")
 
 
