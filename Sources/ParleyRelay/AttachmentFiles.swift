@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import ParleyCrypto
 import ParleyProtocol
@@ -22,7 +23,8 @@ struct AttachmentFiles: Sendable {
     /// Makes an empty slot of `request.size` bytes (a PADMÉ bucket size, PROTOCOL.md §12.1), counted against
     /// `account`'s daily quota. The answer's upload secret is what fills the slot; the relay keeps only its
     /// hash, and nothing that ties the slot to `account`.
-    func createSlot(_ request: AttachmentSlotRequest, account: String) async throws -> AttachmentSlot {
+    /// A size past the limit is the request's fault (413) and is refused before the free space is asked.
+    func createSlot(_ request: AttachmentSlotRequest, account: String, logger: Logger) async throws -> AttachmentSlot {
         guard request.size > 0 else { throw RelayError.badRequest("the size must be positive") }
         guard request.size <= core.configuration.maxAttachmentBytes else {
             throw RelayError.payloadTooLarge("attachments are limited to \(core.configuration.maxAttachmentBytes) bytes")
@@ -30,6 +32,7 @@ struct AttachmentFiles: Sendable {
         guard AttachmentPadding.isBucket(request.size) else {
             throw RelayError.badRequest("\(request.size) is not a padded size (PROTOCOL.md §12.1); the next one is \(AttachmentPadding.padded(request.size))")
         }
+        try await core.requireRoom(for: UInt64(request.size), logger: logger)
         let now = core.clock.nowMilliseconds()
         guard try await core.storage.chargeAttachmentQuota(account: account, window: now / AttachmentQuota.period, bytes: request.size,
                                                             limits: core.configuration.attachmentQuota) else {
@@ -46,7 +49,7 @@ struct AttachmentFiles: Sendable {
 
     /// Fills slot `id` with the request body, which must be exactly the slot's size. `secret` is the
     /// slot's upload secret; without the right one the slot does not exist (404), as for an unknown id.
-    func upload(id: String, from body: RequestBody, secret: String?) async throws {
+    func upload(id: String, from body: RequestBody, secret: String?, logger: Logger) async throws {
         try Self.checkId(id)
         guard let secret else { throw RelayError.unauthorized("missing \(RelayAPI.uploadSecretHeader) header") }
         guard let slot = try await core.storage.attachment(id, now: core.clock.nowMilliseconds()),
@@ -54,6 +57,7 @@ struct AttachmentFiles: Sendable {
             throw RelayError.notFound("no attachment slot \(id)")
         }
         guard !slot.complete else { throw RelayError.conflict("attachment \(id) is already uploaded") }
+        try await core.requireRoom(for: UInt64(slot.size), logger: logger)
         let path = directory + "/" + id
         // Each upload writes a file of its own; the first to finish links it into place (link(2) refuses
         // an existing name), so two concurrent uploads to one slot cannot mix or replace each other.

@@ -150,14 +150,12 @@ struct RelayRoutes: Sendable {
             // Authenticated for the account's quota only: the slot itself is not tied to the account.
             let device = try await authenticate(request)
             let slot = try await body(request, AttachmentSlotRequest.self)
-            try await core.requireRoom(for: UInt64(max(0, slot.size)), logger: context.logger)
-            return try json(try await attachments.createSlot(slot, account: device.address), status: .created)
+            return try json(try await attachments.createSlot(slot, account: device.address, logger: context.logger), status: .created)
         }
         v1.put("attachments/:id") { request, context in
             // Filled with the slot's upload secret, not a device token: the relay learns no uploader here.
             let secret = request.headers[HTTPField.Name(RelayAPI.uploadSecretHeader)!]
-            try await core.requireRoom(for: request.headers[.contentLength].flatMap(UInt64.init) ?? 0, logger: context.logger)
-            try await attachments.upload(id: try context.parameters.require("id"), from: request.body, secret: secret)
+            try await attachments.upload(id: try context.parameters.require("id"), from: request.body, secret: secret, logger: context.logger)
             return Response(status: .noContent)
         }
         v1.get("attachments/:id") { _, context in

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import ParleyClient
 import ParleyCrypto
@@ -13,6 +14,8 @@ import Testing
 /// before this lose the uploader columns when they migrate.
 @Suite("Relay: attachments keep no uploader")
 struct AttachmentPrivacyTests {
+    private let log = Logger(label: "attachment-privacy-tests")
+
     @Test("after a sent attachment, no row of the relay's database that names the blob names its sender; its size is a bucket")
     func noUploaderStored() async throws {
         try await withRelay { relay, directory in
@@ -55,13 +58,13 @@ struct AttachmentPrivacyTests {
         let directory = try TemporaryDirectory("quota")
         let clock = ManualClock()
         let files = try AttachmentFiles(core: try core(directory, clock: clock, quota: AttachmentQuota(bytes: 1000, slots: 3)))
-        for _ in 0..<3 { _ = try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test") }
-        await #expect(throws: RelayError.rateLimited) { try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test") }
-        _ = try await files.createSlot(AttachmentSlotRequest(size: 896), account: "bob@relay.test")
-        await #expect(throws: RelayError.rateLimited) { try await files.createSlot(AttachmentSlotRequest(size: 112), account: "bob@relay.test") }
-        _ = try await files.createSlot(AttachmentSlotRequest(size: 104), account: "bob@relay.test")
+        for _ in 0..<3 { _ = try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test", logger: log) }
+        await #expect(throws: RelayError.rateLimited) { try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test", logger: log) }
+        _ = try await files.createSlot(AttachmentSlotRequest(size: 896), account: "bob@relay.test", logger: log)
+        await #expect(throws: RelayError.rateLimited) { try await files.createSlot(AttachmentSlotRequest(size: 112), account: "bob@relay.test", logger: log) }
+        _ = try await files.createSlot(AttachmentSlotRequest(size: 104), account: "bob@relay.test", logger: log)
         clock.advance(by: AttachmentQuota.period)
-        _ = try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test")
+        _ = try await files.createSlot(AttachmentSlotRequest(size: 10), account: "alice@relay.test", logger: log)
     }
 
     @Test("a slot is filled only with its upload secret, whose hash alone is stored")
@@ -69,16 +72,16 @@ struct AttachmentPrivacyTests {
         let directory = try TemporaryDirectory("secret")
         let core = try core(directory, clock: ManualClock(), quota: AttachmentQuota(bytes: 1 << 20, slots: 10))
         let files = try AttachmentFiles(core: core)
-        let slot = try await files.createSlot(AttachmentSlotRequest(size: 5), account: "alice@relay.test")
+        let slot = try await files.createSlot(AttachmentSlotRequest(size: 5), account: "alice@relay.test", logger: log)
         #expect(slot.uploadSecret.count == 64 && slot.uploadSecret.allSatisfy(\.isHexDigit))
         let stored = try #require(try await core.storage.attachment(slot.id, now: core.clock.nowMilliseconds()))
         #expect(stored.uploadSecretHash == SHA256.hash(Array(slot.uploadSecret.utf8)))
         let body = { RequestBody(buffer: ByteBuffer(bytes: [1, 2, 3, 4, 5])) }
-        await #expect(throws: RelayError.self) { try await files.upload(id: slot.id, from: body(), secret: nil) }
+        await #expect(throws: RelayError.self) { try await files.upload(id: slot.id, from: body(), secret: nil, logger: log) }
         await #expect(throws: RelayError.notFound("no attachment slot \(slot.id)")) {
-            try await files.upload(id: slot.id, from: body(), secret: String(slot.uploadSecret.reversed()))
+            try await files.upload(id: slot.id, from: body(), secret: String(slot.uploadSecret.reversed()), logger: log)
         }
-        try await files.upload(id: slot.id, from: body(), secret: slot.uploadSecret)
+        try await files.upload(id: slot.id, from: body(), secret: slot.uploadSecret, logger: log)
         #expect(try await core.storage.attachment(slot.id, now: core.clock.nowMilliseconds())?.complete == true)
     }
 
