@@ -56,9 +56,14 @@ public struct CipherSuite: Hashable, Sendable, CustomStringConvertible {
     /// ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length), with
     /// KDFLabel = struct { uint16 length; opaque label<V> = "MLS 1.0 " + Label; opaque context<V>; }.
     public func expandWithLabel(secret: SecretBytes, label: String, context: [UInt8], length: Int) -> SecretBytes {
+        expandWithLabel(secret: secret, label: Array(label.utf8), context: context, length: length)
+    }
+
+    /// The same with a label of raw bytes (an exporter's label is the application's choice).
+    public func expandWithLabel(secret: SecretBytes, label: [UInt8], context: [UInt8], length: Int) -> SecretBytes {
         var info = TLSWriter()
         info.writeUInt16(UInt16(length))
-        info.writeOpaque(Self.labelPrefix + Array(label.utf8))
+        info.writeOpaque(Self.labelPrefix + label)
         info.writeOpaque(context)
         return expand(secret: secret, info: info.bytes, length: length)
     }
@@ -253,7 +258,7 @@ public struct HPKEKeyPair: Sendable {
 }
 
 /// struct { opaque kem_output<V>; opaque ciphertext<V>; } HPKECiphertext (RFC 9420 §5.1.3).
-public struct HPKECiphertext: TLSCodable, Equatable, Sendable {
+public struct HPKECiphertext: TLSCodable, Hashable, Sendable {
     public var kemOutput: [UInt8]
     public var ciphertext: [UInt8]
 
