@@ -6,10 +6,10 @@ public struct GroupContext: TLSCodable, Hashable, Sendable {
     public var epoch: UInt64
     public var treeHash: [UInt8]
     public var confirmedTranscriptHash: [UInt8]
-    public var extensions: [Extension]
+    public var extensions: [MLSExtension]
 
     public init(version: ProtocolVersion = mls10, cipherSuite: UInt16, groupID: [UInt8], epoch: UInt64, treeHash: [UInt8],
-                confirmedTranscriptHash: [UInt8], extensions: [Extension] = []) {
+                confirmedTranscriptHash: [UInt8], extensions: [MLSExtension] = []) {
         self.version = version
         self.cipherSuite = cipherSuite
         self.groupID = groupID
@@ -36,6 +36,6 @@ public struct GroupContext: TLSCodable, Hashable, Sendable {
         epoch = try reader.readUInt64()
         treeHash = try reader.readOpaque()
         confirmedTranscriptHash = try reader.readOpaque()
-        extensions = try reader.readVector(of: Extension.self)
+        extensions = try reader.readVector(of: MLSExtension.self)
     }
 }

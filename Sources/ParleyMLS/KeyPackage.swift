@@ -4,11 +4,11 @@ public struct KeyPackage: TLSCodable, Hashable, Sendable {
     public var cipherSuite: UInt16
     public var initKey: [UInt8]
     public var leafNode: LeafNode
-    public var extensions: [Extension]
+    public var extensions: [MLSExtension]
     public var signature: [UInt8]
 
     public init(version: ProtocolVersion = mls10, cipherSuite: UInt16, initKey: [UInt8], leafNode: LeafNode,
-                extensions: [Extension], signature: [UInt8] = []) {
+                extensions: [MLSExtension], signature: [UInt8] = []) {
         self.version = version
         self.cipherSuite = cipherSuite
         self.initKey = initKey
@@ -42,7 +42,7 @@ public struct KeyPackage: TLSCodable, Hashable, Sendable {
         cipherSuite = try reader.readUInt16()
         initKey = try reader.readOpaque()
         leafNode = try reader.read()
-        extensions = try reader.readVector(of: Extension.self)
+        extensions = try reader.readVector(of: MLSExtension.self)
         signature = try reader.readOpaque()
     }
 

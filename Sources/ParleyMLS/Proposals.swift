@@ -9,15 +9,15 @@ public enum Proposal: TLSCodable, Hashable, Sendable {
     case preSharedKey(PreSharedKeyID)
     case reInit(ReInit)
     case externalInit(kemOutput: [UInt8])
-    case groupContextExtensions([Extension])
+    case groupContextExtensions([MLSExtension])
 
     public struct ReInit: TLSCodable, Hashable, Sendable {
         public var groupID: [UInt8]
         public var version: ProtocolVersion
         public var cipherSuite: UInt16
-        public var extensions: [Extension]
+        public var extensions: [MLSExtension]
 
-        public init(groupID: [UInt8], version: ProtocolVersion, cipherSuite: UInt16, extensions: [Extension]) {
+        public init(groupID: [UInt8], version: ProtocolVersion, cipherSuite: UInt16, extensions: [MLSExtension]) {
             self.groupID = groupID
             self.version = version
             self.cipherSuite = cipherSuite
@@ -35,7 +35,7 @@ public enum Proposal: TLSCodable, Hashable, Sendable {
             groupID = try reader.readOpaque()
             version = try reader.readUInt16()
             cipherSuite = try reader.readUInt16()
-            extensions = try reader.readVector(of: Extension.self)
+            extensions = try reader.readVector(of: MLSExtension.self)
         }
     }
 
@@ -73,7 +73,7 @@ public enum Proposal: TLSCodable, Hashable, Sendable {
         case 4: .preSharedKey(try reader.read())
         case 5: .reInit(try reader.read())
         case 6: .externalInit(kemOutput: try reader.readOpaque())
-        case 7: .groupContextExtensions(try reader.readVector(of: Extension.self))
+        case 7: .groupContextExtensions(try reader.readVector(of: MLSExtension.self))
         default: throw .invalidValue("proposal type")
         }
     }

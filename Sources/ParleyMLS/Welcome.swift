@@ -3,12 +3,12 @@ import ParleyCrypto
 /// GroupInfo (RFC 9420 §12.4.3): the public state of an epoch, signed by the member who made it.
 public struct GroupInfo: TLSCodable, Hashable, Sendable {
     public var groupContext: GroupContext
-    public var extensions: [Extension]
+    public var extensions: [MLSExtension]
     public var confirmationTag: [UInt8]
     public var signer: UInt32
     public var signature: [UInt8]
 
-    public init(groupContext: GroupContext, extensions: [Extension], confirmationTag: [UInt8], signer: UInt32, signature: [UInt8] = []) {
+    public init(groupContext: GroupContext, extensions: [MLSExtension], confirmationTag: [UInt8], signer: UInt32, signature: [UInt8] = []) {
         self.groupContext = groupContext
         self.extensions = extensions
         self.confirmationTag = confirmationTag
@@ -45,7 +45,7 @@ public struct GroupInfo: TLSCodable, Hashable, Sendable {
 
     public init(from reader: inout TLSReader) throws(MLSError) {
         groupContext = try reader.read()
-        extensions = try reader.readVector(of: Extension.self)
+        extensions = try reader.readVector(of: MLSExtension.self)
         confirmationTag = try reader.readOpaque()
         signer = try reader.readUInt32()
         signature = try reader.readOpaque()
