@@ -167,6 +167,33 @@ public struct CipherSuite: Hashable, Sendable, CustomStringConvertible {
         try decryptWithLabel(privateKey: privateKey, label: label, context: context, kemOutput: sealed.kemOutput, ciphertext: sealed.ciphertext)
     }
 
+    /// The init secret of an external commit (RFC 9420 §8.3), sender side: an HPKE base-mode context to the
+    /// group's `external_pub`, exported under "MLS 1.0 external init secret". Returns the KEM output for the
+    /// ExternalInit proposal.
+    public func externalInit(publicKey: [UInt8]) throws(MLSError) -> (kemOutput: [UInt8], initSecret: SecretBytes) {
+        do {
+            let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: publicKey)
+            let sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: hpkeSuite, info: Data())
+            let secret = try sender.exportSecret(context: Array("MLS 1.0 external init secret".utf8), outputByteCount: hashLength)
+            return (Array(sender.encapsulatedKey), secret.withUnsafeBytes { SecretBytes($0) })
+        } catch {
+            throw .invalidKey
+        }
+    }
+
+    /// The same, group side: from the ExternalInit's KEM output and the external private key.
+    public func externalInitSecret(kemOutput: [UInt8], privateKey: SecretBytes) throws(MLSError) -> SecretBytes {
+        guard kemOutput.count == hpkePublicKeyLength else { throw .invalidKey }
+        do {
+            let key = try privateKey.withUnsafeBytes { try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: $0) }
+            let recipient = try HPKE.Recipient(privateKey: key, ciphersuite: hpkeSuite, info: Data(), encapsulatedKey: Data(kemOutput))
+            let secret = try recipient.exportSecret(context: Array("MLS 1.0 external init secret".utf8), outputByteCount: hashLength)
+            return secret.withUnsafeBytes { SecretBytes($0) }
+        } catch {
+            throw .invalidKey
+        }
+    }
+
     /// DeriveKeyPair of DHKEM(X25519, HKDF-SHA256) (RFC 9180 §7.1.3): sk = LabeledExpand(LabeledExtract("",
     /// "dkp_prk", ikm), "sk", "", 32), with suite_id "KEM" ‖ 0x0020. swift-crypto does not expose it.
     public func deriveKeyPair(ikm: SecretBytes) -> HPKEKeyPair {

@@ -1,0 +1,419 @@
+import ParleyCrypto
+
+/// A member's state in one epoch of a group, and the transitions to the next (RFC 9420 §§11–12).
+///
+/// A value: `process` works on a copy and replaces `self` only once an incoming message has fully
+/// validated, so a message that fails any check leaves the state byte for byte as it was.
+public struct Group: Sendable {
+    public let suite: CipherSuite
+    public private(set) var context: GroupContext
+    public private(set) var tree: RatchetTree
+    public private(set) var myLeaf: UInt32
+    public private(set) var interimTranscriptHash: [UInt8]
+    /// False once a commit removed this member; nothing more can be processed.
+    public private(set) var isActive = true
+
+    private(set) var privateKeys: TreePrivateKeys
+    private(set) var secrets: EpochSecrets
+    private(set) var secretTree: SecretTree
+    private var pendingProposals: [PendingProposal] = []
+    /// Resumption PSKs of recent epochs of this group, by epoch (at most `retainedResumptionPSKs`).
+    private var resumptionPSKs: [UInt64: SecretBytes] = [:]
+    /// External PSKs the application shares with the group, by PSK id.
+    public var externalPSKs: [[UInt8]: SecretBytes]
+
+    public static let retainedResumptionPSKs = 8
+
+    struct PendingProposal: Sendable {
+        let reference: [UInt8]
+        let proposal: Proposal
+        let sender: Sender
+    }
+
+    public var epoch: UInt64 { context.epoch }
+    public var epochAuthenticator: SecretBytes { secrets.epochAuthenticator }
+
+    /// MLS-Exporter of the current epoch.
+    public func export(label: String, context exportContext: [UInt8], length: Int) -> SecretBytes {
+        secrets.export(label: Array(label.utf8), context: exportContext, length: length)
+    }
+
+    // MARK: Joining from a Welcome (§12.4.3.1)
+
+    /// Joins with the Welcome meant for `keyPackage`. The tree comes from the GroupInfo's `ratchet_tree`
+    /// extension, or from `ratchetTree` when the group sends it another way.
+    public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
+                            ratchetTree: RatchetTree? = nil, externalPSKs: [[UInt8]: SecretBytes] = [:]) throws(MLSError) -> Group {
+        let suite = try CipherSuite(id: welcome.cipherSuite)
+        guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
+        let groupSecrets = try welcome.openGroupSecrets(suite: suite, keyPackageReference: keyPackage.reference(suite: suite),
+                                                        initPrivateKey: initPrivateKey)
+        guard groupSecrets.joinerSecret.count == suite.hashLength else { throw .invalidValue("joiner secret length") }
+        var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
+        for id in groupSecrets.psks {
+            guard case .external(let pskID) = id.kind, let secret = externalPSKs[pskID] else {
+                throw .protocolViolation("the Welcome needs a PSK this client does not have")
+            }
+            psks.append((id, secret))
+        }
+        let pskSecret = PSKSecret.derive(suite: suite, psks: psks)
+        let welcomeSecret = EpochSecrets.welcomeSecret(suite: suite, joinerSecret: groupSecrets.joinerSecret, pskSecret: pskSecret)
+        let groupInfo = try welcome.openGroupInfo(suite: suite, welcomeSecret: welcomeSecret)
+        let context = groupInfo.groupContext
+        guard context.version == mls10, context.cipherSuite == suite.id else { throw .protocolViolation("GroupInfo for another version or suite") }
+
+        var tree: RatchetTree
+        let treeExtensions = groupInfo.extensions.filter { $0.extensionType == ExtensionType.ratchetTree }
+        guard treeExtensions.count <= 1 else { throw .protocolViolation("two ratchet_tree extensions") }
+        if let ext = treeExtensions.first {
+            tree = try RatchetTree(suite: suite, encoded: ext.data)
+        } else if let ratchetTree {
+            tree = ratchetTree
+        } else {
+            throw .protocolViolation("no ratchet tree for the Welcome")
+        }
+        guard let signer = tree.leaf(groupInfo.signer), groupInfo.verifySignature(suite: suite, publicKey: signer.signatureKey) else {
+            throw .invalidSignature
+        }
+        try tree.validate(groupID: context.groupID, treeHash: context.treeHash)
+        guard let me = tree.occupiedLeaves.first(where: { tree.leaf($0) == keyPackage.leafNode }) else {
+            throw .protocolViolation("the tree does not hold this KeyPackage's leaf")
+        }
+
+        var keys = TreePrivateKeys(leafIndex: me, leafPrivateKey: encryptionPrivateKey)
+        if let pathSecret = groupSecrets.pathSecret {
+            let ancestor = TreeMath.commonAncestor(2 * me, 2 * groupInfo.signer)
+            let path = tree.filteredDirectPath(of: groupInfo.signer).map(\.node)
+            guard path.contains(ancestor) else { throw .protocolViolation("the path secret's node is not on the signer's path") }
+            keys.setPathSecret(pathSecret, at: ancestor, path: path, suite: suite)
+        }
+        guard keys.isConsistent(with: tree) else { throw .protocolViolation("a private key does not match the tree") }
+
+        let secrets = EpochSecrets(suite: suite, joinerSecret: groupSecrets.joinerSecret, pskSecret: pskSecret, groupContext: context.tlsEncoded)
+        guard constantTimeEquals(secrets.confirmationTag(confirmedTranscriptHash: context.confirmedTranscriptHash), groupInfo.confirmationTag) else {
+            throw .protocolViolation("the GroupInfo's confirmation tag does not verify")
+        }
+        var group = Group(suite: suite, context: context, tree: tree, myLeaf: me,
+                          interimTranscriptHash: TranscriptHash.interim(suite: suite, confirmed: context.confirmedTranscriptHash,
+                                                                        confirmationTag: groupInfo.confirmationTag),
+                          privateKeys: keys, secrets: secrets,
+                          secretTree: SecretTree(suite: suite, encryptionSecret: secrets.encryptionSecret, leafCount: tree.leafCount),
+                          externalPSKs: externalPSKs)
+        group.resumptionPSKs[context.epoch] = secrets.resumptionPSK
+        return group
+    }
+
+    private init(suite: CipherSuite, context: GroupContext, tree: RatchetTree, myLeaf: UInt32, interimTranscriptHash: [UInt8],
+                 privateKeys: TreePrivateKeys, secrets: EpochSecrets, secretTree: SecretTree, externalPSKs: [[UInt8]: SecretBytes]) {
+        self.suite = suite
+        self.context = context
+        self.tree = tree
+        self.myLeaf = myLeaf
+        self.interimTranscriptHash = interimTranscriptHash
+        self.privateKeys = privateKeys
+        self.secrets = secrets
+        self.secretTree = secretTree
+        self.externalPSKs = externalPSKs
+    }
+
+    // MARK: Processing
+
+    public enum Processed: Sendable, Equatable {
+        case application(data: [UInt8], sender: UInt32)
+        /// A proposal was cached for a later commit.
+        case proposal(Proposal, sender: Sender)
+        /// A commit moved the group to a new epoch.
+        case commit(epoch: UInt64)
+        /// A commit removed this member.
+        case removed
+    }
+
+    /// Processes one message of the current epoch. On any error the state is unchanged.
+    public mutating func process(_ message: MLSMessage) throws(MLSError) -> Processed {
+        var next = self
+        let result = try next.apply(message)
+        self = next
+        return result
+    }
+
+    private mutating func apply(_ message: MLSMessage) throws(MLSError) -> Processed {
+        guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        let authenticated: AuthenticatedContent
+        switch message.body {
+        case .publicMessage(let m):
+            try checkGroupAndEpoch(m.content.groupID, m.content.epoch)
+            if case .application = m.content.body { throw .protocolViolation("application data in a PublicMessage") }
+            authenticated = try m.unprotect(suite: suite, membershipKey: secrets.membershipKey, context: context)
+        case .privateMessage(let m):
+            try checkGroupAndEpoch(m.groupID, m.epoch)
+            authenticated = try m.unprotect(suite: suite, secretTree: &secretTree, senderDataSecret: secrets.senderDataSecret)
+        default:
+            throw .protocolViolation("not a group message")
+        }
+        let content = authenticated.content
+        guard authenticated.verifySignature(suite: suite, publicKey: try signatureKey(of: content), context: context) else {
+            throw .invalidSignature
+        }
+        switch content.body {
+        case .application(let data):
+            guard case .member(let leaf) = content.sender else { throw .protocolViolation("application data from a non-member") }
+            return .application(data: data, sender: leaf)
+        case .proposal(let proposal):
+            try checkProposalSender(proposal, content.sender)
+            pendingProposals.append(PendingProposal(reference: suite.makeProposalRef(authenticated.tlsEncoded), proposal: proposal, sender: content.sender))
+            return .proposal(proposal, sender: content.sender)
+        case .commit(let commit):
+            return try applyCommit(commit, authenticated)
+        }
+    }
+
+    private func checkGroupAndEpoch(_ groupID: [UInt8], _ epoch: UInt64) throws(MLSError) {
+        guard groupID == context.groupID else { throw .protocolViolation("message for another group") }
+        guard epoch == context.epoch else { throw .protocolViolation("message for another epoch") }
+    }
+
+    /// The key a sender signs with: a member's leaf, an external sender's entry, or the leaf it brings.
+    private func signatureKey(of content: FramedContent) throws(MLSError) -> [UInt8] {
+        switch content.sender {
+        case .member(let leaf):
+            guard let node = tree.leaf(leaf) else { throw .protocolViolation("sender leaf is blank") }
+            return node.signatureKey
+        case .external(let index):
+            let senders = try externalSenders()
+            guard Int(index) < senders.count else { throw .protocolViolation("unknown external sender") }
+            return senders[Int(index)].signatureKey
+        case .newMemberProposal:
+            guard case .proposal(.add(let keyPackage)) = content.body else { throw .protocolViolation("a new member may only propose its own Add") }
+            return keyPackage.leafNode.signatureKey
+        case .newMemberCommit:
+            guard case .commit(let commit) = content.body, let path = commit.path else {
+                throw .protocolViolation("an external commit needs a path")
+            }
+            return path.leafNode.signatureKey
+        }
+    }
+
+    func externalSenders() throws(MLSError) -> [ExternalSender] {
+        guard let ext = context.extensions.first(where: { $0.extensionType == ExtensionType.externalSenders }) else { return [] }
+        var reader = TLSReader(ext.data)
+        let senders = try reader.readVector(of: ExternalSender.self)
+        try reader.finish()
+        return senders
+    }
+
+    private func checkProposalSender(_ proposal: Proposal, _ sender: Sender) throws(MLSError) {
+        switch (proposal, sender) {
+        case (.update, .member), (.add, _), (.remove, .member), (.remove, .external), (.preSharedKey, .member), (.preSharedKey, .external),
+             (.reInit, .member), (.reInit, .external), (.groupContextExtensions, .member), (.groupContextExtensions, .external):
+            return
+        default:
+            throw .protocolViolation("proposal type not allowed from this sender")
+        }
+    }
+
+    // MARK: Commits (§12.4.2)
+
+    private mutating func applyCommit(_ commit: Commit, _ authenticated: AuthenticatedContent) throws(MLSError) -> Processed {
+        let sender = authenticated.content.sender
+        let isExternal: Bool
+        switch sender {
+        case .member(let leaf):
+            guard leaf != myLeaf else { throw .protocolViolation("a member does not process its own commit from the wire") }
+            isExternal = false
+        case .newMemberCommit: isExternal = true
+        default: throw .protocolViolation("commit from a sender that cannot commit")
+        }
+
+        var proposals: [(proposal: Proposal, sender: Sender)] = []
+        for item in commit.proposals {
+            switch item {
+            case .proposal(let proposal):
+                proposals.append((proposal, sender))
+            case .reference(let reference):
+                guard !isExternal else { throw .protocolViolation("an external commit refers to a proposal") }
+                guard let pending = pendingProposals.first(where: { constantTimeEquals($0.reference, reference) }) else {
+                    throw .protocolViolation("commit refers to an unknown proposal")
+                }
+                proposals.append((pending.proposal, pending.sender))
+            }
+        }
+        try validate(proposals, committer: sender, isExternal: isExternal)
+        let needsPath = proposals.isEmpty || proposals.contains {
+            switch $0.proposal {
+            case .update, .remove, .externalInit, .groupContextExtensions: true
+            default: false
+            }
+        }
+        if needsPath && commit.path == nil { throw .protocolViolation("this commit needs a path") }
+
+        // Apply in the order of §12.3: extensions, updates, removes, adds; then PSKs and external init.
+        var newTree = tree
+        var extensions = context.extensions
+        var pskIDs: [PreSharedKeyID] = []
+        var externalKEMOutput: [UInt8]?
+        var newMembers = Set<UInt32>()
+        var removedMe = false
+        for case (.groupContextExtensions(let new), _) in proposals { extensions = new }
+        for case (.update(let leaf), .member(let index)) in proposals {
+            guard index != myLeaf else { throw .protocolViolation("an Update of this member's leaf it did not send") }
+            try newTree.updateLeaf(index, with: leaf)
+        }
+        for case (.remove(let index), _) in proposals {
+            if index == myLeaf { removedMe = true }
+            try newTree.removeLeaf(index)
+        }
+        for case (.add(let keyPackage), _) in proposals { newMembers.insert(newTree.addLeaf(keyPackage.leafNode)) }
+        for case (.preSharedKey(let id), _) in proposals { pskIDs.append(id) }
+        for case (.externalInit(let kemOutput), _) in proposals { externalKEMOutput = kemOutput }
+        if removedMe {
+            isActive = false
+            return .removed
+        }
+
+        var committerLeaf: UInt32
+        if case .member(let leaf) = sender {
+            committerLeaf = leaf
+        } else {
+            // An external committer takes the leftmost free leaf, as an Add would; its path then fills it.
+            var placeholder = commit.path!.leafNode
+            placeholder.encryptionKey = []
+            committerLeaf = newTree.addLeaf(placeholder)
+        }
+
+        let newEpoch = context.epoch + 1
+        let provisional = { (treeHash: [UInt8]) -> [UInt8] in
+            GroupContext(cipherSuite: self.suite.id, groupID: self.context.groupID, epoch: newEpoch, treeHash: treeHash,
+                         confirmedTranscriptHash: self.context.confirmedTranscriptHash, extensions: extensions).tlsEncoded
+        }
+        var keys = privateKeys
+        var commitSecret = suite.zeroSecret
+        if let path = commit.path {
+            let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
+                                                      groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
+            newTree = applied.tree
+            keys = applied.privateKeys
+            commitSecret = applied.commitSecret
+        } else {
+            keys.forgetStaleKeys(tree: newTree)
+        }
+
+        let confirmed = TranscriptHash.confirmed(suite: suite, interim: interimTranscriptHash, wireFormat: authenticated.wireFormat.rawValue,
+                                                 content: authenticated.content, signature: authenticated.auth.signature)
+        let newContext = GroupContext(cipherSuite: suite.id, groupID: context.groupID, epoch: newEpoch, treeHash: newTree.treeHash(),
+                                      confirmedTranscriptHash: confirmed, extensions: extensions)
+        var initSecret = secrets.initSecret
+        if let externalKEMOutput {
+            initSecret = try suite.externalInitSecret(kemOutput: externalKEMOutput, privateKey: secrets.externalKeyPair.privateKey)
+        }
+        var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
+        for id in pskIDs { psks.append((id, try resolve(id))) }
+        let newSecrets = EpochSecrets(suite: suite, initSecret: initSecret, commitSecret: commitSecret,
+                                      pskSecret: PSKSecret.derive(suite: suite, psks: psks), groupContext: newContext.tlsEncoded)
+        guard let tag = authenticated.auth.confirmationTag,
+              constantTimeEquals(tag, newSecrets.confirmationTag(confirmedTranscriptHash: confirmed)) else {
+            throw .protocolViolation("the commit's confirmation tag does not verify")
+        }
+
+        context = newContext
+        tree = newTree
+        privateKeys = keys
+        secrets = newSecrets
+        interimTranscriptHash = TranscriptHash.interim(suite: suite, confirmed: confirmed, confirmationTag: tag)
+        secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
+        pendingProposals = []
+        resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
+        if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
+        return .commit(epoch: newEpoch)
+    }
+
+    private func resolve(_ id: PreSharedKeyID) throws(MLSError) -> SecretBytes {
+        switch id.kind {
+        case .external(let pskID):
+            guard let secret = externalPSKs[pskID] else { throw .protocolViolation("unknown external PSK") }
+            return secret
+        case .resumption(let usage, let groupID, let epoch):
+            guard usage == .application, groupID == context.groupID, let secret = resumptionPSKs[epoch] else {
+                throw .protocolViolation("unknown resumption PSK")
+            }
+            return secret
+        }
+    }
+
+    /// The proposal list rules of §12.2 and the per-proposal checks of §12.1.
+    private func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {
+        var touched = Set<UInt32>()
+        var pskIDs = Set<PreSharedKeyID>()
+        var addedSignatureKeys = Set<[UInt8]>()
+        var counts: [UInt16: Int] = [:]
+        for (proposal, sender) in proposals {
+            counts[proposal.type, default: 0] += 1
+            switch proposal {
+            case .add(let keyPackage):
+                try validateKeyPackage(keyPackage)
+                guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
+                      !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
+                else { throw .protocolViolation("an Add for a signature key already in the group") }
+            case .update(let leaf):
+                guard case .member(let index) = sender, sender != committer else { throw .protocolViolation("an Update from the committer or a non-member") }
+                guard case .update = leaf.source,
+                      leaf.hasValidSignature(suite: suite, context: LeafNodeSignatureContext(groupID: context.groupID, leafIndex: index))
+                else { throw .protocolViolation("an Update's leaf node is not valid") }
+                guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
+            case .remove(let index):
+                guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
+                guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
+            case .preSharedKey(let id):
+                guard id.nonce.count == suite.hashLength else { throw .protocolViolation("a PSK nonce of the wrong length") }
+                guard pskIDs.insert(id).inserted else { throw .protocolViolation("the same PSK twice") }
+            case .reInit:
+                guard proposals.count == 1 else { throw .protocolViolation("a ReInit with other proposals") }
+            case .externalInit:
+                guard isExternal else { throw .protocolViolation("an ExternalInit in a member's commit") }
+            case .groupContextExtensions:
+                break
+            }
+        }
+        if counts[7, default: 0] > 1 { throw .protocolViolation("two GroupContextExtensions proposals") }
+        if isExternal {
+            guard counts[6, default: 0] == 1 else { throw .protocolViolation("an external commit needs exactly one ExternalInit") }
+            for (proposal, _) in proposals {
+                switch proposal {
+                case .externalInit, .remove, .preSharedKey: continue
+                default: throw .protocolViolation("an external commit with a proposal it may not carry")
+                }
+            }
+        }
+    }
+
+    /// §10.1: the KeyPackage's version and suite are the group's, its signature and its leaf's verify, the
+    /// leaf comes from a KeyPackage, and its init key differs from the leaf's encryption key.
+    private func validateKeyPackage(_ keyPackage: KeyPackage) throws(MLSError) {
+        guard keyPackage.version == mls10, keyPackage.cipherSuite == suite.id else { throw .protocolViolation("a KeyPackage for another version or suite") }
+        guard keyPackage.verifySignature(suite: suite) else { throw .invalidSignature }
+        guard case .keyPackage = keyPackage.leafNode.source, keyPackage.leafNode.hasValidSignature(suite: suite, context: nil) else {
+            throw .protocolViolation("a KeyPackage's leaf node is not valid")
+        }
+        guard keyPackage.initKey != keyPackage.leafNode.encryptionKey else { throw .protocolViolation("a KeyPackage's init key is its leaf's key") }
+    }
+}
+
+/// struct { SignaturePublicKey signature_key; Credential credential; } ExternalSender (§12.1.8.1).
+public struct ExternalSender: TLSCodable, Hashable, Sendable {
+    public var signatureKey: [UInt8]
+    public var credential: Credential
+
+    public init(signatureKey: [UInt8], credential: Credential) {
+        self.signatureKey = signatureKey
+        self.credential = credential
+    }
+
+    public func encode(to writer: inout TLSWriter) {
+        writer.writeOpaque(signatureKey)
+        credential.encode(to: &writer)
+    }
+
+    public init(from reader: inout TLSReader) throws(MLSError) {
+        signatureKey = try reader.readOpaque()
+        credential = try reader.read()
+    }
+}
