@@ -6,19 +6,21 @@ import ParleyCrypto
 /// validated, so a message that fails any check leaves the state byte for byte as it was.
 public struct Group: Sendable {
     public let suite: CipherSuite
-    public private(set) var context: GroupContext
-    public private(set) var tree: RatchetTree
-    public private(set) var myLeaf: UInt32
-    public private(set) var interimTranscriptHash: [UInt8]
+    public internal(set) var context: GroupContext
+    public internal(set) var tree: RatchetTree
+    public internal(set) var myLeaf: UInt32
+    public internal(set) var interimTranscriptHash: [UInt8]
     /// False once a commit removed this member; nothing more can be processed.
-    public private(set) var isActive = true
+    public internal(set) var isActive = true
 
-    private(set) var privateKeys: TreePrivateKeys
-    private(set) var secrets: EpochSecrets
-    private(set) var secretTree: SecretTree
-    private var pendingProposals: [PendingProposal] = []
+    /// This member's signing key; a client that only reads (as the passive-client vectors) may have none.
+    let signatureKey: SignaturePrivateKey?
+    var privateKeys: TreePrivateKeys
+    var secrets: EpochSecrets
+    var secretTree: SecretTree
+    var pendingProposals: [PendingProposal] = []
     /// Resumption PSKs of recent epochs of this group, by epoch (at most `retainedResumptionPSKs`).
-    private var resumptionPSKs: [UInt64: SecretBytes] = [:]
+    var resumptionPSKs: [UInt64: SecretBytes] = [:]
     /// External PSKs the application shares with the group, by PSK id.
     public var externalPSKs: [[UInt8]: SecretBytes]
 
@@ -43,7 +45,8 @@ public struct Group: Sendable {
     /// Joins with the Welcome meant for `keyPackage`. The tree comes from the GroupInfo's `ratchet_tree`
     /// extension, or from `ratchetTree` when the group sends it another way.
     public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
-                            ratchetTree: RatchetTree? = nil, externalPSKs: [[UInt8]: SecretBytes] = [:]) throws(MLSError) -> Group {
+                            signatureKey: SignaturePrivateKey? = nil, ratchetTree: RatchetTree? = nil,
+                            externalPSKs: [[UInt8]: SecretBytes] = [:]) throws(MLSError) -> Group {
         let suite = try CipherSuite(id: welcome.cipherSuite)
         guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
         let groupSecrets = try welcome.openGroupSecrets(suite: suite, keyPackageReference: keyPackage.reference(suite: suite),
@@ -93,7 +96,8 @@ public struct Group: Sendable {
         guard constantTimeEquals(secrets.confirmationTag(confirmedTranscriptHash: context.confirmedTranscriptHash), groupInfo.confirmationTag) else {
             throw .protocolViolation("the GroupInfo's confirmation tag does not verify")
         }
-        var group = Group(suite: suite, context: context, tree: tree, myLeaf: me,
+        if let signatureKey, signatureKey.publicKey != keyPackage.leafNode.signatureKey { throw .invalidKey }
+        var group = Group(suite: suite, context: context, tree: tree, myLeaf: me, signatureKey: signatureKey,
                           interimTranscriptHash: TranscriptHash.interim(suite: suite, confirmed: context.confirmedTranscriptHash,
                                                                         confirmationTag: groupInfo.confirmationTag),
                           privateKeys: keys, secrets: secrets,
@@ -103,12 +107,13 @@ public struct Group: Sendable {
         return group
     }
 
-    private init(suite: CipherSuite, context: GroupContext, tree: RatchetTree, myLeaf: UInt32, interimTranscriptHash: [UInt8],
+    init(suite: CipherSuite, context: GroupContext, tree: RatchetTree, myLeaf: UInt32, signatureKey: SignaturePrivateKey?, interimTranscriptHash: [UInt8],
                  privateKeys: TreePrivateKeys, secrets: EpochSecrets, secretTree: SecretTree, externalPSKs: [[UInt8]: SecretBytes]) {
         self.suite = suite
         self.context = context
         self.tree = tree
         self.myLeaf = myLeaf
+        self.signatureKey = signatureKey
         self.interimTranscriptHash = interimTranscriptHash
         self.privateKeys = privateKeys
         self.secrets = secrets
@@ -151,7 +156,7 @@ public struct Group: Sendable {
             throw .protocolViolation("not a group message")
         }
         let content = authenticated.content
-        guard authenticated.verifySignature(suite: suite, publicKey: try signatureKey(of: content), context: context) else {
+        guard authenticated.verifySignature(suite: suite, publicKey: try senderSignatureKey(of: content), context: context) else {
             throw .invalidSignature
         }
         switch content.body {
@@ -173,7 +178,7 @@ public struct Group: Sendable {
     }
 
     /// The key a sender signs with: a member's leaf, an external sender's entry, or the leaf it brings.
-    private func signatureKey(of content: FramedContent) throws(MLSError) -> [UInt8] {
+    private func senderSignatureKey(of content: FramedContent) throws(MLSError) -> [UInt8] {
         switch content.sender {
         case .member(let leaf):
             guard let node = tree.leaf(leaf) else { throw .protocolViolation("sender leaf is blank") }
@@ -326,7 +331,7 @@ public struct Group: Sendable {
         return .commit(epoch: newEpoch)
     }
 
-    private func resolve(_ id: PreSharedKeyID) throws(MLSError) -> SecretBytes {
+    func resolve(_ id: PreSharedKeyID) throws(MLSError) -> SecretBytes {
         switch id.kind {
         case .external(let pskID):
             guard let secret = externalPSKs[pskID] else { throw .protocolViolation("unknown external PSK") }
@@ -340,7 +345,7 @@ public struct Group: Sendable {
     }
 
     /// The proposal list rules of §12.2 and the per-proposal checks of §12.1.
-    private func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {
+    func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {
         var touched = Set<UInt32>()
         var pskIDs = Set<PreSharedKeyID>()
         var addedSignatureKeys = Set<[UInt8]>()

@@ -1,0 +1,91 @@
+import ParleyCrypto
+@testable import ParleyMLS
+import Testing
+
+/// A client with a KeyPackage and the private keys behind it.
+struct TestClient {
+    let suite: CipherSuite
+    let signatureKey = SignaturePrivateKey()
+    let initKeys: HPKEKeyPair
+    let encryptionKeys: HPKEKeyPair
+    let keyPackage: KeyPackage
+
+    init(suite: CipherSuite, name: String) throws {
+        self.suite = suite
+        initKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
+        encryptionKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
+        var leaf = LeafNode(encryptionKey: encryptionKeys.publicKey, signatureKey: signatureKey.publicKey,
+                            credential: .basic(identity: Array(name.utf8)), capabilities: Capabilities(cipherSuites: [suite.id]),
+                            source: .keyPackage(Lifetime(notBefore: 0, notAfter: .max)), extensions: [])
+        try leaf.sign(suite: suite, key: signatureKey, context: nil)
+        var keyPackage = KeyPackage(cipherSuite: suite.id, initKey: initKeys.publicKey, leafNode: leaf, extensions: [])
+        keyPackage.sign(suite: suite, key: signatureKey)
+        self.keyPackage = keyPackage
+    }
+
+    func create(groupID: [UInt8] = Array("group".utf8)) throws -> Group {
+        try Group.create(suite: suite, groupID: groupID, leaf: keyPackage.leafNode, encryptionPrivateKey: encryptionKeys.privateKey,
+                         signatureKey: signatureKey)
+    }
+
+    func join(_ welcome: Welcome) throws -> Group {
+        try Group.join(welcome: welcome, keyPackage: keyPackage, initPrivateKey: initKeys.privateKey,
+                       encryptionPrivateKey: encryptionKeys.privateKey, signatureKey: signatureKey)
+    }
+}
+
+@Suite struct GroupTests {
+    static func sameEpoch(_ groups: [Group]) -> Bool {
+        let first = groups[0]
+        return groups.allSatisfy {
+            $0.epoch == first.epoch && $0.epochAuthenticator.constantTimeEquals(first.epochAuthenticator) && $0.context == first.context
+        }
+    }
+
+    @Test(arguments: CipherSuite.supported) func lifecycle(suite: CipherSuite) throws {
+        let alice = try TestClient(suite: suite, name: "alice"), bob = try TestClient(suite: suite, name: "bob")
+        let carol = try TestClient(suite: suite, name: "carol"), dave = try TestClient(suite: suite, name: "dave")
+        var a = try alice.create()
+
+        // Add Bob and Carol in one commit; both join from the Welcome.
+        let add = try a.commit(adding: [bob.keyPackage, carol.keyPackage])
+        var b = try bob.join(try #require(add.welcome))
+        var c = try carol.join(try #require(add.welcome))
+        #expect(Self.sameEpoch([a, b, c]))
+        #expect(a.tree.occupiedLeaves == [0, 1, 2])
+
+        // Application messages, out of order across senders.
+        let m1 = try a.encrypt(Array("hello".utf8), padding: 10)
+        let m2 = try b.encrypt(Array("hi".utf8))
+        #expect(try c.process(m2) == .application(data: Array("hi".utf8), sender: 1))
+        #expect(try c.process(m1) == .application(data: Array("hello".utf8), sender: 0))
+        #expect(try b.process(m1) == .application(data: Array("hello".utf8), sender: 0))
+
+        // Bob updates himself (empty commit with a path), as a PrivateMessage.
+        let update = try b.commit(wireFormat: .privateMessage)
+        #expect(try a.process(update.message) == .commit(epoch: 2))
+        #expect(try c.process(update.message) == .commit(epoch: 2))
+        #expect(Self.sameEpoch([a, b, c]))
+
+        // Carol adds Dave without a path; then Alice removes Carol.
+        let addDave = try c.commit(adding: [dave.keyPackage], updatePath: false)
+        _ = try a.process(addDave.message)
+        _ = try b.process(addDave.message)
+        var d = try dave.join(try #require(addDave.welcome))
+        #expect(Self.sameEpoch([a, b, c, d]))
+
+        let remove = try a.commit(removing: [2])
+        #expect(try c.process(remove.message) == .removed)
+        #expect(!c.isActive)
+        _ = try b.process(remove.message)
+        _ = try d.process(remove.message)
+        #expect(Self.sameEpoch([a, b, d]))
+        #expect(b.tree.occupiedLeaves == [0, 1, 3])
+
+        // The removed member can no longer read the group.
+        let m3 = try d.encrypt(Array("after".utf8))
+        #expect(try b.process(m3) == .application(data: Array("after".utf8), sender: 3))
+        #expect(throws: MLSError.self) { try c.process(m3) }
+        #expect(a.export(label: "parley test", context: [1], length: 32).constantTimeEquals(d.export(label: "parley test", context: [1], length: 32)))
+    }
+}
