@@ -45,6 +45,20 @@ public struct EpochSecrets: Sendable {
         initSecret = suite.deriveSecret(secret: epochSecret, label: "init")
     }
 
+    /// The stored secrets, in the order `stored` lists them.
+    init(suite: CipherSuite, stored: [SecretBytes]) throws(MLSError) {
+        guard stored.count == 11, stored.allSatisfy({ $0.count == suite.hashLength }) else { throw .invalidValue("stored epoch secrets") }
+        self.suite = suite
+        (joinerSecret, welcomeSecret, senderDataSecret, encryptionSecret, exporterSecret, externalSecret) =
+            (stored[0], stored[1], stored[2], stored[3], stored[4], stored[5])
+        (confirmationKey, membershipKey, resumptionPSK, epochAuthenticator, initSecret) = (stored[6], stored[7], stored[8], stored[9], stored[10])
+    }
+
+    var stored: [SecretBytes] {
+        [joinerSecret, welcomeSecret, senderDataSecret, encryptionSecret, exporterSecret, externalSecret,
+         confirmationKey, membershipKey, resumptionPSK, epochAuthenticator, initSecret]
+    }
+
     /// The key pair whose public half is the `external_pub` extension of the GroupInfo (§8.3).
     public var externalKeyPair: HPKEKeyPair { suite.deriveKeyPair(ikm: externalSecret) }
 

@@ -27,10 +27,10 @@ public struct SecretTree: Sendable {
     public let suite: CipherSuite
     public let leafCount: UInt32
     /// Node secrets derived but not yet split into their children, by node index.
-    private var nodeSecrets: [UInt32: SecretBytes]
-    private var ratchets: [UInt32: LeafRatchets] = [:]
+    fileprivate var nodeSecrets: [UInt32: SecretBytes]
+    fileprivate var ratchets: [UInt32: LeafRatchets] = [:]
 
-    private struct LeafRatchets: Sendable {
+    fileprivate struct LeafRatchets: Sendable {
         var handshake: HashRatchet
         var application: HashRatchet
     }
@@ -120,10 +120,10 @@ public struct SecretTree: Sendable {
 /// One hash ratchet: the secret for `generation`, and the keys of generations skipped on the way there.
 struct HashRatchet: Sendable {
     let suite: CipherSuite
-    private var secret: SecretBytes
-    private(set) var generation: UInt32 = 0
-    private var exhausted = false
-    private var skipped: [UInt32: RatchetKey] = [:]
+    fileprivate(set) var secret: SecretBytes
+    fileprivate(set) var generation: UInt32 = 0
+    fileprivate var exhausted = false
+    fileprivate var skipped: [UInt32: RatchetKey] = [:]
 
     init(suite: CipherSuite, secret: SecretBytes) {
         self.suite = suite
@@ -169,5 +169,83 @@ public enum SenderDataKeys {
         let sample = Array(ciphertext.prefix(suite.hashLength))
         return (suite.expandWithLabel(secret: senderDataSecret, label: "key", context: sample, length: suite.aeadKeyLength),
                 suite.expandWithLabel(secret: senderDataSecret, label: "nonce", context: sample, length: suite.aeadNonceLength).unprotectedBytes)
+    }
+}
+
+// MARK: - Stored form (part of a member's serialised group state; see GroupState.swift)
+
+func writeSecret(_ secret: SecretBytes, to writer: inout TLSWriter) {
+    secret.withUnsafeBytes { writer.writeOpaque($0) }
+}
+
+func readSecret(_ reader: inout TLSReader) throws(MLSError) -> SecretBytes {
+    var bytes = try reader.readOpaque()
+    defer { wipe(&bytes) }
+    return SecretBytes(bytes)
+}
+
+extension SecretTree {
+    /// Node secrets and ratchets, in increasing index order so that equal trees encode equally.
+    func encode(to writer: inout TLSWriter) {
+        writer.writeUInt32(leafCount)
+        writer.writeVector { w in
+            for node in nodeSecrets.keys.sorted() {
+                w.writeUInt32(node)
+                writeSecret(nodeSecrets[node]!, to: &w)
+            }
+        }
+        writer.writeVector { w in
+            for leaf in ratchets.keys.sorted() {
+                w.writeUInt32(leaf)
+                ratchets[leaf]!.handshake.encode(to: &w)
+                ratchets[leaf]!.application.encode(to: &w)
+            }
+        }
+    }
+
+    init(suite: CipherSuite, from reader: inout TLSReader) throws(MLSError) {
+        self.suite = suite
+        leafCount = try reader.readUInt32()
+        guard leafCount > 0, leafCount.nonzeroBitCount == 1 else { throw .invalidValue("secret tree size") }
+        var nodes: [UInt32: SecretBytes] = [:]
+        for (node, secret) in try reader.readVector({ (r: inout TLSReader) throws(MLSError) in (try r.readUInt32(), try readSecret(&r)) }) {
+            guard node < 2 * leafCount - 1 else { throw .invalidValue("secret tree node") }
+            nodes[node] = secret
+        }
+        nodeSecrets = nodes
+        for (leaf, pair) in try reader.readVector({ (r: inout TLSReader) throws(MLSError) in
+            (try r.readUInt32(), LeafRatchets(handshake: try HashRatchet(suite: suite, from: &r), application: try HashRatchet(suite: suite, from: &r)))
+        }) {
+            guard leaf < leafCount else { throw .invalidValue("secret tree leaf") }
+            ratchets[leaf] = pair
+        }
+    }
+}
+
+extension HashRatchet {
+    func encode(to writer: inout TLSWriter) {
+        writeSecret(secret, to: &writer)
+        writer.writeUInt32(generation)
+        writer.writeUInt8(exhausted ? 1 : 0)
+        writer.writeVector { w in
+            for generation in skipped.keys.sorted() {
+                let key = skipped[generation]!
+                w.writeUInt32(generation)
+                writeSecret(key.key, to: &w)
+                w.writeOpaque(key.nonce)
+            }
+        }
+    }
+
+    init(suite: CipherSuite, from reader: inout TLSReader) throws(MLSError) {
+        self.init(suite: suite, secret: try readSecret(&reader))
+        generation = try reader.readUInt32()
+        exhausted = try reader.readUInt8() == 1
+        for key in try reader.readVector({ (r: inout TLSReader) throws(MLSError) in
+            RatchetKey(generation: try r.readUInt32(), key: try readSecret(&r), nonce: try r.readOpaque())
+        }) {
+            skipped[key.generation] = key
+        }
+        guard skipped.count <= SecretTree.maximumRetainedKeys else { throw .invalidValue("retained ratchet keys") }
     }
 }
