@@ -26,6 +26,12 @@ public struct Group: Sendable {
 
     public static let retainedResumptionPSKs = 8
 
+    /// Decides whether a leaf's credential may join or stay in the group: called for every leaf of a tree
+    /// joined from a Welcome, every Add's KeyPackage, every Update and every committer's new leaf. Parley
+    /// binds a basic credential to an account address and device id through the account's signed device
+    /// list (PROTOCOL.md §16.2). Not part of the serialised state: a restored group is given it again.
+    public var credentialValidator: CredentialValidator
+
     struct PendingProposal: Sendable {
         let reference: [UInt8]
         let proposal: Proposal
@@ -46,7 +52,8 @@ public struct Group: Sendable {
     /// extension, or from `ratchetTree` when the group sends it another way.
     public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
                             signatureKey: SignaturePrivateKey? = nil, ratchetTree: RatchetTree? = nil,
-                            externalPSKs: [[UInt8]: SecretBytes] = [:]) throws(MLSError) -> Group {
+                            externalPSKs: [[UInt8]: SecretBytes] = [:],
+                            credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential) throws(MLSError) -> Group {
         let suite = try CipherSuite(id: welcome.cipherSuite)
         guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
         let groupSecrets = try welcome.openGroupSecrets(suite: suite, keyPackageReference: keyPackage.reference(suite: suite),
@@ -79,6 +86,9 @@ public struct Group: Sendable {
             throw .invalidSignature
         }
         try tree.validate(groupID: context.groupID, treeHash: context.treeHash)
+        for leaf in tree.occupiedLeaves {
+            guard let node = tree.leaf(leaf), credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
+        }
         guard let me = tree.occupiedLeaves.first(where: { tree.leaf($0) == keyPackage.leafNode }) else {
             throw .protocolViolation("the tree does not hold this KeyPackage's leaf")
         }
@@ -102,13 +112,14 @@ public struct Group: Sendable {
                                                                         confirmationTag: groupInfo.confirmationTag),
                           privateKeys: keys, secrets: secrets,
                           secretTree: SecretTree(suite: suite, encryptionSecret: secrets.encryptionSecret, leafCount: tree.leafCount),
-                          externalPSKs: externalPSKs)
+                          externalPSKs: externalPSKs, credentialValidator: credentialValidator)
         group.resumptionPSKs[context.epoch] = secrets.resumptionPSK
         return group
     }
 
     init(suite: CipherSuite, context: GroupContext, tree: RatchetTree, myLeaf: UInt32, signatureKey: SignaturePrivateKey?, interimTranscriptHash: [UInt8],
-                 privateKeys: TreePrivateKeys, secrets: EpochSecrets, secretTree: SecretTree, externalPSKs: [[UInt8]: SecretBytes]) {
+                 privateKeys: TreePrivateKeys, secrets: EpochSecrets, secretTree: SecretTree, externalPSKs: [[UInt8]: SecretBytes],
+                 credentialValidator: @escaping CredentialValidator) {
         self.suite = suite
         self.context = context
         self.tree = tree
@@ -119,6 +130,7 @@ public struct Group: Sendable {
         self.secrets = secrets
         self.secretTree = secretTree
         self.externalPSKs = externalPSKs
+        self.credentialValidator = credentialValidator
     }
 
     // MARK: Processing
@@ -293,6 +305,7 @@ public struct Group: Sendable {
         var keys = privateKeys
         var commitSecret = suite.zeroSecret
         if let path = commit.path {
+            guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
             let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
                                                       groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
             newTree = applied.tree
@@ -355,6 +368,7 @@ public struct Group: Sendable {
             switch proposal {
             case .add(let keyPackage):
                 try validateKeyPackage(keyPackage)
+                guard credentialValidator(keyPackage.leafNode.credential, keyPackage.leafNode.signatureKey) else { throw .credentialRejected }
                 guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
                       !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
                 else { throw .protocolViolation("an Add for a signature key already in the group") }
@@ -364,6 +378,7 @@ public struct Group: Sendable {
                       leaf.hasValidSignature(suite: suite, context: LeafNodeSignatureContext(groupID: context.groupID, leafIndex: index))
                 else { throw .protocolViolation("an Update's leaf node is not valid") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
+                guard credentialValidator(leaf.credential, leaf.signatureKey) else { throw .credentialRejected }
             case .remove(let index):
                 guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
@@ -399,6 +414,18 @@ public struct Group: Sendable {
             throw .protocolViolation("a KeyPackage's leaf node is not valid")
         }
         guard keyPackage.initKey != keyPackage.leafNode.encryptionKey else { throw .protocolViolation("a KeyPackage's init key is its leaf's key") }
+    }
+}
+
+/// Whether a credential, presented with the leaf's signature key, is acceptable.
+public typealias CredentialValidator = @Sendable (_ credential: Credential, _ signatureKey: [UInt8]) -> Bool
+
+public enum CredentialValidation {
+    /// Any basic credential (X.509 is refused): for tests and the interop vectors. Parley's engine passes
+    /// its device-list check instead.
+    public static let anyBasicCredential: CredentialValidator = { credential, _ in
+        if case .basic = credential { return true }
+        return false
     }
 }
 

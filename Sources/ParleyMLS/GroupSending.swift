@@ -6,6 +6,7 @@ extension Group {
     /// KeyPackage) and `encryptionPrivateKey` the private half of its encryption key.
     public static func create(suite: CipherSuite, groupID: [UInt8], leaf: LeafNode, encryptionPrivateKey: SecretBytes,
                               signatureKey: SignaturePrivateKey, extensions: [MLSExtension] = [],
+                              credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential,
                               random: any RandomSource = SystemRandom()) throws(MLSError) -> Group {
         guard leaf.signatureKey == signatureKey.publicKey else { throw .invalidKey }
         guard HPKEKeyPair(privateKey: encryptionPrivateKey).publicKey == leaf.encryptionKey else { throw .invalidKey }
@@ -19,7 +20,7 @@ extension Group {
                           interimTranscriptHash: TranscriptHash.interim(suite: suite, confirmed: [], confirmationTag: tag),
                           privateKeys: TreePrivateKeys(leafIndex: 0, leafPrivateKey: encryptionPrivateKey), secrets: secrets,
                           secretTree: SecretTree(suite: suite, encryptionSecret: secrets.encryptionSecret, leafCount: tree.leafCount),
-                          externalPSKs: [:])
+                          externalPSKs: [:], credentialValidator: credentialValidator)
         group.resumptionPSKs[0] = secrets.resumptionPSK
         return group
     }

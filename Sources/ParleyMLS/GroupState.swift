@@ -58,7 +58,8 @@ extension Group {
 
     /// Restores a state written by `serialized()`. The tree and the private keys are checked against each
     /// other; anything malformed is refused.
-    public init(serialized state: SecretBytes) throws(MLSError) {
+    public init(serialized state: SecretBytes,
+                credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential) throws(MLSError) {
         var bytes = state.unprotectedBytes
         defer { wipe(&bytes) }
         var r = TLSReader(bytes)
@@ -92,7 +93,7 @@ extension Group {
 
         self.init(suite: suite, context: context, tree: tree, myLeaf: myLeaf, signatureKey: signatureKey, interimTranscriptHash: interim,
                   privateKeys: keys, secrets: secrets, secretTree: secretTree,
-                  externalPSKs: Dictionary(external, uniquingKeysWith: { first, _ in first }))
+                  externalPSKs: Dictionary(external, uniquingKeysWith: { first, _ in first }), credentialValidator: credentialValidator)
         isActive = active
         pendingProposals = pending
         resumptionPSKs = Dictionary(resumption, uniquingKeysWith: { first, _ in first })

@@ -25,6 +25,8 @@ public enum MLSError: Error, Equatable, Sendable {
     // Protocol rules (RFC 9420 §§6, 9, 12, 13).
     /// A message was for another group, epoch, or failed a MAC or confirmation check.
     case protocolViolation(String)
+    /// The application's credential check refused a leaf's credential.
+    case credentialRejected
     /// A secret-tree generation was already used (its key deleted) or lies beyond the allowed window.
     case generationUnavailable(UInt32)
 }
@@ -41,6 +43,7 @@ extension MLSError: CustomStringConvertible {
         case .decryptionFailed: "an MLS ciphertext does not decrypt"
         case .invalidKey: "an MLS key is malformed"
         case .protocolViolation(let rule): "the MLS message breaks a rule: \(rule)"
+        case .credentialRejected: "an MLS member's credential is not accepted"
         case .generationUnavailable(let g): "MLS key generation \(g) is not available (used, or too far ahead)"
         }
     }

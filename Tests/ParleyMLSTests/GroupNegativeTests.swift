@@ -189,4 +189,22 @@ import Testing
         let clear = try PublicMessage(protecting: signed, suite: w.suite, membershipKey: w.alice.secrets.membershipKey, context: w.alice.context)
         Self.expectRefused(&w.bob, MLSMessage(body: .publicMessage(clear)), .protocolViolation("application data in a PublicMessage"))
     }
+
+    /// The application's credential check is asked for every new leaf: an Add it refuses is refused, and a
+    /// Welcome into a tree holding such a leaf is not joined.
+    @Test func credentialsAreCheckedThroughTheCallback() throws {
+        var w = try Self.world()
+        let refuseMallory: CredentialValidator = { credential, _ in credential != .basic(identity: Array("mallory".utf8)) }
+        w.bob.credentialValidator = refuseMallory
+        let mallory = try TestClient(suite: w.suite, name: "mallory"), erin = try TestClient(suite: w.suite, name: "erin")
+        var alice = w.alice
+        let add = try alice.commit(adding: [mallory.keyPackage, erin.keyPackage])
+        Self.expectRefused(&w.bob, add.message, .credentialRejected)
+        #expect(throws: MLSError.credentialRejected) {
+            try Group.join(welcome: add.welcome!, keyPackage: erin.keyPackage, initPrivateKey: erin.initKeys.privateKey,
+                           encryptionPrivateKey: erin.encryptionKeys.privateKey, credentialValidator: refuseMallory)
+        }
+        _ = try Group.join(welcome: add.welcome!, keyPackage: erin.keyPackage, initPrivateKey: erin.initKeys.privateKey,
+                           encryptionPrivateKey: erin.encryptionKeys.privateKey)
+    }
 }
