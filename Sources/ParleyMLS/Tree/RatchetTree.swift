@@ -12,6 +12,8 @@ public struct RatchetTree: Sendable {
     public private(set) var nodes: [Node?]
     private var treeHashCache: [[UInt8]?]
     private var resolutionCache: [[UInt32]?]
+    /// Hashes computed so far (cache misses): lets tests check the O(log n) cost without timing anything.
+    var hashComputations = 0
 
     /// A one-leaf tree holding the group's creator.
     public init(suite: CipherSuite, creator: LeafNode) {
@@ -193,6 +195,7 @@ public struct RatchetTree: Sendable {
         } else {
             hash = suite.hash(Self.leafHashInput(leafIndex: index / 2, nodes[Int(index)]?.leafNode))
         }
+        hashComputations += 1
         treeHashCache[Int(index)] = hash
         return hash
     }
@@ -208,8 +211,10 @@ public struct RatchetTree: Sendable {
             parent?.unmergedLeaves.removeAll { removed.contains($0) }
             let leftHash = treeHash(of: left, without: removed)
             let rightHash = treeHash(of: right, without: removed)
+            hashComputations += 1
             return suite.hash(Self.parentHashInput(parent, leftHash: leftHash, rightHash: rightHash))
         }
+        hashComputations += 1
         return suite.hash(Self.leafHashInput(leafIndex: index / 2, nil))
     }
 
@@ -228,6 +233,13 @@ public struct RatchetTree: Sendable {
         writer.writeOpaque(leftHash)
         writer.writeOpaque(rightHash)
         return writer.bytes
+    }
+}
+
+extension RatchetTree: CustomStringConvertible {
+    /// A short summary: the nodes themselves are too long to print (and tests would dump them all).
+    public var description: String {
+        "RatchetTree(\(suite), \(leafCount) leaves, \(occupiedLeaves.count) members)"
     }
 }
 

@@ -31,6 +31,24 @@ public struct TreePrivateKeys: Sendable {
         }
     }
 
+    /// A new member's keys from a Welcome (RFC 9420 §12.4.3.1): its leaf key, and when the GroupSecrets carry a
+    /// path secret, the keys of the lowest common ancestor of its leaf and the committer's and of every
+    /// non-blank node above it, each derived from the one below. Each derived key must be the private half of
+    /// the public key in that node.
+    public init(joining tree: RatchetTree, leafIndex: UInt32, leafPrivateKey: SecretBytes, pathSecret: SecretBytes?,
+                committer: UInt32) throws(MLSError) {
+        self.init(leafIndex: leafIndex, leafPrivateKey: leafPrivateKey)
+        if let pathSecret {
+            guard committer != leafIndex, committer < tree.leafCount else { throw .protocolViolation("path secret from an invalid signer") }
+            let ancestor = TreeMath.commonAncestor(2 * leafIndex, 2 * committer)
+            let above = TreeMath.directPath(ancestor, leafCount: tree.leafCount).filter { !tree.isBlank($0) }
+            setPathSecret(pathSecret, at: ancestor, path: [ancestor] + above, suite: tree.suite)
+        }
+        guard isConsistent(with: tree) else {
+            throw .protocolViolation("a welcome's keys do not match the public keys of the tree")
+        }
+    }
+
     /// Drops keys of nodes that are blank in `tree`, hold another public key, or lie outside it (after a
     /// truncation): they were replaced and must be forgotten (RFC 9420 §7.5, deletion).
     public mutating func forgetStaleKeys(tree: RatchetTree) {
@@ -46,6 +64,40 @@ public struct TreePrivateKeys: Sendable {
             guard let held = tree.node(node) else { return false }
             return HPKEKeyPair(privateKey: key).publicKey == held.encryptionKey
         }
+    }
+}
+
+/// The versioned encoding for a member's stored state: the leaf index, then (node index, private key) pairs in
+/// increasing node order. It holds secrets: only for the encrypted store.
+extension TreePrivateKeys: TLSCodable {
+    static let formatVersion: UInt8 = 1
+
+    public func encode(to writer: inout TLSWriter) {
+        writer.writeUInt8(Self.formatVersion)
+        writer.writeUInt32(leafIndex)
+        writer.writeVector { w in
+            for node in keys.keys.sorted() {
+                w.writeUInt32(node)
+                keys[node]!.withUnsafeBytes { w.writeOpaque($0) }
+            }
+        }
+    }
+
+    public init(from reader: inout TLSReader) throws(MLSError) {
+        guard try reader.readUInt8() == Self.formatVersion else { throw .invalidValue("tree private keys format version") }
+        leafIndex = try reader.readUInt32()
+        var keys: [UInt32: SecretBytes] = [:]
+        let entries = try reader.readVector { (r: inout TLSReader) throws(MLSError) -> (UInt32, SecretBytes) in
+            let node = try r.readUInt32()
+            var bytes = try r.readOpaque()
+            defer { wipe(&bytes) }
+            return (node, SecretBytes(bytes))
+        }
+        for (node, key) in entries {
+            guard keys.updateValue(key, forKey: node) == nil else { throw .invalidValue("tree private keys: node listed twice") }
+        }
+        guard keys[2 * leafIndex] != nil else { throw .invalidValue("tree private keys: no leaf key") }
+        self.keys = keys
     }
 }
 

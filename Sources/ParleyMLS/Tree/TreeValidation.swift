@@ -25,6 +25,7 @@ extension RatchetTree {
         writer.writeOpaque(node.encryptionKey)
         writer.writeOpaque(node.parentHash)
         writer.writeOpaque(siblingHash)
+        hashComputations += 1
         return suite.hash(writer.bytes)
     }
 
