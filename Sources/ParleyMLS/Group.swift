@@ -306,6 +306,9 @@ public struct Group: Sendable {
         var commitSecret = suite.zeroSecret
         if let path = commit.path {
             guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
+            guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
+                throw .protocolViolation("a new leaf does not support the group's capabilities")
+            }
             let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
                                                       groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
             newTree = applied.tree
@@ -359,6 +362,8 @@ public struct Group: Sendable {
 
     /// The proposal list rules of §12.2 and the per-proposal checks of §12.1.
     func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {
+        var extensionsAfter = context.extensions
+        for case (.groupContextExtensions(let new), _) in proposals { extensionsAfter = new }
         var touched = Set<UInt32>()
         var pskIDs = Set<PreSharedKeyID>()
         var addedSignatureKeys = Set<[UInt8]>()
@@ -369,6 +374,9 @@ public struct Group: Sendable {
             case .add(let keyPackage):
                 try validateKeyPackage(keyPackage)
                 guard credentialValidator(keyPackage.leafNode.credential, keyPackage.leafNode.signatureKey) else { throw .credentialRejected }
+                guard try keyPackage.leafNode.supportsGroup(suite: suite, extensions: extensionsAfter) else {
+                    throw .protocolViolation("a new leaf does not support the group's capabilities")
+                }
                 guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
                       !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
                 else { throw .protocolViolation("an Add for a signature key already in the group") }
@@ -379,6 +387,9 @@ public struct Group: Sendable {
                 else { throw .protocolViolation("an Update's leaf node is not valid") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
                 guard credentialValidator(leaf.credential, leaf.signatureKey) else { throw .credentialRejected }
+                guard try leaf.supportsGroup(suite: suite, extensions: extensionsAfter) else {
+                    throw .protocolViolation("a new leaf does not support the group's capabilities")
+                }
             case .remove(let index):
                 guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
@@ -389,8 +400,13 @@ public struct Group: Sendable {
                 guard proposals.count == 1 else { throw .protocolViolation("a ReInit with other proposals") }
             case .externalInit:
                 guard isExternal else { throw .protocolViolation("an ExternalInit in a member's commit") }
-            case .groupContextExtensions:
-                break
+            case .groupContextExtensions(let new):
+                // Every current member must support the new extensions and required capabilities.
+                for index in tree.occupiedLeaves {
+                    guard let member = tree.leaf(index), try member.supportsGroup(suite: suite, extensions: new) else {
+                        throw .protocolViolation("a member does not support the new group extensions")
+                    }
+                }
             }
         }
         if counts[7, default: 0] > 1 { throw .protocolViolation("two GroupContextExtensions proposals") }

@@ -207,4 +207,35 @@ import Testing
         _ = try Group.join(welcome: add.welcome!, keyPackage: erin.keyPackage, initPrivateKey: erin.initKeys.privateKey,
                            encryptionPrivateKey: erin.encryptionKeys.privateKey)
     }
+
+    /// §§7.2, 11.1, 12.1: a new leaf must list the group's suite and every required capability, and a
+    /// GroupContextExtensions proposal must be supported by every member.
+    @Test func capabilitiesAreChecked() throws {
+        var w = try Self.world()
+        let path = try { () throws -> UpdatePath in
+            var alice = w.alice
+            guard case .publicMessage(let pub) = try alice.commit().message.body, case .commit(let c) = pub.content.body else { throw MLSError.invalidValue("test") }
+            return c.path!
+        }()
+        let otherSuite = try TestClient(suite: w.suite, name: "dave", capabilities: Capabilities(cipherSuites: [1]))
+        Self.expectRefused(&w.bob, try Self.forged(w, Commit(proposals: [.proposal(.add(otherSuite.keyPackage))], path: path)),
+                           .protocolViolation("a new leaf does not support the group's capabilities"))
+
+        // Required: proposal type 0x0a0a, which nobody lists.
+        let required = MLSExtension(type: ExtensionType.requiredCapabilities,
+                                    data: RequiredCapabilities(proposalTypes: [0x0a0a]).tlsEncoded)
+        Self.expectRefused(&w.bob, try Self.forged(w, Commit(proposals: [.proposal(.groupContextExtensions([required]))], path: path)),
+                           .protocolViolation("a member does not support the new group extensions"))
+
+        // Required credential type basic, which everyone lists: accepted as far as the rule goes (the
+        // forged commit then fails later, on its path, which was made for another group context).
+        let basicOnly = MLSExtension(type: ExtensionType.requiredCapabilities, data: RequiredCapabilities(credentialTypes: [1]).tlsEncoded)
+        var bob = w.bob
+        do {
+            _ = try bob.process(try Self.forged(w, Commit(proposals: [.proposal(.groupContextExtensions([basicOnly]))], path: path)))
+            Issue.record("a forged commit was accepted")
+        } catch let error as MLSError {
+            #expect(error != .protocolViolation("a member does not support the new group extensions"))
+        }
+    }
 }

@@ -10,12 +10,12 @@ struct TestClient {
     let encryptionKeys: HPKEKeyPair
     let keyPackage: KeyPackage
 
-    init(suite: CipherSuite, name: String) throws {
+    init(suite: CipherSuite, name: String, capabilities: Capabilities? = nil) throws {
         self.suite = suite
         initKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
         encryptionKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
         var leaf = LeafNode(encryptionKey: encryptionKeys.publicKey, signatureKey: signatureKey.publicKey,
-                            credential: .basic(identity: Array(name.utf8)), capabilities: Capabilities(cipherSuites: [suite.id]),
+                            credential: .basic(identity: Array(name.utf8)), capabilities: capabilities ?? Capabilities(cipherSuites: [suite.id]),
                             source: .keyPackage(Lifetime(notBefore: 0, notAfter: .max)), extensions: [])
         try leaf.sign(suite: suite, key: signatureKey, context: nil)
         var keyPackage = KeyPackage(cipherSuite: suite.id, initKey: initKeys.publicKey, leafNode: leaf, extensions: [])
@@ -87,5 +87,47 @@ struct TestClient {
         #expect(try b.process(m3) == .application(data: Array("after".utf8), sender: 3))
         #expect(throws: MLSError.self) { try c.process(m3) }
         #expect(a.export(label: "parley test", context: [1], length: 32).constantTimeEquals(d.export(label: "parley test", context: [1], length: 32)))
+    }
+}
+
+extension GroupTests {
+    /// Dave joins from Alice's GroupInfo with an external commit; Alice and Bob process it and all three
+    /// share the new epoch; later Dave rejoins (resync) replacing his own leaf.
+    @Test(arguments: CipherSuite.supported) func externalCommit(suite: CipherSuite) throws {
+        let alice = try TestClient(suite: suite, name: "alice"), bob = try TestClient(suite: suite, name: "bob")
+        let dave = try TestClient(suite: suite, name: "dave")
+        var a = try alice.create()
+        let add = try a.commit(adding: [bob.keyPackage])
+        var b = try bob.join(try #require(add.welcome))
+
+        let joined = try Group.joinByExternalCommit(groupInfo: add.groupInfo, leaf: dave.keyPackage.leafNode, signatureKey: dave.signatureKey)
+        var d = joined.group
+        #expect(try a.process(joined.message) == .commit(epoch: 2))
+        #expect(try b.process(joined.message) == .commit(epoch: 2))
+        #expect(Self.sameEpoch([a, b, d]))
+        #expect(d.myLeaf == 2)
+
+        let hello = try d.encrypt(Array("joined".utf8))
+        #expect(try a.process(hello) == .application(data: Array("joined".utf8), sender: 2))
+
+        // An external commit whose confirmation tag is flipped is refused, state unchanged.
+        var bob2 = b
+        let again = try bob2.commit()
+        _ = try a.process(again.message)
+        _ = try d.process(again.message)
+        let rejoin = try Group.joinByExternalCommit(groupInfo: again.groupInfo, leaf: dave.keyPackage.leafNode, signatureKey: dave.signatureKey,
+                                                    removing: 2)
+        guard case .publicMessage(var tampered) = rejoin.message.body else { throw MLSError.invalidValue("test") }
+        tampered.auth.confirmationTag![0] ^= 1
+        let before = a.serialized().unprotectedBytes
+        #expect(throws: MLSError.protocolViolation("the commit's confirmation tag does not verify")) {
+            try a.process(MLSMessage(body: .publicMessage(tampered)))
+        }
+        #expect(a.serialized().unprotectedBytes == before)
+        #expect(try a.process(rejoin.message) == .commit(epoch: 4))
+        #expect(try bob2.process(rejoin.message) == .commit(epoch: 4))
+        #expect(Self.sameEpoch([a, bob2, rejoin.group]))
+        #expect(rejoin.group.tree.occupiedLeaves == [0, 1, 2])
+        #expect(try d.process(rejoin.message) == .removed)
     }
 }
