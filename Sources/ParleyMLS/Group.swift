@@ -1,3 +1,4 @@
+import Foundation
 import ParleyCrypto
 
 /// A member's state in one epoch of a group, and the transitions to the next (RFC 9420 §§11–12).
@@ -31,6 +32,9 @@ public struct Group: Sendable {
     /// binds a basic credential to an account address and device id through the account's signed device
     /// list (PROTOCOL.md §16.2). Not part of the serialised state: a restored group is given it again.
     public var credentialValidator: CredentialValidator
+    /// Seconds since the Unix epoch, against which an Add's KeyPackage lifetime is checked; nil skips the
+    /// check (a client replaying recorded messages, as the interop vectors do). Not serialised.
+    public var clock: (@Sendable () -> UInt64)? = { UInt64(Date().timeIntervalSince1970) }
 
     struct PendingProposal: Sendable {
         let reference: [UInt8]
@@ -430,6 +434,9 @@ public struct Group: Sendable {
             throw .protocolViolation("a KeyPackage's leaf node is not valid")
         }
         guard keyPackage.initKey != keyPackage.leafNode.encryptionKey else { throw .protocolViolation("a KeyPackage's init key is its leaf's key") }
+        if let clock, case .keyPackage(let lifetime) = keyPackage.leafNode.source, !lifetime.contains(clock()) {
+            throw .protocolViolation("a KeyPackage outside its lifetime")
+        }
     }
 }
 

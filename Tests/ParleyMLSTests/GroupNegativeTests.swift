@@ -238,4 +238,31 @@ import Testing
             #expect(error != .protocolViolation("a member does not support the new group extensions"))
         }
     }
+
+    /// §10.1: an Add's KeyPackage must be within its lifetime by the receiver's clock.
+    @Test func keyPackageLifetimeIsChecked() throws {
+        var w = try Self.world()
+        var alice = w.alice
+        let dave = try TestClient(suite: w.suite, name: "dave")   // lifetime 0 … 2^64-1
+        let add = try alice.commit(adding: [dave.keyPackage])
+        let lifetime = Lifetime(notBefore: 0, notAfter: .max)
+        #expect(lifetime.contains(1_800_000_000))
+        w.bob.clock = { 0 }
+        _ = try { var b = w.bob; return try b.process(add.message) }()
+        // The same KeyPackage, re-signed with a lifetime that ended at 1,000 s.
+        let expired = try TestClient(suite: w.suite, name: "erin")
+        var leaf = expired.keyPackage.leafNode
+        leaf.source = .keyPackage(Lifetime(notBefore: 0, notAfter: 1_000))
+        try leaf.sign(suite: w.suite, key: expired.signatureKey, context: nil)
+        var keyPackage = expired.keyPackage
+        keyPackage.leafNode = leaf
+        keyPackage.sign(suite: w.suite, key: expired.signatureKey)
+        w.bob.clock = { 2_000 }
+        var alice2 = w.alice
+        alice2.clock = nil
+        let late = try alice2.commit(adding: [keyPackage])
+        Self.expectRefused(&w.bob, late.message, .protocolViolation("a KeyPackage outside its lifetime"))
+        w.bob.clock = { 500 }
+        #expect(try w.bob.process(late.message) == .commit(epoch: 2))
+    }
 }
