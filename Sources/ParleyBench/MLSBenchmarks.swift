@@ -5,11 +5,13 @@ import ParleyMLS
 /// suite (3: X25519, ChaCha20-Poly1305, SHA-256, Ed25519). One JSON line per operation and size, in ms.
 ///
 /// The group of each size is made the way a creator makes one: a single commit that adds every other
-/// member (with a path), which every operation below then starts from, on a copy of the committer's and of
-/// one receiver's state (the library replaces state only after a message validates, so a copy is what a
-/// real member pays too). In such a tree only the creator's path holds keys: a commit with a path encrypts
-/// to the resolution of each copath node, which is every leaf below it until members have updated. The
-/// add is therefore measured without a path (RFC 9420 §12.4 needs none for Adds alone) and with one.
+/// member (with a path). A tree made so holds keys only on the creator's path, and a commit with a path
+/// encrypts to the resolution of each copath node, which would be every leaf below it. So before measuring,
+/// one member in each of the committer's copath subtrees commits with a path (log2 n commits), as members of
+/// a living group do: the committer's copath nodes then hold keys. Every operation starts from a copy of
+/// the committer's and of one receiver's state (the library replaces state only after a message validates,
+/// so a copy is what a real member pays too). The add is measured without a path (RFC 9420 needs none for
+/// Adds alone) and with one.
 struct MLSBenchmarks {
     var measure: Measure
     static let sizes = [10, 100, 1_000, 10_000]
@@ -61,6 +63,23 @@ struct MLSBenchmarks {
         let last = others[others.count - 1]
         var receiver = try! Group.join(welcome: grown.welcome!, keyPackage: last.keyPackage, initPrivateKey: last.initKeys.privateKey,
                                        encryptionPrivateKey: last.encryptionKeys.privateKey, signatureKey: last.signatureKey)
+        // One member in each of the committer's copath subtrees (leaves 2, 4, 8, …) commits with a path, so
+        // that every copath node of the committer holds a key: its resolution is then that one node, as in a
+        // group whose members have been active, and a path costs one encryption per level.
+        var populating: [Group] = []
+        var first = 2
+        while first < members - 1 {
+            let client = others[first - 1]
+            populating.append(try! Group.join(welcome: grown.welcome!, keyPackage: client.keyPackage, initPrivateKey: client.initKeys.privateKey,
+                                              encryptionPrivateKey: client.encryptionKeys.privateKey, signatureKey: client.signatureKey))
+            first *= 2
+        }
+        for index in populating.indices {
+            let update = try! populating[index].commit()
+            _ = try! committer.process(update.message)
+            _ = try! receiver.process(update.message)
+            for other in populating.indices where other != index { _ = try! populating[other].process(update.message) }
+        }
         let setupSeconds = Double(Measure.now() - setupStart) / 1e9
         let newcomer = Client(suite: suite, index: members)
         let (committerBase, receiverBase) = (committer, receiver)
@@ -127,7 +146,7 @@ struct MLSBenchmarks {
         setup.add("members", .int(members))
         setup.add("value", .number(setupSeconds))
         setup.add("unit", .string("s"))
-        setup.add("description", .string("KeyPackages, one commit adding every member, and the receiver's join (not a target)"))
+        setup.add("description", .string("KeyPackages, one commit adding every member, the receiver's join, and log2 n populating commits (not a target)"))
         print(setup.text)
     }
 
