@@ -195,11 +195,17 @@ extension Engine {
                 continue
             }
             let fromSelf = received.sender.address == ownAddress
+            // A device of this account names the conversation; any other sender's is the one with it.
+            guard let conversation = fromSelf ? content.conversation : try? Engine.direct(received.sender.address) else {
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.unreadable(sender: received.sender.address))
+                continue
+            }
             switch content.body {
             case .text, .message:
                 var replyTo: [UInt8]?, attachment: AttachmentPointer?
                 if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
-                let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
+                let record = MessageRecord(conversation: conversation,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
                                            receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
@@ -209,16 +215,16 @@ extension Engine {
             case .receipt(let read, let ids) where fromSelf:
                 // Another device of this account read these messages of `destination`.
                 filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
-                pending.append(read ? .event(.readElsewhere(conversation: content.destination, messageIds: ids)) : .nothing)
+                pending.append(read ? .event(.readElsewhere(conversation: conversation, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
                 filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
-                pending.append(.event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+                pending.append(.event(.receipt(in: conversation, from: received.sender.address, read: read, messageIds: ids)))
             case .trustDecision(let address, let key, let state):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
+                pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: received.sender.address, started: started)))
             }
         }
         return (filings, pending)
@@ -250,7 +256,7 @@ extension Engine {
         guard let from = try sender ?? envelope.flatMap({ try vouchedSender(of: $0) }) else { return nil }
         let reason = String(describing: error)
         let now = clock.nowMilliseconds()
-        let record = MessageRecord(conversation: from, direction: .incoming,
+        let record = MessageRecord(conversation: try Self.direct(from), direction: .incoming,
                                    sender: DeviceAddress(address: from, deviceId: 0),
                                    clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
                                    text: "A message could not be decrypted: \(reason)", state: .failed)

@@ -113,7 +113,8 @@ public enum HeadlessMethods {
                 results.append(sendResult(record, recipient, type: record.state == .pending ? "PENDING" : "SUCCESS"))
             } catch let error as ClientError where error.exitCode == 3 {
                 // Saved in the outbox: the daemon retries it on every reconnect.
-                if let record = try? engine.store.messages(with: recipient, limit: 1).last, record.state == .pending {
+                if let conversation = try? ConversationId(destination: recipient),
+                   let record = try? engine.store.messages(in: conversation, limit: 1).last, record.state == .pending {
                     results.append(sendResult(record, recipient, type: "PENDING"))
                 } else if recipients.count == 1 {
                     throw error
@@ -142,7 +143,7 @@ public enum HeadlessMethods {
         guard let timestamp = call.int("quoteTimestamp") else { return nil }
         let author = call.string("quoteAuthor")
         let store = call.context.engine.store
-        guard let quoted = try store.messages(with: recipient, limit: 10_000).last(where: {
+        guard let quoted = try history(with: recipient, store).last(where: {
             $0.sentAt == UInt64(clamping: timestamp) && $0.direction != .system && (author == nil || $0.sender.address == author)
         }) else {
             throw RPCError(.userError, "no message with the timestamp \(timestamp) in the conversation with \(recipient)")
@@ -191,7 +192,7 @@ public enum HeadlessMethods {
         let timestamps = Set(call.ints("targetTimestamp").map { UInt64(clamping: $0) })
         if !timestamps.isEmpty {
             let store = call.context.engine.store
-            let found = try store.messages(with: recipient, limit: 10_000)
+            let found = try history(with: recipient, store)
                 .filter { $0.direction == .incoming && timestamps.contains($0.sentAt) }
             guard Set(found.map(\.sentAt)) == timestamps else {
                 throw RPCError(.userError, "no message from \(recipient) has the timestamp \(timestamps.subtracting(found.map(\.sentAt)).sorted().map(String.init).joined(separator: ", "))")
@@ -278,7 +279,18 @@ public enum HeadlessMethods {
         let limit = call.int("limit") ?? 50
         guard !query.isEmpty else { throw RPCError.invalidParams("query is empty") }
         guard (1...10_000).contains(limit) else { throw RPCError.invalidParams("limit must be between 1 and 10000") }
-        return .array(try call.context.engine.store.search(query, with: call.string("recipient"), limit: Int(limit)).map(NotificationShapes.history))
+        let store = call.context.engine.store
+        if let recipient = call.string("recipient") {
+            guard let conversation = try? ConversationId(destination: recipient) else { return .array([]) }
+            return .array(try store.search(query, in: conversation, limit: Int(limit)).map(NotificationShapes.history))
+        }
+        return .array(try store.search(query, limit: Int(limit)).map(NotificationShapes.history))
+    }
+
+    /// The newest 10,000 messages of the conversation with `recipient` (none when it names no account).
+    private static func history(with recipient: String, _ store: EncryptedStore) throws -> [MessageRecord] {
+        guard let conversation = try? ConversationId(destination: recipient) else { return [] }
+        return try store.messages(in: conversation, limit: 10_000)
     }
 
     static func subscribe(_ call: Call) async throws -> JSONValue {

@@ -3,7 +3,8 @@ import ParleyCrypto
 /// The application content inside the ratchet (PROTOCOL.md §12). One encoding for every device: the
 /// same bytes go to the peer's devices and to the sender's own other devices, which is why `destination`
 /// names the conversation (the receiving device files a message from its own account under
-/// `destination`, any other under the sender).
+/// `destination`, any other under the sender). On the wire `destination` is text (protocol v2); inside
+/// Parley it is a `ConversationId` (`conversation`), mapped here and nowhere else.
 public struct Content: Equatable, Sendable {
     public enum Body: Equatable, Sendable {
         case text(String)
@@ -47,6 +48,14 @@ public struct Content: Equatable, Sendable {
         self.body = body
         self.deliveryAccess = deliveryAccess
     }
+
+    /// A content for `conversation`: its `destination` is the conversation's wire text.
+    public init(messageId: [UInt8], sentAt: UInt64, conversation: ConversationId, body: Body, deliveryAccess: [UInt8]? = nil) {
+        self.init(messageId: messageId, sentAt: sentAt, destination: conversation.destination, body: body, deliveryAccess: deliveryAccess)
+    }
+
+    /// The conversation `destination` names, or nil when it names none (another device may write anything).
+    public var conversation: ConversationId? { try? ConversationId(destination: destination) }
 
     /// The same content carrying `key`.
     public func carrying(deliveryAccess key: [UInt8]) -> Content {

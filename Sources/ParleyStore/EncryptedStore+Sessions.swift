@@ -112,9 +112,10 @@ extension EncryptedStore: SessionStore {
                 arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
         }
         if let sent = batch.sent, let text = sent.content.body.displayText {
+            guard let conversation = sent.content.conversation else { throw ProtocolError.malformed("Content: destination") }
             var replyTo: [UInt8]?, attachment: AttachmentPointer?
             if case .message(_, let quoted, let pointer) = sent.content.body { (replyTo, attachment) = (quoted, pointer) }
-            _ = try insert(MessageRecord(conversation: sent.content.destination, direction: .outgoing, sender: sent.sender,
+            _ = try insert(MessageRecord(conversation: conversation, direction: .outgoing, sender: sent.sender,
                                          clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
                                          receivedAt: sent.content.sentAt, text: text, state: .pending,
                                          replyTo: replyTo, attachment: attachment), db)

@@ -13,25 +13,26 @@ internal import GRDBSQLite
 
 /// Conversations and message history.
 extension EncryptedStore {
-    /// The id of the conversation with `peer`, created on first use.
-    func conversationId(_ peer: String, _ db: Database) throws -> Int64 {
-        let key = lookup(peer, "conversations")
+    /// The row of `conversation`, created on first use.
+    func conversationRow(_ conversation: ConversationId, _ db: Database) throws -> Int64 {
+        let key = conversationLookup(conversation)
         if let id = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [key]) { return id }
         let id = try nextId("conversations", db)
-        var w = ByteWriter()
-        w.u8(RecordCodec.version)
-        w.bytes16(Array(peer.utf8))
         try db.cachedStatement(sql: "INSERT INTO conversations (id, lookup, body) VALUES (?, ?, ?)").execute(
-                       arguments: [id, key, seal(w.bytes, "conversations", "body", .id(id))])
+                       arguments: [id, key, seal(Schema.conversationBody(conversation), "conversations", "body", .id(id))])
         return id
     }
 
-    func existingConversationId(_ peer: String, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [lookup(peer, "conversations")])
+    func existingConversationRow(_ conversation: ConversationId, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [conversationLookup(conversation)])
     }
 
-    /// The peers of every conversation, most recently active first.
-    public func conversations() throws(StoreError) -> [String] {
+    func conversationLookup(_ conversation: ConversationId) -> Data {
+        Data(cipher.lookup(conversation.encoded, table: "conversations"))
+    }
+
+    /// Every conversation, most recently active first.
+    public func conversations() throws(StoreError) -> [ConversationId] {
         let rows = try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT c.id, c.body FROM conversations c
@@ -39,16 +40,15 @@ extension EncryptedStore {
                 ORDER BY COALESCE(m.last, 0) DESC, c.id DESC
                 """)
         }
-        var peers: [String] = []
+        var conversations: [ConversationId] = []
         for row in rows {
             let plain = try open(row["body"], "conversations", "body", .id(row["id"]))
-            var r = ByteReader(plain, structure: "conversation")
-            guard (try? r.u8()) == RecordCodec.version, let bytes = try? r.bytes16(), let peer = String(validating: bytes, as: UTF8.self) else {
+            guard plain.first == Schema.conversationVersion, let conversation = try? ConversationId(decoding: Array(plain.dropFirst())) else {
                 throw .malformedRecord(table: "conversations", detail: "body")
             }
-            peers.append(peer)
+            conversations.append(conversation)
         }
-        return peers
+        return conversations
     }
 
     func dedupeKey(_ sender: String, _ clientMessageId: [UInt8]) -> Data {
@@ -84,7 +84,7 @@ extension EncryptedStore {
         /// Stores nothing when the dedupe key is already there (the UNIQUE index checks it anyway).
         let insert: Statement
         var nextMessageId: Int64?
-        var conversations: [String: Int64] = [:]
+        var conversations: [ConversationId: Int64] = [:]
         var nonces: CellCipher.NoncePool
 
         /// `count`: how many messages will be inserted (two cells each).
@@ -107,7 +107,7 @@ extension EncryptedStore {
             conversation = known
         } else {
             if try Bool.fetchOne(inserter.existing, arguments: [dedupe]) == true { return nil }
-            conversation = try conversationId(record.conversation, db)
+            conversation = try conversationRow(record.conversation, db)
             inserter.conversations[record.conversation] = conversation
         }
         let id = try inserter.nextMessageId ?? nextId("messages", db)
@@ -126,18 +126,18 @@ extension EncryptedStore {
         }
     }
 
-    /// Up to `limit` messages of the conversation with `peer` that come before `before` (or the newest),
-    /// oldest first — one page of scrollback.
-    public func messages(with peer: String, before: Int64? = nil, limit: Int = 200) throws(StoreError) -> [MessageRecord] {
+    /// Up to `limit` messages of `conversation` that come before `before` (or the newest), oldest first —
+    /// one page of scrollback.
+    public func messages(in conversation: ConversationId, before: Int64? = nil, limit: Int = 200) throws(StoreError) -> [MessageRecord] {
         let rows = try read { db -> [Row] in
-            guard let conversation = try existingConversationId(peer, db) else { return [] }
+            guard let conversation = try existingConversationRow(conversation, db) else { return [] }
             return try Row.fetchAll(db, sql: """
                 SELECT id, body, state FROM messages WHERE conversation = ? AND id < ? ORDER BY id DESC LIMIT ?
                 """, arguments: [conversation, before ?? Int64.max, limit])
         }
         var page: [MessageRecord] = []
         page.reserveCapacity(rows.count)
-        for row in rows.reversed() { page.append(try inConversation(peer, decodeMessage(row))) }
+        for row in rows.reversed() { page.append(try inConversation(conversation, decodeMessage(row))) }
         return page
     }
 
@@ -155,7 +155,7 @@ extension EncryptedStore {
 
     /// Messages whose text contains `text` (case-insensitive), newest first. No plaintext index exists on
     /// disk: every body is decrypted and scanned in memory.
-    public func search(_ text: String, with peer: String? = nil, limit: Int = 100) throws(StoreError) -> [MessageRecord] {
+    public func search(_ text: String, in conversation: ConversationId? = nil, limit: Int = 100) throws(StoreError) -> [MessageRecord] {
         let needle = text.lowercased()
         guard !needle.isEmpty else { return [] }
         let matcher = TextMatcher(needle: needle)
@@ -163,10 +163,10 @@ extension EncryptedStore {
             try database.read { db -> [MessageRecord] in
                 var sql = "SELECT id, body, state FROM messages"
                 var arguments: StatementArguments = []
-                if let peer {
-                    guard let conversation = try existingConversationId(peer, db) else { return [] }
+                if let conversation {
+                    guard let row = try existingConversationRow(conversation, db) else { return [] }
                     sql += " WHERE conversation = ?"
-                    arguments = [conversation]
+                    arguments = [row]
                 }
                 var matches: [MessageRecord] = []
                 let statement = try db.makeStatement(sql: sql + " ORDER BY id DESC")
@@ -176,7 +176,7 @@ extension EncryptedStore {
                     let id: Int64 = row[0]
                     let plain = try openBody(row, statement, id, &opener)
                     guard matcher.matches(body: plain) else { continue }
-                    matches.append(try inConversation(peer, decodeMessage(row)))
+                    matches.append(try inConversation(conversation, decodeMessage(row)))
                 }
                 return matches
             }
@@ -198,11 +198,11 @@ extension EncryptedStore {
         #endif
     }
 
-    /// `record`, when it belongs to the conversation with `peer` (nil: any). The conversation column is in
-    /// the clear; the sealed body names the conversation, so a message moved under another conversation, or
+    /// `record`, when it belongs to `conversation` (nil: any). The conversation column is in the clear;
+    /// the sealed body names the conversation, so a message moved under another conversation, or
     /// conversations whose lookups were swapped, are refused rather than shown in the wrong place.
-    func inConversation(_ peer: String?, _ record: MessageRecord) throws(StoreError) -> MessageRecord {
-        if let peer, record.conversation != peer {
+    func inConversation(_ conversation: ConversationId?, _ record: MessageRecord) throws(StoreError) -> MessageRecord {
+        if let conversation, record.conversation != conversation {
             throw .tamperedRow(table: "messages", column: "conversation", row: "\(record.id)")
         }
         return record

@@ -71,8 +71,7 @@ public struct OutboxEntry: Sendable, Equatable {
 public struct MessageRecord: Sendable, Equatable {
     /// Store id (ordering within the store); 0 until stored.
     public internal(set) var id: Int64
-    /// The peer address the conversation is with.
-    public let conversation: String
+    public let conversation: ConversationId
     public let direction: MessageDirection
     public let sender: DeviceAddress
     /// The sender's id for this message, the same on every device; receivers drop repeats of it.
@@ -86,7 +85,7 @@ public struct MessageRecord: Sendable, Equatable {
     public let replyTo: [UInt8]?
     public let attachment: AttachmentPointer?
 
-    public init(conversation: String, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
+    public init(conversation: ConversationId, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
                 sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState,
                 replyTo: [UInt8]? = nil, attachment: AttachmentPointer? = nil) {
         id = 0
@@ -111,7 +110,8 @@ enum RecordCodec {
         var w = ByteWriter(capacity: 64 + m.text.utf8.count)
         w.u8(version)
         w.u8(m.direction.rawValue)
-        w.bytes16(Array(m.conversation.utf8))
+        // A direct conversation is its peer's address, as in the link transfer (PROTOCOL.md §15).
+        w.bytes16(Array(m.conversation.destination.utf8))
         w.bytes16(Array(m.sender.address.utf8))
         w.u32(m.sender.deviceId)
         w.bytes16(m.clientMessageId)
@@ -135,7 +135,7 @@ enum RecordCodec {
             guard let direction = MessageDirection(rawValue: try r.u8()) else {
                 throw StoreError.malformedRecord(table: "messages", detail: "direction")
             }
-            let conversation = try string(try r.bytes16())
+            let conversation = try ConversationId(destination: try string(try r.bytes16()))
             let sender = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
             let clientId = try r.bytes16()
             let sentAt = try r.u64(), receivedAt = try r.u64()

@@ -258,7 +258,7 @@ extension ChatController {
         let engine = engine, inbox = inbox
         Task {
             do {
-                guard let failed = try await engine.newestFailed(with: peer) else {
+                guard let conversation = ConversationId(windowKey: peer), let failed = try await engine.newestFailed(in: conversation) else {
                     inbox.post { $0.state.say("no failed message in this conversation", error: true) }
                     return
                 }

@@ -51,7 +51,7 @@ struct SendReceiptCommand: AsyncParsableCommand {
         var ids = messageIds.compactMap(Hex.decode)
         if !timestamps.isEmpty {
             let wanted = Set(timestamps)
-            let found = try engine.store.messages(with: contact, limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
+            let found = try engine.store.messages(in: .direct(try AccountAddress(contact)), limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
             let missing = wanted.subtracting(found.map(\.sentAt))
             guard missing.isEmpty else {
                 throw ValidationError("no message from \(contact) has the timestamp \(missing.sorted().map(String.init).joined(separator: ", "))")
