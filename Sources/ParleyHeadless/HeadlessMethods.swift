@@ -137,8 +137,8 @@ public enum HeadlessMethods {
     /// The message a send replies to: `replyTo` (an id), or `quoteTimestamp` looked up in the conversation.
     static func replyTarget(_ call: Call, recipient: String) throws -> [UInt8]? {
         if let text = call.string("replyTo") {
-            guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("replyTo is not 32 hex digits") }
-            return id
+            guard let id = MessageId(hex: text) else { throw RPCError.invalidParams("replyTo is not 32 hex digits") }
+            return id.bytes
         }
         guard let timestamp = call.int("quoteTimestamp") else { return nil }
         let author = call.string("quoteAuthor")
@@ -153,7 +153,7 @@ public enum HeadlessMethods {
 
     static func getAttachment(_ call: Call) async throws -> JSONValue {
         let sender = call.string("recipient")!, text = call.string("id")!
-        guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("id is not 32 hex digits") }
+        guard let id = MessageId(hex: text)?.bytes else { throw RPCError.invalidParams("id is not 32 hex digits") }
         let engine = call.context.engine
         guard let record = try engine.store.message(sentBy: sender, clientMessageId: id)
             ?? engine.store.message(sentBy: call.context.account, clientMessageId: id) else {
@@ -186,8 +186,8 @@ public enum HeadlessMethods {
         }
         var ids: [[UInt8]] = []
         for text in call.strings("messageId") {
-            guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("messageId \(text) is not 32 hex digits") }
-            ids.append(id)
+            guard let id = MessageId(hex: text) else { throw RPCError.invalidParams("messageId \(text) is not 32 hex digits") }
+            ids.append(id.bytes)
         }
         let timestamps = Set(call.ints("targetTimestamp").map { UInt64(clamping: $0) })
         if !timestamps.isEmpty {

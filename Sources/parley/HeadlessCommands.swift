@@ -43,7 +43,7 @@ struct SendReceiptCommand: AsyncParsableCommand {
     func validate() throws {
         guard !timestamps.isEmpty || !messageIds.isEmpty else { throw ValidationError("give --target-timestamp or --message-id") }
         guard type == "read" || type == "delivered" else { throw ValidationError("--type must be read or delivered") }
-        for id in messageIds where Hex.decode(id)?.count != 16 { throw ValidationError("--message-id \(id) is not 32 hex digits") }
+        for id in messageIds where MessageId(hex: id) == nil { throw ValidationError("--message-id \(id) is not 32 hex digits") }
     }
 
     func run() async throws {
@@ -85,8 +85,8 @@ struct SendTypingCommand: AsyncParsableCommand {
 
 /// A message id given on the command line: 32 hex digits.
 func messageId(_ text: String, _ option: String) throws -> [UInt8] {
-    guard let id = Hex.decode(text), id.count == 16 else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
-    return id
+    guard let id = MessageId(hex: text) else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
+    return id.bytes
 }
 
 struct GetAttachmentCommand: AsyncParsableCommand {
