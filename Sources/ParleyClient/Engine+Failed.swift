@@ -22,11 +22,11 @@ extension Engine {
         do {
             _ = try await send(content, to: Self.recipient(of: failed.conversation))
         } catch {
-            if try store.message(sentBy: account.address, clientMessageId: content.messageId) != nil { try discard(failed) }
+            if try store.message(sentBy: ownAddress, clientMessageId: content.messageId) != nil { try discard(failed) }
             throw error
         }
         try discard(failed)
-        return try store.message(sentBy: account.address, clientMessageId: content.messageId)
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: failed.conversation, direction: .outgoing, sender: account.deviceAddress,
                              clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
                              text: failed.text, state: .pending, replyTo: failed.replyTo, attachment: failed.attachment)
@@ -35,6 +35,6 @@ extension Engine {
     /// Deletes a failed message of this account from its conversation.
     public func discard(_ failed: MessageRecord) throws {
         guard failed.direction == .outgoing, failed.state == .failed else { throw ClientError.notFailed }
-        try store.deleteMessage(sentBy: account.address, clientMessageId: failed.clientMessageId)
+        try store.deleteMessage(sentBy: ownAddress, clientMessageId: failed.clientMessageId)
     }
 }

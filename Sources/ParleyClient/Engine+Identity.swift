@@ -105,9 +105,10 @@ extension Engine {
     public func markRead(_ conversation: ConversationId, sendReadReceipts: Bool = true) async throws -> Int {
         let peer = Self.recipient(of: conversation)
         let unread = try store.unreadMessages(in: conversation)
+        let author = try AccountAddress(peer)
         guard !unread.isEmpty else { return 0 }
         let ids = unread.map(\.clientMessageId)
-        try store.advanceState(ofMessagesSentBy: peer, ids: ids, to: .seen)
+        try store.advanceState(ofMessagesSentBy: author, ids: ids, to: .seen)
         let receipt = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation,
                               body: .receipt(read: true, messageIds: ids))
         if sendReadReceipts, try store.contact(peer)?.trust.allowsSending == true {

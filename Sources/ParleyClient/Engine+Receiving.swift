@@ -93,7 +93,7 @@ extension Engine {
         guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
-        let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
+        let store = self.store, ownAddress = try self.ownAddress, now = clock.nowMilliseconds()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
@@ -169,8 +169,9 @@ extension Engine {
     private func fileInbox() throws -> [EngineEvent] {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
-        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: account.address, now: clock.nowMilliseconds())
-        let stored = try store.file(plan.filings, ownAddress: account.address)
+        let ownAddress = try self.ownAddress
+        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds())
+        let stored = try store.file(plan.filings, ownAddress: ownAddress)
         try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
         return try events(plan.pending, stored: stored)
     }
@@ -184,7 +185,7 @@ extension Engine {
 
     /// How each received message is filed into history (`InboxFiling`), and what it tells the user once
     /// filed (`FilingOutcome`). Pure, so that a receive can file in the transaction that commits it.
-    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: String, now: UInt64)
+    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: AccountAddress, now: UInt64)
         -> (filings: [InboxFiling], pending: [FilingOutcome]) {
         var filings: [InboxFiling] = []
         var pending: [FilingOutcome] = []
@@ -194,7 +195,7 @@ extension Engine {
                 pending.append(.unreadable(sender: received.sender.address))
                 continue
             }
-            let fromSelf = received.sender.address == ownAddress
+            let fromSelf = received.sender.address == ownAddress.description
             // A device of this account names the conversation; any other sender's is the one with it.
             guard let conversation = fromSelf ? content.conversation : try? Engine.direct(received.sender.address) else {
                 filings.append(InboxFiling(inboxId: id))
@@ -214,7 +215,7 @@ extension Engine {
                 pending.append(.message)
             case .receipt(let read, let ids) where fromSelf:
                 // Another device of this account read these messages of `destination`.
-                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
+                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: conversation))
                 pending.append(read ? .event(.readElsewhere(conversation: conversation, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
                 filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))

@@ -279,11 +279,14 @@ public actor Engine {
         if let stored = try await send(content, to: peer) { return stored }
         var replyTo: [UInt8]?, attachment: AttachmentPointer?
         if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
-        return try store.message(sentBy: account.address, clientMessageId: content.messageId)
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: conversation, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
                              sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
                              replyTo: replyTo, attachment: attachment)
     }
+
+    /// This account's address.
+    var ownAddress: AccountAddress { get throws { try AccountAddress(account.address) } }
 
     /// The direct conversation with `peer`.
     static func direct(_ peer: String) throws -> ConversationId { .direct(try AccountAddress(peer)) }

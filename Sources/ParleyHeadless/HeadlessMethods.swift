@@ -155,8 +155,8 @@ public enum HeadlessMethods {
         let sender = call.string("recipient")!, text = call.string("id")!
         guard let id = MessageId(hex: text)?.bytes else { throw RPCError.invalidParams("id is not 32 hex digits") }
         let engine = call.context.engine
-        guard let record = try engine.store.message(sentBy: sender, clientMessageId: id)
-            ?? engine.store.message(sentBy: call.context.account, clientMessageId: id) else {
+        guard let record = try engine.store.message(sentBy: try AccountAddress(sender), clientMessageId: id)
+            ?? engine.store.message(sentBy: try AccountAddress(call.context.account), clientMessageId: id) else {
             throw RPCError(.userError, "no message \(text) from \(sender)")
         }
         guard let pointer = record.attachment else { throw ClientError.noAttachment }

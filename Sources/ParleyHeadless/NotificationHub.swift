@@ -86,7 +86,8 @@ public actor NotificationHub {
         case .message:
             for id in subscriptions.keys { schedulePump(id) }
         case .receipt(_, let from, let read, let ids):
-            let timestamps = ids.compactMap { try? store.message(sentBy: account, clientMessageId: $0)?.sentAt }
+            let own = try? AccountAddress(account)
+            let timestamps = ids.compactMap { id in own.flatMap { try? store.message(sentBy: $0, clientMessageId: id)?.sentAt } }
             broadcast(NotificationShapes.receive) {
                 NotificationShapes.receipt(from: from, read: read, ids: ids, timestamps: timestamps, now: clock.nowMilliseconds(),
                                            account: account, subscription: $0)
@@ -107,8 +108,8 @@ public actor NotificationHub {
             }
         case .readElsewhere(let conversation, let ids):
             // signal-cli names the sender of each message read: in a direct conversation, its peer.
-            let sender = conversation.description
-            let read = ids.compactMap { id in (try? store.message(sentBy: sender, clientMessageId: id)).flatMap { $0 }.map { (id, $0.sentAt) } }
+            let sender = conversation.description, author = conversation.peer
+            let read = ids.compactMap { id in author.flatMap { try? store.message(sentBy: $0, clientMessageId: id) }.map { (id, $0.sentAt) } }
             broadcast(NotificationShapes.receive) {
                 NotificationShapes.readElsewhere(sender: sender, ids: read.map(\.0), timestamps: read.map(\.1),
                                                  now: clock.nowMilliseconds(), account: account, subscription: $0)

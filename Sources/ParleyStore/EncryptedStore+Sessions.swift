@@ -63,7 +63,7 @@ extension EncryptedStore: SessionStore {
     /// Commits a receive and files what it received in the same transaction: `filings` (one per received
     /// message, in order, each without an inbox entry) go straight into history, so a received message is
     /// written once and the separate filing transaction is saved. Returns what `file` returns.
-    public func commit(_ changes: SessionChanges, filing filings: [InboxFiling], ownAddress: String) throws -> [MessageRecord?] {
+    public func commit(_ changes: SessionChanges, filing filings: [InboxFiling], ownAddress: AccountAddress) throws -> [MessageRecord?] {
         precondition(filings.count == changes.allReceived.count && filings.allSatisfy { $0.inboxId == nil })
         return try write { db in
             try apply(changes, db, intoInbox: false)

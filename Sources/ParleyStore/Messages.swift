@@ -240,12 +240,12 @@ extension EncryptedStore {
     /// Files several inbox entries in one transaction: each stores its message (unless a repeat), applies
     /// its receipt to this account's own messages, and deletes the entry. Returns, per filing, the message
     /// as stored (with its id), or nil for a repeat or a filing without a message.
-    public func file(_ filings: [InboxFiling], ownAddress: String) throws(StoreError) -> [MessageRecord?] {
+    public func file(_ filings: [InboxFiling], ownAddress: AccountAddress) throws(StoreError) -> [MessageRecord?] {
         guard !filings.isEmpty else { return [] }
         return try writeReplayable { db in try file(filings, ownAddress: ownAddress, db) }
     }
 
-    func file(_ filings: [InboxFiling], ownAddress: String, _ db: Database) throws -> [MessageRecord?] {
+    func file(_ filings: [InboxFiling], ownAddress: AccountAddress, _ db: Database) throws -> [MessageRecord?] {
         var inserter = try MessageInserter(db, count: filings.count)
         let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
         var stored: [MessageRecord?] = []
@@ -257,7 +257,7 @@ extension EncryptedStore {
                 result?.id = id
             }
             if let receipt = filing.receipt {
-                _ = try advance(ofMessagesSentBy: filing.receiptAbout ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+                _ = try advance(ofMessagesSentBy: filing.receiptAbout.map(Self.author) ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
             }
             if let inboxId = filing.inboxId { try delete.execute(arguments: [inboxId]) }
             stored.append(result)
@@ -286,11 +286,12 @@ extension EncryptedStore {
     /// Sets the delivery state of this account's own messages, found by client message id (receipts from
     /// a peer, relay acceptance). A state never goes backwards (read stays read).
     @discardableResult
-    public func advanceState(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
+    public func advanceState(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
         try write { db in try advance(ofMessagesSentBy: sender, ids: ids, to: state, db) }
     }
 
-    private func advance(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+    private func advance(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+        let sender = sender.description
         var changed = 0
         for clientId in ids {
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, state FROM messages WHERE dedupe = ?"),
@@ -306,7 +307,8 @@ extension EncryptedStore {
     }
 
     /// One message by its sender and client message id (an indexed lookup), or nil.
-    public func message(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
+    public func message(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
+        let sender = sender.description
         guard let row = try read({ db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
                              arguments: [dedupeKey(sender, clientMessageId)])
@@ -317,8 +319,9 @@ extension EncryptedStore {
     /// After the relay accepted some outbox batches: removes their entries and advances this account's
     /// messages they carried (by client message id) to `.sent`, in one transaction. Returns those
     /// messages as stored afterwards (batches without a history record, such as receipts, have none).
-    public func completeOutbox(_ entryIds: [Int64], sentBy sender: String, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
-        try writeReplayable { db in
+    public func completeOutbox(_ entryIds: [Int64], sentBy sender: AccountAddress, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
+        let sender = sender.description
+        return try writeReplayable { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
             for id in entryIds { try delete.execute(arguments: [id]) }
             // One read per message: the record, advanced to sent here unless it is further along already.
@@ -341,10 +344,18 @@ extension EncryptedStore {
     /// Deletes one message of this account from its conversation (a failed one the user gave up on, or
     /// sent again as a new message). Returns whether there was one.
     @discardableResult
-    public func deleteMessage(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> Bool {
-        try write { db in
+    public func deleteMessage(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws(StoreError) -> Bool {
+        let sender = sender.description
+        return try write { db in
             try db.cachedStatement(sql: "DELETE FROM messages WHERE dedupe = ?").execute(arguments: [dedupeKey(sender, clientMessageId)])
             return db.changesCount == 1
+        }
+    }
+
+    /// Whose messages a read receipt from this account's other device is about: a direct conversation's peer.
+    static func author(of conversation: ConversationId) -> AccountAddress {
+        switch conversation {
+        case .direct(let peer): peer
         }
     }
 

@@ -46,12 +46,12 @@ public struct InboxFiling: Sendable {
     public let message: MessageRecord?
     /// A receipt: this account's own messages with these client message ids advance to `state`.
     public let receipt: (messageIds: [[UInt8]], state: DeliveryState)?
-    /// Whose messages the receipt is about: this account's (nil), or a contact's (a read receipt from
-    /// another of this account's devices marks that contact's messages `seen`).
-    public let receiptAbout: String?
+    /// Whose messages the receipt is about: this account's (nil), or those of a conversation (a read
+    /// receipt from another of this account's devices marks its incoming messages `seen`).
+    public let receiptAbout: ConversationId?
 
     public init(inboxId: Int64?, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
-                receiptAbout: String? = nil) {
+                receiptAbout: ConversationId? = nil) {
         self.inboxId = inboxId
         self.message = message
         self.receipt = receipt

@@ -107,9 +107,9 @@ struct GetAttachmentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try client.openEngine()
-        let account = await engine.account.address
+        let account = try AccountAddress(await engine.account.address)
         let key = try messageId(id, "ID")
-        guard let record = try engine.store.message(sentBy: contact, clientMessageId: key)
+        guard let record = try engine.store.message(sentBy: try AccountAddress(contact), clientMessageId: key)
             ?? engine.store.message(sentBy: account, clientMessageId: key) else {
             throw ValidationError("no message \(id) from \(contact)")
         }

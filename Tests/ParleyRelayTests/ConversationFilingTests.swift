@@ -21,7 +21,7 @@ import Testing
     }
 
     func plan(_ messages: [ReceivedMessage]) -> (filings: [InboxFiling], pending: [FilingOutcome]) {
-        Engine.filingPlan(messages.enumerated().map { (Int64($0.offset + 1), $0.element) }, ownAddress: own, now: 5)
+        Engine.filingPlan(messages.enumerated().map { (Int64($0.offset + 1), $0.element) }, ownAddress: try! AccountAddress(own), now: 5)
     }
 
     @Test func messagesAndEventsCarryTheirConversation() throws {

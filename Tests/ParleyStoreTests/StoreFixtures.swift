@@ -229,3 +229,8 @@ extension EncryptedStore {
         try messages(in: direct(peer), before: before, limit: limit)
     }
 }
+
+/// Tests write an account address as its text.
+extension AccountAddress: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) { try! self.init(text) }
+}

@@ -34,7 +34,7 @@ import ParleyProtocol
                 // dave: never read at all.
                 message("d1", 20, peer: dave), message("d2", 21, peer: dave),
             ])
-            try store.advanceState(ofMessagesSentBy: bob, ids: [1, 2].map { message("", $0).clientMessageId }, to: .seen)
+            try store.advanceState(ofMessagesSentBy: try AccountAddress(bob), ids: [1, 2].map { message("", $0).clientMessageId }, to: .seen)
             #expect(try store.unreadCounts() == [direct(bob): 3, direct(dave): 2])
         }
         // The counts come from the file, not from anything the process kept.
@@ -42,7 +42,7 @@ import ParleyProtocol
         #expect(try reopened.unreadCounts() == [direct(bob): 3, direct(dave): 2])
 
         // Reading bob's conversation (what Engine.markRead does) clears his count only.
-        try reopened.advanceState(ofMessagesSentBy: bob, ids: [4, 6, 7].map { message("", $0).clientMessageId }, to: .seen)
+        try reopened.advanceState(ofMessagesSentBy: try AccountAddress(bob), ids: [4, 6, 7].map { message("", $0).clientMessageId }, to: .seen)
         #expect(try reopened.unreadCounts() == [direct(dave): 2])
 
         // A message after the read ones is unread again.
@@ -56,7 +56,7 @@ import ParleyProtocol
         #expect(try store.unreadCounts() == [direct(bob): 30])
         #expect(try store.unreadCounts(limit: 12) == [direct(bob): 12])
         // Marking only the newest (as reading the last page does) leaves nothing unread before it.
-        try store.advanceState(ofMessagesSentBy: bob, ids: [message("", 30).clientMessageId], to: .seen)
+        try store.advanceState(ofMessagesSentBy: try AccountAddress(bob), ids: [message("", 30).clientMessageId], to: .seen)
         #expect(try store.unreadCounts().isEmpty)
     }
 
@@ -72,13 +72,13 @@ import ParleyProtocol
             outgoing("reply without reading", 4, to: bob), notice("a device was added", 5, in: bob), message("b6", 6, peer: bob),
             message("c1", 10, peer: carol),
         ])
-        try store.advanceState(ofMessagesSentBy: bob, ids: [message("", 1).clientMessageId], to: .seen)
+        try store.advanceState(ofMessagesSentBy: try AccountAddress(bob), ids: [message("", 1).clientMessageId], to: .seen)
         #expect(try store.unreadMessages(in: direct(bob)).map(\.text) == ["b2", "b3", "b6"])
         #expect(try store.unreadMessages(in: direct(bob), limit: 2).map(\.text) == ["b6"], "no deeper than the limit")
         #expect(try store.unreadMessages(in: direct(carol)).map(\.text) == ["c1"])
         #expect(try store.unreadMessages(in: direct(dave)).isEmpty, "no conversation")
 
-        try store.advanceState(ofMessagesSentBy: bob, ids: [2, 3, 6].map { message("", $0).clientMessageId }, to: .seen)
+        try store.advanceState(ofMessagesSentBy: try AccountAddress(bob), ids: [2, 3, 6].map { message("", $0).clientMessageId }, to: .seen)
         #expect(try store.unreadMessages(in: direct(bob)).isEmpty)
         try store.insertMessages([message("b7", 7, peer: bob)])
         #expect(try store.unreadMessages(in: direct(bob)).map(\.text) == ["b7"], "the walk stops at the newest read message")
