@@ -37,11 +37,12 @@ extension EncryptedStore {
         try read { db -> [MessageRecord] in
             guard let conversation = try existingConversationRow(id, db) else { return [] }
             var unread: [MessageRecord] = []
+            var conversations = ConversationCache()
             try walkNewestFirst(conversation, limit: limit, db) { id, state, row in
                 switch state {
                 case .seen: return false
                 case .received:
-                    let message = try decodeMessage(row)
+                    let message = try decodeMessage(row, &conversations)
                     if message.direction == .incoming { unread.append(message) }
                     return true
                 default: return true

@@ -137,7 +137,8 @@ extension EncryptedStore {
         }
         var page: [MessageRecord] = []
         page.reserveCapacity(rows.count)
-        for row in rows.reversed() { page.append(try inConversation(conversation, decodeMessage(row))) }
+        var conversations = ConversationCache()
+        for row in rows.reversed() { page.append(try inConversation(conversation, decodeMessage(row, &conversations))) }
         return page
     }
 
@@ -145,12 +146,17 @@ extension EncryptedStore {
     static let messageState = CellCipher.Column("messages", "state")
 
     func decodeMessage(_ row: Row) throws(StoreError) -> MessageRecord {
+        var conversations = ConversationCache()
+        return try decodeMessage(row, &conversations)
+    }
+
+    func decodeMessage(_ row: Row, _ conversations: inout ConversationCache) throws(StoreError) -> MessageRecord {
         let id: Int64 = row["id"]
         let stateCell = try open(row, Self.messageState, .id(id))
         guard stateCell.count == 1, let state = DeliveryState(rawValue: stateCell[0]) else {
             throw .malformedRecord(table: "messages", detail: "state of \(id)")
         }
-        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state)
+        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state, &conversations)
     }
 
     /// Messages whose text contains `text` (case-insensitive), newest first. No plaintext index exists on
@@ -172,11 +178,12 @@ extension EncryptedStore {
                 let statement = try db.makeStatement(sql: sql + " ORDER BY id DESC")
                 let rows = try Row.fetchCursor(statement, arguments: arguments)
                 var opener = CellCipher.Opener(cipher, Self.messageBody)
+                var conversations = ConversationCache()
                 while let row = try rows.next(), matches.count < limit {
                     let id: Int64 = row[0]
                     let plain = try openBody(row, statement, id, &opener)
                     guard matcher.matches(body: plain) else { continue }
-                    matches.append(try inConversation(conversation, decodeMessage(row)))
+                    matches.append(try inConversation(conversation, decodeMessage(row, &conversations)))
                 }
                 return matches
             }

@@ -102,6 +102,19 @@ public struct MessageRecord: Sendable, Equatable {
     }
 }
 
+/// The conversation a message record names (its `destination` text), remembering the last one: the
+/// messages read together almost always share it, and parsing an address is a good part of decoding one.
+struct ConversationCache {
+    private var last: (text: [UInt8], conversation: ConversationId)?
+
+    mutating func conversation(named text: [UInt8]) throws -> ConversationId {
+        if let last, last.text == text { return last.conversation }
+        let conversation = try ConversationId(destination: try RecordCodec.string(text))
+        last = (text, conversation)
+        return conversation
+    }
+}
+
 /// Cell encodings of the store's records. Versioned like every other encoding.
 enum RecordCodec {
     static let version: UInt8 = 1
@@ -129,13 +142,21 @@ enum RecordCodec {
     }
 
     static func decodeMessage(_ bytes: [UInt8], id: Int64, state: DeliveryState) throws(StoreError) -> MessageRecord {
+        var conversations = ConversationCache()
+        return try decodeMessage(bytes, id: id, state: state, &conversations)
+    }
+
+    /// The same, naming conversations through `conversations`: a page of one conversation parses its
+    /// address once, not once per message.
+    static func decodeMessage(_ bytes: [UInt8], id: Int64, state: DeliveryState,
+                              _ conversations: inout ConversationCache) throws(StoreError) -> MessageRecord {
         do {
             var r = ByteReader(bytes, structure: "message")
             guard try r.u8() == version else { throw StoreError.malformedRecord(table: "messages", detail: "unknown version") }
             guard let direction = MessageDirection(rawValue: try r.u8()) else {
                 throw StoreError.malformedRecord(table: "messages", detail: "direction")
             }
-            let conversation = try ConversationId(destination: try string(try r.bytes16()))
+            let conversation = try conversations.conversation(named: try r.bytes16())
             let sender = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
             let clientId = try r.bytes16()
             let sentAt = try r.u64(), receivedAt = try r.u64()
