@@ -33,8 +33,8 @@ struct StoreBenchmarks {
     private(set) var checksum: UInt8 = 0
 
     private let me = DeviceAddress(address: "me@relay.example", deviceId: 1)
-    private let peer = "alice@relay.example"
-    private let otherPeer = "bob@relay.example"
+    private let peer = ConversationId.direct(try! AccountAddress("alice@relay.example"))
+    private let otherPeer = ConversationId.direct(try! AccountAddress("bob@relay.example"))
     /// Appears in `rareCount` messages of the main conversation (and never in random text: the vocabulary
     /// has no "q" followed by "z").
     private let rareWord = "quzzlewhump"
@@ -121,14 +121,14 @@ struct StoreBenchmarks {
         return words.joined(separator: " ")
     }
 
-    private func record(_ n: Int, peer: String, text: String, _ g: inout Generator) -> MessageRecord {
+    private func record(_ n: Int, peer: ConversationId, text: String, _ g: inout Generator) -> MessageRecord {
         let incoming = g.below(2) == 0
         var clientId = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: UInt64(n).bigEndian) { clientId.replaceSubrange(0..<8, with: $0) }
         withUnsafeBytes(of: g.next()) { clientId.replaceSubrange(8..<16, with: $0) }
         let sentAt = 1_800_000_000_000 + UInt64(n) * 30_000
         return MessageRecord(conversation: peer, direction: incoming ? .incoming : .outgoing,
-                             sender: incoming ? DeviceAddress(address: peer, deviceId: 1 + UInt32(g.below(2))) : me,
+                             sender: incoming ? DeviceAddress(address: peer.description, deviceId: 1 + UInt32(g.below(2))) : me,
                              clientMessageId: clientId, sentAt: sentAt, receivedAt: sentAt + UInt64(g.below(2_000)),
                              text: text, state: incoming ? .received : .read)
     }
@@ -193,7 +193,7 @@ struct StoreBenchmarks {
 
     // MARK: Read back
 
-    /// Both conversations, newest page first, `pageSize` per `messages(with:before:limit:)` call.
+    /// Both conversations, newest page first, `pageSize` per `messages(in:before:limit:)` call.
     private mutating func readBack(_ store: EncryptedStore) {
         var read = 0
         let start = Measure.now(), cpuStart = Self.cpuSeconds()
@@ -201,7 +201,7 @@ struct StoreBenchmarks {
             var before: Int64? = nil
             var count = 0
             while true {
-                let page = try! store.messages(with: conversation, before: before, limit: pageSize)
+                let page = try! store.messages(in: conversation, before: before, limit: pageSize)
                 guard let first = page.first else { break }
                 checksum ^= UInt8(truncatingIfNeeded: page.last!.text.utf8.count)
                 precondition(page.allSatisfy { $0.conversation == conversation })
@@ -218,7 +218,7 @@ struct StoreBenchmarks {
         var line = JSONLine(name: "store_read_all")
         line.add("value", .number(rate))
         line.add("unit", .string("messages/s"))
-        line.add("description", .string("every message of both conversations read back with EncryptedStore.messages(with:before:limit:), \(pageSize) per page, newest page first"))
+        line.add("description", .string("every message of both conversations read back with EncryptedStore.messages(in:before:limit:), \(pageSize) per page, newest page first"))
         line.add("messages", .int(read))
         line.add("seconds", .number(seconds))
         line.add("cpu_seconds", .number(cpu))
@@ -279,7 +279,7 @@ struct StoreBenchmarks {
         for _ in 0..<7 {
             let store = try! EncryptedStore.open(at: path, unlock: unlock)
             let start = Measure.now()
-            let page = try! store.messages(with: peer, limit: pageSize)
+            let page = try! store.messages(in: peer, limit: pageSize)
             cold.append(Double(Measure.now() - start) / 1e6)
             check(page)
         }
@@ -287,7 +287,7 @@ struct StoreBenchmarks {
         var warm: [Double] = []
         for _ in 0..<25 {
             let start = Measure.now()
-            let page = try! store.messages(with: peer, limit: pageSize)
+            let page = try! store.messages(in: peer, limit: pageSize)
             warm.append(Double(Measure.now() - start) / 1e6)
             check(page)
         }
@@ -302,7 +302,7 @@ struct StoreBenchmarks {
             line.add("target", .number(Self.newestPageTarget))
             line.add("target_is", .string("maximum"))
             line.add("ok", .bool(ms <= Self.newestPageTarget))
-            line.add("description", .string("EncryptedStore.messages(with:limit: \(pageSize)), newest page of a \(messageCount)-message conversation; \(how); median"))
+            line.add("description", .string("EncryptedStore.messages(in:limit: \(pageSize)), newest page of a \(messageCount)-message conversation; \(how); median"))
             line.add("runs", .int(samples.count))
             line.add("max", .number(samples.max()!))
             line.add("unlock", .string("key file"))
@@ -333,9 +333,9 @@ struct StoreBenchmarks {
             return (median(samples), samples.max()!, median(cpu), found)
         }
         let total = messageCount + messageCount / 10
-        let few = time { try! store.search(rareWord.uppercased(), with: peer) }
+        let few = time { try! store.search(rareWord.uppercased(), in: peer) }
         precondition(few.found == rareCount, "found \(few.found) of \(rareCount) planted matches")
-        let none = time { try! store.search(absentWord, with: peer) }
+        let none = time { try! store.search(absentWord, in: peer) }
         precondition(none.found == 0)
         let all = time { try! store.search(absentWord) }
         precondition(all.found == 0)

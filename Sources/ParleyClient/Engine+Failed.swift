@@ -4,9 +4,9 @@ import ParleyStore
 /// Messages the relay refused for good are marked failed in their conversation (see the outbox drain);
 /// the user sends one again or deletes it.
 extension Engine {
-    /// The newest failed message this account sent in the conversation with `peer`, if any.
-    public func newestFailed(with peer: String) throws -> MessageRecord? {
-        try store.messages(with: peer, limit: 200).last { $0.direction == .outgoing && $0.state == .failed }
+    /// The newest failed message this account sent in `conversation`, if any.
+    public func newestFailed(in conversation: ConversationId) throws -> MessageRecord? {
+        try store.messages(in: conversation, limit: 200).last { $0.direction == .outgoing && $0.state == .failed }
     }
 
     /// Sends `failed` again as a new message (same text, reply and attachment) and removes the failed one
@@ -17,16 +17,16 @@ extension Engine {
         let body: Content.Body = failed.replyTo == nil && failed.attachment == nil
             ? .text(failed.text) : .message(text: failed.text, replyTo: failed.replyTo, attachment: failed.attachment)
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(),
-                              destination: failed.conversation, body: body)
+                              conversation: failed.conversation, body: body)
         try checkFits(content)
         do {
-            _ = try await send(content, to: failed.conversation)
+            _ = try await send(content, to: Self.recipient(of: failed.conversation))
         } catch {
-            if try store.message(sentBy: account.address, clientMessageId: content.messageId) != nil { try discard(failed) }
+            if try store.message(sentBy: ownAddress, clientMessageId: content.messageId) != nil { try discard(failed) }
             throw error
         }
         try discard(failed)
-        return try store.message(sentBy: account.address, clientMessageId: content.messageId)
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId)
             ?? MessageRecord(conversation: failed.conversation, direction: .outgoing, sender: account.deviceAddress,
                              clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
                              text: failed.text, state: .pending, replyTo: failed.replyTo, attachment: failed.attachment)
@@ -35,6 +35,6 @@ extension Engine {
     /// Deletes a failed message of this account from its conversation.
     public func discard(_ failed: MessageRecord) throws {
         guard failed.direction == .outgoing, failed.state == .failed else { throw ClientError.notFailed }
-        try store.deleteMessage(sentBy: account.address, clientMessageId: failed.clientMessageId)
+        try store.deleteMessage(sentBy: ownAddress, clientMessageId: failed.clientMessageId)
     }
 }

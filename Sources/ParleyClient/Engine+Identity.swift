@@ -99,15 +99,17 @@ extension Engine {
         return .identityChanged(address: address, trust: decided)
     }
 
-    /// Marks the incoming messages of the conversation with `peer` read (`seen`): this account's other
-    /// devices are told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
+    /// Marks the incoming messages of `conversation` read (`seen`): this account's other devices are
+    /// told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
     @discardableResult
-    public func markRead(_ peer: String, sendReadReceipts: Bool = true) async throws -> Int {
-        let unread = try store.unreadMessages(with: peer)
+    public func markRead(_ conversation: ConversationId, sendReadReceipts: Bool = true) async throws -> Int {
+        let peer = Self.recipient(of: conversation)
+        let unread = try store.unreadMessages(in: conversation)
+        let author = try AccountAddress(peer)
         guard !unread.isEmpty else { return 0 }
         let ids = unread.map(\.clientMessageId)
-        try store.advanceState(ofMessagesSentBy: peer, ids: ids, to: .seen)
-        let receipt = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+        try store.advanceState(ofMessagesSentBy: author, ids: ids, to: .seen)
+        let receipt = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation,
                               body: .receipt(read: true, messageIds: ids))
         if sendReadReceipts, try store.contact(peer)?.trust.allowsSending == true {
             try await send(receipt, to: peer)      // the peer's devices and this account's other devices
@@ -168,7 +170,7 @@ extension Engine {
     /// Writes a system notice into the conversation with `peer`.
     func notice(_ text: String, in peer: String) throws {
         let now = clock.nowMilliseconds()
-        try store.insertMessages([MessageRecord(conversation: peer, direction: .system, sender: DeviceAddress(address: peer, deviceId: 0),
+        try store.insertMessages([MessageRecord(conversation: try Self.direct(peer), direction: .system, sender: DeviceAddress(address: peer, deviceId: 0),
                                                 clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now, text: text,
                                                 state: .received)])
     }

@@ -300,12 +300,12 @@ extension Engine {
     /// ones failed); then the sends waiting for a batch the round finished are resumed.
     private func completeRound(_ round: OutboxRound) throws {
         guard !round.done.isEmpty || !round.failed.isEmpty || !round.seen.isEmpty else { return }
-        let sent = try store.completeOutbox(round.done, sentBy: account.address, batches: round.sent)
-        if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: account.address, ids: round.failed, to: .failed) }
+        let sent = try store.completeOutbox(round.done, sentBy: ownAddress, batches: round.sent)
+        if !round.failed.isEmpty { try store.advanceState(ofMessagesSentBy: ownAddress, ids: round.failed, to: .failed) }
         for record in sent { emit(.message(record)) }
         // Shown as failed in the conversation, where the user can send it again or delete it.
         for batch in round.refused.keys where !round.sent.contains(batch) {
-            if let record = try store.message(sentBy: account.address, clientMessageId: batch) { emit(.message(record)) }
+            if let record = try store.message(sentBy: ownAddress, clientMessageId: batch) { emit(.message(record)) }
         }
         for batch in round.seen where !round.reencrypted.contains(batch) && round.open[batch, default: 0] == 0 {
             let refusal = round.sent.contains(batch) ? nil : round.refused[batch]

@@ -93,7 +93,7 @@ extension Engine {
         guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
-        let store = self.store, ownAddress = account.address, now = clock.nowMilliseconds()
+        let store = self.store, ownAddress = try self.ownAddress, now = clock.nowMilliseconds()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
@@ -169,8 +169,9 @@ extension Engine {
     private func fileInbox() throws -> [EngineEvent] {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
-        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: account.address, now: clock.nowMilliseconds())
-        let stored = try store.file(plan.filings, ownAddress: account.address)
+        let ownAddress = try self.ownAddress
+        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds())
+        let stored = try store.file(plan.filings, ownAddress: ownAddress)
         try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
         return try events(plan.pending, stored: stored)
     }
@@ -184,7 +185,7 @@ extension Engine {
 
     /// How each received message is filed into history (`InboxFiling`), and what it tells the user once
     /// filed (`FilingOutcome`). Pure, so that a receive can file in the transaction that commits it.
-    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: String, now: UInt64)
+    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: AccountAddress, now: UInt64)
         -> (filings: [InboxFiling], pending: [FilingOutcome]) {
         var filings: [InboxFiling] = []
         var pending: [FilingOutcome] = []
@@ -194,12 +195,18 @@ extension Engine {
                 pending.append(.unreadable(sender: received.sender.address))
                 continue
             }
-            let fromSelf = received.sender.address == ownAddress
+            let fromSelf = received.sender.address == ownAddress.description
+            // A device of this account names the conversation; any other sender's is the one with it.
+            guard let conversation = fromSelf ? content.conversation : try? Engine.direct(received.sender.address) else {
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.unreadable(sender: received.sender.address))
+                continue
+            }
             switch content.body {
             case .text, .message:
                 var replyTo: [UInt8]?, attachment: AttachmentPointer?
                 if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
-                let record = MessageRecord(conversation: fromSelf ? content.destination : received.sender.address,
+                let record = MessageRecord(conversation: conversation,
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
                                            receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
@@ -208,17 +215,17 @@ extension Engine {
                 pending.append(.message)
             case .receipt(let read, let ids) where fromSelf:
                 // Another device of this account read these messages of `destination`.
-                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: content.destination))
-                pending.append(read ? .event(.readElsewhere(conversation: content.destination, messageIds: ids)) : .nothing)
+                filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: conversation))
+                pending.append(read ? .event(.readElsewhere(conversation: conversation, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
                 filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
-                pending.append(.event(.receipt(from: received.sender.address, read: read, messageIds: ids)))
+                pending.append(.event(.receipt(in: conversation, from: received.sender.address, read: read, messageIds: ids)))
             case .trustDecision(let address, let key, let state):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(fromSelf ? .nothing : .event(.typing(from: received.sender.address, started: started)))
+                pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: received.sender.address, started: started)))
             }
         }
         return (filings, pending)
@@ -250,7 +257,7 @@ extension Engine {
         guard let from = try sender ?? envelope.flatMap({ try vouchedSender(of: $0) }) else { return nil }
         let reason = String(describing: error)
         let now = clock.nowMilliseconds()
-        let record = MessageRecord(conversation: from, direction: .incoming,
+        let record = MessageRecord(conversation: try Self.direct(from), direction: .incoming,
                                    sender: DeviceAddress(address: from, deviceId: 0),
                                    clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
                                    text: "A message could not be decrypted: \(reason)", state: .failed)

@@ -8,8 +8,10 @@ import ParleyStore
 /// changed, a message could not be read.
 public enum EngineEvent: Sendable, Equatable {
     case message(MessageRecord)
-    case receipt(from: String, read: Bool, messageIds: [[UInt8]])
-    case typing(from: String, started: Bool)
+    /// `from` says it delivered or read these messages of this account in `conversation`.
+    case receipt(in: ConversationId, from: String, read: Bool, messageIds: [[UInt8]])
+    /// `from` started or stopped typing in `conversation`.
+    case typing(in: ConversationId, from: String, started: Bool)
     case undecryptable(from: String?, reason: String)
     /// A message that names `address` as its sender, held unopened in the mailbox because the account key
     /// of `address` could not be fetched from its relay yet (a certificate alone proves nothing); it is
@@ -22,7 +24,7 @@ public enum EngineEvent: Sendable, Equatable {
     case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)
     /// Another device of this account read these messages of `conversation`.
-    case readElsewhere(conversation: String, messageIds: [[UInt8]])
+    case readElsewhere(conversation: ConversationId, messageIds: [[UInt8]])
     /// The push connection's drain of the mailbox failed for a reason the user should see (this device's
     /// store is full, the relay refused): one line. What was not stored stays on the relay.
     case receiveFailed(String)
@@ -271,15 +273,30 @@ public actor Engine {
     func send(_ body: Content.Body, to peer: String) async throws -> MessageRecord {
         var body = body
         if case .message(let text, nil, nil) = body { body = .text(text) }
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer, body: body)
+        let conversation = try Self.direct(peer)
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
         try checkFits(content)
         if let stored = try await send(content, to: peer) { return stored }
         var replyTo: [UInt8]?, attachment: AttachmentPointer?
         if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
-        return try store.message(sentBy: account.address, clientMessageId: content.messageId)
-            ?? MessageRecord(conversation: peer, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId)
+            ?? MessageRecord(conversation: conversation, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
                              sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
                              replyTo: replyTo, attachment: attachment)
+    }
+
+    /// This account's address.
+    var ownAddress: AccountAddress { get throws { try AccountAddress(account.address) } }
+
+    /// The direct conversation with `peer`.
+    static func direct(_ peer: String) throws -> ConversationId { .direct(try AccountAddress(peer)) }
+
+    /// The account whose devices (and this account's own other devices) a content of `conversation` is
+    /// encrypted for.
+    static func recipient(of conversation: ConversationId) -> String {
+        switch conversation {
+        case .direct(let peer): peer.description
+        }
     }
 
     /// The largest envelope every relay takes: parley-relay's default `--max-envelope-bytes` (PROTOCOL.md §13;

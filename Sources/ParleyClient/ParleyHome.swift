@@ -1,3 +1,4 @@
+import ParleyProtocol
 import Foundation
 import ParleyCrypto
 import ParleyRelayAPI

@@ -1,3 +1,4 @@
+import ParleyProtocol
 import ParleyRelayAPI
 
 /// Where a relay lives and how to talk to it. Plain http/ws is allowed only to loopback hosts unless the

@@ -68,7 +68,7 @@ enum Filing {
                 result.other += 1
                 continue
             }
-            let conversation = message.sender.address == ownAddress ? content.destination : message.sender.address
+            let conversation = try ConversationId(destination: message.sender.address == ownAddress ? content.destination : message.sender.address)
             let record = MessageRecord(conversation: conversation, direction: .incoming, sender: message.sender,
                                        clientMessageId: content.messageId, sentAt: content.sentAt,
                                        receivedAt: SystemWallClock().nowMilliseconds(), text: text, state: .received)

@@ -72,7 +72,7 @@ struct StoreSnapshot {
         let store = try Accounts.open(layout.bobStore, key: layout.bobKey)
         var snapshot = StoreSnapshot()
         snapshot.rows = try store.verify().total
-        snapshot.messages = try store.messages(with: Layout.aliceAddress, limit: Int.max).map { (hex($0.clientMessageId), $0.text) }
+        snapshot.messages = try store.messages(in: ConversationId(destination: Layout.aliceAddress), limit: Int.max).map { (hex($0.clientMessageId), $0.text) }
         snapshot.inbox = try store.inbox().map { hex(try Content(decoding: $0.message.content).messageId) }
         return snapshot
     }

@@ -113,7 +113,8 @@ public enum HeadlessMethods {
                 results.append(sendResult(record, recipient, type: record.state == .pending ? "PENDING" : "SUCCESS"))
             } catch let error as ClientError where error.exitCode == 3 {
                 // Saved in the outbox: the daemon retries it on every reconnect.
-                if let record = try? engine.store.messages(with: recipient, limit: 1).last, record.state == .pending {
+                if let conversation = try? ConversationId(destination: recipient),
+                   let record = try? engine.store.messages(in: conversation, limit: 1).last, record.state == .pending {
                     results.append(sendResult(record, recipient, type: "PENDING"))
                 } else if recipients.count == 1 {
                     throw error
@@ -136,13 +137,13 @@ public enum HeadlessMethods {
     /// The message a send replies to: `replyTo` (an id), or `quoteTimestamp` looked up in the conversation.
     static func replyTarget(_ call: Call, recipient: String) throws -> [UInt8]? {
         if let text = call.string("replyTo") {
-            guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("replyTo is not 32 hex digits") }
-            return id
+            guard let id = MessageId(hex: text) else { throw RPCError.invalidParams("replyTo is not 32 hex digits") }
+            return id.bytes
         }
         guard let timestamp = call.int("quoteTimestamp") else { return nil }
         let author = call.string("quoteAuthor")
         let store = call.context.engine.store
-        guard let quoted = try store.messages(with: recipient, limit: 10_000).last(where: {
+        guard let quoted = try history(with: recipient, store).last(where: {
             $0.sentAt == UInt64(clamping: timestamp) && $0.direction != .system && (author == nil || $0.sender.address == author)
         }) else {
             throw RPCError(.userError, "no message with the timestamp \(timestamp) in the conversation with \(recipient)")
@@ -152,10 +153,10 @@ public enum HeadlessMethods {
 
     static func getAttachment(_ call: Call) async throws -> JSONValue {
         let sender = call.string("recipient")!, text = call.string("id")!
-        guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("id is not 32 hex digits") }
+        guard let id = MessageId(hex: text)?.bytes else { throw RPCError.invalidParams("id is not 32 hex digits") }
         let engine = call.context.engine
-        guard let record = try engine.store.message(sentBy: sender, clientMessageId: id)
-            ?? engine.store.message(sentBy: call.context.account, clientMessageId: id) else {
+        guard let record = try engine.store.message(sentBy: try AccountAddress(sender), clientMessageId: id)
+            ?? engine.store.message(sentBy: try AccountAddress(call.context.account), clientMessageId: id) else {
             throw RPCError(.userError, "no message \(text) from \(sender)")
         }
         guard let pointer = record.attachment else { throw ClientError.noAttachment }
@@ -185,13 +186,13 @@ public enum HeadlessMethods {
         }
         var ids: [[UInt8]] = []
         for text in call.strings("messageId") {
-            guard let id = Hex.decode(text), id.count == 16 else { throw RPCError.invalidParams("messageId \(text) is not 32 hex digits") }
-            ids.append(id)
+            guard let id = MessageId(hex: text) else { throw RPCError.invalidParams("messageId \(text) is not 32 hex digits") }
+            ids.append(id.bytes)
         }
         let timestamps = Set(call.ints("targetTimestamp").map { UInt64(clamping: $0) })
         if !timestamps.isEmpty {
             let store = call.context.engine.store
-            let found = try store.messages(with: recipient, limit: 10_000)
+            let found = try history(with: recipient, store)
                 .filter { $0.direction == .incoming && timestamps.contains($0.sentAt) }
             guard Set(found.map(\.sentAt)) == timestamps else {
                 throw RPCError(.userError, "no message from \(recipient) has the timestamp \(timestamps.subtracting(found.map(\.sentAt)).sorted().map(String.init).joined(separator: ", "))")
@@ -278,7 +279,18 @@ public enum HeadlessMethods {
         let limit = call.int("limit") ?? 50
         guard !query.isEmpty else { throw RPCError.invalidParams("query is empty") }
         guard (1...10_000).contains(limit) else { throw RPCError.invalidParams("limit must be between 1 and 10000") }
-        return .array(try call.context.engine.store.search(query, with: call.string("recipient"), limit: Int(limit)).map(NotificationShapes.history))
+        let store = call.context.engine.store
+        if let recipient = call.string("recipient") {
+            guard let conversation = try? ConversationId(destination: recipient) else { return .array([]) }
+            return .array(try store.search(query, in: conversation, limit: Int(limit)).map(NotificationShapes.history))
+        }
+        return .array(try store.search(query, limit: Int(limit)).map(NotificationShapes.history))
+    }
+
+    /// The newest 10,000 messages of the conversation with `recipient` (none when it names no account).
+    private static func history(with recipient: String, _ store: EncryptedStore) throws -> [MessageRecord] {
+        guard let conversation = try? ConversationId(destination: recipient) else { return [] }
+        return try store.messages(in: conversation, limit: 10_000)
     }
 
     static func subscribe(_ call: Call) async throws -> JSONValue {

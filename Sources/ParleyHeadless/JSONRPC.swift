@@ -67,7 +67,7 @@ public struct RPCError: Error, Sendable, Equatable {
             return RPCError(code, error.description)
         case let error as StoreError:
             switch error {
-            case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema: return RPCError(.unexpected, error.description)
+            case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema, .upgradeFailed: return RPCError(.unexpected, error.description)
             default: return RPCError(.userError, error.description)
             }
         case let error as ProtocolError: return RPCError(.unexpected, "\(error)")

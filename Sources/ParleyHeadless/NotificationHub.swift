@@ -85,13 +85,14 @@ public actor NotificationHub {
         switch event {
         case .message:
             for id in subscriptions.keys { schedulePump(id) }
-        case .receipt(let from, let read, let ids):
-            let timestamps = ids.compactMap { try? store.message(sentBy: account, clientMessageId: $0)?.sentAt }
+        case .receipt(_, let from, let read, let ids):
+            let own = try? AccountAddress(account)
+            let timestamps = ids.compactMap { id in own.flatMap { try? store.message(sentBy: $0, clientMessageId: id)?.sentAt } }
             broadcast(NotificationShapes.receive) {
                 NotificationShapes.receipt(from: from, read: read, ids: ids, timestamps: timestamps, now: clock.nowMilliseconds(),
                                            account: account, subscription: $0)
             }
-        case .typing(let from, let started):
+        case .typing(_, let from, let started):
             broadcast(NotificationShapes.receive) {
                 NotificationShapes.typing(from: from, started: started, now: clock.nowMilliseconds(), account: account, subscription: $0)
             }
@@ -106,9 +107,11 @@ public actor NotificationHub {
                  "added": .array(added.map { .from($0) }), "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)]
             }
         case .readElsewhere(let conversation, let ids):
-            let read = ids.compactMap { id in (try? store.message(sentBy: conversation, clientMessageId: id)).flatMap { $0 }.map { (id, $0.sentAt) } }
+            // signal-cli names the sender of each message read: in a direct conversation, its peer.
+            let sender = conversation.description, author = conversation.peer
+            let read = ids.compactMap { id in author.flatMap { try? store.message(sentBy: $0, clientMessageId: id) }.map { (id, $0.sentAt) } }
             broadcast(NotificationShapes.receive) {
-                NotificationShapes.readElsewhere(conversation: conversation, ids: read.map(\.0), timestamps: read.map(\.1),
+                NotificationShapes.readElsewhere(sender: sender, ids: read.map(\.0), timestamps: read.map(\.1),
                                                  now: clock.nowMilliseconds(), account: account, subscription: $0)
             }
         case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed:

@@ -60,7 +60,7 @@ public enum NotificationShapes {
     }
 
     /// Another device of this account read messages of `conversation` (signal-cli's syncMessage.readMessages).
-    public static func readElsewhere(conversation: String, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
+    public static func readElsewhere(sender: String, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
                                      account: String, subscription: Int) -> JSONValue {
         [
             "account": .string(account),
@@ -70,7 +70,7 @@ public enum NotificationShapes {
                 "timestamp": .from(now),
                 "syncMessage": [
                     "readMessages": .array(zip(ids, timestamps).map { id, timestamp in
-                        ["sender": .string(conversation), "id": .hex(id), "timestamp": .from(timestamp)]
+                        ["sender": .string(sender), "id": .hex(id), "timestamp": .from(timestamp)]
                     }),
                 ],
             ],
@@ -122,7 +122,7 @@ public enum NotificationShapes {
     public static func history(_ m: MessageRecord) -> JSONValue {
         [
             "id": .hex(m.clientMessageId),
-            "conversation": .string(m.conversation),
+            "conversation": .string(m.conversation.description),
             "source": .string(m.sender.address),
             "sourceDevice": .from(m.sender.deviceId),
             "direction": .string(direction(m.direction)),

@@ -1,6 +1,6 @@
 /// The syntax of an account address `name@host[:port]`: a lower-case name of 1–64 letters, digits, `.`,
 /// `_`, `-`, and a relay that is a host name, an IPv4 address or a bracketed IPv6 address, optionally with
-/// a port from 1 to 65535. The one definition: `AccountAddress` (ParleyRelayAPI) parses with it, and a
+/// a port from 1 to 65535. The one definition: `AccountAddress` parses with it, and a
 /// sender certificate naming anything else is refused when decoded, so an address a peer chose never
 /// carries controls or spaces.
 public enum AccountAddressSyntax {

@@ -3,7 +3,8 @@ import ParleyCrypto
 /// The application content inside the ratchet (PROTOCOL.md §12). One encoding for every device: the
 /// same bytes go to the peer's devices and to the sender's own other devices, which is why `destination`
 /// names the conversation (the receiving device files a message from its own account under
-/// `destination`, any other under the sender).
+/// `destination`, any other under the sender). On the wire `destination` is text (protocol v2); inside
+/// Parley it is a `ConversationId` (`conversation`), mapped here and nowhere else.
 public struct Content: Equatable, Sendable {
     public enum Body: Equatable, Sendable {
         case text(String)
@@ -26,7 +27,7 @@ public struct Content: Equatable, Sendable {
         }
     }
 
-    public static let messageIdLength = 16
+    public static let messageIdLength = MessageId.length
 
     /// Random per message, the same on every device; receivers drop repeats of (sender, id).
     public let messageId: [UInt8]
@@ -48,6 +49,14 @@ public struct Content: Equatable, Sendable {
         self.deliveryAccess = deliveryAccess
     }
 
+    /// A content for `conversation`: its `destination` is the conversation's wire text.
+    public init(messageId: [UInt8], sentAt: UInt64, conversation: ConversationId, body: Body, deliveryAccess: [UInt8]? = nil) {
+        self.init(messageId: messageId, sentAt: sentAt, destination: conversation.destination, body: body, deliveryAccess: deliveryAccess)
+    }
+
+    /// The conversation `destination` names, or nil when it names none (another device may write anything).
+    public var conversation: ConversationId? { try? ConversationId(destination: destination) }
+
     /// The same content carrying `key`.
     public func carrying(deliveryAccess key: [UInt8]) -> Content {
         Content(messageId: messageId, sentAt: sentAt, destination: destination, body: body, deliveryAccess: key)
@@ -55,7 +64,7 @@ public struct Content: Equatable, Sendable {
 
     private static let carriesDeliveryAccess: UInt8 = 0x80
 
-    public static func newMessageId(random: any RandomSource = SystemRandom()) -> [UInt8] { random.bytes(messageIdLength) }
+    public static func newMessageId(random: any RandomSource = SystemRandom()) -> [UInt8] { MessageId.random(random).bytes }
 
     public var encoded: [UInt8] {
         var w = ByteWriter(capacity: 64)
@@ -97,7 +106,7 @@ public struct Content: Equatable, Sendable {
         try r.version()
         let typeByte = try r.u8()
         let type = typeByte & ~Self.carriesDeliveryAccess
-        messageId = try r.raw(Self.messageIdLength)
+        messageId = try MessageId(from: &r).bytes
         sentAt = try r.u64()
         guard let destination = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: destination") }
         self.destination = destination
@@ -108,7 +117,7 @@ public struct Content: Equatable, Sendable {
         case 0x02:
             let read = try r.bool()
             var ids: [[UInt8]] = []
-            for _ in 0..<Int(try r.u16()) { ids.append(try r.raw(Self.messageIdLength)) }
+            for _ in 0..<Int(try r.u16()) { ids.append(try MessageId(from: &r).bytes) }
             body = .receipt(read: read, messageIds: ids)
         case 0x03:
             body = .typing(started: try r.bool())
@@ -116,7 +125,7 @@ public struct Content: Equatable, Sendable {
             guard let text = String(validating: try r.bytes32(), as: UTF8.self) else { throw .malformed("Content: text is not UTF-8") }
             let flags = try r.u8()
             guard flags & ~3 == 0 else { throw .malformed("Content: unknown message flags \(flags)") }
-            let replyTo = flags & 1 != 0 ? try r.raw(Self.messageIdLength) : nil
+            let replyTo = flags & 1 != 0 ? try MessageId(from: &r).bytes : nil
             let attachment = flags & 2 != 0 ? try AttachmentPointer(from: &r) : nil
             body = .message(text: text, replyTo: replyTo, attachment: attachment)
         case 0x05:

@@ -164,7 +164,8 @@ extension EncryptedStore {
                 try Row.fetchAll(db, sql: "SELECT id, body, state FROM messages WHERE id > ? ORDER BY id LIMIT 1000", arguments: [after])
             }
             guard let last = rows.last else { return }
-            for row in rows { try body(try decodeMessage(row)) }
+            var conversations = ConversationCache()
+            for row in rows { try body(try decodeMessage(row, &conversations)) }
             after = last["id"]
         }
     }

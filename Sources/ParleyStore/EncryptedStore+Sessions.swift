@@ -63,7 +63,7 @@ extension EncryptedStore: SessionStore {
     /// Commits a receive and files what it received in the same transaction: `filings` (one per received
     /// message, in order, each without an inbox entry) go straight into history, so a received message is
     /// written once and the separate filing transaction is saved. Returns what `file` returns.
-    public func commit(_ changes: SessionChanges, filing filings: [InboxFiling], ownAddress: String) throws -> [MessageRecord?] {
+    public func commit(_ changes: SessionChanges, filing filings: [InboxFiling], ownAddress: AccountAddress) throws -> [MessageRecord?] {
         precondition(filings.count == changes.allReceived.count && filings.allSatisfy { $0.inboxId == nil })
         return try write { db in
             try apply(changes, db, intoInbox: false)
@@ -112,9 +112,10 @@ extension EncryptedStore: SessionStore {
                 arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
         }
         if let sent = batch.sent, let text = sent.content.body.displayText {
+            guard let conversation = sent.content.conversation else { throw ProtocolError.malformed("Content: destination") }
             var replyTo: [UInt8]?, attachment: AttachmentPointer?
             if case .message(_, let quoted, let pointer) = sent.content.body { (replyTo, attachment) = (quoted, pointer) }
-            _ = try insert(MessageRecord(conversation: sent.content.destination, direction: .outgoing, sender: sent.sender,
+            _ = try insert(MessageRecord(conversation: conversation, direction: .outgoing, sender: sent.sender,
                                          clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
                                          receivedAt: sent.content.sentAt, text: text, state: .pending,
                                          replyTo: replyTo, attachment: attachment), db)

@@ -16,10 +16,10 @@ public final class EncryptedStore: @unchecked Sendable {
     let database: DatabasePool
     let cipher: CellCipher
 
-    private init(path: String, database: DatabasePool, masterKey: SecretBytes) {
+    private init(path: String, database: DatabasePool, cipher: CellCipher) {
         self.path = path
         self.database = database
-        cipher = CellCipher(masterKey: masterKey)
+        self.cipher = cipher
     }
 
     // MARK: Create and open
@@ -39,13 +39,14 @@ public final class EncryptedStore: @unchecked Sendable {
             throw .io("cannot create the store \(path): \(String(cString: strerror(code)))")
         }
         let database = try openPool(path)
+        let cipher = CellCipher(masterKey: masterKey)
         try guarded(path) {
-            try Schema.migrator.migrate(database)
+            try Schema.migrator(cipher).migrate(database)
             try database.write { db in
                 for entry in entries { try insert(entry, into: db) }
             }
         }
-        return EncryptedStore(path: path, database: database, masterKey: masterKey)
+        return EncryptedStore(path: path, database: database, cipher: cipher)
     }
 
     /// Opens and unlocks an existing store. A wrong passphrase or key file throws before anything is written.
@@ -53,14 +54,10 @@ public final class EncryptedStore: @unchecked Sendable {
         try checkHeader(path)
         let entry = try readKeyring(path, kind: unlock.kind)
         let masterKey = try entry.unwrap(with: unlock)
+        let cipher = CellCipher(masterKey: masterKey)
+        try upgrade(path, cipher)
         let database = try openPool(path)
-        try guarded(path) {
-            let applied = try database.read { try Schema.migrator.appliedIdentifiers($0) }
-            let known = Set(Schema.migrator.migrations)
-            if let unknown = applied.subtracting(known).first { _ = unknown; throw StoreError.unsupportedSchema(found: applied.count, supported: known.count) }
-            try Schema.migrator.migrate(database)
-        }
-        return EncryptedStore(path: path, database: database, masterKey: masterKey)
+        return EncryptedStore(path: path, database: database, cipher: cipher)
     }
 
     /// Adds or replaces the wrapping for `method`'s kind (e.g. a new passphrase). The master key and all
@@ -77,11 +74,38 @@ public final class EncryptedStore: @unchecked Sendable {
         try read { db in try String.fetchAll(db, sql: "SELECT kind FROM keyring ORDER BY kind") }
     }
 
+    /// Brings a store written by an earlier version to the current schema. Each migration is one
+    /// transaction on a connection of its own, opened before the pool: the pool's own set-up writes to the
+    /// file when it opens it, so a migration that fails must leave the file before the pool ever sees it.
+    /// Then the file is exactly as the previous version left it, and the error says so.
+    private static func upgrade(_ path: String, _ cipher: CellCipher) throws(StoreError) {
+        narrowPermissions(path)
+        let migrator = Schema.migrator(cipher)
+        let known = Set(migrator.migrations)
+        let queue = try guarded(path) { try DatabaseQueue(path: path) }
+        defer { try? queue.close() }
+        let applied = try guarded(path) { try queue.read { try migrator.appliedIdentifiers($0) } }
+        if !applied.isSubset(of: known) { throw .unsupportedSchema(found: applied.count, supported: known.count) }
+        guard applied != known else { return }
+        do {
+            try guarded(path) {
+                try queue.writeWithoutTransaction { db in try db.requireDurableCommits() }
+                try migrator.migrate(queue)
+            }
+        } catch {
+            throw .upgradeFailed(path: path, from: applied.count, to: known.count, detail: error.description)
+        }
+    }
+
+    /// A store made by an older version (0644) is narrowed to its owner, -wal and -shm too.
+    private static func narrowPermissions(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { _ = chmod(path + suffix, 0o600) }
+    }
+
     // MARK: Database plumbing
 
     private static func openPool(_ path: String) throws(StoreError) -> DatabasePool {
-        // A store made by an older version (0644) is narrowed to its owner, -wal and -shm too.
-        for suffix in ["", "-wal", "-shm"] { _ = chmod(path + suffix, 0o600) }
+        narrowPermissions(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         return try guarded(path) {

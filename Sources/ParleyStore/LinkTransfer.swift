@@ -26,8 +26,8 @@ public enum LinkTransfer {
         summary.contacts = contacts.count
         var messages: [MessageRecord] = []
         if historyPerConversation > 0 {
-            for peer in try store.conversations() {
-                messages += try store.messages(with: peer, limit: historyPerConversation)
+            for conversation in try store.conversations() {
+                messages += try store.messages(in: conversation, limit: historyPerConversation)
             }
         }
         w.u32(UInt32(messages.count))

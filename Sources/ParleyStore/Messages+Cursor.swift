@@ -11,7 +11,8 @@ extension EncryptedStore {
         }
         var page: [MessageRecord] = []
         page.reserveCapacity(rows.count)
-        for row in rows { page.append(try decodeMessage(row)) }
+        var conversations = ConversationCache()
+        for row in rows { page.append(try decodeMessage(row, &conversations)) }
         return page
     }
 

@@ -1,4 +1,5 @@
 internal import GRDB
+import ParleyProtocol
 
 /// What the user has not read yet: the roster's counts at start-up (so a restart shows the counts the
 /// window showed before), and the messages a front end marks read. The delivery state is an encrypted
@@ -9,12 +10,12 @@ extension EncryptedStore {
     /// the newest message the user read (`seen`) or wrote. Parley's own notices are stepped over (they are
     /// never marked read). At most `limit` messages deep — reading a conversation marks at most its last
     /// 1,000 messages, so older ones must not count again.
-    public func unreadCounts(limit: Int = 1_000) throws(StoreError) -> [String: Int] {
-        let peers = try conversations()
-        return try read { db -> [String: Int] in
-            var counts: [String: Int] = [:]
-            for peer in peers {
-                guard let conversation = try existingConversationId(peer, db) else { continue }
+    public func unreadCounts(limit: Int = 1_000) throws(StoreError) -> [ConversationId: Int] {
+        let conversations = try conversations()
+        return try read { db -> [ConversationId: Int] in
+            var counts: [ConversationId: Int] = [:]
+            for id in conversations {
+                guard let conversation = try existingConversationRow(id, db) else { continue }
                 var unread = 0
                 try walkNewestFirst(conversation, limit: limit, db) { id, state, row in
                     // Read, or written by this account: everything before it counts as read.
@@ -22,25 +23,26 @@ extension EncryptedStore {
                     if try direction(of: row, id) == .incoming { unread += 1 }
                     return true
                 }
-                if unread > 0 { counts[peer] = unread }
+                if unread > 0 { counts[id] = unread }
             }
             return counts
         }
     }
 
-    /// The incoming messages of the conversation with `peer` still `received` above the newest one read
+    /// The incoming messages of `conversation` still `received` above the newest one read
     /// (`seen`), oldest first, at most `limit` messages deep: what marking the conversation read changes.
     /// Messages this account wrote do not end the walk — a reply sent without reading still leaves what
     /// came before it to be marked read.
-    public func unreadMessages(with peer: String, limit: Int = 1_000) throws(StoreError) -> [MessageRecord] {
+    public func unreadMessages(in id: ConversationId, limit: Int = 1_000) throws(StoreError) -> [MessageRecord] {
         try read { db -> [MessageRecord] in
-            guard let conversation = try existingConversationId(peer, db) else { return [] }
+            guard let conversation = try existingConversationRow(id, db) else { return [] }
             var unread: [MessageRecord] = []
+            var conversations = ConversationCache()
             try walkNewestFirst(conversation, limit: limit, db) { id, state, row in
                 switch state {
                 case .seen: return false
                 case .received:
-                    let message = try decodeMessage(row)
+                    let message = try decodeMessage(row, &conversations)
                     if message.direction == .incoming { unread.append(message) }
                     return true
                 default: return true

@@ -13,25 +13,26 @@ internal import GRDBSQLite
 
 /// Conversations and message history.
 extension EncryptedStore {
-    /// The id of the conversation with `peer`, created on first use.
-    func conversationId(_ peer: String, _ db: Database) throws -> Int64 {
-        let key = lookup(peer, "conversations")
+    /// The row of `conversation`, created on first use.
+    func conversationRow(_ conversation: ConversationId, _ db: Database) throws -> Int64 {
+        let key = conversationLookup(conversation)
         if let id = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [key]) { return id }
         let id = try nextId("conversations", db)
-        var w = ByteWriter()
-        w.u8(RecordCodec.version)
-        w.bytes16(Array(peer.utf8))
         try db.cachedStatement(sql: "INSERT INTO conversations (id, lookup, body) VALUES (?, ?, ?)").execute(
-                       arguments: [id, key, seal(w.bytes, "conversations", "body", .id(id))])
+                       arguments: [id, key, seal(Schema.conversationBody(conversation), "conversations", "body", .id(id))])
         return id
     }
 
-    func existingConversationId(_ peer: String, _ db: Database) throws -> Int64? {
-        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [lookup(peer, "conversations")])
+    func existingConversationRow(_ conversation: ConversationId, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM conversations WHERE lookup = ?"), arguments: [conversationLookup(conversation)])
     }
 
-    /// The peers of every conversation, most recently active first.
-    public func conversations() throws(StoreError) -> [String] {
+    func conversationLookup(_ conversation: ConversationId) -> Data {
+        Data(cipher.lookup(conversation.encoded, table: "conversations"))
+    }
+
+    /// Every conversation, most recently active first.
+    public func conversations() throws(StoreError) -> [ConversationId] {
         let rows = try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT c.id, c.body FROM conversations c
@@ -39,16 +40,15 @@ extension EncryptedStore {
                 ORDER BY COALESCE(m.last, 0) DESC, c.id DESC
                 """)
         }
-        var peers: [String] = []
+        var conversations: [ConversationId] = []
         for row in rows {
             let plain = try open(row["body"], "conversations", "body", .id(row["id"]))
-            var r = ByteReader(plain, structure: "conversation")
-            guard (try? r.u8()) == RecordCodec.version, let bytes = try? r.bytes16(), let peer = String(validating: bytes, as: UTF8.self) else {
+            guard plain.first == Schema.conversationVersion, let conversation = try? ConversationId(decoding: Array(plain.dropFirst())) else {
                 throw .malformedRecord(table: "conversations", detail: "body")
             }
-            peers.append(peer)
+            conversations.append(conversation)
         }
-        return peers
+        return conversations
     }
 
     func dedupeKey(_ sender: String, _ clientMessageId: [UInt8]) -> Data {
@@ -84,7 +84,7 @@ extension EncryptedStore {
         /// Stores nothing when the dedupe key is already there (the UNIQUE index checks it anyway).
         let insert: Statement
         var nextMessageId: Int64?
-        var conversations: [String: Int64] = [:]
+        var conversations: [ConversationId: Int64] = [:]
         var nonces: CellCipher.NoncePool
 
         /// `count`: how many messages will be inserted (two cells each).
@@ -107,7 +107,7 @@ extension EncryptedStore {
             conversation = known
         } else {
             if try Bool.fetchOne(inserter.existing, arguments: [dedupe]) == true { return nil }
-            conversation = try conversationId(record.conversation, db)
+            conversation = try conversationRow(record.conversation, db)
             inserter.conversations[record.conversation] = conversation
         }
         let id = try inserter.nextMessageId ?? nextId("messages", db)
@@ -126,18 +126,19 @@ extension EncryptedStore {
         }
     }
 
-    /// Up to `limit` messages of the conversation with `peer` that come before `before` (or the newest),
-    /// oldest first — one page of scrollback.
-    public func messages(with peer: String, before: Int64? = nil, limit: Int = 200) throws(StoreError) -> [MessageRecord] {
+    /// Up to `limit` messages of `conversation` that come before `before` (or the newest), oldest first —
+    /// one page of scrollback.
+    public func messages(in conversation: ConversationId, before: Int64? = nil, limit: Int = 200) throws(StoreError) -> [MessageRecord] {
         let rows = try read { db -> [Row] in
-            guard let conversation = try existingConversationId(peer, db) else { return [] }
+            guard let conversation = try existingConversationRow(conversation, db) else { return [] }
             return try Row.fetchAll(db, sql: """
                 SELECT id, body, state FROM messages WHERE conversation = ? AND id < ? ORDER BY id DESC LIMIT ?
                 """, arguments: [conversation, before ?? Int64.max, limit])
         }
         var page: [MessageRecord] = []
         page.reserveCapacity(rows.count)
-        for row in rows.reversed() { page.append(try inConversation(peer, decodeMessage(row))) }
+        var conversations = ConversationCache()
+        for row in rows.reversed() { page.append(try inConversation(conversation, decodeMessage(row, &conversations))) }
         return page
     }
 
@@ -145,17 +146,22 @@ extension EncryptedStore {
     static let messageState = CellCipher.Column("messages", "state")
 
     func decodeMessage(_ row: Row) throws(StoreError) -> MessageRecord {
+        var conversations = ConversationCache()
+        return try decodeMessage(row, &conversations)
+    }
+
+    func decodeMessage(_ row: Row, _ conversations: inout ConversationCache) throws(StoreError) -> MessageRecord {
         let id: Int64 = row["id"]
         let stateCell = try open(row, Self.messageState, .id(id))
         guard stateCell.count == 1, let state = DeliveryState(rawValue: stateCell[0]) else {
             throw .malformedRecord(table: "messages", detail: "state of \(id)")
         }
-        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state)
+        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state, &conversations)
     }
 
     /// Messages whose text contains `text` (case-insensitive), newest first. No plaintext index exists on
     /// disk: every body is decrypted and scanned in memory.
-    public func search(_ text: String, with peer: String? = nil, limit: Int = 100) throws(StoreError) -> [MessageRecord] {
+    public func search(_ text: String, in conversation: ConversationId? = nil, limit: Int = 100) throws(StoreError) -> [MessageRecord] {
         let needle = text.lowercased()
         guard !needle.isEmpty else { return [] }
         let matcher = TextMatcher(needle: needle)
@@ -163,20 +169,21 @@ extension EncryptedStore {
             try database.read { db -> [MessageRecord] in
                 var sql = "SELECT id, body, state FROM messages"
                 var arguments: StatementArguments = []
-                if let peer {
-                    guard let conversation = try existingConversationId(peer, db) else { return [] }
+                if let conversation {
+                    guard let row = try existingConversationRow(conversation, db) else { return [] }
                     sql += " WHERE conversation = ?"
-                    arguments = [conversation]
+                    arguments = [row]
                 }
                 var matches: [MessageRecord] = []
                 let statement = try db.makeStatement(sql: sql + " ORDER BY id DESC")
                 let rows = try Row.fetchCursor(statement, arguments: arguments)
                 var opener = CellCipher.Opener(cipher, Self.messageBody)
+                var conversations = ConversationCache()
                 while let row = try rows.next(), matches.count < limit {
                     let id: Int64 = row[0]
                     let plain = try openBody(row, statement, id, &opener)
                     guard matcher.matches(body: plain) else { continue }
-                    matches.append(try inConversation(peer, decodeMessage(row)))
+                    matches.append(try inConversation(conversation, decodeMessage(row, &conversations)))
                 }
                 return matches
             }
@@ -198,11 +205,11 @@ extension EncryptedStore {
         #endif
     }
 
-    /// `record`, when it belongs to the conversation with `peer` (nil: any). The conversation column is in
-    /// the clear; the sealed body names the conversation, so a message moved under another conversation, or
+    /// `record`, when it belongs to `conversation` (nil: any). The conversation column is in the clear;
+    /// the sealed body names the conversation, so a message moved under another conversation, or
     /// conversations whose lookups were swapped, are refused rather than shown in the wrong place.
-    func inConversation(_ peer: String?, _ record: MessageRecord) throws(StoreError) -> MessageRecord {
-        if let peer, record.conversation != peer {
+    func inConversation(_ conversation: ConversationId?, _ record: MessageRecord) throws(StoreError) -> MessageRecord {
+        if let conversation, record.conversation != conversation {
             throw .tamperedRow(table: "messages", column: "conversation", row: "\(record.id)")
         }
         return record
@@ -240,12 +247,12 @@ extension EncryptedStore {
     /// Files several inbox entries in one transaction: each stores its message (unless a repeat), applies
     /// its receipt to this account's own messages, and deletes the entry. Returns, per filing, the message
     /// as stored (with its id), or nil for a repeat or a filing without a message.
-    public func file(_ filings: [InboxFiling], ownAddress: String) throws(StoreError) -> [MessageRecord?] {
+    public func file(_ filings: [InboxFiling], ownAddress: AccountAddress) throws(StoreError) -> [MessageRecord?] {
         guard !filings.isEmpty else { return [] }
         return try writeReplayable { db in try file(filings, ownAddress: ownAddress, db) }
     }
 
-    func file(_ filings: [InboxFiling], ownAddress: String, _ db: Database) throws -> [MessageRecord?] {
+    func file(_ filings: [InboxFiling], ownAddress: AccountAddress, _ db: Database) throws -> [MessageRecord?] {
         var inserter = try MessageInserter(db, count: filings.count)
         let delete = try db.cachedStatement(sql: "DELETE FROM inbox WHERE id = ?")
         var stored: [MessageRecord?] = []
@@ -257,7 +264,7 @@ extension EncryptedStore {
                 result?.id = id
             }
             if let receipt = filing.receipt {
-                _ = try advance(ofMessagesSentBy: filing.receiptAbout ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+                _ = try advance(ofMessagesSentBy: filing.receiptAbout.map(Self.author) ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
             }
             if let inboxId = filing.inboxId { try delete.execute(arguments: [inboxId]) }
             stored.append(result)
@@ -286,11 +293,12 @@ extension EncryptedStore {
     /// Sets the delivery state of this account's own messages, found by client message id (receipts from
     /// a peer, relay acceptance). A state never goes backwards (read stays read).
     @discardableResult
-    public func advanceState(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
+    public func advanceState(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState) throws(StoreError) -> Int {
         try write { db in try advance(ofMessagesSentBy: sender, ids: ids, to: state, db) }
     }
 
-    private func advance(ofMessagesSentBy sender: String, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+    private func advance(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+        let sender = sender.description
         var changed = 0
         for clientId in ids {
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, state FROM messages WHERE dedupe = ?"),
@@ -306,7 +314,8 @@ extension EncryptedStore {
     }
 
     /// One message by its sender and client message id (an indexed lookup), or nil.
-    public func message(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
+    public func message(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
+        let sender = sender.description
         guard let row = try read({ db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
                              arguments: [dedupeKey(sender, clientMessageId)])
@@ -317,8 +326,9 @@ extension EncryptedStore {
     /// After the relay accepted some outbox batches: removes their entries and advances this account's
     /// messages they carried (by client message id) to `.sent`, in one transaction. Returns those
     /// messages as stored afterwards (batches without a history record, such as receipts, have none).
-    public func completeOutbox(_ entryIds: [Int64], sentBy sender: String, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
-        try writeReplayable { db in
+    public func completeOutbox(_ entryIds: [Int64], sentBy sender: AccountAddress, batches: [[UInt8]]) throws(StoreError) -> [MessageRecord] {
+        let sender = sender.description
+        return try writeReplayable { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM outbox WHERE id = ?")
             for id in entryIds { try delete.execute(arguments: [id]) }
             // One read per message: the record, advanced to sent here unless it is further along already.
@@ -341,10 +351,18 @@ extension EncryptedStore {
     /// Deletes one message of this account from its conversation (a failed one the user gave up on, or
     /// sent again as a new message). Returns whether there was one.
     @discardableResult
-    public func deleteMessage(sentBy sender: String, clientMessageId: [UInt8]) throws(StoreError) -> Bool {
-        try write { db in
+    public func deleteMessage(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws(StoreError) -> Bool {
+        let sender = sender.description
+        return try write { db in
             try db.cachedStatement(sql: "DELETE FROM messages WHERE dedupe = ?").execute(arguments: [dedupeKey(sender, clientMessageId)])
             return db.changesCount == 1
+        }
+    }
+
+    /// Whose messages a read receipt from this account's other device is about: a direct conversation's peer.
+    static func author(of conversation: ConversationId) -> AccountAddress {
+        switch conversation {
+        case .direct(let peer): peer
         }
     }
 

@@ -46,12 +46,12 @@ public struct InboxFiling: Sendable {
     public let message: MessageRecord?
     /// A receipt: this account's own messages with these client message ids advance to `state`.
     public let receipt: (messageIds: [[UInt8]], state: DeliveryState)?
-    /// Whose messages the receipt is about: this account's (nil), or a contact's (a read receipt from
-    /// another of this account's devices marks that contact's messages `seen`).
-    public let receiptAbout: String?
+    /// Whose messages the receipt is about: this account's (nil), or those of a conversation (a read
+    /// receipt from another of this account's devices marks its incoming messages `seen`).
+    public let receiptAbout: ConversationId?
 
     public init(inboxId: Int64?, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
-                receiptAbout: String? = nil) {
+                receiptAbout: ConversationId? = nil) {
         self.inboxId = inboxId
         self.message = message
         self.receipt = receipt
@@ -71,8 +71,7 @@ public struct OutboxEntry: Sendable, Equatable {
 public struct MessageRecord: Sendable, Equatable {
     /// Store id (ordering within the store); 0 until stored.
     public internal(set) var id: Int64
-    /// The peer address the conversation is with.
-    public let conversation: String
+    public let conversation: ConversationId
     public let direction: MessageDirection
     public let sender: DeviceAddress
     /// The sender's id for this message, the same on every device; receivers drop repeats of it.
@@ -86,7 +85,7 @@ public struct MessageRecord: Sendable, Equatable {
     public let replyTo: [UInt8]?
     public let attachment: AttachmentPointer?
 
-    public init(conversation: String, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
+    public init(conversation: ConversationId, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
                 sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState,
                 replyTo: [UInt8]? = nil, attachment: AttachmentPointer? = nil) {
         id = 0
@@ -103,6 +102,19 @@ public struct MessageRecord: Sendable, Equatable {
     }
 }
 
+/// The conversation a message record names (its `destination` text), remembering the last one: the
+/// messages read together almost always share it, and parsing an address is a good part of decoding one.
+struct ConversationCache {
+    private var last: (text: [UInt8], conversation: ConversationId)?
+
+    mutating func conversation(named text: [UInt8]) throws -> ConversationId {
+        if let last, last.text == text { return last.conversation }
+        let conversation = try ConversationId(destination: try RecordCodec.string(text))
+        last = (text, conversation)
+        return conversation
+    }
+}
+
 /// Cell encodings of the store's records. Versioned like every other encoding.
 enum RecordCodec {
     static let version: UInt8 = 1
@@ -111,7 +123,8 @@ enum RecordCodec {
         var w = ByteWriter(capacity: 64 + m.text.utf8.count)
         w.u8(version)
         w.u8(m.direction.rawValue)
-        w.bytes16(Array(m.conversation.utf8))
+        // A direct conversation is its peer's address, as in the link transfer (PROTOCOL.md §15).
+        w.bytes16(Array(m.conversation.destination.utf8))
         w.bytes16(Array(m.sender.address.utf8))
         w.u32(m.sender.deviceId)
         w.bytes16(m.clientMessageId)
@@ -129,13 +142,21 @@ enum RecordCodec {
     }
 
     static func decodeMessage(_ bytes: [UInt8], id: Int64, state: DeliveryState) throws(StoreError) -> MessageRecord {
+        var conversations = ConversationCache()
+        return try decodeMessage(bytes, id: id, state: state, &conversations)
+    }
+
+    /// The same, naming conversations through `conversations`: a page of one conversation parses its
+    /// address once, not once per message.
+    static func decodeMessage(_ bytes: [UInt8], id: Int64, state: DeliveryState,
+                              _ conversations: inout ConversationCache) throws(StoreError) -> MessageRecord {
         do {
             var r = ByteReader(bytes, structure: "message")
             guard try r.u8() == version else { throw StoreError.malformedRecord(table: "messages", detail: "unknown version") }
             guard let direction = MessageDirection(rawValue: try r.u8()) else {
                 throw StoreError.malformedRecord(table: "messages", detail: "direction")
             }
-            let conversation = try string(try r.bytes16())
+            let conversation = try conversations.conversation(named: try r.bytes16())
             let sender = DeviceAddress(address: try string(try r.bytes16()), deviceId: try r.u32())
             let clientId = try r.bytes16()
             let sentAt = try r.u64(), receivedAt = try r.u64()

@@ -1,12 +1,16 @@
+import Foundation
 internal import GRDB
+import ParleyProtocol
 
 /// The store's tables. What is in the clear: integer ids (ordering), which conversation a message belongs
 /// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's
 /// Argon2id parameters and salts. Everything else is an encrypted cell (see CellCipher).
 enum Schema {
-    static let currentVersion = 1
+    static let currentVersion = 2
 
-    static var migrator: DatabaseMigrator {
+    /// Every migration, in order. `cipher` opens and seals the cells a migration rewrites. Each migration
+    /// is one transaction: one that fails is rolled back and the file stays as the previous version wrote it.
+    static func migrator(_ cipher: CellCipher) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             // Wrappings of the master key (passphrase, key file). Clear by necessity: they are read before unlock.
@@ -32,6 +36,37 @@ enum Schema {
             try db.execute(sql: "CREATE TABLE attachments (id INTEGER PRIMARY KEY, lookup BLOB NOT NULL UNIQUE, body BLOB NOT NULL)")
             try db.execute(sql: "CREATE TABLE settings (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v2") { db in try conversationsById(db, cipher) }
         return migrator
     }
+
+    /// v2: a conversation is a `ConversationId`, no longer a peer's address. Each conversations row is
+    /// keyed and sealed by the id's encoding (`kind ‖ bytes16(payload)`), so that a group's id can never
+    /// collide with an address: the v1 body `1 ‖ bytes16(address)` becomes `2 ‖ ConversationId.encoded`,
+    /// and its lookup the keyed hash of that encoding. The row ids, and so every message's conversation
+    /// column, stay as they are; message bodies name a direct conversation by its address, as before.
+    static func conversationsById(_ db: Database, _ cipher: CellCipher) throws {
+        let body = CellCipher.Column("conversations", "body")
+        for row in try Row.fetchAll(db, sql: "SELECT id, body FROM conversations ORDER BY id") {
+            let id: Int64 = row["id"]
+            let cell: Data = row["body"] ?? Data()
+            let plain = try cell.withUnsafeBytes { raw throws(StoreError) in try cipher.open(raw, body, row: .id(id)) }
+            var r = ByteReader(plain, structure: "conversation")
+            guard (try? r.u8()) == 1, let address = try? r.bytes16(), (try? r.finish()) != nil,
+                  let text = String(validating: address, as: UTF8.self) else {
+                throw StoreError.malformedRecord(table: "conversations", detail: "body of \(id)")
+            }
+            guard let conversation = try? ConversationId(destination: text) else {
+                throw StoreError.malformedRecord(table: "conversations", detail: "row \(id) does not name an account")
+            }
+            try db.execute(sql: "UPDATE conversations SET lookup = ?, body = ? WHERE id = ?", arguments: [
+                Data(cipher.lookup(conversation.encoded, table: "conversations")),
+                Data(cipher.seal(conversationBody(conversation), table: "conversations", column: "body", row: .id(id))), id,
+            ])
+        }
+    }
+
+    /// The sealed plaintext of a conversations row (v2).
+    static func conversationBody(_ conversation: ConversationId) -> [UInt8] { [conversationVersion] + conversation.encoded }
+    static let conversationVersion: UInt8 = 2
 }

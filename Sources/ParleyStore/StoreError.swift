@@ -15,6 +15,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case corrupt(path: String, detail: String)
     case tamperedRow(table: String, column: String, row: String)
     case unsupportedSchema(found: Int, supported: Int)
+    /// Migrating the store from schema `from` to `to` failed; the file is as it was before.
+    case upgradeFailed(path: String, from: Int, to: Int, detail: String)
     case malformedRecord(table: String, detail: String)
     case backupInvalid(String)
     case io(String)
@@ -35,6 +37,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .corrupt(let path, let detail): "the store \(path) is damaged: \(detail)"
         case .tamperedRow(let table, let column, let row): "the store was tampered with: \(table).\(column) of row \(row) fails authentication"
         case .unsupportedSchema(let found, let supported): "the store has schema version \(found); this Parley reads up to \(supported)"
+        case .upgradeFailed(let path, let from, let to, let detail):
+            "cannot upgrade the store \(path) from schema version \(from) to \(to) (\(detail)); it was left unchanged, as the previous version of Parley wrote it"
         case .malformedRecord(let table, let detail): "a record in \(table) is malformed: \(detail)"
         case .backupInvalid(let detail): "the backup file cannot be used: \(detail)"
         case .io(let detail): detail

@@ -32,7 +32,7 @@ extension EncryptedStore {
         _ = try contacts()
         _ = try inbox()
         _ = try outbox()
-        for peer in try conversations() { _ = try messages(with: peer, limit: Int.max) }
+        for conversation in try conversations() { _ = try messages(in: conversation, limit: Int.max) }
         return report
     }
 

@@ -237,7 +237,7 @@ public struct ChatMessage: Equatable, Sendable {
     }
 
     public init(_ record: MessageRecord) {
-        self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation,
+        self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation.description,
                   sender: record.sender.address, sentAt: record.sentAt, text: record.text, state: record.state)
         attachment = record.attachment.map { ($0.fileName, $0.size) }
     }

@@ -206,7 +206,8 @@ extension ChatController {
     private func save(_ target: String?) {
         guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
         guard let newest = state.conversations[peer]?.messages.last(where: { $0.attachment != nil }),
-              let record = try? store.message(sentBy: newest.sender, clientMessageId: newest.clientMessageId),
+              let sender = try? AccountAddress(newest.sender),
+              let record = try? store.message(sentBy: sender, clientMessageId: newest.clientMessageId),
               let pointer = record.attachment else {
             state.say("no attachment in this conversation", error: true)
             return
@@ -258,7 +259,7 @@ extension ChatController {
         let engine = engine, inbox = inbox
         Task {
             do {
-                guard let failed = try await engine.newestFailed(with: peer) else {
+                guard let conversation = ConversationId(windowKey: peer), let failed = try await engine.newestFailed(in: conversation) else {
                     inbox.post { $0.state.say("no failed message in this conversation", error: true) }
                     return
                 }

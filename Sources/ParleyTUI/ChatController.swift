@@ -237,11 +237,12 @@ final class ChatController {
         switch event {
         case .message(let record):
             showMessage(ChatMessage(record))
-        case .receipt(let from, let read, let ids):
+        case .receipt(let conversation, _, let read, let ids):
             // A receipt for a message not loaded yet (its send still returning): the store has it.
-            if state.apply(receiptFrom: from, read: read, messageIds: ids) < ids.count, state.conversations[from] != nil { reload(from) }
-        case .typing(let from, let started):
-            state.typing(from: from, started: started, now: Self.now())
+            let key = conversation.description
+            if state.apply(receiptFrom: key, read: read, messageIds: ids) < ids.count, state.conversations[key] != nil { reload(key) }
+        case .typing(let conversation, _, let started):
+            state.typing(from: conversation.description, started: started, now: Self.now())
         case .undecryptable(let from, _):
             if let from { reload(from) }
             state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
@@ -258,7 +259,7 @@ final class ChatController {
             reload(address)
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
         case .readElsewhere(let conversation, _):
-            state.readElsewhere(conversation)
+            state.readElsewhere(conversation.description)
         case .receiveFailed(let problem):
             state.say(problem, error: true)
         case .connection(let connection):
@@ -293,7 +294,8 @@ final class ChatController {
         receipted.formUnion(ids)
         let engine = engine, sendReceipts = state.trust(of: peer)?.allowsSending == true
         // Marks them read in the store, tells this account's other devices, and the peer (if trusted).
-        Task { try? await engine.markRead(peer, sendReadReceipts: sendReceipts) }
+        guard let conversation = ConversationId(windowKey: peer) else { return }
+        Task { try? await engine.markRead(conversation, sendReadReceipts: sendReceipts) }
     }
 
     // MARK: History
@@ -301,18 +303,18 @@ final class ChatController {
     func loadRoster() {
         let contacts = (try? store.contacts()) ?? []
         let byAddress = Dictionary(contacts.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        let active = (try? store.conversations()) ?? []
+        let active = ((try? store.conversations()) ?? []).map(\.description)
         var seen = Set<String>()
         for peer in active + contacts.map(\.address) where seen.insert(peer).inserted {
             guard let contact = byAddress[peer] else { continue }
             state.ensureRosterEntry(peer, trust: contact.trust)
         }
-        state.restoreUnread((try? store.unreadCounts()) ?? [:])
+        state.restoreUnread(Dictionary(((try? store.unreadCounts()) ?? [:]).map { ($0.key.description, $0.value) }, uniquingKeysWith: +))
         for peer in state.roster.map(\.address) {
             if config.contactNotify[peer] == nil, let saved = try? store.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
                 config.contactNotify[peer] = mode
             }
-            if let pending = try? store.messages(with: peer, limit: 20).filter({ $0.state == .pending }).count,
+            if case let pending = History.page(of: peer, from: store, limit: 20).filter({ $0.state == .pending }).count,
                let index = state.roster.firstIndex(where: { $0.address == peer }) {
                 state.roster[index].pending = pending
             }
@@ -325,7 +327,7 @@ final class ChatController {
     func reload(_ peer: String) {
         let scroll = state.conversations[peer]?.scroll ?? 0
         let count = max(History.pageSize, state.conversations[peer]?.messages.count ?? 0)
-        let page = ((try? store.messages(with: peer, limit: count)) ?? []).map(ChatMessage.init)
+        let page = History.page(of: peer, from: store, limit: count)
         var conversation = state.conversations[peer] ?? AppState.Conversation()
         conversation.messages = page
         conversation.reachedStart = page.count < count

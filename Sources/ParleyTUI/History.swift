@@ -1,3 +1,4 @@
+import ParleyProtocol
 import ParleyStore
 
 /// Paging a conversation's history from the store into the app state: the newest page when a window
@@ -7,7 +8,7 @@ public enum History {
     public static let pageSize = 200
 
     public static func open(_ peer: String, from store: EncryptedStore, into state: inout AppState) {
-        let page = ((try? store.messages(with: peer, limit: pageSize)) ?? []).map(ChatMessage.init)
+        let page = Self.page(of: peer, from: store, limit: pageSize)
         var conversation = AppState.Conversation()
         conversation.messages = page
         conversation.reachedStart = page.count < pageSize
@@ -25,8 +26,21 @@ public enum History {
             return false
         }
         let before = conversation.messages.first?.id
-        let page = ((try? store.messages(with: peer, before: before, limit: pageSize)) ?? []).map(ChatMessage.init)
+        let page = Self.page(of: peer, from: store, before: before, limit: pageSize)
         state.prepend(page, to: peer, complete: page.count < pageSize)
         return !page.isEmpty
     }
+
+    /// Up to `limit` messages before `before` of the conversation the window calls `key` (its text, see
+    /// `ConversationId.init(windowKey:)`), oldest first.
+    static func page(of key: String, from store: EncryptedStore, before: Int64? = nil, limit: Int) -> [ChatMessage] {
+        guard let conversation = ConversationId(windowKey: key) else { return [] }
+        return ((try? store.messages(in: conversation, before: before, limit: limit)) ?? []).map(ChatMessage.init)
+    }
+}
+
+extension ConversationId {
+    /// The conversation a window is keyed by: the window names a conversation by its text
+    /// (`description`, a direct conversation's address).
+    public init?(windowKey key: String) { try? self.init(destination: key) }
 }

@@ -15,6 +15,7 @@ import ParleyStore
 import ParleyTUI
 
 let peer = "bob@bench.example:7000", me = "alice@bench.example:7000"
+let conversation = ConversationId.direct(try! AccountAddress(peer))
 let width = 120, height = 40
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
@@ -59,7 +60,7 @@ func build(path: String, unlock: UnlockMethod, count: Int, withAccount: Bool) th
         var id = [UInt8](repeating: 0, count: 16)
         for i in 0..<8 { id[i] = UInt8(truncatingIfNeeded: UInt64(n) >> (8 * i)) }
         let at = start + UInt64(n) * 45_000
-        batch.append(MessageRecord(conversation: peer, direction: outgoing ? .outgoing : .incoming,
+        batch.append(MessageRecord(conversation: conversation, direction: outgoing ? .outgoing : .incoming,
                                    sender: DeviceAddress(address: outgoing ? me : peer, deviceId: 1), clientMessageId: id,
                                    sentAt: at, receivedAt: at, text: text, state: outgoing ? .read : .received))
         if batch.count == 2_000 {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ParleyRelay
+import ParleyProtocol
 import ParleyRelayAPI
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParleyClient
 import ParleyRelay
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 import ParleyTUI
@@ -112,7 +113,7 @@ struct DemoSession {
     static func waitForGreeting(_ engine: Engine, from guide: String) async throws {
         for _ in 0..<100 {
             _ = try await engine.receivePending()
-            if try !engine.store.messages(with: guide, limit: 1).isEmpty { return }
+            if try !engine.store.messages(in: .direct(try AccountAddress(guide)), limit: 1).isEmpty { return }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -20,7 +20,7 @@ struct GuideBot: Sendable {
         let connection = Task { await engine.runConnection() }
         defer { connection.cancel() }
         for await event in events {
-            guard case .message(let record) = event, record.direction == .incoming, record.conversation == user else { continue }
+            guard case .message(let record) = event, record.direction == .incoming, record.conversation.description == user else { continue }
             try? await engine.sendReceipt(to: user, read: true, messageIds: [record.clientMessageId])
             try? await engine.sendTyping(to: user, started: true)
             let reply = await answer(record.text)

@@ -43,7 +43,7 @@ struct SendReceiptCommand: AsyncParsableCommand {
     func validate() throws {
         guard !timestamps.isEmpty || !messageIds.isEmpty else { throw ValidationError("give --target-timestamp or --message-id") }
         guard type == "read" || type == "delivered" else { throw ValidationError("--type must be read or delivered") }
-        for id in messageIds where Hex.decode(id)?.count != 16 { throw ValidationError("--message-id \(id) is not 32 hex digits") }
+        for id in messageIds where MessageId(hex: id) == nil { throw ValidationError("--message-id \(id) is not 32 hex digits") }
     }
 
     func run() async throws {
@@ -51,7 +51,7 @@ struct SendReceiptCommand: AsyncParsableCommand {
         var ids = messageIds.compactMap(Hex.decode)
         if !timestamps.isEmpty {
             let wanted = Set(timestamps)
-            let found = try engine.store.messages(with: contact, limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
+            let found = try engine.store.messages(in: .direct(try AccountAddress(contact)), limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
             let missing = wanted.subtracting(found.map(\.sentAt))
             guard missing.isEmpty else {
                 throw ValidationError("no message from \(contact) has the timestamp \(missing.sorted().map(String.init).joined(separator: ", "))")
@@ -85,8 +85,8 @@ struct SendTypingCommand: AsyncParsableCommand {
 
 /// A message id given on the command line: 32 hex digits.
 func messageId(_ text: String, _ option: String) throws -> [UInt8] {
-    guard let id = Hex.decode(text), id.count == 16 else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
-    return id
+    guard let id = MessageId(hex: text) else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
+    return id.bytes
 }
 
 struct GetAttachmentCommand: AsyncParsableCommand {
@@ -107,9 +107,9 @@ struct GetAttachmentCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try client.openEngine()
-        let account = await engine.account.address
+        let account = try AccountAddress(await engine.account.address)
         let key = try messageId(id, "ID")
-        guard let record = try engine.store.message(sentBy: contact, clientMessageId: key)
+        guard let record = try engine.store.message(sentBy: try AccountAddress(contact), clientMessageId: key)
             ?? engine.store.message(sentBy: account, clientMessageId: key) else {
             throw ValidationError("no message \(id) from \(contact)")
         }

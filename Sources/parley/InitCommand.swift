@@ -1,6 +1,7 @@
 import ArgumentParser
 import ParleyClient
 import ParleyCrypto
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 

@@ -80,7 +80,7 @@ struct SendCommand: AsyncParsableCommand {
         } catch let error as ClientError where error.exitCode == 3 {
             // The outbox retries what the relay could not take now; a revoked device's never goes out.
             if case .deviceRevoked = error { throw error }
-            if let record = try? engine.store.messages(with: contact, limit: 1).last, record.state == .pending { report(record, pending: true) }
+            if let address = try? AccountAddress(contact), let record = try? engine.store.messages(in: .direct(address), limit: 1).last, record.state == .pending { report(record, pending: true) }
             throw error
         }
     }
@@ -146,7 +146,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .message(let m):
             if json {
                 var object: [String: Any] = ["type": "message", "from": m.sender.address, "device": m.sender.deviceId,
-                                             "conversation": m.conversation, "text": m.text, "sentAt": m.sentAt,
+                                             "conversation": m.conversation.description, "text": m.text, "sentAt": m.sentAt,
                                              "id": Output.hex(m.clientMessageId), "direction": m.direction == .incoming ? "incoming" : "outgoing"]
                 if let file = m.attachment {
                     object["attachment"] = ["filename": file.fileName, "contentType": file.contentType, "size": file.size]
@@ -155,12 +155,12 @@ struct ReceiveCommand: AsyncParsableCommand {
             } else if m.direction == .incoming {
                 Output.line("\(Output.peer(m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m))
             } else if m.state != .pending {
-                Output.line("(you, to \(Output.peer(m.conversation))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]")
+                Output.line("(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]")
             }
-        case .receipt(let from, let read, let ids):
+        case .receipt(_, let from, let read, let ids):
             if json { Output.json(["type": "receipt", "from": from, "kind": read ? "read" : "delivered", "ids": ids.map(Output.hex)]) }
             else { Output.line("\(Output.peer(from)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")") }
-        case .typing(let from, let started):
+        case .typing(_, let from, let started):
             if json { Output.json(["type": "typing", "from": from, "started": started]) }
         case .undecryptable(let from, let reason):
             if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
@@ -178,7 +178,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             if json { Output.json(["type": "devicesChanged", "from": address, "added": added, "removed": removed, "suspicious": suspicious]) }
             else { Output.line("(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
         case .readElsewhere(let conversation, let ids):
-            if json { Output.json(["type": "readElsewhere", "conversation": conversation, "ids": ids.map(Output.hex)]) }
+            if json { Output.json(["type": "readElsewhere", "conversation": conversation.description, "ids": ids.map(Output.hex)]) }
         case .receiveFailed(let problem):
             if json { Output.json(["type": "receiveFailed", "reason": problem]) } else { Output.line("(" + Output.peer(problem) + ")") }
         case .connection:

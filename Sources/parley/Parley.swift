@@ -61,7 +61,7 @@ extension StoreError {
     /// or tampered store is unexpected (2).
     var exitCode: Int32 {
         switch self {
-        case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema: ParleyExit.unexpected
+        case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema, .upgradeFailed: ParleyExit.unexpected
         default: ParleyExit.usage
         }
     }

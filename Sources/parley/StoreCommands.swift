@@ -3,6 +3,7 @@ import Foundation
 import ParleyClient
 import ParleyCrypto
 import ParleyRelayAPI
+import ParleyProtocol
 import ParleyStore
 
 struct SearchCommand: ParsableCommand {
@@ -28,14 +29,14 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         let store = try client.openStore()
         if let contact, try store.contact(contact) == nil { throw ClientError.unknownContact(contact) }
-        let results = try store.search(text, with: contact, limit: limit)
+        let results = try store.search(text, in: try contact.map { .direct(try AccountAddress($0)) }, limit: limit)
         for m in results {
             if json {
-                Output.json(["id": Output.hex(m.clientMessageId), "conversation": m.conversation, "from": m.sender.address,
+                Output.json(["id": Output.hex(m.clientMessageId), "conversation": m.conversation.description, "from": m.sender.address,
                              "direction": m.direction == .incoming ? "incoming" : "outgoing", "sentAt": m.sentAt, "text": m.text,
                              "state": "\(m.state)"])
             } else {
-                let who = m.direction == .incoming ? m.sender.address : "you → \(m.conversation)"
+                let who = m.direction == .incoming ? m.sender.address : "you → \(m.conversation.description)"
                 Output.line("\(Self.timestamp(m.sentAt))  \(Output.peer(who)): " + Output.peer(m.text, multiline: true))
             }
         }

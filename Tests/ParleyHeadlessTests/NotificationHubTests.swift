@@ -20,7 +20,7 @@ struct NotificationHubTests {
     }
 
     func incoming(_ text: String, from sender: String = "alice@127.0.0.1:1") -> MessageRecord {
-        MessageRecord(conversation: sender, direction: .incoming, sender: DeviceAddress(address: sender, deviceId: 1),
+        MessageRecord(conversation: try! ConversationId(destination: sender), direction: .incoming, sender: DeviceAddress(address: sender, deviceId: 1),
                       clientMessageId: (0..<16).map { _ in UInt8.random(in: 0...255) }, sentAt: 1_000, receivedAt: 2_000,
                       text: text, state: .received)
     }
@@ -38,7 +38,7 @@ struct NotificationHubTests {
     @Test("messages stored before subscribe are replayed in order; outgoing and system records are skipped")
     func replay() async throws {
         try store.insertMessages([incoming("one"), incoming("two")])
-        try store.insertMessages([MessageRecord(conversation: "alice@127.0.0.1:1", direction: .outgoing,
+        try store.insertMessages([MessageRecord(conversation: try ConversationId(destination: "alice@127.0.0.1:1"), direction: .outgoing,
                                                 sender: DeviceAddress(address: Self.account, deviceId: 1), clientMessageId: [1, 2],
                                                 sentAt: 1, receivedAt: 1, text: "mine", state: .sent)])
         try store.insertMessages([incoming("three")])
@@ -90,8 +90,9 @@ struct NotificationHubTests {
         let pair = try SocketPair()
         _ = try await hub.subscribe(pair.server, cursorName: "default")
         await hub.release(pair.server)
-        await hub.handle(.typing(from: "alice@127.0.0.1:1", started: true))
-        await hub.handle(.receipt(from: "alice@127.0.0.1:1", read: true, messageIds: [[UInt8](repeating: 7, count: 16)]))
+        let alice = try ConversationId(destination: "alice@127.0.0.1:1")
+        await hub.handle(.typing(in: alice, from: "alice@127.0.0.1:1", started: true))
+        await hub.handle(.receipt(in: alice, from: "alice@127.0.0.1:1", read: true, messageIds: [[UInt8](repeating: 7, count: 16)]))
         let typing = try await pair.readJSON()
         #expect(typing["params"]?["envelope"]?["typingMessage"]?["action"] == "STARTED")
         let receipt = try await pair.readJSON()

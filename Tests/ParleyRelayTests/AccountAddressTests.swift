@@ -1,3 +1,4 @@
+import ParleyProtocol
 import ParleyRelayAPI
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 import Testing
@@ -51,10 +52,10 @@ struct EndToEndCrashTests {
             #expect(last.status == 0, "\(last.summary)")
 
             let store = try EncryptedStore.open(at: bobHome + "/parley.db", unlock: .keyFile(path: bobHome + ".key"))
-            let received = try store.messages(with: a, limit: 10_000).filter { $0.direction == .incoming }
+            let received = try store.messages(in: direct(a), limit: 10_000).filter { $0.direction == .incoming }
             #expect(received.count == sent.count, "nothing lost, nothing twice (\(kills) kills)")
             #expect(Set(received.map(\.text)) == Set(sent))
-            #expect(try store.messages(with: a, limit: 10_000).allSatisfy { $0.direction != .system }, "no unreadable records")
+            #expect(try store.messages(in: direct(a), limit: 10_000).allSatisfy { $0.direction != .system }, "no unreadable records")
             #expect(try store.verify().rows["messages"] == sent.count)
             let token = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay)).fetch(limit: 10, token: try await bobToken(store, relay))
             #expect(token.messages.isEmpty, "everything acknowledged")

@@ -360,7 +360,7 @@ final class TestDevice: @unchecked Sendable {
     }
 
     /// The conversation with `peer`, oldest first.
-    func history(with peer: String) throws -> [MessageRecord] { try store.messages(with: peer, limit: 10_000) }
+    func history(with peer: String) throws -> [MessageRecord] { try store.messages(in: direct(peer), limit: 10_000) }
 
     /// Messages this account wrote to `peer`.
     func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
@@ -553,3 +553,6 @@ func opensslPath() throws -> String {
     }
     throw FixtureError("the TLS end-to-end test needs the `openssl` command (Debian: apt-get install openssl)")
 }
+
+/// The direct conversation with `address`.
+func direct(_ address: String) -> ConversationId { try! ConversationId(destination: address) }

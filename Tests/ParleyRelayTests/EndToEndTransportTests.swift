@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 import Testing

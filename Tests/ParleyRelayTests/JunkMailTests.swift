@@ -56,7 +56,7 @@ struct JunkMailTests {
             let counted = events.reduce(0) { if case .discarded(let count, _) = $1 { $0 + count } else { $0 } }
             #expect(counted == envelopes.count)
             #expect(try bob.store.discardedEnvelopes() == envelopes.count)
-            #expect(try bob.store.conversations() == [aliceAddress], "no conversation for any stranger")
+            #expect(try bob.store.conversations() == [direct(aliceAddress)], "no conversation for any stranger")
             #expect(try bob.history(with: aliceAddress) == historyBefore)
             #expect(try await raw.mailbox(token: try await bob.token()).isEmpty, "counted, then acknowledged")
 

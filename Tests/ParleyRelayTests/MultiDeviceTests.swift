@@ -76,7 +76,7 @@ struct MultiDeviceTests {
             #expect(try a2.store.contact(b)?.trust == .verified)
 
             // Reading on A1 marks the message read on A2, and Bob's copy as read.
-            #expect(try await a1.engine.markRead(b) == 1)
+            #expect(try await a1.engine.markRead(direct(b)) == 1)
             try await a2.engine.receivePending()
             try await b1.engine.receivePending()
             #expect(try a2.history(with: b).filter { $0.direction == .incoming }.map(\.state) == [.seen])

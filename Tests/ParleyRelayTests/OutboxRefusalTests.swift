@@ -87,7 +87,7 @@ struct OutboxRefusalTests {
             #expect(try bob.incomingTexts(from: aliceAddress) == ["after the refused one"])
 
             // The failed message can be deleted (or sent again: see the next test).
-            let failed = try #require(try await alice.engine.newestFailed(with: bobAddress))
+            let failed = try #require(try await alice.engine.newestFailed(in: direct(bobAddress)))
             try await alice.engine.discard(failed)
             #expect(try alice.sent(to: bobAddress).map(\.text) == ["after the refused one"])
         }
@@ -167,7 +167,7 @@ struct OutboxRefusalTests {
             let sender = try Engine(store: alice.store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: "127.0.0.1:\(proxy.port)", tls: false)))
             refusing.set([413])
             _ = try? await sender.send(text: "second time lucky", to: bobAddress)
-            let failed = try #require(try await sender.newestFailed(with: bobAddress))
+            let failed = try #require(try await sender.newestFailed(in: direct(bobAddress)))
             let again = try await sender.resend(failed)
             #expect(again.state == .sent)
             #expect(try alice.sent(to: bobAddress).map(\.state) == [.sent])

@@ -45,8 +45,8 @@ import ParleyCrypto
     /// Each message as stored, without its store id.
     private func history(_ store: EncryptedStore) throws -> [String: [[UInt8]]] {
         var out: [String: [[UInt8]]] = [:]
-        for peer in try store.conversations() {
-            out[peer] = try store.messages(with: peer).map { RecordCodec.encode($0) + [$0.state.rawValue] }
+        for conversation in try store.conversations() {
+            out[conversation.description] = try store.messages(in: conversation).map { RecordCodec.encode($0) + [$0.state.rawValue] }
         }
         return out
     }

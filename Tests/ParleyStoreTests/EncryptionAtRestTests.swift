@@ -40,7 +40,7 @@ import ParleyProtocol
 
         let expected = StoreError.tamperedRow(table: "messages", column: "conversation", row: "1")
         #expect(throws: expected) { try store.messages(with: "carol@relay.test") }
-        #expect(throws: expected) { try store.search("for", with: "carol@relay.test") }
+        #expect(throws: expected) { try store.search("for", in: "carol@relay.test") }
         #expect(throws: expected) { try store.verify() }
         #expect(try store.messages(with: "bob@relay.test").isEmpty)
     }
@@ -48,7 +48,7 @@ import ParleyProtocol
     @Test func swappedConversationLookupsAreTampered() throws {
         let store = try makeStore(path)
         try store.insertMessages([message("for bob", 1, peer: "bob@relay.test"), message("for carol", 2, peer: "carol@relay.test")])
-        let bob = store.lookup("bob@relay.test", "conversations"), carol = store.lookup("carol@relay.test", "conversations")
+        let bob = store.conversationLookup("bob@relay.test"), carol = store.conversationLookup("carol@relay.test")
         try raw(path) { db in
             try db.execute(sql: "UPDATE conversations SET lookup = x'00' WHERE lookup = ?", arguments: [bob])
             try db.execute(sql: "UPDATE conversations SET lookup = ? WHERE lookup = ?", arguments: [bob, carol])

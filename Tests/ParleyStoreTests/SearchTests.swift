@@ -30,16 +30,16 @@ import ParleyProtocol
     }
 
     @Test func scopedToOneConversation() throws {
-        let bob = try store.search("lunch", with: "bob@relay.test")
+        let bob = try store.search("lunch", in: "bob@relay.test")
         #expect(bob.map(\.text) == ["after-lunch walk", "Lunch at noon?"])
         #expect(bob.allSatisfy { $0.conversation == "bob@relay.test" })
-        #expect(try store.search("lunch", with: "carol@relay.test").map(\.text) == ["Grüße, LUNCHTIME", "the LUNCH menu"])
-        #expect(try store.search("lunch", with: "dave@relay.test").isEmpty)
+        #expect(try store.search("lunch", in: "carol@relay.test").map(\.text) == ["Grüße, LUNCHTIME", "the LUNCH menu"])
+        #expect(try store.search("lunch", in: "dave@relay.test").isEmpty)
     }
 
     @Test func noMatchIsEmpty() throws {
         #expect(try store.search("dinner").isEmpty)
-        #expect(try store.search("food", with: "carol@relay.test").isEmpty)
+        #expect(try store.search("food", in: "carol@relay.test").isEmpty)
         #expect(try store.search("").isEmpty)
     }
 

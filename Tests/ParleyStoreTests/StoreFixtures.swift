@@ -99,7 +99,7 @@ func textContent(_ text: String, to destination: String, id: UInt8) -> [UInt8] {
 func record(of received: ReceivedMessage) throws -> MessageRecord {
     let content = try Content(decoding: received.content)
     guard case .text(let text) = content.body else { throw ProtocolError.malformed("not a text") }
-    return MessageRecord(conversation: received.sender.address, direction: .incoming, sender: received.sender,
+    return MessageRecord(conversation: direct(received.sender.address), direction: .incoming, sender: received.sender,
                          clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: FixedClock().now,
                          text: text, state: .received)
 }
@@ -212,4 +212,25 @@ extension StoreError {
     var isNotADatabase: Bool { if case .notADatabase = self { true } else { false } }
     var isCorrupt: Bool { if case .corrupt = self { true } else { false } }
     var isTamperedRow: Bool { if case .tamperedRow = self { true } else { false } }
+}
+
+// MARK: Conversations by address
+
+/// The direct conversation with `address`.
+func direct(_ address: String) -> ConversationId { try! ConversationId(destination: address) }
+
+/// Tests write a direct conversation as its address.
+extension ConversationId: ExpressibleByStringLiteral {
+    public init(stringLiteral address: String) { self = .direct(try! AccountAddress(address)) }
+}
+
+extension EncryptedStore {
+    func messages(with peer: String, before: Int64? = nil, limit: Int = 200) throws -> [MessageRecord] {
+        try messages(in: direct(peer), before: before, limit: limit)
+    }
+}
+
+/// Tests write an account address as its text.
+extension AccountAddress: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) { try! self.init(text) }
 }

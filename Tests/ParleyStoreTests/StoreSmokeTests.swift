@@ -20,7 +20,7 @@ let testParameters = Argon2id.Parameters(opsLimit: 1, memLimitBytes: 8 << 20)
 let passphrase = SecretBytes(Array("correct horse battery staple".utf8))
 
 func message(_ text: String, _ n: Int, peer: String = "bob@relay.test") -> MessageRecord {
-    MessageRecord(conversation: peer, direction: .incoming, sender: DeviceAddress(address: peer, deviceId: 1),
+    MessageRecord(conversation: direct(peer), direction: .incoming, sender: DeviceAddress(address: peer, deviceId: 1),
                   clientMessageId: Array(withUnsafeBytes(of: UInt64(n).bigEndian) { Array($0) }) + [UInt8](repeating: 0, count: 8),
                   sentAt: 1_800_000_000_000 + UInt64(n), receivedAt: 1_800_000_000_000 + UInt64(n), text: text, state: .received)
 }

@@ -117,7 +117,7 @@ enum Seeds {
 
         // The store's records: the selector byte (see FuzzTarget.storeRecords), then the record.
         let sender = DeviceAddress(address: "bob@relay.example", deviceId: 1)
-        let record = MessageRecord(conversation: "bob@relay.example", direction: .incoming, sender: sender, clientMessageId: messageId,
+        let record = MessageRecord(conversation: .direct(try AccountAddress("bob@relay.example")), direction: .incoming, sender: sender, clientMessageId: messageId,
                                    sentAt: 1, receivedAt: 2, text: "hello", state: .received, replyTo: messageId, attachment: pointer)
         try seed("store-records", "message", [0] + RecordCodec.encode(record))
         try seed("store-records", "received", [1] + RecordCodec.encode(

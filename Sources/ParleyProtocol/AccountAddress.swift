@@ -1,5 +1,3 @@
-import ParleyProtocol
-
 /// An account address `name@host[:port]` (lower-case name of 1–64 letters, digits, `.`, `_`, `-`).
 public struct AccountAddress: Hashable, Sendable, CustomStringConvertible {
     public let name: String
