@@ -26,7 +26,9 @@ public struct ParentNode: Hashable, Sendable, TLSCodable {
 }
 
 /// `Node` of the `ratchet_tree` extension (RFC 9420 §12.4.3.3): a leaf or a parent, tagged by `NodeType`.
-public enum Node: Hashable, Sendable, TLSCodable {
+/// Indirect: a node is one boxed reference, so copying a tree's node array retains once per node rather
+/// than once per field of every leaf.
+public indirect enum Node: Hashable, Sendable, TLSCodable {
     case leaf(LeafNode)
     case parent(ParentNode)
 

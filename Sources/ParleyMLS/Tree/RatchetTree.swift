@@ -1,16 +1,22 @@
 /// The public state of a ratchet tree (RFC 9420 §7): a full binary tree stored as an array in in-order
 /// (node `2L` is leaf `L`), each node blank or holding a `Node`.
 ///
-/// Cost. Every node keeps a cached tree hash and a cached resolution. Both depend only on the node's own
+/// Cost. Every node keeps a cached tree hash, and every blank parent node a cached resolution (a non-blank
+/// node's resolution is itself and its unmerged leaves, read directly). Both depend only on the node's own
 /// subtree, so a change to node `x` (through `setNode`, the only writer of `nodes`) invalidates exactly `x`
 /// and its ancestors: O(log n) entries. They are recomputed lazily, each from its children's cached values,
 /// so after a commit that touched one path the root hash costs O(log n) hashes, not n. Extending the tree
 /// keeps every cached value (a subtree's hash does not depend on the tree's size); truncating drops the
 /// right half with its entries. Equality and the encoding ignore the caches.
+///
+/// A group keeps its tree until a commit fully validates, so each commit works on a copy. The layout keeps
+/// that copy cheap: nodes live in chunks of 256 that are shared between copies until written (`NodeStore`),
+/// so a commit copies the chunk list and the few chunks its path touches, not every node; hashes sit in one
+/// flat byte array that copies with a single memcpy.
 public struct RatchetTree: Sendable {
     public let suite: CipherSuite
-    public private(set) var nodes: [Node?]
-    private var treeHashCache: [[UInt8]?]
+    private var store: NodeStore
+    private var treeHashCache: HashStore
     private var resolutionCache: [[UInt32]?]
     /// Hashes computed so far (cache misses): lets tests check the O(log n) cost without timing anything.
     var hashComputations = 0
@@ -18,8 +24,8 @@ public struct RatchetTree: Sendable {
     /// A one-leaf tree holding the group's creator.
     public init(suite: CipherSuite, creator: LeafNode) {
         self.suite = suite
-        nodes = [.leaf(creator)]
-        treeHashCache = [nil]
+        store = NodeStore([.leaf(creator)])
+        treeHashCache = HashStore(width: suite.hashLength, count: 1)
         resolutionCache = [nil]
     }
 
@@ -37,16 +43,20 @@ public struct RatchetTree: Sendable {
         var leafCount = 1
         while 2 * leafCount - 1 < given.count { leafCount *= 2 }
         self.suite = suite
-        nodes = given + Array(repeating: nil, count: 2 * leafCount - 1 - given.count)
-        treeHashCache = Array(repeating: nil, count: nodes.count)
-        resolutionCache = Array(repeating: nil, count: nodes.count)
+        store = NodeStore(given + Array(repeating: nil, count: 2 * leafCount - 1 - given.count))
+        treeHashCache = HashStore(width: suite.hashLength, count: store.count)
+        resolutionCache = Array(repeating: nil, count: store.count)
     }
 
-    public var leafCount: UInt32 { UInt32((nodes.count + 1) / 2) }
+    public var leafCount: UInt32 { UInt32((store.count + 1) / 2) }
+    /// Nodes in the tree, blanks included: 2 × leafCount − 1.
+    public var nodeCount: Int { store.count }
+    /// Every node in order (a copy: O(n), for encoding and tests).
+    public var nodes: [Node?] { (0..<store.count).map { store[$0] } }
     public var root: UInt32 { TreeMath.root(leafCount) }
 
     public func node(_ index: UInt32) -> Node? {
-        Int(index) < nodes.count ? nodes[Int(index)] : nil
+        Int(index) < store.count ? store[Int(index)] : nil
     }
 
     public func leaf(_ leafIndex: UInt32) -> LeafNode? {
@@ -57,42 +67,42 @@ public struct RatchetTree: Sendable {
         node(index)?.parentNode
     }
 
-    public func isBlank(_ index: UInt32) -> Bool { node(index) == nil }
+    public func isBlank(_ index: UInt32) -> Bool { Int(index) >= store.count || !store.isOccupied(Int(index)) }
 
     /// Leaf indices of the members (non-blank leaves), left to right.
     public var occupiedLeaves: [UInt32] {
-        (0..<leafCount).filter { nodes[Int(2 * $0)] != nil }
+        (0..<leafCount).filter { store.isOccupied(Int(2 * $0)) }
     }
 
     // MARK: - Changing nodes
 
-    /// The single writer of `nodes`: sets a node and invalidates the caches of the node and its ancestors.
+    /// The single writer of the nodes: sets a node and invalidates the caches of the node and its ancestors.
     public mutating func setNode(_ index: UInt32, _ node: Node?) {
-        nodes[Int(index)] = node
+        store[Int(index)] = node
         invalidate(from: index)
     }
 
     private mutating func invalidate(from index: UInt32) {
         var current: UInt32? = index
         while let x = current {
-            treeHashCache[Int(x)] = nil
-            resolutionCache[Int(x)] = nil
+            treeHashCache.invalidate(Int(x))
+            if resolutionCache[Int(x)] != nil { resolutionCache[Int(x)] = nil }
             current = TreeMath.parent(x, leafCount: leafCount)
         }
     }
 
     /// Blanks every parent node on the direct path of `leafIndex` (the leaf itself is untouched).
     public mutating func blankDirectPath(of leafIndex: UInt32) {
-        for x in TreeMath.directPath(2 * leafIndex, leafCount: leafCount) where nodes[Int(x)] != nil {
+        for x in TreeMath.directPath(2 * leafIndex, leafCount: leafCount) where store.isOccupied(Int(x)) {
             setNode(x, nil)
         }
     }
 
     /// Doubles the tree: the old tree becomes the left subtree of a new blank root.
     private mutating func extend() {
-        let added = nodes.count + 1
-        nodes += Array(repeating: nil, count: added)
-        treeHashCache += Array(repeating: nil, count: added)
+        let added = store.count + 1
+        store.appendBlanks(added)
+        treeHashCache.append(count: added)
         resolutionCache += Array(repeating: nil, count: added)
         // Only the new root's hash and resolution were never computed; every old entry stays valid.
     }
@@ -100,10 +110,10 @@ public struct RatchetTree: Sendable {
     /// Halves the tree while its right half is entirely blank (RFC 9420 §7.7), keeping at least one leaf.
     public mutating func truncate() {
         while leafCount > 1 {
-            let half = nodes.count / 2
-            guard nodes[(half + 1)...].allSatisfy({ $0 == nil }) else { return }
+            let half = store.count / 2
+            guard ((half + 1)..<store.count).allSatisfy({ !store.isOccupied($0) }) else { return }
             // The left subtree (nodes 0..<half) keeps its own caches; its root becomes the tree's root.
-            nodes.removeLast(half + 1)
+            store.removeLast(half + 1)
             treeHashCache.removeLast(half + 1)
             resolutionCache.removeLast(half + 1)
         }
@@ -113,14 +123,14 @@ public struct RatchetTree: Sendable {
     /// lists it as unmerged at every non-blank parent above it. Returns its leaf index.
     @discardableResult
     public mutating func addLeaf(_ leafNode: LeafNode) -> UInt32 {
-        let leafIndex = (0..<leafCount).first { nodes[Int(2 * $0)] == nil } ?? {
+        let leafIndex = (0..<leafCount).first { !store.isOccupied(Int(2 * $0)) } ?? {
             let first = leafCount
             extend()
             return first
         }()
         setNode(2 * leafIndex, .leaf(leafNode))
         for x in TreeMath.directPath(2 * leafIndex, leafCount: leafCount) {
-            guard case .parent(var parent) = nodes[Int(x)] else { continue }
+            guard case .parent(var parent) = store[Int(x)] else { continue }
             let position = parent.unmergedLeaves.firstIndex { $0 > leafIndex } ?? parent.unmergedLeaves.endIndex
             parent.unmergedLeaves.insert(leafIndex, at: position)
             setNode(x, .parent(parent))
@@ -148,22 +158,18 @@ public struct RatchetTree: Sendable {
     /// The resolution of a node (RFC 9420 §4.1.1): the nearest non-blank nodes covering its subtree, a
     /// non-blank node followed by its unmerged leaves (as node indices). Cached per node.
     public mutating func resolution(of index: UInt32) -> [UInt32] {
-        if let cached = resolutionCache[Int(index)] { return cached }
-        let result: [UInt32]
-        switch nodes[Int(index)] {
+        switch store[Int(index)] {
         case .parent(let parent):
-            result = [index] + parent.unmergedLeaves.map { 2 * $0 }
+            return [index] + parent.unmergedLeaves.map { 2 * $0 }
         case .leaf:
-            result = [index]
+            return [index]
         case nil:
-            if let left = TreeMath.left(index), let right = TreeMath.right(index) {
-                result = resolution(of: left) + resolution(of: right)
-            } else {
-                result = []
-            }
+            guard let left = TreeMath.left(index), let right = TreeMath.right(index) else { return [] }
+            if let cached = resolutionCache[Int(index)] { return cached }
+            let result = resolution(of: left) + resolution(of: right)
+            resolutionCache[Int(index)] = result
+            return result
         }
-        resolutionCache[Int(index)] = result
-        return result
     }
 
     /// The filtered direct path of a leaf (RFC 9420 §4.1.2) as pairs of a path node and its child on the
@@ -191,9 +197,9 @@ public struct RatchetTree: Sendable {
         if let left = TreeMath.left(index), let right = TreeMath.right(index) {
             let leftHash = treeHash(of: left)
             let rightHash = treeHash(of: right)
-            hash = suite.hash(Self.parentHashInput(nodes[Int(index)]?.parentNode, leftHash: leftHash, rightHash: rightHash))
+            hash = suite.hash(Self.parentHashInput(store[Int(index)]?.parentNode, leftHash: leftHash, rightHash: rightHash))
         } else {
-            hash = suite.hash(Self.leafHashInput(leafIndex: index / 2, nodes[Int(index)]?.leafNode))
+            hash = suite.hash(Self.leafHashInput(leafIndex: index / 2, store[Int(index)]?.leafNode))
         }
         hashComputations += 1
         treeHashCache[Int(index)] = hash
@@ -207,7 +213,7 @@ public struct RatchetTree: Sendable {
         let range = TreeMath.leafRange(of: index)
         guard removed.contains(where: { range.contains($0) }) else { return treeHash(of: index) }
         if let left = TreeMath.left(index), let right = TreeMath.right(index) {
-            var parent = nodes[Int(index)]?.parentNode
+            var parent = store[Int(index)]?.parentNode
             parent?.unmergedLeaves.removeAll { removed.contains($0) }
             let leftHash = treeHash(of: left, without: removed)
             let rightHash = treeHash(of: right, without: removed)
@@ -236,6 +242,83 @@ public struct RatchetTree: Sendable {
     }
 }
 
+/// The nodes in chunks of 256. Copies share chunks until one is written, when only that chunk is copied
+/// (Swift's copy-on-write, per chunk): a commit that writes one path copies O(log n) chunks, not n nodes.
+struct NodeStore: Sendable {
+    private static let shift = 8
+    private static let mask = (1 << shift) - 1
+    private var chunks: [[Node?]]
+    private(set) var count: Int
+
+    init(_ nodes: [Node?]) {
+        count = nodes.count
+        chunks = stride(from: 0, to: nodes.count, by: 1 << Self.shift).map { Array(nodes[$0..<min($0 + (1 << Self.shift), nodes.count)]) }
+    }
+
+    subscript(index: Int) -> Node? {
+        get { chunks[index >> Self.shift][index & Self.mask] }
+        set { chunks[index >> Self.shift][index & Self.mask] = newValue }
+    }
+
+    func isOccupied(_ index: Int) -> Bool {
+        if case .none = chunks[index >> Self.shift][index & Self.mask] { return false }
+        return true
+    }
+
+    mutating func appendBlanks(_ added: Int) {
+        for _ in 0..<added {
+            if count & Self.mask == 0 { chunks.append([]) }
+            chunks[chunks.count - 1].append(nil)
+            count += 1
+        }
+    }
+
+    mutating func removeLast(_ removed: Int) {
+        for _ in 0..<removed {
+            count -= 1
+            chunks[chunks.count - 1].removeLast()
+            if count & Self.mask == 0 { chunks.removeLast() }
+        }
+    }
+}
+
+/// Tree hashes of all nodes in one flat byte array (`width` bytes each) with a validity flag per node: a
+/// copy of the tree copies it with one memcpy instead of retaining an array per node.
+struct HashStore: Sendable {
+    let width: Int
+    private var bytes: [UInt8]
+    private var valid: [Bool]
+
+    init(width: Int, count: Int) {
+        self.width = width
+        bytes = Array(repeating: 0, count: width * count)
+        valid = Array(repeating: false, count: count)
+    }
+
+    subscript(index: Int) -> [UInt8]? {
+        get { valid[index] ? Array(bytes[(index * width)..<((index + 1) * width)]) : nil }
+        set {
+            guard let newValue, newValue.count == width else { valid[index] = false; return }
+            bytes.replaceSubrange((index * width)..<((index + 1) * width), with: newValue)
+            valid[index] = true
+        }
+    }
+
+    mutating func invalidate(_ index: Int) {
+        if valid[index] { valid[index] = false }
+    }
+
+    mutating func append(count: Int) {
+        bytes += Array(repeating: 0, count: width * count)
+        valid += Array(repeating: false, count: count)
+    }
+
+    mutating func removeLast(_ count: Int) {
+        bytes.removeLast(width * count)
+        valid.removeLast(count)
+    }
+}
+
 extension RatchetTree: CustomStringConvertible {
     /// A short summary: the nodes themselves are too long to print (and tests would dump them all).
     public var description: String {
@@ -245,7 +328,7 @@ extension RatchetTree: CustomStringConvertible {
 
 extension RatchetTree: Equatable {
     public static func == (lhs: RatchetTree, rhs: RatchetTree) -> Bool {
-        lhs.suite == rhs.suite && lhs.nodes == rhs.nodes
+        lhs.suite == rhs.suite && lhs.store.count == rhs.store.count && (0..<lhs.store.count).allSatisfy { lhs.store[$0] == rhs.store[$0] }
     }
 }
 
@@ -260,9 +343,9 @@ extension RatchetTree {
     }
 
     public func encode(to writer: inout TLSWriter) {
-        let last = nodes.lastIndex { $0 != nil } ?? 0
+        let last = (0..<store.count).last { store.isOccupied($0) } ?? 0
         writer.writeVector { w in
-            for node in nodes[...last] { w.writeOptional(node) }
+            for index in 0...last { w.writeOptional(store[index]) }
         }
     }
 

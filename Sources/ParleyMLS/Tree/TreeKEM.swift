@@ -10,15 +10,34 @@ import ParleyCrypto
 public struct TreePrivateKeys: Sendable {
     public let leafIndex: UInt32
     public private(set) var keys: [UInt32: SecretBytes]
+    /// The public half of each key, so that checking keys against the tree costs no scalar multiplication.
+    private var publicKeys: [UInt32: [UInt8]]
 
     public init(leafIndex: UInt32, leafPrivateKey: SecretBytes) {
         self.leafIndex = leafIndex
-        keys = [2 * leafIndex: leafPrivateKey]
+        keys = [:]
+        publicKeys = [:]
+        set(leafPrivateKey, for: 2 * leafIndex)
+    }
+
+    init(leafIndex: UInt32, leafPair: HPKEKeyPair) {
+        self.leafIndex = leafIndex
+        keys = [:]
+        publicKeys = [:]
+        set(leafPair, for: 2 * leafIndex)
     }
 
     public func key(for node: UInt32) -> SecretBytes? { keys[node] }
 
-    public mutating func set(_ key: SecretBytes, for node: UInt32) { keys[node] = key }
+    /// Sets a node's private key (its public half is computed once, here).
+    public mutating func set(_ key: SecretBytes, for node: UInt32) {
+        set(HPKEKeyPair(privateKey: key), for: node)
+    }
+
+    public mutating func set(_ pair: HPKEKeyPair, for node: UInt32) {
+        keys[node] = pair.privateKey
+        publicKeys[node] = pair.publicKey
+    }
 
     /// Sets the key of `node` and of every node above it on `path` (bottom-up node indices) from the path
     /// secret of `node`, as a new member does with the Welcome's path secret (RFC 9420 §12.4.3.1).
@@ -26,7 +45,7 @@ public struct TreePrivateKeys: Sendable {
         var secret = pathSecret
         guard let start = path.firstIndex(of: node) else { return }
         for index in path[start...] {
-            keys[index] = suite.deriveKeyPair(ikm: suite.deriveSecret(secret: secret, label: "node")).privateKey
+            set(suite.deriveKeyPair(ikm: suite.deriveSecret(secret: secret, label: "node")), for: index)
             secret = suite.deriveSecret(secret: secret, label: "path")
         }
     }
@@ -52,52 +71,18 @@ public struct TreePrivateKeys: Sendable {
     /// Drops keys of nodes that are blank in `tree`, hold another public key, or lie outside it (after a
     /// truncation): they were replaced and must be forgotten (RFC 9420 §7.5, deletion).
     public mutating func forgetStaleKeys(tree: RatchetTree) {
-        keys = keys.filter { node, key in
-            guard let held = tree.node(node) else { return false }
-            return HPKEKeyPair(privateKey: key).publicKey == held.encryptionKey
+        for node in keys.keys where tree.node(node)?.encryptionKey != publicKeys[node] {
+            keys[node] = nil
+            publicKeys[node] = nil
         }
     }
 
     /// Whether every key here is the private half of the public key in the same node of `tree`.
     public func isConsistent(with tree: RatchetTree) -> Bool {
-        keys.allSatisfy { node, key in
+        keys.keys.allSatisfy { node in
             guard let held = tree.node(node) else { return false }
-            return HPKEKeyPair(privateKey: key).publicKey == held.encryptionKey
+            return held.encryptionKey == publicKeys[node]
         }
-    }
-}
-
-/// The versioned encoding for a member's stored state: the leaf index, then (node index, private key) pairs in
-/// increasing node order. It holds secrets: only for the encrypted store.
-extension TreePrivateKeys: TLSCodable {
-    static let formatVersion: UInt8 = 1
-
-    public func encode(to writer: inout TLSWriter) {
-        writer.writeUInt8(Self.formatVersion)
-        writer.writeUInt32(leafIndex)
-        writer.writeVector { w in
-            for node in keys.keys.sorted() {
-                w.writeUInt32(node)
-                keys[node]!.withUnsafeBytes { w.writeOpaque($0) }
-            }
-        }
-    }
-
-    public init(from reader: inout TLSReader) throws(MLSError) {
-        guard try reader.readUInt8() == Self.formatVersion else { throw .invalidValue("tree private keys format version") }
-        leafIndex = try reader.readUInt32()
-        var keys: [UInt32: SecretBytes] = [:]
-        let entries = try reader.readVector { (r: inout TLSReader) throws(MLSError) -> (UInt32, SecretBytes) in
-            let node = try r.readUInt32()
-            var bytes = try r.readOpaque()
-            defer { wipe(&bytes) }
-            return (node, SecretBytes(bytes))
-        }
-        for (node, key) in entries {
-            guard keys.updateValue(key, forKey: node) == nil else { throw .invalidValue("tree private keys: node listed twice") }
-        }
-        guard keys[2 * leafIndex] != nil else { throw .invalidValue("tree private keys: no leaf key") }
-        self.keys = keys
     }
 }
 
@@ -132,11 +117,10 @@ public enum TreeKEM {
     ///   - newMembers: leaves added by this commit, left out of every resolution encrypted to.
     ///   - groupContext: the encoded provisional GroupContext for the tree hash of the new tree.
     public static func createUpdatePath(
-        tree original: RatchetTree, leafIndex: UInt32, leafContent: LeafNode, signatureKey: SignaturePrivateKey,
+        tree: consuming RatchetTree, leafIndex: UInt32, leafContent: LeafNode, signatureKey: SignaturePrivateKey,
         groupID: [UInt8], newMembers: Set<UInt32> = [], groupContext: (_ treeHash: [UInt8]) -> [UInt8],
         random: any RandomSource = SystemRandom()
     ) throws(MLSError) -> CreatedUpdatePath {
-        var tree = original
         let suite = tree.suite
         guard tree.leaf(leafIndex) != nil else { throw .protocolViolation("update path from a blank leaf") }
         tree.blankDirectPath(of: leafIndex)
@@ -144,14 +128,14 @@ public enum TreeKEM {
 
         let leafSecret = random.secret(suite.hashLength)
         let leafKeys = suite.deriveKeyPair(ikm: suite.deriveSecret(secret: leafSecret, label: "node"))
-        var privateKeys = TreePrivateKeys(leafIndex: leafIndex, leafPrivateKey: leafKeys.privateKey)
+        var privateKeys = TreePrivateKeys(leafIndex: leafIndex, leafPair: leafKeys)
         var pathSecrets: [UInt32: SecretBytes] = [:]
         var publicKeys: [[UInt8]] = []
         var secret = suite.deriveSecret(secret: leafSecret, label: "path")
         for (node, _) in filtered {
             pathSecrets[node] = secret
             let pair = suite.deriveKeyPair(ikm: suite.deriveSecret(secret: secret, label: "node"))
-            privateKeys.set(pair.privateKey, for: node)
+            privateKeys.set(pair, for: node)
             publicKeys.append(pair.publicKey)
             secret = suite.deriveSecret(secret: secret, label: "path")
         }
@@ -182,9 +166,8 @@ public enum TreeKEM {
     /// filtered direct path node, a `commit` leaf validly signed for this group and position whose parent
     /// hash is that of the merged path, and keys new to the tree. Returns the merged tree. Public part only:
     /// it is what a member runs before decrypting, and what a new member's tree validation relies on.
-    public static func merge(path: UpdatePath, from sender: UInt32, into original: RatchetTree,
+    public static func merge(path: UpdatePath, from sender: UInt32, into tree: consuming RatchetTree,
                              groupID: [UInt8]) throws(MLSError) -> RatchetTree {
-        var tree = original
         guard let oldLeaf = tree.leaf(sender) else { throw .protocolViolation("update path from a blank leaf") }
         guard case .commit(let claimedParentHash) = path.leafNode.source else {
             throw .protocolViolation("the update path's leaf node is not from a commit")
@@ -201,13 +184,14 @@ public enum TreeKEM {
             throw .protocolViolation("the update path does not match the sender's filtered direct path")
         }
         // Every new key must be new to the tree (RFC 9420 §7.3): the path's parents were just blanked and the
-        // sender's leaf is replaced, so any match elsewhere is a reused key.
-        var seen = Set<[UInt8]>()
-        for (index, node) in tree.nodes.enumerated() where index != Int(2 * sender) {
-            if let node { seen.insert(node.encryptionKey) }
-        }
-        for key in path.nodes.map(\.encryptionKey) + [path.leafNode.encryptionKey] {
-            guard seen.insert(key).inserted else { throw .protocolViolation(TreeViolation.duplicateEncryptionKey) }
+        // sender's leaf is replaced, so any match elsewhere is a reused key. The scan is over all nodes, but
+        // compares an 8-byte prefix against the few new keys' prefixes, so it costs no hashing of the tree.
+        let newKeys = path.nodes.map(\.encryptionKey) + [path.leafNode.encryptionKey]
+        guard Set(newKeys).count == newKeys.count else { throw .protocolViolation(TreeViolation.duplicateEncryptionKey) }
+        let prefixes = Set(newKeys.map(Self.prefix))
+        for index in 0..<UInt32(tree.nodeCount) where index != 2 * sender {
+            guard let key = tree.node(index)?.encryptionKey, prefixes.contains(Self.prefix(key)) else { continue }
+            if newKeys.contains(key) { throw .protocolViolation(TreeViolation.duplicateEncryptionKey) }
         }
         let leafParentHash = tree.setPathNodes(filtered: filtered, publicKeys: path.nodes.map(\.encryptionKey))
         guard constantTimeEquals(leafParentHash, claimedParentHash) else {
@@ -220,12 +204,12 @@ public enum TreeKEM {
     /// Applies a received UpdatePath: merges it (see `merge`), then decrypts the path secret meant for the
     /// receiver and derives the keys above it, checking each against the public key the sender sent.
     public static func applyUpdatePath(
-        _ path: UpdatePath, from sender: UInt32, tree original: RatchetTree, privateKeys: TreePrivateKeys,
+        _ path: UpdatePath, from sender: UInt32, tree: consuming RatchetTree, privateKeys: TreePrivateKeys,
         groupID: [UInt8], newMembers: Set<UInt32> = [], groupContext: (_ treeHash: [UInt8]) -> [UInt8]
     ) throws(MLSError) -> AppliedUpdatePath {
         let me = privateKeys.leafIndex
         guard me != sender else { throw .protocolViolation("a member cannot apply its own update path") }
-        var tree = try merge(path: path, from: sender, into: original, groupID: groupID)
+        var tree = try merge(path: path, from: sender, into: tree, groupID: groupID)
         let suite = tree.suite
         // The merge changed only the sender's path, not the copath's resolutions, so this is the filtered
         // direct path the sender encrypted along.
@@ -254,12 +238,15 @@ public enum TreeKEM {
             guard pair.publicKey == path.nodes[index].encryptionKey else {
                 throw .protocolViolation("a derived path key differs from the update path's")
             }
-            keys.set(pair.privateKey, for: filtered[index].node)
+            keys.set(pair, for: filtered[index].node)
             secret = suite.deriveSecret(secret: secret, label: "path")
         }
         keys.forgetStaleKeys(tree: tree)
-        _ = tree.treeHash()
         return AppliedUpdatePath(tree: tree, privateKeys: keys, commitSecret: secret, decryptedPathSecret: decrypted)
+    }
+
+    private static func prefix(_ key: [UInt8]) -> UInt64 {
+        key.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     private static func isNewMember(_ node: UInt32, _ newMembers: Set<UInt32>) -> Bool {

@@ -29,40 +29,41 @@ extension RatchetTree {
         return suite.hash(writer.bytes)
     }
 
-    /// Whether node `descendant` (in the subtree of `parent`'s child `child`) carries a parent hash valid
-    /// with respect to `parent` (RFC 9420 §7.9.2): it is in the child's resolution, the rest of that
-    /// resolution is exactly the parent's unmerged leaves under the child, and its `parent_hash` is the
-    /// parent's hash with the other child as copath child.
-    private mutating func isParentHashValid(_ descendant: UInt32, parent: UInt32, child: UInt32) -> Bool {
-        guard let parentValue = parentNode(parent), let carried = node(descendant)?.parentHash else { return false }
+    /// The node below `child` whose parent hash is valid with respect to `parent` (RFC 9420 §7.9.2), if any.
+    /// Such a node D is in the child's resolution, the rest of that resolution is exactly the parent's
+    /// unmerged leaves under the child (the nodes skipped between D and the parent were blank), and D's
+    /// `parent_hash` is the parent's hash with the other child as copath child. At most one node can meet
+    /// the structural part, so the hash is computed at most once per side.
+    private mutating func parentHashLink(parent: UInt32, child: UInt32) -> UInt32? {
+        guard let parentValue = parentNode(parent) else { return nil }
         let resolution = resolution(of: child)
-        guard resolution.contains(descendant) else { return false }
         let childRange = TreeMath.leafRange(of: child)
         let unmergedBelow = parentValue.unmergedLeaves.filter { childRange.contains($0) }.map { 2 * $0 }
-        guard resolution.filter({ $0 != descendant }) == unmergedBelow else { return false }
+        guard resolution.count == unmergedBelow.count + 1 else { return nil }
+        let unmergedSet = Set(unmergedBelow)
+        let candidates = resolution.filter { !unmergedSet.contains($0) }
+        guard candidates.count == 1, let descendant = candidates.first,
+              resolution.filter({ $0 != descendant }) == unmergedBelow,
+              let carried = node(descendant)?.parentHash else { return nil }
         let sibling = child == TreeMath.left(parent) ? TreeMath.right(parent)! : TreeMath.left(parent)!
-        return constantTimeEquals(carried, parentHash(of: parent, sibling: sibling))
+        return constantTimeEquals(carried, parentHash(of: parent, sibling: sibling)) ? descendant : nil
     }
 
     /// Every non-blank parent node must be parent-hash valid: exactly one node below it carries its parent
     /// hash. Since that node is itself a leaf or a (checked) non-blank parent lower down, each parent is
-    /// chained back to a leaf, which signed the chain.
+    /// chained back to a leaf, which signed the chain. Cost: one parent hash per side of each parent, plus
+    /// the resolutions, O(n log n) at worst; paid when joining, not per commit.
     public mutating func verifyParentHashes() throws(MLSError) {
-        for index in stride(from: UInt32(1), to: UInt32(nodes.count), by: 2) where nodes[Int(index)] != nil {
-            var valid = 0
-            for child in [TreeMath.left(index)!, TreeMath.right(index)!] {
-                for descendant in resolution(of: child) where isParentHashValid(descendant, parent: index, child: child) {
-                    valid += 1
-                }
-            }
-            guard valid == 1 else { throw .protocolViolation(TreeViolation.parentHash) }
+        for index in stride(from: UInt32(1), to: UInt32(nodeCount), by: 2) where !isBlank(index) {
+            let links = [TreeMath.left(index)!, TreeMath.right(index)!].compactMap { parentHashLink(parent: index, child: $0) }
+            guard links.count == 1 else { throw .protocolViolation(TreeViolation.parentHash) }
         }
     }
 
     /// Structural checks on unmerged leaves (RFC 9420 §12.4.3.1): sorted, each a non-blank leaf below the
     /// parent, and listed at every non-blank node between that leaf and the parent.
     public func verifyUnmergedLeaves() throws(MLSError) {
-        for index in stride(from: UInt32(1), to: UInt32(nodes.count), by: 2) {
+        for index in stride(from: UInt32(1), to: UInt32(nodeCount), by: 2) {
             guard let parent = parentNode(index) else { continue }
             let range = TreeMath.leafRange(of: index)
             guard zip(parent.unmergedLeaves, parent.unmergedLeaves.dropFirst()).allSatisfy({ $0 < $1 }) else {
@@ -86,8 +87,8 @@ extension RatchetTree {
     public func verifyUniqueKeys() throws(MLSError) {
         var encryptionKeys = Set<[UInt8]>()
         var signatureKeys = Set<[UInt8]>()
-        for node in nodes {
-            guard let node else { continue }
+        for index in 0..<UInt32(nodeCount) {
+            guard let node = node(index) else { continue }
             guard encryptionKeys.insert(node.encryptionKey).inserted else {
                 throw .protocolViolation(TreeViolation.duplicateEncryptionKey)
             }
