@@ -313,6 +313,8 @@ public struct Group: Sendable {
             guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
                 throw .protocolViolation("a new leaf does not support the group's capabilities")
             }
+            try newTree.validateLeafNode(path.leafNode, use: .commit(leafIndex: committerLeaf), groupID: context.groupID,
+                                         requiredCapabilities: try RequiredCapabilities.find(in: extensions), now: clock?())
             let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
                                                       groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
             newTree = applied.tree
@@ -368,6 +370,9 @@ public struct Group: Sendable {
     func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {
         var extensionsAfter = context.extensions
         for case (.groupContextExtensions(let new), _) in proposals { extensionsAfter = new }
+        let required = try RequiredCapabilities.find(in: extensionsAfter)
+        let now = clock?()
+        let currentTree = tree
         var touched = Set<UInt32>()
         var pskIDs = Set<PreSharedKeyID>()
         var addedSignatureKeys = Set<[UInt8]>()
@@ -381,6 +386,8 @@ public struct Group: Sendable {
                 guard try keyPackage.leafNode.supportsGroup(suite: suite, extensions: extensionsAfter) else {
                     throw .protocolViolation("a new leaf does not support the group's capabilities")
                 }
+                try currentTree.validateLeafNode(keyPackage.leafNode, use: .keyPackage, groupID: context.groupID,
+                                                 requiredCapabilities: required, now: now)
                 guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
                       !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
                 else { throw .protocolViolation("an Add for a signature key already in the group") }
@@ -394,6 +401,8 @@ public struct Group: Sendable {
                 guard try leaf.supportsGroup(suite: suite, extensions: extensionsAfter) else {
                     throw .protocolViolation("a new leaf does not support the group's capabilities")
                 }
+                try currentTree.validateLeafNode(leaf, use: .update(leafIndex: index), groupID: context.groupID,
+                                                 requiredCapabilities: required, now: now)
             case .remove(let index):
                 guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }

@@ -265,4 +265,23 @@ import Testing
         w.bob.clock = { 500 }
         #expect(try w.bob.process(late.message) == .commit(epoch: 2))
     }
+
+    /// §7.3 through the tree's leaf validation: an Add whose leaf reuses a member's encryption key is refused.
+    @Test func addedLeafMayNotReuseAMembersKey() throws {
+        var w = try Self.world()
+        let dave = try TestClient(suite: w.suite, name: "dave")
+        var leaf = dave.keyPackage.leafNode
+        leaf.encryptionKey = try #require(w.bob.tree.leaf(1)).encryptionKey
+        try leaf.sign(suite: w.suite, key: dave.signatureKey, context: nil)
+        var keyPackage = dave.keyPackage
+        keyPackage.leafNode = leaf
+        keyPackage.sign(suite: w.suite, key: dave.signatureKey)
+        let path = try { () throws -> UpdatePath in
+            var alice = w.alice
+            guard case .publicMessage(let pub) = try alice.commit().message.body, case .commit(let c) = pub.content.body else { throw MLSError.invalidValue("test") }
+            return c.path!
+        }()
+        Self.expectRefused(&w.bob, try Self.forged(w, Commit(proposals: [.proposal(.add(keyPackage))], path: path)),
+                           .protocolViolation(TreeViolation.duplicateEncryptionKey))
+    }
 }
