@@ -20,6 +20,8 @@ public struct Group: Sendable {
     var secrets: EpochSecrets
     var secretTree: SecretTree
     var pendingProposals: [PendingProposal] = []
+    /// Private keys of this member's own Update proposals not yet committed, by the new leaf's public key.
+    var pendingUpdateKeys: [[UInt8]: SecretBytes] = [:]
     /// Resumption PSKs of recent epochs of this group, by epoch (at most `retainedResumptionPSKs`).
     var resumptionPSKs: [UInt64: SecretBytes] = [:]
     /// External PSKs the application shares with the group, by PSK id.
@@ -275,8 +277,14 @@ public struct Group: Sendable {
         var newMembers = Set<UInt32>()
         var removedMe = false
         for case (.groupContextExtensions(let new), _) in proposals { extensions = new }
+        var ownUpdateKey: SecretBytes?
         for case (.update(let leaf), .member(let index)) in proposals {
-            guard index != myLeaf else { throw .protocolViolation("an Update of this member's leaf it did not send") }
+            if index == myLeaf {
+                guard let key = pendingUpdateKeys[leaf.encryptionKey] else {
+                    throw .protocolViolation("an Update of this member's leaf it did not send")
+                }
+                ownUpdateKey = key
+            }
             try newTree.updateLeaf(index, with: leaf)
         }
         for case (.remove(let index), _) in proposals {
@@ -307,6 +315,7 @@ public struct Group: Sendable {
                          confirmedTranscriptHash: self.context.confirmedTranscriptHash, extensions: extensions).tlsEncoded
         }
         var keys = privateKeys
+        if let ownUpdateKey { keys.set(ownUpdateKey, for: 2 * myLeaf) }
         var commitSecret = suite.zeroSecret
         if let path = commit.path {
             guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
@@ -348,6 +357,7 @@ public struct Group: Sendable {
         interimTranscriptHash = TranscriptHash.interim(suite: suite, confirmed: confirmed, confirmationTag: tag)
         secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
         pendingProposals = []
+        pendingUpdateKeys = [:]
         resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
         if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
         return .commit(epoch: newEpoch)

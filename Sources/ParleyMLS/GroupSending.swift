@@ -45,32 +45,84 @@ extension Group {
         guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
         guard wireFormat == .publicMessage || wireFormat == .privateMessage else { throw .protocolViolation("a commit travels as a group message") }
         var next = self
-        let output = try next.makeCommit(proposals: leaves.map { .remove(leafIndex: $0) } + keyPackages.map { .add($0) } + preSharedKeys.map { .preSharedKey($0) },
+        let output = try next.makeCommit(byValue: leaves.map { .remove(leafIndex: $0) } + keyPackages.map { .add($0) } + preSharedKeys.map { .preSharedKey($0) },
                                          forcePath: updatePath, wireFormat: wireFormat, signatureKey: signatureKey, random: random)
         self = next
         return output
     }
 
-    private mutating func makeCommit(proposals: [Proposal], forcePath: Bool, wireFormat: WireFormat, signatureKey: SignaturePrivateKey,
+    /// Sends a proposal for a later commit (by any member) as a PublicMessage; it is also cached here, so
+    /// that this member's own next commit includes it by reference.
+    public mutating func propose(_ proposal: Proposal) throws(MLSError) -> MLSMessage {
+        guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
+        if case .update = proposal { throw .protocolViolation("use proposeUpdate for an Update") }
+        return try sendProposal(proposal, signatureKey: signatureKey)
+    }
+
+    /// Proposes replacing this member's leaf with one holding a fresh encryption key; the private key is
+    /// kept until a commit of this epoch includes the proposal.
+    public mutating func proposeUpdate(random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
+        guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard let signatureKey, var leaf = tree.leaf(myLeaf) else { throw .protocolViolation("this member has no signing key") }
+        let keys = suite.deriveKeyPair(ikm: random.secret(suite.hashLength))
+        leaf.encryptionKey = keys.publicKey
+        leaf.source = .update
+        try leaf.sign(suite: suite, key: signatureKey, context: LeafNodeSignatureContext(groupID: context.groupID, leafIndex: myLeaf))
+        var next = self
+        let message = try next.sendProposal(.update(leaf), signatureKey: signatureKey)
+        next.pendingUpdateKeys[keys.publicKey] = keys.privateKey
+        self = next
+        return message
+    }
+
+    private mutating func sendProposal(_ proposal: Proposal, signatureKey: SignaturePrivateKey) throws(MLSError) -> MLSMessage {
+        let content = FramedContent(groupID: context.groupID, epoch: context.epoch, sender: .member(leafIndex: myLeaf), body: .proposal(proposal))
+        let authenticated = AuthenticatedContent.sign(wireFormat: .publicMessage, content: content, suite: suite, key: signatureKey, context: context)
+        let message = try PublicMessage(protecting: authenticated, suite: suite, membershipKey: secrets.membershipKey, context: context)
+        pendingProposals.append(PendingProposal(reference: suite.makeProposalRef(authenticated.tlsEncoded), proposal: proposal,
+                                                sender: .member(leafIndex: myLeaf)))
+        return MLSMessage(body: .publicMessage(message))
+    }
+
+    private mutating func makeCommit(byValue: [Proposal], forcePath: Bool, wireFormat: WireFormat, signatureKey: SignaturePrivateKey,
                                      random: any RandomSource) throws(MLSError) -> CommitOutput {
         let me = Sender.member(leafIndex: myLeaf)
-        try validate(proposals.map { ($0, me) }, committer: me, isExternal: false)
+        // Proposals received (or sent) this epoch go by reference, except this member's own Updates: a
+        // committer's path replaces its leaf anyway (§12.2 forbids committing one's own Update).
+        var items: [(item: ProposalOrRef, proposal: Proposal, sender: Sender)] = []
+        for pending in pendingProposals {
+            if case .update = pending.proposal, pending.sender == me { continue }
+            items.append((.reference(pending.reference), pending.proposal, pending.sender))
+        }
+        items += byValue.map { (.proposal($0), $0, me) }
+        let proposals = items.map(\.proposal)
+        try validate(items.map { ($0.proposal, $0.sender) }, committer: me, isExternal: false)
         guard !proposals.contains(where: { if case .remove(myLeaf) = $0 { true } else { false } }) else {
             throw .protocolViolation("a member cannot remove itself by its own commit")
         }
         var newTree = tree
         var newMembers: [(leaf: UInt32, keyPackage: KeyPackage)] = []
         var pskIDs: [PreSharedKeyID] = []
+        var extensions = context.extensions
+        for case .groupContextExtensions(let new) in proposals { extensions = new }
+        for case (_, .update(let leaf), .member(let index)) in items { try newTree.updateLeaf(index, with: leaf) }
         for case .remove(let index) in proposals { try newTree.removeLeaf(index) }
         for case .add(let keyPackage) in proposals { newMembers.append((newTree.addLeaf(keyPackage.leafNode), keyPackage)) }
         for case .preSharedKey(let id) in proposals { pskIDs.append(id) }
-        let needsPath = forcePath || proposals.isEmpty || proposals.contains { if case .remove = $0 { true } else { false } }
+        let needsPath = forcePath || proposals.isEmpty || proposals.contains {
+            switch $0 {
+            case .update, .remove, .groupContextExtensions: true
+            default: false
+            }
+        }
 
         let newEpoch = context.epoch + 1
-        let groupID = context.groupID, confirmedBefore = context.confirmedTranscriptHash, extensions = context.extensions, suiteID = suite.id
+        let groupID = context.groupID, confirmedBefore = context.confirmedTranscriptHash, suiteID = suite.id
+        let newExtensions = extensions
         let provisional = { (treeHash: [UInt8]) -> [UInt8] in
             GroupContext(cipherSuite: suiteID, groupID: groupID, epoch: newEpoch, treeHash: treeHash,
-                         confirmedTranscriptHash: confirmedBefore, extensions: extensions).tlsEncoded
+                         confirmedTranscriptHash: confirmedBefore, extensions: newExtensions).tlsEncoded
         }
         var keys = privateKeys
         var commitSecret = suite.zeroSecret
@@ -91,12 +143,12 @@ extension Group {
         }
 
         let content = FramedContent(groupID: groupID, epoch: context.epoch, sender: me,
-                                    body: .commit(Commit(proposals: proposals.map { .proposal($0) }, path: path)))
+                                    body: .commit(Commit(proposals: items.map(\.item), path: path)))
         var authenticated = AuthenticatedContent.sign(wireFormat: wireFormat, content: content, suite: suite, key: signatureKey, context: context)
         let confirmed = TranscriptHash.confirmed(suite: suite, interim: interimTranscriptHash, wireFormat: wireFormat.rawValue,
                                                  content: content, signature: authenticated.auth.signature)
         let newContext = GroupContext(cipherSuite: suite.id, groupID: groupID, epoch: newEpoch, treeHash: newTree.treeHash(),
-                                      confirmedTranscriptHash: confirmed, extensions: extensions)
+                                      confirmedTranscriptHash: confirmed, extensions: newExtensions)
         var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
         for id in pskIDs { psks.append((id, try resolve(id))) }
         let pskSecret = PSKSecret.derive(suite: suite, psks: psks)
@@ -138,6 +190,7 @@ extension Group {
         interimTranscriptHash = TranscriptHash.interim(suite: suite, confirmed: confirmed, confirmationTag: tag)
         secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
         pendingProposals = []
+        pendingUpdateKeys = [:]
         resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
         if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
         return CommitOutput(message: message, welcome: welcome, groupInfo: groupInfo)

@@ -8,6 +8,7 @@ import ParleyCrypto
 ///   { uint32 node; opaque private_key<V>; } tree_private_keys<V>;
 ///   opaque epoch_secrets<V>[11]; SecretTree secret_tree; { opaque ref<V>; Proposal; Sender; } pending<V>;
 ///   { uint64 epoch; opaque psk<V>; } resumption_psks<V>; { opaque id<V>; opaque psk<V>; } external_psks<V>;
+///   { opaque public_key<V>; opaque private_key<V>; } pending_own_updates<V>;
 ///
 /// Maps are written in increasing key order, so two equal states have equal bytes (what the negative tests
 /// compare). The bytes hold every secret of the epoch: they go to disk only encrypted.
@@ -51,6 +52,12 @@ extension Group {
                 writeSecret(externalPSKs[id]!, to: &w)
             }
         }
+        w.writeVector { w in
+            for publicKey in pendingUpdateKeys.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                w.writeOpaque(publicKey)
+                writeSecret(pendingUpdateKeys[publicKey]!, to: &w)
+            }
+        }
         var bytes = w.bytes
         defer { wipe(&bytes) }
         return SecretBytes(bytes)
@@ -85,6 +92,7 @@ extension Group {
         }
         let resumption = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readUInt64(), try readSecret(&r)) }
         let external = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
+        let updateKeys = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
         try r.finish()
         guard !active || keys.isConsistent(with: tree) else { throw .invalidValue("group state keys do not match its tree") }
         if let signatureKey, active, tree.leaf(myLeaf)?.signatureKey != signatureKey.publicKey {
@@ -97,5 +105,6 @@ extension Group {
         isActive = active
         pendingProposals = pending
         resumptionPSKs = Dictionary(resumption, uniquingKeysWith: { first, _ in first })
+        pendingUpdateKeys = Dictionary(updateKeys, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -131,3 +131,40 @@ extension GroupTests {
         #expect(try d.process(rejoin.message) == .removed)
     }
 }
+
+extension GroupTests {
+    /// Proposals sent on their own and committed by reference by another member: Bob's Update (his new key
+    /// kept until the commit) and Carol's Add of Dave; Alice commits both.
+    @Test(arguments: CipherSuite.supported) func proposalsByReference(suite: CipherSuite) throws {
+        let alice = try TestClient(suite: suite, name: "alice"), bob = try TestClient(suite: suite, name: "bob")
+        let carol = try TestClient(suite: suite, name: "carol"), dave = try TestClient(suite: suite, name: "dave")
+        var a = try alice.create()
+        let add = try a.commit(adding: [bob.keyPackage, carol.keyPackage])
+        var b = try bob.join(try #require(add.welcome)), c = try carol.join(try #require(add.welcome))
+
+        let update = try b.proposeUpdate()
+        let addDave = try c.propose(.add(dave.keyPackage))
+        for message in [update, addDave] {
+            _ = try a.process(message)
+        }
+        _ = try b.process(addDave)
+        _ = try c.process(update)
+        // The pending update survives serialisation.
+        b = try Group(serialized: b.serialized())
+
+        let commit = try a.commit()
+        guard case .publicMessage(let pub) = commit.message.body, case .commit(let sent) = pub.content.body else { throw MLSError.invalidValue("test") }
+        #expect(sent.proposals.count == 2 && sent.proposals.allSatisfy { if case .reference = $0 { true } else { false } })
+        #expect(try b.process(commit.message) == .commit(epoch: 2))
+        #expect(try c.process(commit.message) == .commit(epoch: 2))
+        let d = try dave.join(try #require(commit.welcome))
+        #expect(Self.sameEpoch([a, b, c, d]))
+        #expect(b.tree.leaf(1)?.encryptionKey != bob.encryptionKeys.publicKey)
+
+        // Bob, with his updated key, still reads the group after another commit with a path.
+        let next = try c.commit()
+        _ = try a.process(next.message)
+        #expect(try b.process(next.message) == .commit(epoch: 3))
+        #expect(Self.sameEpoch([a, b, c]))
+    }
+}
