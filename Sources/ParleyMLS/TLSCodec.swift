@@ -99,7 +99,10 @@ public struct TLSReader: Sendable {
         var inner = TLSReader(bytes: bytes, offset: offset, end: offset + length)
         var items: [T] = []
         while !inner.isAtEnd {
+            let before = inner.offset
             items.append(try element(&inner))
+            // An element that reads nothing would repeat forever; every MLS element reads at least a byte.
+            guard inner.offset > before else { throw .invalidValue("empty vector element") }
         }
         offset += length
         return items

@@ -67,4 +67,12 @@ import Testing
         w.writeOptional(UInt8?.none) { $0.writeUInt8($1) }
         #expect(w.bytes == [1, 5, 0])
     }
+
+    /// A reader for an element that consumes nothing must not spin on a non-empty vector.
+    @Test func elementsThatReadNothingAreRefused() {
+        var r = TLSReader([0x02, 0x00, 0x00])
+        #expect(throws: MLSError.invalidValue("empty vector element")) {
+            try r.readVector { (r: inout TLSReader) throws(MLSError) in try r.readBytes(0) }
+        }
+    }
 }
