@@ -20,6 +20,12 @@ public struct Group: Sendable {
     var secrets: EpochSecrets
     var secretTree: SecretTree
     var pendingProposals: [PendingProposal] = []
+    /// Set once a commit with a ReInit proposal is applied: the group is closed (nothing more is sent or
+    /// processed in it) and its members move to the group the ReInit describes (RFC 9420 §11.2).
+    public internal(set) var reInit: Proposal.ReInit?
+    /// Resumption PSKs of other groups (a ReInit's or a branch's predecessor), for this group's PSK
+    /// proposals and Welcome. Not serialised: needed only until the first commit that uses them.
+    public var importedResumptionPSKs: [PreSharedKeyID.Kind: SecretBytes] = [:]
     /// Private keys of this member's own Update proposals not yet committed, by the new leaf's public key.
     var pendingUpdateKeys: [[UInt8]: SecretBytes] = [:]
     /// Resumption PSKs of recent epochs of this group, by epoch (at most `retainedResumptionPSKs`).
@@ -58,7 +64,7 @@ public struct Group: Sendable {
     /// extension, or from `ratchetTree` when the group sends it another way.
     public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
                             signatureKey: SignaturePrivateKey? = nil, ratchetTree: RatchetTree? = nil,
-                            externalPSKs: [[UInt8]: SecretBytes] = [:],
+                            externalPSKs: [[UInt8]: SecretBytes] = [:], resumptionPSKs imported: [PreSharedKeyID.Kind: SecretBytes] = [:],
                             credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential) throws(MLSError) -> Group {
         let suite = try CipherSuite(id: welcome.cipherSuite)
         guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
@@ -67,9 +73,12 @@ public struct Group: Sendable {
         guard groupSecrets.joinerSecret.count == suite.hashLength else { throw .invalidValue("joiner secret length") }
         var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
         for id in groupSecrets.psks {
-            guard case .external(let pskID) = id.kind, let secret = externalPSKs[pskID] else {
-                throw .protocolViolation("the Welcome needs a PSK this client does not have")
+            let secret: SecretBytes?
+            switch id.kind {
+            case .external(let pskID): secret = externalPSKs[pskID]
+            case .resumption(let usage, _, _): secret = usage == .application ? nil : imported[id.kind]
             }
+            guard let secret else { throw .protocolViolation("the Welcome needs a PSK this client does not have") }
             psks.append((id, secret))
         }
         let pskSecret = PSKSecret.derive(suite: suite, psks: psks)
@@ -161,6 +170,7 @@ public struct Group: Sendable {
 
     private mutating func apply(_ message: MLSMessage) throws(MLSError) -> Processed {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         let authenticated: AuthenticatedContent
         switch message.body {
         case .publicMessage(let m):
@@ -294,6 +304,8 @@ public struct Group: Sendable {
         for case (.add(let keyPackage), _) in proposals { newMembers.insert(newTree.addLeaf(keyPackage.leafNode)) }
         for case (.preSharedKey(let id), _) in proposals { pskIDs.append(id) }
         for case (.externalInit(let kemOutput), _) in proposals { externalKEMOutput = kemOutput }
+        var newReInit: Proposal.ReInit?
+        for case (.reInit(let reInit), _) in proposals { newReInit = reInit }
         if removedMe {
             isActive = false
             return .removed
@@ -358,6 +370,7 @@ public struct Group: Sendable {
         secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
         pendingProposals = []
         pendingUpdateKeys = [:]
+        reInit = newReInit
         resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
         if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
         return .commit(epoch: newEpoch)
@@ -369,12 +382,15 @@ public struct Group: Sendable {
             guard let secret = externalPSKs[pskID] else { throw .protocolViolation("unknown external PSK") }
             return secret
         case .resumption(let usage, let groupID, let epoch):
-            guard usage == .application, groupID == context.groupID, let secret = resumptionPSKs[epoch] else {
-                throw .protocolViolation("unknown resumption PSK")
-            }
+            if usage == .application, groupID == context.groupID, let secret = resumptionPSKs[epoch] { return secret }
+            guard usage != .application, let secret = importedResumptionPSKs[id.kind] else { throw .protocolViolation("unknown resumption PSK") }
             return secret
         }
     }
+
+    /// The resumption PSK of a recent epoch of this group, to carry into the group a ReInit or a branch
+    /// makes (as an imported resumption PSK there).
+    public func resumptionPSK(epoch: UInt64) -> SecretBytes? { resumptionPSKs[epoch] }
 
     /// The proposal list rules of §12.2 and the per-proposal checks of §12.1.
     func validate(_ proposals: [(proposal: Proposal, sender: Sender)], committer: Sender, isExternal: Bool) throws(MLSError) {

@@ -42,6 +42,7 @@ extension Group {
                                 wireFormat: WireFormat = .publicMessage,
                                 random: any RandomSource = SystemRandom()) throws(MLSError) -> CommitOutput {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
         guard wireFormat == .publicMessage || wireFormat == .privateMessage else { throw .protocolViolation("a commit travels as a group message") }
         var next = self
@@ -55,6 +56,7 @@ extension Group {
     /// that this member's own next commit includes it by reference.
     public mutating func propose(_ proposal: Proposal) throws(MLSError) -> MLSMessage {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
         if case .update = proposal { throw .protocolViolation("use proposeUpdate for an Update") }
         return try sendProposal(proposal, signatureKey: signatureKey)
@@ -64,6 +66,7 @@ extension Group {
     /// kept until a commit of this epoch includes the proposal.
     public mutating func proposeUpdate(random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey, var leaf = tree.leaf(myLeaf) else { throw .protocolViolation("this member has no signing key") }
         let keys = suite.deriveKeyPair(ikm: random.secret(suite.hashLength))
         leaf.encryptionKey = keys.publicKey
@@ -191,6 +194,7 @@ extension Group {
         secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
         pendingProposals = []
         pendingUpdateKeys = [:]
+        for case .reInit(let proposal) in proposals { reInit = proposal }
         resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
         if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
         return CommitOutput(message: message, welcome: welcome, groupInfo: groupInfo)
@@ -201,6 +205,7 @@ extension Group {
     public mutating func encrypt(_ data: [UInt8], authenticatedData: [UInt8] = [], padding: Int = 0,
                                  random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
+        guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
         let content = FramedContent(groupID: context.groupID, epoch: context.epoch, sender: .member(leafIndex: myLeaf),
                                     authenticatedData: authenticatedData, body: .application(data))

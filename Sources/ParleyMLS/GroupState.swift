@@ -8,7 +8,7 @@ import ParleyCrypto
 ///   { uint32 node; opaque private_key<V>; } tree_private_keys<V>;
 ///   opaque epoch_secrets<V>[11]; SecretTree secret_tree; { opaque ref<V>; Proposal; Sender; } pending<V>;
 ///   { uint64 epoch; opaque psk<V>; } resumption_psks<V>; { opaque id<V>; opaque psk<V>; } external_psks<V>;
-///   { opaque public_key<V>; opaque private_key<V>; } pending_own_updates<V>;
+///   { opaque public_key<V>; opaque private_key<V>; } pending_own_updates<V>; optional<ReInit> reinit;
 ///
 /// Maps are written in increasing key order, so two equal states have equal bytes (what the negative tests
 /// compare). The bytes hold every secret of the epoch: they go to disk only encrypted.
@@ -58,6 +58,7 @@ extension Group {
                 writeSecret(pendingUpdateKeys[publicKey]!, to: &w)
             }
         }
+        w.writeOptional(reInit)
         var bytes = w.bytes
         defer { wipe(&bytes) }
         return SecretBytes(bytes)
@@ -93,6 +94,7 @@ extension Group {
         let resumption = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readUInt64(), try readSecret(&r)) }
         let external = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
         let updateKeys = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
+        let reInit = try r.readOptional(of: Proposal.ReInit.self)
         try r.finish()
         guard !active || keys.isConsistent(with: tree) else { throw .invalidValue("group state keys do not match its tree") }
         if let signatureKey, active, tree.leaf(myLeaf)?.signatureKey != signatureKey.publicKey {
@@ -106,5 +108,6 @@ extension Group {
         pendingProposals = pending
         resumptionPSKs = Dictionary(resumption, uniquingKeysWith: { first, _ in first })
         pendingUpdateKeys = Dictionary(updateKeys, uniquingKeysWith: { first, _ in first })
+        self.reInit = reInit
     }
 }

@@ -168,3 +168,38 @@ extension GroupTests {
         #expect(Self.sameEpoch([a, b, c]))
     }
 }
+
+extension GroupTests {
+    /// RFC 9420 §11.2: a ReInit closes the group; its members start the new one (another suite here), whose
+    /// Welcome carries the old group's resumption PSK.
+    @Test func reInitMovesTheGroupToANewSuite() throws {
+        let old = CipherSuite.x25519AES128GCM, new = CipherSuite.x25519ChaCha20Poly1305
+        let alice = try TestClient(suite: old, name: "alice"), bob = try TestClient(suite: old, name: "bob")
+        var a = try alice.create(groupID: Array("old".utf8))
+        var b = try bob.join(try #require(try a.commit(adding: [bob.keyPackage]).welcome))
+
+        let reInit = Proposal.ReInit(groupID: Array("new".utf8), version: 1, cipherSuite: new.id, extensions: [])
+        _ = try b.process(try a.propose(.reInit(reInit)))
+        let commit = try a.commit(updatePath: false)
+        #expect(try b.process(commit.message) == .commit(epoch: 2))
+        #expect(a.reInit == reInit && b.reInit == reInit)
+        #expect(throws: MLSError.protocolViolation("the group was reinitialised")) { try a.encrypt([1]) }
+        #expect(throws: MLSError.protocolViolation("the group was reinitialised")) { try b.process(commit.message) }
+        let restored = try Group(serialized: b.serialized())
+        #expect(restored.reInit == reInit)
+
+        // The new group, in the ReInit's suite and id, tied to the old one by its reinit resumption PSK.
+        let alice2 = try TestClient(suite: new, name: "alice"), bob2 = try TestClient(suite: new, name: "bob")
+        let link = PreSharedKeyID(kind: .resumption(usage: .reinit, groupID: Array("old".utf8), epoch: 2),
+                                  nonce: [UInt8](repeating: 5, count: new.hashLength))
+        var a2 = try alice2.create(groupID: reInit.groupID)
+        a2.importedResumptionPSKs[link.kind] = try #require(a.resumptionPSK(epoch: 2))
+        let welcome = try #require(try a2.commit(adding: [bob2.keyPackage], preSharedKeys: [link]).welcome)
+        #expect(throws: MLSError.protocolViolation("the Welcome needs a PSK this client does not have")) { try bob2.join(welcome) }
+        let b2 = try Group.join(welcome: welcome, keyPackage: bob2.keyPackage, initPrivateKey: bob2.initKeys.privateKey,
+                                encryptionPrivateKey: bob2.encryptionKeys.privateKey, signatureKey: bob2.signatureKey,
+                                resumptionPSKs: [link.kind: try #require(b.resumptionPSK(epoch: 2))])
+        #expect(Self.sameEpoch([a2, b2]))
+        #expect(b2.suite == new)
+    }
+}
