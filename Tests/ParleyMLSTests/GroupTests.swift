@@ -203,3 +203,34 @@ extension GroupTests {
         #expect(b2.suite == new)
     }
 }
+
+extension GroupTests {
+    /// §12.1.8.1: a proposal from a sender listed in `external_senders` (a server, say) is verified with its
+    /// key and can be committed by reference; one signed by an unlisted key, or naming a missing index, is not.
+    @Test func externalSendersMayPropose() throws {
+        let suite = CipherSuite.x25519ChaCha20Poly1305
+        let server = SignaturePrivateKey()
+        var senders = TLSWriter()
+        senders.writeVector([ExternalSender(signatureKey: server.publicKey, credential: .basic(identity: Array("server".utf8)))])
+        let alice = try TestClient(suite: suite, name: "alice"), bob = try TestClient(suite: suite, name: "bob")
+        var a = try Group.create(suite: suite, groupID: Array("g".utf8), leaf: alice.keyPackage.leafNode,
+                                 encryptionPrivateKey: alice.encryptionKeys.privateKey, signatureKey: alice.signatureKey,
+                                 extensions: [MLSExtension(type: ExtensionType.externalSenders, data: senders.bytes)])
+        var b = try bob.join(try #require(try a.commit(adding: [bob.keyPackage]).welcome))
+
+        func proposal(from key: SignaturePrivateKey, index: UInt32) throws -> MLSMessage {
+            let content = FramedContent(groupID: a.context.groupID, epoch: a.epoch, sender: .external(senderIndex: index),
+                                        body: .proposal(.remove(leafIndex: 1)))
+            let signed = AuthenticatedContent.sign(wireFormat: .publicMessage, content: content, suite: suite, key: key, context: nil)
+            return MLSMessage(body: .publicMessage(try PublicMessage(protecting: signed, suite: suite, membershipKey: nil, context: nil)))
+        }
+        #expect(throws: MLSError.invalidSignature) { try a.process(try proposal(from: SignaturePrivateKey(), index: 0)) }
+        #expect(throws: MLSError.protocolViolation("unknown external sender")) { try a.process(try proposal(from: server, index: 1)) }
+        let remove = try proposal(from: server, index: 0)
+        #expect(try a.process(remove) == .proposal(.remove(leafIndex: 1), sender: .external(senderIndex: 0)))
+        _ = try b.process(remove)
+        let commit = try a.commit()
+        #expect(try b.process(commit.message) == .removed)
+        #expect(a.tree.occupiedLeaves == [0])
+    }
+}
