@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := libsodium-dev libncurses-dev libsqlite3-dev libqrencode-dev tmux python3-venv pkg-config openssl jq sqlite3
+# Several relay nodes (deploy/): HAProxy in front, PostgreSQL behind; the tests run both on loopback.
+APT_PACKAGES += haproxy postgresql
 VENV := .venv
 PY := $(VENV)/bin/python
 SWIFT ?= swift
