@@ -65,6 +65,7 @@ public struct RelayServer: Sendable {
                                  bundleLimits: BundleLimits(perDevice: configuration.bundleRatePerDevice, perIP: configuration.bundleRatePerIP))
         let router = Router(context: RelayRequestContext.self)
         if metrics != nil { router.middlewares.add(ResponseMetricsMiddleware(metrics: relayMetrics)) }
+        if !configuration.trustedProxies.isEmpty { router.middlewares.add(ForwardedClientMiddleware(trustedProxies: configuration.trustedProxies)) }
         routes.register(on: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
         if metrics != nil { webSocketRouter.middlewares.add(ResponseMetricsMiddleware(metrics: relayMetrics)) }

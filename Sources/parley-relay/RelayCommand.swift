@@ -98,6 +98,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an HTTP connection may stay idle between requests (push connections stay open).")
     var idleTimeout: Int = 120
 
+    @Option(name: .customLong("trusted-proxy"),
+            help: ArgumentHelp("A proxy in front of the relay (HAProxy with 'option forwardfor'), by IP address; repeatable. Its requests count against the client address it appends to X-Forwarded-For, for the per-IP request and prekey-bundle limits.",
+                               valueName: "ADDRESS"))
+    var trustedProxies: [String] = []
+
     @Option(help: ArgumentHelp("Serve Prometheus metrics on GET /metrics at this address, a listener of its own without authentication: keep it on loopback or a private network. A PORT alone listens on 127.0.0.1.",
                                valueName: "HOST:PORT"))
     var metrics: String?
@@ -114,6 +119,9 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard Self.hostAndPort(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8443") }
         if let metrics, Self.metricsAddress(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT or PORT, e.g. 127.0.0.1:9464") }
+        for proxy in trustedProxies where RelayServer.ipAddress(proxy) == nil {
+            throw ValidationError("--trusted-proxy takes an IP address, not '\(proxy)'")
+        }
         guard (1...3600).contains(metricsInterval) else { throw ValidationError("--metrics-interval must be 1–3600 seconds") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (1...3650).contains(ttlDays) else { throw ValidationError("--ttl-days must be between 1 and 3650") }
@@ -161,6 +169,7 @@ struct Serve: AsyncParsableCommand {
         configuration.strangerRate = RateLimit(perSecond: rateLimitStrangers / 60, burst: rateLimitStrangers * 2)
         if noRateLimit { configuration.removeRateLimits() }
         configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
+        configuration.trustedProxies = Set(trustedProxies.compactMap(RelayServer.ipAddress))
         configuration.requestHeadSeconds = Int64(headerTimeout)
         configuration.idleSeconds = Int64(idleTimeout)
         configuration.minFreeSpaceBytes = Self.bytes(minFreeSpace)!

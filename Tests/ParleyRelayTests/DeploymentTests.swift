@@ -49,7 +49,7 @@ import Glibc
         let name = "127.0.0.1:\(front)"
         let nodes = try (0..<2).map { index in
             try Child.start(try Binaries.path("parley-relay"), ["serve", "--listen", "127.0.0.1:\(try RelayProcess.freePort())",
-                                                                "--name", name, "--data", directory.sub("node\(index)")],
+                                                                "--name", name, "--data", directory.sub("node\(index)"), "--trusted-proxy", "127.0.0.1"],
                             logs: directory.sub("node\(index)"), ready: "parley-relay: serving \(name)")
         }
         let nodeAddresses = nodes.map { $0.arguments[2] }
