@@ -8,6 +8,28 @@ import ServiceLifecycle
 /// `--metrics HOST:PORT`: Prometheus text on `GET /metrics`, on a listener of its own (never the relay's
 /// public one), and the sampler that feeds the metrics read from the storage.
 extension RelayServer {
+    /// The relay's core over `storage`; with metrics, it records them and its storage calls are timed.
+    func makeCore(storage: any RelayStorage, broker: any WakeBroker) -> RelayCore {
+        guard let metrics else { return RelayCore(configuration: configuration, storage: storage, broker: broker) }
+        var core = RelayCore(configuration: configuration, storage: InstrumentedRelayStorage(inner: storage, metrics: metrics.metrics), broker: broker)
+        core.metrics = metrics.metrics
+        return core
+    }
+
+    /// With metrics, their listener, and the sampler when the storage can be sampled.
+    func metricsServices(core: RelayCore, logger: Logger) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        guard let metrics else { return [] }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: Self.metricsApplication(metrics, logger: logger))]
+        let storage = (core.storage as? InstrumentedRelayStorage)?.inner ?? core.storage
+        if let census = storage as? any MetricsCensus {
+            services.append(.init(service: MetricsSampler(census: census, metrics: core.metrics, interval: metrics.sampleInterval,
+                                                          watermark: configuration.preKeyLowWatermark)))
+        } else {
+            logger.warning("this storage cannot be sampled: no mailbox depths or devices low on prekeys in the metrics")
+        }
+        return services
+    }
+
     /// The metrics listener. It has no authentication: it belongs on loopback or a private network.
     static func metricsApplication(_ export: MetricsExport, logger: Logger) -> some Service {
         let router = Router()

@@ -50,11 +50,7 @@ public struct RelayServer: Sendable {
         do { storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite") } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot open relay.sqlite in it (\(error))")
         }
-        let relayMetrics = metrics?.metrics ?? .disabled
-        var core = RelayCore(configuration: configuration,
-                             storage: metrics == nil ? storage : InstrumentedRelayStorage(inner: storage, metrics: relayMetrics),
-                             broker: LocalWakeBroker())
-        core.metrics = relayMetrics
+        let core = makeCore(storage: storage, broker: LocalWakeBroker())
         let attachments: AttachmentFiles
         do { attachments = try AttachmentFiles(core: core) } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot use its attachments directory (\(error))")
@@ -64,11 +60,11 @@ public struct RelayServer: Sendable {
                                  strangerLimiter: RateLimiter(configuration.strangerRate), attachments: attachments,
                                  bundleLimits: BundleLimits(perDevice: configuration.bundleRatePerDevice, perIP: configuration.bundleRatePerIP))
         let router = Router(context: RelayRequestContext.self)
-        if metrics != nil { router.middlewares.add(ResponseMetricsMiddleware(metrics: relayMetrics)) }
+        if metrics != nil { router.middlewares.add(ResponseMetricsMiddleware(metrics: core.metrics)) }
         if !configuration.trustedProxies.isEmpty { router.middlewares.add(ForwardedClientMiddleware(trustedProxies: configuration.trustedProxies)) }
         routes.register(on: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
-        if metrics != nil { webSocketRouter.middlewares.add(ResponseMetricsMiddleware(metrics: relayMetrics)) }
+        if metrics != nil { webSocketRouter.middlewares.add(ResponseMetricsMiddleware(metrics: core.metrics)) }
         webSocketRouter.middlewares.add(ErrorMiddleware(space: core.space))
         routes.registerPush(on: webSocketRouter, connectionIds: ConnectionCounter())
 
@@ -96,13 +92,7 @@ public struct RelayServer: Sendable {
         // A graceful shutdown waits for open connections; one that never finishes (a client that keeps a
         // push connection open through the close) must not keep the relay running: after a few seconds the
         // group cancels what is left. Everything stored is committed already, so nothing is lost.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: app)]
-        if let metrics {
-            services.append(.init(service: Self.metricsApplication(metrics, logger: logger)))
-            services.append(.init(service: MetricsSampler(census: storage, metrics: relayMetrics, interval: metrics.sampleInterval,
-                                                          watermark: configuration.preKeyLowWatermark)))
-        }
-        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var group = ServiceGroupConfiguration(services: [.init(service: app)] + metricsServices(core: core, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(5)
         try await Self.mappingListenErrors(configuration) { try await ServiceGroup(configuration: group).run() }
     }
