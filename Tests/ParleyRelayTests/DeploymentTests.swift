@@ -39,6 +39,22 @@ import Glibc
         for option in options { #expect(help.contains(option + " "), "parley-relay serve has no \(option)") }
     }
 
+    /// systemd's own check of the unit (the instance `@1`, with the relay built here in its ExecStart): no
+    /// unknown or misplaced setting, nothing it would ignore. systemd-analyze is Debian's systemd package,
+    /// which `make deps` installs.
+    @Test func systemdAcceptsTheUnit() throws {
+        let analyze = "/usr/bin/systemd-analyze"
+        guard FileManager.default.isExecutableFile(atPath: analyze) else {
+            throw FixtureError("\(analyze) is missing; `make deps` installs Debian's systemd package")
+        }
+        let directory = try TemporaryDirectory("unit")
+        let unit = try String(contentsOfFile: Self.deploy + "/parley-relay@.service", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/parley-relay", with: try Binaries.path("parley-relay"))
+        try unit.write(toFile: directory.sub("parley-relay@.service"), atomically: true, encoding: .utf8)
+        let (status, output) = try Self.run(analyze, ["verify", "--man=no", directory.sub("parley-relay@1.service")])
+        #expect(status == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
+    }
+
     /// Two SQLite relays and a third address where nothing listens, behind deploy/haproxy.cfg on loopback.
     /// Health checks pass through; with one node killed and one never there, registration, sign-in, a push
     /// connection and the wake it gets when mail arrives all work through the proxy.
