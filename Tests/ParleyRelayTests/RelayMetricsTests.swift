@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import ParleyCrypto
+import Logging
 import ParleyProtocol
+import ParleyRelay
 import ParleyRelayAPI
 import Testing
 
@@ -119,6 +121,36 @@ import Testing
                     #expect(value.range(of: "[@]|[0-9]{3}|[0-9]+\\.[0-9]+", options: .regularExpression) == nil, "label value \(value) in \(line)")
                 }
             }
+        }
+    }
+
+    /// Two relays in one process, each with a registry of its own and no global bootstrap: each counts
+    /// its own requests only.
+    @Test func relaysInOneProcessKeepTheirOwnMetrics() async throws {
+        let directory = try TemporaryDirectory("metrics")
+        var exports: [MetricsExport] = [], tasks: [Task<Void, any Error>] = [], names: [String] = []
+        defer { for task in tasks { task.cancel() } }
+        for index in 0..<2 {
+            let port = try RelayProcess.freePort()
+            let export = MetricsExport(host: "127.0.0.1", port: try RelayProcess.freePort())
+            let configuration = RelayConfiguration(name: "127.0.0.1:\(port)", host: "127.0.0.1", port: port, dataDirectory: directory.sub("relay\(index)"))
+            let (listening, continuation) = AsyncStream.makeStream(of: Int.self)
+            tasks.append(Task {
+                var logger = Logger(label: "metrics-test")
+                logger.logLevel = .critical
+                try await RelayServer(configuration: configuration, metrics: export).run(logger: logger) { continuation.yield($0) }
+            })
+            var iterator = listening.makeAsyncIterator()
+            #expect(await iterator.next() == port)
+            exports.append(export)
+            names.append(configuration.name)
+        }
+        for (index, name) in names.enumerated() {
+            for _ in 0...index { #expect(try await RawHTTP(baseURL: "http://" + name).request(.GET, "/v1/health").status == 200) }
+        }
+        for (index, export) in exports.enumerated() {
+            let text = export.registry.emitToString()
+            #expect(Self.value(text, "parley_relay_responses_total", ["route": "/v1/health", "class": "2xx"]) == Double(index + 1))
         }
     }
 
