@@ -6,6 +6,9 @@ import ParleyProtocol
 import ParleyRelay
 import ParleyRelayAPI
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `parley-relay serve --metrics`: a real relay process, real traffic over loopback, then a scrape of
 /// GET /metrics. The metrics must have moved, and nothing in the scrape may name an account, a device, a
@@ -152,6 +155,20 @@ import Testing
             let text = export.registry.emitToString()
             #expect(Self.value(text, "parley_relay_responses_total", ["route": "/v1/health", "class": "2xx"]) == Double(index + 1))
         }
+    }
+
+    /// A metrics address that cannot be bound stops the start as the relay's own would: exit 3, one line
+    /// naming it, and no data directory left behind.
+    @Test func aMetricsAddressInUseIsRefusedAtStart() throws {
+        let directory = try TemporaryDirectory("metrics")
+        let taken = try listeningLoopbackSocket(backlog: 4)
+        defer { _ = Glibc.close(taken.fd) }
+        let (status, output) = try DeploymentTests.run(try Binaries.path("parley-relay"), [
+            "serve", "--listen", "127.0.0.1:\(try RelayProcess.freePort())", "--data", directory.sub("data"), "--metrics", "127.0.0.1:\(taken.port)",
+        ])
+        #expect(status == 3)
+        #expect(output.contains("parley-relay: cannot listen on 127.0.0.1:\(taken.port) (--metrics): Address already in use"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: directory.sub("data")))
     }
 
     // MARK: Reading the exposition format
