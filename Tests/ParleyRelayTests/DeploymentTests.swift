@@ -164,8 +164,8 @@ final class Child: @unchecked Sendable {
     static func start(_ executable: String, _ arguments: [String], logs: String, ready: String?,
                       environment: [String: String] = [:]) throws -> Child {
         let child = Child(arguments: arguments, stdoutPath: logs + ".out", stderrPath: logs + ".err", ready: ready)
-        FileManager.default.createFile(atPath: child.stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: child.stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: child.stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: child.stderrPath, contents: nil)
         child.process.executableURL = URL(fileURLWithPath: executable)
         child.process.arguments = arguments
         child.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
