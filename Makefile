@@ -5,6 +5,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := libsodium-dev libncurses-dev libsqlite3-dev libqrencode-dev tmux python3-venv pkg-config openssl jq sqlite3
+# Several relay nodes (deploy/): HAProxy in front, PostgreSQL behind, run both on loopback by the tests,
+# which also have systemd-analyze check deploy/'s unit.
+APT_PACKAGES += haproxy postgresql systemd
 VENV := .venv
 PY := $(VENV)/bin/python
 SWIFT ?= swift

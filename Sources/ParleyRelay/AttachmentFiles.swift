@@ -36,6 +36,7 @@ struct AttachmentFiles: Sendable {
         let now = core.clock.nowMilliseconds()
         guard try await core.storage.chargeAttachmentQuota(account: account, window: now / AttachmentQuota.period, bytes: request.size,
                                                             limits: core.configuration.attachmentQuota) else {
+            core.metrics.refused(by: "attachment_quota")
             throw RelayError.rateLimited
         }
         let id = Hex.encode(SystemRandom().bytes(32))

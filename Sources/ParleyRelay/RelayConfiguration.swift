@@ -37,6 +37,10 @@ public struct RelayConfiguration: Sendable {
     /// its first request head, and how long an HTTP connection may sit idle between requests (push
     /// connections are kept alive by the relay's pings instead).
     public var maxConnectionsPerAddress: Int? = 256
+    /// Proxies (HAProxy in front of several nodes) whose requests are counted against the client address
+    /// they add last to `X-Forwarded-For`, for the per-IP request and bundle limits; from anyone else the
+    /// header is ignored. Connections are still counted per connecting address (the proxy's).
+    public var trustedProxies: Set<String> = []
     /// Open connections in all (nil: no cap); parley-relay sets it below its open-file limit
     /// (`DescriptorBudget`), so that connections cannot take the descriptors the process itself needs.
     public var maxConnections: Int?

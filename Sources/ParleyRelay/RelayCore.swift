@@ -13,6 +13,8 @@ public struct RelayCore: Sendable {
     let clock: any WallClock
     /// The free space kept for draining, and the storage faults met.
     let space: StorageSpace
+    /// What operators see of the relay's work (`--metrics`); nothing by default.
+    public var metrics = RelayMetrics.disabled
 
     public init(configuration: RelayConfiguration, storage: any RelayStorage, broker: any WakeBroker,
                 clock: any WallClock = SystemWallClock()) {
@@ -65,6 +67,8 @@ public struct RelayCore: Sendable {
         // Devices that left the list or got a new key lost their tokens in the storage; their push
         // connections end too.
         let revoked = current.deviceList.devices.filter { old in list.device(old.deviceId)?.identityKey != old.identityKey }
+        let added = list.devices.filter { new in current.deviceList.device(new.deviceId)?.identityKey != new.identityKey }
+        metrics.deviceListChanged(added: added.count, removed: revoked.count)
         await broker.revoke(revoked.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
     }
 
@@ -176,6 +180,7 @@ public struct RelayCore: Sendable {
         // Running low is reported to the owner at once, not at its next receive: the push connection wakes
         // it, and the mailbox page it then fetches says the prekeys are low, so it refills (even when no
         // message came, as when a stranger only fetches bundles).
+        if takingOneTimeKeys { metrics.bundleTaken(oneTime: keys.oneTime != nil, oneTimePQ: keys.oneTimePQ != nil) }
         let left = try await storage.preKeyCounts(for: device)
         if preKeysLow(left.oneTime, left.oneTimePQ) { await broker.wake([device]) }
         do {
@@ -327,10 +332,12 @@ public struct RelayCore: Sendable {
             return id
         }
         guard let fetch else {
-            _ = try await storage.acknowledge(ids, for: device)
+            metrics.envelopesDelivered.increment(by: try await storage.acknowledge(ids, for: device))
             return nil
         }
-        return response(try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds()))
+        let page = try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds())
+        metrics.envelopesDelivered.increment(by: page.acknowledged)
+        return response(page)
     }
 
     /// `text` when it is a number written the one way the API writes numbers (digits, no sign, no leading

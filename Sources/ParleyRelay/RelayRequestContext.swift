@@ -27,7 +27,10 @@ public struct RelayRequestContext: RequestContext, RemoteAddressRequestContext, 
     /// Body limits are enforced per route (see `RelayRoutes.body`); this only caps the framework's buffer.
     public var maxUploadSize: Int { 256 * 1024 * 1024 }
 
-    var clientIP: String { remoteAddress?.ipAddress ?? "unknown" }
+    /// The client's address as a trusted proxy forwarded it (`ForwardedClientMiddleware`).
+    var forwardedClientIP: String?
+
+    var clientIP: String { forwardedClientIP ?? remoteAddress?.ipAddress ?? "unknown" }
 }
 
 /// The context's WebSocket reference, behind a class so that every copy of the context shares it and

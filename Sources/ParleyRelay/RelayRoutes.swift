@@ -34,7 +34,7 @@ struct RelayRoutes: Sendable {
 
     func register(on router: Router<RelayRequestContext>) {
         router.middlewares.add(ErrorMiddleware(space: core.space))
-        router.middlewares.add(IPRateLimitMiddleware(limiter: ipLimiter))
+        router.middlewares.add(IPRateLimitMiddleware(limiter: ipLimiter, metrics: core.metrics))
         let v1 = router.group("v1")
 
         v1.get("health") { _, context in
@@ -46,7 +46,9 @@ struct RelayRoutes: Sendable {
         }
         v1.post("accounts") { request, context in
             try await core.requireRoom(logger: context.logger)
-            return try json(try await core.register(try await body(request, RegisterRequest.self)), status: .created)
+            let account = try await core.register(try await body(request, RegisterRequest.self))
+            core.metrics.registrations.increment()
+            return try json(account, status: .created)
         }
         v1.get("accounts/:address") { _, context in
             try json(try await core.account(try pathParameter(context, "address")))
@@ -58,7 +60,7 @@ struct RelayRoutes: Sendable {
             // requests must not use it up and keep the owner from publishing a list that revokes a device.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
             try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address) {
-                guard await accountLimiter.allow("devices:" + address) else { throw RelayError.rateLimited }
+                guard await accountLimiter.allow("devices:" + address) else { throw refused(by: "device_list") }
             }
             return Response(status: .noContent)
         }
@@ -91,10 +93,10 @@ struct RelayRoutes: Sendable {
             // own budget the bundle comes without one-time prekeys instead of a refusal (BundleLimits).
             // Limited by the canonical address: spellings of one account (the host's letter case) share a budget.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
-            guard await accountLimiter.allow("bundle:" + address), await bundleLimits.allow(ip: context.clientIP) else {
-                throw RelayError.rateLimited
-            }
+            guard await accountLimiter.allow("bundle:" + address) else { throw refused(by: "bundle_account") }
+            guard await bundleLimits.allow(ip: context.clientIP) else { throw refused(by: "bundle_ip") }
             let oneTime = await bundleLimits.mayTakeOneTimeKeys(of: DeviceAddress(address: address, deviceId: deviceId))
+            if !oneTime { core.metrics.refused(by: "bundle_device") }   // served, without one-time prekeys
             return try json(try await core.bundle(address: address, deviceId: deviceId, takingOneTimeKeys: oneTime))
         }
         v1.post("messages/:address") { request, context in
@@ -120,14 +122,15 @@ struct RelayRoutes: Sendable {
             // The sender's budget (or the strangers') first: a flood it refuses does not spend the recipient's.
             switch admission {
             case .authenticated(let from):
-                guard await accountLimiter.allow("from:" + from, cost: Double(messages)) else { throw RelayError.rateLimited }
+                guard await accountLimiter.allow("from:" + from, cost: Double(messages)) else { throw refused(by: "sender") }
             case .stranger:
-                guard await strangerLimiter.allow(address, cost: Double(messages)) else { throw RelayError.rateLimited }
+                guard await strangerLimiter.allow(address, cost: Double(messages)) else { throw refused(by: "strangers") }
             case .ownAccount, .accessKey, .unrestricted:
                 break
             }
-            guard await accountLimiter.allow("send:" + address, cost: Double(messages)) else { throw RelayError.rateLimited }
+            guard await accountLimiter.allow("send:" + address, cost: Double(messages)) else { throw refused(by: "recipient") }
             try await core.send(send, to: address, sender: sender)
+            core.metrics.envelopesStored.increment(by: send.messages.count)
             return Response(status: .noContent)
         }
         v1.get("mailbox") { request, _ in
@@ -213,6 +216,8 @@ struct RelayRoutes: Sendable {
             let ended = OnceFlag()
             await core.broker.subscribe(device, id: id, wake: { if !ended.isSet { continuation.yield(nil) } },
                                         end: { reason in ended.setIfUnset(); continuation.yield(reason) })
+            core.metrics.pushConnections.increment()
+            defer { core.metrics.pushConnections.decrement() }
             // Drain the inbound side so pings and the client's close are handled. The stream ends when the
             // client goes, with or without an error (otherwise the loop below would wait forever).
             let reader = Task {
@@ -254,6 +259,12 @@ struct RelayRoutes: Sendable {
         return value
     }
 
+    /// The refusal of the rate limiter named `limiter`, counted (by that name only).
+    private func refused(by limiter: String) -> RelayError {
+        core.metrics.refused(by: limiter)
+        return .rateLimited
+    }
+
     private static let accessKeyField = HTTPField.Name(DeliveryAccess.header)!
 
     private func authenticate(_ request: Request) async throws -> DeviceAddress {
@@ -261,7 +272,7 @@ struct RelayRoutes: Sendable {
             throw RelayError.unauthorized("missing bearer token")
         }
         let device = try await core.authenticate(token: String(header.dropFirst("Bearer ".count)))
-        guard await accountLimiter.allow("account:" + device.address) else { throw RelayError.rateLimited }
+        guard await accountLimiter.allow("account:" + device.address) else { throw refused(by: "account") }
         return device
     }
 
@@ -339,8 +350,12 @@ struct ErrorMiddleware: RouterMiddleware {
 struct IPRateLimitMiddleware: RouterMiddleware {
     typealias Context = RelayRequestContext
     let limiter: RateLimiter
+    let metrics: RelayMetrics
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard await limiter.allow(context.clientIP) else { throw RelayError.rateLimited }
+        guard await limiter.allow(context.clientIP) else {
+            metrics.refused(by: "ip")
+            throw RelayError.rateLimited
+        }
         return try await next(request, context)
     }
 }

@@ -15,9 +15,12 @@ import ServiceLifecycle
 /// messages and attachments.
 public struct RelayServer: Sendable {
     public let configuration: RelayConfiguration
+    /// Where and into what the metrics go (`--metrics`); nil records none.
+    public let metrics: MetricsExport?
 
-    public init(configuration: RelayConfiguration) {
+    public init(configuration: RelayConfiguration, metrics: MetricsExport? = nil) {
         self.configuration = configuration
+        self.metrics = metrics
     }
 
     /// Runs until SIGINT/SIGTERM (or until the task is cancelled). `onListening` gets the bound port (useful
@@ -28,6 +31,7 @@ public struct RelayServer: Sendable {
         // What can be checked before the data directory is touched is checked first.
         let tls = try Self.loadTLS(configuration)
         try await Self.checkListenAddress(configuration)
+        if let metrics { try await Self.checkMetricsAddress(metrics) }
         let created = try Self.prepare(dataDirectory: configuration.dataDirectory)
         let listened = OnceFlag()    // from then on a failure is not a failed start, and the data stays
         do {
@@ -46,7 +50,7 @@ public struct RelayServer: Sendable {
         do { storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite") } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot open relay.sqlite in it (\(error))")
         }
-        let core = RelayCore(configuration: configuration, storage: storage, broker: LocalWakeBroker())
+        let core = makeCore(storage: storage, broker: LocalWakeBroker())
         let attachments: AttachmentFiles
         do { attachments = try AttachmentFiles(core: core) } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot use its attachments directory (\(error))")
@@ -56,8 +60,11 @@ public struct RelayServer: Sendable {
                                  strangerLimiter: RateLimiter(configuration.strangerRate), attachments: attachments,
                                  bundleLimits: BundleLimits(perDevice: configuration.bundleRatePerDevice, perIP: configuration.bundleRatePerIP))
         let router = Router(context: RelayRequestContext.self)
+        if metrics != nil { router.middlewares.add(ResponseMetricsMiddleware(metrics: core.metrics)) }
+        if !configuration.trustedProxies.isEmpty { router.middlewares.add(ForwardedClientMiddleware(trustedProxies: configuration.trustedProxies)) }
         routes.register(on: router)
         let webSocketRouter = Router(context: RelayRequestContext.self)
+        if metrics != nil { webSocketRouter.middlewares.add(ResponseMetricsMiddleware(metrics: core.metrics)) }
         webSocketRouter.middlewares.add(ErrorMiddleware(space: core.space))
         routes.registerPush(on: webSocketRouter, connectionIds: ConnectionCounter())
 
@@ -85,7 +92,7 @@ public struct RelayServer: Sendable {
         // A graceful shutdown waits for open connections; one that never finishes (a client that keeps a
         // push connection open through the close) must not keep the relay running: after a few seconds the
         // group cancels what is left. Everything stored is committed already, so nothing is lost.
-        var group = ServiceGroupConfiguration(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var group = ServiceGroupConfiguration(services: [.init(service: app)] + metricsServices(core: core, logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(5)
         try await Self.mappingListenErrors(configuration) { try await ServiceGroup(configuration: group).run() }
     }
@@ -160,7 +167,7 @@ struct Sweeper: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let now = core.clock.nowMilliseconds()
-                _ = try? await core.storage.purgeExpired(now: now)
+                if let purged = try? await core.storage.purgeExpired(now: now) { core.metrics.envelopesExpired.increment(by: purged) }
                 try? await attachments.purgeExpired()
                 parley_release_free_memory()
                 try? await Task.sleep(for: .seconds(60))

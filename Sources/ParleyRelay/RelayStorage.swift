@@ -14,6 +14,8 @@ public struct MailboxPage: Sendable, Equatable {
     public let more: Bool
     public let oneTimePreKeys: Int
     public let oneTimePQPreKeys: Int
+    /// Envelopes the acknowledgement before this page deleted (`acknowledge(_:for:thenFetch:after:now:)`).
+    public var acknowledged = 0
 }
 
 /// A device's prekeys as uploaded (public halves and signatures only).

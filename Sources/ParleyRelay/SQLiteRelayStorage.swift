@@ -374,8 +374,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// The next page is read on the writer's connection right after the delete: one database trip.
     public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
         try await database.writeWithoutTransaction { db in
-            _ = try Self.delete(ids, of: device, db)
-            return try Self.page(db, device, now: now, limit: limit, after: after)
+            let deleted = try Self.delete(ids, of: device, db)
+            var page = try Self.page(db, device, now: now, limit: limit, after: after)
+            page.acknowledged = deleted
+            return page
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Metrics
 import ParleyRelay
 import ParleyProtocol
 import ParleyRelayAPI
@@ -98,6 +99,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an HTTP connection may stay idle between requests (push connections stay open).")
     var idleTimeout: Int = 120
 
+    @Option(name: .customLong("trusted-proxy"),
+            help: ArgumentHelp("A proxy in front of the relay (HAProxy with 'option forwardfor'), by IP address; repeatable. Its requests count against the client address it appends to X-Forwarded-For, for the per-IP request and prekey-bundle limits.",
+                               valueName: "ADDRESS"))
+    var trustedProxies: [String] = []
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on GET /metrics at this address, a listener of its own without authentication: keep it on loopback or a private network. A PORT alone listens on 127.0.0.1.",
+                               valueName: "HOST:PORT"))
+    var metrics: String?
+
+    @Option(help: "Seconds between samples of the mailbox depths and of the devices low on prekeys (with --metrics).")
+    var metricsInterval: Int = 60
+
     @Flag(help: "Disable rate limiting and the per-IP connection cap (benchmarks on loopback only).")
     var noRateLimit = false
 
@@ -105,7 +118,12 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard parseListen() != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8443") }
+        guard Self.hostAndPort(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8443") }
+        if let metrics, Self.metricsAddress(metrics) == nil { throw ValidationError("--metrics must be HOST:PORT or PORT, e.g. 127.0.0.1:9464") }
+        for proxy in trustedProxies where RelayServer.ipAddress(proxy) == nil {
+            throw ValidationError("--trusted-proxy takes an IP address, not '\(proxy)'")
+        }
+        guard (1...3600).contains(metricsInterval) else { throw ValidationError("--metrics-interval must be 1–3600 seconds") }
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (1...3650).contains(ttlDays) else { throw ValidationError("--ttl-days must be between 1 and 3650") }
         guard (1024...(16 << 20)).contains(maxEnvelopeBytes) else { throw ValidationError("--max-envelope-bytes must be between 1024 and 16777216") }
@@ -124,15 +142,21 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
-    private func parseListen() -> (host: String, port: Int)? {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        var host = String(listen[..<colon])
+    private static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return host.isEmpty ? nil : (host, port)
     }
 
+    /// `--metrics`: HOST:PORT as given, or a PORT alone on loopback.
+    static func metricsAddress(_ text: String) -> (host: String, port: Int)? {
+        if let port = Int(text) { return (1...65535).contains(port) ? ("127.0.0.1", port) : nil }
+        return hostAndPort(text)
+    }
+
     func run() async throws {
-        let (host, port) = parseListen()!
+        let (host, port) = Self.hostAndPort(listen)!
         // Addresses are compared lower-cased, and clients sign the relay's name as their address has it.
         var configuration = RelayConfiguration(name: (name ?? listen).lowercased(), host: host, port: port, dataDirectory: data)
         configuration.tlsCertificatePath = tlsCertificate
@@ -146,6 +170,7 @@ struct Serve: AsyncParsableCommand {
         configuration.strangerRate = RateLimit(perSecond: rateLimitStrangers / 60, burst: rateLimitStrangers * 2)
         if noRateLimit { configuration.removeRateLimits() }
         configuration.maxConnectionsPerAddress = noRateLimit ? nil : maxConnectionsPerIp
+        configuration.trustedProxies = Set(trustedProxies.compactMap(RelayServer.ipAddress))
         configuration.requestHeadSeconds = Int64(headerTimeout)
         configuration.idleSeconds = Int64(idleTimeout)
         configuration.minFreeSpaceBytes = Self.bytes(minFreeSpace)!
@@ -155,8 +180,17 @@ struct Serve: AsyncParsableCommand {
         configuration.maxConnections = connectionCap(logger: logger)
         let scheme = tlsCertificate == nil ? "http" : "https"
         let relayName = configuration.name
+        // The process's one metrics bootstrap: the relay records into the export's registry directly, and
+        // whatever a library records through the global MetricsSystem goes to the same place.
+        var export: MetricsExport?
+        if let metrics, let (metricsHost, metricsPort) = Self.metricsAddress(metrics) {
+            var made = MetricsExport(host: metricsHost, port: metricsPort)
+            made.sampleInterval = .seconds(metricsInterval)
+            MetricsSystem.bootstrap(made.factory)
+            export = made
+        }
         do {
-            try await RelayServer(configuration: configuration).run(logger: logger) { boundPort in
+            try await RelayServer(configuration: configuration, metrics: export).run(logger: logger) { boundPort in
                 writeLine("parley-relay: serving \(relayName) on \(scheme)://\(host):\(boundPort)", to: STDOUT_FILENO)
             }
         } catch let error as RelayStartError {
