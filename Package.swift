@@ -44,6 +44,8 @@ let package = Package(
             dependencies: ["CSodium", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "ParleyProtocol", dependencies: ["ParleyCrypto"]),
+        // MLS (RFC 9420) for group chats (issue #21): HPKE and AES-GCM from swift-crypto, the rest via ParleyCrypto.
+        .target(name: "ParleyMLS", dependencies: ["ParleyCrypto", .product(name: "Crypto", package: "swift-crypto")]),
         // QR codes for the terminal (safety numbers): libqrencode, as Profanity uses it.
         .systemLibrary(
             name: "CQRencode",
@@ -117,7 +119,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "ParleyBench",
-            dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI"]
+            dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI",
+                           "ParleyMLS"]
         ),
         // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
         .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
@@ -125,6 +128,7 @@ let package = Package(
         .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
+        .testTarget(name: "ParleyMLSTests", dependencies: ["ParleyMLS"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
         .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         // Golden screens are read from the source tree (#filePath), not bundled as resources.

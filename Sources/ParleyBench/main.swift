@@ -1,10 +1,11 @@
 // parley-bench: each protocol operation beside the summed cost of the libsodium (and ML-KEM) primitives it
 // is made of, measured in the same run; one JSON object per line, a summary object last.
 //
-//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]
+//   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push (for profiling one of them).
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, mls (for profiling one of them).
+// mls (MLSBenchmarks.swift) times group commits, their processing and application messages at 10 to 10,000 members.
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
@@ -30,6 +31,7 @@ var budget = 0.4
 var only = Set<String>()
 var storeMessages = 100_000
 var soakMessages = 20_000
+var mlsMembers = MLSBenchmarks.sizes
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -42,11 +44,15 @@ while let argument = arguments.next() {
     case "--store-messages":
         guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--store-messages needs a count of at least 1000") }
         storeMessages = value
+    case "--mls-members":
+        let sizes = arguments.next().map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 2 }) else { usageError("--mls-members needs group sizes of at least 2, comma-separated") }
+        mlsMembers = sizes
     case "--soak-messages":
         guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--soak-messages needs a count of at least 1000") }
         soakMessages = value
     default:
-        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N]")
+        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]")
     }
 }
 
@@ -61,6 +67,8 @@ if only.isEmpty || only.contains("store") { store.run() }
 var relay = RelayBenchmarks()
 if only.isEmpty || only.contains("relay") { relay = await relay.measured() }
 if only.isEmpty || only.contains("push") { await PushChurnBenchmarks().run() }
+var mls = MLSBenchmarks(budgetSeconds: budget, sizes: mlsMembers)
+if only.isEmpty || only.contains("mls") { mls.run() }
 var headless = HeadlessBenchmarks()
 headless.soakMessages = soakMessages
 headless = await headless.measured(startup: only.isEmpty || only.contains("headless"), soak: only.isEmpty || only.contains("soak"))
@@ -110,6 +118,21 @@ if let p50 = headless.sendP50Ms {
     summary.add("headless_send_p50_ms_target", .number(HeadlessBenchmarks.sendTargetMs))
     summary.add("headless_send_p50_ms_ok", .bool(p50 <= HeadlessBenchmarks.sendTargetMs))
     allOk = allOk && p50 <= HeadlessBenchmarks.sendTargetMs
+}
+if let ratio = mls.ratio {
+    summary.add("mls_application_message_ratio", .number(ratio))
+    summary.add("mls_application_message_ratio_target", .number(1.5))
+    summary.add("mls_application_message_ratio_ok", .bool(ratio <= 1.5))
+    allOk = allOk && ratio <= 1.5
+    for (name, limit) in [("add_member_commit@1000", 10.0), ("add_member_process@1000", 10.0),
+                          ("add_member_commit@10000", 100.0), ("add_member_process@10000", 100.0)] {
+        guard let ms = mls.milliseconds[name] else { continue }
+        let key = "mls_" + name.split(separator: "@").joined(separator: "_at_") + "_ms"
+        summary.add(key, .number(ms))
+        summary.add("\(key)_target", .number(limit))
+        summary.add("\(key)_ok", .bool(ms <= limit))
+        allOk = allOk && ms <= limit
+    }
 }
 if let growth = headless.soakGrowthKB { summary.add("headless_soak_rss_settled_growth_kb", .int(growth)) }
 if let read = store.results.readPerSecond { summary.add("store_read_msgs_per_s", .number(read)) }
