@@ -3,7 +3,7 @@ import ParleyRelayAPI
 import ParleyStore
 
 /// What can go wrong between this device and the relay, in words for the person at the keyboard.
-/// Which failure each case is (and so its exit status and JSON-RPC code) is in `Failure`.
+/// Which failure each case is (and so its exit status and JSON-RPC code) is in `ErrorCategory`.
 public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The relay answered with an error status.
     case relay(status: Int, code: String, message: String)

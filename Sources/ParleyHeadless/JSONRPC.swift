@@ -4,7 +4,7 @@ import ParleyStore
 
 /// The error codes a response can carry. The JSON-RPC 2.0 ones, and Parley's own: the negated exit codes
 /// of the one-shot commands (parley(1)), so a bot maps either to the same cause. Which error gets which
-/// code is decided by `Failure` (a test checks that every row of it has its code here).
+/// code is decided by `ErrorCategory` (a test checks that every row of it has its code here).
 public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case parseError = -32700
     case invalidRequest = -32600
@@ -54,7 +54,7 @@ public struct RPCError: Error, Sendable, Equatable {
         return .object(body)
     }
 
-    /// Maps what the operations, the engine and the store throw onto codes (the table is `Failure`); the
+    /// Maps what the operations, the engine and the store throw onto codes (the table is `ErrorCategory`); the
     /// message is the one-line text the CLI prints.
     public static func from(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }

@@ -40,13 +40,13 @@ public struct RecipientResult: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case recipient, id, timestamp, state, type, error }
 }
 
-/// An error as a JSON-RPC error object: the code of its `Failure` row and its one line.
+/// An error as a JSON-RPC error object: the code of its `ErrorCategory` row and its one line.
 public struct ErrorBody: Codable, Sendable, Equatable {
     public let code: Int64
     public let message: String
 
     public init(_ error: any Error) {
-        code = Failure.of(error).rpcCode
+        code = ErrorCategory.of(error).rpcCode
         message = String(describing: error)
     }
 }

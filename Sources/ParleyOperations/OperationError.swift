@@ -2,7 +2,7 @@ import ParleyClient
 import ParleyProtocol
 
 /// What an operation refuses before or instead of asking the engine. The text is the one line a person
-/// reads; the case decides the exit status and the JSON-RPC code (`Failure`).
+/// reads; the case decides the exit status and the JSON-RPC code (`ErrorCategory`).
 public enum OperationError: Error, Sendable, Equatable, CustomStringConvertible, ClassifiedError {
     /// A parameter is missing or malformed; nothing was tried.
     case invalidInput(String)
@@ -24,7 +24,7 @@ public enum OperationError: Error, Sendable, Equatable, CustomStringConvertible,
         }
     }
 
-    public var failure: Failure {
+    public var category: ErrorCategory {
         switch self {
         case .invalidInput, .notASafetyNumber: .invalidInput
         case .refused, .safetyNumberMismatch, .fileExists: .userError

@@ -65,7 +65,7 @@ extension Operations {
     /// The message a failed send left in the outbox: the relay could not take it now (it is retried). A
     /// revoked device's message never goes out, so it is not pending.
     func pendingAfter(_ error: any Error, to recipient: String) -> MessageRecord? {
-        guard let error = error as? ClientError, error.failure == .relayOrNetwork else { return nil }
+        guard let error = error as? ClientError, error.category == .relayOrNetwork else { return nil }
         if case .deviceRevoked = error { return nil }
         guard let record = try? history(with: recipient, limit: 1).last, record.state == .pending else { return nil }
         return record

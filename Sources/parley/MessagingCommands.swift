@@ -71,8 +71,8 @@ struct SendCommand: AsyncParsableCommand {
         }
         // Saved but not taken by the relay: the outbox retries it; the status (3) says so.
         if !json { Output.line("saved in the outbox; delivery will be retried") }
-        if let reason = result.pendingBecause { fail(reason.message, Failure.relayOrNetwork.exitCode) }
-        throw ExitCode(Failure.relayOrNetwork.exitCode)
+        if let reason = result.pendingBecause { fail(reason.message, ErrorCategory.relayOrNetwork.exitCode) }
+        throw ExitCode(ErrorCategory.relayOrNetwork.exitCode)
     }
 }
 

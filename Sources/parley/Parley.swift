@@ -24,8 +24,8 @@ enum ParleyMain {
         } catch let code as ExitCode {
             exit(code.rawValue)
         } catch let error as any ClassifiedError {
-            // The operations', the engine's and the store's errors: their row of `Failure` gives the status.
-            fail(ErrorBody(error).message, Failure.of(error).exitCode)
+            // The operations', the engine's and the store's errors: their row of `ErrorCategory` gives the status.
+            fail(ErrorBody(error).message, ErrorCategory.of(error).exitCode)
         } catch {
             let code = Parley.exitCode(for: error)
             if code == .success { Parley.exit(withError: error) }
@@ -35,7 +35,7 @@ enum ParleyMain {
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             let line = "parley: \(message.isEmpty ? String(describing: error) : message)\n"
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-            exit(code == .validationFailure ? Failure.invalidInput.exitCode : Failure.unexpected.exitCode)
+            exit(code == .validationFailure ? ErrorCategory.invalidInput.exitCode : ErrorCategory.unexpected.exitCode)
         }
     }
 }

@@ -104,10 +104,10 @@ struct VerifyCommand: AsyncParsableCommand {
             if !json, let theirs = result.theirVersion, let ours = result.ourVersion {
                 Output.line("The code was made by a different version (theirs \(theirs), ours \(ours)); compare the digits instead.")
             }
-            throw ExitCode(Failure.userError.exitCode)
+            throw ExitCode(ErrorCategory.userError.exitCode)
         case .mismatch:
             if !json { Output.line("The safety numbers do NOT match: \(contact) is not verified.") }
-            throw ExitCode(Failure.userError.exitCode)
+            throw ExitCode(ErrorCategory.userError.exitCode)
         }
     }
 }
@@ -147,7 +147,7 @@ struct TrustCommand: AsyncParsableCommand {
             result = try await client.openOperations().trust(contact, verifiedSafetyNumber: verifiedSafetyNumber)
         } catch OperationError.safetyNumberMismatch where !json {
             Output.line("The safety numbers do NOT match: nothing was changed.")
-            throw ExitCode(Failure.userError.exitCode)
+            throw ExitCode(ErrorCategory.userError.exitCode)
         }
         if json { try Output.result(result); return }
         Output.line(verifiedSafetyNumber != nil ? "\(contact) is verified." : "accepted the current identity key of \(contact) (not verified)")

@@ -17,7 +17,7 @@ struct OperationsTests {
             let stranger = "carol@\(relay.name)"
             let result = try await Operations(engine: alice.engine).send(.init(recipients: [stranger, bobAddress], text: "to both"))
             #expect(result.results.map(\.type) == [.failure, .success])
-            #expect(result.results[0].error?.code == Failure.userError.rpcCode, "an unknown contact is the caller's to fix")
+            #expect(result.results[0].error?.code == ErrorCategory.userError.rpcCode, "an unknown contact is the caller's to fix")
             #expect(result.id != nil && result.id == result.results[1].id && result.timestamp == result.results[1].timestamp)
             // With one recipient the failure is thrown, as both surfaces report it.
             await #expect(throws: ClientError.unknownContact(stranger)) {
@@ -36,7 +36,7 @@ struct OperationsTests {
             let result = try await Operations(engine: alice.engine).send(.init(recipients: [bobAddress], text: "later"))
             let only = try #require(result.results.first)
             #expect(only.type == .pending && only.state == "pending")
-            #expect(only.pendingBecause?.code == Failure.relayOrNetwork.rpcCode)
+            #expect(only.pendingBecause?.code == ErrorCategory.relayOrNetwork.rpcCode)
             let json = try JSONValue(encoding: result).serialized
             #expect(!json.contains("pendingBecause") && json.contains("\"type\":\"PENDING\""), "\(json)")
             #expect(try alice.engine.messages(in: .direct(try AccountAddress(bobAddress)), limit: 1).last?.state == .pending)
@@ -50,7 +50,7 @@ struct OperationsTests {
             let operations = Operations(engine: alice.engine)
             await #expect(throws: OperationError.refused("no failed message in this conversation")) { try await operations.retryFailed(with: bobAddress) }
             #expect(throws: OperationError.self) { try operations.search("x", limit: 0) }
-            #expect(Failure.of(OperationError.invalidInput("")) == .invalidInput)
+            #expect(ErrorCategory.of(OperationError.invalidInput("")) == .invalidInput)
             #expect(throws: ClientError.unknownContact("carol@\(relay.name)")) { try operations.search("x", with: "carol@\(relay.name)") }
             await #expect(throws: OperationError.self) { try await operations.sendReceipt(to: bobAddress, read: true, timestamps: [1]) }
             await #expect(throws: OperationError.safetyNumberMismatch) {

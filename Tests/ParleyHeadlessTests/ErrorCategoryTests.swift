@@ -4,10 +4,10 @@ import ParleyHeadless
 import ParleyStore
 import Testing
 
-/// `Failure` is the one table from an error to its exit status and JSON-RPC code; both man pages document
+/// `ErrorCategory` is the one table from an error to its exit status and JSON-RPC code; both man pages document
 /// exactly its codes.
-@Suite("Failure: one table for exit statuses and JSON-RPC codes")
-struct FailureTableTests {
+@Suite("ErrorCategory: one table for exit statuses and JSON-RPC codes")
+struct ErrorCategoryTests {
     static func page(_ name: String) -> String {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }
@@ -16,7 +16,7 @@ struct FailureTableTests {
 
     @Test("every row's JSON-RPC code is one the daemon declares, and Parley's own codes are the negated statuses")
     func rpcCodes() {
-        for failure in Failure.allCases {
+        for failure in ErrorCategory.allCases {
             #expect(RPCErrorCode(rawValue: failure.rpcCode) != nil, "\(failure)")
             if failure != .invalidInput { #expect(failure.rpcCode == -Int64(failure.exitCode)) }
         }
@@ -32,19 +32,19 @@ struct FailureTableTests {
             if afterTP, line.hasPrefix(".B "), let code = Int32(line.dropFirst(3)) { codes.insert(code) }
             afterTP = line == ".TP"
         }
-        #expect(codes == Set(Failure.allCases.map(\.exitCode)).union([0]))
+        #expect(codes == Set(ErrorCategory.allCases.map(\.exitCode)).union([0]))
     }
 
     @Test("errors fall in their rows: the same cause gives the same status and code on both surfaces")
     func rows() {
-        #expect(Failure.of(ClientError.unknownContact("x@y:1")) == .userError)
-        #expect(Failure.of(ClientError.network("refused")) == .relayOrNetwork)
-        #expect(Failure.of(ClientError.identityChanged("x@y:1")).exitCode == 4)
-        #expect(Failure.of(StoreError.wrongPassphrase).exitCode == 1)
-        #expect(Failure.of(StoreError.io("x")).exitCode == 2)
-        #expect(Failure.of(OperationError.invalidInput("x")).rpcCode == -32602)
-        #expect(Failure.of(OperationError.safetyNumberMismatch).rpcCode == -1)
+        #expect(ErrorCategory.of(ClientError.unknownContact("x@y:1")) == .userError)
+        #expect(ErrorCategory.of(ClientError.network("refused")) == .relayOrNetwork)
+        #expect(ErrorCategory.of(ClientError.identityChanged("x@y:1")).exitCode == 4)
+        #expect(ErrorCategory.of(StoreError.wrongPassphrase).exitCode == 1)
+        #expect(ErrorCategory.of(StoreError.io("x")).exitCode == 2)
+        #expect(ErrorCategory.of(OperationError.invalidInput("x")).rpcCode == -32602)
+        #expect(ErrorCategory.of(OperationError.safetyNumberMismatch).rpcCode == -1)
         #expect(RPCError.from(OperationError.refused("no such message")).code == .userError)
-        #expect(Failure.of(CancellationError()) == .unexpected)
+        #expect(ErrorCategory.of(CancellationError()) == .unexpected)
     }
 }

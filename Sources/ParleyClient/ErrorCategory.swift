@@ -4,7 +4,7 @@ import ParleyStore
 /// The one table from a failure to what each edge reports: the exit status of `parley` (parley(1), EXIT
 /// STATUS) and the error code of a JSON-RPC response (parley-jsonrpc(5), ERRORS). Parley's own codes are
 /// the negated exit statuses (signal-cli's convention), so a bot maps either to the same cause.
-public enum Failure: Sendable, CaseIterable {
+public enum ErrorCategory: Sendable, CaseIterable {
     /// A parameter is missing or malformed: nothing was tried.
     case invalidInput
     /// The request cannot be carried out as asked: an unknown contact, no such message, numbers that differ.
@@ -34,9 +34,9 @@ public enum Failure: Sendable, CaseIterable {
     }
 
     /// What kind of failure `error` is.
-    public static func of(_ error: any Error) -> Failure {
+    public static func of(_ error: any Error) -> ErrorCategory {
         switch error {
-        case let error as any ClassifiedError: error.failure
+        case let error as any ClassifiedError: error.category
         default: .unexpected
         }
     }
@@ -44,11 +44,11 @@ public enum Failure: Sendable, CaseIterable {
 
 /// An error that knows which row of the table it belongs to.
 public protocol ClassifiedError: Error {
-    var failure: Failure { get }
+    var category: ErrorCategory { get }
 }
 
 extension ClientError: ClassifiedError {
-    public var failure: Failure {
+    public var category: ErrorCategory {
         switch self {
         case .rateLimited: .rateLimited
         case .identityChanged: .untrustedIdentity
@@ -59,13 +59,13 @@ extension ClientError: ClassifiedError {
     }
 
     /// The exit status for this error (signal-cli's convention: 3 relay or network, 4 untrusted identity, 5 rate limited).
-    public var exitCode: Int32 { failure.exitCode }
+    public var exitCode: Int32 { category.exitCode }
 }
 
 extension StoreError: ClassifiedError {
     /// Wrong passphrase, wrong or unreadable key file, missing store, a full disk: the user can fix it. A
     /// damaged or tampered store is unexpected.
-    public var failure: Failure {
+    public var category: ErrorCategory {
         switch self {
         case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema, .upgradeFailed: .unexpected
         default: .userError
@@ -74,5 +74,5 @@ extension StoreError: ClassifiedError {
 }
 
 extension ProtocolError: ClassifiedError {
-    public var failure: Failure { .unexpected }
+    public var category: ErrorCategory { .unexpected }
 }
