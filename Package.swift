@@ -98,8 +98,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Every user-visible operation once, with typed inputs, results and errors; the front ends adapt it.
+        .target(name: "ParleyOperations", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
         // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
-        .target(name: "ParleyHeadless", dependencies: ["CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
+        .target(name: "ParleyHeadless", dependencies: ["ParleyOperations", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
         // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
         // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
@@ -107,12 +109,12 @@ let package = Package(
         .target(name: "CHeap"),
         .target(
             name: "ParleyTUI",
-            dependencies: ["CNcurses", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyQR", "ParleyRelayAPI"]
+            dependencies: ["ParleyOperations", "CNcurses", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyQR", "ParleyRelayAPI"]
         ),
         .executableTarget(
             name: "parley",
             dependencies: [
-                "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR", "ParleyTUI", "ParleyRelay",
+                "ParleyOperations", "ParleyClient", "ParleyHeadless", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyQR", "ParleyTUI", "ParleyRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -138,6 +140,7 @@ let package = Package(
             name: "ParleyRelayTests",
             dependencies: [
                 "ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto",
+                "ParleyOperations",
                 // An HTTP client independent of the one under test, for hostile and malformed requests.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // EmbeddedChannel and its manual clock, for the relay client's timers.

@@ -3,7 +3,7 @@ import ParleyRelayAPI
 import ParleyStore
 
 /// What can go wrong between this device and the relay, in words for the person at the keyboard.
-/// `exitCode` follows signal-cli's convention: 3 relay or network, 4 untrusted identity, 5 rate limited.
+/// Which failure each case is (and so its exit status and JSON-RPC code) is in `ErrorCategory`.
 public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The relay answered with an error status.
     case relay(status: Int, code: String, message: String)
@@ -59,16 +59,6 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
                         : "the relay is out of space; your message waits in the outbox"
         case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
         case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
-        }
-    }
-
-    public var exitCode: Int32 {
-        switch self {
-        case .rateLimited: 5
-        case .identityChanged: 4
-        case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice,
-             .messageTooLarge, .notFailed: 1
-        default: 3
         }
     }
 

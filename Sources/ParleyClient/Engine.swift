@@ -34,7 +34,8 @@ public enum EngineEvent: Sendable, Equatable {
 /// and the receive path wake → fetch → decrypt → commit → acknowledge. All state lives in the encrypted
 /// store; the engine is an actor so that one device's operations never interleave.
 public actor Engine {
-    public nonisolated let store: EncryptedStore
+    /// Front ends ask the engine for what they read (Engine+Reads.swift); only the engine writes the store.
+    nonisolated let store: EncryptedStore
     public nonisolated let relay: RelayClient
     public internal(set) var account: LocalAccount
     let manager: SessionManager

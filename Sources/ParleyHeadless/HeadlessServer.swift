@@ -14,7 +14,7 @@ public final class HeadlessServer: Sendable {
 
     public init(engine: Engine) async {
         let account = await engine.account.address
-        context = HeadlessContext(engine: engine, hub: NotificationHub(store: engine.store, account: account), account: account)
+        context = HeadlessContext(engine: engine, hub: NotificationHub(store: engine, account: account), account: account)
         dispatcher = RPCDispatcher(methods: HeadlessMethods.table, context: context, account: account)
     }
 

@@ -3,7 +3,8 @@ import ParleyProtocol
 import ParleyStore
 
 /// The error codes a response can carry. The JSON-RPC 2.0 ones, and Parley's own: the negated exit codes
-/// of the one-shot commands (parley(1)), so a bot maps either to the same cause.
+/// of the one-shot commands (parley(1)), so a bot maps either to the same cause. Which error gets which
+/// code is decided by `ErrorCategory` (a test checks that every row of it has its code here).
 public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case parseError = -32700
     case invalidRequest = -32600
@@ -53,26 +54,12 @@ public struct RPCError: Error, Sendable, Equatable {
         return .object(body)
     }
 
-    /// Maps what the engine and store throw onto codes; the message is the one-line text the CLI prints.
+    /// Maps what the operations, the engine and the store throw onto codes (the table is `ErrorCategory`); the
+    /// message is the one-line text the CLI prints.
     public static func from(_ error: any Error) -> RPCError {
-        switch error {
-        case let error as RPCError: return error
-        case let error as ClientError:
-            let code: RPCErrorCode = switch error.exitCode {
-            case 1: .userError
-            case 4: .untrustedIdentity
-            case 5: .rateLimited
-            default: .relayOrNetwork
-            }
-            return RPCError(code, error.description)
-        case let error as StoreError:
-            switch error {
-            case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema, .upgradeFailed: return RPCError(.unexpected, error.description)
-            default: return RPCError(.userError, error.description)
-            }
-        case let error as ProtocolError: return RPCError(.unexpected, "\(error)")
-        default: return RPCError(.unexpected, String(describing: error))
-        }
+        if let error = error as? RPCError { return error }
+        let body = ErrorBody(error)
+        return RPCError(RPCErrorCode(rawValue: body.code) ?? .unexpected, body.message)
     }
 }
 

@@ -16,7 +16,7 @@ import ParleyStore
 /// Receipts, typing and identity or device changes are not replayed: they are sent to whoever is
 /// subscribed when they happen, and dropped for a subscriber that has stopped reading.
 public actor NotificationHub {
-    public nonisolated let store: EncryptedStore
+    public nonisolated let store: any NotificationSource
     public nonisolated let account: String
     private var subscriptions: [Int: Subscription] = [:]
     private var nextId = 1
@@ -35,7 +35,7 @@ public actor NotificationHub {
     /// Messages read from the store per round of a pump (bounds the memory one subscriber can hold).
     static let page = 256
 
-    public init(store: EncryptedStore, account: String, clock: any WallClock = SystemWallClock()) {
+    public init(store: any NotificationSource, account: String, clock: any WallClock = SystemWallClock()) {
         self.store = store
         self.account = account
         self.clock = clock
@@ -99,7 +99,7 @@ public actor NotificationHub {
         case .identityChanged(let address, let trust):
             broadcast(NotificationShapes.identityChanged) {
                 ["account": .string(account), "subscription": .from($0), "address": .string(address),
-                 "trustLevel": .string(NotificationShapes.trustLevel(trust))]
+                 "trustLevel": .string(TrustLevel.name(trust))]
             }
         case .devicesChanged(let address, let added, let removed, let suspicious):
             broadcast(NotificationShapes.devicesChanged) {

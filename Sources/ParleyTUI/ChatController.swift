@@ -12,7 +12,6 @@ import Glibc
 /// redraws. Engine calls happen in tasks whose results come back through the inbox.
 final class ChatController {
     let engine: Engine
-    let store: EncryptedStore
     let inbox: UIInbox
     var state: AppState
     var editor: LineEditor
@@ -29,7 +28,6 @@ final class ChatController {
 
     init(engine: Engine, account: String, options: ChatOptions, inbox: UIInbox) {
         self.engine = engine
-        store = engine.store
         self.inbox = inbox
         outgoing = Self.startSender(engine: engine, inbox: inbox)
         config = options.config
@@ -301,49 +299,49 @@ final class ChatController {
     // MARK: History
 
     func loadRoster() {
-        let contacts = (try? store.contacts()) ?? []
+        let contacts = (try? engine.contacts()) ?? []
         let byAddress = Dictionary(contacts.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        let active = ((try? store.conversations()) ?? []).map(\.description)
+        let active = ((try? engine.conversations()) ?? []).map(\.description)
         var seen = Set<String>()
         for peer in active + contacts.map(\.address) where seen.insert(peer).inserted {
             guard let contact = byAddress[peer] else { continue }
             state.ensureRosterEntry(peer, trust: contact.trust)
         }
-        state.restoreUnread(Dictionary(((try? store.unreadCounts()) ?? [:]).map { ($0.key.description, $0.value) }, uniquingKeysWith: +))
+        state.restoreUnread(Dictionary(((try? engine.unreadCounts()) ?? [:]).map { ($0.key.description, $0.value) }, uniquingKeysWith: +))
         for peer in state.roster.map(\.address) {
-            if config.contactNotify[peer] == nil, let saved = try? store.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
+            if config.contactNotify[peer] == nil, let saved = try? engine.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
                 config.contactNotify[peer] = mode
             }
-            if case let pending = History.page(of: peer, from: store, limit: 20).filter({ $0.state == .pending }).count,
+            if case let pending = History.page(of: peer, from: engine, limit: 20).filter({ $0.state == .pending }).count,
                let index = state.roster.firstIndex(where: { $0.address == peer }) {
                 state.roster[index].pending = pending
             }
         }
     }
 
-    func load(_ peer: String) { History.open(peer, from: store, into: &state) }
+    func load(_ peer: String) { History.open(peer, from: engine, into: &state) }
 
     /// Re-reads the loaded part of a conversation (after notices the engine wrote, or state changes).
     func reload(_ peer: String) {
         let scroll = state.conversations[peer]?.scroll ?? 0
         let count = max(History.pageSize, state.conversations[peer]?.messages.count ?? 0)
-        let page = History.page(of: peer, from: store, limit: count)
+        let page = History.page(of: peer, from: engine, limit: count)
         var conversation = state.conversations[peer] ?? AppState.Conversation()
         conversation.messages = page
         conversation.reachedStart = page.count < count
         conversation.scroll = scroll
         state.conversations[peer] = conversation
-        if let contact = try? store.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        if let contact = try? engine.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
         state.updatePending(peer)
     }
 
     /// Scrolled up near the top of what is loaded: fetch the page before it.
     private func loadOlderIfNeeded(width: Int, height: Int) {
-        History.loadOlderIfNeeded(&state, from: store, renderer: renderer, width: width, height: height)
+        History.loadOlderIfNeeded(&state, from: engine, renderer: renderer, width: width, height: height)
     }
 
     func open(_ peer: String) {
-        if state.trust(of: peer) == nil, let contact = try? store.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        if state.trust(of: peer) == nil, let contact = try? engine.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
         if state.conversations[peer] == nil { load(peer) }
         state.focus(peer)
         afterFocus()

@@ -1,80 +1,86 @@
 import Foundation
 
-/// The one list of slash commands: `/help`, Tab completion and the COMMANDS section of parley(1) are all
-/// rendered from it (a test checks the man page against `CommandTable.manSection()`).
-public struct CommandSpec: Sendable, Equatable {
-    /// What an argument position completes to.
-    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff, file }
-
-    public let name: String
-    public let arguments: String
-    public let summary: String
-    public let help: String
-    public let completions: [Completion]
-    public var aliases: [String] = []
-
-    public var usage: String { "/" + name + (arguments.isEmpty ? "" : " " + arguments) }
-}
-
+/// The one list of slash commands: dispatch, `/help`, Tab completion and the COMMANDS section of parley(1)
+/// are all rendered from it (a test checks the man page against `CommandTable.manSection()`).
 public enum CommandTable {
     public static let all: [CommandSpec] = [
         CommandSpec(name: "help", arguments: "[COMMAND]", summary: "List the commands, or explain one.",
                     help: "Without an argument lists every command with its summary; with one shows its full help.",
-                    completions: [.command], aliases: ["?"]),
+                    completions: [.command], aliases: ["?"],
+                    run: { c, args in c.help(args) }),
         CommandSpec(name: "msg", arguments: "CONTACT [TEXT]", summary: "Open the conversation with CONTACT, and send TEXT.",
                     help: "Focuses the conversation with CONTACT (opening it if needed). With TEXT, sends it there at once.",
-                    completions: [.contact], aliases: ["query", "open"]),
+                    completions: [.contact], aliases: ["query", "open"],
+                    run: { c, args in c.message(args) }),
         CommandSpec(name: "add", arguments: "NAME@HOST:PORT", summary: "Add a contact by address.",
                     help: "Fetches the account's key and device list from its relay and adds it to the roster (trusted on first use, unverified).",
-                    completions: []),
+                    completions: [],
+                    run: { c, args in c.add(args.joined(separator: " ")) }),
         CommandSpec(name: "close", arguments: "", summary: "Close the current conversation window.",
                     help: "Removes the conversation from the roster until a message arrives or /msg opens it again. History is kept.",
-                    completions: []),
+                    completions: [],
+                    run: { c, _ in c.closeWindow() }),
         CommandSpec(name: "verify", arguments: "[CONTACT] [DIGITS]", summary: "Show or confirm a contact's safety number.",
                     help: "Without DIGITS opens the verification screen: the 60-digit safety number in 12 groups of 5 and its QR code. "
                         + "Compare it with your contact in person or on a call. With DIGITS (spaces allowed) marks the contact verified when they match.",
-                    completions: [.contact]),
+                    completions: [.contact],
+                    run: { c, args in c.verify(args) }),
         CommandSpec(name: "trust", arguments: "[CONTACT]", summary: "Accept a contact's current identity key without verifying.",
                     help: "After a key change sending stops; /trust accepts the new key (the contact becomes unverified), /verify confirms it.",
-                    completions: [.contact]),
+                    completions: [.contact],
+                    run: { c, args in c.trust(args.first) }),
         CommandSpec(name: "devices", arguments: "[CONTACT]", summary: "List a contact's devices (or your own).",
                     help: "Shows the device ids in the contact's signed device list and the fingerprint of each identity key.",
-                    completions: [.contact]),
+                    completions: [.contact],
+                    run: { c, args in c.devices(args.first) }),
         CommandSpec(name: "attach", arguments: "FILE [CAPTION]", summary: "Send a file to the current conversation.",
                     help: "Encrypts FILE under a fresh key, uploads the ciphertext to your relay and sends the key inside the end-to-end-encrypted message (up to 100 MiB). ~ is your home directory.",
-                    completions: [.file]),
+                    completions: [.file],
+                    run: { c, args in c.attach(args) }),
         CommandSpec(name: "save", arguments: "[PATH]", summary: "Save the newest attachment of this conversation.",
                     help: "Downloads, checks and decrypts the newest file in the conversation into PATH (default: its own name in the current directory; a directory keeps the name), mode 0600. An existing file is never replaced: choose another PATH.",
-                    completions: [.file]),
+                    completions: [.file],
+                    run: { c, args in c.save(args.first) }),
         CommandSpec(name: "retry", arguments: "", summary: "Send the newest failed message of this conversation again.",
                     help: "A message the relay refused for good is marked ✗ failed and no longer holds back later ones. /retry sends it again as a new message and removes the failed copy; /delete removes it.",
-                    completions: []),
+                    completions: [],
+                    run: { c, _ in c.failed(retry: true) }),
         CommandSpec(name: "delete", arguments: "", summary: "Delete the newest failed message of this conversation.",
                     help: "Removes a message marked ✗ failed from the conversation on this device. Only failed messages can be deleted.",
-                    completions: []),
+                    completions: [],
+                    run: { c, _ in c.failed(retry: false) }),
         CommandSpec(name: "search", arguments: "TEXT", summary: "Search the message history.",
                     help: "Searches every conversation (or, with a conversation open, that one first) for TEXT, case-insensitively, and lists the hits.",
-                    completions: []),
+                    completions: [],
+                    run: { c, args in c.search(args.joined(separator: " ")) }),
         CommandSpec(name: "theme", arguments: "[NAME]", summary: "Switch the colour theme, or list the themes.",
                     help: "Themes come from $XDG_CONFIG_HOME/parley/themes and the shipped themes; see parley-themes(5). The switch is live.",
-                    completions: [.theme]),
+                    completions: [.theme],
+                    run: { c, args in c.theme(args.first) }),
         CommandSpec(name: "set", arguments: "[KEY [VALUE]]", summary: "Show or change a setting.",
-                    help: "Settings: keymap (emacs|vi), bell (on|off), notify (off|osc777|osc9), timestamps (on|off), roster (on|off). "
+                    help: "Settings: " + settings.map { "\($0.name) (\($0.values.joined(separator: "|")))" }.joined(separator: ", ") + ". "
                         + "Changes last for this session; put them in config.toml (parley(5)) to keep them.",
-                    completions: [.setting, .onOff]),
+                    completions: [.setting, .onOff],
+                    run: { c, args in c.set(args) }),
         CommandSpec(name: "notify", arguments: "[CONTACT] on|off|bell", summary: "Choose how new messages from a contact announce themselves.",
                     help: "on: bell and desktop notification (OSC 777/9); bell: bell only; off: nothing.",
-                    completions: [.contact, .onOff]),
+                    completions: [.contact, .onOff],
+                    run: { c, args in c.notify(args) }),
         CommandSpec(name: "next", arguments: "", summary: "Go to the next window (C-n).", help: "Windows are the conversations in the roster.",
-                    completions: []),
+                    completions: [],
+                    run: { c, _ in c.state.cycleWindow(by: 1); c.afterFocus() }),
         CommandSpec(name: "prev", arguments: "", summary: "Go to the previous window (C-p).", help: "Windows are the conversations in the roster.",
-                    completions: []),
+                    completions: [],
+                    run: { c, _ in c.state.cycleWindow(by: -1); c.afterFocus() }),
         CommandSpec(name: "clear", arguments: "", summary: "Clear the messages shown in this window.",
-                    help: "Only the screen is cleared; the history stays in the store and scrolling up brings it back.", completions: []),
+                    help: "Only the screen is cleared; the history stays in the store and scrolling up brings it back.", completions: [],
+                    run: { c, _ in c.clearWindow() }),
         CommandSpec(name: "info", arguments: "", summary: "Show your address, device and relay.",
-                    help: "Prints this account's address, device id and the relay connection state.", completions: []),
+                    help: "Prints this account's address, device id and the relay connection state.", completions: [],
+                    run: { c, _ in c.info() }),
         CommandSpec(name: "quit", arguments: "", summary: "Leave Parley.", help: "Restores the terminal and exits. Unsent messages stay in the outbox.",
-                    completions: [], aliases: ["exit", "q"]),
+                    completions: [], aliases: ["exit", "q"],
+                    run: { c, _ in c.quit() }),
     ]
 
     public static func find(_ name: String) -> CommandSpec? {
@@ -92,7 +98,30 @@ public enum CommandTable {
         [spec.usage + (spec.aliases.isEmpty ? "" : "   (also /" + spec.aliases.joined(separator: ", /") + ")"), spec.summary, spec.help]
     }
 
-    public static let settingNames = ["keymap", "bell", "notify", "timestamps", "roster"]
+    /// The `/set` keys, once: their help, completion, display and effect.
+    static let settings: [SettingSpec] = [
+        SettingSpec(name: "keymap", values: LineEditor.Keymap.allCases.map(\.rawValue), show: { $0.editor.keymap.rawValue }) { c, value in
+            guard let map = LineEditor.Keymap(rawValue: value) else { return false }
+            c.config.keymap = map
+            c.editor = LineEditor(keymap: map, overrides: c.config.bindings)
+            c.state.keymapLabel = map.rawValue
+            return true
+        },
+        SettingSpec(name: "bell", values: onOffValues, show: { onOff($0.config.bell) }) { c, value in c.config.bell = isOn(value); return true },
+        SettingSpec(name: "notify", values: DesktopNotify.allCases.map(\.rawValue), show: { $0.config.desktop.rawValue }) { c, value in
+            guard let mode = DesktopNotify(rawValue: value) else { return false }
+            c.config.desktop = mode
+            return true
+        },
+        SettingSpec(name: "timestamps", values: onOffValues, show: { onOff($0.state.timestamps) }) { c, value in c.state.timestamps = isOn(value); return true },
+        SettingSpec(name: "roster", values: onOffValues, show: { onOff($0.state.showRoster) }) { c, value in c.state.showRoster = isOn(value); return true },
+    ]
+
+    static let onOffValues = ["on", "off"]
+    static func onOff(_ on: Bool) -> String { on ? "on" : "off" }
+    static func isOn(_ value: String) -> Bool { value == "on" || value == "true" }
+
+    public static var settingNames: [String] { settings.map(\.name) }
 
     /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names.
     public static func candidates(for line: String, contacts: [String], themes: [String]) -> [String] {
@@ -110,13 +139,7 @@ public enum CommandTable {
         case .setting: return settingNames
         case .command: return all.map(\.name)
         case .onOff:
-            if spec.name == "set", words.count >= 2 {
-                switch words[1] {
-                case "keymap": return ["emacs", "vi"]
-                case "notify": return ["off", "osc777", "osc9"]
-                default: return ["on", "off"]
-                }
-            }
+            if spec.name == "set", words.count >= 2 { return settings.first { $0.name == words[1] }?.values ?? onOffValues }
             return ["on", "off", "bell"]
         }
     }

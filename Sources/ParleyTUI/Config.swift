@@ -5,7 +5,7 @@ public enum NotifyMode: String, Sendable { case on, bell, off }
 
 /// Which escape sequence carries a desktop notification: OSC 777 (urxvt, foot, wezterm, kitty…) or
 /// OSC 9 (iTerm2, Windows Terminal…); off by default, since unknown terminals may print them.
-public enum DesktopNotify: String, Sendable { case off, osc777, osc9 }
+public enum DesktopNotify: String, Sendable, CaseIterable { case off, osc777, osc9 }
 
 /// `$XDG_CONFIG_HOME/parley/config.toml`, a TOML subset (documented in parley(5)):
 ///

@@ -1,5 +1,14 @@
+import ParleyClient
 import ParleyProtocol
 import ParleyStore
+
+/// Where pages of a conversation come from: the engine in the chat window, a store in tests and the bench.
+public protocol HistorySource {
+    func messages(in conversation: ConversationId, before: Int64?, limit: Int) throws -> [MessageRecord]
+}
+
+extension EncryptedStore: HistorySource {}
+extension Engine: HistorySource {}
 
 /// Paging a conversation's history from the store into the app state: the newest page when a window
 /// opens, older pages as scrolling nears the top of what is loaded. Only what is near the screen is
@@ -7,7 +16,7 @@ import ParleyStore
 public enum History {
     public static let pageSize = 200
 
-    public static func open(_ peer: String, from store: EncryptedStore, into state: inout AppState) {
+    public static func open(_ peer: String, from store: some HistorySource, into state: inout AppState) {
         let page = Self.page(of: peer, from: store, limit: pageSize)
         var conversation = AppState.Conversation()
         conversation.messages = page
@@ -19,7 +28,7 @@ public enum History {
     /// Loads the page before the oldest loaded message when fewer than a screen of lines is left above
     /// the visible part. Returns whether it loaded anything.
     @discardableResult
-    public static func loadOlderIfNeeded(_ state: inout AppState, from store: EncryptedStore, renderer: Renderer, width: Int, height: Int) -> Bool {
+    public static func loadOlderIfNeeded(_ state: inout AppState, from store: some HistorySource, renderer: Renderer, width: Int, height: Int) -> Bool {
         guard let peer = state.focus, let conversation = state.conversations[peer], !conversation.reachedStart,
               renderer.linesAvailableAbove(state, width: width, height: height) < height else {
             renderer.clampScroll(&state, width: width, height: height)
@@ -33,7 +42,7 @@ public enum History {
 
     /// Up to `limit` messages before `before` of the conversation the window calls `key` (its text, see
     /// `ConversationId.init(windowKey:)`), oldest first.
-    static func page(of key: String, from store: EncryptedStore, before: Int64? = nil, limit: Int) -> [ChatMessage] {
+    static func page(of key: String, from store: some HistorySource, before: Int64? = nil, limit: Int) -> [ChatMessage] {
         guard let conversation = ConversationId(windowKey: key) else { return [] }
         return ((try? store.messages(in: conversation, before: before, limit: limit)) ?? []).map(ChatMessage.init)
     }

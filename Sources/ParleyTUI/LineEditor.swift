@@ -3,7 +3,7 @@ import Foundation
 /// The input line: readline-style editing over grapheme clusters (so a cursor step never splits an emoji
 /// or a letter from its accent), history, a kill buffer, completion, and an emacs or vi keymap.
 public struct LineEditor: Sendable {
-    public enum Keymap: String, Sendable { case emacs, vi }
+    public enum Keymap: String, Sendable, CaseIterable { case emacs, vi }
     public enum Mode: Sendable { case insert, normal }
 
     public enum Outcome: Equatable, Sendable {

@@ -40,7 +40,7 @@ struct RelayCommand: AsyncParsableCommand {
             Exit status: 0 after a clean shutdown (SIGINT or SIGTERM), 1 usage error, 2 unexpected error, \
             3 the address cannot be bound, or the data directory or the TLS files cannot be used.
             """,
-        version: "0.1.0 (protocol v1)",
+        version: ParleyVersion.string,
         subcommands: [Serve.self]
     )
 }

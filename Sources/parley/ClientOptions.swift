@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyCrypto
+import ParleyOperations
 import ParleyProtocol
 import ParleyStore
 #if canImport(Glibc)
@@ -48,6 +49,9 @@ struct ClientOptions: ParsableArguments {
         let endpoint = try ParleyHome.endpoint(for: account.address, store: store, insecureOverride: insecure)
         return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: trustPolicy.policy)
     }
+
+    /// The operations on this account (what the subcommands adapt).
+    func openOperations() throws -> Operations { Operations(engine: try openEngine()) }
 }
 
 /// How to reach a relay for the first time (`init`, `link`); saved in the store for later commands.
@@ -117,6 +121,11 @@ enum Output {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
               let text = String(data: data, encoding: .utf8) else { return }
         line(PeerText.escapingForJSON(text))
+    }
+
+    /// An operation's result, as the daemon's method returns it (`JSONValue(encoding:)`): one line.
+    static func result(_ value: some Encodable) throws {
+        line(try JSONValue(encoding: value).serialized)
     }
 
     /// Text a peer controls (an address, a message, a file name, a reason), ready for a terminal.

@@ -113,7 +113,7 @@ struct DemoSession {
     static func waitForGreeting(_ engine: Engine, from guide: String) async throws {
         for _ in 0..<100 {
             _ = try await engine.receivePending()
-            if try !engine.store.messages(in: .direct(try AccountAddress(guide)), limit: 1).isEmpty { return }
+            if try !engine.messages(in: .direct(try AccountAddress(guide)), limit: 1).isEmpty { return }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

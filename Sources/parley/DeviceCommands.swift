@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
@@ -91,25 +92,12 @@ struct DevicesCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object per device.") var json = false
 
         func run() async throws {
-            let engine = try client.openEngine()
-            let devices: [DeviceInfo]
-            if let contact, contact != (await engine.account.address) {
-                guard let known = try engine.store.contact(contact) else { throw ClientError.unknownContact(contact) }
-                devices = (known.account.deviceList?.devices ?? []).map {
-                    DeviceInfo(id: $0.deviceId, identityKey: $0.identityKey.bytes, createdAt: $0.createdAt, name: nil, isThisDevice: false)
-                }
-            } else {
-                devices = try await engine.devices()
-            }
-            for device in devices {
-                let created = Date(timeIntervalSince1970: Double(device.createdAt) / 1000)
-                if json {
-                    Output.json(["id": device.id, "name": device.name ?? NSNull(), "thisDevice": device.isThisDevice,
-                                 "identityKey": Output.hex(device.identityKey), "created": device.createdAt])
-                } else {
-                    Output.line("#\(device.id)\(device.isThisDevice ? " (this device)" : "")\(device.name.map { "  \(Output.peer($0))" } ?? "")  " +
-                                "linked \(created.formatted(.iso8601))  key \(Output.hex(device.identityKey).prefix(16))…")
-                }
+            for device in try await client.openOperations().devices(of: contact) {
+                if json { try Output.result(device); continue }
+                let created = Date(timeIntervalSince1970: Double(device.created) / 1000)
+                let key = KeyFingerprint.short(try hex(device.identityKey, "the key"))
+                Output.line("#\(device.id)\(device.thisDevice == true ? " (this device)" : "")\(device.name.map { "  \(Output.peer($0))" } ?? "")  " +
+                            "linked \(created.formatted(.iso8601))  key \(key)")
             }
         }
     }
@@ -131,14 +119,14 @@ struct DevicesCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Flag(help: "Print the result as JSON.") var json = false
 
-        func run() async throws {
+        func validate() throws {
             guard history >= 0 else { throw ValidationError("--history cannot be negative") }
-            let parsed: LinkCode
-            do { parsed = try LinkCode(text: code) } catch { throw ValidationError("that is not a link code: \(error)") }
-            let engine = try client.openEngine()
-            let (id, summary) = try await engine.linkDevice(parsed, name: name, historyPerConversation: history)
-            if json { Output.json(["device": id, "contacts": summary.contacts, "messages": summary.messages]) }
-            else { Output.line("linked device #\(id) (sent \(summary.contacts) contacts, \(summary.messages) messages)") }
+        }
+
+        func run() async throws {
+            let linked = try await client.openOperations().linkDevice(code: code, name: name, history: history)
+            if json { try Output.result(linked); return }
+            Output.line("linked device #\(linked.device) (sent \(linked.contacts) contacts, \(linked.messages) messages)")
         }
     }
 
@@ -148,7 +136,7 @@ struct DevicesCommand: AsyncParsableCommand {
         @Argument(help: "The name; empty to remove it.") var name: String
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await client.openEngine().nameDevice(id, name.isEmpty ? nil : name)
+            try await client.openOperations().nameDevice(id, name)
         }
     }
 
@@ -165,7 +153,7 @@ struct DevicesCommand: AsyncParsableCommand {
         @Argument(help: "The device id (see `parley devices`).") var id: UInt32
         @OptionGroup var client: ClientOptions
         func run() async throws {
-            try await client.openEngine().revokeDevice(id)
+            try await client.openOperations().revokeDevice(id)
             Output.line("revoked device #\(id)")
         }
     }

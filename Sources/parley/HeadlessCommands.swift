@@ -1,27 +1,22 @@
 import ArgumentParser
 import Foundation
-import ParleyCrypto
 import ParleyClient
-import ParleyHeadless
-import ParleyProtocol
-import ParleyStore
+import ParleyOperations
 
-// One-shot commands that mirror the daemon's methods (parley-jsonrpc(5)); with --json each prints the
-// same objects the method returns, one per line.
+// One-shot commands that mirror the daemon's methods (parley-jsonrpc(5)): each adapts one operation, and
+// with --json prints the object (one per line for lists) the method returns.
 
-struct ContactsCommand: ParsableCommand {
+struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "contacts", abstract: "List the contacts (the listContacts method).")
 
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per contact.") var json = false
 
-    func run() throws {
-        let store = try client.openStore()
-        for contact in try store.contacts() {
-            if json { Output.line(NotificationShapes.contact(contact).serialized); continue }
-            let devices = contact.account.deviceList?.devices.count ?? 0
-            Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")")
+    func run() async throws {
+        for contact in try client.openOperations().contacts() {
+            if json { try Output.result(contact); continue }
+            Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(contact.devices) device\(contact.devices == 1 ? "" : "s")")
         }
     }
 }
@@ -43,27 +38,15 @@ struct SendReceiptCommand: AsyncParsableCommand {
     func validate() throws {
         guard !timestamps.isEmpty || !messageIds.isEmpty else { throw ValidationError("give --target-timestamp or --message-id") }
         guard type == "read" || type == "delivered" else { throw ValidationError("--type must be read or delivered") }
-        for id in messageIds where MessageId(hex: id) == nil { throw ValidationError("--message-id \(id) is not 32 hex digits") }
+        for id in messageIds { _ = try messageId(id, "--message-id") }
     }
 
     func run() async throws {
-        let engine = try client.openEngine()
-        var ids = messageIds.compactMap(Hex.decode)
-        if !timestamps.isEmpty {
-            let wanted = Set(timestamps)
-            let found = try engine.store.messages(in: .direct(try AccountAddress(contact)), limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
-            let missing = wanted.subtracting(found.map(\.sentAt))
-            guard missing.isEmpty else {
-                throw ValidationError("no message from \(contact) has the timestamp \(missing.sorted().map(String.init).joined(separator: ", "))")
-            }
-            ids += found.map(\.clientMessageId)
-        }
-        try await engine.sendReceipt(to: contact, read: type == "read", messageIds: ids)
-        if json {
-            Output.line(JSONValue.object(["recipient": .string(contact), "messageIds": .array(ids.map { .hex($0) })]).serialized)
-        } else {
-            Output.line("sent a \(type) receipt for \(ids.count) message\(ids.count == 1 ? "" : "s") to \(contact)")
-        }
+        let ids = try messageIds.map { try messageId($0, "--message-id") }
+        let result = try await client.openOperations().sendReceipt(to: contact, read: type == "read", messageIds: ids, timestamps: timestamps)
+        if json { try Output.result(result); return }
+        let count = result.messageIds.count
+        Output.line("sent a \(type) receipt for \(count) message\(count == 1 ? "" : "s") to \(contact)")
     }
 }
 
@@ -77,16 +60,14 @@ struct SendTypingCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let engine = try client.openEngine()
-        try await engine.sendTyping(to: contact, started: !stop)
-        if json { Output.line(JSONValue.object(["recipient": .string(contact), "stop": .bool(stop)]).serialized) }
+        let result = try await client.openOperations().sendTyping(to: [contact], stop: stop)
+        if json { try Output.result(result) }
     }
 }
 
-/// A message id given on the command line: 32 hex digits.
+/// A message id given on the command line: 32 hex digits, else a usage error naming the option.
 func messageId(_ text: String, _ option: String) throws -> [UInt8] {
-    guard let id = MessageId(hex: text) else { throw ValidationError("\(option) must be a message id (32 hex digits)") }
-    return id.bytes
+    do { return try MessageIdText.parse(text, option) } catch { throw ValidationError(error.description) }
 }
 
 struct GetAttachmentCommand: AsyncParsableCommand {
@@ -106,24 +87,13 @@ struct GetAttachmentCommand: AsyncParsableCommand {
     func validate() throws { _ = try messageId(id, "ID") }
 
     func run() async throws {
-        let engine = try client.openEngine()
-        let account = try AccountAddress(await engine.account.address)
-        let key = try messageId(id, "ID")
-        guard let record = try engine.store.message(sentBy: try AccountAddress(contact), clientMessageId: key)
-            ?? engine.store.message(sentBy: account, clientMessageId: key) else {
-            throw ValidationError("no message \(id) from \(contact)")
+        let result: AttachmentResult
+        do {
+            result = try await client.openOperations().saveAttachment(from: contact, id: try messageId(id, "ID"), to: output, replacing: force)
+        } catch OperationError.fileExists(let path) {
+            throw ClientError.file("\(OperationError.fileExists(path)) (pass --force to replace a file, or --output to choose another name)")
         }
-        guard let pointer = record.attachment else { throw ClientError.noAttachment }
-        let path = Engine.attachmentDestination(fileName: pointer.fileName, requested: output, fallback: "attachment-\(id)")
-        if !force, FileManager.default.fileExists(atPath: path) {
-            throw ClientError.file("\(path) already exists; nothing was written (pass --force to replace a file, or --output to choose another name)")
-        }
-        try await engine.saveAttachment(of: record, to: path, replacing: force)
-        if json {
-            Output.line(JSONValue.object(["id": .string(id), "filename": .string(pointer.fileName), "contentType": .string(pointer.contentType),
-                                          "size": .from(pointer.size), "file": .string(path)]).serialized)
-        } else {
-            Output.line("saved \(pointer.size) bytes to \(path)")
-        }
+        if json { try Output.result(result); return }
+        Output.line("saved \(result.size) bytes to \(result.file ?? "")")
     }
 }

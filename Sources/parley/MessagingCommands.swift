@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
@@ -18,16 +19,10 @@ struct AddContactCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let parsed: AccountAddress
-        do { parsed = try AccountAddress(address) } catch { throw ValidationError(error.description) }
-        let engine = try client.openEngine()
-        let contact = try await engine.addContact(parsed)
-        let devices = contact.account.deviceList?.devices.count ?? 0
-        if json {
-            Output.json(["address": contact.address, "devices": devices, "trust": "\(contact.trust)"])
-        } else {
-            Output.line("added \(contact.address) (\(devices) device\(devices == 1 ? "" : "s"), trust: \(contact.trust))")
-        }
+        do { _ = try AccountAddress(address) } catch { throw ValidationError(error.description) }
+        let contact = try await client.openOperations().addContact(address)
+        if json { try Output.result(contact); return }
+        Output.line("added \(contact.address) (\(contact.devices) device\(contact.devices == 1 ? "" : "s"), trust: \(contact.trust))")
     }
 }
 
@@ -66,33 +61,18 @@ struct SendCommand: AsyncParsableCommand {
             if body.hasSuffix("\n") || body.hasSuffix("\r\n") { body.removeLast() }
         }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
-        let quoted = try replyTo.map { try messageId($0, "--reply-to") }
-        let engine = try client.openEngine()
-        do {
-            let record = if let attachment {
-                try await engine.sendAttachment(file: attachment, to: contact, caption: body.isEmpty ? nil : body, replyTo: quoted)
-            } else {
-                try await engine.send(text: body, to: contact, replyTo: quoted)
-            }
-            report(record, pending: record.state == .pending)
-            // Saved but not accepted by the relay: the outbox retries it; the status says so.
-            if record.state == .pending { throw ExitCode(3) }
-        } catch let error as ClientError where error.exitCode == 3 {
-            // The outbox retries what the relay could not take now; a revoked device's never goes out.
-            if case .deviceRevoked = error { throw error }
-            if let address = try? AccountAddress(contact), let record = try? engine.store.messages(in: .direct(address), limit: 1).last, record.state == .pending { report(record, pending: true) }
-            throw error
+        let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
+        let sent = try await client.openOperations().send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
+        guard let result = sent.results.first else { return }
+        if json { try Output.result(sent) }
+        guard result.type == .pending else {
+            if !json { Output.line("\(result.state ?? "sent") to \(contact)") }
+            return
         }
-    }
-
-    private func report(_ record: MessageRecord, pending: Bool) {
-        if json {
-            Output.json(["id": Output.hex(record.clientMessageId), "to": contact, "state": "\(record.state)", "sentAt": record.sentAt])
-        } else if pending {
-            Output.line("saved in the outbox; delivery will be retried")
-        } else {
-            Output.line("\(record.state) to \(contact)")
-        }
+        // Saved but not taken by the relay: the outbox retries it; the status (3) says so.
+        if !json { Output.line("saved in the outbox; delivery will be retried") }
+        if let reason = result.pendingBecause { fail(reason.message, ErrorCategory.relayOrNetwork.exitCode) }
+        throw ExitCode(ErrorCategory.relayOrNetwork.exitCode)
     }
 }
 

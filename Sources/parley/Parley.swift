@@ -1,5 +1,6 @@
 import ArgumentParser
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyStore
 #if canImport(Glibc)
@@ -22,12 +23,9 @@ enum ParleyMain {
             }
         } catch let code as ExitCode {
             exit(code.rawValue)
-        } catch let error as ClientError {
-            fail(error.description, error.exitCode)
-        } catch let error as StoreError {
-            fail(error.description, error.exitCode)
-        } catch let error as ProtocolError {
-            fail("\(error)", ParleyExit.unexpected)
+        } catch let error as any ClassifiedError {
+            // The operations', the engine's and the store's errors: their row of `ErrorCategory` gives the status.
+            fail(ErrorBody(error).message, ErrorCategory.of(error).exitCode)
         } catch {
             let code = Parley.exitCode(for: error)
             if code == .success { Parley.exit(withError: error) }
@@ -37,15 +35,9 @@ enum ParleyMain {
             if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
             let line = "parley: \(message.isEmpty ? String(describing: error) : message)\n"
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-            exit(code == .validationFailure ? ParleyExit.usage : ParleyExit.unexpected)
+            exit(code == .validationFailure ? ErrorCategory.invalidInput.exitCode : ErrorCategory.unexpected.exitCode)
         }
     }
-}
-
-/// Exit statuses, as documented in parley(1).
-enum ParleyExit {
-    static let usage: Int32 = 1
-    static let unexpected: Int32 = 2
 }
 
 /// An error's one line on standard error. It can carry what a relay or a peer wrote (a relay's error text,
@@ -54,17 +46,6 @@ func fail(_ message: String, _ code: Int32) -> Never {
     let line = "parley: \(PeerText.forTerminal(message, multiline: true))\n"
     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     exit(code)
-}
-
-extension StoreError {
-    /// Wrong passphrase, wrong or unreadable key file, missing store: the user can fix it (1). A damaged
-    /// or tampered store is unexpected (2).
-    var exitCode: Int32 {
-        switch self {
-        case .corrupt, .tamperedRow, .malformedRecord, .io, .unsupportedSchema, .upgradeFailed: ParleyExit.unexpected
-        default: ParleyExit.usage
-        }
-    }
 }
 
 /// The `parley` command. Subcommands grow with the issues: the relay client, verification, headless mode
@@ -91,8 +72,4 @@ struct Parley: AsyncParsableCommand {
                       HelpCommandsCommand.self],
         defaultSubcommand: ChatCommand.self
     )
-}
-
-enum ParleyVersion {
-    static let string = "0.1.0 (protocol v1)"
 }

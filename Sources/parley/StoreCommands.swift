@@ -2,14 +2,14 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyCrypto
+import ParleyOperations
 import ParleyRelayAPI
-import ParleyProtocol
 import ParleyStore
 
-struct SearchCommand: ParsableCommand {
+struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search message history.",
+        abstract: "Search message history (the search method).",
         discussion: """
             Case-insensitive substring search, newest first. No plaintext index exists on disk: every message \
             is decrypted in memory and scanned.
@@ -17,28 +17,20 @@ struct SearchCommand: ParsableCommand {
 
     @Argument(help: "The text to look for.") var text: String
     @Option(help: ArgumentHelp("Only the conversation with this contact.", valueName: "CONTACT")) var contact: String?
-    @Option(help: "Most results to show.") var limit: Int = 50
+    @Option(help: "Most results to show (1-10000).") var limit: Int = Operations.defaultSearchLimit
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per result.") var json = false
 
     func validate() throws {
         guard !text.isEmpty else { throw ValidationError("the search text is empty") }
-        guard (1...10_000).contains(limit) else { throw ValidationError("--limit must be between 1 and 10000") }
     }
 
-    func run() throws {
-        let store = try client.openStore()
-        if let contact, try store.contact(contact) == nil { throw ClientError.unknownContact(contact) }
-        let results = try store.search(text, in: try contact.map { .direct(try AccountAddress($0)) }, limit: limit)
+    func run() async throws {
+        let results = try client.openOperations().search(text, with: contact, limit: limit)
         for m in results {
-            if json {
-                Output.json(["id": Output.hex(m.clientMessageId), "conversation": m.conversation.description, "from": m.sender.address,
-                             "direction": m.direction == .incoming ? "incoming" : "outgoing", "sentAt": m.sentAt, "text": m.text,
-                             "state": "\(m.state)"])
-            } else {
-                let who = m.direction == .incoming ? m.sender.address : "you → \(m.conversation.description)"
-                Output.line("\(Self.timestamp(m.sentAt))  \(Output.peer(who)): " + Output.peer(m.text, multiline: true))
-            }
+            if json { try Output.result(m); continue }
+            let who = m.direction == "incoming" ? m.source : "you → \(m.conversation)"
+            Output.line("\(Self.timestamp(m.timestamp))  \(Output.peer(who)): " + Output.peer(m.message, multiline: true))
         }
         if !json && results.isEmpty { Output.line("no messages contain \"\(text)\"") }
     }
@@ -82,8 +74,8 @@ struct BackupExport: ParsableCommand {
     @OptionGroup var backup: BackupPassphraseOption
 
     func run() throws {
-        let store = try client.openStore()
-        let summary = try Backup.export(store, to: file, passphrase: try backup.read(confirm: true))
+        let operations = try client.openOperations()
+        let summary = try operations.exportBackup(to: file, passphrase: try backup.read(confirm: true))
         Output.line("exported \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") to \(file)")
     }
 }

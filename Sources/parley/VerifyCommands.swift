@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyCrypto
-import ParleyHeadless
+import ParleyOperations
 import ParleyProtocol
 import ParleyQR
 import ParleyStore
@@ -77,63 +77,54 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let engine = try client.openEngine()
-        if digits == nil && code == nil {
-            let number = try await engine.safetyNumber(with: contact)
-            if json {
-                Output.json(["contact": contact, "safetyNumber": number.digits, "scannable": Output.hex(number.scannable)])
-                return
-            }
+        let operations = try client.openOperations()
+        guard digits != nil || code != nil else {
+            let number = try await operations.safetyNumber(with: contact)
+            if json { try Output.result(number); return }
             Output.line("Safety number with \(contact):\n")
-            let grouped = SafetyNumber.grouped(number.digits).split(separator: " ")
+            let grouped = SafetyNumber.grouped(number.safetyNumber).split(separator: " ")
             for row in stride(from: 0, to: grouped.count, by: 4) {
                 Output.line("    " + grouped[row..<min(row + 4, grouped.count)].joined(separator: " "))
             }
             Output.line("")
-            for line in try qrLines(number.scannable, ascii: ascii) { Output.line(line) }
+            for line in try qrLines(try hex(number.scannableSafetyNumber, "the code"), ascii: ascii) { Output.line(line) }
             Output.line("\nIf your contact sees the same numbers, run: parley verify \(contact) --digits \"…\"")
             return
         }
-        let outcome: Engine.VerificationOutcome = if let digits {
-            try await engine.verify(contact, digits: digits)
-        } else {
-            try await engine.verify(contact, scanned: try hex(code!, "--code"))
+        let evidence: Operations.Evidence = if let digits { .digits(digits) } else { .scanned(try hex(code!, "--code")) }
+        let result: VerificationResult
+        do { result = try await operations.verify(contact, evidence) } catch OperationError.notASafetyNumber {
+            throw ValidationError(digits != nil ? "--digits must be the 60 digits of a safety number" : "--code is not a Parley safety-number code")
         }
-        if json { Output.json(["contact": contact, "result": "\(outcome)"]) }
-        switch outcome {
+        if json { try Output.result(result) }
+        switch result.result {
         case .verified:
             if !json { Output.line("\(contact) is verified.") }
+        case .versionMismatch:
+            if !json, let theirs = result.theirVersion, let ours = result.ourVersion {
+                Output.line("The code was made by a different version (theirs \(theirs), ours \(ours)); compare the digits instead.")
+            }
+            throw ExitCode(ErrorCategory.userError.exitCode)
         case .mismatch:
             if !json { Output.line("The safety numbers do NOT match: \(contact) is not verified.") }
-            throw ExitCode(1)
-        case .versionMismatch(let theirs, let ours):
-            if !json { Output.line("The code was made by a different version (theirs \(theirs), ours \(ours)); compare the digits instead.") }
-            throw ExitCode(1)
-        case .malformed:
-            throw ValidationError(digits != nil ? "--digits must be the 60 digits of a safety number" : "--code is not a Parley safety-number code")
+            throw ExitCode(ErrorCategory.userError.exitCode)
         }
     }
 }
 
-struct IdentitiesCommand: ParsableCommand {
+struct IdentitiesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "identities",
-        abstract: "List every contact's identity state: unverified, verified, changed, untrusted.")
+        abstract: "List every contact's identity state (unverified, verified, changed, untrusted) and safety number (the listIdentities method).")
 
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per contact.") var json = false
 
-    func run() throws {
-        let store = try client.openStore()
-        for contact in try store.contacts() {
-            let key = Output.hex(Array(contact.account.accountKey.bytes.prefix(8)))
-            let devices = contact.account.deviceList?.devices.count ?? 0
-            if json {
-                Output.json(["address": contact.address, "trust": "\(contact.trust)", "devices": devices,
-                             "accountKey": Output.hex(contact.account.accountKey.bytes)])
-            } else {
-                Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(devices) device\(devices == 1 ? "" : "s")  key \(key)…")
-            }
+    func run() async throws {
+        for identity in try await client.openOperations().identities() {
+            if json { try Output.result(identity); continue }
+            let key = KeyFingerprint.short(try hex(identity.accountKey, "the key"))
+            Output.line("\(Output.peer(identity.address))  \(identity.trust)  \(identity.devices) device\(identity.devices == 1 ? "" : "s")  key \(key)")
         }
     }
 }
@@ -151,21 +142,15 @@ struct TrustCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let engine = try client.openEngine()
-        if let digits = verifiedSafetyNumber {
-            guard try await engine.verify(contact, digits: digits) == .verified else {
-                if json { Output.json(["address": contact, "result": "mismatch"]) }
-                else { Output.line("The safety numbers do NOT match: nothing was changed.") }
-                throw ExitCode(1)
-            }
-            if !json { Output.line("\(contact) is verified.") }
-        } else {
-            try await engine.trust(contact)
-            if !json { Output.line("accepted the current identity key of \(contact) (not verified)") }
+        let result: TrustResult
+        do {
+            result = try await client.openOperations().trust(contact, verifiedSafetyNumber: verifiedSafetyNumber)
+        } catch OperationError.safetyNumberMismatch where !json {
+            Output.line("The safety numbers do NOT match: nothing was changed.")
+            throw ExitCode(ErrorCategory.userError.exitCode)
         }
-        if json, let trust = try engine.store.contact(contact)?.trust {
-            Output.json(["address": contact, "trustLevel": NotificationShapes.trustLevel(trust)])
-        }
+        if json { try Output.result(result); return }
+        Output.line(verifiedSafetyNumber != nil ? "\(contact) is verified." : "accepted the current identity key of \(contact) (not verified)")
     }
 }
 

@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import ParleyClient
+@testable import ParleyClient
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI

@@ -55,3 +55,16 @@ import Testing
         #expect(editor.string == "/attach \(dir)/notes.txt ")
     }
 }
+
+@Suite struct SettingTableTests {
+    /// /set's help, its completion and its complaints come from the one table of keys.
+    @Test func setIsDescribedByTheSettingsTable() throws {
+        let set = try #require(CommandTable.find("set"))
+        for setting in CommandTable.settings {
+            #expect(set.help.contains("\(setting.name) (\(setting.values.joined(separator: "|")))"))
+            #expect(CommandTable.candidates(for: "/set \(setting.name) ", contacts: [], themes: []) == setting.values)
+        }
+        #expect(CommandTable.settings.first { $0.name == "notify" }?.complaint == "notify is off, osc777 or osc9")
+        #expect(CommandTable.settings.first { $0.name == "keymap" }?.complaint == "keymap is emacs or vi")
+    }
+}

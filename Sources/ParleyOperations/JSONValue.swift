@@ -126,3 +126,11 @@ extension JSONValue {
     public static func from(_ value: Int) -> JSONValue { .int(Int64(value)) }
     public static func hex(_ bytes: [UInt8]) -> JSONValue { .string(Hex.encode(bytes)) }
 }
+
+extension JSONValue {
+    /// A result value as JSON: the one encoding of the operations' results, which `--json` prints and the
+    /// daemon's methods return. Optional members that are nil are left out.
+    public init(encoding value: some Encodable) throws {
+        self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))
+    }
+}

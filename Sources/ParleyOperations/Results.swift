@@ -1,0 +1,91 @@
+import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyStore
+
+// The operations' results. Member names are signal-cli's where the concept is the same (the daemon
+// promises them); `--json` prints exactly these objects.
+
+public struct ContactResult: Codable, Sendable, Equatable {
+    public let address: String
+    public let name: String
+    public let trustLevel: String
+    public let devices: Int
+
+    init(_ contact: Contact) {
+        address = contact.address
+        name = contact.displayName
+        trustLevel = TrustLevel.name(contact.trust)
+        devices = contact.account.deviceList?.devices.count ?? 0
+    }
+}
+
+public struct IdentityResult: Codable, Sendable, Equatable {
+    public let address: String
+    public let trustLevel: String
+    /// How many devices the contact's signed device list holds.
+    public let devices: Int
+    public let accountKey: String
+    public let safetyNumber: String
+    public let scannableSafetyNumber: String
+}
+
+public struct SafetyNumberResult: Codable, Sendable, Equatable {
+    public let address: String
+    public let safetyNumber: String
+    public let scannableSafetyNumber: String
+}
+
+public struct VerificationResult: Codable, Sendable, Equatable {
+    public let address: String
+    public enum Verdict: String, Codable, Sendable { case verified, mismatch, versionMismatch }
+
+    public let result: Verdict
+    /// For a version mismatch: the scanned code's version and ours (for people; not in the JSON).
+    public var theirVersion: Int? = nil
+    public var ourVersion: Int? = nil
+
+    enum CodingKeys: String, CodingKey { case address, result }
+}
+
+public struct TrustResult: Codable, Sendable, Equatable {
+    public let address: String
+    public let trustLevel: String
+}
+
+public struct DeviceResult: Codable, Sendable, Equatable {
+    public let id: UInt32
+    public let identityKey: String
+    public let created: UInt64
+    /// Whether it is the device answering; left out for a contact's devices.
+    public let thisDevice: Bool?
+    /// The label given with `devices name` (this account's devices only).
+    public let name: String?
+}
+
+public struct LinkedDeviceResult: Codable, Sendable, Equatable {
+    public let device: UInt32
+    public let contacts: Int
+    public let messages: Int
+}
+
+/// signal-cli's trust levels, where they match: TRUSTED_VERIFIED, TRUSTED_UNVERIFIED, UNTRUSTED; Parley
+/// adds CHANGED (a verified key changed: sending stopped until the user decides).
+public enum TrustLevel {
+    static let names: [(TrustState, String)] = [
+        (.verified, "TRUSTED_VERIFIED"), (.unverified, "TRUSTED_UNVERIFIED"), (.changed, "CHANGED"), (.untrusted, "UNTRUSTED"),
+    ]
+
+    public static func name(_ t: TrustState) -> String { names.first { $0.0 == t }!.1 }
+
+    /// The state a level names (a result's `trustLevel` back in the words people read: `"\(state)"`).
+    public static func state(_ name: String) -> TrustState? { names.first { $0.1 == name }?.0 }
+}
+
+extension ContactResult {
+    public var trust: TrustState { TrustLevel.state(trustLevel) ?? .untrusted }
+}
+
+extension IdentityResult {
+    public var trust: TrustState { TrustLevel.state(trustLevel) ?? .untrusted }
+}

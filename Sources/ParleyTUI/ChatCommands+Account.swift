@@ -1,0 +1,200 @@
+import Foundation
+import ParleyClient
+import ParleyCrypto
+import ParleyOperations
+import ParleyProtocol
+import ParleyQR
+import ParleyRelayAPI
+import ParleyStore
+
+/// The slash commands that act on the account through the operations layer (`Operations`): contacts,
+/// verification and trust, devices, files, failed messages, search.
+extension ChatController {
+    func trust(_ name: String?) {
+        guard let peer = resolve(name ?? state.focus) else { return }
+        engineCall("trusted \(peer)", reloading: peer) { _ = try await Operations(engine: $0).trust(peer) }
+    }
+
+    func add(_ address: String) {
+        do { _ = try AccountAddress(address) } catch {
+            state.say("usage: /add NAME@HOST:PORT (\(error))", error: true)
+            return
+        }
+        let engine = engine, inbox = inbox
+        state.say("looking up \(address)…")
+        Task {
+            do {
+                let contact = try await Operations(engine: engine).addContact(address)
+                inbox.post { c in
+                    c.state.ensureRosterEntry(contact.address, trust: contact.trust)
+                    c.open(contact.address)
+                    c.state.say("added \(contact.address)")
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say("cannot add \(address): \(text)", error: true) }
+            }
+        }
+    }
+
+    func verify(_ args: [String]) {
+        var args = args[...]
+        var peer = state.focus
+        if let first = args.first, !first.allSatisfy(\.isNumber) {
+            peer = resolve(first)
+            args = args.dropFirst()
+            if peer == nil { return }
+        }
+        guard let peer else { state.say("which contact? /verify CONTACT", error: true); return }
+        let digits = args.joined()
+        let engine = engine, inbox = inbox
+        if digits.isEmpty {
+            Task {
+                do {
+                    let number = try await Operations(engine: engine).safetyNumber(with: peer)
+                    let payload = Hex.decode(number.scannableSafetyNumber) ?? []
+                    let qr = (try? QRCode.encode(payload)).map { QRRenderer.halfBlocks($0, quietZone: 2) } ?? []
+                    inbox.post { c in
+                        c.state.verification = AppState.Verification(peer: peer, digits: number.safetyNumber, qrLines: qr,
+                                                                     trust: c.state.trust(of: peer) ?? .unverified)
+                    }
+                } catch {
+                    let text = ChatController.describe(error)
+                    inbox.post { $0.state.say(text, error: true) }
+                }
+            }
+            return
+        }
+        Task {
+            do {
+                let outcome = try await Operations(engine: engine).verify(peer, .digits(digits))
+                inbox.post { c in
+                    c.reload(peer)
+                    c.state.verification = nil
+                    if outcome.result == .verified { c.state.say("\(peer) is verified ✔") }
+                    else { c.state.say("the safety number does NOT match (\(outcome.result.rawValue)) — \(peer) stays unverified", error: true) }
+                }
+            } catch OperationError.notASafetyNumber {
+                // Too few digits, or not digits: as wrong as a mismatch to the person comparing.
+                inbox.post { $0.state.say("the safety number does NOT match (not 60 digits) — \(peer) stays unverified", error: true) }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say(text, error: true) }
+            }
+        }
+    }
+
+    func attach(_ args: [String]) {
+        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        guard let file = args.first else { state.say("usage: /attach FILE [CAPTION]", error: true); return }
+        let path = Self.expand(file)
+        let caption = args.dropFirst().joined(separator: " ")
+        let engine = engine, inbox = inbox, name = (path as NSString).lastPathComponent
+        state.say("encrypting and uploading \(name)…")
+        Task {
+            do {
+                let sent = try await Operations(engine: engine).send(.init(recipients: [peer], text: caption, attachment: path))
+                let account = try AccountAddress(await engine.account.address)
+                let record = try sent.id.flatMap(Hex.decode).flatMap { try engine.message(sentBy: account, clientMessageId: $0) }
+                inbox.post { c in
+                    if let record { c.showMessage(ChatMessage(record)) }
+                    c.state.say(sent.results.first?.type == .pending ? "\(name) waits in the outbox" : "sent \(name)")
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say("not sent: \(text)", error: true) }
+            }
+        }
+    }
+
+    func save(_ target: String?) {
+        guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
+        guard let newest = state.conversations[peer]?.messages.last(where: { $0.attachment != nil }) else {
+            state.say("no attachment in this conversation", error: true)
+            return
+        }
+        let operations = Operations(engine: engine), inbox = inbox
+        let sender = newest.sender, id = newest.clientMessageId, path = target.map(Self.expand)
+        state.say("downloading…")
+        Task {
+            do {
+                let saved = try await operations.saveAttachment(from: sender, id: id, to: path)
+                inbox.post { $0.state.say("saved \(saved.file ?? "")") }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say("not saved: \(text)", error: true) }
+            }
+        }
+    }
+
+    func devices(_ name: String?) {
+        var peer = state.focus
+        if let name { guard let p = resolve(name) else { return }; peer = p }
+        let engine = engine, inbox = inbox
+        Task {
+            do {
+                let devices = try await Operations(engine: engine).devices(of: peer)
+                let own = await engine.account.address
+                let title: String
+                if let peer, peer != own, let contact = try engine.contact(peer) {
+                    title = "Devices of \(peer) (\(TrustBadge.words(contact.trust).0)):"
+                } else {
+                    title = "Your devices (\(own)):"
+                }
+                let lines = devices.map { "  device #\($0.id)  \(KeyFingerprint.short(Hex.decode($0.identityKey) ?? []))" }
+                inbox.post { c in
+                    c.state.log(([title] + (lines.isEmpty ? ["  (no device list yet)"] : lines)).joined(separator: "\n"))
+                    c.state.focus(nil)
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say(text, error: true) }
+            }
+        }
+    }
+
+    /// /retry and /delete: the newest failed message of the focused conversation.
+    func failed(retry: Bool) {
+        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        let operations = Operations(engine: engine), inbox = inbox
+        Task {
+            do {
+                if retry {
+                    let record = try await operations.retryFailed(with: peer)
+                    inbox.post { c in
+                        c.reload(peer)
+                        c.state.say(record.state == .pending ? "sent again; it waits in the outbox" : "sent again")
+                    }
+                } else {
+                    try await operations.deleteFailed(with: peer)
+                    inbox.post { c in
+                        c.reload(peer)
+                        c.state.say("deleted the failed message")
+                    }
+                }
+            } catch OperationError.refused(let text) {
+                inbox.post { $0.state.say(text, error: true) }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { c in
+                    c.reload(peer)
+                    c.state.say((retry ? "not sent: " : "not deleted: ") + text, error: true)
+                }
+            }
+        }
+    }
+
+    func search(_ text: String) {
+        guard !text.isEmpty else { state.say("usage: /search TEXT", error: true); return }
+        let hits = (try? Operations(engine: engine).search(text)) ?? []
+        state.log("Search for \"\(text)\": \(hits.count) hit\(hits.count == 1 ? "" : "s")", style: .title)
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        for hit in hits {
+            let when = formatter.string(from: Date(timeIntervalSince1970: Double(hit.timestamp) / 1000))
+            let who = hit.direction == "outgoing" ? "me → \(hit.conversation)" : hit.source
+            state.log("  \(when) \(who): \(hit.message.replacingOccurrences(of: "\n", with: " "))")
+        }
+        state.focus(nil)
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+
+/// One slash command: its name, arguments, help, what each argument completes to, and what it does
+/// (`run`, bound in the table itself, so dispatch, `/help`, completion and the man page come from one entry).
+public struct CommandSpec: Sendable, Equatable {
+    /// What an argument position completes to.
+    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff, file }
+
+    /// A command's handler: the chat window and the words after the command name.
+    typealias Handler = @Sendable (ChatController, [String]) -> Void
+
+    public let name: String
+    public let arguments: String
+    public let summary: String
+    public let help: String
+    public let completions: [Completion]
+    public var aliases: [String] = []
+    let run: Handler
+
+    init(name: String, arguments: String, summary: String, help: String, completions: [Completion], aliases: [String] = [],
+         run: @escaping Handler) {
+        self.name = name
+        self.arguments = arguments
+        self.summary = summary
+        self.help = help
+        self.completions = completions
+        self.aliases = aliases
+        self.run = run
+    }
+
+    public var usage: String { "/" + name + (arguments.isEmpty ? "" : " " + arguments) }
+
+    public static func == (a: CommandSpec, b: CommandSpec) -> Bool {
+        (a.name, a.arguments, a.summary, a.help, a.completions, a.aliases) == (b.name, b.arguments, b.summary, b.help, b.completions, b.aliases)
+    }
+}
+
+/// One `/set` key: the values it takes (its help and completion), how it shows and how it changes.
+struct SettingSpec: Sendable {
+    let name: String
+    let values: [String]
+    let show: @Sendable (ChatController) -> String
+    /// Applies a value; false when it is not one the setting takes.
+    let apply: @Sendable (ChatController, String) -> Bool
+
+    /// What `/set` says about a value it does not take: "keymap is emacs or vi".
+    var complaint: String { "\(name) is " + values.dropLast().joined(separator: ", ") + " or " + (values.last ?? "") }
+}

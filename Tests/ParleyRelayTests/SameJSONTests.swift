@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+
+/// The README promises that `--json` prints the objects the daemon's methods return. Every operation that
+/// has both surfaces runs through both against one account on a real relay, and the objects are compared.
+@Suite("End to end: --json and JSON-RPC give the same objects")
+struct SameJSONTests {
+    /// One operation: the `parley` arguments (without --json) and the method with its params.
+    struct Pair {
+        let cli: [String]
+        let method: String
+        let params: [String: Any]
+        /// Members that differ by nature between two runs (a new message's id and time, a chosen path).
+        var varying: Set<String> = []
+        /// Whether the command's status is 1 though it printed its result (a safety-number mismatch).
+        var exitsOne = false
+    }
+
+    @Test("contacts, addContact, identities, verify, trust, devices, search, attachments, receipts, typing, send")
+    func sameObjects() async throws {
+        try await withRelay { relay, directory in
+            let bot = try await CLIHome.create("bot", on: relay, in: directory)
+            let alice = try await CLIHome.create("alice", on: relay, in: directory)
+            let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
+            try await bot.must(["add-contact", aliceAddress])
+            try await alice.must(["add-contact", botAddress])
+            let file = directory.sub("notes.txt")
+            try Data("attachment body\n".utf8).write(to: URL(fileURLWithPath: file))
+            try await alice.must(["send", botAddress, "hello file", "--attachment", file])
+            try await alice.must(["send", botAddress, "hi bot"])
+            let received = try await bot.must(["receive", "--json", "--timeout", "0"]).stdout
+            let messages = try received.split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let withFile = try #require(messages.first { $0["text"] as? String == "hello file" }?["id"] as? String)
+            let plain = try #require(messages.first { $0["text"] as? String == "hi bot" })
+            let plainId = try #require(plain["id"] as? String), plainTimestamp = try #require(plain["sentAt"] as? Int)
+            let wrongDigits = String(repeating: "1", count: 60)
+
+            let pairs: [Pair] = [
+                Pair(cli: ["contacts"], method: "listContacts", params: [:]),
+                Pair(cli: ["add-contact", aliceAddress], method: "addContact", params: ["recipient": aliceAddress]),
+                Pair(cli: ["identities"], method: "listIdentities", params: [:]),
+                Pair(cli: ["verify", aliceAddress], method: "verify", params: ["recipient": aliceAddress]),
+                Pair(cli: ["verify", aliceAddress, "--digits", wrongDigits], method: "verify",
+                     params: ["recipient": aliceAddress, "safetyNumber": wrongDigits], exitsOne: true),
+                Pair(cli: ["trust", aliceAddress], method: "trust", params: ["recipient": aliceAddress]),
+                Pair(cli: ["devices"], method: "listDevices", params: [:]),
+                Pair(cli: ["devices", aliceAddress], method: "listDevices", params: ["recipient": aliceAddress]),
+                Pair(cli: ["search", "hello file"], method: "search", params: ["query": "hello file"]),
+                Pair(cli: ["search", "file", "--contact", aliceAddress, "--limit", "1"], method: "search",
+                     params: ["query": "file", "recipient": aliceAddress, "limit": 1]),
+                Pair(cli: ["get-attachment", aliceAddress, withFile, "--output", directory.sub("by-cli.txt")], method: "getAttachment",
+                     params: ["recipient": aliceAddress, "id": withFile, "file": directory.sub("by-rpc.txt")], varying: ["file"]),
+                Pair(cli: ["send-receipt", aliceAddress, "--target-timestamp", String(plainTimestamp)], method: "sendReceipt",
+                     params: ["recipient": aliceAddress, "targetTimestamp": plainTimestamp]),
+                Pair(cli: ["send-receipt", aliceAddress, "--message-id", plainId, "--type", "delivered"], method: "sendReceipt",
+                     params: ["recipient": aliceAddress, "messageId": plainId, "type": "delivered"]),
+                Pair(cli: ["send-typing", aliceAddress], method: "sendTyping", params: ["recipient": aliceAddress]),
+                Pair(cli: ["send-typing", aliceAddress, "--stop"], method: "sendTyping", params: ["recipient": aliceAddress, "stop": true]),
+                Pair(cli: ["send", aliceAddress, "same shape"], method: "send", params: ["recipient": aliceAddress, "message": "same shape"],
+                     varying: ["id", "timestamp"]),
+            ]
+
+            // The command line first (the daemon holds the account while it runs), then the methods.
+            var printed: [[Any]] = []
+            for pair in pairs {
+                let result = try await bot.run(pair.cli + ["--json"])
+                #expect(result.status == (pair.exitsOne ? 1 : 0), "parley \(pair.cli.joined(separator: " ")): \(result.summary)")
+                printed.append(try result.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) })
+            }
+            let daemon = DaemonProcess(home: bot)
+            try await daemon.start()
+            let client = try RPCClient(socket: daemon.socket)
+            for (pair, lines) in zip(pairs, printed) {
+                let returned = try await client.result(pair.method, pair.params)
+                // A list is printed one object per line; anything else is one line.
+                let objects = (returned as? [Any]) ?? [returned]
+                #expect(!objects.isEmpty, "\(pair.method) returned nothing to compare")
+                #expect(Self.normalised(lines, pair.varying) == Self.normalised(objects, pair.varying),
+                        "parley \(pair.cli.joined(separator: " ")) --json printed \(lines), \(pair.method) returned \(objects)")
+            }
+            #expect(FileManager.default.contents(atPath: directory.sub("by-cli.txt")) == FileManager.default.contents(atPath: directory.sub("by-rpc.txt")))
+            try await daemon.stop()
+        }
+    }
+
+    /// The objects with the varying members replaced by their JSON type (so their presence and kind still
+    /// count), at any depth, as one comparable value.
+    static func normalised(_ objects: [Any], _ varying: Set<String>) -> NSArray {
+        func kind(_ value: Any) -> String {
+            switch value {
+            case is String: "<string>"
+            case is NSNumber: "<number>"
+            case is NSNull: "<null>"
+            default: "<\(type(of: value))>"
+            }
+        }
+        func walk(_ value: Any) -> Any {
+            if let object = value as? [String: Any] {
+                var out: [String: Any] = [:]
+                for (key, member) in object { out[key] = varying.contains(key) ? kind(member) : walk(member) }
+                return out as NSDictionary
+            }
+            if let array = value as? [Any] { return array.map(walk) as NSArray }
+            return value
+        }
+        return objects.map(walk) as NSArray
+    }
+}
