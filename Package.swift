@@ -147,6 +147,15 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory) and the
+        // in-process relay: the relay core on an in-memory database behind a RelayTransport.
+        .target(
+            name: "ParleyTestSupport",
+            dependencies: ["ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"],
+            path: "Tests/ParleyTestSupport"
+        ),
+        // The engine's drain, batching, outbox and multi-device logic against in-process relays.
+        .testTarget(name: "ParleyClientTests", dependencies: ["ParleyTestSupport", "ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
     ],
     swiftLanguageModes: [.v6]
 )
