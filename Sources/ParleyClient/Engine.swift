@@ -482,18 +482,15 @@ public actor Engine {
     }
 }
 
-/// Fetches bundles from the relay for the session manager.
+/// Fetches bundles for the session manager, from the relay that serves each device's account (reached as
+/// every other request to that relay is: `RelayTransport.relay(serving:homeRelay:)`).
 struct RelayBundles: PreKeyBundleSource {
     let home: any RelayTransport
     /// This account's relay name (`HOST[:PORT]`).
     let homeRelay: String?
     func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
-        var client = home
-        if let peer = AccountAddressParts.relay(of: device.address), peer != homeRelay {
-            client = try home.transport(to: try RelayEndpoint(relay: peer, tls: home.endpoint.baseURL.hasPrefix("https"),
-                                                              insecure: true, caFile: home.endpoint.caFile))
-        }
-        return try PreKeyBundle(decoding: try await client.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
+        let relay = try home.relay(serving: device.address, homeRelay: homeRelay)
+        return try PreKeyBundle(decoding: try await relay.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
     }
 }
 
