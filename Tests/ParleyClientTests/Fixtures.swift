@@ -36,8 +36,3 @@ struct Pair {
         try await relay.calls.fetch(limit: 500, after: nil, token: try await bob.engine.sessionToken()).messages.count
     }
 }
-
-extension ClientDevice {
-    /// Messages this account wrote to `peer`.
-    func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
-}

@@ -19,6 +19,7 @@ public final class ClientDevice: @unchecked Sendable {
 
     public var store: EncryptedStore { engine.store }
     public var address: String { get async { await engine.account.address } }
+    public var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
 
     /// Creates the account `name@<relay's name>` with device 1 (registration and prekey upload included).
     public static func create(_ name: String, on relay: any RelayTransport, relayName: String, in directory: TemporaryDirectory,
@@ -53,24 +54,8 @@ public final class ClientDevice: @unchecked Sendable {
         let preKeys = LocalPreKeys.generate(oneTime: 10)
         try store.saveLocalAccount(account, preKeys: preKeys)
         let device = ClientDevice(engine: try Engine(store: store, relay: engine.relay), home: home)
-        try await engine.relay.uploadPreKeys(Self.preKeyUpload(preKeys, identity: identity), token: try await device.engine.sessionToken())
+        try await engine.relay.uploadPreKeys(preKeyUpload(preKeys, identity: identity), token: try await device.engine.sessionToken())
         return device
-    }
-
-    /// The full prekey upload for `keys` (what `Engine.createAccount` sends).
-    public static func preKeyUpload(_ keys: LocalPreKeys, identity: DeviceIdentity) -> PreKeyUpload {
-        func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
-            SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
-        }
-        let spk = keys.signedPreKeys[keys.currentSignedPreKeyId]!.publicKey
-        let lastResort = keys.lastResortPQPreKeys[keys.currentLastResortPQPreKeyId]!.publicKey
-        return PreKeyUpload(
-            signedPreKey: signed(keys.currentSignedPreKeyId, KeyEncoding.encode(spk), spk.bytes),
-            lastResortPQPreKey: signed(keys.currentLastResortPQPreKeyId, KeyEncoding.encode(lastResort), lastResort.bytes),
-            oneTimePreKeys: keys.oneTimePreKeys.sorted { $0.key < $1.key }.map { OneTimePreKeyEntry(id: $0.key, key: Base64Bytes($0.value.publicKey.bytes)) },
-            oneTimePQPreKeys: keys.oneTimePQPreKeys.sorted { $0.key < $1.key }.map {
-                signed($0.key, KeyEncoding.encode($0.value.publicKey), $0.value.publicKey.bytes)
-            })
     }
 
     /// Starts `runConnection` (push channel: wake → fetch) and returns once the channel is up.
@@ -102,13 +87,37 @@ public final class ClientDevice: @unchecked Sendable {
     }
 
     /// The conversation with `peer`, oldest first.
-    public func history(with peer: String) throws -> [MessageRecord] { try store.messages(with: peer, limit: 10_000) }
+    public func history(with peer: String) throws -> [MessageRecord] {
+        try store.messages(in: try ConversationId(destination: peer), limit: 10_000)
+    }
+
+    /// Messages this account wrote to `peer`.
+    public func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
 
     public func incomingTexts(from peer: String) throws -> [String] {
         try history(with: peer).filter { $0.direction == .incoming && $0.state != .failed }.map(\.text)
     }
 
+    /// A bearer token of this device (the engine caches one).
+    public func token() async throws -> String { try await engine.sessionToken() }
+
     deinit { connection?.cancel() }
+}
+
+/// The full prekey upload for `keys` (what `Engine.createAccount` sends).
+public func preKeyUpload(_ keys: LocalPreKeys, identity: DeviceIdentity) -> PreKeyUpload {
+    func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
+        SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
+    }
+    let spk = keys.signedPreKeys[keys.currentSignedPreKeyId]!.publicKey
+    let lastResort = keys.lastResortPQPreKeys[keys.currentLastResortPQPreKeyId]!.publicKey
+    return PreKeyUpload(
+        signedPreKey: signed(keys.currentSignedPreKeyId, KeyEncoding.encode(spk), spk.bytes),
+        lastResortPQPreKey: signed(keys.currentLastResortPQPreKeyId, KeyEncoding.encode(lastResort), lastResort.bytes),
+        oneTimePreKeys: keys.oneTimePreKeys.sorted { $0.key < $1.key }.map { OneTimePreKeyEntry(id: $0.key, key: Base64Bytes($0.value.publicKey.bytes)) },
+        oneTimePQPreKeys: keys.oneTimePQPreKeys.sorted { $0.key < $1.key }.map {
+            signed($0.key, KeyEncoding.encode($0.value.publicKey), $0.value.publicKey.bytes)
+        })
 }
 
 /// A fixture that could not do its part (a process that did not start, a wait that gave up).
