@@ -68,7 +68,8 @@ public actor Engine {
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
-        manager = SessionManager(account: account, store: store, bundles: RelayBundles(home: relay, homeRelay: AccountAddressParts.relay(of: account.address)), clock: clock,
+        let bundles = RelayBundles(home: relay, homeRelay: AccountAddressParts.relay(of: account.address))
+        manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock,
                                  newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import ParleyClient
+import ParleyProtocol
 import ParleyRelay
 import ParleyRelayAPI
 import ParleyStore

@@ -1,6 +1,7 @@
 import Foundation
 @testable import ParleyClient
 import ParleyCrypto
+import ParleyProtocol
 import ParleyStore
 import ParleyTestSupport
 import Testing
@@ -34,7 +35,7 @@ struct MailboxDrainTests {
         let store = pair.bob.store, alice = pair.aliceAddress
         let log = AcknowledgementLog()
         pair.relay.tap.beforeAcknowledging { ids in
-            let stored = (try? store.messages(with: alice, limit: 10_000).filter { $0.direction == .incoming }.count) ?? -1
+            let stored = (try? store.messages(in: try ConversationId(destination: alice), limit: 10_000).filter { $0.direction == .incoming }.count) ?? -1
             log.record(ids: ids, stored: stored)
         }
         try await pair.bob.engine.receivePending()

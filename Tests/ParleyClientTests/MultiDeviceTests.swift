@@ -1,5 +1,6 @@
 import Foundation
 @testable import ParleyClient
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 import ParleyTestSupport

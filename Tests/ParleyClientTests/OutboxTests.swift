@@ -1,5 +1,6 @@
 import Foundation
 @testable import ParleyClient
+import ParleyProtocol
 import ParleyStore
 import ParleyTestSupport
 import Testing
