@@ -239,6 +239,11 @@ func withRelay<R>(_ arguments: [String] = [], in directory: TemporaryDirectory? 
 typealias TestDevice = ClientDevice
 
 extension ClientDevice {
+    /// A device around `engine`, with the engine's own store.
+    convenience init(engine: Engine, home: String) {
+        self.init(engine: engine, store: engine.store, home: home)
+    }
+
     static func endpoint(for relay: RelayProcess, caFile: String? = nil) throws -> RelayEndpoint {
         try RelayEndpoint(relay: relay.name, tls: relay.tls, caFile: caFile)
     }

@@ -8,16 +8,17 @@ import ParleyStore
 /// One device of an account: an engine over a real store file in `home`, on any relay transport.
 public final class ClientDevice: @unchecked Sendable {
     public let engine: Engine
+    /// The engine's store, opened by whoever made the engine (the engine keeps its own to itself).
+    public let store: EncryptedStore
     public let home: String
     private let lock = Lock()
     private var connection: Task<Void, Never>?
 
-    public init(engine: Engine, home: String) {
+    public init(engine: Engine, store: EncryptedStore, home: String) {
         self.engine = engine
+        self.store = store
         self.home = home
     }
-
-    public var store: EncryptedStore { engine.store }
     public var address: String { get async { await engine.account.address } }
     public var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
 
@@ -25,9 +26,9 @@ public final class ClientDevice: @unchecked Sendable {
     public static func create(_ name: String, on relay: any RelayTransport, relayName: String, in directory: TemporaryDirectory,
                               clock: any WallClock = SystemWallClock()) async throws -> ClientDevice {
         let home = directory.sub("home-\(name)@\(relayName)")
-        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relayName)"), store: try newStore(home: home),
-                                                    relay: relay, clock: clock)
-        return ClientDevice(engine: engine, home: home)
+        let store = try newStore(home: home)
+        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relayName)"), store: store, relay: relay, clock: clock)
+        return ClientDevice(engine: engine, store: store, home: home)
     }
 
     public static func newStore(home: String) throws -> EncryptedStore {
@@ -53,7 +54,7 @@ public final class ClientDevice: @unchecked Sendable {
                                    certificateExpiry: now + LocalAccount.certificateLifetime)
         let preKeys = LocalPreKeys.generate(oneTime: 10)
         try store.saveLocalAccount(account, preKeys: preKeys)
-        let device = ClientDevice(engine: try Engine(store: store, relay: engine.relay), home: home)
+        let device = ClientDevice(engine: try Engine(store: store, relay: engine.relay), store: store, home: home)
         try await engine.relay.uploadPreKeys(preKeyUpload(preKeys, identity: identity), token: try await device.engine.sessionToken())
         return device
     }
