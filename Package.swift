@@ -129,24 +129,33 @@ let package = Package(
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
         .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
-        .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol"]),
+        .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol", "ParleyTestSupport"]),
         .testTarget(name: "ParleyMLSTests", dependencies: ["ParleyMLS"]),
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
-        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
+        .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyCrypto", "ParleyTestSupport"]),
         // Golden screens are read from the source tree (#filePath), not bundled as resources.
         .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"], exclude: ["Golden"]),
-        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", "ParleyTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",
             dependencies: [
                 "ParleyRelay", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto",
-                "ParleyOperations",
+                "ParleyOperations", "ParleyTestSupport",
                 // An HTTP client independent of the one under test, for hostile and malformed requests.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // EmbeddedChannel and its manual clock, for the relay client's timers.
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory) and the
+        // in-process relay: the relay core on an in-memory database behind a RelayTransport.
+        .target(
+            name: "ParleyTestSupport",
+            dependencies: ["ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"],
+            path: "Tests/ParleyTestSupport"
+        ),
+        // The engine's drain, batching, outbox and multi-device logic against in-process relays.
+        .testTarget(name: "ParleyClientTests", dependencies: ["ParleyTestSupport", "ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -99,7 +99,7 @@ extension Engine {
     /// this device's key and id, the signed list and fresh prekeys; then the prekeys are uploaded (the list
     /// already names this device, so it can sign in) and the contacts and history are fetched and installed.
     public static func completeLink(_ payload: ProvisioningPayload, deviceKey: Ed25519.KeyPair, store: EncryptedStore,
-                                    relay: RelayClient, clock: any WallClock = SystemWallClock()) async throws -> (Engine, LinkTransfer.Summary) {
+                                    relay: any RelayTransport, clock: any WallClock = SystemWallClock()) async throws -> (Engine, LinkTransfer.Summary) {
         if let existing = try store.localAccount() { throw ClientError.accountExists(existing.address) }
         let account = LocalAccount(address: payload.address, accountKey: payload.accountKey,
                                    device: DeviceIdentity(deviceId: payload.deviceId, keyPair: deviceKey), deviceList: payload.deviceList,
@@ -125,10 +125,10 @@ public struct PendingLink: Sendable {
     public let code: LinkCode
     public let deviceKey: Ed25519.KeyPair
     let ephemeral: X25519.KeyPair
-    let relay: RelayClient
+    let relay: any RelayTransport
 
     /// Opens a provisioning slot on `relay` (`host[:port]` as in account addresses) and makes the keys.
-    public static func begin(relay: RelayClient, relayName: String) async throws -> PendingLink {
+    public static func begin(relay: any RelayTransport, relayName: String) async throws -> PendingLink {
         let slot = try await relay.createProvisioning()
         guard slot.id.count == 32, let bytes = Hex.decode(slot.id) else { throw ClientError.malformedResponse("provisioning slot id") }
         let ephemeral = X25519.KeyPair()

@@ -178,7 +178,7 @@ extension Engine {
         let request: SendRequest
         let token: String?
         let accessKey: [UInt8]?
-        let relay: RelayClient
+        let relay: any RelayTransport
     }
 
     /// How a send to `address` shows the relay it may deliver (PROTOCOL.md §13.1): copies to this account's

@@ -36,7 +36,7 @@ public enum EngineEvent: Sendable, Equatable {
 public actor Engine {
     /// Front ends ask the engine for what they read (Engine+Reads.swift); only the engine writes the store.
     nonisolated let store: EncryptedStore
-    public nonisolated let relay: RelayClient
+    public nonisolated let relay: any RelayTransport
     public internal(set) var account: LocalAccount
     let manager: SessionManager
     let clock: any WallClock
@@ -60,7 +60,7 @@ public actor Engine {
     private var sendQueue: [QueuedSend] = []
     private var encrypting = false
 
-    public init(store: EncryptedStore, relay: RelayClient, clock: any WallClock = SystemWallClock(),
+    public init(store: EncryptedStore, relay: any RelayTransport, clock: any WallClock = SystemWallClock(),
                 trustPolicy: TrustPolicy = .onFirstUse) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         self.store = store
@@ -68,7 +68,8 @@ public actor Engine {
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
-        manager = SessionManager(account: account, store: store, bundles: RelayBundles(relay: relay), clock: clock,
+        let bundles = RelayBundles(home: relay, homeRelay: AccountAddressParts.relay(of: account.address))
+        manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock,
                                  newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
 
@@ -76,7 +77,7 @@ public actor Engine {
 
     /// Creates the account on its relay: keys, a signed device list, registration, prekey upload. The
     /// store is written only after the relay accepted the account.
-    public static func createAccount(_ address: AccountAddress, store: EncryptedStore, relay: RelayClient,
+    public static func createAccount(_ address: AccountAddress, store: EncryptedStore, relay: any RelayTransport,
                                      clock: any WallClock = SystemWallClock()) async throws -> Engine {
         if let existing = try store.localAccount() { throw ClientError.accountExists(existing.address) }
         let now = clock.nowMilliseconds()
@@ -426,14 +427,8 @@ public actor Engine {
     }
 
     /// The relay that serves `address` (contacts may live on other relays).
-    func peerRelay(for address: String) throws -> RelayClient {
-        guard let relayName = AccountAddressParts.relay(of: address),
-              relayName != AccountAddressParts.relay(of: account.address) else { return relay }
-        // Plain transport to a contact's relay only where it would be allowed to this device's own relay:
-        // on loopback, or with --insecure.
-        let home = relay.endpoint
-        return try RelayClient(endpoint: try RelayEndpoint(relay: relayName, tls: home.baseURL.hasPrefix("https") ? true : nil,
-                                                           insecure: home.allowsInsecure, caFile: home.caFile))
+    func peerRelay(for address: String) throws -> any RelayTransport {
+        try relay.relay(serving: address, homeRelay: AccountAddressParts.relay(of: account.address))
     }
 
     // MARK: Events and the connection
@@ -477,29 +472,26 @@ public actor Engine {
         // What a one-shot command left in the outbox goes now, without waiting for the push channel (a
         // failure schedules the retries).
         Task { try? await self.flushOutbox() }
-        let listener = PushListener(
-            endpoint: relay.endpoint,
+        await relay.listen(
             token: { [self] in try await self.sessionToken() },
             onWake: { [self] in await self.wake() },
             onState: { [self] state in
                 await self.emit(.connection(state))
                 if state == .connected { try? await self.flushOutbox() }
             })
-        await listener.run()
         wakeDrain?.cancel()
     }
 }
 
-/// Fetches bundles from the relay for the session manager.
+/// Fetches bundles for the session manager, from the relay that serves each device's account (reached as
+/// every other request to that relay is: `RelayTransport.relay(serving:homeRelay:)`).
 struct RelayBundles: PreKeyBundleSource {
-    let relay: RelayClient
+    let home: any RelayTransport
+    /// This account's relay name (`HOST[:PORT]`).
+    let homeRelay: String?
     func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
-        var client = relay
-        if let peer = AccountAddressParts.relay(of: device.address), peer != relay.endpoint.baseURL.split(separator: "/").last.map(String.init) {
-            client = try RelayClient(endpoint: try RelayEndpoint(relay: peer, tls: relay.endpoint.baseURL.hasPrefix("https"),
-                                                                 insecure: true, caFile: relay.endpoint.caFile))
-        }
-        return try PreKeyBundle(decoding: try await client.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
+        let relay = try home.relay(serving: device.address, homeRelay: homeRelay)
+        return try PreKeyBundle(decoding: try await relay.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
     }
 }
 

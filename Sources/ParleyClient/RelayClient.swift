@@ -7,7 +7,7 @@ import ParleyProtocol
 import ParleyRelayAPI
 
 /// The relay's HTTP API as async calls. Stateless apart from the bearer token the caller passes.
-public struct RelayClient: Sendable {
+public struct RelayClient: RelayTransport {
     public let endpoint: RelayEndpoint
     private let http: RelayConnections
     private let timeout: TimeAmount
@@ -29,6 +29,15 @@ public struct RelayClient: Sendable {
     /// One set of kept-alive connections per relay and trust configuration, for the life of the process:
     /// RelayClient values are made and dropped freely (one per contact lookup, for instance).
     private static let connections = ConnectionTable()
+
+    public func transport(to endpoint: RelayEndpoint) throws(ClientError) -> any RelayTransport {
+        try RelayClient(endpoint: endpoint, timeout: timeout)
+    }
+
+    public func listen(token: @escaping @Sendable () async throws -> String, onWake: @escaping @Sendable () async -> Void,
+                       onState: @escaping @Sendable (PushListener.State) async -> Void) async {
+        await PushListener(endpoint: endpoint, token: token, onWake: onWake, onState: onState).run()
+    }
 
     // MARK: Endpoints
 
@@ -54,8 +63,8 @@ public struct RelayClient: Sendable {
         let headers = accessKey.map { [(DeliveryAccess.header, Data($0).base64EncodedString())] } ?? []
         do {
             _ = try await raw(.POST, "/v1/messages/" + escape(address), body: try encode(request), token: token, expect: [200, 204], headers: headers)
-        } catch .relay(status: 507, let code, _) {
-            throw .relayOutOfSpace(mailboxFull: code == "mailbox_full")
+        } catch {
+            throw error.asSendFailure
         }
     }
     /// Registers the verifier of this account's delivery access key.
@@ -160,18 +169,10 @@ public struct RelayClient: Sendable {
         } catch {
             throw .network(Self.describe(error))
         }
-        guard expect.contains(response.status) else { throw Self.error(status: response.status, body: response.body) }
-        return response.body
-    }
-
-    private static func error(status: Int, body: ByteBuffer) -> ClientError {
-        let data = Data(body.readableBytesView)
-        if status == 409 || status == 410, let mismatch = try? JSONDecoder().decode(DeviceMismatch.self, from: data) {
-            return .deviceMismatch(mismatch)
+        guard expect.contains(response.status) else {
+            throw ClientError(relayStatus: response.status, body: [UInt8](response.body.readableBytesView))
         }
-        if status == 429 { return .rateLimited }
-        let parsed = try? JSONDecoder().decode(ErrorBody.self, from: data)
-        return .relay(status: status, code: parsed?.error ?? "http_\(status)", message: parsed?.message ?? "HTTP \(status)")
+        return response.body
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -25,4 +25,12 @@ public struct RelayEndpoint: Sendable, Equatable {
         self.caFile = caFile
         allowsInsecure = insecure
     }
+
+    /// How this device reaches `relay`, a contact's relay, from its own relay at `home`: over TLS when home
+    /// is (or when `relay` is not loopback), plain only where it would be allowed to home itself — on
+    /// loopback, or with `--insecure` — and with home's CA file. The one place this is decided: account
+    /// lookups, prekey bundles and sends to other relays all go this way.
+    public init(peer relay: String, home: RelayEndpoint) throws(ClientError) {
+        try self.init(relay: relay, tls: home.baseURL.hasPrefix("https") ? true : nil, insecure: home.allowsInsecure, caFile: home.caFile)
+    }
 }

@@ -6,14 +6,25 @@ import ParleyProtocol
 
 /// The embedded storage: one SQLite file (WAL) in the relay's data directory.
 public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
-    let database: DatabasePool
+    /// A pool (WAL) on a file; a queue for an in-memory database (`inMemory()`).
+    let database: any DatabaseWriter
     /// Enqueue requests waiting for the next group commit.
     private let enqueues = GroupCommitQueue<PendingEnqueue>()
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: path, configuration: configuration)
+        try self.init(database: try DatabasePool(path: path, configuration: configuration))
+    }
+
+    /// A database in memory, gone with the storage: for an in-process relay in tests (the same tables
+    /// and queries as the file, none of its durability).
+    public static func inMemory() throws -> SQLiteRelayStorage {
+        try SQLiteRelayStorage(database: try DatabaseQueue())
+    }
+
+    private init(database: any DatabaseWriter) throws {
+        self.database = database
         // A queued envelope is committed durably before the sender gets its 204, and survives a crash or a
         // power failure.
         try database.writeWithoutTransaction { db in

@@ -3,6 +3,7 @@ import ParleyClient
 import ParleyHeadless
 import ParleyProtocol
 import ParleyStore
+import ParleyTestSupport
 import Testing
 
 /// The never-dropped delivery of messages, against a real encrypted store (no relay needed: the messages

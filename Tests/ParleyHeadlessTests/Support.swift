@@ -57,11 +57,3 @@ struct TestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.path + "/parley-headless-" + UUID().uuidString.prefix(8)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}

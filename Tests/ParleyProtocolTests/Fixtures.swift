@@ -1,30 +1,6 @@
 import ParleyCrypto
 @testable import ParleyProtocol
-
-/// A test clock that stands still unless told otherwise.
-struct FixedClock: WallClock {
-    var now: UInt64 = 1_800_000_000_000
-    func nowMilliseconds() -> UInt64 { now }
-}
-
-/// Bundles served as the relay's directory serves them: each one-time key is handed out once, then the
-/// bundle falls back to the signed and last-resort keys.
-final class BundleTable: PreKeyBundleSource, @unchecked Sendable {
-    private var devices: [DeviceAddress: TestDevice] = [:]
-    private var handedOut: Set<UInt32> = []
-    private let lock = Lock()
-    func register(_ device: TestDevice) { lock.withLock { devices[device.address] = device } }
-    func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
-        try lock.withLock {
-            guard let d = devices[device] else { throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId) }
-            let keys = d.store.preKeys()
-            let opk = keys.oneTimePreKeys.keys.sorted().first { !handedOut.contains($0) }
-            let pq = keys.oneTimePQPreKeys.keys.sorted().first { !handedOut.contains($0) }
-            handedOut.formUnion([opk, pq].compactMap { $0 })
-            return keys.bundle(identity: d.account.device, oneTimePreKeyId: opk, oneTimePQPreKeyId: pq)
-        }
-    }
-}
+import ParleyTestSupport
 
 /// One device of one account, with its store and session manager, all deterministic under `label`.
 struct TestDevice {
@@ -35,9 +11,9 @@ struct TestDevice {
     var address: DeviceAddress { account.deviceAddress }
 }
 
-/// Builds accounts with `deviceCount` devices each, all sharing one `BundleTable`.
+/// Builds accounts with `deviceCount` devices each, all sharing one `PreKeyDirectory`.
 struct TestWorld {
-    let bundles = BundleTable()
+    let bundles = PreKeyDirectory()
     let clock = FixedClock()
 
     /// `seed` defaults to the address; pass another one to give the same address an unrelated account key.
@@ -76,7 +52,7 @@ struct TestWorld {
         let store = InMemorySessionStore(preKeys: preKeys)
         let manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock, random: random)
         let device = TestDevice(account: account, store: store, manager: manager, preKeys: preKeys)
-        bundles.register(device)
+        bundles.register(device.address, identity: identity, preKeys: { store.preKeys() })
         return device
     }
 
@@ -98,7 +74,7 @@ extension Array where Element == UInt8 {
 extension TestDevice {
     /// Another manager on this device's store and account, with its own clock and trust policy.
     func manager(clock: FixedClock, policy: NewIdentityPolicy = .trustOnFirstUse) -> SessionManager {
-        SessionManager(account: account, store: store, bundles: BundleTable(), clock: clock,
+        SessionManager(account: account, store: store, bundles: PreKeyDirectory(), clock: clock,
                        random: DeterministicRandom(label: "\(address) second manager"), newIdentityPolicy: policy)
     }
 

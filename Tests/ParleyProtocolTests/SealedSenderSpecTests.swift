@@ -1,6 +1,7 @@
 import Testing
 import ParleyCrypto
 @testable import ParleyProtocol
+import ParleyTestSupport
 
 /// PROTOCOL.md §7: the envelope, and the checks the receiver makes on what it carries.
 @Suite struct SealedSenderSpecTests {

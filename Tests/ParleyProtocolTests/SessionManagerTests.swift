@@ -1,6 +1,7 @@
 import Testing
 import ParleyCrypto
 @testable import ParleyProtocol
+import ParleyTestSupport
 
 /// Delivers every envelope to the device it names and returns what each recipient read.
 private func deliver(_ envelopes: [OutgoingEnvelope], to devices: [TestDevice]) async throws -> [DeviceAddress: [UInt8]] {

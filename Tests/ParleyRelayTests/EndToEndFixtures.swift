@@ -12,47 +12,14 @@ import Testing
 import Glibc
 #endif
 
+// Shared fixtures (temporary directories, `eventually`, client devices, clocks) come from ParleyTestSupport,
+// re-exported to every file of this target:
+@_exported import ParleyTestSupport
+
 // Fixtures of the end-to-end tests: a real `parley-relay` process on 127.0.0.1, in-process client
 // engines with their own encrypted stores, raw HTTP for the hostile cases, and the `parley` CLI.
 // Every test owns its relay process and temporary directories; waits are bounded polls on a condition,
 // and no assertion depends on how long anything took.
-
-// MARK: Errors and waiting
-
-struct FixtureError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Polls `condition` until it holds; throws (naming `what`) if it still does not after `timeout`.
-/// The timeout only bounds a hung test — it is never what a test asserts.
-func eventually(_ what: @autoclosure () -> String, timeout: Duration = .seconds(60),
-                _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return }
-        guard ContinuousClock.now < deadline else { throw FixtureError("gave up waiting for: \(what())") }
-        try await Task.sleep(for: .milliseconds(25))
-    }
-}
-
-// MARK: Files
-
-/// A temporary directory removed when the value is released.
-final class TemporaryDirectory: @unchecked Sendable {
-    let path: String
-
-    init(_ label: String = "e2e") throws {
-        let base = FileManager.default.temporaryDirectory.path + "/parley-\(label)-" + UUID().uuidString.prefix(8)
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        path = base
-    }
-
-    func sub(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// The executables next to the test bundle (SwiftPM puts both in the same build directory), else
 /// `<package>/.build/debug`. A missing binary is a failure, never a skip: `make test` builds everything
@@ -268,20 +235,13 @@ func withRelay<R>(_ arguments: [String] = [], in directory: TemporaryDirectory? 
 
 // MARK: Client devices
 
-/// One client device: an Engine over its own encrypted store (unlocked by a key file).
-final class TestDevice: @unchecked Sendable {
-    let engine: Engine
-    let home: String
-    private let lock = Lock()
-    private var connection: Task<Void, Never>?
+/// One client device: an Engine over its own encrypted store (unlocked by a key file); see ParleyTestSupport.
+typealias TestDevice = ClientDevice
 
-    var store: EncryptedStore { engine.store }
-    var address: String { get async { await engine.account.address } }
-    var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
-
-    init(engine: Engine, home: String) {
-        self.engine = engine
-        self.home = home
+extension ClientDevice {
+    /// A device around `engine`, with the engine's own store.
+    convenience init(engine: Engine, home: String) {
+        self.init(engine: engine, store: engine.store, home: home)
     }
 
     static func endpoint(for relay: RelayProcess, caFile: String? = nil) throws -> RelayEndpoint {
@@ -291,11 +251,7 @@ final class TestDevice: @unchecked Sendable {
     /// Creates the account `name@<relay>` with device 1 (registration and prekey upload included).
     static func create(_ name: String, on relay: RelayProcess, in directory: TemporaryDirectory,
                        caFile: String? = nil) async throws -> TestDevice {
-        let home = directory.sub("home-\(name)")
-        let store = try newStore(home: home)
-        let client = try RelayClient(endpoint: try endpoint(for: relay, caFile: caFile))
-        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relay.name)"), store: store, relay: client)
-        return TestDevice(engine: engine, home: home)
+        try await create(name, on: try RelayClient(endpoint: try endpoint(for: relay, caFile: caFile)), relayName: relay.name, in: directory)
     }
 
     /// Alice and Bob on one relay, each the other's contact: how most two-party tests begin.
@@ -318,12 +274,6 @@ final class TestDevice: @unchecked Sendable {
         return (alice, bob, aliceAddress, texts)
     }
 
-    static func newStore(home: String) throws -> EncryptedStore {
-        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try KeyFile.create(at: home + "/key")
-        return try EncryptedStore.create(at: home + "/parley.db", unlock: [.keyFile(path: home + "/key")])
-    }
-
     /// A device started again from its home: the store opened from disk, a new Engine.
     static func open(home: String, on relay: RelayProcess, caFile: String? = nil) throws -> TestDevice {
         let store = try EncryptedStore.open(at: home + "/parley.db", unlock: .keyFile(path: home + "/key"))
@@ -331,53 +281,10 @@ final class TestDevice: @unchecked Sendable {
         return TestDevice(engine: engine, home: home)
     }
 
-    /// Starts `runConnection` (push channel: wake → fetch) and waits until the push channel is up.
-    func connect() async throws {
-        let events = await engine.subscribe()
-        let task = Task { [engine] in await engine.runConnection() }
-        lock.withLock { connection = task }
-        let connected = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await event in events where event == .connection(.connected) { return true }
-                return false
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(60))
-                return false
-            }
-            let first = try await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        guard connected else { throw FixtureError("the push channel of \(await address) did not connect") }
-    }
-
-    func stopConnection() {
-        lock.withLock {
-            connection?.cancel()
-            connection = nil
-        }
-    }
-
-    /// The conversation with `peer`, oldest first.
-    func history(with peer: String) throws -> [MessageRecord] { try store.messages(in: direct(peer), limit: 10_000) }
-
-    /// Messages this account wrote to `peer`.
-    func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
-
     /// Records of envelopes that could not be read (kept in history instead of being dropped).
     func failures(in conversation: String) throws -> [MessageRecord] {
         try history(with: conversation).filter { $0.state == .failed && $0.text.contains("could not be decrypted") }
     }
-
-    func incomingTexts(from peer: String) throws -> [String] {
-        try history(with: peer).filter { $0.direction == .incoming && $0.state != .failed }.map(\.text)
-    }
-
-    /// A bearer token of this device, from a fresh challenge (Engine caches one).
-    func token() async throws -> String { try await engine.sessionToken() }
-
-    deinit { connection?.cancel() }
 }
 
 // MARK: A second device
@@ -387,41 +294,8 @@ extension TestDevice {
     /// account key (PUT /v1/accounts/{address}/devices), creates the new device's store and uploads its
     /// prekeys.
     func addDevice(_ deviceId: UInt32, on relay: RelayProcess, in directory: TemporaryDirectory) async throws -> TestDevice {
-        let primary = await engine.account
-        let now = SystemWallClock().nowMilliseconds()
-        let identity = DeviceIdentity(deviceId: deviceId, keyPair: Ed25519.KeyPair())
-        let list = SignedDeviceList.sign(
-            devices: primary.deviceList.devices + [DeviceEntry(deviceId: deviceId, identityKey: identity.publicKey, createdAt: now)],
-            version: primary.deviceList.version + 1, accountKey: primary.accountKey)
-        try await engine.relay.publishDeviceList(DeviceListUpdate(deviceList: Base64Bytes(list.encoded)), address: primary.address)
-
-        let home = directory.sub("home-\(primary.address.split(separator: "@")[0])-\(deviceId)")
-        let store = try Self.newStore(home: home)
-        let account = LocalAccount(address: primary.address, accountKey: primary.accountKey, device: identity, deviceList: list,
-                                   certificateExpiry: now + LocalAccount.certificateLifetime)
-        let preKeys = LocalPreKeys.generate(oneTime: 10)
-        try store.saveLocalAccount(account, preKeys: preKeys)
-        let engine = try Engine(store: store, relay: engine.relay)
-        let device = TestDevice(engine: engine, home: home)
-        try await engine.relay.uploadPreKeys(preKeyUpload(preKeys, identity: identity), token: try await device.token())
-        return device
+        try await addDevice(deviceId, in: directory)
     }
-}
-
-/// The full prekey upload for `keys` (what Engine.createAccount sends).
-func preKeyUpload(_ keys: LocalPreKeys, identity: DeviceIdentity) -> PreKeyUpload {
-    func signed(_ id: UInt32, _ encoded: [UInt8], _ raw: [UInt8]) -> SignedPreKeyEntry {
-        SignedPreKeyEntry(id: id, key: Base64Bytes(raw), signature: Base64Bytes(identity.keyPair.sign(encoded)))
-    }
-    let spk = keys.signedPreKeys[keys.currentSignedPreKeyId]!.publicKey
-    let lastResort = keys.lastResortPQPreKeys[keys.currentLastResortPQPreKeyId]!.publicKey
-    return PreKeyUpload(
-        signedPreKey: signed(keys.currentSignedPreKeyId, KeyEncoding.encode(spk), spk.bytes),
-        lastResortPQPreKey: signed(keys.currentLastResortPQPreKeyId, KeyEncoding.encode(lastResort), lastResort.bytes),
-        oneTimePreKeys: keys.oneTimePreKeys.sorted { $0.key < $1.key }.map { OneTimePreKeyEntry(id: $0.key, key: Base64Bytes($0.value.publicKey.bytes)) },
-        oneTimePQPreKeys: keys.oneTimePQPreKeys.sorted { $0.key < $1.key }.map {
-            signed($0.key, KeyEncoding.encode($0.value.publicKey), $0.value.publicKey.bytes)
-        })
 }
 
 /// Bundles straight from the relay's directory, for attackers built from the protocol layer.

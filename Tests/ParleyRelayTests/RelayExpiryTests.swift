@@ -5,14 +5,6 @@ import ParleyProtocol
 import ParleyRelayAPI
 import Testing
 
-/// A clock the test moves by hand.
-final class ManualClock: WallClock, @unchecked Sendable {
-    private let lock = Lock()
-    private var now: UInt64 = 1_800_000_000_000
-    func nowMilliseconds() -> UInt64 { lock.withLock { now } }
-    func advance(by milliseconds: UInt64) { lock.withLock { now += milliseconds } }
-}
-
 /// Lifetimes at the relay, checked against a clock the test moves (no waiting): session tokens,
 /// challenges, queued mail and provisioning slots all stop working when they expire.
 @Suite("Relay: expiry of tokens, challenges, mail and provisioning slots")

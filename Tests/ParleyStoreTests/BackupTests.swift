@@ -8,8 +8,8 @@ import ParleyCrypto
     let world = StoreWorld()
     let backupPassphrase = secret("backup passphrase, written on paper")
     let newPassphrase = secret("the new device's passphrase")
-    var backupPath: String { world.directory.file("alice.parleybackup") }
-    var restoredPath: String { world.directory.file("restored.db") }
+    var backupPath: String { world.directory.sub("alice.parleybackup") }
+    var restoredPath: String { world.directory.sub("restored.db") }
 
     /// Alice and Bob talk; Alice also knows Carol. Alice's history is filed, then exported.
     private func exportedAlice() async throws -> (alice: Device, bob: Device) {
@@ -124,7 +124,7 @@ import ParleyCrypto
         let finalChunk = try #require(chunks.last)
         let cuts: [Int] = [0, 5, 40, headerLength, headerLength + 2, chunks[1] - 1, chunks[1], chunks[chunks.count / 2] + 7,
                     finalChunk, finalChunk + 3, bytes.count - 1]
-        let truncated = world.directory.file("truncated")
+        let truncated = world.directory.sub("truncated")
         for cut in cuts {
             writeFile(truncated, bytes[..<cut])
             let error = #expect(throws: StoreError.self, "cut at \(cut) of \(bytes.count)") { try restore(truncated) }
@@ -136,7 +136,7 @@ import ParleyCrypto
     @Test func alteredOrForeignFilesAreRefused() async throws {
         let (alice, _) = try await exportedAlice()
         let bytes = [UInt8](fileBytes(backupPath))
-        let altered = world.directory.file("altered")
+        let altered = world.directory.sub("altered")
         var inputs: [(String, [UInt8])] = []
         for offset in [bytes.count / 2, chunkStarts(bytes).last! + 10] {
             var flipped = bytes
@@ -152,13 +152,13 @@ import ParleyCrypto
             let error = #expect(throws: StoreError.self, "\(name)") { try restore(altered) }
             #expect(error?.isBackupInvalid == true, "\(name): \(String(describing: error))")
         }
-        let missing = #expect(throws: StoreError.self) { try restore(world.directory.file("no such backup")) }
+        let missing = #expect(throws: StoreError.self) { try restore(world.directory.sub("no such backup")) }
         #expect(missing?.isBackupInvalid == true)
         #expect(!fileExists(restoredPath))
     }
 
     @Test func storeWithoutAccountCannotBeExported() throws {
-        let store = try makeStore(world.directory.file("empty.db"))
+        let store = try makeStore(world.directory.sub("empty.db"))
         let error = #expect(throws: StoreError.self) {
             try Backup.export(store, to: backupPath, passphrase: backupPassphrase, parameters: testParameters)
         }

@@ -3,10 +3,11 @@ import Foundation
 import ParleyCrypto
 import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 @Suite struct BadFileTests {
-    let directory = TemporaryDirectory()
-    var path: String { directory.file("parley.db") }
+    let directory = try! TemporaryDirectory("store")
+    var path: String { directory.sub("parley.db") }
 
     /// A closed store holding an account, a contact and `count` messages of about 200 bytes.
     private func populatedStore(messages count: Int = 600) throws {

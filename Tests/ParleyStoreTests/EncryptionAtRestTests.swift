@@ -4,10 +4,11 @@ import ParleyCrypto
 import GRDB
 import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 @Suite struct EncryptionAtRestTests {
-    let directory = TemporaryDirectory()
-    var path: String { directory.file("parley.db") }
+    let directory = try! TemporaryDirectory("store")
+    var path: String { directory.sub("parley.db") }
 
     @Test func messageBodyCopiedToAnotherRowIsTampered() throws {
         let store = try makeStore(path)

@@ -3,6 +3,7 @@ import Foundation
 import ParleyCrypto
 @testable import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 // PROTOCOL.md §10 and §15.2: the plaintext of a link transfer, exported from a real store holding one contact,
 // two messages and two device names, all fixed. Tests/vectors/link-transfer-v1.json holds it;
@@ -18,7 +19,7 @@ private func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 /// Bob's store as §10 describes it: Alice as a verified contact, her first message and his reply (quoting it,
 /// with an attachment), and the names of his devices 7 and 8.
 private func exportedTransfer(in directory: TemporaryDirectory) throws -> [UInt8] {
-    let store = try makeStore(directory.file("bob.db"))
+    let store = try makeStore(directory.sub("bob.db"))
     let aliceAccount = try Ed25519.KeyPair(seed: SecretBytes(named("alice account seed")))
     let aliceDevice = try Ed25519.KeyPair(seed: SecretBytes(named("alice identity seed")))
     let aliceList = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: aliceDevice.publicKey, createdAt: 1_767_225_600_000)],
@@ -41,7 +42,7 @@ private func exportedTransfer(in directory: TemporaryDirectory) throws -> [UInt8
 }
 
 @Test func linkTransferVectorMatchesTheCommittedFile() throws {
-    let transfer = try exportedTransfer(in: TemporaryDirectory())
+    let transfer = try exportedTransfer(in: try! TemporaryDirectory("store"))
     if ProcessInfo.processInfo.environment["PARLEY_WRITE_VECTORS"] == "1" {
         let data = try JSONSerialization.data(withJSONObject: ["link_transfer": hexString(transfer)], options: [.prettyPrinted, .sortedKeys])
         try data.write(to: transferVectorFile)
@@ -58,8 +59,8 @@ private func exportedTransfer(in directory: TemporaryDirectory) throws -> [UInt8
     let stored = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: transferVectorFile)) as? [String: String])
     let text = try #require(stored["link_transfer"])
     let bytes = try #require(Hex.decode(text))
-    let directory = TemporaryDirectory()
-    let store = try makeStore(directory.file("bob-8.db"))
+    let directory = try! TemporaryDirectory("store")
+    let store = try makeStore(directory.sub("bob-8.db"))
     let summary = try LinkTransfer.install(bytes, into: store)
     #expect(summary.contacts == 1 && summary.messages == 2)
     #expect(try store.contact("alice@example.org")?.trust == .verified)

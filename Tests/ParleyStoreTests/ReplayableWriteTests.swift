@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import GRDB
 @testable import ParleyStore
+import ParleyTestSupport
 
 /// Filing the inbox and clearing the outbox commit without an fsync; every other write must stay durable.
 @Suite struct ReplayableWriteTests {
@@ -9,8 +10,8 @@ import GRDB
 
     @Test("writes are durable (synchronous = FULL, which GRDB's WAL set-up had lowered to NORMAL); a replayable write runs at NORMAL, and the writes after it are FULL again")
     func restoresFull() throws {
-        let dir = TemporaryDirectory()
-        let store = try makeStore(dir.file("parley.db"))
+        let dir = try! TemporaryDirectory("store")
+        let store = try makeStore(dir.sub("parley.db"))
         #expect(try store.write { try synchronous($0) } == 2)
         #expect(try store.writeReplayable { try synchronous($0) } == 1)
         #expect(try store.write { try synchronous($0) } == 2)
@@ -18,8 +19,8 @@ import GRDB
 
     @Test("a replayable write that fails rolls back and also leaves the connection at FULL")
     func failureRestoresFull() throws {
-        let dir = TemporaryDirectory()
-        let store = try makeStore(dir.file("parley.db"))
+        let dir = try! TemporaryDirectory("store")
+        let store = try makeStore(dir.sub("parley.db"))
         struct Refused: Error {}
         #expect(throws: StoreError.self) {
             try store.writeReplayable { db in

@@ -2,13 +2,14 @@ import Testing
 import Foundation
 import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 @Suite struct SearchTests {
-    let directory = TemporaryDirectory()
+    let directory = try! TemporaryDirectory("store")
     let store: EncryptedStore
 
     init() throws {
-        store = try makeStore(directory.file("parley.db"))
+        store = try makeStore(directory.sub("parley.db"))
         try store.insertMessages([
             message("Lunch at noon?", 1, peer: "bob@relay.test"),
             message("the LUNCH menu", 2, peer: "carol@relay.test"),

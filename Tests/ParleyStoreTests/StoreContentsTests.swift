@@ -3,10 +3,11 @@ import Foundation
 import ParleyCrypto
 @testable import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 @Suite struct StoreContentsTests {
-    let directory = TemporaryDirectory()
-    var path: String { directory.file("parley.db") }
+    let directory = try! TemporaryDirectory("store")
+    var path: String { directory.sub("parley.db") }
     let alice = makeAccount("alice@relay.test")
     let bob = makeAccount("bob@relay.test")
 

@@ -4,6 +4,7 @@ import GRDB
 import ParleyCrypto
 @testable import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 // MARK: Stores
 
@@ -60,12 +61,6 @@ func fileMode(_ path: String) throws -> Int {
 
 // MARK: Accounts and messages
 
-/// A test clock that stands still.
-struct FixedClock: WallClock {
-    var now: UInt64 = 1_800_000_000_000
-    func nowMilliseconds() -> UInt64 { now }
-}
-
 /// A one-device account, deterministic in `address`.
 func makeAccount(_ address: String, clock: FixedClock = FixedClock()) -> LocalAccount {
     let random = DeterministicRandom(label: address)
@@ -106,38 +101,6 @@ func record(of received: ReceivedMessage) throws -> MessageRecord {
 
 // MARK: Session managers on real stores
 
-/// The relay's prekey directory, served from each device's store: each one-time key is handed out once.
-final class StoreBundles: PreKeyBundleSource, @unchecked Sendable {
-    private var devices: [DeviceAddress: (DeviceIdentity, EncryptedStore)] = [:]
-    private var handedOut: [DeviceAddress: Set<UInt32>] = [:]
-    private let lock = Lock()
-
-    func register(_ account: LocalAccount, _ store: EncryptedStore) {
-        lock.withLock {
-            devices[account.deviceAddress] = (account.device, store)
-            handedOut[account.deviceAddress] = []
-        }
-    }
-
-    func forget(_ device: DeviceAddress) {
-        lock.withLock { devices[device] = nil }
-    }
-
-    func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
-        try lock.withLock {
-            guard let (identity, store) = devices[device] else {
-                throw ProtocolError.noSession(address: device.address, deviceId: device.deviceId)
-            }
-            let keys = try store.preKeys()
-            let used = handedOut[device, default: []]
-            let opk = keys.oneTimePreKeys.keys.sorted().first { !used.contains($0) }
-            let pq = keys.oneTimePQPreKeys.keys.sorted().first { !used.contains($0) }
-            handedOut[device] = used.union([opk, pq].compactMap { $0 })
-            return keys.bundle(identity: identity, oneTimePreKeyId: opk, oneTimePQPreKeyId: pq)
-        }
-    }
-}
-
 /// Forwards to an EncryptedStore and records every commit the session manager makes.
 final class RecordingStore: SessionStore, @unchecked Sendable {
     let base: EncryptedStore
@@ -168,14 +131,14 @@ struct Device {
 
 /// Devices whose stores live in one temporary directory and share one prekey directory.
 struct StoreWorld {
-    let directory = TemporaryDirectory()
-    let bundles = StoreBundles()
+    let directory = try! TemporaryDirectory("store")
+    let bundles = PreKeyDirectory()
     let clock = FixedClock()
 
     /// A new account in a new store at `<name>.db`, with three one-time prekeys of each kind.
     func device(_ address: String) throws -> Device {
         let account = makeAccount(address, clock: clock)
-        let store = try makeStore(directory.file("\(address).db"))
+        let store = try makeStore(directory.sub("\(address).db"))
         try store.saveLocalAccount(account, preKeys: .generate(oneTime: 3))
         return attach(store, account: account)
     }
@@ -184,7 +147,7 @@ struct StoreWorld {
     func attach(_ store: EncryptedStore, account: LocalAccount? = nil) -> Device {
         let account = account ?? (try! store.localAccount()!)
         let recorder = RecordingStore(store)
-        bundles.register(account, store)
+        bundles.register(account.deviceAddress, identity: account.device, preKeys: { try store.preKeys() })
         return Device(account: account, store: store, recorder: recorder,
                       manager: SessionManager(account: account, store: recorder, bundles: bundles, clock: clock))
     }

@@ -3,17 +3,7 @@ import Foundation
 import ParleyCrypto
 import ParleyProtocol
 @testable import ParleyStore
-
-/// A fresh directory per test, removed at the end.
-final class TemporaryDirectory {
-    let path: String
-    init() {
-        path = NSTemporaryDirectory() + "parley-store-\(UUID().uuidString)"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
+import ParleyTestSupport
 
 /// Cheap Argon2id limits so tests stay fast; production uses `.moderate`.
 let testParameters = Argon2id.Parameters(opsLimit: 1, memLimitBytes: 8 << 20)
@@ -26,8 +16,8 @@ func message(_ text: String, _ n: Int, peer: String = "bob@relay.test") -> Messa
 }
 
 @Test func createUnlockAndReadBack() throws {
-    let dir = TemporaryDirectory()
-    let path = dir.file("parley.db")
+    let dir = try! TemporaryDirectory("store")
+    let path = dir.sub("parley.db")
     do {
         let store = try EncryptedStore.create(at: path, unlock: [.passphrase(passphrase)], parameters: testParameters)
         let ids = try store.insertMessages([message("hello there", 1), message("second", 2), message("hello there", 1)])

@@ -4,16 +4,17 @@ import GRDB
 import ParleyCrypto
 @testable import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 /// A store written by schema v1 (Tests/vectors/store-v1, see its README) opened by this code: it migrates,
 /// and everything the v1 code read from it is still there.
 @Suite struct StoreUpgradeTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../vectors/store-v1").standardized
-    let directory = TemporaryDirectory()
+    let directory = try! TemporaryDirectory("store")
 
     /// A copy of the fixture store (the committed file is never opened for writing).
     func copy() throws -> String {
-        let path = directory.file("bob.db")
+        let path = directory.sub("bob.db")
         try FileManager.default.copyItem(atPath: Self.fixture.appendingPathComponent("bob.db").path, toPath: path)
         return path
     }

@@ -4,10 +4,11 @@ import ParleyCrypto
 import GRDB
 import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 @Suite struct UnlockTests {
-    let directory = TemporaryDirectory()
-    var path: String { directory.file("parley.db") }
+    let directory = try! TemporaryDirectory("store")
+    var path: String { directory.sub("parley.db") }
 
     private func walSize() -> Int { fileBytes(path + "-wal").count }
 
@@ -38,7 +39,7 @@ import ParleyProtocol
     }
 
     @Test func keyFileIsCreatedOwnerOnlyAndUnlocks() throws {
-        let keyFile = directory.file("store.key")
+        let keyFile = directory.sub("store.key")
         try KeyFile.create(at: keyFile)
         #expect(try fileMode(keyFile) == 0o600)
         #expect(String(decoding: fileBytes(keyFile), as: UTF8.self).wholeMatch(of: /[0-9a-f]{64}\n/) != nil)
@@ -50,7 +51,7 @@ import ParleyProtocol
     }
 
     @Test func wrongTooOpenOrGarbageKeyFileIsRefused() throws {
-        let keyFile = directory.file("store.key"), other = directory.file("other.key")
+        let keyFile = directory.sub("store.key"), other = directory.sub("other.key")
         try KeyFile.create(at: keyFile)
         try KeyFile.create(at: other)
         _ = try makeStore(path, unlock: [.keyFile(path: keyFile)])
@@ -62,19 +63,19 @@ import ParleyProtocol
             try EncryptedStore.open(at: path, unlock: .keyFile(path: keyFile))
         }
 
-        let garbage = directory.file("garbage.key")
+        let garbage = directory.sub("garbage.key")
         writeFile(garbage, Array(String(repeating: "zz", count: 32).utf8) + [0x0A])
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: garbage)
         #expect(throws: StoreError.keyFileUnreadable(path: garbage, reason: "expected 64 hex digits")) {
             try EncryptedStore.open(at: path, unlock: .keyFile(path: garbage))
         }
-        let missing = directory.file("missing.key")
+        let missing = directory.sub("missing.key")
         let error = #expect(throws: StoreError.self) { try EncryptedStore.open(at: path, unlock: .keyFile(path: missing)) }
         #expect(error.map { if case .keyFileUnreadable(missing, _) = $0 { true } else { false } } == true)
     }
 
     @Test func storeWithPassphraseAndKeyFileOpensWithEither() throws {
-        let keyFile = directory.file("store.key")
+        let keyFile = directory.sub("store.key")
         try KeyFile.create(at: keyFile)
         do {
             let store = try makeStore(path, unlock: [.passphrase(passphrase), .keyFile(path: keyFile)])

@@ -2,11 +2,12 @@ import Testing
 import Foundation
 import ParleyProtocol
 @testable import ParleyStore
+import ParleyTestSupport
 
 /// `unreadCounts()`: what the chat window's roster shows at start-up.
 @Suite struct UnreadCountTests {
-    let directory = TemporaryDirectory()
-    var path: String { directory.file("parley.db") }
+    let directory = try! TemporaryDirectory("store")
+    var path: String { directory.sub("parley.db") }
     let bob = "bob@relay.test", carol = "carol@relay.test", dave = "dave@relay.test"
 
     func outgoing(_ text: String, _ n: Int, to peer: String) -> MessageRecord {
