@@ -440,16 +440,19 @@ public final class PostgresRelayStorage: RelayStorage {
             """).isEmpty
     }
 
-    /// A filled slot is collected with DELETE … RETURNING: exactly one collector gets the message.
+    /// A filled slot is collected with DELETE … RETURNING: exactly one collector gets the message. One
+    /// statement, so that a fill landing between "not filled yet" and "does it exist" cannot make a waiting
+    /// slot look unknown (both parts read one snapshot). A collector that lost a race may hear "waiting"
+    /// once; its next poll finds no slot.
     public func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState {
         let time = Int64(now)
-        if let row = try await rows("""
-            DELETE FROM provisioning WHERE id = \(id) AND expires_at > \(time) AND message IS NOT NULL RETURNING message
-            """).first {
-            return .filled(Self.bytes(try row.decode(ByteBuffer.self)))
-        }
-        let waiting = try await !rows("SELECT 1 FROM provisioning WHERE id = \(id) AND expires_at > \(time) AND message IS NULL").isEmpty
-        return waiting ? .waiting : .unknown
+        guard let row = try await rows("""
+            WITH taken AS (DELETE FROM provisioning WHERE id = \(id) AND expires_at > \(time) AND message IS NOT NULL RETURNING message)
+            SELECT (SELECT message FROM taken), EXISTS (SELECT 1 FROM provisioning WHERE id = \(id) AND expires_at > \(time))
+            """).first else { return .unknown }
+        let (message, exists) = try row.decode((ByteBuffer?, Bool).self)
+        if let message { return .filled(Self.bytes(message)) }
+        return exists ? .waiting : .unknown
     }
 
     // MARK: Attachments

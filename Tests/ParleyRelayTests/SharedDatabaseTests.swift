@@ -92,7 +92,9 @@ struct SharedDatabaseTests {
             }
             #expect(fills.sorted() == [204, 404])
             let takes = try await both(http) { try await $0.request(.GET, "/v1/provisioning/\(slot.id)").status }
-            #expect(takes.sorted() == [200, 404])
+            // One collector gets the message; the other finds no slot (or, on PostgreSQL, having read before
+            // the winner committed, hears it is still waiting).
+            #expect(takes.filter { $0 == 200 }.count == 1 && takes.allSatisfy { [200, 204, 404].contains($0) })
         }
     }
 
