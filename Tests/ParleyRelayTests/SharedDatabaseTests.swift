@@ -177,15 +177,30 @@ final class RelayNode: @unchecked Sendable {
     let logPath: String
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    private init(index: Int, port: Int, process: Process, logPath: String) {
+    private init(index: Int, port: Int, process: Process, logPath: String, database: String) {
+        self.database = database
         self.index = index
         self.port = port
         self.process = process
         self.logPath = logPath
     }
 
-    static func start(index: Int, database: String, directory: TemporaryDirectory) async throws -> RelayNode {
-        let port = try RelayProcess.freePort()
+    let database: String
+
+    /// The node started again on its port, after `kill`.
+    func restarted(directory: TemporaryDirectory) async throws -> RelayNode {
+        var lastError: (any Error)?
+        for _ in 0..<20 {   // the port may linger for a moment after a SIGKILL
+            do { return try await Self.start(index: index, database: database, directory: directory, port: port) } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        throw lastError!
+    }
+
+    static func start(index: Int, database: String, directory: TemporaryDirectory, port: Int? = nil) async throws -> RelayNode {
+        let port = try port ?? RelayProcess.freePort()
         let out = directory.sub("node-\(index)-\(port).out"), err = directory.sub("node-\(index)-\(port).err")
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
@@ -197,7 +212,7 @@ final class RelayNode: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: out)
         process.standardError = FileHandle(forWritingAtPath: err)
         try process.run()
-        let node = RelayNode(index: index, port: port, process: process, logPath: err)
+        let node = RelayNode(index: index, port: port, process: process, logPath: err, database: database)
         do {
             try await eventually("node \(index)'s banner", timeout: .seconds(60)) {
                 if (try? String(contentsOfFile: out, encoding: .utf8))?.contains("serving \(SharedDatabaseTests.relayName) on") == true { return true }
@@ -286,4 +301,138 @@ final class PushRecorder: @unchecked Sendable {
     func closed() { lock.withLock { ended = true } }
     var wakes: Int { lock.withLock { texts.filter { $0 == "wake" }.count } }
     var isClosed: Bool { lock.withLock { ended } }
+}
+
+/// Three nodes behind HAProxy (Debian's haproxy, a configuration written by the test) on one database.
+@Suite("Three relay nodes behind HAProxy")
+struct ThreeNodesBehindHAProxyTests {
+    static let recipients = 4
+    static let perRecipient = 2_500
+
+    @Test("10,000 messages through HAProxy while one node is SIGKILLed and restarted: each arrives, none is lost, the mailboxes end empty")
+    func killANodeUnderLoad() async throws {
+        try await SharedDatabaseTests().withNodes(3) { nodes, directory in
+            var nodes = nodes
+            let balancer = try await HAProxy.start(in: directory, nodes: nodes.map(\.port))
+            defer { balancer.stop() }
+            let http = RawHTTP(baseURL: "http://127.0.0.1:\(balancer.port)")
+            var accounts: [(RawAccount, String)] = []
+            for index in 0..<Self.recipients {
+                let account = try await RawAccount.register("r\(index)", via: http)
+                accounts.append((account, try await account.token(via: http)))
+            }
+            let sent = Counter(), retries = Counter()
+            let senders = accounts.enumerated().map { index, pair in
+                Task {
+                    for n in 0..<Self.perRecipient {
+                        while true {
+                            if let reply = try? await pair.0.send(Array("m-\(index)-\(n)".utf8), via: http), reply.status == 204 { break }
+                            _ = retries.next()
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        _ = sent.next()
+                    }
+                }
+            }
+            let receivers = accounts.map { pair in
+                Task { () throws -> (distinct: Set<String>, repeats: Int) in
+                    var seen = Set<String>(), repeats = 0
+                    let deadline = ContinuousClock.now + .seconds(300)
+                    while seen.count < Self.perRecipient, ContinuousClock.now < deadline {
+                        guard let reply = try? await http.request(.GET, "/v1/mailbox?limit=500", token: pair.1), reply.status == 200,
+                              let page = try? reply.decode(FetchResponse.self) else {
+                            try await Task.sleep(for: .milliseconds(20))
+                            continue
+                        }
+                        for message in page.messages where !seen.insert(String(decoding: message.envelope.bytes, as: UTF8.self)).inserted { repeats += 1 }
+                        if page.messages.isEmpty { try await Task.sleep(for: .milliseconds(50)); continue }
+                        _ = try? await http.request(.POST, "/v1/mailbox/ack", json: AckRequest(ids: page.messages.map(\.id)), token: pair.1)
+                    }
+                    return (seen, repeats)
+                }
+            }
+            try await eventually("3,000 messages sent", timeout: .seconds(240)) { sent.value >= 3_000 }
+            nodes[1].kill()
+            try await eventually("6,000 messages sent with node 1 down", timeout: .seconds(240)) { sent.value >= 6_000 }
+            nodes[1] = try await nodes[1].restarted(directory: directory)
+            for sender in senders { try await sender.value }
+            var repeats = 0
+            for (index, receiver) in receivers.enumerated() {
+                let result = try await receiver.value
+                repeats += result.repeats
+                #expect(result.distinct == Set((0..<Self.perRecipient).map { "m-\(index)-\($0)" }), "recipient \(index)")
+            }
+            // What the relays still hold after the receivers acknowledged everything they saw.
+            for (_, token) in accounts {
+                #expect(try await http.mailbox(token: token).isEmpty)
+            }
+            print("three nodes behind HAProxy: \(sent.value) messages sent, \(retries.value) sends retried, \(repeats) delivered again (dropped by the receiver as repeats)")
+        }
+    }
+}
+
+/// HAProxy in the foreground on a free loopback port, round robin over the nodes, health-checked on
+/// /v1/health; a connection that fails goes to another node (`option redispatch`), a request already sent
+/// is never sent again by HAProxy.
+final class HAProxy: @unchecked Sendable {
+    let port: Int
+    let process: Process
+
+    private init(port: Int, process: Process) {
+        self.port = port
+        self.process = process
+    }
+
+    static func start(in directory: TemporaryDirectory, nodes: [Int]) async throws -> HAProxy {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/haproxy") else {
+            throw FixtureError("haproxy is not installed (/usr/sbin/haproxy): `make deps` installs Debian's haproxy package")
+        }
+        let port = try RelayProcess.freePort()
+        let servers = nodes.enumerated().map { "  server n\($0.offset) 127.0.0.1:\($0.element) check" }.joined(separator: "\n")
+        let configuration = """
+            global
+              maxconn 4096
+            defaults
+              mode http
+              timeout connect 2s
+              timeout client 60s
+              timeout server 60s
+              timeout tunnel 1h
+              retries 3
+              option redispatch
+            frontend relay
+              bind 127.0.0.1:\(port)
+              default_backend nodes
+            backend nodes
+              balance roundrobin
+              option httpchk GET /v1/health
+              http-check expect status 200
+              default-server inter 300ms fall 2 rise 2
+            \(servers)
+
+            """
+        let path = directory.sub("haproxy.cfg")
+        try configuration.write(toFile: path, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/haproxy")
+        process.arguments = ["-db", "-q", "-f", path]
+        process.standardInput = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: directory.sub("haproxy.log"), contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: directory.sub("haproxy.log"))
+        process.standardError = FileHandle(forWritingAtPath: directory.sub("haproxy.log"))
+        try process.run()
+        let balancer = HAProxy(port: port, process: process)
+        let http = RawHTTP(baseURL: "http://127.0.0.1:\(port)")
+        try await eventually("HAProxy to pass requests to the nodes", timeout: .seconds(30)) {
+            guard process.isRunning else { throw FixtureError("haproxy exited: \((try? String(contentsOfFile: directory.sub("haproxy.log"), encoding: .utf8)) ?? "")") }
+            return (try? await http.request(.GET, "/v1/health"))?.status == 200
+        }
+        return balancer
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitForExitReaping()
+    }
 }
