@@ -15,6 +15,7 @@ import PostgresNIO
 /// skips one stored meanwhile.
 public final class PostgresRelayStorage: RelayStorage {
     public let client: PostgresClient
+    let location: PostgresLocation
     let logger: Logger
     private let runner: Task<Void, Never>
 
@@ -29,6 +30,7 @@ public final class PostgresRelayStorage: RelayStorage {
         background.logLevel = .error
         let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
+        self.location = location
         self.logger = logger
         runner = Task { await client.run() }
     }
@@ -82,6 +84,21 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// The advisory lock key under which nodes migrate (an arbitrary constant: "parley" in ASCII).
     static let migrationLock: Int64 = 0x7061_726c_6579
+
+    /// One connection made outside the pool, for the start-up check: the pool retries a failing connection
+    /// quietly, where this says why it failed (no such database, authentication, no server at the address).
+    public func checkConnection() async throws {
+        let configuration: PostgresConnection.Configuration
+        if let directory = location.socketDirectory {
+            configuration = .init(unixSocketPath: directory + "/.s.PGSQL.\(location.port)", username: location.user, password: location.password,
+                                  database: location.database)
+        } else {
+            configuration = .init(host: location.host ?? "127.0.0.1", port: location.port, username: location.user, password: location.password,
+                                  database: location.database, tls: location.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable)
+        }
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        try await connection.close()
+    }
 
     /// Brings the schema to `schemaVersion`. Nodes starting together take the advisory lock in turn: the
     /// first migrates, the others find the work done. A schema newer than this build knows is refused
@@ -540,6 +557,18 @@ extension PostgresRelayStorage {
         default:
             return nil
         }
+    }
+}
+
+extension PostgresRelayStorage {
+    /// An error in words for the operator's start-up line: PSQLError's own description is deliberately
+    /// generic, so the server's message and SQLSTATE, or the client-side code, are spelled out.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
     }
 }
 

@@ -51,10 +51,13 @@ public struct RelayServer: Sendable {
             do { location = try PostgresLocation(url: database) } catch { throw RelayStartError.database(error.description) }
             let storage = PostgresRelayStorage(location: location, logger: logger)
             defer { storage.close() }
-            do { try await storage.migrate() } catch let error as PostgresSchemaError {
+            do {
+                try await storage.checkConnection()
+                try await storage.migrate()
+            } catch let error as PostgresSchemaError {
                 throw RelayStartError.database("\(location.redacted): \(error)")
             } catch {
-                throw RelayStartError.database("cannot use \(location.redacted): \(String(describing: error).prefix(300))")
+                throw RelayStartError.database("cannot use \(location.redacted): \(PostgresRelayStorage.describe(error).prefix(300))")
             }
             let broker = PostgresWakeBroker(client: storage.client, logger: logger)
             await broker.start()

@@ -143,6 +143,31 @@ struct SharedDatabaseTests {
         }
     }
 
+    @Test("nodes migrating a new database at the same moment migrate it once; a node refuses a schema newer than it knows (exit 3, with the reason)")
+    func schemaVersions() async throws {
+        let cluster = try PostgresCluster.get()
+        let name = try cluster.database()
+        let url = cluster.url(database: name)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let storage = PostgresRelayStorage(location: try PostgresLocation(url: url))
+                    defer { storage.close() }
+                    try await storage.migrate()
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try cluster.psql("SELECT version FROM parley_schema", database: name).trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+
+        try cluster.psql("UPDATE parley_schema SET version = 99", database: name)
+        let directory = try TemporaryDirectory("schema")
+        let result = try await run(try Binaries.path("parley-relay"), ["serve", "--listen", "127.0.0.1:0", "--name", Self.relayName,
+                                                                 "--data", directory.sub("data"), "--database", url], in: directory)
+        #expect(result.status == 3, "\(result.summary)")
+        #expect(result.stderr.contains("the database's schema is version 99, newer than this parley-relay knows (1)"), "\(result.summary)")
+    }
+
     /// Runs `body` with `count` nodes on a fresh database of the private cluster, sharing one data directory
     /// (attachments), and kills them afterwards.
     func withNodes(_ count: Int, cluster: PostgresCluster? = nil, _ body: ([RelayNode], TemporaryDirectory) async throws -> Void) async throws {
