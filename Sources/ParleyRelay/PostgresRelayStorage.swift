@@ -17,13 +17,15 @@ public final class PostgresRelayStorage: RelayStorage {
     public let client: PostgresClient
     let location: PostgresLocation
     let logger: Logger
+    /// When a request last met the database's absence.
+    private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let runner: Task<Void, Never>
 
-    public init(location: PostgresLocation, logger: Logger = Logger(label: "parley-relay.postgres")) {
+    /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
+    public init(location: PostgresLocation, connections: Int = 16, logger: Logger = Logger(label: "parley-relay.postgres")) {
         var configuration = location.clientConfiguration
-        // A node must answer 503 soon when the database is away, not hold requests for the default 10 s.
-        configuration.options.connectTimeout = .seconds(3)
-        configuration.options.maximumConnections = 16
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = connections
         // The pool's own background lines (a lease asked for before its run loop started, a connection
         // that failed while the database restarts) are not the operator's news: requests say it (503).
         var background = logger
@@ -124,15 +126,31 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     /// How long a request waits for a connection of the pool. The pool never fails a waiting lease by itself:
-    /// while the database is away, requests would hang; after this they answer 503 instead.
-    static let leaseTimeout = Duration.seconds(3)
+    /// while the database is away, requests would hang; after this they answer 503 instead. The wait is
+    /// short once the database was seen failing (within `failureMemory`), so that clients hear 503 soon
+    /// during an outage; otherwise long, so that a busy machine making new connections slowly is not taken
+    /// for an outage (the full test suite on two cores took over 3 s to connect).
+    static let leaseTimeout = Duration.seconds(20)
+    static let leaseTimeoutAfterFailure = Duration.seconds(2)
+    static let failureMemory = Duration.seconds(30)
 
     /// Runs `body` on a connection of the pool, or throws `DatabaseUnreachable` when none could be had in
     /// `leaseTimeout`. Only the wait for a connection is bounded, not `body`: a statement that has begun
     /// is never abandoned half way (its outcome would be unknown to the caller).
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await leasing(body)
+        } catch {
+            if Self.fault(of: error) != nil { lastFailure.withLockedValue { $0 = .now } }
+            throw error
+        }
+    }
+
+    private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let leased = NIOLockedValueBox(false)
         let client = client
+        let timeout = lastFailure.withLockedValue { last in last.map { .now - $0 < Self.failureMemory } ?? false }
+            ? Self.leaseTimeoutAfterFailure : Self.leaseTimeout
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await client.withConnection { connection in
@@ -141,8 +159,8 @@ public final class PostgresRelayStorage: RelayStorage {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: Self.leaseTimeout)
-                if !leased.withLockedValue({ $0 }) { throw DatabaseUnreachable() }
+                try await Task.sleep(for: timeout)
+                if !leased.withLockedValue({ $0 }) { throw DatabaseUnreachable(waited: timeout) }
                 return nil
             }
             while let result = try await group.next() {
@@ -151,7 +169,7 @@ public final class PostgresRelayStorage: RelayStorage {
                     return value
                 }
             }
-            throw DatabaseUnreachable()
+            throw DatabaseUnreachable(waited: timeout)
         }
     }
 
@@ -574,7 +592,8 @@ extension PostgresRelayStorage {
 
 /// No connection to the database could be had in time (it is down, restarting or unreachable).
 struct DatabaseUnreachable: Error, CustomStringConvertible {
-    var description: String { "no connection to the database within \(PostgresRelayStorage.leaseTimeout)" }
+    let waited: Duration
+    var description: String { "no connection to the database within \(waited)" }
 }
 
 /// Why a node will not use the database's schema.

@@ -70,7 +70,7 @@ final class PostgresCluster: Sendable {
     func startServer() throws {
         // Durability is not what these tests are about: without fsync the cluster starts and creates
         // databases several times faster. Everything a relay acknowledges is committed all the same.
-        let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=300"
+        let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=500"
         try Self.run([Self.binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
                       "-o", options, "start"], asServerUser: true)
     }

@@ -151,7 +151,7 @@ struct SharedDatabaseTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<6 {
                 group.addTask {
-                    let storage = PostgresRelayStorage(location: try PostgresLocation(url: url))
+                    let storage = PostgresRelayStorage(location: try PostgresLocation(url: url), connections: 2)
                     defer { storage.close() }
                     try await storage.migrate()
                 }

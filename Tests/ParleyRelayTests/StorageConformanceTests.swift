@@ -19,7 +19,7 @@ enum StorageKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return try await body(try SQLiteRelayStorage(path: directory.sub("relay.db")), directory)
         case .postgres:
             let cluster = try PostgresCluster.get()
-            let storage = PostgresRelayStorage(location: try PostgresLocation(url: cluster.url(database: try cluster.database())))
+            let storage = PostgresRelayStorage(location: try PostgresLocation(url: cluster.url(database: try cluster.database())), connections: 4)
             defer { storage.close() }
             try await storage.migrate()
             return try await body(storage, directory)
