@@ -380,6 +380,7 @@ struct ThreeNodesBehindHAProxyTests {
             nodes[1].kill()
             try await eventually("6,000 messages sent with node 1 down", timeout: .seconds(240)) { sent.value >= 6_000 }
             nodes[1] = try await nodes[1].restarted(directory: directory)
+            defer { nodes[1].kill() }   // withNodes kills the nodes it started, not this one
             for sender in senders { try await sender.value }
             var repeats = 0
             for (index, receiver) in receivers.enumerated() {
