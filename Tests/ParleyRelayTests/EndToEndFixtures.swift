@@ -139,8 +139,9 @@ final class RelayProcess: @unchecked Sendable {
         storageAnnounced.withLock { announced in
             guard !announced else { return }
             announced = true
-            print(postgres ? "end-to-end relays run on PostgreSQL (PARLEY_TEST_STORAGE=postgres)"
-                           : "end-to-end relays run on SQLite; PARLEY_TEST_STORAGE=postgres runs them on PostgreSQL (the storage conformance, rules and shared-database suites run on both)")
+            let sqliteOnly = "RelayStorageSpaceTests, RelayStorageFaultTests and AttachmentPrivacyTests' database dump test the SQLite file itself"
+            print(postgres ? "end-to-end relays run on PostgreSQL (PARLEY_TEST_STORAGE=postgres); \(sqliteOnly) and fail here"
+                           : "end-to-end relays run on SQLite; PARLEY_TEST_STORAGE=postgres runs them on PostgreSQL (\(sqliteOnly)); the storage conformance and rules suites run on both, the shared-database suites on PostgreSQL")
         }
         guard postgres, !arguments.contains("--database") else { return [] }
         let cluster = try PostgresCluster.get()
