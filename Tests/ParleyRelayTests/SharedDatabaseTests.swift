@@ -311,12 +311,6 @@ struct RawAccount: Sendable {
     }
 }
 
-extension RawHTTP {
-    init(baseURL: String) {
-        self.baseURL = baseURL
-    }
-}
-
 /// What a push connection received.
 final class PushRecorder: @unchecked Sendable {
     private let lock = NSLock()
