@@ -224,8 +224,21 @@ final class RelayNode: @unchecked Sendable {
         throw lastError!
     }
 
+    /// A port taken between choosing and binding (by a test running beside this one) is tried again
+    /// with another, as `RelayProcess` does.
     static func start(index: Int, database: String, directory: TemporaryDirectory, port: Int? = nil) async throws -> RelayNode {
-        let port = try port ?? RelayProcess.freePort()
+        if let port { return try await launch(index: index, database: database, directory: directory, port: port) }
+        var lastError: (any Error)?
+        for _ in 0..<5 {
+            do { return try await launch(index: index, database: database, directory: directory, port: try RelayProcess.freePort()) } catch {
+                guard "\(error)".contains("Address already in use") else { throw error }
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+
+    private static func launch(index: Int, database: String, directory: TemporaryDirectory, port: Int) async throws -> RelayNode {
         let out = directory.sub("node-\(index)-\(port).out"), err = directory.sub("node-\(index)-\(port).err")
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
