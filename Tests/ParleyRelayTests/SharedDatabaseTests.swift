@@ -174,16 +174,20 @@ struct SharedDatabaseTests {
         let cluster = try cluster ?? PostgresCluster.get()
         let url = cluster.url(database: try cluster.database())
         let directory = try TemporaryDirectory("nodes")
-        var nodes: [RelayNode] = []
-        defer { for node in nodes { node.kill() } }
+        // Every node that started is killed at the end, also when another failed to start.
+        let started = PostgresClusterState<[RelayNode]>([])
+        defer { for node in started.withLock({ $0 }) { node.kill() } }
         // Started together: they migrate the new database at the same moment (one does, under the lock).
-        nodes = try await withThrowingTaskGroup(of: RelayNode.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
-                group.addTask { try await RelayNode.start(index: index, database: url, directory: directory) }
+                group.addTask {
+                    let node = try await RelayNode.start(index: index, database: url, directory: directory)
+                    started.withLock { $0.append(node) }
+                }
             }
-            return try await group.reduce(into: [RelayNode]()) { $0.append($1) }.sorted { $0.index < $1.index }
+            try await group.waitForAll()
         }
-        try await body(nodes, directory)
+        try await body(started.withLock { $0 }.sorted { $0.index < $1.index }, directory)
     }
 
     func both<T: Sendable>(_ nodes: [RawHTTP], _ call: @escaping @Sendable (RawHTTP) async throws -> T) async throws -> [T] {
