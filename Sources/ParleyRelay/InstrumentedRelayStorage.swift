@@ -15,14 +15,14 @@ struct InstrumentedRelayStorage: RelayStorage {
 
     func reusableBytes() async throws -> UInt64 { try await timed("reusable_bytes") { try await inner.reusableBytes() } }
 
-    func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool {
+    func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool {
         try await timed("create_account") { try await inner.createAccount(address: address, accountKey: accountKey, deviceList: deviceList) }
     }
-    func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)? {
+    func account(_ address: String) async throws -> StoredAccount? {
         try await timed("account") { try await inner.account(address) }
     }
-    func replaceDeviceList(address: String, with list: SignedDeviceList) async throws {
-        try await timed("replace_device_list") { try await inner.replaceDeviceList(address: address, with: list) }
+    func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
+        try await timed("replace_device_list") { try await inner.replaceDeviceList(address: address, replacing: current, with: list, wiping: wiping) }
     }
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
         try await timed("delivery_access_verifier") { try await inner.deliveryAccessVerifier(of: address) }
@@ -61,10 +61,10 @@ struct InstrumentedRelayStorage: RelayStorage {
         try await timed("take_bundle_keys") { try await inner.takeBundleKeys(for: device, oneTime: oneTime) }
     }
 
-    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
+    func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         try await timed("enqueue") {
-            try await inner.enqueue(envelopes, for: address, sendingDevice: sendingDevice, now: now, expiresAt: expiresAt, mailboxLimit: mailboxLimit)
+            try await inner.enqueue(envelopes, for: address, ifDeviceList: deviceList, now: now, expiresAt: expiresAt, mailboxLimit: mailboxLimit)
         }
     }
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {

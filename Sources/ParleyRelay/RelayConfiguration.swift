@@ -7,6 +7,10 @@ public struct RelayConfiguration: Sendable {
     public var dataDirectory: String
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// A PostgreSQL database shared with other relay nodes (`--database postgresql://…`); nil: the SQLite
+    /// file in `dataDirectory`. Attachments stay files in `dataDirectory` either way: nodes that share a
+    /// database share that directory too (see parley-relay(8)).
+    public var database: String?
     /// How long queued messages and attachments are kept (default 30 days).
     public var messageTTL: UInt64 = 30 * 86_400_000
     public var attachmentTTL: UInt64 = 30 * 86_400_000

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
@@ -15,6 +16,7 @@ public struct RelayCore: Sendable {
     let space: StorageSpace
     /// What operators see of the relay's work (`--metrics`); nothing by default.
     public var metrics = RelayMetrics.disabled
+    let verifiedLists = VerifiedDeviceLists()
 
     public init(configuration: RelayConfiguration, storage: any RelayStorage, broker: any WakeBroker,
                 clock: any WallClock = SystemWallClock()) {
@@ -39,7 +41,7 @@ public struct RelayCore: Sendable {
         try checkDevices(of: list)
         // A new account's list is version 1 (PROTOCOL.md §13): one of version 2⁶⁴−1 could never be followed.
         guard list.version == 1 else { throw RelayError.badRequest("a new account's device list has version 1, not \(list.version)") }
-        guard try await storage.createAccount(address: address, accountKey: list.accountKey.bytes, deviceList: list) else {
+        guard try await storage.createAccount(address: address, accountKey: list.accountKey.bytes, deviceList: list.encoded) else {
             throw RelayError.conflict("the name \(address) is taken")
         }
         return AccountResponse(address: address, accountKey: Base64Bytes(list.accountKey.bytes), deviceList: Base64Bytes(list.encoded))
@@ -47,7 +49,7 @@ public struct RelayCore: Sendable {
 
     func account(_ rawAddress: String) async throws -> AccountResponse {
         let address = try parseLocalAddress(rawAddress)
-        guard let account = try await storage.account(address) else { throw RelayError.notFound("no account \(address)") }
+        guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
         return AccountResponse(address: address, accountKey: Base64Bytes(account.accountKey), deviceList: Base64Bytes(account.deviceList.encoded))
     }
 
@@ -56,17 +58,21 @@ public struct RelayCore: Sendable {
     func updateDeviceList(_ update: DeviceListUpdate, for rawAddress: String, admit: () async throws -> Void = {}) async throws {
         let address = try parseLocalAddress(rawAddress)
         let list = try parseDeviceList(update.deviceList.bytes)
-        guard let current = try await storage.account(address) else { throw RelayError.notFound("no account \(address)") }
+        guard let current = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
         guard list.accountKey.bytes == current.accountKey else { throw RelayError.forbidden("the list is not signed by this account's key") }
         guard list.version > current.deviceList.version else {
             throw RelayError.conflict("device list version \(list.version) is not newer than \(current.deviceList.version)")
         }
         try checkDevices(of: list)
         try await admit()
-        try await storage.replaceDeviceList(address: address, with: list)
-        // Devices that left the list or got a new key lost their tokens in the storage; their push
-        // connections end too.
+        // A device that left the list, or whose id now has a new key (a new device: nothing of the old
+        // one may reach it), loses its tokens, prekeys and queued mail with the change, and its push
+        // connection ends.
         let revoked = current.deviceList.devices.filter { old in list.device(old.deviceId)?.identityKey != old.identityKey }
+        guard try await storage.replaceDeviceList(address: address, replacing: current.storedList, with: list.encoded,
+                                                  wiping: revoked.map(\.deviceId)) else {
+            throw RelayError.conflict("the device list of \(address) changed meanwhile; fetch it and try again")
+        }
         let added = list.devices.filter { new in current.deviceList.device(new.deviceId)?.identityKey != new.identityKey }
         metrics.deviceListChanged(added: added.count, removed: revoked.count)
         await broker.revoke(revoked.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
@@ -76,7 +82,7 @@ public struct RelayCore: Sendable {
 
     func challenge(_ request: ChallengeRequest) async throws -> ChallengeResponse {
         let address = try parseLocalAddress(request.address)
-        guard let account = try await storage.account(address), account.deviceList.device(request.deviceId) != nil else {
+        guard let account = try await verifiedAccount(address), account.deviceList.device(request.deviceId) != nil else {
             throw RelayError.notFound("no device \(request.deviceId) of \(address)")
         }
         let challenge = SystemRandom().bytes(32)
@@ -95,7 +101,7 @@ public struct RelayCore: Sendable {
               owner == DeviceAddress(address: address, deviceId: request.deviceId) else {
             throw RelayError.unauthorized("unknown, expired or already used challenge")
         }
-        guard let account = try await storage.account(address), let device = account.deviceList.device(request.deviceId),
+        guard let account = try await verifiedAccount(address), let device = account.deviceList.device(request.deviceId),
               device.identityKey.isValidSignature(request.signature.bytes,
                                                   for: authenticationMessage(challenge: request.challenge.bytes, relayName: configuration.name)) else {
             throw RelayError.unauthorized("the signature does not verify with the device key")
@@ -118,7 +124,7 @@ public struct RelayCore: Sendable {
     // MARK: Prekeys
 
     func uploadPreKeys(_ upload: PreKeyUpload, by device: DeviceAddress) async throws {
-        guard let account = try await storage.account(device.address), let entry = account.deviceList.device(device.deviceId) else {
+        guard let account = try await verifiedAccount(device.address), let entry = account.deviceList.device(device.deviceId) else {
             throw RelayError.forbidden("device not in the account's list")
         }
         guard upload.oneTimePreKeys.count <= 100, upload.oneTimePQPreKeys.count <= 100 else {
@@ -170,7 +176,7 @@ public struct RelayCore: Sendable {
     /// with `takingOneTimeKeys` false, the signed and last-resort prekeys only, the stock left as it is.
     func bundle(address rawAddress: String, deviceId: UInt32, takingOneTimeKeys: Bool) async throws -> BundleResponse {
         let address = try parseLocalAddress(rawAddress)
-        guard let account = try await storage.account(address), let entry = account.deviceList.device(deviceId) else {
+        guard let account = try await verifiedAccount(address), let entry = account.deviceList.device(deviceId) else {
             throw RelayError.notFound("no device \(deviceId) of \(address)")
         }
         let device = DeviceAddress(address: address, deviceId: deviceId)
@@ -253,19 +259,46 @@ public struct RelayCore: Sendable {
             }
         }
         _ = try Self.messageCount(of: request, limit: configuration.maxMessagesPerSend)
-        let now = clock.nowMilliseconds()
-        let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.deviceKey.bytes, $0.envelope.bytes) },
-                                               for: address, sendingDevice: sender?.address == address ? sender?.deviceId : nil, now: now, expiresAt: now + configuration.messageTTL,
-                                               mailboxLimit: configuration.maxMailboxMessages)
-        switch result {
-        case .stored:
-            await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
-        case .mismatch(let missing, let extra, let stale):
+        let sendingDevice = sender?.address == address ? sender?.deviceId : nil
+        // The list is read, the send checked against it, and the envelopes stored only if the list is still
+        // that one; a list that changed in between (a device added or revoked) is read and checked again.
+        for _ in 0..<Self.listChangeRetries {
+            guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
+            try Self.checkRecipients(of: request, against: account.deviceList, sendingDevice: sendingDevice)
+            let now = clock.nowMilliseconds()
+            let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.envelope.bytes) }, for: address,
+                                                   ifDeviceList: account.storedList, now: now, expiresAt: now + configuration.messageTTL,
+                                                   mailboxLimit: configuration.maxMailboxMessages)
+            switch result {
+            case .stored:
+                await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+                return
+            case .deviceListChanged:
+                continue
+            case .mailboxFull(let deviceId):
+                throw RelayError.mailboxFull("the mailbox of \(address)#\(deviceId) is full")
+            case .unknownAccount:
+                throw RelayError.notFound("no account \(address)")
+            }
+        }
+        throw RelayError.conflict("the device list of \(address) keeps changing; try again")
+    }
+
+    static let listChangeRetries = 4
+
+    /// A send names every device of the list (but the sending device itself, for copies to its own
+    /// account) with the key the list has for it, and no other device.
+    static func checkRecipients(of request: SendRequest, against list: SignedDeviceList, sendingDevice: UInt32?) throws {
+        var current: [UInt32: [UInt8]] = [:]
+        for device in list.devices { current[device.deviceId] = device.identityKey.bytes }
+        let requested = Set(request.messages.map(\.deviceId))
+        let missing = current.keys.filter { !requested.contains($0) && $0 != sendingDevice }.sorted()
+        let extra = requested.filter { current[$0] == nil }.sorted()
+        // A device named once per message of a send is stale once, not once per message.
+        let stale = Set(request.messages.filter { message in current[message.deviceId].map { $0 != message.deviceKey.bytes } ?? false }
+            .map(\.deviceId)).sorted()
+        guard missing.isEmpty, extra.isEmpty, stale.isEmpty else {
             throw RelayError.deviceMismatch(missing: missing, extra: extra, stale: stale)
-        case .mailboxFull(let deviceId):
-            throw RelayError.mailboxFull("the mailbox of \(address)#\(deviceId) is full")
-        case .unknownAccount:
-            throw RelayError.notFound("no account \(address)")
         }
     }
 
@@ -384,9 +417,45 @@ public struct RelayCore: Sendable {
         guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }
     }
 
+    /// The account with its device list verified (signature and form) as it comes out of the storage: a
+    /// list the storage holds is trusted no more than one a client sends. Lists already verified are
+    /// remembered by their bytes, so a send does not pay a signature check each time.
+    /// `storedList` is the list's bytes as stored, what conditional writes compare with.
+    func verifiedAccount(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList, storedList: [UInt8])? {
+        guard let stored = try await storage.account(address) else { return nil }
+        let list: SignedDeviceList
+        if let known = verifiedLists.list(for: stored.deviceList) {
+            list = known
+        } else {
+            do { list = try SignedDeviceList(verifying: stored.deviceList) } catch {
+                throw RelayError.unavailable("the stored device list of \(address) does not verify")
+            }
+            verifiedLists.remember(list, as: stored.deviceList)
+        }
+        guard list.accountKey.bytes == stored.accountKey else { throw RelayError.unavailable("the stored device list of \(address) is not signed by its account key") }
+        return (stored.accountKey, list, stored.deviceList)
+    }
+
     func parseDeviceList(_ bytes: [UInt8]) throws -> SignedDeviceList {
         do { return try SignedDeviceList(verifying: bytes) } catch {
             throw RelayError.badRequest("invalid device list: \(error)")
+        }
+    }
+}
+
+/// Device lists whose signatures verified, by their exact bytes (a bounded set, emptied when full).
+final class VerifiedDeviceLists: Sendable {
+    static let capacity = 4096
+    private let lists = NIOLockedValueBox<[[UInt8]: SignedDeviceList]>([:])
+
+    func list(for bytes: [UInt8]) -> SignedDeviceList? {
+        lists.withLockedValue { $0[bytes] }
+    }
+
+    func remember(_ list: SignedDeviceList, as bytes: [UInt8]) {
+        lists.withLockedValue { lists in
+            if lists.count >= Self.capacity { lists.removeAll(keepingCapacity: true) }
+            lists[bytes] = list
         }
     }
 }

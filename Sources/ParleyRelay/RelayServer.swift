@@ -46,11 +46,39 @@ public struct RelayServer: Sendable {
     }
 
     private func serve(tls: TLSConfiguration?, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        if let database = configuration.database {
+            let location: PostgresLocation
+            do { location = try PostgresLocation(url: database) } catch { throw RelayStartError.database(error.description) }
+            let storage = PostgresRelayStorage(location: location, logger: logger)
+            defer { storage.close() }
+            do {
+                try await storage.checkConnection()
+                try await storage.migrate()
+            } catch let error as PostgresSchemaError {
+                throw RelayStartError.database("\(location.redacted): \(error)")
+            } catch {
+                throw RelayStartError.database("cannot use \(location.redacted): \(PostgresRelayStorage.describe(error).prefix(300))")
+            }
+            let broker = PostgresWakeBroker(client: storage.client, logger: logger)
+            await broker.start()
+            logger.info("storage: PostgreSQL at \(location.redacted), schema version \(PostgresRelayStorage.schemaVersion)")
+            do {
+                try await serve(core: makeCore(storage: storage, broker: broker), tls: tls, logger: logger, onListening: onListening)
+            } catch {
+                await broker.stop()
+                throw error
+            }
+            await broker.stop()
+            return
+        }
         let storage: SQLiteRelayStorage
         do { storage = try SQLiteRelayStorage(path: configuration.dataDirectory + "/relay.sqlite") } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot open relay.sqlite in it (\(error))")
         }
-        let core = makeCore(storage: storage, broker: LocalWakeBroker())
+        try await serve(core: makeCore(storage: storage, broker: LocalWakeBroker()), tls: tls, logger: logger, onListening: onListening)
+    }
+
+    private func serve(core: RelayCore, tls: TLSConfiguration?, logger: Logger, onListening: @escaping @Sendable (Int) async -> Void) async throws {
         let attachments: AttachmentFiles
         do { attachments = try AttachmentFiles(core: core) } catch {
             throw RelayStartError.dataDirectory(configuration.dataDirectory, "cannot use its attachments directory (\(error))")
@@ -144,12 +172,15 @@ public enum RelayStartError: Error, CustomStringConvertible {
     case dataDirectory(String, String)
     case tls(String, String)
     case listen(String, String)
+    /// The PostgreSQL database of --database cannot be used (unreachable, refused, a newer schema).
+    case database(String)
 
     public var description: String {
         switch self {
         case .dataDirectory(let path, let why): "cannot use the data directory \(path): \(why)"
         case .tls(let path, let why): "cannot use \(path): \(why)"
         case .listen(let address, let why): "cannot listen on \(address): \(why)"
+        case .database(let why): "cannot use the database: \(why)"
         }
     }
 }

@@ -28,14 +28,23 @@ public struct StoredSignedKey: Sendable, Equatable {
 /// Results of an all-or-nothing multi-device enqueue.
 public enum EnqueueResult: Sendable, Equatable {
     case stored
-    case mismatch(missing: [UInt32], extra: [UInt32], stale: [UInt32])
+    /// The account's device list is no longer the one the caller checked the send against.
+    case deviceListChanged
     case mailboxFull(deviceId: UInt32)
     case unknownAccount
 }
 
-/// Everything the relay keeps, behind a protocol so the routes never see SQL. The SQLite implementation
-/// is the embedded default; a PostgreSQL one shared by several relay nodes implements the same calls and
-/// turns `enqueue`'s wake-ups into LISTEN/NOTIFY (see `WakeBroker`).
+/// An account as stored: its key and its signed device list, as bytes. The storage never parses or
+/// verifies the list; `RelayCore` verifies it on every read, so a row changed behind the relay's back
+/// is refused rather than trusted.
+public struct StoredAccount: Sendable, Equatable {
+    public let accountKey: [UInt8]
+    public let deviceList: [UInt8]
+    public init(accountKey: [UInt8], deviceList: [UInt8]) {
+        self.accountKey = accountKey
+        self.deviceList = deviceList
+    }
+}
 /// An attachment slot: its size, whether it is filled, and the SHA-256 of its upload secret (nil for a slot
 /// made before slots had secrets, which can no longer be filled).
 public struct StoredAttachment: Sendable, Equatable {
@@ -51,14 +60,23 @@ public enum ProvisioningState: Sendable, Equatable {
     case filled([UInt8])
 }
 
+/// Everything the relay keeps, behind a protocol so the routes never see SQL. Storages only store: the
+/// rules (which devices a send must name, whose mail and prekeys go when a device list changes, what a
+/// device list must be) are `RelayCore`'s. Where a rule must hold against concurrent requests the core
+/// passes what it checked against (the device list's bytes, a limit), and the storage writes only if
+/// that still holds, in one transaction. `SQLiteRelayStorage` is the embedded default;
+/// `PostgresRelayStorage` is shared by several relay nodes (with `PostgresWakeBroker` for wake-ups).
 public protocol RelayStorage: Sendable {
     /// Bytes the storage can fill again without growing its files (the database's free pages).
     func reusableBytes() async throws -> UInt64
 
     // Accounts and device lists
-    func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool
-    func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)?
-    func replaceDeviceList(address: String, with list: SignedDeviceList) async throws
+    /// False, storing nothing, when the address is taken.
+    func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool
+    func account(_ address: String) async throws -> StoredAccount?
+    /// Replaces the device list if it is still `current`, deleting the tokens, prekeys and queued mail of
+    /// the devices in `wiping` in the same transaction; false, changing nothing, if the list changed.
+    func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool
     /// The verifier of the account's delivery access key (PROTOCOL.md §13.1), nil while it has none (an
     /// account made by a version-1 client) or when there is no such account.
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]?
@@ -74,7 +92,8 @@ public protocol RelayStorage: Sendable {
 
     // Prekeys
     /// Stores the keys in one transaction; false (and nothing stored) when the device would then hold more
-    /// than `limit` one-time prekeys of a kind.
+    /// than `limit` one-time prekeys of a kind. The limit is the core's; it is applied inside the
+    /// transaction because a count read before it would let two concurrent uploads pass it together.
     func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
                       oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey], limit: Int) async throws -> Bool
     func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int)
@@ -84,10 +103,10 @@ public protocol RelayStorage: Sendable {
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)?
 
     // Mailboxes
-    /// `sendingDevice`: the authenticated device of `address` itself when it sends copies to its own other
-    /// devices; the request then need not (and does not) include it. The envelopes may carry several
-    /// messages (each device named equally often, checked by the caller); they are queued in order.
-    func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
+    /// Queues the envelopes, in order, all or none: only while the account's device list is still
+    /// `deviceList` (the one the caller checked the send against), and only if no device's mailbox would
+    /// then hold more than `mailboxLimit`. Ids grow in the order envelopes for one account are stored.
+    func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
     /// The oldest unexpired envelopes of the device's mailbox with ids above `after`, with its prekey
     /// counts (one read). Ids only grow, so a client that has a page in hand can ask for what follows it.

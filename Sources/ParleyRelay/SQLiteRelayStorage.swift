@@ -107,21 +107,20 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     // MARK: Accounts
 
-    public func createAccount(address: String, accountKey: [UInt8], deviceList: SignedDeviceList) async throws -> Bool {
+    public func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool {
         try await database.write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE address = ?", arguments: [address]) == true { return false }
             try db.execute(sql: "INSERT INTO accounts (address, account_key, device_list) VALUES (?, ?, ?)",
-                           arguments: [address, Data(accountKey), Data(deviceList.encoded)])
-            try Self.replaceDevices(address, deviceList, db)
+                           arguments: [address, Data(accountKey), Data(deviceList)])
             return true
         }
     }
 
-    public func account(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList)? {
-        guard let row = try database.read({ db in
+    public func account(_ address: String) async throws -> StoredAccount? {
+        try lookup { db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
-        }) else { return nil }
-        return ([UInt8](row["account_key"] as Data), try SignedDeviceList(verifying: [UInt8](row["device_list"] as Data)))
+                .map { StoredAccount(accountKey: [UInt8]($0["account_key"] as Data), deviceList: [UInt8]($0["device_list"] as Data)) }
+        }
     }
 
     public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
@@ -137,32 +136,18 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         }
     }
 
-    public func replaceDeviceList(address: String, with list: SignedDeviceList) async throws {
+    /// The `devices` table of schema v1 is no longer read or written: the device list itself is the record.
+    public func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
         try await database.write { db in
-            try db.execute(sql: "UPDATE accounts SET device_list = ? WHERE address = ?", arguments: [Data(list.encoded), address])
-            try Self.replaceDevices(address, list, db)
-        }
-    }
-
-    /// Devices that left the list lose their prekeys, tokens and mailboxes.
-    private static func replaceDevices(_ address: String, _ list: SignedDeviceList, _ db: Database) throws {
-        let kept = list.devices.map { Int64($0.deviceId) }
-        let placeholders = kept.map { _ in "?" }.joined(separator: ",")
-        let args = StatementArguments([address]) + StatementArguments(kept)
-        for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
-            try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id NOT IN (\(placeholders))", arguments: args)
-        }
-        for device in list.devices {
-            let current = try Data.fetchOne(db, sql: "SELECT identity_key FROM devices WHERE address = ? AND device_id = ?",
-                                            arguments: [address, device.deviceId])
-            if let current, current != Data(device.identityKey.bytes) {
-                // A new key under an old id is a new device: nothing of the old one may reach it.
-                for table in ["tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, device.deviceId])
+            try db.execute(sql: "UPDATE accounts SET device_list = ? WHERE address = ? AND device_list = ?",
+                           arguments: [Data(list), address, Data(current)])
+            guard db.changesCount == 1 else { return false }
+            for deviceId in wiping {
+                for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, deviceId])
                 }
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO devices (address, device_id, identity_key) VALUES (?, ?, ?)",
-                           arguments: [address, device.deviceId, Data(device.identityKey.bytes)])
+            return true
         }
     }
 
@@ -290,10 +275,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// Group commit: concurrent enqueues share one write transaction (and so one fsync). Each request is
     /// checked and inserted in a savepoint of its own, so one refused or failed request changes nothing
     /// and leaves the others alone; every request completes only after the shared commit returned.
-    public func enqueue(_ envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])], for address: String, sendingDevice: UInt32?,
+    public func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         try await withCheckedThrowingContinuation { continuation in
-            let item = PendingEnqueue(envelopes: envelopes, address: address, sendingDevice: sendingDevice, now: now, expiresAt: expiresAt,
+            let item = PendingEnqueue(envelopes: envelopes, address: address, deviceList: deviceList, now: now, expiresAt: expiresAt,
                                       mailboxLimit: mailboxLimit, continuation: continuation)
             // The writer runs on the database's own writer queue: no task of its own to hop through.
             if enqueues.submit(item) { database.asyncWriteWithoutTransaction { db in self.writeEnqueues(db) } }
@@ -333,18 +318,12 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
     private static func enqueue(_ item: PendingEnqueue, _ db: Database) throws -> EnqueueResult {
         let (envelopes, address, now, expiresAt, mailboxLimit) = (item.envelopes, item.address, item.now, item.expiresAt, item.mailboxLimit)
-        let rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT device_id, identity_key FROM devices WHERE address = ?"), arguments: [address])
-        guard !rows.isEmpty else { return .unknownAccount }
-        var current: [UInt32: [UInt8]] = [:]
-        for row in rows { current[UInt32(row["device_id"] as Int64)] = [UInt8](row["identity_key"] as Data) }
-        let requested = Set(envelopes.map(\.deviceId))
-        let missing = current.keys.filter { !requested.contains($0) && $0 != item.sendingDevice }.sorted()
-        let extra = requested.filter { current[$0] == nil }.sorted()
-        // A device named once per message of a send is stale once, not once per message.
-        let stale = Set(envelopes.filter { item in current[item.deviceId].map { $0 != item.deviceKey } ?? false }.map(\.deviceId)).sorted()
-        guard missing.isEmpty, extra.isEmpty, stale.isEmpty else {
-            return .mismatch(missing: missing, extra: extra, stale: stale)
+        guard let stored = try Data.fetchOne(try db.cachedStatement(sql: "SELECT device_list FROM accounts WHERE address = ?"), arguments: [address]) else {
+            return .unknownAccount
         }
+        guard stored == Data(item.deviceList) else { return .deviceListChanged }
+        let requested = Set(envelopes.map(\.deviceId))
+        guard !requested.isEmpty else { return .stored }
         // Several messages in one send: each device gets one envelope per message.
         let perDevice = envelopes.count / requested.count
         for deviceId in requested.sorted() {
@@ -490,9 +469,9 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
 
 /// One enqueue request waiting for its group commit.
 struct PendingEnqueue: Sendable {
-    let envelopes: [(deviceId: UInt32, deviceKey: [UInt8], envelope: [UInt8])]
+    let envelopes: [(deviceId: UInt32, envelope: [UInt8])]
     let address: String
-    let sendingDevice: UInt32?
+    let deviceList: [UInt8]
     let now: UInt64
     let expiresAt: UInt64
     let mailboxLimit: Int

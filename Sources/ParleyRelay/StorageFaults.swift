@@ -18,6 +18,8 @@ public enum StorageFault: String, Sendable, CaseIterable {
     case locked = "database_locked"
     case corrupt = "database_corrupt"
     case unusable = "storage_unusable"
+    /// The shared PostgreSQL database cannot be reached, or is shutting down or starting up.
+    case databaseUnavailable = "database_unavailable"
 
     /// 507 for a full disk (nothing new can be stored; draining works); 503 for the rest, which an
     /// operator or time may cure.
@@ -28,7 +30,7 @@ public enum StorageFault: String, Sendable, CaseIterable {
     /// Seconds a client should wait before trying again (sent as Retry-After).
     var retryAfterSeconds: Int {
         switch self {
-        case .locked, .tooManyOpenFiles: 5
+        case .locked, .tooManyOpenFiles, .databaseUnavailable: 5
         case .full: 60
         case .readOnly, .corrupt, .unusable: 300
         }
@@ -45,6 +47,7 @@ public enum StorageFault: String, Sendable, CaseIterable {
         case .locked: "the relay's database is busy; try again shortly"
         case .corrupt: "the relay's database is damaged; its operator must repair it"
         case .unusable: "the relay cannot read or write its storage; try again later"
+        case .databaseUnavailable: "the relay cannot reach its database right now; try again shortly"
         }
     }
 
@@ -57,11 +60,13 @@ public enum StorageFault: String, Sendable, CaseIterable {
         case .locked: "storage: the database stayed locked past the busy timeout (another process holding relay.sqlite?)"
         case .corrupt: "storage: the database is corrupt (SQLITE_CORRUPT/NOTADB); restore relay.sqlite from a backup"
         case .unusable: "storage: the data directory cannot be opened, read or written (permissions or an I/O error)"
+        case .databaseUnavailable: "storage: the PostgreSQL database (--database) cannot be reached, or is shutting down or starting up"
         }
     }
 
     /// The fault behind `error`, nil for anything that is not one (a bug, or a RelayError).
     static func of(_ error: any Error) -> StorageFault? {
+        if let fault = PostgresRelayStorage.fault(of: error) { return fault }
         if let error = error as? DatabaseError {
             switch error.resultCode.primaryResultCode {
             case .SQLITE_FULL: return .full

@@ -54,6 +54,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory for the relay's database and attachments (created if missing).", valueName: "DIR"))
     var data: String
 
+    @Option(help: ArgumentHelp("A PostgreSQL database shared with other relay nodes, instead of the SQLite file in --data: postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or postgresql://USER@/DATABASE?host=/socket/dir. Attachments stay in --data, which the nodes then share.",
+                               valueName: "URL"))
+    var database: String?
+
     @Option(help: ArgumentHelp("The relay's public name, the part after '@' in its accounts' addresses (default: the --listen value).",
                                valueName: "HOST[:PORT]"))
     var name: String?
@@ -139,6 +143,9 @@ struct Serve: AsyncParsableCommand {
         guard (try? AccountAddress("relay@" + (name ?? listen))) != nil else {
             throw ValidationError("'\(name ?? listen)' cannot be a relay's name: it must be HOST[:PORT] (a host name, an IPv4 address or a bracketed IPv6 address), as it appears after '@' in addresses\(name == nil ? "; give one with --name" : "")")
         }
+        if let database {
+            do { _ = try PostgresLocation(url: database) } catch { throw ValidationError(error.description) }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
 
@@ -161,6 +168,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = RelayConfiguration(name: (name ?? listen).lowercased(), host: host, port: port, dataDirectory: data)
         configuration.tlsCertificatePath = tlsCertificate
         configuration.tlsKeyPath = tlsKey
+        configuration.database = database
         configuration.messageTTL = UInt64(ttlDays) * 86_400_000
         configuration.attachmentTTL = configuration.messageTTL
         configuration.maxEnvelopeBytes = maxEnvelopeBytes

@@ -83,6 +83,7 @@ final class RelayProcess: @unchecked Sendable {
     static func start(in directory: TemporaryDirectory, arguments: [String] = [], publicHost: String = "127.0.0.1",
                       openFileLimit: Int? = nil) async throws -> RelayProcess {
         var lastError: (any Error)?
+        let arguments = try arguments + storageArguments(arguments)
         for _ in 0..<5 {
             let relay = RelayProcess(port: try freePort(), publicHost: publicHost, dataDirectory: directory.sub("relay-data"),
                                      logDirectory: directory.path, arguments: arguments, openFileLimit: openFileLimit)
@@ -95,6 +96,26 @@ final class RelayProcess: @unchecked Sendable {
         }
         throw lastError ?? FixtureError("could not start the relay")
     }
+
+    /// The storage the end-to-end relays use: the SQLite file in their data directory, unless
+    /// PARLEY_TEST_STORAGE=postgres, when each relay gets a fresh database of the private PostgreSQL cluster
+    /// (`--database`). Said once in the test output. Tests that are about the SQLite file itself (a full
+    /// disk, a locked or damaged relay.sqlite, descriptors) are SQLite's alone and fail on PostgreSQL.
+    static func storageArguments(_ arguments: [String]) throws -> [String] {
+        let postgres = ProcessInfo.processInfo.environment["PARLEY_TEST_STORAGE"] == "postgres"
+        storageAnnounced.withLock { announced in
+            guard !announced else { return }
+            announced = true
+            let sqliteOnly = "RelayStorageSpaceTests, RelayStorageFaultTests and AttachmentPrivacyTests' database dump test the SQLite file itself"
+            print(postgres ? "end-to-end relays run on PostgreSQL (PARLEY_TEST_STORAGE=postgres); \(sqliteOnly) and fail here"
+                           : "end-to-end relays run on SQLite; PARLEY_TEST_STORAGE=postgres runs them on PostgreSQL (\(sqliteOnly)); the storage conformance and rules suites run on both, the shared-database suites on PostgreSQL")
+        }
+        guard postgres, !arguments.contains("--database") else { return [] }
+        let cluster = try PostgresCluster.get()
+        return ["--database", cluster.url(database: try cluster.database())]
+    }
+
+    private static let storageAnnounced = PostgresClusterState(false)
 
     /// Starts the stopped relay again, on the same port and data directory.
     func restart() async throws {

@@ -1,0 +1,670 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ParleyProtocol
+import PostgresNIO
+
+/// The storage of relay nodes that share one PostgreSQL database (`parley-relay serve --database`).
+/// It stores only; the rules are `RelayCore`'s, and where one must hold against concurrent requests from
+/// several nodes the write is conditional and made in one transaction (see `RelayStorage`).
+///
+/// The pool is PostgresNIO's `PostgresClient`; its `run()` goes on in a task of this object's own until
+/// `close()`. Ids of queued envelopes come from one sequence and, for one account, are taken under the
+/// account row's lock, so they grow in the order they are committed and a client paging with `after` never
+/// skips one stored meanwhile.
+public final class PostgresRelayStorage: RelayStorage {
+    public let client: PostgresClient
+    let location: PostgresLocation
+    let logger: Logger
+    /// When a request last met the database's absence.
+    private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    private let runner: Task<Void, Never>
+
+    /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
+    public init(location: PostgresLocation, connections: Int = 16, logger: Logger = Logger(label: "parley-relay.postgres")) {
+        var configuration = location.clientConfiguration
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = connections
+        // The pool's own background lines (a lease asked for before its run loop started, a connection
+        // that failed while the database restarts) are not the operator's news: requests say it (503).
+        var background = logger
+        background.logLevel = .error
+        let client = PostgresClient(configuration: configuration, backgroundLogger: background)
+        self.client = client
+        self.location = location
+        self.logger = logger
+        runner = Task { await client.run() }
+    }
+
+    /// Ends the pool (its connections close).
+    public func close() {
+        runner.cancel()
+    }
+
+    deinit { runner.cancel() }
+
+    // MARK: Schema
+
+    /// The schema's versions: migration N (1-based) takes the schema from version N−1 to N. Only ever
+    /// appended to.
+    static let migrations: [[String]] = [
+        [
+            "CREATE TABLE accounts (address TEXT PRIMARY KEY, account_key BYTEA NOT NULL, device_list BYTEA NOT NULL, access_verifier BYTEA)",
+            "CREATE TABLE challenges (challenge BYTEA PRIMARY KEY, address TEXT NOT NULL, device_id BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+            "CREATE INDEX challenges_by_expiry ON challenges (expires_at)",
+            "CREATE TABLE tokens (hash BYTEA PRIMARY KEY, address TEXT NOT NULL, device_id BIGINT NOT NULL, expires_at BIGINT NOT NULL)",
+            "CREATE INDEX tokens_by_device ON tokens (address, device_id)",
+            """
+            CREATE TABLE signed_prekeys (address TEXT NOT NULL, device_id BIGINT NOT NULL, kind TEXT NOT NULL, key_id BIGINT NOT NULL,
+              key BYTEA NOT NULL, signature BYTEA NOT NULL, PRIMARY KEY (address, device_id, kind))
+            """,
+            """
+            CREATE TABLE one_time_prekeys (address TEXT NOT NULL, device_id BIGINT NOT NULL, kind TEXT NOT NULL, key_id BIGINT NOT NULL,
+              key BYTEA NOT NULL, signature BYTEA, PRIMARY KEY (address, device_id, kind, key_id))
+            """,
+            """
+            CREATE TABLE messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, address TEXT NOT NULL, device_id BIGINT NOT NULL,
+              envelope BYTEA NOT NULL, received_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX messages_by_device ON messages (address, device_id, id)",
+            "CREATE INDEX messages_by_expiry ON messages (expires_at)",
+            "CREATE TABLE provisioning (id TEXT PRIMARY KEY, message BYTEA, expires_at BIGINT NOT NULL)",
+            """
+            CREATE TABLE attachments (id TEXT PRIMARY KEY, upload_hash BYTEA, size BIGINT NOT NULL, complete BOOLEAN NOT NULL DEFAULT false,
+              expires_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE attachment_quota (address TEXT NOT NULL, period BIGINT NOT NULL, bytes BIGINT NOT NULL, slots BIGINT NOT NULL,
+              PRIMARY KEY (address, period))
+            """,
+        ],
+    ]
+
+    /// The schema version this build knows.
+    public static var schemaVersion: Int { migrations.count }
+
+    /// The advisory lock key under which nodes migrate (an arbitrary constant: "parley" in ASCII).
+    static let migrationLock: Int64 = 0x7061_726c_6579
+
+    /// One connection made outside the pool, for the start-up check: the pool retries a failing connection
+    /// quietly, where this says why it failed (no such database, authentication, no server at the address).
+    public func checkConnection() async throws {
+        let configuration: PostgresConnection.Configuration
+        if let directory = location.socketDirectory {
+            configuration = .init(unixSocketPath: directory + "/.s.PGSQL.\(location.port)", username: location.user, password: location.password,
+                                  database: location.database)
+        } else {
+            configuration = .init(host: location.host ?? "127.0.0.1", port: location.port, username: location.user, password: location.password,
+                                  database: location.database, tls: location.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable)
+        }
+        let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        try await connection.close()
+    }
+
+    /// Brings the schema to `schemaVersion`. Nodes starting together take the advisory lock in turn: the
+    /// first migrates, the others find the work done. A schema newer than this build knows is refused
+    /// (a node of an older release must not write to tables it does not understand).
+    public func migrate() async throws {
+        try await transaction { [logger] connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", logger: logger)
+            let rows = try await connection.query("SELECT version FROM parley_schema", logger: logger).collect()
+            var version = 0
+            if let row = rows.first {
+                version = Int(try row.decode(Int32.self))
+            } else {
+                try await connection.query("INSERT INTO parley_schema (version) VALUES (0)", logger: logger)
+            }
+            guard version <= Self.schemaVersion else { throw PostgresSchemaError.newer(found: version, known: Self.schemaVersion) }
+            for migration in Self.migrations.dropFirst(version) {
+                for statement in migration { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            }
+            let known = Int32(Self.schemaVersion)
+            try await connection.query("UPDATE parley_schema SET version = \(known)", logger: logger)
+        }
+    }
+
+    /// How long a request waits for a connection of the pool. The pool never fails a waiting lease by itself:
+    /// while the database is away, requests would hang; after this they answer 503 instead. The wait is
+    /// short once the database was seen failing (within `failureMemory`), so that clients hear 503 soon
+    /// during an outage; otherwise long, so that a busy machine making new connections slowly is not taken
+    /// for an outage (the full test suite on two cores took over 3 s to connect).
+    static let leaseTimeout = Duration.seconds(20)
+    static let leaseTimeoutAfterFailure = Duration.seconds(2)
+    static let failureMemory = Duration.seconds(30)
+
+    /// Runs `body` on a connection of the pool, or throws `DatabaseUnreachable` when none could be had in
+    /// `leaseTimeout`. Only the wait for a connection is bounded, not `body`: a statement that has begun
+    /// is never abandoned half way (its outcome would be unknown to the caller).
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await leasing(body)
+        } catch {
+            if Self.fault(of: error) != nil { lastFailure.withLockedValue { $0 = .now } }
+            throw error
+        }
+    }
+
+    private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = NIOLockedValueBox(false)
+        let client = client
+        let timeout = lastFailure.withLockedValue { last in last.map { .now - $0 < Self.failureMemory } ?? false }
+            ? Self.leaseTimeoutAfterFailure : Self.leaseTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await client.withConnection { connection in
+                    leased.withLockedValue { $0 = true }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                if !leased.withLockedValue({ $0 }) { throw DatabaseUnreachable(waited: timeout) }
+                return nil
+            }
+            while let result = try await group.next() {
+                if let value = result {
+                    group.cancelAll()
+                    return value
+                }
+            }
+            throw DatabaseUnreachable(waited: timeout)
+        }
+    }
+
+    /// Runs `body` in a transaction, rolled back if it throws; the error thrown is `body`'s own (PostgresNIO's
+    /// `withTransaction` would wrap it).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = logger
+        return try await withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let logger = logger
+        return try await withConnection { connection in try await connection.query(query, logger: logger).collect() }
+    }
+
+    private func execute(_ query: PostgresQuery) async throws {
+        _ = try await rows(query)
+    }
+
+    private static func bytea(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
+    private static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+    /// Where the per-device lock key of prekey uploads comes from.
+    private static func deviceKey(_ device: DeviceAddress) -> String { device.address + "#" + String(device.deviceId) }
+
+    // MARK: Accounts
+
+    public func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool {
+        let (key, list) = (Self.bytea(accountKey), Self.bytea(deviceList))
+        return try await !rows("""
+            INSERT INTO accounts (address, account_key, device_list) VALUES (\(address), \(key), \(list))
+            ON CONFLICT (address) DO NOTHING RETURNING 1
+            """).isEmpty
+    }
+
+    public func account(_ address: String) async throws -> StoredAccount? {
+        guard let row = try await rows("SELECT account_key, device_list FROM accounts WHERE address = \(address)").first else { return nil }
+        let (key, list) = try row.decode((ByteBuffer, ByteBuffer).self)
+        return StoredAccount(accountKey: Self.bytes(key), deviceList: Self.bytes(list))
+    }
+
+    public func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
+        let (old, new, wiped) = (Self.bytea(current), Self.bytea(list), wiping.map(Int64.init))
+        return try await transaction { [logger] connection in
+            guard try await !connection.query("""
+                UPDATE accounts SET device_list = \(new) WHERE address = \(address) AND device_list = \(old) RETURNING 1
+                """, logger: logger).collect().isEmpty else { return false }
+            if !wiped.isEmpty {
+                try await connection.query("DELETE FROM tokens WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+                try await connection.query("DELETE FROM signed_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+                try await connection.query("DELETE FROM one_time_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+                try await connection.query("DELETE FROM messages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+            }
+            return true
+        }
+    }
+
+    public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
+        guard let row = try await rows("SELECT access_verifier FROM accounts WHERE address = \(address)").first else { return nil }
+        return try row.decode(ByteBuffer?.self).map(Self.bytes)
+    }
+
+    public func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws {
+        let value = Self.bytea(verifier)
+        try await execute("UPDATE accounts SET access_verifier = \(value) WHERE address = \(address)")
+    }
+
+    // MARK: Authentication
+
+    public func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws {
+        let (value, id, expires) = (Self.bytea(challenge), Int64(deviceId), Int64(expiresAt))
+        try await execute("""
+            INSERT INTO challenges (challenge, address, device_id, expires_at) VALUES (\(value), \(address), \(id), \(expires))
+            """)
+    }
+
+    /// One DELETE … RETURNING: of two nodes taking the same challenge at once, exactly one gets it.
+    public func takeChallenge(_ challenge: [UInt8], now: UInt64) async throws -> DeviceAddress? {
+        let value = Self.bytea(challenge)
+        guard let row = try await rows("DELETE FROM challenges WHERE challenge = \(value) RETURNING address, device_id, expires_at").first else {
+            return nil
+        }
+        let (address, deviceId, expiresAt) = try row.decode((String, Int64, Int64).self)
+        guard expiresAt > Int64(now) else { return nil }
+        return DeviceAddress(address: address, deviceId: UInt32(deviceId))
+    }
+
+    public func storeToken(hash: [UInt8], device: DeviceAddress, expiresAt: UInt64) async throws {
+        let (value, id, expires) = (Self.bytea(hash), Int64(device.deviceId), Int64(expiresAt))
+        try await execute("""
+            INSERT INTO tokens (hash, address, device_id, expires_at) VALUES (\(value), \(device.address), \(id), \(expires))
+            """)
+    }
+
+    public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
+        let (value, time) = (Self.bytea(hash), Int64(now))
+        guard let row = try await rows("SELECT address, device_id FROM tokens WHERE hash = \(value) AND expires_at > \(time)").first else { return nil }
+        let (address, deviceId) = try row.decode((String, Int64).self)
+        return DeviceAddress(address: address, deviceId: UInt32(deviceId))
+    }
+
+    public func revokeTokens(of device: DeviceAddress) async throws {
+        let id = Int64(device.deviceId)
+        try await execute("DELETE FROM tokens WHERE address = \(device.address) AND device_id = \(id)")
+    }
+
+    // MARK: Prekeys
+
+    public func storePreKeys(for device: DeviceAddress, signed: StoredSignedKey?, lastResort: StoredSignedKey?,
+                             oneTime: [StoredSignedKey], oneTimePQ: [StoredSignedKey], limit: Int) async throws -> Bool {
+        struct OverLimit: Error {}
+        let (address, id, lockKey) = (device.address, Int64(device.deviceId), Self.deviceKey(device))
+        do {
+            try await transaction { [logger] connection in
+                // Uploads of one device take turns, so that two cannot pass the limit together.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockKey), 0))", logger: logger)
+                for (kind, key) in [("spk", signed), ("pqlr", lastResort)] {
+                    guard let key else { continue }
+                    let (keyId, value, signature) = (Int64(key.id), Self.bytea(key.key), Self.bytea(key.signature))
+                    try await connection.query("""
+                        INSERT INTO signed_prekeys (address, device_id, kind, key_id, key, signature)
+                        VALUES (\(address), \(id), \(kind), \(keyId), \(value), \(signature))
+                        ON CONFLICT (address, device_id, kind) DO UPDATE SET key_id = excluded.key_id, key = excluded.key, signature = excluded.signature
+                        """, logger: logger)
+                }
+                for (kind, keys) in [("ec", oneTime), ("pq", oneTimePQ)] where !keys.isEmpty {
+                    let ids = keys.map { Int64($0.id) }
+                    let values = keys.map { Self.bytea($0.key) }
+                    let signatures = keys.map { Self.bytea($0.signature) }   // empty: none (stored as NULL)
+                    try await connection.query("""
+                        INSERT INTO one_time_prekeys (address, device_id, kind, key_id, key, signature)
+                        SELECT DISTINCT ON (k) \(address), \(id), \(kind), k, v, NULLIF(s, ''::bytea) FROM unnest(\(ids)::bigint[], \(values)::bytea[], \(signatures)::bytea[])
+                          WITH ORDINALITY AS t(k, v, s, n) ORDER BY k, n DESC
+                        ON CONFLICT (address, device_id, kind, key_id) DO UPDATE SET key = excluded.key, signature = excluded.signature
+                        """, logger: logger)
+                }
+                let counts = try await Self.preKeyCounts(connection, device, logger)
+                if max(counts.oneTime, counts.oneTimePQ) > limit { throw OverLimit() }
+            }
+            return true
+        } catch is OverLimit {
+            return false
+        }
+    }
+
+    public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
+        let logger = logger
+        return try await withConnection { connection in try await Self.preKeyCounts(connection, device, logger) }
+    }
+
+    private static func preKeyCounts(_ connection: PostgresConnection, _ device: DeviceAddress, _ logger: Logger) async throws -> (oneTime: Int, oneTimePQ: Int) {
+        let id = Int64(device.deviceId)
+        let row = try await connection.query("""
+            SELECT count(*) FILTER (WHERE kind = 'ec'), count(*) FILTER (WHERE kind = 'pq') FROM one_time_prekeys
+            WHERE address = \(device.address) AND device_id = \(id)
+            """, logger: logger).collect().first
+        guard let row else { return (0, 0) }
+        let (ec, pq) = try row.decode((Int64, Int64).self)
+        return (Int(ec), Int(pq))
+    }
+
+    /// A one-time key is taken with DELETE … RETURNING over the first key no other transaction holds
+    /// (SKIP LOCKED): two nodes handing out bundles at once never hand out the same key.
+    public func takeBundleKeys(for device: DeviceAddress, oneTime: Bool) async throws
+        -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)? {
+        let (address, id) = (device.address, Int64(device.deviceId))
+        return try await transaction { [logger] connection in
+            var signedKeys: [String: StoredSignedKey] = [:]
+            for row in try await connection.query("""
+                SELECT kind, key_id, key, signature FROM signed_prekeys WHERE address = \(address) AND device_id = \(id)
+                """, logger: logger).collect() {
+                let (kind, keyId, key, signature) = try row.decode((String, Int64, ByteBuffer, ByteBuffer).self)
+                signedKeys[kind] = StoredSignedKey(id: UInt32(keyId), key: Self.bytes(key), signature: Self.bytes(signature))
+            }
+            guard let signed = signedKeys["spk"], let lastResort = signedKeys["pqlr"] else { return nil }
+            guard oneTime else { return (signed, lastResort, nil, nil) }
+            func take(_ kind: String) async throws -> StoredSignedKey? {
+                guard let row = try await connection.query("""
+                    DELETE FROM one_time_prekeys WHERE (address, device_id, kind, key_id) = (
+                      SELECT address, device_id, kind, key_id FROM one_time_prekeys WHERE address = \(address) AND device_id = \(id) AND kind = \(kind)
+                      ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    RETURNING key_id, key, signature
+                    """, logger: logger).collect().first else { return nil }
+                let (keyId, key, signature) = try row.decode((Int64, ByteBuffer, ByteBuffer?).self)
+                return StoredSignedKey(id: UInt32(keyId), key: Self.bytes(key), signature: signature.map(Self.bytes) ?? [])
+            }
+            return (signed, lastResort, try await take("ec"), try await take("pq"))
+        }
+    }
+
+    // MARK: Mailboxes
+
+    public func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
+                        now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
+        let devices = envelopes.map { Int64($0.deviceId) }
+        let bodies = envelopes.map { Self.bytea($0.envelope) }
+        let (received, expires) = (Int64(now), Int64(expiresAt))
+        return try await transaction { [logger] connection in
+            // The account row's lock orders this account's sends (and its device-list changes) one after
+            // another: ids are drawn and committed in the same order.
+            guard let row = try await connection.query("SELECT device_list FROM accounts WHERE address = \(address) FOR UPDATE",
+                                                       logger: logger).collect().first else { return .unknownAccount }
+            guard Self.bytes(try row.decode(ByteBuffer.self)) == deviceList else { return .deviceListChanged }
+            let requested = Set(envelopes.map(\.deviceId))
+            guard !requested.isEmpty else { return .stored }
+            let perDevice = envelopes.count / requested.count
+            let wanted = requested.sorted().map(Int64.init)
+            var queued: [UInt32: Int] = [:]
+            for row in try await connection.query("""
+                SELECT device_id, count(*) FROM messages WHERE address = \(address) AND device_id = ANY(\(wanted)) GROUP BY device_id
+                """, logger: logger).collect() {
+                let (deviceId, count) = try row.decode((Int64, Int64).self)
+                queued[UInt32(deviceId)] = Int(count)
+            }
+            for deviceId in requested.sorted() where queued[deviceId, default: 0] + perDevice > mailboxLimit {
+                return .mailboxFull(deviceId: deviceId)
+            }
+            try await connection.query("""
+                INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
+                SELECT \(address), d, e, \(received), \(expires) FROM unnest(\(devices)::bigint[], \(bodies)::bytea[]) WITH ORDINALITY AS t(d, e, n)
+                ORDER BY n
+                """, logger: logger)
+            return .stored
+        }
+    }
+
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
+        let logger = logger
+        return try await withConnection { connection in try await Self.page(connection, device, now: now, limit: limit, after: after, logger) }
+    }
+
+    private static func page(_ connection: PostgresConnection, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64,
+                             _ logger: Logger) async throws -> MailboxPage {
+        let (id, time, count) = (Int64(device.deviceId), Int64(now), Int64(limit + 1))
+        var messages: [StoredEnvelope] = []
+        for row in try await connection.query("""
+            SELECT id, envelope, received_at FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id > \(after)
+              AND expires_at > \(time) ORDER BY id LIMIT \(count)
+            """, logger: logger).collect() {
+            let (messageId, envelope, receivedAt) = try row.decode((Int64, ByteBuffer, Int64).self)
+            messages.append(StoredEnvelope(id: messageId, envelope: bytes(envelope), receivedAt: UInt64(receivedAt)))
+        }
+        let counts = try await preKeyCounts(connection, device, logger)
+        return MailboxPage(messages: Array(messages.prefix(limit)), more: messages.count > limit,
+                           oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
+    }
+
+    /// Acknowledgements commit without waiting for the disk (`synchronous_commit = off` for the transaction),
+    /// as the SQLite storage's do: a crash of the database server that undoes one delivers those envelopes
+    /// again, which clients recognise (PROTOCOL.md §13, at-least-once).
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        return try await transaction { [logger] connection in try await Self.delete(ids, of: device, connection, logger) }
+    }
+
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
+        try await transaction { [logger] connection in
+            _ = try await Self.delete(ids, of: device, connection, logger)
+            return try await Self.page(connection, device, now: now, limit: limit, after: after, logger)
+        }
+    }
+
+    private static func delete(_ ids: [Int64], of device: DeviceAddress, _ connection: PostgresConnection, _ logger: Logger) async throws -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let id = Int64(device.deviceId)
+        try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
+        return try await connection.query("""
+            DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids)) RETURNING 1
+            """, logger: logger).collect().count
+    }
+
+    public func purgeExpired(now: UInt64) async throws -> Int {
+        let time = Int64(now)
+        let purged = try await rows("DELETE FROM messages WHERE expires_at <= \(time) RETURNING 1").count
+        try await execute("DELETE FROM tokens WHERE expires_at <= \(time)")
+        try await execute("DELETE FROM challenges WHERE expires_at <= \(time)")
+        try await execute("DELETE FROM provisioning WHERE expires_at <= \(time)")
+        return purged
+    }
+
+    // MARK: Provisioning
+
+    public func createProvisioning(id: String, expiresAt: UInt64) async throws {
+        let expires = Int64(expiresAt)
+        try await execute("INSERT INTO provisioning (id, expires_at) VALUES (\(id), \(expires))")
+    }
+
+    /// One UPDATE on an empty slot: of two fillers, the second finds it filled (its row lock makes it
+    /// wait, then re-checks the condition).
+    public func fillProvisioning(id: String, message: [UInt8], now: UInt64) async throws -> Bool {
+        let (value, time) = (Self.bytea(message), Int64(now))
+        return try await !rows("""
+            UPDATE provisioning SET message = \(value) WHERE id = \(id) AND message IS NULL AND expires_at > \(time) RETURNING 1
+            """).isEmpty
+    }
+
+    /// A filled slot is collected with DELETE … RETURNING: exactly one collector gets the message. One
+    /// statement, so that a fill landing between "not filled yet" and "does it exist" cannot make a waiting
+    /// slot look unknown (both parts read one snapshot). A collector that lost a race may hear "waiting"
+    /// once; its next poll finds no slot.
+    public func takeProvisioning(id: String, now: UInt64) async throws -> ProvisioningState {
+        let time = Int64(now)
+        guard let row = try await rows("""
+            WITH taken AS (DELETE FROM provisioning WHERE id = \(id) AND expires_at > \(time) AND message IS NOT NULL RETURNING message)
+            SELECT (SELECT message FROM taken), EXISTS (SELECT 1 FROM provisioning WHERE id = \(id) AND expires_at > \(time))
+            """).first else { return .unknown }
+        let (message, exists) = try row.decode((ByteBuffer?, Bool).self)
+        if let message { return .filled(Self.bytes(message)) }
+        return exists ? .waiting : .unknown
+    }
+
+    // MARK: Attachments
+
+    public func createAttachment(id: String, uploadSecretHash: [UInt8], size: Int, expiresAt: UInt64) async throws {
+        let (hash, bytes, expires) = (Self.bytea(uploadSecretHash), Int64(size), Int64(expiresAt))
+        try await execute("""
+            INSERT INTO attachments (id, upload_hash, size, expires_at) VALUES (\(id), \(hash), \(bytes), \(expires))
+            """)
+    }
+
+    public func attachment(_ id: String, now: UInt64) async throws -> StoredAttachment? {
+        let time = Int64(now)
+        guard let row = try await rows("SELECT size, complete, upload_hash FROM attachments WHERE id = \(id) AND expires_at > \(time)").first else {
+            return nil
+        }
+        let (size, complete, hash) = try row.decode((Int64, Bool, ByteBuffer?).self)
+        return StoredAttachment(size: Int(size), complete: complete, uploadSecretHash: hash.map(Self.bytes))
+    }
+
+    public func chargeAttachmentQuota(account: String, window: UInt64, bytes: Int, limits: AttachmentQuota) async throws -> Bool {
+        let (period, size, maxBytes, maxSlots) = (Int64(window), Int64(bytes), Int64(limits.bytes), Int64(limits.slots))
+        let lockKey = "quota:" + account
+        return try await transaction { [logger] connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockKey), 0))", logger: logger)
+            try await connection.query("DELETE FROM attachment_quota WHERE address = \(account) AND period < \(period)", logger: logger)
+            let used = try await connection.query("""
+                SELECT bytes, slots FROM attachment_quota WHERE address = \(account) AND period = \(period)
+                """, logger: logger).collect().first
+            var (usedBytes, usedSlots): (Int64, Int64) = (0, 0)
+            if let used { (usedBytes, usedSlots) = try used.decode((Int64, Int64).self) }
+            guard usedSlots < maxSlots, size <= maxBytes - usedBytes else { return false }
+            try await connection.query("""
+                INSERT INTO attachment_quota (address, period, bytes, slots) VALUES (\(account), \(period), \(size), 1)
+                ON CONFLICT (address, period) DO UPDATE SET bytes = attachment_quota.bytes + excluded.bytes, slots = attachment_quota.slots + 1
+                """, logger: logger)
+            return true
+        }
+    }
+
+    public func markAttachmentComplete(_ id: String) async throws {
+        try await execute("UPDATE attachments SET complete = true WHERE id = \(id)")
+    }
+
+    public func expiredAttachments(now: UInt64) async throws -> [String] {
+        let time = Int64(now)
+        return try await rows("SELECT id FROM attachments WHERE expires_at <= \(time)").map { try $0.decode(String.self) }
+    }
+
+    public func deleteAttachment(_ id: String) async throws {
+        try await execute("DELETE FROM attachments WHERE id = \(id)")
+    }
+}
+
+/// The metrics sampler's reads (see `MetricsCensus`).
+extension PostgresRelayStorage: MetricsCensus {
+    func mailboxDepths() async throws -> [Int] {
+        try await rows("SELECT count(*) FROM messages GROUP BY address, device_id").map { Int(try $0.decode(Int64.self)) }
+    }
+
+    func devicesLowOnPreKeys(watermark: Int) async throws -> Int {
+        let low = Int64(watermark)
+        guard let row = try await rows("""
+            SELECT count(*) FROM signed_prekeys s WHERE s.kind = 'spk' AND (
+              (SELECT count(*) FROM one_time_prekeys o WHERE o.address = s.address AND o.device_id = s.device_id AND o.kind = 'ec') < \(low)
+              OR (SELECT count(*) FROM one_time_prekeys o WHERE o.address = s.address AND o.device_id = s.device_id AND o.kind = 'pq') < \(low))
+            """).first else { return 0 }
+        return Int(try row.decode(Int64.self))
+    }
+}
+
+extension PostgresRelayStorage {
+    /// A PostgreSQL error that is the database's absence, not a bug: the connection failed or broke, the
+    /// pool is closed, or the server refuses work while it shuts down, starts or recovers (SQLSTATE classes
+    /// 08 connection exception, 57 operator intervention, 53 insufficient resources).
+    static func fault(of error: any Error) -> StorageFault? {
+        if error is DatabaseUnreachable { return .databaseUnavailable }
+        guard let error = error as? PSQLError else { return nil }
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed, .clientClosedConnection, .queryCancelled:
+            return .databaseUnavailable
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return ["08", "57", "53"].contains(String(state.prefix(2))) ? .databaseUnavailable : nil
+        default:
+            return nil
+        }
+    }
+}
+
+extension PostgresRelayStorage {
+    /// An error in words for the operator's start-up line: PSQLError's own description is deliberately
+    /// generic, so the server's message and SQLSTATE, or the client-side code, are spelled out.
+    public static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        if let message = error.serverInfo?[.message] {
+            return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+        }
+        return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+    }
+}
+
+/// No connection to the database could be had in time (it is down, restarting or unreachable).
+struct DatabaseUnreachable: Error, CustomStringConvertible {
+    let waited: Duration
+    var description: String { "no connection to the database within \(waited)" }
+}
+
+/// Why a node will not use the database's schema.
+public enum PostgresSchemaError: Error, CustomStringConvertible {
+    case newer(found: Int, known: Int)
+
+    public var description: String {
+        switch self {
+        case .newer(let found, let known):
+            "the database's schema is version \(found), newer than this parley-relay knows (\(known)): another node runs a newer release; upgrade this one, do not downgrade the schema"
+        }
+    }
+}
+
+/// Where the relay's PostgreSQL database is, from `--database`:
+/// `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require]` over TCP, or
+/// `postgresql://USER@/DATABASE?host=/run/postgresql` over the Unix socket in that directory (libpq's form).
+public struct PostgresLocation: Sendable, Equatable {
+    public var host: String?
+    public var port: Int
+    public var socketDirectory: String?
+    public var user: String
+    public var password: String?
+    public var database: String
+    public var requireTLS: Bool
+
+    public init(url: String) throws(PostgresLocationError) {
+        guard let components = URLComponents(string: url), ["postgresql", "postgres"].contains(components.scheme ?? "") else {
+            throw .invalid("it must be postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE or postgresql://USER@/DATABASE?host=/socket/dir")
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        guard let user = components.user, !user.isEmpty else { throw .invalid("it names no user (postgresql://USER@…)") }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty, !database.contains("/") else { throw .invalid("it names no database (…/DATABASE)") }
+        self.user = user
+        password = components.password
+        self.database = database
+        port = components.port ?? 5432
+        if let directory = query["host"], directory.hasPrefix("/") {
+            socketDirectory = directory
+            host = nil
+        } else {
+            guard let host = components.host, !host.isEmpty else { throw .invalid("it names no host, nor a socket directory (?host=/dir)") }
+            self.host = host
+            socketDirectory = nil
+        }
+        switch query["sslmode"] ?? "disable" {
+        case "disable": requireTLS = false
+        case "require", "verify-full": requireTLS = true
+        case let mode: throw .invalid("sslmode '\(mode)' is not supported (disable or require)")
+        }
+    }
+
+    var clientConfiguration: PostgresClient.Configuration {
+        if let socketDirectory {
+            return .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        }
+        return .init(host: host ?? "127.0.0.1", port: port, username: user, password: password, database: database,
+                     tls: requireTLS ? .require(.makeClientConfiguration()) : .disable)
+    }
+
+    /// The location for logs: without the password.
+    public var redacted: String {
+        if let socketDirectory { return "postgresql://\(user)@/\(database)?host=\(socketDirectory) (port \(port))" }
+        return "postgresql://\(user)@\(host ?? ""):\(port)/\(database)"
+    }
+}
+
+public enum PostgresLocationError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self { case .invalid(let why): "--database: \(why)" }
+    }
+}
