@@ -362,6 +362,14 @@ public struct Group: Sendable {
             throw .protocolViolation("the commit's confirmation tag does not verify")
         }
 
+        enterEpoch(newContext, tree: newTree, keys: keys, secrets: newSecrets, confirmed: confirmed, tag: tag, reInit: newReInit)
+        return .commit(epoch: newEpoch)
+    }
+
+    /// Moves the group to the epoch a validated commit made, whether this member sent it or received it:
+    /// the only place the state is replaced, so nothing of a refused commit is ever kept.
+    mutating func enterEpoch(_ newContext: GroupContext, tree newTree: RatchetTree, keys: TreePrivateKeys, secrets newSecrets: EpochSecrets,
+                             confirmed: [UInt8], tag: [UInt8], reInit newReInit: Proposal.ReInit?) {
         context = newContext
         tree = newTree
         privateKeys = keys
@@ -371,9 +379,8 @@ public struct Group: Sendable {
         pendingProposals = []
         pendingUpdateKeys = [:]
         reInit = newReInit
-        resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
+        resumptionPSKs[newContext.epoch] = newSecrets.resumptionPSK
         if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
-        return .commit(epoch: newEpoch)
     }
 
     func resolve(_ id: PreSharedKeyID) throws(MLSError) -> SecretBytes {

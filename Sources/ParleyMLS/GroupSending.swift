@@ -186,17 +186,9 @@ extension Group {
             welcome = try Welcome.seal(suite: suite, groupInfo: groupInfo, welcomeSecret: newSecrets.welcomeSecret, recipients: recipients)
         }
 
-        context = newContext
-        tree = newTree
-        privateKeys = keys
-        secrets = newSecrets
-        interimTranscriptHash = TranscriptHash.interim(suite: suite, confirmed: confirmed, confirmationTag: tag)
-        secretTree = SecretTree(suite: suite, encryptionSecret: newSecrets.encryptionSecret, leafCount: newTree.leafCount)
-        pendingProposals = []
-        pendingUpdateKeys = [:]
-        for case .reInit(let proposal) in proposals { reInit = proposal }
-        resumptionPSKs[newEpoch] = newSecrets.resumptionPSK
-        if resumptionPSKs.count > Self.retainedResumptionPSKs, let oldest = resumptionPSKs.keys.min() { resumptionPSKs[oldest] = nil }
+        var newReInit = reInit
+        for case .reInit(let proposal) in proposals { newReInit = proposal }
+        enterEpoch(newContext, tree: newTree, keys: keys, secrets: newSecrets, confirmed: confirmed, tag: tag, reInit: newReInit)
         return CommitOutput(message: message, welcome: welcome, groupInfo: groupInfo)
     }
 
