@@ -58,7 +58,7 @@ public struct RPCError: Error, Sendable, Equatable {
     /// message is the one-line text the CLI prints.
     public static func from(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }
-        let body = ErrorBody(error)
+        let body = ErrorObject(error)
         return RPCError(RPCErrorCode(rawValue: body.code) ?? .unexpected, body.message)
     }
 }

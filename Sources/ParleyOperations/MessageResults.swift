@@ -33,15 +33,15 @@ public struct RecipientResult: Codable, Sendable, Equatable {
     public let timestamp: UInt64?
     public let state: String?
     public let type: Outcome
-    public let error: ErrorBody?
+    public let error: ErrorObject?
     /// Why a PENDING message is not delivered yet, when the relay said so (the CLI reports it; not in the JSON).
-    public var pendingBecause: ErrorBody? = nil
+    public var pendingBecause: ErrorObject? = nil
 
     enum CodingKeys: String, CodingKey { case recipient, id, timestamp, state, type, error }
 }
 
-/// An error as a JSON-RPC error object: the code of its `ErrorCategory` row and its one line.
-public struct ErrorBody: Codable, Sendable, Equatable {
+/// An error as a JSON-RPC error object (not the relay's `ErrorBody`, which names an HTTP error): the code of its `ErrorCategory` row and its one line.
+public struct ErrorObject: Codable, Sendable, Equatable {
     public let code: Int64
     public let message: String
 

@@ -48,13 +48,13 @@ extension Operations {
             } catch {
                 if let record = pendingAfter(error, to: recipient) {
                     var result = Self.sent(record, recipient, type: .pending)
-                    result.pendingBecause = ErrorBody(error)
+                    result.pendingBecause = ErrorObject(error)
                     results.append(result)
                 } else if request.recipients.count == 1 {
                     throw error
                 } else {
                     results.append(RecipientResult(recipient: recipient, id: nil, timestamp: nil, state: nil, type: .failure,
-                                                   error: ErrorBody(error)))
+                                                   error: ErrorObject(error)))
                 }
             }
         }

@@ -25,7 +25,7 @@ enum ParleyMain {
             exit(code.rawValue)
         } catch let error as any ClassifiedError {
             // The operations', the engine's and the store's errors: their row of `ErrorCategory` gives the status.
-            fail(ErrorBody(error).message, ErrorCategory.of(error).exitCode)
+            fail(ErrorObject(error).message, ErrorCategory.of(error).exitCode)
         } catch {
             let code = Parley.exitCode(for: error)
             if code == .success { Parley.exit(withError: error) }
