@@ -25,21 +25,7 @@ extension Group {
         let suite = try CipherSuite(id: context.cipherSuite)
         guard context.version == mls10 else { throw .protocolViolation("GroupInfo for another version") }
         guard leaf.signatureKey == signatureKey.publicKey else { throw .invalidKey }
-        var tree: RatchetTree
-        if let ext = groupInfo.extensions.first(where: { $0.extensionType == ExtensionType.ratchetTree }) {
-            tree = try RatchetTree(suite: suite, encoded: ext.data)
-        } else if let ratchetTree {
-            tree = ratchetTree
-        } else {
-            throw .protocolViolation("no ratchet tree for the GroupInfo")
-        }
-        guard let signer = tree.leaf(groupInfo.signer), groupInfo.verifySignature(suite: suite, publicKey: signer.signatureKey) else {
-            throw .invalidSignature
-        }
-        try tree.validate(groupID: context.groupID, treeHash: context.treeHash)
-        for index in tree.occupiedLeaves {
-            guard let node = tree.leaf(index), credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
-        }
+        var tree = try groupInfo.verifiedTree(suite: suite, outOfBand: ratchetTree, credentialValidator: credentialValidator)
         guard let pubExtension = groupInfo.extensions.first(where: { $0.extensionType == ExtensionType.externalPub }) else {
             throw .protocolViolation("the GroupInfo has no external_pub")
         }

@@ -87,23 +87,7 @@ public struct Group: Sendable {
         let context = groupInfo.groupContext
         guard context.version == mls10, context.cipherSuite == suite.id else { throw .protocolViolation("GroupInfo for another version or suite") }
 
-        var tree: RatchetTree
-        let treeExtensions = groupInfo.extensions.filter { $0.extensionType == ExtensionType.ratchetTree }
-        guard treeExtensions.count <= 1 else { throw .protocolViolation("two ratchet_tree extensions") }
-        if let ext = treeExtensions.first {
-            tree = try RatchetTree(suite: suite, encoded: ext.data)
-        } else if let ratchetTree {
-            tree = ratchetTree
-        } else {
-            throw .protocolViolation("no ratchet tree for the Welcome")
-        }
-        guard let signer = tree.leaf(groupInfo.signer), groupInfo.verifySignature(suite: suite, publicKey: signer.signatureKey) else {
-            throw .invalidSignature
-        }
-        try tree.validate(groupID: context.groupID, treeHash: context.treeHash)
-        for leaf in tree.occupiedLeaves {
-            guard let node = tree.leaf(leaf), credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
-        }
+        var tree = try groupInfo.verifiedTree(suite: suite, outOfBand: ratchetTree, credentialValidator: credentialValidator)
         guard let me = tree.occupiedLeaves.first(where: { tree.leaf($0) == keyPackage.leafNode }) else {
             throw .protocolViolation("the tree does not hold this KeyPackage's leaf")
         }

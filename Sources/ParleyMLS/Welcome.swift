@@ -222,3 +222,30 @@ public struct MLSMessage: TLSCodable, Hashable, Sendable {
         }
     }
 }
+
+extension GroupInfo {
+    /// The group's tree as a joiner must accept it, by a Welcome or an external commit (RFC 9420 §12.4.3.1):
+    /// the GroupInfo's one `ratchet_tree` extension, else the tree given out of band; signed by its signer's
+    /// leaf, valid for the GroupContext's tree hash, and every member's credential accepted.
+    func verifiedTree(suite: CipherSuite, outOfBand ratchetTree: RatchetTree?,
+                      credentialValidator: CredentialValidator) throws(MLSError) -> RatchetTree {
+        var tree: RatchetTree
+        let treeExtensions = extensions.filter { $0.extensionType == ExtensionType.ratchetTree }
+        guard treeExtensions.count <= 1 else { throw .protocolViolation("two ratchet_tree extensions") }
+        if let ext = treeExtensions.first {
+            tree = try RatchetTree(suite: suite, encoded: ext.data)
+        } else if let ratchetTree {
+            tree = ratchetTree
+        } else {
+            throw .protocolViolation("no ratchet tree for the GroupInfo")
+        }
+        guard let signerLeaf = tree.leaf(signer), verifySignature(suite: suite, publicKey: signerLeaf.signatureKey) else {
+            throw .invalidSignature
+        }
+        try tree.validate(groupID: groupContext.groupID, treeHash: groupContext.treeHash)
+        for leaf in tree.occupiedLeaves {
+            guard let node = tree.leaf(leaf), credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
+        }
+        return tree
+    }
+}

@@ -100,6 +100,13 @@ extension GroupTests {
         let add = try a.commit(adding: [bob.keyPackage])
         var b = try bob.join(try #require(add.welcome))
 
+        // A GroupInfo with two ratchet_tree extensions is refused, as a Welcome's is (RFC 9420 §13.4: extensions are unique).
+        var doubled = add.groupInfo
+        doubled.extensions += doubled.extensions.filter { $0.extensionType == ExtensionType.ratchetTree }
+        #expect(throws: MLSError.protocolViolation("two ratchet_tree extensions")) {
+            try Group.joinByExternalCommit(groupInfo: doubled, leaf: dave.keyPackage.leafNode, signatureKey: dave.signatureKey)
+        }
+
         let joined = try Group.joinByExternalCommit(groupInfo: add.groupInfo, leaf: dave.keyPackage.leafNode, signatureKey: dave.signatureKey)
         var d = joined.group
         #expect(try a.process(joined.message) == .commit(epoch: 2))
