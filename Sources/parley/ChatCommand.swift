@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyTUI
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,7 @@ struct ChatCommand: AsyncParsableCommand {
         }
         let chatEngine = try engine ?? client.openEngine()
         var options = try chatOptions(configPath: configPath, theme: theme, keymap: keymap)
-        options.focus = focus
+        options.focus = try focus.map { .direct(try AccountAddress($0)) }
         await ChatSession.run(engine: chatEngine, options: options)
     }
 }
