@@ -119,7 +119,7 @@ extension ChatController {
 
     func set(_ args: [String]) {
         guard let key = args.first else {
-            state.log(CommandTable.settings.map { "\($0.name) = \($0.show(self))" }.joined(separator: ", "))
+            state.log(CommandTable.settings.map { "\($0.name) = \($0.read(config))" }.joined(separator: ", "))
             state.focus(nil)
             return
         }
@@ -128,7 +128,10 @@ extension ChatController {
             state.say("unknown setting \(key) (\(CommandTable.settingNames.joined(separator: ", ")))", error: true)
             return
         }
-        guard setting.apply(self, value) else { state.say(setting.complaint, error: true); return }
+        var changed = config
+        guard setting.write(&changed, value) else { state.say(setting.complaint, error: true); return }
+        config = changed
+        setting.applyLive?(self)
         state.say("\(key) = \(value)")
     }
 

@@ -34,15 +34,3 @@ public struct CommandSpec: Sendable, Equatable {
         (a.name, a.arguments, a.summary, a.help, a.completions, a.aliases) == (b.name, b.arguments, b.summary, b.help, b.completions, b.aliases)
     }
 }
-
-/// One `/set` key: the values it takes (its help and completion), how it shows and how it changes.
-struct SettingSpec: Sendable {
-    let name: String
-    let values: [String]
-    let show: @Sendable (ChatController) -> String
-    /// Applies a value; false when it is not one the setting takes.
-    let apply: @Sendable (ChatController, String) -> Bool
-
-    /// What `/set` says about a value it does not take: "keymap is emacs or vi".
-    var complaint: String { "\(name) is " + values.dropLast().joined(separator: ", ") + " or " + (values.last ?? "") }
-}

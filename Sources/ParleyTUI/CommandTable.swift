@@ -98,30 +98,14 @@ public enum CommandTable {
         [spec.usage + (spec.aliases.isEmpty ? "" : "   (also /" + spec.aliases.joined(separator: ", /") + ")"), spec.summary, spec.help]
     }
 
-    /// The `/set` keys, once: their help, completion, display and effect.
-    static let settings: [SettingSpec] = [
-        SettingSpec(name: "keymap", values: LineEditor.Keymap.allCases.map(\.rawValue), show: { $0.editor.keymap.rawValue }) { c, value in
-            guard let map = LineEditor.Keymap(rawValue: value) else { return false }
-            c.config.keymap = map
-            c.editor = LineEditor(keymap: map, overrides: c.config.bindings)
-            c.state.keymapLabel = map.rawValue
-            return true
-        },
-        SettingSpec(name: "bell", values: onOffValues, show: { onOff($0.config.bell) }) { c, value in c.config.bell = isOn(value); return true },
-        SettingSpec(name: "notify", values: DesktopNotify.allCases.map(\.rawValue), show: { $0.config.desktop.rawValue }) { c, value in
-            guard let mode = DesktopNotify(rawValue: value) else { return false }
-            c.config.desktop = mode
-            return true
-        },
-        SettingSpec(name: "timestamps", values: onOffValues, show: { onOff($0.state.timestamps) }) { c, value in c.state.timestamps = isOn(value); return true },
-        SettingSpec(name: "roster", values: onOffValues, show: { onOff($0.state.showRoster) }) { c, value in c.state.showRoster = isOn(value); return true },
-    ]
-
+    /// The `/set` keys (`SettingSpec.all`, less those another command changes).
+    static var settings: [SettingSpec] { SettingSpec.settable }
     static let onOffValues = ["on", "off"]
-    static func onOff(_ on: Bool) -> String { on ? "on" : "off" }
-    static func isOn(_ value: String) -> Bool { value == "on" || value == "true" }
 
     public static var settingNames: [String] { settings.map(\.name) }
+
+    /// The roff source of parley(5)'s SETTINGS section (`SettingSpec.manSection()`).
+    public static func settingsManSection() -> String { SettingSpec.manSection() }
 
     /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names.
     public static func candidates(for line: String, contacts: [String], themes: [String]) -> [String] {

@@ -79,8 +79,13 @@ struct HelpCommandsCommand: ParsableCommand {
     @Flag(help: "Print the roff source of parley(1)'s chat-commands section.")
     var man = false
 
+    @Flag(help: "Print the roff source of parley(5)'s SETTINGS section (the config.toml keys, which /set changes).")
+    var settings = false
+
     func run() {
-        if man {
+        if settings {
+            print(CommandTable.settingsManSection(), terminator: "")
+        } else if man {
             print(CommandTable.manSection(), terminator: "")
         } else {
             for line in CommandTable.helpLines() { print(line) }
