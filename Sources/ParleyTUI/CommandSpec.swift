@@ -4,7 +4,13 @@ import Foundation
 /// (`run`, bound in the table itself, so dispatch, `/help`, completion and the man page come from one entry).
 public struct CommandSpec: Sendable, Equatable {
     /// What an argument position completes to.
-    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff, file }
+    public enum Completion: Sendable, Equatable {
+        case none, contact, theme, setting, command, file
+        /// A value of the setting the word before names (`/set KEY VALUE`).
+        case settingValue
+        /// How a contact's messages announce themselves: on, off or bell.
+        case notifyMode
+    }
 
     /// A command's handler: the chat window and the words after the command name.
     typealias Handler = @Sendable (ChatController, [String]) -> Void

@@ -60,11 +60,11 @@ public enum CommandTable {
         CommandSpec(name: "set", arguments: "[KEY [VALUE]]", summary: "Show or change a setting.",
                     help: "Settings: " + settings.map { "\($0.name) (\($0.values.joined(separator: "|")))" }.joined(separator: ", ") + ". "
                         + "Changes last for this session; put them in config.toml (parley(5)) to keep them.",
-                    completions: [.setting, .onOff],
+                    completions: [.setting, .settingValue],
                     run: { c, args in c.set(args) }),
         CommandSpec(name: "notify", arguments: "[CONTACT] on|off|bell", summary: "Choose how new messages from a contact announce themselves.",
                     help: "on: bell and desktop notification (OSC 777/9); bell: bell only; off: nothing.",
-                    completions: [.contact, .onOff],
+                    completions: [.contact, .notifyMode],
                     run: { c, args in c.notify(args) }),
         CommandSpec(name: "next", arguments: "", summary: "Go to the next window (C-n).", help: "Windows are the conversations in the roster.",
                     completions: [],
@@ -122,9 +122,11 @@ public enum CommandTable {
         case .theme: return themes
         case .setting: return settingNames
         case .command: return all.map(\.name)
-        case .onOff:
-            if spec.name == "set", words.count >= 2 { return settings.first { $0.name == words[1] }?.values ?? onOffValues }
-            return ["on", "off", "bell"]
+        case .settingValue:
+            // The values of the setting the word before names.
+            let setting = position > 0 ? settings.first { $0.name == words[position] } : nil
+            return setting?.values ?? onOffValues
+        case .notifyMode: return ["on", "off", "bell"]
         }
     }
 
