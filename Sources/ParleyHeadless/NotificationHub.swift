@@ -85,41 +85,14 @@ public actor NotificationHub {
         switch event {
         case .message:
             for id in subscriptions.keys { schedulePump(id) }
-        case .receipt(_, let from, let read, let ids):
-            let own = try? AccountAddress(account)
-            let timestamps = ids.compactMap { id in own.flatMap { try? store.message(sentBy: $0, clientMessageId: id)?.sentAt } }
-            broadcast(NotificationShapes.receive) {
-                NotificationShapes.receipt(from: from, read: read, ids: ids, timestamps: timestamps, now: clock.nowMilliseconds(),
-                                           account: account, subscription: $0)
-            }
-        case .typing(_, let from, let started):
-            broadcast(NotificationShapes.receive) {
-                NotificationShapes.typing(from: from, started: started, now: clock.nowMilliseconds(), account: account, subscription: $0)
-            }
-        case .identityChanged(let address, let trust):
-            broadcast(NotificationShapes.identityChanged) {
-                ["account": .string(account), "subscription": .from($0), "address": .string(address),
-                 "trustLevel": .string(TrustLevel.name(trust))]
-            }
-        case .devicesChanged(let address, let added, let removed, let suspicious):
-            broadcast(NotificationShapes.devicesChanged) {
-                ["account": .string(account), "subscription": .from($0), "address": .string(address),
-                 "added": .array(added.map { .from($0) }), "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)]
-            }
-        case .readElsewhere(let conversation, let ids):
-            // signal-cli names the sender of each message read: in a direct conversation, its peer.
-            let sender = conversation.description, author = conversation.peer
-            let read = ids.compactMap { id in author.flatMap { try? store.message(sentBy: $0, clientMessageId: id) }.map { (id, $0.sentAt) } }
-            broadcast(NotificationShapes.receive) {
-                NotificationShapes.readElsewhere(sender: sender, ids: read.map(\.0), timestamps: read.map(\.1),
-                                                 now: clock.nowMilliseconds(), account: account, subscription: $0)
-            }
-        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed:
-            // An undecryptable message is recorded in history as a failed message (parley(1) shows it), and
-            // discarded junk only counted; an unverified one stays in the mailbox until its sender's relay
-            // confirms it, then arrives as a message; connection changes and failed drains are the daemon's
-            // own business (it reconnects and drains again by itself; what was not stored stays on the relay).
-            break
+        default:
+            // Receipts, typing, reads on another device, identity and device changes: as `parley receive
+            // --json` shows them (`ReceivedShapes`), to whoever is subscribed now.
+            let store = store
+            guard let (method, params) = ReceivedShapes.notification(for: event, account: account, now: clock.nowMilliseconds(),
+                                                                     sentAt: { try? store.message(sentBy: $0, clientMessageId: $1)?.sentAt })
+            else { return }
+            broadcast(method) { NotificationShapes.params(params, subscription: $0) }
         }
     }
 
@@ -165,7 +138,7 @@ public actor NotificationHub {
             }
             var written = subscription.cursor
             for record in page {
-                if Self.deliverable(record) {
+                if ReceivedShapes.deliverable(record) {
                     let line = RPCLine.notification(NotificationShapes.receive,
                                                     NotificationShapes.message(record, account: account, subscription: id))
                     guard subscriptions[id] != nil, await subscription.connection.send(line) else { break }
@@ -181,11 +154,5 @@ public actor NotificationHub {
             }
             subscriptions[id]!.cursor = written
         }
-    }
-
-    /// Messages from others, decrypted and filed. Outgoing history, sync copies from this account's
-    /// other devices, system notices and undecryptable records are not notifications.
-    static func deliverable(_ m: MessageRecord) -> Bool {
-        m.direction == .incoming && m.state == .received && m.sender.deviceId != 0
     }
 }

@@ -1,19 +1,25 @@
+import ParleyProtocol
 import ParleyStore
 
 /// Everything the screen shows, with no curses and no engine in it: the controller feeds it events and
-/// the renderer draws it. Windows are the console (window 0: command output) and one per conversation.
+/// the renderer draws it. Windows are the console (window 0: command output) and one per conversation;
+/// everything kept per window (its history, scroll position, unread count, typing indicator) is keyed by
+/// the conversation's `ConversationId`, never by a peer's address, so a group is one more kind of key.
 public struct AppState: Sendable {
     public enum Connection: Equatable, Sendable { case connecting, connected, disconnected(String), offline }
 
     public struct RosterEntry: Equatable, Sendable {
-        public let address: String
+        public let conversation: ConversationId
+        /// The trust state of the account a direct conversation is with.
         public var trust: TrustState
         public var unread = 0
         public var pending = 0
-        public init(address: String, trust: TrustState) {
-            self.address = address
+        public init(_ conversation: ConversationId, trust: TrustState) {
+            self.conversation = conversation
             self.trust = trust
         }
+        /// How the roster, completion and the window title name it: a direct conversation's address.
+        public var title: String { conversation.description }
     }
 
     public struct Conversation: Sendable {
@@ -22,8 +28,10 @@ public struct AppState: Sendable {
         public var reachedStart = false
         /// Lines scrolled up from the newest (0 = following new messages).
         public var scroll = 0
-        /// When the peer's typing indicator expires (ms since 1970), if they are typing.
+        /// When the typing indicator expires (ms since 1970), if someone is typing,
         public var typingUntil: UInt64?
+        /// and who is (the account that sent the indicator).
+        public var typist: String?
         public init() {}
     }
 
@@ -44,9 +52,9 @@ public struct AppState: Sendable {
     public let account: String
     public var connection: Connection = .connecting
     public var roster: [RosterEntry] = []
-    /// The focused window: nil is the console, else a conversation's address.
-    public var focus: String?
-    public var conversations: [String: Conversation] = [:]
+    /// The focused window: nil is the console, else a conversation.
+    public var focus: ConversationId?
+    public var conversations: [ConversationId: Conversation] = [:]
     public var console: [ConsoleLine] = []
     public var consoleScroll = 0
     public var verification: Verification?
@@ -63,12 +71,17 @@ public struct AppState: Sendable {
     // MARK: Windows
 
     /// The windows in switching order: console first, then the roster's conversations.
-    public var windows: [String?] { [nil] + roster.map { Optional($0.address) } }
+    public var windows: [ConversationId?] { [nil] + roster.map { Optional($0.conversation) } }
 
-    public mutating func focus(_ address: String?) {
-        focus = address
+    public mutating func focus(_ conversation: ConversationId?) {
+        focus = conversation
         verification = nil
-        if let address, let index = roster.firstIndex(where: { $0.address == address }) { roster[index].unread = 0 }
+        if let index = rosterIndex(conversation) { roster[index].unread = 0 }
+    }
+
+    private func rosterIndex(_ conversation: ConversationId?) -> Int? {
+        guard let conversation else { return nil }
+        return roster.firstIndex { $0.conversation == conversation }
     }
 
     public mutating func cycleWindow(by step: Int) {
@@ -77,21 +90,21 @@ public struct AppState: Sendable {
         focus(all[((current + step) % all.count + all.count) % all.count])
     }
 
-    public mutating func ensureRosterEntry(_ address: String, trust: TrustState) {
-        if let index = roster.firstIndex(where: { $0.address == address }) {
+    public mutating func ensureRosterEntry(_ conversation: ConversationId, trust: TrustState) {
+        if let index = rosterIndex(conversation) {
             roster[index].trust = trust
         } else {
-            roster.append(RosterEntry(address: address, trust: trust))
+            roster.append(RosterEntry(conversation, trust: trust))
         }
     }
 
-    public mutating func removeFromRoster(_ address: String) {
-        roster.removeAll { $0.address == address }
-        conversations[address] = nil
-        if focus == address { focus = nil }
+    public mutating func removeFromRoster(_ conversation: ConversationId) {
+        roster.removeAll { $0.conversation == conversation }
+        conversations[conversation] = nil
+        if focus == conversation { focus = nil }
     }
 
-    public func trust(of address: String) -> TrustState? { roster.first { $0.address == address }?.trust }
+    public func trust(of conversation: ConversationId) -> TrustState? { roster.first { $0.conversation == conversation }?.trust }
 
     // MARK: Messages
 
@@ -99,7 +112,7 @@ public struct AppState: Sendable {
     @discardableResult
     public mutating func apply(message: ChatMessage) -> Bool {
         let peer = message.conversation
-        if roster.firstIndex(where: { $0.address == peer }) == nil { roster.append(RosterEntry(address: peer, trust: .unverified)) }
+        if rosterIndex(peer) == nil { roster.append(RosterEntry(peer, trust: .unverified)) }
         var conversation = conversations[peer] ?? Conversation()
         if let index = conversation.messages.lastIndex(where: { $0.clientMessageId == message.clientMessageId && $0.sender == message.sender }) {
             // Updates can arrive out of order (a receipt before the send's own result): never go back.
@@ -112,12 +125,12 @@ public struct AppState: Sendable {
             // A message this account wrote, here or on another device, answers what came before it: the
             // store counts nothing before it as unread (`EncryptedStore.unreadCounts`), so neither does the
             // roster — the count a restart shows is the one the window showed.
-            if message.direction == .outgoing, let index = roster.firstIndex(where: { $0.address == peer }) { roster[index].unread = 0 }
+            if message.direction == .outgoing, let index = rosterIndex(peer) { roster[index].unread = 0 }
         }
-        if message.direction == .incoming { conversation.typingUntil = nil }
+        if message.direction == .incoming { (conversation.typingUntil, conversation.typist) = (nil, nil) }
         conversations[peer] = conversation
         let unread = message.direction == .incoming && focus != peer
-        if let index = roster.firstIndex(where: { $0.address == peer }) {
+        if let index = rosterIndex(peer) {
             if unread { roster[index].unread += 1 }
             roster[index].pending = conversation.messages.filter { $0.state == .pending }.count
             // Most recently active first, as the store orders conversations.
@@ -129,7 +142,7 @@ public struct AppState: Sendable {
 
     /// Advances the delivery state of own messages a receipt names; returns how many it found loaded.
     @discardableResult
-    public mutating func apply(receiptFrom peer: String, read: Bool, messageIds: [[UInt8]]) -> Int {
+    public mutating func apply(receiptIn peer: ConversationId, read: Bool, messageIds: [[UInt8]]) -> Int {
         guard var conversation = conversations[peer] else { return 0 }
         var found = 0
         let ids = Set(messageIds)
@@ -146,33 +159,35 @@ public struct AppState: Sendable {
     }
 
     /// Another device of this account read the conversation: nothing there is unread here either.
-    public mutating func readElsewhere(_ peer: String) {
-        if let index = roster.firstIndex(where: { $0.address == peer }) { roster[index].unread = 0 }
+    public mutating func readElsewhere(_ conversation: ConversationId) {
+        if let index = rosterIndex(conversation) { roster[index].unread = 0 }
     }
 
     /// Unread counts an earlier run left in the store (`EncryptedStore.unreadCounts`): the roster starts
     /// where the last session ended. The focused conversation is being read, so it shows none.
-    public mutating func restoreUnread(_ counts: [String: Int]) {
+    public mutating func restoreUnread(_ counts: [ConversationId: Int]) {
         for index in roster.indices {
-            let address = roster[index].address
-            roster[index].unread = address == focus ? 0 : counts[address] ?? 0
+            let conversation = roster[index].conversation
+            roster[index].unread = conversation == focus ? 0 : counts[conversation] ?? 0
         }
     }
 
-    public mutating func updatePending(_ peer: String) {
-        guard let index = roster.firstIndex(where: { $0.address == peer }) else { return }
+    public mutating func updatePending(_ peer: ConversationId) {
+        guard let index = rosterIndex(peer) else { return }
         roster[index].pending = conversations[peer]?.messages.filter { $0.state == .pending }.count ?? 0
     }
 
     /// The store's order of progress: a state shown never moves backwards.
     static func rank(_ state: DeliveryState) -> Int { state.rank }
 
-    public mutating func typing(from peer: String, started: Bool, now: UInt64) {
-        conversations[peer, default: Conversation()].typingUntil = started ? now + 8_000 : nil
+    /// `sender` started or stopped typing in `conversation`.
+    public mutating func typing(in conversation: ConversationId, from sender: String, started: Bool, now: UInt64) {
+        conversations[conversation, default: Conversation()].typingUntil = started ? now + 8_000 : nil
+        conversations[conversation, default: Conversation()].typist = started ? sender : nil
     }
 
     /// Puts an older page in front of the loaded history (scrolling up past what is loaded).
-    public mutating func prepend(_ page: [ChatMessage], to peer: String, complete: Bool) {
+    public mutating func prepend(_ page: [ChatMessage], to peer: ConversationId, complete: Bool) {
         var conversation = conversations[peer] ?? Conversation()
         conversation.messages.insert(contentsOf: page, at: 0)
         conversation.reachedStart = complete
@@ -210,7 +225,7 @@ public struct ChatMessage: Equatable, Sendable {
     public let id: Int64
     public let clientMessageId: [UInt8]
     public let direction: MessageDirection
-    public let conversation: String
+    public let conversation: ConversationId
     public let sender: String
     public let sentAt: UInt64
     public let text: String
@@ -224,7 +239,7 @@ public struct ChatMessage: Equatable, Sendable {
             && a.attachment?.name == b.attachment?.name && a.attachment?.size == b.attachment?.size
     }
 
-    public init(id: Int64, clientMessageId: [UInt8], direction: MessageDirection, conversation: String, sender: String,
+    public init(id: Int64, clientMessageId: [UInt8], direction: MessageDirection, conversation: ConversationId, sender: String,
                 sentAt: UInt64, text: String, state: DeliveryState) {
         self.id = id
         self.clientMessageId = clientMessageId
@@ -237,7 +252,7 @@ public struct ChatMessage: Equatable, Sendable {
     }
 
     public init(_ record: MessageRecord) {
-        self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation.description,
+        self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation,
                   sender: record.sender.address, sentAt: record.sentAt, text: record.text, state: record.state)
         attachment = record.attachment.map { ($0.fileName, $0.size) }
     }

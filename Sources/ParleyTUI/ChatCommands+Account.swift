@@ -11,8 +11,8 @@ import ParleyStore
 /// verification and trust, devices, files, failed messages, search.
 extension ChatController {
     func trust(_ name: String?) {
-        guard let peer = resolve(name ?? state.focus) else { return }
-        engineCall("trusted \(peer)", reloading: peer) { _ = try await Operations(engine: $0).trust(peer) }
+        guard let peer = contactAddress(name) else { return }
+        engineCall("trusted \(peer)", reloading: Self.direct(peer)) { _ = try await Operations(engine: $0).trust(peer) }
     }
 
     func add(_ address: String) {
@@ -26,8 +26,10 @@ extension ChatController {
             do {
                 let contact = try await Operations(engine: engine).addContact(address)
                 inbox.post { c in
-                    c.state.ensureRosterEntry(contact.address, trust: contact.trust)
-                    c.open(contact.address)
+                    if let conversation = ChatController.direct(contact.address) {
+                        c.state.ensureRosterEntry(conversation, trust: contact.trust)
+                        c.open(conversation)
+                    }
                     c.state.say("added \(contact.address)")
                 }
             } catch {
@@ -39,13 +41,13 @@ extension ChatController {
 
     func verify(_ args: [String]) {
         var args = args[...]
-        var peer = state.focus
+        var conversation = state.focus
         if let first = args.first, !first.allSatisfy(\.isNumber) {
-            peer = resolve(first)
+            conversation = resolve(first)
             args = args.dropFirst()
-            if peer == nil { return }
+            if conversation == nil { return }
         }
-        guard let peer else { state.say("which contact? /verify CONTACT", error: true); return }
+        guard let conversation, let peer = conversation.peer?.description else { state.say("which contact? /verify CONTACT", error: true); return }
         let digits = args.joined()
         let engine = engine, inbox = inbox
         if digits.isEmpty {
@@ -56,7 +58,7 @@ extension ChatController {
                     let qr = (try? QRCode.encode(payload)).map { QRRenderer.halfBlocks($0, quietZone: 2) } ?? []
                     inbox.post { c in
                         c.state.verification = AppState.Verification(peer: peer, digits: number.safetyNumber, qrLines: qr,
-                                                                     trust: c.state.trust(of: peer) ?? .unverified)
+                                                                     trust: c.state.trust(of: conversation) ?? .unverified)
                     }
                 } catch {
                     let text = ChatController.describe(error)
@@ -69,7 +71,7 @@ extension ChatController {
             do {
                 let outcome = try await Operations(engine: engine).verify(peer, .digits(digits))
                 inbox.post { c in
-                    c.reload(peer)
+                    c.reload(conversation)
                     c.state.verification = nil
                     if outcome.result == .verified { c.state.say("\(peer) is verified ✔") }
                     else { c.state.say("the safety number does NOT match (\(outcome.result.rawValue)) — \(peer) stays unverified", error: true) }
@@ -85,7 +87,7 @@ extension ChatController {
     }
 
     func attach(_ args: [String]) {
-        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        guard let peer = state.focus?.peer?.description else { state.say("open a conversation first: /msg CONTACT", error: true); return }
         guard let file = args.first else { state.say("usage: /attach FILE [CAPTION]", error: true); return }
         let path = Self.expand(file)
         let caption = args.dropFirst().joined(separator: " ")
@@ -128,8 +130,8 @@ extension ChatController {
     }
 
     func devices(_ name: String?) {
-        var peer = state.focus
-        if let name { guard let p = resolve(name) else { return }; peer = p }
+        var peer = state.focus?.peer?.description
+        if let name { guard let p = contactAddress(name) else { return }; peer = p }
         let engine = engine, inbox = inbox
         Task {
             do {
@@ -155,20 +157,23 @@ extension ChatController {
 
     /// /retry and /delete: the newest failed message of the focused conversation.
     func failed(retry: Bool) {
-        guard let peer = state.focus else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        guard let conversation = state.focus, let peer = conversation.peer?.description else {
+            state.say("open a conversation first: /msg CONTACT", error: true)
+            return
+        }
         let operations = Operations(engine: engine), inbox = inbox
         Task {
             do {
                 if retry {
                     let record = try await operations.retryFailed(with: peer)
                     inbox.post { c in
-                        c.reload(peer)
+                        c.reload(conversation)
                         c.state.say(record.state == .pending ? "sent again; it waits in the outbox" : "sent again")
                     }
                 } else {
                     try await operations.deleteFailed(with: peer)
                     inbox.post { c in
-                        c.reload(peer)
+                        c.reload(conversation)
                         c.state.say("deleted the failed message")
                     }
                 }
@@ -177,7 +182,7 @@ extension ChatController {
             } catch {
                 let text = ChatController.describe(error)
                 inbox.post { c in
-                    c.reload(peer)
+                    c.reload(conversation)
                     c.state.say((retry ? "not sent: " : "not deleted: ") + text, error: true)
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyStore
 
 /// The slash commands (their names, arguments and help live in `CommandTable`).
@@ -70,22 +71,33 @@ extension ChatController {
         }
     }
 
-    /// A contact named by full address, by its name before '@', or the focused conversation.
-    func resolve(_ name: String?) -> String? {
+    /// The conversation a name typed after a command means: a roster entry's or a contact's full
+    /// address, or its name before '@' when only one has it.
+    func resolve(_ name: String?) -> ConversationId? {
         guard let name, !name.isEmpty else {
             state.say("which contact? (Tab completes names)", error: true)
             return nil
         }
-        let all = state.roster.map(\.address) + ((try? engine.contacts().map(\.address)) ?? [])
-        if all.contains(name) { return name }
-        let matches = Set(all.filter { ConversationPane.shortName($0) == name })
+        let known = state.roster.map(\.conversation) + ((try? engine.contacts().compactMap { Self.direct($0.address) }) ?? [])
+        if let exact = known.first(where: { $0.description == name }) { return exact }
+        let matches = Set(known.filter { ConversationPane.shortName($0.description) == name })
         if matches.count == 1 { return matches.first }
         state.say(matches.isEmpty ? "no contact \(name) — /add NAME@HOST:PORT first" : "\(name) is ambiguous: use the full address", error: true)
         return nil
     }
 
+    /// The account a command about one contact means: the one `name` resolves to, or the focused
+    /// conversation's when no name is given.
+    func contactAddress(_ name: String?) -> String? {
+        guard let conversation = name == nil ? state.focus : resolve(name) else {
+            if name == nil { state.say("which contact? (Tab completes names)", error: true) }
+            return nil
+        }
+        return conversation.peer?.description
+    }
+
     /// Runs an engine call in a task; reports success on the status bar and refreshes `peer`'s window.
-    func engineCall(_ success: String, reloading peer: String?, _ body: @escaping @Sendable (Engine) async throws -> Void) {
+    func engineCall(_ success: String, reloading peer: ConversationId?, _ body: @escaping @Sendable (Engine) async throws -> Void) {
         let engine = engine, inbox = inbox
         Task {
             do {
@@ -107,7 +119,7 @@ extension ChatController {
 
     func set(_ args: [String]) {
         guard let key = args.first else {
-            state.log(CommandTable.settings.map { "\($0.name) = \($0.show(self))" }.joined(separator: ", "))
+            state.log(CommandTable.settings.map { "\($0.name) = \($0.read(config))" }.joined(separator: ", "))
             state.focus(nil)
             return
         }
@@ -116,20 +128,25 @@ extension ChatController {
             state.say("unknown setting \(key) (\(CommandTable.settingNames.joined(separator: ", ")))", error: true)
             return
         }
-        guard setting.apply(self, value) else { state.say(setting.complaint, error: true); return }
+        var changed = config
+        guard setting.write(&changed, value) else { state.say(setting.complaint, error: true); return }
+        config = changed
+        setting.applyLive?(self)
         state.say("\(key) = \(value)")
     }
 
     func notify(_ args: [String]) {
         var args = args[...]
-        var peer = state.focus
-        if args.count == 2 { peer = resolve(args.first); args = args.dropFirst() }
-        guard let peer, let word = args.first, let mode = NotifyMode(rawValue: word) else {
+        var conversation = state.focus
+        if args.count == 2 { conversation = resolve(args.first); args = args.dropFirst() }
+        guard let conversation, let word = args.first, let mode = NotifyMode(rawValue: word) else {
             state.say("usage: /notify [CONTACT] on|off|bell", error: true)
             return
         }
-        config.contactNotify[peer] = mode
-        try? engine.setSetting("tui.notify." + peer, mode.rawValue)
-        state.say("notifications from \(peer): \(mode.rawValue)")
+        // config.toml and the store name a conversation's setting by its text (a direct one's address).
+        let key = conversation.description
+        config.contactNotify[key] = mode
+        try? engine.setSetting("tui.notify." + key, mode.rawValue)
+        state.say("notifications from \(key): \(mode.rawValue)")
     }
 }

@@ -22,9 +22,9 @@ final class ChatController {
     let themes: ThemeLibrary
     var quitting = false
     private var dirty = true
-    private var lastTypingSent: [String: UInt64] = [:]
+    private var lastTypingSent: [ConversationId: UInt64] = [:]
     private var receipted: Set<[UInt8]> = []
-    private let outgoing: AsyncStream<(String, String)>.Continuation
+    private let outgoing: AsyncStream<(String, ConversationId)>.Continuation
 
     init(engine: Engine, account: String, options: ChatOptions, inbox: UIInbox) {
         self.engine = engine
@@ -79,6 +79,7 @@ final class ChatController {
                 parley_release_free_memory()
                 if let focus = state.focus, let until = state.conversations[focus]?.typingUntil, until <= now {
                     state.conversations[focus]?.typingUntil = nil
+                    state.conversations[focus]?.typist = nil
                     dirty = true
                 }
             }
@@ -150,7 +151,7 @@ final class ChatController {
     private func complete() {
         let (word, _) = editor.wordBeforeCursor
         let line = String(editor.text.prefix(editor.cursor))
-        let contacts = state.roster.map(\.address)
+        let contacts = state.roster.map(\.title)
         var candidates = CommandTable.candidates(for: line, contacts: contacts, themes: themes.names())
         if !line.hasPrefix("/") {
             // In plain text only contact names complete (to mention someone); nothing else is guessed.
@@ -161,12 +162,13 @@ final class ChatController {
     }
 
     private func noteTyping() {
-        guard let peer = state.focus, !editor.string.hasPrefix("/"), state.trust(of: peer)?.allowsSending == true else { return }
+        guard let conversation = state.focus, let peer = conversation.peer, !editor.string.hasPrefix("/"),
+              state.trust(of: conversation)?.allowsSending == true else { return }
         let now = Self.now()
-        guard now - (lastTypingSent[peer] ?? 0) > 10_000 else { return }
-        lastTypingSent[peer] = now
+        guard now - (lastTypingSent[conversation] ?? 0) > 10_000 else { return }
+        lastTypingSent[conversation] = now
         let engine = engine
-        Task { try? await engine.sendTyping(to: peer, started: true) }
+        Task { try? await engine.sendTyping(to: peer.description, started: true) }
     }
 
     // MARK: Sending
@@ -186,19 +188,19 @@ final class ChatController {
         send(text, to: peer)
     }
 
-    func send(_ text: String, to peer: String) {
-        lastTypingSent[peer] = 0
+    func send(_ text: String, to conversation: ConversationId) {
+        lastTypingSent[conversation] = 0
         state.scrollToBottom()
-        outgoing.yield((text, peer))
+        outgoing.yield((text, conversation))
     }
 
     /// Sends one message at a time, in the order they were typed (concurrent tasks could reorder them).
-    static func startSender(engine: Engine, inbox: UIInbox) -> AsyncStream<(String, String)>.Continuation {
-        let (stream, continuation) = AsyncStream.makeStream(of: (String, String).self)
+    static func startSender(engine: Engine, inbox: UIInbox) -> AsyncStream<(String, ConversationId)>.Continuation {
+        let (stream, continuation) = AsyncStream.makeStream(of: (String, ConversationId).self)
         Task {
             for await (text, peer) in stream {
                 do {
-                    let record = try await engine.send(text: text, to: peer)
+                    let record = try await engine.send(text: text, to: peer.destination)
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
                     let description = ChatController.sendFailure(error)
@@ -237,27 +239,30 @@ final class ChatController {
             showMessage(ChatMessage(record))
         case .receipt(let conversation, _, let read, let ids):
             // A receipt for a message not loaded yet (its send still returning): the store has it.
-            let key = conversation.description
-            if state.apply(receiptFrom: key, read: read, messageIds: ids) < ids.count, state.conversations[key] != nil { reload(key) }
-        case .typing(let conversation, _, let started):
-            state.typing(from: conversation.description, started: started, now: Self.now())
+            if state.apply(receiptIn: conversation, read: read, messageIds: ids) < ids.count, state.conversations[conversation] != nil {
+                reload(conversation)
+            }
+        case .typing(let conversation, let from, let started):
+            state.typing(in: conversation, from: from, started: started, now: Self.now())
         case .undecryptable(let from, _):
-            if let from { reload(from) }
+            if let conversation = from.flatMap(Self.direct) { reload(conversation) }
             state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
         case .unverifiedSender(let address):
             state.say("a message naming \(address) is held unverified until its relay can be reached", error: true)
         case .discarded(let count, let total):
             state.say("\(count) envelope\(count == 1 ? "" : "s") that no contact sent discarded unread (\(total) in all)", error: true)
         case .identityChanged(let address, let trust):
-            state.ensureRosterEntry(address, trust: trust)
-            reload(address)
+            if let conversation = Self.direct(address) {
+                state.ensureRosterEntry(conversation, trust: trust)
+                reload(conversation)
+            }
             state.say("the identity key of \(address) changed — /verify \(address)", error: true)
             terminal?.bell()
         case .devicesChanged(let address, _, _, let suspicious):
-            reload(address)
+            if let conversation = Self.direct(address) { reload(conversation) }
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
         case .readElsewhere(let conversation, _):
-            state.readElsewhere(conversation.description)
+            state.readElsewhere(conversation)
         case .receiveFailed(let problem):
             state.say(problem, error: true)
         case .connection(let connection):
@@ -278,51 +283,55 @@ final class ChatController {
         }
     }
 
+    /// The direct conversation with the account an engine event names (nil for text that names none).
+    static func direct(_ address: String) -> ConversationId? { (try? AccountAddress(address)).map(ConversationId.direct) }
+
     /// Bell and desktop notification for a new message, as config.toml and /notify choose.
-    private func announce(_ peer: String) {
-        let (bell, escape) = Announcement.decide(config, peer: peer)
+    private func announce(_ conversation: ConversationId) {
+        let (bell, escape) = Announcement.decide(config, peer: conversation.description)
         if bell { terminal?.bell() }
         if let escape { TerminalRestore.write(escape) }
     }
 
-    func sendReadReceipts(_ peer: String) {
+    func sendReadReceipts(_ peer: ConversationId) {
         guard let messages = state.conversations[peer]?.messages else { return }
         let ids = messages.suffix(50).filter { $0.direction == .incoming && !receipted.contains($0.clientMessageId) }.map(\.clientMessageId)
         guard !ids.isEmpty else { return }
         receipted.formUnion(ids)
         let engine = engine, sendReceipts = state.trust(of: peer)?.allowsSending == true
         // Marks them read in the store, tells this account's other devices, and the peer (if trusted).
-        guard let conversation = ConversationId(windowKey: peer) else { return }
-        Task { try? await engine.markRead(conversation, sendReadReceipts: sendReceipts) }
+        Task { try? await engine.markRead(peer, sendReadReceipts: sendReceipts) }
     }
 
     // MARK: History
 
     func loadRoster() {
         let contacts = (try? engine.contacts()) ?? []
-        let byAddress = Dictionary(contacts.map { ($0.address, $0) }, uniquingKeysWith: { a, _ in a })
-        let active = ((try? engine.conversations()) ?? []).map(\.description)
-        var seen = Set<String>()
-        for peer in active + contacts.map(\.address) where seen.insert(peer).inserted {
-            guard let contact = byAddress[peer] else { continue }
-            state.ensureRosterEntry(peer, trust: contact.trust)
+        let trustByConversation = Dictionary(contacts.compactMap { contact in Self.direct(contact.address).map { ($0, contact.trust) } },
+                                             uniquingKeysWith: { a, _ in a })
+        let active = (try? engine.conversations()) ?? []
+        var seen = Set<ConversationId>()
+        for conversation in active + contacts.compactMap({ Self.direct($0.address) }) where seen.insert(conversation).inserted {
+            guard let trust = trustByConversation[conversation] else { continue }
+            state.ensureRosterEntry(conversation, trust: trust)
         }
-        state.restoreUnread(Dictionary(((try? engine.unreadCounts()) ?? [:]).map { ($0.key.description, $0.value) }, uniquingKeysWith: +))
-        for peer in state.roster.map(\.address) {
-            if config.contactNotify[peer] == nil, let saved = try? engine.setting("tui.notify." + peer), let mode = NotifyMode(rawValue: saved) {
-                config.contactNotify[peer] = mode
+        state.restoreUnread((try? engine.unreadCounts()) ?? [:])
+        for conversation in state.roster.map(\.conversation) {
+            let key = conversation.description
+            if config.contactNotify[key] == nil, let saved = try? engine.setting("tui.notify." + key), let mode = NotifyMode(rawValue: saved) {
+                config.contactNotify[key] = mode
             }
-            if case let pending = History.page(of: peer, from: engine, limit: 20).filter({ $0.state == .pending }).count,
-               let index = state.roster.firstIndex(where: { $0.address == peer }) {
+            if case let pending = History.page(of: conversation, from: engine, limit: 20).filter({ $0.state == .pending }).count,
+               let index = state.roster.firstIndex(where: { $0.conversation == conversation }) {
                 state.roster[index].pending = pending
             }
         }
     }
 
-    func load(_ peer: String) { History.open(peer, from: engine, into: &state) }
+    func load(_ peer: ConversationId) { History.open(peer, from: engine, into: &state) }
 
     /// Re-reads the loaded part of a conversation (after notices the engine wrote, or state changes).
-    func reload(_ peer: String) {
+    func reload(_ peer: ConversationId) {
         let scroll = state.conversations[peer]?.scroll ?? 0
         let count = max(History.pageSize, state.conversations[peer]?.messages.count ?? 0)
         let page = History.page(of: peer, from: engine, limit: count)
@@ -331,7 +340,7 @@ final class ChatController {
         conversation.reachedStart = page.count < count
         conversation.scroll = scroll
         state.conversations[peer] = conversation
-        if let contact = try? engine.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        if let contact = contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
         state.updatePending(peer)
     }
 
@@ -340,8 +349,13 @@ final class ChatController {
         History.loadOlderIfNeeded(&state, from: engine, renderer: renderer, width: width, height: height)
     }
 
-    func open(_ peer: String) {
-        if state.trust(of: peer) == nil, let contact = try? engine.contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+    /// The contact a direct conversation is with.
+    func contact(_ conversation: ConversationId) -> Contact? {
+        conversation.peer.flatMap { try? engine.contact($0.description) }
+    }
+
+    func open(_ peer: ConversationId) {
+        if state.trust(of: peer) == nil, let contact = contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
         if state.conversations[peer] == nil { load(peer) }
         state.focus(peer)
         afterFocus()

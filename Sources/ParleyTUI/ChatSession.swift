@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ParleyClient
+import ParleyProtocol
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ public struct ChatOptions: Sendable {
     public var configProblem: String?
     public var themes = ThemeLibrary.standard()
     /// The conversation to open first (the demo opens the guide's).
-    public var focus: String?
+    public var focus: ConversationId?
     /// Lines for the console at start.
     public var welcome: [String] = []
     /// A first notice for the status bar.

@@ -4,7 +4,13 @@ import Foundation
 /// (`run`, bound in the table itself, so dispatch, `/help`, completion and the man page come from one entry).
 public struct CommandSpec: Sendable, Equatable {
     /// What an argument position completes to.
-    public enum Completion: Sendable, Equatable { case none, contact, theme, setting, command, onOff, file }
+    public enum Completion: Sendable, Equatable {
+        case none, contact, theme, setting, command, file
+        /// A value of the setting the word before names (`/set KEY VALUE`).
+        case settingValue
+        /// How a contact's messages announce themselves: on, off or bell.
+        case notifyMode
+    }
 
     /// A command's handler: the chat window and the words after the command name.
     typealias Handler = @Sendable (ChatController, [String]) -> Void
@@ -33,16 +39,4 @@ public struct CommandSpec: Sendable, Equatable {
     public static func == (a: CommandSpec, b: CommandSpec) -> Bool {
         (a.name, a.arguments, a.summary, a.help, a.completions, a.aliases) == (b.name, b.arguments, b.summary, b.help, b.completions, b.aliases)
     }
-}
-
-/// One `/set` key: the values it takes (its help and completion), how it shows and how it changes.
-struct SettingSpec: Sendable {
-    let name: String
-    let values: [String]
-    let show: @Sendable (ChatController) -> String
-    /// Applies a value; false when it is not one the setting takes.
-    let apply: @Sendable (ChatController, String) -> Bool
-
-    /// What `/set` says about a value it does not take: "keymap is emacs or vi".
-    var complaint: String { "\(name) is " + values.dropLast().joined(separator: ", ") + " or " + (values.last ?? "") }
 }

@@ -60,11 +60,11 @@ public enum CommandTable {
         CommandSpec(name: "set", arguments: "[KEY [VALUE]]", summary: "Show or change a setting.",
                     help: "Settings: " + settings.map { "\($0.name) (\($0.values.joined(separator: "|")))" }.joined(separator: ", ") + ". "
                         + "Changes last for this session; put them in config.toml (parley(5)) to keep them.",
-                    completions: [.setting, .onOff],
+                    completions: [.setting, .settingValue],
                     run: { c, args in c.set(args) }),
         CommandSpec(name: "notify", arguments: "[CONTACT] on|off|bell", summary: "Choose how new messages from a contact announce themselves.",
                     help: "on: bell and desktop notification (OSC 777/9); bell: bell only; off: nothing.",
-                    completions: [.contact, .onOff],
+                    completions: [.contact, .notifyMode],
                     run: { c, args in c.notify(args) }),
         CommandSpec(name: "next", arguments: "", summary: "Go to the next window (C-n).", help: "Windows are the conversations in the roster.",
                     completions: [],
@@ -98,30 +98,14 @@ public enum CommandTable {
         [spec.usage + (spec.aliases.isEmpty ? "" : "   (also /" + spec.aliases.joined(separator: ", /") + ")"), spec.summary, spec.help]
     }
 
-    /// The `/set` keys, once: their help, completion, display and effect.
-    static let settings: [SettingSpec] = [
-        SettingSpec(name: "keymap", values: LineEditor.Keymap.allCases.map(\.rawValue), show: { $0.editor.keymap.rawValue }) { c, value in
-            guard let map = LineEditor.Keymap(rawValue: value) else { return false }
-            c.config.keymap = map
-            c.editor = LineEditor(keymap: map, overrides: c.config.bindings)
-            c.state.keymapLabel = map.rawValue
-            return true
-        },
-        SettingSpec(name: "bell", values: onOffValues, show: { onOff($0.config.bell) }) { c, value in c.config.bell = isOn(value); return true },
-        SettingSpec(name: "notify", values: DesktopNotify.allCases.map(\.rawValue), show: { $0.config.desktop.rawValue }) { c, value in
-            guard let mode = DesktopNotify(rawValue: value) else { return false }
-            c.config.desktop = mode
-            return true
-        },
-        SettingSpec(name: "timestamps", values: onOffValues, show: { onOff($0.state.timestamps) }) { c, value in c.state.timestamps = isOn(value); return true },
-        SettingSpec(name: "roster", values: onOffValues, show: { onOff($0.state.showRoster) }) { c, value in c.state.showRoster = isOn(value); return true },
-    ]
-
+    /// The `/set` keys (`SettingSpec.all`, less those another command changes).
+    static var settings: [SettingSpec] { SettingSpec.settable }
     static let onOffValues = ["on", "off"]
-    static func onOff(_ on: Bool) -> String { on ? "on" : "off" }
-    static func isOn(_ value: String) -> Bool { value == "on" || value == "true" }
 
     public static var settingNames: [String] { settings.map(\.name) }
+
+    /// The roff source of parley(5)'s SETTINGS section (`SettingSpec.manSection()`).
+    public static func settingsManSection() -> String { SettingSpec.manSection() }
 
     /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names.
     public static func candidates(for line: String, contacts: [String], themes: [String]) -> [String] {
@@ -138,9 +122,11 @@ public enum CommandTable {
         case .theme: return themes
         case .setting: return settingNames
         case .command: return all.map(\.name)
-        case .onOff:
-            if spec.name == "set", words.count >= 2 { return settings.first { $0.name == words[1] }?.values ?? onOffValues }
-            return ["on", "off", "bell"]
+        case .settingValue:
+            // The values of the setting the word before names.
+            let setting = position > 0 ? settings.first { $0.name == words[position] } : nil
+            return setting?.values ?? onOffValues
+        case .notifyMode: return ["on", "off", "bell"]
         }
     }
 

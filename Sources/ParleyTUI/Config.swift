@@ -7,7 +7,8 @@ public enum NotifyMode: String, Sendable { case on, bell, off }
 /// OSC 9 (iTerm2, Windows Terminal…); off by default, since unknown terminals may print them.
 public enum DesktopNotify: String, Sendable, CaseIterable { case off, osc777, osc9 }
 
-/// `$XDG_CONFIG_HOME/parley/config.toml`, a TOML subset (documented in parley(5)):
+/// `$XDG_CONFIG_HOME/parley/config.toml`, a TOML subset (documented in parley(5)); its top-level keys are
+/// the settings of `SettingSpec.all`:
 ///
 ///     keymap = "vi"
 ///     theme = "solarized-dark"
@@ -78,19 +79,9 @@ public struct Config: Sendable, Equatable {
         }
         switch section.first {
         case nil:
-            switch key {
-            case "keymap":
-                guard let map = LineEditor.Keymap(rawValue: try string()) else { throw ParseError(line: line, message: "keymap is \"emacs\" or \"vi\"") }
-                keymap = map
-            case "theme": theme = try string()
-            case "bell": bell = try bool()
-            case "timestamps": timestamps = try bool()
-            case "roster": showRoster = try bool()
-            case "notify":
-                guard let mode = DesktopNotify(rawValue: try string()) else { throw ParseError(line: line, message: "notify is \"off\", \"osc777\" or \"osc9\"") }
-                desktop = mode
-            default: throw ParseError(line: line, message: "unknown setting '\(key)'")
-            }
+            guard let setting = SettingSpec.named(key) else { throw ParseError(line: line, message: "unknown setting '\(key)'") }
+            let word = setting.kind == .flag ? SettingSpec.onOff(try bool()) : try string()
+            guard setting.write(&self, word) else { throw ParseError(line: line, message: setting.fileComplaint) }
         case "bindings":
             guard let k = Key(spec: key) else { throw ParseError(line: line, message: "unknown key '\(key)'") }
             guard let action = Action(rawValue: try string()) else { throw ParseError(line: line, message: "unknown action in binding for '\(key)'") }

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyProtocol
 import ParleyStore
 
 /// One screen line of a conversation: styled pieces.
@@ -18,17 +19,19 @@ final class ConversationPane {
     private var cache: [CacheKey: [PaneLine]] = [:]
     private var formatters: (zone: TimeZone, time: DateFormatter, day: DateFormatter)?
 
-    func draw(_ state: AppState, peer: String, into canvas: inout Canvas, x: Int, width: Int, height: Int, now: UInt64, timeZone: TimeZone) {
-        let trust = state.trust(of: peer) ?? .unverified
+    func draw(_ state: AppState, conversation id: ConversationId, into canvas: inout Canvas, x: Int, width: Int, height: Int, now: UInt64,
+              timeZone: TimeZone) {
+        let trust = state.trust(of: id) ?? .unverified
+        let title = id.description
         let (badge, badgeStyle) = TrustBadge.badge(trust)
         let (words, wordsStyle) = TrustBadge.words(trust)
-        var tx = canvas.put(" " + DisplayWidth.truncate(peer, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
+        var tx = canvas.put(" " + DisplayWidth.truncate(title, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
         tx = canvas.put(badge + " " + words, x: tx, y: 0, style: badgeStyle == wordsStyle ? wordsStyle : badgeStyle)
         canvas.put(" · end-to-end encrypted", x: tx, y: 0, style: .secEncrypted, limit: max(0, x + width - tx))
-        guard let conversation = state.conversations[peer] else { return }
+        guard let conversation = state.conversations[id] else { return }
         var area = height - 1
         if let until = conversation.typingUntil, until > now {
-            canvas.put(" " + peer.split(separator: "@").first.map(String.init)! + " is typing…", x: x, y: height - 1, style: .typing)
+            canvas.put(" " + Self.shortName(conversation.typist ?? title) + " is typing…", x: x, y: height - 1, style: .typing)
             area -= 1
         }
         let skip = conversation.scroll

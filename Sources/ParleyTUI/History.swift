@@ -16,7 +16,7 @@ extension Engine: HistorySource {}
 public enum History {
     public static let pageSize = 200
 
-    public static func open(_ peer: String, from store: some HistorySource, into state: inout AppState) {
+    public static func open(_ peer: ConversationId, from store: some HistorySource, into state: inout AppState) {
         let page = Self.page(of: peer, from: store, limit: pageSize)
         var conversation = AppState.Conversation()
         conversation.messages = page
@@ -40,16 +40,8 @@ public enum History {
         return !page.isEmpty
     }
 
-    /// Up to `limit` messages before `before` of the conversation the window calls `key` (its text, see
-    /// `ConversationId.init(windowKey:)`), oldest first.
-    static func page(of key: String, from store: some HistorySource, before: Int64? = nil, limit: Int) -> [ChatMessage] {
-        guard let conversation = ConversationId(windowKey: key) else { return [] }
-        return ((try? store.messages(in: conversation, before: before, limit: limit)) ?? []).map(ChatMessage.init)
+    /// Up to `limit` messages of `conversation` before `before`, oldest first.
+    static func page(of conversation: ConversationId, from store: some HistorySource, before: Int64? = nil, limit: Int) -> [ChatMessage] {
+        ((try? store.messages(in: conversation, before: before, limit: limit)) ?? []).map(ChatMessage.init)
     }
-}
-
-extension ConversationId {
-    /// The conversation a window is keyed by: the window names a conversation by its text
-    /// (`description`, a direct conversation's address).
-    public init?(windowKey key: String) { try? self.init(destination: key) }
 }

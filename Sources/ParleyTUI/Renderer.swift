@@ -1,4 +1,5 @@
 import Foundation
+import ParleyProtocol
 import ParleyStore
 
 /// Draws an `AppState` and the input line into a `Canvas`: roster on the left, the focused window (a
@@ -27,8 +28,8 @@ public final class Renderer {
         }
         if let verification = state.verification {
             VerifyPane.draw(verification, into: &canvas, x: mainX, width: mainWidth, height: mainHeight)
-        } else if let peer = state.focus {
-            conversationPane.draw(state, peer: peer, into: &canvas, x: mainX, width: mainWidth, height: mainHeight, now: now, timeZone: timeZone)
+        } else if let focus = state.focus {
+            conversationPane.draw(state, conversation: focus, into: &canvas, x: mainX, width: mainWidth, height: mainHeight, now: now, timeZone: timeZone)
         } else {
             ConsolePane.draw(state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight)
         }
@@ -76,7 +77,7 @@ enum RosterPane {
             var suffix: [(String, ThemeKey)] = []
             if entry.pending > 0 { suffix.append(("⧗", .rosterPending)) }
             if entry.unread > 0 { suffix.append(("(\(entry.unread))", .rosterUnread)) }
-            row(entry.address, selected: state.focus == entry.address, style: entry.unread > 0 ? .rosterUnread : .rosterItem,
+            row(entry.title, selected: state.focus == entry.conversation, style: entry.unread > 0 ? .rosterUnread : .rosterItem,
                 badge: TrustBadge.badge(entry.trust), suffix: suffix)
         }
     }
@@ -158,7 +159,7 @@ enum StatusBar {
 
 enum InputLine {
     static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int) {
-        let prompt = state.focus.map { "[" + (($0.split(separator: "@").first).map(String.init) ?? $0) + "] " } ?? "> "
+        let prompt = state.focus.map { "[" + ConversationPane.shortName($0.description) + "] " } ?? "> "
         let promptEnd = canvas.put(prompt, x: 0, y: y, style: .inputPrompt)
         let shown = editor.text.map { $0 == "\n" ? "↵" : $0 }
         let room = max(1, width - promptEnd - 1)

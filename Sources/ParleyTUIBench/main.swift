@@ -91,9 +91,9 @@ func child(path: String, keyFile: String, pages: Int) throws {
     let store = try EncryptedStore.open(at: path, unlock: .keyFile(path: keyFile))
     let opened = now()
     var state = AppState(account: me)
-    state.ensureRosterEntry(peer, trust: .verified)
-    History.open(peer, from: store, into: &state)
-    state.focus(peer)
+    state.ensureRosterEntry(conversation, trust: .verified)
+    History.open(conversation, from: store, into: &state)
+    state.focus(conversation)
     let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
     var canvas = renderer.render(state, editor: LineEditor(), width: width, height: height, now: 0)
     let painted = now()
@@ -115,7 +115,7 @@ func child(path: String, keyFile: String, pages: Int) throws {
                 ("target_ms", 150.0), ("ok", firstPaint <= 150),
                 ("description", "open the encrypted store (key file), load the newest page of \(History.pageSize), render \(width)x\(height) off-screen")]))
     print(json([("name", "tui_page_scroll"), ("median_ms", median), ("p99_ms", p99), ("max_ms", worst), ("pages", pages),
-                ("older_pages_loaded", loads), ("messages_loaded", state.conversations[peer]?.messages.count ?? 0),
+                ("older_pages_loaded", loads), ("messages_loaded", state.conversations[conversation]?.messages.count ?? 0),
                 ("target_ms", 16.0), ("ok", p99 <= 16),
                 ("description", "PageUp: scroll \(height - 5) lines, load an older page when near the top of what is loaded, render")]))
     print(json([("name", "tui_rss"), ("rss_mb", rss), ("peak_rss_mb", peak), ("target_mb", 50.0), ("ok", peak <= 50 && rss <= 50),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyTUI
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,7 @@ struct ChatCommand: AsyncParsableCommand {
         }
         let chatEngine = try engine ?? client.openEngine()
         var options = try chatOptions(configPath: configPath, theme: theme, keymap: keymap)
-        options.focus = focus
+        options.focus = try focus.map { .direct(try AccountAddress($0)) }
         await ChatSession.run(engine: chatEngine, options: options)
     }
 }
@@ -78,8 +79,13 @@ struct HelpCommandsCommand: ParsableCommand {
     @Flag(help: "Print the roff source of parley(1)'s chat-commands section.")
     var man = false
 
+    @Flag(help: "Print the roff source of parley(5)'s SETTINGS section (the config.toml keys, which /set changes).")
+    var settings = false
+
     func run() {
-        if man {
+        if settings {
+            print(CommandTable.settingsManSection(), terminator: "")
+        } else if man {
             print(CommandTable.manSection(), terminator: "")
         } else {
             for line in CommandTable.helpLines() { print(line) }

@@ -41,7 +41,7 @@ struct DemoSession {
         try await Self.waitForGreeting(you, from: "guide@\(relayName)")
 
         var options = base
-        options.focus = "guide@\(relayName)"
+        options.focus = .direct(try AccountAddress("guide@\(relayName)"))
         options.welcome = [
             "Welcome to the Parley demo.",
             "A relay is running on \(relayName) inside this process, and your account you@\(relayName) was created",

@@ -87,7 +87,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var client: ClientOptions
-    @Flag(help: "Print one JSON object per event.") var json = false
+    @Flag(help: "Print one JSON object per message, receipt, typing indicator, read elsewhere, identity or device change: the params of the daemon's notification.") var json = false
     @Option(help: "Seconds to keep listening after the last event (0: fetch once and exit).") var timeout: Double = 5
 
     func validate() throws {
@@ -96,8 +96,10 @@ struct ReceiveCommand: AsyncParsableCommand {
 
     func run() async throws {
         let engine = try client.openEngine()
+        let account = await engine.account.address
         try? await engine.flushOutbox()
-        for event in try await engine.receivePending() { print(event) }
+        let show: @Sendable (EngineEvent) -> Void = { event in json ? printJSON(event, engine: engine, account: account) : print(event) }
+        for event in try await engine.receivePending() { show(event) }
         guard timeout > 0 else { return }
         let events = await engine.subscribe()
         let connection = Task { await engine.runConnection() }
@@ -106,7 +108,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         let printer = Task {
             for await event in events {
                 if case .connection = event { continue }
-                print(event)
+                show(event)
                 await deadline.extend()
             }
         }
@@ -121,48 +123,55 @@ struct ReceiveCommand: AsyncParsableCommand {
         return "\(m.text.isEmpty ? "" : " ")[file \(name), \(file.size) bytes: parley get-attachment \(Output.peer(m.sender.address)) \(Output.hex(m.clientMessageId))]"
     }
 
+    /// --json: exactly the params of the notification the daemon writes for `event` (less `subscription`,
+    /// which names one of the daemon's subscriptions), one per line; what no notification carries
+    /// (undecryptable, held, discarded, a failed drain) goes to standard error as the plain line.
+    private func printJSON(_ event: EngineEvent, engine: Engine, account: String) {
+        if let (_, params) = ReceivedShapes.notification(for: event, account: account, now: SystemWallClock().nowMilliseconds(),
+                                                         sentAt: { try? engine.message(sentBy: $0, clientMessageId: $1)?.sentAt }) {
+            Output.line(JSONValue.object(params).serialized)
+            return
+        }
+        switch event {
+        case .undecryptable, .unverifiedSender, .discarded, .receiveFailed:
+            let text = describe(event) ?? ""
+            _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        case .message, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
+            break
+        }
+    }
+
     private func print(_ event: EngineEvent) {
+        if let line = describe(event) { Output.line(line) }
+    }
+
+    /// The plain line for `event`, if it has one.
+    private func describe(_ event: EngineEvent) -> String? {
         switch event {
         case .message(let m):
-            if json {
-                var object: [String: Any] = ["type": "message", "from": m.sender.address, "device": m.sender.deviceId,
-                                             "conversation": m.conversation.description, "text": m.text, "sentAt": m.sentAt,
-                                             "id": Output.hex(m.clientMessageId), "direction": m.direction == .incoming ? "incoming" : "outgoing"]
-                if let file = m.attachment {
-                    object["attachment"] = ["filename": file.fileName, "contentType": file.contentType, "size": file.size]
-                }
-                Output.json(object)
-            } else if m.direction == .incoming {
-                Output.line("\(Output.peer(m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m))
+            if m.direction == .incoming {
+                return "\(Output.peer(m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
-                Output.line("(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]")
+                return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }
+            return nil
         case .receipt(_, let from, let read, let ids):
-            if json { Output.json(["type": "receipt", "from": from, "kind": read ? "read" : "delivered", "ids": ids.map(Output.hex)]) }
-            else { Output.line("\(Output.peer(from)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")") }
-        case .typing(_, let from, let started):
-            if json { Output.json(["type": "typing", "from": from, "started": started]) }
+            return "\(Output.peer(from)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")"
         case .undecryptable(let from, let reason):
-            if json { Output.json(["type": "undecryptable", "from": from ?? NSNull(), "reason": reason]) }
-            else { Output.line("(a message\(from.map { " from \(Output.peer($0))" } ?? "") could not be decrypted: \(Output.peer(reason)))") }
+            return "(a message\(from.map { " from \(Output.peer($0))" } ?? "") could not be decrypted: \(Output.peer(reason)))"
         case .unverifiedSender(let address):
-            if json { Output.json(["type": "unverifiedSender", "from": address]) }
-            else { Output.line("(a message naming \(Output.peer(address)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)") }
+            return "(a message naming \(Output.peer(address)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)"
         case .discarded(let count, let total):
-            if json { Output.json(["type": "discarded", "count": count, "total": total]) }
-            else { Output.line("(\(count) envelope\(count == 1 ? "" : "s") that no contact of yours sent discarded unread; \(total) in all)") }
+            return "(\(count) envelope\(count == 1 ? "" : "s") that no contact of yours sent discarded unread; \(total) in all)"
         case .identityChanged(let address, let trust):
-            if json { Output.json(["type": "identityChanged", "from": address, "trust": "\(trust)"]) }
-            else { Output.line("(the identity key of \(Output.peer(address)) changed; " + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")) }
+            return "(the identity key of \(Output.peer(address)) changed; "
+                + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")
         case .devicesChanged(let address, let added, let removed, let suspicious):
-            if json { Output.json(["type": "devicesChanged", "from": address, "added": added, "removed": removed, "suspicious": suspicious]) }
-            else { Output.line("(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))") }
-        case .readElsewhere(let conversation, let ids):
-            if json { Output.json(["type": "readElsewhere", "conversation": conversation.description, "ids": ids.map(Output.hex)]) }
+            return "(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))"
         case .receiveFailed(let problem):
-            if json { Output.json(["type": "receiveFailed", "reason": problem]) } else { Output.line("(" + Output.peer(problem) + ")") }
-        case .connection:
-            break
+            return "(" + Output.peer(problem) + ")"
+        case .typing, .readElsewhere, .connection:
+            return nil
         }
     }
 }

@@ -12,10 +12,14 @@ struct EndToEndCLITests {
             func parleyRun(_ arguments: [String], home: String, standardInput: String? = nil) async throws -> ProcessResult {
                 try await homes.run(arguments, home: home, standardInput: standardInput)
             }
+            /// The messages of `receive --json` lines (the daemon's `receive` params): each envelope with its
+            /// dataMessage's members beside its own.
             func messages(in output: String) throws -> [[String: Any]] {
-                try output.split(separator: "\n").map { line in
-                    try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
-                }.filter { $0["type"] as? String == "message" }
+                try output.split(separator: "\n").compactMap { line in
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+                    guard let envelope = object["envelope"] as? [String: Any], let data = envelope["dataMessage"] as? [String: Any] else { return nil }
+                    return envelope.merging(data) { _, inner in inner }
+                }
             }
 
             var result = try await parleyRun(["init", alice], home: aliceHome)
@@ -34,22 +38,21 @@ struct EndToEndCLITests {
             #expect(result.status == 0, "\(result.summary)")
             let received = try messages(in: result.stdout)
             #expect(received.count == 1, "\(result.summary)")
-            #expect(received.first?["text"] as? String == "hello from the command line")
-            #expect(received.first?["from"] as? String == alice)
-            #expect(received.first?["direction"] as? String == "incoming")
+            #expect(received.first?["message"] as? String == "hello from the command line")
+            #expect(received.first?["source"] as? String == alice)
 
             // Bob answers (Alice became known on first use); Alice reads it.
             result = try await parleyRun(["send", alice, "and hello back"], home: bobHome)
             #expect(result.status == 0, "\(result.summary)")
             result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
             #expect(result.status == 0, "\(result.summary)")
-            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["and hello back"], "\(result.summary)")
+            #expect(try messages(in: result.stdout).compactMap { $0["message"] as? String } == ["and hello back"], "\(result.summary)")
 
             // '-' reads the text from standard input; the line end that ends the input is not part of it.
             result = try await parleyRun(["send", alice, "-"], home: bobHome, standardInput: "two lines\nfrom a pipe\n")
             #expect(result.status == 0, "\(result.summary)")
             result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: aliceHome)
-            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["two lines\nfrom a pipe"], "\(result.summary)")
+            #expect(try messages(in: result.stdout).compactMap { $0["message"] as? String } == ["two lines\nfrom a pipe"], "\(result.summary)")
 
             // A mistyped command is not taken for a contact's name.
             result = try await parleyRun(["recieve"], home: aliceHome)
@@ -76,7 +79,7 @@ struct EndToEndCLITests {
             #expect(result.status == 0, "\(result.summary)")
             result = try await parleyRun(["receive", "--json", "--timeout", "0"], home: bobHome)
             #expect(result.status == 0, "\(result.summary)")
-            #expect(try messages(in: result.stdout).compactMap { $0["text"] as? String } == ["written while the relay was down"],
+            #expect(try messages(in: result.stdout).compactMap { $0["message"] as? String } == ["written while the relay was down"],
                     "\(result.summary)")
         }
     }
@@ -117,9 +120,9 @@ struct EndToEndCLITests {
             _ = try await parleyRun(["send", bob, "--attachment", directory.sub("notes.txt"), "again"], home: aliceHome)
             let json = try await parleyRun(["receive", "--json", "--timeout", "0"], home: bobHome).stdout
             let message = try #require(try json.split(separator: "\n").compactMap {
-                try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }.first { $0["type"] as? String == "message" }, "\(json)")
-            let file = try #require(message["attachment"] as? [String: Any], "\(json)")
+                ((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any]
+            }.first, "\(json)")
+            let file = try #require((message["attachments"] as? [[String: Any]])?.first, "\(json)")
             #expect(file["filename"] as? String == "notes.txt" && file["size"] as? Int == 12 && file["contentType"] as? String == "text/plain")
         }
     }

@@ -166,8 +166,9 @@ struct HeadlessEndToEndTests {
             try await alice.must(["send", botAddress, "read me"])
             let got = try await bot.must(["receive", "--json", "--timeout", "0"])
             let line = try #require(got.stdout.split(separator: "\n").first { $0.contains("read me") })
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            let sentAt = try #require(object["sentAt"] as? Int)
+            let object = try #require(((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["envelope"]
+                as? [String: Any])?["dataMessage"] as? [String: Any])
+            let sentAt = try #require(object["timestamp"] as? Int)
             let receipt = try await bot.must(["send-receipt", aliceAddress, "--target-timestamp", String(sentAt), "--json"])
             #expect(receipt.stdout.contains(object["id"] as? String ?? "-"))
             // Usage error 1; an unknown contact is 1 too; relay down is 3.
@@ -209,8 +210,8 @@ struct HeadlessEndToEndTests {
                 let result = try await user.must(["receive", "--json", "--timeout", "0"])
                 for line in result.stdout.split(separator: "\n") {
                     if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                       object["type"] as? String == "message", object["direction"] as? String == "incoming",
-                       let text = object["text"] as? String { replies.append(text) }
+                       let data = (object["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any],
+                       let text = data["message"] as? String { replies.append(text) }
                 }
                 return !replies.isEmpty
             }

@@ -29,10 +29,10 @@ struct SameJSONTests {
             try await alice.must(["send", botAddress, "hello file", "--attachment", file])
             try await alice.must(["send", botAddress, "hi bot"])
             let received = try await bot.must(["receive", "--json", "--timeout", "0"]).stdout
-            let messages = try received.split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            let withFile = try #require(messages.first { $0["text"] as? String == "hello file" }?["id"] as? String)
-            let plain = try #require(messages.first { $0["text"] as? String == "hi bot" })
-            let plainId = try #require(plain["id"] as? String), plainTimestamp = try #require(plain["sentAt"] as? Int)
+            let messages = try Self.dataMessages(in: received)
+            let withFile = try #require(messages.first { $0["message"] as? String == "hello file" }?["id"] as? String)
+            let plain = try #require(messages.first { $0["message"] as? String == "hi bot" })
+            let plainId = try #require(plain["id"] as? String), plainTimestamp = try #require(plain["timestamp"] as? Int)
             let wrongDigits = String(repeating: "1", count: 60)
 
             let pairs: [Pair] = [
@@ -81,6 +81,91 @@ struct SameJSONTests {
             #expect(FileManager.default.contents(atPath: directory.sub("by-cli.txt")) == FileManager.default.contents(atPath: directory.sub("by-rpc.txt")))
             try await daemon.stop()
         }
+    }
+
+    /// What arrives: a text, a reply, a file, a read receipt and a typing indicator, received once by
+    /// `parley receive --json` and once by the daemon (its messages replayed from the store on
+    /// subscribeReceive, the receipt and the indicator sent again while it is subscribed), give the same
+    /// objects. Only what is by nature per process differs: the daemon's `subscription` (which of its
+    /// subscriptions a line is for; the command line has none), and a receipt's or indicator's
+    /// `timestamp`/`when`, the moment it was handled (they carry no time of their own).
+    @Test("receive: messages (text, reply, attachment), a read receipt and typing, by receive --json and the receive notification")
+    func sameReceivedObjects() async throws {
+        try await withRelay { relay, directory in
+            let bot = try await CLIHome.create("bot", on: relay, in: directory)
+            let alice = try await CLIHome.create("alice", on: relay, in: directory)
+            let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
+            try await bot.must(["add-contact", aliceAddress])
+            try await alice.must(["add-contact", botAddress])
+            // A message of the bot's for Alice to answer and to mark read.
+            let asked = try await bot.must(["send", aliceAddress, "question", "--json"]).stdout
+            let question = try #require((try JSONSerialization.jsonObject(with: Data(asked.utf8)) as? [String: Any])?["id"] as? String)
+            try await alice.must(["receive", "--timeout", "0"])
+            let file = directory.sub("notes.txt")
+            try Data("attachment body\n".utf8).write(to: URL(fileURLWithPath: file))
+            try await alice.must(["send", botAddress, "plain text"])
+            try await alice.must(["send", botAddress, "an answer", "--reply-to", question])
+            try await alice.must(["send", botAddress, "a file", "--attachment", file])
+            func readAndType() async throws {
+                try await alice.must(["send-receipt", botAddress, "--message-id", question])
+                try await alice.must(["send-typing", botAddress])
+            }
+            try await readAndType()
+
+            let printed = try await bot.must(["receive", "--json", "--timeout", "0"])
+            let byCLI = try printed.stdout.split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "not an object: \($0)")
+            }.filter { Self.kind($0) != "receiptMessage:DELIVERY" }  // sent by alice's receive, before the daemon ran
+
+            let daemon = DaemonProcess(home: bot)
+            try await daemon.start()
+            let client = try RPCClient(socket: daemon.socket)
+            _ = try await client.result("subscribeReceive")
+            try await readAndType()
+            let expected = ["dataMessage": 3, "receiptMessage:READ": 1, "typingMessage": 1]
+            var byDaemon: [[String: Any]] = []
+            while Self.kinds(byDaemon) != expected {
+                let object = try await client.readObject()
+                guard object["method"] as? String == "receive", var params = object["params"] as? [String: Any] else { continue }
+                #expect(params.removeValue(forKey: "subscription") is Int)
+                byDaemon.append(params)
+            }
+            try await daemon.stop()
+
+            #expect(Self.kinds(byCLI) == expected, "\(printed.stdout)")
+            for kind in expected.keys {
+                let cli = byCLI.filter { Self.kind($0) == kind }, rpc = byDaemon.filter { Self.kind($0) == kind }
+                let varying: Set<String> = kind == "dataMessage" ? [] : ["timestamp", "when"]
+                #expect(Self.normalised(Self.sortedById(cli), varying) == Self.normalised(Self.sortedById(rpc), varying),
+                        "\(kind): receive --json printed \(cli), the notification carried \(rpc)")
+            }
+            // The reply names the question, the file is described, and the receipt gives the question's time.
+            let data = byCLI.compactMap { ($0["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any] }
+            #expect((data.first { $0["message"] as? String == "an answer" }?["quote"] as? [String: Any])?["id"] as? String == question)
+            #expect(((data.first { $0["message"] as? String == "a file" }?["attachments"] as? [[String: Any]])?.first)?["filename"] as? String == "notes.txt")
+            #expect(printed.stdout.contains(#""messageIds":["\#(question)"]"#), "\(printed.stdout)")
+        }
+    }
+
+    /// The `dataMessage` objects of `receive --json` lines.
+    static func dataMessages(in lines: String) throws -> [[String: Any]] {
+        try lines.split(separator: "\n").compactMap {
+            ((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any]
+        }
+    }
+
+    /// What a `receive` params object carries: dataMessage, receiptMessage:TYPE, typingMessage or syncMessage.
+    static func kind(_ params: [String: Any]) -> String {
+        let envelope = params["envelope"] as? [String: Any] ?? [:]
+        if let receipt = envelope["receiptMessage"] as? [String: Any] { return "receiptMessage:" + (receipt["type"] as? String ?? "") }
+        return ["dataMessage", "typingMessage", "syncMessage"].first { envelope[$0] != nil } ?? "other"
+    }
+
+    static func kinds(_ objects: [[String: Any]]) -> [String: Int] { objects.reduce(into: [:]) { $0[kind($1), default: 0] += 1 } }
+
+    static func sortedById(_ objects: [[String: Any]]) -> [Any] {
+        func id(_ object: [String: Any]) -> String { (((object["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any])?["id"] as? String) ?? "" }
+        return objects.sorted { id($0) < id($1) }
     }
 
     /// The objects with the varying members replaced by their JSON type (so their presence and kind still

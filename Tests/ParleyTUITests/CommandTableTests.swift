@@ -67,4 +67,45 @@ import Testing
         #expect(CommandTable.settings.first { $0.name == "notify" }?.complaint == "notify is off, osc777 or osc9")
         #expect(CommandTable.settings.first { $0.name == "keymap" }?.complaint == "keymap is emacs or vi")
     }
+
+    /// config.toml's loader takes exactly the table's keys, each value it lists, as `/set` shows it back.
+    @Test func configFileReadsEveryKeyOfTheTable() throws {
+        for setting in SettingSpec.all {
+            #expect(setting.read(Config()) == setting.read(try Config.parse("")), "\(setting.name): the default")
+            let values = setting.kind == .name(placeholder: "NAME") ? ["mono"] : setting.values
+            for value in values {
+                let config = try Config.parse("\(setting.name) = \(SettingSpec.inFile(value, setting.kind))")
+                #expect(setting.read(config) == value, "\(setting.name) = \(value)")
+            }
+            if setting.kind != .name(placeholder: "NAME") {
+                #expect(throws: Config.ParseError(line: 1, message: setting.fileComplaint)) {
+                    try Config.parse("\(setting.name) = \(SettingSpec.inFile("nonsense", setting.kind == .flag ? .choice([]) : setting.kind))")
+                }
+            }
+        }
+    }
+
+    /// `/set bell maybe` changed nothing it could not name: a flag takes on or off (true or false), and
+    /// any other word is refused with the complaint, the setting unchanged.
+    @Test func aFlagRefusesAWordItDoesNotTake() throws {
+        for setting in SettingSpec.all where setting.kind == .flag {
+            var config = Config()
+            let before = setting.read(config)
+            #expect(!setting.write(&config, "maybe"), "\(setting.name)")
+            #expect(setting.read(config) == before)
+            #expect(setting.write(&config, "off") && setting.read(config) == "off")
+            #expect(setting.write(&config, "true") && setting.read(config) == "on")
+        }
+    }
+
+    /// parley(5)'s SETTINGS section is the table's rendering: regenerate it with `parley help-commands --settings`.
+    @Test func manPageSettingsMatchTheTable() throws {
+        let page = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../man/parley.5").standardized
+        let text = try String(contentsOf: page, encoding: .utf8)
+        #expect(text.contains(SettingSpec.manSection()))
+        // Every key the page documents is in the table (none left over from an earlier hand-written list).
+        let section = text.components(separatedBy: ".SH SETTINGS\n").last?.components(separatedBy: "\n.SH ").first ?? ""
+        let documented = section.split(separator: "\n").filter { $0.hasPrefix(".B ") }.map { $0.dropFirst(3).split(separator: " ").first.map(String.init) ?? "" }
+        #expect(documented == SettingSpec.all.map(\.name))
+    }
 }

@@ -12,17 +12,17 @@ import Testing
     func sampleState() -> AppState {
         var s = AppState(account: me)
         s.connection = .connected
-        s.ensureRosterEntry(bob, trust: .verified)
-        s.ensureRosterEntry("carol@127.0.0.1:7000", trust: .changed)
+        s.ensureRosterEntry(dm(bob), trust: .verified)
+        s.ensureRosterEntry(dm("carol@127.0.0.1:7000"), trust: .changed)
         s.apply(message: chat(1, from: "carol@127.0.0.1:7000", in: "carol@127.0.0.1:7000", at: day1))
-        s.focus(bob)
+        s.focus(dm(bob))
         s.apply(message: chat(2, from: bob, in: bob, at: day1, text: "Hello Alice! 漢字 and 😀 and 👨‍👩‍👧 and 🇫🇷"))
         s.apply(message: chat(3, from: me, in: bob, direction: .outgoing, at: day1 + 60_000, text: "Hi Bob", state: .read))
         s.apply(message: chat(4, from: me, in: bob, direction: .outgoing, at: day1 + 3_600_000 * 3,
                               text: "A longer message that has to wrap over more than one line of the conversation pane", state: .delivered))
         s.apply(message: chat(5, from: bob, in: bob, direction: .system, at: day1 + 3_600_000 * 3, text: "The identity key of bob changed."))
         s.apply(message: chat(6, from: me, in: bob, direction: .outgoing, at: day1 + 3_600_000 * 3, text: "still there?", state: .pending))
-        s.conversations[bob]?.reachedStart = true
+        s.conversations[dm(bob)]?.reachedStart = true
         return s
     }
 
@@ -67,8 +67,8 @@ import Testing
 
     @Test func scrollingShowsOlderLinesAndMarksHowFar() {
         var s = AppState(account: me)
-        s.ensureRosterEntry(bob, trust: .unverified)
-        s.focus(bob)
+        s.ensureRosterEntry(dm(bob), trust: .unverified)
+        s.focus(dm(bob))
         for n in 1...100 { s.apply(message: chat(n, from: bob, in: bob, at: day1, text: "line \(n)")) }
         let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
         var text = renderer.render(s, editor: LineEditor(), width: 80, height: 12, now: day1).text()
@@ -80,7 +80,7 @@ import Testing
 
     @Test func daySeparatorBetweenDays() {
         var s = AppState(account: me)
-        s.focus(bob)
+        s.focus(dm(bob))
         s.apply(message: chat(1, from: bob, in: bob, at: day1, text: "yesterday"))
         s.apply(message: chat(2, from: bob, in: bob, at: day1 + 86_400_000, text: "today"))
         let text = Renderer(timeZone: TimeZone(identifier: "UTC")!).render(s, editor: LineEditor(), width: 80, height: 12, now: day1).text()

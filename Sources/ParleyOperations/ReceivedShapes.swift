@@ -1,0 +1,131 @@
+import ParleyClient
+import ParleyCrypto
+import ParleyProtocol
+import ParleyStore
+
+/// What arrives, as JSON: the params of the daemon's `receive`, `identityChanged` and `devicesChanged`
+/// notifications and, the same objects, the lines of `parley receive --json` — one function for both,
+/// so the two cannot drift. The daemon adds only `subscription` (which of its subscriptions a line is for);
+/// everything else is decided here.
+///
+/// Names follow signal-cli's JSON-RPC where the concept is the same (`receive` with an `envelope` holding
+/// `source`, `sourceDevice`, `timestamp` and a `dataMessage`, `receiptMessage`, `typingMessage` or
+/// `syncMessage`), so bots port with few changes.
+public enum ReceivedShapes {
+    public static let receive = "receive"
+    public static let identityChanged = "identityChanged"
+    public static let devicesChanged = "devicesChanged"
+
+    /// The notification an engine event makes: its method and params (without `subscription`); nil for
+    /// events no notification carries. `now` is when it is handled (the `timestamp` of a receipt or typing
+    /// envelope, which carries no time of its own); `sentAt` finds the time of a message by its author and id.
+    /// Messages: only those `deliverable` says.
+    public static func notification(for event: EngineEvent, account: String, now: UInt64,
+                                    sentAt: (AccountAddress, [UInt8]) -> UInt64?) -> (method: String, params: [String: JSONValue])? {
+        switch event {
+        case .message(let record):
+            guard deliverable(record) else { return nil }
+            return (receive, message(record, account: account))
+        case .receipt(_, let from, let read, let ids):
+            let own = try? AccountAddress(account)
+            let timestamps = ids.compactMap { id in own.flatMap { sentAt($0, id) } }
+            return (receive, receipt(from: from, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
+        case .typing(_, let from, let started):
+            return (receive, typing(from: from, started: started, now: now, account: account))
+        case .readElsewhere(let conversation, let ids):
+            // signal-cli names the sender of each message read: in a direct conversation, its peer.
+            let author = conversation.peer
+            let read = ids.compactMap { id in author.flatMap { sentAt($0, id) }.map { (id, $0) } }
+            return (receive, readElsewhere(sender: conversation.description, ids: read.map(\.0), timestamps: read.map(\.1), now: now,
+                                           account: account))
+        case .identityChanged(let address, let trust):
+            return (identityChanged, ["account": .string(account), "address": .string(address), "trustLevel": .string(TrustLevel.name(trust))])
+        case .devicesChanged(let address, let added, let removed, let suspicious):
+            return (devicesChanged, ["account": .string(account), "address": .string(address), "added": .array(added.map { .from($0) }),
+                                     "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)])
+        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed:
+            // An undecryptable message is recorded in history as a failed message, and discarded junk only
+            // counted; an unverified one stays in the mailbox until its sender's relay confirms it, then
+            // arrives as a message; connection changes and failed drains are the receiver's own business.
+            return nil
+        }
+    }
+
+    /// Messages from others, decrypted and filed. Outgoing history, copies of what this account sent
+    /// from its other devices, system notices and undecryptable records are not notifications.
+    public static func deliverable(_ m: MessageRecord) -> Bool {
+        m.direction == .incoming && m.state == .received && m.sender.deviceId != 0
+    }
+
+    /// A stored incoming message, as the `receive` notification's params.
+    public static func message(_ m: MessageRecord, account: String) -> [String: JSONValue] {
+        [
+            "account": .string(account),
+            "envelope": [
+                "source": .string(m.sender.address),
+                "sourceDevice": .from(m.sender.deviceId),
+                "timestamp": .from(m.sentAt),
+                "serverReceivedTimestamp": .from(m.receivedAt),
+                "dataMessage": dataMessage(m),
+            ],
+        ]
+    }
+
+    /// signal-cli's dataMessage: message, timestamp, attachments [{contentType, filename, size}], quote {id}.
+    static func dataMessage(_ m: MessageRecord) -> JSONValue {
+        var data: [String: JSONValue] = ["id": .hex(m.clientMessageId), "message": .string(m.text), "timestamp": .from(m.sentAt)]
+        if let pointer = m.attachment {
+            data["attachments"] = [["contentType": .string(pointer.contentType), "filename": .string(pointer.fileName),
+                                    "size": .from(pointer.size)]]
+        }
+        if let replyTo = m.replyTo { data["quote"] = ["id": .hex(replyTo)] }
+        return .object(data)
+    }
+
+    public static func receipt(from sender: String, read: Bool, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
+                               account: String) -> [String: JSONValue] {
+        [
+            "account": .string(account),
+            "envelope": [
+                "source": .string(sender),
+                "timestamp": .from(now),
+                "receiptMessage": [
+                    "type": read ? "READ" : "DELIVERY",
+                    "isDelivery": .bool(!read),
+                    "isRead": .bool(read),
+                    "when": .from(now),
+                    "messageIds": .array(ids.map { .hex($0) }),
+                    "timestamps": .array(timestamps.map { .from($0) }),
+                ],
+            ],
+        ]
+    }
+
+    /// Another device of this account read messages of a conversation (signal-cli's syncMessage.readMessages).
+    public static func readElsewhere(sender: String, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
+                                     account: String) -> [String: JSONValue] {
+        [
+            "account": .string(account),
+            "envelope": [
+                "source": .string(account),
+                "timestamp": .from(now),
+                "syncMessage": [
+                    "readMessages": .array(zip(ids, timestamps).map { id, timestamp in
+                        ["sender": .string(sender), "id": .hex(id), "timestamp": .from(timestamp)]
+                    }),
+                ],
+            ],
+        ]
+    }
+
+    public static func typing(from sender: String, started: Bool, now: UInt64, account: String) -> [String: JSONValue] {
+        [
+            "account": .string(account),
+            "envelope": [
+                "source": .string(sender),
+                "timestamp": .from(now),
+                "typingMessage": ["action": started ? "STARTED" : "STOPPED", "timestamp": .from(now)],
+            ],
+        ]
+    }
+}
