@@ -65,18 +65,22 @@ public struct Group: Sendable {
     public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
                             signatureKey: SignaturePrivateKey? = nil, ratchetTree: RatchetTree? = nil,
                             externalPSKs: [[UInt8]: SecretBytes] = [:], resumptionPSKs imported: [PreSharedKeyID.Kind: SecretBytes] = [:],
+                            resuming reinitialised: Group? = nil,
                             credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential) throws(MLSError) -> Group {
         let suite = try CipherSuite(id: welcome.cipherSuite)
         guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
         let groupSecrets = try welcome.openGroupSecrets(suite: suite, keyPackageReference: keyPackage.reference(suite: suite),
                                                         initPrivateKey: initPrivateKey)
         guard groupSecrets.joinerSecret.count == suite.hashLength else { throw .invalidValue("joiner secret length") }
+        let link = try ResumptionLink(psks: groupSecrets.psks, resuming: reinitialised)
         var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
         for id in groupSecrets.psks {
             let secret: SecretBytes?
             switch id.kind {
             case .external(let pskID): secret = externalPSKs[pskID]
-            case .resumption(let usage, _, _): secret = usage == .application ? nil : imported[id.kind]
+            case .resumption(.application, _, _): secret = nil
+            case .resumption(.reinit, _, let epoch): secret = reinitialised?.resumptionPSK(epoch: epoch)
+            case .resumption(.branch, _, _): secret = imported[id.kind]
             }
             guard let secret else { throw .protocolViolation("the Welcome needs a PSK this client does not have") }
             psks.append((id, secret))
@@ -86,6 +90,10 @@ public struct Group: Sendable {
         let groupInfo = try welcome.openGroupInfo(suite: suite, welcomeSecret: welcomeSecret)
         let context = groupInfo.groupContext
         guard context.version == mls10, context.cipherSuite == suite.id else { throw .protocolViolation("GroupInfo for another version or suite") }
+        try link.check(context)
+        guard try keyPackage.leafNode.supportsGroup(suite: suite, extensions: context.extensions) else {
+            throw .protocolViolation("this client does not support the group's extensions")
+        }
 
         var tree = try groupInfo.verifiedTree(suite: suite, outOfBand: ratchetTree, credentialValidator: credentialValidator)
         guard let me = tree.occupiedLeaves.first(where: { tree.leaf($0) == keyPackage.leafNode }) else {
@@ -262,6 +270,16 @@ public struct Group: Sendable {
             }
         }
         if needsPath && commit.path == nil { throw .protocolViolation("this commit needs a path") }
+        if isExternal, let path = commit.path {
+            // §12.2: a resync's Remove is of the joiner's own old leaf, whose place the path's leaf takes
+            // as an Update's would: the same client (credential) with a new encryption key.
+            for case (.remove(let index), _) in proposals {
+                guard let old = tree.leaf(index), old.credential == path.leafNode.credential,
+                      old.encryptionKey != path.leafNode.encryptionKey else {
+                    throw .protocolViolation("an external commit removes a leaf that is not the joiner's own")
+                }
+            }
+        }
 
         // Apply in the order of §12.3: extensions, updates, removes, adds; then PSKs and external init.
         var newTree = tree
@@ -422,26 +440,44 @@ public struct Group: Sendable {
                                                  requiredCapabilities: required, now: now)
             case .remove(let index):
                 guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
+                guard committer != .member(leafIndex: index) else { throw .protocolViolation("a Remove of the committer") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
             case .preSharedKey(let id):
                 guard id.nonce.count == suite.hashLength else { throw .protocolViolation("a PSK nonce of the wrong length") }
+                // §§8.4, 11.2, 11.3: reinit and branch PSKs only set up a new group, in its first commit.
+                if case .resumption(let usage, _, _) = id.kind, usage != .application, context.epoch != 0 {
+                    throw .protocolViolation("a reinit or branch PSK outside a new group's first commit")
+                }
                 guard pskIDs.insert(id).inserted else { throw .protocolViolation("the same PSK twice") }
-            case .reInit:
+            case .reInit(let reInit):
                 guard proposals.count == 1 else { throw .protocolViolation("a ReInit with other proposals") }
+                guard reInit.version >= context.version else { throw .protocolViolation("a ReInit to an older protocol version") }
             case .externalInit:
                 guard isExternal else { throw .protocolViolation("an ExternalInit in a member's commit") }
             case .groupContextExtensions(let new):
-                // Every current member must support the new extensions and required capabilities.
-                for index in tree.occupiedLeaves {
-                    guard let member = tree.leaf(index), try member.supportsGroup(suite: suite, extensions: new) else {
-                        throw .protocolViolation("a member does not support the new group extensions")
-                    }
-                }
+                guard new.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
             }
         }
         if counts[7, default: 0] > 1 { throw .protocolViolation("two GroupContextExtensions proposals") }
+        if counts[7, default: 0] == 1 {
+            // Every member that stays must support the new extensions and required capabilities: leaves
+            // removed by this list are not asked, and added or updated leaves were checked above against
+            // the new extensions already (§12.1.7).
+            let replaced = Set(proposals.compactMap { item -> UInt32? in
+                switch (item.proposal, item.sender) {
+                case (.remove(let index), _), (.update, .member(let index)): index
+                default: nil
+                }
+            })
+            for index in tree.occupiedLeaves where !replaced.contains(index) {
+                guard let member = tree.leaf(index), try member.supportsGroup(suite: suite, extensions: extensionsAfter) else {
+                    throw .protocolViolation("a member does not support the new group extensions")
+                }
+            }
+        }
         if isExternal {
             guard counts[6, default: 0] == 1 else { throw .protocolViolation("an external commit needs exactly one ExternalInit") }
+            guard counts[3, default: 0] <= 1 else { throw .protocolViolation("an external commit removes more than one leaf") }
             for (proposal, _) in proposals {
                 switch proposal {
                 case .externalInit, .remove, .preSharedKey: continue
@@ -460,6 +496,7 @@ public struct Group: Sendable {
             throw .protocolViolation("a KeyPackage's leaf node is not valid")
         }
         guard keyPackage.initKey != keyPackage.leafNode.encryptionKey else { throw .protocolViolation("a KeyPackage's init key is its leaf's key") }
+        guard keyPackage.extensions.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
         if let clock, case .keyPackage(let lifetime) = keyPackage.leafNode.source, !lifetime.contains(clock()) {
             throw .protocolViolation("a KeyPackage outside its lifetime")
         }
