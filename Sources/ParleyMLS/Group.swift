@@ -308,10 +308,6 @@ public struct Group: Sendable {
         for case (.externalInit(let kemOutput), _) in proposals { externalKEMOutput = kemOutput }
         var newReInit: Proposal.ReInit?
         for case (.reInit(let reInit), _) in proposals { newReInit = reInit }
-        if removedMe {
-            isActive = false
-            return .removed
-        }
 
         var committerLeaf: UInt32
         if case .member(let leaf) = sender {
@@ -321,6 +317,22 @@ public struct Group: Sendable {
             var placeholder = commit.path!.leafNode
             placeholder.encryptionKey = []
             committerLeaf = newTree.addLeaf(placeholder)
+        }
+        // The committer's new leaf is checked before anything else of the path, so that a member this
+        // commit removes (which cannot decrypt the path) still refuses a leaf the application does not
+        // accept: an external "resync" that names a member's credential removes nobody unless its leaf
+        // passes the credential check.
+        if let path = commit.path {
+            guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
+            guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
+                throw .protocolViolation("a new leaf does not support the group's capabilities")
+            }
+            try newTree.validateLeafNode(path.leafNode, use: .commit(leafIndex: committerLeaf), groupID: context.groupID,
+                                         requiredCapabilities: try RequiredCapabilities.find(in: extensions), now: clock?())
+        }
+        if removedMe {
+            isActive = false
+            return .removed
         }
 
         let newEpoch = context.epoch + 1
@@ -332,12 +344,6 @@ public struct Group: Sendable {
         if let ownUpdateKey { keys.set(ownUpdateKey, for: 2 * myLeaf) }
         var commitSecret = suite.zeroSecret
         if let path = commit.path {
-            guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
-            guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
-                throw .protocolViolation("a new leaf does not support the group's capabilities")
-            }
-            try newTree.validateLeafNode(path.leafNode, use: .commit(leafIndex: committerLeaf), groupID: context.groupID,
-                                         requiredCapabilities: try RequiredCapabilities.find(in: extensions), now: clock?())
             let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
                                                       groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
             newTree = applied.tree

@@ -412,6 +412,23 @@ import Testing
         // With the callback accepting them, all of these go through.
         v.b.credentialValidator = CredentialValidation.anyBasicCredential
         #expect(try v.b.process(join.message) == .commit(epoch: 2))
+
+        // A forged "resync": Mallory's leaf names Bob's credential, with her own signature key, and removes
+        // Bob's leaf. A callback that binds Bob's credential to his key (as Parley's device list does) refuses
+        // it, and Bob, whom it would remove and who cannot decrypt its path, refuses it too instead of
+        // leaving the group.
+        var w = try Self.trio()
+        let bobKey = w.bob.signatureKey.publicKey
+        let binding: CredentialValidator = { credential, key in credential != .basic(identity: Array("bob".utf8)) || key == bobKey }
+        w.a.credentialValidator = binding
+        w.b.credentialValidator = binding
+        let mallory = SignaturePrivateKey()
+        var impostor = try #require(w.b.tree.leaf(1))
+        impostor.signatureKey = mallory.publicKey
+        let resync = try Group.joinByExternalCommit(groupInfo: w.groupInfo, leaf: impostor, signatureKey: mallory, removing: 1)
+        Self.refuse(&w.a, resync.message, .credentialRejected)
+        Self.refuse(&w.b, resync.message, .credentialRejected)
+        #expect(w.b.isActive)
     }
 
     // MARK: §12.4.3.1, §13.4: Welcome
