@@ -19,7 +19,7 @@ import Testing
 /// | 12.1.5 | a ReInit's version is not below the group's | R.aReInitMayNotGoBackAVersion |
 /// | 12.1.6 | an ExternalInit only in an external commit | N.proposalListRulesAreChecked |
 /// | 12.1.7 | a GroupContextExtensions' required capabilities are supported by every member that stays (added ones included, removed ones not) | N.capabilitiesAreChecked, R.groupContextExtensionsAreCheckedAgainstTheMembersThatStay |
-/// | 12.1.8 | an external sender is listed in `external_senders`; it may send only add, remove, psk, reinit, gce | G.externalSendersMayPropose, R.senderTypesAreChecked |
+/// | 12.1.8 | an external sender is listed in `external_senders`; it may send only add, remove, psk, reinit, gce; a new member only its own Add | G.externalSendersMayPropose, R.senderTypesAreChecked |
 /// | 12.2 | no Update from the committer | N.proposalListRulesAreChecked |
 /// | 12.2 | no Remove of the committer | R.aCommitMayNotRemoveItsCommitter |
 /// | 12.2 | at most one Update or Remove per leaf | N.proposalListRulesAreChecked (two Removes), R.oneLeafIsUpdatedOrRemovedOnce (Update + Remove, two Updates) |
@@ -314,6 +314,26 @@ import Testing
         let signed = AuthenticatedContent.sign(wireFormat: .publicMessage, content: content, suite: t.suite, key: t.alice.signatureKey, context: t.b.context)
         let message = MLSMessage(body: .publicMessage(try PublicMessage(protecting: signed, suite: t.suite, membershipKey: nil, context: t.b.context)))
         Self.refuse(&t.b, message, .protocolViolation("a new member may only propose its own Add"))
+
+        // §12.1.8: a listed external sender may send add, remove, psk, reinit and gce only.
+        let suite = t.suite
+        let server = SignaturePrivateKey()
+        var senders = TLSWriter()
+        senders.writeVector([ExternalSender(signatureKey: server.publicKey, credential: .basic(identity: Array("server".utf8)))])
+        var s = try Group.create(suite: suite, groupID: Array("served".utf8), leaf: t.alice.keyPackage.leafNode,
+                                 encryptionPrivateKey: t.alice.encryptionKeys.privateKey, signatureKey: t.alice.signatureKey,
+                                 extensions: [MLSExtension(type: ExtensionType.externalSenders, data: senders.bytes)])
+        func fromServer(_ proposal: Proposal) throws -> MLSMessage {
+            let content = FramedContent(groupID: s.context.groupID, epoch: s.epoch, sender: .external(senderIndex: 0), body: .proposal(proposal))
+            let signed = AuthenticatedContent.sign(wireFormat: .publicMessage, content: content, suite: suite, key: server, context: nil)
+            return MLSMessage(body: .publicMessage(try PublicMessage(protecting: signed, suite: suite, membershipKey: nil, context: nil)))
+        }
+        var leaf = try #require(s.tree.leaf(0))
+        leaf.source = .update
+        for proposal in [Proposal.update(leaf), .externalInit(kemOutput: [UInt8](repeating: 1, count: 32))] {
+            Self.refuse(&s, try fromServer(proposal), .protocolViolation("proposal type not allowed from this sender"))
+        }
+        #expect(try s.process(try fromServer(.remove(leafIndex: 0))) == .proposal(.remove(leafIndex: 0), sender: .external(senderIndex: 0)))
     }
 
     // MARK: §12.4: paths
