@@ -413,7 +413,12 @@ public struct Group: Sendable {
         for case (.groupContextExtensions(let new), _) in proposals { extensionsAfter = new }
         let required = try RequiredCapabilities.find(in: extensionsAfter)
         let now = clock?()
-        let currentTree = tree
+        // New leaves are judged against the tree without the leaves this list removes: a client may be
+        // re-added (same signature key) by the commit that removes its old leaf (§12.2).
+        var currentTree = tree
+        if proposals.contains(where: { if case .add = $0.proposal { true } else { false } }) {
+            for case (.remove(let index), _) in proposals where currentTree.leaf(index) != nil { try currentTree.removeLeaf(index) }
+        }
         var touched = Set<UInt32>()
         var pskIDs = Set<PreSharedKeyID>()
         var addedSignatureKeys = Set<[UInt8]>()
@@ -430,7 +435,7 @@ public struct Group: Sendable {
                 try currentTree.validateLeafNode(keyPackage.leafNode, use: .keyPackage, groupID: context.groupID,
                                                  requiredCapabilities: required, now: now)
                 guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
-                      !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
+                      !currentTree.occupiedLeaves.contains(where: { currentTree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
                 else { throw .protocolViolation("an Add for a signature key already in the group") }
             case .update(let leaf):
                 guard case .member(let index) = sender, sender != committer else { throw .protocolViolation("an Update from the committer or a non-member") }

@@ -23,7 +23,7 @@ import Testing
 /// | 12.2 | no Update from the committer | N.proposalListRulesAreChecked |
 /// | 12.2 | no Remove of the committer | R.aCommitMayNotRemoveItsCommitter |
 /// | 12.2 | at most one Update or Remove per leaf | N.proposalListRulesAreChecked (two Removes), R.oneLeafIsUpdatedOrRemovedOnce (Update + Remove, two Updates) |
-/// | 12.2 | no two Adds of one client; no Add of a client in the group (its signature key) | N.proposalListRulesAreChecked, R.anAddMustBeANewValidClient |
+/// | 12.2 | no two Adds of one client; no Add of a client in the group (its signature key) unless the list removes it | N.proposalListRulesAreChecked, R.anAddMustBeANewValidClient |
 /// | 12.2 | no two PSK proposals with one PreSharedKeyID | N.proposalListRulesAreChecked |
 /// | 12.2 | at most one GroupContextExtensions | N.proposalListRulesAreChecked |
 /// | 12.2 | a ReInit alone | N.proposalListRulesAreChecked |
@@ -64,10 +64,8 @@ import Testing
 /// | 13.3 | credential types in use are supported by every member | L.credentialTypesMustBeSupportedBothWays, R.welcomesAreChecked |
 /// | 13.5 | GREASE | not sent by this library; received GREASE values are unknown values, ignored where §13.4 says so (R.anAddMustBeANewValidClient, R.welcomesAreChecked) |
 ///
-/// Stricter than the RFC, on purpose: an Add is refused while the tree holds a leaf with its signature key
-/// even when the same commit removes that leaf (PROTOCOL.md §16.5: re-adding takes two commits); a
-/// member's own `commit()` includes every pending proposal, so two Updates of one leaf make it fail rather
-/// than pick one (the RFC's SHOULD).
+/// Where the RFC only says SHOULD: a member's own `commit()` includes every pending proposal, so two
+/// Updates of one leaf make it fail rather than pick one.
 @Suite struct CommitRulesTests {
     struct Trio {
         var a: Group
@@ -228,6 +226,13 @@ import Testing
         var a = t.a
         let add = try a.commit(adding: [greasy])
         #expect(try t.b.process(add.message) == .commit(epoch: 2))
+
+        // Re-added by the commit that removes her old leaf: valid (§12.2, "unless there is a Remove"), one epoch.
+        var u = try Self.trio()
+        let carolNew = try Self.keyPackage(suite: u.suite, name: "carol", signatureKey: u.carol.signatureKey)
+        let readd = try u.a.commit(adding: [carolNew], removing: [2])
+        #expect(try u.b.process(readd.message) == .commit(epoch: 2))
+        #expect(u.b.tree.leaf(2) == carolNew.leafNode && u.b.epochAuthenticator.constantTimeEquals(u.a.epochAuthenticator))
     }
 
     @Test func pskProposalsAreChecked() throws {
