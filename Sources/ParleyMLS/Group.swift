@@ -219,11 +219,23 @@ public struct Group: Sendable {
     }
 
     func externalSenders() throws(MLSError) -> [ExternalSender] {
-        guard let ext = context.extensions.first(where: { $0.extensionType == ExtensionType.externalSenders }) else { return [] }
+        try Self.externalSenders(in: context.extensions)
+    }
+
+    static func externalSenders(in extensions: [MLSExtension]) throws(MLSError) -> [ExternalSender] {
+        guard let ext = extensions.first(where: { $0.extensionType == ExtensionType.externalSenders }) else { return [] }
         var reader = TLSReader(ext.data)
         let senders = try reader.readVector(of: ExternalSender.self)
         try reader.finish()
         return senders
+    }
+
+    /// RFC 9420 §5.3.1: the credentials of `external_senders`, when a group's extensions name them (a
+    /// GroupContextExtensions proposal, a GroupInfo joined), are validated like a leaf's.
+    static func checkExternalSenders(in extensions: [MLSExtension], _ credentialValidator: CredentialValidator) throws(MLSError) {
+        for sender in try externalSenders(in: extensions) {
+            guard credentialValidator(sender.credential, sender.signatureKey) else { throw .credentialRejected }
+        }
     }
 
     private func checkProposalSender(_ proposal: Proposal, _ sender: Sender) throws(MLSError) {
@@ -467,6 +479,7 @@ public struct Group: Sendable {
                 guard isExternal else { throw .protocolViolation("an ExternalInit in a member's commit") }
             case .groupContextExtensions(let new):
                 guard new.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
+                try Self.checkExternalSenders(in: new, credentialValidator)
             }
         }
         if counts[7, default: 0] > 1 { throw .protocolViolation("two GroupContextExtensions proposals") }

@@ -259,6 +259,7 @@ extension GroupInfo {
         for node in leaves {
             guard credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
         }
+        try Group.checkExternalSenders(in: groupContext.extensions, credentialValidator)
         return tree
     }
 }

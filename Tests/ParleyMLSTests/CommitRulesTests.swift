@@ -62,6 +62,7 @@ import Testing
 /// | 13.4 | an added leaf lists every GroupContext extension | N.capabilitiesAreChecked, R.groupContextExtensionsAreCheckedAgainstTheMembersThatStay |
 /// | 13.4 | a joiner supports every GroupContext extension (Welcome and external commit) | R.welcomesAreChecked, R.externalCommitsAreChecked |
 /// | 13.3 | credential types in use are supported by every member | L.credentialTypesMustBeSupportedBothWays, R.welcomesAreChecked |
+/// | 5.3.1 | credentials validated by the application: every new leaf (Add, Update, path, external joiner, a joined tree) and `external_senders` | N.credentialsAreCheckedThroughTheCallback, R.theCredentialCallbackIsAskedForEveryNewLeaf, R.externalSendersCredentialsAreChecked |
 /// | 13.5 | GREASE | not sent by this library; received GREASE values are unknown values, ignored where §13.4 says so (R.anAddMustBeANewValidClient, R.welcomesAreChecked) |
 ///
 /// Where the RFC only says SHOULD: a member's own `commit()` includes every pending proposal, so two
@@ -454,6 +455,34 @@ import Testing
         Self.refuse(&w.a, resync.message, .credentialRejected)
         Self.refuse(&w.b, resync.message, .credentialRejected)
         #expect(w.b.isActive)
+    }
+
+    /// §5.3.1: the credentials of `external_senders` are validated when a GroupContextExtensions proposal
+    /// names them and when a joiner's GroupContext holds them.
+    @Test func externalSendersCredentialsAreChecked() throws {
+        var t = try Self.trio()
+        var senders = TLSWriter()
+        senders.writeVector([ExternalSender(signatureKey: SignaturePrivateKey().publicKey, credential: .basic(identity: Array("server".utf8)))])
+        let listing = MLSExtension(type: ExtensionType.externalSenders, data: senders.bytes)
+        _ = try t.b.process(try t.a.propose(.groupContextExtensions([listing])))
+        let commit = try t.a.commit()
+        t.b.credentialValidator = Self.refusing("server")
+        Self.refuse(&t.b, commit.message, .credentialRejected)
+        t.b.credentialValidator = CredentialValidation.anyBasicCredential
+        #expect(try t.b.process(commit.message) == .commit(epoch: 2))
+
+        let dave = try TestClient(suite: t.suite, name: "dave")
+        let add = try t.a.commit(adding: [dave.keyPackage])
+        let welcome = try #require(add.welcome)
+        #expect(throws: MLSError.credentialRejected) {
+            try Group.join(welcome: welcome, keyPackage: dave.keyPackage, initPrivateKey: dave.initKeys.privateKey,
+                           encryptionPrivateKey: dave.encryptionKeys.privateKey, credentialValidator: Self.refusing("server"))
+        }
+        #expect(throws: MLSError.credentialRejected) {
+            try Group.joinByExternalCommit(groupInfo: add.groupInfo, leaf: dave.keyPackage.leafNode, signatureKey: dave.signatureKey,
+                                           credentialValidator: Self.refusing("server"))
+        }
+        #expect(try dave.join(welcome).context.extensions == [listing])
     }
 
     // MARK: §12.4.3.1, §13.4: Welcome
