@@ -25,6 +25,9 @@ extension Group {
         let suite = try CipherSuite(id: context.cipherSuite)
         guard context.version == mls10 else { throw .protocolViolation("GroupInfo for another version") }
         guard leaf.signatureKey == signatureKey.publicKey else { throw .invalidKey }
+        guard try leaf.supportsGroup(suite: suite, extensions: context.extensions) else {
+            throw .protocolViolation("this client does not support the group's extensions")
+        }
         var tree = try groupInfo.verifiedTree(suite: suite, outOfBand: ratchetTree, credentialValidator: credentialValidator)
         guard let pubExtension = groupInfo.extensions.first(where: { $0.extensionType == ExtensionType.externalPub }) else {
             throw .protocolViolation("the GroupInfo has no external_pub")

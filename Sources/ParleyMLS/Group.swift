@@ -65,18 +65,22 @@ public struct Group: Sendable {
     public static func join(welcome: Welcome, keyPackage: KeyPackage, initPrivateKey: SecretBytes, encryptionPrivateKey: SecretBytes,
                             signatureKey: SignaturePrivateKey? = nil, ratchetTree: RatchetTree? = nil,
                             externalPSKs: [[UInt8]: SecretBytes] = [:], resumptionPSKs imported: [PreSharedKeyID.Kind: SecretBytes] = [:],
+                            resuming reinitialised: Group? = nil,
                             credentialValidator: @escaping CredentialValidator = CredentialValidation.anyBasicCredential) throws(MLSError) -> Group {
         let suite = try CipherSuite(id: welcome.cipherSuite)
         guard keyPackage.cipherSuite == suite.id else { throw .protocolViolation("Welcome for another cipher suite") }
         let groupSecrets = try welcome.openGroupSecrets(suite: suite, keyPackageReference: keyPackage.reference(suite: suite),
                                                         initPrivateKey: initPrivateKey)
         guard groupSecrets.joinerSecret.count == suite.hashLength else { throw .invalidValue("joiner secret length") }
+        let link = try ResumptionLink(psks: groupSecrets.psks, resuming: reinitialised)
         var psks: [(id: PreSharedKeyID, secret: SecretBytes)] = []
         for id in groupSecrets.psks {
             let secret: SecretBytes?
             switch id.kind {
             case .external(let pskID): secret = externalPSKs[pskID]
-            case .resumption(let usage, _, _): secret = usage == .application ? nil : imported[id.kind]
+            case .resumption(.application, _, _): secret = nil
+            case .resumption(.reinit, _, let epoch): secret = reinitialised?.resumptionPSK(epoch: epoch)
+            case .resumption(.branch, _, _): secret = imported[id.kind]
             }
             guard let secret else { throw .protocolViolation("the Welcome needs a PSK this client does not have") }
             psks.append((id, secret))
@@ -86,6 +90,10 @@ public struct Group: Sendable {
         let groupInfo = try welcome.openGroupInfo(suite: suite, welcomeSecret: welcomeSecret)
         let context = groupInfo.groupContext
         guard context.version == mls10, context.cipherSuite == suite.id else { throw .protocolViolation("GroupInfo for another version or suite") }
+        try link.check(context)
+        guard try keyPackage.leafNode.supportsGroup(suite: suite, extensions: context.extensions) else {
+            throw .protocolViolation("this client does not support the group's extensions")
+        }
 
         var tree = try groupInfo.verifiedTree(suite: suite, outOfBand: ratchetTree, credentialValidator: credentialValidator)
         guard let me = tree.occupiedLeaves.first(where: { tree.leaf($0) == keyPackage.leafNode }) else {
@@ -211,11 +219,23 @@ public struct Group: Sendable {
     }
 
     func externalSenders() throws(MLSError) -> [ExternalSender] {
-        guard let ext = context.extensions.first(where: { $0.extensionType == ExtensionType.externalSenders }) else { return [] }
+        try Self.externalSenders(in: context.extensions)
+    }
+
+    static func externalSenders(in extensions: [MLSExtension]) throws(MLSError) -> [ExternalSender] {
+        guard let ext = extensions.first(where: { $0.extensionType == ExtensionType.externalSenders }) else { return [] }
         var reader = TLSReader(ext.data)
         let senders = try reader.readVector(of: ExternalSender.self)
         try reader.finish()
         return senders
+    }
+
+    /// RFC 9420 §5.3.1: the credentials of `external_senders`, when a group's extensions name them (a
+    /// GroupContextExtensions proposal, a GroupInfo joined), are validated like a leaf's.
+    static func checkExternalSenders(in extensions: [MLSExtension], _ credentialValidator: CredentialValidator) throws(MLSError) {
+        for sender in try externalSenders(in: extensions) {
+            guard credentialValidator(sender.credential, sender.signatureKey) else { throw .credentialRejected }
+        }
     }
 
     private func checkProposalSender(_ proposal: Proposal, _ sender: Sender) throws(MLSError) {
@@ -262,6 +282,16 @@ public struct Group: Sendable {
             }
         }
         if needsPath && commit.path == nil { throw .protocolViolation("this commit needs a path") }
+        if isExternal, let path = commit.path {
+            // §12.2: a resync's Remove is of the joiner's own old leaf, whose place the path's leaf takes
+            // as an Update's would: the same client (credential) with a new encryption key.
+            for case (.remove(let index), _) in proposals {
+                guard let old = tree.leaf(index), old.credential == path.leafNode.credential,
+                      old.encryptionKey != path.leafNode.encryptionKey else {
+                    throw .protocolViolation("an external commit removes a leaf that is not the joiner's own")
+                }
+            }
+        }
 
         // Apply in the order of §12.3: extensions, updates, removes, adds; then PSKs and external init.
         var newTree = tree
@@ -290,10 +320,6 @@ public struct Group: Sendable {
         for case (.externalInit(let kemOutput), _) in proposals { externalKEMOutput = kemOutput }
         var newReInit: Proposal.ReInit?
         for case (.reInit(let reInit), _) in proposals { newReInit = reInit }
-        if removedMe {
-            isActive = false
-            return .removed
-        }
 
         var committerLeaf: UInt32
         if case .member(let leaf) = sender {
@@ -303,6 +329,22 @@ public struct Group: Sendable {
             var placeholder = commit.path!.leafNode
             placeholder.encryptionKey = []
             committerLeaf = newTree.addLeaf(placeholder)
+        }
+        // The committer's new leaf is checked before anything else of the path, so that a member this
+        // commit removes (which cannot decrypt the path) still refuses a leaf the application does not
+        // accept: an external "resync" that names a member's credential removes nobody unless its leaf
+        // passes the credential check.
+        if let path = commit.path {
+            guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
+            guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
+                throw .protocolViolation("a new leaf does not support the group's capabilities")
+            }
+            try newTree.validateLeafNode(path.leafNode, use: .commit(leafIndex: committerLeaf), groupID: context.groupID,
+                                         requiredCapabilities: try RequiredCapabilities.find(in: extensions), now: clock?())
+        }
+        if removedMe {
+            isActive = false
+            return .removed
         }
 
         let newEpoch = context.epoch + 1
@@ -314,12 +356,6 @@ public struct Group: Sendable {
         if let ownUpdateKey { keys.set(ownUpdateKey, for: 2 * myLeaf) }
         var commitSecret = suite.zeroSecret
         if let path = commit.path {
-            guard credentialValidator(path.leafNode.credential, path.leafNode.signatureKey) else { throw .credentialRejected }
-            guard try path.leafNode.supportsGroup(suite: suite, extensions: extensions) else {
-                throw .protocolViolation("a new leaf does not support the group's capabilities")
-            }
-            try newTree.validateLeafNode(path.leafNode, use: .commit(leafIndex: committerLeaf), groupID: context.groupID,
-                                         requiredCapabilities: try RequiredCapabilities.find(in: extensions), now: clock?())
             let applied = try TreeKEM.applyUpdatePath(path, from: committerLeaf, tree: newTree, privateKeys: keys,
                                                       groupID: context.groupID, newMembers: newMembers, groupContext: provisional)
             newTree = applied.tree
@@ -389,7 +425,12 @@ public struct Group: Sendable {
         for case (.groupContextExtensions(let new), _) in proposals { extensionsAfter = new }
         let required = try RequiredCapabilities.find(in: extensionsAfter)
         let now = clock?()
-        let currentTree = tree
+        // New leaves are judged against the tree without the leaves this list removes: a client may be
+        // re-added (same signature key) by the commit that removes its old leaf (§12.2).
+        var currentTree = tree
+        if proposals.contains(where: { if case .add = $0.proposal { true } else { false } }) {
+            for case (.remove(let index), _) in proposals where currentTree.leaf(index) != nil { try currentTree.removeLeaf(index) }
+        }
         var touched = Set<UInt32>()
         var pskIDs = Set<PreSharedKeyID>()
         var addedSignatureKeys = Set<[UInt8]>()
@@ -406,7 +447,7 @@ public struct Group: Sendable {
                 try currentTree.validateLeafNode(keyPackage.leafNode, use: .keyPackage, groupID: context.groupID,
                                                  requiredCapabilities: required, now: now)
                 guard addedSignatureKeys.insert(keyPackage.leafNode.signatureKey).inserted,
-                      !tree.occupiedLeaves.contains(where: { tree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
+                      !currentTree.occupiedLeaves.contains(where: { currentTree.leaf($0)?.signatureKey == keyPackage.leafNode.signatureKey })
                 else { throw .protocolViolation("an Add for a signature key already in the group") }
             case .update(let leaf):
                 guard case .member(let index) = sender, sender != committer else { throw .protocolViolation("an Update from the committer or a non-member") }
@@ -422,26 +463,45 @@ public struct Group: Sendable {
                                                  requiredCapabilities: required, now: now)
             case .remove(let index):
                 guard index < tree.leafCount, tree.leaf(index) != nil else { throw .protocolViolation("a Remove of a blank leaf") }
+                guard committer != .member(leafIndex: index) else { throw .protocolViolation("a Remove of the committer") }
                 guard touched.insert(index).inserted else { throw .protocolViolation("two Updates or Removes for one leaf") }
             case .preSharedKey(let id):
                 guard id.nonce.count == suite.hashLength else { throw .protocolViolation("a PSK nonce of the wrong length") }
+                // §§8.4, 11.2, 11.3: reinit and branch PSKs only set up a new group, in its first commit.
+                if case .resumption(let usage, _, _) = id.kind, usage != .application, context.epoch != 0 {
+                    throw .protocolViolation("a reinit or branch PSK outside a new group's first commit")
+                }
                 guard pskIDs.insert(id).inserted else { throw .protocolViolation("the same PSK twice") }
-            case .reInit:
+            case .reInit(let reInit):
                 guard proposals.count == 1 else { throw .protocolViolation("a ReInit with other proposals") }
+                guard reInit.version >= context.version else { throw .protocolViolation("a ReInit to an older protocol version") }
             case .externalInit:
                 guard isExternal else { throw .protocolViolation("an ExternalInit in a member's commit") }
             case .groupContextExtensions(let new):
-                // Every current member must support the new extensions and required capabilities.
-                for index in tree.occupiedLeaves {
-                    guard let member = tree.leaf(index), try member.supportsGroup(suite: suite, extensions: new) else {
-                        throw .protocolViolation("a member does not support the new group extensions")
-                    }
-                }
+                guard new.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
+                try Self.checkExternalSenders(in: new, credentialValidator)
             }
         }
         if counts[7, default: 0] > 1 { throw .protocolViolation("two GroupContextExtensions proposals") }
+        if counts[7, default: 0] == 1 {
+            // Every member that stays must support the new extensions and required capabilities: leaves
+            // removed by this list are not asked, and added or updated leaves were checked above against
+            // the new extensions already (§12.1.7).
+            let replaced = Set(proposals.compactMap { item -> UInt32? in
+                switch (item.proposal, item.sender) {
+                case (.remove(let index), _), (.update, .member(let index)): index
+                default: nil
+                }
+            })
+            for index in tree.occupiedLeaves where !replaced.contains(index) {
+                guard let member = tree.leaf(index), try member.supportsGroup(suite: suite, extensions: extensionsAfter) else {
+                    throw .protocolViolation("a member does not support the new group extensions")
+                }
+            }
+        }
         if isExternal {
             guard counts[6, default: 0] == 1 else { throw .protocolViolation("an external commit needs exactly one ExternalInit") }
+            guard counts[3, default: 0] <= 1 else { throw .protocolViolation("an external commit removes more than one leaf") }
             for (proposal, _) in proposals {
                 switch proposal {
                 case .externalInit, .remove, .preSharedKey: continue
@@ -460,6 +520,7 @@ public struct Group: Sendable {
             throw .protocolViolation("a KeyPackage's leaf node is not valid")
         }
         guard keyPackage.initKey != keyPackage.leafNode.encryptionKey else { throw .protocolViolation("a KeyPackage's init key is its leaf's key") }
+        guard keyPackage.extensions.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
         if let clock, case .keyPackage(let lifetime) = keyPackage.leafNode.source, !lifetime.contains(clock()) {
             throw .protocolViolation("a KeyPackage outside its lifetime")
         }

@@ -101,9 +101,6 @@ extension Group {
         items += byValue.map { (.proposal($0), $0, me) }
         let proposals = items.map(\.proposal)
         try validate(items.map { ($0.proposal, $0.sender) }, committer: me, isExternal: false)
-        guard !proposals.contains(where: { if case .remove(myLeaf) = $0 { true } else { false } }) else {
-            throw .protocolViolation("a member cannot remove itself by its own commit")
-        }
         var newTree = tree
         var newMembers: [(leaf: UInt32, keyPackage: KeyPackage)] = []
         var pskIDs: [PreSharedKeyID] = []

@@ -41,19 +41,24 @@ extension LeafNode {
     /// extension type the group uses.
     func supportsGroup(suite: CipherSuite, extensions: [MLSExtension]) throws(MLSError) -> Bool {
         guard capabilities.versions.contains(mls10), capabilities.cipherSuites.contains(suite.id) else { return false }
+        _ = try RequiredCapabilities.find(in: extensions)   // a malformed required_capabilities is an error, not a "no"
+        return supportsExtensions(extensions)
+    }
+
+    /// Whether this leaf lists every non-default extension type of these GroupContext extensions and every
+    /// capability their `required_capabilities` asks for (§§7.3, 13.4). A malformed `required_capabilities`
+    /// is supported by nobody.
+    func supportsExtensions(_ extensions: [MLSExtension]) -> Bool {
         for ext in extensions where !RequiredCapabilities.defaultExtensionTypes.contains(ext.extensionType) {
             guard capabilities.extensions.contains(ext.extensionType) else { return false }
         }
-        guard let required = try RequiredCapabilities.find(in: extensions) else { return true }
-        for type in required.extensionTypes where !RequiredCapabilities.defaultExtensionTypes.contains(type) {
-            guard capabilities.extensions.contains(type) else { return false }
-        }
-        for type in required.proposalTypes where !RequiredCapabilities.defaultProposalTypes.contains(type) {
-            guard capabilities.proposals.contains(type) else { return false }
-        }
-        for type in required.credentialTypes {
-            guard capabilities.credentials.contains(type) else { return false }
-        }
-        return true
+        guard let ext = extensions.first(where: { $0.extensionType == ExtensionType.requiredCapabilities }) else { return true }
+        guard let required = try? RequiredCapabilities(tlsEncoded: ext.data) else { return false }
+        return required.areMet(by: capabilities)
     }
+}
+
+extension Array where Element == MLSExtension {
+    /// §13.4: no list of extensions holds two of one type.
+    var hasUniqueTypes: Bool { Set(map(\.extensionType)).count == count }
 }

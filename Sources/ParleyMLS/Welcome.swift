@@ -232,6 +232,7 @@ extension GroupInfo {
         var tree: RatchetTree
         let treeExtensions = extensions.filter { $0.extensionType == ExtensionType.ratchetTree }
         guard treeExtensions.count <= 1 else { throw .protocolViolation("two ratchet_tree extensions") }
+        guard extensions.hasUniqueTypes, groupContext.extensions.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
         if let ext = treeExtensions.first {
             tree = try RatchetTree(suite: suite, encoded: ext.data)
         } else if let ratchetTree {
@@ -243,9 +244,22 @@ extension GroupInfo {
             throw .invalidSignature
         }
         try tree.validate(groupID: groupContext.groupID, treeHash: groupContext.treeHash)
-        for leaf in tree.occupiedLeaves {
-            guard let node = tree.leaf(leaf), credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
+        // §7.3 for every leaf of the tree: the group's required capabilities and GroupContext extensions
+        // are listed, and every credential type in use is supported by every member.
+        let leaves = tree.occupiedLeaves.compactMap { tree.leaf($0) }
+        let credentialTypes = Set(leaves.map(\.credential.credentialType))
+        for node in leaves {
+            guard node.supportsExtensions(groupContext.extensions) else {
+                throw .protocolViolation(TreeViolation.requiredCapabilities)
+            }
+            guard credentialTypes.isSubset(of: node.capabilities.credentials) else {
+                throw .protocolViolation(TreeViolation.credentialTypeSupport)
+            }
         }
+        for node in leaves {
+            guard credentialValidator(node.credential, node.signatureKey) else { throw .credentialRejected }
+        }
+        try Group.checkExternalSenders(in: groupContext.extensions, credentialValidator)
         return tree
     }
 }

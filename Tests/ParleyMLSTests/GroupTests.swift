@@ -197,16 +197,14 @@ extension GroupTests {
 
         // The new group, in the ReInit's suite and id, tied to the old one by its reinit resumption PSK.
         let alice2 = try TestClient(suite: new, name: "alice"), bob2 = try TestClient(suite: new, name: "bob")
-        let link = PreSharedKeyID(kind: .resumption(usage: .reinit, groupID: Array("old".utf8), epoch: 2),
-                                  nonce: [UInt8](repeating: 5, count: new.hashLength))
-        var a2 = try alice2.create(groupID: reInit.groupID)
-        a2.importedResumptionPSKs[link.kind] = try #require(a.resumptionPSK(epoch: 2))
-        let welcome = try #require(try a2.commit(adding: [bob2.keyPackage], preSharedKeys: [link]).welcome)
+        let (a2, founding) = try Group.reinitialise(a, leaf: alice2.keyPackage.leafNode, encryptionPrivateKey: alice2.encryptionKeys.privateKey,
+                                                    signatureKey: alice2.signatureKey, adding: [bob2.keyPackage])
+        let welcome = try #require(founding.welcome)
         #expect(throws: MLSError.protocolViolation("the Welcome needs a PSK this client does not have")) { try bob2.join(welcome) }
         let b2 = try Group.join(welcome: welcome, keyPackage: bob2.keyPackage, initPrivateKey: bob2.initKeys.privateKey,
-                                encryptionPrivateKey: bob2.encryptionKeys.privateKey, signatureKey: bob2.signatureKey,
-                                resumptionPSKs: [link.kind: try #require(b.resumptionPSK(epoch: 2))])
+                                encryptionPrivateKey: bob2.encryptionKeys.privateKey, signatureKey: bob2.signatureKey, resuming: b)
         #expect(Self.sameEpoch([a2, b2]))
+        #expect(a2.context.groupID == reInit.groupID && a2.epoch == 1)
         #expect(b2.suite == new)
     }
 }

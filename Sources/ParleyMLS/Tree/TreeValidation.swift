@@ -13,6 +13,7 @@ public enum TreeViolation {
     public static let unmergedLeaves = "a parent node's unmerged leaves are not blank-free descendants listed on the whole path"
     public static let treeHash = "the tree hash does not match the group's"
     public static let leafCapabilities = "a leaf node uses an extension or credential type its capabilities do not list"
+    public static let repeatedExtension = "a list of extensions holds one type twice"
 }
 
 extension RatchetTree {
@@ -135,6 +136,7 @@ extension LeafNode {
     /// RFC 9420 §7.3: every non-default extension the leaf carries, and its credential's type, are listed
     /// in its own capabilities.
     public func verifyCapabilitiesCoverContents() throws(MLSError) {
+        guard extensions.hasUniqueTypes else { throw .protocolViolation(TreeViolation.repeatedExtension) }
         for ext in extensions where !LeafNode.defaultExtensionTypes.contains(ext.extensionType) {
             guard capabilities.extensions.contains(ext.extensionType) else {
                 throw .protocolViolation(TreeViolation.leafCapabilities)
