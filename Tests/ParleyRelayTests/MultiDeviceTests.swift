@@ -140,6 +140,36 @@ struct MultiDeviceTests {
         }
     }
 
+    @Test("an engine opened before another device of its account was revoked elsewhere refreshes its own list and sends")
+    func sendsAfterARevocationElsewhere() async throws {
+        try await withRelay { relay, directory in
+            let (a1, b1, a, b) = try await TestDevice.pair(on: relay, in: directory)
+            _ = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
+            // The chat window: an engine of its own on A1's home, opened while the account had two devices.
+            let window = try Engine(store: a1.store, relay: a1.engine.relay)
+            // `parley devices revoke 2` on the same home: the window's copy of the list still names device 2.
+            try await a1.engine.revokeDevice(2)
+            let record = try await window.send(text: "typed in the open window", to: b)
+            #expect(record.state == .sent)
+            #expect(await window.account.deviceList.devices.map(\.deviceId) == [1])
+            try await b1.engine.receivePending()
+            #expect(try b1.incomingTexts(from: a) == ["typed in the open window"])
+        }
+    }
+
+    @Test("a message that could not be encrypted (the relay unreachable for a new session's bundle) is kept, marked failed")
+    func unsentTextIsKept() async throws {
+        try await withRelay { relay, directory in
+            let (a1, _, _, b) = try await TestDevice.pair(on: relay, in: directory)
+            _ = try await relay.stop()
+            await #expect(throws: ClientError.self) { try await a1.engine.send(text: "typed while the relay is down", to: b) }
+            let kept = try a1.sent(to: b)
+            #expect(kept.map(\.text) == ["typed while the relay is down"])
+            #expect(kept.map(\.state) == [.failed])
+            #expect(try await a1.engine.newestFailed(in: direct(b))?.text == "typed while the relay is down", "/retry finds it")
+        }
+    }
+
     @Test("a device offline for a simulated week catches up on everything, then writes again")
     func offlineWeek() async throws {
         try await withRelay { relay, directory in
