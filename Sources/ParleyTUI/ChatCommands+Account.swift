@@ -74,11 +74,11 @@ extension ChatController {
                     c.reload(conversation)
                     c.state.verification = nil
                     if outcome.result == .verified { c.state.say("\(peer) is verified ✔") }
-                    else { c.state.say("the safety number does NOT match (\(outcome.result.rawValue)) — \(peer) stays unverified", error: true) }
+                    else { c.state.say(outcome.sentence, error: true) }
                 }
             } catch OperationError.notASafetyNumber {
-                // Too few digits, or not digits: as wrong as a mismatch to the person comparing.
-                inbox.post { $0.state.say("the safety number does NOT match (not 60 digits) — \(peer) stays unverified", error: true) }
+                // Not 60 digits: no comparison was made, so nothing is said about the contact's trust.
+                inbox.post { $0.state.say("that is not a safety number: it has 60 digits (12 groups of 5); nothing was changed", error: true) }
             } catch {
                 let text = ChatController.describe(error)
                 inbox.post { $0.state.say(text, error: true) }
