@@ -286,6 +286,11 @@ public actor Engine {
             throw error
         }
         if let stored { return stored }
+        if peer == account.address {
+            // A note to self: stored, and posted to this account's other devices if it has any (each files it
+            // in its own conversation with this account); nobody else is waiting for it, so it is sent.
+            _ = try store.advanceState(ofMessagesSentBy: ownAddress, ids: [content.messageId], to: .sent)
+        }
         return try store.message(sentBy: ownAddress, clientMessageId: content.messageId) ?? record(of: content, in: conversation, state: .pending)
     }
 

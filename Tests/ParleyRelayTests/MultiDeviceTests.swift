@@ -1,6 +1,7 @@
 import Foundation
 @testable import ParleyClient
 import ParleyCrypto
+import ParleyOperations
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
@@ -167,6 +168,30 @@ struct MultiDeviceTests {
             #expect(kept.map(\.text) == ["typed while the relay is down"])
             #expect(kept.map(\.state) == [.failed])
             #expect(try await a1.engine.newestFailed(in: direct(b))?.text == "typed while the relay is down", "/retry finds it")
+        }
+    }
+
+    @Test("a note to self is sent at once with one device, and with two reaches the other as its own sent message")
+    func noteToSelf() async throws {
+        try await withRelay { relay, directory in
+            let a1 = try await TestDevice.create("alice", on: relay, in: directory)
+            let a = await a1.address
+            // One device: nothing to deliver, nothing to wait for (`parley send` to oneself exited 3 before).
+            let alone = try await Operations(engine: a1.engine).send(.init(recipients: [a], text: "note while alone"))
+            #expect(alone.results.map(\.type) == [.success])
+            #expect(try a1.sent(to: a).map(\.state) == [.sent])
+
+            let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
+            let record = try await a1.engine.send(text: "note to self", to: a)
+            #expect(record.state == .sent)
+            try await a2.engine.receivePending()
+            let synced = try a2.history(with: a).filter { $0.direction == .outgoing }
+            #expect(synced.map(\.text) == ["note to self"])
+            #expect(synced.map(\.state) == [.sent])
+            // And back from the second device.
+            #expect(try await a2.engine.send(text: "note from the laptop", to: a).state == .sent)
+            try await a1.engine.receivePending()
+            #expect(try a1.sent(to: a).map(\.text) == ["note while alone", "note to self", "note from the laptop"])
         }
     }
 
