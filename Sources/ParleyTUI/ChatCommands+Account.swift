@@ -109,19 +109,20 @@ extension ChatController {
         }
     }
 
-    func save(_ target: String?) {
+    func save(_ args: [String]) {
         guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
-        guard let newest = state.conversations[peer]?.messages.last(where: { $0.attachment != nil }) else {
-            state.say("no attachment in this conversation", error: true)
-            return
+        let target: SaveTarget
+        switch SaveTarget.resolve(args, in: state.conversations[peer]?.messages ?? []) {
+        case .success(let found): target = found
+        case .failure(let problem): state.say(problem.text, error: true); return
         }
         let operations = Operations(engine: engine), inbox = inbox
-        let sender = newest.sender, id = newest.clientMessageId, path = target.map(Self.expand)
-        state.say("downloading…")
+        let sender = target.message.sender, id = target.message.clientMessageId, path = target.path.map(Self.expand)
+        state.say("downloading \(target.message.attachment?.name ?? "the attachment")…")
         Task {
             do {
                 let saved = try await operations.saveAttachment(from: sender, id: id, to: path)
-                inbox.post { $0.state.say("saved \(saved.file ?? "")") }
+                inbox.post { $0.state.say(target.savedLine(to: saved.file ?? "")) }
             } catch {
                 let text = ChatController.describe(error)
                 inbox.post { $0.state.say("not saved: \(text)", error: true) }
