@@ -64,7 +64,7 @@ struct ClientOptions: ParsableArguments {
 
 /// How to reach a relay for the first time (`init`, `link`); saved in the store for later commands.
 struct TransportOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
+    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: for hosts that are not loopback, and with --ca-file).")
     var tls: Bool?
 
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))
