@@ -77,6 +77,7 @@ final class ChatController {
                 // Give the heap that page loads and renders freed back to the system (glibc keeps it
                 // otherwise): the window's memory stays near what it shows, not its peak.
                 parley_release_free_memory()
+                if state.expireNotice(now: now) { dirty = true }
                 if let focus = state.focus, let until = state.conversations[focus]?.typingUntil, until <= now {
                     state.conversations[focus]?.typingUntil = nil
                     state.conversations[focus]?.typist = nil
