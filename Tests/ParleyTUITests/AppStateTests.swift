@@ -161,4 +161,10 @@ func dm(_ address: String) -> ConversationId { .direct(try! AccountAddress(addre
         #expect(s.notice?.text == "another error")
         #expect(expire(50_000 + AppState.errorNoticeLifetime * 2))
     }
+
+    @Test func aMessageKeptAsFailedSaysHowToRetryIt() {
+        let line = ChatController.sendFailure(StoreError.io("disk"), keptAsFailed: true)
+        #expect(line.hasPrefix("not sent: ") && line.hasSuffix("kept as ✗ failed: /retry sends it again, /delete removes it"))
+        #expect(!ChatController.sendFailure(StoreError.io("disk")).contains("kept"))
+    }
 }
