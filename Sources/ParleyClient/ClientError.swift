@@ -30,6 +30,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case relayOutOfSpace(mailboxFull: Bool)
     /// Only a failed message can be sent again or deleted.
     case notFailed
+    /// Another chat window, daemon or `parley receive` runs on this home (`HomeLock`): which one, if known.
+    case homeInUse(String?)
 
     public var description: String {
         switch self {
@@ -58,6 +60,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             mailboxFull ? "the recipient's mailbox on the relay is full; your message waits in the outbox"
                         : "the relay is out of space; your message waits in the outbox"
         case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
+        case .homeInUse(let holder):
+            "parley is already running on this home (\(holder ?? "another process")); use that one, or quit it first"
         case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
         }
     }

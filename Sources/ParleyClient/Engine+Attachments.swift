@@ -107,8 +107,9 @@ extension Engine {
 
     static func readAttachment(_ path: String) throws -> [UInt8] {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw ClientError.file("no such file: \(path)")
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw ClientError.file("no such file: \(path)") }
+        guard !isDirectory.boolValue else {
+            throw ClientError.file("\(path) is a directory; an attachment is one file (pack a directory with tar or zip first)")
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ClientError.file("cannot read \(path)") }
         guard data.count <= maxAttachmentBytes else {

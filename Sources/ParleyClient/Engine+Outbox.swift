@@ -146,7 +146,9 @@ extension Engine {
                 for group in request {
                     round.done += group.map(\.id)
                     round.open[group[0].envelope.batch]! -= 1
-                    if address != account.address { round.sent.append(group[0].envelope.batch) }
+                    // Copies to this account's own devices do not make a message sent, but a note to self
+                    // has no other recipient.
+                    if address != account.address || Self.isNoteToSelf(group[0], of: address) { round.sent.append(group[0].envelope.batch) }
                 }
             case .failed(ClientError.deviceMismatch):
                 do {
@@ -171,6 +173,11 @@ extension Engine {
             }
         }
         if let firstError { throw firstError }
+    }
+
+    /// Whether `entry` carries a content whose conversation is this account's own (a note to self).
+    private static func isNoteToSelf(_ entry: OutboxEntry, of ownAddress: String) -> Bool {
+        (try? Content(decoding: entry.content))?.destination == ownAddress
     }
 
     private struct PreparedSend: Sendable {

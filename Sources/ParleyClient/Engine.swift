@@ -278,13 +278,45 @@ public actor Engine {
         let conversation = try Self.direct(peer)
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
         try checkFits(content)
-        if let stored = try await send(content, to: peer) { return stored }
+        let stored: MessageRecord?
+        do {
+            stored = try await send(content, to: peer)
+        } catch {
+            try keepUnsent(content, in: conversation, after: error)
+            throw error
+        }
+        if let stored { return stored }
+        if peer == account.address {
+            // A note to self: stored, and posted to this account's other devices if it has any (each files it
+            // in its own conversation with this account); nobody else is waiting for it, so it is sent.
+            _ = try store.advanceState(ofMessagesSentBy: ownAddress, ids: [content.messageId], to: .sent)
+        }
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId) ?? record(of: content, in: conversation, state: .pending)
+    }
+
+    /// `content` as this device records a message it wrote.
+    private func record(of content: Content, in conversation: ConversationId, state: DeliveryState) -> MessageRecord {
         var replyTo: [UInt8]?, attachment: AttachmentPointer?
-        if case .message(_, let quoted, let pointer) = body { (replyTo, attachment) = (quoted, pointer) }
-        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId)
-            ?? MessageRecord(conversation: conversation, direction: .outgoing, sender: account.deviceAddress, clientMessageId: content.messageId,
-                             sentAt: content.sentAt, receivedAt: content.sentAt, text: body.displayText ?? "", state: .pending,
-                             replyTo: replyTo, attachment: attachment)
+        if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
+        return MessageRecord(conversation: conversation, direction: .outgoing, sender: account.deviceAddress,
+                             clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
+                             text: content.body.displayText ?? "", state: state, replyTo: replyTo, attachment: attachment)
+    }
+
+    /// A message that failed before it was encrypted (a device list still stale, the relay unreachable
+    /// while a new session's bundle was needed) is kept in its conversation, marked failed, so what the
+    /// user typed is never lost: `/retry` (`parley retry`) sends it again. A send refused for what it is
+    /// (no such contact, an untrusted key) is not kept: sending it again would be refused the same way.
+    private func keepUnsent(_ content: Content, in conversation: ConversationId, after error: any Error) throws {
+        switch error {
+        case ClientError.unknownContact, ClientError.invalidAddress, ClientError.identityChanged, ClientError.messageTooLarge,
+             ClientError.deviceRevoked: return
+        default: break
+        }
+        guard try store.message(sentBy: ownAddress, clientMessageId: content.messageId) == nil else { return }
+        let kept = record(of: content, in: conversation, state: .failed)
+        _ = try store.insertMessages([kept])
+        emit(.message(kept))
     }
 
     /// This account's address.
@@ -382,8 +414,7 @@ public actor Engine {
                 }
                 for item in items {
                     do {
-                        try await ensureDeviceList(peer)
-                        _ = try await manager.send(item.content, to: peer)
+                        try await encrypt(item.content, to: peer)
                         item.continuation.resume()
                     } catch {
                         item.continuation.resume(throwing: error)
@@ -392,6 +423,22 @@ public actor Engine {
             }
         }
         encrypting = false
+    }
+
+    /// Encrypts and commits one content. A bundle the relay no longer has (404: that device left its
+    /// account's list, as when another device of this account, or `parley devices revoke` on this home,
+    /// revoked one while this engine ran) means a device list held here is stale: both lists are fetched
+    /// again and the content encrypted once more for the devices they name now.
+    private func encrypt(_ content: Content, to peer: String) async throws {
+        try await ensureDeviceList(peer)
+        do {
+            _ = try await manager.send(content, to: peer)
+        } catch ClientError.relay(status: 404, _, _) {
+            try await refreshOwnDeviceList()
+            if peer != account.address { try await refreshDeviceList(peer) }
+            try await ensureDeviceList(peer)
+            _ = try await manager.send(content, to: peer)
+        }
     }
 
     private func ensureDeviceList(_ peer: String) async throws {

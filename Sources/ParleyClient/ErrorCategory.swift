@@ -53,7 +53,7 @@ extension ClientError: ClassifiedError {
         case .rateLimited: .rateLimited
         case .identityChanged: .untrustedIdentity
         case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice,
-             .messageTooLarge, .notFailed: .userError
+             .messageTooLarge, .notFailed, .homeInUse: .userError
         default: .relayOrNetwork
         }
     }

@@ -167,12 +167,23 @@ public struct RelayClient: RelayTransport {
         do {
             response = try await http.execute(method, path, headers: headers, body: body, timeout: timeout, limit: limit)
         } catch {
-            throw .network(Self.describe(error))
+            throw .network(Self.describe(error) + (endpoint.baseURL.hasPrefix("http://") && Self.mayBeTLS(error) ? Self.tlsHint : ""))
         }
         guard expect.contains(response.status) else {
             throw ClientError(relayStatus: response.status, body: [UInt8](response.body.readableBytesView))
         }
         return response.body
+    }
+
+    /// Said when a plain request got no HTTP answer: a relay serving TLS on that port drops it (and logs
+    /// an upgrade error), which looks like any other closed connection.
+    static let tlsHint = " (the relay may serve TLS: pass --tls, with --ca-file for a private CA)"
+
+    /// Whether the connection was made and then ended, or answered with something that is not HTTP: what
+    /// a TLS server does with a plain request. Refusals and timeouts are not.
+    private static func mayBeTLS(_ error: any Error) -> Bool {
+        guard let failure = error as? RelayConnections.Failure else { return !(error is CancellationError) }
+        return failure == .closed
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -13,11 +13,12 @@ public struct RelayEndpoint: Sendable, Equatable {
     /// device reaches (its contacts' relays) are held to the same choice.
     public let allowsInsecure: Bool
 
-    /// `relay` is the `HOST[:PORT]` of an account address. `tls` nil means: plain on loopback, TLS elsewhere.
+    /// `relay` is the `HOST[:PORT]` of an account address. `tls` nil means: TLS when a CA file is given (a CA
+    /// only matters to TLS, so a loopback relay with one serves TLS), else plain on loopback, TLS elsewhere.
     public init(relay: String, tls: Bool? = nil, insecure: Bool = false, caFile: String? = nil) throws(ClientError) {
         let probe = try? AccountAddress("probe@" + relay)
         let host = probe?.host ?? relay
-        let useTLS = tls ?? !AccountAddress.isLoopback(host: host)
+        let useTLS = tls ?? (caFile != nil || !AccountAddress.isLoopback(host: host))
         if !useTLS && !AccountAddress.isLoopback(host: host) && !insecure { throw .insecureTransport(host: host) }
         baseURL = (useTLS ? "https://" : "http://") + relay
         pushURL = (useTLS ? "wss://" : "ws://") + relay + "/v1/push"

@@ -18,7 +18,7 @@ public enum OperationError: Error, Sendable, Equatable, CustomStringConvertible,
     public var description: String {
         switch self {
         case .invalidInput(let text), .refused(let text): text
-        case .notASafetyNumber: "that is not a safety number"
+        case .notASafetyNumber: "that is not a safety number (60 digits, or the code shown beside them); nothing was changed"
         case .safetyNumberMismatch: "the safety numbers do not match: nothing was changed"
         case .fileExists(let path): "\(path) already exists; nothing was written"
         }

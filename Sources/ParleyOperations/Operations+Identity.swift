@@ -55,7 +55,8 @@ extension Operations {
         }
         switch outcome {
         case .verified: return VerificationResult(address: peer, result: .verified)
-        case .mismatch: return VerificationResult(address: peer, result: .mismatch)
+        case .mismatch:
+            return VerificationResult(address: peer, result: .mismatch, stillVerified: try engine.contact(peer)?.trust == .verified)
         case .versionMismatch(let theirs, let ours):
             return VerificationResult(address: peer, result: .versionMismatch, theirVersion: theirs, ourVersion: ours)
         case .malformed: throw OperationError.notASafetyNumber

@@ -44,8 +44,24 @@ public struct VerificationResult: Codable, Sendable, Equatable {
     /// For a version mismatch: the scanned code's version and ours (for people; not in the JSON).
     public var theirVersion: Int? = nil
     public var ourVersion: Int? = nil
+    /// Whether the contact was verified (by an earlier comparison) and still is: a mismatch changes nothing.
+    public var stillVerified = false
 
     enum CodingKeys: String, CodingKey { case address, result }
+
+    /// The outcome in one sentence for people (the CLI and the chat window say the same). `address` is
+    /// peer-controlled text: the caller neutralises the sentence for its terminal.
+    public var sentence: String {
+        switch result {
+        case .verified: "\(address) is verified."
+        case .mismatch:
+            stillVerified
+                ? "The safety numbers do NOT match; \(address) stays verified from your earlier comparison (compare the numbers again, or ask why they differ)."
+                : "The safety numbers do NOT match: \(address) is not verified."
+        case .versionMismatch:
+            "The code was made by a different version (theirs \(theirVersion.map(String.init) ?? "?"), ours \(ourVersion.map(String.init) ?? "?")); compare the digits instead."
+        }
+    }
 }
 
 public struct TrustResult: Codable, Sendable, Equatable {

@@ -205,6 +205,27 @@ public struct AppState: Sendable {
         notice = ConsoleLine(text: text, style: error ? .statusError : .statusBar)
     }
 
+    /// How long a notice nobody dismissed stays (a key press dismisses it at once): errors longer.
+    public static let noticeLifetime: UInt64 = 10_000
+    public static let errorNoticeLifetime: UInt64 = 30_000
+    /// The notice being timed and when this clock first saw it.
+    private var noticeClock: (line: ConsoleLine, since: UInt64)?
+
+    /// Called about once a second with the time in milliseconds: a notice that has stood for its lifetime
+    /// goes, so an old one does not linger as if it were news. Returns whether it went.
+    public mutating func expireNotice(now: UInt64) -> Bool {
+        guard let notice else { noticeClock = nil; return false }
+        guard let clock = noticeClock, clock.line == notice else {
+            noticeClock = (notice, now)
+            return false
+        }
+        let lifetime = notice.style == .statusError ? Self.errorNoticeLifetime : Self.noticeLifetime
+        guard now >= clock.since + lifetime else { return false }
+        self.notice = nil
+        noticeClock = nil
+        return true
+    }
+
     // MARK: Scrolling
 
     public mutating func scroll(by lines: Int) {

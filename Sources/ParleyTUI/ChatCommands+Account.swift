@@ -74,11 +74,11 @@ extension ChatController {
                     c.reload(conversation)
                     c.state.verification = nil
                     if outcome.result == .verified { c.state.say("\(peer) is verified ✔") }
-                    else { c.state.say("the safety number does NOT match (\(outcome.result.rawValue)) — \(peer) stays unverified", error: true) }
+                    else { c.state.say(outcome.sentence, error: true) }
                 }
             } catch OperationError.notASafetyNumber {
-                // Too few digits, or not digits: as wrong as a mismatch to the person comparing.
-                inbox.post { $0.state.say("the safety number does NOT match (not 60 digits) — \(peer) stays unverified", error: true) }
+                // Not 60 digits: no comparison was made, so nothing is said about the contact's trust.
+                inbox.post { $0.state.say("that is not a safety number: it has 60 digits (12 groups of 5); nothing was changed", error: true) }
             } catch {
                 let text = ChatController.describe(error)
                 inbox.post { $0.state.say(text, error: true) }
@@ -109,19 +109,20 @@ extension ChatController {
         }
     }
 
-    func save(_ target: String?) {
+    func save(_ args: [String]) {
         guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
-        guard let newest = state.conversations[peer]?.messages.last(where: { $0.attachment != nil }) else {
-            state.say("no attachment in this conversation", error: true)
-            return
+        let target: SaveTarget
+        switch SaveTarget.resolve(args, in: state.conversations[peer]?.messages ?? []) {
+        case .success(let found): target = found
+        case .failure(let problem): state.say(problem.text, error: true); return
         }
         let operations = Operations(engine: engine), inbox = inbox
-        let sender = newest.sender, id = newest.clientMessageId, path = target.map(Self.expand)
-        state.say("downloading…")
+        let sender = target.message.sender, id = target.message.clientMessageId, path = target.path.map(Self.expand)
+        state.say("downloading \(target.message.attachment?.name ?? "the attachment")…")
         Task {
             do {
                 let saved = try await operations.saveAttachment(from: sender, id: id, to: path)
-                inbox.post { $0.state.say("saved \(saved.file ?? "")") }
+                inbox.post { $0.state.say(target.savedLine(to: saved.file ?? "")) }
             } catch {
                 let text = ChatController.describe(error)
                 inbox.post { $0.state.say("not saved: \(text)", error: true) }

@@ -77,6 +77,7 @@ final class ChatController {
                 // Give the heap that page loads and renders freed back to the system (glibc keeps it
                 // otherwise): the window's memory stays near what it shows, not its peak.
                 parley_release_free_memory()
+                if state.expireNotice(now: now) { dirty = true }
                 if let focus = state.focus, let until = state.conversations[focus]?.typingUntil, until <= now {
                     state.conversations[focus]?.typingUntil = nil
                     state.conversations[focus]?.typist = nil
@@ -203,7 +204,9 @@ final class ChatController {
                     let record = try await engine.send(text: text, to: peer.destination)
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
-                    let description = ChatController.sendFailure(error)
+                    // A message that could not even be encrypted is kept in the conversation, marked failed.
+                    let kept = (try? await engine.newestFailed(in: peer))?.text == text
+                    let description = ChatController.sendFailure(error, keptAsFailed: kept)
                     inbox.post { controller in
                         controller.state.say(description, error: true)
                         controller.reload(peer)
@@ -215,8 +218,10 @@ final class ChatController {
     }
 
     /// The status line for a send that did not reach the relay: a message kept in the outbox for a retry
-    /// says so; one refused (too long, untrusted contact, refused for good) says it was not sent.
-    static func sendFailure(_ error: any Error) -> String {
+    /// says so; one refused (too long, untrusted contact, refused for good) says it was not sent; one kept
+    /// in the conversation as failed (`keptAsFailed`: it could not be encrypted) says how to retry it.
+    static func sendFailure(_ error: any Error, keptAsFailed: Bool = false) -> String {
+        if keptAsFailed { return "not sent: " + describe(error) + " — kept as ✗ failed: /retry sends it again, /delete removes it" }
         guard let error = error as? ClientError, error.isWorthRetrying else {
             let hint = (error as? ClientError)?.isPermanentRefusal == true ? " — /retry sends it again, /delete removes it" : ""
             return "not sent: " + describe(error) + hint

@@ -34,6 +34,12 @@ final class ConversationPane {
             canvas.put(" " + Self.shortName(conversation.typist ?? title) + " is typing…", x: x, y: height - 1, style: .typing)
             area -= 1
         }
+        // Scrolled up: the count of newer lines gets the bottom line of its own, never drawn over a message.
+        if conversation.scroll > 0 {
+            let more = " ↓ \(conversation.scroll) more "
+            canvas.put(more, x: x + width - DisplayWidth.width(more), y: area, style: .rosterUnread)
+            area -= 1
+        }
         let skip = conversation.scroll
         var window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: skip, count: area)
         if window.lines.count < area, window.total > area {
@@ -45,10 +51,6 @@ final class ConversationPane {
         for (offset, line) in visible.enumerated() {
             var cx = x + 1
             for (text, style) in line.pieces { cx = canvas.put(text, x: cx, y: area - offset, style: style, limit: x + width - cx) }
-        }
-        if conversation.scroll > 0 {
-            let more = " ↓ \(conversation.scroll) more "
-            canvas.put(more, x: x + width - DisplayWidth.width(more), y: area, style: .rosterUnread)
         }
     }
 

@@ -21,7 +21,11 @@ public final class Renderer {
         let showRoster = state.showRoster && width >= 60
         let mainX = showRoster ? Self.rosterWidth + 1 : 0
         let mainWidth = width - mainX
-        let mainHeight = height - 2
+        // A notice longer than the status bar's room is shown whole on lines of its own above the bar
+        // (a security warning cut at the window's edge would lose what it says), taking them from the panes.
+        let overflow = StatusBar.overflowLines(state, editor: editor, width: width)
+        let noticeRows = min(overflow.count, max(0, height - 5))
+        let mainHeight = height - 2 - noticeRows
         if showRoster {
             RosterPane.draw(state, into: &canvas, width: Self.rosterWidth, height: mainHeight)
             for y in 0..<mainHeight { canvas.put("│", x: Self.rosterWidth, y: y, style: .border) }
@@ -33,7 +37,13 @@ public final class Renderer {
         } else {
             ConsolePane.draw(state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight)
         }
-        StatusBar.draw(state, editor: editor, into: &canvas, y: height - 2, width: width)
+        if let notice = state.notice, noticeRows > 0 {
+            canvas.fill(x: 0, y: mainHeight, width: width, height: noticeRows, style: .statusBar)
+            for (i, line) in overflow.prefix(noticeRows).enumerated() {
+                canvas.put(line, x: 0, y: mainHeight + i, style: notice.style)
+            }
+        }
+        StatusBar.draw(state, editor: editor, into: &canvas, y: height - 2, width: width, noticeAbove: noticeRows > 0)
         InputLine.draw(state, editor: editor, into: &canvas, y: height - 1, width: width)
         return canvas
     }
@@ -133,24 +143,44 @@ enum ConsolePane {
 }
 
 enum StatusBar {
-    static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int) {
-        canvas.fill(x: 0, y: y, width: width, height: 1, style: .statusBar)
-        var x = 0
-        let (connectionText, connectionStyle): (String, ThemeKey) = switch state.connection {
+    /// The bar's fixed parts, left to right: the connection, the account, the conversation's encryption and trust.
+    private static func parts(_ state: AppState) -> [(String, ThemeKey)] {
+        let connection: (String, ThemeKey) = switch state.connection {
         case .connected: ("[online]", .statusConnected)
         case .connecting: ("[connecting]", .statusConnecting)
         case .disconnected: ("[offline]", .statusDisconnected)
         case .offline: ("[no relay]", .statusDisconnected)
         }
-        x = canvas.put(connectionText, x: x, y: y, style: connectionStyle) + 1
-        x = canvas.put(state.account, x: x, y: y, style: .statusBar) + 1
+        var parts = [connection, (state.account, ThemeKey.statusBar)]
         if let peer = state.focus, let trust = state.trust(of: peer) {
-            x = canvas.put("│ 🔒 e2ee", x: x, y: y, style: .statusBar) + 1
-            let (words, style) = TrustBadge.words(trust)
-            x = canvas.put(words, x: x, y: y, style: style) + 1
+            parts.append(("│ 🔒 e2ee", .statusBar))
+            parts.append(TrustBadge.words(trust))
         }
-        let mode = editor.keymap == .vi ? (editor.mode == .normal ? "[vi:N]" : "[vi:I]") : ""
-        if let notice = state.notice {
+        return parts
+    }
+
+    private static func mode(_ editor: LineEditor) -> String {
+        editor.keymap == .vi ? (editor.mode == .normal ? "[vi:N]" : "[vi:I]") : ""
+    }
+
+    /// Columns the notice has on the bar itself.
+    private static func noticeRoom(_ state: AppState, editor: LineEditor, width: Int) -> Int {
+        let used = parts(state).reduce(0) { $0 + DisplayWidth.width($1.0) + 1 }
+        return max(0, width - used - mode(editor).count - 1)
+    }
+
+    /// The notice wrapped to the window's width when it does not fit on the bar; empty when it does.
+    static func overflowLines(_ state: AppState, editor: LineEditor, width: Int) -> [String] {
+        guard let notice = state.notice, DisplayWidth.width("│ " + notice.text) > noticeRoom(state, editor: editor, width: width) else { return [] }
+        return DisplayWidth.wrap(notice.text, columns: max(1, width - 1))
+    }
+
+    static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int, noticeAbove: Bool = false) {
+        canvas.fill(x: 0, y: y, width: width, height: 1, style: .statusBar)
+        var x = 0
+        for (text, style) in parts(state) { x = canvas.put(text, x: x, y: y, style: style) + 1 }
+        let mode = mode(editor)
+        if let notice = state.notice, !noticeAbove {
             x = canvas.put("│ " + notice.text, x: x, y: y, style: notice.style, limit: max(0, width - x - mode.count - 1)) + 1
         }
         if !mode.isEmpty { canvas.put(mode, x: width - mode.count, y: y, style: .inputMode) }

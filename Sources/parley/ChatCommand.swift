@@ -50,6 +50,7 @@ struct ChatCommand: AsyncParsableCommand {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the chat window needs a terminal; in scripts use `parley send` and `parley receive`")
         }
+        try client.lockHome(as: "chat window")
         let chatEngine = try engine ?? client.openEngine()
         var options = try chatOptions(configPath: configPath, theme: theme, keymap: keymap)
         options.focus = try focus.map { .direct(try AccountAddress($0)) }

@@ -52,11 +52,19 @@ struct ClientOptions: ParsableArguments {
 
     /// The operations on this account (what the subcommands adapt).
     func openOperations() throws -> Operations { Operations(engine: try openEngine()) }
+
+    /// Takes the home's lock for this process's lifetime (`HomeLock`): the chat window, the daemon and
+    /// `parley receive` each keep a push connection open, and two of them on one home displace each other.
+    func lockHome(as kind: String) throws {
+        let home = resolvedHome
+        guard home.exists else { throw ClientError.noAccount }
+        try HomeLock.acquire(home, kind: kind)
+    }
 }
 
 /// How to reach a relay for the first time (`init`, `link`); saved in the store for later commands.
 struct TransportOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: only for hosts that are not loopback).")
+    @Flag(inversion: .prefixedNo, help: "Use https/wss (default: for hosts that are not loopback, and with --ca-file).")
     var tls: Bool?
 
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("Extra trusted CA certificates (PEM) for the relay's TLS.", valueName: "FILE"))

@@ -28,6 +28,7 @@ struct DaemonCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
+        try client.lockHome(as: "daemon")
         let engine = try client.openEngine()
         let server = await HeadlessServer(engine: engine)
         let account = server.context.account

@@ -15,8 +15,8 @@ struct InitCommand: AsyncParsableCommand {
             protected by a passphrase (prompted for, or --passphrase-file, or $PARLEY_PASSPHRASE) or by a key \
             file (--key-file; created with mode 0600 if it does not exist).
 
-            The relay is reached over plain http only on loopback addresses; use --tls to force https, or \
-            --insecure to allow plain http elsewhere.
+            The relay is reached over plain http only on loopback addresses and without --ca-file (which \
+            implies --tls); use --tls to force https, or --insecure to allow plain http elsewhere.
             """)
 
     @Argument(help: ArgumentHelp("The new account's address.", valueName: "NAME@HOST:PORT"))

@@ -95,6 +95,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try client.lockHome(as: "parley receive")
         let engine = try client.openEngine()
         let account = await engine.account.address
         try? await engine.flushOutbox()

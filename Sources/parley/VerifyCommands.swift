@@ -97,18 +97,8 @@ struct VerifyCommand: AsyncParsableCommand {
             throw ValidationError(digits != nil ? "--digits must be the 60 digits of a safety number" : "--code is not a Parley safety-number code")
         }
         if json { try Output.result(result) }
-        switch result.result {
-        case .verified:
-            if !json { Output.line("\(contact) is verified.") }
-        case .versionMismatch:
-            if !json, let theirs = result.theirVersion, let ours = result.ourVersion {
-                Output.line("The code was made by a different version (theirs \(theirs), ours \(ours)); compare the digits instead.")
-            }
-            throw ExitCode(ErrorCategory.userError.exitCode)
-        case .mismatch:
-            if !json { Output.line("The safety numbers do NOT match: \(contact) is not verified.") }
-            throw ExitCode(ErrorCategory.userError.exitCode)
-        }
+        if !json { Output.line(Output.peer(result.sentence)) }
+        guard result.result == .verified else { throw ExitCode(ErrorCategory.userError.exitCode) }
     }
 }
 

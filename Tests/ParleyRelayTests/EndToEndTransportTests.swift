@@ -84,6 +84,28 @@ struct EndToEndTransportTests {
         }
     }
 
+    @Test("a loopback relay serving TLS: `parley init --ca-file` speaks TLS to it; a plain request it drops says to pass --tls")
+    func caFileImpliesTLS() async throws {
+        let directory = try TemporaryDirectory("tls-ca")
+        let certificates = try await makeCertificates(in: directory)
+        let relay = try await RelayProcess.start(in: directory, arguments: ["--tls-cert", certificates.serverCertificate,
+                                                                           "--tls-key", certificates.serverKey],
+                                                 publicHost: "localhost")
+        defer { relay.kill() }
+        let parley = try Binaries.path("parley")
+        let alice = ["--home", directory.sub("alice"), "--key-file", directory.sub("alice.key")]
+        var result = try await run(parley, ["init", "alice@\(relay.name)", "--ca-file", certificates.caFile] + alice, in: directory)
+        #expect(result.status == 0, "\(result.summary)")
+        // Later commands reach it the same way (the options were saved).
+        result = try await run(parley, ["devices"] + alice, in: directory)
+        #expect(result.status == 0, "\(result.summary)")
+
+        let bob = ["--home", directory.sub("bob"), "--key-file", directory.sub("bob.key")]
+        result = try await run(parley, ["init", "bob@\(relay.name)"] + bob, in: directory)
+        #expect(result.status == 3, "\(result.summary)")
+        #expect(result.stderr.contains("the relay may serve TLS: pass --tls"), "\(result.summary)")
+    }
+
     /// The first state after `connecting` that a push listener reaches.
     private static func firstPushOutcome(_ endpoint: RelayEndpoint, token: String) async throws -> PushListener.State {
         let outcome = Outcome()

@@ -1,6 +1,7 @@
 import Foundation
 @testable import ParleyClient
 import ParleyCrypto
+import ParleyOperations
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
@@ -137,6 +138,60 @@ struct MultiDeviceTests {
             try await b1.engine.send(text: "hello device three", to: a)
             try await again.engine.receivePending()
             #expect(try again.incomingTexts(from: b) == ["hello device three"])
+        }
+    }
+
+    @Test("an engine opened before another device of its account was revoked elsewhere refreshes its own list and sends")
+    func sendsAfterARevocationElsewhere() async throws {
+        try await withRelay { relay, directory in
+            let (a1, b1, a, b) = try await TestDevice.pair(on: relay, in: directory)
+            _ = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
+            // The chat window: an engine of its own on A1's home, opened while the account had two devices.
+            let window = try Engine(store: a1.store, relay: a1.engine.relay)
+            // `parley devices revoke 2` on the same home: the window's copy of the list still names device 2.
+            try await a1.engine.revokeDevice(2)
+            let record = try await window.send(text: "typed in the open window", to: b)
+            #expect(record.state == .sent)
+            #expect(await window.account.deviceList.devices.map(\.deviceId) == [1])
+            try await b1.engine.receivePending()
+            #expect(try b1.incomingTexts(from: a) == ["typed in the open window"])
+        }
+    }
+
+    @Test("a message that could not be encrypted (the relay unreachable for a new session's bundle) is kept, marked failed")
+    func unsentTextIsKept() async throws {
+        try await withRelay { relay, directory in
+            let (a1, _, _, b) = try await TestDevice.pair(on: relay, in: directory)
+            _ = try await relay.stop()
+            await #expect(throws: ClientError.self) { try await a1.engine.send(text: "typed while the relay is down", to: b) }
+            let kept = try a1.sent(to: b)
+            #expect(kept.map(\.text) == ["typed while the relay is down"])
+            #expect(kept.map(\.state) == [.failed])
+            #expect(try await a1.engine.newestFailed(in: direct(b))?.text == "typed while the relay is down", "/retry finds it")
+        }
+    }
+
+    @Test("a note to self is sent at once with one device, and with two reaches the other as its own sent message")
+    func noteToSelf() async throws {
+        try await withRelay { relay, directory in
+            let a1 = try await TestDevice.create("alice", on: relay, in: directory)
+            let a = await a1.address
+            // One device: nothing to deliver, nothing to wait for (`parley send` to oneself exited 3 before).
+            let alone = try await Operations(engine: a1.engine).send(.init(recipients: [a], text: "note while alone"))
+            #expect(alone.results.map(\.type) == [.success])
+            #expect(try a1.sent(to: a).map(\.state) == [.sent])
+
+            let (a2, _) = try await TestDevice.link(to: a1, on: relay, in: directory, label: "alice-2")
+            let record = try await a1.engine.send(text: "note to self", to: a)
+            #expect(record.state == .sent)
+            try await a2.engine.receivePending()
+            let synced = try a2.history(with: a).filter { $0.direction == .outgoing }
+            #expect(synced.map(\.text) == ["note to self"])
+            #expect(synced.map(\.state) == [.sent])
+            // And back from the second device.
+            #expect(try await a2.engine.send(text: "note from the laptop", to: a).state == .sent)
+            try await a1.engine.receivePending()
+            #expect(try a1.sent(to: a).map(\.text) == ["note while alone", "note to self", "note from the laptop"])
         }
     }
 

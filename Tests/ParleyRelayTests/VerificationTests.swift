@@ -1,6 +1,7 @@
 import Foundation
 import ParleyClient
 import ParleyCrypto
+import ParleyOperations
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
@@ -130,6 +131,36 @@ struct VerificationTests {
     }
 
     // MARK: Device-list changes
+
+    @Test("verify's words: a mismatch for a verified contact says it stays verified; '123' is not a safety number, not a mismatch")
+    func verificationWording() async throws {
+        try await withRelay { relay, directory in
+            let alice = try await TestDevice.create("alice", on: relay, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let b = await bob.address
+            try await converse(alice, bob)
+            let operations = Operations(engine: alice.engine)
+            let digits = try await alice.engine.safetyNumber(with: b).digits
+
+            let unverified = try await operations.verify(b, .digits(wrongDigits(digits)))
+            #expect(unverified.result == .mismatch && !unverified.stillVerified)
+            #expect(unverified.sentence == "The safety numbers do NOT match: \(b) is not verified.")
+
+            #expect(try await operations.verify(b, .digits(digits)).sentence == "\(b) is verified.")
+            let verified = try await operations.verify(b, .digits(wrongDigits(digits)))
+            #expect(verified.result == .mismatch && verified.stillVerified)
+            #expect(verified.sentence.contains("\(b) stays verified"))
+            #expect(!verified.sentence.contains("unverified") && !verified.sentence.contains("not verified"))
+            #expect(try trust(of: b, at: alice) == .verified, "a mismatch changes nothing")
+
+            for junk in ["123", "12345 67890", String(repeating: "1", count: 61), String(repeating: "x", count: 60)] {
+                await #expect(throws: OperationError.notASafetyNumber) { try await operations.verify(b, .digits(junk)) }
+            }
+            #expect(OperationError.notASafetyNumber.description.hasPrefix("that is not a safety number"))
+            #expect(!OperationError.notASafetyNumber.description.contains("match"))
+            #expect(try trust(of: b, at: alice) == .verified)
+        }
+    }
 
     @Test("device-list changes are written into the conversation, a burst is flagged, and the safety number stays the same")
     func deviceListChangesAreAnnounced() async throws {

@@ -143,4 +143,28 @@ func dm(_ address: String) -> ConversationId { .direct(try! AccountAddress(addre
         s.restoreUnread([dm(bob): 5])
         #expect(s.roster.first?.unread == 0)
     }
+
+    @Test func oldNoticesExpire() {
+        var s = AppState(account: me)
+        func expire(_ now: UInt64) -> Bool { s.expireNotice(now: now) }
+        #expect(!expire(1_000))
+        s.say("sent notes.txt")
+        #expect(!expire(1_000), "the clock starts when the notice is first seen")
+        #expect(!expire(1_000 + AppState.noticeLifetime - 1))
+        #expect(expire(1_000 + AppState.noticeLifetime))
+        #expect(s.notice == nil)
+        s.say("not sent: the relay refused", error: true)
+        #expect(!expire(50_000))
+        #expect(!expire(50_000 + AppState.noticeLifetime), "an error stays longer")
+        s.say("another error", error: true)
+        #expect(!expire(50_000 + AppState.errorNoticeLifetime), "a new notice starts its own clock")
+        #expect(s.notice?.text == "another error")
+        #expect(expire(50_000 + AppState.errorNoticeLifetime * 2))
+    }
+
+    @Test func aMessageKeptAsFailedSaysHowToRetryIt() {
+        let line = ChatController.sendFailure(StoreError.io("disk"), keptAsFailed: true)
+        #expect(line.hasPrefix("not sent: ") && line.hasSuffix("kept as ✗ failed: /retry sends it again, /delete removes it"))
+        #expect(!ChatController.sendFailure(StoreError.io("disk")).contains("kept"))
+    }
 }

@@ -78,6 +78,40 @@ import Testing
         #expect(text.contains("line 80") && !text.contains("line 100") && text.contains("↓ 20 more"))
     }
 
+    @Test func scrolledCountHasALineOfItsOwn() throws {
+        var s = AppState(account: me)
+        s.ensureRosterEntry(dm(bob), trust: .unverified)
+        s.focus(dm(bob))
+        for n in 1...100 { s.apply(message: chat(n, from: bob, in: bob, at: day1, text: "line \(n) " + String(repeating: "words ", count: 14))) }
+        s.scroll(by: 20)
+        let text = Renderer(timeZone: TimeZone(identifier: "UTC")!).render(s, editor: LineEditor(), width: 100, height: 14, now: day1).text()
+        let row = try #require(text.split(separator: "\n").first { $0.contains("↓ 20 more") })
+        #expect(!row.contains("line") && !row.contains("words"), "drawn over a message: \(row)")
+        try golden("scrolled-100x14", text)
+    }
+
+    /// The identity-change warning as the window says it: longer than the status bar's room at 80 columns.
+    static let securityNotice = "the identity key of bob@127.0.0.1:7000 has changed; sending stops until you verify or accept the new key (/verify, /trust)"
+
+    @Test func aLongNoticeIsShownWholeAboveTheStatusBar() throws {
+        var s = sampleState()
+        s.say(Self.securityNotice, error: true)
+        let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
+        let canvas = renderer.render(s, editor: LineEditor(), width: 80, height: 14, now: day1)
+        let text = canvas.text()
+        // Every word of it on screen, in order, the status bar and input line still at the bottom.
+        let shown = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        #expect(shown.contains(Self.securityNotice), "cut: \(text)")
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[12].hasPrefix("[online] alice@127.0.0.1:7000"))
+        for line in lines { #expect(DisplayWidth.width(line) <= 80) }
+        try golden("notice-80x14", text)
+        // A short notice stays on the bar, and the panes keep every row.
+        s.say("sent notes.txt")
+        let short = renderer.render(s, editor: LineEditor(), width: 80, height: 14, now: day1).text()
+        #expect(short.split(separator: "\n", omittingEmptySubsequences: false)[12].contains("│ sent notes.txt"))
+    }
+
     @Test func daySeparatorBetweenDays() {
         var s = AppState(account: me)
         s.focus(dm(bob))

@@ -65,8 +65,8 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     b.wait("Bob's verification screen closed", lambda s: "Safety number with" not in s)
     a.keys("Escape")
     a.wait("the verification screen closed", lambda s: "Safety number with" not in s)
-    a.type("/verify 12345")  # a wrong number changes nothing
-    a.wait_text("does NOT match")
+    a.type("/verify 12345")  # not a safety number at all: said so, nothing changes
+    a.wait_text("that is not a safety number")
     a.type(f"/verify bob {safety_digits(screen_b)}")
     a.wait("the verified badge", lambda s: "verified ✔" in s or "✔ verified" in s)
 
@@ -83,7 +83,7 @@ def test_two_people_chat_scroll_resize_verify_theme_and_key_change(binaries, rel
     b.wait_text("📎 notes.txt (1 KB)")
     saved = tmp_path / "saved.txt"
     b.type(f"/save {saved}")
-    b.wait_text("│ saved /")
+    b.wait_text("saved the newest attachment, notes.txt")
     wait_for("the saved file", lambda: saved.exists() and saved.read_bytes() == document.read_bytes())
 
     # Key change: Bob's relay is reinstalled and bob@… registered again with a new key; his first
