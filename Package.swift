@@ -150,8 +150,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory) and the
-        // in-process relay: the relay core on an in-memory database behind a RelayTransport.
+        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory, a private
+        // PostgreSQL cluster, which parley-bench starts too) and the in-process relay: the relay core on an
+        // in-memory database behind a RelayTransport.
         .target(
             name: "ParleyTestSupport",
             dependencies: ["ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"],
