@@ -125,7 +125,9 @@ let package = Package(
         .executableTarget(
             name: "ParleyBench",
             dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI",
-                           "ParleyMLS"]
+                           "ParleyMLS",
+                           // The private PostgreSQL cluster of the tests, for `--only relay-postgres`.
+                           "ParleyTestSupport"]
         ),
         // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
         .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
