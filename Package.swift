@@ -125,7 +125,9 @@ let package = Package(
         .executableTarget(
             name: "ParleyBench",
             dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI",
-                           "ParleyMLS"]
+                           "ParleyMLS",
+                           // The private PostgreSQL cluster of the tests, for `--only relay-postgres`.
+                           "ParleyTestSupport"]
         ),
         // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
         .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
@@ -150,8 +152,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory) and the
-        // in-process relay: the relay core on an in-memory database behind a RelayTransport.
+        // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory, a private
+        // PostgreSQL cluster, which parley-bench starts too) and the in-process relay: the relay core on an
+        // in-memory database behind a RelayTransport.
         .target(
             name: "ParleyTestSupport",
             dependencies: ["ParleyClient", "ParleyRelay", "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto"],

@@ -153,6 +153,8 @@ final class Counter: @unchecked Sendable {
     private let lock = Lock()
     private var count = 0
     func add() { lock.withLock { count += 1 } }
+    /// The count before this call, which counts itself: a number no other caller gets.
+    func next() -> Int { lock.withLock { defer { count += 1 }; return count } }
     var value: Int { lock.withLock { count } }
 }
 
@@ -204,12 +206,17 @@ final class ChildRelay: @unchecked Sendable {
     let process: Process?
     let pid: Int32
     let port: Int
-    var name: String { "127.0.0.1:\(port)" }
+    /// The relay's name (`--name`, the host part of its addresses): the address it listens on unless
+    /// several nodes share one name.
+    let name: String
+    /// Where it listens (how a client reaches this process).
+    var listen: String { "127.0.0.1:\(port)" }
 
-    private init(process: Process?, pid: Int32, port: Int) {
+    private init(process: Process?, pid: Int32, port: Int, name: String? = nil) {
         self.process = process
         self.pid = pid
         self.port = port
+        self.name = name ?? "127.0.0.1:\(port)"
     }
 
     /// A relay this benchmark did not start (and will not stop).
@@ -217,43 +224,51 @@ final class ChildRelay: @unchecked Sendable {
         ChildRelay(process: nil, pid: pid, port: port)
     }
 
-    static func start(directory: String) async throws -> ChildRelay {
+    /// `name`: the relay name to serve (`--name`); `arguments` are added to `serve`'s (`--database`, …).
+    static func start(directory: String, name: String? = nil, arguments: [String] = []) async throws -> ChildRelay {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path + "/parley-relay"
         guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("no parley-relay beside parley-bench (\(binary))") }
         let port = try freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data", directory + "/relay", "--no-rate-limit", "--log-level", "error"]
+            + (name.map { ["--name", $0] } ?? []) + arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let relay = ChildRelay(process: process, pid: process.processIdentifier, port: port)
-        let client = try RelayClient(endpoint: try RelayEndpoint(relay: relay.name))
+        let relay = ChildRelay(process: process, pid: process.processIdentifier, port: port, name: name)
+        let client = try RelayClient(endpoint: try RelayEndpoint(relay: relay.listen))
         for _ in 0..<600 {
             if (try? await client.health()) != nil { return relay }
             guard process.isRunning else { throw BenchError("parley-relay exited with \(process.terminationStatus)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         relay.stop()
-        throw BenchError("parley-relay did not answer on \(relay.name)")
+        throw BenchError("parley-relay did not answer on \(relay.listen)")
     }
 
     /// `count` accounts of one device each, signed in: their tokens.
     func registerDevices(_ count: Int) async throws -> [String] {
-        let client = try RelayClient(endpoint: try RelayEndpoint(relay: name))
-        var tokens: [String] = []
+        try await registerAccounts(count).map(\.token)
+    }
+
+    /// `count` accounts `<prefix><index>@<name>` of one device each, signed in.
+    func registerAccounts(_ count: Int, prefix: String = "push") async throws -> [(address: String, deviceKey: [UInt8], token: String)] {
+        let client = try RelayClient(endpoint: try RelayEndpoint(relay: listen))
+        var accounts: [(address: String, deviceKey: [UInt8], token: String)] = []
         for index in 0..<count {
             let accountKey = Ed25519.KeyPair(), key = Ed25519.KeyPair()
             let list = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: key.publicKey, createdAt: 1)], version: 1, accountKey: accountKey)
-            let address = "push\(index)@\(name)"
+            let address = "\(prefix)\(index)@\(name)"
             _ = try await client.register(RegisterRequest(address: address, accountKey: Base64Bytes(accountKey.publicKey.bytes),
                                                           deviceList: Base64Bytes(list.encoded)))
             let challenge = try await client.challenge(ChallengeRequest(address: address, deviceId: 1)).challenge.bytes
             let signature = key.sign(authenticationMessage(challenge: challenge, relayName: name))
-            tokens.append(try await client.session(SessionRequest(address: address, deviceId: 1, challenge: Base64Bytes(challenge),
-                                                                  signature: Base64Bytes(signature))).token)
+            let token = try await client.session(SessionRequest(address: address, deviceId: 1, challenge: Base64Bytes(challenge),
+                                                                 signature: Base64Bytes(signature))).token
+            accounts.append((address, key.publicKey.bytes, token))
         }
-        return tokens
+        return accounts
     }
 
     /// The relay's anonymous resident memory (RssAnon), in KiB.
@@ -265,9 +280,14 @@ final class ChildRelay: @unchecked Sendable {
         return -1
     }
 
+    /// SIGTERM, and SIGKILL if it has not exited 15 s later (a relay that hangs must not hang the bench).
     func stop() {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        for _ in 0..<1_500 where process.isRunning { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 }

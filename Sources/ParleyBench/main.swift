@@ -4,13 +4,17 @@
 //   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, mls (for profiling one of them).
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, relay-postgres, mls (for profiling
+// one of them).
 // mls (MLSBenchmarks.swift) times group commits, their processing and application messages at 10 to 10,000 members.
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
 // push (PushChurnBenchmarks.swift) churns push connections through a parley-relay child process and reports
-// the memory it keeps per connection, and per connection held. headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
+// the memory it keeps per connection, and per connection held. relay-postgres (RelayPostgresBenchmarks.swift) puts
+// parley-relay child processes on a private PostgreSQL cluster (one node, three nodes) beside one on SQLite: messages/s,
+// CPU per message and the cross-node wake delay; without PostgreSQL it prints a line saying it was skipped.
+// headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
 // messages (default 20000; the figure is 100000) through `parley daemon` and reports its RSS.
 import CSodium
 
@@ -67,6 +71,7 @@ if only.isEmpty || only.contains("store") { store.run() }
 var relay = RelayBenchmarks()
 if only.isEmpty || only.contains("relay") { relay = await relay.measured() }
 if only.isEmpty || only.contains("push") { await PushChurnBenchmarks().run() }
+let relayPostgres = only.isEmpty || only.contains("relay-postgres") ? await RelayPostgresBenchmarks().run() : []
 var mls = MLSBenchmarks(budgetSeconds: budget, sizes: mlsMembers)
 if only.isEmpty || only.contains("mls") { mls.run() }
 var headless = HeadlessBenchmarks()
@@ -112,6 +117,12 @@ for (name, value, limit, atLeast) in relayTargets {
     summary.add("\(name)_target", .number(limit))
     summary.add("\(name)_ok", .bool(ok))
     allOk = allOk && ok
+}
+for target in relayPostgres {
+    summary.add(target.name, .number(target.value))
+    summary.add("\(target.name)_target", .number(target.limit))
+    summary.add("\(target.name)_ok", .bool(target.ok))
+    allOk = allOk && target.ok
 }
 if let p50 = headless.sendP50Ms {
     summary.add("headless_send_p50_ms", .number(p50))

@@ -4,46 +4,51 @@ import ParleyRelay
 import Glibc
 #endif
 
-/// A private PostgreSQL 15 cluster for the tests (Debian's `postgresql` package): `initdb` in a temporary
-/// directory, listening only on a Unix socket in that directory, one per test process, stopped
-/// (`pg_ctl stop -m immediate`) and removed when the process exits. Each test gets a database of its own
-/// (`database()`), so tests share the cluster's start-up (about a second) but not their data.
+/// A private PostgreSQL 15 cluster for the tests and for `parley-bench --only relay-postgres` (Debian's
+/// `postgresql` package): `initdb` in a temporary directory, listening only on a Unix socket in that
+/// directory, one per test process, stopped (`pg_ctl stop -m immediate`) and removed when the process
+/// exits. Each test gets a database of its own (`database()`), so tests share the cluster's start-up (about
+/// a second) but not their data.
 ///
 /// PostgreSQL refuses to run as root: when the tests run as root (as in CI) every server command runs as
 /// the `postgres` user of Debian's package (`runuser`), which owns the directory; otherwise as the user
 /// running the tests. A cluster left behind by a test process that was killed is stopped and removed by
 /// the next one.
-final class PostgresCluster: Sendable {
-    static let binaries = "/usr/lib/postgresql/15/bin"
+public final class PostgresCluster: Sendable {
+    public static let binaries = "/usr/lib/postgresql/15/bin"
     /// Only names the socket file: nothing listens on TCP.
-    static let port = 5432
-    static let user = "parley"
+    public static let port = 5432
+    public static let user = "parley"
     static let prefix = "parley-pg-"
 
     /// The directory holding `data/`, the socket and the server's log.
-    let directory: String
+    public let directory: String
+    /// Whether commits wait for the disk (fsync on, PostgreSQL's defaults), as a deployment's would; the
+    /// tests' clusters run without (`startPrivate(durable: false)`, `shared`).
+    public let durable: Bool
 
-    var socketDirectory: String { directory }
+    public var socketDirectory: String { directory }
 
     /// The one cluster of this test process, started on first use.
-    static let shared: Result<PostgresCluster, PostgresClusterError> = Result { () throws(PostgresClusterError) in
+    public static let shared: Result<PostgresCluster, PostgresClusterError> = Result { () throws(PostgresClusterError) in
         try PostgresCluster.start()
     }
 
     /// The cluster, or a failure that says what is missing (a test that needs PostgreSQL fails, not skips).
-    static func get() throws -> PostgresCluster { try shared.get() }
+    public static func get() throws -> PostgresCluster { try shared.get() }
 
-    private init(directory: String) {
+    private init(directory: String, durable: Bool) {
         self.directory = directory
+        self.durable = durable
     }
 
     /// `postgresql://` URL of database `name` in this cluster.
-    func url(database name: String) -> String {
+    public func url(database name: String) -> String {
         "postgresql://\(Self.user)@/\(name)?host=\(socketDirectory)"
     }
 
     /// A new, empty database for one test; its name is returned.
-    func database() throws -> String {
+    public func database() throws -> String {
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         try psql("CREATE DATABASE \(name)")
         return name
@@ -51,42 +56,51 @@ final class PostgresCluster: Sendable {
 
     /// Runs one SQL command in database `database` (`postgres` by default) with psql.
     @discardableResult
-    func psql(_ sql: String, database: String = "postgres") throws -> String {
+    public func psql(_ sql: String, database: String = "postgres") throws -> String {
         try Self.run(["/usr/bin/psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory, "-p", String(Self.port),
                       "-U", Self.user, "-d", database, "-c", sql], asServerUser: false)
     }
 
     /// Stops the server at once (as a crash would) and starts it again; `between` runs while it is down.
-    func restart(between: () async throws -> Void = {}) async throws {
+    public func restart(between: () async throws -> Void = {}) async throws {
         try stop()
         try await between()
         try startServer()
     }
 
-    func stop() throws {
+    public func stop() throws {
         try Self.run([Self.binaries + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"], asServerUser: true)
     }
 
-    func startServer() throws {
-        // Durability is not what these tests are about: without fsync the cluster starts and creates
+    public func startServer() throws {
+        // Durability is not what the tests are about: without fsync the cluster starts and creates
         // databases several times faster. Everything a relay acknowledges is committed all the same.
-        let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c fsync=off -c full_page_writes=off -c max_connections=500"
+        // A durable cluster (the benchmark's) keeps PostgreSQL's defaults: fsync, synchronous_commit.
+        let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c max_connections=500"
+            + (durable ? "" : " -c fsync=off -c full_page_writes=off")
         try Self.run([Self.binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
                       "-o", options, "start"], asServerUser: true)
+    }
+
+    /// The server's main process (the first line of postmaster.pid), while it runs; its backends are its
+    /// children.
+    public var serverProcessIdentifier: Int32? {
+        guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     // MARK: Start and clean-up
 
     /// A cluster of its own, for a test that stops and starts the server (the shared one serves tests
     /// running at the same time); `destroy()` it at the end.
-    static func startPrivate() throws -> PostgresCluster { try start() }
+    public static func startPrivate(durable: Bool = false) throws -> PostgresCluster { try start(durable: durable) }
 
-    func destroy() {
+    public func destroy() {
         Self.running.withLock { $0.remove(directory) }
         Self.stopAndRemove(directory)
     }
 
-    private static func start() throws(PostgresClusterError) -> PostgresCluster {
+    private static func start(durable: Bool = false) throws(PostgresClusterError) -> PostgresCluster {
         guard FileManager.default.isExecutableFile(atPath: binaries + "/initdb") else {
             throw .missing("PostgreSQL 15 is not installed (\(binaries)/initdb): `make deps` installs Debian's postgresql package")
         }
@@ -102,7 +116,7 @@ final class PostgresCluster: Sendable {
             chown(directory, owner.pointee.pw_uid, owner.pointee.pw_gid)
         }
         chmod(directory, 0o755)
-        let cluster = PostgresCluster(directory: directory)
+        let cluster = PostgresCluster(directory: directory, durable: durable)
         do {
             try run([binaries + "/initdb", "-D", directory + "/data", "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync", "--no-instructions"],
                     asServerUser: true)
@@ -148,7 +162,7 @@ final class PostgresCluster: Sendable {
     /// goes to a file, and the child gets no other descriptor of this process: the server `pg_ctl start`
     /// leaves running would otherwise hold them open.
     @discardableResult
-    static func run(_ arguments: [String], asServerUser: Bool) throws(PostgresClusterError) -> String {
+    public static func run(_ arguments: [String], asServerUser: Bool) throws(PostgresClusterError) -> String {
         let command = asServerUser && getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + arguments : arguments
         let outputPath = NSTemporaryDirectory() + "/\(prefix)output-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
@@ -177,10 +191,10 @@ final class PostgresCluster: Sendable {
     }
 }
 
-enum PostgresClusterError: Error, CustomStringConvertible {
+public enum PostgresClusterError: Error, CustomStringConvertible {
     case missing(String)
     case failed(String)
-    var description: String {
+    public var description: String {
         switch self {
         case .missing(let why), .failed(let why): "private PostgreSQL cluster: \(why)"
         }
@@ -188,11 +202,11 @@ enum PostgresClusterError: Error, CustomStringConvertible {
 }
 
 /// A lock-protected value (Synchronization's Mutex needs a newer platform declaration than this package's).
-final class PostgresClusterState<Value: Sendable>: @unchecked Sendable {
+public final class PostgresClusterState<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
+    public init(_ value: Value) { self.value = value }
+    public func withLock<T>(_ body: (inout Value) -> T) -> T {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)
