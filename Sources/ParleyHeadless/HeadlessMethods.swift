@@ -10,11 +10,14 @@ public struct HeadlessContext: Sendable {
     public let engine: Engine
     public let hub: NotificationHub
     public let account: String
+    /// Every account the daemon serves (listAccounts).
+    public let served: [String]
 
-    public init(engine: Engine, hub: NotificationHub, account: String) {
+    public init(engine: Engine, hub: NotificationHub, account: String, served: [String]? = nil) {
         self.engine = engine
         self.hub = hub
         self.account = account
+        self.served = served ?? [account]
     }
 }
 
@@ -85,6 +88,9 @@ public enum HeadlessMethods {
                   params: [RPCParam("subscription", .integer, "The id subscribeReceive returned (default: all of this connection).")],
                   result: "true if a subscription ended", handler: unsubscribe),
         RPCMethod("version", "The daemon's version.", result: "{version}") { _ in ["version": .string(ParleyVersion.string)] },
+        RPCMethod("listAccounts", "The accounts this daemon serves (signal-cli's multi-account mode).", result: "[{number}]") { call in
+            .array(call.context.served.map { ["number": .string($0)] })
+        },
     ]
 
     // MARK: Handlers: parameters in, the operation, its result as JSON out.
@@ -159,6 +165,9 @@ public enum HeadlessMethods {
     }
 
     static func subscribe(_ call: Call) async throws -> JSONValue {
+        guard !(call.connection is HTTPRequestPeer) else {
+            throw RPCError.invalidParams("subscribeReceive is for connections that stay open: over HTTP, read GET /api/v1/events")
+        }
         let name = call.string("cursor") ?? "default"
         guard NotificationHub.validCursorName(name) else { throw RPCError.invalidParams("cursor must be 1-64 letters, digits, '-', '_' or '.'") }
         return .from(try await call.context.hub.subscribe(call.connection, cursorName: name))

@@ -72,8 +72,16 @@ public struct RPCRequest: Sendable {
     /// Parses one line; on failure, the error response's id (null when the id could not be read) and error.
     public static func parse(_ line: String) -> Result<RPCRequest, RPCFailure> {
         guard let value = JSONValue.parse(line) else { return .failure(RPCFailure(id: .null, error: RPCError(.parseError, "Parse error"))) }
-        guard case .object(let members) = value else {
+        guard case .object = value else {
             return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: expected one JSON object per line (batches are not supported)")))
+        }
+        return parse(value)
+    }
+
+    /// Checks one parsed JSON value (a line, or a member of an HTTP batch) as a request.
+    public static func parse(_ value: JSONValue) -> Result<RPCRequest, RPCFailure> {
+        guard case .object(let members) = value else {
+            return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: expected a JSON object")))
         }
         let id = members["id"]
         switch id {
@@ -102,15 +110,22 @@ public struct RPCFailure: Error, Sendable {
     public let error: RPCError
 }
 
-/// The lines the daemon writes.
-public enum RPCLine {
-    public static func result(id: JSONValue, _ result: JSONValue) -> String {
-        JSONValue.object(["jsonrpc": "2.0", "id": id, "result": result]).serialized
+/// The response objects the daemon writes.
+public enum RPCResponse {
+    public static func result(id: JSONValue, _ result: JSONValue) -> JSONValue {
+        .object(["jsonrpc": "2.0", "id": id, "result": result])
     }
 
-    public static func error(id: JSONValue, _ error: RPCError) -> String {
-        JSONValue.object(["jsonrpc": "2.0", "id": id, "error": error.json]).serialized
+    public static func error(id: JSONValue, _ error: RPCError) -> JSONValue {
+        .object(["jsonrpc": "2.0", "id": id, "error": error.json])
     }
+}
+
+/// The lines the daemon writes.
+public enum RPCLine {
+    public static func result(id: JSONValue, _ result: JSONValue) -> String { RPCResponse.result(id: id, result).serialized }
+
+    public static func error(id: JSONValue, _ error: RPCError) -> String { RPCResponse.error(id: id, error).serialized }
 
     public static func notification(_ method: String, _ params: JSONValue) -> String {
         JSONValue.object(["jsonrpc": "2.0", "method": .string(method), "params": params]).serialized
