@@ -147,9 +147,11 @@ final class RawHTTP: @unchecked Sendable {
 
     private var events: [UInt8] = []
 
-    /// The next event (comments skipped); nil at the end of the stream.
-    func event() async throws -> Event? {
-        while true {
+    /// The next event (comments skipped); nil at the end of the stream, or when none came within `timeout`
+    /// (keep-alive comments alone do not keep a hung test waiting).
+    func event(timeout: Duration = .seconds(60)) async throws -> Event? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
             if let end = Self.find([0x0A, 0x0A], in: events) {
                 let block = String(decoding: events[..<end], as: UTF8.self)
                 events.removeSubrange(..<(end + 2))
@@ -167,6 +169,7 @@ final class RawHTTP: @unchecked Sendable {
             }
             guard try await chunk() else { return nil }
         }
+        return nil
     }
 
     /// Moves one chunk of the chunked body into `events`; false at the last chunk or end of stream.
