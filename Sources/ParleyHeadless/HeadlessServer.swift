@@ -58,6 +58,7 @@ public final class HeadlessServer: Sendable {
 
     /// The response to one request object (nil for a notification), through the account's dispatcher.
     public func respond(to request: RPCRequest, from peer: any NotificationPeer) async -> JSONValue? {
+        if let refusal = SignalCompatibility.refusal(request.method) { return request.id.map { RPCResponse.error(id: $0, refusal) } }
         switch route(request) {
         case .success(let account): return await account.dispatcher.respond(to: request, from: peer)
         case .failure(let error): return request.id.map { RPCResponse.error(id: $0, error) }

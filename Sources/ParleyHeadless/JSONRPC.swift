@@ -11,6 +11,8 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case methodNotFound = -32601
     case invalidParams = -32602
     case internalError = -32603
+    /// A signal-cli method Parley has no equivalent for (phone registration, profiles, …): never a silent success.
+    case notSupported = -32000
     /// Something the caller can fix: an unknown contact, a malformed address, a missing attachment.
     case userError = -1
     case unexpected = -2
@@ -25,6 +27,7 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
         case .methodNotFound: "no method of that name"
         case .invalidParams: "a parameter is missing, unknown or of the wrong type"
         case .internalError: "the daemon failed while handling the request"
+        case .notSupported: "a signal-cli method Parley has no equivalent for"
         case .userError: "the request cannot be carried out as asked (unknown contact, bad address, no such message)"
         case .unexpected: "an unexpected failure (damaged store, protocol error)"
         case .relayOrNetwork: "the relay refused the request or could not be reached"
