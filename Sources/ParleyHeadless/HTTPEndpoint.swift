@@ -160,7 +160,7 @@ public final class HTTPEndpoint: Sendable {
             while true {
                 // One clock for the whole request: a client trickling its headers or body is cut off.
                 let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(configuration.requestTimeout)) { channel.close(promise: nil) }
-                let incoming = try await read(&parts)
+                let incoming = try await read(&parts, outbound)
                 deadline.cancel()
                 switch incoming {
                 case nil: return
@@ -175,9 +175,14 @@ public final class HTTPEndpoint: Sendable {
     }
 
     /// Reads one request's head and body (nil when the client closed or sent something out of order).
-    func read(_ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator) async throws -> Incoming? {
+    func read(_ parts: inout NIOAsyncChannelInboundStream<HTTPServerRequestPart>.AsyncIterator,
+              _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Incoming? {
         guard case .head(let head)? = try await parts.next() else { return nil }
         if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxBodyBytes { return .tooLarge }
+        // curl asks before sending a body over 1 KiB; without an answer it waits a second.
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .continue)))
+        }
         var body = ByteBuffer()
         while let part = try await parts.next() {
             switch part {

@@ -62,6 +62,14 @@ struct HTTPEndpointTests {
         await chunked.send("POST /api/v1/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         for _ in 0..<3 { await chunked.send("800\r\n" + String(repeating: " ", count: 2048) + "\r\n") }
         #expect(try await chunked.response().status == 413)
+        // A client that asks before sending its body (curl over 1 KiB) is told to go on, then answered.
+        let asking = try daemon.client()
+        let body = #"{"jsonrpc":"2.0","id":9,"method":"version"}"#
+        await asking.send("POST /api/v1/rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n" +
+                          "Content-Length: \(body.utf8.count)\r\n\r\n")
+        #expect(try await asking.head().0 == 100)
+        await asking.send(body)
+        #expect(try await asking.response().json?["id"] == 9)
         // Garbage that is no HTTP at all.
         let garbage = try daemon.client()
         await garbage.send("\u{01}\u{02} nonsense\r\n\r\n")
