@@ -104,7 +104,11 @@ let package = Package(
         // Every user-visible operation once, with typed inputs, results and errors; the front ends adapt it.
         .target(name: "ParleyOperations", dependencies: ["ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
         // Headless mode: JSON-RPC 2.0 over stdio and a Unix socket for bots (`parley daemon`).
-        .target(name: "ParleyHeadless", dependencies: ["ParleyOperations", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto"]),
+        .target(name: "ParleyHeadless", dependencies: ["ParleyOperations", "CHeap", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyRelayAPI", "ParleyCrypto",
+                                                       // The daemon's HTTP endpoint (`parley daemon --http`).
+                                                       .product(name: "NIOCore", package: "swift-nio"),
+                                                       .product(name: "NIOPosix", package: "swift-nio"),
+                                                       .product(name: "NIOHTTP1", package: "swift-nio")]),
         // The curses front end (issue #7): pure state, editing, widths, themes and commands, plus a thin
         // ncursesw layer. See BUILD-NOTES.md for why the module does not use pkg-config.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),

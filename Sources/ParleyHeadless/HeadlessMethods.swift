@@ -10,11 +10,14 @@ public struct HeadlessContext: Sendable {
     public let engine: Engine
     public let hub: NotificationHub
     public let account: String
+    /// Every account the daemon serves (listAccounts).
+    public let served: [String]
 
-    public init(engine: Engine, hub: NotificationHub, account: String) {
+    public init(engine: Engine, hub: NotificationHub, account: String, served: [String]? = nil) {
         self.engine = engine
         self.hub = hub
         self.account = account
+        self.served = served ?? [account]
     }
 }
 
@@ -28,7 +31,8 @@ public enum HeadlessMethods {
         RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts.",
                   params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
                            RPCParam("message", .string, "The text (required without attachments; else the caption)."),
-                           RPCParam("attachments", .strings, "A file path, or an array with one file path."),
+                           RPCParam("attachments", .strings, "A file path or RFC 2397 data: URI, or an array with one."),
+                           RPCParam("attachment", .strings, "The same as attachments (signal-cli accepts both names)."),
                            RPCParam("replyTo", .string, "The id of the message this one replies to."),
                            RPCParam("quoteTimestamp", .integer, "Reply to the message with this timestamp (signal-cli's name)."),
                            RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient).")],
@@ -84,7 +88,15 @@ public enum HeadlessMethods {
         RPCMethod("unsubscribeReceive", "Stop notifications on this connection; later messages wait in the store.",
                   params: [RPCParam("subscription", .integer, "The id subscribeReceive returned (default: all of this connection).")],
                   result: "true if a subscription ended", handler: unsubscribe),
+        RPCMethod("getUserStatus", "Whether addresses are accounts on their relays (nothing is stored; no contact is added).",
+                  params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses.")],
+                  result: "[{recipient, number, isRegistered}]") { call in
+            try json(try await ops(call).userStatus(of: call.strings("recipient")))
+        },
         RPCMethod("version", "The daemon's version.", result: "{version}") { _ in ["version": .string(ParleyVersion.string)] },
+        RPCMethod("listAccounts", "The accounts this daemon serves (signal-cli's multi-account mode).", result: "[{number}]") { call in
+            .array(call.context.served.map { ["number": .string($0)] })
+        },
     ]
 
     // MARK: Handlers: parameters in, the operation, its result as JSON out.
@@ -94,7 +106,7 @@ public enum HeadlessMethods {
     static func json(_ value: some Encodable) throws -> JSONValue { try JSONValue(encoding: value) }
 
     static func send(_ call: Call) async throws -> JSONValue {
-        let attachments = call.strings("attachments")
+        let attachments = call.strings("attachments") + call.strings("attachment")
         guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
         var replyTo: Operations.ReplyTarget?
         if let text = call.string("replyTo") {
@@ -159,6 +171,9 @@ public enum HeadlessMethods {
     }
 
     static func subscribe(_ call: Call) async throws -> JSONValue {
+        guard !(call.connection is HTTPRequestPeer) else {
+            throw RPCError.invalidParams("subscribeReceive is for connections that stay open: over HTTP, read GET /api/v1/events")
+        }
         let name = call.string("cursor") ?? "default"
         guard NotificationHub.validCursorName(name) else { throw RPCError.invalidParams("cursor must be 1-64 letters, digits, '-', '_' or '.'") }
         return .from(try await call.context.hub.subscribe(call.connection, cursorName: name))

@@ -11,6 +11,8 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case methodNotFound = -32601
     case invalidParams = -32602
     case internalError = -32603
+    /// A signal-cli method Parley has no equivalent for (phone registration, profiles, …): never a silent success.
+    case notSupported = -32000
     /// Something the caller can fix: an unknown contact, a malformed address, a missing attachment.
     case userError = -1
     case unexpected = -2
@@ -25,6 +27,7 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
         case .methodNotFound: "no method of that name"
         case .invalidParams: "a parameter is missing, unknown or of the wrong type"
         case .internalError: "the daemon failed while handling the request"
+        case .notSupported: "a signal-cli method Parley has no equivalent for"
         case .userError: "the request cannot be carried out as asked (unknown contact, bad address, no such message)"
         case .unexpected: "an unexpected failure (damaged store, protocol error)"
         case .relayOrNetwork: "the relay refused the request or could not be reached"
@@ -72,8 +75,16 @@ public struct RPCRequest: Sendable {
     /// Parses one line; on failure, the error response's id (null when the id could not be read) and error.
     public static func parse(_ line: String) -> Result<RPCRequest, RPCFailure> {
         guard let value = JSONValue.parse(line) else { return .failure(RPCFailure(id: .null, error: RPCError(.parseError, "Parse error"))) }
-        guard case .object(let members) = value else {
+        guard case .object = value else {
             return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: expected one JSON object per line (batches are not supported)")))
+        }
+        return parse(value)
+    }
+
+    /// Checks one parsed JSON value (a line, or a member of an HTTP batch) as a request.
+    public static func parse(_ value: JSONValue) -> Result<RPCRequest, RPCFailure> {
+        guard case .object(let members) = value else {
+            return .failure(RPCFailure(id: .null, error: RPCError(.invalidRequest, "Invalid Request: expected a JSON object")))
         }
         let id = members["id"]
         switch id {
@@ -102,15 +113,22 @@ public struct RPCFailure: Error, Sendable {
     public let error: RPCError
 }
 
-/// The lines the daemon writes.
-public enum RPCLine {
-    public static func result(id: JSONValue, _ result: JSONValue) -> String {
-        JSONValue.object(["jsonrpc": "2.0", "id": id, "result": result]).serialized
+/// The response objects the daemon writes.
+public enum RPCResponse {
+    public static func result(id: JSONValue, _ result: JSONValue) -> JSONValue {
+        .object(["jsonrpc": "2.0", "id": id, "result": result])
     }
 
-    public static func error(id: JSONValue, _ error: RPCError) -> String {
-        JSONValue.object(["jsonrpc": "2.0", "id": id, "error": error.json]).serialized
+    public static func error(id: JSONValue, _ error: RPCError) -> JSONValue {
+        .object(["jsonrpc": "2.0", "id": id, "error": error.json])
     }
+}
+
+/// The lines the daemon writes.
+public enum RPCLine {
+    public static func result(id: JSONValue, _ result: JSONValue) -> String { RPCResponse.result(id: id, result).serialized }
+
+    public static func error(id: JSONValue, _ error: RPCError) -> String { RPCResponse.error(id: id, error).serialized }
 
     public static func notification(_ method: String, _ params: JSONValue) -> String {
         JSONValue.object(["jsonrpc": "2.0", "method": .string(method), "params": params]).serialized

@@ -23,7 +23,7 @@ public actor NotificationHub {
     private let clock: any WallClock
 
     struct Subscription {
-        let connection: LineConnection
+        let connection: any NotificationPeer
         let cursorName: String
         var cursor: Int64
         var pumping = false
@@ -54,15 +54,18 @@ public actor NotificationHub {
 
     /// Creates a subscription for `connection`; it starts (replay first) at `release`, once the response
     /// carrying its id was written. Returns its id.
-    public func subscribe(_ connection: LineConnection, cursorName: String) throws -> Int {
+    /// `after` starts it after that store id instead of the stored cursor (an event stream's client resuming
+    /// from the last event it saw); what it delivers still advances the stored cursor.
+    public func subscribe(_ connection: any NotificationPeer, cursorName: String, after: Int64? = nil) throws -> Int {
         let id = nextId
         nextId += 1
-        subscriptions[id] = Subscription(connection: connection, cursorName: cursorName, cursor: try cursor(named: cursorName))
+        let start = try after ?? cursor(named: cursorName)
+        subscriptions[id] = Subscription(connection: connection, cursorName: cursorName, cursor: start)
         return id
     }
 
     /// Starts the subscriptions of `connection` that wait for their subscribe response to be written.
-    public func release(_ connection: LineConnection) {
+    public func release(_ connection: any NotificationPeer) {
         for (id, subscription) in subscriptions where subscription.held && subscription.connection === connection {
             subscriptions[id]!.held = false
             schedulePump(id)
@@ -71,7 +74,7 @@ public actor NotificationHub {
 
     /// Ends one subscription of `connection`, or all of them when `id` is nil. Returns how many ended.
     @discardableResult
-    public func unsubscribe(_ connection: LineConnection, id: Int? = nil) -> Int {
+    public func unsubscribe(_ connection: any NotificationPeer, id: Int? = nil) -> Int {
         let ids = subscriptions.filter { $0.value.connection === connection && (id == nil || $0.key == id) }.map(\.key)
         for id in ids { subscriptions[id] = nil }
         return ids.count
@@ -107,7 +110,7 @@ public actor NotificationHub {
                 subscriptions[id] = nil
                 continue
             }
-            subscription.connection.offer(RPCLine.notification(method, params(id)))
+            subscription.connection.offer(method, params(id))
         }
     }
 
@@ -139,9 +142,9 @@ public actor NotificationHub {
             var written = subscription.cursor
             for record in page {
                 if ReceivedShapes.deliverable(record) {
-                    let line = RPCLine.notification(NotificationShapes.receive,
-                                                    NotificationShapes.message(record, account: account, subscription: id))
-                    guard subscriptions[id] != nil, await subscription.connection.send(line) else { break }
+                    let params = NotificationShapes.message(record, account: account, subscription: id)
+                    guard subscriptions[id] != nil,
+                          await subscription.connection.deliver(NotificationShapes.receive, params, account: account, cursor: record.id) else { break }
                 }
                 written = record.id
             }

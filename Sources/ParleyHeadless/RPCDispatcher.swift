@@ -34,7 +34,7 @@ public struct RPCParam: Sendable {
 /// What a handler gets: its checked parameters, the connection it came from, and the daemon's context.
 public struct RPCCall<Context: Sendable>: Sendable {
     public let params: [String: JSONValue]
-    public let connection: LineConnection
+    public let connection: any NotificationPeer
     public let context: Context
 
     public func string(_ name: String) -> String? { params[name]?.stringValue }
@@ -90,12 +90,15 @@ public struct RPCDispatcher<Context: Sendable>: Sendable {
         self.account = account
     }
 
-    public func handle(_ line: String, from connection: LineConnection) async -> String? {
-        let request: RPCRequest
+    public func handle(_ line: String, from connection: any NotificationPeer) async -> String? {
         switch RPCRequest.parse(line) {
-        case .success(let parsed): request = parsed
-        case .failure(let failure): return RPCLine.error(id: failure.id, failure.error)
+        case .success(let request): await respond(to: request, from: connection)?.serialized
+        case .failure(let failure): RPCResponse.error(id: failure.id, failure.error).serialized
         }
+    }
+
+    /// The response object to a parsed request (nil for a notification).
+    public func respond(to request: RPCRequest, from connection: any NotificationPeer) async -> JSONValue? {
         let outcome: Result<JSONValue, RPCError>
         if let method = methods[request.method] {
             outcome = await run(method, request, connection)
@@ -104,12 +107,12 @@ public struct RPCDispatcher<Context: Sendable>: Sendable {
         }
         guard let id = request.id else { return nil }
         switch outcome {
-        case .success(let result): return RPCLine.result(id: id, result)
-        case .failure(let error): return RPCLine.error(id: id, error)
+        case .success(let result): return RPCResponse.result(id: id, result)
+        case .failure(let error): return RPCResponse.error(id: id, error)
         }
     }
 
-    private func run(_ method: RPCMethod<Context>, _ request: RPCRequest, _ connection: LineConnection) async -> Result<JSONValue, RPCError> {
+    private func run(_ method: RPCMethod<Context>, _ request: RPCRequest, _ connection: any NotificationPeer) async -> Result<JSONValue, RPCError> {
         var params = request.params
         if let named = params["account"] {
             guard let account, named == .string(account) else {

@@ -16,7 +16,7 @@ extension Operations {
         public var recipients: [String]
         /// The text, or the attachment's caption (may be empty with an attachment).
         public var text: String
-        /// A file to send (one per message).
+        /// A file to send (one per message): a path, or an RFC 2397 `data:` URI.
         public var attachment: String?
         public var replyTo: ReplyTarget?
 
@@ -34,6 +34,15 @@ extension Operations {
     public func send(_ request: SendRequest) async throws -> SendResult {
         guard !request.text.isEmpty || request.attachment != nil else {
             throw OperationError.invalidInput("the message is empty and there is no attachment")
+        }
+        if let attachment = request.attachment, DataURI.isDataURI(attachment) {
+            // An inline file: decoded (after its size was checked) into a private file for this send only.
+            let inline = try DataURI.parse(attachment)
+            return try await inline.withTemporaryFile { path in
+                var onDisk = request
+                onDisk.attachment = path
+                return try await send(onDisk)
+            }
         }
         var results: [RecipientResult] = []
         for recipient in request.recipients {

@@ -183,7 +183,8 @@ struct HeadlessEndToEndTests {
         }
     }
 
-    @Test("the example bots (bash over stdio, Python over the socket) answer ping", arguments: ["echo-bot.sh", "echo_bot.py"])
+    @Test("the example bots (bash over stdio, Python over the socket and over HTTP) answer ping",
+          arguments: ["echo-bot.sh", "echo_bot.py", "http_bot.py"])
     func exampleBot(_ script: String) async throws {
         try await withRelay { relay, directory in
             let bot = try await CLIHome.create("bot", on: relay, in: directory)
@@ -199,6 +200,12 @@ struct HeadlessEndToEndTests {
             let child: ChildProcess
             if script.hasSuffix(".sh") {
                 child = try ChildProcess("/bin/bash", [path] + bot.options, in: directory, environment: environment)
+            } else if script == "http_bot.py" {
+                let port = try RelayProcess.freePort()
+                let running = DaemonProcess(home: bot, httpPort: port)
+                try await running.start()
+                daemon = running
+                child = try ChildProcess("/usr/bin/env", ["python3", path, "http://127.0.0.1:\(port)"], in: directory, environment: environment)
             } else {
                 let running = DaemonProcess(home: bot)
                 try await running.start()

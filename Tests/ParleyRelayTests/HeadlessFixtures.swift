@@ -81,15 +81,19 @@ final class ChildProcess: @unchecked Sendable {
 final class DaemonProcess: @unchecked Sendable {
     let home: CLIHome
     let socket: String
+    /// With an HTTP port, the daemon also serves signal-cli's HTTP endpoint on 127.0.0.1 there.
+    let httpPort: Int?
     private(set) var child: ChildProcess?
 
-    init(home: CLIHome) {
+    init(home: CLIHome, httpPort: Int? = nil) {
         self.home = home
+        self.httpPort = httpPort
         socket = home.path + ".sock"
     }
 
     func start() async throws {
-        let child = try ChildProcess(home.parley, ["daemon", "--socket", socket] + home.options, in: home.directory)
+        let http = httpPort.map { ["--http", "127.0.0.1:\($0)"] } ?? []
+        let child = try ChildProcess(home.parley, ["daemon", "--socket", socket] + http + home.options, in: home.directory)
         self.child = child
         try await eventually("the daemon to listen on \(socket) (stderr: \(child.stderr))") {
             guard child.process.isRunning else { throw FixtureError("the daemon exited: \(child.stderr)") }

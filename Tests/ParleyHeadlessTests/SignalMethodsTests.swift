@@ -1,0 +1,69 @@
+import Foundation
+import ParleyClient
+import ParleyHeadless
+import ParleyProtocol
+import ParleyTestSupport
+import Testing
+
+/// The signal-cli methods bots call, over HTTP: the ones Parley honours with signal-cli's names, and the
+/// ones it refuses with a documented error.
+@Suite("Headless: signal-cli's methods")
+struct SignalMethodsTests {
+    @Test("getUserStatus asks the relay; unknown accounts are not registered; nothing becomes a contact")
+    func userStatus() async throws {
+        let daemon = try await DaemonFixture(served: ["bot"], others: ["alice"])
+        let alice = await daemon.others[0].address, nobody = "nobody@" + DaemonFixture.relayName
+        let body = #"{"jsonrpc":"2.0","id":1,"method":"getUserStatus","params":{"recipient":["\#(alice)","\#(nobody)"]}}"#
+        let result = try #require(try await daemon.rpc(body).json?["result"])
+        #expect(result == [["recipient": .string(alice), "number": .string(alice), "isRegistered": true],
+                           ["recipient": .string(nobody), "number": .string(nobody), "isRegistered": false]])
+        #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"listContacts"}"#).json?["result"] == [])
+        #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"getUserStatus","params":{"recipient":"not an address"}}"#)
+            .json?["error"] != nil)
+    }
+
+    @Test("methods Parley cannot honour answer -32000 with the reason, never a silent success")
+    func unsupported() async throws {
+        let daemon = try await DaemonFixture(served: ["bot"])
+        for method in ["register", "updateProfile", "submitRateLimitChallenge", "listGroups", "receive"] {
+            let response = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":{"account":"x"}}"#).json)
+            #expect(response["error"]?["code"] == -32000, "\(method)")
+            #expect(response["error"]?["message"]?.stringValue?.hasPrefix("\(method) is not supported by Parley") == true)
+            #expect(response["result"] == nil)
+        }
+        // Every refused name is in the man page's table, and none is also a method Parley serves.
+        for name in SignalCompatibility.unsupported.keys {
+            #expect(ManPageTests.page.contains(".B \(name)\n"), "\(name) is missing from parley-jsonrpc(5)")
+            #expect(!HeadlessMethods.table.contains { $0.name == name }, "\(name)")
+        }
+    }
+
+    @Test("send with a data: URI: its size is checked from its length before decoding; a bad one changes nothing")
+    func dataURIs() async throws {
+        let png = DataURI.parseForTest("data:image/png;filename=../../etc/pic.png;base64," + Data([1, 2, 3, 4, 5]).base64EncodedString())
+        #expect(png?.bytes == [1, 2, 3, 4, 5])
+        #expect(png?.fileName == "pic.png")
+        #expect(png?.mediaType == "image/png")
+        #expect(DataURI.parseForTest("data:,hello%20there")?.bytes == Array("hello there".utf8))
+        #expect(DataURI.parseForTest("data:,hello")?.fileName == "attachment.txt")
+        #expect(DataURI.parseForTest("data:application/pdf;base64,AAAA")?.fileName == "attachment.pdf")
+        #expect(DataURI.parseForTest("data:image/png;filename=.hidden%0Aname;base64,AAAA")?.fileName == "hiddenname")
+        // 4 MiB of base64 claims 3 MiB: refused by its length with a 1 MiB limit (the payload is not even base64).
+        #expect(throws: OperationError.self) { _ = try DataURI.parse("data:;base64," + String(repeating: "!", count: 4 << 20), maxBytes: 1 << 20) }
+        #expect(throws: OperationError.self) { _ = try DataURI.parse("data:;base64,@@@@") }
+        #expect(throws: OperationError.self) { _ = try DataURI.parse("data:no-comma") }
+
+        let daemon = try await DaemonFixture(served: ["bot"], others: ["alice"])
+        let alice = await daemon.others[0].address, bot = daemon.served[0]
+        _ = try await bot.engine.addContact(try AccountAddress(alice))
+        let bad = try #require(try await daemon.rpc(#"""
+            {"jsonrpc":"2.0","id":1,"method":"send","params":{"recipient":"\#(alice)","attachment":"data:text/plain;base64,%%%"}}
+            """#).json)
+        #expect(bad["error"]?["message"]?.stringValue?.contains("base64") == true)
+        #expect(try bot.history(with: alice).isEmpty, "a refused attachment left a message behind")
+    }
+}
+
+extension DataURI {
+    static func parseForTest(_ text: String) -> DataURI? { try? parse(text) }
+}
