@@ -5,6 +5,15 @@ import ParleyCrypto
 import ParleyProtocol
 
 /// The embedded storage: one SQLite file (WAL) in the relay's data directory.
+///
+/// One kind of database access per database: this storage, whose API is async, reaches its database only
+/// through GRDB's async methods (`await database.read`, `write`, `writeWithoutTransaction`, and the group
+/// commit's `asyncWriteWithoutTransaction`), never the synchronous ones, which block the calling thread
+/// until a connection is free. That thread would be one of Swift's cooperative threads (as many as cores:
+/// two on small hosts), and an async read keeps its reader until its task gets a cooperative thread back:
+/// synchronous reads waiting on every cooperative thread while async reads hold every reader wedge the
+/// relay for good. Only the initialiser is synchronous: it runs before the storage is shared, so nothing
+/// else can hold a connection then.
 public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// A pool (WAL) on a file; a queue for an in-memory database (`inMemory()`).
     let database: any DatabaseWriter
@@ -117,7 +126,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func account(_ address: String) async throws -> StoredAccount? {
-        try lookup { db in
+        try await database.read { db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
                 .map { StoredAccount(accountKey: [UInt8]($0["account_key"] as Data), deviceList: [UInt8]($0["device_list"] as Data)) }
         }
@@ -179,7 +188,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
-        try lookup { db in
+        try await database.read { db in
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?"),
                                              arguments: [Data(hash), Int64(now)]) else { return nil }
             return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
@@ -221,13 +230,6 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         } catch is OverLimit {
             return false
         }
-    }
-
-    /// A short indexed read on the calling thread: the reader connection's queue runs it inline when idle,
-    /// where `await database.read` would hop to that queue and back (two thread switches, more than the
-    /// read itself costs).
-    private func lookup<T>(_ body: (Database) throws -> T) throws -> T {
-        try database.read(body)
     }
 
     public func preKeyCounts(for device: DeviceAddress) async throws -> (oneTime: Int, oneTimePQ: Int) {
@@ -339,7 +341,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
-        try lookup { db in try Self.page(db, device, now: now, limit: limit, after: after) }
+        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after) }
     }
 
     private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64) throws -> MailboxPage {

@@ -11,6 +11,14 @@ import Glibc
 /// under keys derived from a random master key (see Schema and CellCipher for what stays in the clear).
 ///
 /// Writes are serialised by SQLite's single writer; each public mutating call is one transaction.
+///
+/// One kind of database access per database: this store, whose API is synchronous, reaches its database
+/// only through GRDB's synchronous methods, never the async ones (`await database.read`). An async read
+/// keeps its reader until its task gets a cooperative thread back, and a synchronous read blocks its thread
+/// until a reader is free: mixed on one pool, they can leave every cooperative thread waiting for readers
+/// that only a cooperative thread can give back (the relay's storage, async throughout, keeps the other
+/// side of this rule). With synchronous access alone, whoever holds a connection is running on a thread
+/// and gives it back.
 public final class EncryptedStore: @unchecked Sendable {
     public let path: String
     let database: DatabasePool

@@ -58,6 +58,9 @@ final class RelayProcess: @unchecked Sendable {
     let arguments: [String]
     /// The open-file limit (soft and hard) the relay is started under, if not the test's own.
     let openFileLimit: Int?
+    /// The CPUs (a `taskset -c` list) the relay may run on, if not all: Swift's cooperative thread pool
+    /// is as wide as the CPUs the process may use.
+    let cpus: String?
     private let logDirectory: String
     private let lock = Lock()
     private var process: Process?
@@ -69,8 +72,10 @@ final class RelayProcess: @unchecked Sendable {
     var tls: Bool { arguments.contains("--tls-cert") }
     var baseURL: String { (tls ? "https://" : "http://") + name }
 
-    private init(port: Int, publicHost: String, dataDirectory: String, logDirectory: String, arguments: [String], openFileLimit: Int?) {
+    private init(port: Int, publicHost: String, dataDirectory: String, logDirectory: String, arguments: [String], openFileLimit: Int?,
+                 cpus: String?) {
         self.openFileLimit = openFileLimit
+        self.cpus = cpus
         self.port = port
         self.publicHost = publicHost
         self.dataDirectory = dataDirectory
@@ -81,12 +86,12 @@ final class RelayProcess: @unchecked Sendable {
     /// Starts a relay on a free port with its data under `directory`. A port taken between choosing and
     /// binding (another test) is retried with a new one.
     static func start(in directory: TemporaryDirectory, arguments: [String] = [], publicHost: String = "127.0.0.1",
-                      openFileLimit: Int? = nil) async throws -> RelayProcess {
+                      openFileLimit: Int? = nil, cpus: String? = nil) async throws -> RelayProcess {
         var lastError: (any Error)?
         let arguments = try arguments + storageArguments(arguments)
         for _ in 0..<5 {
             let relay = RelayProcess(port: try freePort(), publicHost: publicHost, dataDirectory: directory.sub("relay-data"),
-                                     logDirectory: directory.path, arguments: arguments, openFileLimit: openFileLimit)
+                                     logDirectory: directory.path, arguments: arguments, openFileLimit: openFileLimit, cpus: cpus)
             do {
                 try await relay.launch()
                 return relay
@@ -145,14 +150,12 @@ final class RelayProcess: @unchecked Sendable {
         let process = Process()
         let relayArguments = ["serve", "--listen", listen, "--data", dataDirectory, "--log-level", "info"]
             + (publicHost == "127.0.0.1" ? [] : ["--name", name]) + arguments
-        if let openFileLimit {
-            // prlimit sets the limit and executes the relay in its place (same process id).
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            process.arguments = ["--nofile=\(openFileLimit):\(openFileLimit)", "--", binary] + relayArguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = relayArguments
-        }
+        // prlimit and taskset set the limit or the CPUs and execute the relay in their place (same process id).
+        var command = [binary] + relayArguments
+        if let cpus { command = ["/usr/bin/taskset", "-c", cpus] + command }
+        if let openFileLimit { command = ["/usr/bin/prlimit", "--nofile=\(openFileLimit):\(openFileLimit)", "--"] + command }
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)
