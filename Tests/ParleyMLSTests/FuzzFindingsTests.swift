@@ -25,4 +25,22 @@ import Testing
         let tree = try #require(try? RatchetTree(suite: .x25519AES128GCM, encoded: groupInfo.extensions.first { $0.extensionType == ExtensionType.ratchetTree }!.data))
         #expect(tree.leaf(1 << 31) == nil && tree.leaf(UInt32.max) == nil)
     }
+
+    /// mls-group-state: a stored state whose own leaf index is 2^31 or more made the restore compute
+    /// 2 × my_leaf in UInt32 and trap.
+    @Test func aStoredLeafIndexPastTheTreeIsRefused() throws {
+        let alice = try TestClient(suite: .x25519AES128GCM, name: "alice")
+        let group = try alice.create()
+        let state = group.serialized().unprotectedBytes
+        // uint8 format; uint16 suite; GroupContext; opaque ratchet_tree<V>; uint32 my_leaf; …
+        var w = TLSWriter()
+        w.writeOpaque(group.tree.encoded)
+        let offset = 3 + group.context.tlsEncoded.count + w.bytes.count
+        #expect(Array(state[offset..<(offset + 4)]) == [0, 0, 0, 0], "my_leaf is where the format says")
+        for leaf: [UInt8] in [[0x80, 0, 0, 0], [0xff, 0xff, 0xff, 0xff], [0, 0, 0, 1]] {
+            var damaged = state
+            damaged.replaceSubrange(offset..<(offset + 4), with: leaf)
+            #expect(throws: MLSError.self) { try Group(serialized: SecretBytes(damaged)) }
+        }
+    }
 }
