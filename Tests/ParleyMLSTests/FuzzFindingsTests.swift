@@ -43,4 +43,24 @@ import Testing
             #expect(throws: MLSError.self) { try Group(serialized: SecretBytes(damaged)) }
         }
     }
+
+    /// mls-group-state: the secret tree of a stored state, with 2^31 leaves, made the node-index check
+    /// compute 2 × leaf_count in UInt32 and trap. Its largest node index is 2^32 − 2.
+    @Test func aStoredSecretTreeOfTwoToTheThirtyOneLeavesDoesNotTrap() throws {
+        func secretTree(node: UInt32) throws(MLSError) -> SecretTree {
+            var w = TLSWriter()
+            w.writeUInt32(1 << 31)
+            w.writeVector { w in
+                w.writeUInt32(node)
+                w.writeOpaque([UInt8](repeating: 7, count: 32))
+            }
+            w.writeVector { _ in }
+            var r = TLSReader(w.bytes)
+            let tree = try SecretTree(suite: .x25519AES128GCM, from: &r)
+            try r.finish()
+            return tree
+        }
+        #expect(try secretTree(node: UInt32.max - 1).leafCount == 1 << 31)
+        #expect(throws: MLSError.invalidValue("secret tree node")) { try secretTree(node: UInt32.max) }
+    }
 }
