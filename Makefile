@@ -106,6 +106,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_SHORT_SECONDS ?= 8
 FUZZ_TARGETS := envelope sealed-content sender-certificate ratchet-messages device-list prekey-bundle provisioning \
   attachment-pointer content relay-json json-rpc config theme store-records
+# MLS (issue #21); mls-welcome, mls-key-package and mls-group-process read the IETF vectors in ../shared/vectors/mls.
+FUZZ_TARGETS += mls-message mls-key-package mls-welcome mls-group-info mls-ratchet-tree mls-group-state mls-group-process
 FUZZ_OPTIONS := -malloc_limit_mb=1 -rss_limit_mb=2048 -max_len=8192 -timeout=10 -print_final_stats=1
 FUZZ_ENV := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
 

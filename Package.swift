@@ -190,6 +190,7 @@ if Context.environment["PARLEY_FUZZ"] == "1" {
             name: "ParleyFuzz",
             dependencies: [
                 "CFuzzerDriver", "ParleyProtocol", "ParleyCrypto", "ParleyRelayAPI", "ParleyHeadless", "ParleyTUI", "ParleyStore",
+                "ParleyMLS",
             ],
             path: "Sources/Fuzz/ParleyFuzz",
             swiftSettings: [.unsafeFlags(sanitize)],

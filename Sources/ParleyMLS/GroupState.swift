@@ -77,6 +77,8 @@ extension Group {
         guard context.cipherSuite == suite.id else { throw .invalidValue("group state suite") }
         let tree = try RatchetTree(suite: suite, encoded: r.readOpaque())
         let myLeaf = try r.readUInt32()
+        // Its node, 2 × my_leaf, must be a UInt32 (a removed member's leaf may lie past its truncated tree).
+        guard myLeaf <= UInt32.max / 2 else { throw .invalidValue("group state leaf index") }
         let interim = try r.readOpaque()
         let active = try r.readUInt8() == 1
         let signatureKey = try r.readOptional { (r: inout TLSReader) throws(MLSError) in try SignaturePrivateKey(seed: readSecret(&r)) }

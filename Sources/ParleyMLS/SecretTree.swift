@@ -209,7 +209,8 @@ extension SecretTree {
         guard leafCount > 0, leafCount.nonzeroBitCount == 1 else { throw .invalidValue("secret tree size") }
         var nodes: [UInt32: SecretBytes] = [:]
         for (node, secret) in try reader.readVector({ (r: inout TLSReader) throws(MLSError) in (try r.readUInt32(), try readSecret(&r)) }) {
-            guard node < 2 * leafCount - 1 else { throw .invalidValue("secret tree node") }
+            // In UInt64: a tree of 2^31 leaves has 2^32 − 1 nodes, and 2 × 2^31 overflows a UInt32.
+            guard UInt64(node) < 2 * UInt64(leafCount) - 1 else { throw .invalidValue("secret tree node") }
             nodes[node] = secret
         }
         nodeSecrets = nodes

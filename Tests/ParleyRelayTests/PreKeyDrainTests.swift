@@ -18,16 +18,25 @@ struct PreKeyDrainTests {
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let raw = RawHTTP(relay), path = bundlePath(await alice.address)
             var bundles: [PreKeyBundle] = []
+            // The device's budget is a burst of 20 refilled at one a 30 s (RelayConfiguration.bundleRatePerDevice),
+            // on the relay's clock: what may be served is bounded by the burst plus what refilled in the time
+            // the fetches took, measured around them (a loaded machine has taken over 30 s for the 40).
+            let started = ContinuousClock.now
             for _ in 0..<40 {
                 let answer = try await raw.request(.GET, path)
                 #expect(answer.status == 200)
                 bundles.append(try PreKeyBundle(decoding: try answer.decode(BundleResponse.self).bundle.bytes))
             }
+            let elapsed = (ContinuousClock.now - started) / .seconds(1)
+            let allowed = 20 + Int(elapsed / 30) + 1
             let withOneTimeKey = bundles.filter { $0.oneTimePreKeyId != 0 }.count
-            #expect(withOneTimeKey <= 21 && bundles.suffix(10).allSatisfy { $0.oneTimePreKeyId == 0 && $0.pqKind == .lastResort },
-                    "\(withOneTimeKey) of 40 bundles took a one-time prekey")
+            let withoutOneTimeKey = bundles.filter { $0.oneTimePreKeyId == 0 }
+            #expect(withOneTimeKey <= allowed && withoutOneTimeKey.allSatisfy { $0.pqKind == .lastResort },
+                    "\(withOneTimeKey) of 40 bundles took a one-time prekey in \(elapsed) s")
+            // The burst is whole at the first fetch; past it the device's budget, not a refusal, decides.
+            #expect(bundles.prefix(20).allSatisfy { $0.oneTimePreKeyId != 0 }, "the burst of 20 each took a one-time prekey")
             let count = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay)).preKeyCount(token: try await alice.token())
-            #expect(count.oneTimePreKeys >= LocalPreKeys.defaultOneTimeCount - 21, "\(count)")
+            #expect(count.oneTimePreKeys >= LocalPreKeys.defaultOneTimeCount - allowed, "\(count)")
         }
     }
 

@@ -18,6 +18,8 @@ import Glibc
             exit(2)
         }
         FuzzTarget.selected = target
+        // The MLS fixture reads a vector file of more than a megabyte: before libFuzzer's -malloc_limit_mb applies.
+        if arguments[1].hasPrefix("mls-") { _ = MLSFuzzFixture.shared }
         // libFuzzer sees the program name and everything after the target name.
         var argc = CInt(arguments.count - 1)
         let argv = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: arguments.count)

@@ -130,6 +130,8 @@ enum Seeds {
         try seed("store-records", "known-account", [4] + known.serialized())
         try seed("store-records", "prekeys", [7] + LocalPreKeys.generate(oneTime: 2).serialized())
 
+        try MLSSeeds.write(seed)
+
         print("wrote \(written) seeds into \(directory)")
     }
 }

@@ -27,7 +27,7 @@ enum FuzzTarget {
         "config": config,
         "theme": theme,
         "store-records": storeRecords,
-    ]
+    ].merging(mls) { first, _ in first }
 
     /// The device identity envelopes and provisioning messages are opened with: Bob's from the protocol
     /// vectors (Tests/vectors/protocol-v1.json), so that the vectors' sealed envelope opens.

@@ -59,8 +59,10 @@ public struct RatchetTree: Sendable {
         Int(index) < store.count ? store[Int(index)] : nil
     }
 
+    /// Nil for a blank leaf and for any index past the tree: indices come from peers (a GroupInfo's signer,
+    /// a sender), and 2 × an index of 2^31 or more does not fit a UInt32.
     public func leaf(_ leafIndex: UInt32) -> LeafNode? {
-        node(2 * leafIndex)?.leafNode
+        leafIndex < leafCount ? node(2 * leafIndex)?.leafNode : nil
     }
 
     public func parentNode(_ index: UInt32) -> ParentNode? {
