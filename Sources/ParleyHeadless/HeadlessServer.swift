@@ -13,9 +13,9 @@ public final class HeadlessServer: Sendable {
     static let sweepInterval: Duration = .seconds(2)
 
     public init(engine: Engine) async {
-        let account = await engine.account.address
+        let account = engine.ownAddress
         context = HeadlessContext(engine: engine, hub: NotificationHub(store: engine, account: account), account: account)
-        dispatcher = RPCDispatcher(methods: HeadlessMethods.table, context: context, account: account)
+        dispatcher = RPCDispatcher(methods: HeadlessMethods.table, context: context, account: account.description)
     }
 
     /// Runs the engine side until cancelled: the push connection, events into the hub, the sweep.

@@ -36,7 +36,7 @@ struct DaemonCommand: AsyncParsableCommand {
         if !stdio || socket != nil {
             let path: String
             do {
-                path = try socket ?? UnixSocketListener.defaultPath(account: account)
+                path = try socket ?? UnixSocketListener.defaultPath(account: account.description)
                 listener = try UnixSocketListener(path: path)
             } catch { throw ValidationError("\(error)") }
             note("parley daemon: \(account) listening on \(path)")

@@ -36,7 +36,7 @@ struct DeliveryAccessTests {
             #expect(try bob.store.deliveryAccessKey(of: aliceAddress) == (try alice.store.deliveryAccessKey()))
 
             let raw = RawHTTP(relay)
-            let path = raw.messagesPath(bobAddress)
+            let path = raw.messagesPath(bobAddress.description)
             let send = await junk(to: bob)
             #expect(try await raw.request(.POST, path, json: send).status == 401, "neither key nor token")
             #expect(try await raw.request(.POST, path, json: send, headers: [(DeliveryAccess.header, Data(DeliveryAccess.newKey()).base64EncodedString())]).status == 401,
@@ -65,7 +65,7 @@ struct DeliveryAccessTests {
             let raw = RawHTTP(relay)
             let send = await junk(to: bob)
             var statuses: [Int] = []
-            for _ in 0..<20 { statuses.append(try await raw.request(.POST, raw.messagesPath(bobAddress), json: send).status) }
+            for _ in 0..<20 { statuses.append(try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: send).status) }
             #expect(statuses.filter { $0 == 204 }.count <= 7, "\(statuses)")
             #expect(statuses.suffix(10).allSatisfy { $0 == 429 }, "\(statuses)")
 
@@ -94,11 +94,11 @@ struct DeliveryAccessTests {
             let aliceToken = try await alice.token(), bobToken = try await bob.token()
             // Alice's twenty messages to Bob spend her budget; twenty more, to Carol, are refused though
             // Carol's budget is whole, as Bob's own twenty to Carol show.
-            let first = try await raw.request(.POST, raw.messagesPath(bobAddress), json: toBob, token: aliceToken)
-            let second = try await raw.request(.POST, raw.messagesPath(carolAddress), json: toCarol, token: aliceToken)
+            let first = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: toBob, token: aliceToken)
+            let second = try await raw.request(.POST, raw.messagesPath(carolAddress.description), json: toCarol, token: aliceToken)
             #expect(first.status == 204, "\(first.text)")
             #expect(second.status == 429, "\(second.text)")
-            let byBob = try await raw.request(.POST, raw.messagesPath(carolAddress), json: toCarol, token: bobToken)
+            let byBob = try await raw.request(.POST, raw.messagesPath(carolAddress.description), json: toCarol, token: bobToken)
             #expect(byBob.status == 204, "\(byBob.text)")
         }
     }
