@@ -94,11 +94,11 @@ struct HeadlessBenchmarks {
             let subscriber = try SoakSubscriber(socket: socket)
             subscriber.subscribe()
             let started = Measure.now()
-            try await Self.stream(warmUp, from: sender, to: botAddress, offset: 0)
+            try await Self.stream(warmUp, from: sender, to: try AccountAddress(botAddress), offset: 0)
             try await subscriber.wait(for: warmUp)
             let rssStart = Self.rssKB(of: daemon)
             let streamed = Measure.now()
-            try await Self.stream(soakMessages, from: sender, to: botAddress, offset: warmUp)
+            try await Self.stream(soakMessages, from: sender, to: try AccountAddress(botAddress), offset: warmUp)
             try await subscriber.wait(for: warmUp + soakMessages)
             let seconds = Double(Measure.now() - streamed) / 1e9
             let rssEnd = Self.rssKB(of: daemon)
@@ -124,7 +124,7 @@ struct HeadlessBenchmarks {
     }
 
     /// Sends `count` messages, at most `window` in flight (the engine batches concurrent sends).
-    static func stream(_ count: Int, from sender: Engine, to peer: String, offset: Int, window: Int = 128) async throws {
+    static func stream(_ count: Int, from sender: Engine, to peer: AccountAddress, offset: Int, window: Int = 128) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<count {
                 if i >= window { try await group.next() }

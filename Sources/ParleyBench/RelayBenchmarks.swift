@@ -230,7 +230,7 @@ final class BenchWorld: @unchecked Sendable {
     let relayName: String
     let bob: Engine
     let senders: [Engine]
-    private let bobAddress: String
+    private let bobAddress: AccountAddress
     private let relayTask: Task<Void, any Error>
     private var connectionTasks: [Task<Void, Never>] = []
     private var eventTask: Task<Void, Never>?
@@ -242,7 +242,7 @@ final class BenchWorld: @unchecked Sendable {
         self.bob = bob
         self.senders = senders
         self.relayTask = relayTask
-        bobAddress = "bob@" + relayName
+        bobAddress = bob.ownAddress
     }
 
     static func start(directory: String, senders count: Int) async throws -> BenchWorld {

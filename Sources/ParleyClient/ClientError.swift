@@ -14,8 +14,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case insecureTransport(host: String)
     case noAccount
     case accountExists(String)
-    case unknownContact(String)
-    case identityChanged(String)
+    case unknownContact(AccountAddress)
+    case identityChanged(AccountAddress)
     case invalidAddress(String)
     case malformedResponse(String)
     /// A local file could not be read or written (attachments).
@@ -23,7 +23,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case noAttachment
     case unknownDevice(UInt32)
     case timedOut(String)
-    case deviceRevoked(address: String, deviceId: UInt32)
+    case deviceRevoked(DeviceAddress)
     /// A message longer than one envelope may be: `bytes` of text where at most `limit` fit.
     case messageTooLarge(bytes: Int, limit: Int)
     /// The relay answered 507: it is short of disk space, or (`mailboxFull`) the recipient's mailbox is full.
@@ -42,10 +42,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .insecureTransport(let host): "refusing plain http to \(host), which is not a loopback address (pass --insecure to allow it)"
         case .noAccount: "no account here yet; run `parley init NAME@HOST:PORT` first"
         case .accountExists(let store): "this home already holds an account (\(store)); choose another --home"
-        case .unknownContact(let address):
-            (try? AccountAddress(address)) == nil
-                ? "'\(address)' is not a contact's address (NAME@HOST[:PORT]); `parley contacts` lists them"
-                : "\(address) is not a contact; add it with `parley add-contact \(address)`"
+        case .unknownContact(let address): "\(address) is not a contact; add it with `parley add-contact \(address)`"
         case .identityChanged(let address): "the identity key of \(address) has changed; sending stops until you verify or accept the new key"
         case .invalidAddress(let detail): detail
         case .malformedResponse(let detail): "the relay sent a malformed response: \(detail)"
@@ -62,7 +59,7 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
         case .homeInUse(let holder):
             "parley is already running on this home (\(holder ?? "another process")); use that one, or quit it first"
-        case .deviceRevoked(let address, let id): "this device (#\(id)) is no longer a device of \(address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
+        case .deviceRevoked(let device): "this device (#\(device.deviceId)) is no longer a device of \(device.address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"
         }
     }
 

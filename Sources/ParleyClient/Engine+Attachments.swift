@@ -19,14 +19,14 @@ extension Engine {
     /// Encrypts and uploads the file at `path`, then sends the pointer (with an optional caption) to every
     /// device of `peer`. Nothing is sent if the file cannot be read or the upload fails.
     @discardableResult
-    public func sendAttachment(file path: String, to peer: String, caption: String? = nil,
+    public func sendAttachment(file path: String, to peer: AccountAddress, caption: String? = nil,
                                replyTo: [UInt8]? = nil) async throws -> MessageRecord {
         let fileName = (path as NSString).lastPathComponent, contentType = Self.contentType(forFileName: path)
         // A caption too long for the message is refused before the file is read or uploaded (the slot id
         // here is longer than any the relay gives, so what passes now passes once the real one is known).
         let stand = AttachmentPointer(id: String(repeating: "0", count: 64), key: [UInt8](repeating: 0, count: 32), size: 0,
                                       digest: [UInt8](repeating: 0, count: 32), fileName: fileName, contentType: contentType)
-        try checkFits(Content(messageId: Content.newMessageId(), sentAt: 0, destination: peer,
+        try checkFits(Content(messageId: Content.newMessageId(), sentAt: 0, conversation: .direct(peer),
                               body: .message(text: caption ?? "", replyTo: replyTo, attachment: stand)))
         let plaintext = try Self.readAttachment(path)
         let pointer = try await upload(plaintext, fileName: fileName, contentType: contentType)
@@ -48,7 +48,7 @@ extension Engine {
     /// chunk, size) before anything is returned.
     public func attachmentBytes(of record: MessageRecord) async throws -> [UInt8] {
         guard let pointer = record.attachment else { throw ClientError.noAttachment }
-        let blob = try await peerRelay(for: record.sender.address).downloadAttachment(id: pointer.id, maxBytes: Self.downloadLimit(pointer))
+        let blob = try await peerRelay(for: try record.sender.account).downloadAttachment(id: pointer.id, maxBytes: Self.downloadLimit(pointer))
         return try AttachmentCipher.open(blob, pointer: pointer)
     }
 

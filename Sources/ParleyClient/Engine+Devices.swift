@@ -48,8 +48,8 @@ extension Engine {
     /// device's id.
     public func linkDevice(_ code: LinkCode, name: String? = nil,
                            historyPerConversation: Int = 0) async throws -> (deviceId: UInt32, transferred: LinkTransfer.Summary) {
-        guard code.relay == AccountAddressParts.relay(of: account.address) else {
-            throw ClientError.invalidAddress("that link code is for the relay \(code.relay), but this account lives on \(AccountAddressParts.relay(of: account.address) ?? "?")")
+        guard code.relay == ownAddress.relay else {
+            throw ClientError.invalidAddress("that link code is for the relay \(code.relay), but this account lives on \(ownAddress.relay)")
         }
         do { try await refreshOwnDeviceList() } catch ClientError.network {}
         guard !account.deviceList.devices.contains(where: { $0.identityKey == code.deviceKey }) else {

@@ -5,7 +5,7 @@ extension Engine {
     /// account key). Nothing is stored: looking someone up does not make them a contact.
     public func isRegistered(_ address: AccountAddress) async throws -> Bool {
         do {
-            _ = try await publishedDeviceList(of: address.description)
+            _ = try await publishedDeviceList(of: address)
             return true
         } catch ClientError.relay(status: 404, _, _) {
             return false

@@ -17,10 +17,10 @@ public enum TrustPolicy: String, Sendable, CaseIterable {
 /// Verification, trust decisions, and the notices that make identity and device changes visible.
 extension Engine {
     /// The safety number with `peer`: 60 digits, and the scannable payload (local = this account).
-    public func safetyNumber(with peer: String) throws -> (digits: String, scannable: [UInt8]) {
+    public func safetyNumber(with peer: AccountAddress) throws -> (digits: String, scannable: [UInt8]) {
         guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         let localKey = SafetyNumber.accountKey(account.accountKey.publicKey), localId = SafetyNumber.accountId(account.address)
-        let remoteKey = SafetyNumber.accountKey(contact.account.accountKey), remoteId = SafetyNumber.accountId(peer)
+        let remoteKey = SafetyNumber.accountKey(contact.account.accountKey), remoteId = SafetyNumber.accountId(peer.description)
         let local = SafetyNumber.partyHash(key: localKey, id: localId)
         let remote = SafetyNumber.partyHash(key: remoteKey, id: remoteId)
         let digits = [SafetyNumber.digits(of: local), SafetyNumber.digits(of: remote)].sorted().joined()
@@ -35,7 +35,7 @@ extension Engine {
     }
 
     /// Compares the peer's 60 digits (spaces ignored) with ours; on a match the contact becomes verified.
-    public func verify(_ peer: String, digits: String) async throws -> VerificationOutcome {
+    public func verify(_ peer: AccountAddress, digits: String) async throws -> VerificationOutcome {
         let typed = digits.filter { !$0.isWhitespace }
         guard typed.count == 60, typed.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .malformed }
         let ours = try safetyNumber(with: peer).digits
@@ -45,10 +45,10 @@ extension Engine {
     }
 
     /// Compares a scanned code (the peer's scannable payload) with ours.
-    public func verify(_ peer: String, scanned: [UInt8]) async throws -> VerificationOutcome {
+    public func verify(_ peer: AccountAddress, scanned: [UInt8]) async throws -> VerificationOutcome {
         guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         let local = SafetyNumber.partyHash(key: SafetyNumber.accountKey(account.accountKey.publicKey), id: SafetyNumber.accountId(account.address))
-        let remote = SafetyNumber.partyHash(key: SafetyNumber.accountKey(contact.account.accountKey), id: SafetyNumber.accountId(peer))
+        let remote = SafetyNumber.partyHash(key: SafetyNumber.accountKey(contact.account.accountKey), id: SafetyNumber.accountId(peer.description))
         switch SafetyNumber.compare(scanned: scanned, version: SafetyNumber.scannableVersion, localHash: local, remoteHash: remote) {
         case .match:
             try await setTrust(.verified, for: peer)
@@ -60,20 +60,20 @@ extension Engine {
     }
 
     /// Accepts the contact's current key without verifying it (clears `changed` and `untrusted`).
-    public func trust(_ peer: String) async throws {
+    public func trust(_ peer: AccountAddress) async throws {
         try await setTrust(.unverified, for: peer)
     }
 
     /// Records the decision, writes it into the conversation, and tells this account's other devices
     /// (PROTOCOL.md §12, type 0x05), which apply it if they know the same key.
-    private func setTrust(_ state: TrustState, for peer: String) async throws {
+    private func setTrust(_ state: TrustState, for peer: AccountAddress) async throws {
         guard let contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         guard contact.trust != state else { return }
         try record(state, for: contact, elsewhere: false)
         guard account.deviceList.devices.count > 1 else { return }
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: account.address,
-                              body: .trustDecision(address: peer, accountKey: contact.account.accountKey.bytes, state: state.rawValue))
-        try await send(content, to: account.address)
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(ownAddress),
+                              body: .trustDecision(address: peer.description, accountKey: contact.account.accountKey.bytes, state: state.rawValue))
+        try await send(content, to: ownAddress)
     }
 
     private func record(_ state: TrustState, for contact: Contact, elsewhere: Bool) throws {
@@ -92,7 +92,7 @@ extension Engine {
 
     /// A trust decision from another device of this account: applied only when it is about the key this
     /// device knows for the contact (a decision about an older or newer key is not this key's decision).
-    func applyTrustDecision(address: String, accountKey: [UInt8], state: UInt8) throws -> EngineEvent? {
+    func applyTrustDecision(address: AccountAddress, accountKey: [UInt8], state: UInt8) throws -> EngineEvent? {
         guard let decided = TrustState(rawValue: state), let contact = try store.contact(address),
               contact.account.accountKey.bytes == accountKey, contact.trust != decided else { return nil }
         try record(decided, for: contact, elsewhere: true)
@@ -105,23 +105,22 @@ extension Engine {
     public func markRead(_ conversation: ConversationId, sendReadReceipts: Bool = true) async throws -> Int {
         let peer = Self.recipient(of: conversation)
         let unread = try store.unreadMessages(in: conversation)
-        let author = try AccountAddress(peer)
         guard !unread.isEmpty else { return 0 }
         let ids = unread.map(\.clientMessageId)
-        try store.advanceState(ofMessagesSentBy: author, ids: ids, to: .seen)
+        try store.advanceState(ofMessagesSentBy: peer, ids: ids, to: .seen)
         let receipt = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation,
                               body: .receipt(read: true, messageIds: ids))
         if sendReadReceipts, try store.contact(peer)?.trust.allowsSending == true {
             try await send(receipt, to: peer)      // the peer's devices and this account's other devices
         } else if account.deviceList.devices.count > 1 {
-            try await send(receipt, to: account.address)
+            try await send(receipt, to: ownAddress)
         }
         return unread.count
     }
 
     /// Takes in a signed device list fetched from `address`'s relay: a device-list change is recorded in
     /// the conversation (a burst of additions flagged), and a new account key goes through the trust policy.
-    func learn(_ list: SignedDeviceList, for address: String) async throws {
+    func learn(_ list: SignedDeviceList, for address: AccountAddress) async throws {
         guard var contact = try store.contact(address) else {
             let trust: TrustState = trustPolicy == .never ? .untrusted : .unverified
             try store.saveContact(Contact(address: address, account: KnownAccount(accountKey: list.accountKey, deviceList: list), trust: trust))
@@ -129,7 +128,7 @@ extension Engine {
         }
         if contact.account.accountKey != list.accountKey {
             let before = contact.trust
-            try await manager.replaceIdentity(list, for: address)
+            try await manager.replaceIdentity(list, for: address.description)
             contact = try store.contact(address) ?? contact
             // Under on-first-use only an accepted, unverified key is replaced without stopping; a verified
             // key, or one whose earlier change the user has not decided on yet, keeps sending stopped.
@@ -147,7 +146,7 @@ extension Engine {
             return
         }
         let old = contact.account.deviceList
-        try await manager.updateDeviceListIfNewer(list, for: address)
+        try await manager.updateDeviceListIfNewer(list, for: address.description)
         guard let old, list.version > old.version else { return }
         let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.deviceId, $0.identityKey) })
         let after = Dictionary(uniqueKeysWithValues: list.devices.map { ($0.deviceId, $0.identityKey) })
@@ -168,9 +167,9 @@ extension Engine {
     static let suspiciousDeviceBurst = 3
 
     /// Writes a system notice into the conversation with `peer`.
-    func notice(_ text: String, in peer: String) throws {
+    func notice(_ text: String, in peer: AccountAddress) throws {
         let now = clock.nowMilliseconds()
-        try store.insertMessages([MessageRecord(conversation: try Self.direct(peer), direction: .system, sender: DeviceAddress(address: peer, deviceId: 0),
+        try store.insertMessages([MessageRecord(conversation: .direct(peer), direction: .system, sender: DeviceAddress(address: peer.description, deviceId: 0),
                                                 clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now, text: text,
                                                 state: .received)])
     }

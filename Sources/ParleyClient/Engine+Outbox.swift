@@ -42,7 +42,7 @@ extension Engine {
     private func runOutboxDrain() async throws {
         var attempts: [[UInt8]: Int] = [:]
         var alone: Set<[UInt8]> = []
-        var stopped: String?
+        var stopped: AccountAddress?
         do {
             while true {
                 var entries = try store.outboxEntries(limit: Self.outboxRound)
@@ -84,7 +84,7 @@ extension Engine {
         /// Groups of each batch not dealt with yet: a round cut short by an error (the relay unreachable)
         /// has not finished their batches, whose sends must get that error rather than a success.
         var open: [[UInt8]: Int] = [:]
-        var stopped: [[UInt8]: String] = [:]
+        var stopped: [[UInt8]: AccountAddress] = [:]
         /// Batches the relay refused for good (see `ClientError.isPermanentRefusal`), with its answer.
         var refused: [[UInt8]: ClientError] = [:]
     }
@@ -95,7 +95,7 @@ extension Engine {
     /// A batch the relay refuses for good is given up (failed), so it never holds back the ones after it;
     /// when it shared its request with others, each of them goes again in a request of its own (`alone`).
     private func post(_ entries: [OutboxEntry], round: inout OutboxRound, attempts: inout [[UInt8]: Int],
-                      alone: inout Set<[UInt8]>, stopped: inout String?) async throws {
+                      alone: inout Set<[UInt8]>, stopped: inout AccountAddress?) async throws {
         var groups: [[OutboxEntry]] = []
         var index: [GroupKey: Int] = [:]
         for entry in entries {
@@ -110,15 +110,16 @@ extension Engine {
         // Requests to different accounts go out at once (the relay commits them together); those to one
         // account one after another, in outbox order.
         let requests = Self.requests(of: groups, alone: alone)
-        var lists: [String: SignedDeviceList?] = [:]
+        var lists: [AccountAddress: SignedDeviceList?] = [:]
         var calls: [PreparedSend] = []
         for request in requests {
-            let address = request[0][0].envelope.recipient.address
+            // One account per request (`requests(of:)`): its devices' keys come from its device list.
+            let address = try request[0][0].envelope.recipient.account
+            if lists[address] == nil { lists[address] = try deviceList(of: address) }
             var messages: [OutgoingMessage] = []
             for entry in request.joined() {
                 let recipient = entry.envelope.recipient
-                if lists[recipient.address] == nil { lists[recipient.address] = try deviceList(of: recipient.address) }
-                let key = lists[recipient.address]??.device(recipient.deviceId)?.identityKey.bytes ?? []
+                let key = lists[address]??.device(recipient.deviceId)?.identityKey.bytes ?? []
                 messages.append(OutgoingMessage(deviceId: recipient.deviceId, deviceKey: Base64Bytes(key),
                                                 envelope: Base64Bytes(entry.envelope.envelope)))
             }
@@ -129,7 +130,7 @@ extension Engine {
         let outcomes = await Self.perform(calls)
         var firstError: (any Error)?
         for ((request, outcome), call) in zip(zip(requests, outcomes), calls) {
-            let address = request[0][0].envelope.recipient.address
+            let address = call.address
             switch outcome {
             case .failed(ClientError.relay(status: 401, let code, let message)):
                 if call.accessKey != nil {
@@ -148,7 +149,7 @@ extension Engine {
                     round.open[group[0].envelope.batch]! -= 1
                     // Copies to this account's own devices do not make a message sent, but a note to self
                     // has no other recipient.
-                    if address != account.address || Self.isNoteToSelf(group[0], of: address) { round.sent.append(group[0].envelope.batch) }
+                    if address != ownAddress || Self.isNoteToSelf(group[0], of: address) { round.sent.append(group[0].envelope.batch) }
                 }
             case .failed(ClientError.deviceMismatch):
                 do {
@@ -176,12 +177,12 @@ extension Engine {
     }
 
     /// Whether `entry` carries a content whose conversation is this account's own (a note to self).
-    private static func isNoteToSelf(_ entry: OutboxEntry, of ownAddress: String) -> Bool {
-        (try? Content(decoding: entry.content))?.destination == ownAddress
+    private static func isNoteToSelf(_ entry: OutboxEntry, of ownAddress: AccountAddress) -> Bool {
+        (try? Content(decoding: entry.content))?.destination == ownAddress.description
     }
 
     private struct PreparedSend: Sendable {
-        let address: String
+        let address: AccountAddress
         let request: SendRequest
         let token: String?
         let accessKey: [UInt8]?
@@ -192,10 +193,10 @@ extension Engine {
     /// own devices with this device's token; to a contact, sealed with the delivery access key it gave us;
     /// without that key, with this device's token to an account on this device's own relay (which charges
     /// the sender), and with neither to another relay (whose small budget for strangers pays).
-    private func credentials(for address: String) async throws -> (token: String?, accessKey: [UInt8]?) {
-        if address == account.address { return (try await sessionToken(), nil) }
+    private func credentials(for address: AccountAddress) async throws -> (token: String?, accessKey: [UInt8]?) {
+        if address == ownAddress { return (try await sessionToken(), nil) }
         if let key = try store.deliveryAccessKey(of: address) { return (nil, key) }
-        if AccountAddressParts.relay(of: address) == AccountAddressParts.relay(of: account.address) { return (try await sessionToken(), nil) }
+        if address.relay == ownAddress.relay { return (try await sessionToken(), nil) }
         return (nil, nil)
     }
 
@@ -209,7 +210,7 @@ extension Engine {
     /// Posts the sends, accounts in parallel, each account's sends in order; after a send fails, the
     /// account's later ones wait in the outbox for the next round, so they never overtake it.
     private static func perform(_ calls: [PreparedSend]) async -> [SendOutcome] {
-        var byAddress: [String: [Int]] = [:]
+        var byAddress: [AccountAddress: [Int]] = [:]
         for (i, call) in calls.enumerated() { byAddress[call.address, default: []].append(i) }
         var outcomes = [SendOutcome](repeating: .skipped, count: calls.count)
         // One account (the usual case): no task group to hop through.
@@ -230,7 +231,7 @@ extension Engine {
         for i in indices {
             let call = calls[i]
             do {
-                try await call.relay.send(call.request, to: call.address, token: call.token, accessKey: call.accessKey)
+                try await call.relay.send(call.request, to: call.address.description, token: call.token, accessKey: call.accessKey)
                 done.append((i, .sent))
             } catch {
                 done.append((i, .failed(error)))
@@ -272,9 +273,9 @@ extension Engine {
     /// The relay refused a batch because the recipient's device list changed (the list is refreshed):
     /// encrypts it again for the new list, or gives up on it after three tries or when the contact's new
     /// key is not trusted.
-    private func reencrypt(_ group: [OutboxEntry], attempts: inout [[UInt8]: Int], round: inout OutboxRound, stopped: inout String?) async throws {
+    private func reencrypt(_ group: [OutboxEntry], attempts: inout [[UInt8]: Int], round: inout OutboxRound, stopped: inout AccountAddress?) async throws {
         let first = group[0]
-        let address = first.envelope.recipient.address
+        let address = try first.envelope.recipient.account
         let tries = attempts[first.envelope.batch, default: 0] + 1
         attempts[first.envelope.batch] = tries
         guard tries <= 3, let content = try? Content(decoding: first.content) else {
@@ -286,14 +287,14 @@ extension Engine {
         try store.removeFromOutbox(group.map(\.id))
         // The refreshed list may carry a new account key the trust policy did not accept (a verified
         // contact's key changed): nothing is encrypted to it until the user verifies or trusts it.
-        if address != account.address, try store.contact(address)?.trust.allowsSending == false {
+        if address != ownAddress, try store.contact(address)?.trust.allowsSending == false {
             round.failed.append(first.envelope.batch)
             round.stopped[first.envelope.batch] = address
             round.open[first.envelope.batch]! -= 1
             stopped = address
             return
         }
-        _ = try await manager.send(content, to: address, includeOwnDevices: false)
+        _ = try await manager.send(content, to: address.description, includeOwnDevices: false)
         round.reencrypted.insert(first.envelope.batch)
         round.open[first.envelope.batch]! -= 1
     }

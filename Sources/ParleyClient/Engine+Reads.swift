@@ -7,7 +7,7 @@ import ParleyStore
 extension Engine {
     public nonisolated func contacts() throws(StoreError) -> [Contact] { try store.contacts() }
 
-    public nonisolated func contact(_ address: String) throws(StoreError) -> Contact? { try store.contact(address) }
+    public nonisolated func contact(_ address: AccountAddress) throws(StoreError) -> Contact? { try store.contact(address) }
 
     /// The conversations that hold messages, most recent first.
     public nonisolated func conversations() throws(StoreError) -> [ConversationId] { try store.conversations() }

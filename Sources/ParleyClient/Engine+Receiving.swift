@@ -93,7 +93,7 @@ extension Engine {
         guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
-        let store = self.store, ownAddress = try self.ownAddress, now = clock.nowMilliseconds()
+        let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
@@ -110,7 +110,7 @@ extension Engine {
             case is UnknownSenderAccount, ProtocolError.unknownDevice:
                 // A device of a contact or of this account that this device's copy of the list lacks yet.
                 oneByOne.append((index, envelope, time))
-            case ProtocolError.identityChanged(let address) where address != account.address:
+            case ProtocolError.identityChanged(let address) where address != ownAddress.description:
                 oneByOne.append((index, envelope, time))
             default:
                 // Never a silent drop: the failure is recorded in history (or, for what anyone could have sent,
@@ -147,20 +147,20 @@ extension Engine {
         // use), never from the certificate, which anyone can sign for any address; a certificate with
         // another key is then an identity change and is refused. While that relay cannot be reached the
         // envelope is held, unopened: nothing is decrypted, no contact is saved.
-        if let sender = try? SealedSender.open(envelope, identity: account.device).certificate.address,
-           sender != account.address, try store.contact(sender) == nil {
+        if let text = try? SealedSender.open(envelope, identity: account.device).certificate.address,
+           let sender = try? AccountAddress(text), sender != ownAddress, try store.contact(sender) == nil {
             do { try await refreshDeviceList(sender) } catch ClientError.network { throw UnverifiedSender(address: sender) }
         }
         do {
             _ = try await manager.receive(envelope, receivedAt: receivedAt)
         } catch ProtocolError.unknownDevice(let address, _) {
             // Also this account's own list: a device linked elsewhere writes before this one has seen it.
-            try await refreshDeviceList(address)
+            try await refreshDeviceList(try AccountAddress(address))
             _ = try await manager.receive(envelope, receivedAt: receivedAt)
-        } catch ProtocolError.identityChanged(let address) where address != account.address {
+        } catch ProtocolError.identityChanged(let address) where address != ownAddress.description {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
-            try await refreshDeviceList(address)
+            try await refreshDeviceList(try AccountAddress(address))
             _ = try await manager.receive(envelope, receivedAt: receivedAt)
         }
     }
@@ -169,7 +169,7 @@ extension Engine {
     private func fileInbox() throws -> [EngineEvent] {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
-        let ownAddress = try self.ownAddress
+        let ownAddress = self.ownAddress
         let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds())
         let stored = try store.file(plan.filings, ownAddress: ownAddress)
         try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
@@ -177,9 +177,10 @@ extension Engine {
     }
 
     /// The delivery access keys (PROTOCOL.md §13.1) that came with received contents, by sender account.
-    static func deliveryAccessKeys(in received: [ReceivedMessage]) -> [(address: String, key: [UInt8])] {
+    static func deliveryAccessKeys(in received: [ReceivedMessage]) -> [(address: AccountAddress, key: [UInt8])] {
         received.compactMap { message in
-            (try? Content(decoding: message.content))?.deliveryAccess.map { (message.sender.address, $0) }
+            guard let sender = try? message.sender.account else { return nil }
+            return (try? Content(decoding: message.content))?.deliveryAccess.map { (sender, $0) }
         }
     }
 
@@ -190,16 +191,18 @@ extension Engine {
         var filings: [InboxFiling] = []
         var pending: [FilingOutcome] = []
         for (id, received) in received {
-            guard let content = try? Content(decoding: received.content) else {
+            // The sender certificate's decoder took only an account address; nil would be a damaged inbox row.
+            let sender = try? received.sender.account
+            guard let sender, let content = try? Content(decoding: received.content) else {
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(.unreadable(sender: received.sender.address))
+                pending.append(.unreadable(sender: sender))
                 continue
             }
-            let fromSelf = received.sender.address == ownAddress.description
+            let fromSelf = sender == ownAddress
             // A device of this account names the conversation; any other sender's is the one with it.
-            guard let conversation = fromSelf ? content.conversation : try? Engine.direct(received.sender.address) else {
+            guard let conversation = fromSelf ? content.conversation : .direct(sender) else {
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(.unreadable(sender: received.sender.address))
+                pending.append(.unreadable(sender: sender))
                 continue
             }
             switch content.body {
@@ -219,13 +222,15 @@ extension Engine {
                 pending.append(read ? .event(.readElsewhere(conversation: conversation, messageIds: ids)) : .nothing)
             case .receipt(let read, let ids):
                 filings.append(InboxFiling(inboxId: id, receipt: (ids, read ? .read : .delivered)))
-                pending.append(.event(.receipt(in: conversation, from: received.sender.address, read: read, messageIds: ids)))
+                pending.append(.event(.receipt(in: conversation, from: sender, read: read, messageIds: ids)))
             case .trustDecision(let address, let key, let state):
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(fromSelf ? .trust(address: address, accountKey: key, state: state) : .nothing)
+                // Another device's decision about an account; text that names none is about no contact.
+                let about = try? AccountAddress(address)
+                pending.append(fromSelf ? about.map { .trust(address: $0, accountKey: key, state: state) } ?? .nothing : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
-                pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: received.sender.address, started: started)))
+                pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: sender, started: started)))
             }
         }
         return (filings, pending)
@@ -253,12 +258,12 @@ extension Engine {
     /// or a certificate signed by the account key this device holds for the address it names. Anything else
     /// (an envelope that does not open, a certificate under a key the sender's relay did not confirm) anyone
     /// could have sent: nothing is recorded, and nil tells the caller to count it as discarded.
-    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: String? = nil) throws -> EngineEvent? {
+    private func recordUndecryptable(_ error: any Error, envelope: [UInt8]? = nil, sender: AccountAddress? = nil) throws -> EngineEvent? {
         guard let from = try sender ?? envelope.flatMap({ try vouchedSender(of: $0) }) else { return nil }
         let reason = String(describing: error)
         let now = clock.nowMilliseconds()
-        let record = MessageRecord(conversation: try Self.direct(from), direction: .incoming,
-                                   sender: DeviceAddress(address: from, deviceId: 0),
+        let record = MessageRecord(conversation: .direct(from), direction: .incoming,
+                                   sender: DeviceAddress(address: from.description, deviceId: 0),
                                    clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
                                    text: "A message could not be decrypted: \(reason)", state: .failed)
         try store.insertMessages([record])
@@ -267,18 +272,20 @@ extension Engine {
 
     /// The address an envelope's sender certificate names, if the certificate is signed by the account key
     /// this device holds for that address (this account's own, or a contact's, as its relay published it).
-    private func vouchedSender(of envelope: [UInt8]) throws -> String? {
-        guard let certificate = try? SealedSender.open(envelope, identity: account.device).certificate else { return nil }
-        let known = certificate.address == account.address
-            ? account.accountKey.publicKey : try store.contact(certificate.address)?.account.accountKey
+    private func vouchedSender(of envelope: [UInt8]) throws -> AccountAddress? {
+        guard let certificate = try? SealedSender.open(envelope, identity: account.device).certificate,
+              let address = try? AccountAddress(certificate.address) else { return nil }
+        let known = address == ownAddress
+            ? account.accountKey.publicKey : try store.contact(address)?.account.accountKey
         guard known == certificate.accountKey, (try? certificate.verify(now: 0)) != nil else { return nil }
-        return certificate.address
+        return address
     }
 
     private func sendDeliveryReceipts(for events: [EngineEvent]) async throws {
-        var bySender: [String: [[UInt8]]] = [:]
+        var bySender: [AccountAddress: [[UInt8]]] = [:]
         for case .message(let record) in events where record.direction == .incoming {
-            bySender[record.sender.address, default: []].append(record.clientMessageId)
+            guard let sender = try? record.sender.account else { continue }
+            bySender[sender, default: []].append(record.clientMessageId)
         }
         try await sendReceipts(bySender)
     }
@@ -289,7 +296,7 @@ extension Engine {
 
     /// Receipts to several senders are sent at once: encrypted and committed together, and posted in
     /// parallel by the outbox drain.
-    private func sendReceipts(_ bySender: [String: [[UInt8]]]) async throws {
+    private func sendReceipts(_ bySender: [AccountAddress: [[UInt8]]]) async throws {
         await withTaskGroup(of: Void.self) { group in
             for (sender, ids) in bySender {
                 group.addTask {
@@ -312,7 +319,8 @@ extension Engine {
     /// Queues delivery receipts for what a drain of the push connection stored (see `wake`), page by page.
     private func queueDeliveryReceipts(for events: [EngineEvent]) {
         for case .message(let record) in events where record.direction == .incoming {
-            pendingReceipts[record.sender.address, default: []].append(record.clientMessageId)
+            guard let sender = try? record.sender.account else { continue }
+            pendingReceipts[sender, default: []].append(record.clientMessageId)
         }
         guard !pendingReceipts.isEmpty, receiptSender == nil else { return }
         receiptSender = Task {
@@ -359,14 +367,14 @@ extension Engine {
 /// A message whose sender's account key could not be fetched from the sender's relay yet: held in the
 /// mailbox, unopened, until it can be.
 struct UnverifiedSender: Error {
-    let address: String
+    let address: AccountAddress
 }
 
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.
 enum FilingOutcome: Sendable {
     case message
     case event(EngineEvent)
-    case unreadable(sender: String)
-    case trust(address: String, accountKey: [UInt8], state: UInt8)
+    case unreadable(sender: AccountAddress?)
+    case trust(address: AccountAddress, accountKey: [UInt8], state: UInt8)
     case nothing
 }

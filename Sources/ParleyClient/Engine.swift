@@ -9,19 +9,19 @@ import ParleyStore
 public enum EngineEvent: Sendable, Equatable {
     case message(MessageRecord)
     /// `from` says it delivered or read these messages of this account in `conversation`.
-    case receipt(in: ConversationId, from: String, read: Bool, messageIds: [[UInt8]])
+    case receipt(in: ConversationId, from: AccountAddress, read: Bool, messageIds: [[UInt8]])
     /// `from` started or stopped typing in `conversation`.
-    case typing(in: ConversationId, from: String, started: Bool)
-    case undecryptable(from: String?, reason: String)
+    case typing(in: ConversationId, from: AccountAddress, started: Bool)
+    case undecryptable(from: AccountAddress?, reason: String)
     /// A message that names `address` as its sender, held unopened in the mailbox because the account key
     /// of `address` could not be fetched from its relay yet (a certificate alone proves nothing); it is
     /// tried again by the next receive.
-    case unverifiedSender(address: String)
+    case unverifiedSender(address: AccountAddress)
     /// `count` envelopes nobody this device knows could have sent were discarded unread (`total` so far):
     /// counted, never filed into a conversation.
     case discarded(count: Int, total: Int)
-    case identityChanged(address: String, trust: TrustState)
-    case devicesChanged(address: String, added: [UInt32], removed: [UInt32], suspicious: Bool)
+    case identityChanged(address: AccountAddress, trust: TrustState)
+    case devicesChanged(address: AccountAddress, added: [UInt32], removed: [UInt32], suspicious: Bool)
     case connection(PushListener.State)
     /// Another device of this account read these messages of `conversation`.
     case readElsewhere(conversation: ConversationId, messageIds: [[UInt8]])
@@ -38,6 +38,8 @@ public actor Engine {
     nonisolated let store: EncryptedStore
     public nonisolated let relay: any RelayTransport
     public internal(set) var account: LocalAccount
+    /// `account.address`, parsed once when the engine opens the store.
+    public nonisolated let ownAddress: AccountAddress
     let manager: SessionManager
     let clock: any WallClock
     var token: String?
@@ -54,7 +56,7 @@ public actor Engine {
     /// The push connection's drain (see `wake`), and delivery receipts it has yet to send, by sender.
     var wakeDrain: Task<Void, Never>?
     var drainAgain = false
-    var pendingReceipts: [String: [[UInt8]]] = [:]
+    var pendingReceipts: [AccountAddress: [[UInt8]]] = [:]
     var receiptSender: Task<Void, Never>?
     /// Contents waiting to be encrypted, and whether a task is encrypting (see `encryptQueued`).
     private var sendQueue: [QueuedSend] = []
@@ -63,12 +65,13 @@ public actor Engine {
     public init(store: EncryptedStore, relay: any RelayTransport, clock: any WallClock = SystemWallClock(),
                 trustPolicy: TrustPolicy = .onFirstUse) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
+        ownAddress = try account.accountAddress
         self.store = store
         self.relay = relay
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
-        let bundles = RelayBundles(home: relay, homeRelay: AccountAddressParts.relay(of: account.address))
+        let bundles = RelayBundles(home: relay, homeRelay: ownAddress.relay)
         manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock,
                                  newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
@@ -123,8 +126,8 @@ public actor Engine {
     /// key, to remember as given once the content is on its way. A content that fills its envelope has no
     /// room for the key's 32 bytes (`checkFits` and `textLimit` do not reserve them): the key then waits
     /// for the next content to the peer, and the message still goes.
-    private func sharingDeliveryAccess(_ content: Content, with peer: String) throws -> (content: Content, key: [UInt8]?) {
-        guard peer != account.address, content.deliveryAccess == nil, let key = try store.deliveryAccessKey(),
+    private func sharingDeliveryAccess(_ content: Content, with peer: AccountAddress) throws -> (content: Content, key: [UInt8]?) {
+        guard peer != ownAddress, content.deliveryAccess == nil, let key = try store.deliveryAccessKey(),
               try store.deliveryAccessKeyShared(with: peer) != key else { return (content, nil) }
         let carrying = content.carrying(deliveryAccess: key)
         let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
@@ -134,9 +137,9 @@ public actor Engine {
 
     /// Keys that arrived with contents: a contact's is kept for sealed sending to it; one from this
     /// account's own other device is adopted by a device that has none yet (a linked one).
-    func learnDeliveryAccess(_ keys: [(address: String, key: [UInt8])]) throws {
+    func learnDeliveryAccess(_ keys: [(address: AccountAddress, key: [UInt8])]) throws {
         for (address, key) in keys {
-            if address == account.address {
+            if address == ownAddress {
                 if try store.deliveryAccessKey() == nil { try store.setDeliveryAccessKey(key) }
             } else if try store.deliveryAccessKey(of: address) != key {
                 try store.setDeliveryAccessKey(key, of: address)
@@ -154,10 +157,9 @@ public actor Engine {
             challenge = try await relay.challenge(ChallengeRequest(address: account.address, deviceId: account.device.deviceId))
         } catch ClientError.relay(status: 404, _, _) {
             // The relay's list of this account no longer names this device: another device revoked it.
-            throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+            throw ClientError.deviceRevoked(account.deviceAddress)
         }
-        guard let relayName = AccountAddressParts.relay(of: account.address) else { throw ClientError.invalidAddress(account.address) }
-        let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: relayName))
+        let signature = account.device.keyPair.sign(authenticationMessage(challenge: challenge.challenge.bytes, relayName: ownAddress.relay))
         let session: SessionResponse
         do {
             session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
@@ -167,7 +169,7 @@ public actor Engine {
             // device's key is no longer the account's (it was restored from a backup elsewhere, which gave
             // the device a new key, or revoked). The account's signed device list tells which.
             if try await !accountListsThisDevice() {
-                throw ClientError.deviceRevoked(address: account.address, deviceId: account.device.deviceId)
+                throw ClientError.deviceRevoked(account.deviceAddress)
             }
             throw ClientError.relay(status: 401, code: code, message: message)
         }
@@ -178,13 +180,13 @@ public actor Engine {
     /// Whether the account's device list on the relay (signed by the account key) still holds this device
     /// with this device's key.
     private func accountListsThisDevice() async throws -> Bool {
-        let list = try await publishedDeviceList(of: account.address)
+        let list = try await publishedDeviceList(of: ownAddress)
         return list.device(account.device.deviceId)?.identityKey == account.device.publicKey
     }
 
     /// The device list `address`'s relay publishes, checked: signed by the account key the relay names.
-    func publishedDeviceList(of address: String) async throws -> SignedDeviceList {
-        let response = try await peerRelay(for: address).account(address)
+    func publishedDeviceList(of address: AccountAddress) async throws -> SignedDeviceList {
+        let response = try await peerRelay(for: address).account(address.description)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         guard list.accountKey.bytes == response.accountKey.bytes else { throw ClientError.malformedResponse("device list not signed by the account key") }
         return list
@@ -248,13 +250,12 @@ public actor Engine {
     /// use; the verification issue adds the explicit trust decisions).
     @discardableResult
     public func addContact(_ address: AccountAddress) async throws -> Contact {
-        let text = address.description
-        let list = try await publishedDeviceList(of: text)
-        if try store.contact(text) != nil {
-            try await learn(list, for: text)
-            return try store.contact(text)!
+        let list = try await publishedDeviceList(of: address)
+        if try store.contact(address) != nil {
+            try await learn(list, for: address)
+            return try store.contact(address)!
         }
-        let contact = Contact(address: text, account: KnownAccount(accountKey: list.accountKey, deviceList: list),
+        let contact = Contact(address: address, account: KnownAccount(accountKey: list.accountKey, deviceList: list),
                               trust: trustPolicy == .never ? .untrusted : .unverified)
         try store.saveContact(contact)
         return contact
@@ -266,16 +267,16 @@ public actor Engine {
     /// and the outbox in one transaction, then tries to deliver. Returns the message as stored (pending if
     /// the relay could not be reached: the outbox keeps it for the next attempt).
     @discardableResult
-    public func send(text: String, to peer: String, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+    public func send(text: String, to peer: AccountAddress, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
         try await send(.message(text: text, replyTo: replyTo, attachment: nil), to: peer)
     }
 
     /// Sends a text-like body (a plain text when it has neither a reply nor an attachment) and returns it
     /// as stored.
-    func send(_ body: Content.Body, to peer: String) async throws -> MessageRecord {
+    func send(_ body: Content.Body, to peer: AccountAddress) async throws -> MessageRecord {
         var body = body
         if case .message(let text, nil, nil) = body { body = .text(text) }
-        let conversation = try Self.direct(peer)
+        let conversation = ConversationId.direct(peer)
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
         try checkFits(content)
         let stored: MessageRecord?
@@ -286,7 +287,7 @@ public actor Engine {
             throw error
         }
         if let stored { return stored }
-        if peer == account.address {
+        if peer == ownAddress {
             // A note to self: stored, and posted to this account's other devices if it has any (each files it
             // in its own conversation with this account); nobody else is waiting for it, so it is sent.
             _ = try store.advanceState(ofMessagesSentBy: ownAddress, ids: [content.messageId], to: .sent)
@@ -319,17 +320,11 @@ public actor Engine {
         emit(.message(kept))
     }
 
-    /// This account's address.
-    var ownAddress: AccountAddress { get throws { try AccountAddress(account.address) } }
-
-    /// The direct conversation with `peer`.
-    static func direct(_ peer: String) throws -> ConversationId { .direct(try AccountAddress(peer)) }
-
     /// The account whose devices (and this account's own other devices) a content of `conversation` is
     /// encrypted for.
-    static func recipient(of conversation: ConversationId) -> String {
+    static func recipient(of conversation: ConversationId) -> AccountAddress {
         switch conversation {
-        case .direct(let peer): peer.description
+        case .direct(let peer): peer
         }
     }
 
@@ -338,10 +333,10 @@ public actor Engine {
     /// such a message failed.
     public static let envelopeLimit = 96 * 1024
 
-    /// The most bytes of text `body` could carry to `peer` (the rest of the content, and this account's
+    /// The most bytes of text `body` could carry to `destination` (the rest of the content, and this account's
     /// address in the sender certificate, taking their share of the envelope).
-    func textLimit(for body: Content.Body, to peer: String) -> Int {
-        let content = Content(messageId: [UInt8](repeating: 0, count: 16), sentAt: 0, destination: peer, body: body)
+    func textLimit(for body: Content.Body, destination: String) -> Int {
+        let content = Content(messageId: [UInt8](repeating: 0, count: MessageId.length), sentAt: 0, destination: destination, body: body)
         let text = body.displayText?.utf8.count ?? 0
         let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
         return max(0, largest - (content.encoded.count - text))
@@ -353,23 +348,23 @@ public actor Engine {
         let largest = EnvelopeSize.largestContent(within: Self.envelopeLimit, senderAddressBytes: account.address.utf8.count)
         guard content.encoded.count > largest else { return }
         throw ClientError.messageTooLarge(bytes: content.body.displayText?.utf8.count ?? 0,
-                                          limit: textLimit(for: content.body, to: content.destination))
+                                          limit: textLimit(for: content.body, destination: content.destination))
     }
 
-    public func sendReceipt(to peer: String, read: Bool, messageIds: [[UInt8]]) async throws {
+    public func sendReceipt(to peer: AccountAddress, read: Bool, messageIds: [[UInt8]]) async throws {
         guard !messageIds.isEmpty else { return }
-        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
                                body: .receipt(read: read, messageIds: messageIds)), to: peer)
     }
 
-    public func sendTyping(to peer: String, started: Bool) async throws {
-        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), destination: peer,
+    public func sendTyping(to peer: AccountAddress, started: Bool) async throws {
+        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
                                body: .typing(started: started)), to: peer)
     }
 
     /// Returns the history record as the drain left it (sent), when it has one.
     @discardableResult
-    func send(_ content: Content, to peer: String) async throws -> MessageRecord? {
+    func send(_ content: Content, to peer: AccountAddress) async throws -> MessageRecord? {
         let (content, sharing) = try sharingDeliveryAccess(content, with: peer)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             sendQueue.append(QueuedSend(content: content, peer: peer, continuation: continuation))
@@ -385,7 +380,7 @@ public actor Engine {
 
     private struct QueuedSend {
         let content: Content
-        let peer: String
+        let peer: AccountAddress
         let continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -396,8 +391,8 @@ public actor Engine {
         while !sendQueue.isEmpty {
             let queued = sendQueue
             sendQueue = []
-            var peers: [String] = []
-            var byPeer: [String: [QueuedSend]] = [:]
+            var peers: [AccountAddress] = []
+            var byPeer: [AccountAddress: [QueuedSend]] = [:]
             for item in queued {
                 if byPeer[item.peer] == nil { peers.append(item.peer) }
                 byPeer[item.peer, default: []].append(item)
@@ -407,7 +402,7 @@ public actor Engine {
                 if items.count > 1 {
                     do {
                         try await ensureDeviceList(peer)
-                        _ = try await manager.send(batch: items.map(\.content), to: peer)
+                        _ = try await manager.send(batch: items.map(\.content), to: peer.description)
                         for item in items { item.continuation.resume() }
                         continue
                     } catch {}
@@ -429,43 +424,43 @@ public actor Engine {
     /// account's list, as when another device of this account, or `parley devices revoke` on this home,
     /// revoked one while this engine ran) means a device list held here is stale: both lists are fetched
     /// again and the content encrypted once more for the devices they name now.
-    private func encrypt(_ content: Content, to peer: String) async throws {
+    private func encrypt(_ content: Content, to peer: AccountAddress) async throws {
         try await ensureDeviceList(peer)
         do {
-            _ = try await manager.send(content, to: peer)
+            _ = try await manager.send(content, to: peer.description)
         } catch ClientError.relay(status: 404, _, _) {
             try await refreshOwnDeviceList()
-            if peer != account.address { try await refreshDeviceList(peer) }
+            if peer != ownAddress { try await refreshDeviceList(peer) }
             try await ensureDeviceList(peer)
-            _ = try await manager.send(content, to: peer)
+            _ = try await manager.send(content, to: peer.description)
         }
     }
 
-    private func ensureDeviceList(_ peer: String) async throws {
-        if peer == account.address { return }
+    private func ensureDeviceList(_ peer: AccountAddress) async throws {
+        if peer == ownAddress { return }
         guard var contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         if contact.account.deviceList == nil {
-            try await addContact(try AccountAddress(peer))
+            try await addContact(peer)
             contact = try store.contact(peer) ?? contact
         }
         guard contact.trust.allowsSending else { throw ClientError.identityChanged(peer) }
     }
 
-    func deviceList(of address: String) throws -> SignedDeviceList? {
-        address == account.address ? account.deviceList : try store.contact(address)?.account.deviceList
+    func deviceList(of address: AccountAddress) throws -> SignedDeviceList? {
+        address == ownAddress ? account.deviceList : try store.contact(address)?.account.deviceList
     }
 
     /// Fetches this account's device list from the relay and adopts it if it is newer and signed by the
     /// account key (another device was linked or revoked).
     public func refreshOwnDeviceList() async throws {
-        try await refreshDeviceList(account.address)
+        try await refreshDeviceList(ownAddress)
     }
 
-    func refreshDeviceList(_ address: String) async throws {
-        let response = try await peerRelay(for: address).account(address)
+    func refreshDeviceList(_ address: AccountAddress) async throws {
+        let response = try await peerRelay(for: address).account(address.description)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
-        if address == account.address {
-            try await manager.updateDeviceListIfNewer(list, for: address)
+        if address == ownAddress {
+            try await manager.updateDeviceListIfNewer(list, for: address.description)
             account = await manager.account
             try store.saveLocalAccount(account)
         } else {
@@ -474,8 +469,8 @@ public actor Engine {
     }
 
     /// The relay that serves `address` (contacts may live on other relays).
-    func peerRelay(for address: String) throws -> any RelayTransport {
-        try relay.relay(serving: address, homeRelay: AccountAddressParts.relay(of: account.address))
+    func peerRelay(for address: AccountAddress) throws -> any RelayTransport {
+        try relay.relay(serving: address, homeRelay: ownAddress.relay)
     }
 
     // MARK: Events and the connection
@@ -535,13 +530,10 @@ public actor Engine {
 struct RelayBundles: PreKeyBundleSource {
     let home: any RelayTransport
     /// This account's relay name (`HOST[:PORT]`).
-    let homeRelay: String?
+    let homeRelay: String
     func bundle(for device: DeviceAddress) async throws -> PreKeyBundle {
-        let relay = try home.relay(serving: device.address, homeRelay: homeRelay)
+        // The session manager names devices by their text, which came from this device's store.
+        let relay = try home.relay(serving: try AccountAddress(device.address), homeRelay: homeRelay)
         return try PreKeyBundle(decoding: try await relay.bundle(address: device.address, deviceId: device.deviceId).bundle.bytes)
     }
-}
-
-enum AccountAddressParts {
-    static func relay(of address: String) -> String? { (try? AccountAddress(address))?.relay }
 }

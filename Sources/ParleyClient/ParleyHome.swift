@@ -43,13 +43,11 @@ public struct ParleyHome: Sendable {
     }
 
     /// The relay endpoint of this home's account, from the saved options and any override.
-    public static func endpoint(for address: String, store: EncryptedStore, insecureOverride: Bool = false) throws -> RelayEndpoint {
-        let parsed: AccountAddress
-        do { parsed = try AccountAddress(address) } catch { throw ClientError.invalidAddress(error.description) }
+    public static func endpoint(for address: AccountAddress, store: EncryptedStore, insecureOverride: Bool = false) throws -> RelayEndpoint {
         let tls = try store.setting(tlsSetting).map { $0 == "on" }
         let savedInsecure = try store.setting(insecureSetting) == "on"
         let insecure = insecureOverride || savedInsecure
-        return try RelayEndpoint(relay: parsed.relay, tls: tls, insecure: insecure, caFile: try store.setting(caSetting))
+        return try RelayEndpoint(relay: address.relay, tls: tls, insecure: insecure, caFile: try store.setting(caSetting))
     }
 }
 

@@ -64,9 +64,9 @@ extension RelayTransport {
 
     /// The relay that serves `address`: this one when the address is on `homeRelay` (this account's relay
     /// name), else the contact's relay, reached as `RelayEndpoint.init(peer:home:)` decides.
-    public func relay(serving address: String, homeRelay: String?) throws(ClientError) -> any RelayTransport {
-        guard let relayName = AccountAddressParts.relay(of: address), relayName != homeRelay else { return self }
-        return try transport(to: try RelayEndpoint(peer: relayName, home: endpoint))
+    public func relay(serving address: AccountAddress, homeRelay: String) throws(ClientError) -> any RelayTransport {
+        guard address.relay != homeRelay else { return self }
+        return try transport(to: try RelayEndpoint(peer: address.relay, home: endpoint))
     }
 }
 

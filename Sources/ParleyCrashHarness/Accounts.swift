@@ -25,7 +25,7 @@ enum Accounts {
         }
         let alice = made[Layout.aliceAddress]!, bob = made[Layout.bobAddress]!
         for (me, peer) in [(alice, bob), (bob, alice)] {
-            try me.store.saveContact(Contact(address: peer.account.address,
+            try me.store.saveContact(Contact(address: try peer.account.accountAddress,
                                              account: KnownAccount(accountKey: peer.account.accountKey.publicKey,
                                                                    deviceList: peer.account.deviceList)))
         }

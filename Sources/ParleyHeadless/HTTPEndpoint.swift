@@ -285,7 +285,7 @@ public final class HTTPEndpoint: Sendable {
             try await write(outbound, .badRequest, text: "cursor must be 1-64 letters, digits, '-', '_' or '.'", close: true)
             return
         }
-        let names = accounts.map(\.context.account)
+        let names = accounts.map(\.context.account.description)
         var resume: [String: Int64] = [:]
         if let last = head.headers.first(name: "last-event-id"), !last.isEmpty {
             guard let parsed = EventStreamPeer.parseId(last, accounts: names) else {
@@ -303,7 +303,7 @@ public final class HTTPEndpoint: Sendable {
         defer { streams.release() }
         var start: [String: Int64] = [:]
         for account in accounts {
-            let name = account.context.account
+            let name = account.context.account.description
             if let resumed = resume[name] { start[name] = resumed } else { start[name] = try await account.context.hub.cursor(named: cursorName) }
         }
         let peer = EventStreamPeer(outbound: outbound, channel: channel, start: start, multiAccount: accounts.count > 1)
@@ -314,7 +314,7 @@ public final class HTTPEndpoint: Sendable {
         try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
         for account in accounts {
             let hub = account.context.hub
-            _ = try await hub.subscribe(peer, cursorName: cursorName, after: start[account.context.account])
+            _ = try await hub.subscribe(peer, cursorName: cursorName, after: start[account.context.account.description])
             await hub.release(peer)
         }
         let keepAlive = Task { [interval = configuration.keepAliveInterval] in

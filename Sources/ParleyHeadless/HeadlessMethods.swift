@@ -9,15 +9,15 @@ import ParleyStore
 public struct HeadlessContext: Sendable {
     public let engine: Engine
     public let hub: NotificationHub
-    public let account: String
+    public let account: AccountAddress
     /// Every account the daemon serves (listAccounts).
     public let served: [String]
 
-    public init(engine: Engine, hub: NotificationHub, account: String, served: [String]? = nil) {
+    public init(engine: Engine, hub: NotificationHub, account: AccountAddress, served: [String]? = nil) {
         self.engine = engine
         self.hub = hub
         self.account = account
-        self.served = served ?? [account]
+        self.served = served ?? [account.description]
     }
 }
 
@@ -52,7 +52,7 @@ public enum HeadlessMethods {
         },
         RPCMethod("addContact", "Look an account up on its relay and add it as a contact (its key trusted on first use).",
                   params: [recipient], result: "{address, name, trustLevel, devices}") { call in
-            try json(try await ops(call).addContact(call.string("recipient")!))
+            try json(try await ops(call).addContact(call.address("recipient")!))
         },
         RPCMethod("listIdentities", "List the contacts' identity keys, trust levels and safety numbers.",
                   params: [RPCParam("recipient", .string, "Only this contact.")],
@@ -112,14 +112,14 @@ public enum HeadlessMethods {
         if let text = call.string("replyTo") {
             replyTo = .id(try MessageIdText.parse(text, "replyTo"))
         } else if let timestamp = call.int("quoteTimestamp") {
-            replyTo = .timestamp(UInt64(clamping: timestamp), author: call.string("quoteAuthor"))
+            replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
         }
-        return try json(try await ops(call).send(.init(recipients: call.strings("recipient"), text: call.string("message") ?? "",
+        return try json(try await ops(call).send(.init(recipients: try call.addresses("recipient"), text: call.string("message") ?? "",
                                                        attachment: attachments.first, replyTo: replyTo)))
     }
 
     static func getAttachment(_ call: Call) async throws -> JSONValue {
-        let sender = call.string("recipient")!
+        let sender = try call.address("recipient")!
         let id = try MessageIdText.parse(call.string("id")!, "id")
         if let file = call.string("file") { return try json(try await ops(call).saveAttachment(from: sender, id: id, to: file)) }
         return try json(try await ops(call).attachmentData(from: sender, id: id))
@@ -134,19 +134,19 @@ public enum HeadlessMethods {
         }
         let ids = try call.strings("messageId").map { try MessageIdText.parse($0, "messageId") }
         let timestamps = call.ints("targetTimestamp").map { UInt64(clamping: $0) }
-        return try json(try await ops(call).sendReceipt(to: call.string("recipient")!, read: read, messageIds: ids, timestamps: timestamps))
+        return try json(try await ops(call).sendReceipt(to: try call.address("recipient")!, read: read, messageIds: ids, timestamps: timestamps))
     }
 
     static func sendTyping(_ call: Call) async throws -> JSONValue {
-        try json(try await ops(call).sendTyping(to: call.strings("recipient"), stop: call.bool("stop") ?? false))
+        try json(try await ops(call).sendTyping(to: try call.addresses("recipient"), stop: call.bool("stop") ?? false))
     }
 
     static func listIdentities(_ call: Call) async throws -> JSONValue {
-        try json(try await ops(call).identities(of: call.string("recipient")))
+        try json(try await ops(call).identities(of: try call.address("recipient")))
     }
 
     static func verify(_ call: Call) async throws -> JSONValue {
-        let peer = call.string("recipient")!
+        let peer = try call.address("recipient")!
         if let digits = call.string("safetyNumber") {
             guard call.string("scannableSafetyNumber") == nil else { throw RPCError.invalidParams("give safetyNumber or scannableSafetyNumber, not both") }
             return try json(try await ops(call).verify(peer, .digits(digits)))
@@ -158,16 +158,16 @@ public enum HeadlessMethods {
     }
 
     static func trust(_ call: Call) async throws -> JSONValue {
-        try json(try await ops(call).trust(call.string("recipient")!, verifiedSafetyNumber: call.string("verifiedSafetyNumber")))
+        try json(try await ops(call).trust(try call.address("recipient")!, verifiedSafetyNumber: call.string("verifiedSafetyNumber")))
     }
 
     static func listDevices(_ call: Call) async throws -> JSONValue {
-        try json(try await ops(call).devices(of: call.string("recipient")))
+        try json(try await ops(call).devices(of: try call.address("recipient")))
     }
 
     static func search(_ call: Call) async throws -> JSONValue {
         let limit = call.int("limit").map { Int(clamping: $0) } ?? Operations.defaultSearchLimit
-        return try json(try ops(call).search(call.string("query")!, with: call.string("recipient"), limit: limit))
+        return try json(try ops(call).search(call.string("query")!, with: try call.address("recipient"), limit: limit))
     }
 
     static func subscribe(_ call: Call) async throws -> JSONValue {
@@ -182,5 +182,24 @@ public enum HeadlessMethods {
     static func unsubscribe(_ call: Call) async throws -> JSONValue {
         let id = call.int("subscription").map(Int.init)
         return .bool(await call.context.hub.unsubscribe(call.connection, id: id) > 0)
+    }
+}
+
+extension RPCCall {
+    /// An address parameter, parsed here once: text that is not `NAME@HOST[:PORT]` is invalid params
+    /// (-32602) naming the parameter, and nothing is tried.
+    func address(_ name: String) throws(RPCError) -> AccountAddress? {
+        try string(name).map { text throws(RPCError) in try Self.parse(text, name) }
+    }
+
+    /// A `string or array of strings` address parameter, each parsed as `address(_:)` does.
+    func addresses(_ name: String) throws(RPCError) -> [AccountAddress] {
+        var parsed: [AccountAddress] = []
+        for text in strings(name) { parsed.append(try Self.parse(text, name)) }
+        return parsed
+    }
+
+    private static func parse(_ text: String, _ name: String) throws(RPCError) -> AccountAddress {
+        do { return try AccountAddress(text) } catch { throw .invalidParams("\(name): \(error.description)") }
     }
 }

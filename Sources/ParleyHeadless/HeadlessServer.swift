@@ -30,16 +30,16 @@ public final class HeadlessServer: Sendable {
     /// Serves `engines` (at least one, each a different account).
     public init(engines: [Engine]) async {
         precondition(!engines.isEmpty, "a daemon serves at least one account")
-        var addresses: [String] = []
-        for engine in engines { addresses.append(await engine.account.address) }
+        let addresses = engines.map(\.ownAddress), served = addresses.map(\.description)
         accounts = zip(engines, addresses).map { engine, account in
             let context = HeadlessContext(engine: engine, hub: NotificationHub(store: engine, account: account), account: account,
-                                          served: addresses)
-            return HeadlessAccount(context: context, dispatcher: RPCDispatcher(methods: HeadlessMethods.table, context: context, account: account))
+                                          served: served)
+            return HeadlessAccount(context: context,
+                                   dispatcher: RPCDispatcher(methods: HeadlessMethods.table, context: context, account: account.description))
         }
     }
 
-    public func account(_ address: String) -> HeadlessAccount? { accounts.first { $0.context.account == address } }
+    public func account(_ address: String) -> HeadlessAccount? { accounts.first { $0.context.account.description == address } }
 
     /// The account a request is for: the one its `account` parameter names, else the only one served.
     func route(_ request: RPCRequest) -> Result<HeadlessAccount, RPCError> {
@@ -50,7 +50,7 @@ public final class HeadlessServer: Sendable {
         case nil, .null?:
             if accounts.count == 1 || Self.accountFree.contains(request.method) { return .success(accounts[0]) }
             return .failure(RPCError(.invalidParams, "account: this daemon serves \(accounts.count) accounts; name one with the account parameter",
-                                     data: .array(accounts.map { .string($0.context.account) })))
+                                     data: .array(accounts.map { .string($0.context.account.description) })))
         default:
             return .failure(.invalidParams("account must be a string"))
         }

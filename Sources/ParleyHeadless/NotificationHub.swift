@@ -17,7 +17,7 @@ import ParleyStore
 /// subscribed when they happen, and dropped for a subscriber that has stopped reading.
 public actor NotificationHub {
     public nonisolated let store: any NotificationSource
-    public nonisolated let account: String
+    public nonisolated let account: AccountAddress
     private var subscriptions: [Int: Subscription] = [:]
     private var nextId = 1
     private let clock: any WallClock
@@ -35,7 +35,7 @@ public actor NotificationHub {
     /// Messages read from the store per round of a pump (bounds the memory one subscriber can hold).
     static let page = 256
 
-    public init(store: any NotificationSource, account: String, clock: any WallClock = SystemWallClock()) {
+    public init(store: any NotificationSource, account: AccountAddress, clock: any WallClock = SystemWallClock()) {
         self.store = store
         self.account = account
         self.clock = clock
@@ -142,9 +142,9 @@ public actor NotificationHub {
             var written = subscription.cursor
             for record in page {
                 if ReceivedShapes.deliverable(record) {
-                    let params = NotificationShapes.message(record, account: account, subscription: id)
+                    let params = NotificationShapes.message(record, account: account.description, subscription: id)
                     guard subscriptions[id] != nil,
-                          await subscription.connection.deliver(NotificationShapes.receive, params, account: account, cursor: record.id) else { break }
+                          await subscription.connection.deliver(NotificationShapes.receive, params, account: account.description, cursor: record.id) else { break }
                 }
                 written = record.id
             }

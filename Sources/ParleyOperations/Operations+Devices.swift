@@ -7,8 +7,8 @@ import ParleyStore
 extension Operations {
     /// This account's devices (its newest signed list, refreshed from the relay when it can be reached), or
     /// a contact's from the device list last seen.
-    public func devices(of contact: String? = nil) async throws -> [DeviceResult] {
-        if let contact, contact != (await engine.account.address) {
+    public func devices(of contact: AccountAddress? = nil) async throws -> [DeviceResult] {
+        if let contact, contact != engine.ownAddress {
             guard let known = try engine.contact(contact) else { throw ClientError.unknownContact(contact) }
             return (known.account.deviceList?.devices ?? []).map {
                 DeviceResult(id: $0.deviceId, identityKey: KeyFingerprint.full($0.identityKey.bytes), created: $0.createdAt,

@@ -11,24 +11,20 @@ extension Operations {
     public static let defaultSearchLimit = 50
 
     /// Case-insensitive substring search, newest first; only the conversation with `contact` if given.
-    public func search(_ query: String, with contact: String? = nil, limit: Int = defaultSearchLimit) throws -> [HistoryEntry] {
+    public func search(_ query: String, with contact: AccountAddress? = nil, limit: Int = defaultSearchLimit) throws -> [HistoryEntry] {
         guard !query.isEmpty else { throw OperationError.invalidInput("the search text is empty") }
         guard Self.searchLimits.contains(limit) else {
             throw OperationError.invalidInput("the limit must be between \(Self.searchLimits.lowerBound) and \(Self.searchLimits.upperBound)")
         }
         guard let contact else { return try engine.search(query, limit: limit).map(HistoryEntry.init) }
-        guard try engine.contact(contact) != nil, let conversation = try? ConversationId(destination: contact) else {
-            throw ClientError.unknownContact(contact)
-        }
-        return try engine.search(query, in: conversation, limit: limit).map(HistoryEntry.init)
+        guard try engine.contact(contact) != nil else { throw ClientError.unknownContact(contact) }
+        return try engine.search(query, in: .direct(contact), limit: limit).map(HistoryEntry.init)
     }
 
     /// The message `id` of the conversation with `contact` (sent by them, or by this account), and its file.
-    public func attachment(from contact: String, id: [UInt8]) async throws -> (record: MessageRecord, file: AttachmentPointer) {
-        let account = try AccountAddress(await engine.account.address)
-        let sender = try? AccountAddress(contact)
-        guard let record = try sender.flatMap({ try engine.message(sentBy: $0, clientMessageId: id) })
-            ?? engine.message(sentBy: account, clientMessageId: id) else {
+    public func attachment(from contact: AccountAddress, id: [UInt8]) async throws -> (record: MessageRecord, file: AttachmentPointer) {
+        guard let record = try engine.message(sentBy: contact, clientMessageId: id)
+            ?? engine.message(sentBy: engine.ownAddress, clientMessageId: id) else {
             throw OperationError.refused("no message \(Hex.encode(id)) from \(contact)")
         }
         guard let file = record.attachment else { throw ClientError.noAttachment }
@@ -38,7 +34,7 @@ extension Operations {
     /// Downloads, checks and decrypts the file of a message into `path` (a file, or a directory to keep the
     /// sender's file name in; default: that name in the current directory). An existing file is replaced
     /// only with `replacing`.
-    public func saveAttachment(from contact: String, id: [UInt8], to path: String?, replacing: Bool = false) async throws -> AttachmentResult {
+    public func saveAttachment(from contact: AccountAddress, id: [UInt8], to path: String?, replacing: Bool = false) async throws -> AttachmentResult {
         let (record, file) = try await attachment(from: contact, id: id)
         let destination = Engine.attachmentDestination(fileName: file.fileName, requested: path, fallback: "attachment-\(Hex.encode(id))")
         if !replacing, FileManager.default.fileExists(atPath: destination) { throw OperationError.fileExists(destination) }
@@ -48,7 +44,7 @@ extension Operations {
     }
 
     /// The decrypted file of a message, as base64 in the result.
-    public func attachmentData(from contact: String, id: [UInt8]) async throws -> AttachmentResult {
+    public func attachmentData(from contact: AccountAddress, id: [UInt8]) async throws -> AttachmentResult {
         let (record, file) = try await attachment(from: contact, id: id)
         let bytes = try await engine.attachmentBytes(of: record)
         return AttachmentResult(id: Hex.encode(id), filename: file.fileName, contentType: file.contentType, size: file.size,

@@ -11,14 +11,12 @@ extension Operations {
     }
 
     /// Looks the account up on its relay and adds it (its key trusted on first use).
-    public func addContact(_ address: String) async throws -> ContactResult {
-        let parsed: AccountAddress
-        do { parsed = try AccountAddress(address) } catch { throw OperationError.refused("\(address) is not an address: \(error)") }
-        return ContactResult(try await engine.addContact(parsed))
+    public func addContact(_ address: AccountAddress) async throws -> ContactResult {
+        ContactResult(try await engine.addContact(address))
     }
 
     /// Every contact's (or only `only`'s) identity key, trust level and safety number.
-    public func identities(of only: String? = nil) async throws -> [IdentityResult] {
+    public func identities(of only: AccountAddress? = nil) async throws -> [IdentityResult] {
         var contacts = try engine.contacts()
         if let only {
             contacts = contacts.filter { $0.address == only }
@@ -27,7 +25,7 @@ extension Operations {
         var out: [IdentityResult] = []
         for contact in contacts {
             let number = try await engine.safetyNumber(with: contact.address)
-            out.append(IdentityResult(address: contact.address, trustLevel: TrustLevel.name(contact.trust),
+            out.append(IdentityResult(address: contact.address.description, trustLevel: TrustLevel.name(contact.trust),
                                       devices: contact.account.deviceList?.devices.count ?? 0,
                                       accountKey: KeyFingerprint.full(contact.account.accountKey.bytes),
                                       safetyNumber: number.digits, scannableSafetyNumber: Hex.encode(number.scannable)))
@@ -35,9 +33,9 @@ extension Operations {
         return out
     }
 
-    public func safetyNumber(with peer: String) async throws -> SafetyNumberResult {
+    public func safetyNumber(with peer: AccountAddress) async throws -> SafetyNumberResult {
         let number = try await engine.safetyNumber(with: peer)
-        return SafetyNumberResult(address: peer, safetyNumber: number.digits, scannableSafetyNumber: Hex.encode(number.scannable))
+        return SafetyNumberResult(address: peer.description, safetyNumber: number.digits, scannableSafetyNumber: Hex.encode(number.scannable))
     }
 
     /// What the contact's safety number is compared with: the 60 digits, or the payload of their scanned code.
@@ -48,31 +46,31 @@ extension Operations {
 
     /// Compares the contact's number with ours and marks them verified on a match. A mismatch is a result
     /// (nothing changes); evidence that is no safety number at all is an error.
-    public func verify(_ peer: String, _ evidence: Evidence) async throws -> VerificationResult {
+    public func verify(_ peer: AccountAddress, _ evidence: Evidence) async throws -> VerificationResult {
         let outcome = switch evidence {
         case .digits(let digits): try await engine.verify(peer, digits: digits)
         case .scanned(let bytes): try await engine.verify(peer, scanned: bytes)
         }
         switch outcome {
-        case .verified: return VerificationResult(address: peer, result: .verified)
+        case .verified: return VerificationResult(address: peer.description, result: .verified)
         case .mismatch:
-            return VerificationResult(address: peer, result: .mismatch, stillVerified: try engine.contact(peer)?.trust == .verified)
+            return VerificationResult(address: peer.description, result: .mismatch, stillVerified: try engine.contact(peer)?.trust == .verified)
         case .versionMismatch(let theirs, let ours):
-            return VerificationResult(address: peer, result: .versionMismatch, theirVersion: theirs, ourVersion: ours)
+            return VerificationResult(address: peer.description, result: .versionMismatch, theirVersion: theirs, ourVersion: ours)
         case .malformed: throw OperationError.notASafetyNumber
         }
     }
 
     /// Accepts the contact's current identity key; with `verifiedSafetyNumber`, only if it matches, and then
     /// the contact is verified.
-    public func trust(_ peer: String, verifiedSafetyNumber digits: String? = nil) async throws -> TrustResult {
+    public func trust(_ peer: AccountAddress, verifiedSafetyNumber digits: String? = nil) async throws -> TrustResult {
         if let digits {
             guard try await engine.verify(peer, digits: digits) == .verified else { throw OperationError.safetyNumberMismatch }
         } else {
             try await engine.trust(peer)
         }
         guard let contact = try engine.contact(peer) else { throw ClientError.unknownContact(peer) }
-        return TrustResult(address: peer, trustLevel: TrustLevel.name(contact.trust))
+        return TrustResult(address: peer.description, trustLevel: TrustLevel.name(contact.trust))
     }
 }
 

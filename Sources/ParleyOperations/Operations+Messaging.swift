@@ -9,18 +9,18 @@ extension Operations {
     /// (signal-cli's quoteTimestamp, optionally with the quoted message's author).
     public enum ReplyTarget: Sendable {
         case id([UInt8])
-        case timestamp(UInt64, author: String?)
+        case timestamp(UInt64, author: AccountAddress?)
     }
 
     public struct SendRequest: Sendable {
-        public var recipients: [String]
+        public var recipients: [AccountAddress]
         /// The text, or the attachment's caption (may be empty with an attachment).
         public var text: String
         /// A file to send (one per message): a path, or an RFC 2397 `data:` URI.
         public var attachment: String?
         public var replyTo: ReplyTarget?
 
-        public init(recipients: [String], text: String, attachment: String? = nil, replyTo: ReplyTarget? = nil) {
+        public init(recipients: [AccountAddress], text: String, attachment: String? = nil, replyTo: ReplyTarget? = nil) {
             self.recipients = recipients
             self.text = text
             self.attachment = attachment
@@ -62,7 +62,7 @@ extension Operations {
                 } else if request.recipients.count == 1 {
                     throw error
                 } else {
-                    results.append(RecipientResult(recipient: recipient, id: nil, timestamp: nil, state: nil, type: .failure,
+                    results.append(RecipientResult(recipient: recipient.description, id: nil, timestamp: nil, state: nil, type: .failure,
                                                    error: ErrorObject(error)))
                 }
             }
@@ -73,24 +73,24 @@ extension Operations {
 
     /// The message a failed send left in the outbox: the relay could not take it now (it is retried). A
     /// revoked device's message never goes out, so it is not pending.
-    func pendingAfter(_ error: any Error, to recipient: String) -> MessageRecord? {
+    func pendingAfter(_ error: any Error, to recipient: AccountAddress) -> MessageRecord? {
         guard let error = error as? ClientError, error.category == .relayOrNetwork else { return nil }
         if case .deviceRevoked = error { return nil }
         guard let record = try? history(with: recipient, limit: 1).last, record.state == .pending else { return nil }
         return record
     }
 
-    static func sent(_ record: MessageRecord, _ recipient: String, type: RecipientResult.Outcome) -> RecipientResult {
-        RecipientResult(recipient: recipient, id: Hex.encode(record.clientMessageId), timestamp: record.sentAt,
+    static func sent(_ record: MessageRecord, _ recipient: AccountAddress, type: RecipientResult.Outcome) -> RecipientResult {
+        RecipientResult(recipient: recipient.description, id: Hex.encode(record.clientMessageId), timestamp: record.sentAt,
                         state: "\(record.state)", type: type, error: nil)
     }
 
-    func replyTarget(_ target: ReplyTarget, in conversation: String) throws -> [UInt8] {
+    func replyTarget(_ target: ReplyTarget, in conversation: AccountAddress) throws -> [UInt8] {
         switch target {
         case .id(let id): return id
         case .timestamp(let timestamp, let author):
             guard let quoted = try history(with: conversation, limit: 10_000).last(where: {
-                $0.sentAt == timestamp && $0.direction != .system && (author == nil || $0.sender.address == author)
+                $0.sentAt == timestamp && $0.direction != .system && (author == nil || $0.sender.address == author?.description)
             }) else {
                 throw OperationError.refused("no message with the timestamp \(timestamp) in the conversation with \(conversation)")
             }
@@ -99,7 +99,7 @@ extension Operations {
     }
 
     /// A read (or delivery) receipt for the contact's messages named by id or by timestamp.
-    public func sendReceipt(to recipient: String, read: Bool, messageIds: [[UInt8]] = [], timestamps: [UInt64] = []) async throws -> ReceiptResult {
+    public func sendReceipt(to recipient: AccountAddress, read: Bool, messageIds: [[UInt8]] = [], timestamps: [UInt64] = []) async throws -> ReceiptResult {
         var ids = messageIds
         if !timestamps.isEmpty {
             let wanted = Set(timestamps)
@@ -112,33 +112,32 @@ extension Operations {
         }
         guard !ids.isEmpty else { throw OperationError.invalidInput("give the messages' timestamps or ids") }
         try await engine.sendReceipt(to: recipient, read: read, messageIds: ids)
-        return ReceiptResult(recipient: recipient, messageIds: ids.map(Hex.encode))
+        return ReceiptResult(recipient: recipient.description, messageIds: ids.map(Hex.encode))
     }
 
-    public func sendTyping(to recipients: [String], stop: Bool) async throws -> TypingResult {
+    public func sendTyping(to recipients: [AccountAddress], stop: Bool) async throws -> TypingResult {
         for recipient in recipients { try await engine.sendTyping(to: recipient, started: !stop) }
-        return TypingResult(recipients: recipients, stop: stop)
+        return TypingResult(recipients: recipients.map(\.description), stop: stop)
     }
 
     /// Sends the newest failed message of the conversation again (as a new message; the failed copy goes).
     @discardableResult
-    public func retryFailed(with peer: String) async throws -> MessageRecord {
+    public func retryFailed(with peer: AccountAddress) async throws -> MessageRecord {
         try await engine.resend(try await newestFailed(with: peer))
     }
 
     /// Deletes the newest failed message of the conversation.
-    public func deleteFailed(with peer: String) async throws {
+    public func deleteFailed(with peer: AccountAddress) async throws {
         try await engine.discard(try await newestFailed(with: peer))
     }
 
-    /// The newest `limit` messages of the conversation with `recipient` (none when it names no account).
-    func history(with recipient: String, limit: Int) throws -> [MessageRecord] {
-        guard let conversation = try? ConversationId(destination: recipient) else { return [] }
-        return try engine.messages(in: conversation, limit: limit)
+    /// The newest `limit` messages of the conversation with `recipient`.
+    func history(with recipient: AccountAddress, limit: Int) throws -> [MessageRecord] {
+        try engine.messages(in: .direct(recipient), limit: limit)
     }
 
-    func newestFailed(with peer: String) async throws -> MessageRecord {
-        guard let conversation = try? ConversationId(destination: peer), let failed = try await engine.newestFailed(in: conversation) else { throw OperationError.refused("no failed message in this conversation") }
+    func newestFailed(with peer: AccountAddress) async throws -> MessageRecord {
+        guard let failed = try await engine.newestFailed(in: .direct(peer)) else { throw OperationError.refused("no failed message in this conversation") }
         return failed
     }
 }

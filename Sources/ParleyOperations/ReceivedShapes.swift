@@ -20,18 +20,18 @@ public enum ReceivedShapes {
     /// events no notification carries. `now` is when it is handled (the `timestamp` of a receipt or typing
     /// envelope, which carries no time of its own); `sentAt` finds the time of a message by its author and id.
     /// Messages: only those `deliverable` says.
-    public static func notification(for event: EngineEvent, account: String, now: UInt64,
+    public static func notification(for event: EngineEvent, account own: AccountAddress, now: UInt64,
                                     sentAt: (AccountAddress, [UInt8]) -> UInt64?) -> (method: String, params: [String: JSONValue])? {
+        let account = own.description
         switch event {
         case .message(let record):
             guard deliverable(record) else { return nil }
             return (receive, message(record, account: account))
         case .receipt(_, let from, let read, let ids):
-            let own = try? AccountAddress(account)
-            let timestamps = ids.compactMap { id in own.flatMap { sentAt($0, id) } }
-            return (receive, receipt(from: from, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
+            let timestamps = ids.compactMap { id in sentAt(own, id) }
+            return (receive, receipt(from: from.description, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
         case .typing(_, let from, let started):
-            return (receive, typing(from: from, started: started, now: now, account: account))
+            return (receive, typing(from: from.description, started: started, now: now, account: account))
         case .readElsewhere(let conversation, let ids):
             // signal-cli names the sender of each message read: in a direct conversation, its peer.
             let author = conversation.peer
@@ -39,9 +39,9 @@ public enum ReceivedShapes {
             return (receive, readElsewhere(sender: conversation.description, ids: read.map(\.0), timestamps: read.map(\.1), now: now,
                                            account: account))
         case .identityChanged(let address, let trust):
-            return (identityChanged, ["account": .string(account), "address": .string(address), "trustLevel": .string(TrustLevel.name(trust))])
+            return (identityChanged, ["account": .string(account), "address": .string(address.description), "trustLevel": .string(TrustLevel.name(trust))])
         case .devicesChanged(let address, let added, let removed, let suspicious):
-            return (devicesChanged, ["account": .string(account), "address": .string(address), "added": .array(added.map { .from($0) }),
+            return (devicesChanged, ["account": .string(account), "address": .string(address.description), "added": .array(added.map { .from($0) }),
                                      "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)])
         case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed:
             // An undecryptable message is recorded in history as a failed message, and discarded junk only

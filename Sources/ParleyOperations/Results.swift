@@ -13,7 +13,7 @@ public struct ContactResult: Codable, Sendable, Equatable {
     public let devices: Int
 
     init(_ contact: Contact) {
-        address = contact.address
+        address = contact.address.description
         name = contact.displayName
         trustLevel = TrustLevel.name(contact.trust)
         devices = contact.account.deviceList?.devices.count ?? 0

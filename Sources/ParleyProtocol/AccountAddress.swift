@@ -41,4 +41,11 @@ public enum AddressError: Error, Equatable, Sendable, CustomStringConvertible {
         case .malformed(let text, let why): "'\(text)' is not an account address: \(why)"
         }
     }
+
+    /// Why, without the text that failed (which may be anything a peer or a damaged file wrote).
+    public var reason: String {
+        switch self {
+        case .malformed(_, let why): why
+        }
+    }
 }

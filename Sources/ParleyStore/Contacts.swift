@@ -20,12 +20,12 @@ public enum TrustState: UInt8, Sendable {
 
 /// A peer account and what this device knows and thinks of it.
 public struct Contact: Sendable, Equatable {
-    public let address: String
+    public let address: AccountAddress
     public var account: KnownAccount
     public var trust: TrustState
     public var displayName: String
 
-    public init(address: String, account: KnownAccount, trust: TrustState = .unverified, displayName: String = "") {
+    public init(address: AccountAddress, account: KnownAccount, trust: TrustState = .unverified, displayName: String = "") {
         self.address = address
         self.account = account
         self.trust = trust
@@ -35,7 +35,7 @@ public struct Contact: Sendable, Equatable {
     func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 256)
         w.u8(RecordCodec.version)
-        w.bytes16(Array(address.utf8))
+        w.bytes16(Array(address.description.utf8))
         w.bytes32(account.serialized())
         w.u8(trust.rawValue)
         w.bytes16(Array(displayName.utf8))
@@ -46,7 +46,10 @@ public struct Contact: Sendable, Equatable {
         do {
             var r = ByteReader(bytes, structure: "contact")
             guard try r.u8() == RecordCodec.version else { throw StoreError.malformedRecord(table: "contacts", detail: "unknown version") }
-            address = try RecordCodec.string(try r.bytes16())
+            let text = try RecordCodec.string(try r.bytes16())
+            do { address = try AccountAddress(text) } catch {
+                throw StoreError.malformedRecord(table: "contacts", detail: "address: \(error.reason)")
+            }
             account = try KnownAccount(serialized: try r.bytes32())
             guard let trust = TrustState(rawValue: try r.u8()) else { throw StoreError.malformedRecord(table: "contacts", detail: "trust") }
             self.trust = trust
@@ -61,12 +64,12 @@ public struct Contact: Sendable, Equatable {
 }
 
 extension EncryptedStore {
-    public func contact(_ address: String) throws(StoreError) -> Contact? {
+    public func contact(_ address: AccountAddress) throws(StoreError) -> Contact? {
         try read { db in try contact(address, db) }
     }
 
-    func contact(_ address: String, _ db: Database) throws -> Contact? {
-        let key = lookup(address, "contacts")
+    func contact(_ address: AccountAddress, _ db: Database) throws -> Contact? {
+        let key = lookup(address.description, "contacts")
         guard let cell = try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM contacts WHERE lookup = ?"), arguments: [key]) else { return nil }
         return try Contact(serialized: try open(cell, "contacts", "body", .key([UInt8](key))))
     }
@@ -76,7 +79,7 @@ extension EncryptedStore {
     }
 
     func save(_ contact: Contact, _ db: Database) throws {
-        let key = lookup(contact.address, "contacts")
+        let key = lookup(contact.address.description, "contacts")
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO contacts (lookup, body) VALUES (?, ?)").execute(
                        arguments: [key, seal(contact.serialized(), "contacts", "body", .key([UInt8](key)))])
     }
@@ -88,6 +91,6 @@ extension EncryptedStore {
             let key: Data = row["lookup"]
             out.append(try Contact(serialized: try open(row["body"], "contacts", "body", .key([UInt8](key)))))
         }
-        return out.sorted { $0.address < $1.address }
+        return out.sorted { $0.address.description < $1.address.description }
     }
 }

@@ -41,8 +41,11 @@ extension EncryptedStore: SessionStore {
         return ids.sorted()
     }
 
+    /// The session manager names accounts by their text, which it took from a sender certificate (checked
+    /// to be an account address when it was decoded) or from this store; text that is not one has no contact.
     public func account(_ address: String) throws -> KnownAccount? {
-        try contact(address)?.account
+        guard let address = try? AccountAddress(address) else { return nil }
+        return try contact(address)?.account
     }
 
     public func preKeys() throws -> LocalPreKeys {
@@ -84,7 +87,8 @@ extension EncryptedStore: SessionStore {
         for device in changes.removedSessions {
             try db.cachedStatement(sql: "DELETE FROM sessions WHERE lookup = ?").execute(arguments: [sessionKey(device)])
         }
-        for (address, account) in changes.accounts {
+        for (text, account) in changes.accounts {
+            let address = try AccountAddress(text)
             var contact = try contact(address, db) ?? Contact(address: address, account: account)
             contact.account = account
             try save(contact, db)
@@ -150,6 +154,16 @@ extension EncryptedStore: SessionStore {
         try write { db in
             try saveLocal("account", account.serialized(), db)
             if let preKeys { try saveLocal("prekeys", preKeys.serialized(), db) }
+        }
+    }
+}
+
+extension LocalAccount {
+    /// This account's address, typed. The store wrote it from an `AccountAddress` (account creation, a
+    /// link, a backup): text that does not parse is a damaged record, not a trap.
+    public var accountAddress: AccountAddress {
+        get throws(StoreError) {
+            do { return try AccountAddress(address) } catch { throw .malformedRecord(table: "local", detail: "account: \(error.reason)") }
         }
     }
 }

@@ -12,11 +12,12 @@ import ParleyStore
 extension ChatController {
     func trust(_ name: String?) {
         guard let peer = contactAddress(name) else { return }
-        engineCall("trusted \(peer)", reloading: Self.direct(peer)) { _ = try await Operations(engine: $0).trust(peer) }
+        engineCall("trusted \(peer)", reloading: .direct(peer)) { _ = try await Operations(engine: $0).trust(peer) }
     }
 
     func add(_ address: String) {
-        do { _ = try AccountAddress(address) } catch {
+        let parsed: AccountAddress
+        do { parsed = try AccountAddress(address) } catch {
             state.say("usage: /add NAME@HOST:PORT (\(error))", error: true)
             return
         }
@@ -24,7 +25,7 @@ extension ChatController {
         state.say("looking up \(address)…")
         Task {
             do {
-                let contact = try await Operations(engine: engine).addContact(address)
+                let contact = try await Operations(engine: engine).addContact(parsed)
                 inbox.post { c in
                     if let conversation = ChatController.direct(contact.address) {
                         c.state.ensureRosterEntry(conversation, trust: contact.trust)
@@ -47,7 +48,7 @@ extension ChatController {
             args = args.dropFirst()
             if conversation == nil { return }
         }
-        guard let conversation, let peer = conversation.peer?.description else { state.say("which contact? /verify CONTACT", error: true); return }
+        guard let conversation, let peer = conversation.peer else { state.say("which contact? /verify CONTACT", error: true); return }
         let digits = args.joined()
         let engine = engine, inbox = inbox
         if digits.isEmpty {
@@ -57,7 +58,7 @@ extension ChatController {
                     let payload = Hex.decode(number.scannableSafetyNumber) ?? []
                     let qr = (try? QRCode.encode(payload)).map { QRRenderer.halfBlocks($0, quietZone: 2) } ?? []
                     inbox.post { c in
-                        c.state.verification = AppState.Verification(peer: peer, digits: number.safetyNumber, qrLines: qr,
+                        c.state.verification = AppState.Verification(peer: peer.description, digits: number.safetyNumber, qrLines: qr,
                                                                      trust: c.state.trust(of: conversation) ?? .unverified)
                     }
                 } catch {
@@ -87,7 +88,7 @@ extension ChatController {
     }
 
     func attach(_ args: [String]) {
-        guard let peer = state.focus?.peer?.description else { state.say("open a conversation first: /msg CONTACT", error: true); return }
+        guard let peer = state.focus?.peer else { state.say("open a conversation first: /msg CONTACT", error: true); return }
         guard let file = args.first else { state.say("usage: /attach FILE [CAPTION]", error: true); return }
         let path = Self.expand(file)
         let caption = args.dropFirst().joined(separator: " ")
@@ -121,7 +122,7 @@ extension ChatController {
         state.say("downloading \(target.message.attachment?.name ?? "the attachment")…")
         Task {
             do {
-                let saved = try await operations.saveAttachment(from: sender, id: id, to: path)
+                let saved = try await operations.saveAttachment(from: try AccountAddress(sender), id: id, to: path)
                 inbox.post { $0.state.say(target.savedLine(to: saved.file ?? "")) }
             } catch {
                 let text = ChatController.describe(error)
@@ -131,13 +132,13 @@ extension ChatController {
     }
 
     func devices(_ name: String?) {
-        var peer = state.focus?.peer?.description
+        var peer = state.focus?.peer
         if let name { guard let p = contactAddress(name) else { return }; peer = p }
         let engine = engine, inbox = inbox
         Task {
             do {
                 let devices = try await Operations(engine: engine).devices(of: peer)
-                let own = await engine.account.address
+                let own = engine.ownAddress
                 let title: String
                 if let peer, peer != own, let contact = try engine.contact(peer) {
                     title = "Devices of \(peer) (\(TrustBadge.words(contact.trust).0)):"
@@ -158,7 +159,7 @@ extension ChatController {
 
     /// /retry and /delete: the newest failed message of the focused conversation.
     func failed(retry: Bool) {
-        guard let conversation = state.focus, let peer = conversation.peer?.description else {
+        guard let conversation = state.focus, let peer = conversation.peer else {
             state.say("open a conversation first: /msg CONTACT", error: true)
             return
         }

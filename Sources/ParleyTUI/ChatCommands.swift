@@ -78,7 +78,7 @@ extension ChatController {
             state.say("which contact? (Tab completes names)", error: true)
             return nil
         }
-        let known = state.roster.map(\.conversation) + ((try? engine.contacts().compactMap { Self.direct($0.address) }) ?? [])
+        let known = state.roster.map(\.conversation) + ((try? engine.contacts().map { ConversationId.direct($0.address) }) ?? [])
         if let exact = known.first(where: { $0.description == name }) { return exact }
         let matches = Set(known.filter { ConversationPane.shortName($0.description) == name })
         if matches.count == 1 { return matches.first }
@@ -88,12 +88,12 @@ extension ChatController {
 
     /// The account a command about one contact means: the one `name` resolves to, or the focused
     /// conversation's when no name is given.
-    func contactAddress(_ name: String?) -> String? {
+    func contactAddress(_ name: String?) -> AccountAddress? {
         guard let conversation = name == nil ? state.focus : resolve(name) else {
             if name == nil { state.say("which contact? (Tab completes names)", error: true) }
             return nil
         }
-        return conversation.peer?.description
+        return conversation.peer
     }
 
     /// Runs an engine call in a task; reports success on the status bar and refreshes `peer`'s window.

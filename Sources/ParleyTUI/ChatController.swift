@@ -169,7 +169,7 @@ final class ChatController {
         guard now - (lastTypingSent[conversation] ?? 0) > 10_000 else { return }
         lastTypingSent[conversation] = now
         let engine = engine
-        Task { try? await engine.sendTyping(to: peer.description, started: true) }
+        Task { try? await engine.sendTyping(to: peer, started: true) }
     }
 
     // MARK: Sending
@@ -201,7 +201,9 @@ final class ChatController {
         Task {
             for await (text, peer) in stream {
                 do {
-                    let record = try await engine.send(text: text, to: peer.destination)
+                    let record = switch peer {
+                    case .direct(let account): try await engine.send(text: text, to: account)
+                    }
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
                     // A message that could not even be encrypted is kept in the conversation, marked failed.
@@ -248,23 +250,21 @@ final class ChatController {
                 reload(conversation)
             }
         case .typing(let conversation, let from, let started):
-            state.typing(in: conversation, from: from, started: started, now: Self.now())
+            state.typing(in: conversation, from: from.description, started: started, now: Self.now())
         case .undecryptable(let from, _):
-            if let conversation = from.flatMap(Self.direct) { reload(conversation) }
-            state.say("a message\(from.map { " from " + $0 } ?? "") could not be decrypted", error: true)
+            if let from { reload(.direct(from)) }
+            state.say("a message\(from.map { " from \($0)" } ?? "") could not be decrypted", error: true)
         case .unverifiedSender(let address):
             state.say("a message naming \(address) is held unverified until its relay can be reached", error: true)
         case .discarded(let count, let total):
             state.say("\(count) envelope\(count == 1 ? "" : "s") that no contact sent discarded unread (\(total) in all)", error: true)
         case .identityChanged(let address, let trust):
-            if let conversation = Self.direct(address) {
-                state.ensureRosterEntry(conversation, trust: trust)
-                reload(conversation)
-            }
+            state.ensureRosterEntry(.direct(address), trust: trust)
+            reload(.direct(address))
             state.say("the identity key of \(address) changed — /verify \(address)", error: true)
             terminal?.bell()
         case .devicesChanged(let address, _, _, let suspicious):
-            if let conversation = Self.direct(address) { reload(conversation) }
+            reload(.direct(address))
             if suspicious { state.say("\(address) added several devices at once — verify the safety number", error: true) }
         case .readElsewhere(let conversation, _):
             state.readElsewhere(conversation)
@@ -312,11 +312,11 @@ final class ChatController {
 
     func loadRoster() {
         let contacts = (try? engine.contacts()) ?? []
-        let trustByConversation = Dictionary(contacts.compactMap { contact in Self.direct(contact.address).map { ($0, contact.trust) } },
+        let trustByConversation = Dictionary(contacts.map { contact in (ConversationId.direct(contact.address), contact.trust) },
                                              uniquingKeysWith: { a, _ in a })
         let active = (try? engine.conversations()) ?? []
         var seen = Set<ConversationId>()
-        for conversation in active + contacts.compactMap({ Self.direct($0.address) }) where seen.insert(conversation).inserted {
+        for conversation in active + contacts.map({ ConversationId.direct($0.address) }) where seen.insert(conversation).inserted {
             guard let trust = trustByConversation[conversation] else { continue }
             state.ensureRosterEntry(conversation, trust: trust)
         }
@@ -356,7 +356,7 @@ final class ChatController {
 
     /// The contact a direct conversation is with.
     func contact(_ conversation: ConversationId) -> Contact? {
-        conversation.peer.flatMap { try? engine.contact($0.description) }
+        conversation.peer.flatMap { try? engine.contact($0) }
     }
 
     func open(_ peer: ConversationId) {

@@ -83,7 +83,7 @@ func addAccount(to store: EncryptedStore) throws {
                                             deviceList: list(accountKey, device), certificateExpiry: UInt64.max / 2),
                                preKeys: LocalPreKeys.generate(oneTime: 1))
     let peerKey = Ed25519.KeyPair()
-    try store.saveContact(Contact(address: peer, account: KnownAccount(accountKey: peerKey.publicKey, deviceList: list(peerKey, Ed25519.KeyPair()))))
+    try store.saveContact(Contact(address: try AccountAddress(peer), account: KnownAccount(accountKey: peerKey.publicKey, deviceList: list(peerKey, Ed25519.KeyPair()))))
 }
 
 func child(path: String, keyFile: String, pages: Int) throws {

@@ -41,7 +41,7 @@ struct ChatCommand: AsyncParsableCommand {
         var focus = contact
         if let contact, !contact.contains("@") {
             let opened = try client.openEngine()
-            focus = (try? opened.contacts())?.first { $0.address.hasPrefix(contact + "@") }?.address
+            focus = (try? opened.contacts())?.first { $0.address.name == contact }?.address.description
             guard focus != nil else {
                 throw ValidationError("'\(contact)' is neither a command nor a contact's name (`parley --help` lists the commands, `parley contacts` the contacts)")
             }

@@ -46,7 +46,7 @@ struct ClientOptions: ParsableArguments {
     func openEngine() throws -> Engine {
         let store = try openStore()
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
-        let endpoint = try ParleyHome.endpoint(for: account.address, store: store, insecureOverride: insecure)
+        let endpoint = try ParleyHome.endpoint(for: try account.accountAddress, store: store, insecureOverride: insecure)
         return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: trustPolicy.policy)
     }
 

@@ -100,14 +100,14 @@ struct DaemonCommand: AsyncParsableCommand {
                 throw ValidationError("--http \(http): \(error)")
             }
             let shown = host(http)
-            note("parley daemon: \(server.accounts.map(\.context.account).joined(separator: ", ")) on http://\(shown):\(endpoint!.port)/api/v1/" +
+            note("parley daemon: \(server.accounts.map(\.context.account.description).joined(separator: ", ")) on http://\(shown):\(endpoint!.port)/api/v1/" +
                  (httpTokenFile == nil ? "" : " (bearer token required)"))
         }
         var listener: UnixSocketListener?
         if (!stdio && http == nil) || socket != nil {
             let path: String
             do {
-                path = try socket ?? UnixSocketListener.defaultPath(account: account)
+                path = try socket ?? UnixSocketListener.defaultPath(account: account.description)
                 listener = try UnixSocketListener(path: path)
             } catch { throw ValidationError("\(error)") }
             note("parley daemon: \(account) listening on \(path)")

@@ -28,17 +28,18 @@ struct DemoSession {
         let relay = try await Self.startRelay(name: relayName, port: port, directory: root + "/relay")
         defer { relay.cancel() }
 
-        let you = try await Self.account("you@\(relayName)", directory: root + "/you")
-        let guide = try await Self.account("guide@\(relayName)", directory: root + "/guide")
-        try await you.addContact(AccountAddress("guide@\(relayName)"))
-        try await guide.addContact(AccountAddress("you@\(relayName)"))
+        let youAddress = try AccountAddress("you@\(relayName)"), guideAddress = try AccountAddress("guide@\(relayName)")
+        let you = try await Self.account(youAddress, directory: root + "/you")
+        let guide = try await Self.account(guideAddress, directory: root + "/guide")
+        try await you.addContact(guideAddress)
+        try await guide.addContact(youAddress)
 
-        let bot = GuideBot(engine: guide, user: "you@\(relayName)")
+        let bot = GuideBot(engine: guide, user: youAddress)
         let botTask = Task { await bot.run() }
         defer { botTask.cancel() }
         try await bot.greet()
         // Fetch the greeting before the first paint, so it is on screen at once.
-        try await Self.waitForGreeting(you, from: "guide@\(relayName)")
+        try await Self.waitForGreeting(you, from: guideAddress)
 
         var options = base
         options.focus = .direct(try AccountAddress("guide@\(relayName)"))
@@ -100,20 +101,19 @@ struct DemoSession {
         throw ClientError.network("the demo relay stopped")
     }
 
-    static func account(_ address: String, directory: String) async throws -> Engine {
+    static func account(_ address: AccountAddress, directory: String) async throws -> Engine {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let keyFile = directory + "/store.key"
         try KeyFile.create(at: keyFile)
         let store = try EncryptedStore.create(at: directory + "/parley.db", unlock: [.keyFile(path: keyFile)])
-        let parsed = try AccountAddress(address)
         try ParleyHome.saveRelayOptions(store, tls: false, insecure: false, caFile: nil)
-        return try await Engine.createAccount(parsed, store: store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: parsed.relay, tls: false)))
+        return try await Engine.createAccount(address, store: store, relay: try RelayClient(endpoint: try RelayEndpoint(relay: address.relay, tls: false)))
     }
 
-    static func waitForGreeting(_ engine: Engine, from guide: String) async throws {
+    static func waitForGreeting(_ engine: Engine, from guide: AccountAddress) async throws {
         for _ in 0..<100 {
             _ = try await engine.receivePending()
-            if try !engine.messages(in: .direct(try AccountAddress(guide)), limit: 1).isEmpty { return }
+            if try !engine.messages(in: .direct(guide), limit: 1).isEmpty { return }
             try await Task.sleep(for: .milliseconds(50))
         }
     }

@@ -87,7 +87,8 @@ struct DevicesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List this account's devices (refreshed from the relay), or a contact's (the listDevices method).")
-        @Argument(help: ArgumentHelp("A contact (default: this account).", valueName: "CONTACT")) var contact: String?
+        @Argument(help: ArgumentHelp("A contact (default: this account).", valueName: "CONTACT"), transform: accountAddress)
+        var contact: AccountAddress?
         @OptionGroup var client: ClientOptions
         @Flag(help: "One JSON object per device.") var json = false
 

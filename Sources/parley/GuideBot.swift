@@ -1,12 +1,13 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyStore
 
 /// The demo's guide: a second account on its own engine in the same process, answering the user's
 /// messages with short guidance. It reads what it is sent only to pick an answer, and logs nothing.
 struct GuideBot: Sendable {
     let engine: Engine
-    let user: String
+    let user: AccountAddress
 
     func greet() async throws {
         try await engine.send(text: """
@@ -20,7 +21,7 @@ struct GuideBot: Sendable {
         let connection = Task { await engine.runConnection() }
         defer { connection.cancel() }
         for await event in events {
-            guard case .message(let record) = event, record.direction == .incoming, record.conversation.description == user else { continue }
+            guard case .message(let record) = event, record.direction == .incoming, record.conversation == .direct(user) else { continue }
             try? await engine.sendReceipt(to: user, read: true, messageIds: [record.clientMessageId])
             try? await engine.sendTyping(to: user, started: true)
             let reply = await answer(record.text)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ParleyClient
 import ParleyOperations
+import ParleyProtocol
 
 // One-shot commands that mirror the daemon's methods (parley-jsonrpc(5)): each adapts one operation, and
 // with --json prints the object (one per line for lists) the method returns.
@@ -26,7 +27,8 @@ struct SendReceiptCommand: AsyncParsableCommand {
         commandName: "send-receipt",
         abstract: "Send a read (or delivery) receipt for a contact's messages (the sendReceipt method).")
 
-    @Argument(help: ArgumentHelp("The contact whose messages these are.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact whose messages these are.", valueName: "CONTACT"), transform: accountAddress)
+    var contact: AccountAddress
     @Option(name: .customLong("target-timestamp"), help: ArgumentHelp("A message's timestamp (repeatable).", valueName: "MS"))
     var timestamps: [UInt64] = []
     @Option(name: .customLong("message-id"), help: ArgumentHelp("A message's id, as hex (repeatable).", valueName: "HEX"))
@@ -54,7 +56,7 @@ struct SendTypingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send-typing", abstract: "Tell a contact you started or stopped typing (the sendTyping method).")
 
-    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
     @Flag(help: "Say that you stopped typing.") var stop = false
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
@@ -75,7 +77,7 @@ struct GetAttachmentCommand: AsyncParsableCommand {
         commandName: "get-attachment",
         abstract: "Download and decrypt the file a message carries (the getAttachment method).")
 
-    @Argument(help: ArgumentHelp("Who sent the message.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("Who sent the message.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
     @Argument(help: ArgumentHelp("The message id (from receive --json).", valueName: "ID")) var id: String
     @Option(help: ArgumentHelp("Where to save it: a file, or a directory to save it in under the sender's file name (default: the current directory).", valueName: "PATH"))
     var output: String?

@@ -12,14 +12,13 @@ struct AddContactCommand: AsyncParsableCommand {
         abstract: "Look up an account on its relay and add it as a contact.",
         discussion: "The contact's account key is trusted on first use until you verify its safety number.")
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "NAME@HOST:PORT"))
-    var address: String
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "NAME@HOST:PORT"), transform: accountAddress)
+    var address: AccountAddress
 
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        do { _ = try AccountAddress(address) } catch { throw ValidationError(error.description) }
         let contact = try await client.openOperations().addContact(address)
         if json { try Output.result(contact); return }
         Output.line("added \(contact.address) (\(contact.devices) device\(contact.devices == 1 ? "" : "s"), trust: \(contact.trust))")
@@ -38,7 +37,7 @@ struct SendCommand: AsyncParsableCommand {
             before anything is saved: send it as a file.
             """)
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
     @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
     var text: [String] = []
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
@@ -97,7 +96,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     func run() async throws {
         try client.lockHome(as: "parley receive")
         let engine = try client.openEngine()
-        let account = await engine.account.address
+        let account = engine.ownAddress
         try? await engine.flushOutbox()
         let show: @Sendable (EngineEvent) -> Void = { event in json ? printJSON(event, engine: engine, account: account) : print(event) }
         for event in try await engine.receivePending() { show(event) }
@@ -127,7 +126,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     /// --json: exactly the params of the notification the daemon writes for `event` (less `subscription`,
     /// which names one of the daemon's subscriptions), one per line; what no notification carries
     /// (undecryptable, held, discarded, a failed drain) goes to standard error as the plain line.
-    private func printJSON(_ event: EngineEvent, engine: Engine, account: String) {
+    private func printJSON(_ event: EngineEvent, engine: Engine, account: AccountAddress) {
         if let (_, params) = ReceivedShapes.notification(for: event, account: account, now: SystemWallClock().nowMilliseconds(),
                                                          sentAt: { try? engine.message(sentBy: $0, clientMessageId: $1)?.sentAt }) {
             Output.line(JSONValue.object(params).serialized)
@@ -157,18 +156,18 @@ struct ReceiveCommand: AsyncParsableCommand {
             }
             return nil
         case .receipt(_, let from, let read, let ids):
-            return "\(Output.peer(from)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")"
+            return "\(Output.peer(from.description)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")"
         case .undecryptable(let from, let reason):
-            return "(a message\(from.map { " from \(Output.peer($0))" } ?? "") could not be decrypted: \(Output.peer(reason)))"
+            return "(a message\(from.map { " from \(Output.peer($0.description))" } ?? "") could not be decrypted: \(Output.peer(reason)))"
         case .unverifiedSender(let address):
-            return "(a message naming \(Output.peer(address)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)"
+            return "(a message naming \(Output.peer(address.description)) as its sender is held unverified: that account's relay could not be reached to confirm its key; the next receive tries again)"
         case .discarded(let count, let total):
             return "(\(count) envelope\(count == 1 ? "" : "s") that no contact of yours sent discarded unread; \(total) in all)"
         case .identityChanged(let address, let trust):
-            return "(the identity key of \(Output.peer(address)) changed; "
-                + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address))`)" : "sending to them is stopped until you verify or `parley trust` it)")
+            return "(the identity key of \(Output.peer(address.description)) changed; "
+                + (trust.allowsSending ? "verify it with `parley verify \(Output.peer(address.description))`)" : "sending to them is stopped until you verify or `parley trust` it)")
         case .devicesChanged(let address, let added, let removed, let suspicious):
-            return "(\(Output.peer(address)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))"
+            return "(\(Output.peer(address.description)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))"
         case .receiveFailed(let problem):
             return "(" + Output.peer(problem) + ")"
         case .typing, .readElsewhere, .connection:

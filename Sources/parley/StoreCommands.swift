@@ -3,6 +3,7 @@ import Foundation
 import ParleyClient
 import ParleyCrypto
 import ParleyOperations
+import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 
@@ -16,7 +17,8 @@ struct SearchCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "The text to look for.") var text: String
-    @Option(help: ArgumentHelp("Only the conversation with this contact.", valueName: "CONTACT")) var contact: String?
+    @Option(help: ArgumentHelp("Only the conversation with this contact.", valueName: "CONTACT"), transform: accountAddress)
+    var contact: AccountAddress?
     @Option(help: "Most results to show (1-10000).") var limit: Int = Operations.defaultSearchLimit
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per result.") var json = false
@@ -112,7 +114,7 @@ struct BackupImport: AsyncParsableCommand {
         }
         Output.line("restored \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") into \(home.path)")
         guard !offline, let account = try store.localAccount() else { return }
-        let engine = try Engine(store: store, relay: try RelayClient(endpoint: try ParleyHome.endpoint(for: account.address, store: store,
+        let engine = try Engine(store: store, relay: try RelayClient(endpoint: try ParleyHome.endpoint(for: try account.accountAddress, store: store,
                                                                                                         insecureOverride: client.insecure)))
         try await engine.publishRestoredDevice()
         Output.line("published the new device key of \(account.address) to its relay")

@@ -65,7 +65,7 @@ struct VerifyCommand: AsyncParsableCommand {
             and exits with status 1.
             """)
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
     @Option(help: ArgumentHelp("The contact's 60 digits (spaces allowed).", valueName: "DIGITS")) var digits: String?
     @Option(help: ArgumentHelp("The scanned code's payload, as hex.", valueName: "HEX")) var code: String?
     @Flag(help: "Draw the QR code with ASCII '#' characters instead of Unicode blocks.") var ascii = false
@@ -125,7 +125,7 @@ struct TrustCommand: AsyncParsableCommand {
         abstract: "Accept a contact's current identity key (after it changed, or under --trust-new-identities never).",
         discussion: "With --verified-safety-number, checks the digits first and marks the contact verified.")
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
     @Option(name: .customLong("verified-safety-number"), help: ArgumentHelp("The 60 digits you compared.", valueName: "DIGITS"))
     var verifiedSafetyNumber: String?
     @OptionGroup var client: ClientOptions

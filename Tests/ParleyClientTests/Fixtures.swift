@@ -14,8 +14,8 @@ struct Pair {
     let directory: TemporaryDirectory
     let alice: ClientDevice
     let bob: ClientDevice
-    let aliceAddress: String
-    let bobAddress: String
+    let aliceAddress: AccountAddress
+    let bobAddress: AccountAddress
 
     static let relayName = "127.0.0.1:7001"
 
@@ -26,8 +26,8 @@ struct Pair {
         let alice = try await ClientDevice.create("alice", on: relay, relayName: relayName, in: directory)
         let bob = try await ClientDevice.create("bob", on: relay, relayName: relayName, in: directory)
         let aliceAddress = await alice.address, bobAddress = await bob.address
-        try await alice.engine.addContact(try AccountAddress(bobAddress))
-        try await bob.engine.addContact(try AccountAddress(aliceAddress))
+        try await alice.engine.addContact(bobAddress)
+        try await bob.engine.addContact(aliceAddress)
         return Pair(network: network, relay: relay, directory: directory, alice: alice, bob: bob,
                     aliceAddress: aliceAddress, bobAddress: bobAddress)
     }

@@ -35,7 +35,7 @@ struct MailboxDrainTests {
         let store = pair.bob.store, alice = pair.aliceAddress
         let log = AcknowledgementLog()
         pair.relay.tap.beforeAcknowledging { ids in
-            let stored = (try? store.messages(in: try ConversationId(destination: alice), limit: 10_000).filter { $0.direction == .incoming }.count) ?? -1
+            let stored = (try? store.messages(in: .direct(alice), limit: 10_000).filter { $0.direction == .incoming }.count) ?? -1
             log.record(ids: ids, stored: stored)
         }
         try await pair.bob.engine.receivePending()

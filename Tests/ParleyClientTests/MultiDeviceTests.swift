@@ -31,7 +31,7 @@ struct MultiDeviceTests {
     func ownDevicesGetACopy() async throws {
         let pair = try await Pair.make()
         let alice2 = try await pair.alice.addDevice(2, in: pair.directory)
-        try await alice2.engine.addContact(try AccountAddress(pair.bobAddress))
+        try await alice2.engine.addContact(pair.bobAddress)
         // (Linking adopts the new list on the linking device; this fixture publishes it from outside.)
         try await pair.alice.engine.refreshOwnDeviceList()
 

@@ -33,7 +33,7 @@ struct PeerRelayTests {
         let bob = try await ClientDevice.create("bob", on: remote, relayName: remote.name, in: directory)
         let bobAddress = await bob.address
 
-        try await alice.engine.addContact(try AccountAddress(bobAddress))
+        try await alice.engine.addContact(bobAddress)
         let sent = try await alice.engine.send(text: "across relays", to: bobAddress)
         #expect(sent.state == .sent)
         #expect(remote.tap.count("bundle") == 1, "Bob's bundle came from his relay")

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyHeadless
 import Testing
 
@@ -15,9 +16,9 @@ struct DispatcherTests {
         },
         RPCMethod("fail", "Throws.", params: [RPCParam("kind", .string, required: true, "What to throw.")], result: "never") { call in
             switch call.string("kind") {
-            case "contact": throw ClientError.unknownContact("x@y:1")
+            case "contact": throw ClientError.unknownContact(try! AccountAddress("x@y:1"))
             case "network": throw ClientError.network("down")
-            case "identity": throw ClientError.identityChanged("x@y:1")
+            case "identity": throw ClientError.identityChanged(try! AccountAddress("x@y:1"))
             default: throw ClientError.rateLimited
             }
         },

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyProtocol
 import ParleyHeadless
 import ParleyStore
 import Testing
@@ -37,9 +38,9 @@ struct ErrorCategoryTests {
 
     @Test("errors fall in their rows: the same cause gives the same status and code on both surfaces")
     func rows() {
-        #expect(ErrorCategory.of(ClientError.unknownContact("x@y:1")) == .userError)
+        #expect(ErrorCategory.of(ClientError.unknownContact(try! AccountAddress("x@y:1"))) == .userError)
         #expect(ErrorCategory.of(ClientError.network("refused")) == .relayOrNetwork)
-        #expect(ErrorCategory.of(ClientError.identityChanged("x@y:1")).exitCode == 4)
+        #expect(ErrorCategory.of(ClientError.identityChanged(try! AccountAddress("x@y:1"))).exitCode == 4)
         #expect(ErrorCategory.of(StoreError.wrongPassphrase).exitCode == 1)
         #expect(ErrorCategory.of(StoreError.io("x")).exitCode == 2)
         #expect(ErrorCategory.of(OperationError.invalidInput("x")).rpcCode == -32602)

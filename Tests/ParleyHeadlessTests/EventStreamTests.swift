@@ -22,11 +22,11 @@ struct EventStreamTests {
     @Test("a reconnect in the middle of 1,000 messages: every message exactly once across the two streams, in order")
     func reconnect() async throws {
         let daemon = try await DaemonFixture(served: ["bot"], others: ["alice"])
-        let bot = await daemon.served[0].address, alice = daemon.others[0]
+        let bot = await daemon.served[0].address.description, alice = daemon.others[0]
         try await alice.engine.addContact(try AccountAddress(bot))
         let total = 1_000
         let sender = Task {
-            for i in 0..<total { _ = try await alice.engine.send(text: "message \(i)", to: bot) }
+            for i in 0..<total { _ = try await alice.engine.send(text: "message \(i)", to: try AccountAddress(bot)) }
         }
         var seen: [String] = [], ids: [Int64] = []
         let (first, status) = try await RawHTTP.events(port: daemon.port)
@@ -55,7 +55,7 @@ struct EventStreamTests {
     @Test("two accounts in one daemon exchange messages; requests name their account; each keeps its own cursor")
     func twoAccounts() async throws {
         let daemon = try await DaemonFixture(served: ["one", "two"])
-        let one = await daemon.served[0].address, two = await daemon.served[1].address
+        let one = await daemon.served[0].address.description, two = await daemon.served[1].address.description
         func rpc(_ method: String, _ params: JSONValue) async throws -> JSONValue {
             let body = JSONValue.object(["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]).serialized
             return try #require(try await daemon.rpc(body).json)
@@ -96,7 +96,7 @@ struct EventStreamTests {
     @Test("200 idle event streams leave the daemon answering and delivering; one more than the cap is refused")
     func manyIdleStreams() async throws {
         let daemon = try await DaemonFixture(served: ["bot"], others: ["alice"]) { $0.maxEventStreams = 200 }
-        let bot = await daemon.served[0].address, alice = daemon.others[0]
+        let bot = await daemon.served[0].address.description, alice = daemon.others[0]
         var streams: [RawHTTP] = []
         for _ in 0..<200 {
             let (stream, status) = try await RawHTTP.events(port: daemon.port, query: "?cursor=idle")
@@ -108,7 +108,7 @@ struct EventStreamTests {
         #expect(try await daemon.client().request("GET", "/api/v1/check").status == 200)
         #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"version"}"#).json?["result"] != nil)
         try await alice.engine.addContact(try AccountAddress(bot))
-        _ = try await alice.engine.send(text: "to everyone", to: bot)
+        _ = try await alice.engine.send(text: "to everyone", to: try AccountAddress(bot))
         for index in [0, 99, 199] {
             #expect(Self.text(try #require(try await Self.message(streams[index]))) == "to everyone")
         }

@@ -28,7 +28,7 @@ struct HTTPEndpointTests {
         #expect(responses[0]["result"] == [])
         #expect(responses[1]["error"]?["code"] == -32601)
         #expect(responses[2]["error"]?["code"] == -32600)
-        #expect(responses[3]["result"] == [["number": .string(await daemon.served[0].address)]])
+        #expect(responses[3]["result"] == [["number": .string(await daemon.served[0].address.description)]])
         #expect(try await daemon.rpc(#"[{"jsonrpc":"2.0","method":"version"}]"#).status == 201)
         let check = try await daemon.client().request("GET", "/api/v1/check")
         #expect(check.status == 200 && check.body.isEmpty)

@@ -1,6 +1,7 @@
 import Foundation
 import ParleyCrypto
 import ParleyClient
+import ParleyProtocol
 import ParleyHeadless
 import Testing
 
@@ -49,10 +50,10 @@ struct JSONRPCParsingTests {
 
     @Test("engine and store errors map to the documented application codes")
     func errorMapping() {
-        #expect(RPCError.from(ClientError.unknownContact("x@y:1")).code == .userError)
+        #expect(RPCError.from(ClientError.unknownContact(try! AccountAddress("x@y:1"))).code == .userError)
         #expect(RPCError.from(ClientError.network("refused")).code == .relayOrNetwork)
         #expect(RPCError.from(ClientError.relay(status: 500, code: "x", message: "y")).code == .relayOrNetwork)
-        #expect(RPCError.from(ClientError.identityChanged("x@y:1")).code == .untrustedIdentity)
+        #expect(RPCError.from(ClientError.identityChanged(try! AccountAddress("x@y:1"))).code == .untrustedIdentity)
         #expect(RPCError.from(ClientError.rateLimited).code == .rateLimited)
         #expect(RPCError.from(CancellationError()).code == .unexpected)
         // The codes are the negated exit statuses of parley(1).

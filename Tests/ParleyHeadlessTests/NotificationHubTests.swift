@@ -43,7 +43,7 @@ struct NotificationHubTests {
                                                 sender: DeviceAddress(address: Self.account, deviceId: 1), clientMessageId: [1, 2],
                                                 sentAt: 1, receivedAt: 1, text: "mine", state: .sent)])
         try store.insertMessages([incoming("three")])
-        let hub = NotificationHub(store: store, account: Self.account)
+        let hub = NotificationHub(store: store, account: try AccountAddress(Self.account))
         let pair = try SocketPair()
         let id = try await hub.subscribe(pair.server, cursorName: "default")
         await hub.release(pair.server)
@@ -60,7 +60,7 @@ struct NotificationHubTests {
     @Test("what arrives while unsubscribed, and across a new hub (a daemon restart), comes exactly once")
     func durableCursor() async throws {
         try store.insertMessages([incoming("before")])
-        let first = NotificationHub(store: store, account: Self.account)
+        let first = NotificationHub(store: store, account: try AccountAddress(Self.account))
         let pair = try SocketPair()
         _ = try await first.subscribe(pair.server, cursorName: "default")
         await first.release(pair.server)
@@ -72,7 +72,7 @@ struct NotificationHubTests {
         await first.handle(.message(incoming("x")))
 
         // The daemon "restarts": a new hub over the same store.
-        let second = NotificationHub(store: store, account: Self.account)
+        let second = NotificationHub(store: store, account: try AccountAddress(Self.account))
         try store.insertMessages([incoming("while down")])
         let again = try SocketPair()
         _ = try await second.subscribe(again.server, cursorName: "default")
@@ -87,13 +87,13 @@ struct NotificationHubTests {
 
     @Test("receipts and typing go to current subscribers only")
     func ephemeral() async throws {
-        let hub = NotificationHub(store: store, account: Self.account)
+        let hub = NotificationHub(store: store, account: try AccountAddress(Self.account))
         let pair = try SocketPair()
         _ = try await hub.subscribe(pair.server, cursorName: "default")
         await hub.release(pair.server)
         let alice = try ConversationId(destination: "alice@127.0.0.1:1")
-        await hub.handle(.typing(in: alice, from: "alice@127.0.0.1:1", started: true))
-        await hub.handle(.receipt(in: alice, from: "alice@127.0.0.1:1", read: true, messageIds: [[UInt8](repeating: 7, count: 16)]))
+        await hub.handle(.typing(in: alice, from: try AccountAddress("alice@127.0.0.1:1"), started: true))
+        await hub.handle(.receipt(in: alice, from: try AccountAddress("alice@127.0.0.1:1"), read: true, messageIds: [[UInt8](repeating: 7, count: 16)]))
         let typing = try await pair.readJSON()
         #expect(typing["params"]?["envelope"]?["typingMessage"]?["action"] == "STARTED")
         let receipt = try await pair.readJSON()
@@ -103,7 +103,7 @@ struct NotificationHubTests {
 
     @Test("a subscriber that went away stops its pump without advancing the cursor past what it was sent")
     func closedSubscriber() async throws {
-        let hub = NotificationHub(store: store, account: Self.account)
+        let hub = NotificationHub(store: store, account: try AccountAddress(Self.account))
         let pair = try SocketPair()
         pair.closeClient()
         pair.server.close()

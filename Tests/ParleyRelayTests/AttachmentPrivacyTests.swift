@@ -31,8 +31,8 @@ struct AttachmentPrivacyTests {
             #expect(dump.status == 0, "\(dump.summary)")
             let naming = dump.stdout.split(separator: "\n").filter { $0.contains(id) }
             #expect(naming.count == 1, "one row names the blob: \(naming)")
-            let aliceName = String(a.split(separator: "@")[0])
-            #expect(naming.allSatisfy { !$0.contains(aliceName) && !$0.contains(a) }, "the blob's row names its uploader: \(naming)")
+            let aliceName = a.name
+            #expect(naming.allSatisfy { !$0.contains(aliceName) && !$0.contains(a.description) }, "the blob's row names its uploader: \(naming)")
             let columns = try await run("/usr/bin/sqlite3", ["-readonly", relay.dataDirectory + "/relay.sqlite", "PRAGMA table_info(attachments)"],
                                         in: directory)
             #expect(!columns.stdout.contains("address") && !columns.stdout.contains("device_id"), "\(columns.stdout)")

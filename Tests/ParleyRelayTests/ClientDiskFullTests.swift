@@ -23,8 +23,8 @@ struct ClientDiskFullTests {
                                                         relay: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
             let bob = TestDevice(engine: engine, home: home)
             let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
-            try await bob.engine.addContact(try AccountAddress(aliceAddress))
+            try await alice.engine.addContact(bobAddress)
+            try await bob.engine.addContact(aliceAddress)
 
             // More than the write-ahead log can take in the space it already holds.
             let texts = (1...200).map { "message \($0) " + String(repeating: "m", count: 8_000) }

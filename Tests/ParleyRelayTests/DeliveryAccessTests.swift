@@ -36,7 +36,7 @@ struct DeliveryAccessTests {
             #expect(try bob.store.deliveryAccessKey(of: aliceAddress) == (try alice.store.deliveryAccessKey()))
 
             let raw = RawHTTP(relay)
-            let path = raw.messagesPath(bobAddress)
+            let path = raw.messagesPath(bobAddress.description)
             let send = await junk(to: bob)
             #expect(try await raw.request(.POST, path, json: send).status == 401, "neither key nor token")
             #expect(try await raw.request(.POST, path, json: send, headers: [(DeliveryAccess.header, Data(DeliveryAccess.newKey()).base64EncodedString())]).status == 401,
@@ -65,7 +65,7 @@ struct DeliveryAccessTests {
             let raw = RawHTTP(relay)
             let send = await junk(to: bob)
             var statuses: [Int] = []
-            for _ in 0..<20 { statuses.append(try await raw.request(.POST, raw.messagesPath(bobAddress), json: send).status) }
+            for _ in 0..<20 { statuses.append(try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: send).status) }
             #expect(statuses.filter { $0 == 204 }.count <= 7, "\(statuses)")
             #expect(statuses.suffix(10).allSatisfy { $0 == 429 }, "\(statuses)")
 
@@ -101,8 +101,8 @@ struct DeliveryAccessTests {
             var conclusive = false
             for _ in 1...5 where !conclusive {
                 let started = ContinuousClock.now
-                async let sentToBob = raw.request(.POST, raw.messagesPath(bobAddress), json: toBob, token: aliceToken)
-                async let sentToCarol = raw.request(.POST, raw.messagesPath(carolAddress), json: toCarol, token: aliceToken)
+                async let sentToBob = raw.request(.POST, raw.messagesPath(bobAddress.description), json: toBob, token: aliceToken)
+                async let sentToCarol = raw.request(.POST, raw.messagesPath(carolAddress.description), json: toCarol, token: aliceToken)
                 let (first, second) = try await (sentToBob, sentToCarol)
                 let elapsed = ContinuousClock.now - started
                 let statuses = [first.status, second.status]
@@ -115,7 +115,7 @@ struct DeliveryAccessTests {
                 // The recipient whose twenty were refused was charged nothing: another sender's twenty reach it.
                 guard statuses.contains(429) else { break }
                 let refusedBob = first.status == 429
-                let byOther = try await raw.request(.POST, raw.messagesPath(refusedBob ? bobAddress : carolAddress),
+                let byOther = try await raw.request(.POST, raw.messagesPath((refusedBob ? bobAddress : carolAddress).description),
                                                     json: refusedBob ? toBob : toCarol, token: refusedBob ? carolToken : bobToken)
                 #expect(byOther.status == 204, "\(byOther.text)")
             }

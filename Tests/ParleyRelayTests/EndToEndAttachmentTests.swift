@@ -57,8 +57,8 @@ struct EndToEndAttachmentTests {
             let mallory = try await TestDevice.create("mallory", on: relay, in: directory)
             let bob = try await TestDevice.create("bob", on: relay, in: directory)
             let a = await alice.address, b = await bob.address
-            try await alice.engine.addContact(try AccountAddress(b))
-            try await bob.engine.addContact(try AccountAddress(a))
+            try await alice.engine.addContact(b)
+            try await bob.engine.addContact(a)
 
             let raw = RawHTTP(relay)
             let slot = try await RelayClient(endpoint: try TestDevice.endpoint(for: relay))

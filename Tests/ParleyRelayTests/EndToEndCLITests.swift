@@ -127,6 +127,29 @@ struct EndToEndCLITests {
         }
     }
 
+    @Test("an address argument that is not NAME@HOST[:PORT] is a usage error (1) naming it, before the store is opened")
+    func malformedAddressArgument() async throws {
+        try await withRelay { relay, directory in
+            let homes = try TwoHomes(relay: relay, directory: directory)
+            var result = try await homes.run(["init", homes.alice], home: homes.aliceHome)
+            #expect(result.status == 0, "\(result.summary)")
+            let id = String(repeating: "ab", count: 16)
+            for arguments in [["send", "not-an-address", "hi"], ["add-contact", "not-an-address"], ["verify", "not-an-address"],
+                              ["trust", "not-an-address"], ["send-typing", "not-an-address"],
+                              ["send-receipt", "not-an-address", "--target-timestamp", "1"], ["get-attachment", "not-an-address", id],
+                              ["search", "hi", "--contact", "not-an-address"], ["devices", "list", "not-an-address"]] {
+                result = try await homes.run(arguments, home: homes.aliceHome)
+                #expect(result.status == 1, "\(arguments): \(result.summary)")
+                #expect(result.stderr.contains("'not-an-address'") && result.stderr.contains("expected NAME@HOST[:PORT]"),
+                        "\(arguments): \(result.summary)")
+            }
+            // Refused before the store was opened: a key file that cannot unlock it is not even read.
+            result = try await ParleyRelayTests.run(homes.parley, ["send", "not-an-address", "hi", "--home", homes.aliceHome,
+                                                                   "--key-file", directory.sub("missing.key")], in: directory)
+            #expect(result.status == 1 && result.stderr.contains("expected NAME@HOST[:PORT]"), "\(result.summary)")
+        }
+    }
+
     @Test("an init the relay refuses leaves no home, store or key file behind, so the next one starts clean")
     func refusedInitLeavesNothing() async throws {
         let parley = try Binaries.path("parley")

@@ -18,11 +18,11 @@ struct EndToEndCrashTests {
         let parley = try Binaries.path("parley")
         try await withRelay { relay, directory in
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let a = await alice.address, b = "bob@\(relay.name)"
+            let a = await alice.address, b = try AccountAddress("bob@\(relay.name)")
             let bobHome = directory.sub("bob")
-            let initBob = try await run(parley, ["init", b, "--home", bobHome, "--key-file", bobHome + ".key"], in: directory)
+            let initBob = try await run(parley, ["init", b.description, "--home", bobHome, "--key-file", bobHome + ".key"], in: directory)
             #expect(initBob.status == 0, "\(initBob.summary)")
-            try await alice.engine.addContact(try AccountAddress(b))
+            try await alice.engine.addContact(b)
 
             var sent: [String] = []
             var generator = SystemRandomNumberGenerator()

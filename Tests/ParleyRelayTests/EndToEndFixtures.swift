@@ -280,18 +280,18 @@ extension ClientDevice {
 
     /// Alice and Bob on one relay, each the other's contact: how most two-party tests begin.
     static func pair(on relay: RelayProcess, in directory: TemporaryDirectory) async throws
-        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, bobAddress: String) {
+        -> (alice: TestDevice, bob: TestDevice, aliceAddress: AccountAddress, bobAddress: AccountAddress) {
         let alice = try await create("alice", on: relay, in: directory)
         let bob = try await create("bob", on: relay, in: directory)
         let aliceAddress = await alice.address, bobAddress = await bob.address
-        try await alice.engine.addContact(try AccountAddress(bobAddress))
-        try await bob.engine.addContact(try AccountAddress(aliceAddress))
+        try await alice.engine.addContact(bobAddress)
+        try await bob.engine.addContact(aliceAddress)
         return (alice, bob, aliceAddress, bobAddress)
     }
 
     /// `pair`, and `count` messages from Alice queued for Bob ("<label> 1", "<label> 2", …).
     static func backlog(_ count: Int, _ label: String, on relay: RelayProcess, in directory: TemporaryDirectory) async throws
-        -> (alice: TestDevice, bob: TestDevice, aliceAddress: String, texts: [String]) {
+        -> (alice: TestDevice, bob: TestDevice, aliceAddress: AccountAddress, texts: [String]) {
         let (alice, bob, aliceAddress, bobAddress) = try await pair(on: relay, in: directory)
         let texts = (1...count).map { "\(label) \($0)" }
         for text in texts { try await alice.engine.send(text: text, to: bobAddress) }
@@ -306,7 +306,7 @@ extension ClientDevice {
     }
 
     /// Records of envelopes that could not be read (kept in history instead of being dropped).
-    func failures(in conversation: String) throws -> [MessageRecord] {
+    func failures(in conversation: AccountAddress) throws -> [MessageRecord] {
         try history(with: conversation).filter { $0.state == .failed && $0.text.contains("could not be decrypted") }
     }
 }
@@ -454,3 +454,4 @@ func opensslPath() throws -> String {
 
 /// The direct conversation with `address`.
 func direct(_ address: String) -> ConversationId { try! ConversationId(destination: address) }
+func direct(_ address: AccountAddress) -> ConversationId { .direct(address) }

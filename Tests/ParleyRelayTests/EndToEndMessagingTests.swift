@@ -45,7 +45,7 @@ struct EndToEndMessagingTests {
             #expect(try bob.incomingTexts(from: aliceAddress) == expectedAtBob)
             #expect(try alice.incomingTexts(from: bobAddress) == expectedAtAlice)
             let fromAlice = try bob.history(with: aliceAddress).filter { $0.direction == .incoming }
-            #expect(fromAlice.allSatisfy { $0.sender == DeviceAddress(address: aliceAddress, deviceId: 1) && $0.state == .received })
+            #expect(fromAlice.allSatisfy { $0.sender == DeviceAddress(address: aliceAddress.description, deviceId: 1) && $0.state == .received })
         }
     }
 
@@ -58,7 +58,7 @@ struct EndToEndMessagingTests {
             let bobHome = bob!.home
             bob = nil  // Bob's client is not running (its store stays on disk)
 
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.addContact(bobAddress)
             let texts = (1...5).map { "while you were away #\($0)" }
             for text in texts {
                 let record = try await alice.engine.send(text: text, to: bobAddress)
@@ -117,7 +117,7 @@ struct EndToEndMessagingTests {
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let bob = try await TestDevice.create("bob", on: relay, in: directory)
             let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.addContact(bobAddress)
             try await bob.connect()  // Bob stays online throughout; his push channel must reconnect by itself.
             defer { bob.stopConnection() }
 
@@ -168,7 +168,7 @@ struct EndToEndMessagingTests {
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let bob1 = try await TestDevice.create("bob", on: relay, in: directory)
             let aliceAddress = await alice.address, bobAddress = await bob1.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.addContact(bobAddress)
             try await alice.engine.send(text: "before the new device", to: bobAddress)
             try await bob1.engine.receivePending()
             #expect(try bob1.incomingTexts(from: aliceAddress) == ["before the new device"])
@@ -196,7 +196,7 @@ struct EndToEndMessagingTests {
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             let bob1 = try await TestDevice.create("bob", on: relay, in: directory)
             let aliceAddress = await alice.address, bobAddress = await bob1.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.addContact(bobAddress)
             try await alice.engine.send(text: "first", to: bobAddress)
             let bob2 = try await bob1.addDevice(2, on: relay, in: directory)
 

@@ -17,8 +17,8 @@ struct EndToEndOwnDevicesTests {
             let a = await alice1.address, b = await bob.address
             let alice2 = try await alice1.addDevice(2, on: relay, in: directory)
             try await alice1.engine.refreshOwnDeviceList()
-            for device in [alice1, alice2] { try await device.engine.addContact(try AccountAddress(b)) }
-            try await bob.engine.addContact(try AccountAddress(a))
+            for device in [alice1, alice2] { try await device.engine.addContact(b) }
+            try await bob.engine.addContact(a)
 
             let first = try await alice1.engine.send(text: "from the laptop", to: b)
             #expect(first.state == .sent)
@@ -47,10 +47,10 @@ struct EndToEndOwnDevicesTests {
             let raw = RawHTTP(relay)
             let body = SendRequest(messages: [OutgoingMessage(deviceId: bobDevice.deviceId, deviceKey: Base64Bytes(bobDevice.publicKey.bytes),
                                                               envelope: Base64Bytes([UInt8](repeating: 1, count: 200)))])
-            let bad = try await raw.request(.POST, raw.messagesPath(b), json: body, token: String(repeating: "0", count: 64))
+            let bad = try await raw.request(.POST, raw.messagesPath(b.description), json: body, token: String(repeating: "0", count: 64))
             #expect(bad.status == 401)
             #expect(try await raw.mailbox(token: try await bob.token()).isEmpty)
-            let reply = try await raw.request(.POST, raw.messagesPath(b), json: body, token: try await alice.token())
+            let reply = try await raw.request(.POST, raw.messagesPath(b.description), json: body, token: try await alice.token())
             #expect(reply.status == 204)
             #expect(try await raw.mailbox(token: try await bob.token()).count == 1)
         }

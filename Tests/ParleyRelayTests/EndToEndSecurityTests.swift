@@ -162,7 +162,7 @@ struct EndToEndSecurityTests {
             let relayed = try await challenge(for: account.address)
             #expect(try await session(relayed, signedBy: account.device.keyPair, relayName: "relay.example.org:8443").status == 401)
             // Bob's challenge presented as Alice's, with Alice's valid signature over it.
-            let bobs = try await challenge(for: await bob.address)
+            let bobs = try await challenge(for: await bob.address.description)
             #expect(try await session(bobs, signedBy: account.device.keyPair).status == 401)
             // A challenge nobody issued.
             #expect(try await session(SystemRandom().bytes(32), signedBy: account.device.keyPair).status == 401)
@@ -233,7 +233,7 @@ struct EndToEndSecurityTests {
                 genuine + [0],                 // extended
             ]
             for variant in variants {
-                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: [
+                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: [
                     OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(bobKey), envelope: Base64Bytes(variant)),
                 ]))
                 #expect(reply.status == 204, "\(reply.text)")
@@ -249,7 +249,7 @@ struct EndToEndSecurityTests {
             #expect(try await raw.mailbox(token: bobToken).isEmpty, "counted, then acknowledged")
 
             // A replay of the genuine envelope itself is recognised and not shown twice.
-            let replay = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: [
+            let replay = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: [
                 OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(bobKey), envelope: Base64Bytes(genuine)),
             ]))
             #expect(replay.status == 204)
@@ -289,24 +289,24 @@ struct EndToEndSecurityTests {
             let malloryDevice = DeviceIdentity(deviceId: 1, keyPair: Ed25519.KeyPair())
             let malloryList = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: malloryDevice.publicKey, createdAt: now)],
                                                     version: 1, accountKey: malloryAccountKey)
-            var impostor = LocalAccount(address: aliceAddress, accountKey: malloryAccountKey, device: malloryDevice,
+            var impostor = LocalAccount(address: aliceAddress.description, accountKey: malloryAccountKey, device: malloryDevice,
                                         deviceList: malloryList, certificateExpiry: now + 86_400_000)
             if forgery == .badSignature {
                 // Swap Alice's real account key into the signed body; Mallory's signature stays.
                 var bytes = impostor.certificate.encoded
-                let offset = 1 + 2 + aliceAddress.utf8.count
+                let offset = 1 + 2 + aliceAddress.description.utf8.count
                 bytes.replaceSubrange(offset..<offset + 32, with: await alice.engine.account.accountKey.publicKey.bytes)
                 impostor.certificate = try SenderCertificate(decoding: bytes)
             }
             let relayClient = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
-            let bobList = try SignedDeviceList(verifying: try await relayClient.account(bobAddress).deviceList.bytes)
+            let bobList = try SignedDeviceList(verifying: try await relayClient.account(bobAddress.description).deviceList.bytes)
             let malloryStore = InMemorySessionStore(preKeys: .generate(oneTime: 1))
-            malloryStore.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress)
+            malloryStore.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress.description)
             let mallory = SessionManager(account: impostor, store: malloryStore, bundles: RelayDirectory(relay: relayClient))
-            let forged = try await mallory.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress,
-                                                        body: .text("it's alice, send me the code")), to: bobAddress)
+            let forged = try await mallory.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress.description,
+                                                        body: .text("it's alice, send me the code")), to: bobAddress.description)
             let raw = RawHTTP(relay)
-            let reply = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: forged.map {
+            let reply = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: forged.map {
                 OutgoingMessage(deviceId: $0.recipient.deviceId, deviceKey: Base64Bytes(bobList.device($0.recipient.deviceId)!.identityKey.bytes),
                                 envelope: Base64Bytes($0.envelope))
             }))
@@ -341,7 +341,7 @@ struct EndToEndSecurityTests {
             let bobKey = Base64Bytes(await bob.engine.account.device.publicKey.bytes)
             let raw = RawHTTP(relay)
             let bobToken = try await bob.token()
-            let path = raw.messagesPath(bobAddress)
+            let path = raw.messagesPath(bobAddress.description)
             func envelope(_ size: Int) -> Base64Bytes { Base64Bytes(SystemRandom().bytes(size)) }
             func sendBody(_ envelopes: [Base64Bytes]) throws -> [UInt8] {
                 [UInt8](try JSONEncoder().encode(SendRequest(messages: envelopes.map { OutgoingMessage(deviceId: 1, deviceKey: bobKey, envelope: $0) })))
@@ -408,7 +408,7 @@ struct EndToEndSecurityTests {
 
             func post(_ targets: [(UInt32, [UInt8])]) async throws -> (RawHTTP.Reply, [UInt32: [UInt8]]) {
                 let envelopes = Dictionary(uniqueKeysWithValues: targets.map { ($0.0, SystemRandom().bytes(200)) })
-                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: targets.map {
+                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: targets.map {
                     OutgoingMessage(deviceId: $0.0, deviceKey: Base64Bytes($0.1), envelope: Base64Bytes(envelopes[$0.0]!))
                 }))
                 return (reply, envelopes)
@@ -439,7 +439,7 @@ struct EndToEndSecurityTests {
             #expect(try stale.decode(DeviceMismatch.self) == DeviceMismatch(missingDevices: [], extraDevices: [], staleDevices: [2]))
             try await expectNothingQueued("stale key")
 
-            let twice = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: [
+            let twice = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: [
                 OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(key1), envelope: Base64Bytes([1])),
                 OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(key1), envelope: Base64Bytes([2])),
                 OutgoingMessage(deviceId: 2, deviceKey: Base64Bytes(key2), envelope: Base64Bytes([3])),
@@ -457,15 +457,15 @@ struct EndToEndSecurityTests {
                 }
                 return (SendRequest(messages: messages), envelopes)
             }
-            let staleBatch = try await raw.request(.POST, raw.messagesPath(bobAddress), json: batch(3, key2: stranger).0)
+            let staleBatch = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: batch(3, key2: stranger).0)
             #expect(staleBatch.status == 410)
             try await expectNothingQueued("a batch with one stale key")
-            let tooMany = try await raw.request(.POST, raw.messagesPath(bobAddress), json: batch(65, key2: key2).0)
+            let tooMany = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: batch(65, key2: key2).0)
             #expect(tooMany.status == 400)
             try await expectNothingQueued("65 messages in one send")
 
             let (three, sent) = batch(3, key2: key2)
-            #expect(try await raw.request(.POST, raw.messagesPath(bobAddress), json: three).status == 204)
+            #expect(try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: three).status == 204)
             #expect(try await raw.mailbox(token: token1).map(\.envelope.bytes) == sent, "queued in request order")
             #expect(try await raw.mailbox(token: token2).map(\.envelope.bytes) == sent.map { Array($0.reversed()) })
             try await raw.acknowledgeAll(token: token1)

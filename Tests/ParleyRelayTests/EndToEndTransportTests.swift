@@ -53,7 +53,7 @@ struct EndToEndTransportTests {
             #expect(aliceEndpoint.baseURL == "https://" + relay.name)
             #expect(bobEndpoint.pushURL == "wss://" + relay.name + "/v1/push")
             let aliceAddress = await alice.address, bobAddress = await bob.address
-            try await alice.engine.addContact(try AccountAddress(bobAddress))
+            try await alice.engine.addContact(bobAddress)
 
             // Bob listens on wss; Alice's message reaches him through a push wake-up.
             try await bob.connect()

@@ -19,7 +19,7 @@ struct JunkMailTests {
             try await bob.engine.receivePending()
             let historyBefore = try bob.history(with: aliceAddress)
             let relayClient = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
-            let bobList = try SignedDeviceList(verifying: try await relayClient.account(bobAddress).deviceList.bytes)
+            let bobList = try SignedDeviceList(verifying: try await relayClient.account(bobAddress.description).deviceList.bytes)
             let bobKey = await bob.engine.account.device.publicKey
 
             // Three made-up senders (no such accounts on the relay), each with a well-formed session start,
@@ -33,11 +33,11 @@ struct JunkMailTests {
                 let stranger = LocalAccount(address: "junk\(sender)@\(relay.name)", accountKey: accountKey, device: device,
                                             deviceList: list, certificateExpiry: now + 86_400_000)
                 let store = InMemorySessionStore(preKeys: .generate(oneTime: 1))
-                store.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress)
+                store.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress.description)
                 let manager = SessionManager(account: stranger, store: store, bundles: RelayDirectory(relay: relayClient))
                 for i in 0..<5 {
-                    let sealed = try await manager.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress,
-                                                                body: .text("junk \(i)")), to: bobAddress)
+                    let sealed = try await manager.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress.description,
+                                                                body: .text("junk \(i)")), to: bobAddress.description)
                     envelopes += sealed.map(\.envelope)
                 }
             }
@@ -45,7 +45,7 @@ struct JunkMailTests {
 
             let raw = RawHTTP(relay)
             for envelope in envelopes {
-                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress), json: SendRequest(messages: [
+                let reply = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: [
                     OutgoingMessage(deviceId: 1, deviceKey: Base64Bytes(bobKey.bytes), envelope: Base64Bytes(envelope)),
                 ]))
                 #expect(reply.status == 204, "\(reply.text)")

@@ -14,7 +14,7 @@ struct MailboxDrainTests {
     /// proxy whose `tamper` rewrites the replies it chooses (counted in `rewritten`).
     private struct ProxiedBacklog {
         let bob: TestDevice
-        let aliceAddress: String
+        let aliceAddress: AccountAddress
         let texts: [String]
         let engine: Engine
         let rewritten = Counter()
@@ -136,7 +136,7 @@ struct FirstUploadLostTests {
             try await hal.engine.receivePending()
             let bob = try await TestDevice.create("bob", on: relay, in: directory)
             try await bob.engine.addContact(address)
-            _ = try await bob.engine.send(text: "hello hal", to: address.description)
+            _ = try await bob.engine.send(text: "hello hal", to: address)
             try await hal.engine.receivePending()
             #expect(try hal.incomingTexts(from: await bob.address) == ["hello hal"])
         }

@@ -31,7 +31,7 @@ extension TestDevice {
     }
 
 
-    func texts(with peer: String) throws -> [String] { try history(with: peer).filter { $0.direction != .system }.map(\.text) }
+    func texts(with peer: AccountAddress) throws -> [String] { try history(with: peer).filter { $0.direction != .system }.map(\.text) }
 }
 
 /// Three devices across two accounts (A1, A2, B1): linking, fan-out and sync, revocation, relinking, and a
@@ -120,7 +120,7 @@ struct MultiDeviceTests {
             await a2.engine.forgetToken()
             await #expect(throws: ClientError.self) { try await a2.engine.receivePending() }
             let raw = RawHTTP(relay)
-            let challenge = try await raw.request(.POST, "/v1/auth/challenge", json: ChallengeRequest(address: a, deviceId: 2))
+            let challenge = try await raw.request(.POST, "/v1/auth/challenge", json: ChallengeRequest(address: a.description, deviceId: 2))
             #expect(challenge.status == 404 || challenge.status == 401)
 
             // Bob's next send is refused for the revoked device, refreshed, and reaches only A1.

@@ -14,7 +14,7 @@ struct OperationsTests {
     func partialFailure() async throws {
         try await withRelay { relay, directory in
             let (alice, _, _, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
-            let stranger = "carol@\(relay.name)"
+            let stranger = try AccountAddress("carol@\(relay.name)")
             let result = try await Operations(engine: alice.engine).send(.init(recipients: [stranger, bobAddress], text: "to both"))
             #expect(result.results.map(\.type) == [.failure, .success])
             #expect(result.results[0].error?.code == ErrorCategory.userError.rpcCode, "an unknown contact is the caller's to fix")
@@ -39,7 +39,7 @@ struct OperationsTests {
             #expect(only.pendingBecause?.code == ErrorCategory.relayOrNetwork.rpcCode)
             let json = try JSONValue(encoding: result).serialized
             #expect(!json.contains("pendingBecause") && json.contains("\"type\":\"PENDING\""), "\(json)")
-            #expect(try alice.engine.messages(in: .direct(try AccountAddress(bobAddress)), limit: 1).last?.state == .pending)
+            #expect(try alice.engine.messages(in: .direct(bobAddress), limit: 1).last?.state == .pending)
         }
     }
 
@@ -51,7 +51,8 @@ struct OperationsTests {
             await #expect(throws: OperationError.refused("no failed message in this conversation")) { try await operations.retryFailed(with: bobAddress) }
             #expect(throws: OperationError.self) { try operations.search("x", limit: 0) }
             #expect(ErrorCategory.of(OperationError.invalidInput("")) == .invalidInput)
-            #expect(throws: ClientError.unknownContact("carol@\(relay.name)")) { try operations.search("x", with: "carol@\(relay.name)") }
+            let carol = try AccountAddress("carol@\(relay.name)")
+            #expect(throws: ClientError.unknownContact(carol)) { try operations.search("x", with: carol) }
             await #expect(throws: OperationError.self) { try await operations.sendReceipt(to: bobAddress, read: true, timestamps: [1]) }
             await #expect(throws: OperationError.safetyNumberMismatch) {
                 try await operations.trust(bobAddress, verifiedSafetyNumber: String(repeating: "1", count: 60))

@@ -19,7 +19,7 @@ struct OutboxRefusalTests {
     func oversizedTextRefusedBeforeStoring() async throws {
         try await withRelay { relay, directory in
             let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
-            let limit = await alice.engine.textLimit(for: .text(""), to: bobAddress)
+            let limit = await alice.engine.textLimit(for: .text(""), destination: bobAddress.description)
             #expect(limit > 90_000 && limit < Engine.envelopeLimit)
 
             for length in [300_000, limit + 1] {

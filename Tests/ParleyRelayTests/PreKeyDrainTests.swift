@@ -16,7 +16,7 @@ struct PreKeyDrainTests {
     func perDevice() async throws {
         try await withRelay { relay, directory in
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let raw = RawHTTP(relay), path = bundlePath(await alice.address)
+            let raw = RawHTTP(relay), path = bundlePath(await alice.address.description)
             var bundles: [PreKeyBundle] = []
             // The device's budget is a burst of 20 refilled at one a 30 s (RelayConfiguration.bundleRatePerDevice),
             // on the relay's clock: what may be served is bounded by the burst plus what refilled in the time
@@ -44,7 +44,7 @@ struct PreKeyDrainTests {
     func perIP() async throws {
         try await withRelay { relay, directory in
             var paths: [String] = []
-            for index in 0..<7 { paths.append(bundlePath(await try TestDevice.create("user\(index)", on: relay, in: directory).address)) }
+            for index in 0..<7 { paths.append(bundlePath(await try TestDevice.create("user\(index)", on: relay, in: directory).address.description)) }
             // 280 fetches of 7 devices, one lane per device side by side (within the test client's 8
             // connections to a relay), so that how fast this machine answers hardly decides the outcome: the
             // IP's burst of 120, plus two a second refilled meanwhile, is all that is served.
@@ -72,7 +72,7 @@ struct PreKeyDrainTests {
             let alice = try await TestDevice.create("alice", on: relay, in: directory)
             try await alice.connect()
             defer { alice.stopConnection() }
-            let raw = RawHTTP(relay), path = bundlePath(await alice.address)
+            let raw = RawHTTP(relay), path = bundlePath(await alice.address.description)
             let client = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
             let token = try await alice.token()
             for _ in 0..<(LocalPreKeys.defaultOneTimeCount - 5) { #expect(try await raw.request(.GET, path).status == 200) }

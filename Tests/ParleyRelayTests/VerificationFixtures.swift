@@ -199,7 +199,7 @@ extension TestDevice {
     }
 
     /// System notices in the conversation with `peer`, oldest first.
-    func notices(with peer: String) throws -> [String] {
+    func notices(with peer: AccountAddress) throws -> [String] {
         try history(with: peer).filter { $0.direction == .system }.map(\.text)
     }
 }

@@ -17,7 +17,7 @@ struct VerificationTests {
     /// Alice adds Bob and writes; Bob reads and answers; Alice reads the answer.
     private func converse(_ alice: TestDevice, _ bob: TestDevice) async throws {
         let a = await alice.address, b = await bob.address
-        try await alice.engine.addContact(try AccountAddress(b))
+        try await alice.engine.addContact(b)
         try await alice.engine.send(text: "hello bob", to: b)
         try await bob.engine.receivePending()
         #expect(try bob.incomingTexts(from: a) == ["hello bob"])
@@ -26,7 +26,7 @@ struct VerificationTests {
         #expect(try alice.incomingTexts(from: b) == ["hello alice"])
     }
 
-    private func trust(of peer: String, at device: TestDevice) throws -> TrustState? { try device.store.contact(peer)?.trust }
+    private func trust(of peer: AccountAddress, at device: TestDevice) throws -> TrustState? { try device.store.contact(peer)?.trust }
 
     private func accountKey(of device: TestDevice) throws -> Ed25519.PublicKey { try #require(try device.store.localAccount()).accountKey.publicKey }
 
@@ -66,8 +66,8 @@ struct VerificationTests {
             #expect(atAlice.digits == atBob.digits, "both sides see the same number")
             // PROTOCOL.md §14 from the raw inputs: key = 0x06 ‖ AIK, id = the address.
             let aliceKey = try accountKey(of: alice), bobKey = try accountKey(of: bob)
-            #expect(SafetyNumber.displayable(localKey: [0x06] + aliceKey.bytes, localId: Array(a.utf8),
-                                             remoteKey: [0x06] + bobKey.bytes, remoteId: Array(b.utf8)) == atAlice.digits)
+            #expect(SafetyNumber.displayable(localKey: [0x06] + aliceKey.bytes, localId: Array(a.description.utf8),
+                                             remoteKey: [0x06] + bobKey.bytes, remoteId: Array(b.description.utf8)) == atAlice.digits)
             // The scannable form: version 80, then the scanner's own hash first.
             #expect(Array(atAlice.scannable.prefix(2)) == [0x08, 80] && atAlice.scannable.count == 2 + 2 * 36)
             #expect(Array(atAlice.scannable[2..<6]) == [0x12, 0x22, 0x0A, 0x20] && Array(atAlice.scannable[38..<42]) == [0x1A, 0x22, 0x0A, 0x20])
@@ -101,8 +101,9 @@ struct VerificationTests {
             }
             #expect(try trust(of: b, at: alice) == .unverified, "no failed comparison changed the trust state")
             #expect(try alice.notices(with: b).isEmpty)
-            await #expect(throws: ClientError.unknownContact("carol@\(relay.name)")) {
-                try await alice.engine.verify("carol@\(relay.name)", digits: atBob.digits)
+            let carol = try AccountAddress("carol@\(relay.name)")
+            await #expect(throws: ClientError.unknownContact(carol)) {
+                try await alice.engine.verify(carol, digits: atBob.digits)
             }
 
             // The right digits, as read aloud in groups: verified, and the conversation says so.
@@ -199,7 +200,7 @@ struct VerificationTests {
             try await alice.engine.send(text: "only device one now", to: b)
             notices = try alice.notices(with: b)
             #expect(notices.last == "\(b) removed device #2.")
-            #expect(try alice.store.sessions(for: DeviceAddress(address: b, deviceId: 2)).isEmpty, "the removed device's session is gone")
+            #expect(try alice.store.sessions(for: DeviceAddress(address: b.description, deviceId: 2)).isEmpty, "the removed device's session is gone")
             #expect(try await alice.engine.safetyNumber(with: b) == before)
 
             // Two new devices at once: announced, not flagged.
@@ -207,13 +208,13 @@ struct VerificationTests {
                 DeviceEntry(deviceId: id, identityKey: Ed25519.KeyPair().publicKey, createdAt: SystemWallClock().nowMilliseconds())
             }
             try await bob.publishDevices(device1 + [newDevice(3), newDevice(4)])
-            try await alice.engine.addContact(try AccountAddress(b))
+            try await alice.engine.addContact(b)
             notices = try alice.notices(with: b)
             #expect(notices.last == "\(b) added devices #3, #4.")
 
             // Three more at once (and one removed): flagged as unusual.
             try await bob.publishDevices(device1 + [newDevice(5), newDevice(6), newDevice(7)])
-            try await alice.engine.addContact(try AccountAddress(b))
+            try await alice.engine.addContact(b)
             notices = try alice.notices(with: b)
             let burst = try #require(notices.last)
             #expect(burst.hasPrefix("\(b) added devices #5, #6, #7 and removed devices #3, #4."), "\(burst)")
@@ -258,7 +259,7 @@ struct VerificationTests {
             let contact = try #require(try alice.store.contact(b))
             #expect(contact.trust == .changed)
             #expect(contact.account.accountKey == newKey)
-            #expect(try alice.store.sessions(for: DeviceAddress(address: b, deviceId: 1)).isEmpty, "every session with the old key is deleted")
+            #expect(try alice.store.sessions(for: DeviceAddress(address: b.description, deviceId: 1)).isEmpty, "every session with the old key is deleted")
             #expect(try alice.store.outboxEntries().isEmpty)
             let unsent = try #require(try alice.sent(to: b).last)
             #expect(unsent.text == "meant for the bob I verified" && unsent.state == .failed)
@@ -276,7 +277,7 @@ struct VerificationTests {
             // The command line says the same: exit status 4, and `identities` shows the state.
             let parley = try Binaries.path("parley")
             let cli = ["--home", alice.home, "--key-file", alice.home + "/key"]
-            var result = try await run(parley, ["send", b, "from the command line"] + cli, in: directory)
+            var result = try await run(parley, ["send", b.description, "from the command line"] + cli, in: directory)
             #expect(result.status == 4, "\(result.summary)")
             #expect(result.stderr.contains("has changed"), "\(result.summary)")
             result = try await run(parley, ["identities", "--json"] + cli, in: directory)
@@ -290,7 +291,7 @@ struct VerificationTests {
             #expect(try trust(of: b, at: alice) == .changed)
 
             // The user compares the new number with Bob and verifies it: sending resumes, to the new key.
-            try await newBob.engine.addContact(try AccountAddress(a))
+            try await newBob.engine.addContact(a)
             let atNewBob = try await newBob.engine.safetyNumber(with: a)
             #expect(atNewBob.digits == newNumber.digits)
             #expect(try await alice.engine.verify(b, digits: atNewBob.digits) == .verified)
@@ -317,7 +318,7 @@ struct VerificationTests {
 
             try await bobsRelay.replaceUpstream()
             let newBob = try await TestDevice.create("bob", relayName: bobsRelay.name, homeLabel: "bob-new", in: directory)
-            try await newBob.engine.addContact(try AccountAddress(a))
+            try await newBob.engine.addContact(a)
             try await newBob.engine.send(text: "hello from my new key", to: a)
 
             // The sender certificate carries another account key: Alice checks it against the relay's signed
@@ -337,7 +338,7 @@ struct VerificationTests {
             // The key changes again before the user decided: still stopped (not silently accepted).
             try await bobsRelay.replaceUpstream()
             let thirdBob = try await TestDevice.create("bob", relayName: bobsRelay.name, homeLabel: "bob-third", in: directory)
-            try await alice.engine.addContact(try AccountAddress(b))
+            try await alice.engine.addContact(b)
             #expect(try alice.store.contact(b)?.account.accountKey == (try accountKey(of: thirdBob)))
             #expect(try trust(of: b, at: alice) == .changed, "a second change of a once-verified key must not unblock sending")
             await #expect(throws: ClientError.identityChanged(b)) { try await alice.engine.send(text: "hi??", to: b) }
@@ -364,12 +365,12 @@ struct VerificationTests {
             let a = await alice.address, d = await dave.address, e = await erin.address
 
             try await converse(alice, bob)
-            try await dave.engine.addContact(try AccountAddress(b))
+            try await dave.engine.addContact(b)
             #expect(try await dave.engine.verify(b, digits: try await dave.engine.safetyNumber(with: b).digits) == .verified)
             try await dave.engine.send(text: "from dave", to: b)
 
             // never: even the first key is not trusted; nothing is queued until the user accepts it.
-            #expect(try await erin.engine.addContact(try AccountAddress(b)).trust == .untrusted)
+            #expect(try await erin.engine.addContact(b).trust == .untrusted)
             do {
                 try await erin.engine.send(text: "refused", to: b)
                 Issue.record("sending to an untrusted contact must fail")
@@ -390,21 +391,21 @@ struct VerificationTests {
             let newKey = try accountKey(of: newBob)
 
             // on-first-use, unverified: accepted and announced; sending goes on, to the new key.
-            let aliceContact = try await alice.engine.addContact(try AccountAddress(b))
+            let aliceContact = try await alice.engine.addContact(b)
             #expect(aliceContact.trust == .unverified && aliceContact.account.accountKey == newKey)
-            #expect(try alice.store.sessions(for: DeviceAddress(address: b, deviceId: 1)).isEmpty)
+            #expect(try alice.store.sessions(for: DeviceAddress(address: b.description, deviceId: 1)).isEmpty)
             let aliceNotice = try #require(try alice.notices(with: b).last)
             #expect(aliceNotice.hasPrefix("The identity key of \(b) changed.") && aliceNotice.contains("parley verify \(b)"), "\(aliceNotice)")
             try await alice.engine.send(text: "alice to the new key", to: b)
 
             // always, even verified: accepted (no longer verified) and announced.
-            let daveContact = try await dave.engine.addContact(try AccountAddress(b))
+            let daveContact = try await dave.engine.addContact(b)
             #expect(daveContact.trust == .unverified && daveContact.account.accountKey == newKey)
             #expect(try dave.notices(with: b).last?.hasPrefix("The identity key of \(b) changed.") == true)
             try await dave.engine.send(text: "dave to the new key", to: b)
 
             // never: the new key is not trusted either, until the user accepts it again.
-            let erinContact = try await erin.engine.addContact(try AccountAddress(b))
+            let erinContact = try await erin.engine.addContact(b)
             #expect(erinContact.trust == .untrusted && erinContact.account.accountKey == newKey)
             await #expect(throws: ClientError.identityChanged(b)) { try await erin.engine.send(text: "refused again", to: b) }
             try await erin.engine.trust(b)
@@ -418,7 +419,7 @@ struct VerificationTests {
             // never, for a stranger who writes first: the message is shown, the sender is untrusted, no reply goes out.
             let frank = try await TestDevice.create("frank", relayName: relayA.name, homeLabel: "frank", in: directory, trustPolicy: .never)
             let f = await frank.address
-            try await newBob.engine.addContact(try AccountAddress(f))
+            try await newBob.engine.addContact(f)
             try await newBob.engine.send(text: "hello frank", to: f)
             try await frank.engine.receivePending()
             #expect(try frank.incomingTexts(from: b) == ["hello frank"])
@@ -441,16 +442,16 @@ struct VerificationTests {
             let forgedList = SignedDeviceList.sign(devices: [DeviceEntry(deviceId: 1, identityKey: forgedDevice.publicKey, createdAt: now)],
                                                    version: 1, accountKey: forgedKey)
             let malloryStore = try TestDevice.newStore(home: directory.sub("home-mallory"))
-            try malloryStore.saveLocalAccount(LocalAccount(address: b, accountKey: forgedKey, device: forgedDevice, deviceList: forgedList,
+            try malloryStore.saveLocalAccount(LocalAccount(address: b.description, accountKey: forgedKey, device: forgedDevice, deviceList: forgedList,
                                                            certificateExpiry: now + LocalAccount.certificateLifetime),
                                               preKeys: LocalPreKeys.generate(oneTime: 1))
             let mallory = try Engine(store: malloryStore, relay: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
-            try await mallory.addContact(try AccountAddress(a))
+            try await mallory.addContact(a)
             // Her client cannot sign in as bob, so it keeps the envelope; she posts it herself, as a stranger.
             _ = try? await mallory.send(text: "this is bob, trust me", to: a)
             let aliceDevice = await alice.engine.account.device
             let raw = RawHTTP(relay)
-            let posted = try await raw.request(.POST, raw.messagesPath(a), json: SendRequest(messages: try malloryStore.outboxEntries().map {
+            let posted = try await raw.request(.POST, raw.messagesPath(a.description), json: SendRequest(messages: try malloryStore.outboxEntries().map {
                 OutgoingMessage(deviceId: $0.envelope.recipient.deviceId, deviceKey: Base64Bytes(aliceDevice.publicKey.bytes),
                                 envelope: Base64Bytes($0.envelope.envelope))
             }))
@@ -464,7 +465,7 @@ struct VerificationTests {
             #expect(contact == nil || contact?.account.accountKey == bobKey, "bob's key is the relay's, not mallory's")
 
             // The real Bob writes: an ordinary first message, no identity change.
-            try await bob.engine.addContact(try AccountAddress(a))
+            try await bob.engine.addContact(a)
             try await bob.engine.send(text: "the real bob", to: a)
             try await alice.engine.receivePending()
             #expect(try alice.incomingTexts(from: b) == ["the real bob"])
@@ -484,7 +485,7 @@ struct VerificationTests {
             try await converse(alice, bob)
             #expect(try await alice.engine.verify(b, digits: try await alice.engine.safetyNumber(with: b).digits) == .verified)
             let original = try #require(try alice.store.contact(b))
-            let genuine = try await bob.engine.relay.account(b)
+            let genuine = try await bob.engine.relay.account(b.description)
             let genuineList = try SignedDeviceList(verifying: genuine.deviceList.bytes)
             let bobKey = try accountKey(of: bob)
             let number = try await alice.engine.safetyNumber(with: b)
@@ -499,7 +500,7 @@ struct VerificationTests {
                 }
             }
             func response(list: [UInt8], key: [UInt8] = bobKey.bytes) -> AccountResponse {
-                AccountResponse(address: b, accountKey: Base64Bytes(key), deviceList: Base64Bytes(list))
+                AccountResponse(address: b.description, accountKey: Base64Bytes(key), deviceList: Base64Bytes(list))
             }
 
             let attacker = Ed25519.KeyPair()
@@ -529,7 +530,7 @@ struct VerificationTests {
                     #expect(throws: ProtocolError.self, "\(what)") { try SignedDeviceList(verifying: forged.deviceList.bytes) }
                 }
                 serve(forged)
-                await #expect(throws: (any Error).self, "\(what)") { try await alice.engine.addContact(try AccountAddress(b)) }
+                await #expect(throws: (any Error).self, "\(what)") { try await alice.engine.addContact(b) }
                 #expect(try alice.store.contact(b) == original, "\(what): the stored contact is unchanged")
             }
             serve(nil)
@@ -538,7 +539,7 @@ struct VerificationTests {
 
             // The refresh paths. Bob links a second device; the relay forges the list Alice fetches then.
             let bob2 = try await bob.linkDevice(2, in: directory)
-            try await bob2.engine.addContact(try AccountAddress(a))
+            try await bob2.engine.addContact(a)
             try await bob2.engine.send(text: "from bob's second device", to: a)
             // Receiving from the new device: the refresh fails, the message is recorded as unreadable, nothing changes.
             serve(response(list: flippedSignature))
@@ -564,7 +565,7 @@ struct VerificationTests {
             // A relay that serves the old list again (rollback) is ignored: version 2 stays, nothing is announced.
             let noticeCount = try alice.notices(with: b).count
             serve(genuine)
-            let afterRollback = try await alice.engine.addContact(try AccountAddress(b))
+            let afterRollback = try await alice.engine.addContact(b)
             #expect(afterRollback == current)
             #expect(try alice.notices(with: b).count == noticeCount)
             #expect(try await alice.engine.safetyNumber(with: b) == number)
@@ -591,67 +592,67 @@ struct VerificationTests {
 
             // From raw inputs: key = 0x06 ‖ AIK, id = address, as the engine uses them.
             let aliceKey = hex(KeyEncoding.encode(try accountKey(of: alice))), bobKey = hex(KeyEncoding.encode(try accountKey(of: bob)))
-            var result = try await run(parley, ["safety-number", "--local-key", aliceKey, "--local-id", a, "--remote-key", bobKey,
-                                                "--remote-id", b, "--scannable-version", "80"], in: directory)
+            var result = try await run(parley, ["safety-number", "--local-key", aliceKey, "--local-id", a.description, "--remote-key", bobKey,
+                                                "--remote-id", b.description, "--scannable-version", "80"], in: directory)
             #expect(result.status == 0, "\(result.summary)")
             var lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines == [atAlice.digits, hex(atAlice.scannable)], "\(result.summary)")
-            result = try await run(parley, ["safety-number", "--local-key", bobKey, "--local-id", b, "--remote-key", aliceKey,
-                                            "--remote-id", a, "--scannable-version", "80"], in: directory)
+            result = try await run(parley, ["safety-number", "--local-key", bobKey, "--local-id", b.description, "--remote-key", aliceKey,
+                                            "--remote-id", a.description, "--scannable-version", "80"], in: directory)
             lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines == [atBob.digits, hex(atBob.scannable)], "\(result.summary)")
-            result = try await run(parley, ["safety-number", "--local-key", aliceKey, "--local-id", a, "--remote-key", bobKey,
-                                            "--remote-id", b], in: directory)
+            result = try await run(parley, ["safety-number", "--local-key", aliceKey, "--local-id", a.description, "--remote-key", bobKey,
+                                            "--remote-id", b.description], in: directory)
             #expect(result.stdout == atAlice.digits + "\n", "without --scannable-version only the digits")
 
             // verify without a code shows the number.
-            result = try await cli(alice, ["verify", b, "--json"])
+            result = try await cli(alice, ["verify", b.description, "--json"])
             #expect(result.status == 0, "\(result.summary)")
             let shown = try #require(try jsonLines(result.stdout).first)
             #expect(shown["safetyNumber"] as? String == atAlice.digits && shown["scannableSafetyNumber"] as? String == hex(atAlice.scannable))
-            result = try await cli(alice, ["verify", b, "--ascii"])
+            result = try await cli(alice, ["verify", b.description, "--ascii"])
             #expect(result.stdout.contains(SafetyNumber.grouped(atAlice.digits).split(separator: " ").prefix(4).joined(separator: " ")))
 
             // A wrong number: exit 1, says so, changes nothing.
-            result = try await cli(alice, ["verify", b, "--digits", wrongDigits(atBob.digits)])
+            result = try await cli(alice, ["verify", b.description, "--digits", wrongDigits(atBob.digits)])
             #expect(result.status == 1, "\(result.summary)")
             #expect(result.stdout.contains("do NOT match"), "\(result.summary)")
-            result = try await cli(alice, ["trust", b, "--verified-safety-number", wrongDigits(atBob.digits)])
+            result = try await cli(alice, ["trust", b.description, "--verified-safety-number", wrongDigits(atBob.digits)])
             #expect(result.status == 1 && result.stdout.contains("do NOT match"), "\(result.summary)")
             // Not a number at all: a usage error.
-            result = try await cli(alice, ["verify", b, "--digits", "12345"])
+            result = try await cli(alice, ["verify", b.description, "--digits", "12345"])
             #expect(result.status == 1 && result.stderr.contains("--digits must be the 60 digits"), "\(result.summary)")
             // A code that is not hex, or has an odd number of digits (a sign is not a digit): usage errors.
             for (code, complaint) in [("zz" + hex(atBob.scannable), "--code is not hex"), ("+f" + hex(atBob.scannable), "--code is not hex"),
                                       (hex(atBob.scannable) + "a", "--code must be hex with an even number of digits")] {
-                result = try await cli(alice, ["verify", b, "--code", code])
+                result = try await cli(alice, ["verify", b.description, "--code", code])
                 #expect(result.status == 1 && result.stderr.contains(complaint), "\(result.summary)")
             }
             // A code of another version: reported as such.
             var v1 = atBob.scannable
             v1[1] = 1
-            result = try await cli(alice, ["verify", b, "--code", hex(v1)])
+            result = try await cli(alice, ["verify", b.description, "--code", hex(v1)])
             #expect(result.status == 1, "\(result.summary)")
             #expect(result.stdout.contains("different version (theirs 1, ours 80)"), "\(result.summary)")
-            result = try await cli(alice, ["verify", b, "--code", hex(v1), "--json"])
+            result = try await cli(alice, ["verify", b.description, "--code", hex(v1), "--json"])
             #expect(try jsonLines(result.stdout).first?["result"] as? String == "versionMismatch", "\(result.summary)")
 
             result = try await cli(alice, ["identities", "--json"])
             #expect(result.status == 0, "\(result.summary)")
             var identities = try jsonLines(result.stdout)
             #expect(identities.count == 1)
-            #expect(identities.first?["address"] as? String == b && identities.first?["trustLevel"] as? String == "TRUSTED_UNVERIFIED")
+            #expect(identities.first?["address"] as? String == b.description && identities.first?["trustLevel"] as? String == "TRUSTED_UNVERIFIED")
             #expect(identities.first?["accountKey"] as? String == hex(try accountKey(of: bob).bytes))
             #expect(identities.first?["devices"] as? Int == 1)
 
             // The right digits (grouped, as read aloud): verified.
-            result = try await cli(alice, ["verify", b, "--digits", SafetyNumber.grouped(atBob.digits)])
+            result = try await cli(alice, ["verify", b.description, "--digits", SafetyNumber.grouped(atBob.digits)])
             #expect(result.status == 0 && result.stdout.contains("\(b) is verified."), "\(result.summary)")
             identities = try jsonLines(try await cli(alice, ["identities", "--json"]).stdout)
             #expect(identities.first?["trustLevel"] as? String == "TRUSTED_VERIFIED")
             #expect(try trust(of: b, at: alice) == .verified)
             // And the other way round with Bob scanning Alice's code.
-            result = try await cli(bob, ["verify", a, "--code", hex(atAlice.scannable)])
+            result = try await cli(bob, ["verify", a.description, "--code", hex(atAlice.scannable)])
             #expect(result.status == 0 && result.stdout.contains("\(a) is verified."), "\(result.summary)")
             result = try await cli(bob, ["identities"])
             #expect(result.stdout.contains("\(a)  verified  1 device"), "\(result.summary)")

@@ -154,8 +154,8 @@ struct StoreWorld {
 
     /// Each side adds the other as a contact (account key and device list).
     func introduce(_ a: Device, _ b: Device) throws {
-        try a.store.saveContact(Contact(address: b.account.address, account: known(b.account)))
-        try b.store.saveContact(Contact(address: a.account.address, account: known(a.account)))
+        try a.store.saveContact(Contact(address: try AccountAddress(b.account.address), account: known(b.account)))
+        try b.store.saveContact(Contact(address: try AccountAddress(a.account.address), account: known(a.account)))
     }
 }
 

@@ -55,7 +55,7 @@ import ParleyTestSupport
         #expect(NSArray(array: messages).isEqual(to: wantMessages))
 
         let contacts = try store.contacts().map {
-            ["address": $0.address, "account": Hex.encode($0.account.serialized()), "trust": Int($0.trust.rawValue), "displayName": $0.displayName] as [String: Any]
+            ["address": $0.address.description, "account": Hex.encode($0.account.serialized()), "trust": Int($0.trust.rawValue), "displayName": $0.displayName] as [String: Any]
         }
         #expect(contacts.count == 2)
         #expect(NSArray(array: contacts).isEqual(to: try #require(want["contacts"] as? [[String: Any]])))

@@ -19,7 +19,7 @@ public final class ClientDevice: @unchecked Sendable {
         self.store = store
         self.home = home
     }
-    public var address: String { get async { await engine.account.address } }
+    public var address: AccountAddress { get async { engine.ownAddress } }
     public var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
 
     /// Creates the account `name@<relay's name>` with device 1 (registration and prekey upload included).
@@ -88,14 +88,14 @@ public final class ClientDevice: @unchecked Sendable {
     }
 
     /// The conversation with `peer`, oldest first.
-    public func history(with peer: String) throws -> [MessageRecord] {
-        try store.messages(in: try ConversationId(destination: peer), limit: 10_000)
+    public func history(with peer: AccountAddress) throws -> [MessageRecord] {
+        try store.messages(in: .direct(peer), limit: 10_000)
     }
 
     /// Messages this account wrote to `peer`.
-    public func sent(to peer: String) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
+    public func sent(to peer: AccountAddress) throws -> [MessageRecord] { try history(with: peer).filter { $0.direction == .outgoing } }
 
-    public func incomingTexts(from peer: String) throws -> [String] {
+    public func incomingTexts(from peer: AccountAddress) throws -> [String] {
         try history(with: peer).filter { $0.direction == .incoming && $0.state != .failed }.map(\.text)
     }
 
