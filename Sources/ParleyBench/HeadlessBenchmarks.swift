@@ -10,7 +10,8 @@ import Glibc
 #endif
 
 /// Headless mode: how fast a one-shot `parley send` starts and finishes, and whether a daemon's memory
-/// stays flat while a stream of messages goes through it.
+/// stays flat while a stream of messages goes through it (and, with headless, the daemon's HTTP endpoint
+/// beside its socket: HeadlessTransportBenchmarks.swift).
 ///
 ///   headless_startup  the `parley` binary next to this one (release under `make bench`), run `runs` times:
 ///                     `parley --version` (process start), `parley contacts` (plus opening the store with
@@ -32,7 +33,12 @@ struct HeadlessBenchmarks {
     /// Runs the selected parts on a copy (the way main.swift drives the other benchmark groups).
     func measured(startup wantStartup: Bool, soak wantSoak: Bool) async -> HeadlessBenchmarks {
         var copy = self
-        if wantStartup { await copy.startup() }
+        if wantStartup {
+            await copy.startup()
+            if let parley = Self.parleyBinary(else: JSONLine(name: "headless_transport")) {
+                await HeadlessTransportBenchmarks().run(parley: parley)
+            }
+        }
         if wantSoak { await copy.soak() }
         return copy
     }

@@ -14,7 +14,8 @@
 // the memory it keeps per connection, and per connection held. relay-postgres (RelayPostgresBenchmarks.swift) puts
 // parley-relay child processes on a private PostgreSQL cluster (one node, three nodes) beside one on SQLite: messages/s,
 // CPU per message and the cross-node wake delay; without PostgreSQL it prints a line saying it was skipped.
-// headless (HeadlessBenchmarks.swift) times one-shot `parley` commands; soak streams --soak-messages
+// headless (HeadlessBenchmarks.swift) times one-shot `parley` commands and `send` over `parley daemon`'s HTTP
+// endpoint and its socket, and SSE delivery (HeadlessTransportBenchmarks.swift); soak streams --soak-messages
 // messages (default 20000; the figure is 100000) through `parley daemon` and reports its RSS.
 import CSodium
 

@@ -97,7 +97,7 @@ public enum HeadlessMethods {
         RPCMethod("listAccounts", "The accounts this daemon serves (signal-cli's multi-account mode).", result: "[{number}]") { call in
             .array(call.context.served.map { ["number": .string($0)] })
         },
-    ]
+    ] + GroupMethods.table
 
     // MARK: Handlers: parameters in, the operation, its result as JSON out.
 

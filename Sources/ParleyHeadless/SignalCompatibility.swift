@@ -21,7 +21,7 @@ public enum SignalCompatibility {
         "sendReaction": notYet, "remoteDelete": notYet, "sendPaymentNotification": "Parley has no payments",
         "sendMessageRequestResponse": "Parley has no message requests", "sendSyncRequest": "linked devices sync by themselves",
         "sendContacts": "linked devices sync by themselves", "updateConfiguration": notYet,
-        "updateGroup": notYet, "quitGroup": notYet, "joinGroup": notYet, "listGroups": notYet,
+        "joinGroup": notYet,
         "receive": "read notifications with subscribeReceive (socket, standard input/output) or GET /api/v1/events (HTTP)",
     ]
 

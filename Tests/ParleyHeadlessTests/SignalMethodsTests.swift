@@ -25,7 +25,7 @@ struct SignalMethodsTests {
     @Test("methods Parley cannot honour answer -32000 with the reason, never a silent success")
     func unsupported() async throws {
         let daemon = try await DaemonFixture(served: ["bot"])
-        for method in ["register", "updateProfile", "submitRateLimitChallenge", "listGroups", "receive"] {
+        for method in ["register", "updateProfile", "submitRateLimitChallenge", "joinGroup", "receive"] {
             let response = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":{"account":"x"}}"#).json)
             #expect(response["error"]?["code"] == -32000, "\(method)")
             #expect(response["error"]?["message"]?.stringValue?.hasPrefix("\(method) is not supported by Parley") == true)
@@ -36,6 +36,28 @@ struct SignalMethodsTests {
             #expect(ManPageTests.page.contains(".B \(name)\n"), "\(name) is missing from parley-jsonrpc(5)")
             #expect(!HeadlessMethods.table.contains { $0.name == name }, "\(name)")
         }
+    }
+
+    @Test("an account is in no group: listGroups is [], quitGroup and updateGroup of a group id fail as signal-cli's unknown group")
+    func groups() async throws {
+        let daemon = try await DaemonFixture(served: ["bot"])
+        #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"listGroups"}"#).json?["result"] == [])
+        #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"listGroups","params":{"detailed":true}}"#).json?["result"] == [])
+        let id = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        for method in ["quitGroup", "updateGroup"] {
+            let response = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"\#(method)","params":{"groupId":"\#(id)"}}"#).json)
+            #expect(response["result"] == nil, "\(method) succeeded on a group that does not exist")
+            #expect(response["error"]?["code"] == -1, "\(method)")
+            #expect(response["error"]?["message"] == .string("Failed to send to group: Group not found: \(id)"), "\(method)")
+        }
+        // A group id that is not base64 is not echoed back.
+        let bad = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"quitGroup","params":{"groupId":"\u001b[2J"}}"#).json)
+        #expect(bad["error"]?["code"] == -1)
+        #expect(bad["error"]?["message"] == "Invalid group id: not base64")
+        // Creating a group is refused, not pretended.
+        let create = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"updateGroup","params":{"name":"team"}}"#).json)
+        #expect(create["error"]?["code"] == -32000)
+        #expect(create["result"] == nil)
     }
 
     @Test("send with a data: URI: its size is checked from its length before decoding; a bad one changes nothing")
