@@ -38,10 +38,16 @@ extension RelayCore {
         let address = try parseLocalAddress(rawAddress)
         guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
         var claimed: [ClaimedKeyPackage] = []
-        for device in account.deviceList.devices {
-            guard let package = try await storage.claimKeyPackage(for: DeviceAddress(address: address, deviceId: device.deviceId)) else { continue }
-            claimed.append(ClaimedKeyPackage(deviceId: device.deviceId, keyPackage: Base64Bytes(package.package), lastResort: package.lastResort))
+        var low: [DeviceAddress] = []
+        for entry in account.deviceList.devices {
+            let device = DeviceAddress(address: address, deviceId: entry.deviceId)
+            guard let package = try await storage.claimKeyPackage(for: device) else { continue }
+            claimed.append(ClaimedKeyPackage(deviceId: entry.deviceId, keyPackage: Base64Bytes(package.package), lastResort: package.lastResort))
+            if try await storage.keyPackageCount(for: device).count < configuration.keyPackageLowWatermark { low.append(device) }
         }
+        // As for prekeys: a device left low is woken at once, and the mailbox page it then fetches (version 2)
+        // says `keyPackagesLow`, so it uploads more before the last-resort package is all that is left.
+        if !low.isEmpty { await broker.wake(low) }
         return KeyPackageClaim(keyPackages: claimed)
     }
 
@@ -143,7 +149,7 @@ extension RelayCore {
     /// The mailbox with group messages among the 1:1 envelopes (`?version=2`).
     func fetchWithGroups(for device: DeviceAddress, limit: Int, after: Int64 = 0) async throws -> FetchResponseV2 {
         let page = try await storage.fetch(for: device, now: clock.nowMilliseconds(), limit: Self.pageSize(limit), after: after, groups: true)
-        return try await responseWithGroups(page)
+        return try await responseWithGroups(page, for: device)
     }
 
     /// Deletes the acknowledged entries (a group message's copy with its last entry) and returns the next
@@ -153,10 +159,10 @@ extension RelayCore {
         let page = try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds(),
                                                  groups: true)
         metrics.envelopesDelivered.increment(by: page.acknowledged)
-        return try await responseWithGroups(page)
+        return try await responseWithGroups(page, for: device)
     }
 
-    func responseWithGroups(_ page: MailboxPage) async throws -> FetchResponseV2 {
+    func responseWithGroups(_ page: MailboxPage, for device: DeviceAddress) async throws -> FetchResponseV2 {
         let entries = page.messages.map { stored in
             MailboxEntry(id: String(stored.id), receivedAt: stored.receivedAt,
                          envelope: stored.group == nil ? Base64Bytes(stored.envelope) : nil,
@@ -165,7 +171,9 @@ extension RelayCore {
                                            message: Base64Bytes(group.message))
                          })
         }
+        let keyPackages = try await storage.keyPackageCount(for: device).count
         return FetchResponseV2(messages: entries, more: page.more,
-                               preKeysLow: min(page.oneTimePreKeys, page.oneTimePQPreKeys) < configuration.preKeyLowWatermark)
+                               preKeysLow: min(page.oneTimePreKeys, page.oneTimePQPreKeys) < configuration.preKeyLowWatermark,
+                               keyPackagesLow: keyPackages < configuration.keyPackageLowWatermark)
     }
 }

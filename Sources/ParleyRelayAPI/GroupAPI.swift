@@ -169,10 +169,13 @@ public struct FetchResponseV2: Codable, Sendable {
     public let messages: [MailboxEntry]
     public let more: Bool
     public let preKeysLow: Bool
-    public init(messages: [MailboxEntry], more: Bool, preKeysLow: Bool) {
+    /// The device holds fewer KeyPackages than the relay's low mark: it should upload more.
+    public let keyPackagesLow: Bool
+    public init(messages: [MailboxEntry], more: Bool, preKeysLow: Bool, keyPackagesLow: Bool) {
         version = 2
         self.messages = messages
         self.more = more
         self.preKeysLow = preKeysLow
+        self.keyPackagesLow = keyPackagesLow
     }
 }

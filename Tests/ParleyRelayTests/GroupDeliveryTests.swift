@@ -55,6 +55,27 @@ struct GroupDeliveryTests {
         }
     }
 
+    @Test("a claim that leaves a device under the low mark wakes it, and its version-2 page says keyPackagesLow")
+    func lowStockWakesTheOwner() async throws {
+        try await withRelay { relay, _ in
+            let raw = RawHTTP(relay)
+            let alice = try await RawDevice.register("alice", on: relay)
+            let upload = KeyPackageUpload(keyPackages: (0..<10).map { Base64Bytes([UInt8($0)]) }, lastResort: nil)
+            #expect(try await raw.request(.PUT, "/v1/key-packages", json: upload, token: alice.token).status == 204)
+            let full = try await raw.request(.GET, "/v1/mailbox?version=2", token: alice.token).decode(FetchResponseV2.self)
+            #expect(!full.keyPackagesLow, "10 is the low mark")
+
+            let (push, outcome) = try RawPush.open(token: alice.token, relay: relay)
+            defer { push.close() }
+            #expect(outcome == .upgraded)
+            _ = try? push.receive(timeoutSeconds: 2)   // the wake-up every new connection gets
+            #expect(try await raw.request(.POST, "/v1/key-packages/\(alice.address)/claim").status == 200)
+            #expect(try push.readSome(timeoutSeconds: 10).contains("wake"), "9 left: the owner is woken")
+            let low = try await raw.request(.GET, "/v1/mailbox?version=2", token: alice.token).decode(FetchResponseV2.self)
+            #expect(low.keyPackagesLow)
+        }
+    }
+
     @Test("a group send needs the epoch's secret and no token; one commit per epoch, the loser hears 409 with the epoch; members fetch both in order")
     func epochsAndSends() async throws {
         try await withRelay { relay, _ in

@@ -176,7 +176,7 @@ enum WireSamples {
         Sample(GroupDelivery(groupId: "00", epoch: 1, kind: "message", message: bytes)),
         Sample(MailboxEntry(id: "1", receivedAt: 1, envelope: bytes, group: GroupDelivery(groupId: "00", epoch: 1, kind: "message", message: bytes)),
                minimal: MailboxEntry(id: "1", receivedAt: 1, envelope: nil, group: nil)),
-        Sample(FetchResponseV2(messages: [], more: false, preKeysLow: false)),
+        Sample(FetchResponseV2(messages: [], more: false, preKeysLow: false, keyPackagesLow: false)),
     ]
 
     /// The value as JSONEncoder writes it, one level deep.
