@@ -67,14 +67,14 @@ struct InstrumentedRelayStorage: RelayStorage {
             try await inner.enqueue(envelopes, for: address, ifDeviceList: deviceList, now: now, expiresAt: expiresAt, mailboxLimit: mailboxLimit)
         }
     }
-    func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
-        try await timed("fetch") { try await inner.fetch(for: device, now: now, limit: limit, after: after) }
+    func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
+        try await timed("fetch") { try await inner.fetch(for: device, now: now, limit: limit, after: after, groups: groups) }
     }
     func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
         try await timed("acknowledge") { try await inner.acknowledge(ids, for: device) }
     }
-    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
-        try await timed("acknowledge_fetch") { try await inner.acknowledge(ids, for: device, thenFetch: limit, after: after, now: now) }
+    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64, groups: Bool) async throws -> MailboxPage {
+        try await timed("acknowledge_fetch") { try await inner.acknowledge(ids, for: device, thenFetch: limit, after: after, now: now, groups: groups) }
     }
     func purgeExpired(now: UInt64) async throws -> Int {
         try await timed("purge_expired") { try await inner.purgeExpired(now: now) }
@@ -107,6 +107,25 @@ struct InstrumentedRelayStorage: RelayStorage {
     }
     func deleteAttachment(_ id: String) async throws {
         try await timed("delete_attachment") { try await inner.deleteAttachment(id) }
+    }
+
+    func storeKeyPackages(_ packages: [[UInt8]], lastResort: [UInt8]?, for device: DeviceAddress, limit: Int) async throws -> Bool {
+        try await timed("store_key_packages") { try await inner.storeKeyPackages(packages, lastResort: lastResort, for: device, limit: limit) }
+    }
+    func keyPackageCount(for device: DeviceAddress) async throws -> (count: Int, lastResort: Bool) {
+        try await timed("key_package_count") { try await inner.keyPackageCount(for: device) }
+    }
+    func claimKeyPackage(for device: DeviceAddress) async throws -> (package: [UInt8], lastResort: Bool)? {
+        try await timed("claim_key_package") { try await inner.claimKeyPackage(for: device) }
+    }
+    func createGroup(_ groupId: [UInt8], verifier: [UInt8]) async throws -> Bool {
+        try await timed("create_group") { try await inner.createGroup(groupId, verifier: verifier) }
+    }
+    func group(_ groupId: [UInt8]) async throws -> StoredGroup? {
+        try await timed("group") { try await inner.group(groupId) }
+    }
+    func storeGroupMessage(_ write: GroupMessageWrite) async throws -> GroupWriteResult {
+        try await timed("store_group_message") { try await inner.storeGroupMessage(write) }
     }
 }
 

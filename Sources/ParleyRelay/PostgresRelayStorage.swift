@@ -79,6 +79,26 @@ public final class PostgresRelayStorage: RelayStorage {
               PRIMARY KEY (address, period))
             """,
         ],
+        // MLS delivery (PROTOCOL.md §17): see SQLiteRelayStorage's migration "v6 groups".
+        [
+            """
+            CREATE TABLE key_packages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, address TEXT NOT NULL, device_id BIGINT NOT NULL,
+              package BYTEA NOT NULL)
+            """,
+            "CREATE INDEX key_packages_by_device ON key_packages (address, device_id, id)",
+            """
+            CREATE TABLE last_resort_key_packages (address TEXT NOT NULL, device_id BIGINT NOT NULL, package BYTEA NOT NULL,
+              PRIMARY KEY (address, device_id))
+            """,
+            "CREATE TABLE mls_groups (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, verifier BYTEA NOT NULL)",
+            """
+            CREATE TABLE group_messages (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, group_id BYTEA NOT NULL, epoch BIGINT NOT NULL,
+              is_commit BOOLEAN NOT NULL, body BYTEA NOT NULL, expires_at BIGINT NOT NULL)
+            """,
+            "CREATE INDEX group_messages_by_expiry ON group_messages (expires_at)",
+            "ALTER TABLE messages ADD COLUMN group_message BIGINT",
+            "CREATE INDEX messages_by_group_message ON messages (group_message) WHERE group_message IS NOT NULL",
+        ],
     ]
 
     /// The schema version this build knows.
@@ -199,8 +219,8 @@ public final class PostgresRelayStorage: RelayStorage {
         _ = try await rows(query)
     }
 
-    private static func bytea(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
-    private static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+    static func bytea(_ bytes: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: bytes) }
+    static func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
     /// Where the per-device lock key of prekey uploads comes from.
     private static func deviceKey(_ device: DeviceAddress) -> String { device.address + "#" + String(device.deviceId) }
 
@@ -231,6 +251,8 @@ public final class PostgresRelayStorage: RelayStorage {
                 try await connection.query("DELETE FROM signed_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
                 try await connection.query("DELETE FROM one_time_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
                 try await connection.query("DELETE FROM messages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+                try await connection.query("DELETE FROM key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+                try await connection.query("DELETE FROM last_resort_key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
             }
             return true
         }
@@ -405,21 +427,30 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
-    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
         let logger = logger
-        return try await withConnection { connection in try await Self.page(connection, device, now: now, limit: limit, after: after, logger) }
+        return try await withConnection { connection in
+            try await Self.page(connection, device, now: now, limit: limit, after: after, groups: groups, logger)
+        }
     }
 
-    private static func page(_ connection: PostgresConnection, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64,
+    private static func page(_ connection: PostgresConnection, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool,
                              _ logger: Logger) async throws -> MailboxPage {
         let (id, time, count) = (Int64(device.deviceId), Int64(now), Int64(limit + 1))
         var messages: [StoredEnvelope] = []
         for row in try await connection.query("""
-            SELECT id, envelope, received_at FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id > \(after)
-              AND expires_at > \(time) ORDER BY id LIMIT \(count)
+            SELECT m.id, m.envelope, m.received_at, g.group_id, g.epoch, g.is_commit, g.body
+            FROM messages m LEFT JOIN group_messages g ON g.id = m.group_message
+            WHERE m.address = \(device.address) AND m.device_id = \(id) AND m.id > \(after) AND m.expires_at > \(time)
+              AND (\(groups) OR m.group_message IS NULL) ORDER BY m.id LIMIT \(count)
             """, logger: logger).collect() {
-            let (messageId, envelope, receivedAt) = try row.decode((Int64, ByteBuffer, Int64).self)
-            messages.append(StoredEnvelope(id: messageId, envelope: bytes(envelope), receivedAt: UInt64(receivedAt)))
+            let (messageId, envelope, receivedAt, groupId, epoch, isCommit, body) =
+                try row.decode((Int64, ByteBuffer, Int64, ByteBuffer?, Int64?, Bool?, ByteBuffer?).self)
+            var stored = StoredEnvelope(id: messageId, envelope: bytes(envelope), receivedAt: UInt64(receivedAt))
+            if let groupId, let epoch, let isCommit, let body {
+                stored.group = StoredGroupMessage(groupId: bytes(groupId), epoch: UInt64(epoch), isCommit: isCommit, message: bytes(body))
+            }
+            messages.append(stored)
         }
         let counts = try await preKeyCounts(connection, device, logger)
         return MailboxPage(messages: Array(messages.prefix(limit)), more: messages.count > limit,
@@ -434,10 +465,13 @@ public final class PostgresRelayStorage: RelayStorage {
         return try await transaction { [logger] connection in try await Self.delete(ids, of: device, connection, logger) }
     }
 
-    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64,
+                            groups: Bool) async throws -> MailboxPage {
         try await transaction { [logger] connection in
-            _ = try await Self.delete(ids, of: device, connection, logger)
-            return try await Self.page(connection, device, now: now, limit: limit, after: after, logger)
+            let deleted = try await Self.delete(ids, of: device, connection, logger)
+            var page = try await Self.page(connection, device, now: now, limit: limit, after: after, groups: groups, logger)
+            page.acknowledged = deleted
+            return page
         }
     }
 
@@ -445,9 +479,20 @@ public final class PostgresRelayStorage: RelayStorage {
         guard !ids.isEmpty else { return 0 }
         let id = Int64(device.deviceId)
         try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
-        return try await connection.query("""
-            DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids)) RETURNING 1
-            """, logger: logger).collect().count
+        let deleted = try await connection.query("""
+            DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids)) RETURNING group_message
+            """, logger: logger).collect()
+        // A group message's copy goes with the last recipient's acknowledgement. Its row is locked after this
+        // device's entries are gone: of two last acknowledgements at once, the second to lock sees the
+        // first's delete and removes the copy.
+        let copies = try deleted.compactMap { try $0.decode(Int64?.self) }
+        if !copies.isEmpty {
+            try await connection.query("SELECT id FROM group_messages WHERE id = ANY(\(copies)) ORDER BY id FOR UPDATE", logger: logger)
+            try await connection.query("""
+                DELETE FROM group_messages g WHERE g.id = ANY(\(copies)) AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.group_message = g.id)
+                """, logger: logger)
+        }
+        return deleted.count
     }
 
     public func purgeExpired(now: UInt64) async throws -> Int {
@@ -456,6 +501,10 @@ public final class PostgresRelayStorage: RelayStorage {
         try await execute("DELETE FROM tokens WHERE expires_at <= \(time)")
         try await execute("DELETE FROM challenges WHERE expires_at <= \(time)")
         try await execute("DELETE FROM provisioning WHERE expires_at <= \(time)")
+        // Copies whose entries all expired or went with revoked devices.
+        try await execute("""
+            DELETE FROM group_messages g WHERE g.expires_at <= \(time) OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.group_message = g.id)
+            """)
         return purged
     }
 

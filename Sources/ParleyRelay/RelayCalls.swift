@@ -143,6 +143,8 @@ public struct RelayRefusal: Error, Sendable {
         status = Int(relayError.status.code)
         if case .deviceMismatch(let missing, let extra, let stale) = relayError {
             body = Array((try? JSONEncoder().encode(DeviceMismatch(missingDevices: missing, extraDevices: extra, staleDevices: stale))) ?? Data())
+        } else if case .epochConflict(let epoch) = relayError {
+            body = Array((try? JSONEncoder().encode(EpochConflict(error: relayError.code, message: relayError.message, epoch: epoch))) ?? Data())
         } else {
             body = Array((try? JSONEncoder().encode(ErrorBody(error: relayError.code, message: relayError.message))) ?? Data())
         }

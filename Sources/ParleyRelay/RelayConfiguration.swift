@@ -72,6 +72,13 @@ public struct RelayConfiguration: Sendable {
 
     /// One-time prekeys of each kind a device may hold; an upload that would pass it is refused.
     public var maxStoredOneTimePreKeys = 1000
+    /// KeyPackages (MLS, PROTOCOL.md §17.1): the bytes of one, how many a device may hold, and below how many
+    /// it is told to refill.
+    public var maxKeyPackageBytes = 16 * 1024
+    public var maxStoredKeyPackages = 200
+    public var keyPackageLowWatermark = 10
+    /// Recipient devices of one group message or commit (PROTOCOL.md §17.2).
+    public var maxGroupRecipients = 2000
     public var challengeLifetime: UInt64 = 60_000
     public var tokenLifetime: UInt64 = 30 * 86_400_000
 

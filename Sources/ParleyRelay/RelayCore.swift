@@ -359,11 +359,7 @@ public struct RelayCore: Sendable {
     /// Deletes the acknowledged envelopes; with `fetch` (a page size), also returns the next page (ids above
     /// `after`).
     func acknowledge(_ request: AckRequest, for device: DeviceAddress, fetch: Int? = nil, after: Int64 = 0) async throws -> FetchResponse? {
-        guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
-        let ids = try request.ids.map { text -> Int64 in
-            guard let id = Self.canonicalNumber(text).flatMap({ Int64($0) }), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
-            return id
-        }
+        let ids = try Self.messageIds(of: request)
         guard let fetch else {
             metrics.envelopesDelivered.increment(by: try await storage.acknowledge(ids, for: device))
             return nil
@@ -371,6 +367,14 @@ public struct RelayCore: Sendable {
         let page = try await storage.acknowledge(ids, for: device, thenFetch: Self.pageSize(fetch), after: after, now: clock.nowMilliseconds())
         metrics.envelopesDelivered.increment(by: page.acknowledged)
         return response(page)
+    }
+
+    static func messageIds(of request: AckRequest) throws -> [Int64] {
+        guard request.ids.count <= 1000 else { throw RelayError.badRequest("at most 1000 ids") }
+        return try request.ids.map { text -> Int64 in
+            guard let id = Self.canonicalNumber(text).flatMap({ Int64($0) }), id > 0 else { throw RelayError.badRequest("'\(text)' is not a message id") }
+            return id
+        }
     }
 
     /// `text` when it is a number written the one way the API writes numbers (digits, no sign, no leading

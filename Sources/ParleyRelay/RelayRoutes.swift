@@ -30,6 +30,8 @@ struct RelayRoutes: Sendable {
         ("POST", "/v1/attachments"), ("PUT", "/v1/attachments/{id}"), ("GET", "/v1/attachments/{id}"),
         ("POST", "/v1/provisioning"), ("PUT", "/v1/provisioning/{id}"), ("GET", "/v1/provisioning/{id}"),
         ("GET", "/v1/push"),
+        ("PUT", "/v1/key-packages"), ("GET", "/v1/key-packages/count"), ("POST", "/v1/key-packages/{address}/claim"),
+        ("POST", "/v1/groups"), ("POST", "/v1/groups/{groupId}/commits"), ("POST", "/v1/groups/{groupId}/messages"),
     ]
 
     func register(on router: Router<RelayRequestContext>) {
@@ -137,6 +139,7 @@ struct RelayRoutes: Sendable {
             let device = try await authenticate(request)
             let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
             let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            if try Self.wantsGroups(request) { return try json(try await core.fetchWithGroups(for: device, limit: limit, after: after)) }
             return try json(try await core.fetch(for: device, limit: limit, after: after))
         }
         v1.post("mailbox/ack") { request, _ in
@@ -144,6 +147,9 @@ struct RelayRoutes: Sendable {
             // ?fetch=N: the answer carries the next page, as GET /v1/mailbox?limit=N would.
             let fetch = request.uri.queryParameters.get("fetch").map { Int($0) ?? 100 }
             let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            if try Self.wantsGroups(request), let fetch {
+                return try json(try await core.acknowledgeWithGroups(try await body(request, AckRequest.self), for: device, fetch: fetch, after: after))
+            }
             guard let page = try await core.acknowledge(try await body(request, AckRequest.self), for: device, fetch: fetch, after: after) else {
                 return Response(status: .noContent)
             }
@@ -185,6 +191,38 @@ struct RelayRoutes: Sendable {
                 return Response(status: .noContent)
             }
             return try json(message)
+        }
+        // MLS delivery (PROTOCOL.md §17).
+        v1.put("key-packages") { request, context in
+            let device = try await authenticate(request)
+            try await core.requireRoom(logger: context.logger)
+            try await core.uploadKeyPackages(try await body(request, KeyPackageUpload.self, limit: 4 << 20), by: device)
+            return Response(status: .noContent)
+        }
+        v1.get("key-packages/count") { request, _ in
+            try json(try await core.keyPackageCount(for: try await authenticate(request)))
+        }
+        v1.post("key-packages/:address/claim") { request, context in
+            // Unauthenticated, as prekey bundles are, and limited the same way: per target account and per IP.
+            var request = request
+            do { _ = try await request.collectBody(upTo: 1024) } catch {
+                throw RelayError.payloadTooLarge("this request takes no body")
+            }
+            let address = try core.parseLocalAddress(try pathParameter(context, "address"))
+            guard await accountLimiter.allow("keypackages:" + address) else { throw refused(by: "key_package_account") }
+            guard await bundleLimits.allow(ip: context.clientIP) else { throw refused(by: "bundle_ip") }
+            return try json(try await core.claimKeyPackages(of: address))
+        }
+        v1.post("groups") { request, context in
+            _ = try await authenticate(request)
+            try await core.requireRoom(logger: context.logger)
+            return try json(try await core.createGroup(try await body(request, GroupCreation.self)), status: .created)
+        }
+        v1.post("groups/:groupId/commits") { request, context in
+            try await groupSend(request, context, commit: true)
+        }
+        v1.post("groups/:groupId/messages") { request, context in
+            try await groupSend(request, context, commit: false)
         }
         // Only a plain GET gets here (a WebSocket upgrade is answered by `registerPush`'s router): say that
         // the route wants an upgrade instead of the framework's 404.
@@ -266,6 +304,34 @@ struct RelayRoutes: Sendable {
     }
 
     private static let accessKeyField = HTTPField.Name(DeliveryAccess.header)!
+    private static let groupSecretField = HTTPField.Name(RelayAPI.groupSecretHeader)!
+
+    /// `?version=2` asks for group messages among the 1:1 envelopes; absent or 1, the version-1 page.
+    private static func wantsGroups(_ request: Request) throws -> Bool {
+        switch request.uri.queryParameters.get("version") {
+        case nil, "1": false
+        case "2": true
+        default: throw RelayError.badRequest("'version' must be 1 or 2")
+        }
+    }
+
+    /// A group message or commit: authorised by the epoch's secret (no device token: the sender stays
+    /// unknown), limited per IP (the middleware) and per group.
+    private func groupSend(_ request: Request, _ context: RelayRequestContext, commit: Bool) async throws -> Response {
+        let groupId = try pathParameter(context, "groupId")
+        _ = try RelayCore.parseGroupId(groupId)
+        try await core.requireRoom(logger: context.logger)
+        let secret = try request.headers[Self.groupSecretField].map { text in
+            guard let bytes = Data(base64Encoded: text) else { throw RelayError.badRequest("\(RelayAPI.groupSecretHeader) is not base64") }
+            return [UInt8](bytes)
+        }
+        let configuration = core.configuration
+        let send = try await body(request, GroupSend.self, limit: configuration.maxEnvelopeBytes * 2 + configuration.maxGroupRecipients * 128 + 4096)
+        guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
+        let stored = try await core.sendToGroup(groupId, send, secret: secret, commit: commit)
+        core.metrics.envelopesStored.increment(by: stored)
+        return Response(status: .noContent)
+    }
 
     private func authenticate(_ request: Request) async throws -> DeviceAddress {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -326,6 +392,9 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as RelayError {
             if case .deviceMismatch(let missing, let extra, let stale) = error {
                 return try json(DeviceMismatch(missingDevices: missing, extraDevices: extra, staleDevices: stale), status: error.status)
+            }
+            if case .epochConflict(let epoch) = error {
+                return try json(EpochConflict(error: error.code, message: error.message, epoch: epoch), status: error.status)
             }
             return try Self.answer(error)
         } catch let error as HTTPError {

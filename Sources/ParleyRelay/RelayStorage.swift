@@ -3,8 +3,50 @@ import ParleyProtocol
 /// One queued envelope for one device.
 public struct StoredEnvelope: Sendable, Equatable {
     public let id: Int64
+    /// Empty for a group message's entry (the message is `group`'s, stored once for all its recipients).
     public let envelope: [UInt8]
     public let receivedAt: UInt64
+    public var group: StoredGroupMessage? = nil
+}
+
+/// A group message as a mailbox entry carries it: the one stored copy.
+public struct StoredGroupMessage: Sendable, Equatable {
+    public let groupId: [UInt8]
+    /// The epoch it was sent in (for a commit, the epoch it ends).
+    public let epoch: UInt64
+    public let isCommit: Bool
+    public let message: [UInt8]
+}
+
+/// A group as the relay knows it: an opaque id, its epoch, and the verifier of the epoch's send secret.
+public struct StoredGroup: Sendable, Equatable {
+    public let epoch: UInt64
+    public let verifier: [UInt8]
+}
+
+/// A group message to store once, with an entry in each recipient device's mailbox. With `nextVerifier`
+/// it is a commit: stored only if the group is still at `epoch`, which it then leaves for `epoch + 1`.
+public struct GroupMessageWrite: Sendable {
+    public let groupId: [UInt8]
+    public let epoch: UInt64
+    public let nextVerifier: [UInt8]?
+    public let message: [UInt8]
+    public let recipients: [DeviceAddress]
+    /// The device list of each recipient account as the core checked the recipients against it.
+    public let deviceLists: [String: [UInt8]]
+    public let now: UInt64
+    public let expiresAt: UInt64
+    public let mailboxLimit: Int
+}
+
+/// Results of `storeGroupMessage`: stored for every recipient, or for none.
+public enum GroupWriteResult: Sendable, Equatable {
+    case stored
+    case unknownGroup
+    /// The group is at another epoch than the write's.
+    case epochIs(UInt64)
+    case deviceListChanged
+    case mailboxFull(DeviceAddress)
 }
 
 /// A page of a device's mailbox, and how many one-time prekeys of each kind the device has left.
@@ -110,12 +152,15 @@ public protocol RelayStorage: Sendable {
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
     /// The oldest unexpired envelopes of the device's mailbox with ids above `after`, with its prekey
     /// counts (one read). Ids only grow, so a client that has a page in hand can ask for what follows it.
-    func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage
+    /// `groups`: group messages' entries are part of the page (fetch version 2); without, they are left out.
+    func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage
     /// Deletes the given ids from this device's mailbox only; ids of other mailboxes are ignored.
     func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int
     /// Deletes as `acknowledge` does, then reads the next page as `fetch` does: a client that keeps
     /// receiving needs one request, and the relay one trip to the database, per page.
-    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage
+    func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64, groups: Bool) async throws -> MailboxPage
+    /// Deletes expired envelopes, and the stored copies of group messages that expired or that every
+    /// recipient acknowledged.
     func purgeExpired(now: UInt64) async throws -> Int
 
     // Provisioning slots (linking a new device; PROTOCOL.md §15)
@@ -135,6 +180,36 @@ public protocol RelayStorage: Sendable {
     func markAttachmentComplete(_ id: String) async throws
     func expiredAttachments(now: UInt64) async throws -> [String]
     func deleteAttachment(_ id: String) async throws
+
+    // KeyPackages (MLS; PROTOCOL.md §17.1)
+    /// Stores the packages (and replaces the last-resort one when given) in one transaction; false, storing
+    /// nothing, when the device would then hold more than `limit`.
+    func storeKeyPackages(_ packages: [[UInt8]], lastResort: [UInt8]?, for device: DeviceAddress, limit: Int) async throws -> Bool
+    func keyPackageCount(for device: DeviceAddress) async throws -> (count: Int, lastResort: Bool)
+    /// Removes and returns the device's oldest KeyPackage; when none is left, its last-resort one, which
+    /// stays. Two concurrent claims never get the same package.
+    func claimKeyPackage(for device: DeviceAddress) async throws -> (package: [UInt8], lastResort: Bool)?
+
+    // Groups (PROTOCOL.md §17.2)
+    /// Registers the group at epoch 0; false if the id is taken.
+    func createGroup(_ groupId: [UInt8], verifier: [UInt8]) async throws -> Bool
+    func group(_ groupId: [UInt8]) async throws -> StoredGroup?
+    /// Stores the message once with an entry per recipient (ids growing as for `enqueue`), all or nothing,
+    /// only while the group is at `write.epoch` and every recipient account's list is the one given; a
+    /// commit moves the group to the next epoch in the same transaction, so of two commits for one epoch
+    /// exactly one is stored, even from different relay nodes.
+    func storeGroupMessage(_ write: GroupMessageWrite) async throws -> GroupWriteResult
+}
+
+extension RelayStorage {
+    /// Version 1 of the mailbox: 1:1 envelopes only.
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
+        try await fetch(for: device, now: now, limit: limit, after: after, groups: false)
+    }
+
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
+        try await acknowledge(ids, for: device, thenFetch: limit, after: after, now: now, groups: false)
+    }
 }
 
 extension RelayStorage {

@@ -111,6 +111,24 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         migrator.registerMigration("v5 delivery access") { db in
             try db.execute(sql: "ALTER TABLE accounts ADD COLUMN access_verifier BLOB")
         }
+        // MLS delivery (PROTOCOL.md §17): KeyPackages per device; groups as an opaque id, an epoch and the
+        // epoch's send verifier; a group message stored once, with an entry (a `messages` row with an empty
+        // envelope) in each recipient's mailbox, so ids, limits, expiry and acknowledgement are the mailbox's.
+        migrator.registerMigration("v6 groups") { db in
+            try db.execute(sql: """
+                CREATE TABLE key_packages (id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+                  package BLOB NOT NULL);
+                CREATE INDEX key_packages_by_device ON key_packages (address, device_id, id);
+                CREATE TABLE last_resort_key_packages (address TEXT NOT NULL, device_id INTEGER NOT NULL, package BLOB NOT NULL,
+                  PRIMARY KEY (address, device_id)) WITHOUT ROWID;
+                CREATE TABLE mls_groups (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, verifier BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE group_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, group_id BLOB NOT NULL, epoch INTEGER NOT NULL,
+                  is_commit INTEGER NOT NULL, body BLOB NOT NULL, expires_at INTEGER NOT NULL);
+                CREATE INDEX group_messages_by_expiry ON group_messages (expires_at);
+                ALTER TABLE messages ADD COLUMN group_message INTEGER;
+                CREATE INDEX messages_by_group_message ON messages (group_message) WHERE group_message IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -152,7 +170,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                            arguments: [Data(list), address, Data(current)])
             guard db.changesCount == 1 else { return false }
             for deviceId in wiping {
-                for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages"] {
+                for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages", "key_packages", "last_resort_key_packages"] {
                     try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, deviceId])
                 }
             }
@@ -340,17 +358,24 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         return .stored
     }
 
-    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64) async throws -> MailboxPage {
-        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after) }
+    public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
+        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after, groups: groups) }
     }
 
-    private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64) throws -> MailboxPage {
+    private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) throws -> MailboxPage {
         let rows = try Row.fetchAll(try db.cachedStatement(sql: """
-            SELECT id, envelope, received_at FROM messages WHERE address = ? AND device_id = ? AND id > ? AND expires_at > ?
-            ORDER BY id LIMIT ?
-            """), arguments: [device.address, device.deviceId, after, Int64(now), limit + 1])
-        let messages = rows.prefix(limit).map {
-            StoredEnvelope(id: $0["id"], envelope: [UInt8]($0["envelope"] as Data), receivedAt: UInt64($0["received_at"] as Int64))
+            SELECT m.id, m.envelope, m.received_at, g.group_id, g.epoch, g.is_commit, g.body
+            FROM messages m LEFT JOIN group_messages g ON g.id = m.group_message
+            WHERE m.address = ? AND m.device_id = ? AND m.id > ? AND m.expires_at > ? AND (? OR m.group_message IS NULL)
+            ORDER BY m.id LIMIT ?
+            """), arguments: [device.address, device.deviceId, after, Int64(now), groups, limit + 1])
+        let messages = rows.prefix(limit).map { row in
+            var envelope = StoredEnvelope(id: row["id"], envelope: [UInt8](row["envelope"] as Data), receivedAt: UInt64(row["received_at"] as Int64))
+            if let groupId = row["group_id"] as Data? {
+                envelope.group = StoredGroupMessage(groupId: [UInt8](groupId), epoch: UInt64(row["epoch"] as Int64),
+                                                    isCommit: row["is_commit"], message: [UInt8](row["body"] as Data))
+            }
+            return envelope
         }
         let counts = try preKeyCounts(db, device)
         return MailboxPage(messages: Array(messages), more: rows.count > limit, oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
@@ -364,10 +389,11 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     /// The next page is read on the writer's connection right after the delete: one database trip.
-    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64) async throws -> MailboxPage {
+    public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64,
+                            groups: Bool) async throws -> MailboxPage {
         try await database.writeWithoutTransaction { db in
             let deleted = try Self.delete(ids, of: device, db)
-            var page = try Self.page(db, device, now: now, limit: limit, after: after)
+            var page = try Self.page(db, device, now: now, limit: limit, after: after, groups: groups)
             page.acknowledged = deleted
             return page
         }
@@ -378,9 +404,17 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         return try db.inTransactionWithoutWaitingForDisk {
             var deleted = 0
             for id in ids {
+                let copy = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT group_message FROM messages WHERE id = ? AND address = ? AND device_id = ?"),
+                                              arguments: [id, device.address, device.deviceId])
                 try db.cachedStatement(sql: "DELETE FROM messages WHERE id = ? AND address = ? AND device_id = ?").execute(
                                arguments: [id, device.address, device.deviceId])
                 deleted += db.changesCount
+                // A group message's copy goes with the last recipient's acknowledgement.
+                if let copy {
+                    try db.cachedStatement(sql: """
+                        DELETE FROM group_messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE group_message = ?)
+                        """).execute(arguments: [copy, copy])
+                }
             }
             return deleted
         }
@@ -393,6 +427,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [Int64(now)])
             try db.execute(sql: "DELETE FROM challenges WHERE expires_at <= ?", arguments: [Int64(now)])
             try db.execute(sql: "DELETE FROM provisioning WHERE expires_at <= ?", arguments: [Int64(now)])
+            // Copies whose entries all expired or went with revoked devices.
+            try db.execute(sql: """
+                DELETE FROM group_messages WHERE expires_at <= ? OR NOT EXISTS (SELECT 1 FROM messages WHERE group_message = group_messages.id)
+                """, arguments: [Int64(now)])
             return purged
         }
     }

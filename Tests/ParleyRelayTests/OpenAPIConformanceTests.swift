@@ -29,7 +29,9 @@ struct OpenAPIConformanceTests {
 
     @Test("components/schemas has one schema per Codable type of RelayAPI.swift, and nothing else")
     func schemaNames() throws {
-        let source = try String(contentsOf: Self.root.appendingPathComponent("Sources/ParleyRelayAPI/RelayAPI.swift"), encoding: .utf8)
+        let source = try ["RelayAPI.swift", "GroupAPI.swift"].map {
+            try String(contentsOf: Self.root.appendingPathComponent("Sources/ParleyRelayAPI/" + $0), encoding: .utf8)
+        }.joined(separator: "\n")
         let declared = Set(source.components(separatedBy: "\n").compactMap { line -> String? in
             let words = line.trimmingCharacters(in: .whitespaces).split(whereSeparator: { $0 == " " || $0 == ":" })
             guard words.count >= 4, words[0] == "public", words[1] == "struct", line.contains("Codable") else { return nil }
@@ -161,6 +163,20 @@ enum WireSamples {
         Sample(ProvisioningMessage(message: Base64Bytes([1]))),
         Sample(HealthResponse(status: "degraded", name: "n", version: "1", reason: "storage_low"),
                minimal: HealthResponse(status: "ok", name: "n", version: "1")),
+        Sample(KeyPackageUpload(keyPackages: [bytes], lastResort: bytes), minimal: KeyPackageUpload(keyPackages: [bytes], lastResort: nil)),
+        Sample(KeyPackageCount(keyPackages: 1, lastResort: true, low: false)),
+        Sample(ClaimedKeyPackage(deviceId: 1, keyPackage: bytes, lastResort: false)),
+        Sample(KeyPackageClaim(keyPackages: [])),
+        Sample(GroupCreation(groupId: "00", verifier: bytes)),
+        Sample(GroupEpoch(groupId: "00", epoch: 1)),
+        Sample(EpochConflict(error: "epoch_conflict", message: "m", epoch: 1)),
+        Sample(GroupRecipient(address: "a@b", deviceId: 1)),
+        Sample(GroupSend(epoch: 1, message: bytes, recipients: [], nextVerifier: bytes),
+               minimal: GroupSend(epoch: 1, message: bytes, recipients: [])),
+        Sample(GroupDelivery(groupId: "00", epoch: 1, kind: "message", message: bytes)),
+        Sample(MailboxEntry(id: "1", receivedAt: 1, envelope: bytes, group: GroupDelivery(groupId: "00", epoch: 1, kind: "message", message: bytes)),
+               minimal: MailboxEntry(id: "1", receivedAt: 1, envelope: nil, group: nil)),
+        Sample(FetchResponseV2(messages: [], more: false, preKeysLow: false, keyPackagesLow: false)),
     ]
 
     /// The value as JSONEncoder writes it, one level deep.

@@ -10,6 +10,7 @@ an undocumented field fails too), documented response headers are present.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import socket
 import time
@@ -238,6 +239,56 @@ def test_every_route_success_and_error_paths(relay):
     missing = walk("POST", "/v1/messages/{address}", 409, path_parameters={"address": bob.address},
                    body={"messages": [message]}).json()
     assert missing == {"missingDevices": [2], "extraDevices": [], "staleDevices": []}
+
+    # MLS delivery (PROTOCOL.md §17). KeyPackages: uploaded by a device, claimed by anyone, once each, then
+    # the last-resort one (device 2 has none and is left out).
+    walk("PUT", "/v1/key-packages", 401, body={"keyPackages": [b64(b"kp")]})
+    walk("PUT", "/v1/key-packages", 204, token=token, body={"keyPackages": [b64(b"kp1")], "lastResort": b64(b"last")})
+    walk("PUT", "/v1/key-packages", 413, token=token, body={"keyPackages": [b64(bytes(16 * 1024 + 1))]})
+    walk("PUT", "/v1/key-packages", 400, token=token, body={"keyPackages": [""]})
+    assert walk("GET", "/v1/key-packages/count", 200, token=token).json() == {"keyPackages": 1, "lastResort": True, "low": True}
+    walk("GET", "/v1/key-packages/count", 401, token="0" * 64)
+    claim = "/v1/key-packages/{address}/claim"
+    claimed = [walk("POST", claim, 200, path_parameters=at_bob).json()["keyPackages"] for _ in range(2)]
+    assert claimed == [[{"deviceId": 1, "keyPackage": b64(b"kp1"), "lastResort": False}],
+                       [{"deviceId": 1, "keyPackage": b64(b"last"), "lastResort": True}]], claimed
+    walk("POST", claim, 404, path_parameters={"address": "carol@" + relay.name})
+
+    # A group: epoch 0 registered with a device token; sends and commits carry the epoch's secret only.
+    group_id, secret0, secret1 = os.urandom(32), os.urandom(32), os.urandom(32)
+
+    def verifier(epoch: int, secret: bytes) -> str:
+        return b64(hashlib.sha256(b"parley group send v1\x00" + group_id + epoch.to_bytes(8, "big") + secret).digest())
+
+    creation = {"groupId": group_id.hex(), "verifier": verifier(0, secret0)}
+    walk("POST", "/v1/groups", 401, body=creation)
+    assert walk("POST", "/v1/groups", 201, token=token, body=creation).json() == {"groupId": group_id.hex(), "epoch": 0}
+    walk("POST", "/v1/groups", 409, token=token, body=creation)
+    walk("POST", "/v1/groups", 400, token=token, body={**creation, "groupId": "zz"})
+    at_group = {"groupId": group_id.hex()}
+    to_bob = [{"address": bob.address, "deviceId": 1}, {"address": bob.address, "deviceId": 2}]
+    hello = {"epoch": 0, "message": b64(b"hello group"), "recipients": to_bob}
+    send, commit = "/v1/groups/{groupId}/messages", "/v1/groups/{groupId}/commits"
+    walk("POST", send, 401, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret1)}, body=hello)
+    walk("POST", send, 404, path_parameters={"groupId": "0" * 64}, headers={"Parley-Group-Secret": b64(secret0)}, body=hello)
+    walk("POST", send, 204, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret0)}, body=hello)
+    walk("POST", send, 413, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret0)},
+         body={**hello, "message": b64(bytes(97 * 1024))})
+    step = {"epoch": 0, "message": b64(b"commit"), "recipients": to_bob, "nextVerifier": verifier(1, secret1)}
+    walk("POST", commit, 204, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret0)}, body=step)
+    lost = walk("POST", commit, 409, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret0)}, body=step).json()
+    assert lost["error"] == "epoch_conflict" and lost["epoch"] == 1, lost
+    walk("POST", send, 400, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret1)},
+         body={"epoch": 1, "message": b64(b"x"), "recipients": []})
+
+    # Mailbox version 2: the group message and the commit, stored once, in each device's mailbox.
+    page = walk("GET", "/v1/mailbox", 200, token=token, query={"version": 2}).json()
+    assert page["version"] == 2 and [m["group"]["kind"] for m in page["messages"]] == ["message", "commit"], page
+    assert walk("GET", "/v1/mailbox", 200, token=token).json()["messages"] == [], "version 1 leaves group messages out"
+    walk("GET", "/v1/mailbox", 400, token=token, query={"version": 3})
+    rest = walk("POST", "/v1/mailbox/ack", 200, token=token, query={"fetch": 10, "version": 2},
+                body={"ids": [m["id"] for m in page["messages"]]}).json()
+    assert rest["messages"] == [] and rest["version"] == 2
 
     # Every HTTP operation of the document was exercised (GET /v1/push: test_push_websocket).
     documented = {(method.upper(), path) for path, methods in schema.raw_schema["paths"].items() for method in methods}

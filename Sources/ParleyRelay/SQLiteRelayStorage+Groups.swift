@@ -1,0 +1,114 @@
+import Foundation
+internal import GRDB
+import ParleyProtocol
+
+/// KeyPackages and groups (PROTOCOL.md §17). SQLite has one writer: a write transaction's checks and
+/// writes see no other writer's.
+extension SQLiteRelayStorage {
+    // MARK: KeyPackages
+
+    public func storeKeyPackages(_ packages: [[UInt8]], lastResort: [UInt8]?, for device: DeviceAddress, limit: Int) async throws -> Bool {
+        try await database.write { db in
+            // Counted inside the transaction, so concurrent uploads cannot pass the limit together.
+            let stored = try Self.keyPackageCount(db, device)
+            guard stored + packages.count <= limit else { return false }
+            for package in packages {
+                try db.cachedStatement(sql: "INSERT INTO key_packages (address, device_id, package) VALUES (?, ?, ?)")
+                    .execute(arguments: [device.address, device.deviceId, Data(package)])
+            }
+            if let lastResort {
+                try db.execute(sql: "INSERT OR REPLACE INTO last_resort_key_packages (address, device_id, package) VALUES (?, ?, ?)",
+                               arguments: [device.address, device.deviceId, Data(lastResort)])
+            }
+            return true
+        }
+    }
+
+    public func keyPackageCount(for device: DeviceAddress) async throws -> (count: Int, lastResort: Bool) {
+        try await database.read { db in
+            let lastResort = try Bool.fetchOne(db, sql: "SELECT 1 FROM last_resort_key_packages WHERE address = ? AND device_id = ?",
+                                               arguments: [device.address, device.deviceId]) ?? false
+            return (try Self.keyPackageCount(db, device), lastResort)
+        }
+    }
+
+    private static func keyPackageCount(_ db: Database, _ device: DeviceAddress) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM key_packages WHERE address = ? AND device_id = ?",
+                         arguments: [device.address, device.deviceId]) ?? 0
+    }
+
+    public func claimKeyPackage(for device: DeviceAddress) async throws -> (package: [UInt8], lastResort: Bool)? {
+        try await database.write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT id, package FROM key_packages WHERE address = ? AND device_id = ? ORDER BY id LIMIT 1",
+                                          arguments: [device.address, device.deviceId]) {
+                try db.execute(sql: "DELETE FROM key_packages WHERE id = ?", arguments: [row["id"] as Int64])
+                return ([UInt8](row["package"] as Data), false)
+            }
+            return try Data.fetchOne(db, sql: "SELECT package FROM last_resort_key_packages WHERE address = ? AND device_id = ?",
+                                     arguments: [device.address, device.deviceId]).map { ([UInt8]($0), true) }
+        }
+    }
+
+    // MARK: Groups
+
+    public func createGroup(_ groupId: [UInt8], verifier: [UInt8]) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO mls_groups (id, epoch, verifier) VALUES (?, 0, ?)", arguments: [Data(groupId), Data(verifier)])
+            return db.changesCount == 1
+        }
+    }
+
+    public func group(_ groupId: [UInt8]) async throws -> StoredGroup? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT epoch, verifier FROM mls_groups WHERE id = ?", arguments: [Data(groupId)])
+                .map { StoredGroup(epoch: UInt64($0["epoch"] as Int64), verifier: [UInt8]($0["verifier"] as Data)) }
+        }
+    }
+
+    public func storeGroupMessage(_ write: GroupMessageWrite) async throws -> GroupWriteResult {
+        struct Refused: Error { let result: GroupWriteResult }
+        do {
+            return try await database.write { db in
+                guard let epoch = try Int64.fetchOne(db, sql: "SELECT epoch FROM mls_groups WHERE id = ?", arguments: [Data(write.groupId)]) else {
+                    return .unknownGroup
+                }
+                guard UInt64(epoch) == write.epoch else { return .epochIs(UInt64(epoch)) }
+                for (address, list) in write.deviceLists {
+                    let stored = try Data.fetchOne(try db.cachedStatement(sql: "SELECT device_list FROM accounts WHERE address = ?"), arguments: [address])
+                    guard stored == Data(list) else { return .deviceListChanged }
+                }
+                for recipient in write.recipients {
+                    let queued = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count FROM mailbox_counts WHERE address = ? AND device_id = ?"),
+                                                  arguments: [recipient.address, recipient.deviceId]) ?? 0
+                    if queued + 1 > write.mailboxLimit { return .mailboxFull(recipient) }
+                }
+                if let next = write.nextVerifier {
+                    try db.execute(sql: "UPDATE mls_groups SET epoch = epoch + 1, verifier = ? WHERE id = ? AND epoch = ?",
+                                   arguments: [Data(next), Data(write.groupId), epoch])
+                    guard db.changesCount == 1 else { throw Refused(result: .epochIs(UInt64(epoch))) }
+                }
+                try db.execute(sql: "INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [Data(write.groupId), epoch, write.nextVerifier != nil, Data(write.message), Int64(write.expiresAt)])
+                let copy = db.lastInsertedRowID
+                for recipient in write.recipients {
+                    try db.cachedStatement(sql: """
+                        INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message) VALUES (?, ?, X'', ?, ?, ?)
+                        """).execute(arguments: [recipient.address, recipient.deviceId, Int64(write.now), Int64(write.expiresAt), copy])
+                }
+                return .stored
+            }
+        } catch let refused as Refused {
+            return refused.result
+        }
+    }
+
+    /// Stored copies of group messages, their bytes, and the mailbox entries that point at them (tests, the
+    /// benchmark).
+    func groupMessageCensus() async throws -> (copies: Int, bytes: Int, entries: Int) {
+        try await database.read { db in
+            let copies = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS b FROM group_messages")!
+            let entries = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE group_message IS NOT NULL") ?? 0
+            return (copies["n"], copies["b"], entries)
+        }
+    }
+}
