@@ -14,6 +14,7 @@ extension Operations {
     public func addContact(_ address: String) async throws -> ContactResult {
         let parsed: AccountAddress
         do { parsed = try AccountAddress(address) } catch { throw OperationError.refused("\(address) is not an address: \(error)") }
+        try policy.checkRelay(of: parsed)
         return ContactResult(try await engine.addContact(parsed))
     }
 

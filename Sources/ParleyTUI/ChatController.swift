@@ -2,6 +2,7 @@ import CHeap
 import CNcurses
 import Foundation
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyStore
 #if canImport(Glibc)
@@ -201,6 +202,7 @@ final class ChatController {
         Task {
             for await (text, peer) in stream {
                 do {
+                    try Operations(engine: engine).checkPolicyAllowsSending(to: peer.destination)
                     let record = try await engine.send(text: text, to: peer.destination)
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
