@@ -215,6 +215,12 @@ public struct PolicyShowResult: Codable, Sendable, Equatable {
         /// "policy" (the policy file, at `line`) or "default" (not restricted: the user's config and flags decide).
         public let source: String
         public let line: Int?
+
+        public init(value: JSONValue, source: String, line: Int?) {
+            self.value = value
+            self.source = source
+            self.line = line
+        }
     }
 
     public let file: String?
