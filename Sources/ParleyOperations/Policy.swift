@@ -98,12 +98,17 @@ public struct Policy: Sendable, Equatable {
 public enum PolicyError: Error, Sendable, Equatable, CustomStringConvertible, ClassifiedError {
     case malformed(file: String, line: Int, reason: String)
     case forbidden(String)
+    /// require_verified: the contact's safety number was not verified.
+    case unverified(contact: String)
 
     public var description: String {
         switch self {
         case .malformed(let file, let line, let reason):
             line > 0 ? "the policy file \(file), line \(line): \(reason)" : "the policy file \(file): \(reason)"
-        case .forbidden(let text): "the administrator's policy forbids this: \(text)"
+        case .forbidden(let text): "forbidden by policy: \(text)"
+        case .unverified(let contact):
+            "forbidden by policy: \(contact) is not verified (require_verified); compare safety numbers first: "
+                + "`parley verify \(contact)`, or /verify in the chat window"
         }
     }
 
@@ -119,8 +124,7 @@ extension Policy {
     public func checkSending(to contact: String, trust: TrustState?) throws(PolicyError) {
         try ready()
         guard requireVerified, trust != .verified else { return }
-        throw .forbidden("\(contact) is not verified (require_verified); compare safety numbers first: "
-                         + "`parley verify \(contact)`, or /verify in the chat window")
+        throw .unverified(contact: contact)
     }
 
     /// An account or contact on `address`'s relay under allowed_relays.
