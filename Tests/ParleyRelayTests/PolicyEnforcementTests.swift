@@ -112,6 +112,13 @@ struct PolicyEnforcementTests {
             #expect(try await run(["init", bob], "bob").status == 0)
             #expect(try await run(["add-contact", bob], "alice").status == 0)
 
+            // trust_new_identities is forced: the flag asks for "always", the policy says "never".
+            try policy("trust_new_identities = \"never\"\n")
+            result = try await run(["add-contact", alice, "--trust-new-identities", "always"], "bob")
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await run(["contacts", "--json"], "bob")
+            #expect(result.stdout.contains("\"trustLevel\":\"UNTRUSTED\""), "\(result.summary)")
+
             // A malformed policy stops every command, with the file, the line and the reason.
             try policy("require_verified = true\nattachments = \"sometimes\"\n")
             result = try await run(["contacts"], "alice")
