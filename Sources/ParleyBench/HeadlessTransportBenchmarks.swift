@@ -81,13 +81,13 @@ struct HeadlessTransportBenchmarks {
 
             let events = try EventStreamClock(port: port)
             // A first message proves the stream is live before anything is timed.
-            _ = try await alice.send(text: "sse-bench warm-up;", to: botAddress)
+            _ = try await alice.send(text: "sse-bench warm-up;", to: try AccountAddress(botAddress))
             try await events.wait(for: "sse-bench warm-up;")
             var fromAccept: [Double] = [], fromStart: [Double] = []
             for i in 0..<sseMessages {
                 let marker = "sse-bench \(i);"
                 let start = Measure.now()
-                _ = try await alice.send(text: marker, to: botAddress)
+                _ = try await alice.send(text: marker, to: try AccountAddress(botAddress))
                 let accepted = Measure.now()
                 let arrived = try await events.wait(for: marker)
                 fromAccept.append((Double(arrived) - Double(accepted)) / 1e6)

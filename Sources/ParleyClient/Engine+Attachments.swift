@@ -119,7 +119,7 @@ extension Engine {
     }
 
     /// A MIME type from the file name's extension, for the receiver's display only.
-    static func contentType(forFileName name: String) -> String {
+    public static func contentType(forFileName name: String) -> String {
         switch (name as NSString).pathExtension.lowercased() {
         case "txt", "log", "md": "text/plain"
         case "json": "application/json"

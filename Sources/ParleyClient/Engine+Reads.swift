@@ -43,4 +43,9 @@ extension Engine {
     public nonisolated func exportBackup(to file: String, passphrase: SecretBytes) throws(StoreError) -> Backup.Summary {
         try Backup.export(store, to: file, passphrase: passphrase)
     }
+
+    /// Writes the backup with its key sealed by `seal` (a passphrase, or a custodian's public key).
+    public nonisolated func exportBackup(to file: String, sealedWith seal: Backup.Seal) throws(StoreError) -> Backup.Summary {
+        try Backup.export(store, to: file, sealedWith: seal)
+    }
 }

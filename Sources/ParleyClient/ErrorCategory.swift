@@ -14,6 +14,8 @@ public enum ErrorCategory: Sendable, CaseIterable {
     case relayOrNetwork
     case untrustedIdentity
     case rateLimited
+    /// The administrator's policy file forbids the action, or cannot be read (parley-policy(5)).
+    case policy
 
     public var exitCode: Int32 {
         switch self {
@@ -22,6 +24,7 @@ public enum ErrorCategory: Sendable, CaseIterable {
         case .relayOrNetwork: 3
         case .untrustedIdentity: 4
         case .rateLimited: 5
+        case .policy: 6
         }
     }
 

@@ -19,6 +19,8 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case relayOrNetwork = -3
     case untrustedIdentity = -4
     case rateLimited = -5
+    /// The administrator's policy forbids it (parley-policy(5)).
+    case policy = -6
 
     public var summary: String {
         switch self {
@@ -33,6 +35,7 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
         case .relayOrNetwork: "the relay refused the request or could not be reached"
         case .untrustedIdentity: "the recipient's identity key is not trusted; verify or trust it first"
         case .rateLimited: "the relay is rate limiting this account; retry later"
+        case .policy: "the administrator's policy forbids it (parley-policy(5))"
         }
     }
 }

@@ -12,7 +12,8 @@ extension Operations {
 
     /// Looks the account up on its relay and adds it (its key trusted on first use).
     public func addContact(_ address: AccountAddress) async throws -> ContactResult {
-        ContactResult(try await engine.addContact(address))
+        try policy.checkRelay(of: address)
+        return ContactResult(try await engine.addContact(address))
     }
 
     /// Every contact's (or only `only`'s) identity key, trust level and safety number.

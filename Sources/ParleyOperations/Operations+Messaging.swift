@@ -44,9 +44,12 @@ extension Operations {
                 return try await send(onDisk)
             }
         }
+        // The file on disk (an inline one once decoded, by the call above) against the policy's attachments.
+        if let file = request.attachment { try checkPolicyAllowsAttaching(file) }
         var results: [RecipientResult] = []
         for recipient in request.recipients {
             do {
+                try checkPolicyAllowsSending(to: recipient)
                 let replyTo = try request.replyTo.map { try replyTarget($0, in: recipient) }
                 let record = if let file = request.attachment {
                     try await engine.sendAttachment(file: file, to: recipient, caption: request.text.isEmpty ? nil : request.text, replyTo: replyTo)

@@ -6,8 +6,11 @@ import ParleyClient
 /// `OperationError`s or the engine's own errors, each a row of `ErrorCategory`.
 public struct Operations: Sendable {
     public let engine: Engine
+    /// The administrator's policy the operations enforce (parley-policy(5)); the process's own by default.
+    public let policy: Policy
 
-    public init(engine: Engine) {
+    public init(engine: Engine, policy: Policy = .current) {
         self.engine = engine
+        self.policy = policy
     }
 }

@@ -3,19 +3,44 @@ internal import GRDB
 import ParleyCrypto
 import ParleyProtocol
 
-/// Encrypted export and import of an account (PROTOCOL.md has no part in this: the format is local).
+/// Encrypted export and import of an account (a local format, documented in PROTOCOL.md, "Backups").
 ///
-/// File: `"PARLEYBK" ‖ version u8 ‖ salt(16) ‖ ops u64 ‖ mem u64 ‖ secretstream header(24) ‖ chunks`,
-/// each chunk `u32 length ‖ secretstream ciphertext`, the key Argon2id(passphrase, salt). Every chunk
-/// holds one record `type u8 ‖ payload`; the last chunk is tagged FINAL and holds the record counts, so
-/// a truncated, reordered or spliced file is refused.
+/// File (version 2): `"PARLEYBK" ‖ version u8 = 2 ‖ sealing u8 ‖ sealing fields ‖ secretstream header(24) ‖
+/// chunks`. The sealing says where the 32-byte backup key comes from:
+/// 1. passphrase: `salt(16) ‖ ops u64 ‖ mem u64`, the key Argon2id(passphrase, salt);
+/// 2. custodian: `custodian public key(32) ‖ sealed key(80)`, a random key in a sealed box
+///    (`crypto_box_seal`) to the custodian's X25519 key, so the custodian's private key opens it.
+///
+/// Version 1 (still read) is version 2's passphrase sealing without the sealing byte. Each chunk is
+/// `u32 length ‖ secretstream ciphertext` and holds one record `type u8 ‖ payload`; the last chunk is tagged
+/// FINAL and holds the record counts, so a truncated, reordered or spliced file is refused.
 ///
 /// Ratchet sessions and prekeys are deliberately not exported: restoring old ratchet state would reuse
 /// message keys. The restored device gets a new device key and fresh prekeys, and re-signs the device
 /// list, so every peer starts new sessions with it.
 public enum Backup {
     static let magic = Array("PARLEYBK".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
+
+    /// How the backup key is sealed (the byte after the version).
+    public enum Sealing: UInt8, Sendable {
+        case passphrase = 1
+        case custodian = 2
+    }
+
+    /// What an export seals the backup key with.
+    public enum Seal: Sendable {
+        case passphrase(SecretBytes, Argon2id.Parameters = .moderate)
+        case custodian(X25519.PublicKey)
+    }
+
+    /// What an import opens it with.
+    public enum Opener: Sendable {
+        case passphrase(SecretBytes)
+        case custodian(X25519.KeyPair)
+    }
+
+    static let sealedKeyLength = SecretStream.keyLength + SealedBox.overhead
 
     enum RecordType: UInt8 {
         case account = 1
@@ -35,16 +60,30 @@ public enum Backup {
     @discardableResult
     public static func export(_ store: EncryptedStore, to file: String, passphrase: SecretBytes,
                               parameters: Argon2id.Parameters = .moderate) throws(StoreError) -> Summary {
+        try export(store, to: file, sealedWith: .passphrase(passphrase, parameters))
+    }
+
+    /// Writes the account, contacts and history to `file`, its key sealed with `seal`.
+    @discardableResult
+    public static func export(_ store: EncryptedStore, to file: String, sealedWith seal: Seal) throws(StoreError) -> Summary {
         guard let account = try store.localAccount() else { throw .backupInvalid("this store has no account to export") }
-        let salt = SystemRandom().bytes(Argon2id.saltLength)
+        var writer = ByteWriter(capacity: 1 << 16)
+        writer.raw(magic); writer.u8(version)
         let key: SecretBytes
-        do { key = try Argon2id.deriveKey(password: passphrase, salt: salt, parameters: parameters) } catch {
-            throw .io("Argon2id failed")
+        switch seal {
+        case .passphrase(let passphrase, let parameters):
+            let salt = SystemRandom().bytes(Argon2id.saltLength)
+            do { key = try Argon2id.deriveKey(password: passphrase, salt: salt, parameters: parameters) } catch {
+                throw .io("Argon2id failed")
+            }
+            writer.u8(Sealing.passphrase.rawValue); writer.raw(salt)
+            writer.u64(parameters.opsLimit); writer.u64(UInt64(parameters.memLimitBytes))
+        case .custodian(let custodian):
+            key = SecretBytes.random(count: SecretStream.keyLength)
+            writer.u8(Sealing.custodian.rawValue); writer.raw(custodian.bytes)
+            writer.raw(SealedBox.seal(key, to: custodian))
         }
         var encryptor = try! SecretStream.Encryptor(key: key)
-        var writer = ByteWriter(capacity: 1 << 16)
-        writer.raw(magic); writer.u8(version); writer.raw(salt)
-        writer.u64(parameters.opsLimit); writer.u64(UInt64(parameters.memLimitBytes))
         writer.raw(encryptor.header)
         var output = try OutputFile(path: file)
         func emit(_ type: RecordType, _ payload: [UInt8], final: Bool = false) throws(StoreError) {
@@ -76,25 +115,36 @@ public enum Backup {
     public static func restore(from file: String, passphrase: SecretBytes, into path: String, unlock: [UnlockMethod],
                                parameters: Argon2id.Parameters = .moderate,
                                clock: any WallClock = SystemWallClock()) throws(StoreError) -> (EncryptedStore, Summary) {
+        try restore(from: file, openedWith: .passphrase(passphrase), into: path, unlock: unlock, parameters: parameters, clock: clock)
+    }
+
+    /// Restores a backup opened with `opener` (nothing is written unless every record decrypts and checks).
+    public static func restore(from file: String, openedWith opener: Opener, into path: String, unlock: [UnlockMethod],
+                               parameters: Argon2id.Parameters = .moderate,
+                               clock: any WallClock = SystemWallClock()) throws(StoreError) -> (EncryptedStore, Summary) {
         guard let data = FileManager.default.contents(atPath: file) else { throw .backupInvalid("cannot read \(file)") }
         var r = ByteReader([UInt8](data), structure: "backup")
         let records: [(RecordType, [UInt8])]
         do {
             guard try r.raw(magic.count) == magic else { throw StoreError.backupInvalid("not a Parley backup") }
-            guard try r.u8() == version else { throw StoreError.backupInvalid("unsupported backup version") }
-            let salt = try r.raw(Argon2id.saltLength)
-            let ops = try r.u64(), mem = try r.u64()
-            guard ops <= 16, mem <= 4 << 30 else { throw StoreError.backupInvalid("implausible key-derivation parameters") }
+            let fileVersion = try r.u8()
+            let sealing: Sealing
+            switch fileVersion {
+            case 1: sealing = .passphrase
+            case 2:
+                guard let known = Sealing(rawValue: try r.u8()) else { throw StoreError.backupInvalid("unknown sealing of the backup key") }
+                sealing = known
+            default: throw StoreError.backupInvalid("unsupported backup version \(fileVersion)")
+            }
+            let key = try openKey(sealing, &r, opener)
             let header = try r.raw(SecretStream.headerLength)
-            let key = try Argon2id.deriveKey(password: passphrase, salt: salt,
-                                             parameters: .init(opsLimit: ops, memLimitBytes: Int(mem)))
             var decryptor = try SecretStream.Decryptor(key: key, header: header)
             var out: [(RecordType, [UInt8])] = []
             var first = true
             while r.remaining > 0 {
                 let chunk = try r.raw(Int(try r.u32()))
                 guard let plain = try? decryptor.pull(chunk) else {
-                    throw first ? StoreError.wrongPassphrase : StoreError.backupInvalid("the file was altered or damaged")
+                    throw first && sealing == .passphrase ? StoreError.wrongPassphrase : StoreError.backupInvalid("the file was altered or damaged")
                 }
                 first = false
                 guard let type = plain.first.flatMap(RecordType.init(rawValue:)) else { throw StoreError.backupInvalid("unknown record") }
@@ -108,6 +158,29 @@ public enum Backup {
             throw .backupInvalid("the file is truncated or malformed")
         }
         return try rebuild(records, path: path, unlock: unlock, parameters: parameters, clock: clock)
+    }
+
+    /// Reads the sealing fields and opens the backup key with `opener`.
+    private static func openKey(_ sealing: Sealing, _ r: inout ByteReader, _ opener: Opener) throws -> SecretBytes {
+        switch (sealing, opener) {
+        case (.passphrase, .passphrase(let passphrase)):
+            let salt = try r.raw(Argon2id.saltLength)
+            let ops = try r.u64(), mem = try r.u64()
+            guard ops <= 16, mem <= 4 << 30 else { throw StoreError.backupInvalid("implausible key-derivation parameters") }
+            return try Argon2id.deriveKey(password: passphrase, salt: salt, parameters: .init(opsLimit: ops, memLimitBytes: Int(mem)))
+        case (.custodian, .custodian(let pair)):
+            let sealedTo = try r.raw(X25519.keyLength)
+            let sealedKey = try r.raw(sealedKeyLength)
+            guard constantTimeEquals(sealedTo, pair.publicKey.bytes), let key = try? SealedBox.open(sealedKey, with: pair) else {
+                throw StoreError.backupInvalid("it is sealed to another custodian key (\(Hex.encode(Array(sealedTo.prefix(8))))), "
+                                               + "not to this one (\(Hex.encode(Array(pair.publicKey.bytes.prefix(8))))): nothing was restored")
+            }
+            return key
+        case (.custodian, .passphrase):
+            throw StoreError.backupInvalid("it is sealed to a custodian's key, not a passphrase: restore it with --custodian-key")
+        case (.passphrase, .custodian):
+            throw StoreError.backupInvalid("it is sealed with a passphrase, not to a custodian's key")
+        }
     }
 
     private static func rebuild(_ records: [(RecordType, [UInt8])], path: String, unlock: [UnlockMethod],

@@ -2,6 +2,7 @@ import CHeap
 import CNcurses
 import Foundation
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyStore
 #if canImport(Glibc)
@@ -201,8 +202,11 @@ final class ChatController {
         Task {
             for await (text, peer) in stream {
                 do {
-                    let record = switch peer {
-                    case .direct(let account): try await engine.send(text: text, to: account)
+                    let record: MessageRecord
+                    switch peer {
+                    case .direct(let account):
+                        try Operations(engine: engine).checkPolicyAllowsSending(to: account)
+                        record = try await engine.send(text: text, to: account)
                     }
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
@@ -223,6 +227,10 @@ final class ChatController {
     /// says so; one refused (too long, untrusted contact, refused for good) says it was not sent; one kept
     /// in the conversation as failed (`keptAsFailed`: it could not be encrypted) says how to retry it.
     static func sendFailure(_ error: any Error, keptAsFailed: Bool = false) -> String {
+        // The status line is one row: the window's own way to verify, first.
+        if case .unverified? = error as? PolicyError {
+            return "not sent: policy allows only verified contacts; /verify first"
+        }
         if keptAsFailed { return "not sent: " + describe(error) + " — kept as ✗ failed: /retry sends it again, /delete removes it" }
         guard let error = error as? ClientError, error.isWorthRetrying else {
             let hint = (error as? ClientError)?.isPermanentRefusal == true ? " — /retry sends it again, /delete removes it" : ""

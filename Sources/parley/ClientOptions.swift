@@ -32,6 +32,7 @@ struct ClientOptions: ParsableArguments {
 
     /// The unlock method: --key-file, else --passphrase-file, else $PARLEY_PASSPHRASE, else a no-echo prompt.
     func unlockMethod(confirm: Bool = false) throws -> UnlockMethod {
+        try Policy.current.checkUnlock(keyFile: keyFile != nil)
         if let keyFile { return .keyFile(path: keyFile) }
         return .passphrase(try readPassphrase(file: passphraseFile, environment: "PARLEY_PASSPHRASE",
                                               prompt: "Passphrase for \(resolvedHome.path): ", confirm: confirm))
@@ -47,7 +48,7 @@ struct ClientOptions: ParsableArguments {
         let store = try openStore()
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         let endpoint = try ParleyHome.endpoint(for: try account.accountAddress, store: store, insecureOverride: insecure)
-        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: trustPolicy.policy)
+        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: Policy.current.trustPolicy(trustPolicy.policy))
     }
 
     /// The operations on this account (what the subcommands adapt).

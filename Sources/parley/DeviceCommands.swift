@@ -43,6 +43,8 @@ struct LinkCommand: AsyncParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
+        try Policy.current.checkRelay(named: relay)
+        try Policy.current.checkUnlock(keyFile: client.keyFile != nil)
         let endpoint = try transport.endpoint(relay: relay, insecure: client.insecure)
         let relayClient = try RelayClient(endpoint: endpoint)
         _ = try await relayClient.health()
@@ -60,7 +62,7 @@ struct LinkCommand: AsyncParsableCommand {
             }
             let payload = try await pending.waitForPayload(timeout: .seconds(timeout))
             try home.create()
-            let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
+            let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock], parameters: Policy.current.argon2id(atLeast: .moderate))
             try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
             let (engine, summary) = try await Engine.completeLink(payload, deviceKey: pending.deviceKey, store: store, relay: relayClient)
             let account = await engine.account

@@ -4,6 +4,7 @@ import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
+import ParleyOperations
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,6 +30,8 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         let parsed: AccountAddress
         do { parsed = try AccountAddress(address) } catch { throw ValidationError(error.description) }
+        try Policy.current.checkRelay(of: parsed)
+        try Policy.current.checkUnlock(keyFile: client.keyFile != nil)
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
         let endpoint = try transport.endpoint(relay: parsed.relay, insecure: client.insecure)
@@ -42,7 +45,8 @@ struct InitCommand: AsyncParsableCommand {
             try await home.creating(keyFile: client.keyFile, keep: registered) {
                 let unlock = try client.unlockMethod(confirm: true)
                 try home.create()
-                let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock])
+                let store = try EncryptedStore.create(at: home.storePath, unlock: [unlock],
+                                                      parameters: Policy.current.argon2id(atLeast: .moderate))
                 created = store
                 try ParleyHome.saveRelayOptions(store, tls: transport.tls, insecure: client.insecure, caFile: transport.caFile)
                 let engine = try await Engine.createAccount(parsed, store: store, relay: relay)

@@ -14,6 +14,8 @@ enum ParleyMain {
     static func main() async {
         var parsed = false
         do {
+            // The administrator's policy is read before anything else: a broken one stops every command.
+            try Policy.loadAtStart()
             var command = try Parley.parseAsRoot()
             parsed = true
             if var asyncCommand = command as? AsyncParsableCommand {
@@ -62,14 +64,14 @@ struct Parley: AsyncParsableCommand {
             With no command, parley opens the chat window (`parley chat`).
 
             Exit status: 0 success, 1 usage error, 2 unexpected error, 3 relay or network, 4 untrusted identity, \
-            5 rate limited (parley(1)).
+            5 rate limited, 6 forbidden by the administrator's policy or a malformed policy file (parley(1)).
             """,
         version: ParleyVersion.string,
         subcommands: [InitCommand.self, AddContactCommand.self, SendCommand.self, ReceiveCommand.self, SearchCommand.self,
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
                       BackupCommand.self, LinkCommand.self, DevicesCommand.self, DaemonCommand.self, ContactsCommand.self,
                       SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self, ChatCommand.self,
-                      HelpCommandsCommand.self],
+                      HelpCommandsCommand.self, PolicyCommand.self, CustodianCommand.self],
         defaultSubcommand: ChatCommand.self
     )
 }

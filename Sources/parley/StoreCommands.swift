@@ -66,18 +66,29 @@ struct BackupExport: ParsableCommand {
         commandName: "export",
         abstract: "Write the account, contacts, trust decisions and history to one encrypted file.",
         discussion: """
-            The file is encrypted with a key from Argon2id over the backup passphrase (libsodium secretstream). \
-            Ratchet sessions and prekeys are not included: after a restore, every contact starts a fresh \
-            session with the restored device.
+            The file is encrypted (libsodium secretstream) with a key from Argon2id over the backup passphrase, \
+            or, with --custodian, a random key sealed to a custodian's public key (`parley custodian keygen`), \
+            which only the custodian's private key opens. Ratchet sessions and prekeys are not included: after \
+            a restore, every contact starts a fresh session with the restored device.
             """)
 
     @Argument(help: ArgumentHelp("The backup file to write (replaced atomically, mode 0600).", valueName: "FILE")) var file: String
+    @Option(help: ArgumentHelp("Seal the backup to the custodian public key in FILE instead of a passphrase.", valueName: "FILE"))
+    var custodian: String?
     @OptionGroup var client: ClientOptions
     @OptionGroup var backup: BackupPassphraseOption
 
     func run() throws {
         let operations = try client.openOperations()
-        let summary = try operations.exportBackup(to: file, passphrase: try backup.read(confirm: true))
+        let seal: Backup.Seal
+        if let custodian {
+            seal = .custodian(try CustodianKey.readPublic(custodian))
+        } else {
+            // Refused before the passphrase is asked for, when the policy forbids it.
+            try operations.policy.checkBackup(custodian: nil)
+            seal = .passphrase(try backup.read(confirm: true))
+        }
+        let summary = try operations.exportBackup(to: file, sealedWith: seal)
         Output.line("exported \(summary.contacts) contact\(summary.contacts == 1 ? "" : "s") and \(summary.messages) message\(summary.messages == 1 ? "" : "s") to \(file)")
     }
 }
@@ -93,6 +104,9 @@ struct BackupImport: AsyncParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The backup file to read.", valueName: "FILE")) var file: String
+    @Option(name: .customLong("custodian-key"),
+            help: ArgumentHelp("Open a backup sealed to a custodian with the custodian's private key in FILE.", valueName: "FILE"))
+    var custodianKey: String?
     @OptionGroup var client: ClientOptions
     @OptionGroup var backup: BackupPassphraseOption
     @Flag(help: "Restore only; do not contact the relay (publish later with `parley receive`).") var offline = false
@@ -100,14 +114,19 @@ struct BackupImport: AsyncParsableCommand {
     func run() async throws {
         let home = client.resolvedHome
         if home.exists { throw ClientError.accountExists(home.storePath) }
-        let passphrase = try backup.read(confirm: false)
+        let opener: Backup.Opener = if let custodianKey {
+            .custodian(try CustodianKey.readPrivate(custodianKey))
+        } else {
+            .passphrase(try backup.read(confirm: false))
+        }
         // A failed restore leaves nothing it made behind (and never more: the home may be a directory
         // that already held other files).
         let (store, summary) = try await home.creating(keyFile: client.keyFile) {
             let unlock = try client.unlockMethod(confirm: true)
             try home.create()
             do {
-                return try Backup.restore(from: file, passphrase: passphrase, into: home.storePath, unlock: [unlock])
+                return try Backup.restore(from: file, openedWith: opener, into: home.storePath, unlock: [unlock],
+                                          parameters: Policy.current.argon2id(atLeast: .moderate))
             } catch StoreError.wrongPassphrase {
                 throw ValidationError("wrong backup passphrase: nothing was restored")
             }

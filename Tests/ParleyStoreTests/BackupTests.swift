@@ -190,7 +190,111 @@ import ParleyCrypto
         #expect(try alice.store.sessions(for: bob.address).active?.pendingPreKey == nil)
     }
 
-    private var headerLength: Int { Backup.magic.count + 1 + Argon2id.saltLength + 8 + 8 + SecretStream.headerLength }
+    // MARK: Custodian backups (#25 item 3)
+
+    @Test("a backup sealed to a custodian opens with the custodian's private key, and only with it")
+    func custodianRoundTrip() async throws {
+        let (alice, _) = try await exportedAlice()
+        let keyFile = world.directory.sub("custodian.key"), publicFile = world.directory.sub("custodian.key.pub")
+        let custodianPublic = try CustodianKey.generate(privateKeyFile: keyFile, publicKeyFile: publicFile)
+        #expect(try fileMode(keyFile) == 0o600)
+        #expect(try fileMode(publicFile) == 0o644)
+        #expect(try CustodianKey.readPublic(publicFile) == custodianPublic)
+        // One half is never taken for the other.
+        #expect(throws: StoreError.self) { try CustodianKey.readPublic(keyFile) }
+        #expect(throws: StoreError.self) { try CustodianKey.readPrivate(publicFile) }
+
+        let summary = try Backup.export(alice.store, to: backupPath, sealedWith: .custodian(custodianPublic))
+        #expect(summary == Backup.Summary(contacts: 2, messages: 13))
+        let bytes = [UInt8](fileBytes(backupPath))
+        #expect(Array(bytes[0..<10]) == Array("PARLEYBK".utf8) + [2, 2])
+        #expect(Array(bytes[10..<42]) == custodianPublic.bytes)
+
+        // A stranger's custodian key and a passphrase are refused, and nothing is written.
+        let strangerFile = world.directory.sub("stranger.key")
+        try CustodianKey.generate(privateKeyFile: strangerFile, publicKeyFile: strangerFile + ".pub")
+        let wrong = #expect(throws: StoreError.self) {
+            try Backup.restore(from: backupPath, openedWith: .custodian(try CustodianKey.readPrivate(strangerFile)), into: restoredPath,
+                               unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock)
+        }
+        #expect(wrong?.description.contains("sealed to another custodian key") == true, "\(String(describing: wrong))")
+        #expect(!fileExists(restoredPath))
+        let byPassphrase = #expect(throws: StoreError.self) { try restore(passphrase: backupPassphrase) }
+        #expect(byPassphrase?.description.contains("--custodian-key") == true)
+        #expect(!fileExists(restoredPath))
+
+        // The custodian's key restores everything.
+        let restored = try Backup.restore(from: backupPath, openedWith: .custodian(try CustodianKey.readPrivate(keyFile)),
+                                          into: restoredPath, unlock: [.passphrase(newPassphrase)],
+                                          parameters: testParameters, clock: world.clock).0
+        #expect(try history(restored) == history(alice.store))
+        #expect(try restored.contacts() == alice.store.contacts())
+    }
+
+    @Test("a sealed key swapped for one sealed to the custodian by someone else is refused")
+    func custodianHeaderTamperingIsRefused() async throws {
+        let (alice, _) = try await exportedAlice()
+        let keyFile = world.directory.sub("custodian.key")
+        let custodianPublic = try CustodianKey.generate(privateKeyFile: keyFile, publicKeyFile: keyFile + ".pub")
+        try Backup.export(alice.store, to: backupPath, sealedWith: .custodian(custodianPublic))
+        var bytes = [UInt8](fileBytes(backupPath))
+        // Another random key sealed to the same custodian: the box opens, the stream does not.
+        bytes.replaceSubrange(42..<122, with: SealedBox.seal(SecretBytes.random(count: 32), to: custodianPublic))
+        writeFile(backupPath, bytes)
+        let error = #expect(throws: StoreError.self) {
+            try Backup.restore(from: backupPath, openedWith: .custodian(try CustodianKey.readPrivate(keyFile)), into: restoredPath,
+                               unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock)
+        }
+        #expect(error?.isBackupInvalid == true)
+        #expect(!fileExists(restoredPath))
+    }
+
+    @Test("truncated and malformed version 2 headers are refused, never trapped on")
+    func malformedHeadersAreRefused() async throws {
+        let (alice, _) = try await exportedAlice()
+        let keyFile = world.directory.sub("custodian.key")
+        let custodianPublic = try CustodianKey.generate(privateKeyFile: keyFile, publicKeyFile: keyFile + ".pub")
+        try Backup.export(alice.store, to: backupPath, sealedWith: .custodian(custodianPublic))
+        let bytes = [UInt8](fileBytes(backupPath))
+        let pair = try CustodianKey.readPrivate(keyFile)
+        let bad = world.directory.sub("bad")
+        var inputs: [(String, [UInt8])] = (0..<(122 + 24 + 6)).map { ("cut at \($0)", Array(bytes.prefix($0))) }
+        for (name, sealing) in [("unknown sealing 0", UInt8(0)), ("unknown sealing 3", 3), ("sealing 255", 255)] {
+            var changed = bytes; changed[9] = sealing; inputs.append((name, changed))
+        }
+        var future = bytes; future[8] = 3; inputs.append(("version 3", future))
+        var zero = bytes; zero[8] = 0; inputs.append(("version 0", zero))
+        var huge = bytes; huge.replaceSubrange(146..<150, with: [0xFF, 0xFF, 0xFF, 0xFF]); inputs.append(("a 4 GiB chunk length", huge))
+        for (name, content) in inputs {
+            writeFile(bad, content)
+            let error = #expect(throws: StoreError.self, "\(name)") {
+                try Backup.restore(from: bad, openedWith: .custodian(pair), into: restoredPath,
+                                   unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock)
+            }
+            #expect(error?.isBackupInvalid == true, "\(name): \(String(describing: error))")
+            #expect(!fileExists(restoredPath))
+        }
+    }
+
+    /// Tests/vectors/backup-v1.parleybackup: written by the format-1 code (before custodian sealing) with
+    /// the passphrase "format 1 fixture": alice@relay.test, her contact bob@relay.test and one message.
+    @Test func aVersion1BackupStillRestores() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../vectors/backup-v1.parleybackup").standardized.path
+        #expect([UInt8](fileBytes(fixture))[8] == 1)
+        #expect(throws: StoreError.wrongPassphrase) {
+            try Backup.restore(from: fixture, passphrase: secret("not it"), into: restoredPath,
+                               unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock)
+        }
+        let (restored, summary) = try Backup.restore(from: fixture, passphrase: secret("format 1 fixture"), into: restoredPath,
+                                                     unlock: [.passphrase(newPassphrase)], parameters: testParameters, clock: world.clock)
+        #expect(summary == Backup.Summary(contacts: 1, messages: 1))
+        #expect(try restored.localAccount()?.address == "alice@relay.test")
+        #expect(try restored.contacts().map(\.address) == ["bob@relay.test"])
+        #expect(try restored.messages(in: direct("bob@relay.test")).map(\.text) == ["written by backup format 1"])
+    }
+
+    private var headerLength: Int { Backup.magic.count + 2 + Argon2id.saltLength + 8 + 8 + SecretStream.headerLength }
 
     /// Offsets at which each `u32 length ‖ ciphertext` chunk begins.
     private func chunkStarts(_ bytes: [UInt8]) -> [Int] {
