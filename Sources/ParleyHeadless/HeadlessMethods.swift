@@ -47,8 +47,30 @@ public enum HeadlessMethods {
                   params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
                            RPCParam("stop", .boolean, "true: stopped typing (default false).")],
                   result: "{recipients, stop}", handler: sendTyping),
-        RPCMethod("listContacts", "List the contacts.", result: "[{address, name, trustLevel, devices}]") { call in
+        RPCMethod("listContacts", "List the contacts (name: the nickname you gave, or \"\").",
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
             try json(try ops(call).contacts())
+        },
+        RPCMethod("updateContact", "Give a contact a nickname, shown instead of the address (\"\" removes it).",
+                  params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part."),
+                           RPCParam("name", .string, required: true, "The nickname (controls dropped, at most 40 characters, no '@').")],
+                  result: "{address, name, trustLevel, devices, isBlocked}") { call in
+            try json(try await ops(call).renameContact(call.string("recipient")!, to: call.string("name")!))
+        },
+        RPCMethod("removeContact", "Forget a contact and the sessions with their devices; the conversation's history is kept.",
+                  params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part.")],
+                  result: "{address, name, sessionsRemoved, historyKept}") { call in
+            try json(try await ops(call).removeContact(call.string("recipient")!))
+        },
+        RPCMethod("block", "Block contacts: their messages are dropped before they are stored (still acknowledged), sending to them is refused.",
+                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array of contacts.")],
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
+            try json(try await ops(call).setBlocked(call.strings("recipient"), true))
+        },
+        RPCMethod("unblock", "Unblock contacts.",
+                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array of contacts.")],
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
+            try json(try await ops(call).setBlocked(call.strings("recipient"), false))
         },
         RPCMethod("addContact", "Look an account up on its relay and add it as a contact (its key trusted on first use).",
                   params: [recipient], result: "{address, name, trustLevel, devices}") { call in
