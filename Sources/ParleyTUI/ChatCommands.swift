@@ -66,6 +66,8 @@ extension ChatController {
             inbox.post { c in
                 c.state.log("You are \(account.address), device \(account.device.deviceId); relay \(engine.relay.endpoint.baseURL); "
                             + "connection: \(c.state.connection)")
+                let blocked = ((try? engine.contacts()) ?? []).filter(\.blocked).map { c.state.shownName(of: $0.address) }
+                c.state.log(blocked.isEmpty ? "Blocked: nobody" : "Blocked: " + blocked.joined(separator: ", "))
                 c.state.focus(nil)
             }
         }
@@ -80,6 +82,9 @@ extension ChatController {
         }
         let known = state.roster.map(\.conversation) + ((try? engine.contacts().map { ConversationId.direct($0.address) }) ?? [])
         if let exact = known.first(where: { $0.description == name }) { return exact }
+        if let nicknamed = state.nicknames.first(where: { $0.value.lowercased() == name.lowercased() }), let conversation = Self.direct(nicknamed.key) {
+            return conversation
+        }
         let matches = Set(known.filter { ConversationPane.shortName($0.description) == name })
         if matches.count == 1 { return matches.first }
         state.say(matches.isEmpty ? "no contact \(name) — /add NAME@HOST:PORT first" : "\(name) is ambiguous: use the full address", error: true)
