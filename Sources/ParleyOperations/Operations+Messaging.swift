@@ -47,7 +47,7 @@ extension Operations {
         // The file on disk (an inline one once decoded, by the call above) against the policy's attachments.
         if let file = request.attachment { try checkPolicyAllowsAttaching(file) }
         var results: [RecipientResult] = []
-        for recipient in try request.recipients.map(resolve) {
+        for recipient in request.recipients {
             do {
                 try checkPolicyAllowsSending(to: recipient)
                 let replyTo = try request.replyTo.map { try replyTarget($0, in: recipient) }

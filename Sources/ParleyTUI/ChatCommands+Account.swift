@@ -18,7 +18,7 @@ extension ChatController {
     /// `/nick NAME` (the focused conversation's contact) or `/nick CONTACT NAME` when the first word
     /// names a contact.
     func nick(_ args: [String]) {
-        var target: String?, words = args[...]
+        var target: AccountAddress?, words = args[...]
         if args.count > 1, let first = args.first, isContactName(first) {
             target = contactAddress(first)
             words = words.dropFirst()
@@ -45,10 +45,8 @@ extension ChatController {
 
     /// Whether `word` names a contact (address, nickname or unique local part) without saying anything.
     func isContactName(_ word: String) -> Bool {
-        let contacts = (try? engine.contacts()) ?? []
-        let lower = word.lowercased()
-        return contacts.contains { $0.address == word || PeerText.forName($0.nickname).lowercased() == lower }
-            || contacts.filter { ConversationPane.shortName($0.address) == word }.count == 1
+        guard let address = try? Operations(engine: engine).resolve(word) else { return false }
+        return (try? engine.contact(address)) != nil
     }
 
     func remove(_ name: String?) {
@@ -71,7 +69,7 @@ extension ChatController {
     func block(_ name: String?, _ blocked: Bool) {
         guard let peer = contactAddress(name) else { return }
         engineCall(blocked ? "blocked \(peer): their messages are dropped, nothing is sent to them" : "unblocked \(peer)",
-                   reloading: Self.direct(peer)) { _ = try await Operations(engine: $0).setBlocked([peer], blocked) }
+                   reloading: .direct(peer)) { _ = try await Operations(engine: $0).setBlocked([peer], blocked) }
     }
 
     func add(_ address: String) {

@@ -11,13 +11,14 @@ struct ContactsRenameCommand: AsyncParsableCommand {
         commandName: "rename", abstract: "Give a contact a nickname, shown instead of the address (the updateContact method).",
         discussion: "An empty NAME removes the nickname. Control characters and direction overrides are dropped; at most 40 characters.")
 
-    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT"), transform: contactName) var contact: String
     @Argument(help: ArgumentHelp("The nickname.", valueName: "NAME")) var name: String
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let result = try await client.openOperations().renameContact(contact, to: name)
+        let operations = try client.openOperations()
+        let result = try await operations.renameContact(try operations.resolve(contact), to: name)
         if json { try Output.result(result); return }
         Output.line(result.name.isEmpty ? "\(Output.peer(result.address)) has no nickname now"
                                         : "\(Output.peer(result.address)) is now shown as \(Output.peer(result.name))")
@@ -29,12 +30,13 @@ struct ContactsRemoveCommand: AsyncParsableCommand {
         commandName: "remove", abstract: "Forget a contact and the sessions with their devices (the removeContact method).",
         discussion: "The conversation's history is kept; adding the contact again continues it.")
 
-    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT")) var contact: String
+    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT"), transform: contactName) var contact: String
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let result = try await client.openOperations().removeContact(contact)
+        let operations = try client.openOperations()
+        let result = try await operations.removeContact(try operations.resolve(contact))
         if json { try Output.result(result); return }
         Output.line("removed \(Output.peer(result.address)) and the sessions with their devices; the conversation's history is kept")
     }
@@ -49,12 +51,13 @@ struct BlockCommand: AsyncParsableCommand {
             Sending to a blocked contact is refused.
             """)
 
-    @Argument(help: ArgumentHelp("The contacts.", valueName: "CONTACT")) var contacts: [String]
+    @Argument(help: ArgumentHelp("The contacts.", valueName: "CONTACT"), transform: contactName) var contacts: [String]
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per contact.") var json = false
 
     func run() async throws {
-        for result in try await client.openOperations().setBlocked(contacts, true) {
+        let operations = try client.openOperations()
+        for result in try await operations.setBlocked(try contacts.map(operations.resolve), true) {
             if json { try Output.result(result); continue }
             Output.line("blocked \(Output.peer(result.address))")
         }
@@ -65,12 +68,13 @@ struct UnblockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unblock", abstract: "Unblock contacts (the unblock method).")
 
-    @Argument(help: ArgumentHelp("The contacts.", valueName: "CONTACT")) var contacts: [String]
+    @Argument(help: ArgumentHelp("The contacts.", valueName: "CONTACT"), transform: contactName) var contacts: [String]
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per contact.") var json = false
 
     func run() async throws {
-        for result in try await client.openOperations().setBlocked(contacts, false) {
+        let operations = try client.openOperations()
+        for result in try await operations.setBlocked(try contacts.map(operations.resolve), false) {
             if json { try Output.result(result); continue }
             Output.line("unblocked \(Output.peer(result.address))")
         }

@@ -144,16 +144,17 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
     }
 
-    private func print(_ event: EngineEvent, named: (String) -> String?) {
+    private func print(_ event: EngineEvent, named: (AccountAddress) -> String?) {
         if let line = describe(event, named: named) { Output.line(line) }
     }
 
     /// The plain line for `event`, if it has one; `named` gives a sender's nickname (shown instead of the address).
-    private func describe(_ event: EngineEvent, named: (String) -> String? = { _ in nil }) -> String? {
+    private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil }) -> String? {
         switch event {
         case .message(let m):
             if m.direction == .incoming {
-                return "\(Output.peer(named(m.sender.address) ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
+                let name = (try? m.sender.account).flatMap(named)
+                return "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }
