@@ -32,6 +32,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFailed
     /// Another chat window, daemon or `parley receive` runs on this home (`HomeLock`): which one, if known.
     case homeInUse(String?)
+    /// The contact is blocked: nothing is sent to them until they are unblocked.
+    case blocked(AccountAddress)
 
     public var description: String {
         switch self {
@@ -57,6 +59,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
             mailboxFull ? "the recipient's mailbox on the relay is full; your message waits in the outbox"
                         : "the relay is out of space; your message waits in the outbox"
         case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
+        case .blocked(let address):
+            "\(address) is blocked; nothing was sent (unblock with `parley unblock \(address)` or /unblock)"
         case .homeInUse(let holder):
             "parley is already running on this home (\(holder ?? "another process")); use that one, or quit it first"
         case .deviceRevoked(let device): "this device (#\(device.deviceId)) is no longer a device of \(device.address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"

@@ -21,6 +21,7 @@ extension Engine {
     @discardableResult
     public func sendAttachment(file path: String, to peer: AccountAddress, caption: String? = nil,
                                replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        try refuseIfBlocked(peer)
         let fileName = (path as NSString).lastPathComponent, contentType = Self.contentType(forFileName: path)
         // A caption too long for the message is refused before the file is read or uploaded (the slot id
         // here is longer than any the relay gives, so what passes now passes once the real one is known).

@@ -93,9 +93,9 @@ extension Engine {
         guard !envelopes.isEmpty else { return ([], []) }
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
-        let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds()
+        let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds(), blocked = try blockedAddresses()
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
-            let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now)
+            let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now, blocked: blocked)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
                     access: Self.deliveryAccessKeys(in: changes.allReceived))
         }
@@ -170,7 +170,8 @@ extension Engine {
         let inbox = try store.inbox()
         guard !inbox.isEmpty else { return [] }
         let ownAddress = self.ownAddress
-        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds())
+        let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds(),
+                                   blocked: try blockedAddresses())
         let stored = try store.file(plan.filings, ownAddress: ownAddress)
         try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
         return try events(plan.pending, stored: stored)
@@ -186,13 +187,22 @@ extension Engine {
 
     /// How each received message is filed into history (`InboxFiling`), and what it tells the user once
     /// filed (`FilingOutcome`). Pure, so that a receive can file in the transaction that commits it.
-    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: AccountAddress, now: UInt64)
+    /// Whatever a `blocked` sender sent is dropped here: decrypted (the ratchet must stay in step with
+    /// theirs, and the envelope is acknowledged so it does not pile up on the relay) but never stored,
+    /// shown or answered with a receipt.
+    static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: AccountAddress, now: UInt64,
+                           blocked: Set<AccountAddress> = [])
         -> (filings: [InboxFiling], pending: [FilingOutcome]) {
         var filings: [InboxFiling] = []
         var pending: [FilingOutcome] = []
         for (id, received) in received {
             // The sender certificate's decoder took only an account address; nil would be a damaged inbox row.
             let sender = try? received.sender.account
+            if let sender, blocked.contains(sender) {
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.nothing)
+                continue
+            }
             guard let sender, let content = try? Content(decoding: received.content) else {
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.unreadable(sender: sender))

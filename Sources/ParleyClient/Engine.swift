@@ -274,6 +274,7 @@ public actor Engine {
     /// Sends a text-like body (a plain text when it has neither a reply nor an attachment) and returns it
     /// as stored.
     func send(_ body: Content.Body, to peer: AccountAddress) async throws -> MessageRecord {
+        try refuseIfBlocked(peer)
         var body = body
         if case .message(let text, nil, nil) = body { body = .text(text) }
         let conversation = ConversationId.direct(peer)
@@ -311,7 +312,7 @@ public actor Engine {
     private func keepUnsent(_ content: Content, in conversation: ConversationId, after error: any Error) throws {
         switch error {
         case ClientError.unknownContact, ClientError.invalidAddress, ClientError.identityChanged, ClientError.messageTooLarge,
-             ClientError.deviceRevoked: return
+             ClientError.deviceRevoked, ClientError.blocked: return
         default: break
         }
         guard try store.message(sentBy: ownAddress, clientMessageId: content.messageId) == nil else { return }

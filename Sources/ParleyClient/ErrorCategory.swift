@@ -56,7 +56,7 @@ extension ClientError: ClassifiedError {
         case .rateLimited: .rateLimited
         case .identityChanged: .untrustedIdentity
         case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice,
-             .messageTooLarge, .notFailed, .homeInUse: .userError
+             .messageTooLarge, .notFailed, .homeInUse, .blocked: .userError
         default: .relayOrNetwork
         }
     }

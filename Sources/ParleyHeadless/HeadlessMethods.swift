@@ -29,7 +29,7 @@ public enum HeadlessMethods {
 
     public static let table: [RPCMethod<HeadlessContext>] = [
         RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts.",
-                  params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
+                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array: an address, a nickname or a unique local part."),
                            RPCParam("message", .string, "The text (required without attachments; else the caption)."),
                            RPCParam("attachments", .strings, "A file path or RFC 2397 data: URI, or an array with one."),
                            RPCParam("attachment", .strings, "The same as attachments (signal-cli accepts both names)."),
@@ -47,8 +47,34 @@ public enum HeadlessMethods {
                   params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
                            RPCParam("stop", .boolean, "true: stopped typing (default false).")],
                   result: "{recipients, stop}", handler: sendTyping),
-        RPCMethod("listContacts", "List the contacts.", result: "[{address, name, trustLevel, devices}]") { call in
+        RPCMethod("listContacts", "List the contacts (name: the nickname you gave, or \"\").",
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
             try json(try ops(call).contacts())
+        },
+        RPCMethod("updateContact", "Give a contact a nickname, shown instead of the address (\"\" removes it).",
+                  params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part."),
+                           RPCParam("name", .string, required: true, "The nickname (controls dropped, at most 40 characters, no '@').")],
+                  result: "{address, name, trustLevel, devices, isBlocked}") { call in
+            let operations = ops(call)
+            return try json(try await operations.renameContact(try call.contact("recipient", resolve: operations.resolve)!, to: call.string("name")!))
+        },
+        RPCMethod("removeContact", "Forget a contact and the sessions with their devices; the conversation's history is kept.",
+                  params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part.")],
+                  result: "{address, name, sessionsRemoved, historyKept}") { call in
+            let operations = ops(call)
+            return try json(try await operations.removeContact(try call.contact("recipient", resolve: operations.resolve)!))
+        },
+        RPCMethod("block", "Block contacts: their messages are dropped before they are stored (still acknowledged), sending to them is refused.",
+                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array of contacts.")],
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
+            let operations = ops(call)
+            return try json(try await operations.setBlocked(try call.contacts("recipient", resolve: operations.resolve), true))
+        },
+        RPCMethod("unblock", "Unblock contacts.",
+                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array of contacts.")],
+                  result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
+            let operations = ops(call)
+            return try json(try await operations.setBlocked(try call.contacts("recipient", resolve: operations.resolve), false))
         },
         RPCMethod("addContact", "Look an account up on its relay and add it as a contact (its key trusted on first use).",
                   params: [recipient], result: "{address, name, trustLevel, devices}") { call in
@@ -114,8 +140,9 @@ public enum HeadlessMethods {
         } else if let timestamp = call.int("quoteTimestamp") {
             replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
         }
-        return try json(try await ops(call).send(.init(recipients: try call.addresses("recipient"), text: call.string("message") ?? "",
-                                                       attachment: attachments.first, replyTo: replyTo)))
+        let operations = ops(call)
+        return try json(try await operations.send(.init(recipients: try call.contacts("recipient", resolve: operations.resolve),
+                                                        text: call.string("message") ?? "", attachment: attachments.first, replyTo: replyTo)))
     }
 
     static func getAttachment(_ call: Call) async throws -> JSONValue {
@@ -197,6 +224,24 @@ extension RPCCall {
         var parsed: [AccountAddress] = []
         for text in strings(name) { parsed.append(try Self.parse(text, name)) }
         return parsed
+    }
+
+    /// A contact parameter: text with "@" is an address, parsed as `address(_:)` does; anything else is a
+    /// short name (a nickname, or the local part of one contact's address) that `resolve`
+    /// (`Operations.resolve`) turns into one.
+    /// A short name that names no contact is invalid params naming the parameter, as a malformed address is.
+    func contact(_ name: String, resolve: (String) throws -> AccountAddress) throws -> AccountAddress? {
+        try string(name).map { text in try Self.contact(text, name, resolve) }
+    }
+
+    /// A `string or array of strings` contact parameter, each read as `contact(_:resolve:)` does.
+    func contacts(_ name: String, resolve: (String) throws -> AccountAddress) throws -> [AccountAddress] {
+        try strings(name).map { text in try Self.contact(text, name, resolve) }
+    }
+
+    private static func contact(_ text: String, _ name: String, _ resolve: (String) throws -> AccountAddress) throws -> AccountAddress {
+        if text.contains("@") { return try parse(text, name) }
+        do { return try resolve(text) } catch OperationError.invalidInput(let reason) { throw RPCError.invalidParams("\(name): \(reason)") }
     }
 
     private static func parse(_ text: String, _ name: String) throws(RPCError) -> AccountAddress {

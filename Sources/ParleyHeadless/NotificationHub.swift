@@ -142,7 +142,9 @@ public actor NotificationHub {
             var written = subscription.cursor
             for record in page {
                 if ReceivedShapes.deliverable(record) {
-                    let params = NotificationShapes.message(record, account: account.description, subscription: id)
+                    let sender = try? record.sender.account
+                    let params = NotificationShapes.message(record, account: account.description, subscription: id,
+                                                            sourceName: ReceivedShapes.nickname(sender.flatMap { try? store.contact($0) }))
                     guard subscriptions[id] != nil,
                           await subscription.connection.deliver(NotificationShapes.receive, params, account: account.description, cursor: record.id) else { break }
                 }

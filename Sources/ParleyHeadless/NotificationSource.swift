@@ -9,6 +9,8 @@ public protocol NotificationSource: Sendable {
     func setSetting(_ name: String, _ value: String?) throws
     func messages(after id: Int64, limit: Int) throws -> [MessageRecord]
     func message(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws -> MessageRecord?
+    /// The contact at `address` (for the nickname a notification names the sender by).
+    func contact(_ address: AccountAddress) throws -> Contact?
 }
 
 extension EncryptedStore: NotificationSource {}

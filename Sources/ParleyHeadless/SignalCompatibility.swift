@@ -16,8 +16,6 @@ public enum SignalCompatibility {
         "removeDevice": "revoke a device with `parley devices revoke ID`",
         "updateProfile": noProfile, "getAvatar": noProfile, "getSticker": noProfile, "listStickerPacks": noProfile,
         "addStickerPack": noProfile, "uploadStickerPack": noProfile,
-        "updateContact": "contact names are not kept on the relay; set them with `parley contacts`",
-        "removeContact": notYet, "block": notYet, "unblock": notYet,
         "sendReaction": notYet, "remoteDelete": notYet, "sendPaymentNotification": "Parley has no payments",
         "sendMessageRequestResponse": "Parley has no message requests", "sendSyncRequest": "linked devices sync by themselves",
         "sendContacts": "linked devices sync by themselves", "updateConfiguration": notYet,

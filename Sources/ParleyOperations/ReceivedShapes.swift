@@ -20,13 +20,15 @@ public enum ReceivedShapes {
     /// events no notification carries. `now` is when it is handled (the `timestamp` of a receipt or typing
     /// envelope, which carries no time of its own); `sentAt` finds the time of a message by its author and id.
     /// Messages: only those `deliverable` says.
+    /// `names` gives a sender's nickname, if the user gave one (signal-cli's `sourceName`).
     public static func notification(for event: EngineEvent, account own: AccountAddress, now: UInt64,
-                                    sentAt: (AccountAddress, [UInt8]) -> UInt64?) -> (method: String, params: [String: JSONValue])? {
+                                    sentAt: (AccountAddress, [UInt8]) -> UInt64?,
+                                    names: (AccountAddress) -> String? = { _ in nil }) -> (method: String, params: [String: JSONValue])? {
         let account = own.description
         switch event {
         case .message(let record):
             guard deliverable(record) else { return nil }
-            return (receive, message(record, account: account))
+            return (receive, message(record, account: account, sourceName: (try? record.sender.account).flatMap(names)))
         case .receipt(_, let from, let read, let ids):
             let timestamps = ids.compactMap { id in sentAt(own, id) }
             return (receive, receipt(from: from.description, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
@@ -57,18 +59,24 @@ public enum ReceivedShapes {
         m.direction == .incoming && m.state == .received && m.sender.deviceId != 0
     }
 
-    /// A stored incoming message, as the `receive` notification's params.
-    public static func message(_ m: MessageRecord, account: String) -> [String: JSONValue] {
-        [
-            "account": .string(account),
-            "envelope": [
-                "source": .string(m.sender.address),
-                "sourceDevice": .from(m.sender.deviceId),
-                "timestamp": .from(m.sentAt),
-                "serverReceivedTimestamp": .from(m.receivedAt),
-                "dataMessage": dataMessage(m),
-            ],
+    /// A stored incoming message, as the `receive` notification's params; `sourceName` is the sender's
+    /// nickname (neutralised again here; left out when there is none), `source` stays the address.
+    public static func message(_ m: MessageRecord, account: String, sourceName: String? = nil) -> [String: JSONValue] {
+        var envelope: [String: JSONValue] = [
+            "source": .string(m.sender.address),
+            "sourceDevice": .from(m.sender.deviceId),
+            "timestamp": .from(m.sentAt),
+            "serverReceivedTimestamp": .from(m.receivedAt),
+            "dataMessage": dataMessage(m),
         ]
+        if let name = sourceName.map(PeerText.forName), !name.isEmpty { envelope["sourceName"] = .string(name) }
+        return ["account": .string(account), "envelope": .object(envelope)]
+    }
+
+    /// The nickname the user gave `contact`, neutralised, or nil.
+    public static func nickname(_ contact: Contact?) -> String? {
+        guard let name = contact.map({ PeerText.forName($0.nickname) }), !name.isEmpty else { return nil }
+        return name
     }
 
     /// signal-cli's dataMessage: message, timestamp, attachments [{contentType, filename, size}], quote {id}.

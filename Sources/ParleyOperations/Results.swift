@@ -8,15 +8,19 @@ import ParleyStore
 
 public struct ContactResult: Codable, Sendable, Equatable {
     public let address: String
+    /// The nickname the user gave (signal-cli's contact `name`), neutralised; "" for none.
     public let name: String
     public let trustLevel: String
     public let devices: Int
+    /// signal-cli's name for it.
+    public let isBlocked: Bool
 
     init(_ contact: Contact) {
         address = contact.address.description
-        name = contact.displayName
+        name = PeerText.forName(contact.nickname)
         trustLevel = TrustLevel.name(contact.trust)
         devices = contact.account.deviceList?.devices.count ?? 0
+        isBlocked = contact.blocked
     }
 }
 

@@ -61,4 +61,26 @@ public enum PeerText {
     public static func forFileName(_ name: String) -> String {
         String(String.UnicodeScalarView(name.unicodeScalars.map { isDangerous($0) ? "_" : $0 }))
     }
+
+    /// At most this many characters in a name a user gives a contact.
+    public static let nameLimit = 40
+
+    /// A name a user gives a contact, made safe to store and show: dangerous scalars and line separators
+    /// dropped, runs of whitespace made one space, the ends trimmed, at most `nameLimit` characters.
+    /// Applied when the name is given and again wherever it is read, so a store written by anything else
+    /// cannot print a control through it either.
+    public static func forName(_ name: String) -> String {
+        var out = String.UnicodeScalarView()
+        var space = false
+        for scalar in name.unicodeScalars where !isDangerous(scalar) || scalar.value == 0x09 || scalar.value == 0x0A {
+            if scalar.properties.isWhitespace || scalar.value == 0x2028 || scalar.value == 0x2029 {
+                space = !out.isEmpty
+                continue
+            }
+            if space { out.append(" ") }
+            space = false
+            out.append(scalar)
+        }
+        return String(String(out).prefix(nameLimit))
+    }
 }

@@ -24,28 +24,47 @@ public struct Contact: Sendable, Equatable {
     public var account: KnownAccount
     public var trust: TrustState
     public var displayName: String
+    /// The name the user gave this contact ("" for none), shown instead of the address. User input:
+    /// neutralised (`ContactName.neutralised`) before it is saved, and again on every output path.
+    public var nickname: String
+    /// Whether the user blocked this contact: their messages are decrypted (so the session stays in step)
+    /// and then dropped before they are filed, and nothing is sent to them.
+    public var blocked: Bool
 
-    public init(address: AccountAddress, account: KnownAccount, trust: TrustState = .unverified, displayName: String = "") {
+    public init(address: AccountAddress, account: KnownAccount, trust: TrustState = .unverified, displayName: String = "",
+                nickname: String = "", blocked: Bool = false) {
         self.address = address
         self.account = account
         self.trust = trust
         self.displayName = displayName
+        self.nickname = nickname
+        self.blocked = blocked
     }
 
+    /// The record as schema v3 writes it (record version 2: v1's fields, then the nickname and the block flag).
     func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 256)
-        w.u8(RecordCodec.version)
+        w.u8(Self.recordVersion)
         w.bytes16(Array(address.description.utf8))
         w.bytes32(account.serialized())
         w.u8(trust.rawValue)
         w.bytes16(Array(displayName.utf8))
+        w.bytes16(Array(nickname.utf8))
+        w.u8(blocked ? 1 : 0)
         return w.bytes
     }
+
+    /// Record version 1 (schema v1 and v2) ends after the display name; the v3 migration rewrites every
+    /// contact as version 2. Both are read, so that a backup written before v3 restores.
+    static let recordVersion: UInt8 = 2
 
     init(serialized bytes: [UInt8]) throws(StoreError) {
         do {
             var r = ByteReader(bytes, structure: "contact")
-            guard try r.u8() == RecordCodec.version else { throw StoreError.malformedRecord(table: "contacts", detail: "unknown version") }
+            let version = try r.u8()
+            guard version == RecordCodec.version || version == Self.recordVersion else {
+                throw StoreError.malformedRecord(table: "contacts", detail: "unknown version")
+            }
             let text = try RecordCodec.string(try r.bytes16())
             do { address = try AccountAddress(text) } catch {
                 throw StoreError.malformedRecord(table: "contacts", detail: "address: \(error.reason)")
@@ -54,6 +73,15 @@ public struct Contact: Sendable, Equatable {
             guard let trust = TrustState(rawValue: try r.u8()) else { throw StoreError.malformedRecord(table: "contacts", detail: "trust") }
             self.trust = trust
             displayName = try RecordCodec.string(try r.bytes16())
+            if version == Self.recordVersion {
+                nickname = try RecordCodec.string(try r.bytes16())
+                let flag = try r.u8()
+                guard flag <= 1 else { throw StoreError.malformedRecord(table: "contacts", detail: "blocked") }
+                blocked = flag == 1
+            } else {
+                nickname = ""
+                blocked = false
+            }
             try r.finish()
         } catch let error as StoreError {
             throw error
@@ -82,6 +110,19 @@ extension EncryptedStore {
         let key = lookup(contact.address.description, "contacts")
         try db.cachedStatement(sql: "INSERT OR REPLACE INTO contacts (lookup, body) VALUES (?, ?)").execute(
                        arguments: [key, seal(contact.serialized(), "contacts", "body", .key([UInt8](key)))])
+    }
+
+    /// Forgets the contact and every ratchet session with their devices, in one transaction. Their
+    /// conversation and its messages are kept (history is the user's; `parley history` still shows it).
+    /// Returns whether there was such a contact.
+    @discardableResult
+    public func removeContact(_ address: AccountAddress) throws(StoreError) -> Bool {
+        let text = address.description
+        return try write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE owner = ?", arguments: [lookup(text, "sessions.owner")])
+            try db.execute(sql: "DELETE FROM contacts WHERE lookup = ?", arguments: [lookup(text, "contacts")])
+            return db.changesCount > 0
+        }
     }
 
     public func contacts() throws(StoreError) -> [Contact] {

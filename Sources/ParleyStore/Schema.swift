@@ -6,7 +6,7 @@ import ParleyProtocol
 /// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's
 /// Argon2id parameters and salts. Everything else is an encrypted cell (see CellCipher).
 enum Schema {
-    static let currentVersion = 2
+    static let currentVersion = 3
 
     /// Every migration, in order. `cipher` opens and seals the cells a migration rewrites. Each migration
     /// is one transaction: one that fails is rolled back and the file stays as the previous version wrote it.
@@ -37,6 +37,7 @@ enum Schema {
             try db.execute(sql: "CREATE TABLE settings (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
         }
         migrator.registerMigration("v2") { db in try conversationsById(db, cipher) }
+        migrator.registerMigration("v3") { db in try contactsAsPeople(db, cipher) }
         return migrator
     }
 
@@ -62,6 +63,22 @@ enum Schema {
             try db.execute(sql: "UPDATE conversations SET lookup = ?, body = ? WHERE id = ?", arguments: [
                 Data(cipher.lookup(conversation.encoded, table: "conversations")),
                 Data(cipher.seal(conversationBody(conversation), table: "conversations", column: "body", row: .id(id))), id,
+            ])
+        }
+    }
+
+    /// v3: a contact has a nickname and can be blocked. Both live in the sealed contact cell, not in clear
+    /// columns (the file would otherwise show who is blocked): every contacts row is re-sealed as record
+    /// version 2, with no nickname and not blocked. Row keys do not change.
+    static func contactsAsPeople(_ db: Database, _ cipher: CellCipher) throws {
+        let body = CellCipher.Column("contacts", "body")
+        for row in try Row.fetchAll(db, sql: "SELECT lookup, body FROM contacts") {
+            let key: Data = row["lookup"]
+            let cell: Data = row["body"] ?? Data()
+            let plain = try cell.withUnsafeBytes { raw throws(StoreError) in try cipher.open(raw, body, row: .key([UInt8](key))) }
+            let contact = try Contact(serialized: plain)
+            try db.execute(sql: "UPDATE contacts SET body = ? WHERE lookup = ?", arguments: [
+                Data(cipher.seal(contact.serialized(), table: "contacts", column: "body", row: .key([UInt8](key)))), key,
             ])
         }
     }

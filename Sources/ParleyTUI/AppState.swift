@@ -50,6 +50,9 @@ public struct AppState: Sendable {
     }
 
     public let account: String
+
+    /// How an address is shown: its contact's nickname, or the address itself.
+    public func shownName(of address: String) -> String { nicknames[address] ?? address }
     public var connection: Connection = .connecting
     public var roster: [RosterEntry] = []
     /// The focused window: nil is the console, else a conversation.
@@ -58,6 +61,9 @@ public struct AppState: Sendable {
     public var console: [ConsoleLine] = []
     public var consoleScroll = 0
     public var verification: Verification?
+    /// The contacts' nicknames by address, neutralised (`PeerText.forName`): shown instead of the address
+    /// in the roster, the window title, message lines and notifications.
+    public var nicknames: [String: String] = [:]
     /// A one-line notice in the status bar (cleared by the next key press).
     public var notice: ConsoleLine?
     public var completions: [String] = []

@@ -15,6 +15,63 @@ extension ChatController {
         engineCall("trusted \(peer)", reloading: .direct(peer)) { _ = try await Operations(engine: $0).trust(peer) }
     }
 
+    /// `/nick NAME` (the focused conversation's contact) or `/nick CONTACT NAME` when the first word
+    /// names a contact.
+    func nick(_ args: [String]) {
+        var target: AccountAddress?, words = args[...]
+        if args.count > 1, let first = args.first, isContactName(first) {
+            target = contactAddress(first)
+            words = words.dropFirst()
+        } else {
+            target = contactAddress(nil)
+        }
+        guard let peer = target else { return }
+        var name = words.joined(separator: " ")
+        if name == "\"\"" { name = "" }
+        let engine = engine, inbox = inbox
+        Task {
+            do {
+                let result = try await Operations(engine: engine).renameContact(peer, to: name)
+                inbox.post { c in
+                    c.state.nicknames[result.address] = result.name.isEmpty ? nil : result.name
+                    c.state.say(result.name.isEmpty ? "\(result.address) has no nickname now" : "\(result.address) is now \(result.name)")
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say(text, error: true) }
+            }
+        }
+    }
+
+    /// Whether `word` names a contact (address, nickname or unique local part) without saying anything.
+    func isContactName(_ word: String) -> Bool {
+        guard let address = try? Operations(engine: engine).resolve(word) else { return false }
+        return (try? engine.contact(address)) != nil
+    }
+
+    func remove(_ name: String?) {
+        guard let peer = contactAddress(name) else { return }
+        let engine = engine, inbox = inbox
+        Task {
+            do {
+                let removed = try await Operations(engine: engine).removeContact(peer)
+                inbox.post { c in
+                    c.state.nicknames[removed.address] = nil
+                    c.state.say("removed \(removed.address) and the sessions with their devices; the conversation's history is kept")
+                }
+            } catch {
+                let text = ChatController.describe(error)
+                inbox.post { $0.state.say(text, error: true) }
+            }
+        }
+    }
+
+    func block(_ name: String?, _ blocked: Bool) {
+        guard let peer = contactAddress(name) else { return }
+        engineCall(blocked ? "blocked \(peer): their messages are dropped, nothing is sent to them" : "unblocked \(peer)",
+                   reloading: .direct(peer)) { _ = try await Operations(engine: $0).setBlocked([peer], blocked) }
+    }
+
     func add(_ address: String) {
         let parsed: AccountAddress
         do { parsed = try AccountAddress(address) } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyClient
+import ParleyOperations
 import ParleyProtocol
 import ParleyStore
 
@@ -66,13 +67,16 @@ extension ChatController {
             inbox.post { c in
                 c.state.log("You are \(account.address), device \(account.device.deviceId); relay \(engine.relay.endpoint.baseURL); "
                             + "connection: \(c.state.connection)")
+                let blocked = ((try? engine.contacts()) ?? []).filter(\.blocked).map { c.state.shownName(of: $0.address.description) }
+                c.state.log(blocked.isEmpty ? "Blocked: nobody" : "Blocked: " + blocked.joined(separator: ", "))
                 c.state.focus(nil)
             }
         }
     }
 
     /// The conversation a name typed after a command means: a roster entry's or a contact's full
-    /// address, or its name before '@' when only one has it.
+    /// address; a contact's nickname or the local part of one contact's address (`Operations.resolve`,
+    /// the one place short names are understood); else the local part of one roster entry's address.
     func resolve(_ name: String?) -> ConversationId? {
         guard let name, !name.isEmpty else {
             state.say("which contact? (Tab completes names)", error: true)
@@ -80,6 +84,12 @@ extension ChatController {
         }
         let known = state.roster.map(\.conversation) + ((try? engine.contacts().map { ConversationId.direct($0.address) }) ?? [])
         if let exact = known.first(where: { $0.description == name }) { return exact }
+        if !name.contains("@") {
+            do { return .direct(try Operations(engine: engine).resolve(name)) } catch OperationError.refused(let text) {
+                state.say(text, error: true)
+                return nil
+            } catch {}
+        }
         let matches = Set(known.filter { ConversationPane.shortName($0.description) == name })
         if matches.count == 1 { return matches.first }
         state.say(matches.isEmpty ? "no contact \(name) — /add NAME@HOST:PORT first" : "\(name) is ambiguous: use the full address", error: true)

@@ -301,7 +301,7 @@ final class ChatController {
 
     /// Bell and desktop notification for a new message, as config.toml and /notify choose.
     private func announce(_ conversation: ConversationId) {
-        let (bell, escape) = Announcement.decide(config, peer: conversation.description)
+        let (bell, escape) = Announcement.decide(config, peer: conversation.description, shown: state.nicknames[conversation.description])
         if bell { terminal?.bell() }
         if let escape { TerminalRestore.write(escape) }
     }
@@ -318,8 +318,17 @@ final class ChatController {
 
     // MARK: History
 
+    /// The contacts' nicknames by address, neutralised again on the way out of the store.
+    static func nicknames(_ contacts: [Contact]) -> [String: String] {
+        Dictionary(contacts.compactMap { contact in
+            let name = PeerText.forName(contact.nickname)
+            return name.isEmpty ? nil : (contact.address.description, name)
+        }, uniquingKeysWith: { a, _ in a })
+    }
+
     func loadRoster() {
         let contacts = (try? engine.contacts()) ?? []
+        state.nicknames = Self.nicknames(contacts)
         let trustByConversation = Dictionary(contacts.map { contact in (ConversationId.direct(contact.address), contact.trust) },
                                              uniquingKeysWith: { a, _ in a })
         let active = (try? engine.conversations()) ?? []

@@ -17,12 +17,18 @@ final class ConversationPane {
         let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool
     }
     private var cache: [CacheKey: [PaneLine]] = [:]
+    /// The contacts' nicknames the cached lines were wrapped with (a rename wraps them again).
+    private var names: [String: String] = [:]
     private var formatters: (zone: TimeZone, time: DateFormatter, day: DateFormatter)?
 
     func draw(_ state: AppState, conversation id: ConversationId, into canvas: inout Canvas, x: Int, width: Int, height: Int, now: UInt64,
               timeZone: TimeZone) {
+        if names != state.nicknames {
+            names = state.nicknames
+            cache.removeAll()
+        }
         let trust = state.trust(of: id) ?? .unverified
-        let title = id.description
+        let title = state.shownName(of: id.description)
         let (badge, badgeStyle) = TrustBadge.badge(trust)
         let (words, wordsStyle) = TrustBadge.words(trust)
         var tx = canvas.put(" " + DisplayWidth.truncate(title, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
@@ -31,7 +37,7 @@ final class ConversationPane {
         guard let conversation = state.conversations[id] else { return }
         var area = height - 1
         if let until = conversation.typingUntil, until > now {
-            canvas.put(" " + Self.shortName(conversation.typist ?? title) + " is typing…", x: x, y: height - 1, style: .typing)
+            canvas.put(" " + (conversation.typist.map { state.nicknames[$0] ?? Self.shortName($0) } ?? title) + " is typing…", x: x, y: height - 1, style: .typing)
             area -= 1
         }
         // Scrolled up: the count of newer lines gets the bottom line of its own, never drawn over a message.
@@ -114,7 +120,7 @@ final class ConversationPane {
             prefix.append(("me: ", .ownName))
             textStyle = .messageText
         case .incoming:
-            prefix.append((Self.shortName(message.sender) + ": ", .peerName))
+            prefix.append(((names[message.sender] ?? Self.shortName(message.sender)) + ": ", .peerName))
             textStyle = .messageText
         }
         var mark: (String, ThemeKey)?

@@ -87,7 +87,7 @@ enum RosterPane {
             var suffix: [(String, ThemeKey)] = []
             if entry.pending > 0 { suffix.append(("⧗", .rosterPending)) }
             if entry.unread > 0 { suffix.append(("(\(entry.unread))", .rosterUnread)) }
-            row(entry.title, selected: state.focus == entry.conversation, style: entry.unread > 0 ? .rosterUnread : .rosterItem,
+            row(state.shownName(of: entry.title), selected: state.focus == entry.conversation, style: entry.unread > 0 ? .rosterUnread : .rosterItem,
                 badge: TrustBadge.badge(entry.trust), suffix: suffix)
         }
     }
@@ -189,7 +189,7 @@ enum StatusBar {
 
 enum InputLine {
     static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int) {
-        let prompt = state.focus.map { "[" + ConversationPane.shortName($0.description) + "] " } ?? "> "
+        let prompt = state.focus.map { "[" + (state.nicknames[$0.description] ?? ConversationPane.shortName($0.description)) + "] " } ?? "> "
         let promptEnd = canvas.put(prompt, x: 0, y: y, style: .inputPrompt)
         let shown = editor.text.map { $0 == "\n" ? "↵" : $0 }
         let room = max(1, width - promptEnd - 1)

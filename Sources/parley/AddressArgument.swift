@@ -7,3 +7,12 @@ import ParleyProtocol
 func accountAddress(_ text: String) throws -> AccountAddress {
     do { return try AccountAddress(text) } catch { throw ValidationError(error.reason) }
 }
+
+/// A contact as the user names it: an address (parsed with the arguments, as `accountAddress` does, so a
+/// malformed one is a usage error before any store is opened), or a short name — a nickname or the local
+/// part of one contact's address — that `Operations.resolve` turns into the address once the store is open.
+/// Use as `@Argument(transform: contactName)`.
+func contactName(_ text: String) throws -> String {
+    if text.contains("@") { _ = try accountAddress(text) }
+    return text
+}

@@ -9,7 +9,14 @@ import ParleyProtocol
 
 struct ContactsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "contacts", abstract: "List the contacts (the listContacts method).")
+        commandName: "contacts", abstract: "List the contacts (the listContacts method), rename or remove one.",
+        subcommands: [ContactsListCommand.self, ContactsRenameCommand.self, ContactsRemoveCommand.self],
+        defaultSubcommand: ContactsListCommand.self)
+}
+
+struct ContactsListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the contacts: nickname, address, trust, devices, blocked (the listContacts method).")
 
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per contact.") var json = false
@@ -17,7 +24,9 @@ struct ContactsCommand: AsyncParsableCommand {
     func run() async throws {
         for contact in try client.openOperations().contacts() {
             if json { try Output.result(contact); continue }
-            Output.line("\(Output.peer(contact.address))  \(contact.trust)  \(contact.devices) device\(contact.devices == 1 ? "" : "s")")
+            let name = contact.name.isEmpty ? "" : "\(Output.peer(contact.name))  "
+            Output.line("\(name)\(Output.peer(contact.address))  \(contact.trust)  \(contact.devices) device\(contact.devices == 1 ? "" : "s")"
+                        + (contact.isBlocked ? "  blocked" : ""))
         }
     }
 }

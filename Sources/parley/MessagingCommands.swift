@@ -98,7 +98,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         let engine = try client.openEngine()
         let account = engine.ownAddress
         try? await engine.flushOutbox()
-        let show: @Sendable (EngineEvent) -> Void = { event in json ? printJSON(event, engine: engine, account: account) : print(event) }
+        let show: @Sendable (EngineEvent) -> Void = { event in
+            json ? printJSON(event, engine: engine, account: account) : print(event, named: { ReceivedShapes.nickname(try? engine.contact($0)) })
+        }
         for event in try await engine.receivePending() { show(event) }
         guard timeout > 0 else { return }
         let events = await engine.subscribe()
@@ -128,7 +130,8 @@ struct ReceiveCommand: AsyncParsableCommand {
     /// (undecryptable, held, discarded, a failed drain) goes to standard error as the plain line.
     private func printJSON(_ event: EngineEvent, engine: Engine, account: AccountAddress) {
         if let (_, params) = ReceivedShapes.notification(for: event, account: account, now: SystemWallClock().nowMilliseconds(),
-                                                         sentAt: { try? engine.message(sentBy: $0, clientMessageId: $1)?.sentAt }) {
+                                                         sentAt: { try? engine.message(sentBy: $0, clientMessageId: $1)?.sentAt },
+                                                         names: { ReceivedShapes.nickname(try? engine.contact($0)) }) {
             Output.line(JSONValue.object(params).serialized)
             return
         }
@@ -141,16 +144,17 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
     }
 
-    private func print(_ event: EngineEvent) {
-        if let line = describe(event) { Output.line(line) }
+    private func print(_ event: EngineEvent, named: (AccountAddress) -> String?) {
+        if let line = describe(event, named: named) { Output.line(line) }
     }
 
-    /// The plain line for `event`, if it has one.
-    private func describe(_ event: EngineEvent) -> String? {
+    /// The plain line for `event`, if it has one; `named` gives a sender's nickname (shown instead of the address).
+    private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil }) -> String? {
         switch event {
         case .message(let m):
             if m.direction == .incoming {
-                return "\(Output.peer(m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
+                let name = (try? m.sender.account).flatMap(named)
+                return "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }

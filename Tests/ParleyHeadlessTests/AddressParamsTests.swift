@@ -27,6 +27,12 @@ struct AddressParamsTests {
         ("listDevices", #"{"recipient":"\#(notAnAddress)"}"#, "recipient"),
         ("getAttachment", #"{"recipient":"\#(notAnAddress)","id":"00112233445566778899aabbccddeeff"}"#, "recipient"),
         ("search", #"{"query":"hi","recipient":"\#(notAnAddress)"}"#, "recipient"),
+        // Contacts by name: text without '@' that names no contact is as malformed as a bad address.
+        ("updateContact", #"{"recipient":"\#(notAnAddress)","name":"x"}"#, "recipient"),
+        ("updateContact", #"{"recipient":"Bob@@x","name":"x"}"#, "recipient"),
+        ("removeContact", #"{"recipient":"\#(notAnAddress)"}"#, "recipient"),
+        ("block", #"{"recipient":["bob","\#(notAnAddress)"]}"#, "recipient"),
+        ("unblock", #"{"recipient":"Bob@@x"}"#, "recipient"),
     ]
 
     @Test("each address-taking method answers -32602 naming the parameter, and changes nothing")
@@ -55,6 +61,7 @@ struct AddressParamsTests {
 
         #expect(try alice.history(with: bobAddress).isEmpty, "nothing was sent or stored")
         #expect(try alice.store.outboxEntries().isEmpty)
-        #expect(try alice.engine.contacts().map(\.address) == [bobAddress], "no contact was added")
+        #expect(try alice.engine.contacts().map(\.address) == [bobAddress], "no contact was added or removed")
+        #expect(try alice.engine.contacts().allSatisfy { $0.nickname.isEmpty && !$0.blocked }, "no contact renamed or blocked")
     }
 }

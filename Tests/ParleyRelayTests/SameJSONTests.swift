@@ -16,7 +16,7 @@ struct SameJSONTests {
         var exitsOne = false
     }
 
-    @Test("contacts, addContact, identities, verify, trust, devices, search, attachments, receipts, typing, send")
+    @Test("contacts, addContact, updateContact, block, unblock, identities, verify, trust, devices, search, attachments, receipts, typing, send")
     func sameObjects() async throws {
         try await withRelay { relay, directory in
             let bot = try await CLIHome.create("bot", on: relay, in: directory)
@@ -58,6 +58,11 @@ struct SameJSONTests {
                 Pair(cli: ["send-typing", aliceAddress, "--stop"], method: "sendTyping", params: ["recipient": aliceAddress, "stop": true]),
                 Pair(cli: ["send", aliceAddress, "same shape"], method: "send", params: ["recipient": aliceAddress, "message": "same shape"],
                      varying: ["id", "timestamp"]),
+                // Contacts as people; each pair left as it was found, so the listContacts above agree.
+                Pair(cli: ["contacts", "rename", aliceAddress, "Ally"], method: "updateContact", params: ["recipient": aliceAddress, "name": "Ally"]),
+                Pair(cli: ["block", "ally"], method: "block", params: ["recipient": "ally"]),
+                Pair(cli: ["unblock", aliceAddress], method: "unblock", params: ["recipient": [aliceAddress]]),
+                Pair(cli: ["contacts", "rename", "alice", ""], method: "updateContact", params: ["recipient": "alice", "name": ""]),
             ]
 
             // The command line first (the daemon holds the account while it runs), then the methods.

@@ -33,7 +33,7 @@ import ParleyTestSupport
         #expect(try schemaMigrations(path) == ["v1"])
         let want = try expected()
         let store = try openStore(path)
-        #expect(try schemaMigrations(path) == ["v1", "v2"])
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3"])
 
         let conversations = try #require(want["conversations"] as? [String])
         #expect(try store.conversations() == conversations.map(direct))
@@ -59,6 +59,8 @@ import ParleyTestSupport
         }
         #expect(contacts.count == 2)
         #expect(NSArray(array: contacts).isEqual(to: try #require(want["contacts"] as? [[String: Any]])))
+        // v3: every contact re-sealed as a person, without a nickname and not blocked.
+        #expect(try store.contacts().allSatisfy { $0.nickname.isEmpty && !$0.blocked })
 
         let unread = try #require(want["unreadCounts"] as? [String: Int])
         #expect(unread == ["carol@relay.test": 2])
@@ -78,8 +80,16 @@ import ParleyTestSupport
         try store.insertMessages([message("after the upgrade", 99, peer: "alice@relay.test"), message("new", 100, peer: "dave@relay.test")])
         #expect(try store.messages(in: direct("alice@relay.test")).last?.text == "after the upgrade")
         #expect(try store.conversations() == [direct("dave@relay.test"), direct("alice@relay.test"), direct("carol@relay.test")])
+        // A nickname and a block written after the upgrade stay (record version 2).
+        var alice = try #require(try store.contact("alice@relay.test"))
+        alice.nickname = "Al"
+        alice.blocked = true
+        try store.saveContact(alice)
         // And it opens again without migrating anything.
-        #expect(try openStore(path).conversations().count == 3)
+        let again = try openStore(path)
+        #expect(try again.conversations().count == 3)
+        #expect(try again.contact("alice@relay.test").map { ($0.nickname, $0.blocked) } ?? ("", false) == ("Al", true))
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3"])
     }
 
     /// A migration that fails (here: a conversations row that does not authenticate, so v2 cannot read the
@@ -98,9 +108,9 @@ import ParleyTestSupport
             _ = try openStore(path)
             Issue.record("the upgrade should have failed")
         } catch let error as StoreError {
-            guard case .upgradeFailed(let failedPath, 1, 2, _) = error else { Issue.record("unexpected \(error)"); return }
+            guard case .upgradeFailed(let failedPath, 1, 3, _) = error else { Issue.record("unexpected \(error)"); return }
             #expect(failedPath == path)
-            #expect(error.description.contains("from schema version 1 to 2"))
+            #expect(error.description.contains("from schema version 1 to 3"))
             #expect(error.description.contains("it was left unchanged"))
             #expect(error.description.contains("conversations.body of row 1 fails authentication"))
         }

@@ -45,6 +45,16 @@ import Testing
         #expect(canvas.cursor?.y == 15)
     }
 
+    /// A contact's nickname replaces the address in the roster, the title, the message lines and the prompt.
+    @Test func nicknamesAreShownInsteadOfAddresses() throws {
+        let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
+        var state = sampleState()
+        state.nicknames = [bob: "Bobby Tables", "carol@127.0.0.1:7000": "Carol"]
+        let text = renderer.render(state, editor: LineEditor(), width: 100, height: 16, now: day1).text()
+        try golden("nicknames-100x16", text)
+        #expect(!text.contains("bob@127.0.0.1:7000 ✔") && !text.contains("bob:") && text.contains("Bobby Tables:"))
+    }
+
     @Test func narrowScreenDropsTheRosterAndKeepsWidths() throws {
         let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
         let canvas = renderer.render(sampleState(), editor: LineEditor(), width: 40, height: 14, now: day1)
