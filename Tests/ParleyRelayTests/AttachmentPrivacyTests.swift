@@ -99,6 +99,12 @@ struct AttachmentPrivacyTests {
             INSERT INTO attachments VALUES ('\(done)', 'uploader-ghost@relay.test', 1, 41, 1, 9000000000000);
             INSERT INTO attachments VALUES ('\(open)', 'uploader-ghost@relay.test', 1, 41, 0, 9000000000000);
             CREATE TABLE provisioning (id TEXT PRIMARY KEY, message BLOB, expires_at INTEGER NOT NULL);
+            CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL, device_id INTEGER NOT NULL,
+              envelope BLOB NOT NULL, received_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+            CREATE INDEX messages_by_device ON messages (address, device_id, id);
+            CREATE INDEX messages_by_expiry ON messages (expires_at);
+            CREATE TABLE mailbox_counts (address TEXT NOT NULL, device_id INTEGER NOT NULL, count INTEGER NOT NULL,
+              PRIMARY KEY (address, device_id)) WITHOUT ROWID;
             """
         let created = try await run("/usr/bin/sqlite3", [path, old], in: directory)
         #expect(created.status == 0, "\(created.summary)")
