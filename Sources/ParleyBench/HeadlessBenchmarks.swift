@@ -300,7 +300,8 @@ final class SoakSubscriber: @unchecked Sendable {
     }
 }
 
-private func headlessFreePort() throws -> Int {
+/// A port on 127.0.0.1 nobody listens on now (the kernel picks it), for the daemons the benchmarks start.
+func headlessFreePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }

@@ -33,7 +33,7 @@ struct HeadlessTransportBenchmarks {
             let aliceAddress = "alice@\(world.relayName)"
             try await alice.addContact(try AccountAddress(botAddress))
             try world.cli(["add-contact", aliceAddress] + bot)
-            let port = try headlessTransportFreePort()
+            let port = try headlessFreePort()
             let socket = world.directory + "/bot.sock"
             let daemon = try world.spawn(["daemon", "--http", "127.0.0.1:\(port)", "--socket", socket] + bot)
             defer { kill(daemon, SIGTERM); var status: Int32 = 0; waitpid(daemon, &status, 0) }
@@ -255,22 +255,4 @@ final class EventStreamClock: @unchecked Sendable {
             carry = String(rest.suffix(64))
         }
     }
-}
-
-private func headlessTransportFreePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw BenchError("bind: \(String(cString: strerror(errno)))") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
