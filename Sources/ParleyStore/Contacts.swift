@@ -45,13 +45,27 @@ public struct Contact: Sendable, Equatable {
     func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 256)
         w.u8(Self.recordVersion)
+        writeVersion1Fields(to: &w)
+        w.bytes16(Array(nickname.utf8))
+        w.u8(blocked ? 1 : 0)
+        return w.bytes
+    }
+
+    /// Record version 1, the one a link transfer carries (PROTOCOL.md §15.2, its vector in
+    /// Tests/vectors/link-transfer-v1.json): a nickname and a block are this device's own choices and do not
+    /// travel to a newly linked device, whose transfer format stays as documented.
+    func serializedForLinkTransfer() -> [UInt8] {
+        var w = ByteWriter(capacity: 256)
+        w.u8(RecordCodec.version)
+        writeVersion1Fields(to: &w)
+        return w.bytes
+    }
+
+    private func writeVersion1Fields(to w: inout ByteWriter) {
         w.bytes16(Array(address.description.utf8))
         w.bytes32(account.serialized())
         w.u8(trust.rawValue)
         w.bytes16(Array(displayName.utf8))
-        w.bytes16(Array(nickname.utf8))
-        w.u8(blocked ? 1 : 0)
-        return w.bytes
     }
 
     /// Record version 1 (schema v1 and v2) ends after the display name; the v3 migration rewrites every

@@ -22,7 +22,7 @@ public enum LinkTransfer {
         w.u8(version)
         let contacts = try store.contacts()
         w.u32(UInt32(contacts.count))
-        for contact in contacts { w.bytes32(contact.serialized()) }
+        for contact in contacts { w.bytes32(contact.serializedForLinkTransfer()) }
         summary.contacts = contacts.count
         var messages: [MessageRecord] = []
         if historyPerConversation > 0 {
