@@ -125,7 +125,7 @@ enum Seeds {
         try seed("store-records", "outgoing", [2] + RecordCodec.encode(OutgoingEnvelope(recipient: sender, envelope: [4, 5], batch: [6]),
                                                                        content: [7, 8]))
         let known = KnownAccount(accountKey: deviceList.accountKey, deviceList: deviceList)
-        try seed("store-records", "contact", [3] + Contact(address: "bob@relay.example", account: known, trust: .verified,
+        try seed("store-records", "contact", [3] + Contact(address: try AccountAddress("bob@relay.example"), account: known, trust: .verified,
                                                            displayName: "Bob").serialized())
         try seed("store-records", "known-account", [4] + known.serialized())
         try seed("store-records", "prekeys", [7] + LocalPreKeys.generate(oneTime: 2).serialized())
