@@ -240,21 +240,10 @@ final class SoakSubscriber: @unchecked Sendable {
     init(socket path: String) throws {
         let deadline = Measure.now() + 30_000_000_000
         while true {
-            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: path.utf8)
-                raw[path.utf8.count] = 0
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if connected == 0 {
+            if let fd = connectedUnixSocket(path) {
                 self.fd = fd
                 break
             }
-            Glibc.close(fd)
             guard Measure.now() < deadline else { throw BenchError("the daemon did not listen on \(path)") }
             usleep(20_000)
         }
@@ -298,6 +287,25 @@ final class SoakSubscriber: @unchecked Sendable {
             pending.removeSubrange(..<start)
         }
     }
+}
+
+/// A descriptor connected to the Unix socket at `path`, or nil (nobody listens there yet, or the path does not
+/// fit a sockaddr_un).
+func connectedUnixSocket(_ path: String) -> Int32? {
+    var address = sockaddr_un()
+    guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: path.utf8)
+        raw[path.utf8.count] = 0
+    }
+    let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if connected == 0 { return fd }
+    Glibc.close(fd)
+    return nil
 }
 
 /// A port on 127.0.0.1 nobody listens on now (the kernel picks it), for the daemons the benchmarks start.
