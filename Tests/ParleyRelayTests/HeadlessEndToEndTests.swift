@@ -152,11 +152,7 @@ struct HeadlessEndToEndTests {
     @Test("one-shot mirrors print JSON and use the documented exit codes")
     func oneShot() async throws {
         try await withRelay { relay, directory in
-            let bot = try await CLIHome.create("bot", on: relay, in: directory)
-            let alice = try await CLIHome.create("alice", on: relay, in: directory)
-            let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
-            try await bot.must(["add-contact", aliceAddress])
-            try await alice.must(["add-contact", botAddress])
+            let (bot, alice, botAddress, aliceAddress) = try await CLIHome.pair("bot", "alice", on: relay, in: directory)
             let contacts = try await bot.must(["contacts", "--json"])
             let contact = try #require(try JSONSerialization.jsonObject(with: Data(contacts.stdout.utf8)) as? [String: Any])
             #expect(contact["address"] as? String == aliceAddress)

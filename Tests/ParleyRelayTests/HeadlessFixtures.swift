@@ -32,6 +32,16 @@ struct CLIHome: Sendable {
         try await home.must(["init", "\(name)@\(relay.name)"])
         return home
     }
+
+    /// Two homes on `relay`, each with the other as a contact, and their addresses (as TestDevice.pair).
+    static func pair(_ first: String, _ second: String, on relay: RelayProcess, in directory: TemporaryDirectory) async throws
+        -> (CLIHome, CLIHome, firstAddress: String, secondAddress: String) {
+        let one = try await create(first, on: relay, in: directory), two = try await create(second, on: relay, in: directory)
+        let (oneAddress, twoAddress) = ("\(first)@\(relay.name)", "\(second)@\(relay.name)")
+        try await one.must(["add-contact", twoAddress])
+        try await two.must(["add-contact", oneAddress])
+        return (one, two, oneAddress, twoAddress)
+    }
 }
 
 /// A child process whose output goes to files in the test's directory; killed when released.

@@ -19,11 +19,7 @@ struct SameJSONTests {
     @Test("contacts, addContact, updateContact, block, unblock, identities, verify, trust, devices, search, attachments, receipts, typing, send")
     func sameObjects() async throws {
         try await withRelay { relay, directory in
-            let bot = try await CLIHome.create("bot", on: relay, in: directory)
-            let alice = try await CLIHome.create("alice", on: relay, in: directory)
-            let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
-            try await bot.must(["add-contact", aliceAddress])
-            try await alice.must(["add-contact", botAddress])
+            let (bot, alice, botAddress, aliceAddress) = try await CLIHome.pair("bot", "alice", on: relay, in: directory)
             let file = directory.sub("notes.txt")
             try Data("attachment body\n".utf8).write(to: URL(fileURLWithPath: file))
             try await alice.must(["send", botAddress, "hello file", "--attachment", file])
@@ -97,11 +93,7 @@ struct SameJSONTests {
     @Test("receive: messages (text, reply, attachment), a read receipt and typing, by receive --json and the receive notification")
     func sameReceivedObjects() async throws {
         try await withRelay { relay, directory in
-            let bot = try await CLIHome.create("bot", on: relay, in: directory)
-            let alice = try await CLIHome.create("alice", on: relay, in: directory)
-            let aliceAddress = "alice@\(relay.name)", botAddress = "bot@\(relay.name)"
-            try await bot.must(["add-contact", aliceAddress])
-            try await alice.must(["add-contact", botAddress])
+            let (bot, alice, botAddress, aliceAddress) = try await CLIHome.pair("bot", "alice", on: relay, in: directory)
             // A message of the bot's for Alice to answer and to mark read.
             let asked = try await bot.must(["send", aliceAddress, "question", "--json"]).stdout
             let question = try #require((try JSONSerialization.jsonObject(with: Data(asked.utf8)) as? [String: Any])?["id"] as? String)
