@@ -170,7 +170,8 @@ extension ChatController {
     func save(_ args: [String]) {
         guard let peer = state.focus else { state.say("open a conversation first", error: true); return }
         let target: SaveTarget
-        switch SaveTarget.resolve(args, in: state.conversations[peer]?.messages ?? []) {
+        guard let attachments = allAttachments(peer) else { return }
+        switch SaveTarget.resolve(args, in: attachments) {
         case .success(let found): target = found
         case .failure(let problem): state.say(problem.text, error: true); return
         }

@@ -22,6 +22,8 @@ final class ChatController {
     var config: Config
     let themes: ThemeLibrary
     var quitting = false
+    /// Decrypted attachments given to the opener; removed when the window closes.
+    let openedFiles = OpenedFiles()
     private var dirty = true
     private var lastTypingSent: [ConversationId: UInt64] = [:]
     private var receipted: Set<[UInt8]> = []
@@ -87,6 +89,7 @@ final class ChatController {
             }
         }
         terminal.end()
+        openedFiles.removeAll()
         outgoing.finish()
     }
 
@@ -291,7 +294,10 @@ final class ChatController {
         if state.conversations[message.conversation] == nil { load(message.conversation) }
         let unread = state.apply(message: message)
         if message.direction == .incoming {
-            if unread || state.conversations[message.conversation]?.scroll ?? 0 > 0 { announce(message.conversation) }
+            if unread || state.conversations[message.conversation]?.scroll ?? 0 > 0 {
+                announce(message.conversation)
+                notifyDesktop(message)
+            }
             if state.focus == message.conversation { sendReadReceipts(message.conversation) }
         }
     }

@@ -26,6 +26,12 @@ public struct Config: Sendable, Equatable {
     public var desktop: DesktopNotify = .off
     public var timestamps = true
     public var showRoster = true
+    /// The command that opens links and attachments ("auto": xdg-open, or open on macOS).
+    public var opener = "auto"
+    public var inlineImages: InlineImages = .off
+    public var notifySend: NotifySend = .auto
+    /// Whether a notify-send notification shows the message's text (else only who sent it).
+    public var notifyText = false
     public var bindings: [Key: Action] = [:]
     public var contactNotify: [String: NotifyMode] = [:]
 

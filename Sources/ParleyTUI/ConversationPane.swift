@@ -14,7 +14,7 @@ struct PaneLine: Sendable {
 final class ConversationPane {
     /// Stored messages are keyed by their store id (cheap to hash, as scrolling looks up thousands).
     private struct CacheKey: Hashable {
-        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool
+        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool, attachmentNumber: Int32
     }
     private var cache: [CacheKey: [PaneLine]] = [:]
     /// The contacts' nicknames the cached lines were wrapped with (a rename wraps them again).
@@ -77,13 +77,17 @@ final class ConversationPane {
         let wanted = skip + count
         let messages = conversation.messages
         var index = messages.count - 1
+        // Attachments are numbered from the newest, as /save N, /open N and /attachments count them.
+        var attachments = 0
         func take(_ line: @autoclosure () -> PaneLine) {
             if walked >= skip && walked < wanted { out.append(line()) }
             walked += 1
         }
         while index >= 0, walked < wanted {
             let message = messages[index]
-            let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time)
+            if message.attachment != nil { attachments += 1 }
+            let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time,
+                                attachmentNumber: message.attachment == nil ? 0 : attachments)
             if walked + wrapped.count <= skip {
                 walked += wrapped.count
             } else {
@@ -104,9 +108,9 @@ final class ConversationPane {
         return PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)])
     }
 
-    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter) -> [PaneLine] {
+    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter, attachmentNumber: Int) -> [PaneLine] {
         let key = CacheKey(id: message.id, clientId: message.id == 0 ? message.clientMessageId : [], state: message.state.rawValue,
-                           width: Int16(clamping: width), timestamps: timestamps)
+                           width: Int16(clamping: width), timestamps: timestamps, attachmentNumber: Int32(clamping: attachmentNumber))
         if let cached = cache[key] { return cached }
         var prefix: [(String, ThemeKey)] = []
         if timestamps { prefix.append((time.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000)) + " ", .timestamp)) }
@@ -138,20 +142,58 @@ final class ConversationPane {
         if indent > width / 2 { indent = 2 }
         let markWidth = mark.map { DisplayWidth.width($0.0) } ?? 0
         var body = message.text
+        // Links are found in the text alone (never in the label, whose file name the sender chose).
+        var linked = Self.linkMask(message.text)
         if let file = message.attachment {
-            let label = "📎 \(file.name) (\(Self.size(file.size)))  /save to keep it"
+            let label = Self.attachmentLabel(file, number: attachmentNumber)
             body = body.isEmpty ? label : label + "\n" + body
+            linked = Array(repeating: false, count: label.count + (message.text.isEmpty ? 0 : 1)) + linked
         }
         let wrapped = DisplayWidth.wrap(body, columns: max(1, width - indent - markWidth))
         var result: [PaneLine] = []
+        let characters = Array(body)
+        var cursor = 0
         for (i, piece) in wrapped.enumerated() {
             var line = PaneLine(pieces: i == 0 ? prefix : [(String(repeating: " ", count: indent), .base)])
-            line.pieces.append((piece, textStyle))
+            line.pieces += Self.styled(piece, characters, linked, &cursor, base: textStyle)
             if i == wrapped.count - 1, let mark { line.pieces.append(mark) }
             result.append(line)
         }
         cache[key] = result
         return result
+    }
+
+    /// An attachment's line: a placeholder for an image (`[image: cat.png 120 KB — /open 3]`), else the
+    /// file with the commands that save and open it. The name is neutralised again here.
+    static func attachmentLabel(_ file: (name: String, size: UInt64), number: Int) -> String {
+        let name = PeerText.forTerminal(file.name), n = max(1, number)
+        if KittyGraphics.isImage(fileName: file.name) { return "[image: \(name) \(size(file.size)) — /open \(n)]" }
+        return "📎 \(name) (\(size(file.size))) — /save \(n), /open \(n)"
+    }
+
+    /// For each character of `text`, whether it belongs to a link.
+    static func linkMask(_ text: String) -> [Bool] {
+        var mask = Array(repeating: false, count: text.count)
+        for link in Links.find(in: text) { for i in link.range { mask[i] = true } }
+        return mask
+    }
+
+    /// One wrapped piece of a message split into runs of link and non-link text. `cursor` walks the
+    /// message's characters alongside; wrapping only ever drops line ends and spaces, which it skips.
+    static func styled(_ piece: String, _ characters: [Character], _ linked: [Bool], _ cursor: inout Int,
+                       base: ThemeKey) -> [(String, ThemeKey)] {
+        var runs: [(String, ThemeKey)] = []
+        for character in piece {
+            while cursor < characters.count, characters[cursor] != character { cursor += 1 }
+            let style: ThemeKey = cursor < linked.count && linked[cursor] ? .link : base
+            cursor += 1
+            if let last = runs.last, last.1 == style {
+                runs[runs.count - 1].0.append(character)
+            } else {
+                runs.append((String(character), style))
+            }
+        }
+        return runs.isEmpty ? [(piece, base)] : runs
     }
 
     static func size(_ bytes: UInt64) -> String {

@@ -40,6 +40,20 @@ public enum History {
         return !page.isEmpty
     }
 
+    /// Every message of `conversation` that carries an attachment, oldest first: the whole history is read,
+    /// page by page (what /save N, /open N and /attachments count, whatever is loaded).
+    public static func attachments(of conversation: ConversationId, from store: some HistorySource) throws -> [ChatMessage] {
+        var pages: [[ChatMessage]] = []
+        var before: Int64?
+        while true {
+            let page = try store.messages(in: conversation, before: before, limit: pageSize)
+            pages.append(page.filter { $0.attachment != nil }.map(ChatMessage.init))
+            guard page.count == pageSize, let first = page.first else { break }
+            before = first.id
+        }
+        return pages.reversed().flatMap { $0 }
+    }
+
     /// Up to `limit` messages of `conversation` before `before`, oldest first.
     static func page(of conversation: ConversationId, from store: some HistorySource, before: Int64? = nil, limit: Int) -> [ChatMessage] {
         ((try? store.messages(in: conversation, before: before, limit: limit)) ?? []).map(ChatMessage.init)

@@ -87,6 +87,32 @@ struct SettingSpec: Sendable {
                         return true
                     },
                     applyLive: { _ in }),
+        SettingSpec(name: "notify_send", kind: .choice(NotifySend.allCases.map(\.rawValue)),
+                    manual: "Desktop notifications through notify-send (libnotify) besides the bell and the OSC escapes, for the contacts whose /notify is on: auto uses notify-send when it is on PATH. The program is started without a shell; the notification names the sender.",
+                    read: { $0.notifySend.rawValue },
+                    write: { config, value in
+                        guard let mode = NotifySend(rawValue: value) else { return false }
+                        config.notifySend = mode
+                        return true
+                    },
+                    applyLive: { _ in }),
+        SettingSpec(name: "notify_text", kind: .flag,
+                    manual: "Show the message's text in notify-send notifications (at most 200 characters); off, they say only who wrote.",
+                    read: { onOff($0.notifyText) }, write: { config, value in flag(value).map { config.notifyText = $0 } != nil },
+                    applyLive: { _ in }),
+        SettingSpec(name: "opener", kind: .name(placeholder: "COMMAND"),
+                    manual: "The program /open gives a link or a decrypted attachment to, as its last argument: auto is xdg-open (open on macOS). A command's words are split at spaces and it is started without a shell. Only http, https and mailto links are opened; an attachment is written to a private temporary file (0600, in a 0700 directory, removed when the window closes).",
+                    read: { $0.opener }, write: { config, value in config.opener = value.isEmpty ? "auto" : value; return true },
+                    applyLive: { _ in }),
+        SettingSpec(name: "inline_images", kind: .choice(InlineImages.allCases.map(\.rawValue)),
+                    manual: "Draw image attachments in the terminal with the kitty graphics protocol (kitty, WezTerm, Ghostty); auto uses it only in such a terminal and never inside tmux, kitty always (inside tmux through its passthrough). Only PNG files up to 4 MiB are sent, undecoded; other images get a placeholder line. Sixel is not supported: it needs decoded pixels, and Parley decodes no image itself.",
+                    read: { $0.inlineImages.rawValue },
+                    write: { config, value in
+                        guard let mode = InlineImages(rawValue: value) else { return false }
+                        config.inlineImages = mode
+                        return true
+                    },
+                    applyLive: { _ in }),
         SettingSpec(name: "timestamps", kind: .flag, manual: "Show message times.",
                     read: { onOff($0.timestamps) }, write: { config, value in flag(value).map { config.timestamps = $0 } != nil },
                     applyLive: { c in c.state.timestamps = c.config.timestamps }),

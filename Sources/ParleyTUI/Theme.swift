@@ -20,6 +20,7 @@ public enum ThemeKey: String, CaseIterable, Sendable {
     case systemText = "conversation.system"
     case typing = "conversation.typing"
     case searchHit = "conversation.search"
+    case link = "conversation.link"
     case statePending = "state.pending"
     case stateSent = "state.sent"
     case stateDelivered = "state.delivered"
@@ -150,7 +151,7 @@ public struct Theme: Sendable, Equatable {
             .base: "default", .border: "blue", .title: "default bold", .rosterHeader: "cyan bold", .rosterItem: "default",
             .rosterSelected: "black on cyan", .rosterUnread: "yellow bold", .rosterPending: "magenta",
             .timestamp: "blue", .daySeparator: "cyan", .ownName: "green bold", .peerName: "magenta bold",
-            .messageText: "default", .systemText: "yellow", .typing: "cyan", .searchHit: "black on yellow",
+            .messageText: "default", .systemText: "yellow", .typing: "cyan", .searchHit: "black on yellow", .link: "blue underline",
             .statePending: "yellow", .stateSent: "default", .stateDelivered: "green", .stateRead: "cyan bold",
             .stateFailed: "red bold", .statusBar: "white on blue", .statusConnected: "green on blue bold",
             .statusConnecting: "yellow on blue", .statusDisconnected: "red on blue bold", .statusError: "white on red bold",
