@@ -71,6 +71,8 @@ public struct AppState: Sendable {
     public var showRoster = true
     public var themeName = "default"
     public var keymapLabel = "emacs"
+    /// Rows left blank under a PNG attachment for the terminal to draw it in (0: inline images are off).
+    public var imageRows = 0
 
     public init(account: String) { self.account = account }
 

@@ -11,6 +11,8 @@ public struct Canvas: Sendable {
     public private(set) var cells: [Cell]
     /// Where the terminal cursor goes (the input line's caret), if shown.
     public var cursor: (x: Int, y: Int)?
+    /// Where images go over the cells (blank rows the renderer left for them), drawn by the terminal.
+    public var images: [ImagePlacement] = []
 
     public init(width: Int, height: Int) {
         self.width = max(0, width)

@@ -111,6 +111,45 @@ extension ChatController {
         }
     }
 
+    /// Rows an inline image takes, when the terminal draws them (0: placeholders only).
+    static func imageRows(_ config: Config) -> Int {
+        config.inlineImages.usesKitty(environment: ProcessInfo.processInfo.environment) ? 10 : 0
+    }
+
+    /// Writes the kitty escapes that keep the frame's images in place, and fetches the ones not here yet.
+    func drawImages(_ placements: [ImagePlacement]) {
+        let (escapes, wanted) = imageDrawer.frame(placements)
+        if !escapes.isEmpty { Self.writeAll(escapes) }
+        for key in wanted { fetchImage(key) }
+    }
+
+    /// Downloads and decrypts an image for the terminal to draw (a PNG of at most `KittyGraphics.maxBytes`).
+    func fetchImage(_ key: ImageKey) {
+        let operations = Operations(engine: engine), engine = engine, inbox = inbox
+        Task {
+            var png: [UInt8]?
+            if let (record, file) = try? await operations.attachment(from: try AccountAddress(key.sender), id: key.clientMessageId),
+               file.size <= UInt64(KittyGraphics.maxBytes) {
+                png = try? await engine.attachmentBytes(of: record)
+            }
+            let bytes = png
+            inbox.post { $0.imageDrawer.received(key, bytes) }
+        }
+    }
+
+    /// Writes all of `text` to the terminal (an image's escapes can be megabytes: write(2) may take part).
+    static func writeAll(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                return
+            }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+
     /// A notify-send notification for `message`, when the settings and the contact's /notify ask for one.
     func notifyDesktop(_ message: ChatMessage) {
         let peer = message.conversation.description

@@ -24,6 +24,8 @@ final class ChatController {
     var quitting = false
     /// Decrypted attachments given to the opener; removed when the window closes.
     let openedFiles = OpenedFiles()
+    /// Images drawn by the terminal (kitty graphics) in the rows the renderer leaves for them.
+    var imageDrawer = InlineImageDrawer(insideTmux: ProcessInfo.processInfo.environment["TMUX"].map { !$0.isEmpty } ?? false)
     private var dirty = true
     private var lastTypingSent: [ConversationId: UInt64] = [:]
     private var receipted: Set<[UInt8]> = []
@@ -40,6 +42,7 @@ final class ChatController {
         state.timestamps = config.timestamps
         state.showRoster = config.showRoster
         state.keymapLabel = config.keymap.rawValue
+        state.imageRows = Self.imageRows(config)
         if !options.connect { state.connection = .offline }
         loadRoster()
         for line in options.welcome { state.log(line) }
@@ -98,6 +101,7 @@ final class ChatController {
         loadOlderIfNeeded(width: terminal.width, height: terminal.height)
         let canvas = renderer.render(state, editor: editor, width: terminal.width, height: terminal.height, now: Self.now())
         terminal.draw(canvas)
+        drawImages(canvas.images)
         dirty = false
     }
 
@@ -109,6 +113,7 @@ final class ChatController {
         if key == .resize {
             terminal?.updateSize()
             terminal?.forceRepaint()
+            imageDrawer.forgetDrawn()
             return
         }
         state.notice = nil
@@ -146,7 +151,7 @@ final class ChatController {
         case .scrollDown: state.scroll(by: -page)
         case .scrollTop: state.scroll(by: Int.max / 4)
         case .scrollBottom: state.scrollToBottom()
-        case .redraw: terminal?.forceRepaint()
+        case .redraw: terminal?.forceRepaint(); imageDrawer.forgetDrawn()
         case .quit: quit()
         case .closeOverlay: state.verification = nil; state.completions = []
         default: break

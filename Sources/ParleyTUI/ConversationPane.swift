@@ -5,6 +5,8 @@ import ParleyStore
 /// One screen line of a conversation: styled pieces.
 struct PaneLine: Sendable {
     var pieces: [(String, ThemeKey)]
+    /// On the first of the blank rows left for an image: the image and how many rows it has.
+    var image: (key: ImageKey, rows: Int, columns: Int)? = nil
 }
 
 /// The conversation window: a title with the contact's trust state, the history drawn bottom-up with day
@@ -14,7 +16,7 @@ struct PaneLine: Sendable {
 final class ConversationPane {
     /// Stored messages are keyed by their store id (cheap to hash, as scrolling looks up thousands).
     private struct CacheKey: Hashable {
-        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool, attachmentNumber: Int32
+        let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool, attachmentNumber: Int32, imageRows: Int16
     }
     private var cache: [CacheKey: [PaneLine]] = [:]
     /// The contacts' nicknames the cached lines were wrapped with (a rename wraps them again).
@@ -47,27 +49,32 @@ final class ConversationPane {
             area -= 1
         }
         let skip = conversation.scroll
-        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: skip, count: area)
+        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, skip: skip, count: area)
         if window.lines.count < area, window.total > area {
             // Scrolled past the oldest line: show the top screenful instead of a gap.
-            window = bottomLines(conversation, width: width, timestamps: state.timestamps, timeZone: timeZone, skip: window.total - area, count: area)
+            window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, skip: window.total - area, count: area)
         }
         let visible = window.lines
         // `lines` runs newest first; draw upwards from the bottom of the area.
         for (offset, line) in visible.enumerated() {
             var cx = x + 1
+            // An image is placed only when all its rows are on screen.
+            if let image = line.image, area - offset >= 1, area - offset + image.rows - 1 <= area {
+                let indent = line.pieces.first.map { DisplayWidth.width($0.0) } ?? 0
+                canvas.images.append(ImagePlacement(key: image.key, x: cx + indent, y: area - offset, columns: image.columns, rows: image.rows))
+            }
             for (text, style) in line.pieces { cx = canvas.put(text, x: cx, y: area - offset, style: style, limit: x + width - cx) }
         }
     }
 
-    func lineCount(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone, limit: Int) -> Int {
-        bottomLines(conversation, width: width, timestamps: timestamps, timeZone: timeZone, skip: limit, count: 0).total
+    func lineCount(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, imageRows: Int = 0, timeZone: TimeZone, limit: Int) -> Int {
+        bottomLines(conversation, width: width, timestamps: timestamps, imageRows: imageRows, timeZone: timeZone, skip: limit, count: 0).total
     }
 
     /// Up to `count` lines, newest first, after skipping the `skip` newest; `total` is how many lines were
     /// walked (less than skip + count only when the loaded history ran out). Lines that are skipped are
     /// counted from the cache, never copied.
-    private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, timeZone: TimeZone,
+    private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, imageRows: Int = 0, timeZone: TimeZone,
                              skip: Int, count: Int) -> (lines: [PaneLine], total: Int) {
         let f = formatters(for: timeZone)
         let offset = Int64(timeZone.secondsFromGMT()) * 1000
@@ -87,7 +94,7 @@ final class ConversationPane {
             let message = messages[index]
             if message.attachment != nil { attachments += 1 }
             let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time,
-                                attachmentNumber: message.attachment == nil ? 0 : attachments)
+                                attachmentNumber: message.attachment == nil ? 0 : attachments, imageRows: imageRows)
             if walked + wrapped.count <= skip {
                 walked += wrapped.count
             } else {
@@ -108,9 +115,11 @@ final class ConversationPane {
         return PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)])
     }
 
-    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter, attachmentNumber: Int) -> [PaneLine] {
+    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter, attachmentNumber: Int,
+                       imageRows: Int) -> [PaneLine] {
         let key = CacheKey(id: message.id, clientId: message.id == 0 ? message.clientMessageId : [], state: message.state.rawValue,
-                           width: Int16(clamping: width), timestamps: timestamps, attachmentNumber: Int32(clamping: attachmentNumber))
+                           width: Int16(clamping: width), timestamps: timestamps, attachmentNumber: Int32(clamping: attachmentNumber),
+                           imageRows: Int16(clamping: imageRows))
         if let cached = cache[key] { return cached }
         var prefix: [(String, ThemeKey)] = []
         if timestamps { prefix.append((time.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000)) + " ", .timestamp)) }
@@ -158,6 +167,13 @@ final class ConversationPane {
             line.pieces += Self.styled(piece, characters, linked, &cursor, base: textStyle)
             if i == wrapped.count - 1, let mark { line.pieces.append(mark) }
             result.append(line)
+        }
+        if imageRows > 0, let file = message.attachment, KittyGraphics.isPNG(fileName: file.name), file.size <= KittyGraphics.maxBytes {
+            // Blank rows under the message for the terminal to draw the image in.
+            let blank = PaneLine(pieces: [(String(repeating: " ", count: indent), .base)])
+            var first = blank
+            first.image = (ImageKey(sender: message.sender, clientMessageId: message.clientMessageId), imageRows, max(1, width - indent))
+            result += [first] + Array(repeating: blank, count: imageRows - 1)
         }
         cache[key] = result
         return result

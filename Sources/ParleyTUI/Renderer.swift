@@ -53,7 +53,7 @@ public final class Renderer {
         guard let peer = state.focus, let conversation = state.conversations[peer] else { return 0 }
         let showRoster = state.showRoster && width >= 60
         let mainWidth = width - (showRoster ? Self.rosterWidth + 1 : 0)
-        return conversationPane.lineCount(conversation, width: mainWidth, timestamps: state.timestamps, timeZone: timeZone, limit: conversation.scroll + height * 2)
+        return conversationPane.lineCount(conversation, width: mainWidth, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, limit: conversation.scroll + height * 2)
             - conversation.scroll - (height - 3)
     }
 

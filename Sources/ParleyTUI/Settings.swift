@@ -105,14 +105,14 @@ struct SettingSpec: Sendable {
                     read: { $0.opener }, write: { config, value in config.opener = value.isEmpty ? "auto" : value; return true },
                     applyLive: { _ in }),
         SettingSpec(name: "inline_images", kind: .choice(InlineImages.allCases.map(\.rawValue)),
-                    manual: "Draw image attachments in the terminal with the kitty graphics protocol (kitty, WezTerm, Ghostty); auto uses it only in such a terminal and never inside tmux, kitty always (inside tmux through its passthrough). Only PNG files up to 4 MiB are sent, undecoded; other images get a placeholder line. Sixel is not supported: it needs decoded pixels, and Parley decodes no image itself.",
+                    manual: "Draw image attachments in the terminal with the kitty graphics protocol (kitty, WezTerm, Ghostty); auto uses it only in such a terminal and never inside tmux, kitty always (inside tmux through its passthrough). Only PNG files up to 4 MiB are sent, undecoded, downloaded when their message is on screen; other images keep their placeholder line. Sixel is not supported: it needs decoded pixels, and Parley decodes no image itself.",
                     read: { $0.inlineImages.rawValue },
                     write: { config, value in
                         guard let mode = InlineImages(rawValue: value) else { return false }
                         config.inlineImages = mode
                         return true
                     },
-                    applyLive: { _ in }),
+                    applyLive: { c in c.state.imageRows = ChatController.imageRows(c.config) }),
         SettingSpec(name: "timestamps", kind: .flag, manual: "Show message times.",
                     read: { onOff($0.timestamps) }, write: { config, value in flag(value).map { config.timestamps = $0 } != nil },
                     applyLive: { c in c.state.timestamps = c.config.timestamps }),

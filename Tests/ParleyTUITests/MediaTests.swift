@@ -282,4 +282,42 @@ import Testing
         }
         try RendererTests().golden("media-link-styles", lines.joined(separator: "\n"))
     }
+
+    /// With inline images on, a PNG gets blank rows under its message and a placement there, only while
+    /// all of them are on screen; the drawer sends each image once and re-places them only when they move.
+    @Test func inlineImagesGetRowsAndArePlacedOnce() throws {
+        var s = state()
+        s.imageRows = 4
+        let renderer = Renderer(timeZone: TimeZone(identifier: "UTC")!)
+        let canvas = renderer.render(s, editor: LineEditor(), width: 100, height: 16, now: day1)
+        try RendererTests().golden("media-inline-100x16", canvas.text())
+        let key = ImageKey(sender: me, clientMessageId: [3, 0])
+        #expect(canvas.images == [ImagePlacement(key: key, x: 38, y: 10, columns: 61, rows: 4)])
+        // Scrolled so that the image's last rows are below the pane: no placement.
+        s.conversations[dm(bob)]?.scroll = 4
+        #expect(renderer.render(s, editor: LineEditor(), width: 100, height: 16, now: day1).images == [])
+
+        var drawer = InlineImageDrawer(insideTmux: false)
+        let first = drawer.frame(canvas.images)
+        #expect(first.escapes == "" && first.wanted == [key])
+        #expect(drawer.frame(canvas.images).wanted == [], "asked for once")
+        let png = MediaTests().png(width: 200, height: 100, padding: 10)
+        let accepted = drawer.received(key, png)
+        #expect(accepted)
+        let drawn = drawer.frame(canvas.images).escapes
+        #expect(drawn.hasPrefix("\u{1B}_Ga=t,f=100,i=1,q=2,m=0;" + Data(png).base64EncodedString() + "\u{1B}\\"))
+        #expect(drawn.hasSuffix("\u{1B}7\u{1B}[11;39H\u{1B}_Ga=p,i=1,c=16,r=4,C=1,q=2\u{1B}\\\u{1B}8"))
+        #expect(drawer.frame(canvas.images).escapes == "", "nothing changed, nothing written")
+        let moved = [ImagePlacement(key: key, x: 38, y: 5, columns: 61, rows: 4)]
+        #expect(drawer.frame(moved).escapes == "\u{1B}_Ga=d,d=a,q=2\u{1B}\\\u{1B}7\u{1B}[6;39H\u{1B}_Ga=p,i=1,c=16,r=4,C=1,q=2\u{1B}\\\u{1B}8")
+        #expect(drawer.frame([]).escapes == "\u{1B}_Ga=d,d=a,q=2\u{1B}\\")
+        // A file that is not a PNG is refused and never asked for again.
+        let other = ImageKey(sender: bob, clientMessageId: [9])
+        _ = drawer.frame([ImagePlacement(key: other, x: 1, y: 1, columns: 5, rows: 2)])
+        let refused = drawer.received(other, Array("not a png at all, just text".utf8))
+        #expect(!refused)
+        let again = drawer.frame([ImagePlacement(key: other, x: 1, y: 1, columns: 5, rows: 2)])
+        #expect(again.escapes == "" && again.wanted == [])
+        #expect(KittyGraphics.cells(width: 1000, height: 100, columns: 30, rows: 4) == (30, 2))
+    }
 }

@@ -145,3 +145,45 @@ def test_attachments_saved_and_opened_links_highlighted_and_opened_and_notify_se
     a.wait_text("PARLEY-EXITED-0")
     assert not list(runtime.glob("parley-open-*"))
     assert stat.S_IMODE(runtime.stat().st_mode) == 0o700
+
+
+def tiny_png(width: int = 4, height: int = 2) -> bytes:
+    """A valid RGBA PNG of one colour."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    rows = b"".join(b"\x00" + b"\x10\x80\xf0\xff" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_image_placeholder_and_kitty_graphics_when_enabled(binaries, relays, account, tmux_socket, tmp_path):
+    """Off by default (and inside tmux): a placeholder line and no graphics escape. With
+    inline_images = "kitty", the PNG is downloaded, decrypted and written to the terminal as kitty graphics
+    escapes (wrapped for tmux's passthrough, since the window runs inside tmux), then placed in the rows left."""
+    import base64
+    relay = relays("a")
+    alice, bob = account("alice", relay), account("bob", relay)
+    alice.run("add-contact", bob.address)
+    bob.run("add-contact", alice.address)
+    image = tmp_path / "dot.png"
+    image.write_bytes(tiny_png())
+    bob.run("send", alice.address, "a dot", "--attachment", str(image))
+
+    a = Pane(tmux_socket, "alice", [str(binaries["parley"]), "chat", bob.address, *alice.args()], 110, 34)
+    raw = tmp_path / "alice.out"
+    a.record_output(raw)
+    a.wait("the placeholder", lambda s: "[online]" in s and f"[image: dot.png {len(tiny_png())} B — /open 1]" in s)
+    a.type("/set inline_images kitty")
+    a.wait_text("inline_images = kitty")
+    encoded = base64.b64encode(tiny_png())
+    transmit = b"\x1bPtmux;\x1b\x1b_Ga=t,f=100,i=1,q=2,m=0;" + encoded + b"\x1b\x1b\\\x1b\\"
+    data = wait_for("the image's escapes", lambda: (lambda d: d if transmit in d and b"_Ga=p,i=1," in d else None)(raw.read_bytes()))
+    assert data.count(b"_Ga=t") == 1
+    a.type("/set inline_images off")
+    a.wait_text("inline_images = off")
+    wait_for("the placement removed", lambda: b"_Ga=d,d=a,q=2" in raw.read_bytes())
+    a.keys("C-c")
+    a.wait_text("PARLEY-EXITED-0")
