@@ -31,6 +31,29 @@ import Testing
         #expect(!Links.isOpenable("https://a.b/c d") && !Links.isOpenable(" https://a.b") && !Links.isOpenable("file:///x"))
     }
 
+    /// Any text a peer sends: link ranges stay inside it, each link is openable as found, and the renderer's
+    /// split of wrapped pieces into link and text runs gives back the pieces unchanged.
+    @Test func linkFindingHoldsOnArbitraryText() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [String] = ["https://", "http://", "mailto:", "a@b", "(", ")", "[", "]", ".", ",", " ", "\n", "\r\n", "é", "e\u{301}",
+                                  "漢", "👨‍👩‍👧", "\u{1B}", "\u{202E}", "\u{9B}", "x", "/", "?", "#", "'", "\"", "<", ">", "-", "+"]
+        for _ in 0..<2000 {
+            let text = (0..<Int.random(in: 0...30, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }.joined()
+            let characters = Array(text)
+            for link in Links.find(in: text) {
+                #expect(link.range.lowerBound >= 0 && link.range.upperBound <= characters.count)
+                #expect(String(characters[link.range]) == link.url && Links.isOpenable(link.url), "\(text.debugDescription)")
+                #expect(!link.url.unicodeScalars.contains(where: PeerText.isDangerous))
+            }
+            let mask = ConversationPane.linkMask(text)
+            var cursor = 0
+            for piece in DisplayWidth.wrap(text, columns: 7) {
+                let runs = ConversationPane.styled(piece, characters, mask, &cursor, base: .messageText)
+                #expect(runs.map(\.0).joined() == piece)
+            }
+        }
+    }
+
     // MARK: Fake programs
 
     /// A directory holding executables named `names` that write their argv, one argument per line and NUL
