@@ -17,17 +17,27 @@ public struct Content: Equatable, Sendable {
         /// Sent only to this account's own other devices: the user's trust decision about a contact's
         /// account key (`state`: 0 unverified, 1 verified, 2 changed, 3 untrusted), so every device agrees.
         case trustDecision(address: String, accountKey: [UInt8], state: UInt8)
+        /// `emoji` on the message `target` of `targetAuthor` (an account address as text), replacing the
+        /// sender's earlier reaction to it; `remove` takes the sender's reaction away.
+        case reaction(emoji: String, targetAuthor: String, target: [UInt8], remove: Bool)
+        /// A new text for the sender's own message `target` (its earlier texts stay in its history).
+        case edit(target: [UInt8], text: String)
+        /// Deletes the sender's own message `target` for everyone.
+        case delete(target: [UInt8])
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing, .trustDecision: nil
+            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete: nil
             }
         }
     }
 
     public static let messageIdLength = MessageId.length
+    /// The longest reaction a receiver takes, in UTF-8 bytes: room for one emoji with its modifiers and
+    /// joiners (a family with skin tones is 35 bytes), not for a text.
+    public static let maxEmojiBytes = 64
 
     /// Random per message, the same on every device; receivers drop repeats of (sender, id).
     public let messageId: [UInt8]
@@ -76,6 +86,9 @@ public struct Content: Equatable, Sendable {
         case .typing: w.u8(0x03 | flag)
         case .message: w.u8(0x04 | flag)
         case .trustDecision: w.u8(0x05 | flag)
+        case .reaction: w.u8(0x06 | flag)
+        case .edit: w.u8(0x07 | flag)
+        case .delete: w.u8(0x08 | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -96,6 +109,16 @@ public struct Content: Equatable, Sendable {
             w.bytes16(Array(address.utf8))
             w.raw(accountKey)
             w.u8(state)
+        case .reaction(let emoji, let targetAuthor, let target, let remove):
+            w.bytes16(Array(targetAuthor.utf8))
+            w.raw(target)
+            w.bytes16(Array(emoji.utf8))
+            w.bool(remove)
+        case .edit(let target, let text):
+            w.raw(target)
+            w.bytes32(Array(text.utf8))
+        case .delete(let target):
+            w.raw(target)
         }
         if let deliveryAccess { w.raw(deliveryAccess) }
         return w.bytes
@@ -134,6 +157,20 @@ public struct Content: Equatable, Sendable {
             let state = try r.u8()
             guard state <= 3 else { throw .malformed("Content: trust state \(state)") }
             body = .trustDecision(address: address, accountKey: key, state: state)
+        case 0x06:
+            guard let author = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: reaction author") }
+            let target = try MessageId(from: &r).bytes
+            let emojiBytes = try r.bytes16()
+            guard (1...Self.maxEmojiBytes).contains(emojiBytes.count), let emoji = String(validating: emojiBytes, as: UTF8.self) else {
+                throw .malformed("Content: reaction emoji")
+            }
+            body = .reaction(emoji: emoji, targetAuthor: author, target: target, remove: try r.bool())
+        case 0x07:
+            let target = try MessageId(from: &r).bytes
+            guard let text = String(validating: try r.bytes32(), as: UTF8.self) else { throw .malformed("Content: text is not UTF-8") }
+            body = .edit(target: target, text: text)
+        case 0x08:
+            body = .delete(target: try MessageId(from: &r).bytes)
         default:
             throw .malformed("Content: unknown type \(type)")
         }

@@ -57,6 +57,9 @@ enum Seeds {
             ("message-reply-attachment", .message(text: "see attached", replyTo: messageId, attachment: pointer)),
             ("message", .message(text: "plain", replyTo: nil, attachment: nil)),
             ("trust", .trustDecision(address: "bob@relay.example:7000", accountKey: [UInt8](repeating: 5, count: 32), state: 1)),
+            ("reaction", .reaction(emoji: "👍", targetAuthor: "bob@relay.example:7000", target: messageId, remove: false)),
+            ("edit", .edit(target: messageId, text: "fixed")),
+            ("delete", .delete(target: messageId)),
         ]
         for (name, body) in contents {
             try seed("content", name, Content(messageId: messageId, sentAt: 1_700_000_000_000, destination: "alice@relay.example", body: body).encoded)
