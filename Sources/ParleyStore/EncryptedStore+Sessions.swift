@@ -115,6 +115,12 @@ extension EncryptedStore: SessionStore {
             try db.cachedStatement(sql: "INSERT INTO outbox (id, body) VALUES (?, ?)").execute(
                 arguments: [id, seal(RecordCodec.encode(envelope, content: sentContent), "outbox", "body", .id(id))])
         }
+        // A reaction, edit or delete this device sent applies here in the same transaction (its copies
+        // to the other devices apply there when they arrive).
+        if let sent = batch.sent, let actor = try? AccountAddress(sent.sender.address), let conversation = sent.content.conversation,
+           let action = MessageAction(content: sent.content, actor: actor, conversation: conversation) {
+            _ = try apply(action, db)
+        }
         if let sent = batch.sent, let text = sent.content.body.displayText {
             guard let conversation = sent.content.conversation else { throw ProtocolError.malformed("Content: destination") }
             var replyTo: [UInt8]?, attachment: AttachmentPointer?

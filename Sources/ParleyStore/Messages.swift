@@ -245,8 +245,9 @@ extension EncryptedStore {
     }
 
     /// Files several inbox entries in one transaction: each stores its message (unless a repeat), applies
-    /// its receipt to this account's own messages, and deletes the entry. Returns, per filing, the message
-    /// as stored (with its id), or nil for a repeat or a filing without a message.
+    /// its receipt to this account's own messages, applies its action, and deletes the entry. Returns, per
+    /// filing, the message as stored (with its id; for an action the message acted on, as changed), or nil
+    /// for a repeat, a refused action or a filing without a message.
     public func file(_ filings: [InboxFiling], ownAddress: AccountAddress) throws(StoreError) -> [MessageRecord?] {
         guard !filings.isEmpty else { return [] }
         return try writeReplayable { db in try file(filings, ownAddress: ownAddress, db) }
@@ -263,6 +264,7 @@ extension EncryptedStore {
                 result = message
                 result?.id = id
             }
+            if let action = filing.action { result = try apply(action, db) }
             if let receipt = filing.receipt {
                 _ = try advance(ofMessagesSentBy: filing.receiptAbout.map(Self.author) ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
             }

@@ -49,10 +49,13 @@ public struct InboxFiling: Sendable {
     /// Whose messages the receipt is about: this account's (nil), or those of a conversation (a read
     /// receipt from another of this account's devices marks its incoming messages `seen`).
     public let receiptAbout: ConversationId?
+    /// A reaction, edit or delete applied to the message it names (unless refused).
+    public let action: MessageAction?
 
     public init(inboxId: Int64?, message: MessageRecord? = nil, receipt: (messageIds: [[UInt8]], state: DeliveryState)? = nil,
-                receiptAbout: ConversationId? = nil) {
+                receiptAbout: ConversationId? = nil, action: MessageAction? = nil) {
         self.inboxId = inboxId
+        self.action = action
         self.message = message
         self.receipt = receipt
         self.receiptAbout = receiptAbout
@@ -78,12 +81,20 @@ public struct MessageRecord: Sendable, Equatable {
     public let clientMessageId: [UInt8]
     public let sentAt: UInt64
     public let receivedAt: UInt64
-    /// The text, or an attachment's caption.
-    public let text: String
+    /// The text, or an attachment's caption (the newest text of an edited message; empty once deleted).
+    public internal(set) var text: String
     public internal(set) var state: DeliveryState
     /// The client message id of the message this one replies to.
-    public let replyTo: [UInt8]?
-    public let attachment: AttachmentPointer?
+    public internal(set) var replyTo: [UInt8]?
+    public internal(set) var attachment: AttachmentPointer?
+    /// The texts this message had before its author edited it, oldest first (MessageActions.swift).
+    public internal(set) var earlierTexts: [EarlierText] = []
+    /// Deleted for everyone by its author: text, attachment, reply and history are gone.
+    public internal(set) var deleted = false
+    /// One reaction per person, in the order they were first given.
+    public internal(set) var reactions: [Reaction] = []
+
+    public var edited: Bool { !earlierTexts.isEmpty }
 
     public init(conversation: ConversationId, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
                 sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState,
@@ -133,10 +144,27 @@ enum RecordCodec {
         w.bytes32(Array(m.text.utf8))
         // Optional trailing fields (absent in records without them): flags, then a reply's quoted id and
         // an attachment pointer. Search reads only the text and never looks past it.
-        if m.replyTo != nil || m.attachment != nil {
-            w.u8((m.replyTo == nil ? 0 : 1) | (m.attachment == nil ? 0 : 2))
+        // Then, from message actions: earlier texts (bit 2), deleted (bit 3), reactions (bit 4).
+        let flags: UInt8 = (m.replyTo == nil ? 0 : 1) | (m.attachment == nil ? 0 : 2) | (m.earlierTexts.isEmpty ? 0 : 4)
+            | (m.deleted ? 8 : 0) | (m.reactions.isEmpty ? 0 : 16)
+        if flags != 0 {
+            w.u8(flags)
             if let replyTo = m.replyTo { w.bytes16(replyTo) }
             m.attachment?.encode(into: &w)
+            if !m.earlierTexts.isEmpty {
+                w.u16(UInt16(m.earlierTexts.count))
+                for earlier in m.earlierTexts {
+                    w.u64(earlier.until)
+                    w.bytes32(Array(earlier.text.utf8))
+                }
+            }
+            if !m.reactions.isEmpty {
+                w.u16(UInt16(m.reactions.count))
+                for reaction in m.reactions {
+                    w.bytes16(Array(reaction.author.utf8))
+                    w.bytes16(Array(reaction.emoji.utf8))
+                }
+            }
         }
         return w.bytes
     }
@@ -163,17 +191,31 @@ enum RecordCodec {
             let text = try string(try r.bytes32())
             var replyTo: [UInt8]?
             var attachment: AttachmentPointer?
+            var earlierTexts: [EarlierText] = [], reactions: [Reaction] = [], deleted = false
             if r.remaining > 0 {
                 let flags = try r.u8()
-                guard flags != 0, flags & ~3 == 0 else { throw StoreError.malformedRecord(table: "messages", detail: "flags") }
+                guard flags != 0, flags & ~31 == 0 else { throw StoreError.malformedRecord(table: "messages", detail: "flags") }
                 if flags & 1 != 0 { replyTo = try r.bytes16() }
                 if flags & 2 != 0 { attachment = try AttachmentPointer(from: &r) }
+                if flags & 4 != 0 {
+                    for _ in 0..<Int(try r.u16()) {
+                        let until = try r.u64()
+                        earlierTexts.append(EarlierText(text: try string(try r.bytes32()), until: until))
+                    }
+                }
+                deleted = flags & 8 != 0
+                if flags & 16 != 0 {
+                    for _ in 0..<Int(try r.u16()) { reactions.append(Reaction(author: try string(try r.bytes16()), emoji: try string(try r.bytes16()))) }
+                }
             }
             try r.finish()
             var record = MessageRecord(conversation: conversation, direction: direction, sender: sender, clientMessageId: clientId,
                                        sentAt: sentAt, receivedAt: receivedAt, text: text, state: state,
                                        replyTo: replyTo, attachment: attachment)
             record.id = id
+            record.earlierTexts = earlierTexts
+            record.deleted = deleted
+            record.reactions = reactions
             return record
         } catch let error as StoreError {
             throw error
