@@ -241,6 +241,12 @@ extension Engine {
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: sender, started: started)))
+            case .reaction, .edit, .delete:
+                // Applied to the message it names only when that message is the sender's to change (an edit
+                // or delete) and in this conversation; the store refuses anything else.
+                let action = MessageAction(content: content, actor: sender, conversation: conversation)
+                filings.append(InboxFiling(inboxId: id, action: action))
+                pending.append(action.map { .action($0) } ?? .nothing)
             }
         }
         return (filings, pending)
@@ -252,6 +258,7 @@ extension Engine {
         for (kind, record) in zip(pending, stored) {
             switch kind {
             case .message: if let record { events.append(.message(record)) }
+            case .action(let action): if let record { events.append(.messageChanged(record, action)) }
             case .event(let event): events.append(event)
             case .unreadable(let sender):
                 if let event = try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender) { events.append(event) }
@@ -383,6 +390,8 @@ struct UnverifiedSender: Error {
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.
 enum FilingOutcome: Sendable {
     case message
+    /// A reaction, edit or delete: an event once the store applied it.
+    case action(MessageAction)
     case event(EngineEvent)
     case unreadable(sender: AccountAddress?)
     case trust(address: AccountAddress, accountKey: [UInt8], state: UInt8)

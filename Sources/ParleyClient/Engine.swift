@@ -8,6 +8,9 @@ import ParleyStore
 /// changed, a message could not be read.
 public enum EngineEvent: Sendable, Equatable {
     case message(MessageRecord)
+    /// A reaction, edit or delete (by a contact, or sent from another device of this account) changed this
+    /// message: the record as stored now.
+    case messageChanged(MessageRecord, MessageAction)
     /// `from` says it delivered or read these messages of this account in `conversation`.
     case receipt(in: ConversationId, from: AccountAddress, read: Bool, messageIds: [[UInt8]])
     /// `from` started or stopped typing in `conversation`.

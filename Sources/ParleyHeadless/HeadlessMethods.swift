@@ -35,7 +35,8 @@ public enum HeadlessMethods {
                            RPCParam("attachment", .strings, "The same as attachments (signal-cli accepts both names)."),
                            RPCParam("replyTo", .string, "The id of the message this one replies to."),
                            RPCParam("quoteTimestamp", .integer, "Reply to the message with this timestamp (signal-cli's name)."),
-                           RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient).")],
+                           RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient)."),
+                           RPCParam("editTimestamp", .integer, "Edit your message with this timestamp: message is its new text (signal-cli's name).")],
                   result: "{timestamp, id, results: [{recipient, id, timestamp, state, type}]}", handler: send),
         RPCMethod("sendReceipt", "Send a read (or delivery) receipt for messages from a contact.",
                   params: [recipient,
@@ -123,7 +124,7 @@ public enum HeadlessMethods {
         RPCMethod("listAccounts", "The accounts this daemon serves (signal-cli's multi-account mode).", result: "[{number}]") { call in
             .array(call.context.served.map { ["number": .string($0)] })
         },
-    ] + GroupMethods.table
+    ] + ActionMethods.table + GroupMethods.table
 
     // MARK: Handlers: parameters in, the operation, its result as JSON out.
 
@@ -141,6 +142,17 @@ public enum HeadlessMethods {
             replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
         }
         let operations = ops(call)
+        if let edited = call.int("editTimestamp") {
+            guard attachments.isEmpty, replyTo == nil, let text = call.string("message") else {
+                throw RPCError.invalidParams("an edit (editTimestamp) takes only the new message text")
+            }
+            let target = Operations.MessageTarget.timestamp(UInt64(clamping: edited), author: call.context.account)
+            var results: [ActionResult] = []
+            for recipient in try call.contacts("recipient", resolve: operations.resolve) {
+                results.append(try await operations.edit(in: recipient, target, text: text))
+            }
+            return try json(results)
+        }
         return try json(try await operations.send(.init(recipients: try call.contacts("recipient", resolve: operations.resolve),
                                                         text: call.string("message") ?? "", attachment: attachments.first, replyTo: replyTo)))
     }

@@ -16,7 +16,7 @@ public enum SignalCompatibility {
         "removeDevice": "revoke a device with `parley devices revoke ID`",
         "updateProfile": noProfile, "getAvatar": noProfile, "getSticker": noProfile, "listStickerPacks": noProfile,
         "addStickerPack": noProfile, "uploadStickerPack": noProfile,
-        "sendReaction": notYet, "remoteDelete": notYet, "sendPaymentNotification": "Parley has no payments",
+        "sendPaymentNotification": "Parley has no payments",
         "sendMessageRequestResponse": "Parley has no message requests", "sendSyncRequest": "linked devices sync by themselves",
         "sendContacts": "linked devices sync by themselves", "updateConfiguration": notYet,
         "joinGroup": notYet,

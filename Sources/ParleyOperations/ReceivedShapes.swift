@@ -29,6 +29,12 @@ public enum ReceivedShapes {
         case .message(let record):
             guard deliverable(record) else { return nil }
             return (receive, message(record, account: account, sourceName: (try? record.sender.account).flatMap(names)))
+        case .messageChanged(let target, let action):
+            // A contact's reaction, edit or delete; this account's own, synced from another device, is its
+            // own business like the copies of what it sent.
+            guard action.actor != own else { return nil }
+            return (receive, changed(target, by: action, account: account,
+                                     sourceName: names(action.actor)))
         case .receipt(_, let from, let read, let ids):
             let timestamps = ids.compactMap { id in sentAt(own, id) }
             return (receive, receipt(from: from.description, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
@@ -88,6 +94,44 @@ public enum ReceivedShapes {
         }
         if let replyTo = m.replyTo { data["quote"] = ["id": .hex(replyTo)] }
         return .object(data)
+    }
+
+    /// A reaction, an edit or a delete as signal-cli gives it: `dataMessage.reaction` {emoji, targetAuthor,
+    /// targetAuthorNumber, targetSentTimestamp, isRemove}, `dataMessage.remoteDelete` {timestamp}, or
+    /// `editMessage` {targetSentTimestamp, dataMessage}. Emoji and texts are the peer's: the JSON line is
+    /// neutralised as a whole where it is printed.
+    public static func changed(_ target: MessageRecord, by action: MessageAction, account: String,
+                               sourceName: String? = nil) -> [String: JSONValue] {
+        var envelope: [String: JSONValue] = [
+            "source": .string(action.actor.description),
+            "timestamp": .from(action.at),
+        ]
+        switch action.change {
+        case .react(let emoji, let remove):
+            envelope["dataMessage"] = [
+                "timestamp": .from(action.at),
+                "reaction": [
+                    "emoji": .string(emoji),
+                    "targetAuthor": .string(action.targetAuthor.description),
+                    "targetAuthorNumber": .string(action.targetAuthor.description),
+                    "targetSentTimestamp": .from(target.sentAt),
+                    "targetId": .hex(target.clientMessageId),
+                    "isRemove": .bool(remove),
+                ],
+            ]
+        case .edit(let text):
+            envelope["editMessage"] = [
+                "targetSentTimestamp": .from(target.sentAt),
+                "dataMessage": ["id": .hex(target.clientMessageId), "message": .string(text), "timestamp": .from(action.at)],
+            ]
+        case .delete:
+            envelope["dataMessage"] = [
+                "timestamp": .from(action.at),
+                "remoteDelete": ["timestamp": .from(target.sentAt), "id": .hex(target.clientMessageId)],
+            ]
+        }
+        if let name = sourceName.map(PeerText.forName), !name.isEmpty { envelope["sourceName"] = .string(name) }
+        return ["account": .string(account), "envelope": .object(envelope)]
     }
 
     public static func receipt(from sender: String, read: Bool, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,

@@ -73,6 +73,11 @@ public struct AppState: Sendable {
     public var keymapLabel = "emacs"
     /// Rows left blank under a PNG attachment for the terminal to draw it in (0: inline images are off).
     public var imageRows = 0
+    /// Selection mode and the action a selected message is waiting for (AppState+Selection.swift).
+    public var selection: MessageSelection?
+    public var pendingAction: PendingAction?
+    /// What the input line held when an edit or a reaction took it over: given back when that is done.
+    public var pendingDraft: String?
 
     public init(account: String) { self.account = account }
 
@@ -261,11 +266,18 @@ public struct ChatMessage: Equatable, Sendable {
     public var state: DeliveryState
     /// An attached file's name and size (the pointer itself stays in the store until /save).
     public var attachment: (name: String, size: UInt64)?
+    /// The client message id of the message this one replies to: its first line is quoted above it.
+    public var replyTo: [UInt8]?
+    /// Edited by its author (the earlier texts are in the store), deleted for everyone, reacted to.
+    public var edited = false
+    public var deleted = false
+    public var reactions: [Reaction] = []
 
     public static func == (a: ChatMessage, b: ChatMessage) -> Bool {
         a.id == b.id && a.clientMessageId == b.clientMessageId && a.direction == b.direction && a.conversation == b.conversation
             && a.sender == b.sender && a.sentAt == b.sentAt && a.text == b.text && a.state == b.state
             && a.attachment?.name == b.attachment?.name && a.attachment?.size == b.attachment?.size
+            && a.replyTo == b.replyTo && a.edited == b.edited && a.deleted == b.deleted && a.reactions == b.reactions
     }
 
     public init(id: Int64, clientMessageId: [UInt8], direction: MessageDirection, conversation: ConversationId, sender: String,
@@ -284,5 +296,9 @@ public struct ChatMessage: Equatable, Sendable {
         self.init(id: record.id, clientMessageId: record.clientMessageId, direction: record.direction, conversation: record.conversation,
                   sender: record.sender.address, sentAt: record.sentAt, text: record.text, state: record.state)
         attachment = record.attachment.map { ($0.fileName, $0.size) }
+        replyTo = record.replyTo
+        edited = record.edited
+        deleted = record.deleted
+        reactions = record.reactions
     }
 }

@@ -175,6 +175,11 @@ extension ChatController {
         case .success(let found): target = found
         case .failure(let problem): state.say(problem.text, error: true); return
         }
+        save(target)
+    }
+
+    /// Downloads, checks and saves the attachment `target` names (`/save`, `s` in selection mode).
+    func save(_ target: SaveTarget) {
         let operations = Operations(engine: engine), inbox = inbox
         let sender = target.message.sender, id = target.message.clientMessageId, path = target.path.map(Self.expand)
         state.say("downloading \(target.message.attachment?.name ?? "the attachment")…")

@@ -128,6 +128,7 @@ final class ChatController {
             state.scroll(by: key == .wheelUp ? Self.wheelLines : -Self.wheelLines)
             return
         }
+        if handleSelectionKey(key) { return }
         if case .char = key { state.completions = [] }
         let wasEmpty = editor.isEmpty
         switch editor.handle(key) {
@@ -154,6 +155,8 @@ final class ChatController {
         case .redraw: terminal?.forceRepaint(); imageDrawer.forgetDrawn()
         case .quit: quit()
         case .closeOverlay: state.verification = nil; state.completions = []
+        case .selectMessages:
+            if !state.enterSelection() { state.say(state.focus == nil ? "open a conversation first" : "no message to select", error: true) }
         default: break
         }
     }
@@ -260,6 +263,8 @@ final class ChatController {
         switch event {
         case .message(let record):
             showMessage(ChatMessage(record))
+        case .messageChanged(let record, _):
+            showChanged(record)
         case .receipt(let conversation, _, let read, let ids):
             // A receipt for a message not loaded yet (its send still returning): the store has it.
             if state.apply(receiptIn: conversation, read: read, messageIds: ids) < ids.count, state.conversations[conversation] != nil {

@@ -17,6 +17,8 @@ final class ConversationPane {
     /// Stored messages are keyed by their store id (cheap to hash, as scrolling looks up thousands).
     private struct CacheKey: Hashable {
         let id: Int64, clientId: [UInt8], state: UInt8, width: Int16, timestamps: Bool, attachmentNumber: Int32, imageRows: Int16
+        /// What message actions changed (text, edited, deleted, reactions) and the quoted line.
+        let revision: Int
     }
     private var cache: [CacheKey: [PaneLine]] = [:]
     /// The contacts' nicknames the cached lines were wrapped with (a rename wraps them again).
@@ -48,11 +50,20 @@ final class ConversationPane {
             canvas.put(more, x: x + width - DisplayWidth.width(more), y: area, style: .rosterUnread)
             area -= 1
         }
-        let skip = conversation.scroll
-        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, skip: skip, count: area)
+        var skip = conversation.scroll
+        let selection = state.selection?.conversation == id ? state.selection : nil
+        if let selection, let range = selectedLines(conversation, selection, width: width, timestamps: state.timestamps,
+                                                    imageRows: state.imageRows, timeZone: timeZone) {
+            // Selection mode keeps the selected message in view, scrolling as little as it can.
+            if range.lowerBound < skip { skip = range.lowerBound }
+            if range.upperBound > skip + area { skip = range.upperBound - area }
+        }
+        var window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone,
+                                 skip: skip, count: area, selection: selection)
         if window.lines.count < area, window.total > area {
             // Scrolled past the oldest line: show the top screenful instead of a gap.
-            window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, skip: window.total - area, count: area)
+            window = bottomLines(conversation, width: width, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone,
+                                 skip: window.total - area, count: area, selection: selection)
         }
         let visible = window.lines
         // `lines` runs newest first; draw upwards from the bottom of the area.
@@ -74,8 +85,29 @@ final class ConversationPane {
     /// Up to `count` lines, newest first, after skipping the `skip` newest; `total` is how many lines were
     /// walked (less than skip + count only when the loaded history ran out). Lines that are skipped are
     /// counted from the cache, never copied.
+    /// The lines the selected message takes, counted from the newest line up (its screen lines are
+    /// `range.upperBound - 1` down to `range.lowerBound` lines above the bottom); nil when it is not loaded.
+    private func selectedLines(_ conversation: AppState.Conversation, _ selection: MessageSelection, width: Int, timestamps: Bool,
+                               imageRows: Int, timeZone: TimeZone) -> Range<Int>? {
+        let f = formatters(for: timeZone)
+        let offset = Int64(timeZone.secondsFromGMT()) * 1000
+        func day(_ m: ChatMessage) -> Int64 { (Int64(m.sentAt) + offset) / 86_400_000 }
+        let messages = conversation.messages
+        var walked = 0, attachments = 0
+        for index in messages.indices.reversed() {
+            let message = messages[index]
+            if message.attachment != nil { attachments += 1 }
+            let count = lines(for: message, in: messages, width: width - 2, timestamps: timestamps, time: f.time,
+                              attachmentNumber: message.attachment == nil ? 0 : attachments, imageRows: imageRows).count
+            if message.clientMessageId == selection.clientMessageId && message.sender == selection.sender { return walked..<(walked + count) }
+            walked += count
+            if index == 0 ? conversation.reachedStart : day(messages[index - 1]) != day(message) { walked += 1 }
+        }
+        return nil
+    }
+
     private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, imageRows: Int = 0, timeZone: TimeZone,
-                             skip: Int, count: Int) -> (lines: [PaneLine], total: Int) {
+                             skip: Int, count: Int, selection: MessageSelection? = nil) -> (lines: [PaneLine], total: Int) {
         let f = formatters(for: timeZone)
         let offset = Int64(timeZone.secondsFromGMT()) * 1000
         func day(_ m: ChatMessage) -> Int64 { (Int64(m.sentAt) + offset) / 86_400_000 }
@@ -93,8 +125,11 @@ final class ConversationPane {
         while index >= 0, walked < wanted {
             let message = messages[index]
             if message.attachment != nil { attachments += 1 }
-            let wrapped = lines(for: message, width: width - 2, timestamps: timestamps, time: f.time,
+            var wrapped = lines(for: message, in: messages, width: width - 2, timestamps: timestamps, time: f.time,
                                 attachmentNumber: message.attachment == nil ? 0 : attachments, imageRows: imageRows)
+            if let selection, message.clientMessageId == selection.clientMessageId, message.sender == selection.sender {
+                wrapped = wrapped.map { Self.highlighted($0, width: width - 2) }
+            }
             if walked + wrapped.count <= skip {
                 walked += wrapped.count
             } else {
@@ -115,11 +150,47 @@ final class ConversationPane {
         return PaneLine(pieces: [(String(repeating: "─", count: side) + " " + label + " " + String(repeating: "─", count: side), .daySeparator)])
     }
 
-    private func lines(for message: ChatMessage, width: Int, timestamps: Bool, time: DateFormatter, attachmentNumber: Int,
-                       imageRows: Int) -> [PaneLine] {
+    /// A selected message's line: every piece in the selection's style, filled to the pane's width so the
+    /// whole row reads as one bar in every theme (also monochrome, where the style is reverse video).
+    static func highlighted(_ line: PaneLine, width: Int) -> PaneLine {
+        var highlighted = line
+        highlighted.pieces = line.pieces.map { ($0.0, ThemeKey.selected) }
+        let used = highlighted.pieces.reduce(0) { $0 + DisplayWidth.width($1.0) }
+        if used < width { highlighted.pieces.append((String(repeating: " ", count: width - used), .selected)) }
+        return highlighted
+    }
+
+    /// The first line of the message `id` of `messages` (the quote above a reply), as "name: text".
+    private func quoted(_ id: [UInt8], in messages: [ChatMessage]) -> String {
+        guard let original = messages.last(where: { $0.clientMessageId == id }) else { return "an earlier message" }
+        let name = original.direction == .outgoing ? "me" : names[original.sender] ?? Self.shortName(original.sender)
+        let text = original.deleted ? "(deleted)" : original.text.isEmpty ? original.attachment.map { "📎 \($0.name)" } ?? "" : original.text
+        return name + ": " + (text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? "")
+    }
+
+    /// The reactions under a message: each emoji with how many gave it, in the order first given.
+    static func reactionLine(_ reactions: [Reaction]) -> String {
+        var order: [String] = [], counts: [String: Int] = [:]
+        for reaction in reactions {
+            let emoji = PeerText.forTerminal(reaction.emoji)
+            if counts[emoji] == nil { order.append(emoji) }
+            counts[emoji, default: 0] += 1
+        }
+        return order.map { "\($0) \(counts[$0]!)" }.joined(separator: "  ")
+    }
+
+    private func lines(for message: ChatMessage, in messages: [ChatMessage], width: Int, timestamps: Bool, time: DateFormatter,
+                       attachmentNumber: Int, imageRows: Int) -> [PaneLine] {
+        let quote = message.replyTo.map { quoted($0, in: messages) }
+        var revision = Hasher()
+        revision.combine(message.text)
+        revision.combine(message.edited)
+        revision.combine(message.deleted)
+        revision.combine(message.reactions.map { $0.author + "\u{0}" + $0.emoji })
+        revision.combine(quote)
         let key = CacheKey(id: message.id, clientId: message.id == 0 ? message.clientMessageId : [], state: message.state.rawValue,
                            width: Int16(clamping: width), timestamps: timestamps, attachmentNumber: Int32(clamping: attachmentNumber),
-                           imageRows: Int16(clamping: imageRows))
+                           imageRows: Int16(clamping: imageRows), revision: revision.finalize())
         if let cached = cache[key] { return cached }
         var prefix: [(String, ThemeKey)] = []
         if timestamps { prefix.append((time.string(from: Date(timeIntervalSince1970: Double(message.sentAt) / 1000)) + " ", .timestamp)) }
@@ -151,24 +222,42 @@ final class ConversationPane {
         if indent > width / 2 { indent = 2 }
         let markWidth = mark.map { DisplayWidth.width($0.0) } ?? 0
         var body = message.text
+        var bodyStyle = textStyle
         // Links are found in the text alone (never in the label, whose file name the sender chose).
         var linked = Self.linkMask(message.text)
-        if let file = message.attachment {
+        if message.deleted {
+            body = "🗑 deleted"
+            bodyStyle = .edited
+            linked = []
+        } else if let file = message.attachment {
             let label = Self.attachmentLabel(file, number: attachmentNumber)
             body = body.isEmpty ? label : label + "\n" + body
             linked = Array(repeating: false, count: label.count + (message.text.isEmpty ? 0 : 1)) + linked
         }
-        let wrapped = DisplayWidth.wrap(body, columns: max(1, width - indent - markWidth))
+        let editedMark = message.edited && !message.deleted ? " (edited)" : ""
+        let wrapped = DisplayWidth.wrap(body, columns: max(1, width - indent - markWidth - editedMark.count))
         var result: [PaneLine] = []
+        let padding = (String(repeating: " ", count: indent), ThemeKey.base)
+        if let quote {
+            // The quoted line above the reply, cut to the pane: enough to recognise it.
+            result.append(PaneLine(pieces: [padding, ("┌ " + DisplayWidth.truncate(quote, to: max(4, width - indent - 2)), .quote)]))
+        }
         let characters = Array(body)
         var cursor = 0
         for (i, piece) in wrapped.enumerated() {
-            var line = PaneLine(pieces: i == 0 ? prefix : [(String(repeating: " ", count: indent), .base)])
-            line.pieces += Self.styled(piece, characters, linked, &cursor, base: textStyle)
-            if i == wrapped.count - 1, let mark { line.pieces.append(mark) }
+            var line = PaneLine(pieces: i == 0 ? prefix : [padding])
+            line.pieces += Self.styled(piece, characters, linked, &cursor, base: bodyStyle)
+            if i == wrapped.count - 1 {
+                if !editedMark.isEmpty { line.pieces.append((editedMark, .edited)) }
+                if let mark { line.pieces.append(mark) }
+            }
             result.append(line)
         }
-        if imageRows > 0, let file = message.attachment, KittyGraphics.isPNG(fileName: file.name), file.size <= KittyGraphics.maxBytes {
+        if !message.reactions.isEmpty, !message.deleted {
+            let reactions = DisplayWidth.truncate(Self.reactionLine(message.reactions), to: max(4, width - indent))
+            result.append(PaneLine(pieces: [padding, (reactions, .reaction)]))
+        }
+        if imageRows > 0, !message.deleted, let file = message.attachment, KittyGraphics.isPNG(fileName: file.name), file.size <= KittyGraphics.maxBytes {
             // Blank rows under the message for the terminal to draw the image in.
             let blank = PaneLine(pieces: [(String(repeating: " ", count: indent), .base)])
             var first = blank

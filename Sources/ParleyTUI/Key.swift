@@ -47,10 +47,12 @@ public enum Action: String, CaseIterable, Sendable {
     case nextWindow = "next-window", prevWindow = "prev-window"
     case scrollUp = "scroll-up", scrollDown = "scroll-down", scrollTop = "scroll-top", scrollBottom = "scroll-bottom"
     case redraw, quit, closeOverlay = "close-overlay"
+    /// Selection mode in the conversation: pick a message to reply to, edit, delete, react to or save.
+    case selectMessages = "select-messages"
 
     public var isWindowAction: Bool {
         switch self {
-        case .nextWindow, .prevWindow, .scrollUp, .scrollDown, .scrollTop, .scrollBottom, .redraw, .quit, .closeOverlay: true
+        case .nextWindow, .prevWindow, .scrollUp, .scrollDown, .scrollTop, .scrollBottom, .redraw, .quit, .closeOverlay, .selectMessages: true
         default: false
         }
     }
@@ -63,7 +65,7 @@ public enum Keymaps {
         .end: .endOfLine, .backspace: .backwardDeleteChar, .delete: .deleteChar, .up: .historyPrev, .down: .historyNext,
         .pageUp: .scrollUp, .pageDown: .scrollDown,
         .ctrl("n"): .nextWindow, .ctrl("p"): .prevWindow, .ctrl("l"): .redraw, .meta("\r"): .insertNewline,
-        .meta("\n"): .insertNewline, .function(12): .scrollBottom,
+        .meta("\n"): .insertNewline, .function(12): .scrollBottom, .meta("s"): .selectMessages,
     ]
 
     public static let emacs: [Key: Action] = common.merging([

@@ -189,7 +189,7 @@ enum StatusBar {
 
 enum InputLine {
     static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int) {
-        let prompt = state.focus.map { "[" + (state.nicknames[$0.description] ?? ConversationPane.shortName($0.description)) + "] " } ?? "> "
+        let prompt = state.actionPrompt ?? state.focus.map { "[" + (state.nicknames[$0.description] ?? ConversationPane.shortName($0.description)) + "] " } ?? "> "
         let promptEnd = canvas.put(prompt, x: 0, y: y, style: .inputPrompt)
         let shown = editor.text.map { $0 == "\n" ? "↵" : $0 }
         let room = max(1, width - promptEnd - 1)

@@ -21,6 +21,10 @@ public enum ThemeKey: String, CaseIterable, Sendable {
     case typing = "conversation.typing"
     case searchHit = "conversation.search"
     case link = "conversation.link"
+    case selected = "conversation.selected"
+    case quote = "conversation.quote"
+    case reaction = "conversation.reaction"
+    case edited = "conversation.edited"
     case statePending = "state.pending"
     case stateSent = "state.sent"
     case stateDelivered = "state.delivered"
@@ -152,6 +156,7 @@ public struct Theme: Sendable, Equatable {
             .rosterSelected: "black on cyan", .rosterUnread: "yellow bold", .rosterPending: "magenta",
             .timestamp: "blue", .daySeparator: "cyan", .ownName: "green bold", .peerName: "magenta bold",
             .messageText: "default", .systemText: "yellow", .typing: "cyan", .searchHit: "black on yellow", .link: "blue underline",
+            .selected: "black on white", .quote: "cyan dim", .reaction: "yellow", .edited: "default dim italic",
             .statePending: "yellow", .stateSent: "default", .stateDelivered: "green", .stateRead: "cyan bold",
             .stateFailed: "red bold", .statusBar: "white on blue", .statusConnected: "green on blue bold",
             .statusConnecting: "yellow on blue", .statusDisconnected: "red on blue bold", .statusError: "white on red bold",

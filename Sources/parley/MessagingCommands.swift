@@ -139,7 +139,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable, .unverifiedSender, .discarded, .receiveFailed:
             let text = describe(event) ?? ""
             _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
-        case .message, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
+        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
             break
         }
     }
@@ -159,6 +159,17 @@ struct ReceiveCommand: AsyncParsableCommand {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }
             return nil
+        case .messageChanged(let m, let action):
+            // This account's own actions come from its other devices: the conversation names the contact.
+            let own = action.actor != action.conversation.peer
+            let who = own ? "you" : Output.peer(named(action.actor) ?? action.actor.description)
+            let id = Output.hex(m.clientMessageId)
+            switch action.change {
+            case .react(let emoji, true): return "(\(who) removed the reaction \(Output.peer(emoji)) to \(id))"
+            case .react(let emoji, false): return "(\(who) reacted \(Output.peer(emoji)) to \(id))"
+            case .edit(let text): return "(\(who) edited \(id)): " + Output.peer(text, multiline: true)
+            case .delete: return "(\(who) deleted \(id) for everyone)"
+            }
         case .receipt(_, let from, let read, let ids):
             return "\(Output.peer(from.description)): \(read ? "read" : "delivered") \(ids.count) message\(ids.count == 1 ? "" : "s")"
         case .undecryptable(let from, let reason):
