@@ -76,6 +76,9 @@ extension ChatController {
         case .char("s"):
             guard editor.isEmpty else { state.say("the input line holds a draft: send or clear it first", error: true); return true }
             saveSelected(message)
+        case .char("o"):
+            guard !message.deleted else { state.say("that message was deleted", error: true); return true }
+            openContent(of: message)
         case .char("h"):
             showEditHistory(message)
         default:

@@ -125,6 +125,19 @@ def test_attachments_saved_and_opened_links_highlighted_and_opened_and_notify_se
     opened = wait_for("xdg-open's second call", lambda: len(calls(fakes, "xdg-open")) == 2 and calls(fakes, "xdg-open"))
     assert opened[1] == [str(fakes / "xdg-open"), link]
 
+    # Selection mode's o: the newest message's link, then (one up) the third file's private copy.
+    a.keys("M-s")
+    a.wait_text("[select:")
+    a.keys("o")
+    opened = wait_for("xdg-open's third call", lambda: len(calls(fakes, "xdg-open")) == 3 and calls(fakes, "xdg-open"))
+    assert opened[2] == [str(fakes / "xdg-open"), link]
+    a.keys("Up")
+    a.keys("o")
+    opened = wait_for("xdg-open's fourth call", lambda: len(calls(fakes, "xdg-open")) == 4 and calls(fakes, "xdg-open"))
+    assert Path(opened[3][1]).name == "third.txt"
+    a.keys("Escape")
+    a.wait("the selection prompt gone", lambda s: "[select:" not in s)
+
     # A message while Alice looks elsewhere: notify-send names Bob, without the text.
     a.type("/set")
     a.wait_text("keymap = emacs")
