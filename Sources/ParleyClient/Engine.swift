@@ -43,7 +43,7 @@ public actor Engine {
     public internal(set) var account: LocalAccount
     /// `account.address`, parsed once when the engine opens the store.
     public nonisolated let ownAddress: AccountAddress
-    let manager: SessionManager
+    var manager: SessionManager
     let clock: any WallClock
     var token: String?
     public let trustPolicy: TrustPolicy
@@ -74,9 +74,15 @@ public actor Engine {
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
-        let bundles = RelayBundles(home: relay, homeRelay: ownAddress.relay)
-        manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock,
-                                 newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
+        manager = Self.sessionManager(account: account, store: store, relay: relay, homeRelay: ownAddress.relay, clock: clock,
+                                      trustPolicy: trustPolicy)
+    }
+
+    /// The session manager of `account` (made again when this device's keys rotate).
+    static func sessionManager(account: LocalAccount, store: EncryptedStore, relay: any RelayTransport, homeRelay: String,
+                               clock: any WallClock, trustPolicy: TrustPolicy) -> SessionManager {
+        SessionManager(account: account, store: store, bundles: RelayBundles(home: relay, homeRelay: homeRelay), clock: clock,
+                       newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
 
     // MARK: Account creation
@@ -168,9 +174,11 @@ public actor Engine {
             session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
                                                              challenge: challenge.challenge, signature: Base64Bytes(signature)))
         } catch ClientError.relay(status: 401, let code, let message) {
-            // Refused though signed a moment ago: either a passing condition (the challenge expired) or this
-            // device's key is no longer the account's (it was restored from a backup elsewhere, which gave
-            // the device a new key, or revoked). The account's signed device list tells which.
+            // Refused though signed a moment ago: either a passing condition (the challenge expired), a key
+            // rotation of this device whose list did not reach the relay, or this device's key is no longer
+            // the account's (it was restored from a backup elsewhere, which gave the device a new key, or
+            // revoked). The account's signed device list tells which.
+            if try await finishInterruptedRotation() { return try await sessionToken() }
             if try await !accountListsThisDevice() {
                 throw ClientError.deviceRevoked(account.deviceAddress)
             }
@@ -426,13 +434,14 @@ public actor Engine {
 
     /// Encrypts and commits one content. A bundle the relay no longer has (404: that device left its
     /// account's list, as when another device of this account, or `parley devices revoke` on this home,
-    /// revoked one while this engine ran) means a device list held here is stale: both lists are fetched
-    /// again and the content encrypted once more for the devices they name now.
+    /// revoked one while this engine ran), or one under another key than the list held here names (the
+    /// device rotated its key, `parley rotate-keys`), means a device list held here is stale: both lists
+    /// are fetched again and the content encrypted once more for the devices they name now.
     private func encrypt(_ content: Content, to peer: AccountAddress) async throws {
         try await ensureDeviceList(peer)
         do {
             _ = try await manager.send(content, to: peer.description)
-        } catch ClientError.relay(status: 404, _, _) {
+        } catch ClientError.relay(status: 404, _, _), ProtocolError.senderMismatch {
             try await refreshOwnDeviceList()
             if peer != ownAddress { try await refreshDeviceList(peer) }
             try await ensureDeviceList(peer)
@@ -468,7 +477,7 @@ public actor Engine {
             account = await manager.account
             try store.saveLocalAccount(account)
         } else {
-            try await learn(list, for: address)
+            try await learn(list, for: address, keyChange: response.keyChange?.bytes)
         }
     }
 
