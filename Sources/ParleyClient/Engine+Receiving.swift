@@ -94,7 +94,11 @@ extension Engine {
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
         let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds(), blocked = try blockedAddresses()
-        let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
+        // A blocked contact's session starts are refused before anything is decrypted (no session, no
+        // prekey used); what they send on a session that already exists is decrypted and dropped below.
+        let refused = Set(blocked.map(\.description))
+        let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true,
+                                                          refusingSessionsFrom: refused) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now, blocked: blocked)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
                     access: Self.deliveryAccessKeys(in: changes.allReceived))
@@ -107,6 +111,8 @@ extension Engine {
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
+            case is RefusedSession:
+                break   // a blocked contact's session start: dropped unread, as their messages are
             case is UnknownSenderAccount, ProtocolError.unknownDevice:
                 // A device of a contact or of this account that this device's copy of the list lacks yet.
                 oneByOne.append((index, envelope, time))
@@ -127,6 +133,8 @@ extension Engine {
             do {
                 try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
+            } catch is RefusedSession {
+
             } catch let unverified as UnverifiedSender {
                 held.insert(index)
                 events.append(.unverifiedSender(address: unverified.address))
@@ -143,6 +151,7 @@ extension Engine {
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
     private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
+        let refused = Set(try blockedAddresses().map(\.description))
         // A sender never seen before: its account key is taken from its relay's signed device list (first
         // use), never from the certificate, which anyone can sign for any address; a certificate with
         // another key is then an identity change and is refused. While that relay cannot be reached the
@@ -152,16 +161,16 @@ extension Engine {
             do { try await refreshDeviceList(sender) } catch ClientError.network { throw UnverifiedSender(address: sender) }
         }
         do {
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         } catch ProtocolError.unknownDevice(let address, _) {
             // Also this account's own list: a device linked elsewhere writes before this one has seen it.
             try await refreshDeviceList(try AccountAddress(address))
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         } catch ProtocolError.identityChanged(let address) where address != ownAddress.description {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(try AccountAddress(address))
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         }
     }
 
