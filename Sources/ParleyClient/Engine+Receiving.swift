@@ -134,7 +134,8 @@ extension Engine {
                 try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
             } catch is RefusedSession {
-
+            } catch let refused as RefusedStranger {
+                events.append(.refusedByPolicy(address: refused.address, reason: refused.reason))
             } catch let unverified as UnverifiedSender {
                 held.insert(index)
                 events.append(.unverifiedSender(address: unverified.address))
@@ -158,6 +159,7 @@ extension Engine {
         // envelope is held, unopened: nothing is decrypted, no contact is saved.
         if let text = try? SealedSender.open(envelope, identity: account.device).certificate.address,
            let sender = try? AccountAddress(text), sender != ownAddress, try store.contact(sender) == nil {
+            if let reason = admitsContact(sender) { throw RefusedStranger(address: sender, reason: reason) }
             do { try await refreshDeviceList(sender) } catch ClientError.network { throw UnverifiedSender(address: sender) }
         }
         do {
@@ -394,6 +396,13 @@ extension Engine {
 /// mailbox, unopened, until it can be.
 struct UnverifiedSender: Error {
     let address: AccountAddress
+}
+
+/// A message from an account that is not a contact and that the administrator's policy does not admit as
+/// one: dropped unread (acknowledged), and announced.
+struct RefusedStranger: Error {
+    let address: AccountAddress
+    let reason: String
 }
 
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.

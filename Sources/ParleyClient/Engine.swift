@@ -31,7 +31,15 @@ public enum EngineEvent: Sendable, Equatable {
     /// The push connection's drain of the mailbox failed for a reason the user should see (this device's
     /// store is full, the relay refused): one line. What was not stored stays on the relay.
     case receiveFailed(String)
+    /// A message from `address`, not a contact, was dropped unread: the administrator's policy does not
+    /// admit it as a contact (`reason`, parley-policy(5) `allowed_relays`). Nothing was stored.
+    case refusedByPolicy(address: AccountAddress, reason: String)
 }
+
+/// Whether an account may become a contact — the administrator's `allowed_relays` (parley-policy(5)):
+/// nil admits it, else the reason it is refused. Applied to a stranger who writes first, before anything
+/// of theirs is decrypted or stored.
+public typealias ContactAdmission = @Sendable (AccountAddress) -> String?
 
 /// The client engine shared by every front end: account creation, contacts, sending through the outbox,
 /// and the receive path wake → fetch → decrypt → commit → acknowledge. All state lives in the encrypted
@@ -47,6 +55,7 @@ public actor Engine {
     let clock: any WallClock
     var token: String?
     public let trustPolicy: TrustPolicy
+    public nonisolated let admitsContact: ContactAdmission
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
     var outboxDrain: Task<Void, any Error>?
@@ -66,7 +75,7 @@ public actor Engine {
     private var encrypting = false
 
     public init(store: EncryptedStore, relay: any RelayTransport, clock: any WallClock = SystemWallClock(),
-                trustPolicy: TrustPolicy = .onFirstUse) throws {
+                trustPolicy: TrustPolicy = .onFirstUse, admitting: @escaping ContactAdmission = { _ in nil }) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         ownAddress = try account.accountAddress
         self.store = store
@@ -74,6 +83,7 @@ public actor Engine {
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
+        admitsContact = admitting
         manager = Self.sessionManager(account: account, store: store, relay: relay, homeRelay: ownAddress.relay, clock: clock,
                                       trustPolicy: trustPolicy)
     }

@@ -120,6 +120,10 @@ public enum HeadlessMethods {
                   result: "[{recipient, number, isRegistered}]") { call in
             try json(try await ops(call).userStatus(of: call.strings("recipient")))
         },
+        RPCMethod("getPolicy", "The administrator's policy in force (parley-policy(5)), each key with its value and where it came from.",
+                  result: "{file, settings: {KEY: {value, source, line}}}") { call in
+            try json(PolicyShowResult(ops(call).policy))
+        },
         RPCMethod("rotateKeys", "A new identity key and prekeys for this device, or (account: true) a new account key (PROTOCOL.md §3.5).",
                   params: [RPCParam("account", .boolean, "true: a new account key; contacts must verify the new safety number (default false).")],
                   result: "{rotated, device, deviceKey, previousDeviceKey, accountKey, previousAccountKey, removedDevices}") { call in
