@@ -34,6 +34,8 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case homeInUse(String?)
     /// The contact is blocked: nothing is sent to them until they are unblocked.
     case blocked(AccountAddress)
+    /// Keys are rotated only with an empty outbox: what waits there was sealed with the old keys.
+    case outboxNotEmpty(Int)
 
     public var description: String {
         switch self {
@@ -61,6 +63,9 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFailed: "that message has not failed; only failed messages can be sent again or deleted"
         case .blocked(let address):
             "\(address) is blocked; nothing was sent (unblock with `parley unblock \(address)` or /unblock)"
+        case .outboxNotEmpty(let count):
+            "\(count) message\(count == 1 ? "" : "s") still wait\(count == 1 ? "s" : "") in the outbox, sealed with the current keys; "
+                + "connect to the relay so they go (or delete the failed ones), then rotate again: nothing was changed"
         case .homeInUse(let holder):
             "parley is already running on this home (\(holder ?? "another process")); use that one, or quit it first"
         case .deviceRevoked(let device): "this device (#\(device.deviceId)) is no longer a device of \(device.address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"

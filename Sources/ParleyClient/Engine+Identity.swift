@@ -120,14 +120,15 @@ extension Engine {
 
     /// Takes in a signed device list fetched from `address`'s relay: a device-list change is recorded in
     /// the conversation (a burst of additions flagged), and a new account key goes through the trust policy.
-    func learn(_ list: SignedDeviceList, for address: AccountAddress) async throws {
+    func learn(_ list: SignedDeviceList, for address: AccountAddress, keyChange: [UInt8]? = nil) async throws {
         guard var contact = try store.contact(address) else {
             let trust: TrustState = trustPolicy == .never ? .untrusted : .unverified
             try store.saveContact(Contact(address: address, account: KnownAccount(accountKey: list.accountKey, deviceList: list), trust: trust))
             return
         }
         if contact.account.accountKey != list.accountKey {
-            let before = contact.trust
+            let before = contact.trust, oldKey = contact.account.accountKey
+            let statement = try await keyChangeStatement(keyChange, for: address)
             try await manager.replaceIdentity(list, for: address.description)
             contact = try store.contact(address) ?? contact
             // Under on-first-use only an accepted, unverified key is replaced without stopping; a verified
@@ -138,7 +139,8 @@ extension Engine {
             case .onFirstUse: before == .unverified ? .unverified : before == .untrusted ? .untrusted : .changed
             }
             try store.saveContact(contact)
-            try notice("The identity key of \(address) changed. " + (contact.trust.allowsSending
+            try notice("The identity key of \(address) changed. "
+                + Self.keyChangeWords(statement, address: address, oldKey: oldKey, newKey: list.accountKey) + " " + (contact.trust.allowsSending
                 ? "Verify their new safety number with `parley verify \(address)`."
                 : "Sending is stopped until you verify the new safety number or accept it with `parley trust \(address)`."),
                        in: address)
@@ -152,14 +154,42 @@ extension Engine {
         let after = Dictionary(uniqueKeysWithValues: list.devices.map { ($0.deviceId, $0.identityKey) })
         let added = list.devices.filter { before[$0.deviceId] != $0.identityKey }.map(\.deviceId)
         let removed = old.devices.filter { after[$0.deviceId] == nil }.map(\.deviceId)
-        if !added.isEmpty || !removed.isEmpty {
-            var words = "\(address) " + [added.isEmpty ? nil : "added device\(added.count == 1 ? "" : "s") \(added.map { "#\($0)" }.joined(separator: ", "))",
+        // A device whose id stays and whose key changed rotated its key (`parley rotate-keys`), or was
+        // restored from a backup: its sessions were deleted with the old key, and the next message starts
+        // a new one.
+        let rekeyed = added.filter { before[$0] != nil }, new = added.filter { before[$0] == nil }
+        for id in rekeyed { try notice("\(address)'s device \(id) has a new key.", in: address) }
+        if !new.isEmpty || !removed.isEmpty {
+            var words = "\(address) " + [new.isEmpty ? nil : "added device\(new.count == 1 ? "" : "s") \(new.map { "#\($0)" }.joined(separator: ", "))",
                                          removed.isEmpty ? nil : "removed device\(removed.count == 1 ? "" : "s") \(removed.map { "#\($0)" }.joined(separator: ", "))"]
                 .compactMap { $0 }.joined(separator: " and ") + "."
-            let suspicious = added.count >= Self.suspiciousDeviceBurst
+            let suspicious = new.count >= Self.suspiciousDeviceBurst
             if suspicious { words += " That is an unusual number of new devices at once: verify the safety number before sending anything sensitive." }
             try notice(words, in: address)
-            emit(.devicesChanged(address: address, added: added, removed: removed, suspicious: suspicious))
+        }
+        if !added.isEmpty || !removed.isEmpty {
+            emit(.devicesChanged(address: address, added: added, removed: removed, suspicious: new.count >= Self.suspiciousDeviceBurst))
+        }
+    }
+
+    /// The old key's statement naming the new account key of `address` (PROTOCOL.md §3.5), as its relay
+    /// serves it (`offered`, or fetched when not given); nil when there is none or the relay cannot say.
+    private func keyChangeStatement(_ offered: [UInt8]?, for address: AccountAddress) async throws -> [UInt8]? {
+        if let offered { return offered }
+        return (try? await peerRelay(for: address).account(address.description))?.keyChange?.bytes
+    }
+
+    /// What the conversation says about who vouched for a new account key: the old key's statement is shown
+    /// when it verifies for this account, this old key and this new key; it never makes the new key trusted.
+    public static func keyChangeWords(_ statement: [UInt8]?, address: AccountAddress, oldKey: Ed25519.PublicKey, newKey: Ed25519.PublicKey) -> String {
+        guard let statement else { return "The old key did not sign the change." }
+        do {
+            let change = try AccountKeyChange(verifying: statement)
+            try change.check(address: address.description, oldKey: oldKey, newKey: newKey)
+            return "The old key signed the change to the new key: it came from someone holding the old key "
+                + "(the owner, or whoever took a device), which does not make the new key trusted."
+        } catch {
+            return "A statement offered for the change is not valid (\(error)): it is ignored."
         }
     }
 

@@ -94,7 +94,11 @@ extension Engine {
         // The messages are filed into history in the transaction that commits the sessions (one durable
         // write per page; nothing passes through the inbox).
         let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds(), blocked = try blockedAddresses()
-        let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true) { changes in
+        // A blocked contact's session starts are refused before anything is decrypted (no session, no
+        // prekey used); what they send on a session that already exists is decrypted and dropped below.
+        let refused = Set(blocked.map(\.description))
+        let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true,
+                                                          refusingSessionsFrom: refused) { changes in
             let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now, blocked: blocked)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
                     access: Self.deliveryAccessKeys(in: changes.allReceived))
@@ -107,6 +111,8 @@ extension Engine {
             switch error {
             case ProtocolError.duplicateOrReplayedMessage:
                 break   // already stored before a crash or a lost acknowledgement: acknowledge again
+            case is RefusedSession:
+                break   // a blocked contact's session start: dropped unread, as their messages are
             case is UnknownSenderAccount, ProtocolError.unknownDevice:
                 // A device of a contact or of this account that this device's copy of the list lacks yet.
                 oneByOne.append((index, envelope, time))
@@ -127,6 +133,9 @@ extension Engine {
             do {
                 try await receiveRefreshingSender(envelope, receivedAt: time)
             } catch ProtocolError.duplicateOrReplayedMessage {
+            } catch is RefusedSession {
+            } catch let refused as RefusedStranger {
+                events.append(.refusedByPolicy(address: refused.address, reason: refused.reason))
             } catch let unverified as UnverifiedSender {
                 held.insert(index)
                 events.append(.unverifiedSender(address: unverified.address))
@@ -143,25 +152,27 @@ extension Engine {
     /// sender's device list does not have (a contact added or restored a device), the list is fetched
     /// again from the relay — it must verify under the same account key — and the envelope tried once more.
     private func receiveRefreshingSender(_ envelope: [UInt8], receivedAt: UInt64) async throws {
+        let refused = Set(try blockedAddresses().map(\.description))
         // A sender never seen before: its account key is taken from its relay's signed device list (first
         // use), never from the certificate, which anyone can sign for any address; a certificate with
         // another key is then an identity change and is refused. While that relay cannot be reached the
         // envelope is held, unopened: nothing is decrypted, no contact is saved.
         if let text = try? SealedSender.open(envelope, identity: account.device).certificate.address,
            let sender = try? AccountAddress(text), sender != ownAddress, try store.contact(sender) == nil {
+            if let reason = admitsContact(sender) { throw RefusedStranger(address: sender, reason: reason) }
             do { try await refreshDeviceList(sender) } catch ClientError.network { throw UnverifiedSender(address: sender) }
         }
         do {
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         } catch ProtocolError.unknownDevice(let address, _) {
             // Also this account's own list: a device linked elsewhere writes before this one has seen it.
             try await refreshDeviceList(try AccountAddress(address))
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         } catch ProtocolError.identityChanged(let address) where address != ownAddress.description {
             // The sender's certificate carries another account key: check it against the relay's signed
             // device list, let the trust policy decide, and try once more.
             try await refreshDeviceList(try AccountAddress(address))
-            _ = try await manager.receive(envelope, receivedAt: receivedAt)
+            _ = try await manager.receive(envelope, receivedAt: receivedAt, refusingSessionsFrom: refused)
         }
     }
 
@@ -385,6 +396,13 @@ extension Engine {
 /// mailbox, unopened, until it can be.
 struct UnverifiedSender: Error {
     let address: AccountAddress
+}
+
+/// A message from an account that is not a contact and that the administrator's policy does not admit as
+/// one: dropped unread (acknowledged), and announced.
+struct RefusedStranger: Error {
+    let address: AccountAddress
+    let reason: String
 }
 
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.

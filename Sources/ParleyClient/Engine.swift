@@ -31,7 +31,15 @@ public enum EngineEvent: Sendable, Equatable {
     /// The push connection's drain of the mailbox failed for a reason the user should see (this device's
     /// store is full, the relay refused): one line. What was not stored stays on the relay.
     case receiveFailed(String)
+    /// A message from `address`, not a contact, was dropped unread: the administrator's policy does not
+    /// admit it as a contact (`reason`, parley-policy(5) `allowed_relays`). Nothing was stored.
+    case refusedByPolicy(address: AccountAddress, reason: String)
 }
+
+/// Whether an account may become a contact — the administrator's `allowed_relays` (parley-policy(5)):
+/// nil admits it, else the reason it is refused. Applied to a stranger who writes first, before anything
+/// of theirs is decrypted or stored.
+public typealias ContactAdmission = @Sendable (AccountAddress) -> String?
 
 /// The client engine shared by every front end: account creation, contacts, sending through the outbox,
 /// and the receive path wake → fetch → decrypt → commit → acknowledge. All state lives in the encrypted
@@ -43,10 +51,11 @@ public actor Engine {
     public internal(set) var account: LocalAccount
     /// `account.address`, parsed once when the engine opens the store.
     public nonisolated let ownAddress: AccountAddress
-    let manager: SessionManager
+    var manager: SessionManager
     let clock: any WallClock
     var token: String?
     public let trustPolicy: TrustPolicy
+    public nonisolated let admitsContact: ContactAdmission
     private var events: [UUID: AsyncStream<EngineEvent>.Continuation] = [:]
     /// The outbox drain in progress (see `drainOutbox`), and the sends waiting for their batch in it.
     var outboxDrain: Task<Void, any Error>?
@@ -66,7 +75,7 @@ public actor Engine {
     private var encrypting = false
 
     public init(store: EncryptedStore, relay: any RelayTransport, clock: any WallClock = SystemWallClock(),
-                trustPolicy: TrustPolicy = .onFirstUse) throws {
+                trustPolicy: TrustPolicy = .onFirstUse, admitting: @escaping ContactAdmission = { _ in nil }) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         ownAddress = try account.accountAddress
         self.store = store
@@ -74,9 +83,16 @@ public actor Engine {
         self.clock = clock
         self.account = account
         self.trustPolicy = trustPolicy
-        let bundles = RelayBundles(home: relay, homeRelay: ownAddress.relay)
-        manager = SessionManager(account: account, store: store, bundles: bundles, clock: clock,
-                                 newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
+        admitsContact = admitting
+        manager = Self.sessionManager(account: account, store: store, relay: relay, homeRelay: ownAddress.relay, clock: clock,
+                                      trustPolicy: trustPolicy)
+    }
+
+    /// The session manager of `account` (made again when this device's keys rotate).
+    static func sessionManager(account: LocalAccount, store: EncryptedStore, relay: any RelayTransport, homeRelay: String,
+                               clock: any WallClock, trustPolicy: TrustPolicy) -> SessionManager {
+        SessionManager(account: account, store: store, bundles: RelayBundles(home: relay, homeRelay: homeRelay), clock: clock,
+                       newIdentityPolicy: trustPolicy == .never ? .refuse : .trustOnFirstUse)
     }
 
     // MARK: Account creation
@@ -168,9 +184,11 @@ public actor Engine {
             session = try await relay.session(SessionRequest(address: account.address, deviceId: account.device.deviceId,
                                                              challenge: challenge.challenge, signature: Base64Bytes(signature)))
         } catch ClientError.relay(status: 401, let code, let message) {
-            // Refused though signed a moment ago: either a passing condition (the challenge expired) or this
-            // device's key is no longer the account's (it was restored from a backup elsewhere, which gave
-            // the device a new key, or revoked). The account's signed device list tells which.
+            // Refused though signed a moment ago: either a passing condition (the challenge expired), a key
+            // rotation of this device whose list did not reach the relay, or this device's key is no longer
+            // the account's (it was restored from a backup elsewhere, which gave the device a new key, or
+            // revoked). The account's signed device list tells which.
+            if try await finishInterruptedRotation() { return try await sessionToken() }
             if try await !accountListsThisDevice() {
                 throw ClientError.deviceRevoked(account.deviceAddress)
             }
@@ -426,13 +444,14 @@ public actor Engine {
 
     /// Encrypts and commits one content. A bundle the relay no longer has (404: that device left its
     /// account's list, as when another device of this account, or `parley devices revoke` on this home,
-    /// revoked one while this engine ran) means a device list held here is stale: both lists are fetched
-    /// again and the content encrypted once more for the devices they name now.
+    /// revoked one while this engine ran), or one under another key than the list held here names (the
+    /// device rotated its key, `parley rotate-keys`), means a device list held here is stale: both lists
+    /// are fetched again and the content encrypted once more for the devices they name now.
     private func encrypt(_ content: Content, to peer: AccountAddress) async throws {
         try await ensureDeviceList(peer)
         do {
             _ = try await manager.send(content, to: peer.description)
-        } catch ClientError.relay(status: 404, _, _) {
+        } catch ClientError.relay(status: 404, _, _), ProtocolError.senderMismatch {
             try await refreshOwnDeviceList()
             if peer != ownAddress { try await refreshDeviceList(peer) }
             try await ensureDeviceList(peer)
@@ -468,7 +487,7 @@ public actor Engine {
             account = await manager.account
             try store.saveLocalAccount(account)
         } else {
-            try await learn(list, for: address)
+            try await learn(list, for: address, keyChange: response.keyChange?.bytes)
         }
     }
 

@@ -48,6 +48,10 @@ public struct RelayClient: RelayTransport {
     public func publishDeviceList(_ update: DeviceListUpdate, address: String) async throws(ClientError) {
         try await callNoContent(.PUT, "/v1/accounts/\(escape(address))/devices", body: update)
     }
+    /// Moves `address` to a new account key, vouched for by the old key's statement (PROTOCOL.md §3.5).
+    public func changeAccountKey(_ request: AccountKeyChangeRequest, address: String) async throws(ClientError) {
+        try await callNoContent(.PUT, "/v1/accounts/\(escape(address))/key", body: request)
+    }
     public func challenge(_ request: ChallengeRequest) async throws(ClientError) -> ChallengeResponse { try await call(.POST, "/v1/auth/challenge", body: request) }
     public func session(_ request: SessionRequest) async throws(ClientError) -> SessionResponse { try await call(.POST, "/v1/auth/session", body: request) }
     public func uploadPreKeys(_ upload: PreKeyUpload, token: String) async throws(ClientError) { try await callNoContent(.PUT, "/v1/keys", body: upload, token: token) }

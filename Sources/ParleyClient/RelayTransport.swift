@@ -22,6 +22,8 @@ public protocol RelayTransport: Sendable {
     func account(_ address: String) async throws(ClientError) -> AccountResponse
     /// Publishes a newer signed device list for `address` (authorised by the account key's signature).
     func publishDeviceList(_ update: DeviceListUpdate, address: String) async throws(ClientError)
+    /// Moves `address` to a new account key: the old key's statement naming it, and a newer list it signed.
+    func changeAccountKey(_ request: AccountKeyChangeRequest, address: String) async throws(ClientError)
     func challenge(_ request: ChallengeRequest) async throws(ClientError) -> ChallengeResponse
     func session(_ request: SessionRequest) async throws(ClientError) -> SessionResponse
     func uploadPreKeys(_ upload: PreKeyUpload, token: String) async throws(ClientError)

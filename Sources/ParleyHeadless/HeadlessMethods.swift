@@ -120,6 +120,15 @@ public enum HeadlessMethods {
                   result: "[{recipient, number, isRegistered}]") { call in
             try json(try await ops(call).userStatus(of: call.strings("recipient")))
         },
+        RPCMethod("getPolicy", "The administrator's policy in force (parley-policy(5)), each key with its value and where it came from.",
+                  result: "{file, settings: {KEY: {value, source, line}}}") { call in
+            try json(PolicyShowResult(ops(call).policy))
+        },
+        RPCMethod("rotateKeys", "A new identity key and prekeys for this device, or (account: true) a new account key (PROTOCOL.md §3.5).",
+                  params: [RPCParam("account", .boolean, "true: a new account key; contacts must verify the new safety number (default false).")],
+                  result: "{rotated, device, deviceKey, previousDeviceKey, accountKey, previousAccountKey, removedDevices}") { call in
+            try json(try await ops(call).rotateKeys(account: call.bool("account") ?? false))
+        },
         RPCMethod("version", "The daemon's version.", result: "{version}") { _ in ["version": .string(ParleyVersion.string)] },
         RPCMethod("listAccounts", "The accounts this daemon serves (signal-cli's multi-account mode).", result: "[{number}]") { call in
             .array(call.context.served.map { ["number": .string($0)] })

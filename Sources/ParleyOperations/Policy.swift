@@ -136,6 +136,15 @@ extension Policy {
         throw .forbidden("\(address.relay) is not one of the allowed relays (\(allowedRelays.joined(separator: ", ")))")
     }
 
+    /// `checkRelay(of:)` as the engine applies it to a stranger who writes first (`Engine(admitting:)`).
+    public var contactAdmission: ContactAdmission {
+        let policy = self
+        return { address in
+            do { try policy.checkRelay(of: address) } catch { return String(describing: error) }
+            return nil
+        }
+    }
+
     /// A relay named as HOST:PORT (linking a device to an account there).
     public func checkRelay(named relay: String) throws(PolicyError) {
         guard let address = try? AccountAddress("device@" + relay) else {

@@ -9,6 +9,7 @@ public enum ProtocolConstants {
     public static let infoDeliveryAccess = Array("Parley_DeliveryAccess_v1".utf8)
     public static let signatureDeviceList = "parley.device-list.v1"
     public static let signatureSenderCertificate = "parley.sender-certificate.v1"
+    public static let signatureAccountKeyChange = "parley.account-key-change.v1"
 
     public static let maxSkip = 1000
     public static let maxStoredSkippedKeys = 2000

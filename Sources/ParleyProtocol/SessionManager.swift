@@ -205,11 +205,14 @@ public actor SessionManager {
 
     /// Opens, checks and decrypts one envelope, and commits the session change together with the message.
     /// On any error nothing is committed.
+    /// `refusingSessionsFrom`: accounts (blocked ones) whose PreKeyMessages are refused with
+    /// `RefusedSession` before anything is decrypted: no session starts, no prekey is used.
     @discardableResult
-    public func receive(_ envelope: [UInt8], receivedAt: UInt64? = nil) throws -> ReceivedMessage {
+    public func receive(_ envelope: [UInt8], receivedAt: UInt64? = nil, refusingSessionsFrom refused: Set<String> = []) throws -> ReceivedMessage {
         var changes = SessionChanges()
         var accounts: [String: KnownAccount?] = [:]
-        let opened = try open(envelope, receivedAt: receivedAt, after: changes, accounts: &accounts, deferUnknownSenders: false)
+        let opened = try open(envelope, receivedAt: receivedAt, after: changes, accounts: &accounts, deferUnknownSenders: false,
+                              refusing: refused)
         opened.apply(to: &changes)
         try store.commit(changes)
         return opened.received
@@ -235,6 +238,7 @@ public actor SessionManager {
     /// store more in the same transaction — the client files the messages into its history there — and
     /// whose result is returned (nil when nothing was received, and nothing committed).
     public func receive<Committed: Sendable>(batch envelopes: [[UInt8]], receivedAt: [UInt64]? = nil, deferUnknownSenders: Bool = false,
+                                             refusingSessionsFrom refused: Set<String> = [],
                                              commit: @Sendable (SessionChanges) throws -> Committed) throws
         -> (outcomes: [Result<ReceivedMessage, any Error>], committed: Committed?) {
         var changes = SessionChanges()
@@ -244,7 +248,7 @@ public actor SessionManager {
         for (index, envelope) in envelopes.enumerated() {
             do {
                 let opened = try open(envelope, receivedAt: receivedAt?[index], after: changes, accounts: &accounts,
-                                      deferUnknownSenders: deferUnknownSenders)
+                                      deferUnknownSenders: deferUnknownSenders, refusing: refused)
                 opened.apply(to: &changes)
                 outcomes.append(.success(opened.received))
             } catch {
@@ -278,7 +282,7 @@ public actor SessionManager {
     /// than now): a device that was offline for longer than a certificate's lifetime still reads the mail
     /// that waited for it.
     private func open(_ envelope: [UInt8], receivedAt: UInt64?, after pending: SessionChanges, accounts: inout [String: KnownAccount?],
-                      deferUnknownSenders: Bool) throws -> Opened {
+                      deferUnknownSenders: Bool, refusing refused: Set<String> = []) throws -> Opened {
         let sealed = try SealedSender.open(envelope, identity: account.device)
         let certificate = sealed.certificate
         let now = clock.nowMilliseconds()
@@ -294,6 +298,7 @@ public actor SessionManager {
         case .ratchet(let message):
             padded = try sessions.decrypt(message, device: device, random: random)
         case .preKey(let message):
+            if refused.contains(certificate.address) { throw RefusedSession(address: certificate.address) }
             guard message.preKey.identityKey == certificate.deviceKey else {
                 throw ProtocolError.senderMismatch("PreKeyMessage identity differs from the sender certificate")
             }
@@ -381,6 +386,12 @@ public actor SessionManager {
         }
         try store.commit(changes)
     }
+}
+
+/// A session start (PreKeyMessage) from an account the receiver refuses sessions from (a blocked contact):
+/// nothing was decrypted or changed.
+public struct RefusedSession: Error, Equatable, Sendable {
+    public let address: String
 }
 
 /// `SessionManager.receive(batch:deferUnknownSenders:)`: the envelope comes from an account this device

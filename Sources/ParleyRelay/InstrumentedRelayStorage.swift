@@ -24,6 +24,16 @@ struct InstrumentedRelayStorage: RelayStorage {
     func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
         try await timed("replace_device_list") { try await inner.replaceDeviceList(address: address, replacing: current, with: list, wiping: wiping) }
     }
+    func replaceAccountKey(address: String, replacing current: [UInt8], accountKey: [UInt8], deviceList: [UInt8],
+                           keyChange: [UInt8], wiping: [UInt32]) async throws -> Bool {
+        try await timed("replace_account_key") {
+            try await inner.replaceAccountKey(address: address, replacing: current, accountKey: accountKey, deviceList: deviceList,
+                                              keyChange: keyChange, wiping: wiping)
+        }
+    }
+    func accountKeyChange(of address: String) async throws -> [UInt8]? {
+        try await timed("account_key_change") { try await inner.accountKeyChange(of: address) }
+    }
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
         try await timed("delivery_access_verifier") { try await inner.deliveryAccessVerifier(of: address) }
     }

@@ -99,6 +99,8 @@ public final class PostgresRelayStorage: RelayStorage {
             "ALTER TABLE messages ADD COLUMN group_message BIGINT",
             "CREATE INDEX messages_by_group_message ON messages (group_message) WHERE group_message IS NOT NULL",
         ],
+        // The old account key's statement naming the new one (PROTOCOL.md §3.5).
+        ["ALTER TABLE accounts ADD COLUMN key_change BYTEA"],
     ]
 
     /// The schema version this build knows.
@@ -241,21 +243,44 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     public func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
-        let (old, new, wiped) = (Self.bytea(current), Self.bytea(list), wiping.map(Int64.init))
+        let (old, new) = (Self.bytea(current), Self.bytea(list))
         return try await transaction { [logger] connection in
             guard try await !connection.query("""
                 UPDATE accounts SET device_list = \(new) WHERE address = \(address) AND device_list = \(old) RETURNING 1
                 """, logger: logger).collect().isEmpty else { return false }
-            if !wiped.isEmpty {
-                try await connection.query("DELETE FROM tokens WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-                try await connection.query("DELETE FROM signed_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-                try await connection.query("DELETE FROM one_time_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-                try await connection.query("DELETE FROM messages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-                try await connection.query("DELETE FROM key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-                try await connection.query("DELETE FROM last_resort_key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
-            }
+            try await Self.wipe(wiping, of: address, connection, logger: logger)
             return true
         }
+    }
+
+    public func replaceAccountKey(address: String, replacing current: [UInt8], accountKey: [UInt8], deviceList: [UInt8],
+                                  keyChange: [UInt8], wiping: [UInt32]) async throws -> Bool {
+        let (old, new, key, change) = (Self.bytea(current), Self.bytea(deviceList), Self.bytea(accountKey), Self.bytea(keyChange))
+        return try await transaction { [logger] connection in
+            guard try await !connection.query("""
+                UPDATE accounts SET account_key = \(key), device_list = \(new), key_change = \(change)
+                WHERE address = \(address) AND device_list = \(old) RETURNING 1
+                """, logger: logger).collect().isEmpty else { return false }
+            try await Self.wipe(wiping, of: address, connection, logger: logger)
+            return true
+        }
+    }
+
+    public func accountKeyChange(of address: String) async throws -> [UInt8]? {
+        guard let row = try await rows("SELECT key_change FROM accounts WHERE address = \(address)").first else { return nil }
+        return try row.decode(ByteBuffer?.self).map(Self.bytes)
+    }
+
+    /// Deletes the tokens, prekeys and queued mail of `devices` (they left the list, or got a new key).
+    private static func wipe(_ devices: [UInt32], of address: String, _ connection: PostgresConnection, logger: Logger) async throws {
+        let wiped = devices.map(Int64.init)
+        guard !wiped.isEmpty else { return }
+        try await connection.query("DELETE FROM tokens WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+        try await connection.query("DELETE FROM signed_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+        try await connection.query("DELETE FROM one_time_prekeys WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+        try await connection.query("DELETE FROM messages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+        try await connection.query("DELETE FROM key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
+        try await connection.query("DELETE FROM last_resort_key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
     }
 
     public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {

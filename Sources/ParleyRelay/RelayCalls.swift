@@ -38,6 +38,10 @@ public struct RelayCalls: Sendable {
         try await answering { try await core.updateDeviceList(update, for: address) }
     }
 
+    public func changeAccountKey(_ request: AccountKeyChangeRequest, address: String) async throws(RelayRefusal) {
+        try await answering { try await core.changeAccountKey(request, for: address) }
+    }
+
     public func challenge(_ request: ChallengeRequest) async throws(RelayRefusal) -> ChallengeResponse {
         try await answering { try await core.challenge(request) }
     }

@@ -50,7 +50,9 @@ public struct RelayCore: Sendable {
     func account(_ rawAddress: String) async throws -> AccountResponse {
         let address = try parseLocalAddress(rawAddress)
         guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
-        return AccountResponse(address: address, accountKey: Base64Bytes(account.accountKey), deviceList: Base64Bytes(account.deviceList.encoded))
+        let keyChange = try await storage.accountKeyChange(of: address)
+        return AccountResponse(address: address, accountKey: Base64Bytes(account.accountKey), deviceList: Base64Bytes(account.deviceList.encoded),
+                               keyChange: keyChange.map(Base64Bytes.init))
     }
 
     /// Publishes a newer device list signed by the account's key (the only authority over its devices).
@@ -415,7 +417,7 @@ public struct RelayCore: Sendable {
 
     /// What every device list must hold, at registration and in each update: 1 to `maxDevices` devices,
     /// ids from 1 (an empty list would leave the name neither usable nor free).
-    private func checkDevices(of list: SignedDeviceList) throws {
+    func checkDevices(of list: SignedDeviceList) throws {
         guard !list.devices.isEmpty else { throw RelayError.badRequest("the device list is empty") }
         guard list.devices.count <= configuration.maxDevices else { throw RelayError.badRequest("at most \(configuration.maxDevices) devices") }
         guard list.devices.allSatisfy({ $0.deviceId > 0 }) else { throw RelayError.badRequest("device ids start at 1") }

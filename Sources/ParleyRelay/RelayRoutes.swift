@@ -22,7 +22,7 @@ struct RelayRoutes: Sendable {
     /// Every route, as (method, path) — the OpenAPI test compares this list with openapi/relay.yaml.
     static let endpoints: [(String, String)] = [
         ("GET", "/v1/health"),
-        ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/accounts/{address}/devices"),
+        ("POST", "/v1/accounts"), ("GET", "/v1/accounts/{address}"), ("PUT", "/v1/accounts/{address}/devices"), ("PUT", "/v1/accounts/{address}/key"),
         ("PUT", "/v1/delivery-access"),
         ("POST", "/v1/auth/challenge"), ("POST", "/v1/auth/session"),
         ("PUT", "/v1/keys"), ("GET", "/v1/keys/count"), ("GET", "/v1/keys/{address}/{deviceId}"),
@@ -62,6 +62,15 @@ struct RelayRoutes: Sendable {
             // requests must not use it up and keep the owner from publishing a list that revokes a device.
             let address = try core.parseLocalAddress(try pathParameter(context, "address"))
             try await core.updateDeviceList(try await body(request, DeviceListUpdate.self), for: address) {
+                guard await accountLimiter.allow("devices:" + address) else { throw refused(by: "device_list") }
+            }
+            return Response(status: .noContent)
+        }
+        v1.put("accounts/:address/key") { request, context in
+            // Authorised by the old account key's statement naming the new key, and a newer list signed by
+            // the new key; charged to the account's budget as a device list is, once it verified.
+            let address = try core.parseLocalAddress(try pathParameter(context, "address"))
+            try await core.changeAccountKey(try await body(request, AccountKeyChangeRequest.self), for: address) {
                 guard await accountLimiter.allow("devices:" + address) else { throw refused(by: "device_list") }
             }
             return Response(status: .noContent)

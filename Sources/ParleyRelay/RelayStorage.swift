@@ -119,6 +119,13 @@ public protocol RelayStorage: Sendable {
     /// Replaces the device list if it is still `current`, deleting the tokens, prekeys and queued mail of
     /// the devices in `wiping` in the same transaction; false, changing nothing, if the list changed.
     func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool
+    /// Moves the account to a new account key (PROTOCOL.md §3.5) if its list is still `current`: the key,
+    /// the list and the old key's statement (`keyChange`, kept for contacts to read) in one transaction,
+    /// wiping the devices in `wiping` as `replaceDeviceList` does; false, changing nothing, if the list changed.
+    func replaceAccountKey(address: String, replacing current: [UInt8], accountKey: [UInt8], deviceList: [UInt8],
+                           keyChange: [UInt8], wiping: [UInt32]) async throws -> Bool
+    /// The statement of the account's latest key change, nil if its key never changed.
+    func accountKeyChange(of address: String) async throws -> [UInt8]?
     /// The verifier of the account's delivery access key (PROTOCOL.md §13.1), nil while it has none (an
     /// account made by a version-1 client) or when there is no such account.
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]?

@@ -129,6 +129,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
                 CREATE INDEX messages_by_group_message ON messages (group_message) WHERE group_message IS NOT NULL;
                 """)
         }
+        // The old account key's statement naming the new one (PROTOCOL.md §3.5), for contacts to read.
+        migrator.registerMigration("v7 account key change") { db in
+            try db.execute(sql: "ALTER TABLE accounts ADD COLUMN key_change BLOB")
+        }
         return migrator
     }
 
@@ -169,12 +173,35 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try db.execute(sql: "UPDATE accounts SET device_list = ? WHERE address = ? AND device_list = ?",
                            arguments: [Data(list), address, Data(current)])
             guard db.changesCount == 1 else { return false }
-            for deviceId in wiping {
-                for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages", "key_packages", "last_resort_key_packages"] {
-                    try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, deviceId])
-                }
-            }
+            try Self.wipe(wiping, of: address, db)
             return true
+        }
+    }
+
+    public func replaceAccountKey(address: String, replacing current: [UInt8], accountKey: [UInt8], deviceList: [UInt8],
+                                  keyChange: [UInt8], wiping: [UInt32]) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "UPDATE accounts SET account_key = ?, device_list = ?, key_change = ? WHERE address = ? AND device_list = ?",
+                           arguments: [Data(accountKey), Data(deviceList), Data(keyChange), address, Data(current)])
+            guard db.changesCount == 1 else { return false }
+            try Self.wipe(wiping, of: address, db)
+            return true
+        }
+    }
+
+    public func accountKeyChange(of address: String) async throws -> [UInt8]? {
+        let statement = try await database.read { db in
+            try Data.fetchOne(try db.cachedStatement(sql: "SELECT key_change FROM accounts WHERE address = ?"), arguments: [address])
+        }
+        return statement.map { [UInt8]($0) }
+    }
+
+    /// Deletes the tokens, prekeys and queued mail of `devices` (they left the list, or got a new key).
+    private static func wipe(_ devices: [UInt32], of address: String, _ db: Database) throws {
+        for deviceId in devices {
+            for table in ["devices", "tokens", "signed_prekeys", "one_time_prekeys", "messages", "key_packages", "last_resort_key_packages"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE address = ? AND device_id = ?", arguments: [address, deviceId])
+            }
         }
     }
 

@@ -45,9 +45,23 @@ public struct AccountResponse: Codable, Sendable, Equatable {
     public let address: String
     public let accountKey: Base64Bytes
     public let deviceList: Base64Bytes
-    public init(address: String, accountKey: Base64Bytes, deviceList: Base64Bytes) {
+    /// The old account key's statement naming the current one (PROTOCOL.md §3.5), when the key changed.
+    public let keyChange: Base64Bytes?
+    public init(address: String, accountKey: Base64Bytes, deviceList: Base64Bytes, keyChange: Base64Bytes? = nil) {
         self.address = address
         self.accountKey = accountKey
+        self.deviceList = deviceList
+        self.keyChange = keyChange
+    }
+}
+
+/// `PUT /v1/accounts/{address}/key`: a new account key, vouched for by the old key's statement naming it,
+/// with a newer device list signed by the new key (PROTOCOL.md §3.5).
+public struct AccountKeyChangeRequest: Codable, Sendable {
+    public let keyChange: Base64Bytes
+    public let deviceList: Base64Bytes
+    public init(keyChange: Base64Bytes, deviceList: Base64Bytes) {
+        self.keyChange = keyChange
         self.deviceList = deviceList
     }
 }

@@ -291,6 +291,8 @@ final class ChatController {
             state.readElsewhere(conversation)
         case .receiveFailed(let problem):
             state.say(problem, error: true)
+        case .refusedByPolicy(let address, let reason):
+            state.say("a message from \(address) was dropped unread: \(reason)", error: true)
         case .connection(let connection):
             state.connection = switch connection {
             case .connected: .connected

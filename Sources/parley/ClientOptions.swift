@@ -48,7 +48,8 @@ struct ClientOptions: ParsableArguments {
         let store = try openStore()
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         let endpoint = try ParleyHome.endpoint(for: try account.accountAddress, store: store, insecureOverride: insecure)
-        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: Policy.current.trustPolicy(trustPolicy.policy))
+        return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: Policy.current.trustPolicy(trustPolicy.policy),
+                          admitting: Policy.current.contactAdmission)
     }
 
     /// The operations on this account (what the subcommands adapt).

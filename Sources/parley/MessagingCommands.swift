@@ -136,7 +136,7 @@ struct ReceiveCommand: AsyncParsableCommand {
             return
         }
         switch event {
-        case .undecryptable, .unverifiedSender, .discarded, .receiveFailed:
+        case .undecryptable, .unverifiedSender, .discarded, .receiveFailed, .refusedByPolicy:
             let text = describe(event) ?? ""
             _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
         case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
@@ -185,6 +185,8 @@ struct ReceiveCommand: AsyncParsableCommand {
             return "(\(Output.peer(address.description)) changed devices: +\(added.count) −\(removed.count)\(suspicious ? "; unusually many new devices — verify the safety number" : ""))"
         case .receiveFailed(let problem):
             return "(" + Output.peer(problem) + ")"
+        case .refusedByPolicy(let address, let reason):
+            return "(a message from \(Output.peer(address.description)) was dropped unread: \(Output.peer(reason)))"
         case .typing, .readElsewhere, .connection:
             return nil
         }

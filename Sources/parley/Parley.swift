@@ -72,7 +72,7 @@ struct Parley: AsyncParsableCommand {
                       BackupCommand.self, LinkCommand.self, DevicesCommand.self, DaemonCommand.self, ContactsCommand.self,
                       BlockCommand.self, UnblockCommand.self, ReactCommand.self, EditCommand.self, DeleteCommand.self,
                       SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self, ChatCommand.self,
-                      HelpCommandsCommand.self, PolicyCommand.self, CustodianCommand.self],
+                      HelpCommandsCommand.self, PolicyCommand.self, CustodianCommand.self, RotateKeysCommand.self],
         defaultSubcommand: ChatCommand.self
     )
 }

@@ -138,8 +138,10 @@ enum WireSamples {
     static let all: [Sample] = [
         Sample(ErrorBody(error: "bad_request", message: "m")),
         Sample(RegisterRequest(address: "a@b", accountKey: bytes, deviceList: bytes)),
-        Sample(AccountResponse(address: "a@b", accountKey: bytes, deviceList: bytes)),
+        Sample(AccountResponse(address: "a@b", accountKey: bytes, deviceList: bytes, keyChange: bytes),
+               minimal: AccountResponse(address: "a@b", accountKey: bytes, deviceList: bytes)),
         Sample(DeviceListUpdate(deviceList: bytes)),
+        Sample(AccountKeyChangeRequest(keyChange: bytes, deviceList: bytes)),
         Sample(DeliveryAccessUpdate(verifier: bytes)),
         Sample(ChallengeRequest(address: "a@b", deviceId: 1)),
         Sample(ChallengeResponse(challenge: bytes, expiresAt: 1)),

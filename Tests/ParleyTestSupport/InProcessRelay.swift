@@ -148,6 +148,10 @@ public struct InProcessRelay: RelayTransport {
         try await answer { () async throws(RelayRefusal) in try await calls.publishDeviceList(update, address: address) }
     }
 
+    public func changeAccountKey(_ request: AccountKeyChangeRequest, address: String) async throws(ClientError) {
+        try await answer { () async throws(RelayRefusal) in try await calls.changeAccountKey(request, address: address) }
+    }
+
     public func challenge(_ request: ChallengeRequest) async throws(ClientError) -> ChallengeResponse {
         try await answer { () async throws(RelayRefusal) in try await calls.challenge(request) }
     }
