@@ -2,11 +2,16 @@
 // is made of, measured in the same run; one JSON object per line, a summary object last.
 //
 //   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]
+//                [--group-devices N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
-// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, relay-postgres, mls (for profiling
+// dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, relay-postgres, mls, groups (for profiling
 // one of them).
 // mls (MLSBenchmarks.swift) times group commits, their processing and application messages at 10 to 10,000 members.
+// groups (GroupBenchmarks.swift) puts a parley-relay child process under one text message to a group of
+// --group-devices devices (default 1000) beside the 1:1 fan-out of it to the same devices (sender CPU, relay
+// CPU from /proc, relay bytes stored from SQLite's dbstat, their ratios), and times adding one device to that
+// group end to end (claim, commit, relay accept, Welcome delivered and joined).
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
@@ -37,6 +42,7 @@ var only = Set<String>()
 var storeMessages = 100_000
 var soakMessages = 20_000
 var mlsMembers = MLSBenchmarks.sizes
+var groupDevices = 1_000
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -53,11 +59,14 @@ while let argument = arguments.next() {
         let sizes = arguments.next().map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 2 }) else { usageError("--mls-members needs group sizes of at least 2, comma-separated") }
         mlsMembers = sizes
+    case "--group-devices":
+        guard let value = arguments.next().flatMap(Int.init), value >= 4 else { usageError("--group-devices needs a count of at least 4") }
+        groupDevices = value
     case "--soak-messages":
         guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--soak-messages needs a count of at least 1000") }
         soakMessages = value
     default:
-        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]")
+        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…] [--group-devices N]")
     }
 }
 
@@ -75,6 +84,9 @@ if only.isEmpty || only.contains("push") { await PushChurnBenchmarks().run() }
 let relayPostgres = only.isEmpty || only.contains("relay-postgres") ? await RelayPostgresBenchmarks().run() : []
 var mls = MLSBenchmarks(budgetSeconds: budget, sizes: mlsMembers)
 if only.isEmpty || only.contains("mls") { mls.run() }
+var groups = GroupBenchmarks()
+groups.devices = groupDevices
+if only.isEmpty || only.contains("groups") { groups = await groups.measured() }
 var headless = HeadlessBenchmarks()
 headless.soakMessages = soakMessages
 headless = await headless.measured(startup: only.isEmpty || only.contains("headless"), soak: only.isEmpty || only.contains("soak"))
@@ -145,6 +157,12 @@ if let ratio = mls.ratio {
         summary.add("\(key)_ok", .bool(ms <= limit))
         allOk = allOk && ms <= limit
     }
+}
+if let p50 = groups.addP50Ms {
+    summary.add("groups_add_member_p50_ms", .number(p50))
+    summary.add("groups_add_member_p50_ms_target", .number(GroupBenchmarks.addTargetMs))
+    summary.add("groups_add_member_p50_ms_ok", .bool(p50 <= GroupBenchmarks.addTargetMs))
+    allOk = allOk && p50 <= GroupBenchmarks.addTargetMs
 }
 if let growth = headless.soakGrowthKB { summary.add("headless_soak_rss_settled_growth_kb", .int(growth)) }
 if let read = store.results.readPerSecond { summary.add("store_read_msgs_per_s", .number(read)) }
