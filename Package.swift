@@ -131,7 +131,9 @@ let package = Package(
             dependencies: ["ParleyProtocol", "ParleyCrypto", "ParleyStore", "CSodium", "ParleyClient", "ParleyRelay", "ParleyRelayAPI",
                            "ParleyMLS",
                            // The private PostgreSQL cluster of the tests, for `--only relay-postgres`.
-                           "ParleyTestSupport"]
+                           "ParleyTestSupport",
+                           // dbstat over the relay's SQLite file, for the bytes a group message stores (`--only groups`).
+                           .product(name: "GRDB", package: "GRDB.swift")]
         ),
         // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
         .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
