@@ -37,6 +37,9 @@ struct InstrumentedRelayStorage: RelayStorage {
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
         try await timed("delivery_access_verifier") { try await inner.deliveryAccessVerifier(of: address) }
     }
+    func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
+        try await timed("account_for_delivery") { try await inner.accountForDelivery(address) }
+    }
     func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws {
         try await timed("set_delivery_access_verifier") { try await inner.setDeliveryAccessVerifier(verifier, for: address) }
     }

@@ -130,6 +130,9 @@ public protocol RelayStorage: Sendable {
     /// account made by a version-1 client) or when there is no such account.
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]?
     func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws
+    /// The account and its verifier as one read, for a send's admission and its device-list check (a
+    /// storage where reads cost a trip to a server answers both at once).
+    func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)?
 
     // Device authentication
     func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws
@@ -221,4 +224,9 @@ extension RelayStorage {
 
 extension RelayStorage {
     public func reusableBytes() async throws -> UInt64 { 0 }
+
+    public func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
+        guard let account = try await account(address) else { return nil }
+        return (account, try await deliveryAccessVerifier(of: address))
+    }
 }
