@@ -91,8 +91,9 @@ public final class PostgresCluster: Sendable {
         // Durability is not what the tests are about: without fsync the cluster starts and creates
         // databases several times faster. Everything a relay acknowledges is committed all the same.
         // A durable cluster (the benchmark's) keeps PostgreSQL's defaults: fsync, synchronous_commit.
+        // The benchmark's cluster also counts statements (pg_stat_statements): its round trips per message.
         let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c max_connections=500"
-            + (durable ? "" : " -c fsync=off -c full_page_writes=off")
+            + (durable ? " -c shared_preload_libraries=pg_stat_statements" : " -c fsync=off -c full_page_writes=off")
         try Self.run([Self.binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
                       "-o", options, "start"], asServerUser: true)
     }
