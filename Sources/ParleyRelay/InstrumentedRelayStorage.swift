@@ -80,6 +80,7 @@ struct InstrumentedRelayStorage: RelayStorage {
             try await inner.enqueue(envelopes, for: address, ifDeviceList: deviceList, now: now, expiresAt: expiresAt, mailboxLimit: mailboxLimit)
         }
     }
+    var wakesRecipientsOnEnqueue: Bool { inner.wakesRecipientsOnEnqueue }
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
         try await timed("fetch") { try await inner.fetch(for: device, now: now, limit: limit, after: after, groups: groups) }
     }

@@ -17,6 +17,8 @@ public final class PostgresRelayStorage: RelayStorage {
     public let client: PostgresClient
     let location: PostgresLocation
     let leaseTimeout: Duration
+    /// A send's NOTIFY goes with its commit (see `enqueue`): the nodes LISTEN through `PostgresWakeBroker`.
+    public let wakesRecipientsOnEnqueue: Bool
     let logger: Logger
     /// When a request last met the database's absence.
     private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
@@ -24,9 +26,10 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
     /// `leaseTimeout`: how long a request waits for one of them before it is answered 503 (see
-    /// `withConnection`).
+    /// `withConnection`). `wakingRecipients`: a send's enqueue also sends the wake-up the nodes'
+    /// `PostgresWakeBroker`s listen for, in the same statement.
     public init(location: PostgresLocation, connections: Int = 16, leaseTimeout: Duration = PostgresRelayStorage.leaseTimeout,
-                logger: Logger = Logger(label: "parley-relay.postgres")) {
+                wakingRecipients: Bool = false, logger: Logger = Logger(label: "parley-relay.postgres")) {
         var configuration = location.clientConfiguration
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = connections
@@ -37,6 +40,7 @@ public final class PostgresRelayStorage: RelayStorage {
         let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
         self.leaseTimeout = leaseTimeout
+        wakesRecipientsOnEnqueue = wakingRecipients
         self.location = location
         self.logger = logger
         runner = Task { await client.run() }
@@ -441,6 +445,8 @@ public final class PostgresRelayStorage: RelayStorage {
     /// statement of a PL/pgSQL function reads a snapshot of its own, so the mailbox counts are read after
     /// the lock was had and see every send committed before it (a single SQL statement would read them in
     /// a snapshot taken before waiting for the lock, and two sends could pass the limit together).
+    /// With `wakesRecipientsOnEnqueue` the function also NOTIFYs the recipients' wake-ups, which PostgreSQL
+    /// delivers at the commit: no statement more, and no wake-up for a send that was not stored.
     public func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         let devices = envelopes.map { Int64($0.deviceId) }
@@ -449,8 +455,12 @@ public final class PostgresRelayStorage: RelayStorage {
         let wanted = requested.sorted().map(Int64.init)
         let room = Int64(mailboxLimit) - Int64(requested.isEmpty ? 0 : envelopes.count / requested.count)
         let (list, received, expires) = (Self.bytea(deviceList), Int64(now), Int64(expiresAt))
+        let wakes = wakesRecipientsOnEnqueue
+            ? requested.sorted().map { "w" + PostgresWakeBroker.key(of: DeviceAddress(address: address, deviceId: $0)) } : []
+        let channel = PostgresWakeBroker.channel
         guard let row = try await rows("""
-            SELECT outcome, full_device FROM parley_enqueue_v1(\(address), \(list), \(devices), \(bodies), \(wanted), \(room), \(received), \(expires))
+            SELECT outcome, full_device FROM parley_enqueue_v1(\(address), \(list), \(devices), \(bodies), \(wanted), \(room), \(received), \(expires),
+              \(channel), \(wakes))
             """).first else { return .unknownAccount }
         let (outcome, fullDevice) = try row.decode((String, Int64?).self)
         switch outcome {
@@ -464,7 +474,8 @@ public final class PostgresRelayStorage: RelayStorage {
     /// Migration 3. `room`: how many envelopes a requested device's mailbox may hold before this send.
     static let enqueueFunction = """
         CREATE FUNCTION parley_enqueue_v1(p_address TEXT, p_list BYTEA, p_devices BIGINT[], p_bodies BYTEA[], p_wanted BIGINT[], p_room BIGINT,
-          p_received BIGINT, p_expires BIGINT, OUT outcome TEXT, OUT full_device BIGINT) LANGUAGE plpgsql VOLATILE AS $$
+          p_received BIGINT, p_expires BIGINT, p_channel TEXT, p_wakes TEXT[], OUT outcome TEXT, OUT full_device BIGINT)
+          LANGUAGE plpgsql VOLATILE AS $$
         DECLARE
           current_list BYTEA;
         BEGIN
@@ -476,6 +487,7 @@ public final class PostgresRelayStorage: RelayStorage {
           IF full_device IS NOT NULL THEN outcome := 'mailbox_full'; RETURN; END IF;
           INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
             SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
+          PERFORM pg_notify(p_channel, w) FROM unnest(p_wakes) AS t(w);
           outcome := 'stored';
         END
         $$

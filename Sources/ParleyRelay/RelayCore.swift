@@ -285,7 +285,9 @@ public struct RelayCore: Sendable {
                                                    mailboxLimit: configuration.maxMailboxMessages)
             switch result {
             case .stored:
-                await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+                if !storage.wakesRecipientsOnEnqueue {
+                    await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+                }
                 return
             case .deviceListChanged:
                 continue
