@@ -85,7 +85,7 @@ struct RelayPostgresBenchmarks {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let cluster: PostgresCluster
         do {
-            cluster = try PostgresCluster.startPrivate(durable: true)
+            cluster = try await PostgresCluster.startPrivate(durable: true)
         } catch {
             var line = JSONLine(name: "relay_postgres")
             line.add("skipped", .bool(true))
@@ -97,6 +97,8 @@ struct RelayPostgresBenchmarks {
         // The time PostgreSQL spends waiting for WAL flushes (pg_stat_wal.wal_sync_time), for the report.
         _ = try? cluster.psql("ALTER SYSTEM SET track_wal_io_timing = on")
         _ = try? cluster.psql("SELECT pg_reload_conf()")
+        // Statements (each one round trip between a relay and the database), counted cluster-wide.
+        _ = try? cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         var figures: [String: Figures] = [:]
         for setup in ["sqlite", "postgres_1", "postgres_3"] {
             do {
@@ -174,6 +176,7 @@ struct RelayPostgresBenchmarks {
         line.add("recipients", .int(recipients))
         describe(setup, &line)
         print(line.text)
+        if let postgres { printStatements(of: postgres, setup: setup, messages: throughput.messages) }
 
         let wake = await world.openLoop(rate: wakeRate, seconds: wakeSeconds, recipients: wakeRecipients, postgres: postgres)
         figures.wakeP99Ms = wake.fromStartMs.p99
@@ -205,10 +208,32 @@ struct RelayPostgresBenchmarks {
         line.add("not_woken", .int(wake.notWoken))
         wake.load.add(to: &line)
         line.add("recipients", .int(wakeRecipients))
-        line.add("description", .string("open loop; p*_ms from the start of a send (POST /v1/messages through node i) to the wake read on the recipient's push connection (on node i+1 mod nodes); from_accepted_*: from the sender reading the 200 answer, negative when the wake came first; attributable: sends to one recipient did not overlap (send p99 under recipients/rate), else the relay did not carry the rate and the delays mean little"))
+        // What carrying the offered rate takes: the CPU of relays, database and this process per message
+        // times the rate, in cores, beside the cores there are and the load average (other work on them).
+        let cpuPerMessageMs = wake.load.totalCPUPerMessageMs + wake.load.benchCPUSeconds / Double(max(1, wake.load.messages)) * 1e3
+        line.add("cores_needed_at_offered_rate", .number(cpuPerMessageMs * wakeRate / 1e3))
+        line.add("description", .string("open loop; p*_ms from the start of a send (POST /v1/messages through node i) to the wake read on the recipient's push connection (on node i+1 mod nodes); from_accepted_*: from the sender reading the 200 answer, negative when the wake came first; attributable: sends to one recipient did not overlap (send p99 under recipients/rate), else the relay did not carry the rate and the delays mean little; cores_needed_at_offered_rate: CPU per message of relays, PostgreSQL and the bench's clients times the offered rate (past cores minus the load of other work, the machine cannot carry the rate)"))
         describe(setup, &line)
         print(line.text)
         return figures
+    }
+
+    /// The statements the closed loop ran, most frequent first, per message: what a message costs in round
+    /// trips (parameters are `$n`: no data of the bench's accounts is in the text).
+    private func printStatements(of cluster: PostgresCluster, setup: String, messages: Int) {
+        guard let text = try? cluster.psql("""
+            SELECT calls || E'\t' || left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_statements
+            WHERE query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%pg_stat_database%' ORDER BY calls DESC LIMIT 12
+            """) else { return }
+        var line = JSONLine(name: "relay_pg_statements")
+        line.add("setup", .string(setup))
+        for (rank, row) in text.split(separator: "\n").enumerated() {
+            let fields = row.split(separator: "\t", maxSplits: 1)
+            guard fields.count == 2, let calls = Double(fields[0]) else { continue }
+            line.add("s\(rank + 1)_per_msg", .number(calls / Double(max(1, messages))))
+            line.add("s\(rank + 1)", .string(String(fields[1])))
+        }
+        print(line.text)
     }
 
     private func describe(_ setup: String, _ line: inout JSONLine) {
@@ -243,6 +268,7 @@ struct LoadFigures {
     var postgresCPUSeconds: Double?
     var benchCPUSeconds = 0.0
     var postgresCommits: Double?
+    var postgresStatements: Double?
     var postgresWALSyncs: Double?
     var postgresWALSyncMs: Double?
     var complete: Bool { sendErrors == 0 && delivered == messages }
@@ -263,6 +289,7 @@ struct LoadFigures {
             line.add("total_cpu_ms_per_msg", .number(totalCPUPerMessageMs))
         }
         if let postgresCommits { line.add("postgres_commits_per_msg", .number(postgresCommits / Double(max(1, messages)))) }
+        if let postgresStatements { line.add("postgres_statements_per_msg", .number(postgresStatements / Double(max(1, messages)))) }
         if let postgresWALSyncs { line.add("postgres_wal_syncs_per_msg", .number(postgresWALSyncs / Double(max(1, messages)))) }
         if let postgresWALSyncMs {
             line.add("postgres_wal_sync_ms_per_msg", .number(postgresWALSyncMs / Double(max(1, messages))))
@@ -544,11 +571,13 @@ struct CPUMeter {
     private let relayStart: Double
     private let postgresStart: Double?
     private let benchStart: Double
-    private let statisticsStart: (commits: Double, walSyncs: Double, walSyncMs: Double)?
+    private let statisticsStart: Statistics?
 
     init(relays: [Int32], postgres: PostgresCluster?) {
         self.relays = relays
         self.postgres = postgres
+        // (The per-statement breakdown printed after a run counts from here.)
+        _ = try? postgres?.psql("SELECT pg_stat_statements_reset()")
         statisticsStart = postgres.flatMap(Self.statistics)
         relayStart = Self.relaySeconds(relays)
         postgresStart = postgres.flatMap(Self.clusterSeconds)
@@ -564,6 +593,7 @@ struct CPUMeter {
         // (Read after the CPU: psql's own backend is not counted.)
         if let postgres, let before = statisticsStart, let after = Self.statistics(postgres) {
             figures.postgresCommits = after.commits - before.commits
+            figures.postgresStatements = after.statements - before.statements
             figures.postgresWALSyncs = after.walSyncs - before.walSyncs
             figures.postgresWALSyncMs = after.walSyncMs - before.walSyncMs
         }
@@ -585,13 +615,18 @@ struct CPUMeter {
         return total
     }
 
-    /// Committed transactions (all databases), WAL flushes to disk and the milliseconds spent in them, from
-    /// PostgreSQL's statistics.
-    private static func statistics(_ cluster: PostgresCluster) -> (commits: Double, walSyncs: Double, walSyncMs: Double)? {
-        guard let text = try? cluster.psql("SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::text || ' ' || wal_sync::text || ' ' || wal_sync_time::text FROM pg_stat_wal")
+    typealias Statistics = (commits: Double, walSyncs: Double, walSyncMs: Double, statements: Double)
+
+    /// Committed transactions (all databases), WAL flushes to disk and the milliseconds spent in them, and
+    /// statements run (pg_stat_statements: top-level ones, each a round trip), from PostgreSQL's statistics.
+    private static func statistics(_ cluster: PostgresCluster) -> Statistics? {
+        guard let text = try? cluster.psql("""
+            SELECT (SELECT sum(xact_commit) FROM pg_stat_database)::text || ' ' || wal_sync::text || ' ' || wal_sync_time::text
+              || ' ' || (SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements)::text FROM pg_stat_wal
+            """)
         else { return nil }
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }
-        return fields.count == 3 ? (fields[0], fields[1], fields[2]) : nil
+        return fields.count == 4 ? (fields[0], fields[1], fields[2], fields[3]) : nil
     }
 }
 

@@ -37,6 +37,9 @@ struct InstrumentedRelayStorage: RelayStorage {
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
         try await timed("delivery_access_verifier") { try await inner.deliveryAccessVerifier(of: address) }
     }
+    func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
+        try await timed("account_for_delivery") { try await inner.accountForDelivery(address) }
+    }
     func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws {
         try await timed("set_delivery_access_verifier") { try await inner.setDeliveryAccessVerifier(verifier, for: address) }
     }
@@ -77,6 +80,7 @@ struct InstrumentedRelayStorage: RelayStorage {
             try await inner.enqueue(envelopes, for: address, ifDeviceList: deviceList, now: now, expiresAt: expiresAt, mailboxLimit: mailboxLimit)
         }
     }
+    var wakesRecipientsOnEnqueue: Bool { inner.wakesRecipientsOnEnqueue }
     func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
         try await timed("fetch") { try await inner.fetch(for: device, now: now, limit: limit, after: after, groups: groups) }
     }

@@ -54,22 +54,22 @@ extension PostgresRelayStorage {
     }
 
     /// DELETE … RETURNING over the oldest package no other transaction holds (SKIP LOCKED): two nodes
-    /// claiming at once never hand out the same one.
+    /// claiming at once never hand out the same one. One statement: the last-resort package is read in the
+    /// same snapshot, and only when none was claimed.
     public func claimKeyPackage(for device: DeviceAddress) async throws -> (package: [UInt8], lastResort: Bool)? {
         let (address, id) = (device.address, Int64(device.deviceId))
-        return try await transaction { [logger] connection in
-            if let row = try await connection.query("""
-                DELETE FROM key_packages WHERE id = (
-                  SELECT id FROM key_packages WHERE address = \(address) AND device_id = \(id) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING package
-                """, logger: logger).collect().first {
-                return (Self.bytes(try row.decode(ByteBuffer.self)), false)
-            }
-            guard let row = try await connection.query("""
-                SELECT package FROM last_resort_key_packages WHERE address = \(address) AND device_id = \(id)
-                """, logger: logger).collect().first else { return nil }
-            return (Self.bytes(try row.decode(ByteBuffer.self)), true)
-        }
+        guard let row = try await rows("""
+            WITH claimed AS (
+              DELETE FROM key_packages WHERE id = (
+                SELECT id FROM key_packages WHERE address = \(address) AND device_id = \(id) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING package)
+            SELECT package, false FROM claimed
+            UNION ALL
+            SELECT package, true FROM last_resort_key_packages
+            WHERE address = \(address) AND device_id = \(id) AND NOT EXISTS (SELECT 1 FROM claimed)
+            """).first else { return nil }
+        let (package, lastResort) = try row.decode((ByteBuffer, Bool).self)
+        return (Self.bytes(package), lastResort)
     }
 
     // MARK: Groups

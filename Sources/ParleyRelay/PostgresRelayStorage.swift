@@ -16,13 +16,20 @@ import PostgresNIO
 public final class PostgresRelayStorage: RelayStorage {
     public let client: PostgresClient
     let location: PostgresLocation
+    let leaseTimeout: Duration
+    /// A send's NOTIFY goes with its commit (see `enqueue`): the nodes LISTEN through `PostgresWakeBroker`.
+    public let wakesRecipientsOnEnqueue: Bool
     let logger: Logger
     /// When a request last met the database's absence.
     private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let runner: Task<Void, Never>
 
     /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
-    public init(location: PostgresLocation, connections: Int = 16, logger: Logger = Logger(label: "parley-relay.postgres")) {
+    /// `leaseTimeout`: how long a request waits for one of them before it is answered 503 (see
+    /// `withConnection`). `wakingRecipients`: a send's enqueue also sends the wake-up the nodes'
+    /// `PostgresWakeBroker`s listen for, in the same statement.
+    public init(location: PostgresLocation, connections: Int = 16, leaseTimeout: Duration = PostgresRelayStorage.leaseTimeout,
+                wakingRecipients: Bool = false, logger: Logger = Logger(label: "parley-relay.postgres")) {
         var configuration = location.clientConfiguration
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = connections
@@ -32,6 +39,8 @@ public final class PostgresRelayStorage: RelayStorage {
         background.logLevel = .error
         let client = PostgresClient(configuration: configuration, backgroundLogger: background)
         self.client = client
+        self.leaseTimeout = leaseTimeout
+        wakesRecipientsOnEnqueue = wakingRecipients
         self.location = location
         self.logger = logger
         runner = Task { await client.run() }
@@ -101,6 +110,8 @@ public final class PostgresRelayStorage: RelayStorage {
         ],
         // The old account key's statement naming the new one (PROTOCOL.md §3.5).
         ["ALTER TABLE accounts ADD COLUMN key_change BYTEA"],
+        // A send in one round trip: see `enqueue`.
+        [enqueueFunction],
     ]
 
     /// The schema version this build knows.
@@ -152,7 +163,7 @@ public final class PostgresRelayStorage: RelayStorage {
     /// short once the database was seen failing (within `failureMemory`), so that clients hear 503 soon
     /// during an outage; otherwise long, so that a busy machine making new connections slowly is not taken
     /// for an outage (the full test suite on two cores took over 3 s to connect).
-    static let leaseTimeout = Duration.seconds(20)
+    public static let leaseTimeout = Duration.seconds(20)
     static let leaseTimeoutAfterFailure = Duration.seconds(2)
     static let failureMemory = Duration.seconds(30)
 
@@ -172,7 +183,7 @@ public final class PostgresRelayStorage: RelayStorage {
         let leased = NIOLockedValueBox(false)
         let client = client
         let timeout = lastFailure.withLockedValue { last in last.map { .now - $0 < Self.failureMemory } ?? false }
-            ? Self.leaseTimeoutAfterFailure : Self.leaseTimeout
+            ? min(Self.leaseTimeoutAfterFailure, leaseTimeout) : leaseTimeout
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await client.withConnection { connection in
@@ -283,6 +294,15 @@ public final class PostgresRelayStorage: RelayStorage {
         try await connection.query("DELETE FROM last_resort_key_packages WHERE address = \(address) AND device_id = ANY(\(wiped))", logger: logger)
     }
 
+    /// One read for a send: the account and its verifier.
+    public func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
+        guard let row = try await rows("SELECT account_key, device_list, access_verifier FROM accounts WHERE address = \(address)").first else {
+            return nil
+        }
+        let (key, list, verifier) = try row.decode((ByteBuffer, ByteBuffer, ByteBuffer?).self)
+        return (StoredAccount(accountKey: Self.bytes(key), deviceList: Self.bytes(list)), verifier.map(Self.bytes))
+    }
+
     public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
         guard let row = try await rows("SELECT access_verifier FROM accounts WHERE address = \(address)").first else { return nil }
         return try row.decode(ByteBuffer?.self).map(Self.bytes)
@@ -388,136 +408,176 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     /// A one-time key is taken with DELETE … RETURNING over the first key no other transaction holds
-    /// (SKIP LOCKED): two nodes handing out bundles at once never hand out the same key.
+    /// (SKIP LOCKED): two nodes handing out bundles at once never hand out the same key. One statement:
+    /// the signed keys are read and the one-time keys taken (only when both signed keys are there) in one
+    /// snapshot and one transaction.
     public func takeBundleKeys(for device: DeviceAddress, oneTime: Bool) async throws
         -> (signed: StoredSignedKey, lastResort: StoredSignedKey, oneTime: StoredSignedKey?, oneTimePQ: StoredSignedKey?)? {
         let (address, id) = (device.address, Int64(device.deviceId))
-        return try await transaction { [logger] connection in
-            var signedKeys: [String: StoredSignedKey] = [:]
-            for row in try await connection.query("""
-                SELECT kind, key_id, key, signature FROM signed_prekeys WHERE address = \(address) AND device_id = \(id)
-                """, logger: logger).collect() {
-                let (kind, keyId, key, signature) = try row.decode((String, Int64, ByteBuffer, ByteBuffer).self)
-                signedKeys[kind] = StoredSignedKey(id: UInt32(keyId), key: Self.bytes(key), signature: Self.bytes(signature))
-            }
-            guard let signed = signedKeys["spk"], let lastResort = signedKeys["pqlr"] else { return nil }
-            guard oneTime else { return (signed, lastResort, nil, nil) }
-            func take(_ kind: String) async throws -> StoredSignedKey? {
-                guard let row = try await connection.query("""
-                    DELETE FROM one_time_prekeys WHERE (address, device_id, kind, key_id) = (
-                      SELECT address, device_id, kind, key_id FROM one_time_prekeys WHERE address = \(address) AND device_id = \(id) AND kind = \(kind)
-                      ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                    RETURNING key_id, key, signature
-                    """, logger: logger).collect().first else { return nil }
-                let (keyId, key, signature) = try row.decode((Int64, ByteBuffer, ByteBuffer?).self)
-                return StoredSignedKey(id: UInt32(keyId), key: Self.bytes(key), signature: signature.map(Self.bytes) ?? [])
-            }
-            return (signed, lastResort, try await take("ec"), try await take("pq"))
+        var keys: [String: StoredSignedKey] = [:]
+        for row in try await rows("""
+            WITH signed AS (SELECT kind, key_id, key, signature FROM signed_prekeys WHERE address = \(address) AND device_id = \(id)),
+            complete AS (SELECT \(oneTime) AND EXISTS (SELECT 1 FROM signed WHERE kind = 'spk') AND EXISTS (SELECT 1 FROM signed WHERE kind = 'pqlr') AS yes),
+            ec AS (
+              DELETE FROM one_time_prekeys WHERE (SELECT yes FROM complete) AND (address, device_id, kind, key_id) = (
+                SELECT address, device_id, kind, key_id FROM one_time_prekeys WHERE address = \(address) AND device_id = \(id) AND kind = 'ec'
+                ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING 'ec'::text, key_id, key, signature),
+            pq AS (
+              DELETE FROM one_time_prekeys WHERE (SELECT yes FROM complete) AND (address, device_id, kind, key_id) = (
+                SELECT address, device_id, kind, key_id FROM one_time_prekeys WHERE address = \(address) AND device_id = \(id) AND kind = 'pq'
+                ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING 'pq'::text, key_id, key, signature)
+            SELECT kind, key_id, key, signature FROM signed UNION ALL SELECT * FROM ec UNION ALL SELECT * FROM pq
+            """) {
+            let (kind, keyId, key, signature) = try row.decode((String, Int64, ByteBuffer, ByteBuffer?).self)
+            keys[kind] = StoredSignedKey(id: UInt32(keyId), key: Self.bytes(key), signature: signature.map(Self.bytes) ?? [])
         }
+        guard let signed = keys["spk"], let lastResort = keys["pqlr"] else { return nil }
+        return (signed, lastResort, keys["ec"], keys["pq"])
     }
 
     // MARK: Mailboxes
 
+    /// One call of `parley_enqueue_v1`, one statement and so one transaction, committed durably before the
+    /// send is answered. The function takes the account row's lock first: this account's sends (and its
+    /// device-list changes) go one after another, so ids are drawn and committed in the same order. Each
+    /// statement of a PL/pgSQL function reads a snapshot of its own, so the mailbox counts are read after
+    /// the lock was had and see every send committed before it (a single SQL statement would read them in
+    /// a snapshot taken before waiting for the lock, and two sends could pass the limit together).
+    /// With `wakesRecipientsOnEnqueue` the function also NOTIFYs the recipients' wake-ups, which PostgreSQL
+    /// delivers at the commit: no statement more, and no wake-up for a send that was not stored.
     public func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         let devices = envelopes.map { Int64($0.deviceId) }
         let bodies = envelopes.map { Self.bytea($0.envelope) }
-        let (received, expires) = (Int64(now), Int64(expiresAt))
-        return try await transaction { [logger] connection in
-            // The account row's lock orders this account's sends (and its device-list changes) one after
-            // another: ids are drawn and committed in the same order.
-            guard let row = try await connection.query("SELECT device_list FROM accounts WHERE address = \(address) FOR UPDATE",
-                                                       logger: logger).collect().first else { return .unknownAccount }
-            guard Self.bytes(try row.decode(ByteBuffer.self)) == deviceList else { return .deviceListChanged }
-            let requested = Set(envelopes.map(\.deviceId))
-            guard !requested.isEmpty else { return .stored }
-            let perDevice = envelopes.count / requested.count
-            let wanted = requested.sorted().map(Int64.init)
-            var queued: [UInt32: Int] = [:]
-            for row in try await connection.query("""
-                SELECT device_id, count(*) FROM messages WHERE address = \(address) AND device_id = ANY(\(wanted)) GROUP BY device_id
-                """, logger: logger).collect() {
-                let (deviceId, count) = try row.decode((Int64, Int64).self)
-                queued[UInt32(deviceId)] = Int(count)
-            }
-            for deviceId in requested.sorted() where queued[deviceId, default: 0] + perDevice > mailboxLimit {
-                return .mailboxFull(deviceId: deviceId)
-            }
-            try await connection.query("""
-                INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
-                SELECT \(address), d, e, \(received), \(expires) FROM unnest(\(devices)::bigint[], \(bodies)::bytea[]) WITH ORDINALITY AS t(d, e, n)
-                ORDER BY n
-                """, logger: logger)
-            return .stored
+        let requested = Set(envelopes.map(\.deviceId))
+        let wanted = requested.sorted().map(Int64.init)
+        let room = Int64(mailboxLimit) - Int64(requested.isEmpty ? 0 : envelopes.count / requested.count)
+        let (list, received, expires) = (Self.bytea(deviceList), Int64(now), Int64(expiresAt))
+        let wakes = wakesRecipientsOnEnqueue
+            ? requested.sorted().map { "w" + PostgresWakeBroker.key(of: DeviceAddress(address: address, deviceId: $0)) } : []
+        let channel = PostgresWakeBroker.channel
+        guard let row = try await rows("""
+            SELECT outcome, full_device FROM parley_enqueue_v1(\(address), \(list), \(devices), \(bodies), \(wanted), \(room), \(received), \(expires),
+              \(channel), \(wakes))
+            """).first else { return .unknownAccount }
+        let (outcome, fullDevice) = try row.decode((String, Int64?).self)
+        switch outcome {
+        case "stored": return .stored
+        case "device_list_changed": return .deviceListChanged
+        case "mailbox_full": return .mailboxFull(deviceId: UInt32(fullDevice ?? 0))
+        default: return .unknownAccount
         }
     }
+
+    /// Migration 3. `room`: how many envelopes a requested device's mailbox may hold before this send.
+    static let enqueueFunction = """
+        CREATE FUNCTION parley_enqueue_v1(p_address TEXT, p_list BYTEA, p_devices BIGINT[], p_bodies BYTEA[], p_wanted BIGINT[], p_room BIGINT,
+          p_received BIGINT, p_expires BIGINT, p_channel TEXT, p_wakes TEXT[], OUT outcome TEXT, OUT full_device BIGINT)
+          LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+          current_list BYTEA;
+        BEGIN
+          SELECT device_list INTO current_list FROM accounts WHERE address = p_address FOR UPDATE;
+          IF NOT FOUND THEN outcome := 'unknown_account'; RETURN; END IF;
+          IF current_list <> p_list THEN outcome := 'device_list_changed'; RETURN; END IF;
+          SELECT min(w.d) INTO full_device FROM unnest(p_wanted) AS w(d)
+            WHERE (SELECT count(*) FROM messages WHERE address = p_address AND device_id = w.d) > p_room;
+          IF full_device IS NOT NULL THEN outcome := 'mailbox_full'; RETURN; END IF;
+          INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
+            SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
+          PERFORM pg_notify(p_channel, w) FROM unnest(p_wakes) AS t(w);
+          outcome := 'stored';
+        END
+        $$
+        """
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
-        let logger = logger
-        return try await withConnection { connection in
-            try await Self.page(connection, device, now: now, limit: limit, after: after, groups: groups, logger)
-        }
+        try await acknowledge([], for: device, thenFetch: limit, after: after, now: now, groups: groups)
     }
 
-    private static func page(_ connection: PostgresConnection, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool,
-                             _ logger: Logger) async throws -> MailboxPage {
-        let (id, time, count) = (Int64(device.deviceId), Int64(now), Int64(limit + 1))
-        var messages: [StoredEnvelope] = []
-        for row in try await connection.query("""
-            SELECT m.id, m.envelope, m.received_at, g.group_id, g.epoch, g.is_commit, g.body
-            FROM messages m LEFT JOIN group_messages g ON g.id = m.group_message
-            WHERE m.address = \(device.address) AND m.device_id = \(id) AND m.id > \(after) AND m.expires_at > \(time)
-              AND (\(groups) OR m.group_message IS NULL) ORDER BY m.id LIMIT \(count)
-            """, logger: logger).collect() {
-            let (messageId, envelope, receivedAt, groupId, epoch, isCommit, body) =
-                try row.decode((Int64, ByteBuffer, Int64, ByteBuffer?, Int64?, Bool?, ByteBuffer?).self)
-            var stored = StoredEnvelope(id: messageId, envelope: bytes(envelope), receivedAt: UInt64(receivedAt))
-            if let groupId, let epoch, let isCommit, let body {
-                stored.group = StoredGroupMessage(groupId: bytes(groupId), epoch: UInt64(epoch), isCommit: isCommit, message: bytes(body))
-            }
-            messages.append(stored)
-        }
-        let counts = try await preKeyCounts(connection, device, logger)
-        return MailboxPage(messages: Array(messages.prefix(limit)), more: messages.count > limit,
-                           oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
-    }
-
-    /// Acknowledgements commit without waiting for the disk (`synchronous_commit = off` for the transaction),
-    /// as the SQLite storage's do: a crash of the database server that undoes one delivers those envelopes
-    /// again, which clients recognise (PROTOCOL.md §13, at-least-once).
+    /// Acknowledgements commit without waiting for the disk (`synchronous_commit = off` for their
+    /// transaction), as the SQLite storage's do: a crash of the database server that undoes one delivers
+    /// those envelopes again, which clients recognise (PROTOCOL.md §13, at-least-once).
     public func acknowledge(_ ids: [Int64], for device: DeviceAddress) async throws -> Int {
         guard !ids.isEmpty else { return 0 }
-        return try await transaction { [logger] connection in try await Self.delete(ids, of: device, connection, logger) }
+        let id = Int64(device.deviceId)
+        let logger = logger
+        return try await withConnection { connection in
+            let copies = try await connection.query("""
+                WITH no_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
+                deleted AS (
+                  DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids))
+                    AND EXISTS (SELECT 1 FROM no_wait) RETURNING group_message)
+                SELECT group_message FROM deleted
+                """, logger: logger).collect().map { try $0.decode(Int64?.self) }
+            try await Self.deleteLastCopies(copies.compactMap { $0 }, connection, logger)
+            return copies.count
+        }
     }
 
+    /// The acknowledgement, the next page and the prekey counts in one statement, which is its own
+    /// transaction: the page is read in the snapshot the deletion started from, so the ids just deleted are
+    /// left out of it by hand. `set_config(…, true)` lasts until that transaction's commit, which therefore
+    /// does not wait for the disk (see `acknowledge(_:for:)`). An empty `ids` deletes nothing: a fetch.
     public func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64,
                             groups: Bool) async throws -> MailboxPage {
-        try await transaction { [logger] connection in
-            let deleted = try await Self.delete(ids, of: device, connection, logger)
-            var page = try await Self.page(connection, device, now: now, limit: limit, after: after, groups: groups, logger)
-            page.acknowledged = deleted
+        let (id, time, count) = (Int64(device.deviceId), Int64(now), Int64(limit + 1))
+        let logger = logger
+        return try await withConnection { connection in
+            var messages: [StoredEnvelope] = []
+            var (oneTime, oneTimePQ, acknowledged) = (0, 0, 0)
+            var copies: [Int64] = []
+            for row in try await connection.query("""
+                WITH no_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) WHERE cardinality(\(ids)::bigint[]) > 0),
+                deleted AS (
+                  DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids))
+                    AND EXISTS (SELECT 1 FROM no_wait) RETURNING group_message),
+                counts AS (
+                  SELECT count(*) FILTER (WHERE kind = 'ec') AS ec, count(*) FILTER (WHERE kind = 'pq') AS pq FROM one_time_prekeys
+                  WHERE address = \(device.address) AND device_id = \(id))
+                SELECT counts.ec, counts.pq, (SELECT count(*) FROM deleted),
+                  (SELECT array_agg(group_message) FROM deleted WHERE group_message IS NOT NULL),
+                  page.id, page.envelope, page.received_at, page.group_id, page.epoch, page.is_commit, page.body
+                FROM counts LEFT JOIN LATERAL (
+                  SELECT m.id, m.envelope, m.received_at, g.group_id, g.epoch, g.is_commit, g.body
+                  FROM messages m LEFT JOIN group_messages g ON g.id = m.group_message
+                  WHERE m.address = \(device.address) AND m.device_id = \(id) AND m.id > \(after) AND m.expires_at > \(time)
+                    AND NOT (m.id = ANY(\(ids))) AND (\(groups) OR m.group_message IS NULL)
+                  ORDER BY m.id LIMIT \(count)) AS page ON true
+                ORDER BY page.id
+                """, logger: logger).collect() {
+                let (ec, pq, deleted, deletedCopies, messageId, envelope, receivedAt, groupId, epoch, isCommit, body) =
+                    try row.decode((Int64, Int64, Int64, [Int64]?, Int64?, ByteBuffer?, Int64?, ByteBuffer?, Int64?, Bool?, ByteBuffer?).self)
+                (oneTime, oneTimePQ, acknowledged) = (Int(ec), Int(pq), Int(deleted))
+                copies = deletedCopies ?? []
+                guard let messageId, let envelope, let receivedAt else { continue }
+                var stored = StoredEnvelope(id: messageId, envelope: Self.bytes(envelope), receivedAt: UInt64(receivedAt))
+                if let groupId, let epoch, let isCommit, let body {
+                    stored.group = StoredGroupMessage(groupId: Self.bytes(groupId), epoch: UInt64(epoch), isCommit: isCommit, message: Self.bytes(body))
+                }
+                messages.append(stored)
+            }
+            try await Self.deleteLastCopies(copies, connection, logger)
+            var page = MailboxPage(messages: Array(messages.prefix(limit)), more: messages.count > limit,
+                                   oneTimePreKeys: oneTime, oneTimePQPreKeys: oneTimePQ)
+            page.acknowledged = acknowledged
             return page
         }
     }
 
-    private static func delete(_ ids: [Int64], of device: DeviceAddress, _ connection: PostgresConnection, _ logger: Logger) async throws -> Int {
-        guard !ids.isEmpty else { return 0 }
-        let id = Int64(device.deviceId)
-        try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
-        let deleted = try await connection.query("""
-            DELETE FROM messages WHERE address = \(device.address) AND device_id = \(id) AND id = ANY(\(ids)) RETURNING group_message
-            """, logger: logger).collect()
-        // A group message's copy goes with the last recipient's acknowledgement. Its row is locked after this
-        // device's entries are gone: of two last acknowledgements at once, the second to lock sees the
-        // first's delete and removes the copy.
-        let copies = try deleted.compactMap { try $0.decode(Int64?.self) }
-        if !copies.isEmpty {
-            try await connection.query("SELECT id FROM group_messages WHERE id = ANY(\(copies)) ORDER BY id FOR UPDATE", logger: logger)
-            try await connection.query("""
-                DELETE FROM group_messages g WHERE g.id = ANY(\(copies)) AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.group_message = g.id)
-                """, logger: logger)
-        }
-        return deleted.count
+    /// A group message's copy goes with the last recipient's acknowledgement. This runs on the connection
+    /// that committed the acknowledgement, after its commit, in a snapshot of its own: of two last
+    /// acknowledgements at once, the one whose deletion reads later sees both committed and removes the
+    /// copy. A copy left behind (this statement never ran: the connection broke) goes at the next purge.
+    private static func deleteLastCopies(_ copies: [Int64], _ connection: PostgresConnection, _ logger: Logger) async throws {
+        guard !copies.isEmpty else { return }
+        try await connection.query("""
+            WITH no_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))
+            DELETE FROM group_messages g WHERE g.id = ANY(\(copies)) AND EXISTS (SELECT 1 FROM no_wait)
+              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.group_message = g.id)
+            """, logger: logger)
     }
 
     public func purgeExpired(now: UInt64) async throws -> Int {

@@ -78,11 +78,11 @@ public struct RelayCalls: Sendable {
             var sender: DeviceAddress?
             if let token { sender = try await core.authenticate(token: token) }
             _ = try RelayCore.messageCount(of: request, limit: core.configuration.maxMessagesPerSend)
-            let admission = try await core.admission(to: address, sender: sender, accessKey: accessKey)
+            let (admission, read) = try await core.admit(to: address, sender: sender, accessKey: accessKey)
             if admission == .stranger, core.configuration.strangerRate.perSecond <= 0 {
                 throw RelayError.unauthorized("sending to \(address) needs its delivery access key or a device token")
             }
-            try await core.send(request, to: address, sender: sender)
+            try await core.send(request, to: address, sender: sender, read: read)
         }
     }
 

@@ -233,16 +233,23 @@ public struct RelayCore: Sendable {
     /// A token decides first (the sender revealed itself anyway); then the access key, which must match the
     /// stored verifier (compared in constant time) or the send is refused.
     func admission(to address: String, sender: DeviceAddress?, accessKey: [UInt8]?) async throws -> SendAdmission {
-        if let sender { return sender.address == address ? .ownAccount : .authenticated(sender: sender.address) }
-        let verifier = try await storage.deliveryAccessVerifier(of: address)
+        try await admit(to: address, sender: sender, accessKey: accessKey).admission
+    }
+
+    /// The admission, and the account as read for it (when a token did not decide), which `send` then
+    /// checks the send against first: one read of the account for both.
+    func admit(to address: String, sender: DeviceAddress?, accessKey: [UInt8]?) async throws -> (admission: SendAdmission, account: StoredAccount?) {
+        if let sender { return (sender.address == address ? .ownAccount : .authenticated(sender: sender.address), nil) }
+        let read = try await storage.accountForDelivery(address)
+        let verifier = read?.verifier
         if let accessKey {
             guard let verifier, accessKey.count == DeliveryAccess.keyLength,
                   constantTimeEquals(DeliveryAccess.verifier(of: accessKey), verifier) else {
                 throw RelayError.unauthorized("the delivery access key of \(address) does not match")
             }
-            return .accessKey
+            return (.accessKey, read?.account)
         }
-        return verifier == nil ? .unrestricted : .stranger
+        return (verifier == nil ? .unrestricted : .stranger, read?.account)
     }
 
     // MARK: Messages
@@ -251,7 +258,8 @@ public struct RelayCore: Sendable {
     /// other devices, the sending device is then not counted as missing.
     /// A request may carry several messages to the account: every device it names then appears equally
     /// often, and its envelopes are queued in request order. All are stored or none.
-    func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil) async throws {
+    /// `read`: the account as the admission read it, checked against first.
+    func send(_ request: SendRequest, to rawAddress: String, sender: DeviceAddress? = nil, read: StoredAccount? = nil) async throws {
         let address = try parseLocalAddress(rawAddress)
         guard !request.messages.isEmpty else { throw RelayError.badRequest("no messages") }
         for message in request.messages {
@@ -264,8 +272,12 @@ public struct RelayCore: Sendable {
         let sendingDevice = sender?.address == address ? sender?.deviceId : nil
         // The list is read, the send checked against it, and the envelopes stored only if the list is still
         // that one; a list that changed in between (a device added or revoked) is read and checked again.
+        var read = read
         for _ in 0..<Self.listChangeRetries {
-            guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
+            let found: (accountKey: [UInt8], deviceList: SignedDeviceList, storedList: [UInt8])? =
+                if let first = read { try verified(first, of: address) } else { try await verifiedAccount(address) }
+            read = nil
+            guard let account = found else { throw RelayError.notFound("no account \(address)") }
             try Self.checkRecipients(of: request, against: account.deviceList, sendingDevice: sendingDevice)
             let now = clock.nowMilliseconds()
             let result = try await storage.enqueue(request.messages.map { ($0.deviceId, $0.envelope.bytes) }, for: address,
@@ -273,7 +285,9 @@ public struct RelayCore: Sendable {
                                                    mailboxLimit: configuration.maxMailboxMessages)
             switch result {
             case .stored:
-                await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+                if !storage.wakesRecipientsOnEnqueue {
+                    await broker.wake(request.messages.map { DeviceAddress(address: address, deviceId: $0.deviceId) })
+                }
                 return
             case .deviceListChanged:
                 continue
@@ -429,6 +443,10 @@ public struct RelayCore: Sendable {
     /// `storedList` is the list's bytes as stored, what conditional writes compare with.
     func verifiedAccount(_ address: String) async throws -> (accountKey: [UInt8], deviceList: SignedDeviceList, storedList: [UInt8])? {
         guard let stored = try await storage.account(address) else { return nil }
+        return try verified(stored, of: address)
+    }
+
+    func verified(_ stored: StoredAccount, of address: String) throws -> (accountKey: [UInt8], deviceList: SignedDeviceList, storedList: [UInt8]) {
         let list: SignedDeviceList
         if let known = verifiedLists.list(for: stored.deviceList) {
             list = known

@@ -126,7 +126,7 @@ struct RelayRoutes: Sendable {
             // Charged once the request is well formed and admitted, one token per message, to the canonical
             // address (so neither garbage nor another spelling of the account spends or dodges its budget).
             let messages = try RelayCore.messageCount(of: send, limit: core.configuration.maxMessagesPerSend)
-            let admission = try await core.admission(to: address, sender: sender, accessKey: accessKey)
+            let (admission, read) = try await core.admit(to: address, sender: sender, accessKey: accessKey)
             if admission == .stranger, core.configuration.strangerRate.perSecond <= 0 {
                 throw RelayError.unauthorized("sending to \(address) needs its delivery access key or a device token")
             }
@@ -140,7 +140,7 @@ struct RelayRoutes: Sendable {
                 break
             }
             guard await accountLimiter.allow("send:" + address, cost: Double(messages)) else { throw refused(by: "recipient") }
-            try await core.send(send, to: address, sender: sender)
+            try await core.send(send, to: address, sender: sender, read: read)
             core.metrics.envelopesStored.increment(by: send.messages.count)
             return Response(status: .noContent)
         }

@@ -49,7 +49,8 @@ public struct RelayServer: Sendable {
         if let database = configuration.database {
             let location: PostgresLocation
             do { location = try PostgresLocation(url: database) } catch { throw RelayStartError.database(error.description) }
-            let storage = PostgresRelayStorage(location: location, logger: logger)
+            // Its sends wake recipients through the broker's channel (made below) as they commit.
+            let storage = PostgresRelayStorage(location: location, wakingRecipients: true, logger: logger)
             defer { storage.close() }
             do {
                 try await storage.checkConnection()

@@ -130,6 +130,9 @@ public protocol RelayStorage: Sendable {
     /// account made by a version-1 client) or when there is no such account.
     func deliveryAccessVerifier(of address: String) async throws -> [UInt8]?
     func setDeliveryAccessVerifier(_ verifier: [UInt8], for address: String) async throws
+    /// The account and its verifier as one read, for a send's admission and its device-list check (a
+    /// storage where reads cost a trip to a server answers both at once).
+    func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)?
 
     // Device authentication
     func storeChallenge(_ challenge: [UInt8], address: String, deviceId: UInt32, expiresAt: UInt64) async throws
@@ -157,6 +160,9 @@ public protocol RelayStorage: Sendable {
     /// then hold more than `mailboxLimit`. Ids grow in the order envelopes for one account are stored.
     func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                  now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult
+    /// A stored enqueue already woke its recipients (through the wake broker's channel, with its commit):
+    /// the core does not wake them again.
+    var wakesRecipientsOnEnqueue: Bool { get }
     /// The oldest unexpired envelopes of the device's mailbox with ids above `after`, with its prekey
     /// counts (one read). Ids only grow, so a client that has a page in hand can ask for what follows it.
     /// `groups`: group messages' entries are part of the page (fetch version 2); without, they are left out.
@@ -221,4 +227,11 @@ extension RelayStorage {
 
 extension RelayStorage {
     public func reusableBytes() async throws -> UInt64 { 0 }
+
+    public var wakesRecipientsOnEnqueue: Bool { false }
+
+    public func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
+        guard let account = try await account(address) else { return nil }
+        return (account, try await deliveryAccessVerifier(of: address))
+    }
 }

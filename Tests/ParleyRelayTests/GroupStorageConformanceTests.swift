@@ -184,9 +184,10 @@ extension StorageKind {
         case .sqlite:
             try await body(try SQLiteRelayStorage(path: directory.sub("relay.db")), try SQLiteRelayStorage(path: directory.sub("relay.db")))
         case .postgres:
-            let cluster = try PostgresCluster.get()
-            let location = try PostgresLocation(url: cluster.url(database: try cluster.database()))
-            let first = PostgresRelayStorage(location: location, connections: 4), second = PostgresRelayStorage(location: location, connections: 4)
+            let cluster = try await PostgresCluster.ready()
+            let location = try PostgresLocation(url: cluster.url(database: try await cluster.newDatabase()))
+            let first = PostgresRelayStorage(location: location, connections: 4, leaseTimeout: StorageKind.leaseTimeout)
+            let second = PostgresRelayStorage(location: location, connections: 4, leaseTimeout: StorageKind.leaseTimeout)
             defer { first.close(); second.close() }
             try await first.migrate()
             try await second.migrate()

@@ -101,7 +101,7 @@ struct SharedDatabaseTests {
     @Test("PostgreSQL stopped mid-stream: the nodes answer 503 database_unavailable meanwhile, senders retry, nothing is lost or doubled")
     func databaseRestart() async throws {
         // A cluster of its own: stopping the shared one would fail the tests running beside this one.
-        let cluster = try PostgresCluster.startPrivate()
+        let cluster = try await PostgresCluster.startPrivate()
         defer { cluster.destroy() }
         try await withNodes(2, cluster: cluster) { nodes, _ in
             let (a, b) = (RawHTTP(baseURL: nodes[0].baseURL), RawHTTP(baseURL: nodes[1].baseURL))
@@ -145,8 +145,8 @@ struct SharedDatabaseTests {
 
     @Test("nodes migrating a new database at the same moment migrate it once; a node refuses a schema newer than it knows (exit 3, with the reason)")
     func schemaVersions() async throws {
-        let cluster = try PostgresCluster.get()
-        let name = try cluster.database()
+        let cluster = try await PostgresCluster.ready()
+        let name = try await cluster.newDatabase()
         let url = cluster.url(database: name)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<6 {
@@ -172,8 +172,8 @@ struct SharedDatabaseTests {
     /// Runs `body` with `count` nodes on a fresh database of the private cluster, sharing one data directory
     /// (attachments), and kills them afterwards.
     func withNodes(_ count: Int, cluster: PostgresCluster? = nil, _ body: ([RelayNode], TemporaryDirectory) async throws -> Void) async throws {
-        let cluster = try cluster ?? PostgresCluster.get()
-        let url = cluster.url(database: try cluster.database())
+        let cluster = if let cluster { cluster } else { try await PostgresCluster.ready() }
+        let url = cluster.url(database: try await cluster.newDatabase())
         let directory = try TemporaryDirectory("nodes")
         // Every node that started is killed at the end, also when another failed to start.
         let started = PostgresClusterState<[RelayNode]>([])

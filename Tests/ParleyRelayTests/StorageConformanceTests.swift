@@ -10,6 +10,13 @@ enum StorageKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite, postgres
     var testDescription: String { rawValue }
 
+    /// How long a test's storage waits for a connection of its pool of 4. Tests run 30 and 40 requests at
+    /// once on such a pool (to race them), each a few round trips; on a 2-core machine at a load average of
+    /// 20 and more (the full suite, other builds) a round trip took tens of milliseconds and the last
+    /// request waited for its lease well past the relay's 20 s. A stall (a connection never given back)
+    /// still fails, after this.
+    static let leaseTimeout = Duration.seconds(120)
+
     /// A fresh, empty storage of this kind for one test: a SQLite file in a temporary directory, or a new
     /// database in the test process's private PostgreSQL cluster (`PostgresCluster`).
     func withStorage<T>(_ body: (any RelayStorage, TemporaryDirectory) async throws -> T) async throws -> T {
@@ -18,8 +25,9 @@ enum StorageKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .sqlite:
             return try await body(try SQLiteRelayStorage(path: directory.sub("relay.db")), directory)
         case .postgres:
-            let cluster = try PostgresCluster.get()
-            let storage = PostgresRelayStorage(location: try PostgresLocation(url: cluster.url(database: try cluster.database())), connections: 4)
+            let cluster = try await PostgresCluster.ready()
+            let storage = PostgresRelayStorage(location: try PostgresLocation(url: cluster.url(database: try await cluster.newDatabase())),
+                                               connections: 4, leaseTimeout: StorageKind.leaseTimeout)
             defer { storage.close() }
             try await storage.migrate()
             return try await body(storage, directory)

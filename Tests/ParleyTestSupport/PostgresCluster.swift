@@ -54,6 +54,21 @@ public final class PostgresCluster: Sendable {
         return name
     }
 
+    /// `get()` and `database()` for async tests, off Swift's cooperative threads: both wait for a child
+    /// process (initdb and pg_ctl, psql) in a blocking waitpid, and the cooperative pool has one thread per
+    /// core. On a 2-core machine two tests waiting there at once left no thread to the tests already running
+    /// against PostgreSQL: their queries' answers and the pool's leases could not be taken up, and leases
+    /// timed out ("no connection to the database within 20 s") with the database idle.
+    public static func ready() async throws -> PostgresCluster { try await offCooperativeThreads { try get() } }
+
+    public func newDatabase() async throws -> String { try await Self.offCooperativeThreads { try self.database() } }
+
+    static func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     /// Runs one SQL command in database `database` (`postgres` by default) with psql.
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") throws -> String {
@@ -63,9 +78,9 @@ public final class PostgresCluster: Sendable {
 
     /// Stops the server at once (as a crash would) and starts it again; `between` runs while it is down.
     public func restart(between: () async throws -> Void = {}) async throws {
-        try stop()
+        try await Self.offCooperativeThreads { try self.stop() }
         try await between()
-        try startServer()
+        try await Self.offCooperativeThreads { try self.startServer() }
     }
 
     public func stop() throws {
@@ -76,8 +91,9 @@ public final class PostgresCluster: Sendable {
         // Durability is not what the tests are about: without fsync the cluster starts and creates
         // databases several times faster. Everything a relay acknowledges is committed all the same.
         // A durable cluster (the benchmark's) keeps PostgreSQL's defaults: fsync, synchronous_commit.
+        // The benchmark's cluster also counts statements (pg_stat_statements): its round trips per message.
         let options = "-k \(socketDirectory) -p \(Self.port) -c listen_addresses= -c max_connections=500"
-            + (durable ? "" : " -c fsync=off -c full_page_writes=off")
+            + (durable ? " -c shared_preload_libraries=pg_stat_statements" : " -c fsync=off -c full_page_writes=off")
         try Self.run([Self.binaries + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60",
                       "-o", options, "start"], asServerUser: true)
     }
@@ -94,6 +110,11 @@ public final class PostgresCluster: Sendable {
     /// A cluster of its own, for a test that stops and starts the server (the shared one serves tests
     /// running at the same time); `destroy()` it at the end.
     public static func startPrivate(durable: Bool = false) throws -> PostgresCluster { try start(durable: durable) }
+
+    /// `startPrivate` for async tests, off the cooperative threads (see `ready()`).
+    public static func startPrivate(durable: Bool = false) async throws -> PostgresCluster {
+        try await offCooperativeThreads { try start(durable: durable) }
+    }
 
     public func destroy() {
         Self.running.withLock { $0.remove(directory) }
