@@ -97,7 +97,10 @@ public struct AppState: Sendable {
     public var windows: [ConversationId?] { [nil] + roster.map { Optional($0.conversation) } }
 
     public mutating func focus(_ conversation: ConversationId?) {
-        if conversation != focus { markUnread(leaving: focus, entering: conversation) }
+        if conversation != focus {
+            markUnread(leaving: focus, entering: conversation)
+            overlay = nil  // it was about the window being left
+        }
         focus = conversation
         verification = nil
         if let index = rosterIndex(conversation) { roster[index].unread = 0 }

@@ -128,6 +128,17 @@ import Testing
         #expect(s.overlay?.top == total - 13)
     }
 
+    /// Switching windows closes an overlay: it was shown over the window being left.
+    @Test func switchingWindowsClosesTheOverlay() {
+        var s = stateWithUnread()
+        s.focus(dm(bob))
+        s.overlay = helpOverlay()
+        s.focus(dm(bob))
+        #expect(s.overlay != nil)
+        s.cycleWindow(by: 1)
+        #expect(s.overlay == nil)
+    }
+
     /// The window drawn at 120×36 and then 80×24 with the overlay open: the frame follows the new size.
     @Test func anOverlayFollowsAResize() {
         var s = stateWithUnread()
