@@ -38,6 +38,8 @@ public final class Renderer {
             ConsolePane.draw(state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight)
         }
         if let overlay = state.overlay {
+            // The terminal draws images over the cells: one placed under the overlay would show through it.
+            canvas.images.removeAll()
             OverlayPane.draw(overlay, state: state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight, timeZone: timeZone)
         }
         if let notice = state.notice, noticeRows > 0 {

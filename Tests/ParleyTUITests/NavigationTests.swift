@@ -128,6 +128,15 @@ import Testing
         #expect(s.overlay?.top == total - 13)
     }
 
+    /// An image the terminal draws over the cells would show through the overlay: none is placed while one is open.
+    @Test func anOverlayHidesInlineImages() {
+        var s = MediaScreenTests().state()
+        s.imageRows = 4
+        #expect(!renderer.render(s, editor: LineEditor(), width: 100, height: 16, now: day1).images.isEmpty)
+        s.overlay = Overlay(title: "Info", lines: [Overlay.Line("You are alice")])
+        #expect(renderer.render(s, editor: LineEditor(), width: 100, height: 16, now: day1).images.isEmpty)
+    }
+
     /// Switching windows closes an overlay: it was shown over the window being left.
     @Test func switchingWindowsClosesTheOverlay() {
         var s = stateWithUnread()
