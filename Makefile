@@ -43,8 +43,14 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
-demo: build
-	$(SWIFT) run parley demo
+# The demo runs the built binary; the build step runs only when a file it is built from is newer than it
+# (a `swift build` with nothing to do still takes several seconds to find that out).
+PARLEY_BIN := .build/debug/parley
+demo: deps
+	@if [ ! -x $(PARLEY_BIN) ] || [ -n "$$(find Sources Package.swift Package.resolved -newer $(PARLEY_BIN) -print -quit 2>/dev/null)" ]; then \
+	  echo "$(SWIFT) build --product parley"; $(SWIFT) build --product parley; \
+	fi
+	$(PARLEY_BIN) demo
 
 test: test-swift test-interop test-fuzz fuzz-short crash-test test-tui
 

@@ -32,6 +32,11 @@ public struct AppState: Sendable {
         public var typingUntil: UInt64?
         /// and who is (the account that sent the indicator).
         public var typist: String?
+        /// The store id of the first message that was unread when the conversation was opened: the
+        /// "new messages" line is drawn above it until the conversation is left (`Navigation.swift`).
+        public var unreadFrom: Int64?
+        /// The store id of the message a search result opened, drawn highlighted until the conversation is left.
+        public var highlight: Int64?
         public init() {}
     }
 
@@ -78,6 +83,11 @@ public struct AppState: Sendable {
     public var pendingAction: PendingAction?
     /// What the input line held when an edit or a reaction took it over: given back when that is done.
     public var pendingDraft: String?
+    /// Command output or search results shown over the focused window (`Overlay`); Esc closes it.
+    public var overlay: Overlay?
+    /// The unread count of the conversation just focused, until its messages are loaded and the
+    /// "new messages" line can be placed (`settleUnreadMarker`).
+    var pendingUnreadMarker: (conversation: ConversationId, count: Int)?
 
     public init(account: String) { self.account = account }
 
@@ -87,6 +97,10 @@ public struct AppState: Sendable {
     public var windows: [ConversationId?] { [nil] + roster.map { Optional($0.conversation) } }
 
     public mutating func focus(_ conversation: ConversationId?) {
+        if conversation != focus {
+            markUnread(leaving: focus, entering: conversation)
+            overlay = nil  // it was about the window being left
+        }
         focus = conversation
         verification = nil
         if let index = rosterIndex(conversation) { roster[index].unread = 0 }

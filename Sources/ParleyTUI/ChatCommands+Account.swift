@@ -210,8 +210,9 @@ extension ChatController {
                 }
                 let lines = devices.map { "  device #\($0.id)  \(KeyFingerprint.short(Hex.decode($0.identityKey) ?? []))" }
                 inbox.post { c in
-                    c.state.log(([title] + (lines.isEmpty ? ["  (no device list yet)"] : lines)).joined(separator: "\n"))
-                    c.state.focus(nil)
+                    let shown = lines.isEmpty ? ["  (no device list yet)"] : lines
+                    c.state.log(([title] + shown).joined(separator: "\n"))
+                    c.show(Overlay(title: String(title.dropLast()), lines: shown.map { Overlay.Line($0) }))
                 }
             } catch {
                 let text = ChatController.describe(error)
@@ -252,19 +253,5 @@ extension ChatController {
                 }
             }
         }
-    }
-
-    func search(_ text: String) {
-        guard !text.isEmpty else { state.say("usage: /search TEXT", error: true); return }
-        let hits = (try? Operations(engine: engine).search(text)) ?? []
-        state.log("Search for \"\(text)\": \(hits.count) hit\(hits.count == 1 ? "" : "s")", style: .title)
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyy-MM-dd HH:mm"
-        for hit in hits {
-            let when = formatter.string(from: Date(timeIntervalSince1970: Double(hit.timestamp) / 1000))
-            let who = hit.direction == "outgoing" ? "me → \(hit.conversation)" : hit.source
-            state.log("  \(when) \(who): \(hit.message.replacingOccurrences(of: "\n", with: " "))")
-        }
-        state.focus(nil)
     }
 }

@@ -21,15 +21,20 @@ extension ChatController {
                 state.say("no command \(topic)", error: true)
                 return
             }
-            state.log(CommandTable.helpLines(for: spec).joined(separator: "\n"))
+            show(Overlay(title: "Help: /" + spec.name, lines: CommandTable.helpLines(for: spec).map { Overlay.Line($0) }))
         } else {
-            state.log("Commands (Tab completes; /help COMMAND for more):")
             let column = (CommandTable.all.map { $0.usage.count }.max() ?? 0) + 4
-            for line in CommandTable.helpLines() { state.log("  " + line, indent: column) }
-            state.log("Keys: C-n/C-p next/previous window, PgUp/PgDn or the mouse wheel scroll, Tab completes, C-c quits.")
+            var lines = [Overlay.Line("Commands (Tab completes; /help COMMAND for more):")]
+            lines += CommandTable.helpLines().map { Overlay.Line("  " + $0, indent: column) }
+            lines.append(Overlay.Line(""))
+            lines.append(Overlay.Line(Self.keysHelp))
+            show(Overlay(title: "Help", lines: lines))
         }
-        state.focus(nil)
     }
+
+    static let keysHelp = "Keys: C-n/C-p next/previous window, PgUp/PgDn or the mouse wheel scroll, M-u jumps to the new messages, "
+        + "Tab completes, Esc closes this, C-c quits."
+
 
     func message(_ args: [String]) {
         guard let peer = resolve(args.first) else { return }
@@ -65,11 +70,12 @@ extension ChatController {
         Task {
             let account = await engine.account
             inbox.post { c in
-                c.state.log("You are \(account.address), device \(account.device.deviceId); relay \(engine.relay.endpoint.baseURL); "
-                            + "connection: \(c.state.connection)")
+                let lines = ["You are \(account.address), device \(account.device.deviceId)", "Relay: \(engine.relay.endpoint.baseURL)",
+                             "Connection: \(c.state.connection)"]
                 let blocked = ((try? engine.contacts()) ?? []).filter(\.blocked).map { c.state.shownName(of: $0.address.description) }
-                c.state.log(blocked.isEmpty ? "Blocked: nobody" : "Blocked: " + blocked.joined(separator: ", "))
-                c.state.focus(nil)
+                let all = lines + [blocked.isEmpty ? "Blocked: nobody" : "Blocked: " + blocked.joined(separator: ", ")]
+                c.state.log(all.joined(separator: "; "))
+                c.show(Overlay(title: "Info", lines: all.map { Overlay.Line($0) }))
             }
         }
     }

@@ -122,6 +122,7 @@ final class ChatController {
             return
         }
         if key == .ctrl("c") { quit(); return }
+        if handleOverlayKey(key) { return }
         if key == .wheelUp || key == .wheelDown {
             // A notch moves a few lines, as in most terminal programs: a page per notch would fly past
             // on a touchpad, which sends many notches for one gesture.
@@ -154,7 +155,8 @@ final class ChatController {
         case .scrollBottom: state.scrollToBottom()
         case .redraw: terminal?.forceRepaint(); imageDrawer.forgetDrawn()
         case .quit: quit()
-        case .closeOverlay: state.verification = nil; state.completions = []
+        case .closeOverlay: state.verification = nil; state.overlay = nil; state.completions = []
+        case .jumpToUnread: jumpToUnread()
         case .selectMessages:
             if !state.enterSelection() { state.say(state.focus == nil ? "open a conversation first" : "no message to select", error: true) }
         default: break

@@ -5,7 +5,8 @@ import Foundation
 public enum CommandTable {
     public static let all: [CommandSpec] = [
         CommandSpec(name: "help", arguments: "[COMMAND]", summary: "List the commands, or explain one.",
-                    help: "Without an argument lists every command with its summary; with one shows its full help.",
+                    help: "Without an argument lists every command with its summary; with one shows its full help. "
+                        + "The list is shown over the window: Up, Down, PgUp and PgDn scroll it, Esc closes it.",
                     completions: [.command], aliases: ["?"],
                     run: { c, args in c.help(args) }),
         CommandSpec(name: "msg", arguments: "CONTACT [TEXT]", summary: "Open the conversation with CONTACT, and send TEXT.",
@@ -47,7 +48,7 @@ public enum CommandTable {
                     completions: [.contact],
                     run: { c, args in c.trust(args.first) }),
         CommandSpec(name: "devices", arguments: "[CONTACT]", summary: "List a contact's devices (or your own).",
-                    help: "Shows the device ids in the contact's signed device list and the fingerprint of each identity key.",
+                    help: "Shows the device ids in the contact's signed device list and the fingerprint of each identity key, over the window (Esc closes it).",
                     completions: [.contact],
                     run: { c, args in c.devices(args.first) }),
         CommandSpec(name: "attach", arguments: "FILE [CAPTION]", summary: "Send a file to the current conversation.",
@@ -75,9 +76,16 @@ public enum CommandTable {
                     completions: [],
                     run: { c, _ in c.failed(retry: false) }),
         CommandSpec(name: "search", arguments: "TEXT", summary: "Search the message history.",
-                    help: "Searches every conversation (or, with a conversation open, that one first) for TEXT, case-insensitively, and lists the hits.",
+                    help: "Searches every conversation for TEXT, case-insensitively, and lists the messages that hold it over the window, newest first: "
+                        + "the conversation, the time and the matching line with the match marked. Up and Down choose one, Enter opens its "
+                        + "conversation scrolled to it (highlighted), Esc closes the list.",
                     completions: [],
                     run: { c, args in c.search(args.joined(separator: " ")) }),
+        CommandSpec(name: "unread", arguments: "", summary: "Jump to the new messages line of this conversation (M-u).",
+                    help: "Opening a conversation with unread messages draws a \"new messages\" line above the first of them; it stays while "
+                        + "the conversation is open. /unread (or M-u) scrolls it to the top of the window.",
+                    completions: [],
+                    run: { c, _ in c.jumpToUnread() }),
         CommandSpec(name: "theme", arguments: "[NAME]", summary: "Switch the colour theme, or list the themes.",
                     help: "Themes come from $XDG_CONFIG_HOME/parley/themes and the shipped themes; see parley-themes(5). The switch is live.",
                     completions: [.theme],
@@ -101,7 +109,7 @@ public enum CommandTable {
                     help: "Only the screen is cleared; the history stays in the store and scrolling up brings it back.", completions: [],
                     run: { c, _ in c.clearWindow() }),
         CommandSpec(name: "info", arguments: "", summary: "Show your address, device and relay.",
-                    help: "Prints this account's address, device id and the relay connection state.", completions: [],
+                    help: "Shows this account's address, device id, the relay, the connection state and the blocked contacts over the window (Esc closes it).", completions: [],
                     run: { c, _ in c.info() }),
         CommandSpec(name: "quit", arguments: "", summary: "Leave Parley.", help: "Restores the terminal and exits. Unsent messages stay in the outbox.",
                     completions: [], aliases: ["exit", "q"],

@@ -82,6 +82,14 @@ final class ConversationPane {
         bottomLines(conversation, width: width, timestamps: timestamps, imageRows: imageRows, timeZone: timeZone, skip: limit, count: 0).total
     }
 
+    /// How many lines, counted from the newest, reach up to the top of message `id` (and the "new
+    /// messages" line above it); nil when it is not in the loaded history.
+    func linesThrough(_ id: Int64, of conversation: AppState.Conversation, width: Int, timestamps: Bool, imageRows: Int, timeZone: TimeZone) -> Int? {
+        let walk = bottomLines(conversation, width: width, timestamps: timestamps, imageRows: imageRows, timeZone: timeZone,
+                               skip: Int.max / 4, count: 0, through: id)
+        return walk.found ? walk.total : nil
+    }
+
     /// Up to `count` lines, newest first, after skipping the `skip` newest; `total` is how many lines were
     /// walked (less than skip + count only when the loaded history ran out). Lines that are skipped are
     /// counted from the cache, never copied.
@@ -107,7 +115,8 @@ final class ConversationPane {
     }
 
     private func bottomLines(_ conversation: AppState.Conversation, width: Int, timestamps: Bool, imageRows: Int = 0, timeZone: TimeZone,
-                             skip: Int, count: Int, selection: MessageSelection? = nil) -> (lines: [PaneLine], total: Int) {
+                             skip: Int, count: Int, selection: MessageSelection? = nil,
+                             through stop: Int64? = nil) -> (lines: [PaneLine], total: Int, found: Bool) {
         let f = formatters(for: timeZone)
         let offset = Int64(timeZone.secondsFromGMT()) * 1000
         func day(_ m: ChatMessage) -> Int64 { (Int64(m.sentAt) + offset) / 86_400_000 }
@@ -129,19 +138,23 @@ final class ConversationPane {
                                 attachmentNumber: message.attachment == nil ? 0 : attachments, imageRows: imageRows)
             if let selection, message.clientMessageId == selection.clientMessageId, message.sender == selection.sender {
                 wrapped = wrapped.map { Self.highlighted($0, width: width - 2) }
+            } else if message.id == conversation.highlight {
+                wrapped = Self.searchHighlighted(wrapped)
             }
             if walked + wrapped.count <= skip {
                 walked += wrapped.count
             } else {
                 for line in wrapped.reversed() { take(line) }
             }
+            if message.id == conversation.unreadFrom { take(Self.unreadLine(width: width)) }
+            if message.id == stop { return (out, walked, true) }
             if index == 0 ? conversation.reachedStart : day(messages[index - 1]) != day(message) {
                 take(self.separator(for: message, width: width, formatter: f.day))
             }
             index -= 1
         }
         if cache.count > 20_000 { cache.removeAll(keepingCapacity: true) }
-        return (out, walked)
+        return (out, walked, false)
     }
 
     private func separator(for message: ChatMessage, width: Int, formatter: DateFormatter) -> PaneLine {

@@ -23,6 +23,7 @@ public enum History {
         conversation.reachedStart = page.count < pageSize
         state.conversations[peer] = conversation
         state.updatePending(peer)
+        state.settleUnreadMarker()
     }
 
     /// Loads the page before the oldest loaded message when fewer than a screen of lines is left above

@@ -49,10 +49,12 @@ public enum Action: String, CaseIterable, Sendable {
     case redraw, quit, closeOverlay = "close-overlay"
     /// Selection mode in the conversation: pick a message to reply to, edit, delete, react to or save.
     case selectMessages = "select-messages"
+    case jumpToUnread = "jump-unread"
 
     public var isWindowAction: Bool {
         switch self {
-        case .nextWindow, .prevWindow, .scrollUp, .scrollDown, .scrollTop, .scrollBottom, .redraw, .quit, .closeOverlay, .selectMessages: true
+        case .nextWindow, .prevWindow, .scrollUp, .scrollDown, .scrollTop, .scrollBottom, .redraw, .quit, .closeOverlay, .selectMessages,
+             .jumpToUnread: true
         default: false
         }
     }
@@ -65,7 +67,7 @@ public enum Keymaps {
         .end: .endOfLine, .backspace: .backwardDeleteChar, .delete: .deleteChar, .up: .historyPrev, .down: .historyNext,
         .pageUp: .scrollUp, .pageDown: .scrollDown,
         .ctrl("n"): .nextWindow, .ctrl("p"): .prevWindow, .ctrl("l"): .redraw, .meta("\r"): .insertNewline,
-        .meta("\n"): .insertNewline, .function(12): .scrollBottom, .meta("s"): .selectMessages,
+        .meta("\n"): .insertNewline, .function(12): .scrollBottom, .meta("s"): .selectMessages, .meta("u"): .jumpToUnread,
     ]
 
     public static let emacs: [Key: Action] = common.merging([

@@ -37,6 +37,11 @@ public final class Renderer {
         } else {
             ConsolePane.draw(state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight)
         }
+        if let overlay = state.overlay {
+            // The terminal draws images over the cells: one placed under the overlay would show through it.
+            canvas.images.removeAll()
+            OverlayPane.draw(overlay, state: state, into: &canvas, x: mainX, width: mainWidth, height: mainHeight, timeZone: timeZone)
+        }
         if let notice = state.notice, noticeRows > 0 {
             canvas.fill(x: 0, y: mainHeight, width: width, height: noticeRows, style: .statusBar)
             for (i, line) in overflow.prefix(noticeRows).enumerated() {
@@ -55,6 +60,13 @@ public final class Renderer {
         let mainWidth = width - (showRoster ? Self.rosterWidth + 1 : 0)
         return conversationPane.lineCount(conversation, width: mainWidth, timestamps: state.timestamps, imageRows: state.imageRows, timeZone: timeZone, limit: conversation.scroll + height * 2)
             - conversation.scroll - (height - 3)
+    }
+
+    /// How many lines of `conversation`, counted from the newest, reach up to the top of message `id`.
+    func linesThrough(_ id: Int64, of conversation: AppState.Conversation, state: AppState, width: Int) -> Int? {
+        let mainWidth = width - (state.showRoster && width >= 60 ? Self.rosterWidth + 1 : 0)
+        return conversationPane.linesThrough(id, of: conversation, width: mainWidth, timestamps: state.timestamps, imageRows: state.imageRows,
+                                             timeZone: timeZone)
     }
 
     /// Keeps a conversation scrolled up no further than its oldest line once the whole history is loaded.

@@ -180,7 +180,7 @@ final class Terminal {
         }
     }
 
-    /// ESC alone, Alt+key, or the start of a bracketed paste (ESC [ 2 0 0 ~ … ESC [ 2 0 1 ~).
+    /// ESC alone, Alt+key, Home/End as VT220 sequences, or the start of a bracketed paste (ESC [ 2 0 0 ~ … ESC [ 2 0 1 ~).
     private func escape() -> Key {
         guard let following = next() else { return .escape }
         guard case .char(let c) = following else { return .escape }
@@ -191,6 +191,10 @@ final class Terminal {
                 if s == "~" || sequence.count > 6 { break }
             }
             if sequence == "200~" { return .paste(readPaste()) }
+            // Home and End as tmux and the Linux console send them (VT220), which terminfo's xterm
+            // entries do not name (they say ESC O H / ESC O F), so curses passes them on undecoded.
+            if sequence == "1~" || sequence == "7~" { return .home }
+            if sequence == "4~" || sequence == "8~" { return .end }
             return .meta("[")
         }
         if c == 0x0D { return .meta("\r") }

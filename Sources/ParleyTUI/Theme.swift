@@ -25,6 +25,7 @@ public enum ThemeKey: String, CaseIterable, Sendable {
     case quote = "conversation.quote"
     case reaction = "conversation.reaction"
     case edited = "conversation.edited"
+    case unreadMarker = "conversation.unread"
     case statePending = "state.pending"
     case stateSent = "state.sent"
     case stateDelivered = "state.delivered"
@@ -48,6 +49,8 @@ public enum ThemeKey: String, CaseIterable, Sendable {
     case secUnverified = "security.unverified"
     case secChanged = "security.changed"
     case secUntrusted = "security.untrusted"
+    case overlayBorder = "overlay.border"
+    case overlaySelected = "overlay.selected"
 }
 
 /// A terminal colour: the terminal's default, one of the 256 indexed colours (0–7 basic, 8–15 bright).
@@ -163,7 +166,7 @@ public struct Theme: Sendable, Equatable {
             .inputPrompt: "green bold", .inputText: "default", .inputMode: "yellow bold", .completion: "cyan",
             .verifyTitle: "bold", .verifyDigits: "bold", .verifyQR: "black on white", .helpText: "default",
             .secEncrypted: "green", .secVerified: "green bold", .secUnverified: "yellow", .secChanged: "white on red bold",
-            .secUntrusted: "red bold",
+            .secUntrusted: "red bold", .unreadMarker: "red bold", .overlayBorder: "cyan", .overlaySelected: "black on cyan",
         ]
         var styles: [ThemeKey: ThemeStyle] = [:]
         for (key, value) in spec { styles[key] = try! ThemeStyle(parsing: value) }

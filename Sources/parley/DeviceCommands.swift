@@ -89,13 +89,15 @@ struct DevicesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "list",
             abstract: "List this account's devices (refreshed from the relay), or a contact's (the listDevices method).")
-        @Argument(help: ArgumentHelp("A contact (default: this account).", valueName: "CONTACT"), transform: accountAddress)
-        var contact: AccountAddress?
+        @Argument(help: ArgumentHelp("A contact: an address, a nickname or a unique name (default: this account).", valueName: "CONTACT"),
+                  transform: contactName)
+        var contact: String?
         @OptionGroup var client: ClientOptions
         @Flag(help: "One JSON object per device.") var json = false
 
         func run() async throws {
-            for device in try await client.openOperations().devices(of: contact) {
+            let operations = try client.openOperations()
+            for device in try await operations.devices(of: try contact.map(operations.resolve)) {
                 if json { try Output.result(device); continue }
                 let created = Date(timeIntervalSince1970: Double(device.created) / 1000)
                 let key = KeyFingerprint.short(try hex(device.identityKey, "the key"))

@@ -36,8 +36,8 @@ struct SendReceiptCommand: AsyncParsableCommand {
         commandName: "send-receipt",
         abstract: "Send a read (or delivery) receipt for a contact's messages (the sendReceipt method).")
 
-    @Argument(help: ArgumentHelp("The contact whose messages these are.", valueName: "CONTACT"), transform: accountAddress)
-    var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact whose messages these are.", valueName: "CONTACT"), transform: contactName)
+    var contact: String
     @Option(name: .customLong("target-timestamp"), help: ArgumentHelp("A message's timestamp (repeatable).", valueName: "MS"))
     var timestamps: [UInt64] = []
     @Option(name: .customLong("message-id"), help: ArgumentHelp("A message's id, as hex (repeatable).", valueName: "HEX"))
@@ -54,7 +54,9 @@ struct SendReceiptCommand: AsyncParsableCommand {
 
     func run() async throws {
         let ids = try messageIds.map { try messageId($0, "--message-id") }
-        let result = try await client.openOperations().sendReceipt(to: contact, read: type == "read", messageIds: ids, timestamps: timestamps)
+        let operations = try client.openOperations()
+        let contact = try operations.resolve(self.contact)
+        let result = try await operations.sendReceipt(to: contact, read: type == "read", messageIds: ids, timestamps: timestamps)
         if json { try Output.result(result); return }
         let count = result.messageIds.count
         Output.line("sent a \(type) receipt for \(count) message\(count == 1 ? "" : "s") to \(contact)")
@@ -65,13 +67,14 @@ struct SendTypingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send-typing", abstract: "Tell a contact you started or stopped typing (the sendTyping method).")
 
-    @Argument(help: ArgumentHelp("The contact.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
     @Flag(help: "Say that you stopped typing.") var stop = false
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
-        let result = try await client.openOperations().sendTyping(to: [contact], stop: stop)
+        let operations = try client.openOperations()
+        let result = try await operations.sendTyping(to: [try operations.resolve(contact)], stop: stop)
         if json { try Output.result(result) }
     }
 }
@@ -86,7 +89,8 @@ struct GetAttachmentCommand: AsyncParsableCommand {
         commandName: "get-attachment",
         abstract: "Download and decrypt the file a message carries (the getAttachment method).")
 
-    @Argument(help: ArgumentHelp("Who sent the message.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("Who sent the message (an address, a nickname or a unique name).", valueName: "CONTACT"), transform: contactName)
+    var contact: String
     @Argument(help: ArgumentHelp("The message id (from receive --json).", valueName: "ID")) var id: String
     @Option(help: ArgumentHelp("Where to save it: a file, or a directory to save it in under the sender's file name (default: the current directory).", valueName: "PATH"))
     var output: String?
@@ -100,7 +104,8 @@ struct GetAttachmentCommand: AsyncParsableCommand {
     func run() async throws {
         let result: AttachmentResult
         do {
-            result = try await client.openOperations().saveAttachment(from: contact, id: try messageId(id, "ID"), to: output, replacing: force)
+            let operations = try client.openOperations()
+            result = try await operations.saveAttachment(from: try operations.resolve(contact), id: try messageId(id, "ID"), to: output, replacing: force)
         } catch OperationError.fileExists(let path) {
             throw ClientError.file("\(OperationError.fileExists(path)) (pass --force to replace a file, or --output to choose another name)")
         }

@@ -37,7 +37,7 @@ struct SendCommand: AsyncParsableCommand {
             before anything is saved: send it as a file.
             """)
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
     @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
     var text: [String] = []
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
@@ -61,7 +61,9 @@ struct SendCommand: AsyncParsableCommand {
         }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
         let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
-        let sent = try await client.openOperations().send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
+        let operations = try client.openOperations()
+        let contact = try operations.resolve(self.contact)
+        let sent = try await operations.send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
         guard let result = sent.results.first else { return }
         if json { try Output.result(sent) }
         guard result.type == .pending else {

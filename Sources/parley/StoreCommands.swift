@@ -17,8 +17,9 @@ struct SearchCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "The text to look for.") var text: String
-    @Option(help: ArgumentHelp("Only the conversation with this contact.", valueName: "CONTACT"), transform: accountAddress)
-    var contact: AccountAddress?
+    @Option(help: ArgumentHelp("Only the conversation with this contact (an address, a nickname or a unique name).", valueName: "CONTACT"),
+            transform: contactName)
+    var contact: String?
     @Option(help: "Most results to show (1-10000).") var limit: Int = Operations.defaultSearchLimit
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print one JSON object per result.") var json = false
@@ -28,7 +29,8 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results = try client.openOperations().search(text, with: contact, limit: limit)
+        let operations = try client.openOperations()
+        let results = try operations.search(text, with: try contact.map(operations.resolve), limit: limit)
         for m in results {
             if json { try Output.result(m); continue }
             let who = m.direction == "incoming" ? m.source : "you → \(m.conversation)"

@@ -65,7 +65,7 @@ struct VerifyCommand: AsyncParsableCommand {
             and exits with status 1.
             """)
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
     @Option(help: ArgumentHelp("The contact's 60 digits (spaces allowed).", valueName: "DIGITS")) var digits: String?
     @Option(help: ArgumentHelp("The scanned code's payload, as hex.", valueName: "HEX")) var code: String?
     @Flag(help: "Draw the QR code with ASCII '#' characters instead of Unicode blocks.") var ascii = false
@@ -78,6 +78,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let operations = try client.openOperations()
+        let contact = try operations.resolve(self.contact)
         guard digits != nil || code != nil else {
             let number = try await operations.safetyNumber(with: contact)
             if json { try Output.result(number); return }
@@ -125,7 +126,7 @@ struct TrustCommand: AsyncParsableCommand {
         abstract: "Accept a contact's current identity key (after it changed, or under --trust-new-identities never).",
         discussion: "With --verified-safety-number, checks the digits first and marks the contact verified.")
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
     @Option(name: .customLong("verified-safety-number"), help: ArgumentHelp("The 60 digits you compared.", valueName: "DIGITS"))
     var verifiedSafetyNumber: String?
     @OptionGroup var client: ClientOptions
@@ -134,7 +135,8 @@ struct TrustCommand: AsyncParsableCommand {
     func run() async throws {
         let result: TrustResult
         do {
-            result = try await client.openOperations().trust(contact, verifiedSafetyNumber: verifiedSafetyNumber)
+            let operations = try client.openOperations()
+            result = try await operations.trust(try operations.resolve(contact), verifiedSafetyNumber: verifiedSafetyNumber)
         } catch OperationError.safetyNumberMismatch where !json {
             Output.line("The safety numbers do NOT match: nothing was changed.")
             throw ExitCode(ErrorCategory.userError.exitCode)

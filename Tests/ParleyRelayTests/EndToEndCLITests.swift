@@ -127,26 +127,63 @@ struct EndToEndCLITests {
         }
     }
 
-    @Test("an address argument that is not NAME@HOST[:PORT] is a usage error (1) naming it, before the store is opened")
+    @Test("an address argument with '@' that is not NAME@HOST[:PORT] is a usage error (1) naming it, before the store is opened")
     func malformedAddressArgument() async throws {
         try await withRelay { relay, directory in
             let homes = try TwoHomes(relay: relay, directory: directory)
             var result = try await homes.run(["init", homes.alice], home: homes.aliceHome)
             #expect(result.status == 0, "\(result.summary)")
             let id = String(repeating: "ab", count: 16)
-            for arguments in [["send", "not-an-address", "hi"], ["add-contact", "not-an-address"], ["verify", "not-an-address"],
-                              ["trust", "not-an-address"], ["send-typing", "not-an-address"],
-                              ["send-receipt", "not-an-address", "--target-timestamp", "1"], ["get-attachment", "not-an-address", id],
-                              ["search", "hi", "--contact", "not-an-address"], ["devices", "list", "not-an-address"]] {
+            // Text without '@' may be a short name (a nickname, or one contact's name), looked up once the
+            // store is open (sendByShortName); text with '@' must be an address.
+            let bad = "not@an@address"
+            for arguments in [["send", bad, "hi"], ["add-contact", bad], ["verify", bad],
+                              ["trust", bad], ["send-typing", bad],
+                              ["send-receipt", bad, "--target-timestamp", "1"], ["get-attachment", bad, id],
+                              ["search", "hi", "--contact", bad], ["devices", "list", bad]] {
                 result = try await homes.run(arguments, home: homes.aliceHome)
                 #expect(result.status == 1, "\(arguments): \(result.summary)")
-                #expect(result.stderr.contains("'not-an-address'") && result.stderr.contains("expected NAME@HOST[:PORT]"),
+                #expect(result.stderr.contains("'\(bad)'") && result.stderr.contains("expected NAME@HOST[:PORT]"),
                         "\(arguments): \(result.summary)")
             }
             // Refused before the store was opened: a key file that cannot unlock it is not even read.
-            result = try await ParleyRelayTests.run(homes.parley, ["send", "not-an-address", "hi", "--home", homes.aliceHome,
+            result = try await ParleyRelayTests.run(homes.parley, ["send", bad, "hi", "--home", homes.aliceHome,
                                                                    "--key-file", directory.sub("missing.key")], in: directory)
             #expect(result.status == 1 && result.stderr.contains("expected NAME@HOST[:PORT]"), "\(result.summary)")
+        }
+    }
+
+    @Test("send, verify and search take a nickname or one contact's name as the window does; unknown and ambiguous names are clear errors")
+    func sendByShortName() async throws {
+        try await withRelay { relay, directory in
+            let (alice, bob, _, bobAddress) = try await CLIHome.pair("alice", "bob", on: relay, in: directory)
+            var result = try await alice.run(["send", "bob", "by name"])
+            #expect(result.status == 0 && result.stdout.contains("to \(bobAddress)"), "\(result.summary)")
+            try await alice.must(["contacts", "rename", "bob", "Bobby"])
+            result = try await alice.run(["send", "bobby", "by nickname"])
+            #expect(result.status == 0, "\(result.summary)")
+            result = try await bob.run(["receive", "--timeout", "0"])
+            #expect(result.stdout.contains("by name") && result.stdout.contains("by nickname"), "\(result.summary)")
+            for arguments in [["verify", "Bobby"], ["search", "by", "--contact", "bob"], ["send-typing", "bob"], ["devices", "list", "bobby"]] {
+                result = try await alice.run(arguments)
+                #expect(result.status == 0, "\(arguments): \(result.summary)")
+            }
+
+            // Nobody is called dave: exit 1, nothing saved.
+            result = try await alice.run(["send", "dave", "lost"])
+            #expect(result.status == 1 && result.stderr.contains("'dave' is neither an address"), "\(result.summary)")
+            // Two contacts named bob: refused, naming both.
+            let elsewhere = try TemporaryDirectory()
+            try await withRelay(in: elsewhere) { other, otherDirectory in
+                _ = try await CLIHome.create("bob", on: other, in: otherDirectory)
+                try await alice.must(["add-contact", "bob@\(other.name)"])
+                try await alice.must(["contacts", "rename", bobAddress, ""])
+                result = try await alice.run(["send", "bob", "which one?"])
+                #expect(result.status == 1 && result.stderr.contains(bobAddress) && result.stderr.contains("bob@\(other.name)"),
+                        "\(result.summary)")
+            }
+            result = try await alice.run(["search", "which one"])
+            #expect(result.status == 0 && result.stdout.contains("no messages contain"), "\(result.summary)")
         }
     }
 
