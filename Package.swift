@@ -156,6 +156,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // EmbeddedChannel and its manual clock, for the relay client's timers.
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                // To take every reader of the relay storage's pool (RelayReaderPoolTests).
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory, a private

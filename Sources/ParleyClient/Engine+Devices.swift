@@ -88,7 +88,7 @@ extension Engine {
     /// Publishes a newer list of this account and adopts it (sessions with removed devices are dropped).
     private func publishOwnDeviceList(_ list: SignedDeviceList) async throws {
         try await relay.publishDeviceList(DeviceListUpdate(deviceList: Base64Bytes(list.encoded)), address: account.address)
-        try await manager.updateDeviceListIfNewer(list, for: account.address)
+        try await manager.updateDeviceListIfNewer(list, for: ownAddress)
         account = await manager.account
         try store.saveLocalAccount(account)
     }

@@ -129,7 +129,7 @@ extension Engine {
         if contact.account.accountKey != list.accountKey {
             let before = contact.trust, oldKey = contact.account.accountKey
             let statement = try await keyChangeStatement(keyChange, for: address)
-            try await manager.replaceIdentity(list, for: address.description)
+            try await manager.replaceIdentity(list, for: address)
             contact = try store.contact(address) ?? contact
             // Under on-first-use only an accepted, unverified key is replaced without stopping; a verified
             // key, or one whose earlier change the user has not decided on yet, keeps sending stopped.
@@ -148,7 +148,7 @@ extension Engine {
             return
         }
         let old = contact.account.deviceList
-        try await manager.updateDeviceListIfNewer(list, for: address.description)
+        try await manager.updateDeviceListIfNewer(list, for: address)
         guard let old, list.version > old.version else { return }
         let before = Dictionary(uniqueKeysWithValues: old.devices.map { ($0.deviceId, $0.identityKey) })
         let after = Dictionary(uniqueKeysWithValues: list.devices.map { ($0.deviceId, $0.identityKey) })

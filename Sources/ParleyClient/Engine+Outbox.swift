@@ -294,7 +294,7 @@ extension Engine {
             stopped = address
             return
         }
-        _ = try await manager.send(content, to: address.description, includeOwnDevices: false)
+        _ = try await manager.send(content, to: address, includeOwnDevices: false)
         round.reencrypted.insert(first.envelope.batch)
         round.open[first.envelope.batch]! -= 1
     }

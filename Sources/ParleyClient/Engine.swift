@@ -424,7 +424,7 @@ public actor Engine {
                 if items.count > 1 {
                     do {
                         try await ensureDeviceList(peer)
-                        _ = try await manager.send(batch: items.map(\.content), to: peer.description)
+                        _ = try await manager.send(batch: items.map(\.content), to: peer)
                         for item in items { item.continuation.resume() }
                         continue
                     } catch {}
@@ -450,12 +450,12 @@ public actor Engine {
     private func encrypt(_ content: Content, to peer: AccountAddress) async throws {
         try await ensureDeviceList(peer)
         do {
-            _ = try await manager.send(content, to: peer.description)
+            _ = try await manager.send(content, to: peer)
         } catch ClientError.relay(status: 404, _, _), ProtocolError.senderMismatch {
             try await refreshOwnDeviceList()
             if peer != ownAddress { try await refreshDeviceList(peer) }
             try await ensureDeviceList(peer)
-            _ = try await manager.send(content, to: peer.description)
+            _ = try await manager.send(content, to: peer)
         }
     }
 
@@ -483,7 +483,7 @@ public actor Engine {
         let response = try await peerRelay(for: address).account(address.description)
         let list = try SignedDeviceList(verifying: response.deviceList.bytes)
         if address == ownAddress {
-            try await manager.updateDeviceListIfNewer(list, for: address.description)
+            try await manager.updateDeviceListIfNewer(list, for: address)
             account = await manager.account
             try store.saveLocalAccount(account)
         } else {

@@ -28,7 +28,7 @@ enum Sender {
                 let text = "message \(seq) of \(total) \u{2713} \(hex(random.bytes(4)))"
                 let content = Content(messageId: messageId, sentAt: SystemWallClock().nowMilliseconds(),
                                       destination: Layout.bobAddress, body: .text(text))
-                let envelopes = try await manager.send(content, to: Layout.bobAddress)
+                let envelopes = try await manager.send(content, to: try AccountAddress(Layout.bobAddress))
                 guard envelopes.count == 1, envelopes[0].recipient == bob else {
                     throw HarnessError("expected one envelope for \(bob), got \(envelopes.map(\.recipient))")
                 }

@@ -86,20 +86,20 @@ public actor SessionManager {
 
     /// Encrypts `content` once for every device of `peer` and once for every other device of this account,
     /// commits the new session states together with the envelopes (the outbox), and returns the envelopes.
-    public func send(_ content: [UInt8], to peer: String) async throws -> [OutgoingEnvelope] {
+    public func send(_ content: [UInt8], to peer: AccountAddress) async throws -> [OutgoingEnvelope] {
         try await send(content, to: peer, includeOwnDevices: true, sent: nil)
     }
 
     /// Sends application content (PROTOCOL.md §12); the store records it with the envelopes. With
     /// `includeOwnDevices: false` only the peer's devices are written to (a retry after the relay said the
     /// peer's device list changed).
-    public func send(_ content: Content, to peer: String, includeOwnDevices: Bool = true) async throws -> [OutgoingEnvelope] {
+    public func send(_ content: Content, to peer: AccountAddress, includeOwnDevices: Bool = true) async throws -> [OutgoingEnvelope] {
         try await send(content.encoded, to: peer, includeOwnDevices: includeOwnDevices,
                        sent: SentContent(content: content, sender: account.deviceAddress))
     }
 
-    private func send(_ content: [UInt8], to peer: String, includeOwnDevices: Bool, sent: SentContent?) async throws -> [OutgoingEnvelope] {
-        let targets = try targetDevices(for: peer).filter { includeOwnDevices || $0.0.address != account.address || peer == account.address }
+    private func send(_ content: [UInt8], to peer: AccountAddress, includeOwnDevices: Bool, sent: SentContent?) async throws -> [OutgoingEnvelope] {
+        let targets = try targetDevices(for: peer).filter { includeOwnDevices || $0.0.address != account.address || isOwn(peer) }
         let (fetched, current) = try await bundlesForNewSessions(targets)
         var changes = SessionChanges()
         let outgoing = try encrypt(Padding.pad(content), targets: targets, bundles: fetched, sent: sent, into: &changes, current: current)
@@ -129,7 +129,7 @@ public actor SessionManager {
     /// Sends several contents to `peer`, in order, as `send(_:to:)` one after another would, but with a
     /// single commit: the session states, every envelope (the outbox) and the history records are stored
     /// together — or, if anything fails, nothing is. Returns the envelopes of each content.
-    public func send(batch contents: [Content], to peer: String) async throws -> [[OutgoingEnvelope]] {
+    public func send(batch contents: [Content], to peer: AccountAddress) async throws -> [[OutgoingEnvelope]] {
         let targets = try targetDevices(for: peer)
         let (fetched, current) = try await bundlesForNewSessions(targets)
         var changes = SessionChanges()
@@ -144,17 +144,20 @@ public actor SessionManager {
         return envelopes
     }
 
-    private func targetDevices(for peer: String) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
+    private func targetDevices(for peer: AccountAddress) throws -> [(DeviceAddress, Ed25519.PublicKey)] {
         let own = account.deviceList.devices.filter { $0.deviceId != account.device.deviceId }
             .map { (DeviceAddress(address: account.address, deviceId: $0.deviceId), $0.identityKey) }
         // Our own account is not in the peer table: its list is `account.deviceList`.
-        if peer == account.address { return own }
+        if isOwn(peer) { return own }
         guard let known = try store.account(peer), let list = known.deviceList else {
-            throw ProtocolError.unknownDevice(address: peer, deviceId: 0)
+            throw ProtocolError.unknownDevice(address: peer.description, deviceId: 0)
         }
-        let theirs = list.devices.map { (DeviceAddress(address: peer, deviceId: $0.deviceId), $0.identityKey) }
+        let theirs = list.devices.map { (DeviceAddress(address: peer.description, deviceId: $0.deviceId), $0.identityKey) }
         return theirs + own
     }
+
+    /// Whether `address` is this device's own account.
+    private func isOwn(_ address: AccountAddress) -> Bool { address.description == account.address }
 
     /// Encrypts one content for `targets` on top of `changes` (sessions already advanced there are used
     /// as they stand; then those in `current`, read in this actor turn; then the store's) and adds the new
@@ -210,7 +213,7 @@ public actor SessionManager {
     @discardableResult
     public func receive(_ envelope: [UInt8], receivedAt: UInt64? = nil, refusingSessionsFrom refused: Set<String> = []) throws -> ReceivedMessage {
         var changes = SessionChanges()
-        var accounts: [String: KnownAccount?] = [:]
+        var accounts: [AccountAddress: KnownAccount?] = [:]
         let opened = try open(envelope, receivedAt: receivedAt, after: changes, accounts: &accounts, deferUnknownSenders: false,
                               refusing: refused)
         opened.apply(to: &changes)
@@ -242,7 +245,7 @@ public actor SessionManager {
                                              commit: @Sendable (SessionChanges) throws -> Committed) throws
         -> (outcomes: [Result<ReceivedMessage, any Error>], committed: Committed?) {
         var changes = SessionChanges()
-        var accounts: [String: KnownAccount?] = [:]
+        var accounts: [AccountAddress: KnownAccount?] = [:]
         var outcomes: [Result<ReceivedMessage, any Error>] = []
         outcomes.reserveCapacity(envelopes.count)
         for (index, envelope) in envelopes.enumerated() {
@@ -264,7 +267,7 @@ public actor SessionManager {
         let device: DeviceAddress
         let sessions: PeerDeviceSessions
         let preKeys: LocalPreKeys?
-        let firstSeen: (address: String, account: KnownAccount)?
+        let firstSeen: (address: AccountAddress, account: KnownAccount)?
         let received: ReceivedMessage
 
         func apply(to changes: inout SessionChanges) {
@@ -281,7 +284,7 @@ public actor SessionManager {
     /// The certificate must not have expired when the relay took the envelope in (`receivedAt`, never later
     /// than now): a device that was offline for longer than a certificate's lifetime still reads the mail
     /// that waited for it.
-    private func open(_ envelope: [UInt8], receivedAt: UInt64?, after pending: SessionChanges, accounts: inout [String: KnownAccount?],
+    private func open(_ envelope: [UInt8], receivedAt: UInt64?, after pending: SessionChanges, accounts: inout [AccountAddress: KnownAccount?],
                       deferUnknownSenders: Bool, refusing refused: Set<String> = []) throws -> Opened {
         let sealed = try SealedSender.open(envelope, identity: account.device)
         let certificate = sealed.certificate
@@ -319,8 +322,8 @@ public actor SessionManager {
     /// The certificate's account key must be the one known for its address (or be accepted under the
     /// new-identity policy: the account to remember is returned), and its device must be in the newest
     /// verified device list, when there is one.
-    private func checkSenderAccount(_ certificate: SenderCertificate, pending: SessionChanges, accounts: inout [String: KnownAccount?],
-                                    deferUnknown: Bool) throws -> (address: String, account: KnownAccount)? {
+    private func checkSenderAccount(_ certificate: SenderCertificate, pending: SessionChanges, accounts: inout [AccountAddress: KnownAccount?],
+                                    deferUnknown: Bool) throws -> (address: AccountAddress, account: KnownAccount)? {
         if certificate.address == account.address {
             guard certificate.accountKey == account.accountKey.publicKey,
                   account.deviceList.device(certificate.deviceId)?.identityKey == certificate.deviceKey else {
@@ -328,11 +331,16 @@ public actor SessionManager {
             }
             return nil
         }
-        if accounts[certificate.address] == nil { accounts[certificate.address] = .some(try store.account(certificate.address)) }
-        guard let known = pending.accounts[certificate.address] ?? accounts[certificate.address] ?? nil else {
+        // Decoding checked the address's syntax (`SenderCertificate.init(decoding:)`): this parse fails only
+        // for a certificate made some other way.
+        guard let sender = try? AccountAddress(certificate.address) else {
+            throw ProtocolError.malformed("SenderCertificate: the address is not an account address")
+        }
+        if accounts[sender] == nil { accounts[sender] = .some(try store.account(sender)) }
+        guard let known = pending.accounts[sender] ?? accounts[sender] ?? nil else {
             if deferUnknown { throw UnknownSenderAccount(address: certificate.address) }
             guard newIdentityPolicy == .trustOnFirstUse else { throw ProtocolError.identityChanged(address: certificate.address) }
-            return (certificate.address, KnownAccount(accountKey: certificate.accountKey))
+            return (sender, KnownAccount(accountKey: certificate.accountKey))
         }
         guard known.accountKey == certificate.accountKey else { throw ProtocolError.identityChanged(address: certificate.address) }
         if let list = known.deviceList, list.device(certificate.deviceId)?.identityKey != certificate.deviceKey {
@@ -345,39 +353,39 @@ public actor SessionManager {
 
     /// Accepts a new account key for `address` (after the user's trust policy or decision allowed it):
     /// stores it with its verified device list and deletes every session with the old identity.
-    public func replaceIdentity(_ list: SignedDeviceList, for address: String) throws {
-        precondition(address != account.address, "the own identity is replaced by restoring, not here")
+    public func replaceIdentity(_ list: SignedDeviceList, for address: AccountAddress) throws {
+        precondition(!isOwn(address), "the own identity is replaced by restoring, not here")
         var changes = SessionChanges()
         changes.accounts[address] = KnownAccount(accountKey: list.accountKey, deviceList: list)
         for id in try store.deviceIdsWithSessions(of: address) {
-            changes.removedSessions.insert(DeviceAddress(address: address, deviceId: id))
+            changes.removedSessions.insert(DeviceAddress(address: address.description, deviceId: id))
         }
         try store.commit(changes)
     }
 
     /// `updateDeviceList` when `list` is newer than what is known; an equal version is a no-op.
-    public func updateDeviceListIfNewer(_ list: SignedDeviceList, for address: String) throws {
-        let known = address == account.address ? account.deviceList : try store.account(address)?.deviceList
+    public func updateDeviceListIfNewer(_ list: SignedDeviceList, for address: AccountAddress) throws {
+        let known = isOwn(address) ? account.deviceList : try store.account(address)?.deviceList
         if let known, known.accountKey == list.accountKey, known.version >= list.version { return }
         try updateDeviceList(list, for: address)
     }
 
     /// Accepts a newer verified device list for `address` and retires the sessions of devices it no longer
     /// names (or whose identity key changed). New devices get sessions on the next send.
-    public func updateDeviceList(_ list: SignedDeviceList, for address: String) throws {
+    public func updateDeviceList(_ list: SignedDeviceList, for address: AccountAddress) throws {
         var changes = SessionChanges()
-        if address == account.address {
-            try account.deviceList.checkSuccessor(list, address: address)
+        if isOwn(address) {
+            try account.deviceList.checkSuccessor(list, address: address.description)
             account.deviceList = list
         } else if let known = try store.account(address) {
-            guard known.accountKey == list.accountKey else { throw ProtocolError.identityChanged(address: address) }
-            if let current = known.deviceList { try current.checkSuccessor(list, address: address) }
+            guard known.accountKey == list.accountKey else { throw ProtocolError.identityChanged(address: address.description) }
+            if let current = known.deviceList { try current.checkSuccessor(list, address: address.description) }
             changes.accounts[address] = KnownAccount(accountKey: known.accountKey, deviceList: list)
         } else {
             changes.accounts[address] = KnownAccount(accountKey: list.accountKey, deviceList: list)
         }
         for id in try store.deviceIdsWithSessions(of: address) {
-            let device = DeviceAddress(address: address, deviceId: id)
+            let device = DeviceAddress(address: address.description, deviceId: id)
             let entry = list.device(id)
             let sessions = try store.sessions(for: device)
             if entry == nil || sessions.active.map({ $0.remoteIdentityKey != entry!.identityKey }) == true {

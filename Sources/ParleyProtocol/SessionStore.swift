@@ -81,7 +81,7 @@ public struct SentContent: Sendable, Equatable {
 public struct SessionChanges: Sendable {
     public var sessions: [DeviceAddress: PeerDeviceSessions] = [:]
     public var removedSessions: Set<DeviceAddress> = []
-    public var accounts: [String: KnownAccount] = [:]
+    public var accounts: [AccountAddress: KnownAccount] = [:]
     public var preKeys: LocalPreKeys?
     public var received: ReceivedMessage?
     /// Further messages of a batched receive (`SessionManager.receive(batch:)`), in order after `received`;
@@ -118,8 +118,8 @@ public struct SentBatch: Sendable, Equatable {
 /// suspends between reading a session and committing its successor.
 public protocol SessionStore: AnyObject, Sendable {
     func sessions(for device: DeviceAddress) throws -> PeerDeviceSessions
-    func deviceIdsWithSessions(of address: String) throws -> [UInt32]
-    func account(_ address: String) throws -> KnownAccount?
+    func deviceIdsWithSessions(of account: AccountAddress) throws -> [UInt32]
+    func account(_ address: AccountAddress) throws -> KnownAccount?
     func preKeys() throws -> LocalPreKeys
     func commit(_ changes: SessionChanges) throws
 }
@@ -127,7 +127,7 @@ public protocol SessionStore: AnyObject, Sendable {
 /// The store used by unit tests and by the in-process demo.
 public final class InMemorySessionStore: SessionStore, @unchecked Sendable {
     private var sessionTable: [DeviceAddress: PeerDeviceSessions] = [:]
-    private var accountTable: [String: KnownAccount] = [:]
+    private var accountTable: [AccountAddress: KnownAccount] = [:]
     private var preKeyState: LocalPreKeys
     private let lock = Lock()
     public private(set) var receivedLog: [ReceivedMessage] = []
@@ -138,10 +138,11 @@ public final class InMemorySessionStore: SessionStore, @unchecked Sendable {
     public func sessions(for device: DeviceAddress) -> PeerDeviceSessions {
         lock.withLock { sessionTable[device] ?? PeerDeviceSessions() }
     }
-    public func deviceIdsWithSessions(of address: String) -> [UInt32] {
-        lock.withLock { sessionTable.keys.filter { $0.address == address }.map(\.deviceId).sorted() }
+    public func deviceIdsWithSessions(of account: AccountAddress) -> [UInt32] {
+        let address = account.description
+        return lock.withLock { sessionTable.keys.filter { $0.address == address }.map(\.deviceId).sorted() }
     }
-    public func account(_ address: String) -> KnownAccount? { lock.withLock { accountTable[address] } }
+    public func account(_ address: AccountAddress) -> KnownAccount? { lock.withLock { accountTable[address] } }
     public func preKeys() -> LocalPreKeys { lock.withLock { preKeyState } }
 
     public func commit(_ changes: SessionChanges) {
@@ -156,7 +157,7 @@ public final class InMemorySessionStore: SessionStore, @unchecked Sendable {
     }
 
     /// Replaces what is known of an account (contact added by address, device list fetched).
-    public func setAccount(_ account: KnownAccount, for address: String) {
+    public func setAccount(_ account: KnownAccount, for address: AccountAddress) {
         lock.withLock { accountTable[address] = account }
     }
 

@@ -13,9 +13,9 @@ import Glibc
 /// are capped below it, leaving a reserve for everything else.
 public enum DescriptorBudget {
     /// Descriptors kept out of the connections' reach: a quarter of the limit, at least `minimumReserve`.
-    /// What uses them: the database (a writer and up to five readers, three files each), one file per
-    /// attachment upload in progress, standard output and error, the event loops' epoll, event and timer
-    /// descriptors, and libdispatch reading /proc/<tid>/stat.
+    /// What uses them: the database (a writer, up to five readers and up to five more for the hot reads,
+    /// three files each), one file per attachment upload in progress, standard output and error, the event
+    /// loops' epoll, event and timer descriptors, and libdispatch reading /proc/<tid>/stat.
     public static let minimumReserve = 64
 
     /// Raises the soft RLIMIT_NOFILE to the hard limit (where the system allows) and returns the soft

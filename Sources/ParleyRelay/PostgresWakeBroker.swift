@@ -1,5 +1,4 @@
 import Logging
-import ParleyCrypto
 import ParleyProtocol
 import PostgresNIO
 
@@ -7,7 +6,7 @@ import PostgresNIO
 /// channel, and every node LISTENs on it and acts on the push connections it holds (its own NOTIFYs come
 /// back to it too, so there is one path for all). A notification carries only an opaque device key (a
 /// hash of the device's address: nothing about the sender, the message or, to someone reading the
-/// channel, the account) and one letter for what to do.
+/// channel, the account: a `WakeKey`) and one letter for what to do.
 ///
 /// While the listening connection is down (the database restarting) notifications are lost; once it is
 /// back every push connection of this node is woken, and its device fetches whatever arrived meanwhile.
@@ -22,8 +21,7 @@ public actor PostgresWakeBroker: WakeBroker {
         let wake: @Sendable () -> Void
         let end: @Sendable (PushEnd) -> Void
     }
-    /// By opaque device key.
-    private var subscribers: [String: Subscriber] = [:]
+    private var subscribers: [WakeKey: Subscriber] = [:]
     private let client: PostgresClient
     private let logger: Logger
     private var listener: Task<Void, Never>?
@@ -52,22 +50,17 @@ public actor PostgresWakeBroker: WakeBroker {
         await withCheckedContinuation { listeningWaiters.append($0) }
     }
 
-    /// The opaque key of a device in notifications.
-    static func key(of device: DeviceAddress) -> String {
-        Hex.encode(Array(SHA256.hash(Array("parley-wake-v1\u{0}\(device.address)\u{0}\(device.deviceId)".utf8)).prefix(16)))
-    }
-
     // MARK: WakeBroker
 
     public func subscribe(_ device: DeviceAddress, id: UInt64, wake: @escaping @Sendable () -> Void,
                           end: @escaping @Sendable (PushEnd) -> Void) {
-        let key = Self.key(of: device)
+        let key = WakeKey(device)
         subscribers[key]?.end(.displaced)
         subscribers[key] = Subscriber(device: device, id: id, wake: wake, end: end)
     }
 
     public func unsubscribe(_ device: DeviceAddress, id: UInt64) {
-        let key = Self.key(of: device)
+        let key = WakeKey(device)
         if subscribers[key]?.id == id { subscribers[key] = nil }
     }
 
@@ -77,12 +70,12 @@ public actor PostgresWakeBroker: WakeBroker {
 
     /// Ends the device's push connection here at once, and on every other node through the channel.
     public func revoke(_ devices: [DeviceAddress]) async {
-        for device in devices { subscribers.removeValue(forKey: Self.key(of: device))?.end(.revoked) }
+        for device in devices { subscribers.removeValue(forKey: WakeKey(device))?.end(.revoked) }
         await notify("r", devices)
     }
 
     private func notify(_ action: String, _ devices: [DeviceAddress]) async {
-        let payloads = Array(Set(devices.map { action + Self.key(of: $0) }))
+        let payloads = Array(Set(devices.map { action + WakeKey($0).hex }))
         guard !payloads.isEmpty else { return }
         do {
             try await client.query("SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
@@ -94,8 +87,7 @@ public actor PostgresWakeBroker: WakeBroker {
     }
 
     private func deliver(_ payload: String) {
-        guard let action = payload.first else { return }
-        let key = String(payload.dropFirst())
+        guard let action = payload.first, let key = WakeKey(hex: payload.dropFirst()) else { return }
         switch action {
         case "w": subscribers[key]?.wake()
         case "r": subscribers.removeValue(forKey: key)?.end(.revoked)

@@ -13,26 +13,31 @@ import ParleyProtocol
 /// two on small hosts), and an async read keeps its reader until its task gets a cooperative thread back:
 /// synchronous reads waiting on every cooperative thread while async reads hold every reader wedge the
 /// relay for good. Only the initialiser is synchronous: it runs before the storage is shared, so nothing
-/// else can hold a connection then.
+/// else can hold a connection then. The reads on every request's path go through `hotReads`, a connection
+/// of their own that never takes one of the pool's readers (see SQLiteHotReads).
 public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// A pool (WAL) on a file; a queue for an in-memory database (`inMemory()`).
     let database: any DatabaseWriter
+    /// Token lookups, a send's account reads and mailbox pages.
+    private let hotReads: SQLiteHotReads
     /// Enqueue requests waiting for the next group commit.
     private let enqueues = GroupCommitQueue<PendingEnqueue>()
 
     public convenience init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        try self.init(database: try DatabasePool(path: path, configuration: configuration))
+        try self.init(database: try DatabasePool(path: path, configuration: configuration)) { try SQLiteHotReads(path: path) }
     }
 
     /// A database in memory, gone with the storage: for an in-process relay in tests (the same tables
     /// and queries as the file, none of its durability).
     public static func inMemory() throws -> SQLiteRelayStorage {
-        try SQLiteRelayStorage(database: try DatabaseQueue())
+        let queue = try DatabaseQueue()
+        return try SQLiteRelayStorage(database: queue) { SQLiteHotReads(connection: queue) }
     }
 
-    private init(database: any DatabaseWriter) throws {
+    /// `hotReads` is made once the file is migrated.
+    private init(database: any DatabaseWriter, hotReads: () throws -> SQLiteHotReads) throws {
         self.database = database
         // A queued envelope is committed durably before the sender gets its 204, and survives a crash or a
         // power failure.
@@ -41,6 +46,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try Self.boundWriteAheadLog(db)
         }
         try Self.migrator.migrate(database)
+        self.hotReads = try hotReads()
     }
 
     private static var migrator: DatabaseMigrator {
@@ -148,16 +154,16 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func account(_ address: String) async throws -> StoredAccount? {
-        try await database.read { db in
+        try await hotReads.read { db in
             try Row.fetchOne(try db.cachedStatement(sql: "SELECT account_key, device_list FROM accounts WHERE address = ?"), arguments: [address])
                 .map { StoredAccount(accountKey: [UInt8]($0["account_key"] as Data), deviceList: [UInt8]($0["device_list"] as Data)) }
         }
     }
 
     public func deliveryAccessVerifier(of address: String) async throws -> [UInt8]? {
-        let verifier = try await database.read({ db in
+        let verifier = try await hotReads.read { db in
             try Data.fetchOne(try db.cachedStatement(sql: "SELECT access_verifier FROM accounts WHERE address = ?"), arguments: [address])
-        })
+        }
         return verifier.map { [UInt8]($0) }
     }
 
@@ -233,7 +239,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
-        try await database.read { db in
+        try await hotReads.read { db in
             guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT address, device_id FROM tokens WHERE hash = ? AND expires_at > ?"),
                                              arguments: [Data(hash), Int64(now)]) else { return nil }
             return DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))
@@ -386,7 +392,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     }
 
     public func fetch(for device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) async throws -> MailboxPage {
-        try await database.read { db in try Self.page(db, device, now: now, limit: limit, after: after, groups: groups) }
+        try await hotReads.readConsistently { db in try Self.page(db, device, now: now, limit: limit, after: after, groups: groups) }
     }
 
     private static func page(_ db: Database, _ device: DeviceAddress, now: UInt64, limit: Int, after: Int64, groups: Bool) throws -> MailboxPage {

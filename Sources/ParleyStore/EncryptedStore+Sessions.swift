@@ -23,8 +23,8 @@ extension EncryptedStore: SessionStore {
         }
     }
 
-    public func deviceIdsWithSessions(of address: String) throws -> [UInt32] {
-        let owner = lookup(address, "sessions.owner")
+    public func deviceIdsWithSessions(of account: AccountAddress) throws -> [UInt32] {
+        let owner = lookup(account.description, "sessions.owner")
         let rows = try read { db in try Row.fetchAll(db, sql: "SELECT lookup, device FROM sessions WHERE owner = ?", arguments: [owner]) }
         return try deviceIds(rows)
     }
@@ -41,11 +41,8 @@ extension EncryptedStore: SessionStore {
         return ids.sorted()
     }
 
-    /// The session manager names accounts by their text, which it took from a sender certificate (checked
-    /// to be an account address when it was decoded) or from this store; text that is not one has no contact.
-    public func account(_ address: String) throws -> KnownAccount? {
-        guard let address = try? AccountAddress(address) else { return nil }
-        return try contact(address)?.account
+    public func account(_ address: AccountAddress) throws -> KnownAccount? {
+        try contact(address)?.account
     }
 
     public func preKeys() throws -> LocalPreKeys {
@@ -87,8 +84,7 @@ extension EncryptedStore: SessionStore {
         for device in changes.removedSessions {
             try db.cachedStatement(sql: "DELETE FROM sessions WHERE lookup = ?").execute(arguments: [sessionKey(device)])
         }
-        for (text, account) in changes.accounts {
-            let address = try AccountAddress(text)
+        for (address, account) in changes.accounts {
             var contact = try contact(address, db) ?? Contact(address: address, account: account)
             contact.account = account
             try save(contact, db)

@@ -49,7 +49,7 @@ struct Demo: AsyncParsableCommand {
         let world = DemoWorld()
         let alice = world.account("alice@demo", devices: 1)
         let bob = world.account("bob@demo", devices: 2)
-        world.introduce(alice, bob)
+        try world.introduce(alice, bob)
         print("alice@demo: 1 device, bob@demo: 2 devices; sessions start with PQXDH (X25519 + ML-KEM-1024)\n")
         for round in 1...messages {
             try await exchange(from: alice[0], to: "bob@demo", text: "Hello Bob (\(round))", all: alice + bob)
@@ -59,7 +59,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     private func exchange(from sender: DemoDevice, to peer: String, text: String, all: [DemoDevice]) async throws {
-        let envelopes = try await sender.manager.send(Array(text.utf8), to: peer)
+        let envelopes = try await sender.manager.send(Array(text.utf8), to: try AccountAddress(peer))
         print("\(sender.address) → \(peer): \"\(text)\"")
         for envelope in envelopes {
             guard let recipient = all.first(where: { $0.address == envelope.recipient }) else { continue }

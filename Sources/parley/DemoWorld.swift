@@ -32,10 +32,11 @@ final class DemoWorld: PreKeyBundleSource, @unchecked Sendable {
         }
     }
 
-    func introduce(_ a: [DemoDevice], _ b: [DemoDevice]) {
+    func introduce(_ a: [DemoDevice], _ b: [DemoDevice]) throws {
         for (mine, theirs) in [(a, b), (b, a)] {
             let known = KnownAccount(accountKey: theirs[0].account.accountKey.publicKey, deviceList: theirs[0].account.deviceList)
-            for device in mine { device.store.setAccount(known, for: theirs[0].account.address) }
+            let address = try AccountAddress(theirs[0].account.address)
+            for device in mine { device.store.setAccount(known, for: address) }
         }
     }
 

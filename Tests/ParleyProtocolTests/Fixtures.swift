@@ -9,6 +9,8 @@ struct TestDevice {
     let manager: SessionManager
     let preKeys: LocalPreKeys
     var address: DeviceAddress { account.deviceAddress }
+    /// The account's address, typed (every test account has a valid one).
+    var accountAddress: AccountAddress { AccountAddress(stringLiteral: account.address) }
 }
 
 /// Builds accounts with `deviceCount` devices each, all sharing one `PreKeyDirectory`.
@@ -17,6 +19,10 @@ struct TestWorld {
     let clock = FixedClock()
 
     /// `seed` defaults to the address; pass another one to give the same address an unrelated account key.
+    func account(_ address: AccountAddress, devices deviceCount: Int = 1, seed: String? = nil) -> [TestDevice] {
+        account(address.description, devices: deviceCount, seed: seed)
+    }
+
     func account(_ name: String, devices deviceCount: Int = 1, seed: String? = nil) -> [TestDevice] {
         let random = DeterministicRandom(label: seed ?? name)
         let accountKey = Ed25519.KeyPair(random: random)
@@ -59,14 +65,19 @@ struct TestWorld {
     /// Makes each side know the other's account key and device list, as adding a contact does.
     func introduce(_ a: [TestDevice], _ b: [TestDevice]) {
         for x in a { x.store.setAccount(KnownAccount(accountKey: b[0].account.accountKey.publicKey, deviceList: b[0].account.deviceList),
-                                        for: b[0].account.address) }
+                                        for: b[0].accountAddress) }
         for y in b { y.store.setAccount(KnownAccount(accountKey: a[0].account.accountKey.publicKey, deviceList: a[0].account.deviceList),
-                                        for: a[0].account.address) }
+                                        for: a[0].accountAddress) }
     }
 }
 
 extension Array where Element == UInt8 {
     init(_ text: String) { self = Array(text.utf8) }
+}
+
+/// Tests write an account address as its text.
+extension AccountAddress: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) { try! self.init(text) }
 }
 
 // MARK: Helpers for the specification tests

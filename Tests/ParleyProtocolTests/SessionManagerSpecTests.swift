@@ -2,8 +2,8 @@ import Testing
 import ParleyCrypto
 @testable import ParleyProtocol
 
-private let aliceAddress = "alice@relay.test"
-private let bobAddress = "bob@relay.test"
+private let aliceAddress: AccountAddress = "alice@relay.test"
+private let bobAddress: AccountAddress = "bob@relay.test"
 
 /// Hands each envelope to the device it names; returns what each read, in order.
 @discardableResult
@@ -95,7 +95,7 @@ private struct FixedBundleSource: PreKeyBundleSource {
     @Test func deviceListUnderAnotherAccountKeyIsAnIdentityChange() async throws {
         let (alice, bob) = pair()
         let impostor = world.account(bobAddress, seed: "bob impostor")
-        await #expect(throws: ProtocolError.identityChanged(address: bobAddress)) {
+        await #expect(throws: ProtocolError.identityChanged(address: bobAddress.description)) {
             try await alice.manager.updateDeviceList(impostor[0].account.deviceList, for: bobAddress)
         }
         #expect(alice.store.account(bobAddress)?.accountKey == bob.account.accountKey.publicKey)
@@ -211,7 +211,7 @@ private struct FixedBundleSource: PreKeyBundleSource {
         alice.store.setAccount(KnownAccount(accountKey: bob.account.accountKey.publicKey, deviceList: bob.account.deviceList), for: bobAddress)
         let first = try bob.envelope(in: try await alice.manager.send(Array("hi"), to: bobAddress))
         let strict = bob.manager(clock: world.clock, policy: .refuse)
-        await #expect(throws: ProtocolError.identityChanged(address: aliceAddress)) { try await strict.receive(first.envelope) }
+        await #expect(throws: ProtocolError.identityChanged(address: aliceAddress.description)) { try await strict.receive(first.envelope) }
         #expect(bob.store.account(aliceAddress) == nil)
         #expect(bob.store.sessions(for: alice.address).isEmpty && bob.store.receivedLog.isEmpty)
 
@@ -227,7 +227,7 @@ private struct FixedBundleSource: PreKeyBundleSource {
         reinstalled.store.setAccount(KnownAccount(accountKey: bob.account.accountKey.publicKey, deviceList: bob.account.deviceList),
                                      for: bobAddress)
         let envelope = try bob.envelope(in: try await reinstalled.manager.send(Array("it's me"), to: bobAddress))
-        await #expect(throws: ProtocolError.identityChanged(address: aliceAddress)) { try await bob.manager.receive(envelope.envelope) }
+        await #expect(throws: ProtocolError.identityChanged(address: aliceAddress.description)) { try await bob.manager.receive(envelope.envelope) }
         #expect(bob.store.account(aliceAddress)?.accountKey == alice.account.accountKey.publicKey)
         #expect(bob.store.sessions(for: alice.address).isEmpty && bob.store.receivedLog.isEmpty)
     }

@@ -20,7 +20,7 @@ struct BlockedSessionTests {
             try await alice.engine.send(text: "let me in", to: bobAddress)
             let events = try await bob.engine.receivePending()
             #expect(!events.contains { if case .message = $0 { true } else { false } })
-            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress.description).isEmpty)
+            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress).isEmpty)
             let preKeysAfter = try bob.store.preKeys()
             #expect(Set(preKeysAfter.oneTimePreKeys.keys) == Set(preKeysBefore.oneTimePreKeys.keys))
             #expect(Set(preKeysAfter.oneTimePQPreKeys.keys) == Set(preKeysBefore.oneTimePQPreKeys.keys))
@@ -32,7 +32,7 @@ struct BlockedSessionTests {
             try await alice.engine.send(text: "now?", to: bobAddress)
             _ = try await bob.engine.receivePending()
             #expect(try bob.incomingTexts(from: aliceAddress) == ["now?"])
-            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress.description) == [1])
+            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress) == [1])
         }
     }
 }

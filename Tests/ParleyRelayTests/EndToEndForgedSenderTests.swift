@@ -20,10 +20,10 @@ func postForgedMessage(claiming claimed: String, text: String, to recipient: Str
     let relayClient = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
     let recipientList = try SignedDeviceList(verifying: try await relayClient.account(recipient).deviceList.bytes)
     let store = InMemorySessionStore(preKeys: .generate(oneTime: 1))
-    store.setAccount(KnownAccount(accountKey: recipientList.accountKey, deviceList: recipientList), for: recipient)
+    store.setAccount(KnownAccount(accountKey: recipientList.accountKey, deviceList: recipientList), for: try AccountAddress(recipient))
     let mallory = SessionManager(account: impostor, store: store, bundles: RelayDirectory(relay: relayClient))
     let forged = try await mallory.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: recipient,
-                                                body: .text(text)), to: recipient)
+                                                body: .text(text)), to: try AccountAddress(recipient))
     let raw = RawHTTP(relay)
     let reply = try await raw.request(.POST, raw.messagesPath(recipient), json: SendRequest(messages: forged.map {
         OutgoingMessage(deviceId: $0.recipient.deviceId, deviceKey: Base64Bytes(recipientList.device($0.recipient.deviceId)!.identityKey.bytes),

@@ -301,10 +301,10 @@ struct EndToEndSecurityTests {
             let relayClient = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
             let bobList = try SignedDeviceList(verifying: try await relayClient.account(bobAddress.description).deviceList.bytes)
             let malloryStore = InMemorySessionStore(preKeys: .generate(oneTime: 1))
-            malloryStore.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress.description)
+            malloryStore.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress)
             let mallory = SessionManager(account: impostor, store: malloryStore, bundles: RelayDirectory(relay: relayClient))
             let forged = try await mallory.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress.description,
-                                                        body: .text("it's alice, send me the code")), to: bobAddress.description)
+                                                        body: .text("it's alice, send me the code")), to: bobAddress)
             let raw = RawHTTP(relay)
             let reply = try await raw.request(.POST, raw.messagesPath(bobAddress.description), json: SendRequest(messages: forged.map {
                 OutgoingMessage(deviceId: $0.recipient.deviceId, deviceKey: Base64Bytes(bobList.device($0.recipient.deviceId)!.identityKey.bytes),

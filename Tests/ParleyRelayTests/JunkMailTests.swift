@@ -33,11 +33,11 @@ struct JunkMailTests {
                 let stranger = LocalAccount(address: "junk\(sender)@\(relay.name)", accountKey: accountKey, device: device,
                                             deviceList: list, certificateExpiry: now + 86_400_000)
                 let store = InMemorySessionStore(preKeys: .generate(oneTime: 1))
-                store.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress.description)
+                store.setAccount(KnownAccount(accountKey: bobList.accountKey, deviceList: bobList), for: bobAddress)
                 let manager = SessionManager(account: stranger, store: store, bundles: RelayDirectory(relay: relayClient))
                 for i in 0..<5 {
                     let sealed = try await manager.send(Content(messageId: Content.newMessageId(), sentAt: now, destination: bobAddress.description,
-                                                                body: .text("junk \(i)")), to: bobAddress.description)
+                                                                body: .text("junk \(i)")), to: bobAddress)
                     envelopes += sealed.map(\.envelope)
                 }
             }

@@ -41,7 +41,7 @@ struct KeyRotationTests {
             #expect(rotated.deviceKey == Hex.encode(newKey) && rotated.previousDeviceKey == Hex.encode(oldKey))
             #expect(rotated.accountKey == rotated.previousAccountKey)
             // Every session of Bob's went with the old key.
-            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress.description).isEmpty)
+            #expect(try bob.store.deviceIdsWithSessions(of: aliceAddress).isEmpty)
 
             // Bob writes first: Alice learns the new key from the relay's list, and a new session starts.
             try await bob.engine.send(text: "after, from bob", to: aliceAddress)

@@ -30,7 +30,7 @@ struct PolicyLeftoversTests {
                 #expect(refused.first?.1.contains("is not one of the allowed relays") == true)
                 #expect(try bobDevice.store.contact(carolAddress) == nil)
                 #expect(try bobDevice.store.messages(in: .direct(carolAddress), limit: 10).isEmpty)
-                #expect(try bobDevice.store.deviceIdsWithSessions(of: carolAddress.description).isEmpty)
+                #expect(try bobDevice.store.deviceIdsWithSessions(of: carolAddress).isEmpty)
                 // Acknowledged: it does not come back.
                 #expect(try await bob.receivePending().isEmpty)
 

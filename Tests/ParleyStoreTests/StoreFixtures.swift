@@ -110,8 +110,8 @@ final class RecordingStore: SessionStore, @unchecked Sendable {
 
     var commits: [SessionChanges] { lock.withLock { log } }
     func sessions(for device: DeviceAddress) throws -> PeerDeviceSessions { try base.sessions(for: device) }
-    func deviceIdsWithSessions(of address: String) throws -> [UInt32] { try base.deviceIdsWithSessions(of: address) }
-    func account(_ address: String) throws -> KnownAccount? { try base.account(address) }
+    func deviceIdsWithSessions(of account: AccountAddress) throws -> [UInt32] { try base.deviceIdsWithSessions(of: account) }
+    func account(_ address: AccountAddress) throws -> KnownAccount? { try base.account(address) }
     func preKeys() throws -> LocalPreKeys { try base.preKeys() }
     func commit(_ changes: SessionChanges) throws {
         try base.commit(changes)
@@ -163,7 +163,7 @@ struct StoreWorld {
 @discardableResult
 func exchange(_ text: String, from sender: Device, to recipient: Device, id: UInt8) async throws -> ReceivedMessage {
     let envelopes = try await sender.manager.send(textContent(text, to: recipient.account.address, id: id),
-                                                  to: recipient.account.address)
+                                                  to: try AccountAddress(recipient.account.address))
     let envelope = try #require(envelopes.first { $0.recipient == recipient.address })
     return try await recipient.manager.receive(envelope.envelope)
 }
