@@ -12,13 +12,18 @@ extension Operations {
 
     /// Case-insensitive substring search, newest first; only the conversation with `contact` if given.
     public func search(_ query: String, with contact: AccountAddress? = nil, limit: Int = defaultSearchLimit) throws -> [HistoryEntry] {
+        try searchRecords(query, with: contact, limit: limit).map(HistoryEntry.init)
+    }
+
+    /// The search itself, as the stored records (the chat window opens a result at its message, by store id).
+    public func searchRecords(_ query: String, with contact: AccountAddress? = nil, limit: Int = defaultSearchLimit) throws -> [MessageRecord] {
         guard !query.isEmpty else { throw OperationError.invalidInput("the search text is empty") }
         guard Self.searchLimits.contains(limit) else {
             throw OperationError.invalidInput("the limit must be between \(Self.searchLimits.lowerBound) and \(Self.searchLimits.upperBound)")
         }
-        guard let contact else { return try engine.search(query, limit: limit).map(HistoryEntry.init) }
+        guard let contact else { return try engine.search(query, limit: limit) }
         guard try engine.contact(contact) != nil else { throw ClientError.unknownContact(contact) }
-        return try engine.search(query, in: .direct(contact), limit: limit).map(HistoryEntry.init)
+        return try engine.search(query, in: .direct(contact), limit: limit)
     }
 
     /// The message `id` of the conversation with `contact` (sent by them, or by this account), and its file.

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyOperations
 import ParleyProtocol
 
 /// Overlays (command output and search results over the window), the jump to the "new messages" line,
@@ -53,7 +54,7 @@ extension ChatController {
     func search(_ text: String) {
         guard !text.isEmpty else { state.say("usage: /search TEXT", error: true); return }
         do {
-            let records = try engine.search(text, limit: Self.searchLimit)
+            let records = try Operations(engine: engine).searchRecords(text, limit: Self.searchLimit)
             show(Overlay(search: text, hits: records.map {
                 Overlay.Hit(conversation: $0.conversation, messageId: $0.id, sentAt: $0.sentAt, outgoing: $0.direction == .outgoing,
                             text: $0.text, query: text)
