@@ -399,9 +399,9 @@ extension Engine {
 
     // MARK: Reads
 
-    public func groups() throws -> [GroupRecord] { try store.groups() }
+    public nonisolated func groups() throws -> [GroupRecord] { try store.groups() }
 
-    public func group(_ id: GroupId) throws -> GroupRecord {
+    public nonisolated func group(_ id: GroupId) throws -> GroupRecord {
         guard let record = try store.group(id) else { throw ClientError.unknownGroup(id.hex) }
         return record
     }
