@@ -37,18 +37,26 @@ struct SendCommand: AsyncParsableCommand {
             before anything is saved: send it as a file.
             """)
 
-    @Argument(help: ArgumentHelp("The contact's address.", valueName: "CONTACT"), transform: accountAddress) var contact: AccountAddress
+    @Argument(help: ArgumentHelp("The contact's address (with --group, the first word of the text).", valueName: "CONTACT"))
+    var contactOrWord: String
     @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
-    var text: [String] = []
+    var rest: [String] = []
+    @Option(help: ArgumentHelp("Send to this group (its id, as `parley group list` shows it) instead of a contact.", valueName: "GROUP"))
+    var group: String?
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
     @Option(name: .customLong("reply-to"), help: ArgumentHelp("The id of the message this one replies to.", valueName: "HEX"))
     var replyTo: String?
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
+    /// The words of the text: with --group every positional argument, else those after CONTACT.
+    var text: [String] { group == nil ? rest : [contactOrWord] + rest }
+
     func validate() throws {
         guard !text.isEmpty || attachment != nil else { throw ValidationError("no message text given") }
         if let replyTo { _ = try messageId(replyTo, "--reply-to") }
+        if group == nil { _ = try accountAddress(contactOrWord) }
+        if group != nil, attachment != nil || replyTo != nil { throw ValidationError("--group sends text only (no --attachment or --reply-to yet)") }
     }
 
     func run() async throws {
@@ -60,6 +68,13 @@ struct SendCommand: AsyncParsableCommand {
             if body.hasSuffix("\n") || body.hasSuffix("\r\n") { body.removeLast() }
         }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
+        if let group {
+            let operations = try client.openOperations()
+            let sent = try await operations.sendToGroup(try operations.groupId(group), text: body)
+            if json { try Output.result(sent) } else { Output.line("\(sent.state) to group \(sent.groupId)") }
+            return
+        }
+        let contact = try accountAddress(contactOrWord)
         let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
         let sent = try await client.openOperations().send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
         guard let result = sent.results.first else { return }
@@ -154,7 +169,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .message(let m):
             if m.direction == .incoming {
                 let name = (try? m.sender.account).flatMap(named)
-                return "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
+                // A group's message says which group first (its id, as `parley group list` shows it).
+                let group = m.conversation.group.map { "[group \($0.hex)] " } ?? ""
+                return group + "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }
