@@ -138,11 +138,24 @@ public struct RelayClient: RelayTransport {
         try await groupCall("/v1/groups/\(escape(groupId))/messages", send, secret: secret)
     }
     public func fetchWithGroups(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponseV2 {
-        try await call(.GET, "/v1/mailbox?version=2&limit=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? ""), token: token)
+        let path = "/v1/mailbox?version=2&limit=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
+        return try pageWithGroups(try await raw(.GET, path, body: nil, token: token, expect: [200]))
     }
+    /// A relay from before groups answers the acknowledgement without a page (204), or with a version-1 page:
+    /// the page is then asked for, or read, as version 1 (envelopes only).
     public func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponseV2 {
         let path = "/v1/mailbox/ack?version=2&fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
-        return try decode(try await raw(.POST, path, body: try encode(AckRequest(ids: ids)), token: token, expect: [200]))
+        let answer = try await raw(.POST, path, body: try encode(AckRequest(ids: ids)), token: token, expect: [200, 204])
+        if answer.readableBytes == 0 { return try await fetchWithGroups(limit: limit, after: after, token: token) }
+        return try pageWithGroups(answer)
+    }
+
+    /// A version-2 page, or a version-1 one (a relay from before groups ignores `version`) as its envelopes.
+    private func pageWithGroups(_ buffer: ByteBuffer) throws(ClientError) -> FetchResponseV2 {
+        if let page = try? JSONDecoder().decode(FetchResponseV2.self, from: Data(buffer.readableBytesView)) { return page }
+        let old: FetchResponse = try decode(buffer)
+        return FetchResponseV2(messages: old.messages.map { MailboxEntry(id: $0.id, receivedAt: $0.receivedAt, envelope: $0.envelope, group: nil) },
+                               more: old.more, preKeysLow: old.preKeysLow, keyPackagesLow: false)
     }
 
     /// A group send or commit carries the epoch's send secret, never the device token (PROTOCOL.md §17.3).

@@ -55,7 +55,12 @@ struct SendCommand: AsyncParsableCommand {
     func validate() throws {
         guard !text.isEmpty || attachment != nil else { throw ValidationError("no message text given") }
         if let replyTo { _ = try messageId(replyTo, "--reply-to") }
-        if group == nil { _ = try accountAddress(contactOrWord) }
+        if group == nil {
+            // Said as the parser says it of an argument it parses itself: the value, the argument, the reason.
+            do { _ = try AccountAddress(contactOrWord) } catch {
+                throw ValidationError("The value '\(contactOrWord)' is invalid for '<contact>': \(error.reason)")
+            }
+        }
         if group != nil, attachment != nil || replyTo != nil { throw ValidationError("--group sends text only (no --attachment or --reply-to yet)") }
     }
 
