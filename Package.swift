@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "ParleyClient",
             dependencies: [
-                "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto",
+                "ParleyRelayAPI", "ParleyStore", "ParleyProtocol", "ParleyCrypto", "ParleyMLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -36,6 +36,17 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
     case blocked(AccountAddress)
     /// Keys are rotated only with an empty outbox: what waits there was sealed with the old keys.
     case outboxNotEmpty(Int)
+    /// A group commit or send for an epoch the group has left: another member's commit won it, and the
+    /// group is at `current` (PROTOCOL.md §17.2). The engine catches up and tries again.
+    case epochConflict(current: UInt64)
+    /// This device is in no group of that id (never was, left it, or was removed).
+    case unknownGroup(String)
+    /// Asked of a group's conversation what only a direct one has (a read receipt to one peer, say).
+    case notDirect(GroupId)
+    /// None of the account's devices has a KeyPackage on its relay: it cannot be added to a group yet.
+    case noKeyPackages(AccountAddress)
+    /// The account (or accounts) named is not in the group.
+    case notAMember(String)
 
     public var description: String {
         switch self {
@@ -66,6 +77,12 @@ public enum ClientError: Error, Sendable, Equatable, CustomStringConvertible {
         case .outboxNotEmpty(let count):
             "\(count) message\(count == 1 ? "" : "s") still wait\(count == 1 ? "s" : "") in the outbox, sealed with the current keys; "
                 + "connect to the relay so they go (or delete the failed ones), then rotate again: nothing was changed"
+        case .epochConflict(let current): "the group moved on to epoch \(current) before this change reached the relay"
+        case .unknownGroup(let id): "this device is in no group \(id); see `parley group list`"
+        case .noKeyPackages(let address):
+            "\(address) cannot be added to a group yet: none of their devices has published a KeyPackage (it happens when parley runs there)"
+        case .notAMember(let who): "\(who) is not in the group"
+        case .notDirect(let id): "group:\(id.hex) is a group's conversation; this works only in a conversation with one contact"
         case .homeInUse(let holder):
             "parley is already running on this home (\(holder ?? "another process")); use that one, or quit it first"
         case .deviceRevoked(let device): "this device (#\(device.deviceId)) is no longer a device of \(device.address): it was revoked from another device, or the account was restored from a backup elsewhere (to use this machine again, `parley link` it into a new home)"

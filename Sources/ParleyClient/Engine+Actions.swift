@@ -29,7 +29,7 @@ extension Engine {
 
     private func sendAction(_ body: Content.Body, in conversation: ConversationId, target: [UInt8],
                             by author: AccountAddress) async throws -> MessageRecord? {
-        let peer = Self.recipient(of: conversation)
+        let peer = try Self.recipient(of: conversation)   // actions in groups come with the chat window's group work
         try refuseIfBlocked(peer)
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
         try checkFits(content)

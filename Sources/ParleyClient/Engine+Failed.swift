@@ -20,7 +20,7 @@ extension Engine {
                               conversation: failed.conversation, body: body)
         try checkFits(content)
         do {
-            _ = try await send(content, to: Self.recipient(of: failed.conversation))
+            _ = try await send(content, to: try Self.recipient(of: failed.conversation))
         } catch {
             if try store.message(sentBy: ownAddress, clientMessageId: content.messageId) != nil { try discard(failed) }
             throw error

@@ -103,7 +103,7 @@ extension Engine {
     /// told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
     @discardableResult
     public func markRead(_ conversation: ConversationId, sendReadReceipts: Bool = true) async throws -> Int {
-        let peer = Self.recipient(of: conversation)
+        let peer = try Self.recipient(of: conversation)
         let unread = try store.unreadMessages(in: conversation)
         guard !unread.isEmpty else { return 0 }
         let ids = unread.map(\.clientMessageId)

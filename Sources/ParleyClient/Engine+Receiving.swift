@@ -36,22 +36,28 @@ extension Engine {
         let filed = try fileInbox()
         for event in filed { emit(event) }
         stored(filed)
-        var refilled = false
-        var page = try await authorised { try await relay.fetch(limit: Self.pageSize, token: $0) }
+        var refilled = false, restocked = false
+        var page = try await authorised { try await relay.fetchWithGroups(limit: Self.pageSize, after: nil, token: $0) }
         var unacknowledged: [String] = []    // ids committed, not acknowledged yet
         while let last = page.messages.last?.id {
             let acknowledging = unacknowledged
             let goOn = streaming ? !Task.isCancelled : page.more
             let next = goOn ? Task { try await self.nextPage(acknowledging: acknowledging, after: last) } : nil
-            let events: [EngineEvent], held: Set<Int>
+            var events: [EngineEvent] = [], heldIds: Set<String> = []
             do {
-                (events, held) = try await receive(page.messages.map(\.envelope.bytes), receivedAt: page.messages.map(\.receivedAt))
+                // 1:1 envelopes as one batch; then the group entries, in the order the relay stored them
+                // (a group's commits and messages must be processed in epoch order).
+                let envelopes = page.messages.filter { $0.envelope != nil }
+                let (received, held) = try await receive(envelopes.map { $0.envelope?.bytes ?? [] }, receivedAt: envelopes.map(\.receivedAt))
+                events = received
+                heldIds = Set(held.map { envelopes[$0].id })
+                events += try await receiveGroupEntries(page.messages.compactMap(\.group), receivedAt: clock.nowMilliseconds())
             } catch {
                 _ = try? await next?.value
                 throw error
             }
             // Held envelopes (a sender not verified yet) stay in the mailbox and are tried again next drain.
-            let done = page.messages.enumerated().filter { !held.contains($0.offset) }.map(\.element.id)
+            let done = page.messages.map(\.id).filter { !heldIds.contains($0) }
             // Durable now: shown at once; the acknowledgement follows (a crash before it only means the
             // envelopes come again and are recognised as repeats).
             for event in events { emit(event) }
@@ -59,6 +65,10 @@ extension Engine {
             if page.preKeysLow && !refilled {
                 refilled = true
                 try? await refillPreKeys()
+            }
+            if page.keyPackagesLow && !restocked {
+                restocked = true
+                try? await stockKeyPackages()
             }
             guard let next else {
                 unacknowledged += done
@@ -69,14 +79,14 @@ extension Engine {
         }
         if !unacknowledged.isEmpty { try await authorised { try await relay.acknowledge(unacknowledged, token: $0) } }
         if page.preKeysLow && !refilled { try? await refillPreKeys() }
+        if page.keyPackagesLow && !restocked { try? await stockKeyPackages() }
     }
 
-    /// The page after `after`, asked for together with the acknowledgement of `ids`. A relay that answers the
-    /// acknowledgement without a page (an older one) is asked for it separately.
-    private func nextPage(acknowledging ids: [String], after: String) async throws -> FetchResponse {
+    /// The page after `after`, asked for together with the acknowledgement of `ids` (mailbox version 2:
+    /// 1:1 envelopes and group messages, PROTOCOL.md §17.5).
+    private func nextPage(acknowledging ids: [String], after: String) async throws -> FetchResponseV2 {
         try await authorised { token in
-            if let page = try await relay.acknowledge(ids, fetch: Self.pageSize, after: after, token: token) { return page }
-            return try await relay.fetch(limit: Self.pageSize, after: after, token: token)
+            try await relay.acknowledgeWithGroups(ids, fetch: Self.pageSize, after: after, token: token)
         }
     }
 
@@ -220,8 +230,9 @@ extension Engine {
                 continue
             }
             let fromSelf = sender == ownAddress
-            // A device of this account names the conversation; any other sender's is the one with it.
-            guard let conversation = fromSelf ? content.conversation : .direct(sender) else {
+            // A device of this account names the conversation; any other sender's is the one with it. A
+            // group's conversation is written only by what its MLS messages carry, never by a 1:1 envelope.
+            guard let conversation = fromSelf ? content.conversation?.peer.map(ConversationId.direct) : .direct(sender) else {
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.unreadable(sender: sender))
                 continue
@@ -249,6 +260,10 @@ extension Engine {
                 // Another device's decision about an account; text that names none is about no contact.
                 let about = try? AccountAddress(address)
                 pending.append(fromSelf ? about.map { .trust(address: $0, accountKey: key, state: state) } ?? .nothing : .nothing)
+            case .groupName:
+                // Meaningful only inside a group's MLS message; over 1:1 it names nothing.
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: sender, started: started)))

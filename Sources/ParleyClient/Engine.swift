@@ -344,9 +344,10 @@ public actor Engine {
 
     /// The account whose devices (and this account's own other devices) a content of `conversation` is
     /// encrypted for.
-    static func recipient(of conversation: ConversationId) -> AccountAddress {
+    static func recipient(of conversation: ConversationId) throws(ClientError) -> AccountAddress {
         switch conversation {
         case .direct(let peer): peer
+        case .group(let id): throw .notDirect(id)
         }
     }
 
@@ -459,7 +460,7 @@ public actor Engine {
         }
     }
 
-    private func ensureDeviceList(_ peer: AccountAddress) async throws {
+    func ensureDeviceList(_ peer: AccountAddress) async throws {
         if peer == ownAddress { return }
         guard var contact = try store.contact(peer) else { throw ClientError.unknownContact(peer) }
         if contact.account.deviceList == nil {

@@ -56,7 +56,7 @@ extension ClientError: ClassifiedError {
         case .rateLimited: .rateLimited
         case .identityChanged: .untrustedIdentity
         case .noAccount, .accountExists, .unknownContact, .invalidAddress, .insecureTransport, .file, .noAttachment, .unknownDevice,
-             .messageTooLarge, .notFailed, .homeInUse, .blocked: .userError
+             .messageTooLarge, .notFailed, .homeInUse, .blocked, .unknownGroup, .notDirect, .noKeyPackages, .notAMember: .userError
         default: .relayOrNetwork
         }
     }

@@ -117,6 +117,57 @@ public struct RelayClient: RelayTransport {
         [UInt8](try await raw(.GET, "/v1/attachments/" + escape(id), body: nil, token: nil, expect: [200], limit: maxBytes).readableBytesView)
     }
 
+    // MARK: Groups (PROTOCOL.md §17)
+
+    public func uploadKeyPackages(_ upload: KeyPackageUpload, token: String) async throws(ClientError) {
+        try await callNoContent(.PUT, "/v1/key-packages", body: upload, token: token)
+    }
+    public func keyPackageCount(token: String) async throws(ClientError) -> KeyPackageCount {
+        try await call(.GET, "/v1/key-packages/count", token: token)
+    }
+    public func claimKeyPackages(of address: String) async throws(ClientError) -> KeyPackageClaim {
+        try await call(.POST, "/v1/key-packages/\(escape(address))/claim")
+    }
+    public func createGroup(_ creation: GroupCreation, token: String) async throws(ClientError) -> GroupEpoch {
+        try await call(.POST, "/v1/groups", body: creation, token: token)
+    }
+    public func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
+        try await groupCall("/v1/groups/\(escape(groupId))/commits", send, secret: secret)
+    }
+    public func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
+        try await groupCall("/v1/groups/\(escape(groupId))/messages", send, secret: secret)
+    }
+    public func fetchWithGroups(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponseV2 {
+        let path = "/v1/mailbox?version=2&limit=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
+        return try pageWithGroups(try await raw(.GET, path, body: nil, token: token, expect: [200]))
+    }
+    /// A relay from before groups answers the acknowledgement without a page (204), or with a version-1 page:
+    /// the page is then asked for, or read, as version 1 (envelopes only).
+    public func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String? = nil, token: String) async throws(ClientError) -> FetchResponseV2 {
+        let path = "/v1/mailbox/ack?version=2&fetch=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
+        let answer = try await raw(.POST, path, body: try encode(AckRequest(ids: ids)), token: token, expect: [200, 204])
+        if answer.readableBytes == 0 { return try await fetchWithGroups(limit: limit, after: after, token: token) }
+        return try pageWithGroups(answer)
+    }
+
+    /// A version-2 page, or a version-1 one (a relay from before groups ignores `version`) as its envelopes.
+    private func pageWithGroups(_ buffer: ByteBuffer) throws(ClientError) -> FetchResponseV2 {
+        if let page = try? JSONDecoder().decode(FetchResponseV2.self, from: Data(buffer.readableBytesView)) { return page }
+        let old: FetchResponse = try decode(buffer)
+        return FetchResponseV2(messages: old.messages.map { MailboxEntry(id: $0.id, receivedAt: $0.receivedAt, envelope: $0.envelope, group: nil) },
+                               more: old.more, preKeysLow: old.preKeysLow, keyPackagesLow: false)
+    }
+
+    /// A group send or commit carries the epoch's send secret, never the device token (PROTOCOL.md §17.3).
+    private func groupCall(_ path: String, _ send: GroupSend, secret: [UInt8]) async throws(ClientError) {
+        let headers = [(RelayAPI.groupSecretHeader, Data(secret).base64EncodedString())]
+        do {
+            _ = try await raw(.POST, path, body: try encode(send), token: nil, expect: [200, 204], headers: headers)
+        } catch {
+            throw error.asSendFailure
+        }
+    }
+
     // MARK: Plumbing
 
     /// Characters left as they are in a path segment (built once: every send escapes an address).

@@ -49,6 +49,25 @@ public protocol RelayTransport: Sendable {
     func fillProvisioning(id: String, message: ProvisioningMessage, token: String) async throws(ClientError)
     /// The message once the existing device has left it, nil while the slot waits.
     func collectProvisioning(id: String) async throws(ClientError) -> ProvisioningMessage?
+
+    // MARK: Groups: the MLS delivery service (PROTOCOL.md §17)
+
+    /// Adds this device's KeyPackages (and replaces its last-resort one, if given).
+    func uploadKeyPackages(_ upload: KeyPackageUpload, token: String) async throws(ClientError)
+    func keyPackageCount(token: String) async throws(ClientError) -> KeyPackageCount
+    /// One KeyPackage for every device of `address`'s current list that has one (no credentials).
+    func claimKeyPackages(of address: String) async throws(ClientError) -> KeyPackageClaim
+    /// Registers a new group at epoch 0 (the one group request that carries a device token).
+    func createGroup(_ creation: GroupCreation, token: String) async throws(ClientError) -> GroupEpoch
+    /// A commit from `send.epoch`, authorised by that epoch's send `secret` (no token): `epochConflict` when
+    /// another commit took the epoch first.
+    func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError)
+    /// An application message (or proposal) of `send.epoch`, authorised by that epoch's send `secret`.
+    func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError)
+    /// The mailbox, version 2: 1:1 envelopes and group messages in the order they were stored.
+    func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
+    /// Acknowledges, and gets the next version-2 page of at most `limit` entries (ids above `after`).
+    func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
 }
 
 extension RelayTransport {
@@ -78,6 +97,10 @@ extension ClientError {
         let data = Data(body)
         if status == 409 || status == 410, let mismatch = try? JSONDecoder().decode(DeviceMismatch.self, from: data) {
             self = .deviceMismatch(mismatch)
+            return
+        }
+        if status == 409, let conflict = try? JSONDecoder().decode(EpochConflict.self, from: data), conflict.error == "epoch_conflict" {
+            self = .epochConflict(current: conflict.epoch)
             return
         }
         if status == 429 {

@@ -24,12 +24,15 @@ public struct Content: Equatable, Sendable {
         case edit(target: [UInt8], text: String)
         /// Deletes the sender's own message `target` for everyone.
         case delete(target: [UInt8])
+        /// Inside a group's MLS application message only (PROTOCOL.md §17.6): the group's name, as its
+        /// member set or renamed it. Sent after the group is made, renamed, or joined by new members.
+        case groupName(String)
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete: nil
+            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName: nil
             }
         }
     }
@@ -89,6 +92,7 @@ public struct Content: Equatable, Sendable {
         case .reaction: w.u8(0x06 | flag)
         case .edit: w.u8(0x07 | flag)
         case .delete: w.u8(0x08 | flag)
+        case .groupName: w.u8(0x0A | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -119,6 +123,7 @@ public struct Content: Equatable, Sendable {
             w.bytes32(Array(text.utf8))
         case .delete(let target):
             w.raw(target)
+        case .groupName(let name): w.bytes16(Array(name.utf8))
         }
         if let deliveryAccess { w.raw(deliveryAccess) }
         return w.bytes
@@ -171,6 +176,9 @@ public struct Content: Equatable, Sendable {
             body = .edit(target: target, text: text)
         case 0x08:
             body = .delete(target: try MessageId(from: &r).bytes)
+        case 0x0A:
+            guard let name = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: group name is not UTF-8") }
+            body = .groupName(name)
         default:
             throw .malformed("Content: unknown type \(type)")
         }

@@ -266,7 +266,9 @@ extension EncryptedStore {
             }
             if let action = filing.action { result = try apply(action, db) }
             if let receipt = filing.receipt {
-                _ = try advance(ofMessagesSentBy: filing.receiptAbout.map(Self.author) ?? ownAddress, ids: receipt.messageIds, to: receipt.state, db)
+                if let author = filing.receiptAbout.map(Self.author) ?? ownAddress {
+                    _ = try advance(ofMessagesSentBy: author, ids: receipt.messageIds, to: receipt.state, db)
+                }
             }
             if let inboxId = filing.inboxId { try delete.execute(arguments: [inboxId]) }
             stored.append(result)
@@ -361,10 +363,12 @@ extension EncryptedStore {
         }
     }
 
-    /// Whose messages a read receipt from this account's other device is about: a direct conversation's peer.
-    static func author(of conversation: ConversationId) -> AccountAddress {
+    /// Whose messages a read receipt from this account's other device is about: a direct conversation's
+    /// peer. A group's messages have many authors, and receipts in groups are not carried yet: none.
+    static func author(of conversation: ConversationId) -> AccountAddress? {
         switch conversation {
         case .direct(let peer): peer
+        case .group: nil
         }
     }
 

@@ -6,7 +6,7 @@ import ParleyProtocol
 /// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's
 /// Argon2id parameters and salts. Everything else is an encrypted cell (see CellCipher).
 enum Schema {
-    static let currentVersion = 3
+    static let currentVersion = 4
 
     /// Every migration, in order. `cipher` opens and seals the cells a migration rewrites. Each migration
     /// is one transaction: one that fails is rolled back and the file stays as the previous version wrote it.
@@ -38,6 +38,13 @@ enum Schema {
         }
         migrator.registerMigration("v2") { db in try conversationsById(db, cipher) }
         migrator.registerMigration("v3") { db in try contactsAsPeople(db, cipher) }
+        migrator.registerMigration("v4") { db in
+            // Groups (PROTOCOL.md §16.6, §17): each a sealed record holding the MLS state of its current epoch,
+            // keyed by a keyed hash of its id; and the private keys of this device's KeyPackages, keyed by a
+            // keyed hash of each package's reference. Nothing about a group is in the clear but the row count.
+            try db.execute(sql: "CREATE TABLE groups (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
+            try db.execute(sql: "CREATE TABLE key_packages (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 

@@ -24,6 +24,9 @@ extension EncryptedStore {
                 report.rows[table] = try check(db, "SELECT id AS k, body FROM \(table)", table: table, columns: ["body"]) { .id($0["k"]) }
             }
             report.rows["settings"] = try check(db, "SELECT lookup AS k, body FROM settings", table: "settings", columns: ["body"]) { .key([UInt8]($0["k"] as Data)) }
+            for table in ["groups", "key_packages"] {
+                report.rows[table] = try check(db, "SELECT lookup AS k, body FROM \(table)", table: table, columns: ["body"]) { .key([UInt8]($0["k"] as Data)) }
+            }
             report.rows["messages"] = try check(db, "SELECT id AS k, body, state FROM messages", table: "messages", columns: ["body", "state"]) { .id($0["k"]) }
         }
         // Records must also parse, not just authenticate.
@@ -32,6 +35,8 @@ extension EncryptedStore {
         _ = try contacts()
         _ = try inbox()
         _ = try outbox()
+        _ = try groups()
+        _ = try keyPackageKeys()
         for conversation in try conversations() { _ = try messages(in: conversation, limit: Int.max) }
         return report
     }

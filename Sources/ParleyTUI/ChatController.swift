@@ -220,6 +220,8 @@ final class ChatController {
                     case .direct(let account):
                         try Operations(engine: engine).checkPolicyAllowsSending(to: account)
                         record = try await engine.send(text: text, to: account)
+                    case .group(let id):
+                        throw ClientError.notDirect(id)   // the group window comes with the chat window's group UI
                     }
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {

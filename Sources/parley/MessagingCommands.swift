@@ -37,18 +37,31 @@ struct SendCommand: AsyncParsableCommand {
             before anything is saved: send it as a file.
             """)
 
-    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address (with --group, the first word of the text).", valueName: "CONTACT"))
+    var contactOrWord: String
     @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
-    var text: [String] = []
+    var rest: [String] = []
+    @Option(help: ArgumentHelp("Send to this group (its id, as `parley group list` shows it) instead of a contact.", valueName: "GROUP"))
+    var group: String?
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
     @Option(name: .customLong("reply-to"), help: ArgumentHelp("The id of the message this one replies to.", valueName: "HEX"))
     var replyTo: String?
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
+    /// The words of the text: with --group every positional argument, else those after CONTACT.
+    var text: [String] { group == nil ? rest : [contactOrWord] + rest }
+
     func validate() throws {
         guard !text.isEmpty || attachment != nil else { throw ValidationError("no message text given") }
         if let replyTo { _ = try messageId(replyTo, "--reply-to") }
+        if group == nil, contactOrWord.contains("@") {
+            // Said as the parser says it of an argument it parses itself: the value, the argument, the reason.
+            do { _ = try AccountAddress(contactOrWord) } catch {
+                throw ValidationError("The value '\(contactOrWord)' is invalid for '<contact>': \(error.reason)")
+            }
+        }
+        if group != nil, attachment != nil || replyTo != nil { throw ValidationError("--group sends text only (no --attachment or --reply-to yet)") }
     }
 
     func run() async throws {
@@ -60,9 +73,15 @@ struct SendCommand: AsyncParsableCommand {
             if body.hasSuffix("\n") || body.hasSuffix("\r\n") { body.removeLast() }
         }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
+        if let group {
+            let operations = try client.openOperations()
+            let sent = try await operations.sendToGroup(try operations.groupId(group), text: body)
+            if json { try Output.result(sent) } else { Output.line("\(sent.state) to group \(sent.groupId)") }
+            return
+        }
         let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
         let operations = try client.openOperations()
-        let contact = try operations.resolve(self.contact)
+        let contact = try operations.resolve(contactOrWord)
         let sent = try await operations.send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
         guard let result = sent.results.first else { return }
         if json { try Output.result(sent) }
@@ -156,7 +175,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .message(let m):
             if m.direction == .incoming {
                 let name = (try? m.sender.account).flatMap(named)
-                return "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
+                // A group's message says which group first (its id, as `parley group list` shows it).
+                let group = m.conversation.group.map { "[group \($0.hex)] " } ?? ""
+                return group + "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"
             }

@@ -35,3 +35,14 @@ import ParleyCrypto
         #expect(try Content(decoding: odd.encoded).conversation == nil)   // decodes as before; names no conversation
     }
 }
+
+/// PROTOCOL.md §17.6's vector: a group-name content (type 0x0A) inside a group's MLS message.
+@Test func groupNameContentMatchesTheVector() throws {
+    let id = try GroupId([UInt8](repeating: 0xab, count: 32))
+    let content = Content(messageId: [UInt8](repeating: 0x11, count: 16), sentAt: 0x0000019000000000, conversation: .group(id), body: .groupName("Trip"))
+    let vector = "010a111111111111111111111111111111110000019000000000004667726f75703a"
+        + String(repeating: "6162", count: 32) + "000454726970"
+    #expect(Hex.encode(content.encoded) == vector)
+    #expect(try Content(decoding: content.encoded) == content)
+    #expect(content.conversation == .group(id))
+}

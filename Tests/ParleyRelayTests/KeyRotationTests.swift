@@ -247,4 +247,16 @@ private struct PublishingFails: RelayTransport {
         try await inner.fillProvisioning(id: id, message: message, token: token)
     }
     func collectProvisioning(id: String) async throws(ClientError) -> ProvisioningMessage? { try await inner.collectProvisioning(id: id) }
+    func uploadKeyPackages(_ upload: KeyPackageUpload, token: String) async throws(ClientError) { try await inner.uploadKeyPackages(upload, token: token) }
+    func keyPackageCount(token: String) async throws(ClientError) -> KeyPackageCount { try await inner.keyPackageCount(token: token) }
+    func claimKeyPackages(of address: String) async throws(ClientError) -> KeyPackageClaim { try await inner.claimKeyPackages(of: address) }
+    func createGroup(_ creation: GroupCreation, token: String) async throws(ClientError) -> GroupEpoch { try await inner.createGroup(creation, token: token) }
+    func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) { try await inner.commit(send, toGroup: groupId, secret: secret) }
+    func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) { try await inner.send(send, toGroup: groupId, secret: secret) }
+    func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2 {
+        try await inner.fetchWithGroups(limit: limit, after: after, token: token)
+    }
+    func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2 {
+        try await inner.acknowledgeWithGroups(ids, fetch: limit, after: after, token: token)
+    }
 }

@@ -70,7 +70,7 @@ import ParleyTestSupport
 
         let report = try alice.store.verify()
         #expect(report.rows == ["local": 2, "contacts": 1, "sessions": 1, "conversations": 2, "inbox": 1, "outbox": 1,
-                                "attachments": 0, "settings": 0, "messages": 2])
+                                "attachments": 0, "settings": 0, "messages": 2, "groups": 0, "key_packages": 0])
         #expect(report.total == 10)
     }
 }

@@ -223,6 +223,44 @@ public struct InProcessRelay: RelayTransport {
         try await answer { () async throws(RelayRefusal) in try await calls.collectProvisioning(id: id) }
     }
 
+    public func uploadKeyPackages(_ upload: KeyPackageUpload, token: String) async throws(ClientError) {
+        try await answer { () async throws(RelayRefusal) in try await calls.uploadKeyPackages(upload, token: token) }
+    }
+
+    public func keyPackageCount(token: String) async throws(ClientError) -> KeyPackageCount {
+        try await answer { () async throws(RelayRefusal) in try await calls.keyPackageCount(token: token) }
+    }
+
+    public func claimKeyPackages(of address: String) async throws(ClientError) -> KeyPackageClaim {
+        tap.record("claim")
+        return try await answer { () async throws(RelayRefusal) in try await calls.claimKeyPackages(of: address) }
+    }
+
+    public func createGroup(_ creation: GroupCreation, token: String) async throws(ClientError) -> GroupEpoch {
+        try await answer { () async throws(RelayRefusal) in try await calls.createGroup(creation, token: token) }
+    }
+
+    public func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
+        tap.record("commit")
+        try await answer { () async throws(RelayRefusal) in try await calls.sendToGroup(groupId, send, secret: secret, commit: true) }
+    }
+
+    public func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
+        tap.record("group send")
+        try await answer { () async throws(RelayRefusal) in try await calls.sendToGroup(groupId, send, secret: secret, commit: false) }
+    }
+
+    public func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2 {
+        tap.record("fetch")
+        return try await answer { () async throws(RelayRefusal) in try await calls.fetchWithGroups(limit: limit, after: after, token: token) }
+    }
+
+    public func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2 {
+        tap.record("ack+fetch")
+        await tap.willAcknowledge(ids)
+        return try await answer { () async throws(RelayRefusal) in try await calls.acknowledgeWithGroups(ids, fetch: limit, after: after, token: token) }
+    }
+
     private static let noAttachments = ClientError.relay(status: 501, code: "not_in_process", message: "attachments are not served in process")
 
     private func answer<R>(_ body: () async throws(RelayRefusal) -> R) async throws(ClientError) -> R {

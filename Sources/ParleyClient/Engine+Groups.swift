@@ -1,0 +1,449 @@
+import Foundation
+import ParleyCrypto
+import ParleyMLS
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// Groups (PROTOCOL.md §16, §17): every device of every member is an MLS leaf whose credential names its
+/// account and device and is accepted only when the account's signed device list holds that device with
+/// that key. The relay orders the commits (one per epoch); this device keeps its state of the current epoch
+/// sealed in the store, saved in the transaction that stores what it decrypted.
+extension Engine {
+    static let groupSuite = CipherSuite.x25519ChaCha20Poly1305
+    /// KeyPackages kept on the relay for this device (the relay calls under 10 low).
+    static let keyPackageStock = 20
+    static let keyPackageLifetimeSeconds: UInt64 = 90 * 86_400
+    /// How often a commit or send refused for a stale epoch is rebuilt on the winning one.
+    static let groupRetries = 20
+
+    // MARK: KeyPackages
+
+    var groupSignatureKey: SignaturePrivateKey {
+        get throws { try SignaturePrivateKey(seed: account.device.keyPair.seed) }
+    }
+
+    /// A new leaf for this device: the leaf, the private half of its encryption key, and a KeyPackage
+    /// around it with the private half of its init key.
+    func newKeyPackage(lastResort: Bool) throws -> (package: KeyPackage, keys: KeyPackageKeys) {
+        let suite = Self.groupSuite, signer = try groupSignatureKey
+        let initKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
+        let encryptionKeys = suite.deriveKeyPair(ikm: SecretBytes.random(count: 32))
+        let now = clock.nowMilliseconds() / 1000
+        var leaf = LeafNode(encryptionKey: encryptionKeys.publicKey, signatureKey: signer.publicKey,
+                            credential: .basic(identity: GroupCredential.identity(account.deviceAddress)),
+                            capabilities: Capabilities(cipherSuites: [suite.id]),
+                            source: .keyPackage(Lifetime(notBefore: now - 3600, notAfter: now + Self.keyPackageLifetimeSeconds)), extensions: [])
+        try leaf.sign(suite: suite, key: signer, context: nil)
+        var package = KeyPackage(cipherSuite: suite.id, initKey: initKeys.publicKey, leafNode: leaf, extensions: [])
+        package.sign(suite: suite, key: signer)
+        let keys = KeyPackageKeys(reference: package.reference(suite: suite), keyPackage: package.tlsEncoded,
+                                  initPrivateKey: initKeys.privateKey.unprotectedBytes,
+                                  encryptionPrivateKey: encryptionKeys.privateKey.unprotectedBytes, lastResort: lastResort)
+        return (package, keys)
+    }
+
+    /// Tops up this device's KeyPackages on the relay to `keyPackageStock`, with a last-resort one if it has
+    /// none. The private keys are stored before the upload: a package the relay hands out always has them.
+    /// Returns how many were uploaded.
+    @discardableResult
+    public func stockKeyPackages() async throws -> Int {
+        let count = try await authorised { try await relay.keyPackageCount(token: $0) }
+        let missing = max(0, Self.keyPackageStock - count.keyPackages)
+        guard missing > 0 || !count.lastResort else { return 0 }
+        let fresh = try (0..<missing).map { _ in try newKeyPackage(lastResort: false) }
+        let lastResort = count.lastResort ? nil : try newKeyPackage(lastResort: true)
+        try store.saveKeyPackageKeys(fresh.map(\.keys) + (lastResort.map { [$0.keys] } ?? []))
+        let upload = KeyPackageUpload(keyPackages: fresh.map { Base64Bytes($0.package.tlsEncoded) },
+                                      lastResort: lastResort.map { Base64Bytes($0.package.tlsEncoded) })
+        try await authorised { try await relay.uploadKeyPackages(upload, token: $0) }
+        return fresh.count + (lastResort == nil ? 0 : 1)
+    }
+
+    // MARK: Leaves and device lists
+
+    /// The leaf check for the MLS library, over the device lists this device holds (its own account's and
+    /// its contacts' whose keys it may send to).
+    func leafCheck() throws -> LeafCheck {
+        var lists: [String: SignedDeviceList] = [ownAddress.description: account.deviceList]
+        for contact in try store.contacts() where contact.trust.allowsSending && !contact.blocked {
+            if let list = contact.account.deviceList { lists[contact.address.description] = list }
+        }
+        return LeafCheck(lists: lists)
+    }
+
+    /// Runs `body` with the leaf check; when it refused a leaf of an account whose list this device lacks
+    /// or holds in an older version, those lists are fetched from their relays (checked as for 1:1: signed
+    /// by the account key, under the trust policy) and `body` runs once more.
+    func withLeafCheck<R>(_ body: (@escaping CredentialValidator) throws -> R) async throws -> R {
+        let check = try leafCheck()
+        do { return try body(check.validator) } catch MLSError.credentialRejected {
+            let refused = check.refusedAccounts
+            guard !refused.isEmpty else { throw MLSError.credentialRejected }
+            for text in refused {
+                guard let address = try? AccountAddress(text) else { continue }
+                try await refreshDeviceList(address)
+            }
+            return try body(try leafCheck().validator)
+        }
+    }
+
+    // MARK: State
+
+    func loadGroup(_ id: GroupId, validator: @escaping CredentialValidator) throws -> (record: GroupRecord, group: Group) {
+        guard let record = try store.group(id), record.active else { throw ClientError.unknownGroup(id.hex) }
+        let group = try Group(serialized: SecretBytes(record.state), credentialValidator: validator)
+        return (record, group)
+    }
+
+    /// The record of `group` at its current epoch: its members read from the tree.
+    static func record(of group: Group, id: GroupId, name: String) -> GroupRecord {
+        let members = group.tree.occupiedLeaves.compactMap { group.tree.leaf($0).flatMap { GroupCredential.device(in: $0.credential) } }
+        return GroupRecord(id: id, name: name, members: members, epoch: group.epoch, active: group.isActive,
+                           state: group.serialized().unprotectedBytes)
+    }
+
+    /// The epoch's send secret (PROTOCOL.md §17.3).
+    static func sendSecret(_ group: Group) -> [UInt8] {
+        group.export(label: RelayAPI.groupSendLabel, context: group.context.groupID, length: RelayAPI.groupSecretLength).unprotectedBytes
+    }
+
+    static func verifier(_ group: Group) -> Base64Bytes {
+        Base64Bytes(RelayAPI.groupSendVerifier(groupId: group.context.groupID, epoch: group.epoch, secret: sendSecret(group)))
+    }
+
+    /// Every device of the group but this one.
+    func recipients(_ group: Group) -> [GroupRecipient] {
+        let me = account.deviceAddress
+        return Self.record(of: group, id: try! GroupId(group.context.groupID), name: "").members
+            .filter { $0 != me }.map { GroupRecipient(address: $0.address, deviceId: $0.deviceId) }
+    }
+
+    // MARK: Creating and changing groups
+
+    /// Creates a group named `name` (neutralised) with this device as its only leaf, registers it with the
+    /// relay, then adds `members` (every device of each).
+    public func createGroup(name: String, members: [AccountAddress] = []) async throws -> GroupRecord {
+        let id = GroupId.random()
+        let (package, keys) = try newKeyPackage(lastResort: false)
+        let group = try Group.create(suite: Self.groupSuite, groupID: id.bytes, leaf: package.leafNode,
+                                     encryptionPrivateKey: SecretBytes(keys.encryptionPrivateKey), signatureKey: try groupSignatureKey,
+                                     credentialValidator: try leafCheck().validator)
+        _ = try await authorised { try await relay.createGroup(GroupCreation(groupId: id.hex, verifier: Self.verifier(group)), token: $0) }
+        let record = Self.record(of: group, id: id, name: PeerText.forName(name))
+        try store.saveGroup(record)
+        guard !members.isEmpty else { return record }
+        return try await addMembers(members, to: id)
+    }
+
+    /// Adds every device of each account (a contact this device may send to): one KeyPackage claimed per
+    /// device, each checked (signature, credential naming that account and device, key in its list), one
+    /// commit, and the Welcome to the new devices. The group's name follows in the new epoch.
+    public func addMembers(_ accounts: [AccountAddress], to id: GroupId) async throws -> GroupRecord {
+        var packages: [KeyPackage] = []
+        for address in accounts {
+            try await ensureDeviceList(address)
+            let claim = try await peerRelay(for: address).claimKeyPackages(of: address.description)
+            guard !claim.keyPackages.isEmpty else { throw ClientError.noKeyPackages(address) }
+            for claimed in claim.keyPackages {
+                let package = try KeyPackage(tlsEncoded: claimed.keyPackage.bytes)
+                guard package.verifySignature(suite: Self.groupSuite),
+                      GroupCredential.device(in: package.leafNode.credential) == DeviceAddress(address: address.description, deviceId: claimed.deviceId)
+                else { throw ClientError.malformedResponse("a KeyPackage of \(address) #\(claimed.deviceId) does not name that device") }
+                packages.append(package)
+            }
+        }
+        let record = try await commit(to: id) { group in
+            // Devices the winning commit of a lost race already added are not added twice.
+            let present = Set(group.tree.occupiedLeaves.compactMap { group.tree.leaf($0)?.signatureKey })
+            return try group.commit(adding: packages.filter { !present.contains($0.leafNode.signatureKey) })
+        }
+        try await sendGroupContent(.groupName(record.name), to: id)
+        return try store.group(id) ?? record
+    }
+
+    /// Removes every device of each account from the group.
+    public func removeMembers(_ accounts: [AccountAddress], from id: GroupId) async throws -> GroupRecord {
+        let names = Set(accounts.map(\.description))
+        return try await commit(to: id) { group in
+            let leaves = Self.leaves(of: group) { names.contains($0.address) }
+            guard !leaves.isEmpty else { throw ClientError.notAMember(accounts.map(\.description).joined(separator: ", ")) }
+            return try group.commit(removing: leaves)
+        }
+    }
+
+    /// Leaves the group: a commit that removes every leaf of this account but this device's own (MLS does
+    /// not let a member commit its own removal), then a proposal to remove this device, which the next
+    /// commit of another member carries out. This device keeps the history and reads nothing more.
+    public func leaveGroup(_ id: GroupId) async throws {
+        let own = ownAddress.description, me = account.device.deviceId
+        let ownOthers: (DeviceAddress) -> Bool = { $0.address == own && $0.deviceId != me }
+        let current = try await withLeafCheck { try loadGroup(id, validator: $0) }.group
+        if !Self.leaves(of: current, where: ownOthers).isEmpty {
+            _ = try await commit(to: id) { group in try group.commit(removing: Self.leaves(of: group, where: ownOthers)) }
+        }
+        try await sendGroupMessage(to: id) { group in try group.propose(.remove(leafIndex: group.myLeaf)) }
+        guard var record = try store.group(id) else { return }
+        record.active = false
+        try store.saveGroup(record)
+    }
+
+    /// The leaves whose credential names a device `matching` says yes to.
+    static func leaves(of group: Group, where matching: (DeviceAddress) -> Bool) -> [UInt32] {
+        group.tree.occupiedLeaves.filter { leaf in
+            guard let device = group.tree.leaf(leaf).flatMap({ GroupCredential.device(in: $0.credential) }) else { return false }
+            return matching(device)
+        }
+    }
+
+    /// Gives this device's leaf fresh keys: an empty commit with a path (post-compromise security). It also
+    /// carries out the proposals received in the epoch (a member's request to leave).
+    public func updateOwnLeaf(in id: GroupId) async throws -> GroupRecord {
+        try await commit(to: id) { group in try group.commit() }
+    }
+
+    /// Renames the group: the name goes to every member in the current epoch.
+    public func renameGroup(_ id: GroupId, to name: String) async throws -> GroupRecord {
+        let name = PeerText.forName(name)
+        try await sendGroupContent(.groupName(name), to: id)
+        guard var record = try store.group(id) else { throw ClientError.unknownGroup(id.hex) }
+        record.name = name
+        try store.saveGroup(record)
+        return record
+    }
+
+    /// Makes a commit on the group's current epoch and has the relay order it. Refused because another
+    /// commit took the epoch first, this device fetches its mailbox (processing the winner), and `make`
+    /// builds the commit again on the new epoch. The new state is saved once the relay has accepted the
+    /// commit; the Welcome (if any) then goes to the devices it adds.
+    func commit(to id: GroupId, _ make: @escaping (inout Group) throws -> Group.CommitOutput) async throws -> GroupRecord {
+        for _ in 0..<Self.groupRetries {
+            let (record, group, next, output) = try await withLeafCheck { validator in
+                let (record, group) = try loadGroup(id, validator: validator)
+                var next = group
+                let output = try make(&next)
+                return (record, group, next, output)
+            }
+            let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded), recipients: recipients(group),
+                                 nextVerifier: Self.verifier(next))
+            let relay = self.relay, secret = Self.sendSecret(group)
+            if try await !accepted({ () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
+            let saved = Self.record(of: next, id: id, name: record.name)
+            try store.saveGroup(saved)
+            if let welcome = output.welcome {
+                let before = Set(recipients(group))
+                let added = recipients(next).filter { !before.contains($0) }
+                if !added.isEmpty {
+                    try await relay.send(GroupSend(epoch: next.epoch, message: Base64Bytes(MLSMessage(body: .welcome(welcome)).tlsEncoded),
+                                                   recipients: added),
+                                         toGroup: id.hex, secret: Self.sendSecret(next))
+                }
+            }
+            return saved
+        }
+        throw ClientError.timedOut("the group kept changing; the change was not made, try again")
+    }
+
+    /// Whether the relay took `post`; false when another commit had taken the epoch (this device then has
+    /// caught up with the mailbox, and the caller builds its message again on the new epoch).
+    private func accepted(_ post: () async throws(ClientError) -> Void) async throws -> Bool {
+        do {
+            try await post()
+            return true
+        } catch {
+            guard case .epochConflict = error else { throw error }
+        }
+        try await receivePending()
+        return false
+    }
+
+    // MARK: Sending
+
+    /// Sends `text` to every device of the group but this one. The message is stored (pending) with the
+    /// state that encrypted it before it leaves, so that a key of the group's ratchet never encrypts twice.
+    public func send(text: String, toGroup id: GroupId) async throws -> MessageRecord {
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .group(id), body: .text(text))
+        try checkFits(content)
+        let record = MessageRecord(conversation: .group(id), direction: .outgoing, sender: account.deviceAddress,
+                                   clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
+                                   text: text, state: .pending)
+        try await sendGroupMessage(to: id, recording: record) { group in try group.encrypt(content.encoded, padding: 32) }
+        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId) ?? record
+    }
+
+    func sendGroupContent(_ body: Content.Body, to id: GroupId) async throws {
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .group(id), body: body)
+        try await sendGroupMessage(to: id) { group in try group.encrypt(content.encoded, padding: 32) }
+    }
+
+    /// Encrypts (or proposes) with `make`, saves the advanced state (and `recording`, pending) in one
+    /// transaction, and posts it under the epoch's secret. Refused for a stale epoch, it catches up and
+    /// makes the message again in the new epoch.
+    func sendGroupMessage(to id: GroupId, recording: MessageRecord? = nil, _ make: @escaping (inout Group) throws -> MLSMessage) async throws {
+        for _ in 0..<Self.groupRetries {
+            let (record, group, next, message) = try await withLeafCheck { validator in
+                let (record, group) = try loadGroup(id, validator: validator)
+                var next = group
+                let message = try make(&next)
+                return (record, group, next, message)
+            }
+            try store.saveGroup(Self.record(of: next, id: id, name: record.name), filing: recording.map { [$0] } ?? [])
+            let send = GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: recipients(group))
+            let relay = self.relay, secret = Self.sendSecret(group)
+            // Alone in the group (one device): there is nobody to send to, and the relay takes no empty send.
+            if !send.recipients.isEmpty, try await !accepted({ () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
+            if let recording, let stored = try store.message(sentBy: ownAddress, clientMessageId: recording.clientMessageId) {
+                try store.updateState(of: stored.id, to: .sent)
+            }
+            return
+        }
+        throw ClientError.timedOut("the group kept changing; nothing was sent, try again")
+    }
+
+    // MARK: Receiving
+
+    /// Processes the group entries of one mailbox page, in order: a Welcome joins a group (with the keys of
+    /// the KeyPackage it names); a commit moves the group's state to the next epoch; an application message
+    /// is filed in the group's conversation, in the transaction that saves the state that decrypted it.
+    /// A message this device cannot use (a replay, one of an epoch already left, one under another group's
+    /// id, or one for a group it is not in) changes nothing.
+    func receiveGroupEntries(_ entries: [GroupDelivery], receivedAt: UInt64) async throws -> [EngineEvent] {
+        var events: [EngineEvent] = []
+        for entry in entries {
+            guard let id = GroupId(hex: entry.groupId), let message = try? MLSMessage(tlsEncoded: entry.message.bytes) else { continue }
+            if case .welcome(let welcome) = message.body {
+                try await join(welcome, id: id)
+                continue
+            }
+            do {
+                if let event = try await process(message, in: id) { events.append(event) }
+            } catch let error as MLSError {
+                if case .generationUnavailable = error { continue }   // a replay: its key was used and deleted
+                if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
+            } catch ClientError.unknownGroup {
+                continue
+            }
+        }
+        return events
+    }
+
+    private func join(_ welcome: Welcome, id: GroupId) async throws {
+        if let existing = try store.group(id), existing.active { return }
+        guard let keys = try welcome.secrets.lazy.compactMap({ try self.store.keyPackageKeys(reference: $0.newMember) }).first else { return }
+        let package = try KeyPackage(tlsEncoded: keys.keyPackage)
+        let signer = try groupSignatureKey
+        let group = try await withLeafCheck { validator in
+            try Group.join(welcome: welcome, keyPackage: package, initPrivateKey: SecretBytes(keys.initPrivateKey),
+                           encryptionPrivateKey: SecretBytes(keys.encryptionPrivateKey), signatureKey: signer, credentialValidator: validator)
+        }
+        guard group.context.groupID == id.bytes else { return }
+        try store.saveGroup(Self.record(of: group, id: id, name: ""), usedKeyPackage: keys.reference)
+    }
+
+    private func process(_ message: MLSMessage, in id: GroupId) async throws -> EngineEvent? {
+        // Framing names the group: one under another id never reaches that group's state.
+        switch message.body {
+        case .publicMessage(let m): guard m.content.groupID == id.bytes else { return nil }
+        case .privateMessage(let m): guard m.groupID == id.bytes else { return nil }
+        default: return nil
+        }
+        let (record, group, next, processed) = try await withLeafCheck { validator in
+            let (record, group) = try loadGroup(id, validator: validator)
+            var next = group
+            let processed = try next.process(message)
+            return (record, group, next, processed)
+        }
+        var saved = Self.record(of: next, id: id, name: record.name)
+        switch processed {
+        case .application(let data, let leaf):
+            guard let sender = group.tree.leaf(leaf).flatMap({ GroupCredential.device(in: $0.credential) }),
+                  let content = try? Content(decoding: data), content.conversation == ConversationId.group(id) else {
+                throw MLSError.protocolViolation("an application message that is not a Parley content of this group")
+            }
+            let fromSelf = sender.address == ownAddress.description
+            switch content.body {
+            case .text, .message:
+                var replyTo: [UInt8]?, attachment: AttachmentPointer?
+                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
+                var filed = MessageRecord(conversation: .group(id), direction: fromSelf ? .outgoing : .incoming, sender: sender,
+                                          clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: clock.nowMilliseconds(),
+                                          text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
+                                          replyTo: replyTo, attachment: attachment)
+                guard let stored = try store.saveGroup(saved, filing: [filed]).first, let rowId = stored else { return nil }
+                filed = try store.message(sentBy: try AccountAddress(sender.address), clientMessageId: content.messageId) ?? filed
+                _ = rowId
+                return .message(filed)
+            case .groupName(let name):
+                saved.name = PeerText.forName(name)
+            default:
+                break
+            }
+        case .commit, .removed, .proposal:
+            break
+        }
+        try store.saveGroup(saved)
+        return nil
+    }
+
+    /// A group message that could not be processed is said in the group's conversation (never a silent
+    /// drop); the state stays as it was.
+    private func recordGroupProblem(_ error: MLSError, in id: GroupId, epoch: UInt64) throws -> EngineEvent? {
+        guard let record = try store.group(id), record.active, epoch >= record.epoch else { return nil }
+        let now = clock.nowMilliseconds()
+        let reason = error.description
+        try store.insertMessages([MessageRecord(conversation: .group(id), direction: .incoming, sender: DeviceAddress(address: "", deviceId: 0),
+                                                clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now,
+                                                text: "A group message could not be read: \(reason)", state: .failed)])
+        return .undecryptable(from: nil, reason: reason)
+    }
+
+    // MARK: Reads
+
+    public nonisolated func groups() throws -> [GroupRecord] { try store.groups() }
+
+    public nonisolated func group(_ id: GroupId) throws -> GroupRecord {
+        guard let record = try store.group(id) else { throw ClientError.unknownGroup(id.hex) }
+        return record
+    }
+}
+
+/// A Parley leaf's credential (PROTOCOL.md §16.2): `0x01 ‖ bytes16(account address) ‖ deviceId u32`.
+enum GroupCredential {
+    static func identity(_ device: DeviceAddress) -> [UInt8] {
+        var w = ByteWriter(capacity: 64)
+        w.u8(1)
+        w.bytes16(Array(device.address.utf8))
+        w.u32(device.deviceId)
+        return w.bytes
+    }
+
+    static func device(in credential: Credential) -> DeviceAddress? {
+        guard case .basic(let identity) = credential else { return nil }
+        var r = ByteReader(identity, structure: "credential")
+        guard (try? r.u8()) == 1, let address = try? r.bytes16(), let deviceId = try? r.u32(), (try? r.finish()) != nil,
+              let text = String(validating: address, as: UTF8.self), (try? AccountAddress(text)) != nil else { return nil }
+        return DeviceAddress(address: text, deviceId: deviceId)
+    }
+}
+
+/// The MLS library's credential callback for Parley: a leaf is accepted only if the device list this
+/// device holds for the credential's account has that device with the leaf's signature key. Accounts it
+/// refused are remembered, so the engine can fetch their lists and try once more.
+final class LeafCheck: @unchecked Sendable {
+    private let lock = Lock()
+    private let lists: [String: SignedDeviceList]
+    private var refused: Set<String> = []
+
+    init(lists: [String: SignedDeviceList]) { self.lists = lists }
+
+    var validator: CredentialValidator { { [self] credential, key in check(credential, key) } }
+
+    var refusedAccounts: [String] { lock.withLock { refused.sorted() } }
+
+    private func check(_ credential: Credential, _ signatureKey: [UInt8]) -> Bool {
+        guard let device = GroupCredential.device(in: credential) else { return false }
+        if let entry = lists[device.address]?.device(device.deviceId), constantTimeEquals(entry.identityKey.bytes, signatureKey) { return true }
+        lock.withLock { _ = refused.insert(device.address) }
+        return false
+    }
+}
