@@ -38,6 +38,7 @@ enum Schema {
         }
         migrator.registerMigration("v2") { db in try conversationsById(db, cipher) }
         migrator.registerMigration("v3") { db in try contactsAsPeople(db, cipher) }
+        migrator.registerMigration("disappearing") { db in try EncryptedStore.expiringMessages(db) }
         return migrator
     }
 
