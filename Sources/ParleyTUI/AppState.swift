@@ -32,6 +32,8 @@ public struct AppState: Sendable {
         public var typingUntil: UInt64?
         /// and who is (the account that sent the indicator).
         public var typist: String?
+        /// The disappearing-message timer this device applies (seconds), shown in the title; nil: off.
+        public var disappearing: UInt32?
         public init() {}
     }
 

@@ -139,7 +139,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable, .unverifiedSender, .discarded, .receiveFailed, .refusedByPolicy:
             let text = describe(event) ?? ""
             _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
-        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
+        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection, .disappearingTimer, .expired:
             break
         }
     }
@@ -152,6 +152,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil }) -> String? {
         switch event {
         case .message(let m):
+            if m.direction == .system { return "(" + Output.peer(m.text) + ")" }
             if m.direction == .incoming {
                 let name = (try? m.sender.account).flatMap(named)
                 return "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
@@ -187,8 +188,10 @@ struct ReceiveCommand: AsyncParsableCommand {
             return "(" + Output.peer(problem) + ")"
         case .refusedByPolicy(let address, let reason):
             return "(a message from \(Output.peer(address.description)) was dropped unread: \(Output.peer(reason)))"
-        case .typing, .readElsewhere, .connection:
-            return nil
+        case .typing, .readElsewhere, .connection, .disappearingTimer:
+            return nil   // a timer change arrives with its notice, a message of its own
+        case .expired(let conversation, let ids):
+            return "(\(ids.count) message\(ids.count == 1 ? "" : "s") with \(Output.peer(conversation.description)) disappeared)"
         }
     }
 }
