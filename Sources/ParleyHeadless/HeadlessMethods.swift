@@ -56,7 +56,7 @@ public enum HeadlessMethods {
                   params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part."),
                            RPCParam("name", .string, "The nickname (controls dropped, at most 40 characters, no '@')."),
                            RPCParam("expiration", .integer, "The disappearing-message timer in seconds, 0 off (as signal-cli); set for both sides.")],
-                  result: "{address, name, trustLevel, devices, isBlocked, expiration}") { call in
+                  result: "{address, name, trustLevel, devices, isBlocked} (and expiration when it was given)") { call in
             let operations = ops(call)
             let contact = try call.contact("recipient", resolve: operations.resolve)!
             let name = call.string("name"), expiration = call.int("expiration")
@@ -75,7 +75,8 @@ public enum HeadlessMethods {
             } else {
                 result = .object(["address": .string(contact.description)])
             }
-            guard case .object(var fields) = result else { return result }
+            // With a timer, the timer in force; a rename alone answers as `parley contacts rename --json` does.
+            guard expiration != nil, case .object(var fields) = result else { return result }
             fields["expiration"] = .from(UInt64(try operations.disappearing(contact).expiration))
             return .object(fields)
         },

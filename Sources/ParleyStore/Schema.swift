@@ -3,10 +3,11 @@ internal import GRDB
 import ParleyProtocol
 
 /// The store's tables. What is in the clear: integer ids (ordering), which conversation a message belongs
-/// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's
+/// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, when a disappearing
+/// message is due to be deleted (see Expiry.swift), and the keyring's
 /// Argon2id parameters and salts. Everything else is an encrypted cell (see CellCipher).
 enum Schema {
-    static let currentVersion = 3
+    static let currentVersion = 4
 
     /// Every migration, in order. `cipher` opens and seals the cells a migration rewrites. Each migration
     /// is one transaction: one that fails is rolled back and the file stays as the previous version wrote it.
@@ -38,7 +39,7 @@ enum Schema {
         }
         migrator.registerMigration("v2") { db in try conversationsById(db, cipher) }
         migrator.registerMigration("v3") { db in try contactsAsPeople(db, cipher) }
-        migrator.registerMigration("disappearing") { db in try EncryptedStore.expiringMessages(db) }
+        migrator.registerMigration("v4-disappearing") { db in try EncryptedStore.expiringMessages(db) }
         return migrator
     }
 

@@ -33,7 +33,7 @@ import ParleyTestSupport
         #expect(try schemaMigrations(path) == ["v1"])
         let want = try expected()
         let store = try openStore(path)
-        #expect(try schemaMigrations(path) == ["v1", "v2", "v3"])
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4-disappearing"])
 
         let conversations = try #require(want["conversations"] as? [String])
         #expect(try store.conversations() == conversations.map(direct))
@@ -89,7 +89,7 @@ import ParleyTestSupport
         let again = try openStore(path)
         #expect(try again.conversations().count == 3)
         #expect(try again.contact("alice@relay.test").map { ($0.nickname, $0.blocked) } ?? ("", false) == ("Al", true))
-        #expect(try schemaMigrations(path) == ["v1", "v2", "v3"])
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4-disappearing"])
     }
 
     /// A migration that fails (here: a conversations row that does not authenticate, so v2 cannot read the
@@ -108,9 +108,9 @@ import ParleyTestSupport
             _ = try openStore(path)
             Issue.record("the upgrade should have failed")
         } catch let error as StoreError {
-            guard case .upgradeFailed(let failedPath, 1, 3, _) = error else { Issue.record("unexpected \(error)"); return }
+            guard case .upgradeFailed(let failedPath, 1, 4, _) = error else { Issue.record("unexpected \(error)"); return }
             #expect(failedPath == path)
-            #expect(error.description.contains("from schema version 1 to 3"))
+            #expect(error.description.contains("from schema version 1 to 4"))
             #expect(error.description.contains("it was left unchanged"))
             #expect(error.description.contains("conversations.body of row 1 fails authentication"))
         }
