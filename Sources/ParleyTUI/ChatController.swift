@@ -296,7 +296,8 @@ final class ChatController {
         case .disappearingTimer(let conversation, _, _):
             // The notice arrives as a message of its own; the title shows the timer this device applies.
             state.conversations[conversation]?.disappearing = try? engine.effectiveTimer(of: conversation)
-        case .expired(let conversation, _):
+        case .expired(let conversation, let ids):
+            openedFiles.erase(messages: ids)
             if state.conversations[conversation] != nil { reload(conversation) }
         case .connection(let connection):
             state.connection = switch connection {

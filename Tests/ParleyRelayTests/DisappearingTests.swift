@@ -153,6 +153,26 @@ struct DisappearingTests {
         }
     }
 
+    @Test("retention: older messages go when an engine opens the store, under the user's setting or the policy's max_retention alone")
+    func retentionDeletesOlderMessages() async throws {
+        try await withRelay { relay, directory in
+            let (alice, bob, aliceAddress, bobAddress) = try await TestDevice.pair(on: relay, in: directory)
+            try await alice.engine.send(text: "old news", to: bobAddress)
+            try await bob.engine.receivePending()
+            try await Operations(engine: bob.engine, policy: Policy()).setRetention(86_400)
+            #expect(try texts(bob, with: aliceAddress) == ["old news"], "younger than the retention")
+            let twoDaysLater = FixedClock(now: SystemWallClock().nowMilliseconds() + 2 * 86_400_000)
+            _ = try Engine(store: bob.store, relay: bob.engine.relay, clock: twoDaysLater)
+            #expect(try texts(bob, with: aliceAddress).isEmpty)
+            // Alice chose no retention; an administrator's max_retention of a day deletes it all the same.
+            _ = try Engine(store: alice.store, relay: alice.engine.relay, clock: twoDaysLater)
+            #expect(try texts(alice, with: bobAddress) == ["old news"])
+            _ = try Engine(store: alice.store, relay: alice.engine.relay, clock: twoDaysLater,
+                           expiryLimits: ExpiryLimits(longestRetention: 86_400))
+            #expect(try texts(alice, with: bobAddress).isEmpty)
+        }
+    }
+
     @Test("policy from the command line (exit 6) and the daemon's updateContact (code -6); parley disappear sets and shows")
     func policyFromTheCommandLineAndTheDaemon() async throws {
         try await withRelay { relay, directory in

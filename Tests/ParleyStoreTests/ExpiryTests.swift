@@ -88,3 +88,35 @@ import Testing
         #expect(try store.messages(with: "bob@relay.test").map(\.expiresAt) == [1_800_000_001_000])
     }
 }
+
+/// Decrypted attachment files of disappeared messages: overwritten before they are unlinked.
+@Suite struct SecureEraseTests {
+    let directory = try! TemporaryDirectory("erase")
+
+    @Test("the file's bytes are zeros before its name goes (a second hard link shows the blocks as they were left)")
+    func overwritesBeforeUnlinking() throws {
+        let path = directory.sub("photo.jpg"), witness = directory.sub("witness")
+        let secret = Data((0..<70_000).map { UInt8($0 % 251 + 1) })
+        try secret.write(to: URL(fileURLWithPath: path))
+        #expect(link(path, witness) == 0)
+        #expect(SecureErase.file(at: path))
+        #expect(!fileExists(path))
+        let left = fileBytes(witness)
+        #expect(left.count == secret.count && left.allSatisfy { $0 == 0 })
+    }
+
+    @Test("a directory of copies: every file overwritten, the directory gone; a symbolic link is not followed")
+    func directoryAndLinks() throws {
+        let root = directory.sub("copies"), outside = directory.sub("outside.txt")
+        try FileManager.default.createDirectory(atPath: root + "/1", withIntermediateDirectories: true)
+        try Data("secret one".utf8).write(to: URL(fileURLWithPath: root + "/1/a.txt"))
+        try Data("not Parley's".utf8).write(to: URL(fileURLWithPath: outside))
+        try FileManager.default.createSymbolicLink(atPath: root + "/1/link", withDestinationPath: outside)
+        let witness = directory.sub("witness-a")
+        #expect(link(root + "/1/a.txt", witness) == 0)
+        SecureErase.directory(at: root)
+        #expect(!fileExists(root))
+        #expect(fileBytes(witness) == Data(repeating: 0, count: 10))
+        #expect(fileBytes(outside) == Data("not Parley's".utf8))
+    }
+}
