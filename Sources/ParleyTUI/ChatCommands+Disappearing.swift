@@ -9,7 +9,7 @@ extension ChatController {
     func disappear(_ args: [String]) {
         var args = args[...]
         var name: String?
-        let isTimer = { (word: String) in (try? Operations.timer(word)) != nil }
+        let isTimer = { (word: String) in word == "off" || word == "0" || (try? Operations.timer(word)) != nil }
         if args.count == 2 || (args.count == 1 && !isTimer(args[0])) {
             name = args.first
             args = args.dropFirst()
