@@ -106,10 +106,11 @@ extension Engine {
         let store = self.store, ownAddress = self.ownAddress, now = clock.nowMilliseconds(), blocked = try blockedAddresses()
         // A blocked contact's session starts are refused before anything is decrypted (no session, no
         // prekey used); what they send on a session that already exists is decrypted and dropped below.
-        let refused = Set(blocked.map(\.description))
+        let refused = Set(blocked.map(\.description)), limits = expiryLimits
         let (outcomes, filed) = try await manager.receive(batch: envelopes, receivedAt: receivedAt, deferUnknownSenders: true,
                                                           refusingSessionsFrom: refused) { changes in
-            let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now, blocked: blocked)
+            let plan = Self.filingPlan(changes.allReceived.map { (nil, $0) }, ownAddress: ownAddress, now: now, blocked: blocked,
+                                       limits: limits)
             return (pending: plan.pending, stored: try store.commit(changes, filing: plan.filings, ownAddress: ownAddress),
                     access: Self.deliveryAccessKeys(in: changes.allReceived))
         }
@@ -192,7 +193,7 @@ extension Engine {
         guard !inbox.isEmpty else { return [] }
         let ownAddress = self.ownAddress
         let plan = Self.filingPlan(inbox.map { ($0.id, $0.message) }, ownAddress: ownAddress, now: clock.nowMilliseconds(),
-                                   blocked: try blockedAddresses())
+                                   blocked: try blockedAddresses(), limits: expiryLimits)
         let stored = try store.file(plan.filings, ownAddress: ownAddress)
         try learnDeliveryAccess(Self.deliveryAccessKeys(in: inbox.map(\.message)))
         return try events(plan.pending, stored: stored)
@@ -211,8 +212,9 @@ extension Engine {
     /// Whatever a `blocked` sender sent is dropped here: decrypted (the ratchet must stay in step with
     /// theirs, and the envelope is acknowledged so it does not pile up on the relay) but never stored,
     /// shown or answered with a receipt.
+    /// A message is deleted its timer (`Content.expireTimer`, never longer than `limits` allow) after `now`.
     static func filingPlan(_ received: [(inboxId: Int64?, message: ReceivedMessage)], ownAddress: AccountAddress, now: UInt64,
-                           blocked: Set<AccountAddress> = [])
+                           blocked: Set<AccountAddress> = [], limits: ExpiryLimits = ExpiryLimits())
         -> (filings: [InboxFiling], pending: [FilingOutcome]) {
         var filings: [InboxFiling] = []
         var pending: [FilingOutcome] = []
@@ -245,9 +247,10 @@ extension Engine {
                                            direction: fromSelf ? .outgoing : .incoming, sender: received.sender,
                                            clientMessageId: content.messageId, sentAt: content.sentAt,
                                            receivedAt: now, text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
-                                           replyTo: replyTo, attachment: attachment)
+                                           replyTo: replyTo, attachment: attachment,
+                                           expiresAt: limits.applied(to: content.expireTimer).map { now + UInt64($0) * 1000 })
                 filings.append(InboxFiling(inboxId: id, message: record))
-                pending.append(.message)
+                pending.append(.message(expireTimer: content.expireTimer, author: sender))
             case .receipt(let read, let ids) where fromSelf:
                 // Another device of this account read these messages of `destination`.
                 filings.append(InboxFiling(inboxId: id, receipt: read ? (ids, .seen) : nil, receiptAbout: conversation))
@@ -273,6 +276,10 @@ extension Engine {
                 let action = MessageAction(content: content, actor: sender, conversation: conversation)
                 filings.append(InboxFiling(inboxId: id, action: action))
                 pending.append(action.map { .action($0) } ?? .nothing)
+            case .disappearingTimer(let seconds):
+                // From the peer, or from another device of this account (then about `destination`).
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.timer(conversation: conversation, seconds: seconds, author: sender))
             }
         }
         return (filings, pending)
@@ -283,7 +290,12 @@ extension Engine {
         var events: [EngineEvent] = []
         for (kind, record) in zip(pending, stored) {
             switch kind {
-            case .message: if let record { events.append(.message(record)) }
+            case .message(let timer, let author):
+                guard let record else { break }
+                events.append(.message(record))
+                events += try adoptTimerOfMessage(timer, in: record.conversation, from: author)
+            case .timer(let conversation, let seconds, let author):
+                events += try adoptTimer(seconds, in: conversation, by: author).events
             case .action(let action): if let record { events.append(.messageChanged(record, action)) }
             case .event(let event): events.append(event)
             case .unreadable(let sender):
@@ -422,7 +434,10 @@ struct RefusedStranger: Error {
 
 /// What a filed message tells the user, decided before filing (`Engine.filingPlan`) and reported after.
 enum FilingOutcome: Sendable {
-    case message
+    /// A message, sent under `expireTimer` by `author` (the conversation adopts a timer that differs).
+    case message(expireTimer: UInt32?, author: AccountAddress)
+    /// A change of a conversation's disappearing-message timer.
+    case timer(conversation: ConversationId, seconds: UInt32, author: AccountAddress)
     /// A reaction, edit or delete: an event once the store applied it.
     case action(MessageAction)
     case event(EngineEvent)

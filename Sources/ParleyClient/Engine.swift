@@ -34,6 +34,11 @@ public enum EngineEvent: Sendable, Equatable {
     /// A message from `address`, not a contact, was dropped unread: the administrator's policy does not
     /// admit it as a contact (`reason`, parley-policy(5) `allowed_relays`). Nothing was stored.
     case refusedByPolicy(address: AccountAddress, reason: String)
+    /// The disappearing-message timer of `conversation` changed (seconds; nil: off), set by `by` (this
+    /// account: on this or another of its devices).
+    case disappearingTimer(in: ConversationId, seconds: UInt32?, by: AccountAddress)
+    /// These messages of `conversation` expired (their timer, or retention) and were deleted.
+    case expired(in: ConversationId, messageIds: [[UInt8]])
 }
 
 /// Whether an account may become a contact — the administrator's `allowed_relays` (parley-policy(5)):
@@ -73,9 +78,16 @@ public actor Engine {
     /// Contents waiting to be encrypted, and whether a task is encrypting (see `encryptQueued`).
     private var sendQueue: [QueuedSend] = []
     private var encrypting = false
+    /// The administrator's limits on timers and retention, and the task deleting messages when they are due
+    /// (Engine+Disappearing.swift).
+    public let expiryLimits: ExpiryLimits
+    var expiryTimer: Task<Void, Never>?
 
+    /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the
+    /// retention); a failure there is left to the next sweep rather than stopping the front end.
     public init(store: EncryptedStore, relay: any RelayTransport, clock: any WallClock = SystemWallClock(),
-                trustPolicy: TrustPolicy = .onFirstUse, admitting: @escaping ContactAdmission = { _ in nil }) throws {
+                trustPolicy: TrustPolicy = .onFirstUse, admitting: @escaping ContactAdmission = { _ in nil },
+                expiryLimits: ExpiryLimits = ExpiryLimits()) throws {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         ownAddress = try account.accountAddress
         self.store = store
@@ -84,6 +96,11 @@ public actor Engine {
         self.account = account
         self.trustPolicy = trustPolicy
         admitsContact = admitting
+        self.expiryLimits = expiryLimits
+        let now = clock.nowMilliseconds()
+        let chosen = (try? store.setting(Self.retentionSetting))?.flatMap { UInt64($0) }
+        let retention = expiryLimits.longestRetention.map { min(chosen ?? $0, $0) } ?? chosen
+        _ = try? store.deleteExpiredMessages(now: now, receivedBefore: retention.map { now > $0 * 1000 ? now - $0 * 1000 : 0 })
         manager = Self.sessionManager(account: account, store: store, relay: relay, homeRelay: ownAddress.relay, clock: clock,
                                       trustPolicy: trustPolicy)
     }
@@ -299,8 +316,10 @@ public actor Engine {
         var body = body
         if case .message(let text, nil, nil) = body { body = .text(text) }
         let conversation = ConversationId.direct(peer)
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
+        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body,
+                              expireTimer: outgoingTimer(conversation))
         try checkFits(content)
+        defer { if content.expireTimer != nil { rescheduleExpiry() } }
         let stored: MessageRecord?
         do {
             stored = try await send(content, to: peer)
@@ -323,7 +342,8 @@ public actor Engine {
         if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
         return MessageRecord(conversation: conversation, direction: .outgoing, sender: account.deviceAddress,
                              clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
-                             text: content.body.displayText ?? "", state: state, replyTo: replyTo, attachment: attachment)
+                             text: content.body.displayText ?? "", state: state, replyTo: replyTo, attachment: attachment,
+                             expiresAt: content.expireTimer.map { content.sentAt + UInt64($0) * 1000 })
     }
 
     /// A message that failed before it was encrypted (a device list still stale, the relay unreachable
@@ -523,6 +543,7 @@ public actor Engine {
     private func unsubscribe(_ id: UUID) { events[id] = nil }
 
     func emit(_ event: EngineEvent) {
+        if case .message(let record) = event, record.expiresAt != nil { rescheduleExpiry() }
         for continuation in events.values { continuation.yield(event) }
     }
 
@@ -530,7 +551,9 @@ public actor Engine {
     /// task is cancelled. The outbox is retried on every reconnect.
     public func runConnection() async {
         retriesOutbox = true
+        startExpiryTimer()
         defer {
+            stopExpiryTimer()
             retriesOutbox = false
             outboxRetry?.cancel()
             outboxRetry = nil

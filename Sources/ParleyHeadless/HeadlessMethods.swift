@@ -52,12 +52,33 @@ public enum HeadlessMethods {
                   result: "[{address, name, trustLevel, devices, isBlocked}]") { call in
             try json(try ops(call).contacts())
         },
-        RPCMethod("updateContact", "Give a contact a nickname, shown instead of the address (\"\" removes it).",
+        RPCMethod("updateContact", "Give a contact a nickname (\"\" removes it), and/or set the conversation's disappearing-message timer.",
                   params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part."),
-                           RPCParam("name", .string, required: true, "The nickname (controls dropped, at most 40 characters, no '@').")],
-                  result: "{address, name, trustLevel, devices, isBlocked}") { call in
+                           RPCParam("name", .string, "The nickname (controls dropped, at most 40 characters, no '@')."),
+                           RPCParam("expiration", .integer, "The disappearing-message timer in seconds, 0 off (as signal-cli); set for both sides.")],
+                  result: "{address, name, trustLevel, devices, isBlocked} (and expiration when it was given)") { call in
             let operations = ops(call)
-            return try json(try await operations.renameContact(try call.contact("recipient", resolve: operations.resolve)!, to: call.string("name")!))
+            let contact = try call.contact("recipient", resolve: operations.resolve)!
+            let name = call.string("name"), expiration = call.int("expiration")
+            guard name != nil || expiration != nil else { throw RPCError.invalidParams("name or expiration is required") }
+            if let expiration {
+                guard expiration >= 0, expiration <= Int64(UInt32.max) else {
+                    throw RPCError.invalidParams("expiration: seconds from 0 (off) to 4294967295")
+                }
+                _ = try await operations.setDisappearing(contact, seconds: expiration == 0 ? nil : UInt32(expiration))
+            }
+            let result: JSONValue
+            if let name {
+                result = try json(try await operations.renameContact(contact, to: name))
+            } else if let known = try operations.contacts().first(where: { $0.address == contact.description }) {
+                result = try json(known)
+            } else {
+                result = .object(["address": .string(contact.description)])
+            }
+            // With a timer, the timer in force; a rename alone answers as `parley contacts rename --json` does.
+            guard expiration != nil, case .object(var fields) = result else { return result }
+            fields["expiration"] = .from(UInt64(try operations.disappearing(contact).expiration))
+            return .object(fields)
         },
         RPCMethod("removeContact", "Forget a contact and the sessions with their devices; the conversation's history is kept.",
                   params: [RPCParam("recipient", .string, required: true, "The contact: address, nickname or unique local part.")],

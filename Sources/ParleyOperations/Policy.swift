@@ -32,7 +32,8 @@ public struct Policy: Sendable, Equatable {
     /// Relays (HOST or HOST:PORT) accounts and contacts may be on; nil allows every relay.
     public var allowedRelays: [String]? = nil
     public var attachments: Attachments = .allow
-    /// Seconds; shown by `policy show`, enforced once disappearing messages and retention exist.
+    /// Seconds: the longest disappearing-message timer (which cannot be turned off), and the longest a
+    /// message is kept (Operations+Disappearing.swift checks them; the engine applies `expiryLimits`).
     public var minDisappearing: UInt64? = nil
     public var maxRetention: UInt64? = nil
     public var backup: BackupRule = .allowed

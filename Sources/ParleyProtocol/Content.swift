@@ -27,12 +27,15 @@ public struct Content: Equatable, Sendable {
         /// Inside a group's MLS application message only (PROTOCOL.md §17.6): the group's name, as its
         /// member set or renamed it. Sent after the group is made, renamed, or joined by new members.
         case groupName(String)
+        /// The conversation's disappearing-message timer, in seconds (0: off), set by the sender; also sent
+        /// to the sender's own other devices so every device of both accounts agrees.
+        case disappearingTimer(seconds: UInt32)
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName: nil
+            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .disappearingTimer: nil
             }
         }
     }
@@ -51,8 +54,14 @@ public struct Content: Equatable, Sendable {
     /// what lets the receiver send it sealed envelopes. Flagged by the type byte's high bit and placed
     /// after the body.
     public let deliveryAccess: [UInt8]?
+    /// The disappearing-message timer (seconds) the message was sent under, as Signal's `expireTimer`: the
+    /// receiver deletes the message that long after it arrives, and adopts the timer for the conversation
+    /// when it differs, so a lost `disappearingTimer` content cannot leave one side keeping history. Flagged
+    /// by the type byte's bit 0x40 and placed after the body (before the delivery access key).
+    public let expireTimer: UInt32?
 
-    public init(messageId: [UInt8], sentAt: UInt64, destination: String, body: Body, deliveryAccess: [UInt8]? = nil) {
+    public init(messageId: [UInt8], sentAt: UInt64, destination: String, body: Body, deliveryAccess: [UInt8]? = nil,
+                expireTimer: UInt32? = nil) {
         precondition(messageId.count == Self.messageIdLength)
         precondition(deliveryAccess == nil || deliveryAccess?.count == DeliveryAccess.keyLength)
         self.messageId = messageId
@@ -60,11 +69,14 @@ public struct Content: Equatable, Sendable {
         self.destination = destination
         self.body = body
         self.deliveryAccess = deliveryAccess
+        self.expireTimer = expireTimer == 0 ? nil : expireTimer
     }
 
     /// A content for `conversation`: its `destination` is the conversation's wire text.
-    public init(messageId: [UInt8], sentAt: UInt64, conversation: ConversationId, body: Body, deliveryAccess: [UInt8]? = nil) {
-        self.init(messageId: messageId, sentAt: sentAt, destination: conversation.destination, body: body, deliveryAccess: deliveryAccess)
+    public init(messageId: [UInt8], sentAt: UInt64, conversation: ConversationId, body: Body, deliveryAccess: [UInt8]? = nil,
+                expireTimer: UInt32? = nil) {
+        self.init(messageId: messageId, sentAt: sentAt, destination: conversation.destination, body: body, deliveryAccess: deliveryAccess,
+                  expireTimer: expireTimer)
     }
 
     /// The conversation `destination` names, or nil when it names none (another device may write anything).
@@ -72,17 +84,18 @@ public struct Content: Equatable, Sendable {
 
     /// The same content carrying `key`.
     public func carrying(deliveryAccess key: [UInt8]) -> Content {
-        Content(messageId: messageId, sentAt: sentAt, destination: destination, body: body, deliveryAccess: key)
+        Content(messageId: messageId, sentAt: sentAt, destination: destination, body: body, deliveryAccess: key, expireTimer: expireTimer)
     }
 
     private static let carriesDeliveryAccess: UInt8 = 0x80
+    private static let carriesExpireTimer: UInt8 = 0x40
 
     public static func newMessageId(random: any RandomSource = SystemRandom()) -> [UInt8] { MessageId.random(random).bytes }
 
     public var encoded: [UInt8] {
         var w = ByteWriter(capacity: 64)
         w.u8(ProtocolConstants.version)
-        let flag = deliveryAccess == nil ? 0 : Self.carriesDeliveryAccess
+        let flag = (deliveryAccess == nil ? 0 : Self.carriesDeliveryAccess) | (expireTimer == nil ? 0 : Self.carriesExpireTimer)
         switch body {
         case .text: w.u8(0x01 | flag)
         case .receipt: w.u8(0x02 | flag)
@@ -93,6 +106,7 @@ public struct Content: Equatable, Sendable {
         case .edit: w.u8(0x07 | flag)
         case .delete: w.u8(0x08 | flag)
         case .groupName: w.u8(0x0A | flag)
+        case .disappearingTimer: w.u8(0x09 | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -124,7 +138,10 @@ public struct Content: Equatable, Sendable {
         case .delete(let target):
             w.raw(target)
         case .groupName(let name): w.bytes16(Array(name.utf8))
+        case .disappearingTimer(let seconds):
+            w.u32(seconds)
         }
+        if let expireTimer { w.u32(expireTimer) }
         if let deliveryAccess { w.raw(deliveryAccess) }
         return w.bytes
     }
@@ -133,7 +150,7 @@ public struct Content: Equatable, Sendable {
         var r = ByteReader(bytes, structure: "Content")
         try r.version()
         let typeByte = try r.u8()
-        let type = typeByte & ~Self.carriesDeliveryAccess
+        let type = typeByte & ~(Self.carriesDeliveryAccess | Self.carriesExpireTimer)
         messageId = try MessageId(from: &r).bytes
         sentAt = try r.u64()
         guard let destination = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: destination") }
@@ -179,8 +196,17 @@ public struct Content: Equatable, Sendable {
         case 0x0A:
             guard let name = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: group name is not UTF-8") }
             body = .groupName(name)
+        case 0x09:
+            body = .disappearingTimer(seconds: try r.u32())
         default:
             throw .malformed("Content: unknown type \(type)")
+        }
+        if typeByte & Self.carriesExpireTimer != 0 {
+            let timer = try r.u32()
+            guard timer != 0 else { throw .malformed("Content: an expire timer of 0 (no timer is sent without the flag)") }
+            expireTimer = timer
+        } else {
+            expireTimer = nil
         }
         deliveryAccess = typeByte & Self.carriesDeliveryAccess != 0 ? try r.raw(DeliveryAccess.keyLength) : nil
         try r.finish()

@@ -234,7 +234,7 @@ extension EncryptedStore {
         var after: Int64 = 0
         while true {
             let rows = try read { db in
-                try Row.fetchAll(db, sql: "SELECT id, body, state FROM messages WHERE id > ? ORDER BY id LIMIT 1000", arguments: [after])
+                try Row.fetchAll(db, sql: "SELECT id, body, state FROM messages WHERE id > ? AND id NOT IN (SELECT message FROM expiring) ORDER BY id LIMIT 1000", arguments: [after])
             }
             guard let last = rows.last else { return }
             var conversations = ConversationCache()

@@ -124,7 +124,8 @@ extension EncryptedStore: SessionStore {
             _ = try insert(MessageRecord(conversation: conversation, direction: .outgoing, sender: sent.sender,
                                          clientMessageId: sent.content.messageId, sentAt: sent.content.sentAt,
                                          receivedAt: sent.content.sentAt, text: text, state: .pending,
-                                         replyTo: replyTo, attachment: attachment), db)
+                                         replyTo: replyTo, attachment: attachment,
+                                         expiresAt: sent.content.expireTimer.map { sent.content.sentAt + UInt64($0) * 1000 }), db)
         }
     }
 

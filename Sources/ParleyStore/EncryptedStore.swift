@@ -116,6 +116,9 @@ public final class EncryptedStore: @unchecked Sendable {
         narrowPermissions(path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // A deleted cell (an expired message, a filed inbox entry) is overwritten with zeros in its page,
+        // not just unlinked from the b-tree (see Expiry.swift).
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
         return try guarded(path) {
             let pool = try DatabasePool(path: path, configuration: configuration)
             // Durable on commit: a message is acknowledged to the relay only after its commit returns.

@@ -6,7 +6,7 @@ extension EncryptedStore {
     /// Up to `limit` messages with a store id greater than `id`, oldest first, from every conversation.
     public func messages(after id: Int64, limit: Int = 200) throws(StoreError) -> [MessageRecord] {
         let rows = try read { db in
-            try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE id > ? ORDER BY id LIMIT ?"),
+            try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body, state, (SELECT at FROM expiring WHERE message = messages.id) AS expires FROM messages WHERE id > ? ORDER BY id LIMIT ?"),
                              arguments: [id, limit])
         }
         var page: [MessageRecord] = []

@@ -56,7 +56,7 @@ extension EncryptedStore {
     /// until `visit` returns false.
     private func walkNewestFirst(_ conversation: Int64, limit: Int, _ db: Database,
                                  _ visit: (Int64, DeliveryState, Row) throws -> Bool) throws {
-        let newestFirst = try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?")
+        let newestFirst = try db.cachedStatement(sql: "SELECT id, body, state, (SELECT at FROM expiring WHERE message = messages.id) AS expires FROM messages WHERE conversation = ? ORDER BY id DESC LIMIT ?")
         let rows = try Row.fetchCursor(newestFirst, arguments: [conversation, limit])
         while let row = try rows.next() {
             let id: Int64 = row["id"]

@@ -116,6 +116,7 @@ extension EncryptedStore {
         try inserter.insert.execute(arguments: [id, conversation, dedupe, body, state])
         guard db.changesCount == 1 else { return nil }
         inserter.nextMessageId = id + 1
+        if let expiresAt = record.expiresAt { try scheduleExpiry(of: id, at: expiresAt, db) }
         return id
     }
 
@@ -132,7 +133,8 @@ extension EncryptedStore {
         let rows = try read { db -> [Row] in
             guard let conversation = try existingConversationRow(conversation, db) else { return [] }
             return try Row.fetchAll(db, sql: """
-                SELECT id, body, state FROM messages WHERE conversation = ? AND id < ? ORDER BY id DESC LIMIT ?
+                SELECT m.id, m.body, m.state, e.at AS expires FROM messages m LEFT JOIN expiring e ON e.message = m.id
+                WHERE m.conversation = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?
                 """, arguments: [conversation, before ?? Int64.max, limit])
         }
         var page: [MessageRecord] = []
@@ -156,7 +158,9 @@ extension EncryptedStore {
         guard stateCell.count == 1, let state = DeliveryState(rawValue: stateCell[0]) else {
             throw .malformedRecord(table: "messages", detail: "state of \(id)")
         }
-        return try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state, &conversations)
+        var record = try RecordCodec.decodeMessage(try open(row, Self.messageBody, .id(id)), id: id, state: state, &conversations)
+        if row.hasColumn("expires"), let at: Int64 = row["expires"] { record.expiresAt = UInt64(at) }
+        return record
     }
 
     /// Messages whose text contains `text` (case-insensitive), newest first. No plaintext index exists on
@@ -321,7 +325,7 @@ extension EncryptedStore {
     public func message(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws(StoreError) -> MessageRecord? {
         let sender = sender.description
         guard let row = try read({ db in
-            try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
+            try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state, (SELECT at FROM expiring WHERE message = messages.id) AS expires FROM messages WHERE dedupe = ?"),
                              arguments: [dedupeKey(sender, clientMessageId)])
         }) else { return nil }
         return try decodeMessage(row)
@@ -338,7 +342,7 @@ extension EncryptedStore {
             // One read per message: the record, advanced to sent here unless it is further along already.
             var records: [MessageRecord] = []
             for batch in batches {
-                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state FROM messages WHERE dedupe = ?"),
+                guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT id, body, state, (SELECT at FROM expiring WHERE message = messages.id) AS expires FROM messages WHERE dedupe = ?"),
                                                  arguments: [dedupeKey(sender, batch)]) else { continue }
                 var record = try decodeMessage(row)
                 if record.state.rank < DeliveryState.sent.rank {

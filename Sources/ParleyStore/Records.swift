@@ -95,11 +95,15 @@ public struct MessageRecord: Sendable, Equatable {
     public internal(set) var reactions: [Reaction] = []
 
     public var edited: Bool { !earlierTexts.isEmpty }
+    /// When this device deletes the message (milliseconds), for a message of a conversation with a
+    /// disappearing-message timer; nil: kept (until retention, if any, removes it).
+    public var expiresAt: UInt64?
 
     public init(conversation: ConversationId, direction: MessageDirection, sender: DeviceAddress, clientMessageId: [UInt8],
                 sentAt: UInt64, receivedAt: UInt64, text: String, state: DeliveryState,
-                replyTo: [UInt8]? = nil, attachment: AttachmentPointer? = nil) {
+                replyTo: [UInt8]? = nil, attachment: AttachmentPointer? = nil, expiresAt: UInt64? = nil) {
         id = 0
+        self.expiresAt = expiresAt
         self.replyTo = replyTo
         self.attachment = attachment
         self.conversation = conversation

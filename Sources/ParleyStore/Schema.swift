@@ -3,7 +3,8 @@ internal import GRDB
 import ParleyProtocol
 
 /// The store's tables. What is in the clear: integer ids (ordering), which conversation a message belongs
-/// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, and the keyring's
+/// to, lookup hashes (keyed, so they reveal only equality), cell sizes, row counts, when a disappearing
+/// message is due to be deleted (see Expiry.swift), and the keyring's
 /// Argon2id parameters and salts. Everything else is an encrypted cell (see CellCipher).
 enum Schema {
     static let currentVersion = 4
@@ -45,6 +46,7 @@ enum Schema {
             try db.execute(sql: "CREATE TABLE groups (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
             try db.execute(sql: "CREATE TABLE key_packages (lookup BLOB PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID")
         }
+        migrator.registerMigration("v5") { db in try EncryptedStore.expiringMessages(db) }
         return migrator
     }
 

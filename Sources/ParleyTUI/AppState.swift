@@ -37,6 +37,8 @@ public struct AppState: Sendable {
         public var unreadFrom: Int64?
         /// The store id of the message a search result opened, drawn highlighted until the conversation is left.
         public var highlight: Int64?
+        /// The disappearing-message timer this device applies (seconds), shown in the title; nil: off.
+        public var disappearing: UInt32?
         public init() {}
     }
 

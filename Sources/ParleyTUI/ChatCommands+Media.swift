@@ -88,7 +88,7 @@ extension ChatController {
         // The opener is looked for before anything is downloaded.
         if case .failure(let problem) = Opener.argv(setting: config.opener, target: "/") { state.say(problem.description, error: true); return }
         let path: String
-        do { path = try openedFiles.place(file.name) } catch { state.say(error.description, error: true); return }
+        do { path = try openedFiles.place(file.name, for: message.clientMessageId) } catch { state.say(error.description, error: true); return }
         let operations = Operations(engine: engine), inbox = inbox, sender = message.sender, id = message.clientMessageId
         let name = PeerText.forTerminal(file.name)
         state.say("downloading \(name)…")

@@ -297,6 +297,12 @@ final class ChatController {
             state.say(problem, error: true)
         case .refusedByPolicy(let address, let reason):
             state.say("a message from \(address) was dropped unread: \(reason)", error: true)
+        case .disappearingTimer(let conversation, _, _):
+            // The notice arrives as a message of its own; the title shows the timer this device applies.
+            state.conversations[conversation]?.disappearing = try? engine.effectiveTimer(of: conversation)
+        case .expired(let conversation, let ids):
+            openedFiles.erase(messages: ids)
+            if state.conversations[conversation] != nil { reload(conversation) }
         case .connection(let connection):
             state.connection = switch connection {
             case .connected: .connected
@@ -372,7 +378,10 @@ final class ChatController {
         }
     }
 
-    func load(_ peer: ConversationId) { History.open(peer, from: engine, into: &state) }
+    func load(_ peer: ConversationId) {
+        History.open(peer, from: engine, into: &state)
+        state.conversations[peer]?.disappearing = try? engine.effectiveTimer(of: peer)
+    }
 
     /// Re-reads the loaded part of a conversation (after notices the engine wrote, or state changes).
     func reload(_ peer: ConversationId) {

@@ -63,6 +63,10 @@ public enum ChatSession {
         let inbox = UIInbox()
         let events = await engine.subscribe()
         let listener = Task { for await event in events { inbox.post { $0.handle(event) } } }
+        // config.toml's retention reaches the engine (stored, so every front end on this home keeps to it);
+        // the engine shortens it to the policy's max_retention.
+        try? await engine.setRetention(options.config.retention)
+        await engine.startExpiryTimer()
         let connection = options.connect ? Task { await engine.runConnection() } : nil
         var signalSources: [any DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM, SIGHUP] {
@@ -85,6 +89,7 @@ public enum ChatSession {
         for source in signalSources { source.cancel() }
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_DFL) }
         connection?.cancel()
+        await engine.stopExpiryTimer()
         listener.cancel()
     }
 }

@@ -32,6 +32,8 @@ public struct Config: Sendable, Equatable {
     public var notifySend: NotifySend = .auto
     /// Whether a notify-send notification shows the message's text (else only who sent it).
     public var notifyText = false
+    /// How long messages are kept on this device (seconds); nil: for ever.
+    public var retention: UInt64?
     public var bindings: [Key: Action] = [:]
     public var contactNotify: [String: NotifyMode] = [:]
 

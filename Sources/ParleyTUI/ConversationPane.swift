@@ -1,4 +1,5 @@
 import Foundation
+import ParleyClient
 import ParleyProtocol
 import ParleyStore
 
@@ -37,6 +38,9 @@ final class ConversationPane {
         let (words, wordsStyle) = TrustBadge.words(trust)
         var tx = canvas.put(" " + DisplayWidth.truncate(title, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
         tx = canvas.put(badge + " " + words, x: tx, y: 0, style: badgeStyle == wordsStyle ? wordsStyle : badgeStyle)
+        if let timer = state.conversations[id]?.disappearing {
+            tx = canvas.put(" · disappears after \(DurationText.shown(UInt64(timer)))", x: tx, y: 0, style: .title, limit: max(0, x + width - tx))
+        }
         canvas.put(" · end-to-end encrypted", x: tx, y: 0, style: .secEncrypted, limit: max(0, x + width - tx))
         guard let conversation = state.conversations[id] else { return }
         var area = height - 1

@@ -1,6 +1,7 @@
 import Foundation
 import ParleyClient
 import ParleyProtocol
+import ParleyStore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,9 @@ public final class OpenedFiles: @unchecked Sendable {
     private var directory: String?
     private var count = 0
     private let parent: String
+    /// The files placed for each message (by its client message id), so that a message that disappears
+    /// takes its copies with it.
+    private var byMessage: [[UInt8]: [String]] = [:]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let runtime = environment["XDG_RUNTIME_DIR"].flatMap { $0.hasPrefix("/") ? $0 : nil }
@@ -51,7 +55,7 @@ public final class OpenedFiles: @unchecked Sendable {
     }
 
     /// A new path for a file the sender called `fileName`, in a new 0700 directory; nothing is there yet.
-    public func place(_ fileName: String) throws(ExternalProgram.Failure) -> String {
+    public func place(_ fileName: String, for message: [UInt8] = []) throws(ExternalProgram.Failure) -> String {
         lock.lock()
         defer { lock.unlock() }
         if directory == nil {
@@ -66,7 +70,18 @@ public final class OpenedFiles: @unchecked Sendable {
         guard mkdir(folder, 0o700) == 0 else {
             throw .init(description: "cannot create \(folder): \(String(cString: strerror(errno)))")
         }
-        return Engine.attachmentDestination(fileName: fileName, requested: folder, fallback: "attachment")
+        let path = Engine.attachmentDestination(fileName: fileName, requested: folder, fallback: "attachment")
+        byMessage[message, default: []].append(path)
+        return path
+    }
+
+    /// Overwrites and removes the copies of these messages' attachments (they disappeared).
+    public func erase(messages ids: [[UInt8]]) {
+        lock.lock()
+        defer { lock.unlock() }
+        for id in ids {
+            for path in byMessage.removeValue(forKey: id) ?? [] { SecureErase.file(at: path) }
+        }
     }
 
     /// The session's private directory, once a file was placed.
@@ -76,11 +91,12 @@ public final class OpenedFiles: @unchecked Sendable {
         return directory
     }
 
-    /// Removes every file placed and the directory.
+    /// Removes every file placed (overwritten first: they are decrypted attachments) and the directory.
     public func removeAll() {
         lock.lock()
         defer { lock.unlock() }
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+        if let directory { SecureErase.directory(at: directory) }
         directory = nil
+        byMessage = [:]
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyClient
 
 /// One setting of the chat window, once: its config.toml key (also its `/set` key), the values it takes,
 /// its default, what parley(5) says about it, how a value is read into `Config`, and how a change made by
@@ -12,6 +13,8 @@ struct SettingSpec: Sendable {
         case choice([String])
         /// Any quoted string in config.toml (a name looked up elsewhere).
         case name(placeholder: String)
+        /// "off", or a duration such as "30d" (s, m, h, d, w).
+        case duration
     }
 
     let name: String
@@ -33,6 +36,7 @@ struct SettingSpec: Sendable {
         case .flag: ["on", "off"]
         case .choice(let words): words
         case .name(let placeholder): [placeholder]
+        case .duration: ["off", "DURATION"]
         }
     }
 
@@ -45,6 +49,7 @@ struct SettingSpec: Sendable {
         case .flag: "\(name) takes true or false"
         case .choice(let words): "\(name) is " + words.dropLast().map { "\"\($0)\"" }.joined(separator: ", ") + " or \"\(words.last ?? "")\""
         case .name: "\(name) takes a quoted string"
+        case .duration: "\(name) is \"off\" or a duration such as \"30d\" (s, m, h, d, w)"
         }
     }
 
@@ -120,6 +125,16 @@ struct SettingSpec: Sendable {
                     manual: "Show the roster pane (it hides itself on terminals narrower than 60 columns).",
                     read: { onOff($0.showRoster) }, write: { config, value in flag(value).map { config.showRoster = $0 } != nil },
                     applyLive: { c in c.state.showRoster = c.config.showRoster }),
+        SettingSpec(name: "retention", kind: .duration,
+                    manual: "How long this device keeps messages, e.g. \"30d\": older ones are deleted as disappearing messages are (overwritten in the store), also by parley and the daemon on this home once the window has stored the setting. An administrator's max_retention shortens it and refuses a longer /set.",
+                    read: { $0.retention.map(DurationText.shown) ?? "off" },
+                    write: { config, value in
+                        if value == "off" { config.retention = nil; return true }
+                        guard let seconds = DurationText.seconds(value), seconds > 0 else { return false }
+                        config.retention = seconds
+                        return true
+                    },
+                    applyLive: { c in c.applyRetention() }),
     ]
 
     /// The keys `/set` changes.
@@ -149,6 +164,7 @@ struct SettingSpec: Sendable {
             case .flag: "true | false"
             case .choice(let words): words.map { "\\(dq" + roff($0) + "\\(dq" }.joined(separator: " | ")
             case .name(let placeholder): "\\(dq" + roff(placeholder) + "\\(dq"
+            case .duration: "\\(dqoff\\(dq | \\(dqDURATION\\(dq"
             }
             out += ".TP\n.B \(roff(setting.name)) = \(values)\n"
             var text = setting.manual + " Default: " + setting.defaultInFile.replacingOccurrences(of: "\"", with: "") + "."

@@ -49,7 +49,7 @@ struct ClientOptions: ParsableArguments {
         guard let account = try store.localAccount() else { throw ClientError.noAccount }
         let endpoint = try ParleyHome.endpoint(for: try account.accountAddress, store: store, insecureOverride: insecure)
         return try Engine(store: store, relay: try RelayClient(endpoint: endpoint), trustPolicy: Policy.current.trustPolicy(trustPolicy.policy),
-                          admitting: Policy.current.contactAdmission)
+                          admitting: Policy.current.contactAdmission, expiryLimits: Policy.current.expiryLimits)
     }
 
     /// The operations on this account (what the subcommands adapt).

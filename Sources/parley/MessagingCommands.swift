@@ -160,7 +160,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable, .unverifiedSender, .discarded, .receiveFailed, .refusedByPolicy:
             let text = describe(event) ?? ""
             _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
-        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection:
+        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection, .disappearingTimer, .expired:
             break
         }
     }
@@ -173,6 +173,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil }) -> String? {
         switch event {
         case .message(let m):
+            if m.direction == .system { return "(" + Output.peer(m.text) + ")" }
             if m.direction == .incoming {
                 let name = (try? m.sender.account).flatMap(named)
                 // A group's message says which group first (its id, as `parley group list` shows it).
@@ -210,8 +211,10 @@ struct ReceiveCommand: AsyncParsableCommand {
             return "(" + Output.peer(problem) + ")"
         case .refusedByPolicy(let address, let reason):
             return "(a message from \(Output.peer(address.description)) was dropped unread: \(Output.peer(reason)))"
-        case .typing, .readElsewhere, .connection:
-            return nil
+        case .typing, .readElsewhere, .connection, .disappearingTimer:
+            return nil   // a timer change arrives with its notice, a message of its own
+        case .expired(let conversation, let ids):
+            return "(\(ids.count) message\(ids.count == 1 ? "" : "s") with \(Output.peer(conversation.description)) disappeared)"
         }
     }
 }

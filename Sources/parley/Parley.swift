@@ -71,6 +71,7 @@ struct Parley: AsyncParsableCommand {
                       VerifyCommand.self, IdentitiesCommand.self, TrustCommand.self, SafetyNumberCommand.self,
                       BackupCommand.self, LinkCommand.self, DevicesCommand.self, DaemonCommand.self, ContactsCommand.self,
                       BlockCommand.self, UnblockCommand.self, ReactCommand.self, EditCommand.self, DeleteCommand.self, GroupCommand.self,
+                      DisappearCommand.self,
                       SendReceiptCommand.self, SendTypingCommand.self, GetAttachmentCommand.self, Demo.self, ChatCommand.self,
                       HelpCommandsCommand.self, PolicyCommand.self, CustodianCommand.self, RotateKeysCommand.self],
         defaultSubcommand: ChatCommand.self

@@ -33,7 +33,7 @@ import ParleyTestSupport
         #expect(try schemaMigrations(path) == ["v1"])
         let want = try expected()
         let store = try openStore(path)
-        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4"])
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4", "v5"])
 
         let conversations = try #require(want["conversations"] as? [String])
         #expect(try store.conversations() == conversations.map(direct))
@@ -89,7 +89,7 @@ import ParleyTestSupport
         let again = try openStore(path)
         #expect(try again.conversations().count == 3)
         #expect(try again.contact("alice@relay.test").map { ($0.nickname, $0.blocked) } ?? ("", false) == ("Al", true))
-        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4"])
+        #expect(try schemaMigrations(path) == ["v1", "v2", "v3", "v4", "v5"])
     }
 
     /// A migration that fails (here: a conversations row that does not authenticate, so v2 cannot read the

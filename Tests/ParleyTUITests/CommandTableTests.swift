@@ -74,7 +74,7 @@ import Testing
             #expect(setting.read(Config()) == setting.read(try Config.parse("")), "\(setting.name): the default")
             var isName = false
             if case .name = setting.kind { isName = true }
-            let values = isName ? ["mono"] : setting.values
+            let values = isName ? ["mono"] : setting.kind == .duration ? ["off", "30d", "12h"] : setting.values
             for value in values {
                 let config = try Config.parse("\(setting.name) = \(SettingSpec.inFile(value, setting.kind))")
                 #expect(setting.read(config) == value, "\(setting.name) = \(value)")

@@ -125,6 +125,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root))
     }
 
+    /// A message that disappears takes the private copies of its attachment with it, overwritten first
+    /// (a hard link made beforehand shows the zeros); the copies of other messages stay.
+    @Test func openedCopiesOfADisappearedMessageAreErased() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("parley-opened-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let files = OpenedFiles(environment: ["XDG_RUNTIME_DIR": parent])
+        let gone = [UInt8](repeating: 1, count: 16), kept = [UInt8](repeating: 2, count: 16)
+        let photo = try files.place("photo.png", for: gone), notes = try files.place("notes.txt", for: kept)
+        #expect(NewFile.create(at: photo, holding: Array("the photo's bytes".utf8)) == nil)
+        #expect(NewFile.create(at: notes, holding: Array("notes".utf8)) == nil)
+        let witness = parent + "/witness"
+        #expect(link(photo, witness) == 0)
+        files.erase(messages: [gone])
+        #expect(!FileManager.default.fileExists(atPath: photo))
+        #expect(FileManager.default.contents(atPath: witness) == Data(repeating: 0, count: 17))
+        #expect(FileManager.default.contents(atPath: notes) == Data("notes".utf8))
+        files.removeAll()
+    }
+
     // MARK: notify-send
 
     @Test func notifySendNamesTheSenderAndHidesTheTextUnlessAskedTo() throws {
