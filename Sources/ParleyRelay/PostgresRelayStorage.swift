@@ -456,7 +456,7 @@ public final class PostgresRelayStorage: RelayStorage {
         let room = Int64(mailboxLimit) - Int64(requested.isEmpty ? 0 : envelopes.count / requested.count)
         let (list, received, expires) = (Self.bytea(deviceList), Int64(now), Int64(expiresAt))
         let wakes = wakesRecipientsOnEnqueue
-            ? requested.sorted().map { "w" + PostgresWakeBroker.key(of: DeviceAddress(address: address, deviceId: $0)) } : []
+            ? requested.sorted().map { "w" + WakeKey(DeviceAddress(address: address, deviceId: $0)).hex } : []
         let channel = PostgresWakeBroker.channel
         guard let row = try await rows("""
             SELECT outcome, full_device FROM parley_enqueue_v1(\(address), \(list), \(devices), \(bodies), \(wanted), \(room), \(received), \(expires),
