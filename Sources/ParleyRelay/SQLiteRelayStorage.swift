@@ -46,6 +46,9 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try Self.boundWriteAheadLog(db)
         }
         try Self.migrator.migrate(database)
+        // Pages a migration overwrote (secure_delete) reach the main file only at a checkpoint: take it now,
+        // before the hot-read connections open and a snapshot of theirs could hold it back.
+        try database.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
         self.hotReads = try hotReads()
     }
 

@@ -101,7 +101,7 @@ import ParleyTestSupport
         let again = try openStore(path)
         #expect(try again.group(groupId)?.name == "Climbing club")
         #expect(try again.messages(in: .group(groupId)).map(\.text) == ["first in a group"])
-        #expect(try raw(path) { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }.last == "v4")
+        #expect(try raw(path) { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }.contains("v4"))
     }
 }
 

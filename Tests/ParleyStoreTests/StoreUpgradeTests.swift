@@ -108,9 +108,9 @@ import ParleyTestSupport
             _ = try openStore(path)
             Issue.record("the upgrade should have failed")
         } catch let error as StoreError {
-            guard case .upgradeFailed(let failedPath, 1, 4, _) = error else { Issue.record("unexpected \(error)"); return }
+            guard case .upgradeFailed(let failedPath, 1, 5, _) = error else { Issue.record("unexpected \(error)"); return }
             #expect(failedPath == path)
-            #expect(error.description.contains("from schema version 1 to 4"))
+            #expect(error.description.contains("from schema version 1 to 5"))
             #expect(error.description.contains("it was left unchanged"))
             #expect(error.description.contains("conversations.body of row 1 fails authentication"))
         }
