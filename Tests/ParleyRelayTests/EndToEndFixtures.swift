@@ -233,21 +233,6 @@ final class RelayProcess: @unchecked Sendable {
     }
 }
 
-extension Process {
-    /// Waits for a child that was sent SIGKILL (or will exit by itself). Foundation reaps children on a
-    /// thread of its own, and on Linux it has been seen to miss one under load: the child stayed a zombie,
-    /// `waitUntilExit` never returned, and the whole test run hung with two cooperative threads blocked in
-    /// it. So this waits for Foundation a bounded time, then reaps the child itself (if Foundation did so
-    /// meanwhile, `waitpid` just answers ECHILD).
-    func waitForExitReaping(seconds: Double = 10) {
-        let deadline = Date().addingTimeInterval(seconds)
-        while isRunning, Date() < deadline { usleep(10_000) }
-        guard isRunning else { return }
-        var status: Int32 = 0
-        _ = waitpid(processIdentifier, &status, 0)
-    }
-}
-
 /// Runs `body` with a fresh relay (own port, own data directory) and kills the relay afterwards.
 func withRelay<R>(_ arguments: [String] = [], in directory: TemporaryDirectory? = nil,
                   _ body: (RelayProcess, TemporaryDirectory) async throws -> R) async throws -> R {
