@@ -114,7 +114,7 @@ extension Policy {
             default: throw fail("attachments is \"allow\", \"block\" or { max_size = …, allowed_types = […] }")
             }
         case "min_disappearing", "max_retention":
-            guard case .string(let text) = value, let seconds = Self.duration(text), seconds > 0 else {
+            guard case .string(let text) = value, let seconds = DurationText.seconds(text), seconds > 0 else {
                 throw fail("\(key) takes a duration such as \"30s\", \"10m\", \"1h\", \"7d\" or \"4w\"")
             }
             if key == "min_disappearing" { minDisappearing = seconds } else { maxRetention = seconds }
@@ -165,22 +165,6 @@ extension Policy {
             limits.types = types
         default: throw fail("unknown attachments key '\(key)' (max_size, allowed_types)")
         }
-    }
-
-    /// "30s", "10m", "1h", "7d", "4w" in seconds.
-    static func duration(_ text: String) -> UInt64? {
-        guard let unit = text.last, let count = UInt64(text.dropLast()) else { return nil }
-        let scale: UInt64? = switch unit {
-        case "s": 1
-        case "m": 60
-        case "h": 3600
-        case "d": 86_400
-        case "w": 604_800
-        default: nil
-        }
-        guard let scale else { return nil }
-        let (seconds, overflow) = count.multipliedReportingOverflow(by: scale)
-        return overflow ? nil : seconds
     }
 
     /// An integer of bytes, or "512KiB", "10MiB", "1GiB" (and KB, MB, GB: powers of 1000).
