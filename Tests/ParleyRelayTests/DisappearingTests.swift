@@ -82,20 +82,8 @@ struct DisappearingTests {
             let sent = try await alice.engine.send(text: "gone in a second", to: bobAddress)
             try await bob.engine.receivePending()
             for (events, conversation) in [(aliceEvents, ConversationId.direct(bobAddress)), (bobEvents, .direct(aliceAddress))] {
-                let expired = await withTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        for await event in events {
-                            if case .expired(conversation, let ids) = event, ids.contains(sent.clientMessageId) { return true }
-                        }
-                        return false
-                    }
-                    group.addTask {
-                        try? await Task.sleep(for: .seconds(60))
-                        return false
-                    }
-                    let first = await group.next() ?? false
-                    group.cancelAll()
-                    return first
+                let expired = await arrives(on: events) { event in
+                    if case .expired(conversation, let ids) = event { ids.contains(sent.clientMessageId) } else { false }
                 }
                 #expect(expired, "an expired event for \(conversation)")
             }

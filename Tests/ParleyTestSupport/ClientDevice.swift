@@ -64,19 +64,7 @@ public final class ClientDevice: @unchecked Sendable {
         let events = await engine.subscribe()
         let task = Task { [engine] in await engine.runConnection() }
         lock.withLock { connection = task }
-        let connected = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await event in events where event == .connection(.connected) { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(60))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        let connected = await arrives(on: events) { $0 == .connection(.connected) }
         guard connected else { throw FixtureError("the push channel of \(await address) did not connect") }
     }
 
@@ -125,6 +113,25 @@ public func preKeyUpload(_ keys: LocalPreKeys, identity: DeviceIdentity) -> PreK
 public struct FixtureError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Whether an event for which `matches` holds arrives on `events` within `timeout` (which only bounds a
+/// hung test).
+public func arrives<Event: Sendable>(on events: AsyncStream<Event>, within timeout: Duration = .seconds(60),
+                                     where matches: @escaping @Sendable (Event) -> Bool) async -> Bool {
+    await withTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            for await event in events where matches(event) { return true }
+            return false
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return false
+        }
+        let first = await group.next() ?? false
+        group.cancelAll()
+        return first
+    }
 }
 
 /// Polls `condition` until it holds; throws (naming `what`) if it still does not after `timeout`.
