@@ -31,7 +31,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from relayfuzz_helpers import SPEC, Account, Device, PushSocket, Relay, b64, prekey_upload
+from nacl.signing import SigningKey
+from relayfuzz_helpers import SPEC, Account, Device, PushSocket, Relay, b64, prekey_upload, u16, u64
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
@@ -289,6 +290,31 @@ def test_every_route_success_and_error_paths(relay):
     rest = walk("POST", "/v1/mailbox/ack", 200, token=token, query={"fetch": 10, "version": 2},
                 body={"ids": [m["id"] for m in page["messages"]]}).json()
     assert rest["messages"] == [] and rest["version"] == 2
+
+    # An account key change (PROTOCOL.md §3.5): the current key's statement names the new key, and the list
+    # of version + 1 is signed by the new key. Its own account, so bob's keys stay as they are.
+    dora = Account("dora", relay.name, [Device(1)])
+    walk("POST", "/v1/accounts", 201, body=dora.register_body())
+    old_key, new_key = dora.account_key, SigningKey.generate()
+
+    def key_change(signer: SigningKey, address: str = dora.address) -> str:
+        body = (bytes([1]) + u16(len(address.encode())) + address.encode() + old_key.verify_key.encode()
+                + new_key.verify_key.encode() + u64(1_700_000_000_000))
+        return b64(body + signer.sign(b"parley.account-key-change.v1\x00" + body).signature)
+
+    dora.account_key, dora.version = new_key, 2
+    new_list = b64(dora.signed_device_list())
+    at_dora, key_route = {"address": dora.address}, "/v1/accounts/{address}/key"
+    walk("PUT", key_route, 404, path_parameters={"address": "carol@" + relay.name},
+         body={"keyChange": key_change(old_key, "carol@" + relay.name), "deviceList": new_list})
+    walk("PUT", key_route, 400, path_parameters=at_dora, body={"keyChange": b64(b"short"), "deviceList": new_list})
+    walk("PUT", key_route, 403, path_parameters=at_dora, body={"keyChange": key_change(new_key), "deviceList": new_list})
+    walk("PUT", key_route, 403, path_parameters=at_dora, body={"keyChange": key_change(old_key, bob.address), "deviceList": new_list})
+    walk("PUT", key_route, 204, path_parameters=at_dora, body={"keyChange": key_change(old_key), "deviceList": new_list})
+    account = walk("GET", "/v1/accounts/{address}", 200, path_parameters=at_dora).json()
+    assert base64.b64decode(account["accountKey"]) == new_key.verify_key.encode() and "keyChange" in account, account
+    # The old key is no longer current: its statement is refused, and nothing changes.
+    walk("PUT", key_route, 403, path_parameters=at_dora, body={"keyChange": key_change(old_key), "deviceList": new_list})
 
     # Every HTTP operation of the document was exercised (GET /v1/push: test_push_websocket).
     documented = {(method.upper(), path) for path, methods in schema.raw_schema["paths"].items() for method in methods}
