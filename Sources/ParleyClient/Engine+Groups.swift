@@ -131,7 +131,8 @@ extension Engine {
                                      credentialValidator: try leafCheck().validator)
         _ = try await authorised { try await relay.createGroup(GroupCreation(groupId: id.hex, verifier: Self.verifier(group)), token: $0) }
         let record = Self.record(of: group, id: id, name: PeerText.forName(name))
-        try store.saveGroup(record)
+        let notice = groupNotice("You created the group \u{201C}\(record.name)\u{201D}.", in: id)
+        for event in try saveGroup(record, notices: [notice], change: .joined) { emit(event) }
         guard !members.isEmpty else { return record }
         return try await addMembers(members, to: id)
     }
@@ -185,7 +186,7 @@ extension Engine {
         try await sendGroupMessage(to: id) { group in try group.propose(.remove(leafIndex: group.myLeaf)) }
         guard var record = try store.group(id) else { return }
         record.active = false
-        try store.saveGroup(record)
+        for event in try saveGroup(record, notices: [groupNotice("You left the group.", in: id)], change: .ended) { emit(event) }
     }
 
     /// The leaves whose credential names a device `matching` says yes to.
@@ -208,7 +209,8 @@ extension Engine {
         try await sendGroupContent(.groupName(name), to: id)
         guard var record = try store.group(id) else { throw ClientError.unknownGroup(id.hex) }
         record.name = name
-        try store.saveGroup(record)
+        let notice = groupNotice("You renamed the group to \u{201C}\(name)\u{201D}.", in: id)
+        for event in try saveGroup(record, notices: [notice], change: .renamed(name)) { emit(event) }
         return record
     }
 
@@ -229,7 +231,8 @@ extension Engine {
             let relay = self.relay, secret = Self.sendSecret(group)
             if try await !accepted({ () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name)
-            try store.saveGroup(saved)
+            let change = membershipChange(from: record, to: saved)
+            for event in try saveGroup(saved, notices: change?.notices ?? [], change: change?.change) { emit(event) }
             if let welcome = output.welcome {
                 let before = Set(recipients(group))
                 let added = recipients(next).filter { !before.contains($0) }
@@ -312,11 +315,11 @@ extension Engine {
         for entry in entries {
             guard let id = GroupId(hex: entry.groupId), let message = try? MLSMessage(tlsEncoded: entry.message.bytes) else { continue }
             if case .welcome(let welcome) = message.body {
-                try await join(welcome, id: id)
+                events += try await join(welcome, id: id)
                 continue
             }
             do {
-                if let event = try await process(message, in: id) { events.append(event) }
+                events += try await process(message, in: id)
             } catch let error as MLSError {
                 if case .generationUnavailable = error { continue }   // a replay: its key was used and deleted
                 if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
@@ -327,25 +330,29 @@ extension Engine {
         return events
     }
 
-    private func join(_ welcome: Welcome, id: GroupId) async throws {
-        if let existing = try store.group(id), existing.active { return }
-        guard let keys = try welcome.secrets.lazy.compactMap({ try self.store.keyPackageKeys(reference: $0.newMember) }).first else { return }
+    private func join(_ welcome: Welcome, id: GroupId) async throws -> [EngineEvent] {
+        if let existing = try store.group(id), existing.active { return [] }
+        guard let keys = try welcome.secrets.lazy.compactMap({ try self.store.keyPackageKeys(reference: $0.newMember) }).first else { return [] }
         let package = try KeyPackage(tlsEncoded: keys.keyPackage)
         let signer = try groupSignatureKey
         let group = try await withLeafCheck { validator in
             try Group.join(welcome: welcome, keyPackage: package, initPrivateKey: SecretBytes(keys.initPrivateKey),
                            encryptionPrivateKey: SecretBytes(keys.encryptionPrivateKey), signatureKey: signer, credentialValidator: validator)
         }
-        guard group.context.groupID == id.bytes else { return }
-        try store.saveGroup(Self.record(of: group, id: id, name: ""), usedKeyPackage: keys.reference)
+        guard group.context.groupID == id.bytes else { return [] }
+        let record = Self.record(of: group, id: id, name: "")
+        let notice = groupNotice("You were added to the group.", in: id)
+        try store.saveGroup(record, filing: [notice], usedKeyPackage: keys.reference)
+        let stored = try store.message(sentBy: ownAddress, clientMessageId: notice.clientMessageId) ?? notice
+        return [.message(stored), .groupChanged(id, .joined)]
     }
 
-    private func process(_ message: MLSMessage, in id: GroupId) async throws -> EngineEvent? {
+    private func process(_ message: MLSMessage, in id: GroupId) async throws -> [EngineEvent] {
         // Framing names the group: one under another id never reaches that group's state.
         switch message.body {
-        case .publicMessage(let m): guard m.content.groupID == id.bytes else { return nil }
-        case .privateMessage(let m): guard m.groupID == id.bytes else { return nil }
-        default: return nil
+        case .publicMessage(let m): guard m.content.groupID == id.bytes else { return [] }
+        case .privateMessage(let m): guard m.groupID == id.bytes else { return [] }
+        default: return []
         }
         let (record, group, next, processed) = try await withLeafCheck { validator in
             let (record, group) = try loadGroup(id, validator: validator)
@@ -369,20 +376,32 @@ extension Engine {
                                           clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: clock.nowMilliseconds(),
                                           text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
                                           replyTo: replyTo, attachment: attachment)
-                guard let stored = try store.saveGroup(saved, filing: [filed]).first, let rowId = stored else { return nil }
+                guard let stored = try store.saveGroup(saved, filing: [filed]).first, let rowId = stored else { return [] }
                 filed = try store.message(sentBy: try AccountAddress(sender.address), clientMessageId: content.messageId) ?? filed
                 _ = rowId
-                return .message(filed)
+                return [.message(filed)]
             case .groupName(let name):
                 saved.name = PeerText.forName(name)
+                guard saved.name != record.name else { break }
+                // A joiner learns the name after the Welcome: that is no rename.
+                guard !record.name.isEmpty else { return try saveGroup(saved, notices: [], change: .renamed(saved.name)) }
+                let who = fromSelf ? "You" : sender.address
+                let notice = groupNotice("\(who) renamed the group to \u{201C}\(saved.name)\u{201D}.", in: id)
+                return try saveGroup(saved, notices: [notice], change: .renamed(saved.name))
             default:
                 break
             }
-        case .commit, .removed, .proposal:
+        case .removed:
+            return try saveGroup(saved, notices: [groupNotice("You are no longer in the group.", in: id)], change: .ended)
+        case .commit:
+            if let change = membershipChange(from: record, to: saved) {
+                return try saveGroup(saved, notices: change.notices, change: change.change)
+            }
+        case .proposal:
             break
         }
         try store.saveGroup(saved)
-        return nil
+        return []
     }
 
     /// A group message that could not be processed is said in the group's conversation (never a silent

@@ -39,6 +39,9 @@ public enum EngineEvent: Sendable, Equatable {
     case disappearingTimer(in: ConversationId, seconds: UInt32?, by: AccountAddress)
     /// These messages of `conversation` expired (their timer, or retention) and were deleted.
     case expired(in: ConversationId, messageIds: [[UInt8]])
+    /// Group `id` changed (members, name, or this device's membership); its notice, if any, came as a
+    /// `.message` just before.
+    case groupChanged(GroupId, GroupChange)
 }
 
 /// Whether an account may become a contact — the administrator's `allowed_relays` (parley-policy(5)):

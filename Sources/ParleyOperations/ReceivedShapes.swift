@@ -51,7 +51,8 @@ public enum ReceivedShapes {
         case .devicesChanged(let address, let added, let removed, let suspicious):
             return (devicesChanged, ["account": .string(account), "address": .string(address.description), "added": .array(added.map { .from($0) }),
                                      "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)])
-        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired:
+        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired,
+             .groupChanged:
             // An undecryptable message is recorded in history as a failed message, and discarded junk only
             // counted; an unverified one stays in the mailbox until its sender's relay confirms it, then
             // arrives as a message; connection changes and failed drains are the receiver's own business.

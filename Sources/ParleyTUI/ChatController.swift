@@ -300,6 +300,9 @@ final class ChatController {
         case .disappearingTimer(let conversation, _, _):
             // The notice arrives as a message of its own; the title shows the timer this device applies.
             state.conversations[conversation]?.disappearing = try? engine.effectiveTimer(of: conversation)
+        case .groupChanged(let id, _):
+            // The notice arrived as a message of its own; the title and roster entry follow the record.
+            if state.conversations[.group(id)] != nil { reload(.group(id)) }
         case .expired(let conversation, let ids):
             openedFiles.erase(messages: ids)
             if state.conversations[conversation] != nil { reload(conversation) }

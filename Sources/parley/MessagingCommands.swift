@@ -160,7 +160,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         case .undecryptable, .unverifiedSender, .discarded, .receiveFailed, .refusedByPolicy:
             let text = describe(event) ?? ""
             _ = (text + "\n").withCString { write(STDERR_FILENO, $0, strlen($0)) }
-        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection, .disappearingTimer, .expired:
+        case .message, .messageChanged, .receipt, .typing, .identityChanged, .devicesChanged, .readElsewhere, .connection, .disappearingTimer, .expired,
+             .groupChanged:
             break
         }
     }
@@ -211,8 +212,8 @@ struct ReceiveCommand: AsyncParsableCommand {
             return "(" + Output.peer(problem) + ")"
         case .refusedByPolicy(let address, let reason):
             return "(a message from \(Output.peer(address.description)) was dropped unread: \(Output.peer(reason)))"
-        case .typing, .readElsewhere, .connection, .disappearingTimer:
-            return nil   // a timer change arrives with its notice, a message of its own
+        case .typing, .readElsewhere, .connection, .disappearingTimer, .groupChanged:
+            return nil   // a timer or group change arrives with its notice, a message of its own
         case .expired(let conversation, let ids):
             return "(\(ids.count) message\(ids.count == 1 ? "" : "s") with \(Output.peer(conversation.description)) disappeared)"
         }

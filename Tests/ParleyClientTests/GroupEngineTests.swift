@@ -35,8 +35,13 @@ struct GroupEngineTests {
         return World(relay: relay, alice: alice, bob: bob, bob2: bob2, carol: carol)
     }
 
+    /// The messages members wrote (not Parley's notices, not failures).
     func texts(_ device: ClientDevice, _ id: GroupId) throws -> [String] {
-        try device.store.messages(in: .group(id), limit: 1000).filter { $0.state != .failed }.map(\.text)
+        try device.store.messages(in: .group(id), limit: 1000).filter { $0.state != .failed && $0.direction != .system }.map(\.text)
+    }
+
+    func notices(_ device: ClientDevice, _ id: GroupId) throws -> [String] {
+        try device.store.messages(in: .group(id), limit: 1000).filter { $0.direction == .system }.map(\.text)
     }
 
     func failures(_ device: ClientDevice, _ id: GroupId) throws -> [String] {
@@ -99,6 +104,51 @@ struct GroupEngineTests {
         let after = try await w.alice.engine.updateOwnLeaf(in: id)
         #expect(!after.members.contains { $0.address == carolAddress.description })
         #expect(try failures(w.alice, id).isEmpty && failures(w.carol, id).isEmpty && failures(w.bob2, id).isEmpty)
+    }
+
+    @Test("joins, removals, renames and leaving are told in the group's conversation on every device, once each")
+    func membershipNotices() async throws {
+        let w = try await Self.world()
+        let bob = await w.bob.address, carol = await w.carol.address
+        let id = try await w.alice.engine.createGroup(name: "Trip", members: [bob]).id
+        _ = try await w.alice.engine.addMembers([carol], to: id)
+        for device in w.all { try await device.engine.receivePending() }
+        _ = try await w.carol.engine.renameGroup(id, to: "Trip\u{1B}[2J 2")
+        for device in w.all { try await device.engine.receivePending() }
+        _ = try await w.alice.engine.removeMembers([bob], from: id)
+        for device in w.all { try await device.engine.receivePending() }
+        try await w.carol.engine.leaveGroup(id)
+
+        let renamed = "renamed the group to \u{201C}Trip[2J 2\u{201D}."
+        #expect(try notices(w.alice, id) == ["You created the group \u{201C}Trip\u{201D}.", "\(bob) was added to the group.",
+                                             "\(carol) was added to the group.", "\(carol) \(renamed)", "\(bob) is no longer in the group."])
+        for device in [w.bob, w.bob2] {
+            #expect(try notices(device, id) == ["You were added to the group.", "\(carol) was added to the group.", "\(carol) \(renamed)",
+                                                "You are no longer in the group."])
+        }
+        #expect(try notices(w.carol, id) == ["You were added to the group.", "You \(renamed)", "\(bob) is no longer in the group.",
+                                             "You left the group."])
+        // A notice is Parley's, not a member's: it never counts as unread.
+        #expect(try w.alice.store.messages(in: .group(id), limit: 100).filter { $0.direction == .system }.allSatisfy { $0.state == .received })
+    }
+
+    @Test("a change made on this device and one received are told to the front ends as the notice, then groupChanged")
+    func membershipEvents() async throws {
+        let w = try await Self.world()
+        let bob = await w.bob.address
+        let aliceEvents = await w.alice.engine.subscribe()
+        let id = try await w.alice.engine.createGroup(name: "Trip", members: [bob]).id
+        // In this order: each `arrives` reads the stream on from where the last one stopped.
+        func isNotice(_ prefix: String) -> @Sendable (EngineEvent) -> Bool {
+            { if case .message(let m) = $0 { m.direction == .system && m.text.hasPrefix(prefix) } else { false } }
+        }
+        #expect(await arrives(on: aliceEvents, where: isNotice("You created the group")))
+        #expect(await arrives(on: aliceEvents) { $0 == .groupChanged(id, .joined) })
+        #expect(await arrives(on: aliceEvents, where: isNotice("\(bob) was added")))
+        #expect(await arrives(on: aliceEvents) { $0 == .groupChanged(id, .members(added: [bob], removed: [])) })
+        let bobEvents = try await w.bob.engine.receivePending()
+        #expect(bobEvents.contains(.groupChanged(id, .joined)))
+        #expect(bobEvents.contains(.groupChanged(id, .renamed("Trip"))), "the joiner learns the name, with no notice")
     }
 
     /// The application message Alice sends next, as Carol's mailbox holds it (read without acknowledging).
