@@ -181,7 +181,7 @@ extension EncryptedStore {
         }
     }
 
-    private func save(_ record: GroupRecord, _ db: Database) throws {
+    func save(_ record: GroupRecord, _ db: Database) throws {
         let key = groupKey(record.id)
         var plain = record.serialized()
         defer { wipe(&plain) }

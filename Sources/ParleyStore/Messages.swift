@@ -305,7 +305,7 @@ extension EncryptedStore {
         try write { db in try advance(ofMessagesSentBy: sender, ids: ids, to: state, db) }
     }
 
-    private func advance(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
+    func advance(ofMessagesSentBy sender: AccountAddress, ids: [[UInt8]], to state: DeliveryState, _ db: Database) throws -> Int {
         let sender = sender.description
         var changed = 0
         for clientId in ids {
