@@ -3,7 +3,7 @@ import ParleyStore
 
 /// Reactions, edits and deletes for everyone (Content types 0x06–0x08): sent to the conversation's peer and
 /// this account's other devices like a message, and applied to this device's copy in the transaction that
-/// puts them in the outbox. Whether the user may act on the message is the caller's check (Operations);
+/// puts them in the outbox (in a group: one group message, Engine+GroupContents.swift). Whether the user may act on the message is the caller's check (Operations);
 /// every receiver checks again.
 extension Engine {
     /// Reacts to `target` (a message of `conversation` written by `targetAuthor`) with `emoji`, replacing
@@ -29,7 +29,8 @@ extension Engine {
 
     private func sendAction(_ body: Content.Body, in conversation: ConversationId, target: [UInt8],
                             by author: AccountAddress) async throws -> MessageRecord? {
-        let peer = try Self.recipient(of: conversation)   // actions in groups come with the chat window's group work
+        if case .group(let id) = conversation { return try await sendAction(body, inGroup: id, target: target, by: author) }
+        let peer = try Self.recipient(of: conversation)
         try refuseIfBlocked(peer)
         let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: conversation, body: body)
         try checkFits(content)

@@ -262,16 +262,10 @@ extension Engine {
 
     // MARK: Sending
 
-    /// Sends `text` to every device of the group but this one. The message is stored (pending) with the
-    /// state that encrypted it before it leaves, so that a key of the group's ratchet never encrypts twice.
-    public func send(text: String, toGroup id: GroupId) async throws -> MessageRecord {
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .group(id), body: .text(text))
-        try checkFits(content)
-        let record = MessageRecord(conversation: .group(id), direction: .outgoing, sender: account.deviceAddress,
-                                   clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: content.sentAt,
-                                   text: text, state: .pending)
-        try await sendGroupMessage(to: id, recording: record) { group in try group.encrypt(content.encoded, padding: 32) }
-        return try store.message(sentBy: ownAddress, clientMessageId: content.messageId) ?? record
+    /// Sends `text` (a reply to `replyTo` if given) to every device of the group but this one; see
+    /// `send(_:toGroup:)` (Engine+GroupContents.swift).
+    public func send(text: String, toGroup id: GroupId, replyTo: [UInt8]? = nil) async throws -> MessageRecord {
+        try await send(.message(text: text, replyTo: replyTo, attachment: nil), toGroup: id)
     }
 
     func sendGroupContent(_ body: Content.Body, to id: GroupId) async throws {
@@ -279,10 +273,11 @@ extension Engine {
         try await sendGroupMessage(to: id) { group in try group.encrypt(content.encoded, padding: 32) }
     }
 
-    /// Encrypts (or proposes) with `make`, saves the advanced state (and `recording`, pending) in one
-    /// transaction, and posts it under the epoch's secret. Refused for a stale epoch, it catches up and
-    /// makes the message again in the new epoch.
-    func sendGroupMessage(to id: GroupId, recording: MessageRecord? = nil, _ make: @escaping (inout Group) throws -> MLSMessage) async throws {
+    /// Encrypts (or proposes) with `make`, saves the advanced state with `filing` (a message, pending; an
+    /// action this device applies to its copy) in one transaction, and posts it under the epoch's secret.
+    /// Refused for a stale epoch, it catches up and makes the message again in the new epoch.
+    func sendGroupMessage(to id: GroupId, filing: [GroupFiling] = [], _ make: @escaping (inout Group) throws -> MLSMessage) async throws {
+        var unfiled = filing    // filed with the first attempt's state: a retry encrypts again, it does not file again
         for _ in 0..<Self.groupRetries {
             let (record, group, next, message) = try await withLeafCheck { validator in
                 let (record, group) = try loadGroup(id, validator: validator)
@@ -290,13 +285,16 @@ extension Engine {
                 let message = try make(&next)
                 return (record, group, next, message)
             }
-            try store.saveGroup(Self.record(of: next, id: id, name: record.name), filing: recording.map { [$0] } ?? [])
+            try store.saveGroup(Self.record(of: next, id: id, name: record.name), with: unfiled)
+            unfiled = []
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: recipients(group))
             let relay = self.relay, secret = Self.sendSecret(group)
             // Alone in the group (one device): there is nobody to send to, and the relay takes no empty send.
             if !send.recipients.isEmpty, try await !accepted({ () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
-            if let recording, let stored = try store.message(sentBy: ownAddress, clientMessageId: recording.clientMessageId) {
-                try store.updateState(of: stored.id, to: .sent)
+            for case .message(let recording) in filing {
+                if let stored = try store.message(sentBy: ownAddress, clientMessageId: recording.clientMessageId) {
+                    try store.updateState(of: stored.id, to: .sent)
+                }
             }
             return
         }
@@ -369,17 +367,6 @@ extension Engine {
             }
             let fromSelf = sender.address == ownAddress.description
             switch content.body {
-            case .text, .message:
-                var replyTo: [UInt8]?, attachment: AttachmentPointer?
-                if case .message(_, let quoted, let pointer) = content.body { (replyTo, attachment) = (quoted, pointer) }
-                var filed = MessageRecord(conversation: .group(id), direction: fromSelf ? .outgoing : .incoming, sender: sender,
-                                          clientMessageId: content.messageId, sentAt: content.sentAt, receivedAt: clock.nowMilliseconds(),
-                                          text: content.body.displayText ?? "", state: fromSelf ? .sent : .received,
-                                          replyTo: replyTo, attachment: attachment)
-                guard let stored = try store.saveGroup(saved, filing: [filed]).first, let rowId = stored else { return [] }
-                filed = try store.message(sentBy: try AccountAddress(sender.address), clientMessageId: content.messageId) ?? filed
-                _ = rowId
-                return [.message(filed)]
             case .groupName(let name):
                 saved.name = PeerText.forName(name)
                 guard saved.name != record.name else { break }
@@ -389,7 +376,8 @@ extension Engine {
                 let notice = groupNotice("\(who) renamed the group to \u{201C}\(saved.name)\u{201D}.", in: id)
                 return try saveGroup(saved, notices: [notice], change: .renamed(saved.name))
             default:
-                break
+                // Messages, receipts, typing, actions, timers: Engine+GroupContents.swift.
+                return try fileGroupContent(content, from: sender, in: id, saving: saved)
             }
         case .removed:
             return try saveGroup(saved, notices: [groupNotice("You are no longer in the group.", in: id)], change: .ended)

@@ -100,9 +100,11 @@ extension Engine {
     }
 
     /// Marks the incoming messages of `conversation` read (`seen`): this account's other devices are
-    /// told, and so is the peer unless `sendReadReceipts` is false. Returns how many were marked.
+    /// told, and so is the peer unless `sendReadReceipts` is false (in a group, one group message tells the
+    /// members and this account's other devices alike, and without it nobody). Returns how many were marked.
     @discardableResult
     public func markRead(_ conversation: ConversationId, sendReadReceipts: Bool = true) async throws -> Int {
+        if case .group(let id) = conversation { return try await markRead(group: id, sendReadReceipts: sendReadReceipts) }
         let peer = try Self.recipient(of: conversation)
         let unread = try store.unreadMessages(in: conversation)
         guard !unread.isEmpty else { return 0 }

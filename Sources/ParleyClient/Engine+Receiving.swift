@@ -336,9 +336,12 @@ extension Engine {
         return address
     }
 
+    /// Delivery receipts go to the senders of 1:1 messages only: a group's message is not answered by one
+    /// (PROTOCOL.md §17.7: in a group, a receipt is a group message every member decrypts, so only read
+    /// receipts are sent there, as the user reads).
     private func sendDeliveryReceipts(for events: [EngineEvent]) async throws {
         var bySender: [AccountAddress: [[UInt8]]] = [:]
-        for case .message(let record) in events where record.direction == .incoming {
+        for case .message(let record) in events where record.direction == .incoming && record.conversation.peer != nil {
             guard let sender = try? record.sender.account else { continue }
             bySender[sender, default: []].append(record.clientMessageId)
         }
@@ -347,7 +350,7 @@ extension Engine {
 
     /// At most this many ids per receipt: a receipt for a whole drained backlog must still fit in one
     /// envelope (and the content's 16-bit count).
-    private static let receiptIdsPerContent = 500
+    static let receiptIdsPerContent = 500
 
     /// Receipts to several senders are sent at once: encrypted and committed together, and posted in
     /// parallel by the outbox drain.
@@ -373,7 +376,7 @@ extension Engine {
 
     /// Queues delivery receipts for what a drain of the push connection stored (see `wake`), page by page.
     private func queueDeliveryReceipts(for events: [EngineEvent]) {
-        for case .message(let record) in events where record.direction == .incoming {
+        for case .message(let record) in events where record.direction == .incoming && record.conversation.peer != nil {
             guard let sender = try? record.sender.account else { continue }
             pendingReceipts[sender, default: []].append(record.clientMessageId)
         }
