@@ -38,14 +38,16 @@ public enum HeadlessMethods {
                            RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient)."),
                            RPCParam("editTimestamp", .integer, "Edit your message with this timestamp: message is its new text (signal-cli's name).")],
                   result: "{timestamp, id, results: [{recipient, id, timestamp, state, type}]}", handler: send),
-        RPCMethod("sendReceipt", "Send a read (or delivery) receipt for messages from a contact.",
-                  params: [recipient,
+        RPCMethod("sendReceipt", "Send a read (or delivery) receipt for messages from a contact, or of a group (one group message every member sees).",
+                  params: [RPCParam("recipient", .string, "The contact's address, NAME@HOST:PORT (or give groupId)."),
+                           RPCParam("groupId", .string, "The group (base64 as signal-cli writes it, or hex), instead of recipient."),
                            RPCParam("targetTimestamp", .integers, "Timestamps of the contact's messages (their dataMessage.timestamp)."),
                            RPCParam("messageId", .strings, "Ids of the contact's messages (their dataMessage.id), as hex."),
                            RPCParam("type", .string, "\"read\" (default) or \"delivered\".")],
                   result: "{recipient, messageIds}", handler: sendReceipt),
-        RPCMethod("sendTyping", "Tell contacts that you started (or stopped) typing.",
-                  params: [RPCParam("recipient", .strings, required: true, "One address or an array of addresses."),
+        RPCMethod("sendTyping", "Tell contacts, or a group's members, that you started (or stopped) typing.",
+                  params: [RPCParam("recipient", .strings, "One address or an array of addresses (or give groupId)."),
+                           RPCParam("groupId", .string, "The group (base64 as signal-cli writes it, or hex), instead of recipient."),
                            RPCParam("stop", .boolean, "true: stopped typing (default false).")],
                   result: "{recipients, stop}", handler: sendTyping),
         RPCMethod("listContacts", "List the contacts (name: the nickname you gave, or \"\").",
@@ -203,11 +205,26 @@ public enum HeadlessMethods {
         }
         let ids = try call.strings("messageId").map { try MessageIdText.parse($0, "messageId") }
         let timestamps = call.ints("targetTimestamp").map { UInt64(clamping: $0) }
-        return try json(try await ops(call).sendReceipt(to: try call.address("recipient")!, read: read, messageIds: ids, timestamps: timestamps))
+        let operations = ops(call)
+        if call.string("groupId") != nil {
+            guard call.string("recipient") == nil else { throw RPCError.invalidParams("give recipient or groupId, not both") }
+            guard case .group(let id) = try call.conversation(operations) else { throw RPCError.invalidParams("groupId") }
+            return try json(try await operations.sendReceipt(inGroup: id, read: read, messageIds: ids, timestamps: timestamps))
+        }
+        guard let recipient = try call.address("recipient") else { throw RPCError.invalidParams("give recipient or groupId") }
+        return try json(try await operations.sendReceipt(to: recipient, read: read, messageIds: ids, timestamps: timestamps))
     }
 
     static func sendTyping(_ call: Call) async throws -> JSONValue {
-        try json(try await ops(call).sendTyping(to: try call.addresses("recipient"), stop: call.bool("stop") ?? false))
+        let operations = ops(call), stop = call.bool("stop") ?? false
+        if call.string("groupId") != nil {
+            guard call.strings("recipient").isEmpty else { throw RPCError.invalidParams("give recipient or groupId, not both") }
+            guard case .group(let id) = try call.conversation(operations) else { throw RPCError.invalidParams("groupId") }
+            return try json(try await operations.sendTyping(inGroup: id, stop: stop))
+        }
+        let recipients = try call.addresses("recipient")
+        guard !recipients.isEmpty else { throw RPCError.invalidParams("give recipient or groupId") }
+        return try json(try await operations.sendTyping(to: recipients, stop: stop))
     }
 
     static func listIdentities(_ call: Call) async throws -> JSONValue {

@@ -15,43 +15,62 @@ extension Operations {
     /// Reacts to a message of the conversation with `contact` (either side's); `remove` takes this
     /// account's reaction away. One emoji: a new reaction replaces this account's earlier one.
     public func react(in contact: AccountAddress, to target: MessageTarget, emoji: String, remove: Bool = false) async throws -> ActionResult {
-        try checkPolicyAllowsSending(to: contact)
+        try await react(in: .direct(contact), to: target, emoji: emoji, remove: remove)
+    }
+
+    /// Reacts to a message of `conversation` (a contact's or a group's, anyone's message in it).
+    public func react(in conversation: ConversationId, to target: MessageTarget, emoji: String, remove: Bool = false) async throws -> ActionResult {
+        try checkPolicyAllowsSending(in: conversation)
         try Self.checkEmoji(emoji)
-        let message = try find(target, in: contact)
+        let message = try find(target, in: conversation)
         guard !message.deleted else { throw OperationError.refused("that message was deleted") }
         if remove, !message.reactions.contains(where: { $0.author == engine.ownAddress.description }) {
             throw OperationError.refused("you have not reacted to that message")
         }
         let author = try AccountAddress(message.sender.address)
-        let changed = try await engine.react(emoji, to: message.clientMessageId, by: author, in: .direct(contact), remove: remove)
-        return ActionResult(recipient: contact, target: changed ?? message)
+        let changed = try await engine.react(emoji, to: message.clientMessageId, by: author, in: conversation, remove: remove)
+        return ActionResult(conversation: conversation, target: changed ?? message)
     }
 
     /// Replaces the text of one of this account's messages to `contact`; the earlier text stays in its history.
     public func edit(in contact: AccountAddress, _ target: MessageTarget, text: String) async throws -> ActionResult {
-        try checkPolicyAllowsSending(to: contact)
+        try await edit(in: .direct(contact), target, text: text)
+    }
+
+    /// Replaces the text of one of this account's messages of `conversation` (a contact's or a group's).
+    public func edit(in conversation: ConversationId, _ target: MessageTarget, text: String) async throws -> ActionResult {
+        try checkPolicyAllowsSending(in: conversation)
         guard !text.isEmpty else { throw OperationError.invalidInput("the new text is empty") }
-        let message = try ownMessage(target, in: contact, verb: "edit")
-        let changed = try await engine.edit(message.clientMessageId, in: .direct(contact), text: text)
-        return ActionResult(recipient: contact, target: changed ?? message)
+        let message = try ownMessage(target, in: conversation, verb: "edit")
+        let changed = try await engine.edit(message.clientMessageId, in: conversation, text: text)
+        return ActionResult(conversation: conversation, target: changed ?? message)
     }
 
     /// Deletes one of this account's messages to `contact` for everyone: each device replaces it by "deleted".
     public func deleteForEveryone(in contact: AccountAddress, _ target: MessageTarget) async throws -> ActionResult {
-        try checkPolicyAllowsSending(to: contact)
-        let message = try ownMessage(target, in: contact, verb: "delete")
-        let changed = try await engine.deleteForEveryone(message.clientMessageId, in: .direct(contact))
-        return ActionResult(recipient: contact, target: changed ?? message)
+        try await deleteForEveryone(in: .direct(contact), target)
+    }
+
+    /// Deletes one of this account's messages of `conversation` (a contact's or a group's) for everyone.
+    public func deleteForEveryone(in conversation: ConversationId, _ target: MessageTarget) async throws -> ActionResult {
+        try checkPolicyAllowsSending(in: conversation)
+        let message = try ownMessage(target, in: conversation, verb: "delete")
+        let changed = try await engine.deleteForEveryone(message.clientMessageId, in: conversation)
+        return ActionResult(conversation: conversation, target: changed ?? message)
     }
 
     /// The earlier texts of a message, oldest first, then its current one.
     public func editHistory(in contact: AccountAddress, _ target: MessageTarget) throws -> [EarlierText] {
-        let message = try find(target, in: contact)
+        try editHistory(in: .direct(contact), target)
+    }
+
+    public func editHistory(in conversation: ConversationId, _ target: MessageTarget) throws -> [EarlierText] {
+        let message = try find(target, in: conversation)
         return message.earlierTexts + [EarlierText(text: message.text, until: 0)]
     }
 
-    func ownMessage(_ target: MessageTarget, in contact: AccountAddress, verb: String) throws -> MessageRecord {
-        let message = try find(target, in: contact)
+    func ownMessage(_ target: MessageTarget, in conversation: ConversationId, verb: String) throws -> MessageRecord {
+        let message = try find(target, in: conversation)
         guard message.direction == .outgoing, message.sender.address == engine.ownAddress.description else {
             throw OperationError.refused("only your own messages can be \(verb == "edit" ? "edited" : "deleted")")
         }
@@ -60,9 +79,10 @@ extension Operations {
         return message
     }
 
-    /// The message `target` names in the conversation with `contact`.
-    func find(_ target: MessageTarget, in contact: AccountAddress) throws -> MessageRecord {
-        let history = try history(with: contact, limit: 10_000).filter { $0.direction != .system }
+    /// The message `target` names in `conversation`.
+    func find(_ target: MessageTarget, in conversation: ConversationId) throws -> MessageRecord {
+        if case .group(let id) = conversation { _ = try engine.group(id) }    // an unknown group, not "no message"
+        let history = try engine.messages(in: conversation, limit: 10_000).filter { $0.direction != .system }
         let found: MessageRecord? = switch target {
         case .id(let id): history.last { $0.clientMessageId == id }
         case .timestamp(let timestamp, let author):
@@ -73,9 +93,18 @@ extension Operations {
             case .id(let id): "the id \(Hex.encode(id))"
             case .timestamp(let timestamp, _): "the timestamp \(timestamp)"
             }
-            throw OperationError.refused("no message with \(what) in the conversation with \(contact)")
+            let place = conversation.group.map { "group \($0.hex)" } ?? "the conversation with \(conversation)"
+            throw OperationError.refused("no message with \(what) in \(place)")
         }
         return found
+    }
+
+    /// The administrator's policy for sending into `conversation`: to a contact, or to every member of a group.
+    func checkPolicyAllowsSending(in conversation: ConversationId) throws {
+        switch conversation {
+        case .direct(let contact): try checkPolicyAllowsSending(to: contact)
+        case .group(let id): try checkPolicyAllowsSending(toGroup: id)
+        }
     }
 
     /// One emoji (one character, with its modifiers): not a text, not a control.
@@ -89,6 +118,7 @@ extension Operations {
 
 /// What a reaction, an edit or a delete did: the message acted on, as this device stores it now.
 public struct ActionResult: Codable, Sendable, Equatable {
+    /// The contact's address, or for a group `group:` and its id in hex.
     public let recipient: String
     /// The message acted on: its id and timestamp (signal-cli's targetTimestamp).
     public let id: String
@@ -99,8 +129,8 @@ public struct ActionResult: Codable, Sendable, Equatable {
     /// Emoji → how many people reacted with it, in the order first given.
     public let reactions: [ReactionCount]
 
-    init(recipient: AccountAddress, target: MessageRecord) {
-        self.recipient = recipient.description
+    init(conversation: ConversationId, target: MessageRecord) {
+        recipient = conversation.description
         id = Hex.encode(target.clientMessageId)
         timestamp = target.sentAt
         message = target.text

@@ -27,6 +27,20 @@ extension Operations {
         DisappearingResult(contact: contact.description, seconds: try engine.effectiveTimer(of: .direct(contact)))
     }
 
+    /// Sets the group's disappearing-message timer for every member (nil: off); any member may.
+    public func setDisappearing(inGroup id: GroupId, seconds: UInt32?) async throws -> DisappearingResult {
+        try policy.checkDisappearing(seconds.map(UInt64.init))
+        try checkPolicyAllowsSending(toGroup: id)
+        try await engine.setDisappearingTimer(seconds, inGroup: id)
+        return DisappearingResult(contact: ConversationId.group(id).description, seconds: seconds)
+    }
+
+    /// The group's timer, as this device applies it.
+    public func disappearing(inGroup id: GroupId) throws -> DisappearingResult {
+        _ = try engine.group(id)
+        return DisappearingResult(contact: ConversationId.group(id).description, seconds: try engine.effectiveTimer(of: .group(id)))
+    }
+
     /// Keeps messages on this device `seconds` (nil: for ever); older ones are deleted now and from then on.
     public func setRetention(_ seconds: UInt64?) async throws {
         try policy.checkRetention(seconds)
@@ -36,6 +50,7 @@ extension Operations {
 
 /// A conversation's disappearing-message timer.
 public struct DisappearingResult: Codable, Sendable, Equatable {
+    /// The contact's address, or for a group `group:` and its id in hex.
     public let contact: String
     /// Seconds; 0: off (signal-cli's `expiration`).
     public let expiration: UInt32

@@ -50,11 +50,23 @@ extension Operations {
         return GroupResult(try await engine.renameGroup(id, to: name))
     }
 
-    /// Sends `text` to every device of the group (the user's own other devices included).
-    public func sendToGroup(_ id: GroupId, text: String) async throws -> GroupSendResult {
-        guard !text.isEmpty else { throw OperationError.invalidInput("the message is empty") }
+    /// Sends `text` to every device of the group (the user's own other devices included): with
+    /// `attachment` (a path or an RFC 2397 `data:` URI) one file, uploaded once, `text` its caption; with
+    /// `replyTo` as a reply to a message of the group.
+    public func sendToGroup(_ id: GroupId, text: String, attachment: String? = nil, replyTo: ReplyTarget? = nil) async throws -> GroupSendResult {
+        guard !text.isEmpty || attachment != nil else { throw OperationError.invalidInput("the message is empty") }
+        if let attachment, DataURI.isDataURI(attachment) {
+            let inline = try DataURI.parse(attachment)
+            return try await inline.withTemporaryFile { path in try await sendToGroup(id, text: text, attachment: path, replyTo: replyTo) }
+        }
+        if let file = attachment { try checkPolicyAllowsAttaching(file) }
         try checkPolicyAllowsSending(toGroup: id)
-        let record = try await engine.send(text: text, toGroup: id)
+        let quoted = try replyTo.map { try replyTarget($0, in: ConversationId.group(id)) }
+        let record = if let file = attachment {
+            try await engine.sendAttachment(file: file, toGroup: id, caption: text.isEmpty ? nil : text, replyTo: quoted)
+        } else {
+            try await engine.send(text: text, toGroup: id, replyTo: quoted)
+        }
         return GroupSendResult(groupId: id.hex, id: MessageId.hexOrEmpty(record.clientMessageId), timestamp: record.sentAt, state: "\(record.state)")
     }
 

@@ -89,13 +89,18 @@ extension Operations {
     }
 
     func replyTarget(_ target: ReplyTarget, in conversation: AccountAddress) throws -> [UInt8] {
+        try replyTarget(target, in: .direct(conversation))
+    }
+
+    func replyTarget(_ target: ReplyTarget, in conversation: ConversationId) throws -> [UInt8] {
         switch target {
         case .id(let id): return id
         case .timestamp(let timestamp, let author):
-            guard let quoted = try history(with: conversation, limit: 10_000).last(where: {
+            guard let quoted = try engine.messages(in: conversation, limit: 10_000).last(where: {
                 $0.sentAt == timestamp && $0.direction != .system && (author == nil || $0.sender.address == author?.description)
             }) else {
-                throw OperationError.refused("no message with the timestamp \(timestamp) in the conversation with \(conversation)")
+                let place = conversation.group.map { "group \($0.hex)" } ?? "the conversation with \(conversation)"
+                throw OperationError.refused("no message with the timestamp \(timestamp) in \(place)")
             }
             return quoted.clientMessageId
         }
@@ -116,6 +121,32 @@ extension Operations {
         guard !ids.isEmpty else { throw OperationError.invalidInput("give the messages' timestamps or ids") }
         try await engine.sendReceipt(to: recipient, read: read, messageIds: ids)
         return ReceiptResult(recipient: recipient.description, messageIds: ids.map(Hex.encode))
+    }
+
+    /// A read (or delivery) receipt for messages of the group, named by id or by timestamp: one group
+    /// message, which every member sees (PROTOCOL.md §17.7).
+    public func sendReceipt(inGroup id: GroupId, read: Bool, messageIds: [[UInt8]] = [], timestamps: [UInt64] = []) async throws -> ReceiptResult {
+        try checkPolicyAllowsSending(toGroup: id)
+        var ids = messageIds
+        if !timestamps.isEmpty {
+            let wanted = Set(timestamps)
+            let found = try engine.messages(in: .group(id), limit: 10_000).filter { $0.direction == .incoming && wanted.contains($0.sentAt) }
+            let missing = wanted.subtracting(found.map(\.sentAt))
+            guard missing.isEmpty else {
+                throw OperationError.refused("no message of the group has the timestamp \(missing.sorted().map(String.init).joined(separator: ", "))")
+            }
+            ids += found.map(\.clientMessageId)
+        }
+        guard !ids.isEmpty else { throw OperationError.invalidInput("give the messages' timestamps or ids") }
+        try await engine.sendReceipt(toGroup: id, read: read, messageIds: ids)
+        return ReceiptResult(recipient: ConversationId.group(id).description, messageIds: ids.map(Hex.encode))
+    }
+
+    /// Tells every member of the group that this account started (or stopped) typing there.
+    public func sendTyping(inGroup id: GroupId, stop: Bool) async throws -> TypingResult {
+        try checkPolicyAllowsSending(toGroup: id)
+        try await engine.sendTyping(toGroup: id, started: !stop)
+        return TypingResult(recipients: [ConversationId.group(id).description], stop: stop)
     }
 
     public func sendTyping(to recipients: [AccountAddress], stop: Bool) async throws -> TypingResult {

@@ -1,3 +1,4 @@
+import Foundation
 import ParleyClient
 import ParleyCrypto
 import ParleyProtocol
@@ -38,8 +39,8 @@ public enum ReceivedShapes {
         case .receipt(_, let from, let read, let ids):
             let timestamps = ids.compactMap { id in sentAt(own, id) }
             return (receive, receipt(from: from.description, read: read, ids: ids, timestamps: timestamps, now: now, account: account))
-        case .typing(_, let from, let started):
-            return (receive, typing(from: from.description, started: started, now: now, account: account))
+        case .typing(let conversation, let from, let started):
+            return (receive, typing(from: from.description, started: started, now: now, account: account, group: conversation.group))
         case .readElsewhere(let conversation, let ids):
             // signal-cli names the sender of each message read: in a direct conversation, its peer.
             let author = conversation.peer
@@ -121,18 +122,27 @@ public enum ReceivedShapes {
                 ],
             ]
         case .edit(let text):
-            envelope["editMessage"] = [
-                "targetSentTimestamp": .from(target.sentAt),
-                "dataMessage": ["id": .hex(target.clientMessageId), "message": .string(text), "timestamp": .from(action.at)],
-            ]
+            var data: [String: JSONValue] = ["id": .hex(target.clientMessageId), "message": .string(text), "timestamp": .from(action.at)]
+            if let id = action.conversation.group { data["groupInfo"] = groupInfo(id) }
+            envelope["editMessage"] = ["targetSentTimestamp": .from(target.sentAt), "dataMessage": .object(data)]
         case .delete:
             envelope["dataMessage"] = [
                 "timestamp": .from(action.at),
                 "remoteDelete": ["timestamp": .from(target.sentAt), "id": .hex(target.clientMessageId)],
             ]
         }
+        // In a group, the reaction or delete says which group, as signal-cli's dataMessage does.
+        if let id = action.conversation.group, case .object(var data)? = envelope["dataMessage"] {
+            data["groupInfo"] = groupInfo(id)
+            envelope["dataMessage"] = .object(data)
+        }
         if let name = sourceName.map(PeerText.forName), !name.isEmpty { envelope["sourceName"] = .string(name) }
         return ["account": .string(account), "envelope": .object(envelope)]
+    }
+
+    /// signal-cli's groupInfo of a group's content: the group's id as base64, type DELIVER.
+    static func groupInfo(_ id: GroupId) -> JSONValue {
+        ["groupId": .string(Data(id.bytes).base64EncodedString()), "type": "DELIVER"]
     }
 
     public static func receipt(from sender: String, read: Bool, ids: [[UInt8]], timestamps: [UInt64], now: UInt64,
@@ -171,13 +181,16 @@ public enum ReceivedShapes {
         ]
     }
 
-    public static func typing(from sender: String, started: Bool, now: UInt64, account: String) -> [String: JSONValue] {
-        [
+    /// signal-cli's typingMessage; in a group with its `groupId` (base64).
+    public static func typing(from sender: String, started: Bool, now: UInt64, account: String, group: GroupId? = nil) -> [String: JSONValue] {
+        var typing: [String: JSONValue] = ["action": started ? "STARTED" : "STOPPED", "timestamp": .from(now)]
+        if let group { typing["groupId"] = .string(Data(group.bytes).base64EncodedString()) }
+        return [
             "account": .string(account),
             "envelope": [
                 "source": .string(sender),
                 "timestamp": .from(now),
-                "typingMessage": ["action": started ? "STARTED" : "STOPPED", "timestamp": .from(now)],
+                "typingMessage": .object(typing),
             ],
         ]
     }

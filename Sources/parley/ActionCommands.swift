@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import ParleyOperations
 
-// Reactions, edits and deletes for everyone. MESSAGE is a message's id (32 hex digits, as `parley receive
-// --json` and `search` give it) or its timestamp (milliseconds, signal-cli's targetTimestamp).
+// Reactions, edits and deletes for everyone. CONTACT names the conversation: a contact, or group:ID for a group.
+// MESSAGE is a message's id (32 hex digits, as `parley receive --json` and `search` give it) or its timestamp
+// (milliseconds, signal-cli's targetTimestamp).
 
 func messageTarget(_ text: String) throws -> Operations.MessageTarget {
     if text.count < 2 * 16, !text.isEmpty, text.allSatisfy(\.isASCII), let timestamp = UInt64(text) { return .timestamp(timestamp, author: nil) }
@@ -19,9 +20,10 @@ private func describe(_ result: ActionResult) -> String {
 struct ReactCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "react", abstract: "React to a message with one emoji, or remove your reaction (the sendReaction method).",
-        discussion: "One reaction per person per message: a new one replaces yours. Either side's messages can be reacted to.")
+        discussion: "One reaction per person per message: a new one replaces yours. Anyone's messages in the conversation (or the group) can be reacted to.")
 
-    @Argument(help: ArgumentHelp("The contact (the conversation).", valueName: "CONTACT"), transform: contactName) var contact: String
+    @Argument(help: ArgumentHelp("The contact (the conversation), or group:ID for a group.", valueName: "CONTACT"), transform: conversationName)
+    var contact: String
     @Argument(help: ArgumentHelp("The message: its id (hex) or timestamp.", valueName: "MESSAGE"), transform: messageTarget)
     var message: Operations.MessageTarget
     @Argument(help: ArgumentHelp("One emoji.", valueName: "EMOJI")) var emoji: String
@@ -31,7 +33,7 @@ struct ReactCommand: AsyncParsableCommand {
 
     func run() async throws {
         let operations = try client.openOperations()
-        let result = try await operations.react(in: try operations.resolve(contact), to: message, emoji: emoji, remove: remove)
+        let result = try await operations.react(in: try operations.conversation(contact), to: message, emoji: emoji, remove: remove)
         if json { try Output.result(result); return }
         Output.line("\(remove ? "removed your reaction to" : "reacted \(Output.peer(emoji)) to") \(describe(result))")
     }
@@ -40,9 +42,10 @@ struct ReactCommand: AsyncParsableCommand {
 struct EditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edit", abstract: "Change the text of one of your messages (the send method with editTimestamp).",
-        discussion: "Every device shows the new text marked as edited; the earlier texts stay in the message's history.")
+        discussion: "Every device (in a group, every member's) shows the new text marked as edited; the earlier texts stay in the message's history.")
 
-    @Argument(help: ArgumentHelp("The contact (the conversation).", valueName: "CONTACT"), transform: contactName) var contact: String
+    @Argument(help: ArgumentHelp("The contact (the conversation), or group:ID for a group.", valueName: "CONTACT"), transform: conversationName)
+    var contact: String
     @Argument(help: ArgumentHelp("Your message: its id (hex) or timestamp.", valueName: "MESSAGE"), transform: messageTarget)
     var message: Operations.MessageTarget
     @Argument(help: ArgumentHelp("The new text.", valueName: "TEXT")) var text: [String]
@@ -51,7 +54,7 @@ struct EditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let operations = try client.openOperations()
-        let result = try await operations.edit(in: try operations.resolve(contact), message, text: text.joined(separator: " "))
+        let result = try await operations.edit(in: try operations.conversation(contact), message, text: text.joined(separator: " "))
         if json { try Output.result(result); return }
         Output.line(describe(result))
     }
@@ -60,9 +63,10 @@ struct EditCommand: AsyncParsableCommand {
 struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "Delete one of your messages for everyone (the remoteDelete method).",
-        discussion: "Every device, yours and the contact's, replaces the message by \"deleted\"; its text, file and history are gone.")
+        discussion: "Every device, yours and the contact's (or every member's of a group), replaces the message by \"deleted\"; its text, file and history are gone.")
 
-    @Argument(help: ArgumentHelp("The contact (the conversation).", valueName: "CONTACT"), transform: contactName) var contact: String
+    @Argument(help: ArgumentHelp("The contact (the conversation), or group:ID for a group.", valueName: "CONTACT"), transform: conversationName)
+    var contact: String
     @Argument(help: ArgumentHelp("Your message: its id (hex) or timestamp.", valueName: "MESSAGE"), transform: messageTarget)
     var message: Operations.MessageTarget
     @OptionGroup var client: ClientOptions
@@ -70,7 +74,7 @@ struct DeleteCommand: AsyncParsableCommand {
 
     func run() async throws {
         let operations = try client.openOperations()
-        let result = try await operations.deleteForEveryone(in: try operations.resolve(contact), message)
+        let result = try await operations.deleteForEveryone(in: try operations.conversation(contact), message)
         if json { try Output.result(result); return }
         Output.line(describe(result))
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ParleyOperations
 import ParleyProtocol
 
 /// Addresses on the command line are parsed as the arguments are, before any store is opened: text that
@@ -15,4 +16,25 @@ func accountAddress(_ text: String) throws -> AccountAddress {
 func contactName(_ text: String) throws -> String {
     if text.contains("@") { _ = try accountAddress(text) }
     return text
+}
+
+/// A conversation as the user names it: `group:ID` for a group (its id as `parley group list` shows it, checked
+/// once the store is open), else a contact as `contactName` takes it.
+func conversationName(_ text: String) throws -> String {
+    if text.hasPrefix(groupPrefix) { return text }
+    return try contactName(text)
+}
+
+private let groupPrefix = "group:"
+
+extension Operations {
+    /// The conversation `conversationName` let through: a group this device knows of, or a contact.
+    func conversation(_ text: String) throws -> ConversationId {
+        if text.hasPrefix(groupPrefix) {
+            let id = try groupId(text)
+            _ = try showGroup(id)    // an unknown group is said as such, before anything else
+            return .group(id)
+        }
+        return .direct(try resolve(text))
+    }
 }

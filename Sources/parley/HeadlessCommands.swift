@@ -34,9 +34,11 @@ struct ContactsListCommand: AsyncParsableCommand {
 struct SendReceiptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send-receipt",
-        abstract: "Send a read (or delivery) receipt for a contact's messages (the sendReceipt method).")
+        abstract: "Send a read (or delivery) receipt for a contact's messages (the sendReceipt method).",
+        discussion: "For group:ID the receipt is one group message, which every member sees.")
 
-    @Argument(help: ArgumentHelp("The contact whose messages these are.", valueName: "CONTACT"), transform: contactName)
+    @Argument(help: ArgumentHelp("The contact whose messages these are, or group:ID for a group's.", valueName: "CONTACT"),
+              transform: conversationName)
     var contact: String
     @Option(name: .customLong("target-timestamp"), help: ArgumentHelp("A message's timestamp (repeatable).", valueName: "MS"))
     var timestamps: [UInt64] = []
@@ -55,26 +57,32 @@ struct SendReceiptCommand: AsyncParsableCommand {
     func run() async throws {
         let ids = try messageIds.map { try messageId($0, "--message-id") }
         let operations = try client.openOperations()
-        let contact = try operations.resolve(self.contact)
-        let result = try await operations.sendReceipt(to: contact, read: type == "read", messageIds: ids, timestamps: timestamps)
+        let result = switch try operations.conversation(contact) {
+        case .direct(let contact): try await operations.sendReceipt(to: contact, read: type == "read", messageIds: ids, timestamps: timestamps)
+        case .group(let id): try await operations.sendReceipt(inGroup: id, read: type == "read", messageIds: ids, timestamps: timestamps)
+        }
         if json { try Output.result(result); return }
         let count = result.messageIds.count
-        Output.line("sent a \(type) receipt for \(count) message\(count == 1 ? "" : "s") to \(contact)")
+        Output.line("sent a \(type) receipt for \(count) message\(count == 1 ? "" : "s") to \(Output.peer(result.recipient))")
     }
 }
 
 struct SendTypingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "send-typing", abstract: "Tell a contact you started or stopped typing (the sendTyping method).")
+        commandName: "send-typing", abstract: "Tell a contact (or a group) you started or stopped typing (the sendTyping method).")
 
-    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address.", valueName: "CONTACT"), transform: contactName) var contact: String
+    @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address; or group:ID for a group.", valueName: "CONTACT"),
+              transform: conversationName) var contact: String
     @Flag(help: "Say that you stopped typing.") var stop = false
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print the result as JSON.") var json = false
 
     func run() async throws {
         let operations = try client.openOperations()
-        let result = try await operations.sendTyping(to: [try operations.resolve(contact)], stop: stop)
+        let result = switch try operations.conversation(contact) {
+        case .direct(let contact): try await operations.sendTyping(to: [contact], stop: stop)
+        case .group(let id): try await operations.sendTyping(inGroup: id, stop: stop)
+        }
         if json { try Output.result(result) }
     }
 }

@@ -38,10 +38,10 @@ struct SendCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp("The contact: an address, a nickname, or the name before the @ of one contact's address (with --group, the first word of the text).", valueName: "CONTACT"))
-    var contactOrWord: String
+    var contactOrWord: String?
     @Argument(help: ArgumentHelp("The message text (an attachment's caption); '-' reads it from standard input (without its final line end).", valueName: "TEXT"))
     var rest: [String] = []
-    @Option(help: ArgumentHelp("Send to this group (its id, as `parley group list` shows it) instead of a contact.", valueName: "GROUP"))
+    @Option(help: ArgumentHelp("Send to this group (its id, as `parley group list` shows it) instead of a contact; with --attachment, the file is uploaded once for every member.", valueName: "GROUP"))
     var group: String?
     @Option(help: ArgumentHelp("Send this file (up to 100 MiB), with TEXT as its caption.", valueName: "FILE")) var attachment: String?
     @Option(name: .customLong("reply-to"), help: ArgumentHelp("The id of the message this one replies to.", valueName: "HEX"))
@@ -50,18 +50,18 @@ struct SendCommand: AsyncParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
 
     /// The words of the text: with --group every positional argument, else those after CONTACT.
-    var text: [String] { group == nil ? rest : [contactOrWord] + rest }
+    var text: [String] { group == nil ? rest : (contactOrWord.map { [$0] } ?? []) + rest }
 
     func validate() throws {
+        guard group != nil || contactOrWord != nil else { throw ValidationError("Missing expected argument '<contact>'") }
         guard !text.isEmpty || attachment != nil else { throw ValidationError("no message text given") }
         if let replyTo { _ = try messageId(replyTo, "--reply-to") }
-        if group == nil, contactOrWord.contains("@") {
+        if group == nil, let contactOrWord, contactOrWord.contains("@") {
             // Said as the parser says it of an argument it parses itself: the value, the argument, the reason.
             do { _ = try AccountAddress(contactOrWord) } catch {
                 throw ValidationError("The value '\(contactOrWord)' is invalid for '<contact>': \(error.reason)")
             }
         }
-        if group != nil, attachment != nil || replyTo != nil { throw ValidationError("--group sends text only (no --attachment or --reply-to yet)") }
     }
 
     func run() async throws {
@@ -73,15 +73,15 @@ struct SendCommand: AsyncParsableCommand {
             if body.hasSuffix("\n") || body.hasSuffix("\r\n") { body.removeLast() }
         }
         guard !body.isEmpty || attachment != nil else { throw ValidationError("the message is empty") }
+        let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
         if let group {
             let operations = try client.openOperations()
-            let sent = try await operations.sendToGroup(try operations.groupId(group), text: body)
+            let sent = try await operations.sendToGroup(try operations.groupId(group), text: body, attachment: attachment, replyTo: quoted)
             if json { try Output.result(sent) } else { Output.line("\(sent.state) to group \(sent.groupId)") }
             return
         }
-        let quoted = try replyTo.map { Operations.ReplyTarget.id(try messageId($0, "--reply-to")) }
         let operations = try client.openOperations()
-        let contact = try operations.resolve(contactOrWord)
+        let contact = try operations.resolve(contactOrWord ?? "")
         let sent = try await operations.send(.init(recipients: [contact], text: body, attachment: attachment, replyTo: quoted))
         guard let result = sent.results.first else { return }
         if json { try Output.result(sent) }
@@ -103,7 +103,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         discussion: """
             Drains the mailbox (each message is decrypted, stored, and only then acknowledged to the relay), \
             then keeps listening on the push channel until --timeout seconds pass without anything new. \
-            Delivery receipts go back to the senders automatically.
+            Delivery receipts go back to the senders automatically (not in groups, where only read receipts go).
             """)
 
     @OptionGroup var client: ClientOptions
@@ -185,8 +185,9 @@ struct ReceiveCommand: AsyncParsableCommand {
             }
             return nil
         case .messageChanged(let m, let action):
-            // This account's own actions come from its other devices: the conversation names the contact.
-            let own = action.actor != action.conversation.peer
+            // This account's own actions come from its other devices: in a 1:1 conversation, whoever is not
+            // the contact (in a group the actor is named, whoever it is).
+            let own = action.conversation.peer.map { action.actor != $0 } ?? false
             let who = own ? "you" : Output.peer(named(action.actor) ?? action.actor.description)
             let id = Output.hex(m.clientMessageId)
             switch action.change {
