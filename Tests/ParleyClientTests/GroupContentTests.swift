@@ -21,8 +21,9 @@ struct GroupContentTests {
         return id
     }
 
+    /// The group's messages on `device`, without the notices (joins, renames, timers).
     func messages(_ device: ClientDevice, _ id: GroupId) throws -> [MessageRecord] {
-        try device.store.messages(in: .group(id), limit: 1000)
+        try device.store.messages(in: .group(id), limit: 1000).filter { $0.direction != .system }
     }
 
     func message(_ device: ClientDevice, _ id: GroupId, _ clientId: [UInt8]) throws -> MessageRecord {
