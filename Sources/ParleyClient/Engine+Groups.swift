@@ -361,7 +361,9 @@ extension Engine {
         var saved = Self.record(of: next, id: id, name: record.name)
         switch processed {
         case .application(let data, let leaf):
-            guard let sender = group.tree.leaf(leaf).flatMap({ GroupCredential.device(in: $0.credential) }),
+            // A late message of an epoch this device has left names its sender in that epoch's tree.
+            let epoch = if case .privateMessage(let m) = message.body { m.epoch } else { group.epoch }
+            guard let sender = next.credential(ofLeaf: leaf, inEpoch: epoch).flatMap({ GroupCredential.device(in: $0) }),
                   let content = try? Content(decoding: data), content.conversation == ConversationId.group(id) else {
                 throw MLSError.protocolViolation("an application message that is not a Parley content of this group")
             }

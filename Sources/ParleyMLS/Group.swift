@@ -30,6 +30,8 @@ public struct Group: Sendable {
     var pendingUpdateKeys: [[UInt8]: SecretBytes] = [:]
     /// Resumption PSKs of recent epochs of this group, by epoch (at most `retainedResumptionPSKs`).
     var resumptionPSKs: [UInt64: SecretBytes] = [:]
+    /// The last epochs left, oldest first, for their late application messages (PastEpochs.swift).
+    var pastEpochs: [PastEpoch] = []
     /// External PSKs the application shares with the group, by PSK id.
     public var externalPSKs: [[UInt8]: SecretBytes]
 
@@ -170,6 +172,7 @@ public struct Group: Sendable {
             if case .application = m.content.body { throw .protocolViolation("application data in a PublicMessage") }
             authenticated = try m.unprotect(suite: suite, membershipKey: secrets.membershipKey, context: context)
         case .privateMessage(let m):
+            if m.groupID == context.groupID, m.epoch < context.epoch { return try openLate(m) }
             try checkGroupAndEpoch(m.groupID, m.epoch)
             authenticated = try m.unprotect(suite: suite, secretTree: &secretTree, senderDataSecret: secrets.senderDataSecret)
         default:
@@ -390,6 +393,7 @@ public struct Group: Sendable {
     /// the only place the state is replaced, so nothing of a refused commit is ever kept.
     mutating func enterEpoch(_ newContext: GroupContext, tree newTree: RatchetTree, keys: TreePrivateKeys, secrets newSecrets: EpochSecrets,
                              confirmed: [UInt8], tag: [UInt8], reInit newReInit: Proposal.ReInit?) {
+        pastEpochs = Array((pastEpochs + [pastEpoch()]).suffix(Self.retainedPastEpochs))
         context = newContext
         tree = newTree
         privateKeys = keys

@@ -9,11 +9,15 @@ import ParleyCrypto
 ///   opaque epoch_secrets<V>[11]; SecretTree secret_tree; { opaque ref<V>; Proposal; Sender; } pending<V>;
 ///   { uint64 epoch; opaque psk<V>; } resumption_psks<V>; { opaque id<V>; opaque psk<V>; } external_psks<V>;
 ///   { opaque public_key<V>; opaque private_key<V>; } pending_own_updates<V>; optional<ReInit> reinit;
+///   { GroupContext context; SecretTree secret_tree; opaque sender_data_secret<V>;
+///     { uint32 leaf; opaque signature_key<V>; Credential credential; } senders<V>; } past_epochs<V>;
+///
+/// Format 2 added past_epochs (at most `retainedPastEpochs`); a format-1 state reads as having none.
 ///
 /// Maps are written in increasing key order, so two equal states have equal bytes (what the negative tests
 /// compare). The bytes hold every secret of the epoch: they go to disk only encrypted.
 extension Group {
-    public static let stateFormatVersion: UInt8 = 1
+    public static let stateFormatVersion: UInt8 = 2
 
     public func serialized() -> SecretBytes {
         var w = TLSWriter()
@@ -59,6 +63,7 @@ extension Group {
             }
         }
         w.writeOptional(reInit)
+        Self.encode(pastEpochs, to: &w)
         var bytes = w.bytes
         defer { wipe(&bytes) }
         return SecretBytes(bytes)
@@ -71,7 +76,8 @@ extension Group {
         var bytes = state.unprotectedBytes
         defer { wipe(&bytes) }
         var r = TLSReader(bytes)
-        guard try r.readUInt8() == Self.stateFormatVersion else { throw .invalidValue("group state format version") }
+        let format = try r.readUInt8()
+        guard format == 1 || format == Self.stateFormatVersion else { throw .invalidValue("group state format version") }
         let suite = try CipherSuite(id: r.readUInt16())
         let context = try GroupContext(from: &r)
         guard context.cipherSuite == suite.id else { throw .invalidValue("group state suite") }
@@ -97,6 +103,7 @@ extension Group {
         let external = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
         let updateKeys = try r.readVector { (r: inout TLSReader) throws(MLSError) in (try r.readOpaque(), try readSecret(&r)) }
         let reInit = try r.readOptional(of: Proposal.ReInit.self)
+        let past = format == 1 ? [] : try Self.readPastEpochs(suite: suite, from: &r)
         try r.finish()
         guard !active || keys.isConsistent(with: tree) else { throw .invalidValue("group state keys do not match its tree") }
         if let signatureKey, active, tree.leaf(myLeaf)?.signatureKey != signatureKey.publicKey {
@@ -111,5 +118,6 @@ extension Group {
         resumptionPSKs = Dictionary(resumption, uniquingKeysWith: { first, _ in first })
         pendingUpdateKeys = Dictionary(updateKeys, uniquingKeysWith: { first, _ in first })
         self.reInit = reInit
+        pastEpochs = past
     }
 }
