@@ -74,7 +74,8 @@ extension Engine {
     }
 
     /// Removes device `id` from the account: the relay drops its tokens, prekeys and mail at once, it can no
-    /// longer sign in, and contacts stop encrypting to it when their next send is refused for it.
+    /// longer sign in, and contacts stop encrypting to it when their next send is refused for it. Its leaves
+    /// are removed from every group this device is in (PROTOCOL.md §17.8).
     public func revokeDevice(_ id: UInt32) async throws {
         do { try await refreshOwnDeviceList() } catch ClientError.network {}
         guard id != account.device.deviceId else { throw ClientError.invalidAddress("this is the device you are using; revoke it from another one") }
@@ -83,6 +84,7 @@ extension Engine {
         try await publishOwnDeviceList(SignedDeviceList.sign(devices: entries, version: account.deviceList.version + 1,
                                                              accountKey: account.accountKey))
         try store.setDeviceName(nil, for: id)
+        await removeRevokedDeviceFromGroups(id)
     }
 
     /// Publishes a newer list of this account and adopts it (sessions with removed devices are dropped).
@@ -109,6 +111,9 @@ extension Engine {
         try store.setSetting("highest-device-id", String(payload.deviceList.devices.map(\.deviceId).max() ?? payload.deviceId))
         let engine = try Engine(store: store, relay: relay, clock: clock)
         try await engine.uploadPreKeys(preKeys, full: true)
+        // KeyPackages at once, so that the account's other devices can add this one to its groups (§17.8);
+        // a relay that cannot take them now is asked again when a mailbox page says they run low.
+        _ = try? await engine.stockKeyPackages()
         var summary = LinkTransfer.Summary()
         if let transfer = payload.transfer {
             let blob = try await relay.downloadAttachment(id: transfer.id, maxBytes: Self.downloadLimit(transfer))

@@ -180,6 +180,9 @@ extension Engine {
         let own = ownAddress.description, me = account.device.deviceId
         let ownOthers: (DeviceAddress) -> Bool = { $0.address == own && $0.deviceId != me }
         let current = try await withLeafCheck { try loadGroup(id, validator: $0) }.group
+        // Its other devices, removed first, are not added back meanwhile (§17.8).
+        leavingGroups.insert(id)
+        defer { leavingGroups.remove(id) }
         if !Self.leaves(of: current, where: ownOthers).isEmpty {
             _ = try await commit(to: id) { group in try group.commit(removing: Self.leaves(of: group, where: ownOthers)) }
         }
@@ -217,8 +220,10 @@ extension Engine {
     /// Makes a commit on the group's current epoch and has the relay order it. Refused because another
     /// commit took the epoch first, this device fetches its mailbox (processing the winner), and `make`
     /// builds the commit again on the new epoch. The new state is saved once the relay has accepted the
-    /// commit; the Welcome (if any) then goes to the devices it adds.
-    func commit(to id: GroupId, _ make: @escaping (inout Group) throws -> Group.CommitOutput) async throws -> GroupRecord {
+    /// commit; the Welcome (if any) then goes to the devices it adds. `notDelivering`: devices the commit
+    /// removes that left their account's list (the relay refuses them as recipients, §17.8).
+    func commit(to id: GroupId, notDelivering: Set<DeviceAddress> = [],
+                _ make: @escaping (inout Group) throws -> Group.CommitOutput) async throws -> GroupRecord {
         for _ in 0..<Self.groupRetries {
             let (record, group, next, output) = try await withLeafCheck { validator in
                 let (record, group) = try loadGroup(id, validator: validator)
@@ -226,10 +231,11 @@ extension Engine {
                 let output = try make(&next)
                 return (record, group, next, output)
             }
-            let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded), recipients: recipients(group),
+            let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded),
+                                 recipients: recipients(group).filter { !notDelivering.contains(DeviceAddress(address: $0.address, deviceId: $0.deviceId)) },
                                  nextVerifier: Self.verifier(next))
             let relay = self.relay, secret = Self.sendSecret(group)
-            if try await !accepted({ () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
+            if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name)
             let change = membershipChange(from: record, to: saved)
             for event in try saveGroup(saved, notices: change?.notices ?? [], change: change?.change) { emit(event) }
@@ -248,12 +254,14 @@ extension Engine {
     }
 
     /// Whether the relay took `post`; false when another commit had taken the epoch (this device then has
-    /// caught up with the mailbox, and the caller builds its message again on the new epoch).
-    private func accepted(_ post: () async throws(ClientError) -> Void) async throws -> Bool {
+    /// caught up with the mailbox, and the caller builds its message again on the new epoch). Also false when
+    /// a recipient device had left its account's list and its leaf is now removed (§17.8).
+    private func accepted(in id: GroupId, _ post: () async throws(ClientError) -> Void) async throws -> Bool {
         do {
             try await post()
             return true
         } catch {
+            if case .relay(status: 404, _, _) = error, try await removeUnlistedLeaves(from: id) { return false }
             guard case .epochConflict = error else { throw error }
         }
         try await receivePending()
@@ -290,7 +298,7 @@ extension Engine {
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: recipients(group))
             let relay = self.relay, secret = Self.sendSecret(group)
             // Alone in the group (one device): there is nobody to send to, and the relay takes no empty send.
-            if !send.recipients.isEmpty, try await !accepted({ () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
+            if !send.recipients.isEmpty, try await !accepted(in: id, { () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
             for case .message(let recording) in filing {
                 if let stored = try store.message(sentBy: ownAddress, clientMessageId: recording.clientMessageId) {
                     try store.updateState(of: stored.id, to: .sent)
@@ -320,6 +328,10 @@ extension Engine {
                 events += try await process(message, in: id)
             } catch let error as MLSError {
                 if case .generationUnavailable = error { continue }   // a replay: its key was used and deleted
+                if case .credentialRejected = error, let event = try noticeRefusedLeaves(of: message, in: id) {
+                    events.append(event)
+                    continue
+                }
                 if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
             } catch ClientError.unknownGroup {
                 continue
@@ -442,17 +454,23 @@ final class LeafCheck: @unchecked Sendable {
     private let lock = Lock()
     private let lists: [String: SignedDeviceList]
     private var refused: Set<String> = []
+    private var refusedLeaves: Set<DeviceAddress> = []
 
     init(lists: [String: SignedDeviceList]) { self.lists = lists }
 
     var validator: CredentialValidator { { [self] credential, key in check(credential, key) } }
 
     var refusedAccounts: [String] { lock.withLock { refused.sorted() } }
+    /// The devices whose leaves were refused (credentials that name one).
+    var refusedDevices: [DeviceAddress] { lock.withLock { refusedLeaves.sorted { ($0.address, $0.deviceId) < ($1.address, $1.deviceId) } } }
 
     private func check(_ credential: Credential, _ signatureKey: [UInt8]) -> Bool {
         guard let device = GroupCredential.device(in: credential) else { return false }
         if let entry = lists[device.address]?.device(device.deviceId), constantTimeEquals(entry.identityKey.bytes, signatureKey) { return true }
-        lock.withLock { _ = refused.insert(device.address) }
+        lock.withLock {
+            refused.insert(device.address)
+            refusedLeaves.insert(device)
+        }
         return false
     }
 }

@@ -146,6 +146,10 @@ extension Engine {
                 ? "Verify their new safety number with `parley verify \(address)`."
                 : "Sending is stopped until you verify the new safety number or accept it with `parley trust \(address)`."),
                        in: address)
+            try noticeInSharedGroups("The identity key of \(address) changed" + (contact.trust.allowsSending
+                ? ": verify their new safety number with `parley verify \(address)`."
+                : "; their devices are refused in groups until you verify the new safety number or accept it with `parley trust \(address)`."),
+                                     about: address)
             emit(.identityChanged(address: address, trust: contact.trust))
             return
         }
@@ -160,7 +164,10 @@ extension Engine {
         // restored from a backup: its sessions were deleted with the old key, and the next message starts
         // a new one.
         let rekeyed = added.filter { before[$0] != nil }, new = added.filter { before[$0] == nil }
-        for id in rekeyed { try notice("\(address)'s device \(id) has a new key.", in: address) }
+        for id in rekeyed {
+            try notice("\(address)'s device \(id) has a new key.", in: address)
+            try noticeInSharedGroups("\(address)'s device \(id) has a new key.", about: address)
+        }
         if !new.isEmpty || !removed.isEmpty {
             var words = "\(address) " + [new.isEmpty ? nil : "added device\(new.count == 1 ? "" : "s") \(new.map { "#\($0)" }.joined(separator: ", "))",
                                          removed.isEmpty ? nil : "removed device\(removed.count == 1 ? "" : "s") \(removed.map { "#\($0)" }.joined(separator: ", "))"]
@@ -200,8 +207,13 @@ extension Engine {
 
     /// Writes a system notice into the conversation with `peer`.
     func notice(_ text: String, in peer: AccountAddress) throws {
+        try notice(text, in: .direct(peer), about: peer)
+    }
+
+    /// Writes a system notice about `peer` into `conversation` (theirs, or a group's they are in).
+    func notice(_ text: String, in conversation: ConversationId, about peer: AccountAddress) throws {
         let now = clock.nowMilliseconds()
-        try store.insertMessages([MessageRecord(conversation: .direct(peer), direction: .system, sender: DeviceAddress(address: peer.description, deviceId: 0),
+        try store.insertMessages([MessageRecord(conversation: conversation, direction: .system, sender: DeviceAddress(address: peer.description, deviceId: 0),
                                                 clientMessageId: Content.newMessageId(), sentAt: now, receivedAt: now, text: text,
                                                 state: .received)])
     }

@@ -18,6 +18,9 @@ extension Engine {
         var arrived: [EngineEvent] = []
         try await drainMailbox(streaming: false) { arrived += $0 }
         try? store.checkpoint()
+        // This account's devices that are not in its groups yet (just linked) join them (PROTOCOL.md §17.8);
+        // one that has no KeyPackage yet is tried again by a later drain.
+        _ = try? await addOwnDevicesToGroups()
         try await sendDeliveryReceipts(for: arrived)
         return arrived
     }
@@ -411,6 +414,7 @@ extension Engine {
                 do {
                     try await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
                     try? store.checkpoint()
+                    _ = try? await addOwnDevicesToGroups()
                 } catch {
                     // What was not stored stays on the relay and comes again with the next wake; the
                     // front ends say why meanwhile (a full disk), rather than going quiet.

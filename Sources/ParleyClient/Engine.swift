@@ -85,6 +85,13 @@ public actor Engine {
     /// (Engine+Disappearing.swift).
     public let expiryLimits: ExpiryLimits
     var expiryTimer: Task<Void, Never>?
+    /// Groups and this account's devices (Engine+GroupDevices.swift): a device of the account whose
+    /// KeyPackage could not be claimed is claimed again no sooner than `at`; the flags keep the two
+    /// clean-ups from running inside themselves (a commit's retry drains the mailbox, which runs them).
+    var ownDeviceClaimRetry: [UInt32: (at: UInt64, wait: UInt64)] = [:]
+    var addingOwnDevicesToGroups = false
+    var leavingGroups: Set<GroupId> = []
+    var removingUnlistedLeaves = false
 
     /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the
     /// retention); a failure there is left to the next sweep rather than stopping the front end.
