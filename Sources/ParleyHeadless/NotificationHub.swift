@@ -144,7 +144,8 @@ public actor NotificationHub {
                 if ReceivedShapes.deliverable(record) {
                     let sender = try? record.sender.account
                     let params = NotificationShapes.message(record, account: account.description, subscription: id,
-                                                            sourceName: ReceivedShapes.nickname(sender.flatMap { try? store.contact($0) }))
+                                                            sourceName: ReceivedShapes.nickname(sender.flatMap { try? store.contact($0) }),
+                                                            groupName: record.conversation.group.flatMap { store.groupName(of: $0) })
                     guard subscriptions[id] != nil,
                           await subscription.connection.deliver(NotificationShapes.receive, params, account: account.description, cursor: record.id) else { break }
                 }
