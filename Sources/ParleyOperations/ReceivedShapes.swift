@@ -55,8 +55,9 @@ public enum ReceivedShapes {
         case .devicesChanged(let address, let added, let removed, let suspicious):
             return (devicesChanged, ["account": .string(account), "address": .string(address.description), "added": .array(added.map { .from($0) }),
                                      "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)])
-        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired,
-             .groupChanged:
+        case .groupChanged(let id, let change):
+            return (receive, groupUpdate(id, change, name: groupNames(id), now: now, account: account))
+        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired:
             // An undecryptable message is recorded in history as a failed message, and discarded junk only
             // counted; an unverified one stays in the mailbox until its sender's relay confirms it, then
             // arrives as a message; connection changes and failed drains are the receiver's own business.
@@ -97,6 +98,34 @@ public enum ReceivedShapes {
         if let name = name.map(PeerText.forName), !name.isEmpty { info["groupName"] = .string(name) }
         if let revision { info["revision"] = .from(revision) }
         return .object(info)
+    }
+
+    /// A group changed (signal-cli's group UPDATE): `dataMessage` without a message, its `groupInfo` of type
+    /// UPDATE, and what changed in Parley's `groupChange` {type: JOINED (this device was added), MEMBERS
+    /// (with `added` and `removed` accounts), RENAMED (with `name`) or ENDED (this device left or was
+    /// removed)}. Who made the change is not known here, so there is no `source`; `timestamp` is when it
+    /// was handled.
+    public static func groupUpdate(_ id: GroupId, _ change: GroupChange, name: String?, now: UInt64, account: String) -> [String: JSONValue] {
+        var detail: [String: JSONValue]
+        var name = name
+        switch change {
+        case .joined: detail = ["type": "JOINED"]
+        case .members(let added, let removed):
+            detail = ["type": "MEMBERS", "added": .array(added.map { .string($0.description) }),
+                      "removed": .array(removed.map { .string($0.description) })]
+        case .renamed(let newName):
+            name = newName
+            detail = ["type": "RENAMED", "name": .string(PeerText.forName(newName))]
+        case .ended: detail = ["type": "ENDED"]
+        }
+        return [
+            "account": .string(account),
+            "envelope": [
+                "timestamp": .from(now),
+                "dataMessage": ["timestamp": .from(now), "message": nil, "groupInfo": groupInfo(id, name: name, type: "UPDATE"),
+                                "groupChange": .object(detail)],
+            ],
+        ]
     }
 
     /// The nickname the user gave `contact`, neutralised, or nil.

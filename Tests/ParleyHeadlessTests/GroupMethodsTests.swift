@@ -90,6 +90,16 @@ struct GroupMethodsTests {
         #expect(envelope["dataMessage"]?["message"] == "on it")
         #expect(envelope["dataMessage"]?["groupInfo"] == ["groupId": .string(groupId), "groupName": "Ops[2J", "type": "DELIVER"])
 
+        // Alice renames it: the bot's stream has signal-cli's UPDATE, with what changed.
+        _ = try await alice.engine.renameGroup(id, to: "Ops\u{202E}crew")
+        var update: JSONValue?
+        while update == nil, let event = try await stream.event() {
+            if event.json?["envelope"]?["dataMessage"]?["groupInfo"]?["type"] == "UPDATE" { update = event.json?["envelope"] }
+        }
+        #expect(update?["dataMessage"]?["groupInfo"] == ["groupId": .string(groupId), "groupName": "Opscrew", "type": "UPDATE"])
+        #expect(update?["dataMessage"]?["groupChange"] == ["type": "RENAMED", "name": "Opscrew"])
+        #expect(update?["dataMessage"]?["message"] == .null && update?["source"] == nil)
+
         // Rename, add Carol, remove Alice: each reaches the members.
         _ = try await Self.result(daemon, "updateGroup", ["groupId": .string(groupId), "name": "Ops team"])
         try await alice.engine.receivePending()

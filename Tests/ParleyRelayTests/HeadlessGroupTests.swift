@@ -40,7 +40,6 @@ struct HeadlessGroupTests {
             // The bot creates the group with Alice and writes to it.
             let created = try #require(try await botClient.result("updateGroup", ["name": "Ops", "member": [aliceAddress]]) as? [String: Any])
             let groupId = try #require(created["groupId"] as? String)
-            let hex = try #require(Data(base64Encoded: groupId)).map { String(format: "%02x", $0) }.joined()
             let listed = try #require(try await botClient.result("listGroups") as? [[String: Any]])
             #expect(listed.count == 1 && listed.first?["id"] as? String == groupId && listed.first?["name"] as? String == "Ops")
             #expect((listed.first?["members"] as? [[String: Any]])?.compactMap { $0["number"] as? String } == [botAddress, aliceAddress])
@@ -81,8 +80,15 @@ struct HeadlessGroupTests {
                 return members.contains { $0["number"] as? String == carolAddress }
             }
             _ = try await botClient.result("send", ["groupId": groupId, "message": "welcome Carol"])
-            let carolSaw = try await carol.must(["receive", "--timeout", "0"])
-            #expect(carolSaw.stdout.contains("[group \(hex) \"Ops team\"] \(botAddress): welcome Carol"), "\(carolSaw.summary)")
+            // Carol's one-shot receive: her joining and learning the name as signal-cli's group UPDATEs, then the message.
+            let carolSaw = try await carol.must(["receive", "--json", "--timeout", "0"])
+            let lines = try carolSaw.stdout.split(separator: "\n").compactMap {
+                ((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any]
+            }
+            #expect(lines.map { ($0["groupInfo"] as? [String: Any])?["type"] as? String } == ["UPDATE", "UPDATE", "DELIVER"], "\(carolSaw.summary)")
+            #expect(lines.map { ($0["groupChange"] as? [String: Any])?["type"] as? String } == ["JOINED", "RENAMED", nil])
+            #expect(lines.last?["message"] as? String == "welcome Carol" && (lines.last?["groupInfo"] as? [String: Any])?["groupName"] as? String == "Ops team")
+            #expect(lines.allSatisfy { ($0["groupInfo"] as? [String: Any])?["groupId"] as? String == groupId })
 
             // The bot removes Carol; Alice leaves.
             _ = try await botClient.result("updateGroup", ["groupId": groupId, "removeMember": [carolAddress]])
