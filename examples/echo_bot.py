@@ -5,8 +5,12 @@
     examples/echo_bot.py /run/user/1000/parley/bot.sock
 
 Connects to the daemon's Unix socket, subscribes with its own cursor (messages that arrived while the bot
-was away are replayed first), and sends every text message back to its sender prefixed with "echo: ".
-Reconnects when the daemon restarts.
+was away are replayed first), and sends every text message back prefixed with "echo: ": to its sender, or,
+for a message in a group (dataMessage.groupInfo), to the group (send with groupId). Reconnects when the
+daemon restarts.
+
+To have it post in a group, create one with it through the daemon (updateGroup) or add the bot's account
+to yours (`parley group add GROUP BOT_ADDRESS`); what members write there is echoed to all of them.
 """
 import itertools
 import json
@@ -46,10 +50,14 @@ def serve(path, answered):
             continue
         envelope = message["params"]["envelope"]
         data = envelope.get("dataMessage")
-        if data is None or data["id"] in answered:
-            continue  # a receipt or typing indicator, or a repeat (delivery is at least once)
+        if data is None or not isinstance(data.get("message"), str) or data.get("id") in answered:
+            continue  # a receipt, typing, a reaction or a group change, or a repeat (delivery is at least once)
         answered.add(data["id"])
-        daemon.request("send", recipient=envelope["source"], message="echo: " + data["message"])
+        group = data.get("groupInfo")
+        if group is not None:
+            daemon.request("send", groupId=group["groupId"], message="echo: " + data["message"])
+        else:
+            daemon.request("send", recipient=envelope["source"], message="echo: " + data["message"])
 
 
 def main():

@@ -84,11 +84,12 @@ def serve(endpoint, state):
             params = json.loads(data)
             envelope = params["envelope"]
             message = envelope.get("dataMessage")
-            # Receipts and typing indicators have no dataMessage; an id seen before is a repeat.
-            if message is not None and message["id"] not in state["answered"]:
+            # Receipts and typing indicators have no dataMessage, reactions and group changes no text; an
+            # id seen before is a repeat. A message in a group is answered in the group.
+            if message is not None and isinstance(message.get("message"), str) and message.get("id") not in state["answered"]:
                 state["answered"].add(message["id"])
-                endpoint.rpc("send", account=params["account"], recipient=envelope["source"],
-                             message="echo: " + message["message"])
+                to = {"groupId": message["groupInfo"]["groupId"]} if "groupInfo" in message else {"recipient": envelope["source"]}
+                endpoint.rpc("send", account=params["account"], message="echo: " + message["message"], **to)
         if event_id:
             state["last"] = event_id
 

@@ -28,8 +28,9 @@ public enum HeadlessMethods {
     static let recipient = RPCParam("recipient", .string, required: true, "The contact's address, NAME@HOST:PORT.")
 
     public static let table: [RPCMethod<HeadlessContext>] = [
-        RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts.",
-                  params: [RPCParam("recipient", .strings, required: true, "One contact or an array: an address, a nickname or a unique local part."),
+        RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts or to a group.",
+                  params: [RPCParam("recipient", .strings, "One contact or an array: an address, a nickname or a unique local part (required without groupId)."),
+                           RPCParam("groupId", .strings, "A group's id (base64) instead of recipient: the text to every member (text only)."),
                            RPCParam("message", .string, "The text (required without attachments; else the caption)."),
                            RPCParam("attachments", .strings, "A file path or RFC 2397 data: URI, or an array with one."),
                            RPCParam("attachment", .strings, "The same as attachments (signal-cli accepts both names)."),
@@ -37,7 +38,7 @@ public enum HeadlessMethods {
                            RPCParam("quoteTimestamp", .integer, "Reply to the message with this timestamp (signal-cli's name)."),
                            RPCParam("quoteAuthor", .string, "The author of the quoted message (default: the recipient)."),
                            RPCParam("editTimestamp", .integer, "Edit your message with this timestamp: message is its new text (signal-cli's name).")],
-                  result: "{timestamp, id, results: [{recipient, id, timestamp, state, type}]}", handler: send),
+                  result: "{timestamp, id, results: [{recipient, id, timestamp, state, type}]} (with groupId: also groupId, in each result too)", handler: send),
         RPCMethod("sendReceipt", "Send a read (or delivery) receipt for messages from a contact, or of a group (one group message every member sees).",
                   params: [RPCParam("recipient", .string, "The contact's address, NAME@HOST:PORT (or give groupId)."),
                            RPCParam("groupId", .string, "The group (base64 as signal-cli writes it, or hex), instead of recipient."),
@@ -165,6 +166,14 @@ public enum HeadlessMethods {
     static func json(_ value: some Encodable) throws -> JSONValue { try JSONValue(encoding: value) }
 
     static func send(_ call: Call) async throws -> JSONValue {
+        // signal-cli (since 0.9) sends to recipients and groups in one call; Parley takes one or the other.
+        if call.params["groupId"] != nil {
+            guard call.params["recipient"] == nil else {
+                throw RPCError.invalidParams("give recipient or groupId, not both: send to contacts and to a group in separate calls")
+            }
+            return try await GroupMethods.send(call)
+        }
+        guard call.params["recipient"] != nil else { throw RPCError.invalidParams("missing parameter recipient (string or array of strings), or groupId") }
         let attachments = call.strings("attachments") + call.strings("attachment")
         guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
         var replyTo: Operations.ReplyTarget?

@@ -11,7 +11,8 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
     case methodNotFound = -32601
     case invalidParams = -32602
     case internalError = -32603
-    /// A signal-cli method Parley has no equivalent for (phone registration, profiles, …): never a silent success.
+    /// A signal-cli method, or a parameter of one, Parley has no equivalent for (phone registration, profiles,
+    /// group admins, …): never a silent success, and nothing was done.
     case notSupported = -32000
     /// Something the caller can fix: an unknown contact, a malformed address, a missing attachment.
     case userError = -1
@@ -29,7 +30,7 @@ public enum RPCErrorCode: Int64, CaseIterable, Sendable {
         case .methodNotFound: "no method of that name"
         case .invalidParams: "a parameter is missing, unknown, of the wrong type or malformed (an address, a message id)"
         case .internalError: "the daemon failed while handling the request"
-        case .notSupported: "a signal-cli method Parley has no equivalent for"
+        case .notSupported: "a signal-cli method or parameter Parley has no equivalent for"
         case .userError: "the request cannot be carried out as asked (unknown contact, no such message)"
         case .unexpected: "an unexpected failure (damaged store, protocol error)"
         case .relayOrNetwork: "the relay refused the request or could not be reached"

@@ -13,7 +13,7 @@ import ParleyStore
 /// notification was written to the subscriber, so delivery is at least once; the message `id` lets a bot
 /// drop the rare repeat after a crash between the write and the cursor update.
 ///
-/// Receipts, typing and identity or device changes are not replayed: they are sent to whoever is
+/// Receipts, typing, identity, device and group changes are not replayed: they are sent to whoever is
 /// subscribed when they happen, and dropped for a subscriber that has stopped reading.
 public actor NotificationHub {
     public nonisolated let store: any NotificationSource
@@ -89,11 +89,12 @@ public actor NotificationHub {
         case .message:
             for id in subscriptions.keys { schedulePump(id) }
         default:
-            // Receipts, typing, reads on another device, identity and device changes: as `parley receive
-            // --json` shows them (`ReceivedShapes`), to whoever is subscribed now.
+            // Receipts, typing, reads on another device, identity, device and group changes: as `parley
+            // receive --json` shows them (`ReceivedShapes`), to whoever is subscribed now.
             let store = store
             guard let (method, params) = ReceivedShapes.notification(for: event, account: account, now: clock.nowMilliseconds(),
-                                                                     sentAt: { try? store.message(sentBy: $0, clientMessageId: $1)?.sentAt })
+                                                                     sentAt: { try? store.message(sentBy: $0, clientMessageId: $1)?.sentAt },
+                                                                     groupNames: { store.groupName(of: $0) })
             else { return }
             broadcast(method) { NotificationShapes.params(params, subscription: $0) }
         }
@@ -144,7 +145,8 @@ public actor NotificationHub {
                 if ReceivedShapes.deliverable(record) {
                     let sender = try? record.sender.account
                     let params = NotificationShapes.message(record, account: account.description, subscription: id,
-                                                            sourceName: ReceivedShapes.nickname(sender.flatMap { try? store.contact($0) }))
+                                                            sourceName: ReceivedShapes.nickname(sender.flatMap { try? store.contact($0) }),
+                                                            groupName: record.conversation.group.flatMap { store.groupName(of: $0) })
                     guard subscriptions[id] != nil,
                           await subscription.connection.deliver(NotificationShapes.receive, params, account: account.description, cursor: record.id) else { break }
                 }

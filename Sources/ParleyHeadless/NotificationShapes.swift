@@ -11,8 +11,9 @@ public enum NotificationShapes {
     public static let all = [receive, identityChanged, devicesChanged]
 
     /// A stored incoming message, as the `receive` notification's params.
-    public static func message(_ m: MessageRecord, account: String, subscription: Int, sourceName: String? = nil) -> JSONValue {
-        params(ReceivedShapes.message(m, account: account, sourceName: sourceName), subscription: subscription)
+    public static func message(_ m: MessageRecord, account: String, subscription: Int, sourceName: String? = nil,
+                               groupName: String? = nil) -> JSONValue {
+        params(ReceivedShapes.message(m, account: account, sourceName: sourceName, groupName: groupName), subscription: subscription)
     }
 
     /// `params` for one subscription.

@@ -11,7 +11,14 @@ public protocol NotificationSource: Sendable {
     func message(sentBy sender: AccountAddress, clientMessageId: [UInt8]) throws -> MessageRecord?
     /// The contact at `address` (for the nickname a notification names the sender by).
     func contact(_ address: AccountAddress) throws -> Contact?
+    /// The name of group `id` (for a group message's `groupInfo`), nil for a group this device does not know.
+    func groupName(of id: GroupId) -> String?
 }
 
-extension EncryptedStore: NotificationSource {}
-extension Engine: NotificationSource {}
+extension EncryptedStore: NotificationSource {
+    public func groupName(of id: GroupId) -> String? { (try? group(id))??.name }
+}
+
+extension Engine: NotificationSource {
+    public nonisolated func groupName(of id: GroupId) -> String? { try? group(id).name }
+}

@@ -94,10 +94,12 @@ public final class UnixSocketListener: @unchecked Sendable {
         return stream
     }
 
+    /// Removes the socket file first: closing the descriptor ends the accept loop, and the daemon's main
+    /// task may then return and end the process before a later unlink ran.
     public func close() {
+        unlink(path)
         _ = shutdown(fd, Int32(SHUT_RDWR))
         Glibc.close(fd)
-        unlink(path)
     }
 
     /// `$XDG_RUNTIME_DIR/parley/<account>.sock`, else a per-user directory under /tmp. The directory is

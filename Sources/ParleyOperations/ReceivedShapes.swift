@@ -21,15 +21,18 @@ public enum ReceivedShapes {
     /// events no notification carries. `now` is when it is handled (the `timestamp` of a receipt or typing
     /// envelope, which carries no time of its own); `sentAt` finds the time of a message by its author and id.
     /// Messages: only those `deliverable` says.
-    /// `names` gives a sender's nickname, if the user gave one (signal-cli's `sourceName`).
+    /// `names` gives a sender's nickname, if the user gave one (signal-cli's `sourceName`); `groupNames` a
+    /// group's name.
     public static func notification(for event: EngineEvent, account own: AccountAddress, now: UInt64,
                                     sentAt: (AccountAddress, [UInt8]) -> UInt64?,
-                                    names: (AccountAddress) -> String? = { _ in nil }) -> (method: String, params: [String: JSONValue])? {
+                                    names: (AccountAddress) -> String? = { _ in nil },
+                                    groupNames: (GroupId) -> String? = { _ in nil }) -> (method: String, params: [String: JSONValue])? {
         let account = own.description
         switch event {
         case .message(let record):
             guard deliverable(record) else { return nil }
-            return (receive, message(record, account: account, sourceName: (try? record.sender.account).flatMap(names)))
+            return (receive, message(record, account: account, sourceName: (try? record.sender.account).flatMap(names),
+                                     groupName: record.conversation.group.flatMap(groupNames)))
         case .messageChanged(let target, let action):
             // A contact's reaction, edit or delete; this account's own, synced from another device, is its
             // own business like the copies of what it sent.
@@ -52,8 +55,9 @@ public enum ReceivedShapes {
         case .devicesChanged(let address, let added, let removed, let suspicious):
             return (devicesChanged, ["account": .string(account), "address": .string(address.description), "added": .array(added.map { .from($0) }),
                                      "removed": .array(removed.map { .from($0) }), "suspicious": .bool(suspicious)])
-        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired,
-             .groupChanged:
+        case .groupChanged(let id, let change):
+            return (receive, groupUpdate(id, change, name: groupNames(id), now: now, account: account))
+        case .undecryptable, .unverifiedSender, .discarded, .connection, .receiveFailed, .refusedByPolicy, .disappearingTimer, .expired:
             // An undecryptable message is recorded in history as a failed message, and discarded junk only
             // counted; an unverified one stays in the mailbox until its sender's relay confirms it, then
             // arrives as a message; connection changes and failed drains are the receiver's own business.
@@ -69,16 +73,59 @@ public enum ReceivedShapes {
 
     /// A stored incoming message, as the `receive` notification's params; `sourceName` is the sender's
     /// nickname (neutralised again here; left out when there is none), `source` stays the address.
-    public static func message(_ m: MessageRecord, account: String, sourceName: String? = nil) -> [String: JSONValue] {
+    /// `groupName` is the name of the group a group message was sent in.
+    public static func message(_ m: MessageRecord, account: String, sourceName: String? = nil, groupName: String? = nil) -> [String: JSONValue] {
+        var data = dataMessage(m)
+        if let id = m.conversation.group, case .object(var fields) = data {
+            fields["groupInfo"] = groupInfo(id, name: groupName, type: "DELIVER")
+            data = .object(fields)
+        }
         var envelope: [String: JSONValue] = [
             "source": .string(m.sender.address),
             "sourceDevice": .from(m.sender.deviceId),
             "timestamp": .from(m.sentAt),
             "serverReceivedTimestamp": .from(m.receivedAt),
-            "dataMessage": dataMessage(m),
+            "dataMessage": data,
         ]
         if let name = sourceName.map(PeerText.forName), !name.isEmpty { envelope["sourceName"] = .string(name) }
         return ["account": .string(account), "envelope": .object(envelope)]
+    }
+
+    /// signal-cli's `dataMessage.groupInfo`: the group's id as base64, its name (neutralised; left out while
+    /// this device has none), and `type`: DELIVER for a message sent in the group, UPDATE for a change.
+    public static func groupInfo(_ id: GroupId, name: String?, type: String, revision: UInt64? = nil) -> JSONValue {
+        var info: [String: JSONValue] = ["groupId": .string(Data(id.bytes).base64EncodedString()), "type": .string(type)]
+        if let name = name.map(PeerText.forName), !name.isEmpty { info["groupName"] = .string(name) }
+        if let revision { info["revision"] = .from(revision) }
+        return .object(info)
+    }
+
+    /// A group changed (signal-cli's group UPDATE): `dataMessage` without a message, its `groupInfo` of type
+    /// UPDATE, and what changed in Parley's `groupChange` {type: JOINED (this device was added), MEMBERS
+    /// (with `added` and `removed` accounts), RENAMED (with `name`) or ENDED (this device left or was
+    /// removed)}. Who made the change is not known here, so there is no `source`; `timestamp` is when it
+    /// was handled.
+    public static func groupUpdate(_ id: GroupId, _ change: GroupChange, name: String?, now: UInt64, account: String) -> [String: JSONValue] {
+        var detail: [String: JSONValue]
+        var name = name
+        switch change {
+        case .joined: detail = ["type": "JOINED"]
+        case .members(let added, let removed):
+            detail = ["type": "MEMBERS", "added": .array(added.map { .string($0.description) }),
+                      "removed": .array(removed.map { .string($0.description) })]
+        case .renamed(let newName):
+            name = newName
+            detail = ["type": "RENAMED", "name": .string(PeerText.forName(newName))]
+        case .ended: detail = ["type": "ENDED"]
+        }
+        return [
+            "account": .string(account),
+            "envelope": [
+                "timestamp": .from(now),
+                "dataMessage": ["timestamp": .from(now), "message": nil, "groupInfo": groupInfo(id, name: name, type: "UPDATE"),
+                                "groupChange": .object(detail)],
+            ],
+        ]
     }
 
     /// The nickname the user gave `contact`, neutralised, or nil.

@@ -59,7 +59,7 @@ struct GroupCreateCommand: AsyncParsableCommand {
 }
 
 struct GroupAddCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add contacts to a group (updateGroup with addMembers).")
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add contacts to a group (updateGroup with member).")
     @Argument(help: ArgumentHelp("The group.", valueName: "GROUP")) var group: String
     @Argument(help: ArgumentHelp("Contacts to add.", valueName: "CONTACT"), transform: contactName) var members: [String]
     @OptionGroup var client: ClientOptions
@@ -72,7 +72,7 @@ struct GroupAddCommand: AsyncParsableCommand {
 }
 
 struct GroupRemoveCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove members from a group (updateGroup with removeMembers).")
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove members from a group (updateGroup with removeMember).")
     @Argument(help: ArgumentHelp("The group.", valueName: "GROUP")) var group: String
     @Argument(help: ArgumentHelp("Members to remove.", valueName: "CONTACT"), transform: contactName) var members: [String]
     @OptionGroup var client: ClientOptions

@@ -120,7 +120,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         let account = engine.ownAddress
         try? await engine.flushOutbox()
         let show: @Sendable (EngineEvent) -> Void = { event in
-            json ? printJSON(event, engine: engine, account: account) : print(event, named: { ReceivedShapes.nickname(try? engine.contact($0)) })
+            json ? printJSON(event, engine: engine, account: account)
+                 : print(event, named: { ReceivedShapes.nickname(try? engine.contact($0)) }, groupNamed: { (try? engine.group($0))?.name })
         }
         for event in try await engine.receivePending() { show(event) }
         guard timeout > 0 else { return }
@@ -152,7 +153,8 @@ struct ReceiveCommand: AsyncParsableCommand {
     private func printJSON(_ event: EngineEvent, engine: Engine, account: AccountAddress) {
         if let (_, params) = ReceivedShapes.notification(for: event, account: account, now: SystemWallClock().nowMilliseconds(),
                                                          sentAt: { try? engine.message(sentBy: $0, clientMessageId: $1)?.sentAt },
-                                                         names: { ReceivedShapes.nickname(try? engine.contact($0)) }) {
+                                                         names: { ReceivedShapes.nickname(try? engine.contact($0)) },
+                                                         groupNames: { (try? engine.group($0))?.name }) {
             Output.line(JSONValue.object(params).serialized)
             return
         }
@@ -166,19 +168,25 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
     }
 
-    private func print(_ event: EngineEvent, named: (AccountAddress) -> String?) {
-        if let line = describe(event, named: named) { Output.line(line) }
+    private func print(_ event: EngineEvent, named: (AccountAddress) -> String?, groupNamed: (GroupId) -> String?) {
+        if let line = describe(event, named: named, groupNamed: groupNamed) { Output.line(line) }
     }
 
-    /// The plain line for `event`, if it has one; `named` gives a sender's nickname (shown instead of the address).
-    private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil }) -> String? {
+    /// The plain line for `event`, if it has one; `named` gives a sender's nickname (shown instead of the
+    /// address), `groupNamed` a group's name.
+    private func describe(_ event: EngineEvent, named: (AccountAddress) -> String? = { _ in nil },
+                          groupNamed: (GroupId) -> String? = { _ in nil }) -> String? {
         switch event {
         case .message(let m):
             if m.direction == .system { return "(" + Output.peer(m.text) + ")" }
             if m.direction == .incoming {
                 let name = (try? m.sender.account).flatMap(named)
-                // A group's message says which group first (its id, as `parley group list` shows it).
-                let group = m.conversation.group.map { "[group \($0.hex)] " } ?? ""
+                // A group's message says which group first: its id, as `parley group list` shows it (for
+                // `parley send --group`), and its name once this device has it.
+                let group = m.conversation.group.map { id in
+                    let name = groupNamed(id).map { PeerText.forName($0) } ?? ""
+                    return "[group \(id.hex)\(name.isEmpty ? "" : " \"" + Output.peer(name) + "\"")] "
+                } ?? ""
                 return group + "\(Output.peer(name ?? m.sender.address)): " + Output.peer(m.text, multiline: true) + attachmentNote(m)
             } else if m.state != .pending {
                 return "(you, to \(Output.peer(m.conversation.description))): " + Output.peer(m.text, multiline: true) + attachmentNote(m) + " [\(m.state)]"

@@ -38,7 +38,7 @@ struct SignalMethodsTests {
         }
     }
 
-    @Test("an account is in no group: listGroups is [], quitGroup and updateGroup of a group id fail as signal-cli's unknown group")
+    @Test("a new account is in no group: listGroups is [], quitGroup and updateGroup of a group id fail as signal-cli's unknown group")
     func groups() async throws {
         let daemon = try await DaemonFixture(served: ["bot"])
         #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"listGroups"}"#).json?["result"] == [])
@@ -54,10 +54,12 @@ struct SignalMethodsTests {
         let bad = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"quitGroup","params":{"groupId":"\u001b[2J"}}"#).json)
         #expect(bad["error"]?["code"] == -1)
         #expect(bad["error"]?["message"] == "Invalid group id: not base64")
-        // Creating a group is refused, not pretended.
-        let create = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"updateGroup","params":{"name":"team"}}"#).json)
-        #expect(create["error"]?["code"] == -32000)
-        #expect(create["result"] == nil)
+        // Creating a group needs a name; without one nothing is created.
+        let create = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"updateGroup","params":{"description":"team"}}"#).json)
+        #expect(create["error"]?["code"] == -32000, "a description is refused before the missing name")
+        let unnamed = try #require(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"updateGroup","params":{}}"#).json)
+        #expect(unnamed["error"]?["code"] == -32602)
+        #expect(try await daemon.rpc(#"{"jsonrpc":"2.0","id":1,"method":"listGroups"}"#).json?["result"] == [])
     }
 
     @Test("send with a data: URI: its size is checked from its length before decoding; a bad one changes nothing")

@@ -17,7 +17,7 @@ struct GroupCLITests {
             let sent = try await alice.must(["send", "--group", id, "hello", "group"])
             #expect(sent.stdout.contains("sent to group \(id)"), "\(sent.summary)")
             let received = try await bob.must(["receive", "--timeout", "0"])
-            #expect(received.stdout.contains("[group \(id)] alice@\(relay.name): hello group"), "\(received.summary)")
+            #expect(received.stdout.contains("[group \(id) \"Trip\"] alice@\(relay.name): hello group"), "\(received.summary)")
             #expect(try await bob.must(["group", "list"]).stdout.contains("\(id)  Trip  2 members, 2 devices"))
 
             try await bob.must(["group", "rename", id, "Road trip"])

@@ -179,7 +179,7 @@ struct HeadlessEndToEndTests {
         }
     }
 
-    @Test("the example bots (bash over stdio, Python over the socket and over HTTP) answer ping",
+    @Test("the example bots (bash over stdio, Python over the socket and over HTTP) answer ping, and in a group in the group",
           arguments: ["echo-bot.sh", "echo_bot.py", "http_bot.py"])
     func exampleBot(_ script: String) async throws {
         try await withRelay { relay, directory in
@@ -224,6 +224,24 @@ struct HeadlessEndToEndTests {
                 let result = try await user.must(["receive", "--json", "--timeout", "0"])
                 return result.stdout.contains(#"echo: tab\tand \"quotes\""#)
             }
+            // In a group the bot answers in the group: its reply carries the group's id (send with groupId).
+            let created = try await user.must(["group", "create", "Echo room", botAddress, "--json"])
+            let group = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])
+            let groupHex = try #require(group["id"] as? String), groupBase64 = try #require(group["base64Id"] as? String)
+            try await user.must(["send", "--group", groupHex, "ping the group"])
+            var inGroup: [String] = []
+            try await eventually("the bot to answer in the group (bot stderr: \(child.stderr))", timeout: .seconds(90)) {
+                let result = try await user.must(["receive", "--json", "--timeout", "0"])
+                for line in result.stdout.split(separator: "\n") {
+                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                       let data = (object["envelope"] as? [String: Any])?["dataMessage"] as? [String: Any],
+                       let text = data["message"] as? String, (data["groupInfo"] as? [String: Any])?["groupId"] as? String == groupBase64 {
+                        inGroup.append(text)
+                    }
+                }
+                return !inGroup.isEmpty
+            }
+            #expect(inGroup == ["echo: ping the group"])
             // The bots run until killed; the bash bot's daemon then sees the end of its input and exits.
             try await child.stop(SIGKILL)
             try await daemon?.stop()
