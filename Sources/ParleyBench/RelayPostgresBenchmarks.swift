@@ -29,11 +29,14 @@ import Glibc
 ///                        postmaster's cutime+cstime, which holds the CPU of children that exited)
 ///   relay_pg_wake        open loop at `wakeRate` messages/s for `wakeSeconds` over `wakeRecipients`
 ///                        recipients: the delay from the start of a send (and from its answer, the
-///                        acceptance) to the recipient's push connection reading the wake
+///                        acceptance) to the recipient's push connection reading the wake; then again at
+///                        `wakeLowRate`, a rate the relays carry on a busy machine: the wake's own delay
+///                        without the queueing of a relay past its capacity
 ///   relay_pg_summary     the ratios of CPU per message, PostgreSQL over SQLite, and the targets
 ///
 /// Overrides from PARLEY_BENCH_RELAY_PG="key=value,…": throughput_seconds, senders, recipients, wake_rate,
-/// wake_seconds, wake_recipients.
+/// wake_seconds, wake_recipients, wake_low_rate (0: no second open loop); commit_delay_us and commit_siblings
+/// set PostgreSQL's group commit (its defaults: none) for a run that measures it.
 struct RelayPostgresBenchmarks {
     static let cpuRatioTarget = 2.0      // PostgreSQL CPU per message over SQLite's, at most
     static let wakeP99TargetMs = 20.0    // cross-node wake p99 at 1,000 messages/s, at most
@@ -45,6 +48,9 @@ struct RelayPostgresBenchmarks {
     var senders = 2
     var recipients = 4
     var wakeRate = 1_000.0
+    var wakeLowRate = 200.0
+    var commitDelayMicroseconds = 0
+    var commitSiblings = 0
     var wakeSeconds = 5.0
     var wakeRecipients = 20
     static let envelopeBytes = 600
@@ -52,12 +58,15 @@ struct RelayPostgresBenchmarks {
     static let relayName = "relay.bench"
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        for (key, value) in benchOverrides("PARLEY_BENCH_RELAY_PG", in: environment) where value > 0 {
+        for (key, value) in benchOverrides("PARLEY_BENCH_RELAY_PG", in: environment) where value > 0 || key == "wake_low_rate" {
             switch key {
             case "throughput_seconds": throughputSeconds = value
             case "senders": senders = max(1, Int(value))
             case "recipients": recipients = max(1, Int(value))
             case "wake_rate": wakeRate = value
+            case "wake_low_rate": wakeLowRate = value
+            case "commit_delay_us": commitDelayMicroseconds = Int(value)
+            case "commit_siblings": commitSiblings = Int(value)
             case "wake_seconds": wakeSeconds = value
             case "wake_recipients": wakeRecipients = max(1, Int(value))
             default: continue
@@ -72,6 +81,10 @@ struct RelayPostgresBenchmarks {
         /// Relay processes plus the PostgreSQL cluster; the relay's alone for SQLite.
         var totalCPUPerMessageMs = Double.nan
         var wakeP99Ms = Double.nan
+        var wakeLowRateP99Ms = Double.nan
+        /// CPU per message in the open loop at `wakeLowRate`: every set-up at the same rate.
+        var lowRateRelayCPUPerMessageMs = Double.nan
+        var lowRateTotalCPUPerMessageMs = Double.nan
         var complete = false
     }
 
@@ -96,6 +109,10 @@ struct RelayPostgresBenchmarks {
         defer { cluster.destroy() }
         // The time PostgreSQL spends waiting for WAL flushes (pg_stat_wal.wal_sync_time), for the report.
         _ = try? cluster.psql("ALTER SYSTEM SET track_wal_io_timing = on")
+        // Planning time per statement beside execution time (what named prepared statements save).
+        _ = try? cluster.psql("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        if commitDelayMicroseconds > 0 { _ = try? cluster.psql("ALTER SYSTEM SET commit_delay = \(commitDelayMicroseconds)") }
+        if commitSiblings > 0 { _ = try? cluster.psql("ALTER SYSTEM SET commit_siblings = \(commitSiblings)") }
         _ = try? cluster.psql("SELECT pg_reload_conf()")
         // Statements (each one round trip between a relay and the database), counted cluster-wide.
         _ = try? cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -128,6 +145,14 @@ struct RelayPostgresBenchmarks {
             line.add("\(setup)_cpu_ratio_ok", .bool(total <= Self.cpuRatioTarget))
             allOk = allOk && total <= Self.cpuRatioTarget
             targets.append(("relay_\(setup)_cpu_ratio", total, Self.cpuRatioTarget, total <= Self.cpuRatioTarget))
+            if wakeLowRate > 0 {
+                // The closed loop's PostgreSQL runs carry fewer messages a second than SQLite's (each send waits
+                // for its commit's flush), so the CPU of idle work weighs more on each of their messages; at one
+                // rate for all, it weighs the same.
+                line.add("\(setup)_cpu_ratio_at_\(Int(wakeLowRate))_per_s", .number(pg.lowRateTotalCPUPerMessageMs / sqlite.lowRateTotalCPUPerMessageMs))
+                line.add("\(setup)_relay_only_cpu_ratio_at_\(Int(wakeLowRate))_per_s",
+                         .number(pg.lowRateRelayCPUPerMessageMs / sqlite.lowRateRelayCPUPerMessageMs))
+            }
         }
         line.add("sqlite_msgs_per_s", .number(sqlite.perSecond))
         line.add("cpu_ratio_target", .number(Self.cpuRatioTarget))
@@ -136,9 +161,13 @@ struct RelayPostgresBenchmarks {
         line.add("cross_node_wake_p99_ms", .number(wake))
         line.add("cross_node_wake_p99_target_ms", .number(Self.wakeP99TargetMs))
         line.add("cross_node_wake_p99_ok", .bool(wakeOk))
+        if wakeLowRate > 0 {
+            line.add("cross_node_wake_p99_ms_at_\(Int(wakeLowRate))_per_s", .number(figures["postgres_3"]?.wakeLowRateP99Ms ?? .nan))
+            line.add("sqlite_wake_p99_ms_at_\(Int(wakeLowRate))_per_s", .number(figures["sqlite"]?.wakeLowRateP99Ms ?? .nan))
+        }
         targets.append(("relay_postgres_cross_node_wake_p99_ms", wake, Self.wakeP99TargetMs, wakeOk))
         line.add("all_ok", .bool(allOk && wakeOk))
-        line.add("description", .string("cpu_ratio: CPU per message of the relay nodes and the whole PostgreSQL cluster over that of the SQLite relay process, in the closed-loop runs of this process; relay_only_cpu_ratio: the relay nodes' CPU alone over the SQLite relay's; cross_node_wake: from the start of a send through one node to the wake on the recipient's push connection on another, postgres_3 at \(Int(wakeRate)) messages/s"))
+        line.add("description", .string("cpu_ratio: CPU per message of the relay nodes and the whole PostgreSQL cluster over that of the SQLite relay process, in the closed-loop runs of this process; relay_only_cpu_ratio: the relay nodes' CPU alone over the SQLite relay's; cross_node_wake: from the start of a send through one node to the wake on the recipient's push connection on another, postgres_3 at \(Int(wakeRate)) messages/s; *_at_\(Int(wakeLowRate))_per_s: the same from the open loops at \(Int(wakeLowRate)) messages/s, every set-up at one rate"))
         if let load = loadAverage() { line.add("loadavg_1m", .number(load)) }
         print(line.text)
         return targets
@@ -163,6 +192,13 @@ struct RelayPostgresBenchmarks {
         let world = try await LoadWorld.start(nodes: nodes, recipients: max(recipients, wakeRecipients))
         defer { world.stop() }
 
+        // The CPU the set-up spends doing nothing (push connections open, no messages): what a message's
+        // share of it is depends on the rate.
+        let idleMeter = CPUMeter(relays: nodes.map(\.pid), postgres: postgres)
+        let idleStart = Measure.now()
+        try await Task.sleep(for: .seconds(2))
+        let idle = idleMeter.figures(since: idleStart)
+
         var figures = Figures()
         let throughput = await world.closedLoop(senders: senders, recipients: recipients, seconds: throughputSeconds, postgres: postgres)
         figures.perSecond = throughput.perSecond
@@ -172,25 +208,41 @@ struct RelayPostgresBenchmarks {
         line.add("setup", .string(setup))
         line.add("nodes", .int(nodeCount))
         throughput.add(to: &line)
+        line.add("idle_relay_cpu_ms_per_s", .number(idle.relayCPUSeconds / idle.seconds * 1e3))
+        if let postgresIdle = idle.postgresCPUSeconds { line.add("idle_postgres_cpu_ms_per_s", .number(postgresIdle / idle.seconds * 1e3)) }
         line.add("senders", .int(senders))
         line.add("recipients", .int(recipients))
         describe(setup, &line)
         print(line.text)
         if let postgres { printStatements(of: postgres, setup: setup, messages: throughput.messages) }
 
-        let wake = await world.openLoop(rate: wakeRate, seconds: wakeSeconds, recipients: wakeRecipients, postgres: postgres)
-        figures.wakeP99Ms = wake.fromStartMs.p99
+        let wake = wakeLine(await world.openLoop(rate: wakeRate, seconds: wakeSeconds, recipients: wakeRecipients, postgres: postgres),
+                            rate: wakeRate, setup: setup, nodeCount: nodeCount)
+        figures.wakeP99Ms = wake.p99
+        figures.complete = wake.complete
+        if wakeLowRate > 0 {
+            let low = await world.openLoop(rate: wakeLowRate, seconds: wakeSeconds, recipients: wakeRecipients, postgres: postgres)
+            figures.wakeLowRateP99Ms = wakeLine(low, rate: wakeLowRate, setup: setup, nodeCount: nodeCount).p99
+            figures.lowRateRelayCPUPerMessageMs = low.load.relayCPUPerMessageMs
+            figures.lowRateTotalCPUPerMessageMs = low.load.totalCPUPerMessageMs
+        }
+        return figures
+    }
+
+    /// Prints one open loop's line; its p99 from the start of a send, and whether it counts (complete and
+    /// attributable).
+    private func wakeLine(_ wake: LoadWorld.WakeRun, rate: Double, setup: String, nodeCount: Int) -> (p99: Double, complete: Bool) {
         // A wake stands for every message to its device that started before it: the figures mean something
         // only while sends to one device do not overlap, i.e. a send takes less than the time between two
         // messages to the same recipient. Past that (the relay cannot carry the rate) they are not reported
         // as met.
-        let attributable = wake.sendMs.p99 < Double(wakeRecipients) / wakeRate * 1e3
-        figures.complete = wake.load.complete && attributable
-        line = JSONLine(name: "relay_pg_wake")
+        let attributable = wake.sendMs.p99 < Double(wakeRecipients) / rate * 1e3
+        let complete = wake.load.complete && attributable
+        var line = JSONLine(name: "relay_pg_wake")
         line.add("setup", .string(setup))
         line.add("nodes", .int(nodeCount))
         line.add("cross_node", .bool(nodeCount > 1))
-        line.add("offered_per_s", .number(wakeRate))
+        line.add("offered_per_s", .number(rate))
         line.add("p50_ms", .number(wake.fromStartMs.p50))
         line.add("p90_ms", .number(wake.fromStartMs.p90))
         line.add("p99_ms", .number(wake.fromStartMs.p99))
@@ -198,7 +250,7 @@ struct RelayPostgresBenchmarks {
         line.add("attributable", .bool(attributable))
         if nodeCount > 1 {
             line.add("p99_target", .number(Self.wakeP99TargetMs))
-            line.add("p99_ok", .bool(figures.complete && wake.fromStartMs.p99 <= Self.wakeP99TargetMs))
+            line.add("p99_ok", .bool(complete && wake.fromStartMs.p99 <= Self.wakeP99TargetMs))
         }
         line.add("from_accepted_p50_ms", .number(wake.fromAcceptedMs.p50))
         line.add("from_accepted_p99_ms", .number(wake.fromAcceptedMs.p99))
@@ -211,33 +263,41 @@ struct RelayPostgresBenchmarks {
         // What carrying the offered rate takes: the CPU of relays, database and this process per message
         // times the rate, in cores, beside the cores there are and the load average (other work on them).
         let cpuPerMessageMs = wake.load.totalCPUPerMessageMs + wake.load.benchCPUSeconds / Double(max(1, wake.load.messages)) * 1e3
-        line.add("cores_needed_at_offered_rate", .number(cpuPerMessageMs * wakeRate / 1e3))
+        line.add("cores_needed_at_offered_rate", .number(cpuPerMessageMs * rate / 1e3))
         line.add("description", .string("open loop; p*_ms from the start of a send (POST /v1/messages through node i) to the wake read on the recipient's push connection (on node i+1 mod nodes); from_accepted_*: from the sender reading the 200 answer, negative when the wake came first; attributable: sends to one recipient did not overlap (send p99 under recipients/rate), else the relay did not carry the rate and the delays mean little; cores_needed_at_offered_rate: CPU per message of relays, PostgreSQL and the bench's clients times the offered rate (past cores minus the load of other work, the machine cannot carry the rate)"))
         describe(setup, &line)
         print(line.text)
-        return figures
+        return (wake.fromStartMs.p99, complete)
     }
 
     /// The statements the closed loop ran, most frequent first, per message: what a message costs in round
-    /// trips (parameters are `$n`: no data of the bench's accounts is in the text).
+    /// trips, and the backend's time in them (wall time of planning and of execution, waits included;
+    /// parameters are `$n`: no data of the bench's accounts is in the text).
     private func printStatements(of cluster: PostgresCluster, setup: String, messages: Int) {
         guard let text = try? cluster.psql("""
-            SELECT calls || E'\t' || left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_statements
+            SELECT calls || E'\t' || plans || E'\t' || round(total_plan_time::numeric, 3) || E'\t' || round(total_exec_time::numeric, 3)
+              || E'\t' || left(regexp_replace(query, '\\s+', ' ', 'g'), 100) FROM pg_stat_statements
             WHERE query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%pg_stat_database%' ORDER BY calls DESC LIMIT 12
             """) else { return }
         var line = JSONLine(name: "relay_pg_statements")
         line.add("setup", .string(setup))
+        let perMessage = Double(max(1, messages))
         for (rank, row) in text.split(separator: "\n").enumerated() {
-            let fields = row.split(separator: "\t", maxSplits: 1)
-            guard fields.count == 2, let calls = Double(fields[0]) else { continue }
-            line.add("s\(rank + 1)_per_msg", .number(calls / Double(max(1, messages))))
-            line.add("s\(rank + 1)", .string(String(fields[1])))
+            let fields = row.split(separator: "\t", maxSplits: 4)
+            guard fields.count == 5, let calls = Double(fields[0]), let plans = Double(fields[1]), let planMs = Double(fields[2]),
+                  let execMs = Double(fields[3]) else { continue }
+            line.add("s\(rank + 1)_per_msg", .number(calls / perMessage))
+            line.add("s\(rank + 1)_plans_per_msg", .number(plans / perMessage))
+            line.add("s\(rank + 1)_plan_ms_per_msg", .number(planMs / perMessage))
+            line.add("s\(rank + 1)_exec_ms_per_msg", .number(execMs / perMessage))
+            line.add("s\(rank + 1)", .string(String(fields[4])))
         }
         print(line.text)
     }
 
     private func describe(_ setup: String, _ line: inout JSONLine) {
-        line.add("storage", .string(setup == "sqlite" ? "SQLite file, synchronous=FULL" : "PostgreSQL 15, private cluster on a Unix socket, fsync and synchronous_commit on"))
+        line.add("storage", .string(setup == "sqlite" ? "SQLite file, synchronous=FULL" : "PostgreSQL 15, private cluster on a Unix socket, fsync and synchronous_commit on"
+                 + (commitDelayMicroseconds > 0 ? ", commit_delay \(commitDelayMicroseconds) us, commit_siblings \(commitSiblings > 0 ? commitSiblings : 5)" : "")))
         line.add("cores", .int(ProcessInfo.processInfo.activeProcessorCount))
         if let load = loadAverage() { line.add("loadavg_1m", .number(load)) }
     }

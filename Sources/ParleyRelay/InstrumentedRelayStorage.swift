@@ -90,6 +90,12 @@ struct InstrumentedRelayStorage: RelayStorage {
     func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64, groups: Bool) async throws -> MailboxPage {
         try await timed("acknowledge_fetch") { try await inner.acknowledge(ids, for: device, thenFetch: limit, after: after, now: now, groups: groups) }
     }
+    func acknowledge(_ ids: [Int64], forTokenHash tokenHash: [UInt8], thenFetch limit: Int, after: Int64, now: UInt64,
+                     groups: Bool) async throws -> (device: DeviceAddress, page: MailboxPage)? {
+        try await timed("acknowledge_fetch_by_token") {
+            try await inner.acknowledge(ids, forTokenHash: tokenHash, thenFetch: limit, after: after, now: now, groups: groups)
+        }
+    }
     func purgeExpired(now: UInt64) async throws -> Int {
         try await timed("purge_expired") { try await inner.purgeExpired(now: now) }
     }

@@ -296,10 +296,8 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// One read for a send: the account and its verifier.
     public func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
-        guard let row = try await rows("SELECT account_key, device_list, access_verifier FROM accounts WHERE address = \(address)").first else {
-            return nil
-        }
-        let (key, list, verifier) = try row.decode((ByteBuffer, ByteBuffer, ByteBuffer?).self)
+        guard let row = try await run(AccountForDeliveryStatement(address: address)).first else { return nil }
+        let (key, list, verifier) = row
         return (StoredAccount(accountKey: Self.bytes(key), deviceList: Self.bytes(list)), verifier.map(Self.bytes))
     }
 
@@ -341,9 +339,8 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     public func device(forTokenHash hash: [UInt8], now: UInt64) async throws -> DeviceAddress? {
-        let (value, time) = (Self.bytea(hash), Int64(now))
-        guard let row = try await rows("SELECT address, device_id FROM tokens WHERE hash = \(value) AND expires_at > \(time)").first else { return nil }
-        let (address, deviceId) = try row.decode((String, Int64).self)
+        guard let row = try await run(TokenOwnerStatement(hash: Self.bytea(hash), now: Int64(now))).first else { return nil }
+        let (address, deviceId) = row
         return DeviceAddress(address: address, deviceId: UInt32(deviceId))
     }
 
@@ -457,12 +454,10 @@ public final class PostgresRelayStorage: RelayStorage {
         let (list, received, expires) = (Self.bytea(deviceList), Int64(now), Int64(expiresAt))
         let wakes = wakesRecipientsOnEnqueue
             ? requested.sorted().map { "w" + WakeKey(DeviceAddress(address: address, deviceId: $0)).hex } : []
-        let channel = PostgresWakeBroker.channel
-        guard let row = try await rows("""
-            SELECT outcome, full_device FROM parley_enqueue_v1(\(address), \(list), \(devices), \(bodies), \(wanted), \(room), \(received), \(expires),
-              \(channel), \(wakes))
-            """).first else { return .unknownAccount }
-        let (outcome, fullDevice) = try row.decode((String, Int64?).self)
+        let statement = EnqueueStatement(address: address, deviceList: list, devices: devices, bodies: bodies, wanted: wanted, room: room,
+                                         received: received, expires: expires, channel: PostgresWakeBroker.channel, wakes: wakes)
+        guard let row = try await run(statement).first else { return .unknownAccount }
+        let (outcome, fullDevice) = row
         switch outcome {
         case "stored": return .stored
         case "device_list_changed": return .deviceListChanged
@@ -567,11 +562,44 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
+    /// `acknowledge(_:for:thenFetch:…)` with the token's check in the same statement (`MailboxByTokenStatement`):
+    /// one round trip per request. An unknown or expired token reads no row and deletes nothing.
+    public func acknowledge(_ ids: [Int64], forTokenHash tokenHash: [UInt8], thenFetch limit: Int, after: Int64, now: UInt64,
+                            groups: Bool) async throws -> (device: DeviceAddress, page: MailboxPage)? {
+        let statement = MailboxByTokenStatement(ids: ids, tokenHash: Self.bytea(tokenHash), now: Int64(now), after: after, count: Int64(limit + 1),
+                                                groups: groups)
+        let logger = logger
+        return try await withConnection { connection in
+            var device: DeviceAddress?
+            var messages: [StoredEnvelope] = []
+            var (oneTime, oneTimePQ, acknowledged) = (0, 0, 0)
+            var copies: [Int64] = []
+            for try await row in try await connection.execute(statement, logger: logger) {
+                let (address, deviceId, ec, pq, deleted, deletedCopies, messageId, envelope, receivedAt, groupId, epoch, isCommit, body) = row
+                device = DeviceAddress(address: address, deviceId: UInt32(deviceId))
+                (oneTime, oneTimePQ, acknowledged) = (Int(ec), Int(pq), Int(deleted))
+                copies = deletedCopies ?? []
+                guard let messageId, let envelope, let receivedAt else { continue }
+                var stored = StoredEnvelope(id: messageId, envelope: Self.bytes(envelope), receivedAt: UInt64(receivedAt))
+                if let groupId, let epoch, let isCommit, let body {
+                    stored.group = StoredGroupMessage(groupId: Self.bytes(groupId), epoch: UInt64(epoch), isCommit: isCommit, message: Self.bytes(body))
+                }
+                messages.append(stored)
+            }
+            guard let device else { return nil }
+            try await Self.deleteLastCopies(copies, connection, logger)
+            var page = MailboxPage(messages: Array(messages.prefix(limit)), more: messages.count > limit,
+                                   oneTimePreKeys: oneTime, oneTimePQPreKeys: oneTimePQ)
+            page.acknowledged = acknowledged
+            return (device, page)
+        }
+    }
+
     /// A group message's copy goes with the last recipient's acknowledgement. This runs on the connection
     /// that committed the acknowledgement, after its commit, in a snapshot of its own: of two last
     /// acknowledgements at once, the one whose deletion reads later sees both committed and removes the
     /// copy. A copy left behind (this statement never ran: the connection broke) goes at the next purge.
-    private static func deleteLastCopies(_ copies: [Int64], _ connection: PostgresConnection, _ logger: Logger) async throws {
+    static func deleteLastCopies(_ copies: [Int64], _ connection: PostgresConnection, _ logger: Logger) async throws {
         guard !copies.isEmpty else { return }
         try await connection.query("""
             WITH no_wait AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true))

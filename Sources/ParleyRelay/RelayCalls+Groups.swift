@@ -35,16 +35,12 @@ extension RelayCalls {
     }
 
     public func fetchWithGroups(limit: Int, after: String?, token: String) async throws(RelayRefusal) -> FetchResponseV2 {
-        try await answeringGroups {
-            let device = try await core.authenticate(token: token)
-            return try await core.fetchWithGroups(for: device, limit: limit, after: try RelayCore.afterParameter(after))
-        }
+        try await answeringGroups { try await core.fetchWithGroups(token: token, limit: limit, after: try RelayCore.afterParameter(after)) }
     }
 
     public func acknowledgeWithGroups(_ ids: [String], fetch: Int, after: String?, token: String) async throws(RelayRefusal) -> FetchResponseV2 {
         try await answeringGroups {
-            let device = try await core.authenticate(token: token)
-            return try await core.acknowledgeWithGroups(AckRequest(ids: ids), for: device, fetch: fetch, after: try RelayCore.afterParameter(after))
+            try await core.acknowledgeWithGroups(AckRequest(ids: ids), token: token, fetch: fetch, after: try RelayCore.afterParameter(after))
         }
     }
 

@@ -90,18 +90,19 @@ public struct RelayCalls: Sendable {
         try await answering { try await core.setDeliveryAccess(update, by: try await core.authenticate(token: token)) }
     }
 
+    /// The token is checked in the mailbox's read (`RelayCore.fetch(token:limit:after:)`).
     public func fetch(limit: Int, after: String?, token: String) async throws(RelayRefusal) -> FetchResponse {
-        try await answering {
-            let device = try await core.authenticate(token: token)
-            return try await core.fetch(for: device, limit: limit, after: try RelayCore.afterParameter(after))
-        }
+        try await answering { try await core.fetch(token: token, limit: limit, after: try RelayCore.afterParameter(after)) }
     }
 
-    /// With `fetch` (a page size), the next page after `after` comes back too.
+    /// With `fetch` (a page size), the next page after `after` comes back too, the token checked in the
+    /// same read.
     public func acknowledge(_ ids: [String], fetch: Int?, after: String?, token: String) async throws(RelayRefusal) -> FetchResponse? {
         try await answering {
+            let afterId = try RelayCore.afterParameter(after)
+            if let fetch { return try await core.acknowledge(AckRequest(ids: ids), token: token, fetch: fetch, after: afterId) }
             let device = try await core.authenticate(token: token)
-            return try await core.acknowledge(AckRequest(ids: ids), for: device, fetch: fetch, after: try RelayCore.afterParameter(after))
+            return try await core.acknowledge(AckRequest(ids: ids), for: device, fetch: nil, after: afterId)
         }
     }
 

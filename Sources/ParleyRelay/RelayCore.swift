@@ -17,6 +17,8 @@ public struct RelayCore: Sendable {
     /// What operators see of the relay's work (`--metrics`); nothing by default.
     public var metrics = RelayMetrics.disabled
     let verifiedLists = VerifiedDeviceLists()
+    /// The accounts of tokens this node has seen (`RelayCore+TokenMailbox.swift`).
+    let tokenOwners = TokenOwners()
 
     public init(configuration: RelayConfiguration, storage: any RelayStorage, broker: any WakeBroker,
                 clock: any WallClock = SystemWallClock()) {
@@ -117,9 +119,11 @@ public struct RelayCore: Sendable {
     }
 
     func authenticate(token: String) async throws -> DeviceAddress {
-        guard let device = try await storage.device(forTokenHash: SHA256.hash(Array(token.utf8)), now: clock.nowMilliseconds()) else {
+        let hash = SHA256.hash(Array(token.utf8))
+        guard let device = try await storage.device(forTokenHash: hash, now: clock.nowMilliseconds()) else {
             throw RelayError.unauthorized("invalid or expired token")
         }
+        tokenOwners.remember(device.address, forTokenHash: hash)
         return device
     }
 
@@ -411,7 +415,7 @@ public struct RelayCore: Sendable {
         return value
     }
 
-    private func response(_ page: MailboxPage) -> FetchResponse {
+    func response(_ page: MailboxPage) -> FetchResponse {
         FetchResponse(messages: page.messages.map { QueuedMessage(id: String($0.id), envelope: Base64Bytes($0.envelope), receivedAt: $0.receivedAt) },
                       more: page.more,
                       preKeysLow: preKeysLow(page.oneTimePreKeys, page.oneTimePQPreKeys))

@@ -145,17 +145,28 @@ struct RelayRoutes: Sendable {
             return Response(status: .noContent)
         }
         v1.get("mailbox") { request, _ in
-            let device = try await authenticate(request)
             let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
             let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            if let token = try await knownToken(request) {
+                if try Self.wantsGroups(request) { return try json(try await core.fetchWithGroups(token: token, limit: limit, after: after)) }
+                return try json(try await core.fetch(token: token, limit: limit, after: after))
+            }
+            let device = try await authenticate(request)
             if try Self.wantsGroups(request) { return try json(try await core.fetchWithGroups(for: device, limit: limit, after: after)) }
             return try json(try await core.fetch(for: device, limit: limit, after: after))
         }
         v1.post("mailbox/ack") { request, _ in
-            let device = try await authenticate(request)
             // ?fetch=N: the answer carries the next page, as GET /v1/mailbox?limit=N would.
             let fetch = request.uri.queryParameters.get("fetch").map { Int($0) ?? 100 }
             let after = try RelayCore.afterParameter(request.uri.queryParameters.get("after"))
+            if let fetch, let token = try await knownToken(request) {
+                let acknowledged = try await body(request, AckRequest.self)
+                if try Self.wantsGroups(request) {
+                    return try json(try await core.acknowledgeWithGroups(acknowledged, token: token, fetch: fetch, after: after))
+                }
+                return try json(try await core.acknowledge(acknowledged, token: token, fetch: fetch, after: after))
+            }
+            let device = try await authenticate(request)
             if try Self.wantsGroups(request), let fetch {
                 return try json(try await core.acknowledgeWithGroups(try await body(request, AckRequest.self), for: device, fetch: fetch, after: after))
             }
@@ -340,6 +351,17 @@ struct RelayRoutes: Sendable {
         let stored = try await core.sendToGroup(groupId, send, secret: secret, commit: commit)
         core.metrics.envelopesStored.increment(by: stored)
         return Response(status: .noContent)
+    }
+
+    /// The request's bearer token when this node knows its account (`RelayCore.knownOwner(ofToken:)`), the
+    /// account's rate limit charged: the storage then checks the token with the request's own read. Nil
+    /// otherwise: the request takes `authenticate` (which makes the account known for the next one).
+    private func knownToken(_ request: Request) async throws -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        let token = String(header.dropFirst("Bearer ".count))
+        guard let owner = core.knownOwner(ofToken: token) else { return nil }
+        guard await accountLimiter.allow("account:" + owner) else { throw refused(by: "account") }
+        return token
     }
 
     private func authenticate(_ request: Request) async throws -> DeviceAddress {

@@ -172,6 +172,11 @@ public protocol RelayStorage: Sendable {
     /// Deletes as `acknowledge` does, then reads the next page as `fetch` does: a client that keeps
     /// receiving needs one request, and the relay one trip to the database, per page.
     func acknowledge(_ ids: [Int64], for device: DeviceAddress, thenFetch limit: Int, after: Int64, now: UInt64, groups: Bool) async throws -> MailboxPage
+    /// `acknowledge(_:for:thenFetch:…)` for the device whose unexpired token hashes to `tokenHash`, the
+    /// token checked in the same read where the storage can (one trip to a database server per request);
+    /// nil, changing nothing, when there is no such token.
+    func acknowledge(_ ids: [Int64], forTokenHash tokenHash: [UInt8], thenFetch limit: Int, after: Int64, now: UInt64,
+                     groups: Bool) async throws -> (device: DeviceAddress, page: MailboxPage)?
     /// Deletes expired envelopes, and the stored copies of group messages that expired or that every
     /// recipient acknowledged.
     func purgeExpired(now: UInt64) async throws -> Int
@@ -233,5 +238,12 @@ extension RelayStorage {
     public func accountForDelivery(_ address: String) async throws -> (account: StoredAccount, verifier: [UInt8]?)? {
         guard let account = try await account(address) else { return nil }
         return (account, try await deliveryAccessVerifier(of: address))
+    }
+
+    /// The token's check, then the acknowledgement and page: two reads.
+    public func acknowledge(_ ids: [Int64], forTokenHash tokenHash: [UInt8], thenFetch limit: Int, after: Int64, now: UInt64,
+                            groups: Bool) async throws -> (device: DeviceAddress, page: MailboxPage)? {
+        guard let device = try await device(forTokenHash: tokenHash, now: now) else { return nil }
+        return (device, try await acknowledge(ids, for: device, thenFetch: limit, after: after, now: now, groups: groups))
     }
 }
