@@ -198,13 +198,29 @@ struct GroupRecoveryEndToEndTests {
         }
     }
 
-    @Test("a member that cannot apply a genuine commit (its private keys lost) rejoins; the group goes on")
-    func unprocessableCommitRejoins() async throws {
+    @Test("a member whose private keys no longer match its tree (the state does not open) rejoins; the group goes on")
+    func lostKeysRejoin() async throws {
+        try await unprocessableCommitRejoins { broken in
+            broken.privateKeys = TreePrivateKeys(leafIndex: broken.myLeaf, leafPrivateKey: SecretBytes.random(count: 32))
+        }
+    }
+
+    @Test("a member that cannot apply a genuine commit (the state opens, its init secret is wrong) rejoins; the group goes on")
+    func wrongInitSecretRejoins() async throws {
+        try await unprocessableCommitRejoins { broken in
+            var stored = broken.secrets.stored
+            stored[10] = SecretBytes.random(count: 32)   // the init secret: the next epoch's keys come out wrong
+            broken.secrets = try EpochSecrets(suite: broken.suite, stored: stored)
+        }
+    }
+
+    /// Bob's laptop's state broken by `breaking`, then Carol commits and sends.
+    func unprocessableCommitRejoins(_ breaking: (inout Group) throws -> Void) async throws {
         try await withRelay { relay, directory in
             let w = try await Self.world(on: relay, in: directory)
             let id = try await Self.group(w)
             var broken = try Self.state(w.bob2, id)
-            broken.privateKeys = TreePrivateKeys(leafIndex: broken.myLeaf, leafPrivateKey: SecretBytes.random(count: 32))
+            try breaking(&broken)
             var record = try #require(try w.bob2.store.group(id))
             record.state = broken.serialized().unprotectedBytes
             try w.bob2.store.saveGroup(record)
