@@ -5,7 +5,7 @@ import ParleyProtocol
 import ParleyRelayAPI
 import ParleyStore
 
-/// Recovery in groups (PROTOCOL.md §17.7): a member never goes silent. One that cannot go on from its state
+/// Recovery in groups (PROTOCOL.md §17.8): a member never goes silent. One that cannot go on from its state
 /// (the state does not open, or a genuine commit of its epoch does not apply) says so in the conversation
 /// and rejoins by external commit from the GroupInfo the last commit left on the relay; one whose request to
 /// leave was lost (a commit of another member moved the epoch without it) asks again in the new epoch.

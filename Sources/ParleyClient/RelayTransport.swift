@@ -68,7 +68,7 @@ public protocol RelayTransport: Sendable {
     func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
     /// Acknowledges, and gets the next version-2 page of at most `limit` entries (ids above `after`).
     func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
-    /// The GroupInfo the last commit left, for this device if that commit named it a rejoiner (PROTOCOL.md §17.7).
+    /// The GroupInfo the last commit left, for this device if that commit named it a rejoiner (PROTOCOL.md §17.8).
     func groupInfo(of groupId: String, token: String) async throws(ClientError) -> GroupInfoAnswer
     /// An external commit of this device rejoining the group, authorised by its token.
     func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(ClientError)

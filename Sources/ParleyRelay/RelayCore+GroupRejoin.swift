@@ -3,7 +3,7 @@ import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
 
-/// Rejoining a group by external commit (PROTOCOL.md §17.7, RFC 9420 §12.4.3.2). A member that cannot go
+/// Rejoining a group by external commit (PROTOCOL.md §17.8, RFC 9420 §12.4.3.2). A member that cannot go
 /// on from its state (it is corrupted, or a commit cannot be applied) has no epoch secret to authorise
 /// anything with; it proves instead, with its device token, that it is one of the devices the last commit
 /// named as the next epoch's (its rejoiners). Such a device may fetch the GroupInfo that commit left (opaque

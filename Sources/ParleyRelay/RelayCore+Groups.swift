@@ -84,7 +84,7 @@ extension RelayCore {
     }
 
     /// What authorises a write to a group: the epoch's send secret (a member's send or commit), or the device
-    /// token of a device the stored GroupInfo names as a rejoiner (an external commit, PROTOCOL.md §17.7).
+    /// token of a device the stored GroupInfo names as a rejoiner (an external commit, PROTOCOL.md §17.8).
     enum GroupAuthorisation {
         case secret([UInt8]?)
         case rejoiner(DeviceAddress)

@@ -234,7 +234,7 @@ struct RelayRoutes: Sendable {
         v1.post("groups/:groupId/messages") { request, context in
             try await groupSend(request, context, commit: false)
         }
-        // Rejoining (PROTOCOL.md §17.7): the device token, as the rejoiner is known by its device.
+        // Rejoining (PROTOCOL.md §17.8): the device token, as the rejoiner is known by its device.
         v1.get("groups/:groupId/group-info") { request, context in
             let device = try await authenticate(request)
             return try json(try await core.groupInfo(try pathParameter(context, "groupId"), for: device))

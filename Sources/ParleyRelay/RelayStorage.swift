@@ -38,12 +38,12 @@ public struct GroupMessageWrite: Sendable {
     public let expiresAt: UInt64
     public let mailboxLimit: Int
     /// A commit's GroupInfo of the next epoch and its rejoiners (encoded by the core), kept in place of the
-    /// previous epoch's; a commit without them leaves the group with none (PROTOCOL.md §17.7).
+    /// previous epoch's; a commit without them leaves the group with none (PROTOCOL.md §17.8).
     public var groupInfo: [UInt8]? = nil
     public var rejoiners: [UInt8]? = nil
 }
 
-/// The GroupInfo the last commit left (PROTOCOL.md §17.7): opaque bytes, the epoch the commit started,
+/// The GroupInfo the last commit left (PROTOCOL.md §17.8): opaque bytes, the epoch the commit started,
 /// and the devices (encoded by the core) that may fetch it and rejoin.
 public struct StoredGroupInfo: Sendable, Equatable {
     public let epoch: UInt64

@@ -143,7 +143,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             try db.execute(sql: "ALTER TABLE accounts ADD COLUMN key_change BLOB")
         }
         // The GroupInfo of each group's current epoch, for a member that rejoins by external commit
-        // (PROTOCOL.md §17.7), beside the group's row so that a send's read of the epoch stays small.
+        // (PROTOCOL.md §17.8), beside the group's row so that a send's read of the epoch stays small.
         migrator.registerMigration("v8 group infos") { db in
             try db.execute(sql: """
                 CREATE TABLE mls_group_infos (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL,

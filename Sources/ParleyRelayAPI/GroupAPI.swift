@@ -124,7 +124,7 @@ public struct GroupSend: Codable, Sendable {
     /// Commits only: the verifier of the next epoch's send secret.
     public let nextVerifier: Base64Bytes?
     /// Commits only, optional: the next epoch's signed GroupInfo (opaque to the relay), kept for a member
-    /// that must rejoin by external commit (PROTOCOL.md §17.7).
+    /// that must rejoin by external commit (PROTOCOL.md §17.8).
     public let groupInfo: Base64Bytes?
     /// Commits only, with `groupInfo`: the devices of the next epoch but the committer, the ones the relay
     /// lets fetch that GroupInfo and rejoin.
@@ -141,7 +141,7 @@ public struct GroupSend: Codable, Sendable {
 }
 
 /// `GET /v1/groups/{groupId}/group-info`: the GroupInfo the commit that started `epoch` left, for a device
-/// it names as a rejoiner (PROTOCOL.md §17.7).
+/// it names as a rejoiner (PROTOCOL.md §17.8).
 public struct GroupInfoAnswer: Codable, Sendable, Equatable {
     public let groupId: String
     public let epoch: UInt64

@@ -3,7 +3,7 @@ import ParleyProtocol
 @testable import ParleyRelay
 import Testing
 
-/// The GroupInfo a commit leaves for rejoining members (PROTOCOL.md §17.7), on SQLite and PostgreSQL alike:
+/// The GroupInfo a commit leaves for rejoining members (PROTOCOL.md §17.8), on SQLite and PostgreSQL alike:
 /// stored with the commit that started the epoch, replaced by the next, gone with a commit that leaves
 /// none, untouched by a commit that lost the epoch.
 @Suite("Group storage conformance: GroupInfo (SQLite and PostgreSQL)")

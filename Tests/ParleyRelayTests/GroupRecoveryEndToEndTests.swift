@@ -7,7 +7,7 @@ import ParleyRelayAPI
 import ParleyStore
 import Testing
 
-/// Groups under stress on a parley-relay process on loopback (PROTOCOL.md §17.6, §17.7): racing commits,
+/// Groups under stress on a parley-relay process on loopback (PROTOCOL.md §17.6, §17.8): racing commits,
 /// a member offline for many epochs, forged commits, a member whose state is lost, a request to leave that
 /// a commit overtook. Three accounts, Bob with two devices.
 @Suite("End to end: groups recover")

@@ -291,7 +291,7 @@ def test_every_route_success_and_error_paths(relay):
                 body={"ids": [m["id"] for m in page["messages"]]}).json()
     assert rest["messages"] == [] and rest["version"] == 2
 
-    # Rejoining (PROTOCOL.md §17.7): a commit leaves a GroupInfo for the devices it names; such a device
+    # Rejoining (PROTOCOL.md §17.8): a commit leaves a GroupInfo for the devices it names; such a device
     # fetches it with its token and posts an external commit, which is the epoch's one commit.
     info, info_route, external = b64(b"group info"), "/v1/groups/{groupId}/group-info", "/v1/groups/{groupId}/external-commits"
     walk("GET", info_route, 404, token=token, path_parameters=at_group)  # the commit that started epoch 1 left none
