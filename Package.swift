@@ -138,7 +138,7 @@ let package = Package(
         // First paint and scrolling of the chat window over a 100k-message conversation, and its RSS.
         .executableTarget(name: "ParleyTUIBench", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"]),
         .executableTarget(name: "ParleyInteropPeer", dependencies: ["ParleyProtocol", "ParleyCrypto"]),
-        .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto"]),
+        .executableTarget(name: "ParleyCrashHarness", dependencies: ["ParleyStore", "ParleyProtocol", "ParleyCrypto", "ParleyMLS"]),
         .testTarget(name: "ParleyCryptoTests", dependencies: ["ParleyCrypto"]),
         .testTarget(name: "ParleyProtocolTests", dependencies: ["ParleyProtocol", "ParleyTestSupport"]),
         .testTarget(name: "ParleyMLSTests", dependencies: ["ParleyMLS"]),

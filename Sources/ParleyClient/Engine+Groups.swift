@@ -231,9 +231,10 @@ extension Engine {
                 let output = try make(&next)
                 return (record, group, next, output)
             }
+            let rejoin = rejoinFields(of: output, next: next)
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded),
                                  recipients: recipients(group).filter { !notDelivering.contains(DeviceAddress(address: $0.address, deviceId: $0.deviceId)) },
-                                 nextVerifier: Self.verifier(next))
+                                 nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners)
             let relay = self.relay, secret = Self.sendSecret(group)
             if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name)
@@ -325,6 +326,7 @@ extension Engine {
                 continue
             }
             do {
+                try Self.checkGroupRules(message, kind: entry.kind)
                 events += try await process(message, in: id)
             } catch let error as MLSError {
                 if case .generationUnavailable = error { continue }   // a replay: its key was used and deleted
@@ -333,8 +335,9 @@ extension Engine {
                     continue
                 }
                 if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
+                events += try await recoverIfStuck(after: error, entry: entry, message: message, in: id)
             } catch ClientError.unknownGroup {
-                continue
+                try await receiveWhileLeaving(message, kind: entry.kind, in: id)
             }
         }
         return events

@@ -137,6 +137,16 @@ public struct RelayClient: RelayTransport {
     public func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
         try await groupCall("/v1/groups/\(escape(groupId))/messages", send, secret: secret)
     }
+    public func groupInfo(of groupId: String, token: String) async throws(ClientError) -> GroupInfoAnswer {
+        try await call(.GET, "/v1/groups/\(escape(groupId))/group-info", token: token)
+    }
+    public func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(ClientError) {
+        do {
+            _ = try await raw(.POST, "/v1/groups/\(escape(groupId))/external-commits", body: try encode(send), token: token, expect: [200, 204])
+        } catch {
+            throw error.asSendFailure
+        }
+    }
     public func fetchWithGroups(limit: Int = 100, after: String? = nil, token: String) async throws(ClientError) -> FetchResponseV2 {
         let path = "/v1/mailbox?version=2&limit=\(limit)" + (after.map { "&after=" + escapeQuery($0) } ?? "")
         return try pageWithGroups(try await raw(.GET, path, body: nil, token: token, expect: [200]))

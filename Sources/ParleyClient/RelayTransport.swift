@@ -68,6 +68,21 @@ public protocol RelayTransport: Sendable {
     func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
     /// Acknowledges, and gets the next version-2 page of at most `limit` entries (ids above `after`).
     func acknowledgeWithGroups(_ ids: [String], fetch limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2
+    /// The GroupInfo the last commit left, for this device if that commit named it a rejoiner (PROTOCOL.md §17.9).
+    func groupInfo(of groupId: String, token: String) async throws(ClientError) -> GroupInfoAnswer
+    /// An external commit of this device rejoining the group, authorised by its token.
+    func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(ClientError)
+}
+
+extension RelayTransport {
+    /// A transport without rejoining (a test double) answers as a relay from before it would.
+    public func groupInfo(of groupId: String, token: String) async throws(ClientError) -> GroupInfoAnswer {
+        throw ClientError.relay(status: 404, code: "not_found", message: "this relay keeps no GroupInfo")
+    }
+
+    public func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(ClientError) {
+        throw ClientError.relay(status: 404, code: "not_found", message: "this relay takes no external commit")
+    }
 }
 
 extension RelayTransport {

@@ -34,6 +34,7 @@ enum Accounts {
                                         oneTimePreKeyId: bob.preKeys.oneTimePreKeys.keys.first,
                                         oneTimePQPreKeyId: bob.preKeys.oneTimePQPreKeys.keys.first)
         try Files.writeAtomically(bundle.encoded, to: layout.bobBundle, tempDir: layout.dir)
+        try GroupTraffic.create(alice: (alice.account, alice.store), bob: (bob.account, bob.store))
         for store in [alice.store, bob.store] { _ = try store.verify() }
     }
 

@@ -66,6 +66,9 @@ struct StoreSnapshot {
     var messages: [(id: String, text: String)] = []
     /// Message ids (hex) decrypted and committed but not yet filed.
     var inbox: [String] = []
+    /// The group conversation with Alice (GroupTraffic), in store order, and the group's epoch.
+    var groupMessages: [(id: String, text: String)] = []
+    var groupEpoch: UInt64 = 0
     var rows = 0
 
     static func take(_ layout: Layout) throws -> StoreSnapshot {
@@ -74,6 +77,7 @@ struct StoreSnapshot {
         snapshot.rows = try store.verify().total
         snapshot.messages = try store.messages(in: ConversationId(destination: Layout.aliceAddress), limit: Int.max).map { (hex($0.clientMessageId), $0.text) }
         snapshot.inbox = try store.inbox().map { hex(try Content(decoding: $0.message.content).messageId) }
+        (snapshot.groupMessages, snapshot.groupEpoch) = try GroupTraffic.snapshot(store)
         return snapshot
     }
 }
@@ -178,8 +182,13 @@ enum Driver {
                 do {
                     let snapshot = try StoreSnapshot.take(layout)
                     verifiedOpens += 1
-                    let stored = Set(snapshot.messages.map(\.id)).union(snapshot.inbox)
-                    for entry in manifest where !inMailbox.contains(entry.seq) && !stored.contains(entry.messageId) {
+                    let stored = Set(snapshot.messages.map(\.id)).union(snapshot.inbox).union(snapshot.groupMessages.map(\.id))
+                    // A group commit acknowledged moved Bob's group on: epoch 1 (Alice added him) plus one a commit.
+                    let ackedCommits = manifest.filter { $0.isCommit && !inMailbox.contains($0.seq) }.count
+                    if snapshot.groupEpoch < 1 + UInt64(ackedCommits), lostSeen.insert("commits after cycle \(cycle)").inserted {
+                        say("  LOST: \(ackedCommits) group commits were acknowledged but Bob's group is at epoch \(snapshot.groupEpoch); found after cycle \(cycle)")
+                    }
+                    for entry in manifest where !entry.isCommit && !inMailbox.contains(entry.seq) && !stored.contains(entry.messageId) {
                         if lostSeen.insert(entry.messageId).inserted {
                             say("  LOST: message \(entry.seq) was acknowledged (its mailbox file is gone) but is neither in Bob's messages nor in his inbox; found after cycle \(cycle), whose kill came while \(log.phase)")
                         }
@@ -220,6 +229,7 @@ enum Driver {
 
         // Final account: every sent message exactly once, with its text, in sending order.
         var lost = 0, duplicated = 0, foreign = 0, wrongText = 0, outOfOrder = 0, stuckInInbox = 0, stuckInMailbox = 0
+        var groupTexts = 0, groupCommits = 0
         var rows = 0
         opensAttempted += 1
         do {
@@ -227,20 +237,29 @@ enum Driver {
             let snapshot = try StoreSnapshot.take(layout)
             verifiedOpens += 1
             rows = snapshot.rows
-            let sent = Dictionary(uniqueKeysWithValues: manifest.map { ($0.messageId, $0) })
+            let sent = Dictionary(uniqueKeysWithValues: manifest.filter { !$0.isCommit }.map { ($0.messageId, $0) })
             var count: [String: Int] = [:]
-            var lastSeq = 0
-            for (id, text) in snapshot.messages {
-                count[id, default: 0] += 1
-                guard let entry = sent[id] else { foreign += 1; continue }
-                if entry.text != text { wrongText += 1 }
-                if count[id] == 1 {
-                    if entry.seq < lastSeq { outOfOrder += 1 }
-                    lastSeq = entry.seq
+            // Each conversation in sending order: the 1:1 one and the group's.
+            for conversation in [snapshot.messages, snapshot.groupMessages] {
+                var lastSeq = 0
+                for (id, text) in conversation {
+                    count[id, default: 0] += 1
+                    guard let entry = sent[id] else { foreign += 1; continue }
+                    if entry.text != text { wrongText += 1 }
+                    if count[id] == 1 {
+                        if entry.seq < lastSeq { outOfOrder += 1 }
+                        lastSeq = entry.seq
+                    }
                 }
             }
             duplicated = count.values.reduce(0) { $0 + max(0, $1 - 1) }
-            lost = manifest.filter { count[$0.messageId] == nil }.count
+            lost = manifest.filter { !$0.isCommit && count[$0.messageId] == nil }.count
+            let commits = manifest.filter(\.isCommit).count
+            if snapshot.groupEpoch != 1 + UInt64(commits) {
+                unexpected.append("Bob's group is at epoch \(snapshot.groupEpoch) after \(commits) commits (expected \(1 + commits))")
+            }
+            groupTexts = snapshot.groupMessages.count
+            groupCommits = commits
             stuckInInbox = snapshot.inbox.count
             stuckInMailbox = Files.mailbox(layout).count
             if manifest.count != total { unexpected.append("the manifest has \(manifest.count) of \(total) messages") }
@@ -255,6 +274,7 @@ enum Driver {
         say("  \(killsMidMessage) kills landed mid-message (between taking an envelope and acknowledging it), \(killsAfterAck) after the cycle had acknowledged at least one")
         say("  acknowledged per killed receiver: \(ackedInCycles / max(kills, 1)) on average, at most \(mostAckedInACycle)")
         say("  after restarts: \(recoveredInbox) messages filed from a leftover inbox, \(replays) redelivered envelopes refused as replays and acknowledged")
+        say("  group mail: \(groupTexts) texts filed in the group and \(groupCommits) commits applied, among the \(total) entries")
         say("  receiver start-up verifies completed: \(startupVerifiesCompleted) of \(cycles) (the others were killed first); final store: \(rows) rows verified")
         for failure in openFailures { say("  open/verify failure: \(failure)") }
         for problem in unexpected { say("  unexpected: \(problem)") }

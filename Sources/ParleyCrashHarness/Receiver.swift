@@ -65,8 +65,15 @@ enum Receiver {
                     progress.line("B \(seq)")
                     let envelope = try Files.read(path)
                     do {
-                        try await manager.receive(envelope)
-                        progress.line("C \(seq)")
+                        if GroupTraffic.isGroupEntry(seq) {
+                            switch try GroupTraffic.receive(envelope, into: store) {
+                            case .committed: progress.line("C \(seq)")
+                            case .replay: progress.line("P \(seq)")
+                            }
+                        } else {
+                            try await manager.receive(envelope)
+                            progress.line("C \(seq)")
+                        }
                     } catch ProtocolError.duplicateOrReplayedMessage {
                         progress.line("P \(seq)")
                     } catch {

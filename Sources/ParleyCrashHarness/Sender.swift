@@ -26,6 +26,12 @@ enum Sender {
                 }
                 let messageId = Content.newMessageId(random: random)
                 let text = "message \(seq) of \(total) \u{2713} \(hex(random.bytes(4)))"
+                if GroupTraffic.isGroupEntry(seq) {
+                    let entry = try GroupTraffic.send(seq, messageId: messageId, text: text, from: store)
+                    try Files.writeAtomically(entry, to: layout.mailbox + "/" + Layout.envelopeName(seq), tempDir: layout.mailboxTemp)
+                    manifest.line(GroupTraffic.isCommit(seq) ? "\(seq)\t\(GroupTraffic.commitMark)\t-" : "\(seq)\t\(hex(messageId))\t\(text)")
+                    continue
+                }
                 let content = Content(messageId: messageId, sentAt: SystemWallClock().nowMilliseconds(),
                                       destination: Layout.bobAddress, body: .text(text))
                 let envelopes = try await manager.send(content, to: try AccountAddress(Layout.bobAddress))

@@ -72,9 +72,12 @@ struct Layout {
     static let aliceAddress = "alice@crash.test"
     static let bobAddress = "bob@crash.test"
 
-    static func envelopeName(_ seq: Int) -> String { String(format: "%08d.env", seq) }
+    /// A mailbox entry's file: `.env` for a 1:1 envelope, `.grp` for a group message (GroupTraffic).
+    static func envelopeName(_ seq: Int) -> String {
+        String(format: GroupTraffic.isGroupEntry(seq) ? "%08d.grp" : "%08d.env", seq)
+    }
     static func sequence(ofEnvelope name: String) -> Int? {
-        guard name.hasSuffix(".env") else { return nil }
+        guard name.hasSuffix(".env") || name.hasSuffix(".grp") else { return nil }
         return Int(name.dropLast(4))
     }
 }
@@ -148,11 +151,12 @@ func completeLines(_ path: String) -> [Substring] {
 
 func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
-/// One sent message as the manifest records it.
+/// One sent message as the manifest records it (a group commit: `GroupTraffic.commitMark` for its id).
 struct ManifestEntry {
     let seq: Int
     let messageId: String
     let text: String
+    var isCommit: Bool { messageId == GroupTraffic.commitMark }
 }
 
 func readManifest(_ layout: Layout) throws -> [ManifestEntry] {

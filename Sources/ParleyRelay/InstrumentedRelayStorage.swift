@@ -147,6 +147,9 @@ struct InstrumentedRelayStorage: RelayStorage {
     func storeGroupMessage(_ write: GroupMessageWrite) async throws -> GroupWriteResult {
         try await timed("store_group_message") { try await inner.storeGroupMessage(write) }
     }
+    func groupInfo(_ groupId: [UInt8]) async throws -> StoredGroupInfo? {
+        try await timed("group_info") { try await inner.groupInfo(groupId) }
+    }
 }
 
 /// What the metrics sampler reads from a storage now and then: the depth of every non-empty mailbox, and

@@ -98,6 +98,7 @@ extension PostgresRelayStorage {
         let recipientDevices = write.recipients.map { Int64($0.deviceId) }
         let (received, expires, body, isCommit) = (Int64(write.now), Int64(write.expiresAt), Self.bytea(write.message), write.nextVerifier != nil)
         let nextVerifier = write.nextVerifier.map(Self.bytea)
+        let groupInfo = write.groupInfo.map(Self.bytea), rejoiners = write.rejoiners.map(Self.bytea)
         return try await transaction { [logger] connection in
             let lock: PostgresQuery = isCommit ? "SELECT epoch FROM mls_groups WHERE id = \(groupId) FOR UPDATE"
                                                : "SELECT epoch FROM mls_groups WHERE id = \(groupId) FOR SHARE"
@@ -122,6 +123,14 @@ extension PostgresRelayStorage {
             }
             if let nextVerifier {
                 try await connection.query("UPDATE mls_groups SET epoch = epoch + 1, verifier = \(nextVerifier) WHERE id = \(groupId)", logger: logger)
+                if let groupInfo, let rejoiners {
+                    try await connection.query("""
+                        INSERT INTO mls_group_infos (group_id, epoch, group_info, rejoiners) VALUES (\(groupId), \(epoch + 1), \(groupInfo), \(rejoiners))
+                        ON CONFLICT (group_id) DO UPDATE SET epoch = excluded.epoch, group_info = excluded.group_info, rejoiners = excluded.rejoiners
+                        """, logger: logger)
+                } else {
+                    try await connection.query("DELETE FROM mls_group_infos WHERE group_id = \(groupId)", logger: logger)
+                }
             }
             let copy = try await connection.query("""
                 INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at) VALUES (\(groupId), \(epoch), \(isCommit), \(body), \(expires))
@@ -134,6 +143,13 @@ extension PostgresRelayStorage {
                 """, logger: logger)
             return .stored
         }
+    }
+
+    public func groupInfo(_ groupId: [UInt8]) async throws -> StoredGroupInfo? {
+        let id = Self.bytea(groupId)
+        guard let row = try await rows("SELECT epoch, group_info, rejoiners FROM mls_group_infos WHERE group_id = \(id)").first else { return nil }
+        let (epoch, groupInfo, rejoiners) = try row.decode((Int64, ByteBuffer, ByteBuffer).self)
+        return StoredGroupInfo(epoch: UInt64(epoch), groupInfo: Self.bytes(groupInfo), rejoiners: Self.bytes(rejoiners))
     }
 
     /// Stored copies of group messages, their bytes, and the mailbox entries that point at them (tests, the

@@ -112,6 +112,13 @@ public final class PostgresRelayStorage: RelayStorage {
         ["ALTER TABLE accounts ADD COLUMN key_change BYTEA"],
         // A send in one round trip: see `enqueue`.
         [enqueueFunction],
+        // The GroupInfo of each group's current epoch (PROTOCOL.md §17.9): see SQLiteRelayStorage's "v8 group infos".
+        [
+            """
+            CREATE TABLE mls_group_infos (group_id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, group_info BYTEA NOT NULL,
+              rejoiners BYTEA NOT NULL)
+            """,
+        ],
     ]
 
     /// The schema version this build knows.

@@ -34,6 +34,14 @@ extension RelayCalls {
         }
     }
 
+    public func groupInfo(of groupId: String, token: String) async throws(RelayRefusal) -> GroupInfoAnswer {
+        try await answeringGroups { try await core.groupInfo(groupId, for: try await core.authenticate(token: token)) }
+    }
+
+    public func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(RelayRefusal) {
+        try await answeringGroups { _ = try await core.externalCommit(groupId, send, by: try await core.authenticate(token: token)) }
+    }
+
     public func fetchWithGroups(limit: Int, after: String?, token: String) async throws(RelayRefusal) -> FetchResponseV2 {
         try await answeringGroups { try await core.fetchWithGroups(token: token, limit: limit, after: try RelayCore.afterParameter(after)) }
     }

@@ -79,6 +79,9 @@ public struct RelayConfiguration: Sendable {
     public var keyPackageLowWatermark = 10
     /// Recipient devices of one group message or commit (PROTOCOL.md §17.2).
     public var maxGroupRecipients = 2000
+    /// The bytes of the GroupInfo a commit leaves for rejoining members (PROTOCOL.md §17.9): it carries the
+    /// ratchet tree, about 300 bytes a leaf, so this holds a group of `maxGroupRecipients` devices.
+    public var maxGroupInfoBytes = 1024 * 1024
     public var challengeLifetime: UInt64 = 60_000
     public var tokenLifetime: UInt64 = 30 * 86_400_000
 

@@ -80,6 +80,17 @@ extension RelayCore {
     /// against the verifier the group's creation or the epoch's commit registered.
     /// Returns the devices woken.
     func sendToGroup(_ rawGroupId: String, _ send: GroupSend, secret: [UInt8]?, commit: Bool) async throws -> Int {
+        try await storeInGroup(rawGroupId, send, commit: commit, authorisedBy: .secret(secret))
+    }
+
+    /// What authorises a write to a group: the epoch's send secret (a member's send or commit), or the device
+    /// token of a device the stored GroupInfo names as a rejoiner (an external commit, PROTOCOL.md §17.9).
+    enum GroupAuthorisation {
+        case secret([UInt8]?)
+        case rejoiner(DeviceAddress)
+    }
+
+    func storeInGroup(_ rawGroupId: String, _ send: GroupSend, commit: Bool, authorisedBy authorisation: GroupAuthorisation) async throws -> Int {
         let groupId = try Self.parseGroupId(rawGroupId)
         if commit {
             guard let next = send.nextVerifier else { throw RelayError.badRequest("a commit carries the next epoch's verifier") }
@@ -88,6 +99,7 @@ extension RelayCore {
             guard send.nextVerifier == nil else { throw RelayError.badRequest("only a commit carries a next verifier") }
             guard !send.recipients.isEmpty else { throw RelayError.badRequest("no recipients") }
         }
+        let rejoin = try rejoinRecord(of: send, commit: commit)
         guard !send.message.bytes.isEmpty else { throw RelayError.badRequest("the message is empty") }
         guard send.message.bytes.count <= configuration.maxEnvelopeBytes else {
             throw RelayError.payloadTooLarge("a group message exceeds \(configuration.maxEnvelopeBytes) bytes")
@@ -95,7 +107,7 @@ extension RelayCore {
         guard send.recipients.count <= configuration.maxGroupRecipients else {
             throw RelayError.badRequest("at most \(configuration.maxGroupRecipients) recipients")
         }
-        guard let secret, secret.count == RelayAPI.groupSecretLength else {
+        if case .secret(let secret) = authorisation, secret?.count != RelayAPI.groupSecretLength {
             throw RelayError.unauthorized("a group send needs the epoch's \(RelayAPI.groupSecretLength)-byte secret in \(RelayAPI.groupSecretHeader)")
         }
         var recipients: [DeviceAddress] = []
@@ -108,9 +120,7 @@ extension RelayCore {
         for _ in 0..<Self.listChangeRetries {
             guard let group = try await storage.group(groupId) else { throw RelayError.notFound("no group \(rawGroupId)") }
             guard group.epoch == send.epoch else { throw RelayError.epochConflict(group.epoch) }
-            guard constantTimeEquals(RelayAPI.groupSendVerifier(groupId: groupId, epoch: send.epoch, secret: secret), group.verifier) else {
-                throw RelayError.unauthorized("the group secret does not match epoch \(send.epoch)")
-            }
+            try await authorise(authorisation, send, groupId: groupId, group: group)
             // Every recipient is a device of its account's current list; the lists are passed to the storage,
             // which stores only if they are still these (a device revoked meanwhile gets nothing).
             var lists: [String: [UInt8]] = [:]
@@ -126,7 +136,7 @@ extension RelayCore {
             let result = try await storage.storeGroupMessage(GroupMessageWrite(
                 groupId: groupId, epoch: send.epoch, nextVerifier: commit ? send.nextVerifier?.bytes : nil, message: send.message.bytes,
                 recipients: recipients, deviceLists: lists, now: now, expiresAt: now + configuration.messageTTL,
-                mailboxLimit: configuration.maxMailboxMessages))
+                mailboxLimit: configuration.maxMailboxMessages, groupInfo: rejoin?.groupInfo, rejoiners: rejoin?.rejoiners))
             switch result {
             case .stored:
                 await broker.wake(recipients)

@@ -32,6 +32,7 @@ struct RelayRoutes: Sendable {
         ("GET", "/v1/push"),
         ("PUT", "/v1/key-packages"), ("GET", "/v1/key-packages/count"), ("POST", "/v1/key-packages/{address}/claim"),
         ("POST", "/v1/groups"), ("POST", "/v1/groups/{groupId}/commits"), ("POST", "/v1/groups/{groupId}/messages"),
+        ("GET", "/v1/groups/{groupId}/group-info"), ("POST", "/v1/groups/{groupId}/external-commits"),
     ]
 
     func register(on router: Router<RelayRequestContext>) {
@@ -244,6 +245,21 @@ struct RelayRoutes: Sendable {
         v1.post("groups/:groupId/messages") { request, context in
             try await groupSend(request, context, commit: false)
         }
+        // Rejoining (PROTOCOL.md §17.9): the device token, as the rejoiner is known by its device.
+        v1.get("groups/:groupId/group-info") { request, context in
+            let device = try await authenticate(request)
+            return try json(try await core.groupInfo(try pathParameter(context, "groupId"), for: device))
+        }
+        v1.post("groups/:groupId/external-commits") { request, context in
+            let device = try await authenticate(request)
+            let groupId = try pathParameter(context, "groupId")
+            _ = try RelayCore.parseGroupId(groupId)
+            try await core.requireRoom(logger: context.logger)
+            let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit)
+            guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
+            core.metrics.envelopesStored.increment(by: try await core.externalCommit(groupId, send, by: device))
+            return Response(status: .noContent)
+        }
         // Only a plain GET gets here (a WebSocket upgrade is answered by `registerPush`'s router): say that
         // the route wants an upgrade instead of the framework's 404.
         v1.get("push") { request, _ -> Response in
@@ -335,6 +351,12 @@ struct RelayRoutes: Sendable {
         }
     }
 
+    /// A group send's JSON: the message and a commit's GroupInfo in base64, and two lists of devices.
+    private var groupSendBodyLimit: Int {
+        let configuration = core.configuration
+        return (configuration.maxEnvelopeBytes + configuration.maxGroupInfoBytes) * 2 + configuration.maxGroupRecipients * 2 * 128 + 4096
+    }
+
     /// A group message or commit: authorised by the epoch's secret (no device token: the sender stays
     /// unknown), limited per IP (the middleware) and per group.
     private func groupSend(_ request: Request, _ context: RelayRequestContext, commit: Bool) async throws -> Response {
@@ -345,8 +367,7 @@ struct RelayRoutes: Sendable {
             guard let bytes = Data(base64Encoded: text) else { throw RelayError.badRequest("\(RelayAPI.groupSecretHeader) is not base64") }
             return [UInt8](bytes)
         }
-        let configuration = core.configuration
-        let send = try await body(request, GroupSend.self, limit: configuration.maxEnvelopeBytes * 2 + configuration.maxGroupRecipients * 128 + 4096)
+        let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit)
         guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
         let stored = try await core.sendToGroup(groupId, send, secret: secret, commit: commit)
         core.metrics.envelopesStored.increment(by: stored)

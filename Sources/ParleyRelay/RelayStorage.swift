@@ -37,6 +37,18 @@ public struct GroupMessageWrite: Sendable {
     public let now: UInt64
     public let expiresAt: UInt64
     public let mailboxLimit: Int
+    /// A commit's GroupInfo of the next epoch and its rejoiners (encoded by the core), kept in place of the
+    /// previous epoch's; a commit without them leaves the group with none (PROTOCOL.md §17.9).
+    public var groupInfo: [UInt8]? = nil
+    public var rejoiners: [UInt8]? = nil
+}
+
+/// The GroupInfo the last commit left (PROTOCOL.md §17.9): opaque bytes, the epoch the commit started,
+/// and the devices (encoded by the core) that may fetch it and rejoin.
+public struct StoredGroupInfo: Sendable, Equatable {
+    public let epoch: UInt64
+    public let groupInfo: [UInt8]
+    public let rejoiners: [UInt8]
 }
 
 /// Results of `storeGroupMessage`: stored for every recipient, or for none.
@@ -217,6 +229,8 @@ public protocol RelayStorage: Sendable {
     /// commit moves the group to the next epoch in the same transaction, so of two commits for one epoch
     /// exactly one is stored, even from different relay nodes.
     func storeGroupMessage(_ write: GroupMessageWrite) async throws -> GroupWriteResult
+    /// The GroupInfo the commit that started the group's current epoch left, if it left one.
+    func groupInfo(_ groupId: [UInt8]) async throws -> StoredGroupInfo?
 }
 
 extension RelayStorage {

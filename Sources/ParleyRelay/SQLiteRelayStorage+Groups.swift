@@ -86,6 +86,12 @@ extension SQLiteRelayStorage {
                     try db.execute(sql: "UPDATE mls_groups SET epoch = epoch + 1, verifier = ? WHERE id = ? AND epoch = ?",
                                    arguments: [Data(next), Data(write.groupId), epoch])
                     guard db.changesCount == 1 else { throw Refused(result: .epochIs(UInt64(epoch))) }
+                    if let groupInfo = write.groupInfo, let rejoiners = write.rejoiners {
+                        try db.execute(sql: "INSERT OR REPLACE INTO mls_group_infos (group_id, epoch, group_info, rejoiners) VALUES (?, ?, ?, ?)",
+                                       arguments: [Data(write.groupId), epoch + 1, Data(groupInfo), Data(rejoiners)])
+                    } else {
+                        try db.execute(sql: "DELETE FROM mls_group_infos WHERE group_id = ?", arguments: [Data(write.groupId)])
+                    }
                 }
                 try db.execute(sql: "INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [Data(write.groupId), epoch, write.nextVerifier != nil, Data(write.message), Int64(write.expiresAt)])
@@ -99,6 +105,14 @@ extension SQLiteRelayStorage {
             }
         } catch let refused as Refused {
             return refused.result
+        }
+    }
+
+    public func groupInfo(_ groupId: [UInt8]) async throws -> StoredGroupInfo? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT epoch, group_info, rejoiners FROM mls_group_infos WHERE group_id = ?", arguments: [Data(groupId)])
+                .map { StoredGroupInfo(epoch: UInt64($0["epoch"] as Int64), groupInfo: [UInt8]($0["group_info"] as Data),
+                                       rejoiners: [UInt8]($0["rejoiners"] as Data)) }
         }
     }
 

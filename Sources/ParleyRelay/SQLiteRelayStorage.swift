@@ -142,6 +142,14 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         migrator.registerMigration("v7 account key change") { db in
             try db.execute(sql: "ALTER TABLE accounts ADD COLUMN key_change BLOB")
         }
+        // The GroupInfo of each group's current epoch, for a member that rejoins by external commit
+        // (PROTOCOL.md §17.9), beside the group's row so that a send's read of the epoch stays small.
+        migrator.registerMigration("v8 group infos") { db in
+            try db.execute(sql: """
+                CREATE TABLE mls_group_infos (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, group_info BLOB NOT NULL,
+                  rejoiners BLOB NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

@@ -123,11 +123,33 @@ public struct GroupSend: Codable, Sendable {
     public let recipients: [GroupRecipient]
     /// Commits only: the verifier of the next epoch's send secret.
     public let nextVerifier: Base64Bytes?
-    public init(epoch: UInt64, message: Base64Bytes, recipients: [GroupRecipient], nextVerifier: Base64Bytes? = nil) {
+    /// Commits only, optional: the next epoch's signed GroupInfo (opaque to the relay), kept for a member
+    /// that must rejoin by external commit (PROTOCOL.md §17.9).
+    public let groupInfo: Base64Bytes?
+    /// Commits only, with `groupInfo`: the devices of the next epoch but the committer, the ones the relay
+    /// lets fetch that GroupInfo and rejoin.
+    public let rejoiners: [GroupRecipient]?
+    public init(epoch: UInt64, message: Base64Bytes, recipients: [GroupRecipient], nextVerifier: Base64Bytes? = nil,
+                groupInfo: Base64Bytes? = nil, rejoiners: [GroupRecipient]? = nil) {
         self.epoch = epoch
         self.message = message
         self.recipients = recipients
         self.nextVerifier = nextVerifier
+        self.groupInfo = groupInfo
+        self.rejoiners = rejoiners
+    }
+}
+
+/// `GET /v1/groups/{groupId}/group-info`: the GroupInfo the commit that started `epoch` left, for a device
+/// it names as a rejoiner (PROTOCOL.md §17.9).
+public struct GroupInfoAnswer: Codable, Sendable, Equatable {
+    public let groupId: String
+    public let epoch: UInt64
+    public let groupInfo: Base64Bytes
+    public init(groupId: String, epoch: UInt64, groupInfo: Base64Bytes) {
+        self.groupId = groupId
+        self.epoch = epoch
+        self.groupInfo = groupInfo
     }
 }
 

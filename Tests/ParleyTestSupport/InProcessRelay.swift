@@ -250,6 +250,16 @@ public struct InProcessRelay: RelayTransport {
         try await answer { () async throws(RelayRefusal) in try await calls.sendToGroup(groupId, send, secret: secret, commit: false) }
     }
 
+    public func groupInfo(of groupId: String, token: String) async throws(ClientError) -> GroupInfoAnswer {
+        tap.record("group info")
+        return try await answer { () async throws(RelayRefusal) in try await calls.groupInfo(of: groupId, token: token) }
+    }
+
+    public func externalCommit(_ send: GroupSend, toGroup groupId: String, token: String) async throws(ClientError) {
+        tap.record("external commit")
+        try await answer { () async throws(RelayRefusal) in try await calls.externalCommit(send, toGroup: groupId, token: token) }
+    }
+
     public func fetchWithGroups(limit: Int, after: String?, token: String) async throws(ClientError) -> FetchResponseV2 {
         tap.record("fetch")
         return try await answer { () async throws(RelayRefusal) in try await calls.fetchWithGroups(limit: limit, after: after, token: token) }

@@ -291,6 +291,27 @@ def test_every_route_success_and_error_paths(relay):
                 body={"ids": [m["id"] for m in page["messages"]]}).json()
     assert rest["messages"] == [] and rest["version"] == 2
 
+    # Rejoining (PROTOCOL.md §17.9): a commit leaves a GroupInfo for the devices it names; such a device
+    # fetches it with its token and posts an external commit, which is the epoch's one commit.
+    info, info_route, external = b64(b"group info"), "/v1/groups/{groupId}/group-info", "/v1/groups/{groupId}/external-commits"
+    walk("GET", info_route, 404, token=token, path_parameters=at_group)  # the commit that started epoch 1 left none
+    with_info = {"epoch": 1, "message": b64(b"commit"), "recipients": to_bob, "nextVerifier": verifier(2, os.urandom(32)),
+                 "groupInfo": info, "rejoiners": [to_bob[0]]}
+    walk("POST", commit, 400, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret1)},
+         body={k: v for k, v in with_info.items() if k != "rejoiners"})
+    walk("POST", commit, 204, path_parameters=at_group, headers={"Parley-Group-Secret": b64(secret1)}, body=with_info)
+    walk("GET", info_route, 401, path_parameters=at_group)
+    assert walk("GET", info_route, 200, token=token, path_parameters=at_group).json() == {"groupId": group_id.hex(), "epoch": 2, "groupInfo": info}
+    rejoin = {"epoch": 2, "message": b64(b"external commit"), "recipients": to_bob, "nextVerifier": verifier(3, os.urandom(32)),
+              "groupInfo": info, "rejoiners": [to_bob[1]]}
+    walk("POST", external, 401, path_parameters=at_group, body=rejoin)
+    walk("POST", external, 400, token=token, path_parameters=at_group,
+         body={k: v for k, v in rejoin.items() if k not in ("groupInfo", "rejoiners")})
+    walk("POST", external, 204, token=token, path_parameters=at_group, body=rejoin)
+    walk("POST", external, 409, token=token, path_parameters=at_group, body=rejoin)
+    walk("POST", external, 403, token=token, path_parameters=at_group, body={**rejoin, "epoch": 3})  # epoch 3 names device 2 only
+    walk("GET", info_route, 404, token=token, path_parameters=at_group)
+
     # An account key change (PROTOCOL.md §3.5): the current key's statement names the new key, and the list
     # of version + 1 is signed by the new key. Its own account, so bob's keys stay as they are.
     dora = Account("dora", relay.name, [Device(1)])

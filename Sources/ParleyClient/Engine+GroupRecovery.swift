@@ -1,0 +1,139 @@
+import Foundation
+import ParleyCrypto
+import ParleyMLS
+import ParleyProtocol
+import ParleyRelayAPI
+import ParleyStore
+
+/// Recovery in groups (PROTOCOL.md §17.9): a member never goes silent. One that cannot go on from its state
+/// (the state does not open, or a genuine commit of its epoch does not apply) says so in the conversation
+/// and rejoins by external commit from the GroupInfo the last commit left on the relay; one whose request to
+/// leave was lost (a commit of another member moved the epoch without it) asks again in the new epoch.
+extension Engine {
+    // MARK: Rules for what a member applies
+
+    /// Checks made before a group message reaches the state: a commit is applied only as the relay ordered
+    /// it (an entry of kind "commit"; one slipped in as a plain message would fork this member from the
+    /// relay's order), and an external commit only when it rejoins a member's own leaf (a device of the
+    /// group that lost its state; the leaf check then holds its new leaf to its account's device list).
+    static func checkGroupRules(_ message: MLSMessage, kind: String) throws {
+        guard case .publicMessage(let m) = message.body, case .commit(let commit) = m.content.body else { return }
+        guard kind == "commit" else { throw MLSError.protocolViolation("a commit the relay did not order") }
+        if case .newMemberCommit = m.content.sender {
+            let removes = commit.proposals.contains { if case .proposal(.remove) = $0 { true } else { false } }
+            guard removes else { throw MLSError.protocolViolation("an external commit that does not rejoin a member's own leaf") }
+        }
+    }
+
+    // MARK: Rejoining
+
+    /// After `error` on `entry`: whether this device is stuck (its state does not open, or `message` is a
+    /// genuine commit of its epoch that it could not apply: the relay has ordered it, so nothing of the
+    /// old epoch goes through any more), and if so the rejoin and what it said in the conversation.
+    /// A forged commit (a bad signature or membership tag, a sender that is not a member) changes nothing.
+    func recoverIfStuck(after error: MLSError, entry: GroupDelivery, message: MLSMessage, in id: GroupId) async throws -> [EngineEvent] {
+        guard let record = try store.group(id), record.active, entry.epoch >= record.epoch else { return [] }
+        if let group = try? Group(serialized: SecretBytes(record.state)) {
+            guard entry.kind == "commit", entry.epoch == group.epoch, group.isAuthenticCommit(message) else { return [] }
+        }
+        do {
+            return try await rejoinGroup(id, name: record.name, because: error)
+        } catch {
+            let notice = groupNotice("This device could not follow the group and could not rejoin it: \(Self.reason(error)).", in: id)
+            return try saveGroup(record, notices: [notice], change: nil) + [.undecryptable(from: nil, reason: "could not rejoin the group")]
+        }
+    }
+
+    /// Rejoins the group by external commit (RFC 9420 §12.4.3.2): fetches the GroupInfo the relay keeps for
+    /// this device, removes this device's old leaf and adds a new one in one commit, which the relay takes
+    /// as the epoch's one commit; refused because another commit took the epoch first, it starts over from
+    /// that commit's GroupInfo. The new state is saved once the relay has accepted the commit.
+    /// The new state is saved with a notice that says why (`reason`) in one transaction.
+    func rejoinGroup(_ id: GroupId, name: String, because reason: MLSError) async throws -> [EngineEvent] {
+        let me = account.deviceAddress
+        let credential = Credential.basic(identity: GroupCredential.identity(me))
+        let signer = try groupSignatureKey
+        let relay = self.relay
+        for _ in 0..<Self.groupRetries {
+            let answer = try await authorised { token in try await relay.groupInfo(of: id.hex, token: token) }
+            let info = try GroupInfo(tlsEncoded: answer.groupInfo.bytes)
+            guard info.groupContext.groupID == id.bytes, info.groupContext.epoch == answer.epoch else {
+                throw ClientError.malformedResponse("the relay's GroupInfo is not of this group and epoch")
+            }
+            let leaf = try newKeyPackage(lastResort: false).package.leafNode
+            let joined = try await withLeafCheck { validator in
+                let tree = try info.carriedTree(credentialValidator: validator)
+                guard let old = tree.occupiedLeaves.first(where: { tree.leaf($0)?.credential == credential }) else {
+                    throw ClientError.notAMember(me.address)
+                }
+                return try Group.joinByExternalCommit(groupInfo: info, leaf: leaf, signatureKey: signer, removing: old,
+                                                      credentialValidator: validator)
+            }
+            let group = joined.group, others = recipients(joined.group)
+            let send = GroupSend(epoch: info.groupContext.epoch, message: Base64Bytes(joined.message.tlsEncoded), recipients: others,
+                                 nextVerifier: Self.verifier(group), groupInfo: Base64Bytes(try group.currentGroupInfo().tlsEncoded), rejoiners: others)
+            do {
+                try await authorised { token in try await relay.externalCommit(send, toGroup: id.hex, token: token) }
+            } catch ClientError.epochConflict {
+                continue
+            }
+            let record = Self.record(of: group, id: id, name: name)
+            let notice = groupNotice("This device could not follow the group (\(reason.description)) and rejoined it; "
+                                     + "what was sent to the group meanwhile is lost to it.", in: id)
+            return try saveGroup(record, notices: [notice], change: nil)
+        }
+        throw ClientError.timedOut("the group kept changing; this device did not rejoin it, try again")
+    }
+
+    /// What a commit leaves on the relay for a member that must rejoin: the next epoch's GroupInfo, and the
+    /// devices that may fetch it (the next epoch's but the committer's, which the relay delivers to anyway).
+    func rejoinFields(of output: Group.CommitOutput, next: Group) -> (groupInfo: Base64Bytes, rejoiners: [GroupRecipient]) {
+        (Base64Bytes(output.groupInfo.tlsEncoded), recipients(next))
+    }
+
+    // MARK: Leaving
+
+    /// A group this device has left (its record inactive) while its leaf is still in the tree (the state is
+    /// still a member's): its request to leave waits for another member's commit. Such a group's proposals
+    /// and commits are applied (a commit may refer to a proposal), its messages are not read; a commit that
+    /// moved the epoch without removing this device lost the request, which is made again in the new epoch.
+    /// Any other message (of a group this device is not in, or was removed from) changes nothing.
+    func receiveWhileLeaving(_ message: MLSMessage, kind: String, in id: GroupId) async throws {
+        guard let record = try store.group(id), !record.active, !record.state.isEmpty,
+              var group = try? Group(serialized: SecretBytes(record.state)), group.isActive,
+              (try? Self.checkGroupRules(message, kind: kind)) != nil else { return }
+        if case .privateMessage = message.body { return }   // an application message: read no more
+        group.credentialValidator = try leafCheck().validator
+        let processed: Group.Processed
+        do { processed = try group.process(message) } catch { return }   // of another epoch, or refused: nothing changes
+        var saved = Self.record(of: group, id: id, name: record.name)
+        saved.active = false
+        try store.saveGroup(saved)
+        if case .commit = processed { try await proposeLeaving(id, group: group, name: record.name) }
+    }
+
+    /// Proposes this device's removal in the group's current epoch (the state saved first, as for any
+    /// message it makes). Refused for a stale epoch, it waits: the commit that moved on is in the mailbox
+    /// and brings the next chance.
+    func proposeLeaving(_ id: GroupId, group: Group, name: String) async throws {
+        var next = group
+        let message = try next.propose(.remove(leafIndex: next.myLeaf))
+        var saved = Self.record(of: next, id: id, name: name)
+        saved.active = false
+        try store.saveGroup(saved)
+        let others = recipients(group)
+        guard !others.isEmpty else { return }
+        do {
+            try await relay.send(GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: others),
+                                 toGroup: id.hex, secret: Self.sendSecret(group))
+        } catch ClientError.epochConflict {
+            return
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? ClientError { return "\(error)" }
+        if let error = error as? MLSError { return error.description }
+        return "\(type(of: error))"
+    }
+}
