@@ -310,7 +310,10 @@ final class ChatController {
             // The notice arrives as a message of its own; the title shows the timer this device applies.
             state.conversations[conversation]?.disappearing = try? engine.effectiveTimer(of: conversation)
         case .groupChanged(let id, _):
-            // The notice arrived as a message of its own; the title and roster entry follow the record.
+            // The notice arrived as a message of its own; the title and roster entry follow the record (a
+            // group just joined shows in the roster at once), and members the engine learnt of are contacts.
+            refreshContacts()
+            refreshGroup(id, show: true)
             if state.conversations[.group(id)] != nil { reload(.group(id)) }
         case .expired(let conversation, let ids):
             openedFiles.erase(messages: ids)

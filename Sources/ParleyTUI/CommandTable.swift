@@ -59,8 +59,9 @@ public enum CommandTable {
                     completions: [.members],
                     run: { c, args in c.kick(args) }),
         CommandSpec(name: "leave", arguments: "", summary: "Leave this group (in a group's window); its history stays.",
-                    help: "Removes your devices from the focused group: nothing more reaches you and you can send nothing to it. "
-                        + "The window keeps the history until /close.",
+                    help: "Takes your devices out of the focused group: nothing more is read here and nothing can be sent. Your other devices "
+                        + "go at once, this one with the next change another member makes (no member can commit its own removal), when "
+                        + "they see the notice. The window keeps the history until /close.",
                     completions: [],
                     run: { c, _ in c.leaveGroup() }),
         CommandSpec(name: "rename", arguments: "NAME", summary: "Rename this group (in a group's window).",
