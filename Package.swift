@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "ParleyQRTests", dependencies: ["ParleyQR"]),
         .testTarget(name: "ParleyHeadlessTests", dependencies: ["ParleyHeadless", "ParleyClient", "ParleyStore", "ParleyProtocol", "ParleyCrypto", "ParleyTestSupport"]),
         // Golden screens are read from the source tree (#filePath), not bundled as resources.
-        .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol"], exclude: ["Golden"]),
+        .testTarget(name: "ParleyTUITests", dependencies: ["ParleyTUI", "ParleyStore", "ParleyProtocol", "ParleyOperations"], exclude: ["Golden"]),
         .testTarget(name: "ParleyStoreTests", dependencies: ["ParleyStore", "ParleyTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ParleyRelayTests",

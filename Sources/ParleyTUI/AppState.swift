@@ -71,6 +71,11 @@ public struct AppState: Sendable {
     /// The contacts' nicknames by address, neutralised (`PeerText.forName`): shown instead of the address
     /// in the roster, the window title, message lines and notifications.
     public var nicknames: [String: String] = [:]
+    /// The contacts' addresses: a group window names a member who is one by nickname or local part, and
+    /// anyone else by the whole address (a stranger's "bob@elsewhere" never reads as your bob).
+    public var contacts: Set<String> = []
+    /// The groups this device is or was in (`AppState+Groups.swift`).
+    public var groups: [GroupId: GroupSummary] = [:]
     /// A one-line notice in the status bar (cleared by the next key press).
     public var notice: ConsoleLine?
     public var completions: [String] = []

@@ -57,6 +57,7 @@ extension ChatController {
                 let removed = try await Operations(engine: engine).removeContact(peer)
                 inbox.post { c in
                     c.state.nicknames[removed.address] = nil
+                    c.state.contacts.remove(removed.address)
                     c.state.say("removed \(removed.address) and the sessions with their devices; the conversation's history is kept")
                 }
             } catch {
@@ -84,6 +85,7 @@ extension ChatController {
             do {
                 let contact = try await Operations(engine: engine).addContact(parsed)
                 inbox.post { c in
+                    c.state.contacts.insert(contact.address)
                     if let conversation = ChatController.direct(contact.address) {
                         c.state.ensureRosterEntry(conversation, trust: contact.trust)
                         c.open(conversation)

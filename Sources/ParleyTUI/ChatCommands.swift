@@ -37,6 +37,11 @@ extension ChatController {
 
 
     func message(_ args: [String]) {
+        if case let (name, rest)? = Self.name(in: args), let group = groupNamed(name) {
+            open(.group(group))
+            if !rest.isEmpty { send(rest.joined(separator: " "), to: .group(group)) }
+            return
+        }
         guard let peer = resolve(args.first) else { return }
         open(peer)
         let text = args.dropFirst().joined(separator: " ")

@@ -166,8 +166,9 @@ final class ChatController {
     private func complete() {
         let (word, _) = editor.wordBeforeCursor
         let line = String(editor.text.prefix(editor.cursor))
-        let contacts = state.roster.map(\.title)
-        var candidates = CommandTable.candidates(for: line, contacts: contacts, themes: themes.names())
+        let contacts = state.roster.filter { $0.conversation.peer != nil }.map(\.title)
+        let members = state.focus?.group.map { state.otherMembers(of: $0) } ?? []
+        var candidates = CommandTable.candidates(for: line, contacts: contacts, themes: themes.names(), members: members)
         if !line.hasPrefix("/") {
             // In plain text only contact names complete (to mention someone); nothing else is guessed.
             candidates = contacts.map { ConversationPane.shortName($0) }
@@ -204,6 +205,10 @@ final class ChatController {
     }
 
     func send(_ text: String, to conversation: ConversationId) {
+        if let group = conversation.group, state.groups[group]?.active == false {
+            state.say("you are no longer a member of \(state.windowName(of: conversation)): nothing can be sent to it", error: true)
+            return
+        }
         lastTypingSent[conversation] = 0
         state.scrollToBottom()
         outgoing.yield((text, conversation))
@@ -221,7 +226,11 @@ final class ChatController {
                         try Operations(engine: engine).checkPolicyAllowsSending(to: account)
                         record = try await engine.send(text: text, to: account)
                     case .group(let id):
-                        throw ClientError.notDirect(id)   // the group window comes with the chat window's group UI
+                        guard let sent = try await ChatController.sendToGroup(id, text: text, engine: engine) else {
+                            inbox.post { $0.reload(peer) }
+                            continue
+                        }
+                        record = sent
                     }
                     inbox.post { $0.showMessage(ChatMessage(record)) }
                 } catch {
@@ -301,7 +310,10 @@ final class ChatController {
             // The notice arrives as a message of its own; the title shows the timer this device applies.
             state.conversations[conversation]?.disappearing = try? engine.effectiveTimer(of: conversation)
         case .groupChanged(let id, _):
-            // The notice arrived as a message of its own; the title and roster entry follow the record.
+            // The notice arrived as a message of its own; the title and roster entry follow the record (a
+            // group just joined shows in the roster at once), and members the engine learnt of are contacts.
+            refreshContacts()
+            refreshGroup(id, show: true)
             if state.conversations[.group(id)] != nil { reload(.group(id)) }
         case .expired(let conversation, let ids):
             openedFiles.erase(messages: ids)
@@ -318,6 +330,12 @@ final class ChatController {
     func showMessage(_ message: ChatMessage) {
         if state.conversations[message.conversation] == nil { load(message.conversation) }
         let unread = state.apply(message: message)
+        // A group's name and members as they are now (a message can follow a rename or a Welcome); the
+        // engine makes a member it did not know a contact when it checks their leaf.
+        if let group = message.conversation.group {
+            if !message.sender.isEmpty, message.sender != state.account, !state.contacts.contains(message.sender) { refreshContacts() }
+            refreshGroup(group)
+        }
         if message.direction == .incoming {
             if unread || state.conversations[message.conversation]?.scroll ?? 0 > 0 {
                 announce(message.conversation)
@@ -360,13 +378,21 @@ final class ChatController {
     func loadRoster() {
         let contacts = (try? engine.contacts()) ?? []
         state.nicknames = Self.nicknames(contacts)
+        state.contacts = Set(contacts.map(\.address.description))
+        refreshGroups()
         let trustByConversation = Dictionary(contacts.map { contact in (ConversationId.direct(contact.address), contact.trust) },
                                              uniquingKeysWith: { a, _ in a })
         let active = (try? engine.conversations()) ?? []
+        // Groups this device is in come after the conversations with messages (a group left shows while it has some).
+        let groups = state.groups.filter(\.value.active).keys.sorted { $0.hex < $1.hex }.map(ConversationId.group)
         var seen = Set<ConversationId>()
-        for conversation in active + contacts.map({ ConversationId.direct($0.address) }) where seen.insert(conversation).inserted {
-            guard let trust = trustByConversation[conversation] else { continue }
-            state.ensureRosterEntry(conversation, trust: trust)
+        for conversation in active + contacts.map({ ConversationId.direct($0.address) }) + groups where seen.insert(conversation).inserted {
+            let shown: TrustState? = switch conversation {
+            case .direct: trustByConversation[conversation]
+            case .group(let id): state.groups[id].map { self.trust(ofGroup: $0.members) }
+            }
+            guard let shown else { continue }
+            state.ensureRosterEntry(conversation, trust: shown)
         }
         state.restoreUnread((try? engine.unreadCounts()) ?? [:])
         for conversation in state.roster.map(\.conversation) {
@@ -396,7 +422,11 @@ final class ChatController {
         conversation.reachedStart = page.count < count
         conversation.scroll = scroll
         state.conversations[peer] = conversation
-        if let contact = contact(peer) { state.ensureRosterEntry(peer, trust: contact.trust) }
+        if let contact = contact(peer) {
+            let changed = state.trust(of: peer) != contact.trust
+            state.ensureRosterEntry(peer, trust: contact.trust)
+            if changed, !state.groups.isEmpty { refreshGroups() }  // a group shows the weakest trust of its members
+        }
         state.updatePending(peer)
     }
 

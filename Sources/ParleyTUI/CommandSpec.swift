@@ -10,6 +10,12 @@ public struct CommandSpec: Sendable, Equatable {
         case settingValue
         /// How a contact's messages announce themselves: on, off or bell.
         case notifyMode
+        /// Contacts, for this position and every one after it (`/invite CONTACT…`).
+        case contacts
+        /// The focused group's members other than this account, here and after (`/kick MEMBER…`).
+        case members
+        /// One of these words (a subcommand).
+        case words([String])
     }
 
     /// A command's handler: the chat window and the words after the command name.

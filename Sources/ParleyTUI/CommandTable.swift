@@ -42,6 +42,38 @@ public enum CommandTable {
                     help: "Removes the conversation from the roster until a message arrives or /msg opens it again. History is kept.",
                     completions: [],
                     run: { c, _ in c.closeWindow() }),
+        CommandSpec(name: "group", arguments: "new NAME CONTACT…", summary: "Start a group with these contacts and open its window.",
+                    help: "Creates the group NAME (in quotes when it has spaces) with every device of each CONTACT and of your own account as members, "
+                        + "and opens its window, where what you type goes to every member. Each member must have run Parley once (it "
+                        + "publishes the keys a group needs). Groups are in the roster with # and their member count; C-n/C-p or /msg NAME open one.",
+                    completions: [.words(["new"]), .none, .contacts],
+                    run: { c, args in c.group(args) }),
+        CommandSpec(name: "invite", arguments: "CONTACT…", summary: "Add contacts to this group (in a group's window).",
+                    help: "Adds every device of each CONTACT to the focused group; they read what is sent from now on, not what came before. "
+                        + "Every member sees a notice.",
+                    completions: [.contacts],
+                    run: { c, args in c.invite(args) }),
+        CommandSpec(name: "kick", arguments: "MEMBER…", summary: "Remove members from this group (in a group's window).",
+                    help: "Removes every device of each MEMBER (an address, a nickname or a unique local part; Tab completes the members) "
+                        + "from the focused group: they read nothing sent after. Every member sees a notice.",
+                    completions: [.members],
+                    run: { c, args in c.kick(args) }),
+        CommandSpec(name: "leave", arguments: "", summary: "Leave this group (in a group's window); its history stays.",
+                    help: "Takes your devices out of the focused group: nothing more is read here and nothing can be sent. Your other devices "
+                        + "go at once, this one with the next change another member makes (no member can commit its own removal), when "
+                        + "they see the notice. The window keeps the history until /close.",
+                    completions: [],
+                    run: { c, _ in c.leaveGroup() }),
+        CommandSpec(name: "rename", arguments: "NAME", summary: "Rename this group (in a group's window).",
+                    help: "Gives the focused group a new name, which every member sees with a notice. "
+                        + "Control characters and direction overrides are dropped.",
+                    completions: [],
+                    run: { c, args in c.renameGroup(args) }),
+        CommandSpec(name: "members", arguments: "", summary: "List this group's members and how far you trust each (in a group's window).",
+                    help: "Shows each member account over the window with its verification state (verified, unverified, KEY CHANGED, "
+                        + "or not a contact) and how many of its devices are in the group; Esc closes it. /verify CONTACT compares a member's safety number.",
+                    completions: [],
+                    run: { c, _ in c.members() }),
         CommandSpec(name: "verify", arguments: "[CONTACT] [DIGITS]", summary: "Show or confirm a contact's safety number.",
                     help: "Without DIGITS opens the verification screen: the 60-digit safety number in 12 groups of 5 and its QR code. "
                         + "Compare it with your contact in person or on a call. With DIGITS (spaces allowed) marks the contact verified when they match.",
@@ -144,18 +176,23 @@ public enum CommandTable {
     /// The roff source of parley(5)'s SETTINGS section (`SettingSpec.manSection()`).
     public static func settingsManSection() -> String { SettingSpec.manSection() }
 
-    /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names.
-    public static func candidates(for line: String, contacts: [String], themes: [String]) -> [String] {
+    /// Candidates for the word being typed in `line` (up to the cursor), given the contact and theme names
+    /// and the focused group's other members.
+    public static func candidates(for line: String, contacts: [String], themes: [String], members: [String] = []) -> [String] {
         guard line.hasPrefix("/") else { return contacts }
         let words = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         if words.count <= 1 { return all.map { "/" + $0.name } }
         guard let spec = find(String(words[0].dropFirst())) else { return [] }
         let position = words.count - 2
-        let kind = position < spec.completions.count ? spec.completions[position] : .none
+        var kind = position < spec.completions.count ? spec.completions[position] : .none
+        // A list (CONTACT…, MEMBER…) goes on completing past its first position.
+        if position >= spec.completions.count, let last = spec.completions.last, last == .contacts || last == .members { kind = last }
         switch kind {
         case .none: return []
         case .file: return files(matching: words.last ?? "")
-        case .contact: return contacts
+        case .contact, .contacts: return contacts
+        case .members: return members
+        case .words(let choices): return choices
         case .theme: return themes
         case .setting: return settingNames
         case .command: return all.map(\.name)

@@ -24,19 +24,28 @@ final class ConversationPane {
     private var cache: [CacheKey: [PaneLine]] = [:]
     /// The contacts' nicknames the cached lines were wrapped with (a rename wraps them again).
     private var names: [String: String] = [:]
+    /// The contacts' addresses they were wrapped with (how a group window names a member depends on them).
+    private var contacts: Set<String> = []
     private var formatters: (zone: TimeZone, time: DateFormatter, day: DateFormatter)?
 
     func draw(_ state: AppState, conversation id: ConversationId, into canvas: inout Canvas, x: Int, width: Int, height: Int, now: UInt64,
               timeZone: TimeZone) {
-        if names != state.nicknames {
+        if names != state.nicknames || contacts != state.contacts {
             names = state.nicknames
+            contacts = state.contacts
             cache.removeAll()
         }
         let trust = state.trust(of: id) ?? .unverified
-        let title = state.shownName(of: id.description)
+        let title = state.windowName(of: id)
         let (badge, badgeStyle) = TrustBadge.badge(trust)
         let (words, wordsStyle) = TrustBadge.words(trust)
         var tx = canvas.put(" " + DisplayWidth.truncate(title, to: max(4, width - 26)) + " ", x: x, y: 0, style: .title)
+        if case .group(let group) = id, let summary = state.groups[group] {
+            // A group's title says how many accounts are in it; its trust is the weakest of theirs.
+            let count = summary.members.count
+            let size = summary.active ? "(\(count) member\(count == 1 ? "" : "s")) " : "(no longer a member) "
+            tx = canvas.put(size, x: tx, y: 0, style: .title, limit: max(0, x + width - tx))
+        }
         tx = canvas.put(badge + " " + words, x: tx, y: 0, style: badgeStyle == wordsStyle ? wordsStyle : badgeStyle)
         if let timer = state.conversations[id]?.disappearing {
             tx = canvas.put(" · disappears after \(DurationText.shown(UInt64(timer)))", x: tx, y: 0, style: .title, limit: max(0, x + width - tx))
@@ -180,7 +189,7 @@ final class ConversationPane {
     /// The first line of the message `id` of `messages` (the quote above a reply), as "name: text".
     private func quoted(_ id: [UInt8], in messages: [ChatMessage]) -> String {
         guard let original = messages.last(where: { $0.clientMessageId == id }) else { return "an earlier message" }
-        let name = original.direction == .outgoing ? "me" : names[original.sender] ?? Self.shortName(original.sender)
+        let name = original.direction == .outgoing ? "me" : senderName(original)
         let text = original.deleted ? "(deleted)" : original.text.isEmpty ? original.attachment.map { "📎 \($0.name)" } ?? "" : original.text
         return name + ": " + (text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? "")
     }
@@ -220,8 +229,12 @@ final class ConversationPane {
         case .outgoing:
             prefix.append(("me: ", .ownName))
             textStyle = .messageText
+        case .incoming where message.sender.isEmpty:
+            // A problem the engine wrote into a group's conversation names no sender: a notice.
+            prefix.append(("*** ", .systemText))
+            textStyle = .secChanged
         case .incoming:
-            prefix.append(((names[message.sender] ?? Self.shortName(message.sender)) + ": ", .peerName))
+            prefix.append((senderName(message) + ": ", .peerName))
             textStyle = .messageText
         }
         var mark: (String, ThemeKey)?
@@ -320,6 +333,13 @@ final class ConversationPane {
 
     static func size(_ bytes: UInt64) -> String {
         bytes < 1024 ? "\(bytes) B" : bytes < 1 << 20 ? "\(bytes >> 10) KB" : String(format: "%.1f MB", Double(bytes) / 1_048_576)
+    }
+
+    /// Who wrote `message` as its line names them: in a conversation with one contact their nickname or
+    /// the address's local part; in a group `AppState.memberName` (the whole address for a non-contact).
+    private func senderName(_ message: ChatMessage) -> String {
+        if message.conversation.group != nil { return AppState.memberName(message.sender, nicknames: names, contacts: contacts) }
+        return names[message.sender] ?? Self.shortName(message.sender)
     }
 
     static func shortName(_ address: String) -> String {

@@ -158,7 +158,8 @@ enum OverlayPane {
         // Narrow: a shorter name column and no year, so the matching line keeps most of the row.
         let wide = width >= 90
         let nameWidth = wide ? 16 : max(6, min(12, width / 6))
-        let name = DisplayWidth.truncate(state.nicknames[address] ?? ConversationPane.shortName(address), to: nameWidth)
+        let shown = hit.conversation.group != nil ? state.windowName(of: hit.conversation) : state.nicknames[address] ?? ConversationPane.shortName(address)
+        let name = DisplayWidth.truncate(shown, to: nameWidth)
         var cx = canvas.put((selected ? "▶ " : "  ") + name, x: x, y: y, style: selected ? style : .peerName, limit: end - x)
         cx = max(cx + 1, x + 3 + nameWidth)
         cx = canvas.put(time(hit.sentAt, timeZone, withYear: wide) + "  ", x: cx, y: y, style: selected ? style : .timestamp, limit: max(0, end - cx))

@@ -97,10 +97,17 @@ enum RosterPane {
         if y < height { canvas.put(" Contacts", x: 0, y: y - 1, style: .rosterHeader) }
         for entry in state.roster {
             var suffix: [(String, ThemeKey)] = []
+            var badge = TrustBadge.badge(entry.trust)
+            if case .group(let id) = entry.conversation {
+                // A group: # instead of a trust mark, and how many accounts are in it.
+                badge = ("#", .rosterItem)
+                let group = state.groups[id]
+                suffix.append((group?.active == false ? "[left]" : "[\(group?.members.count ?? 0)]", .rosterItem))
+            }
             if entry.pending > 0 { suffix.append(("⧗", .rosterPending)) }
             if entry.unread > 0 { suffix.append(("(\(entry.unread))", .rosterUnread)) }
-            row(state.shownName(of: entry.title), selected: state.focus == entry.conversation, style: entry.unread > 0 ? .rosterUnread : .rosterItem,
-                badge: TrustBadge.badge(entry.trust), suffix: suffix)
+            row(state.windowName(of: entry.conversation), selected: state.focus == entry.conversation,
+                style: entry.unread > 0 ? .rosterUnread : .rosterItem, badge: badge, suffix: suffix)
         }
     }
 }
@@ -201,7 +208,7 @@ enum StatusBar {
 
 enum InputLine {
     static func draw(_ state: AppState, editor: LineEditor, into canvas: inout Canvas, y: Int, width: Int) {
-        let prompt = state.actionPrompt ?? state.focus.map { "[" + (state.nicknames[$0.description] ?? ConversationPane.shortName($0.description)) + "] " } ?? "> "
+        let prompt = state.actionPrompt ?? state.focus.map { "[" + state.promptName(of: $0) + "] " } ?? "> "
         let promptEnd = canvas.put(prompt, x: 0, y: y, style: .inputPrompt)
         let shown = editor.text.map { $0 == "\n" ? "↵" : $0 }
         let room = max(1, width - promptEnd - 1)
