@@ -335,7 +335,10 @@ struct RelayRoutes: Sendable {
             return [UInt8](bytes)
         }
         let configuration = core.configuration
-        let send = try await body(request, GroupSend.self, limit: configuration.maxEnvelopeBytes * 2 + configuration.maxGroupRecipients * 128 + 4096)
+        // Base64 takes 4/3 of the bytes, JSON escapes a little more: twice each message's cap, plus the recipients.
+        let limit = commit ? configuration.maxGroupHandshakeBytes * 4 + configuration.maxGroupRecipients * 256 + 8192
+                           : configuration.maxEnvelopeBytes * 2 + configuration.maxGroupRecipients * 128 + 4096
+        let send = try await body(request, GroupSend.self, limit: limit)
         guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
         let stored = try await core.sendToGroup(groupId, send, secret: secret, commit: commit)
         core.metrics.envelopesStored.increment(by: stored)

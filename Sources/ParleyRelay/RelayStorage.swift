@@ -37,6 +37,18 @@ public struct GroupMessageWrite: Sendable {
     public let now: UInt64
     public let expiresAt: UInt64
     public let mailboxLimit: Int
+    /// A commit's Welcome: stored as a second copy, a message of the next epoch, with an entry for each
+    /// device it adds, in the commit's transaction (their accounts' lists are among `deviceLists`).
+    public var welcome: GroupWelcomeWrite? = nil
+}
+
+public struct GroupWelcomeWrite: Sendable {
+    public let message: [UInt8]
+    public let recipients: [DeviceAddress]
+    public init(message: [UInt8], recipients: [DeviceAddress]) {
+        self.message = message
+        self.recipients = recipients
+    }
 }
 
 /// Results of `storeGroupMessage`: stored for every recipient, or for none.
@@ -116,6 +128,9 @@ public protocol RelayStorage: Sendable {
     /// False, storing nothing, when the address is taken.
     func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool
     func account(_ address: String) async throws -> StoredAccount?
+    /// The accounts of `addresses` in one read (one snapshot, one query where reads cost a trip to a
+    /// server): the recipients of a group message or commit. Addresses without an account are absent.
+    func accounts(_ addresses: [String]) async throws -> [String: StoredAccount]
     /// Replaces the device list if it is still `current`, deleting the tokens, prekeys and queued mail of
     /// the devices in `wiping` in the same transaction; false, changing nothing, if the list changed.
     func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool

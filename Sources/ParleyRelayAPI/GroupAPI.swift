@@ -123,11 +123,30 @@ public struct GroupSend: Codable, Sendable {
     public let recipients: [GroupRecipient]
     /// Commits only: the verifier of the next epoch's send secret.
     public let nextVerifier: Base64Bytes?
-    public init(epoch: UInt64, message: Base64Bytes, recipients: [GroupRecipient], nextVerifier: Base64Bytes? = nil) {
+    /// Commits only: the Welcome of the devices the commit adds, stored in the commit's transaction
+    /// (PROTOCOL.md §17.2).
+    public let welcome: GroupWelcome?
+    public init(epoch: UInt64, message: Base64Bytes, recipients: [GroupRecipient], nextVerifier: Base64Bytes? = nil,
+                welcome: GroupWelcome? = nil) {
         self.epoch = epoch
         self.message = message
         self.recipients = recipients
         self.nextVerifier = nextVerifier
+        self.welcome = welcome
+    }
+}
+
+/// The Welcome a commit carries (`POST /v1/groups/{groupId}/commits`, PROTOCOL.md §17.2): an MLSMessage of
+/// wire format `mls_welcome`, queued for the devices the commit adds in the transaction that stores the
+/// commit. Posted on its own after the commit, a Welcome could miss its epoch: a second commit taking the
+/// group on before the post left the new devices with nothing, or with a Welcome for an epoch already gone
+/// and the commit that ended it filed before the Welcome in their mailboxes.
+public struct GroupWelcome: Codable, Sendable {
+    public let message: Base64Bytes
+    public let recipients: [GroupRecipient]
+    public init(message: Base64Bytes, recipients: [GroupRecipient]) {
+        self.message = message
+        self.recipients = recipients
     }
 }
 
