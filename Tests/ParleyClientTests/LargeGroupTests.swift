@@ -56,7 +56,8 @@ struct LargeGroupTests {
         var contacts: [Contact] = []
         for device in devices {
             let account = await device.engine.account
-            contacts.append(Contact(address: account.address, account: KnownAccount(accountKey: account.accountKey.publicKey, deviceList: account.deviceList)))
+            contacts.append(Contact(address: await device.address,
+                                    account: KnownAccount(accountKey: account.accountKey.publicKey, deviceList: account.deviceList)))
         }
         let everyone = contacts
         _ = try await Self.each(devices) { device in
@@ -75,9 +76,9 @@ struct LargeGroupTests {
         _ = try await Self.each(Array(devices.dropFirst())) { device in try await device.engine.receivePending() }
         let epoch = try #require(try creator.store.group(id)?.epoch)
         for device in devices {
-            let record = try device.store.group(id)
+            let record = try device.store.group(id), who = await device.address
             #expect(record?.epoch == epoch && record?.members.count == Self.members && record?.name == "Two hundred",
-                    "\(await device.address) is in the group at epoch \(epoch)")
+                    "\(who) is in the group at epoch \(epoch)")
         }
         mark("199 joins")
 
@@ -92,9 +93,9 @@ struct LargeGroupTests {
 
         let expected = Set(senders.map { "from m\($0)" })
         for device in devices {
-            let filed = try device.store.messages(in: .group(id), limit: 100)
-            #expect(Set(filed.filter { $0.state != .failed }.map(\.text)).isSuperset(of: expected), "\(await device.address) read every message")
-            #expect(filed.allSatisfy { $0.state != .failed }, "nothing undecryptable at \(await device.address)")
+            let filed = try device.store.messages(in: .group(id), limit: 100), who = await device.address
+            #expect(Set(filed.filter { $0.state != .failed }.map(\.text)).isSuperset(of: expected), "\(who) read every message")
+            #expect(filed.allSatisfy { $0.state != .failed }, "nothing undecryptable at \(who)")
         }
         print("200-member group: " + marks.map { "\($0.0) at \(String(format: "%.1f", Double($0.1.components.seconds) + Double($0.1.components.attoseconds) / 1e18)) s" }
             .joined(separator: ", "))

@@ -44,7 +44,7 @@ import Testing
         for count in [0, 1, 63, 64, 127, 128, 1000, 1001] {
             let seen = Seen(count)
             let all = ParallelChecks.all(count) { index in
-                seen.lock.withLock { seen.counts[index] += 1; _ = seen.threads.insert(UInt(bitPattern: pthread_self())) }
+                seen.lock.withLock { seen.counts[index] += 1; _ = seen.threads.insert(UInt(pthread_self())) }
                 return true
             }
             let (counts, threads) = seen.lock.withLock { (seen.counts, seen.threads) }
