@@ -39,7 +39,7 @@ import Testing
         }
     }
 
-    @Test("ParallelChecks runs each check exactly once, says false if any fails, and uses several threads when there are cores")
+    @Test("ParallelChecks runs each check exactly once and says false if any fails")
     func parallelChecks() {
         for count in [0, 1, 63, 64, 127, 128, 1000, 1001] {
             let seen = Seen(count)
@@ -49,9 +49,8 @@ import Testing
             }
             let (counts, threads) = seen.lock.withLock { (seen.counts, seen.threads) }
             #expect(all && counts.allSatisfy { $0 == 1 }, "\(count) checks, each once")
-            if count >= 2 * ParallelChecks.minimumPerThread && ProcessInfo.processInfo.activeProcessorCount > 1 {
-                #expect(threads.count > 1, "\(count) checks on one thread")
-            }
+            // How many threads ran them is the scheduler's choice (the caller may finish every slice first).
+            #expect(!threads.isEmpty || count == 0)
         }
         for failing in [0, 500, 999] {
             #expect(!ParallelChecks.all(1000) { $0 != failing }, "index \(failing) fails")
