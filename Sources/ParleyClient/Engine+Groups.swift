@@ -234,21 +234,13 @@ extension Engine {
             let rejoin = rejoinFields(of: output, next: next)
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded),
                                  recipients: recipients(group).filter { !notDelivering.contains(DeviceAddress(address: $0.address, deviceId: $0.deviceId)) },
-                                 nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners)
+                                 nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners,
+                                 welcome: Self.welcome(output, from: recipients(group), to: recipients(next)))
             let relay = self.relay, secret = Self.sendSecret(group)
             if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name)
             let change = membershipChange(from: record, to: saved)
             for event in try saveGroup(saved, notices: change?.notices ?? [], change: change?.change) { emit(event) }
-            if let welcome = output.welcome {
-                let before = Set(recipients(group))
-                let added = recipients(next).filter { !before.contains($0) }
-                if !added.isEmpty {
-                    try await relay.send(GroupSend(epoch: next.epoch, message: Base64Bytes(MLSMessage(body: .welcome(welcome)).tlsEncoded),
-                                                   recipients: added),
-                                         toGroup: id.hex, secret: Self.sendSecret(next))
-                }
-            }
             return saved
         }
         throw ClientError.timedOut("the group kept changing; the change was not made, try again")

@@ -21,6 +21,9 @@ struct InstrumentedRelayStorage: RelayStorage {
     func account(_ address: String) async throws -> StoredAccount? {
         try await timed("account") { try await inner.account(address) }
     }
+    func accounts(_ addresses: [String]) async throws -> [String: StoredAccount] {
+        try await timed("accounts") { try await inner.accounts(addresses) }
+    }
     func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool {
         try await timed("replace_device_list") { try await inner.replaceDeviceList(address: address, replacing: current, with: list, wiping: wiping) }
     }

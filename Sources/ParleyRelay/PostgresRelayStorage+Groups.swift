@@ -96,6 +96,14 @@ extension PostgresRelayStorage {
         let addresses = write.deviceLists.keys.sorted()
         let recipientAddresses = write.recipients.map(\.address)
         let recipientDevices = write.recipients.map { Int64($0.deviceId) }
+        let welcomed = write.welcome?.recipients ?? []
+        let welcomedAddresses = welcomed.map(\.address), welcomedDevices = welcomed.map { Int64($0.deviceId) }
+        let welcomeBody = write.welcome.map { Self.bytea($0.message) }
+        // Entries each device would get (one for the commit, one for its Welcome, in principle both).
+        var entries: [DeviceAddress: Int] = [:]
+        for device in write.recipients + welcomed { entries[device, default: 0] += 1 }
+        let countedAddresses = entries.keys.map(\.address), countedDevices = entries.keys.map { Int64($0.deviceId) }
+        let added = entries.keys.map { Int64(entries[$0]!) }
         let (received, expires, body, isCommit) = (Int64(write.now), Int64(write.expiresAt), Self.bytea(write.message), write.nextVerifier != nil)
         let nextVerifier = write.nextVerifier.map(Self.bytea)
         let groupInfo = write.groupInfo.map(Self.bytea), rejoiners = write.rejoiners.map(Self.bytea)
@@ -114,12 +122,13 @@ extension PostgresRelayStorage {
             }
             guard lists == write.deviceLists else { return .deviceListChanged }
             for row in try await connection.query("""
-                SELECT m.address, m.device_id, count(*) FROM messages m
-                JOIN unnest(\(recipientAddresses)::text[], \(recipientDevices)::bigint[]) AS r(a, d) ON m.address = r.a AND m.device_id = r.d
+                SELECT m.address, m.device_id, count(*) + max(r.n) FROM messages m
+                JOIN unnest(\(countedAddresses)::text[], \(countedDevices)::bigint[], \(added)::bigint[]) AS r(a, d, n)
+                  ON m.address = r.a AND m.device_id = r.d
                 GROUP BY m.address, m.device_id
                 """, logger: logger).collect() {
                 let (address, deviceId, count) = try row.decode((String, Int64, Int64).self)
-                if Int(count) + 1 > write.mailboxLimit { return .mailboxFull(DeviceAddress(address: address, deviceId: UInt32(deviceId))) }
+                if Int(count) > write.mailboxLimit { return .mailboxFull(DeviceAddress(address: address, deviceId: UInt32(deviceId))) }
             }
             if let nextVerifier {
                 try await connection.query("UPDATE mls_groups SET epoch = epoch + 1, verifier = \(nextVerifier) WHERE id = \(groupId)", logger: logger)
@@ -141,6 +150,18 @@ extension PostgresRelayStorage {
                 SELECT a, d, ''::bytea, \(received), \(expires), \(copy) FROM unnest(\(recipientAddresses)::text[], \(recipientDevices)::bigint[])
                   WITH ORDINALITY AS t(a, d, n) ORDER BY n
                 """, logger: logger)
+            if let welcomeBody {
+                // The Welcome: a message of the epoch the commit starts, queued after it in the same transaction.
+                let welcomeCopy = try await connection.query("""
+                    INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at)
+                    VALUES (\(groupId), \(epoch + 1), false, \(welcomeBody), \(expires)) RETURNING id
+                    """, logger: logger).collect()[0].decode(Int64.self)
+                try await connection.query("""
+                    INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message)
+                    SELECT a, d, ''::bytea, \(received), \(expires), \(welcomeCopy) FROM unnest(\(welcomedAddresses)::text[], \(welcomedDevices)::bigint[])
+                      WITH ORDINALITY AS t(a, d, n) ORDER BY n
+                    """, logger: logger)
+            }
             return .stored
         }
     }

@@ -82,6 +82,11 @@ public struct RelayConfiguration: Sendable {
     /// The bytes of the GroupInfo a commit leaves for rejoining members (PROTOCOL.md §17.9): it carries the
     /// ratchet tree, about 300 bytes a leaf, so this holds a group of `maxGroupRecipients` devices.
     public var maxGroupInfoBytes = 1024 * 1024
+    /// Largest commit, and largest Welcome a commit carries (PROTOCOL.md §17.2). Both grow with the group
+    /// (a Welcome holds the whole ratchet tree, about 185 bytes a device; a commit adding many devices holds
+    /// their KeyPackages), so they have a cap of their own, sized for `maxGroupRecipients`: under the 96 KiB
+    /// envelope cap a group of some 500 devices could add nobody. Application messages keep that cap.
+    public var maxGroupHandshakeBytes = 2 << 20
     public var challengeLifetime: UInt64 = 60_000
     public var tokenLifetime: UInt64 = 30 * 86_400_000
 

@@ -101,8 +101,24 @@ extension RelayCore {
         }
         let rejoin = try rejoinRecord(of: send, commit: commit)
         guard !send.message.bytes.isEmpty else { throw RelayError.badRequest("the message is empty") }
-        guard send.message.bytes.count <= configuration.maxEnvelopeBytes else {
-            throw RelayError.payloadTooLarge("a group message exceeds \(configuration.maxEnvelopeBytes) bytes")
+        if commit {
+            guard send.message.bytes.count <= configuration.maxGroupHandshakeBytes else {
+                throw RelayError.payloadTooLarge("a commit exceeds \(configuration.maxGroupHandshakeBytes) bytes")
+            }
+        } else {
+            guard send.welcome == nil else { throw RelayError.badRequest("only a commit carries a Welcome") }
+            guard send.message.bytes.count <= configuration.maxEnvelopeBytes else {
+                throw RelayError.payloadTooLarge("a group message exceeds \(configuration.maxEnvelopeBytes) bytes")
+            }
+        }
+        if let welcome = send.welcome {
+            guard !welcome.message.bytes.isEmpty, !welcome.recipients.isEmpty else { throw RelayError.badRequest("a Welcome is empty or for nobody") }
+            guard welcome.message.bytes.count <= configuration.maxGroupHandshakeBytes else {
+                throw RelayError.payloadTooLarge("a Welcome exceeds \(configuration.maxGroupHandshakeBytes) bytes")
+            }
+            guard welcome.recipients.count <= configuration.maxGroupRecipients else {
+                throw RelayError.badRequest("at most \(configuration.maxGroupRecipients) recipients")
+            }
         }
         guard send.recipients.count <= configuration.maxGroupRecipients else {
             throw RelayError.badRequest("at most \(configuration.maxGroupRecipients) recipients")
@@ -110,37 +126,49 @@ extension RelayCore {
         if case .secret(let secret) = authorisation, secret?.count != RelayAPI.groupSecretLength {
             throw RelayError.unauthorized("a group send needs the epoch's \(RelayAPI.groupSecretLength)-byte secret in \(RelayAPI.groupSecretHeader)")
         }
-        var recipients: [DeviceAddress] = []
-        var seen = Set<DeviceAddress>()
-        for recipient in send.recipients {
-            let device = DeviceAddress(address: try parseLocalAddress(recipient.address), deviceId: recipient.deviceId)
-            guard seen.insert(device).inserted else { throw RelayError.badRequest("\(device.address)#\(device.deviceId) is named twice") }
-            recipients.append(device)
+        func devices(_ named: [GroupRecipient]) throws -> [DeviceAddress] {
+            var devices: [DeviceAddress] = []
+            var seen = Set<DeviceAddress>()
+            for recipient in named {
+                let device = DeviceAddress(address: try parseLocalAddress(recipient.address), deviceId: recipient.deviceId)
+                guard seen.insert(device).inserted else { throw RelayError.badRequest("\(device.address)#\(device.deviceId) is named twice") }
+                devices.append(device)
+            }
+            return devices
         }
+        let recipients = try devices(send.recipients)
+        let welcomed = try send.welcome.map { try devices($0.recipients) } ?? []
         for _ in 0..<Self.listChangeRetries {
             guard let group = try await storage.group(groupId) else { throw RelayError.notFound("no group \(rawGroupId)") }
             guard group.epoch == send.epoch else { throw RelayError.epochConflict(group.epoch) }
             try await authorise(authorisation, send, groupId: groupId, group: group)
             // Every recipient is a device of its account's current list; the lists are passed to the storage,
             // which stores only if they are still these (a device revoked meanwhile gets nothing).
+            // The accounts are read in one query (one per account was most of a commit's time at 1,000).
+            let addresses = Set((recipients + welcomed).map(\.address)).sorted()
+            let stored = try await storage.accounts(addresses)
             var lists: [String: [UInt8]] = [:]
-            for address in Set(recipients.map(\.address)).sorted() {
-                guard let account = try await verifiedAccount(address) else { throw RelayError.notFound("no account \(address)") }
+            var known: [String: Set<UInt32>] = [:]
+            for address in addresses {
+                guard let read = stored[address] else { throw RelayError.notFound("no account \(address)") }
+                let account = try verified(read, of: address)
                 lists[address] = account.storedList
-                let known = Set(account.deviceList.devices.map(\.deviceId))
-                if let unknown = recipients.first(where: { $0.address == address && !known.contains($0.deviceId) }) {
-                    throw RelayError.notFound("no device \(unknown.deviceId) of \(address)")
-                }
+                known[address] = Set(account.deviceList.devices.map(\.deviceId))
+            }
+            if let unknown = (recipients + welcomed).first(where: { known[$0.address]?.contains($0.deviceId) != true }) {
+                throw RelayError.notFound("no device \(unknown.deviceId) of \(unknown.address)")
             }
             let now = clock.nowMilliseconds()
-            let result = try await storage.storeGroupMessage(GroupMessageWrite(
+            var write = GroupMessageWrite(
                 groupId: groupId, epoch: send.epoch, nextVerifier: commit ? send.nextVerifier?.bytes : nil, message: send.message.bytes,
                 recipients: recipients, deviceLists: lists, now: now, expiresAt: now + configuration.messageTTL,
-                mailboxLimit: configuration.maxMailboxMessages, groupInfo: rejoin?.groupInfo, rejoiners: rejoin?.rejoiners))
+                mailboxLimit: configuration.maxMailboxMessages, groupInfo: rejoin?.groupInfo, rejoiners: rejoin?.rejoiners)
+            write.welcome = send.welcome.map { GroupWelcomeWrite(message: $0.message.bytes, recipients: welcomed) }
+            let result = try await storage.storeGroupMessage(write)
             switch result {
             case .stored:
-                await broker.wake(recipients)
-                return recipients.count
+                await broker.wake(recipients + welcomed)
+                return recipients.count + welcomed.count
             case .deviceListChanged:
                 continue
             case .epochIs(let epoch):

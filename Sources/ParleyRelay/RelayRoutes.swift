@@ -255,7 +255,7 @@ struct RelayRoutes: Sendable {
             let groupId = try pathParameter(context, "groupId")
             _ = try RelayCore.parseGroupId(groupId)
             try await core.requireRoom(logger: context.logger)
-            let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit)
+            let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit(commit: true))
             guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
             core.metrics.envelopesStored.increment(by: try await core.externalCommit(groupId, send, by: device))
             return Response(status: .noContent)
@@ -352,9 +352,12 @@ struct RelayRoutes: Sendable {
     }
 
     /// A group send's JSON: the message and a commit's GroupInfo in base64, and two lists of devices.
-    private var groupSendBodyLimit: Int {
+    /// Base64 takes 4/3 of the bytes, JSON escapes a little more: twice each part's cap, plus the recipient
+    /// lists (a commit's recipients, its Welcome's and its rejoiners).
+    private func groupSendBodyLimit(commit: Bool) -> Int {
         let configuration = core.configuration
-        return (configuration.maxEnvelopeBytes + configuration.maxGroupInfoBytes) * 2 + configuration.maxGroupRecipients * 2 * 128 + 4096
+        guard commit else { return configuration.maxEnvelopeBytes * 2 + configuration.maxGroupRecipients * 128 + 4096 }
+        return (configuration.maxGroupHandshakeBytes * 2 + configuration.maxGroupInfoBytes) * 2 + configuration.maxGroupRecipients * 3 * 128 + 8192
     }
 
     /// A group message or commit: authorised by the epoch's secret (no device token: the sender stays
@@ -367,7 +370,7 @@ struct RelayRoutes: Sendable {
             guard let bytes = Data(base64Encoded: text) else { throw RelayError.badRequest("\(RelayAPI.groupSecretHeader) is not base64") }
             return [UInt8](bytes)
         }
-        let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit)
+        let send = try await body(request, GroupSend.self, limit: groupSendBodyLimit(commit: commit))
         guard await accountLimiter.allow("group:" + groupId) else { throw refused(by: "group") }
         let stored = try await core.sendToGroup(groupId, send, secret: secret, commit: commit)
         core.metrics.envelopesStored.increment(by: stored)

@@ -41,6 +41,18 @@ public struct GroupMessageWrite: Sendable {
     /// previous epoch's; a commit without them leaves the group with none (PROTOCOL.md §17.9).
     public var groupInfo: [UInt8]? = nil
     public var rejoiners: [UInt8]? = nil
+    /// A commit's Welcome: stored as a second copy, a message of the next epoch, with an entry for each
+    /// device it adds, in the commit's transaction (their accounts' lists are among `deviceLists`).
+    public var welcome: GroupWelcomeWrite? = nil
+}
+
+public struct GroupWelcomeWrite: Sendable {
+    public let message: [UInt8]
+    public let recipients: [DeviceAddress]
+    public init(message: [UInt8], recipients: [DeviceAddress]) {
+        self.message = message
+        self.recipients = recipients
+    }
 }
 
 /// The GroupInfo the last commit left (PROTOCOL.md §17.9): opaque bytes, the epoch the commit started,
@@ -128,6 +140,9 @@ public protocol RelayStorage: Sendable {
     /// False, storing nothing, when the address is taken.
     func createAccount(address: String, accountKey: [UInt8], deviceList: [UInt8]) async throws -> Bool
     func account(_ address: String) async throws -> StoredAccount?
+    /// The accounts of `addresses` in one read (one snapshot, one query where reads cost a trip to a
+    /// server): the recipients of a group message or commit. Addresses without an account are absent.
+    func accounts(_ addresses: [String]) async throws -> [String: StoredAccount]
     /// Replaces the device list if it is still `current`, deleting the tokens, prekeys and queued mail of
     /// the devices in `wiping` in the same transaction; false, changing nothing, if the list changed.
     func replaceDeviceList(address: String, replacing current: [UInt8], with list: [UInt8], wiping: [UInt32]) async throws -> Bool

@@ -73,14 +73,26 @@ extension SQLiteRelayStorage {
                     return .unknownGroup
                 }
                 guard UInt64(epoch) == write.epoch else { return .epochIs(UInt64(epoch)) }
-                for (address, list) in write.deviceLists {
-                    let stored = try Data.fetchOne(try db.cachedStatement(sql: "SELECT device_list FROM accounts WHERE address = ?"), arguments: [address])
-                    guard stored == Data(list) else { return .deviceListChanged }
+                // The recipients' lists and mailbox counts in a few statements, not one per account and device.
+                let addresses = Array(write.deviceLists.keys)
+                var lists: [String: Data] = [:]
+                var queued: [DeviceAddress: Int] = [:]
+                for start in stride(from: 0, to: addresses.count, by: Self.accountsPerQuery) {
+                    let chunk = Array(addresses[start..<min(start + Self.accountsPerQuery, addresses.count)])
+                    let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                    let accounts = try Row.fetchCursor(db, sql: "SELECT address, device_list FROM accounts WHERE address IN (\(marks))",
+                                                       arguments: StatementArguments(chunk))
+                    while let row = try accounts.next() { lists[row["address"]] = row["device_list"] }
+                    let counts = try Row.fetchCursor(db, sql: "SELECT address, device_id, count FROM mailbox_counts WHERE address IN (\(marks))",
+                                                     arguments: StatementArguments(chunk))
+                    while let row = try counts.next() {
+                        queued[DeviceAddress(address: row["address"], deviceId: UInt32(row["device_id"] as Int64))] = row["count"]
+                    }
                 }
-                for recipient in write.recipients {
-                    let queued = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count FROM mailbox_counts WHERE address = ? AND device_id = ?"),
-                                                  arguments: [recipient.address, recipient.deviceId]) ?? 0
-                    if queued + 1 > write.mailboxLimit { return .mailboxFull(recipient) }
+                if write.deviceLists.contains(where: { lists[$0.key] != Data($0.value) }) { return .deviceListChanged }
+                for recipient in write.recipients + (write.welcome?.recipients ?? []) {
+                    queued[recipient, default: 0] += 1
+                    if queued[recipient]! > write.mailboxLimit { return .mailboxFull(recipient) }
                 }
                 if let next = write.nextVerifier {
                     try db.execute(sql: "UPDATE mls_groups SET epoch = epoch + 1, verifier = ? WHERE id = ? AND epoch = ?",
@@ -95,11 +107,12 @@ extension SQLiteRelayStorage {
                 }
                 try db.execute(sql: "INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at) VALUES (?, ?, ?, ?, ?)",
                                arguments: [Data(write.groupId), epoch, write.nextVerifier != nil, Data(write.message), Int64(write.expiresAt)])
-                let copy = db.lastInsertedRowID
-                for recipient in write.recipients {
-                    try db.cachedStatement(sql: """
-                        INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message) VALUES (?, ?, X'', ?, ?, ?)
-                        """).execute(arguments: [recipient.address, recipient.deviceId, Int64(write.now), Int64(write.expiresAt), copy])
+                try Self.queue(copy: db.lastInsertedRowID, for: write.recipients, write, db)
+                if let welcome = write.welcome {
+                    // The Welcome is a message of the epoch the commit starts, queued after it in the same transaction.
+                    try db.execute(sql: "INSERT INTO group_messages (group_id, epoch, is_commit, body, expires_at) VALUES (?, ?, 0, ?, ?)",
+                                   arguments: [Data(write.groupId), epoch + 1, Data(welcome.message), Int64(write.expiresAt)])
+                    try Self.queue(copy: db.lastInsertedRowID, for: welcome.recipients, write, db)
                 }
                 return .stored
             }
@@ -113,6 +126,14 @@ extension SQLiteRelayStorage {
             try Row.fetchOne(db, sql: "SELECT epoch, group_info, rejoiners FROM mls_group_infos WHERE group_id = ?", arguments: [Data(groupId)])
                 .map { StoredGroupInfo(epoch: UInt64($0["epoch"] as Int64), groupInfo: [UInt8]($0["group_info"] as Data),
                                        rejoiners: [UInt8]($0["rejoiners"] as Data)) }
+        }
+    }
+
+    private static func queue(copy: Int64, for recipients: [DeviceAddress], _ write: GroupMessageWrite, _ db: Database) throws {
+        for recipient in recipients {
+            try db.cachedStatement(sql: """
+                INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message) VALUES (?, ?, X'', ?, ?, ?)
+                """).execute(arguments: [recipient.address, recipient.deviceId, Int64(write.now), Int64(write.expiresAt), copy])
         }
     }
 

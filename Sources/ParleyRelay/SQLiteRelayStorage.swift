@@ -19,7 +19,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
     /// A pool (WAL) on a file; a queue for an in-memory database (`inMemory()`).
     let database: any DatabaseWriter
     /// Token lookups, a send's account reads and mailbox pages.
-    private let hotReads: SQLiteHotReads
+    let hotReads: SQLiteHotReads
     /// Enqueue requests waiting for the next group commit.
     private let enqueues = GroupCommitQueue<PendingEnqueue>()
 

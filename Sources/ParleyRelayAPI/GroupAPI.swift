@@ -129,14 +129,18 @@ public struct GroupSend: Codable, Sendable {
     /// Commits only, with `groupInfo`: the devices of the next epoch but the committer, the ones the relay
     /// lets fetch that GroupInfo and rejoin.
     public let rejoiners: [GroupRecipient]?
+    /// Commits only: the Welcome of the devices the commit adds, stored in the commit's transaction
+    /// (PROTOCOL.md §17.2).
+    public let welcome: GroupWelcome?
     public init(epoch: UInt64, message: Base64Bytes, recipients: [GroupRecipient], nextVerifier: Base64Bytes? = nil,
-                groupInfo: Base64Bytes? = nil, rejoiners: [GroupRecipient]? = nil) {
+                groupInfo: Base64Bytes? = nil, rejoiners: [GroupRecipient]? = nil, welcome: GroupWelcome? = nil) {
         self.epoch = epoch
         self.message = message
         self.recipients = recipients
         self.nextVerifier = nextVerifier
         self.groupInfo = groupInfo
         self.rejoiners = rejoiners
+        self.welcome = welcome
     }
 }
 
@@ -150,6 +154,20 @@ public struct GroupInfoAnswer: Codable, Sendable, Equatable {
         self.groupId = groupId
         self.epoch = epoch
         self.groupInfo = groupInfo
+    }
+}
+
+/// The Welcome a commit carries (`POST /v1/groups/{groupId}/commits`, PROTOCOL.md §17.2): an MLSMessage of
+/// wire format `mls_welcome`, queued for the devices the commit adds in the transaction that stores the
+/// commit. Posted on its own after the commit, a Welcome could miss its epoch: a second commit taking the
+/// group on before the post left the new devices with nothing, or with a Welcome for an epoch already gone
+/// and the commit that ended it filed before the Welcome in their mailboxes.
+public struct GroupWelcome: Codable, Sendable {
+    public let message: Base64Bytes
+    public let recipients: [GroupRecipient]
+    public init(message: Base64Bytes, recipients: [GroupRecipient]) {
+        self.message = message
+        self.recipients = recipients
     }
 }
 

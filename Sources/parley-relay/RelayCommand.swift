@@ -74,6 +74,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest accepted envelope, in bytes.")
     var maxEnvelopeBytes: Int = 96 * 1024
 
+    @Option(help: "Largest group commit, and largest Welcome a commit carries, in bytes (groups grow them).")
+    var maxGroupHandshakeBytes: Int = 2 << 20
+
     @Option(help: "Most messages queued for one device.")
     var maxMailbox: Int = 10_000
 
@@ -131,6 +134,9 @@ struct Serve: AsyncParsableCommand {
         guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (1...3650).contains(ttlDays) else { throw ValidationError("--ttl-days must be between 1 and 3650") }
         guard (1024...(16 << 20)).contains(maxEnvelopeBytes) else { throw ValidationError("--max-envelope-bytes must be between 1024 and 16777216") }
+        guard (1024...(64 << 20)).contains(maxGroupHandshakeBytes) else {
+            throw ValidationError("--max-group-handshake-bytes must be between 1024 and 67108864")
+        }
         guard maxMailbox > 0 else { throw ValidationError("--max-mailbox must be positive") }
         guard rateLimitIp > 0, rateLimitAccount > 0 else { throw ValidationError("rate limits must be positive") }
         guard rateLimitStrangers >= 0 else { throw ValidationError("--rate-limit-strangers must be 0 or more") }
@@ -172,6 +178,7 @@ struct Serve: AsyncParsableCommand {
         configuration.messageTTL = UInt64(ttlDays) * 86_400_000
         configuration.attachmentTTL = configuration.messageTTL
         configuration.maxEnvelopeBytes = maxEnvelopeBytes
+        configuration.maxGroupHandshakeBytes = maxGroupHandshakeBytes
         configuration.maxMailboxMessages = maxMailbox
         configuration.ipRate = RateLimit(perSecond: rateLimitIp, burst: rateLimitIp * 2)
         configuration.accountRate = RateLimit(perSecond: rateLimitAccount, burst: rateLimitAccount * 2)

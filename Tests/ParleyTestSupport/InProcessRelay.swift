@@ -86,6 +86,21 @@ public final class RelayTap: @unchecked Sendable {
     func willAcknowledge(_ ids: [String]) async {
         if let look = lock.withLock({ acknowledging }) { await look(ids) }
     }
+
+    private var afterCommit: (@Sendable () async throws -> Void)?
+
+    /// Runs once, right after the next commit the relay accepts and before its sender hears so: what other
+    /// devices do in that moment (a commit of their own, say) happens between the commit and whatever its
+    /// sender does next.
+    public func afterNextAcceptedCommit(_ interlude: @escaping @Sendable () async throws -> Void) { lock.withLock { afterCommit = interlude } }
+
+    func commitAccepted() async throws {
+        let interlude = lock.withLock {
+            defer { afterCommit = nil }
+            return afterCommit
+        }
+        try await interlude?()
+    }
 }
 
 /// One relay of an `InProcessNetwork` as a `RelayTransport`: each call goes to the relay core as the
@@ -243,6 +258,7 @@ public struct InProcessRelay: RelayTransport {
     public func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
         tap.record("commit")
         try await answer { () async throws(RelayRefusal) in try await calls.sendToGroup(groupId, send, secret: secret, commit: true) }
+        do { try await tap.commitAccepted() } catch { throw .network("the test's interlude after a commit failed: \(error)") }
     }
 
     public func send(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
