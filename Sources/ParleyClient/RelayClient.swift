@@ -162,6 +162,7 @@ public struct RelayClient: RelayTransport {
 
     /// A version-2 page, or a version-1 one (a relay from before groups ignores `version`) as its envelopes.
     private func pageWithGroups(_ buffer: ByteBuffer) throws(ClientError) -> FetchResponseV2 {
+        if let page = buffer.withUnsafeReadableBytes({ FetchResponseV2(fastJSON: $0) }) { return page }
         if let page = try? JSONDecoder().decode(FetchResponseV2.self, from: Data(buffer.readableBytesView)) { return page }
         let old: FetchResponse = try decode(buffer)
         return FetchResponseV2(messages: old.messages.map { MailboxEntry(id: $0.id, receivedAt: $0.receivedAt, envelope: $0.envelope, group: nil) },

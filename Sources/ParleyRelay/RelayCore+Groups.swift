@@ -209,7 +209,7 @@ extension RelayCore {
                                            message: Base64Bytes(group.message))
                          })
         }
-        let keyPackages = try await storage.keyPackageCount(for: device).count
+        let keyPackages = if let counted = page.keyPackages { counted } else { try await storage.keyPackageCount(for: device).count }
         return FetchResponseV2(messages: entries, more: page.more,
                                preKeysLow: min(page.oneTimePreKeys, page.oneTimePQPreKeys) < configuration.preKeyLowWatermark,
                                keyPackagesLow: keyPackages < configuration.keyPackageLowWatermark)

@@ -82,6 +82,9 @@ public struct MailboxPage: Sendable, Equatable {
     public let oneTimePQPreKeys: Int
     /// Envelopes the acknowledgement before this page deleted (`acknowledge(_:for:thenFetch:after:now:)`).
     public var acknowledged = 0
+    /// The device's KeyPackages, when the storage counted them in the page's own read (a page with groups):
+    /// nil sends the relay to `keyPackageCount(for:)`, a database trip of its own on every page.
+    public var keyPackages: Int?
 }
 
 /// A device's prekeys as uploaded (public halves and signatures only).

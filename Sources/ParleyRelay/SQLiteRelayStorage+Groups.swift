@@ -32,8 +32,8 @@ extension SQLiteRelayStorage {
         }
     }
 
-    private static func keyPackageCount(_ db: Database, _ device: DeviceAddress) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM key_packages WHERE address = ? AND device_id = ?",
+    static func keyPackageCount(_ db: Database, _ device: DeviceAddress) throws -> Int {
+        try Int.fetchOne(try db.cachedStatement(sql: "SELECT COUNT(*) FROM key_packages WHERE address = ? AND device_id = ?"),
                          arguments: [device.address, device.deviceId]) ?? 0
     }
 

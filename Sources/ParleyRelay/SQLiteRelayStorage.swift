@@ -422,7 +422,10 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
             return envelope
         }
         let counts = try preKeyCounts(db, device)
-        return MailboxPage(messages: Array(messages), more: rows.count > limit, oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
+        var page = MailboxPage(messages: Array(messages), more: rows.count > limit, oneTimePreKeys: counts.oneTime, oneTimePQPreKeys: counts.oneTimePQ)
+        // A page with groups says whether the KeyPackages run low: counted here, in the page's one trip.
+        if groups { page.keyPackages = try keyPackageCount(db, device) }
+        return page
     }
 
     /// Deletes acknowledged envelopes without waiting for the disk (`synchronous = NORMAL` for this
