@@ -394,6 +394,8 @@ extension Engine {
             if let change = membershipChange(from: record, to: saved) {
                 return try saveGroup(saved, notices: change.notices, change: change.change)
             }
+        case .proposal(.remove(let leaf), .member(let sender)) where leaf == sender:
+            groupsWithLeavers.insert(id)   // a member asks to leave: committed after the drain (Engine+GroupLeavers.swift)
         case .proposal:
             break
         }

@@ -21,6 +21,7 @@ extension Engine {
         // This account's devices that are not in its groups yet (just linked) join them (PROTOCOL.md §17.8);
         // one that has no KeyPackage yet is tried again by a later drain.
         _ = try? await addOwnDevicesToGroups()
+        try? await commitLeaves()
         try await sendDeliveryReceipts(for: arrived)
         return arrived
     }

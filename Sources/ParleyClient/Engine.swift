@@ -91,6 +91,8 @@ public actor Engine {
     var ownDeviceClaimRetry: [UInt32: (at: UInt64, wait: UInt64)] = [:]
     var addingOwnDevicesToGroups = false
     var leavingGroups: Set<GroupId> = []
+    /// Groups where a member asked to leave during the current drain (Engine+GroupLeavers.swift).
+    var groupsWithLeavers: Set<GroupId> = []
     var removingUnlistedLeaves = false
 
     /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the

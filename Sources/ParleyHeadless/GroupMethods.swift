@@ -140,14 +140,27 @@ enum GroupMethods {
     static func send(_ call: Call) async throws -> JSONValue {
         let ids = call.strings("groupId")
         guard ids.count == 1 else { throw RPCError.invalidParams("groupId: one group per send") }
-        if let other = ["attachments", "attachment", "replyTo", "quoteTimestamp", "quoteAuthor", "editTimestamp"].first(where: { call.params[$0] != nil }) {
-            throw RPCError(.notSupported, "send with groupId and \(other) is not supported by Parley yet: a group message is text only")
+        let attachments = call.strings("attachments") + call.strings("attachment")
+        guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
+        var replyTo: Operations.ReplyTarget?
+        if let text = call.string("replyTo") {
+            replyTo = .id(try MessageIdText.parse(text, "replyTo"))
+        } else if let timestamp = call.int("quoteTimestamp") {
+            replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
         }
-        guard let text = call.string("message"), !text.isEmpty else { throw RPCError.invalidParams("message is required (a group message is text)") }
+        let text = call.string("message") ?? ""
+        guard !text.isEmpty || !attachments.isEmpty else { throw RPCError.invalidParams("message or attachment is required") }
         let operations = HeadlessMethods.ops(call)
         let (id, group) = try existing(ids[0], operations)
         guard group.active else { throw notAMember(group) }
-        let sent = try await mapped { try await operations.sendToGroup(id, text: text) }
+        if let edited = call.int("editTimestamp") {
+            guard attachments.isEmpty, replyTo == nil, !text.isEmpty else {
+                throw RPCError.invalidParams("an edit (editTimestamp) takes only the new message text")
+            }
+            let target = Operations.MessageTarget.timestamp(UInt64(clamping: edited), author: call.context.account)
+            return try HeadlessMethods.json([try await mapped { try await operations.edit(in: .group(id), target, text: text) }])
+        }
+        let sent = try await mapped { try await operations.sendToGroup(id, text: text, attachment: attachments.first, replyTo: replyTo) }
         let type = sent.state == "sent" ? "SUCCESS" : "PENDING"
         let others = group.members.filter { $0 != call.context.account.description }
         return [

@@ -30,7 +30,7 @@ public enum HeadlessMethods {
     public static let table: [RPCMethod<HeadlessContext>] = [
         RPCMethod("send", "Send a text message (or a file with a caption), optionally as a reply, to one or more contacts or to a group.",
                   params: [RPCParam("recipient", .strings, "One contact or an array: an address, a nickname or a unique local part (required without groupId)."),
-                           RPCParam("groupId", .strings, "A group's id (base64) instead of recipient: the text to every member (text only)."),
+                           RPCParam("groupId", .strings, "A group's id (base64) instead of recipient: the message (text, attachment, reply, or an edit) to every member."),
                            RPCParam("message", .string, "The text (required without attachments; else the caption)."),
                            RPCParam("attachments", .strings, "A file path or RFC 2397 data: URI, or an array with one."),
                            RPCParam("attachment", .strings, "The same as attachments (signal-cli accepts both names)."),

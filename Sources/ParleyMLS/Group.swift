@@ -563,3 +563,12 @@ public struct ExternalSender: TLSCodable, Hashable, Sendable {
         credential = try reader.read()
     }
 }
+
+extension Group {
+    /// Leaves whose member proposed its own removal in this epoch (it is leaving), not yet committed.
+    public var leavingLeaves: [UInt32] {
+        pendingProposals.compactMap { pending in
+            if case .remove(let leaf) = pending.proposal, case .member(let sender) = pending.sender, sender == leaf { leaf } else { nil }
+        }
+    }
+}

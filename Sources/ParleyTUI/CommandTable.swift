@@ -60,8 +60,8 @@ public enum CommandTable {
                     run: { c, args in c.kick(args) }),
         CommandSpec(name: "leave", arguments: "", summary: "Leave this group (in a group's window); its history stays.",
                     help: "Takes your devices out of the focused group: nothing more is read here and nothing can be sent. Your other devices "
-                        + "go at once, this one with the next change another member makes (no member can commit its own removal), when "
-                        + "they see the notice. The window keeps the history until /close.",
+                        + "go at once, this one as soon as another member's device reads the request and commits it (no member can commit "
+                        + "its own removal), when they see the notice. The window keeps the history until /close.",
                     completions: [],
                     run: { c, _ in c.leaveGroup() }),
         CommandSpec(name: "rename", arguments: "NAME", summary: "Rename this group (in a group's window).",

@@ -132,6 +132,27 @@ struct GroupEngineTests {
         #expect(try w.alice.store.messages(in: .group(id), limit: 100).filter { $0.direction == .system }.allSatisfy { $0.state == .received })
     }
 
+    @Test("a member's request to leave is committed once, by the remaining member with the lowest leaf, after the drain that brought it")
+    func leaveIsCommittedPromptly() async throws {
+        let w = try await Self.world()
+        let bob = await w.bob.address, carol = await w.carol.address
+        let id = try await w.alice.engine.createGroup(name: "Trip", members: [bob, carol]).id
+        for device in w.all { try await device.engine.receivePending() }
+        let epoch = try #require(try w.alice.store.group(id)?.epoch)
+        try await w.carol.engine.leaveGroup(id)
+        // Bob's devices (higher leaves than Alice's) read the request first: they leave it to her.
+        for device in [w.bob, w.bob2] { try await device.engine.receivePending() }
+        #expect(try w.bob.store.group(id)?.epoch == epoch)
+        try await w.alice.engine.receivePending()
+        for device in [w.bob, w.bob2] { try await device.engine.receivePending() }
+        for device in [w.alice, w.bob, w.bob2] {
+            let record = try #require(try device.store.group(id))
+            #expect(!record.members.contains { $0.address == carol.description })
+            #expect(record.epoch == epoch + 1, "one commit")
+            #expect(try notices(device, id).last == "\(carol) is no longer in the group.")
+        }
+    }
+
     @Test("a change made on this device and one received are told to the front ends as the notice, then groupChanged")
     func membershipEvents() async throws {
         let w = try await Self.world()

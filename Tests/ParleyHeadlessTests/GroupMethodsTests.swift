@@ -80,6 +80,17 @@ struct GroupMethodsTests {
         #expect(try Self.texts(alice, id) == ["deploy at 5"])
         #expect(try alice.store.group(id)?.name == "Ops[2J")
 
+        // A reply quoting a message, and an edit of the first message, in the group (the in-process relay serves
+        // no attachments: GroupAttachmentTests send one to a group through a relay process).
+        let file = try await Self.result(daemon, "send", ["groupId": .string(groupId), "message": "the plan"])
+        _ = try await Self.result(daemon, "send", ["groupId": .string(groupId), "message": "see above",
+                                                   "quoteTimestamp": try #require(file["timestamp"]), "quoteAuthor": .string(bot)])
+        _ = try await Self.result(daemon, "send", ["groupId": .string(groupId), "message": "deploy at 6", "editTimestamp": try #require(sent["timestamp"])])
+        try await alice.engine.receivePending()
+        let received = try alice.store.messages(in: .group(id), limit: 100).filter { $0.direction != .system }
+        #expect(received.first { $0.text == "see above" }?.replyTo == received.first { $0.text == "the plan" }?.clientMessageId)
+        #expect(received.first?.text == "deploy at 6", "the edit replaced the first message's text")
+
         // Alice answers in the group: the bot's event stream has it with dataMessage.groupInfo.
         let (stream, status) = try await RawHTTP.events(port: daemon.port)
         #expect(status == 200)
@@ -183,8 +194,9 @@ struct GroupMethodsTests {
             let failure = try await Self.error(daemon, method, params)
             #expect(failure.code == -32602, "\(method) \(params.serialized): \(failure)")
         }
-        let attachment = try await Self.error(daemon, "send", ["groupId": .string(groupId), "message": "file", "attachment": "/etc/hostname"])
-        #expect(attachment.code == -32000, "\(attachment)")
+        let attachments = try await Self.error(daemon, "send", ["groupId": .string(groupId), "message": "files",
+                                                                "attachment": ["data:,a", "data:,b"]])
+        #expect(attachments.code == -32602, "one file per message: \(attachments)")
         let notIn = try await Self.error(daemon, "updateGroup", ["groupId": .string(groupId), "removeMember": .string(aliceAddress)])
         #expect(notIn.code == -1 && notIn.message.hasSuffix("is not in the group"), "\(notIn)")
 

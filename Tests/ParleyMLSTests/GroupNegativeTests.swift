@@ -67,7 +67,7 @@ import Testing
         #expect(restored.epochAuthenticator.constantTimeEquals(w.alice.epochAuthenticator))
 
         var future = bytes.unprotectedBytes
-        future[0] = 2
+        future[0] = Group.stateFormatVersion + 1
         #expect(throws: MLSError.invalidValue("group state format version")) { try Group(serialized: SecretBytes(future)) }
         for cut in stride(from: 0, to: future.count, by: 97) {
             #expect(throws: MLSError.self) { try Group(serialized: SecretBytes(Array(bytes.unprotectedBytes[..<cut]))) }

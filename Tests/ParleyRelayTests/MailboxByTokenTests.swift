@@ -54,9 +54,12 @@ import Glibc
         defer { relay.kill(SIGKILL) }
         let raw = RawHTTP(relay)
         let bob = try await RawDevice.register("bob", on: relay)
-        var statuses: [Int] = []
-        for _ in 0..<4 { statuses.append(Int(try await raw.request(.GET, "/v1/mailbox", token: bob.token).status)) }
-        #expect(statuses.first == 200)
+        // Ten at once: more than the burst, whatever the machine's load does to their timing.
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<10 { group.addTask { Int(try await raw.request(.GET, "/v1/mailbox", token: bob.token).status) } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.contains(200))
         #expect(statuses.contains(429), "\(statuses)")
     }
 }
