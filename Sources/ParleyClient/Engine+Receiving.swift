@@ -416,6 +416,7 @@ extension Engine {
                     try await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
                     try? store.checkpoint()
                     _ = try? await addOwnDevicesToGroups()
+                    try? await commitLeaves()
                 } catch {
                     // What was not stored stays on the relay and comes again with the next wake; the
                     // front ends say why meanwhile (a full disk), rather than going quiet.

@@ -88,7 +88,7 @@ extension ChatController {
     }
 
     private func finish(_ action: PendingAction, with line: String) {
-        guard let peer = action.message.conversation.peer else { return }
+        let conversation = action.message.conversation
         let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
         let operations = Operations(engine: engine), inbox = inbox
         let target = Operations.MessageTarget.id(action.message.clientMessageId)
@@ -98,7 +98,12 @@ extension ChatController {
             state.scrollToBottom()
             Task {
                 do {
-                    _ = try await operations.send(.init(recipients: [peer], text: line, replyTo: .id(original.clientMessageId)))
+                    switch conversation {
+                    case .direct(let peer):
+                        _ = try await operations.send(.init(recipients: [peer], text: line, replyTo: .id(original.clientMessageId)))
+                    case .group(let id):
+                        _ = try await operations.sendToGroup(id, text: line, replyTo: .id(original.clientMessageId))
+                    }
                     inbox.post { $0.reload(original.conversation) }
                 } catch {
                     let text = ChatController.describe(error)
@@ -108,15 +113,15 @@ extension ChatController {
         case .edit(let original):
             guard !text.isEmpty else { state.say("not edited: the new text is empty (d deletes a message)", error: true); return }
             guard line != original.text else { state.say("not edited: the text is the same"); return }
-            run("edited", in: original.conversation) { try await operations.edit(in: peer, target, text: line) }
+            run("edited", in: original.conversation) { try await operations.edit(in: conversation, target, text: line) }
         case .react(let original):
             if text.isEmpty {
                 run("reaction removed", in: original.conversation) {
                     let own = original.reactions.first { $0.author == operations.engine.ownAddress.description }?.emoji ?? "👍"
-                    return try await operations.react(in: peer, to: target, emoji: own, remove: true)
+                    return try await operations.react(in: conversation, to: target, emoji: own, remove: true)
                 }
             } else {
-                run("reacted \(text)", in: original.conversation) { try await operations.react(in: peer, to: target, emoji: text) }
+                run("reacted \(text)", in: original.conversation) { try await operations.react(in: conversation, to: target, emoji: text) }
             }
         case .confirmDelete:
             break
@@ -124,10 +129,9 @@ extension ChatController {
     }
 
     func deleteForEveryone(_ message: ChatMessage) {
-        guard let peer = message.conversation.peer else { return }
-        let operations = Operations(engine: engine)
-        run("deleted for everyone", in: message.conversation) {
-            try await operations.deleteForEveryone(in: peer, .id(message.clientMessageId))
+        let operations = Operations(engine: engine), conversation = message.conversation
+        run("deleted for everyone", in: conversation) {
+            try await operations.deleteForEveryone(in: conversation, .id(message.clientMessageId))
         }
     }
 
@@ -156,8 +160,8 @@ extension ChatController {
     }
 
     private func showEditHistory(_ message: ChatMessage) {
-        guard message.edited, let peer = message.conversation.peer,
-              let texts = try? Operations(engine: engine).editHistory(in: peer, .id(message.clientMessageId)), let now = texts.last else {
+        guard message.edited,
+              let texts = try? Operations(engine: engine).editHistory(in: message.conversation, .id(message.clientMessageId)), let now = texts.last else {
             state.say("that message was not edited")
             return
         }

@@ -178,13 +178,18 @@ final class ChatController {
     }
 
     private func noteTyping() {
-        guard let conversation = state.focus, let peer = conversation.peer, !editor.string.hasPrefix("/"),
-              state.trust(of: conversation)?.allowsSending == true else { return }
+        guard let conversation = state.focus, !editor.string.hasPrefix("/"),
+              conversation.group != nil || state.trust(of: conversation)?.allowsSending == true else { return }
         let now = Self.now()
         guard now - (lastTypingSent[conversation] ?? 0) > 10_000 else { return }
         lastTypingSent[conversation] = now
         let engine = engine
-        Task { try? await engine.sendTyping(to: peer, started: true) }
+        Task {
+            switch conversation {
+            case .direct(let peer): try? await engine.sendTyping(to: peer, started: true)
+            case .group(let id): try? await engine.sendTyping(toGroup: id, started: true)
+            }
+        }
     }
 
     // MARK: Sending

@@ -59,6 +59,15 @@ def test_three_people_chat_in_a_group(binaries, relays, account, tmux_socket):
     b.wait_text("carol: I'll bring the rope")
     c.wait_text("bob: Yes, north wall")
 
+    # Selection mode works in a group's window: Bob reacts to the newest message; Alice and Carol see it.
+    b.keys("M-s")
+    b.wait_text("[select:")
+    b.keys("+")
+    b.wait_text("[react:")
+    b.type("👍")
+    for pane in (a, c):
+        pane.wait_text("👍 1")
+
     # /members: each account with its trust and devices, over the window; Esc closes it.
     a.type("/members")
     a.wait(("the members"), lambda s: "Members of Climbing: 3 accounts, 3 devices" in s and "· you" in s
@@ -99,13 +108,15 @@ def test_three_people_chat_in_a_group(binaries, relays, account, tmux_socket):
     for pane in (a, b, c):
         pane.wait_text("Crag crew (3 members)")
 
-    # /leave in Carol's window: she keeps the history and sends nothing more; the others' next change to
-    # the group carries out her leave (MLS lets no member commit its own removal).
+    # /leave in Carol's window: she keeps the history and sends nothing more. MLS lets no member commit its
+    # own removal: Alice's device (the lowest leaf left) commits it when it reads her request.
     c.type("/leave")
     c.wait_text("you left Crag crew")
     c.wait_text("You left the group.")
     c.wait_text("Crag crew (no longer a member)")
     c.wait(("the roster marking the group left"), lambda s: any("# Crag crew" in line and "[left]" in line for line in s.splitlines()))
+    for pane in (a, b):
+        pane.wait_text("Crag crew (2 members)")
 
     for pane in (a, b, c):
         pane.type("/quit")
