@@ -13,16 +13,9 @@ struct GroupEndToEndTests {
     @Test("create, converse, add (the joiner reads only what follows), remove, rename, leave: every device agrees, nothing undecryptable")
     func groupOnARealRelay() async throws {
         try await withRelay { relay, directory in
-            let alice = try await TestDevice.create("alice", on: relay, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let carol = try await TestDevice.create("carol", on: relay, in: directory)
-            let bob2 = try await bob.addDevice(2, on: relay, in: directory)
-            try await bob.engine.refreshOwnDeviceList()
+            let world = try await GroupWorld.make(on: relay, in: directory)
+            let (alice, bob, bob2, carol) = (world.alice, world.bob, world.bob2, world.carol)
             let a = await alice.address, b = await bob.address, c = await carol.address
-            for (device, contacts) in [(alice, [b, c]), (bob, [a, c]), (bob2, [a, c]), (carol, [a, b])] {
-                for contact in contacts { try await device.engine.addContact(contact) }
-                try await device.engine.stockKeyPackages()
-            }
             let ops = Operations(engine: alice.engine, policy: Policy())
             let created = try await ops.createGroup(name: "Trip", members: [b])
             #expect(created.members == [a.description, b.description] && created.devices == 3)

@@ -12,24 +12,10 @@ import Testing
 /// a commit overtook. Three accounts, Bob with two devices.
 @Suite("End to end: groups recover")
 struct GroupRecoveryEndToEndTests {
-    struct World {
-        let relay: RelayProcess
-        let alice: TestDevice, bob: TestDevice, bob2: TestDevice, carol: TestDevice
-        var all: [TestDevice] { [alice, bob, bob2, carol] }
-    }
+    typealias World = GroupWorld
 
     static func world(on relay: RelayProcess, in directory: TemporaryDirectory) async throws -> World {
-        let alice = try await TestDevice.create("alice", on: relay, in: directory)
-        let bob = try await TestDevice.create("bob", on: relay, in: directory)
-        let carol = try await TestDevice.create("carol", on: relay, in: directory)
-        let bob2 = try await bob.addDevice(2, on: relay, in: directory)
-        try await bob.engine.refreshOwnDeviceList()
-        let a = await alice.address, b = await bob.address, c = await carol.address
-        for (device, contacts) in [(alice, [b, c]), (bob, [a, c]), (bob2, [a, c]), (carol, [a, b])] {
-            for contact in contacts { try await device.engine.addContact(contact) }
-            try await device.engine.stockKeyPackages()
-        }
-        return World(relay: relay, alice: alice, bob: bob, bob2: bob2, carol: carol)
+        try await GroupWorld.make(on: relay, in: directory)
     }
 
     /// A group of all four devices, every one of them at its epoch.
