@@ -140,27 +140,17 @@ enum GroupMethods {
     static func send(_ call: Call) async throws -> JSONValue {
         let ids = call.strings("groupId")
         guard ids.count == 1 else { throw RPCError.invalidParams("groupId: one group per send") }
-        let attachments = call.strings("attachments") + call.strings("attachment")
-        guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
-        var replyTo: Operations.ReplyTarget?
-        if let text = call.string("replyTo") {
-            replyTo = .id(try MessageIdText.parse(text, "replyTo"))
-        } else if let timestamp = call.int("quoteTimestamp") {
-            replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
-        }
-        let text = call.string("message") ?? ""
-        guard !text.isEmpty || !attachments.isEmpty else { throw RPCError.invalidParams("message or attachment is required") }
+        let parts = try HeadlessMethods.sendParts(call)
+        guard !parts.text.isEmpty || parts.attachment != nil else { throw RPCError.invalidParams("message or attachment is required") }
         let operations = HeadlessMethods.ops(call)
         let (id, group) = try existing(ids[0], operations)
         guard group.active else { throw notAMember(group) }
-        if let edited = call.int("editTimestamp") {
-            guard attachments.isEmpty, replyTo == nil, !text.isEmpty else {
-                throw RPCError.invalidParams("an edit (editTimestamp) takes only the new message text")
-            }
-            let target = Operations.MessageTarget.timestamp(UInt64(clamping: edited), author: call.context.account)
-            return try HeadlessMethods.json([try await mapped { try await operations.edit(in: .group(id), target, text: text) }])
+        if let edited = parts.edited {
+            return try HeadlessMethods.json([try await mapped { try await operations.edit(in: .group(id), edited, text: parts.text) }])
         }
-        let sent = try await mapped { try await operations.sendToGroup(id, text: text, attachment: attachments.first, replyTo: replyTo) }
+        let sent = try await mapped {
+            try await operations.sendToGroup(id, text: parts.text, attachment: parts.attachment, replyTo: parts.replyTo)
+        }
         let type = sent.state == "sent" ? "SUCCESS" : "PENDING"
         let others = group.members.filter { $0 != call.context.account.description }
         return [

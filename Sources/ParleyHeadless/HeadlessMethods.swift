@@ -174,6 +174,29 @@ public enum HeadlessMethods {
             return try await GroupMethods.send(call)
         }
         guard call.params["recipient"] != nil else { throw RPCError.invalidParams("missing parameter recipient (string or array of strings), or groupId") }
+        let parts = try sendParts(call)
+        let operations = ops(call)
+        if let edited = parts.edited {
+            var results: [ActionResult] = []
+            for recipient in try call.contacts("recipient", resolve: operations.resolve) {
+                results.append(try await operations.edit(in: recipient, edited, text: parts.text))
+            }
+            return try json(results)
+        }
+        return try json(try await operations.send(.init(recipients: try call.contacts("recipient", resolve: operations.resolve),
+                                                        text: parts.text, attachment: parts.attachment, replyTo: parts.replyTo)))
+    }
+
+    /// What a send says besides where it goes, read once for contacts and groups alike: its text, its one
+    /// file, the message it replies to, and for an edit (editTimestamp) the own message it changes.
+    struct SendParts {
+        let text: String
+        let attachment: String?
+        let replyTo: Operations.ReplyTarget?
+        let edited: Operations.MessageTarget?
+    }
+
+    static func sendParts(_ call: Call) throws -> SendParts {
         let attachments = call.strings("attachments") + call.strings("attachment")
         guard attachments.count <= 1 else { throw RPCError.invalidParams("attachments: one file per message") }
         var replyTo: Operations.ReplyTarget?
@@ -182,20 +205,14 @@ public enum HeadlessMethods {
         } else if let timestamp = call.int("quoteTimestamp") {
             replyTo = .timestamp(UInt64(clamping: timestamp), author: try call.address("quoteAuthor"))
         }
-        let operations = ops(call)
-        if let edited = call.int("editTimestamp") {
-            guard attachments.isEmpty, replyTo == nil, let text = call.string("message") else {
+        var edited: Operations.MessageTarget?
+        if let timestamp = call.int("editTimestamp") {
+            guard attachments.isEmpty, replyTo == nil, call.string("message") != nil else {
                 throw RPCError.invalidParams("an edit (editTimestamp) takes only the new message text")
             }
-            let target = Operations.MessageTarget.timestamp(UInt64(clamping: edited), author: call.context.account)
-            var results: [ActionResult] = []
-            for recipient in try call.contacts("recipient", resolve: operations.resolve) {
-                results.append(try await operations.edit(in: recipient, target, text: text))
-            }
-            return try json(results)
+            edited = .timestamp(UInt64(clamping: timestamp), author: call.context.account)
         }
-        return try json(try await operations.send(.init(recipients: try call.contacts("recipient", resolve: operations.resolve),
-                                                        text: call.string("message") ?? "", attachment: attachments.first, replyTo: replyTo)))
+        return SendParts(text: call.string("message") ?? "", attachment: attachments.first, replyTo: replyTo, edited: edited)
     }
 
     static func getAttachment(_ call: Call) async throws -> JSONValue {
