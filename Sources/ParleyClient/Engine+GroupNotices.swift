@@ -39,8 +39,8 @@ extension Engine {
 
     /// Saves `record` with `notices` in one transaction; returns the events that tell the front ends:
     /// each notice as stored, then the change.
-    func saveGroup(_ record: GroupRecord, notices: [MessageRecord], change: GroupChange?) throws -> [EngineEvent] {
-        try store.saveGroup(record, filing: notices)
+    func saveGroup(_ record: GroupRecord, notices: [MessageRecord], change: GroupChange?, usedKeyPackage: [UInt8]? = nil) throws -> [EngineEvent] {
+        try store.saveGroup(record, filing: notices, usedKeyPackage: usedKeyPackage)
         let stored = try notices.map { try store.message(sentBy: ownAddress, clientMessageId: $0.clientMessageId) ?? $0 }
         return stored.map(EngineEvent.message) + (change.map { [.groupChanged(record.id, $0)] } ?? [])
     }

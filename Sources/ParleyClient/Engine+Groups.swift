@@ -346,10 +346,7 @@ extension Engine {
         }
         guard group.context.groupID == id.bytes else { return [] }
         let record = Self.record(of: group, id: id, name: "")
-        let notice = groupNotice("You were added to the group.", in: id)
-        try store.saveGroup(record, filing: [notice], usedKeyPackage: keys.reference)
-        let stored = try store.message(sentBy: ownAddress, clientMessageId: notice.clientMessageId) ?? notice
-        return [.message(stored), .groupChanged(id, .joined)]
+        return try saveGroup(record, notices: [groupNotice("You were added to the group.", in: id)], change: .joined, usedKeyPackage: keys.reference)
     }
 
     private func process(_ message: MLSMessage, in id: GroupId) async throws -> [EngineEvent] {
