@@ -1,5 +1,4 @@
 import Foundation
-import ParleyMLS
 import ParleyProtocol
 
 /// A member leaves a group by proposing its own removal (MLS does not let it commit that), so it is out of
@@ -17,7 +16,7 @@ extension Engine {
             let group = try await withLeafCheck { try loadGroup(id, validator: $0) }.group
             let leaving = Set(group.leavingLeaves)
             guard !leaving.isEmpty, group.tree.occupiedLeaves.first(where: { !leaving.contains($0) }) == group.myLeaf else { continue }
-            _ = try await commit(to: id) { group in try group.commit() }
+            _ = try await updateOwnLeaf(in: id)   // an empty commit with a path carries the epoch's proposals
         }
     }
 }
