@@ -139,13 +139,31 @@ extension EncryptedStore {
         }
     }
 
+    /// Every contact. The receive path asks for them on every page (for the blocked ones), so a cell is
+    /// opened only when its sealed bytes differ from those it was last opened from: a change made by this
+    /// store, by another process on the same file or by a key rotation changes the bytes (every seal draws
+    /// a fresh nonce) and is seen on the next call, with no invalidation to forget.
     public func contacts() throws(StoreError) -> [Contact] {
         let rows = try read { db in try Row.fetchAll(db, sql: "SELECT lookup, body FROM contacts") }
-        var out: [Contact] = []
+        let before = openedContacts.withLock { $0 }
+        var now: [Data: OpenedContact] = [:]
+        now.reserveCapacity(rows.count)
         for row in rows {
-            let key: Data = row["lookup"]
-            out.append(try Contact(serialized: try open(row["body"], "contacts", "body", .key([UInt8](key)))))
+            let key: Data = row["lookup"], cell: Data = row["body"]
+            if let opened = before[key], opened.cell == cell {
+                now[key] = opened
+            } else {
+                now[key] = OpenedContact(cell: cell, contact: try Contact(serialized: try open(cell, "contacts", "body", .key([UInt8](key)))))
+                contactCellsOpened.add(1, ordering: .relaxed)
+            }
         }
-        return out.sorted { $0.address.description < $1.address.description }
+        openedContacts.withLock { $0 = now }
+        return now.values.map(\.contact).sorted { $0.address.description < $1.address.description }
     }
+}
+
+/// A contact and the sealed cell it was opened from.
+struct OpenedContact: Sendable {
+    let cell: Data
+    let contact: Contact
 }

@@ -3,6 +3,7 @@ internal import GRDB
 internal import ParleySQLite
 import ParleyCrypto
 import ParleyProtocol
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,10 @@ public final class EncryptedStore: @unchecked Sendable {
     public let path: String
     let database: DatabasePool
     let cipher: CellCipher
+    /// The contacts as last opened, by lookup key, each with the sealed cell it came from (Contacts.swift).
+    let openedContacts = Mutex<[Data: OpenedContact]>([:])
+    /// How many contact cells this store has opened (for the tests of that cache).
+    let contactCellsOpened = Atomic<Int>(0)
 
     private init(path: String, database: DatabasePool, cipher: CellCipher) {
         self.path = path
