@@ -109,6 +109,7 @@ extension Engine {
         let preKeys = LocalPreKeys.generate(oneTime: LocalPreKeys.defaultOneTimeCount)
         try store.saveLocalAccount(account, preKeys: preKeys)
         try store.setSetting("highest-device-id", String(payload.deviceList.devices.map(\.deviceId).max() ?? payload.deviceId))
+        try store.setSetting(Engine.readyForGroupsUnsent, "1")
         let engine = try Engine(store: store, relay: relay, clock: clock)
         try await engine.uploadPreKeys(preKeys, full: true)
         // KeyPackages at once, so that the account's other devices can add this one to its groups (§17.8);
@@ -121,6 +122,8 @@ extension Engine {
             defer { wipe(&bytes) }
             summary = try LinkTransfer.install(bytes, into: store)
         }
+        // The account's other devices are told at once, so that they add this one to its groups now (§17.8).
+        await engine.announceReadyForGroups()
         return (engine, summary)
     }
 }

@@ -9,7 +9,10 @@ import ParleyStore
 /// * A device linked to an account is added to the account's groups by the account's own devices (a
 ///   contact's devices are never added by others): after each mailbox drain, a device of the account that is
 ///   in a group and whose own device list names a device with no leaf there claims that device's KeyPackage
-///   and commits the Add, checking again on the winning epoch when another device's Add took the race.
+///   and commits the Add, checking again on the winning epoch when another device's Add took the race. The
+///   new device, once its KeyPackages are on the relay, sends the others a device-ready content: its envelope
+///   wakes their push connections, so the drain that adds it comes at once rather than whenever mail next
+///   arrives.
 /// * A revoked device's leaves are removed by the device that revokes it, at once, in every group; any member
 ///   whose send or commit the relay refuses because a recipient device left its account's list fetches the
 ///   lists of the group's accounts, removes every leaf they no longer name, and sends again.
@@ -22,6 +25,44 @@ extension Engine {
     static let ownDeviceClaimLongestWait: UInt64 = 15 * 60_000
 
     // MARK: Adding this account's new devices
+
+    /// After each mailbox drain: this device says it is ready for the account's groups if it has not yet
+    /// (just linked), and adds the account's devices that are not leaves yet to the groups it is in.
+    func keepOwnDevicesInGroups() async {
+        await announceReadyForGroups()
+        _ = try? await addOwnDevicesToGroups()
+    }
+
+    /// Set by `completeLink` until this device has told the account's other devices it is ready.
+    static let readyForGroupsUnsent = "ready-for-groups-unsent"
+
+    /// Tells this account's other devices, in a device-ready content (PROTOCOL.md §12 type 0x0B, §17.8), that
+    /// this device's KeyPackages are on the relay, so that they add it to the account's groups now: the relay
+    /// wakes their push connections for the envelope, and the drain that follows adds it. Sent once after the
+    /// link; while the relay cannot take it (unreachable, busy), every drain tries again (a second one costs
+    /// the others only a look at their groups). Refused for good, it is given up: they add this device at
+    /// their next drain anyway.
+    func announceReadyForGroups() async {
+        guard (try? store.setting(Self.readyForGroupsUnsent)) != nil else { return }
+        do {
+            if account.deviceList.devices.count > 1 {
+                _ = try await stockKeyPackages()
+                try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(ownAddress),
+                                       body: .deviceReady), to: ownAddress)
+            }
+            try store.setSetting(Self.readyForGroupsUnsent, nil)
+        } catch let error as ClientError where error.isWorthRetrying {
+            // The relay could not take it now: the next drain sends it.
+        } catch {
+            try? store.setSetting(Self.readyForGroupsUnsent, nil)
+        }
+    }
+
+    /// Another device of this account is ready for its groups (a device-ready content): it is claimed at the
+    /// end of this drain, whatever wait an earlier claim that found no KeyPackage of it set.
+    func ownDeviceIsReady(_ deviceId: UInt32) {
+        ownDeviceClaimRetry[deviceId] = nil
+    }
 
     /// Adds every device of this account's signed list that is not a leaf to each active group this device
     /// is in. Returns the devices added (one entry per group and device). A device without a KeyPackage on

@@ -20,7 +20,7 @@ extension Engine {
         try? store.checkpoint()
         // This account's devices that are not in its groups yet (just linked) join them (PROTOCOL.md §17.8);
         // one that has no KeyPackage yet is tried again by a later drain.
-        _ = try? await addOwnDevicesToGroups()
+        await keepOwnDevicesInGroups()
         try? await commitLeaves()
         try await sendDeliveryReceipts(for: arrived)
         return arrived
@@ -271,6 +271,10 @@ extension Engine {
                 // Meaningful only inside a group's MLS message; over 1:1 it names nothing.
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.nothing)
+            case .deviceReady:
+                // Another device of this account is ready for its groups; from anyone else it means nothing.
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(fromSelf ? .ownDeviceReady(received.sender.deviceId) : .nothing)
             case .typing(let started):
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(fromSelf ? .nothing : .event(.typing(in: conversation, from: sender, started: started)))
@@ -306,6 +310,7 @@ extension Engine {
                 if let event = try recordUndecryptable(ProtocolError.malformed("unreadable content"), sender: sender) { events.append(event) }
             case .trust(let address, let key, let state):
                 if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
+            case .ownDeviceReady(let deviceId): ownDeviceIsReady(deviceId)
             case .nothing: break
             }
         }
@@ -415,7 +420,7 @@ extension Engine {
                 do {
                     try await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
                     try? store.checkpoint()
-                    _ = try? await addOwnDevicesToGroups()
+                    await keepOwnDevicesInGroups()
                     try? await commitLeaves()
                 } catch {
                     // What was not stored stays on the relay and comes again with the next wake; the
@@ -452,5 +457,7 @@ enum FilingOutcome: Sendable {
     case event(EngineEvent)
     case unreadable(sender: AccountAddress?)
     case trust(address: AccountAddress, accountKey: [UInt8], state: UInt8)
+    /// This account's device `deviceId` is ready to be added to its groups (PROTOCOL.md §17.8).
+    case ownDeviceReady(UInt32)
     case nothing
 }

@@ -30,12 +30,16 @@ public struct Content: Equatable, Sendable {
         /// The conversation's disappearing-message timer, in seconds (0: off), set by the sender; also sent
         /// to the sender's own other devices so every device of both accounts agrees.
         case disappearingTimer(seconds: UInt32)
+        /// Sent only to this account's own other devices, by a device that has its KeyPackages on the relay
+        /// (a device just linked): add me to the account's groups now (PROTOCOL.md §17.8). Carries nothing:
+        /// the sending device is the one the sender certificate names.
+        case deviceReady
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .disappearingTimer: nil
+            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .disappearingTimer, .deviceReady: nil
             }
         }
     }
@@ -107,6 +111,7 @@ public struct Content: Equatable, Sendable {
         case .delete: w.u8(0x08 | flag)
         case .groupName: w.u8(0x0A | flag)
         case .disappearingTimer: w.u8(0x09 | flag)
+        case .deviceReady: w.u8(0x0B | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -140,6 +145,7 @@ public struct Content: Equatable, Sendable {
         case .groupName(let name): w.bytes16(Array(name.utf8))
         case .disappearingTimer(let seconds):
             w.u32(seconds)
+        case .deviceReady: break
         }
         if let expireTimer { w.u32(expireTimer) }
         if let deliveryAccess { w.raw(deliveryAccess) }
@@ -198,6 +204,8 @@ public struct Content: Equatable, Sendable {
             body = .groupName(name)
         case 0x09:
             body = .disappearingTimer(seconds: try r.u32())
+        case 0x0B:
+            body = .deviceReady
         default:
             throw .malformed("Content: unknown type \(type)")
         }

@@ -60,6 +60,7 @@ enum Seeds {
             ("reaction", .reaction(emoji: "👍", targetAuthor: "bob@relay.example:7000", target: messageId, remove: false)),
             ("edit", .edit(target: messageId, text: "fixed")),
             ("delete", .delete(target: messageId)),
+            ("device-ready", .deviceReady),
         ]
         for (name, body) in contents {
             try seed("content", name, Content(messageId: messageId, sentAt: 1_700_000_000_000, destination: "alice@relay.example", body: body).encoded)
