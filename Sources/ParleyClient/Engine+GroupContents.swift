@@ -158,9 +158,9 @@ extension Engine {
         case .disappearingTimer(let seconds):
             try store.saveGroup(saved, with: [])
             return try adoptTimer(seconds, in: conversation, by: author).events
-        case .groupName, .trustDecision, .deviceReady:
-            // The name is the caller's; a trust decision or a device's readiness travels only between one
-            // account's devices (1:1).
+        case .groupName, .groupInfoKey, .trustDecision, .deviceReady:
+            // The name and the GroupInfo key are the caller's; a trust decision or a device's readiness travels
+            // only between one account's devices (1:1).
             try store.saveGroup(saved, with: [])
             return []
         }

@@ -267,7 +267,7 @@ extension Engine {
                 // Another device's decision about an account; text that names none is about no contact.
                 let about = try? AccountAddress(address)
                 pending.append(fromSelf ? about.map { .trust(address: $0, accountKey: key, state: state) } ?? .nothing : .nothing)
-            case .groupName:
+            case .groupName, .groupInfoKey:
                 // Meaningful only inside a group's MLS message; over 1:1 it names nothing.
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.nothing)

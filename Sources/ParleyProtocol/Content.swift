@@ -27,6 +27,10 @@ public struct Content: Equatable, Sendable {
         /// Inside a group's MLS application message only (PROTOCOL.md §17.6): the group's name, as its
         /// member set or renamed it. Sent after the group is made, renamed, or joined by new members.
         case groupName(String)
+        /// Inside a group's MLS application message only (PROTOCOL.md §17.9): the group's GroupInfo key and
+        /// the epoch it was derived in, sent to new members after the commit that adds them (members that
+        /// were there derive it themselves).
+        case groupInfoKey(epoch: UInt64, key: [UInt8])
         /// The conversation's disappearing-message timer, in seconds (0: off), set by the sender; also sent
         /// to the sender's own other devices so every device of both accounts agrees.
         case disappearingTimer(seconds: UInt32)
@@ -39,7 +43,8 @@ public struct Content: Equatable, Sendable {
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
-            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .disappearingTimer, .deviceReady: nil
+            case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .groupInfoKey, .disappearingTimer,
+                 .deviceReady: nil
             }
         }
     }
@@ -48,6 +53,7 @@ public struct Content: Equatable, Sendable {
     /// The longest reaction a receiver takes, in UTF-8 bytes: room for one emoji with its modifiers and
     /// joiners (a family with skin tones is 35 bytes), not for a text.
     public static let maxEmojiBytes = 64
+    public static let groupInfoKeyLength = 32
 
     /// Random per message, the same on every device; receivers drop repeats of (sender, id).
     public let messageId: [UInt8]
@@ -110,6 +116,7 @@ public struct Content: Equatable, Sendable {
         case .edit: w.u8(0x07 | flag)
         case .delete: w.u8(0x08 | flag)
         case .groupName: w.u8(0x0A | flag)
+        case .groupInfoKey: w.u8(0x0C | flag)
         case .disappearingTimer: w.u8(0x09 | flag)
         case .deviceReady: w.u8(0x0B | flag)
         }
@@ -143,6 +150,9 @@ public struct Content: Equatable, Sendable {
         case .delete(let target):
             w.raw(target)
         case .groupName(let name): w.bytes16(Array(name.utf8))
+        case .groupInfoKey(let epoch, let key):
+            w.u64(epoch)
+            w.raw(key)
         case .disappearingTimer(let seconds):
             w.u32(seconds)
         case .deviceReady: break
@@ -202,6 +212,8 @@ public struct Content: Equatable, Sendable {
         case 0x0A:
             guard let name = String(validating: try r.bytes16(), as: UTF8.self) else { throw .malformed("Content: group name is not UTF-8") }
             body = .groupName(name)
+        case 0x0C:
+            body = .groupInfoKey(epoch: try r.u64(), key: try r.raw(Self.groupInfoKeyLength))
         case 0x09:
             body = .disappearingTimer(seconds: try r.u32())
         case 0x0B:
