@@ -103,6 +103,7 @@ extension Engine {
             for id in joined { ownDeviceClaimRetry[id] = nil }
             added[record.id] = joined
             try await sendGroupContent(.groupName(saved?.name ?? record.name), to: record.id)
+            try await sendInfoKey(to: record.id)
         }
         return added
     }

@@ -37,7 +37,7 @@ extension Engine {
             guard entry.kind == "commit", entry.epoch == group.epoch, group.isAuthenticCommit(message) else { return [] }
         }
         do {
-            return try await rejoinGroup(id, name: record.name, because: error)
+            return try await rejoinGroup(id, name: record.name, infoKey: record.infoKey, because: error)
         } catch {
             let notice = groupNotice("This device could not follow the group and could not rejoin it: \(Self.reason(error)).", in: id)
             return try saveGroup(record, notices: [notice], change: nil) + [.undecryptable(from: nil, reason: "could not rejoin the group")]
@@ -48,18 +48,18 @@ extension Engine {
     /// this device, removes this device's old leaf and adds a new one in one commit, which the relay takes
     /// as the epoch's one commit; refused because another commit took the epoch first, it starts over from
     /// that commit's GroupInfo. The new state is saved once the relay has accepted the commit.
-    /// The new state is saved with a notice that says why (`reason`) in one transaction.
-    func rejoinGroup(_ id: GroupId, name: String, because reason: MLSError) async throws -> [EngineEvent] {
+    /// The new state is saved with a notice that says why (`reason`) in one transaction. The GroupInfo and
+    /// the external commit are sealed from the relay under the group's GroupInfo key (`infoKey`, kept beside
+    /// the state), which the rejoin keeps: it removes no device.
+    func rejoinGroup(_ id: GroupId, name: String, infoKey: GroupInfoKey?, because reason: MLSError) async throws -> [EngineEvent] {
         let me = account.deviceAddress
         let credential = Credential.basic(identity: GroupCredential.identity(me))
         let signer = try groupSignatureKey
         let relay = self.relay
         for _ in 0..<Self.groupRetries {
             let answer = try await authorised { token in try await relay.groupInfo(of: id.hex, token: token) }
-            let info = try GroupInfo(tlsEncoded: answer.groupInfo.bytes)
-            guard info.groupContext.groupID == id.bytes, info.groupContext.epoch == answer.epoch else {
-                throw ClientError.malformedResponse("the relay's GroupInfo is not of this group and epoch")
-            }
+            let info = try Self.openGroupInfo(answer, of: id, key: infoKey)
+            guard let infoKey else { throw GroupInfoUnavailable("this device holds no key for the group's GroupInfo") }
             let leaf = try newKeyPackage(lastResort: false).package.leafNode
             let joined = try await withLeafCheck { validator in
                 let tree = try info.carriedTree(credentialValidator: validator)
@@ -70,14 +70,16 @@ extension Engine {
                                                       credentialValidator: validator)
             }
             let group = joined.group, others = recipients(joined.group)
-            let send = GroupSend(epoch: info.groupContext.epoch, message: Base64Bytes(joined.message.tlsEncoded), recipients: others,
-                                 nextVerifier: Self.verifier(group), groupInfo: Base64Bytes(try group.currentGroupInfo().tlsEncoded), rejoiners: others)
+            let sealedCommit = try GroupSeal.seal(joined.message.tlsEncoded, .externalCommit, key: infoKey.key, keyEpoch: infoKey.epoch, groupId: id,
+                                            epoch: info.groupContext.epoch)
+            let send = GroupSend(epoch: info.groupContext.epoch, message: Base64Bytes(sealedCommit), recipients: others,
+                                 nextVerifier: Self.verifier(group), groupInfo: try Self.sealed(group.currentGroupInfo(), key: infoKey), rejoiners: others)
             do {
                 try await authorised { token in try await relay.externalCommit(send, toGroup: id.hex, token: token) }
             } catch ClientError.epochConflict {
                 continue
             }
-            let record = Self.record(of: group, id: id, name: name)
+            let record = Self.record(of: group, id: id, name: name, infoKey: infoKey)
             let notice = groupNotice("This device could not follow the group (\(reason.description)) and rejoined it; "
                                      + "what was sent to the group meanwhile is lost to it.", in: id)
             return try saveGroup(record, notices: [notice], change: nil)
@@ -85,10 +87,12 @@ extension Engine {
         throw ClientError.timedOut("the group kept changing; this device did not rejoin it, try again")
     }
 
-    /// What a commit leaves on the relay for a member that must rejoin: the next epoch's GroupInfo, and the
-    /// devices that may fetch it (the next epoch's but the committer's, which the relay delivers to anyway).
-    func rejoinFields(of output: Group.CommitOutput, next: Group) -> (groupInfo: Base64Bytes, rejoiners: [GroupRecipient]) {
-        (Base64Bytes(output.groupInfo.tlsEncoded), recipients(next))
+    /// What a commit leaves on the relay for a member that must rejoin: the next epoch's GroupInfo, sealed
+    /// under the key of the next epoch (`key`), and the devices that may fetch it (the next epoch's but the
+    /// committer's, which the relay delivers to anyway). Nothing without a key.
+    func rejoinFields(of output: Group.CommitOutput, next: Group, key: GroupInfoKey?) throws -> (groupInfo: Base64Bytes?, rejoiners: [GroupRecipient]?) {
+        guard let sealed = try Self.sealed(output.groupInfo, key: key) else { return (nil, nil) }
+        return (sealed, recipients(next))
     }
 
     // MARK: Leaving
@@ -106,19 +110,20 @@ extension Engine {
         group.credentialValidator = try leafCheck().validator
         let processed: Group.Processed
         do { processed = try group.process(message) } catch { return }   // of another epoch, or refused: nothing changes
-        var saved = Self.record(of: group, id: id, name: record.name)
+        // A leaving device rejoins nothing: its GroupInfo key is kept as it was, never rotated or sent.
+        var saved = Self.record(of: group, id: id, name: record.name, infoKey: record.infoKey)
         saved.active = false
         try store.saveGroup(saved)
-        if case .commit = processed { try await proposeLeaving(id, group: group, name: record.name) }
+        if case .commit = processed { try await proposeLeaving(id, group: group, record: saved) }
     }
 
     /// Proposes this device's removal in the group's current epoch (the state saved first, as for any
     /// message it makes). Refused for a stale epoch, it waits: the commit that moved on is in the mailbox
     /// and brings the next chance.
-    func proposeLeaving(_ id: GroupId, group: Group, name: String) async throws {
+    func proposeLeaving(_ id: GroupId, group: Group, record: GroupRecord) async throws {
         var next = group
         let message = try next.propose(.remove(leafIndex: next.myLeaf))
-        var saved = Self.record(of: next, id: id, name: name)
+        var saved = Self.record(of: next, id: id, name: record.name, infoKey: record.infoKey)
         saved.active = false
         try store.saveGroup(saved)
         let others = recipients(group)
@@ -134,6 +139,8 @@ extension Engine {
     private static func reason(_ error: any Error) -> String {
         if let error = error as? ClientError { return "\(error)" }
         if let error = error as? MLSError { return error.description }
+        if let error = error as? GroupInfoUnavailable { return error.description }
+        if let error = error as? ProtocolError { return error.description }
         return "\(type(of: error))"
     }
 }

@@ -96,11 +96,11 @@ extension Engine {
         return (record, group)
     }
 
-    /// The record of `group` at its current epoch: its members read from the tree.
-    static func record(of group: Group, id: GroupId, name: String) -> GroupRecord {
-        let members = group.tree.occupiedLeaves.compactMap { group.tree.leaf($0).flatMap { GroupCredential.device(in: $0.credential) } }
-        return GroupRecord(id: id, name: name, members: members, epoch: group.epoch, active: group.isActive,
-                           state: group.serialized().unprotectedBytes)
+    /// The record of `group` at its current epoch: its members read from the tree, `infoKey` kept beside the
+    /// state (Engine+GroupInfoKey.swift).
+    static func record(of group: Group, id: GroupId, name: String, infoKey: GroupInfoKey?) -> GroupRecord {
+        GroupRecord(id: id, name: name, members: leafDevices(of: group), epoch: group.epoch, active: group.isActive,
+                    state: group.serialized().unprotectedBytes, infoKey: infoKey)
     }
 
     /// The epoch's send secret (PROTOCOL.md §17.3).
@@ -115,7 +115,7 @@ extension Engine {
     /// Every device of the group but this one.
     func recipients(_ group: Group) -> [GroupRecipient] {
         let me = account.deviceAddress
-        return Self.record(of: group, id: try! GroupId(group.context.groupID), name: "").members
+        return Self.leafDevices(of: group)
             .filter { $0 != me }.map { GroupRecipient(address: $0.address, deviceId: $0.deviceId) }
     }
 
@@ -130,7 +130,7 @@ extension Engine {
                                      encryptionPrivateKey: SecretBytes(keys.encryptionPrivateKey), signatureKey: try groupSignatureKey,
                                      credentialValidator: try leafCheck().validator)
         _ = try await authorised { try await relay.createGroup(GroupCreation(groupId: id.hex, verifier: Self.verifier(group)), token: $0) }
-        let record = Self.record(of: group, id: id, name: PeerText.forName(name))
+        let record = Self.record(of: group, id: id, name: PeerText.forName(name), infoKey: Self.derivedInfoKey(group))
         let notice = groupNotice("You created the group \u{201C}\(record.name)\u{201D}.", in: id)
         for event in try saveGroup(record, notices: [notice], change: .joined) { emit(event) }
         guard !members.isEmpty else { return record }
@@ -160,6 +160,7 @@ extension Engine {
             return try group.commit(adding: packages.filter { !present.contains($0.leafNode.signatureKey) })
         }
         try await sendGroupContent(.groupName(record.name), to: id)
+        try await sendInfoKey(to: id)
         return try store.group(id) ?? record
     }
 
@@ -231,14 +232,15 @@ extension Engine {
                 let output = try make(&next)
                 return (record, group, next, output)
             }
-            let rejoin = rejoinFields(of: output, next: next)
+            let infoKey = Self.infoKey(after: next, before: group, held: record.infoKey)
+            let rejoin = try rejoinFields(of: output, next: next, key: infoKey)
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(output.message.tlsEncoded),
                                  recipients: recipients(group).filter { !notDelivering.contains(DeviceAddress(address: $0.address, deviceId: $0.deviceId)) },
                                  nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners,
                                  welcome: Self.welcome(output, from: recipients(group), to: recipients(next)))
             let relay = self.relay, secret = Self.sendSecret(group)
             if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
-            let saved = Self.record(of: next, id: id, name: record.name)
+            let saved = Self.record(of: next, id: id, name: record.name, infoKey: infoKey)
             let change = membershipChange(from: record, to: saved)
             for event in try saveGroup(saved, notices: change?.notices ?? [], change: change?.change) { emit(event) }
             return saved
@@ -286,7 +288,7 @@ extension Engine {
                 let message = try make(&next)
                 return (record, group, next, message)
             }
-            try store.saveGroup(Self.record(of: next, id: id, name: record.name), with: unfiled)
+            try store.saveGroup(Self.record(of: next, id: id, name: record.name, infoKey: record.infoKey), with: unfiled)
             unfiled = []
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: recipients(group))
             let relay = self.relay, secret = Self.sendSecret(group)
@@ -312,7 +314,15 @@ extension Engine {
     func receiveGroupEntries(_ entries: [GroupDelivery], receivedAt: UInt64) async throws -> [EngineEvent] {
         var events: [EngineEvent] = []
         for entry in entries {
-            guard let id = GroupId(hex: entry.groupId), let message = try? MLSMessage(tlsEncoded: entry.message.bytes) else { continue }
+            guard let id = GroupId(hex: entry.groupId) else { continue }
+            let message: MLSMessage
+            do {
+                guard let opened = try groupMessage(of: entry, in: id) else { continue }
+                message = opened
+            } catch {
+                if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
+                continue
+            }
             if case .welcome(let welcome) = message.body {
                 events += try await join(welcome, id: id)
                 continue
@@ -345,7 +355,7 @@ extension Engine {
                            encryptionPrivateKey: SecretBytes(keys.encryptionPrivateKey), signatureKey: signer, credentialValidator: validator)
         }
         guard group.context.groupID == id.bytes else { return [] }
-        let record = Self.record(of: group, id: id, name: "")
+        let record = Self.record(of: group, id: id, name: "", infoKey: nil)   // it follows from the adder (Engine+GroupInfoKey.swift)
         return try saveGroup(record, notices: [groupNotice("You were added to the group.", in: id)], change: .joined, usedKeyPackage: keys.reference)
     }
 
@@ -362,7 +372,7 @@ extension Engine {
             let processed = try next.process(message)
             return (record, group, next, processed)
         }
-        var saved = Self.record(of: next, id: id, name: record.name)
+        var saved = Self.record(of: next, id: id, name: record.name, infoKey: Self.infoKey(after: next, before: group, held: record.infoKey))
         switch processed {
         case .application(let data, let leaf):
             // A late message of an epoch this device has left names its sender in that epoch's tree.
@@ -381,6 +391,10 @@ extension Engine {
                 let who = fromSelf ? "You" : sender.address
                 let notice = groupNotice("\(who) renamed the group to \u{201C}\(saved.name)\u{201D}.", in: id)
                 return try saveGroup(saved, notices: [notice], change: .renamed(saved.name))
+            case .groupInfoKey(let epoch, let key):
+                Self.adopt(infoKey: epoch, key, into: &saved)
+                try store.saveGroup(saved)
+                return []
             default:
                 // Messages, receipts, typing, actions, timers: Engine+GroupContents.swift.
                 return try fileGroupContent(content, from: sender, in: id, saving: saved)

@@ -56,7 +56,7 @@ enum GroupTraffic {
 
     static func record(_ group: Group, _ id: GroupId) -> GroupRecord {
         GroupRecord(id: id, name: "crash", members: [alice, bob], epoch: group.epoch, active: group.isActive,
-                    state: group.serialized().unprotectedBytes)
+                    state: group.serialized().unprotectedBytes, infoKey: nil)
     }
 
     static func load(_ store: EncryptedStore) throws -> (GroupRecord, Group) {

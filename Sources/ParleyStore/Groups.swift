@@ -7,7 +7,9 @@ import ParleyProtocol
 /// current epoch (PROTOCOL.md §16.6): every secret of the epoch, so it is only ever written sealed, like a
 /// ratchet session. `name` is what the members called the group (peer-controlled text: neutralised before
 /// it is saved and on every output); `members` every leaf of the tree as account and device, as the state
-/// says, kept beside it so that listing groups needs no MLS decoding.
+/// says, kept beside it so that listing groups needs no MLS decoding. `infoKey` seals what the group leaves
+/// on the relay for rejoining (PROTOCOL.md §17.9); it is kept beside the state, not in it, so that a member
+/// whose state no longer opens can still rejoin.
 public struct GroupRecord: Sendable, Equatable {
     public let id: GroupId
     public var name: String
@@ -16,14 +18,19 @@ public struct GroupRecord: Sendable, Equatable {
     /// False once this device left the group or was removed: the state then reads nothing more.
     public var active: Bool
     public var state: [UInt8]
+    /// The group's GroupInfo key and the epoch it was derived in; nil in a record saved before there were
+    /// such keys (version 1) and in a joiner's until a member sends it.
+    public var infoKey: GroupInfoKey?
 
-    public init(id: GroupId, name: String, members: [DeviceAddress], epoch: UInt64, active: Bool = true, state: [UInt8]) {
+    public init(id: GroupId, name: String, members: [DeviceAddress], epoch: UInt64, active: Bool = true, state: [UInt8],
+                infoKey: GroupInfoKey?) {
         self.id = id
         self.name = name
         self.members = members
         self.epoch = epoch
         self.active = active
         self.state = state
+        self.infoKey = infoKey
     }
 
     /// The accounts among the members, each once, in order of first leaf.
@@ -32,10 +39,11 @@ public struct GroupRecord: Sendable, Equatable {
         return members.map(\.address).filter { seen.insert($0).inserted }
     }
 
-    static let recordVersion: UInt8 = 1
+    /// Version 2 adds the GroupInfo key; version 1 records still open (without one).
+    static let recordVersion: UInt8 = 2
 
     /// `version u8 ‖ id[32] ‖ bytes16(name) ‖ epoch u64 ‖ active u8 ‖ u16 n ‖ n × (bytes16(address) ‖ deviceId u32)
-    /// ‖ bytes32(state)`.
+    /// ‖ bytes32(state)`, then (version 2) `0x00` without a GroupInfo key or `0x01 ‖ key epoch u64 ‖ key[32]`.
     func serialized() -> [UInt8] {
         var w = ByteWriter(capacity: 128 + state.count + members.count * 48)
         w.u8(Self.recordVersion)
@@ -49,13 +57,23 @@ public struct GroupRecord: Sendable, Equatable {
             w.u32(member.deviceId)
         }
         w.bytes32(state)
+        if let infoKey {
+            w.u8(1)
+            w.u64(infoKey.epoch)
+            w.secret(infoKey.key)
+        } else {
+            w.u8(0)
+        }
         return w.bytes
     }
 
     init(serialized bytes: [UInt8]) throws(StoreError) {
         do {
             var r = ByteReader(bytes, structure: "group")
-            guard try r.u8() == Self.recordVersion else { throw StoreError.malformedRecord(table: "groups", detail: "unknown record version") }
+            let version = try r.u8()
+            guard version == 1 || version == Self.recordVersion else {
+                throw StoreError.malformedRecord(table: "groups", detail: "unknown record version")
+            }
             id = try GroupId(try r.raw(GroupId.length))
             guard let text = String(validating: try r.bytes16(), as: UTF8.self) else {
                 throw StoreError.malformedRecord(table: "groups", detail: "name is not UTF-8")
@@ -72,6 +90,14 @@ public struct GroupRecord: Sendable, Equatable {
             }
             self.members = members
             state = try r.bytes32()
+            infoKey = nil
+            if version >= 2 {
+                switch try r.u8() {
+                case 0: break
+                case 1: infoKey = GroupInfoKey(epoch: try r.u64(), key: SecretBytes(try r.raw(GroupInfoKey.length)))
+                default: throw StoreError.malformedRecord(table: "groups", detail: "unknown GroupInfo key flag")
+                }
+            }
             try r.finish()
         } catch let error as StoreError {
             throw error
@@ -79,6 +105,22 @@ public struct GroupRecord: Sendable, Equatable {
             throw .malformedRecord(table: "groups", detail: "\(error)")
         }
     }
+}
+
+/// A group's GroupInfo key (PROTOCOL.md §17.9): MLS-Exporter("parley group info key v1", group_id, 32) in
+/// epoch `epoch`, the group's first or the last one whose commit removed a device.
+public struct GroupInfoKey: Sendable, Equatable {
+    public static let length = 32
+    public let epoch: UInt64
+    public let key: SecretBytes
+
+    public init(epoch: UInt64, key: SecretBytes) {
+        precondition(key.count == Self.length)
+        self.epoch = epoch
+        self.key = key
+    }
+
+    public static func == (a: GroupInfoKey, b: GroupInfoKey) -> Bool { a.epoch == b.epoch && a.key.constantTimeEquals(b.key) }
 }
 
 /// The private keys of one KeyPackage this device uploaded: kept until a Welcome uses them (a

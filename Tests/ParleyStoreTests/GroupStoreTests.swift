@@ -17,7 +17,7 @@ import ParleyTestSupport
         GroupRecord(id: groupId, name: name, members: [DeviceAddress(address: "alice@relay.test", deviceId: 1),
                                                        DeviceAddress(address: "bob@relay.test", deviceId: 1),
                                                        DeviceAddress(address: "bob@relay.test", deviceId: 2)],
-                    epoch: epoch, state: state ?? self.state)
+                    epoch: epoch, state: state ?? self.state, infoKey: nil)
     }
 
     func groupMessage(_ text: String, _ n: UInt8) -> MessageRecord {
