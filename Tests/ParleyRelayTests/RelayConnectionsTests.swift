@@ -10,7 +10,17 @@ import Glibc
 
 /// The relay client's own HTTP/1.1 connections, against a scripted server on 127.0.0.1 that records every
 /// request and counts connections.
-@Suite struct RelayConnectionsTests {
+///
+/// A request's deadline runs on the wall clock from the moment it is made, while its steps (a slot, the
+/// connection, the write) wait for a thread of Swift's cooperative pool, which `swift test` shares among all
+/// the tests running at once: on a loaded machine a step has waited tens of seconds for one. So a test whose
+/// subject is not the deadline gives its requests one no run reaches (`farDeadline`), and a close, an
+/// answer or a refusal is then what ends each exchange, never the order in which threads were free. The
+/// tests of the deadline itself use a short one against a server that never answers, or a manual clock.
+/// The time limit only ends a hung test.
+@Suite(.timeLimit(.minutes(10))) struct RelayConnectionsTests {
+    static let farDeadline = TimeAmount.seconds(3_600)
+
     private func connections(_ server: ScriptedHTTPServer) -> RelayConnections {
         RelayConnections(target: ConnectTarget(url: "http://127.0.0.1:\(server.port)")!, context: nil)
     }
@@ -31,7 +41,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .answer(status: 204, body: "") }
         defer { server.close() }
         let response = try await connections(server).execute(.POST, "/v1/mailbox/ack?fetch=5", headers: [("Authorization", "Bearer t")],
-                                                                body: ByteBuffer(string: "{\"ids\":[]}"), timeout: .seconds(30), limit: 1024)
+                                                                body: ByteBuffer(string: "{\"ids\":[]}"), timeout: Self.farDeadline, limit: 1024)
         #expect(response.status == 204)
         let request = try #require(server.requests.first)
         #expect(request.hasPrefix("POST /v1/mailbox/ack?fetch=5 HTTP/1.1\r\n"))
@@ -44,7 +54,7 @@ import Glibc
     @Test func bodylessPostSaysItsLengthIsZero() async throws {
         let server = try ScriptedHTTPServer { _ in .answer(status: 201, body: "{}") }
         defer { server.close() }
-        _ = try await connections(server).execute(.POST, "/v1/provisioning", headers: [], body: nil, timeout: .seconds(30), limit: 1024)
+        _ = try await connections(server).execute(.POST, "/v1/provisioning", headers: [], body: nil, timeout: Self.farDeadline, limit: 1024)
         #expect(server.requests.first?.lowercased().contains("content-length: 0\r\n") == true)
     }
 
@@ -53,18 +63,40 @@ import Glibc
         defer { server.close() }
         let http = connections(server)
         for _ in 0..<2 {
-            let response = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "x"), timeout: .seconds(30), limit: 1024)
+            let response = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "x"), timeout: Self.farDeadline, limit: 1024)
             #expect(response.status == 413)
         }
         #expect(server.connectionCount == 2)
     }
 
+    /// A GET to a relay that hangs up on every request is asked once more on a new connection, then fails
+    /// with `closed`: the relay's hang-up, not a wait for the deadline, ends it.
     @Test func relayThatClosesWithoutAnsweringIsAClearError() async throws {
         let server = try ScriptedHTTPServer { _ in .hangUp }
         defer { server.close() }
         await #expect(throws: RelayConnections.Failure.closed) {
             _ = try await connections(server).get()
         }
+        #expect(server.requests.count == 2 && server.connectionCount == 2)
+    }
+
+    /// The same on a manual clock: a connection that closes 999 ms into a 1 s deadline, before the answer's
+    /// head, fails its exchange with `closed` at once, and the deadline passing afterwards changes nothing.
+    @Test func aConnectionClosedJustBeforeTheDeadlineIsClosedNotTimedOut() throws {
+        let (loop, channel) = try embeddedConnection()
+        let answer = loop.makePromise(of: Exchange.Answer.self)
+        try exchange(on: channel, answer: answer)
+        let outcome = OutcomeBox()
+        answer.futureResult.whenComplete { outcome.result = $0 }
+        loop.advanceTime(by: .milliseconds(999))
+        #expect(outcome.result == nil)
+        channel.pipeline.fireChannelInactive()    // the relay hung up
+        loop.advanceTime(by: .seconds(2))
+        guard case .failure(let error) = outcome.result else {
+            Issue.record("the exchange did not fail: \(String(describing: outcome.result))")
+            return
+        }
+        #expect(error as? RelayConnections.Failure == .closed)
     }
 
     @Test func aGetOnAKeptAliveConnectionClosedUnderItIsAskedAgainOnANewOne() async throws {
@@ -88,7 +120,7 @@ import Glibc
         let http = connections(server)
         _ = try await http.get()
         await #expect(throws: RelayConnections.Failure.closed) {
-            _ = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: .seconds(30), limit: 1024)
+            _ = try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: Self.farDeadline, limit: 1024)
         }
         #expect(server.requests.count == 2)
         #expect(server.connectionCount == 1)
@@ -287,7 +319,7 @@ import Glibc
         defer { server.close() }
         let http = connections(server)
         let holders = (0..<limit).map { _ in
-            Task { try await http.get(timeout: .seconds(3_600)) }
+            Task { try await http.get(timeout: Self.farDeadline) }
         }
         try await eventually("every slot to be taken") { server.requests.count == limit }
         let late = Task { try await http.execute(.POST, "/v1/messages/x", headers: [], body: ByteBuffer(string: "m"), timeout: .milliseconds(50), limit: 1024) }
@@ -314,7 +346,7 @@ import Glibc
         let server = try ScriptedHTTPServer { _ in .ignore }
         defer { server.close() }
         let http = connections(server)
-        let task = Task { try await http.get(timeout: .seconds(3_600)) }
+        let task = Task { try await http.get(timeout: Self.farDeadline) }
         try await eventually("the request to reach the server") { server.requests.count == 1 }
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
@@ -326,7 +358,7 @@ import Glibc
         let http = connections(server)
         let limit = RelayConnections.maxInFlight
         let tasks = (0..<(limit + 4)).map { _ in
-            Task { try await http.get(timeout: .seconds(3_600)) }
+            Task { try await http.get(timeout: Self.farDeadline) }
         }
         try await eventually("the cap's worth of requests to reach the server") { server.requests.count == limit }
         try await eventually("the rest to wait") { http.slots.requestsWaiting == 4 }
@@ -425,7 +457,7 @@ final class OrderLog: @unchecked Sendable {
 }
 
 extension RelayConnections {
-    func get(_ path: String = "/v1/health", timeout: TimeAmount = .seconds(30), limit: Int = 1024) async throws -> Response {
+    func get(_ path: String = "/v1/health", timeout: TimeAmount = RelayConnectionsTests.farDeadline, limit: Int = 1024) async throws -> Response {
         try await execute(.GET, path, headers: [], body: nil, timeout: timeout, limit: limit)
     }
 }
