@@ -128,8 +128,11 @@ public actor Engine {
 
     /// Creates the account on its relay: keys, a signed device list, registration, prekey upload. The
     /// store is written only after the relay accepted the account.
+    /// `oneTimePreKeys` of each kind are uploaded (the relay calls a device low below 10, and it then refills
+    /// to the default).
     public static func createAccount(_ address: AccountAddress, store: EncryptedStore, relay: any RelayTransport,
-                                     clock: any WallClock = SystemWallClock()) async throws -> Engine {
+                                     clock: any WallClock = SystemWallClock(),
+                                     oneTimePreKeys: Int = LocalPreKeys.defaultOneTimeCount) async throws -> Engine {
         if let existing = try store.localAccount() { throw ClientError.accountExists(existing.address) }
         let now = clock.nowMilliseconds()
         let accountKey = Ed25519.KeyPair()
@@ -138,7 +141,7 @@ public actor Engine {
                                          version: 1, accountKey: accountKey)
         let account = LocalAccount(address: address.description, accountKey: accountKey, device: device, deviceList: list,
                                    certificateExpiry: now + LocalAccount.certificateLifetime)
-        let preKeys = LocalPreKeys.generate(oneTime: LocalPreKeys.defaultOneTimeCount)
+        let preKeys = LocalPreKeys.generate(oneTime: oneTimePreKeys)
         _ = try await relay.register(RegisterRequest(address: address.description, accountKey: Base64Bytes(accountKey.publicKey.bytes),
                                                      deviceList: Base64Bytes(list.encoded)))
         try store.saveLocalAccount(account, preKeys: preKeys)

@@ -22,12 +22,15 @@ public final class ClientDevice: @unchecked Sendable {
     public var address: AccountAddress { get async { engine.ownAddress } }
     public var deviceAddress: DeviceAddress { get async { await engine.account.deviceAddress } }
 
-    /// Creates the account `name@<relay's name>` with device 1 (registration and prekey upload included).
+    /// Creates the account `name@<relay's name>` with device 1 (registration and prekey upload included),
+    /// with `oneTimePreKeys` one-time prekeys of each kind.
     public static func create(_ name: String, on relay: any RelayTransport, relayName: String, in directory: TemporaryDirectory,
-                              clock: any WallClock = SystemWallClock()) async throws -> ClientDevice {
+                              clock: any WallClock = SystemWallClock(),
+                              oneTimePreKeys: Int = LocalPreKeys.defaultOneTimeCount) async throws -> ClientDevice {
         let home = directory.sub("home-\(name)@\(relayName)")
         let store = try newStore(home: home)
-        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relayName)"), store: store, relay: relay, clock: clock)
+        let engine = try await Engine.createAccount(try AccountAddress("\(name)@\(relayName)"), store: store, relay: relay, clock: clock,
+                                                    oneTimePreKeys: oneTimePreKeys)
         return ClientDevice(engine: engine, store: store, home: home)
     }
 
