@@ -120,15 +120,21 @@ FUZZ_ENV := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0
 fuzz-build: deps
 	PARLEY_FUZZ=1 $(SWIFT) build --scratch-path $(FUZZ_SCRATCH) --product parley-fuzz
 
-# Each target: the committed corpus replayed, then FUZZ_SECONDS of fuzzing from it.
+# Each target: the committed corpus replayed, then FUZZ_SECONDS of fuzzing from it. A target is one
+# process on one core, and -max_total_time counts wall-clock seconds: targets run FUZZ_JOBS at a time (one
+# per core by default), each fuzzing as long as when they ran one after another. Each target's report is
+# printed whole when it ends (--output-sync); the first failure stops the run once the running ones end.
+FUZZ_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 fuzz: fuzz-build
-	@mkdir -p $(FUZZ_SCRATCH)/findings; set -e; for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_SCRATCH)/corpus/$$t; echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  $(FUZZ_ENV) $(FUZZ_BIN) $$t $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
-	    -artifact_prefix=$(FUZZ_SCRATCH)/findings/$$t- $(FUZZ_SCRATCH)/corpus/$$t $(FUZZ_CORPUS)/$$t \
-	    > $(FUZZ_SCRATCH)/findings/$$t.log 2>&1 || { tail -40 $(FUZZ_SCRATCH)/findings/$$t.log; exit 1; }; \
-	  grep -E '^(Done [0-9]+ runs|stat::peak_rss_mb)' $(FUZZ_SCRATCH)/findings/$$t.log || true; \
-	done
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) --output-sync=target $(addprefix fuzz-target-,$(FUZZ_TARGETS))
+
+fuzz-target-%:
+	@mkdir -p $(FUZZ_SCRATCH)/corpus/$* $(FUZZ_SCRATCH)/findings; echo "== fuzz $* ($(FUZZ_SECONDS) s)"; \
+	$(FUZZ_ENV) $(FUZZ_BIN) $* $(FUZZ_OPTIONS) -max_total_time=$(FUZZ_SECONDS) \
+	  -artifact_prefix=$(FUZZ_SCRATCH)/findings/$*- $(FUZZ_SCRATCH)/corpus/$* $(FUZZ_CORPUS)/$* \
+	  > $(FUZZ_SCRATCH)/findings/$*.log 2>&1 || { tail -40 $(FUZZ_SCRATCH)/findings/$*.log; exit 1; }; \
+	grep -E '^(Done [0-9]+ runs|stat::peak_rss_mb)' $(FUZZ_SCRATCH)/findings/$*.log || true
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SHORT_SECONDS)
