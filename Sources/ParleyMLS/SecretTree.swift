@@ -56,6 +56,14 @@ public struct SecretTree: Sendable {
         try withRatchet(leaf: leaf, kind: kind) { (r: inout HashRatchet) throws(MLSError) in try r.key(for: generation) }
     }
 
+    /// Whether `generation` of `leaf`'s ratchet lies behind it with its key gone (used, not skipped).
+    /// For a member's own leaf that means it sent with that generation: its sending ratchet skips none.
+    func hasUsed(leaf: UInt32, kind: RatchetKind, generation: UInt32) -> Bool {
+        guard let pair = ratchets[leaf] else { return false }
+        let ratchet = kind == .handshake ? pair.handshake : pair.application
+        return (ratchet.exhausted || generation < ratchet.generation) && ratchet.skipped[generation] == nil
+    }
+
     private mutating func withRatchet(leaf: UInt32, kind: RatchetKind,
                                       _ body: (inout HashRatchet) throws(MLSError) -> RatchetKey) throws(MLSError) -> RatchetKey {
         var pair: LeafRatchets
