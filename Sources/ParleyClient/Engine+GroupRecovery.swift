@@ -69,11 +69,15 @@ extension Engine {
                 return try Group.joinByExternalCommit(groupInfo: info, leaf: leaf, signatureKey: signer, removing: old,
                                                       credentialValidator: validator)
             }
-            let group = joined.group, others = recipients(joined.group)
+            // The external commit goes to every device of the new epoch but this one: the relay knows the rejoiner
+            // from its token anyway, so a copy to itself would hide nothing (PROTOCOL.md §17.9). The rejoiners are
+            // every device, this one included, as any commit names them.
+            let group = joined.group, devices = recipients(joined.group)
+            let others = devices.filter { $0 != GroupRecipient(address: me.address, deviceId: me.deviceId) }
             let sealedCommit = try GroupSeal.seal(joined.message.tlsEncoded, .externalCommit, key: infoKey.key, keyEpoch: infoKey.epoch, groupId: id,
                                             epoch: info.groupContext.epoch)
             let send = GroupSend(epoch: info.groupContext.epoch, message: Base64Bytes(sealedCommit), recipients: others,
-                                 nextVerifier: Self.verifier(group), groupInfo: try Self.sealed(group.currentGroupInfo(), key: infoKey), rejoiners: others)
+                                 nextVerifier: Self.verifier(group), groupInfo: try Self.sealed(group.currentGroupInfo(), key: infoKey), rejoiners: devices)
             do {
                 try await authorised { token in try await relay.externalCommit(send, toGroup: id.hex, token: token) }
             } catch ClientError.epochConflict {
@@ -88,8 +92,9 @@ extension Engine {
     }
 
     /// What a commit leaves on the relay for a member that must rejoin: the next epoch's GroupInfo, sealed
-    /// under the key of the next epoch (`key`), and the devices that may fetch it (the next epoch's but the
-    /// committer's, which the relay delivers to anyway). Nothing without a key.
+    /// under the key of the next epoch (`key`), and the devices that may fetch it (every device of the next
+    /// epoch, the committer's included: the epoch's messages go to all of them, so the list names no
+    /// committer). Nothing without a key.
     func rejoinFields(of output: Group.CommitOutput, next: Group, key: GroupInfoKey?) throws -> (groupInfo: Base64Bytes?, rejoiners: [GroupRecipient]?) {
         guard let sealed = try Self.sealed(output.groupInfo, key: key) else { return (nil, nil) }
         return (sealed, recipients(next))
@@ -101,11 +106,12 @@ extension Engine {
     /// still a member's): its request to leave waits for another member's commit. Such a group's proposals
     /// and commits are applied (a commit may refer to a proposal), its messages are not read; a commit that
     /// moved the epoch without removing this device lost the request, which is made again in the new epoch.
-    /// Any other message (of a group this device is not in, or was removed from) changes nothing.
+    /// Any other message (of a group this device is not in, or was removed from; this device's own copy) changes
+    /// nothing.
     func receiveWhileLeaving(_ message: MLSMessage, kind: String, in id: GroupId) async throws {
         guard let record = try store.group(id), !record.active, !record.state.isEmpty,
               var group = try? Group(serialized: SecretBytes(record.state)), group.isActive,
-              (try? Self.checkGroupRules(message, kind: kind)) != nil else { return }
+              (try? Self.checkGroupRules(message, kind: kind)) != nil, !isOwnCopy(message, in: group, id: id) else { return }
         if case .privateMessage = message.body { return }   // an application message: read no more
         group.credentialValidator = try leafCheck().validator
         let processed: Group.Processed
@@ -126,10 +132,10 @@ extension Engine {
         var saved = Self.record(of: next, id: id, name: record.name, infoKey: record.infoKey)
         saved.active = false
         try store.saveGroup(saved)
-        let others = recipients(group)
-        guard !others.isEmpty else { return }
+        let devices = recipients(group)
+        guard devices.count > 1 else { return }   // alone (this device): nobody to ask
         do {
-            try await relay.send(GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: others),
+            try await relay.send(GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: devices),
                                  toGroup: id.hex, secret: Self.sendSecret(group))
         } catch ClientError.epochConflict {
             return

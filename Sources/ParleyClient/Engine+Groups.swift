@@ -112,11 +112,11 @@ extension Engine {
         Base64Bytes(RelayAPI.groupSendVerifier(groupId: group.context.groupID, epoch: group.epoch, secret: sendSecret(group)))
     }
 
-    /// Every device of the group but this one.
+    /// Every device of the group, this one included: the list is the same whichever member sends, so it
+    /// does not tell the relay who sent (PROTOCOL.md §17.4). This device drops its own copy on arrival
+    /// (Engine+GroupOwnCopies.swift).
     func recipients(_ group: Group) -> [GroupRecipient] {
-        let me = account.deviceAddress
-        return Self.leafDevices(of: group)
-            .filter { $0 != me }.map { GroupRecipient(address: $0.address, deviceId: $0.deviceId) }
+        Self.leafDevices(of: group).map { GroupRecipient(address: $0.address, deviceId: $0.deviceId) }
     }
 
     // MARK: Creating and changing groups
@@ -239,6 +239,8 @@ extension Engine {
                                  nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners,
                                  welcome: Self.welcome(output, from: recipients(group), to: recipients(next)))
             let relay = self.relay, secret = Self.sendSecret(group)
+            groupCommitsInFlight.insert(id)
+            defer { groupCommitsInFlight.remove(id) }
             if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name, infoKey: infoKey)
             let change = membershipChange(from: record, to: saved)
@@ -292,8 +294,8 @@ extension Engine {
             unfiled = []
             let send = GroupSend(epoch: group.epoch, message: Base64Bytes(message.tlsEncoded), recipients: recipients(group))
             let relay = self.relay, secret = Self.sendSecret(group)
-            // Alone in the group (one device): there is nobody to send to, and the relay takes no empty send.
-            if !send.recipients.isEmpty, try await !accepted(in: id, { () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
+            // Alone in the group (one device, this one): there is nobody to send to.
+            if send.recipients.count > 1, try await !accepted(in: id, { () async throws(ClientError) in try await relay.send(send, toGroup: id.hex, secret: secret) }) { continue }
             for case .message(let recording) in filing {
                 if let stored = try store.message(sentBy: ownAddress, clientMessageId: recording.clientMessageId) {
                     try store.updateState(of: stored.id, to: .sent)
@@ -366,12 +368,14 @@ extension Engine {
         case .privateMessage(let m): guard m.groupID == id.bytes else { return [] }
         default: return []
         }
-        let (record, group, next, processed) = try await withLeafCheck { validator in
+        let outcome = try await withLeafCheck { validator -> (GroupRecord, Group, Group, Group.Processed)? in
             let (record, group) = try loadGroup(id, validator: validator)
+            if isOwnCopy(message, in: group, id: id) { return nil }
             var next = group
             let processed = try next.process(message)
             return (record, group, next, processed)
         }
+        guard case let (record, group, next, processed)? = outcome else { return [] }
         var saved = Self.record(of: next, id: id, name: record.name, infoKey: Self.infoKey(after: next, before: group, held: record.infoKey))
         switch processed {
         case .application(let data, let leaf):

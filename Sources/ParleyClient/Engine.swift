@@ -94,6 +94,8 @@ public actor Engine {
     /// Groups where a member asked to leave during the current drain (Engine+GroupLeavers.swift).
     var groupsWithLeavers: Set<GroupId> = []
     var removingUnlistedLeaves = false
+    /// Groups with a commit of this device posted and not yet answered (Engine+GroupOwnCopies.swift).
+    var groupCommitsInFlight: Set<GroupId> = []
 
     /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the
     /// retention); a failure there is left to the next sweep rather than stopping the front end.
