@@ -158,6 +158,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 // To take every reader of the relay storage's pool (RelayReaderPoolTests).
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // To hold a row lock in PostgreSQL as a send in flight does (WakeRoutingTests).
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // Fixtures shared by the test targets (clocks, temporary directories, a prekey directory, a private

@@ -53,10 +53,10 @@ extension PostgresRelayStorage {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// A send's one write: `parley_enqueue_v1` (see `enqueue`).
+    /// A send's one write: `parley_enqueue_v2` (see `enqueue`).
     struct EnqueueStatement: PostgresPreparedStatement {
-        static let name = "parley_enqueue_call_v1"
-        static let sql = "SELECT outcome, full_device FROM parley_enqueue_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        static let name = "parley_enqueue_call_v2"
+        static let sql = "SELECT outcome, full_device FROM parley_enqueue_v2($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         typealias Row = (String, Int64?)
         let address: String
         let deviceList: ByteBuffer
@@ -66,11 +66,10 @@ extension PostgresRelayStorage {
         let room: Int64
         let received: Int64
         let expires: Int64
-        let channel: String
-        let wakes: [String]
+        let wakeKeys: [String]
 
         func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 10)
+            var bindings = PostgresBindings(capacity: 9)
             try bindings.append(address)
             try bindings.append(deviceList)
             try bindings.append(devices)
@@ -79,8 +78,7 @@ extension PostgresRelayStorage {
             try bindings.append(room)
             try bindings.append(received)
             try bindings.append(expires)
-            try bindings.append(channel)
-            try bindings.append(wakes)
+            try bindings.append(wakeKeys)
             return bindings
         }
 

@@ -17,7 +17,8 @@ public final class PostgresRelayStorage: RelayStorage {
     public let client: PostgresClient
     let location: PostgresLocation
     let leaseTimeout: Duration
-    /// A send's NOTIFY goes with its commit (see `enqueue`): the nodes LISTEN through `PostgresWakeBroker`.
+    /// A send's NOTIFY goes with its commit, to the nodes holding the recipients (see `enqueue`), which
+    /// LISTEN through `PostgresWakeBroker`.
     public let wakesRecipientsOnEnqueue: Bool
     let logger: Logger
     /// When a request last met the database's absence.
@@ -118,6 +119,12 @@ public final class PostgresRelayStorage: RelayStorage {
             CREATE TABLE mls_group_infos (group_id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, group_info BYTEA NOT NULL,
               rejoiners BYTEA NOT NULL)
             """,
+        ],
+        // Wake-ups routed to the node holding the device's push connection: see `PostgresWakeBroker`.
+        [
+            "CREATE TABLE push_connections (wake_key TEXT NOT NULL, node BIGINT NOT NULL, connection BIGINT NOT NULL, PRIMARY KEY (wake_key, node))",
+            "CREATE INDEX push_connections_by_node ON push_connections (node)",
+            enqueueFunction2,
         ],
     ]
 
@@ -443,14 +450,16 @@ public final class PostgresRelayStorage: RelayStorage {
 
     // MARK: Mailboxes
 
-    /// One call of `parley_enqueue_v1`, one statement and so one transaction, committed durably before the
+    /// One call of `parley_enqueue_v2`, one statement and so one transaction, committed durably before the
     /// send is answered. The function takes the account row's lock first: this account's sends (and its
     /// device-list changes) go one after another, so ids are drawn and committed in the same order. Each
     /// statement of a PL/pgSQL function reads a snapshot of its own, so the mailbox counts are read after
     /// the lock was had and see every send committed before it (a single SQL statement would read them in
     /// a snapshot taken before waiting for the lock, and two sends could pass the limit together).
-    /// With `wakesRecipientsOnEnqueue` the function also NOTIFYs the recipients' wake-ups, which PostgreSQL
-    /// delivers at the commit: no statement more, and no wake-up for a send that was not stored.
+    /// With `wakesRecipientsOnEnqueue` the function also NOTIFYs the recipients' wake-ups, on the channel of
+    /// each node that holds one of their push connections (`push_connections`), which PostgreSQL delivers
+    /// at the commit: no statement more, no wake-up for a send that was not stored, and none to a node
+    /// without the device.
     public func enqueue(_ envelopes: [(deviceId: UInt32, envelope: [UInt8])], for address: String, ifDeviceList deviceList: [UInt8],
                         now: UInt64, expiresAt: UInt64, mailboxLimit: Int) async throws -> EnqueueResult {
         let devices = envelopes.map { Int64($0.deviceId) }
@@ -459,10 +468,9 @@ public final class PostgresRelayStorage: RelayStorage {
         let wanted = requested.sorted().map(Int64.init)
         let room = Int64(mailboxLimit) - Int64(requested.isEmpty ? 0 : envelopes.count / requested.count)
         let (list, received, expires) = (Self.bytea(deviceList), Int64(now), Int64(expiresAt))
-        let wakes = wakesRecipientsOnEnqueue
-            ? requested.sorted().map { "w" + WakeKey(DeviceAddress(address: address, deviceId: $0)).hex } : []
+        let wakeKeys = wakesRecipientsOnEnqueue ? requested.sorted().map { WakeKey(DeviceAddress(address: address, deviceId: $0)).hex } : []
         let statement = EnqueueStatement(address: address, deviceList: list, devices: devices, bodies: bodies, wanted: wanted, room: room,
-                                         received: received, expires: expires, channel: PostgresWakeBroker.channel, wakes: wakes)
+                                         received: received, expires: expires, wakeKeys: wakeKeys)
         guard let row = try await run(statement).first else { return .unknownAccount }
         let (outcome, fullDevice) = row
         switch outcome {
@@ -490,6 +498,34 @@ public final class PostgresRelayStorage: RelayStorage {
           INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
             SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
           PERFORM pg_notify(p_channel, w) FROM unnest(p_wakes) AS t(w);
+          outcome := 'stored';
+        END
+        $$
+        """
+
+    /// Schema version 6: `parley_enqueue_v1` with the wake-ups routed. `p_keys`: the recipients' `WakeKey`s; each
+    /// node holding a push connection of one of them (`push_connections`) is notified on its own channel
+    /// (`PostgresWakeBroker.channel(of:)`). The row is read after the account row's lock was had, and a
+    /// node registers a push connection under that lock too (`PostgresWakeBroker`): a connection
+    /// registered before this send commits is in the table this statement reads, or its registration
+    /// waited for this commit and the device's first fetch finds the message.
+    static let enqueueFunction2 = """
+        CREATE FUNCTION parley_enqueue_v2(p_address TEXT, p_list BYTEA, p_devices BIGINT[], p_bodies BYTEA[], p_wanted BIGINT[], p_room BIGINT,
+          p_received BIGINT, p_expires BIGINT, p_keys TEXT[], OUT outcome TEXT, OUT full_device BIGINT)
+          LANGUAGE plpgsql VOLATILE AS $$
+        DECLARE
+          current_list BYTEA;
+        BEGIN
+          SELECT device_list INTO current_list FROM accounts WHERE address = p_address FOR UPDATE;
+          IF NOT FOUND THEN outcome := 'unknown_account'; RETURN; END IF;
+          IF current_list <> p_list THEN outcome := 'device_list_changed'; RETURN; END IF;
+          SELECT min(w.d) INTO full_device FROM unnest(p_wanted) AS w(d)
+            WHERE (SELECT count(*) FROM messages WHERE address = p_address AND device_id = w.d) > p_room;
+          IF full_device IS NOT NULL THEN outcome := 'mailbox_full'; RETURN; END IF;
+          INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
+            SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
+          PERFORM pg_notify('parley_wake_' || to_hex(p.node), 'w' || p.wake_key)
+            FROM push_connections p WHERE p.wake_key = ANY(p_keys);
           outcome := 'stored';
         END
         $$
@@ -621,6 +657,7 @@ public final class PostgresRelayStorage: RelayStorage {
         try await execute("DELETE FROM tokens WHERE expires_at <= \(time)")
         try await execute("DELETE FROM challenges WHERE expires_at <= \(time)")
         try await execute("DELETE FROM provisioning WHERE expires_at <= \(time)")
+        try await execute(PostgresWakeBroker.sweep(keeping: 0))
         // Copies whose entries all expired or went with revoked devices.
         try await execute("""
             DELETE FROM group_messages g WHERE g.expires_at <= \(time) OR NOT EXISTS (SELECT 1 FROM messages m WHERE m.group_message = g.id)

@@ -49,7 +49,7 @@ public struct RelayServer: Sendable {
         if let database = configuration.database {
             let location: PostgresLocation
             do { location = try PostgresLocation(url: database) } catch { throw RelayStartError.database(error.description) }
-            // Its sends wake recipients through the broker's channel (made below) as they commit.
+            // Its sends wake recipients on the channels of the nodes holding them (the brokers', made below) as they commit.
             let storage = PostgresRelayStorage(location: location, wakingRecipients: true, logger: logger)
             defer { storage.close() }
             do {

@@ -5,7 +5,8 @@ import ParleyProtocol
 /// by one node wakes a device connected to another.
 public protocol WakeBroker: Sendable {
     /// Registers a push connection; a newer one for the same device displaces the older (its `end` runs
-    /// with `.displaced`).
+    /// with `.displaced`). Once it returns, mail stored from then on wakes the connection: the route's
+    /// first `wake` (the device then fetches what is already queued) comes after it.
     func subscribe(_ device: DeviceAddress, id: UInt64, wake: @escaping @Sendable () -> Void,
                    end: @escaping @Sendable (PushEnd) -> Void) async
     func unsubscribe(_ device: DeviceAddress, id: UInt64) async
