@@ -32,7 +32,8 @@ import Glibc
 ///                        acceptance) to the recipient's push connection reading the wake; then again at
 ///                        `wakeLowRate`, a rate the relays carry on a busy machine: the wake's own delay
 ///                        without the queueing of a relay past its capacity
-///   relay_pg_summary     the ratios of CPU per message, PostgreSQL over SQLite, and the targets
+///   relay_pg_summary     the ratios of CPU per message, PostgreSQL over SQLite, and the targets; for a
+///                        target missed, what dominates (`*_dominant`)
 ///
 /// Overrides from PARLEY_BENCH_RELAY_PG="key=value,…": throughput_seconds, senders, recipients, wake_rate,
 /// wake_seconds, wake_recipients, wake_low_rate (0: no second open loop); commit_delay_us and commit_siblings
@@ -86,6 +87,18 @@ struct RelayPostgresBenchmarks {
         var lowRateRelayCPUPerMessageMs = Double.nan
         var lowRateTotalCPUPerMessageMs = Double.nan
         var complete = false
+        /// The open loop at `wakeRate`, for saying what made its wake-ups late.
+        var wake: WakeParts?
+    }
+
+    /// Where the open loop's time and CPU went.
+    struct WakeParts {
+        var sendP99Ms: Double
+        var fromAcceptedP99Ms: Double
+        var attributable: Bool
+        var delivered: Int
+        var messages: Int
+        var coresNeeded: Double
     }
 
     /// A target's figure, its limit (a maximum) and whether it was met, for the summary line of the run.
@@ -143,6 +156,7 @@ struct RelayPostgresBenchmarks {
             line.add("\(setup)_cpu_ratio", .number(total))
             line.add("\(setup)_relay_only_cpu_ratio", .number(relayOnly))
             line.add("\(setup)_cpu_ratio_ok", .bool(total <= Self.cpuRatioTarget))
+            if !(total <= Self.cpuRatioTarget) { line.add("\(setup)_cpu_dominant", .string(cpuDominant(pg, sqlite))) }
             allOk = allOk && total <= Self.cpuRatioTarget
             targets.append(("relay_\(setup)_cpu_ratio", total, Self.cpuRatioTarget, total <= Self.cpuRatioTarget))
             if wakeLowRate > 0 {
@@ -161,6 +175,7 @@ struct RelayPostgresBenchmarks {
         line.add("cross_node_wake_p99_ms", .number(wake))
         line.add("cross_node_wake_p99_target_ms", .number(Self.wakeP99TargetMs))
         line.add("cross_node_wake_p99_ok", .bool(wakeOk))
+        if !wakeOk { line.add("cross_node_wake_dominant", .string(wakeDominant(figures["postgres_3"]?.wake))) }
         if wakeLowRate > 0 {
             line.add("cross_node_wake_p99_ms_at_\(Int(wakeLowRate))_per_s", .number(figures["postgres_3"]?.wakeLowRateP99Ms ?? .nan))
             line.add("sqlite_wake_p99_ms_at_\(Int(wakeLowRate))_per_s", .number(figures["sqlite"]?.wakeLowRateP99Ms ?? .nan))
@@ -171,6 +186,33 @@ struct RelayPostgresBenchmarks {
         if let load = loadAverage() { line.add("loadavg_1m", .number(load)) }
         print(line.text)
         return targets
+    }
+
+    /// What makes a PostgreSQL set-up's CPU per message miss the target: the larger of its two parts, the
+    /// relay nodes' and the cluster's, each beside what the SQLite relay spends.
+    private func cpuDominant(_ pg: Figures, _ sqlite: Figures) -> String {
+        let relay = pg.relayCPUPerMessageMs, postgres = pg.totalCPUPerMessageMs - pg.relayCPUPerMessageMs
+        guard relay.isFinite, postgres.isFinite, sqlite.totalCPUPerMessageMs.isFinite else { return "not measured" }
+        let parts = String(format: "relay nodes %.2f ms/msg (%.1fx the SQLite relay's %.2f), PostgreSQL %.2f ms/msg", relay,
+                           relay / sqlite.relayCPUPerMessageMs, sqlite.relayCPUPerMessageMs, postgres)
+        return (relay >= postgres ? "the relay nodes: " : "PostgreSQL: ") + parts
+    }
+
+    /// What makes the cross-node wake miss its target: messages not delivered, relays past their capacity
+    /// (sends queue, and a wake stands for several messages), the send's answer (its durable commit), or
+    /// the way from the commit to the push connection.
+    private func wakeDominant(_ parts: WakeParts?) -> String {
+        guard let parts else { return "not measured" }
+        if parts.delivered < parts.messages { return "not every message was delivered (\(parts.delivered) of \(parts.messages))" }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if !parts.attributable {
+            return String(format: "relays past their capacity at %.0f messages/s: sends queued (send p99 %.0f ms); carrying the rate takes %.2f cores of %d, load %.1f",
+                          wakeRate, parts.sendP99Ms, parts.coresNeeded, cores, loadAverage() ?? .nan)
+        }
+        return parts.sendP99Ms >= parts.fromAcceptedP99Ms
+            ? String(format: "the send's answer (its durable commit): send p99 %.1f ms, wake p99 after the answer %.1f ms", parts.sendP99Ms, parts.fromAcceptedP99Ms)
+            : String(format: "from the answer to the wake (NOTIFY, the listening node, the push connection): p99 %.1f ms, send p99 %.1f ms",
+                     parts.fromAcceptedP99Ms, parts.sendP99Ms)
     }
 
     // MARK: One set-up
@@ -220,6 +262,7 @@ struct RelayPostgresBenchmarks {
                             rate: wakeRate, setup: setup, nodeCount: nodeCount)
         figures.wakeP99Ms = wake.p99
         figures.complete = wake.complete
+        figures.wake = wake.parts
         if wakeLowRate > 0 {
             let low = await world.openLoop(rate: wakeLowRate, seconds: wakeSeconds, recipients: wakeRecipients, postgres: postgres)
             figures.wakeLowRateP99Ms = wakeLine(low, rate: wakeLowRate, setup: setup, nodeCount: nodeCount).p99
@@ -231,7 +274,7 @@ struct RelayPostgresBenchmarks {
 
     /// Prints one open loop's line; its p99 from the start of a send, and whether it counts (complete and
     /// attributable).
-    private func wakeLine(_ wake: LoadWorld.WakeRun, rate: Double, setup: String, nodeCount: Int) -> (p99: Double, complete: Bool) {
+    private func wakeLine(_ wake: LoadWorld.WakeRun, rate: Double, setup: String, nodeCount: Int) -> (p99: Double, complete: Bool, parts: WakeParts) {
         // A wake stands for every message to its device that started before it: the figures mean something
         // only while sends to one device do not overlap, i.e. a send takes less than the time between two
         // messages to the same recipient. Past that (the relay cannot carry the rate) they are not reported
@@ -263,11 +306,13 @@ struct RelayPostgresBenchmarks {
         // What carrying the offered rate takes: the CPU of relays, database and this process per message
         // times the rate, in cores, beside the cores there are and the load average (other work on them).
         let cpuPerMessageMs = wake.load.totalCPUPerMessageMs + wake.load.benchCPUSeconds / Double(max(1, wake.load.messages)) * 1e3
-        line.add("cores_needed_at_offered_rate", .number(cpuPerMessageMs * rate / 1e3))
+        let coresNeeded = cpuPerMessageMs * rate / 1e3
+        line.add("cores_needed_at_offered_rate", .number(coresNeeded))
         line.add("description", .string("open loop; p*_ms from the start of a send (POST /v1/messages through node i) to the wake read on the recipient's push connection (on node i+1 mod nodes); from_accepted_*: from the sender reading the 200 answer, negative when the wake came first; attributable: sends to one recipient did not overlap (send p99 under recipients/rate), else the relay did not carry the rate and the delays mean little; cores_needed_at_offered_rate: CPU per message of relays, PostgreSQL and the bench's clients times the offered rate (past cores minus the load of other work, the machine cannot carry the rate)"))
         describe(setup, &line)
         print(line.text)
-        return (wake.fromStartMs.p99, complete)
+        return (wake.fromStartMs.p99, complete, WakeParts(sendP99Ms: wake.sendMs.p99, fromAcceptedP99Ms: wake.fromAcceptedMs.p99, attributable: attributable,
+                                                          delivered: wake.load.delivered, messages: wake.load.messages, coresNeeded: coresNeeded))
     }
 
     /// The statements the closed loop ran, most frequent first, per message: what a message costs in round
