@@ -126,11 +126,12 @@ extension RelayCore {
         if case .secret(let secret) = authorisation, secret?.count != RelayAPI.groupSecretLength {
             throw RelayError.unauthorized("a group send needs the epoch's \(RelayAPI.groupSecretLength)-byte secret in \(RelayAPI.groupSecretHeader)")
         }
+        let reader = LocalAddressReader(relayName: configuration.name)
         func devices(_ named: [GroupRecipient]) throws -> [DeviceAddress] {
             var devices: [DeviceAddress] = []
             var seen = Set<DeviceAddress>()
             for recipient in named {
-                let device = DeviceAddress(address: try parseLocalAddress(recipient.address), deviceId: recipient.deviceId)
+                let device = DeviceAddress(address: try parseLocalAddress(recipient.address, with: reader), deviceId: recipient.deviceId)
                 guard seen.insert(device).inserted else { throw RelayError.badRequest("\(device.address)#\(device.deviceId) is named twice") }
                 devices.append(device)
             }
