@@ -129,12 +129,34 @@ extension SQLiteRelayStorage {
         }
     }
 
+    /// Mailbox entries per INSERT statement, at most: one statement per entry cost a prepared-statement
+    /// lookup, five bound values and a step each.
+    static let entriesPerInsert = 128
+
+    /// An entry pointing at `copy` in each recipient's mailbox, in the recipients' order (ids ascending):
+    /// multi-row INSERTs of 128, 64, … 1 rows (powers of two, so that at most eight statements are ever
+    /// prepared and cached for it). The mailbox_counts trigger still runs per row.
     private static func queue(copy: Int64, for recipients: [DeviceAddress], _ write: GroupMessageWrite, _ db: Database) throws {
-        for recipient in recipients {
-            try db.cachedStatement(sql: """
-                INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message) VALUES (?, ?, X'', ?, ?, ?)
-                """).execute(arguments: [recipient.address, recipient.deviceId, Int64(write.now), Int64(write.expiresAt), copy])
+        var start = 0
+        while start < recipients.count {
+            var rows = entriesPerInsert
+            while rows > recipients.count - start { rows /= 2 }
+            var values: [(any DatabaseValueConvertible)?] = [Int64(write.now), Int64(write.expiresAt), copy]
+            values.reserveCapacity(3 + 2 * rows)
+            for recipient in recipients[start..<(start + rows)] {
+                values.append(recipient.address)
+                values.append(Int64(recipient.deviceId))
+            }
+            try db.cachedStatement(sql: entriesInserts[rows.trailingZeroBitCount]).execute(arguments: StatementArguments(values))
+            start += rows
         }
+    }
+
+    /// `INSERT … VALUES (?4, ?5, X'', ?1, ?2, ?3), (?6, ?7, X'', ?1, ?2, ?3), …` of 1, 2, 4, … 128 rows: the
+    /// times and the copy are bound once, then an address and a device id per row.
+    private static let entriesInserts: [String] = (0...entriesPerInsert.trailingZeroBitCount).map { power in
+        "INSERT INTO messages (address, device_id, envelope, received_at, expires_at, group_message) VALUES "
+            + (0..<(1 << power)).map { "(?\(4 + 2 * $0), ?\(5 + 2 * $0), X'', ?1, ?2, ?3)" }.joined(separator: ", ")
     }
 
     /// Stored copies of group messages, their bytes, and the mailbox entries that point at them (tests, the
