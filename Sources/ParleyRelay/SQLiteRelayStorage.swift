@@ -44,6 +44,7 @@ public final class SQLiteRelayStorage: RelayStorage, @unchecked Sendable {
         try database.writeWithoutTransaction { db in
             try db.requireDurableCommits()
             try Self.boundWriteAheadLog(db)
+            try Self.keepWriterWorkInMemory(db)
         }
         try Self.migrator.migrate(database)
         // Pages a migration overwrote (secure_delete) reach the main file only at a checkpoint: take it now,
