@@ -32,7 +32,8 @@ import Glibc
 ///                      epoch (sent to every member device) with its Welcome (queued for the new device in
 ///                      the same transaction), the new device fetching its mailbox (version 2) and joining.
 ///                      Wall time p50 over `adds` adds (each to the group the previous one grew), with each
-///                      step's p50.
+///                      step's p50, each step's CPU time here and the relay's per add. Bodies are written
+///                      and read as the engine's RelayClient does (HotJSON where a body has it).
 struct GroupBenchmarks {
     static let addTargetMs = 100.0
     var devices = 1_000
@@ -121,7 +122,7 @@ struct GroupBenchmarks {
         addLoad(&ratio)
         print(ratio.text)
 
-        try measureAdds(committer: &committer, groupHex: groupHex, members: &members, newcomers: newcomers, http: http)
+        try measureAdds(committer: &committer, groupHex: groupHex, members: &members, newcomers: newcomers, http: http, relay: relay)
     }
 
     // MARK: The group message
@@ -249,7 +250,8 @@ struct GroupBenchmarks {
 
     // MARK: Adding a member
 
-    private mutating func measureAdds(committer: inout Group, groupHex: String, members: inout [Member], newcomers: [Member], http: LoopbackHTTP) throws {
+    private mutating func measureAdds(committer: inout Group, groupHex: String, members: inout [Member], newcomers: [Member], http: LoopbackHTTP,
+                                      relay: ChildRelay) throws {
         // Each newcomer's MLS keys and KeyPackage, uploaded before the clock starts (a device keeps a stock).
         var clients: [MLSBenchmarks.Client] = []
         for (index, newcomer) in newcomers.enumerated() {
@@ -260,11 +262,17 @@ struct GroupBenchmarks {
             guard upload.status == 204 || upload.status == 200 else { throw BenchError("KeyPackage upload: \(upload.status) \(String(decoding: upload.body, as: UTF8.self))") }
         }
         var steps: [String: [Double]] = [:]
+        var cpuSteps: [String: [Double]] = [:]
         var totals: [Double] = []
+        let relayCPUBefore = ProcessStat(pid: relay.pid)?.seconds ?? .nan
         var welcomeBytes = 0, commitBytes = 0
         for (index, newcomer) in newcomers.enumerated() {
             var marks: [(String, UInt64)] = [("start", Measure.now())]
-            func mark(_ step: String) { marks.append((step, Measure.now())) }
+            var cpuMarks: [Double] = [StoreBenchmarks.cpuSeconds()]
+            func mark(_ step: String) {
+                marks.append((step, Measure.now()))
+                cpuMarks.append(StoreBenchmarks.cpuSeconds())
+            }
             // Claim.
             let path = newcomer.address.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? newcomer.address
             let claimed = try http.request("POST", "/v1/key-packages/\(path)/claim")
@@ -293,7 +301,8 @@ struct GroupBenchmarks {
             // The new device fetches its mailbox and joins.
             let page = try http.request("GET", "/v1/mailbox?version=2&limit=10", headers: [("Authorization", "Bearer " + newcomer.token!)])
             guard page.status == 200 else { throw BenchError("mailbox fetch: \(page.status)") }
-            let fetched = try JSONDecoder().decode(FetchResponseV2.self, from: Data(page.body))
+            // Read as the engine's RelayClient reads a page: by hand, else by JSONDecoder.
+            let fetched = try page.body.withUnsafeBytes { FetchResponseV2(fastJSON: $0) } ?? JSONDecoder().decode(FetchResponseV2.self, from: Data(page.body))
             guard let entry = fetched.messages.compactMap(\.group).first(where: { $0.groupId == groupHex }),
                   case .welcome(let received) = try MLSMessage(tlsEncoded: entry.message.bytes).body else { throw BenchError("no Welcome in the new device's mailbox") }
             mark("fetch")
@@ -302,7 +311,10 @@ struct GroupBenchmarks {
                                         encryptionPrivateKey: client.encryptionKeys.privateKey, signatureKey: client.signatureKey)
             guard joined.epochAuthenticator.unprotectedBytes == next.epochAuthenticator.unprotectedBytes else { throw BenchError("the new member joined another epoch") }
             mark("join")
-            for i in 1..<marks.count { steps[marks[i].0, default: []].append(Double(marks[i].1 - marks[i - 1].1) / 1e6) }
+            for i in 1..<marks.count {
+                steps[marks[i].0, default: []].append(Double(marks[i].1 - marks[i - 1].1) / 1e6)
+                cpuSteps[marks[i].0, default: []].append((cpuMarks[i] - cpuMarks[i - 1]) * 1e3)
+            }
             totals.append(Double(marks.last!.1 - marks[0].1) / 1e6)
             // Not timed: the new device acknowledges its Welcome; the group has grown by one device.
             _ = try http.request("POST", "/v1/mailbox/ack", body: try json(AckRequest(ids: fetched.messages.map(\.id))),
@@ -310,6 +322,7 @@ struct GroupBenchmarks {
             committer = next
             members.append(newcomer)
         }
+        let relayCPUPerAdd = ((ProcessStat(pid: relay.pid)?.seconds ?? .nan) - relayCPUBefore) * 1e3 / Double(newcomers.count)
         let p50 = RelayBenchmarks.percentile(totals.sorted(), 0.5)
         addP50Ms = p50
         var line = JSONLine(name: "groups_add_member")
@@ -323,13 +336,19 @@ struct GroupBenchmarks {
         for step in ["claim", "commit", "relay_commit", "fetch", "join"] {
             line.add("\(step)_p50_ms", .number(RelayBenchmarks.percentile((steps[step] ?? []).sorted(), 0.5)))
         }
+        // CPU time, less sensitive than wall time to other processes on the machine: this process's (every
+        // thread) per step, and the relay's per add (its claim, commit, fetch and the untimed acknowledgement).
+        for step in ["claim", "commit", "relay_commit", "fetch", "join"] {
+            line.add("\(step)_cpu_p50_ms", .number(RelayBenchmarks.percentile((cpuSteps[step] ?? []).sorted(), 0.5)))
+        }
+        line.add("relay_cpu_ms_per_add", .number(relayCPUPerAdd))
         line.add("commit_bytes", .int(commitBytes))
         line.add("welcome_bytes", .int(welcomeBytes))
         line.add("relay_envelope_cap", .int(96 * 1024))
         line.add("relay_handshake_cap", .int(2 << 20))
         line.add("welcome_fits_handshake_cap", .bool(welcomeBytes <= 2 << 20))
         line.add("adds", .int(totals.count))
-        line.add("description", .string("one device added to a group of \(devices + 1) leaves (growing by one per add), wall time: claim its KeyPackage (POST /v1/key-packages/{address}/claim, signature checked), commit with a path (Welcome with the ratchet tree), the relay accepting the commit at the epoch (queued for every member device) with its Welcome (queued for the new device in the same transaction; the relay's default caps), the new device fetching its mailbox (version 2, fetched at once: no wake) and joining; steps' p50 beside it"))
+        line.add("description", .string("one device added to a group of \(devices + 1) leaves (growing by one per add), wall time: claim its KeyPackage (POST /v1/key-packages/{address}/claim, signature checked), commit with a path (Welcome with the ratchet tree), the relay accepting the commit at the epoch (queued for every member device) with its Welcome (queued for the new device in the same transaction; the relay's default caps), the new device fetching its mailbox (version 2, fetched at once: no wake) and joining; steps' p50 beside it, and each step's CPU time in this process (p50, every thread: less sensitive to a loaded machine than wall time) with the relay's CPU time per add (claim, commit, fetch and the untimed acknowledgement)"))
         addLoad(&line)
         print(line.text)
     }
@@ -451,7 +470,9 @@ struct GroupBenchmarks {
     }
 }
 
-/// A request body.
+/// A request body, written as the engine's `RelayClient` writes it: by hand for the bodies that have a
+/// hand-written codec (`HotJSON`), else by JSONEncoder.
 func json<Body: Encodable>(_ body: Body) throws -> [UInt8] {
-    [UInt8](try JSONEncoder().encode(body))
+    if let hot = body as? any HotJSON { return hot.jsonBytes() }
+    return [UInt8](try JSONEncoder().encode(body))
 }

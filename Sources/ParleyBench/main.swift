@@ -2,7 +2,7 @@
 // is made of, measured in the same run; one JSON object per line, a summary object last.
 //
 //   parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…]
-//                [--group-devices N]
+//                [--group-devices N] [--group-adds N]
 //
 // --budget is the time per measurement and side (default 0.4 s); --only runs some of chain_message,
 // dh_ratchet_step, pqxdh_session_start, sealed_message, primitives, store, relay, push, relay-postgres, mls, groups (for profiling
@@ -11,7 +11,7 @@
 // groups (GroupBenchmarks.swift) puts a parley-relay child process under one text message to a group of
 // --group-devices devices (default 1000) beside the 1:1 fan-out of it to the same devices (sender CPU, relay
 // CPU from /proc, relay bytes stored from SQLite's dbstat, their ratios), and times adding one device to that
-// group end to end (claim, commit, relay accept, Welcome delivered and joined).
+// group end to end (claim, commit, relay accept, Welcome delivered and joined), --group-adds times (default 15).
 // The store benchmarks (StoreBenchmarks.swift) put --store-messages messages (default 100000) in one
 // conversation of an encrypted store created under $TMPDIR and removed at the end. The relay benchmarks
 // (RelayBenchmarks.swift) run a relay in this process and client engines against it, all under $TMPDIR.
@@ -43,6 +43,7 @@ var storeMessages = 100_000
 var soakMessages = 20_000
 var mlsMembers = MLSBenchmarks.sizes
 var groupDevices = 1_000
+var groupAdds = 15
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
@@ -62,11 +63,14 @@ while let argument = arguments.next() {
     case "--group-devices":
         guard let value = arguments.next().flatMap(Int.init), value >= 4 else { usageError("--group-devices needs a count of at least 4") }
         groupDevices = value
+    case "--group-adds":
+        guard let value = arguments.next().flatMap(Int.init), value >= 1 else { usageError("--group-adds needs a count of at least 1") }
+        groupAdds = value
     case "--soak-messages":
         guard let value = arguments.next().flatMap(Int.init), value >= 1_000 else { usageError("--soak-messages needs a count of at least 1000") }
         soakMessages = value
     default:
-        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…] [--group-devices N]")
+        usageError("unknown argument \(argument); usage: parley-bench [--budget SECONDS] [--only NAME[,NAME…]] [--store-messages N] [--soak-messages N] [--mls-members N,N…] [--group-devices N] [--group-adds N]")
     }
 }
 
@@ -86,6 +90,7 @@ var mls = MLSBenchmarks(budgetSeconds: budget, sizes: mlsMembers)
 if only.isEmpty || only.contains("mls") { mls.run() }
 var groups = GroupBenchmarks()
 groups.devices = groupDevices
+groups.adds = groupAdds
 if only.isEmpty || only.contains("groups") { groups = await groups.measured() }
 var headless = HeadlessBenchmarks()
 headless.soakMessages = soakMessages
