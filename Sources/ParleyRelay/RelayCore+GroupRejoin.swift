@@ -27,8 +27,9 @@ extension RelayCore {
             throw RelayError.badRequest("at most \(configuration.maxGroupRecipients) rejoiners")
         }
         var devices = Set<DeviceAddress>()
+        let reader = LocalAddressReader(relayName: configuration.name)
         for rejoiner in rejoiners {
-            let device = DeviceAddress(address: try parseLocalAddress(rejoiner.address), deviceId: rejoiner.deviceId)
+            let device = DeviceAddress(address: try parseLocalAddress(rejoiner.address, with: reader), deviceId: rejoiner.deviceId)
             guard devices.insert(device).inserted else { throw RelayError.badRequest("\(device.address)#\(device.deviceId) is named twice") }
         }
         return (groupInfo.bytes, Self.encodeRejoiners(devices))
