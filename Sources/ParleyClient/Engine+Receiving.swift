@@ -18,10 +18,7 @@ extension Engine {
         var arrived: [EngineEvent] = []
         try await drainMailbox(streaming: false) { arrived += $0 }
         try? store.checkpoint()
-        // This account's devices that are not in its groups yet (just linked) join them (PROTOCOL.md §17.8);
-        // one that has no KeyPackage yet is tried again by a later drain.
-        await keepOwnDevicesInGroups()
-        try? await commitLeaves()
+        await tendGroupsAfterDrain()
         try await sendDeliveryReceipts(for: arrived)
         return arrived
     }
@@ -420,8 +417,7 @@ extension Engine {
                 do {
                     try await drainMailbox(streaming: true) { queueDeliveryReceipts(for: $0) }
                     try? store.checkpoint()
-                    await keepOwnDevicesInGroups()
-                    try? await commitLeaves()
+                    await tendGroupsAfterDrain()
                 } catch {
                     // What was not stored stays on the relay and comes again with the next wake; the
                     // front ends say why meanwhile (a full disk), rather than going quiet.
@@ -460,4 +456,14 @@ enum FilingOutcome: Sendable {
     /// This account's device `deviceId` is ready to be added to its groups (PROTOCOL.md §17.8).
     case ownDeviceReady(UInt32)
     case nothing
+}
+
+extension Engine {
+    /// What follows every drain, by receivePending or a push wake: this account's devices that are not in its
+    /// groups yet (just linked) join them, one with no KeyPackage yet at a later drain (PROTOCOL.md §17.8), and
+    /// the leave requests the drain brought are committed.
+    func tendGroupsAfterDrain() async {
+        await keepOwnDevicesInGroups()
+        try? await commitLeaves()
+    }
 }
