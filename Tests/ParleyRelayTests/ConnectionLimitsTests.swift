@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ParleyTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -166,16 +167,7 @@ final class LoopbackSocket {
     private var fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket: \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { Glibc.close(fd); throw FixtureError("connect to 127.0.0.1:\(port): \(errno)") }
+        fd = try ConnectedSocket.tcp(port: port)
     }
 
     deinit { close() }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ParleyTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -126,20 +127,7 @@ final class RPCClient: @unchecked Sendable {
     private var nextId = 0
 
     init(socket path: String) throws {
-        fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)
-            raw[path.utf8.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            Glibc.close(fd)
-            throw FixtureError("cannot connect to \(path)")
-        }
+        fd = try ConnectedSocket.unix(path: path)
     }
 
     deinit { Glibc.close(fd) }

@@ -505,6 +505,7 @@ final class ScriptedHTTPServer: @unchecked Sendable {
                 let client = accept(listener, nil, nil)
                 // `close()` shut the socket down: only this thread closes it, so no other test's descriptor
                 // that reuses the number can be touched.
+                if client < 0, errno == EINTR || errno == ECONNABORTED { continue }
                 guard client >= 0 else { _ = Glibc.close(listener); return }
                 lock.withLock { accepted += 1; clients.insert(client) }
                 Thread.detachNewThread { [self] in serve(client) }
