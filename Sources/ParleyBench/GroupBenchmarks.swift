@@ -284,7 +284,7 @@ struct GroupBenchmarks {
             mark("claim")
             // Commit.
             var next = committer
-            let output = try next.commit(adding: [package])
+            let output = try next.commit(adding: [package], wireFormat: .privateMessage)   // as the engine sends it (PROTOCOL.md §17.4)
             let commitMessage = output.message.tlsEncoded
             let welcome = MLSMessage(body: .welcome(output.welcome!)).tlsEncoded
             (welcomeBytes, commitBytes) = (welcome.count, commitMessage.count)
@@ -407,7 +407,7 @@ struct GroupBenchmarks {
         let empty = try Group.create(suite: suite, groupID: groupId, leaf: creator.keyPackage.leafNode,
                                      encryptionPrivateKey: creator.encryptionKeys.privateKey, signatureKey: creator.signatureKey)
         var committer = empty
-        let grown = try committer.commit(adding: others.map(\.keyPackage))
+        let grown = try committer.commit(adding: others.map(\.keyPackage), wireFormat: .privateMessage)
         var commits = [SetupCommit(before: empty, message: grown.message.tlsEncoded, after: committer)]
         var populating: [Group] = []
         var first = 2
@@ -418,7 +418,7 @@ struct GroupBenchmarks {
             first *= 2
         }
         for index in populating.indices {
-            let update = try populating[index].commit()
+            let update = try populating[index].commit(wireFormat: .privateMessage)
             let before = committer
             _ = try committer.process(update.message)
             commits.append(SetupCommit(before: before, message: update.message.tlsEncoded, after: committer))

@@ -92,7 +92,7 @@ extension Engine {
                     // added meanwhile (the race the relay decided) is not added twice.
                     let fresh = Self.notYetLeaves(packages, in: group)
                     guard !fresh.isEmpty else { throw NothingToCommit() }
-                    return try group.commit(adding: fresh)
+                    return try group.commit(adding: fresh, wireFormat: Self.handshakeWireFormat)
                 }
             } catch is NothingToCommit {
                 continue
@@ -175,7 +175,7 @@ extension Engine {
             _ = try await commit(to: id, notDelivering: gone) { group in
                 let leaves = Self.leaves(of: group) { gone.contains($0) }
                 guard !leaves.isEmpty else { throw NothingToCommit() }
-                return try group.commit(removing: leaves)
+                return try group.commit(removing: leaves, wireFormat: Self.handshakeWireFormat)
             }
             return true
         } catch is NothingToCommit {

@@ -16,15 +16,26 @@ import ParleyProtocol
 ///
 /// This device's own commit of the current epoch arrives while the commit is in flight (the relay wakes
 /// this device as it stores the commit, before the answer reaches `commit(to:)`, which then saves the new
-/// epoch): it is dropped then. Arriving at any other time, its new epoch was lost here (the answer never
-/// came, or the state was not saved): it goes on to `process`, which cannot apply it, and the member
-/// rejoins (§17.9) as after any genuine commit it cannot apply.
+/// epoch): it is dropped then, when its bytes are the commit in flight. Any other commit of this device
+/// of the current epoch is one whose new epoch was lost here (the relay took it but its answer never came,
+/// so it was made again, or the state was not saved): it cannot be applied (a member does not apply its
+/// own commit, and the handshake key of a PrivateMessage one is spent), and the member rejoins (§17.9)
+/// without an "unreadable" notice: the rejoin says why.
 extension Engine {
-    func isOwnCopy(_ message: MLSMessage, in group: Group, id: GroupId) -> Bool {
+    func isOwnCopy(_ message: MLSMessage, in group: Group, id: GroupId) throws -> Bool {
         switch group.ownCopy(message) {
-        case .sent?: true
-        case .unappliedCommit?: groupCommitsInFlight.contains(id)
-        case nil: false
+        case .sent?:
+            return true
+        case .unappliedCommit?:
+            guard groupCommitsInFlight[id] == message.tlsEncoded else { throw OwnCommitLost() }
+            return true
+        case nil:
+            return false
         }
     }
+}
+
+/// This device's own commit, ordered by the relay, whose new epoch this device did not save.
+struct OwnCommitLost: Error, CustomStringConvertible {
+    var description: String { "this device's own commit was taken by the relay but its new epoch was lost here" }
 }

@@ -17,6 +17,9 @@ extension Engine {
     /// relay's order), and an external commit only when it rejoins a member's own leaf (a device of the
     /// group that lost its state; the leaf check then holds its new leaf to its account's device list).
     static func checkGroupRules(_ message: MLSMessage, kind: String) throws {
+        if case .privateMessage(let m) = message.body, m.contentType == .commit, kind != "commit" {
+            throw MLSError.protocolViolation("a commit the relay did not order")
+        }
         guard case .publicMessage(let m) = message.body, case .commit(let commit) = m.content.body else { return }
         guard kind == "commit" else { throw MLSError.protocolViolation("a commit the relay did not order") }
         if case .newMemberCommit = m.content.sender {
@@ -34,7 +37,8 @@ extension Engine {
     func recoverIfStuck(after error: MLSError, entry: GroupDelivery, message: MLSMessage, in id: GroupId) async throws -> [EngineEvent] {
         guard let record = try store.group(id), record.active, entry.epoch >= record.epoch else { return [] }
         if let group = try? Group(serialized: SecretBytes(record.state)) {
-            guard entry.kind == "commit", entry.epoch == group.epoch, group.isAuthenticCommit(message) else { return [] }
+            guard entry.kind == "commit", entry.epoch == group.epoch,
+                  group.isAuthenticCommit(message) || group.ownCopy(message) == .unappliedCommit else { return [] }
         }
         do {
             return try await rejoinGroup(id, name: record.name, infoKey: record.infoKey, because: error)
@@ -111,8 +115,8 @@ extension Engine {
     func receiveWhileLeaving(_ message: MLSMessage, kind: String, in id: GroupId) async throws {
         guard let record = try store.group(id), !record.active, !record.state.isEmpty,
               var group = try? Group(serialized: SecretBytes(record.state)), group.isActive,
-              (try? Self.checkGroupRules(message, kind: kind)) != nil, !isOwnCopy(message, in: group, id: id) else { return }
-        if case .privateMessage = message.body { return }   // an application message: read no more
+              (try? Self.checkGroupRules(message, kind: kind)) != nil, (try? isOwnCopy(message, in: group, id: id)) == false else { return }
+        if case .privateMessage(let m) = message.body, m.contentType == .application { return }   // read no more
         group.credentialValidator = try leafCheck().validator
         let processed: Group.Processed
         do { processed = try group.process(message) } catch { return }   // of another epoch, or refused: nothing changes
@@ -128,7 +132,7 @@ extension Engine {
     /// and brings the next chance.
     func proposeLeaving(_ id: GroupId, group: Group, record: GroupRecord) async throws {
         var next = group
-        let message = try next.propose(.remove(leafIndex: next.myLeaf))
+        let message = try next.propose(.remove(leafIndex: next.myLeaf), wireFormat: Self.handshakeWireFormat)
         var saved = Self.record(of: next, id: id, name: record.name, infoKey: record.infoKey)
         saved.active = false
         try store.saveGroup(saved)

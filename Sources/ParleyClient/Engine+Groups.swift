@@ -157,7 +157,7 @@ extension Engine {
         let record = try await commit(to: id) { group in
             // Devices the winning commit of a lost race already added are not added twice.
             let present = Set(group.tree.occupiedLeaves.compactMap { group.tree.leaf($0)?.signatureKey })
-            return try group.commit(adding: packages.filter { !present.contains($0.leafNode.signatureKey) })
+            return try group.commit(adding: packages.filter { !present.contains($0.leafNode.signatureKey) }, wireFormat: Self.handshakeWireFormat)
         }
         try await sendGroupContent(.groupName(record.name), to: id)
         try await sendInfoKey(to: id)
@@ -170,7 +170,7 @@ extension Engine {
         return try await commit(to: id) { group in
             let leaves = Self.leaves(of: group) { names.contains($0.address) }
             guard !leaves.isEmpty else { throw ClientError.notAMember(accounts.map(\.description).joined(separator: ", ")) }
-            return try group.commit(removing: leaves)
+            return try group.commit(removing: leaves, wireFormat: Self.handshakeWireFormat)
         }
     }
 
@@ -185,9 +185,9 @@ extension Engine {
         leavingGroups.insert(id)
         defer { leavingGroups.remove(id) }
         if !Self.leaves(of: current, where: ownOthers).isEmpty {
-            _ = try await commit(to: id) { group in try group.commit(removing: Self.leaves(of: group, where: ownOthers)) }
+            _ = try await commit(to: id) { group in try group.commit(removing: Self.leaves(of: group, where: ownOthers), wireFormat: Self.handshakeWireFormat) }
         }
-        try await sendGroupMessage(to: id) { group in try group.propose(.remove(leafIndex: group.myLeaf)) }
+        try await sendGroupMessage(to: id) { group in try group.propose(.remove(leafIndex: group.myLeaf), wireFormat: Self.handshakeWireFormat) }
         guard var record = try store.group(id) else { return }
         record.active = false
         for event in try saveGroup(record, notices: [groupNotice("You left the group.", in: id)], change: .ended) { emit(event) }
@@ -204,7 +204,7 @@ extension Engine {
     /// Gives this device's leaf fresh keys: an empty commit with a path (post-compromise security). It also
     /// carries out the proposals received in the epoch (a member's request to leave).
     public func updateOwnLeaf(in id: GroupId) async throws -> GroupRecord {
-        try await commit(to: id) { group in try group.commit() }
+        try await commit(to: id) { group in try group.commit(wireFormat: Self.handshakeWireFormat) }
     }
 
     /// Renames the group: the name goes to every member in the current epoch.
@@ -217,6 +217,12 @@ extension Engine {
         for event in try saveGroup(record, notices: [notice], change: .renamed(name)) { emit(event) }
         return record
     }
+
+    /// Commits and proposals travel as MLS PrivateMessages, encrypted under the epoch's secret tree: the
+    /// relay that orders and stores them reads neither who made them nor what they add and remove
+    /// (PROTOCOL.md §17.4). Only an external commit, which a device that lost its state makes, is a
+    /// PublicMessage (it has no key of the epoch), and it is sealed (§17.9).
+    static let handshakeWireFormat = WireFormat.privateMessage
 
     /// Makes a commit on the group's current epoch and has the relay order it. Refused because another
     /// commit took the epoch first, this device fetches its mailbox (processing the winner), and `make`
@@ -238,9 +244,14 @@ extension Engine {
                                  recipients: recipients(group).filter { !notDelivering.contains(DeviceAddress(address: $0.address, deviceId: $0.deviceId)) },
                                  nextVerifier: Self.verifier(next), groupInfo: rejoin.groupInfo, rejoiners: rejoin.rejoiners,
                                  welcome: Self.welcome(output, from: recipients(group), to: recipients(next)))
+            // A PrivateMessage commit took a handshake key of this epoch: the state that has spent it is saved
+            // first, so that a commit made again in this epoch never encrypts under that key again.
+            if let spent = output.stateWithCommitKeySpent {
+                try store.saveGroup(Self.record(of: spent, id: id, name: record.name, infoKey: record.infoKey))
+            }
             let relay = self.relay, secret = Self.sendSecret(group)
-            groupCommitsInFlight.insert(id)
-            defer { groupCommitsInFlight.remove(id) }
+            groupCommitsInFlight[id] = output.message.tlsEncoded
+            defer { groupCommitsInFlight[id] = nil }
             if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
             let saved = Self.record(of: next, id: id, name: record.name, infoKey: infoKey)
             let change = membershipChange(from: record, to: saved)
@@ -340,6 +351,8 @@ extension Engine {
                 }
                 if let event = try recordGroupProblem(error, in: id, epoch: entry.epoch) { events.append(event) }
                 events += try await recoverIfStuck(after: error, entry: entry, message: message, in: id)
+            } catch let lost as OwnCommitLost {
+                events += try await recoverIfStuck(after: .protocolViolation(lost.description), entry: entry, message: message, in: id)
             } catch ClientError.unknownGroup {
                 try await receiveWhileLeaving(message, kind: entry.kind, in: id)
             }
@@ -370,7 +383,7 @@ extension Engine {
         }
         let outcome = try await withLeafCheck { validator -> (GroupRecord, Group, Group, Group.Processed)? in
             let (record, group) = try loadGroup(id, validator: validator)
-            if isOwnCopy(message, in: group, id: id) { return nil }
+            if try isOwnCopy(message, in: group, id: id) { return nil }
             var next = group
             let processed = try next.process(message)
             return (record, group, next, processed)

@@ -94,8 +94,13 @@ public actor Engine {
     /// Groups where a member asked to leave during the current drain (Engine+GroupLeavers.swift).
     var groupsWithLeavers: Set<GroupId> = []
     var removingUnlistedLeaves = false
-    /// Groups with a commit of this device posted and not yet answered (Engine+GroupOwnCopies.swift).
-    var groupCommitsInFlight: Set<GroupId> = []
+    /// The commit of this device posted to each group and not yet answered, as sent (Engine+GroupOwnCopies.swift).
+    var groupCommitsInFlight: [GroupId: [UInt8]] = [:]
+    /// GroupInfo key requests this drain brought, answered after it (Engine+GroupKeyRequests.swift).
+    var groupKeyRequests: [(from: DeviceAddress, group: GroupId)] = []
+    /// GroupInfo keys members sent for a rejoin that lacked one, tried after the drain (never stored unless
+    /// the rejoin they open succeeds).
+    var answeredGroupKeys: [GroupId: GroupInfoKey] = [:]
 
     /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the
     /// retention); a failure there is left to the next sweep rather than stopping the front end.

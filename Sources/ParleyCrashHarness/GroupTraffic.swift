@@ -72,7 +72,7 @@ enum GroupTraffic {
         let (record, group) = try load(store)
         var next = group
         let content = Content(messageId: messageId, sentAt: SystemWallClock().nowMilliseconds(), conversation: .group(record.id), body: .text(text))
-        let message = isCommit(seq) ? try next.commit().message : try next.encrypt(content.encoded, padding: 32)
+        let message = isCommit(seq) ? try next.commit(wireFormat: .privateMessage).message : try next.encrypt(content.encoded, padding: 32)
         try store.saveGroup(Self.record(next, record.id))
         return message.tlsEncoded
     }

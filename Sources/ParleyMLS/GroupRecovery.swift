@@ -17,15 +17,28 @@ extension Group {
     }
 
     /// Whether `message` is a commit of this epoch that a member (or an external joiner, with the leaf its
-    /// path brings) really signed, with the membership tag of this epoch: one this member should be able to
-    /// apply. A commit that passes this and still fails to apply points at this member's state, not at the
-    /// sender. Nothing of the state changes.
+    /// path brings) really signed, protected with this epoch's keys (its membership tag, or its handshake
+    /// key): one this member should be able to apply. A commit that passes this and still fails to apply
+    /// points at this member's state, not at the sender. Nothing of the state changes.
     public func isAuthenticCommit(_ message: MLSMessage) -> Bool {
-        guard case .publicMessage(let m) = message.body, m.content.groupID == context.groupID, m.content.epoch == context.epoch,
-              case .commit(let commit) = m.content.body,
-              let authenticated = try? m.unprotect(suite: suite, membershipKey: secrets.membershipKey, context: context) else { return false }
+        let authenticated: AuthenticatedContent
+        switch message.body {
+        case .publicMessage(let m):
+            guard m.content.groupID == context.groupID, m.content.epoch == context.epoch,
+                  let opened = try? m.unprotect(suite: suite, membershipKey: secrets.membershipKey, context: context) else { return false }
+            authenticated = opened
+        case .privateMessage(let m):
+            // Opened with a copy of the secret tree: checking spends no key of the state.
+            var keys = secretTree
+            guard m.groupID == context.groupID, m.epoch == context.epoch, m.contentType == .commit,
+                  let opened = try? m.unprotect(suite: suite, secretTree: &keys, senderDataSecret: secrets.senderDataSecret) else { return false }
+            authenticated = opened
+        default:
+            return false
+        }
+        guard case .commit(let commit) = authenticated.content.body else { return false }
         let key: [UInt8]
-        switch m.content.sender {
+        switch authenticated.content.sender {
         case .member(let leaf):
             guard let node = tree.leaf(leaf) else { return false }
             key = node.signatureKey

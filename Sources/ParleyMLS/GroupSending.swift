@@ -33,6 +33,12 @@ extension Group {
         public var welcome: Welcome?
         /// The new epoch's signed GroupInfo, with the `ratchet_tree` and `external_pub` extensions.
         public var groupInfo: GroupInfo
+        /// For a commit sent as a PrivateMessage: the committer's state of the old epoch with the handshake
+        /// key that encrypted the commit marked used. It is saved before the commit is sent, so that a commit
+        /// made again in that epoch (the delivery service's answer to the first was lost, or refused it for
+        /// a reason other than a newer epoch) takes the next key instead of encrypting other content under
+        /// the same key and nonce (the reuse guard of §6.3.1 only makes that unlikely). Nil for a PublicMessage.
+        public var stateWithCommitKeySpent: Group?
     }
 
     /// Commits the given proposals (by value) and moves this member to the new epoch. A path is included
@@ -52,19 +58,24 @@ extension Group {
         return output
     }
 
-    /// Sends a proposal for a later commit (by any member) as a PublicMessage; it is also cached here, so
+    /// Sends a proposal for a later commit (by any member) as `wireFormat`; it is also cached here, so
     /// that this member's own next commit includes it by reference.
-    public mutating func propose(_ proposal: Proposal) throws(MLSError) -> MLSMessage {
+    public mutating func propose(_ proposal: Proposal, wireFormat: WireFormat = .publicMessage,
+                                 random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
         guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey else { throw .protocolViolation("this member has no signing key") }
         if case .update = proposal { throw .protocolViolation("use proposeUpdate for an Update") }
-        return try sendProposal(proposal, signatureKey: signatureKey)
+        var next = self
+        let message = try next.sendProposal(proposal, wireFormat: wireFormat, signatureKey: signatureKey, random: random)
+        self = next
+        return message
     }
 
     /// Proposes replacing this member's leaf with one holding a fresh encryption key; the private key is
     /// kept until a commit of this epoch includes the proposal.
-    public mutating func proposeUpdate(random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
+    public mutating func proposeUpdate(wireFormat: WireFormat = .publicMessage,
+                                       random: any RandomSource = SystemRandom()) throws(MLSError) -> MLSMessage {
         guard isActive else { throw .protocolViolation("this member was removed from the group") }
         guard reInit == nil else { throw .protocolViolation("the group was reinitialised") }
         guard let signatureKey, var leaf = tree.leaf(myLeaf) else { throw .protocolViolation("this member has no signing key") }
@@ -73,19 +84,37 @@ extension Group {
         leaf.source = .update
         try leaf.sign(suite: suite, key: signatureKey, context: LeafNodeSignatureContext(groupID: context.groupID, leafIndex: myLeaf))
         var next = self
-        let message = try next.sendProposal(.update(leaf), signatureKey: signatureKey)
+        let message = try next.sendProposal(.update(leaf), wireFormat: wireFormat, signatureKey: signatureKey, random: random)
         next.pendingUpdateKeys[keys.publicKey] = keys.privateKey
         self = next
         return message
     }
 
-    private mutating func sendProposal(_ proposal: Proposal, signatureKey: SignaturePrivateKey) throws(MLSError) -> MLSMessage {
+    /// Signs and protects `proposal` (a PrivateMessage takes the next key of this member's handshake
+    /// ratchet) and caches it. Called on a copy: the caller keeps the state only when this succeeds.
+    private mutating func sendProposal(_ proposal: Proposal, wireFormat: WireFormat, signatureKey: SignaturePrivateKey,
+                                       random: any RandomSource) throws(MLSError) -> MLSMessage {
         let content = FramedContent(groupID: context.groupID, epoch: context.epoch, sender: .member(leafIndex: myLeaf), body: .proposal(proposal))
-        let authenticated = AuthenticatedContent.sign(wireFormat: .publicMessage, content: content, suite: suite, key: signatureKey, context: context)
-        let message = try PublicMessage(protecting: authenticated, suite: suite, membershipKey: secrets.membershipKey, context: context)
+        let authenticated = AuthenticatedContent.sign(wireFormat: wireFormat, content: content, suite: suite, key: signatureKey, context: context)
+        let message = try protect(authenticated, random: random)
         pendingProposals.append(PendingProposal(reference: suite.makeProposalRef(authenticated.tlsEncoded), proposal: proposal,
                                                 sender: .member(leafIndex: myLeaf)))
-        return MLSMessage(body: .publicMessage(message))
+        return message
+    }
+
+    /// A handshake message of this epoch in its wire format: a PublicMessage with this epoch's membership
+    /// tag, or a PrivateMessage under this member's next handshake key.
+    private mutating func protect(_ authenticated: AuthenticatedContent, random: any RandomSource) throws(MLSError) -> MLSMessage {
+        switch authenticated.wireFormat {
+        case .publicMessage:
+            MLSMessage(body: .publicMessage(try PublicMessage(protecting: authenticated, suite: suite, membershipKey: secrets.membershipKey,
+                                                              context: context)))
+        case .privateMessage:
+            MLSMessage(body: .privateMessage(try PrivateMessage.protect(authenticated, suite: suite, secretTree: &secretTree,
+                                                                        senderDataSecret: secrets.senderDataSecret, random: random)))
+        default:
+            throw .protocolViolation("a handshake message travels as a PublicMessage or a PrivateMessage")
+        }
     }
 
     private mutating func makeCommit(byValue: [Proposal], forcePath: Bool, wireFormat: WireFormat, signatureKey: SignaturePrivateKey,
@@ -157,15 +186,10 @@ extension Group {
         let tag = newSecrets.confirmationTag(confirmedTranscriptHash: confirmed)
         authenticated.auth.confirmationTag = tag
 
-        // The commit is protected with the old epoch's keys.
-        let message: MLSMessage
-        if wireFormat == .publicMessage {
-            message = MLSMessage(body: .publicMessage(try PublicMessage(protecting: authenticated, suite: suite,
-                                                                        membershipKey: secrets.membershipKey, context: context)))
-        } else {
-            message = MLSMessage(body: .privateMessage(try PrivateMessage.protect(authenticated, suite: suite, secretTree: &secretTree,
-                                                                                  senderDataSecret: secrets.senderDataSecret, random: random)))
-        }
+        // The commit is protected with the old epoch's keys; this state, still of the old epoch, has spent
+        // the one a PrivateMessage took.
+        let message = try protect(authenticated, random: random)
+        let stateWithCommitKeySpent: Group? = wireFormat == .privateMessage ? self : nil
 
         var groupInfo = GroupInfo(groupContext: newContext,
                                   extensions: [MLSExtension(type: ExtensionType.ratchetTree, data: newTree.encoded),
@@ -186,7 +210,7 @@ extension Group {
         var newReInit = reInit
         for case .reInit(let proposal) in proposals { newReInit = proposal }
         enterEpoch(newContext, tree: newTree, keys: keys, secrets: newSecrets, confirmed: confirmed, tag: tag, reInit: newReInit)
-        return CommitOutput(message: message, welcome: welcome, groupInfo: groupInfo)
+        return CommitOutput(message: message, welcome: welcome, groupInfo: groupInfo, stateWithCommitKeySpent: stateWithCommitKeySpent)
     }
 
     /// Encrypts application data as a PrivateMessage of the current epoch. `padding` zero bytes hide the

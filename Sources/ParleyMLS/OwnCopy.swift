@@ -10,12 +10,13 @@ import ParleyCrypto
 /// * a PrivateMessage: names a generation of this leaf's ratchet that is already used. Only this member
 ///   advances its own sending ratchet, so that generation was one it sent with. A message that merely
 ///   claims this leaf with a generation not yet used is no copy: it goes on to `process`, which refuses it
-///   (a signature only this member can make), as before;
+///   (a signature only this member can make), as before. A commit so recognised, of the current epoch, is
+///   one this member made whose new epoch its state has not entered (in flight, or its answer lost);
 /// * a proposal of the current epoch: authenticated (membership tag, this member's signature) and cached
 ///   already, by reference, when this member sent it;
-/// * a commit of the current epoch, authenticated: one this member made that the delivery service ordered
-///   while its state has not moved on (the commit in flight, or the answer to it lost) — the caller knows
-///   which;
+/// * a commit of the current epoch in a PublicMessage, authenticated: one this member made that the
+///   delivery service ordered while its state has not moved on (the commit in flight, or the answer to it
+///   lost) — the caller knows which;
 /// * a handshake message of an epoch this member has left: refused as of another epoch anyway.
 /// Anything else is no copy and is processed (and refused, or not) as any message.
 extension Group {
@@ -38,10 +39,14 @@ extension Group {
             } else {
                 return nil
             }
-            guard let sender = try? m.senderData(suite: suite, senderDataSecret: keys.senderData), sender.leaf == myLeaf,
-                  keys.tree.hasUsed(leaf: myLeaf, kind: m.contentType == .application ? .application : .handshake, generation: sender.generation)
+            guard let sender = try? m.senderData(suite: suite, senderDataSecret: keys.senderData), sender.leaf == myLeaf else { return nil }
+            if m.contentType != .application, m.epoch < context.epoch { return .sent }
+            guard keys.tree.hasUsed(leaf: myLeaf, kind: m.contentType == .application ? .application : .handshake, generation: sender.generation)
             else { return nil }
-            return .sent
+            // A commit of the current epoch at a handshake generation this member used is one it made: its
+            // key was spent in the state saved before sending (`CommitOutput.stateWithCommitKeySpent`), so it
+            // is not opened again here.
+            return m.contentType == .commit ? .unappliedCommit : .sent
         case .publicMessage(let m):
             guard m.content.groupID == context.groupID, m.content.sender == .member(leafIndex: myLeaf) else { return nil }
             if m.content.epoch < context.epoch { return .sent }

@@ -50,4 +50,44 @@ import Testing
         #expect(w.alice.ownCopy(MLSMessage(body: .publicMessage(tampered))) == nil)
         #expect(w.alice.ownCopy(sent) == .sent)
     }
+
+    @Test("as PrivateMessages: a member's own proposal is its copy, and its commit once the state that spent the commit's key is kept; a commit made again from that state takes the next key")
+    func privateHandshakes() throws {
+        var w = try GroupNegativeTests.world()
+        let proposal = try w.alice.propose(.remove(leafIndex: 2), wireFormat: .privateMessage)
+        #expect(w.alice.ownCopy(proposal) == .sent)
+        #expect(w.bob.ownCopy(proposal) == nil)
+        #expect(try w.bob.process(proposal) == .proposal(.remove(leafIndex: 2), sender: .member(leafIndex: 0)))
+
+        var committed = w.alice
+        let first = try committed.commit(wireFormat: .privateMessage)
+        let spent = try #require(first.stateWithCommitKeySpent)
+        #expect(spent.epoch == w.alice.epoch)
+        #expect(spent.ownCopy(first.message) == .unappliedCommit, "made, ordered, not applied here")
+        #expect(w.alice.ownCopy(first.message) == nil, "a state that has not spent the key only sees a claim of its leaf")
+        #expect(committed.ownCopy(first.message) == .sent, "applied: an epoch behind")
+        #expect(w.bob.ownCopy(first.message) == nil)
+        #expect(w.bob.isAuthenticCommit(first.message))
+        #expect(!spent.isAuthenticCommit(first.message), "its key is spent: the committer cannot open it again")
+
+        // The first commit's answer was lost: made again from the kept state, it takes the next handshake
+        // generation; made from the state before, it would have taken the first one's key again.
+        var again = spent
+        let second = try again.commit(wireFormat: .privateMessage)
+        var careless = w.alice
+        let reused = try careless.commit(wireFormat: .privateMessage)
+        #expect(try Self.handshakeGeneration(first.message, readBy: w.bob) == 1, "the proposal took generation 0")
+        #expect(try Self.handshakeGeneration(second.message, readBy: w.bob) == 2)
+        #expect(try Self.handshakeGeneration(reused.message, readBy: w.bob) == 1)
+        #expect(try w.bob.process(second.message) == .commit(epoch: w.alice.epoch + 1))
+        #expect(w.bob.epochAuthenticator.constantTimeEquals(again.epochAuthenticator))
+
+        var publicCommitter = w.alice
+        #expect(try publicCommitter.commit().stateWithCommitKeySpent == nil, "a PublicMessage spends no key")
+    }
+
+    static func handshakeGeneration(_ message: MLSMessage, readBy member: Group) throws -> UInt32 {
+        guard case .privateMessage(let m) = message.body, m.contentType == .commit else { throw MLSError.invalidValue("not a PrivateMessage commit") }
+        return try m.senderData(suite: member.suite, senderDataSecret: member.secrets.senderDataSecret).generation
+    }
 }
