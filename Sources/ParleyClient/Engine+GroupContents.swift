@@ -158,9 +158,9 @@ extension Engine {
         case .disappearingTimer(let seconds):
             try store.saveGroup(saved, with: [])
             return try adoptTimer(seconds, in: conversation, by: author).events
-        case .groupName, .groupInfoKey, .trustDecision, .deviceReady:
+        case .groupName, .groupInfoKey, .trustDecision, .deviceReady, .groupInfoKeyRequest, .groupInfoKeyAnswer:
             // The name and the GroupInfo key are the caller's; a trust decision or a device's readiness travels
-            // only between one account's devices (1:1).
+            // only between one account's devices (1:1), a request for the GroupInfo key and its answer only 1:1.
             try store.saveGroup(saved, with: [])
             return []
         }

@@ -43,8 +43,12 @@ extension Engine {
         do {
             return try await rejoinGroup(id, name: record.name, infoKey: record.infoKey, because: error)
         } catch {
-            let notice = groupNotice("This device could not follow the group and could not rejoin it: \(Self.reason(error)).", in: id)
-            return try saveGroup(record, notices: [notice], change: nil) + [.undecryptable(from: nil, reason: "could not rejoin the group")]
+            var text = "This device could not follow the group and could not rejoin it: \(Self.reason(error))."
+            // Without the group's current GroupInfo key, it asks other members for it (Engine+GroupKeyRequests.swift).
+            if error is GroupInfoUnavailable, await requestGroupKey(id, members: record.members) {
+                text += " It asked other members for the group's current key and rejoins when one of them sends it."
+            }
+            return try saveGroup(record, notices: [groupNotice(text, in: id)], change: nil) + [.undecryptable(from: nil, reason: "could not rejoin the group")]
         }
     }
 

@@ -268,6 +268,13 @@ extension Engine {
                 // Meaningful only inside a group's MLS message; over 1:1 it names nothing.
                 filings.append(InboxFiling(inboxId: id))
                 pending.append(.nothing)
+            case .groupInfoKeyRequest(let group):
+                // Answered after the drain, if the sending device has a leaf in this device's tree of the group.
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.groupKeyRequest(from: received.sender, group: group))
+            case .groupInfoKeyAnswer(let group, let epoch, let key):
+                filings.append(InboxFiling(inboxId: id))
+                pending.append(.groupKeyAnswer(from: received.sender, group: group, epoch: epoch, key: key))
             case .deviceReady:
                 // Another device of this account is ready for its groups; from anyone else it means nothing.
                 filings.append(InboxFiling(inboxId: id))
@@ -308,6 +315,8 @@ extension Engine {
             case .trust(let address, let key, let state):
                 if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
             case .ownDeviceReady(let deviceId): ownDeviceIsReady(deviceId)
+            case .groupKeyRequest(let device, let group): groupKeyRequests.append((device, group))
+            case .groupKeyAnswer(let device, let group, let epoch, let key): try adoptAnsweredKey(from: device, group: group, epoch: epoch, key: key)
             case .nothing: break
             }
         }
@@ -455,6 +464,10 @@ enum FilingOutcome: Sendable {
     case trust(address: AccountAddress, accountKey: [UInt8], state: UInt8)
     /// This account's device `deviceId` is ready to be added to its groups (PROTOCOL.md §17.8).
     case ownDeviceReady(UInt32)
+    /// A device asks for a group's current GroupInfo key (PROTOCOL.md §17.9).
+    case groupKeyRequest(from: DeviceAddress, group: GroupId)
+    /// A member's answer to this device's request.
+    case groupKeyAnswer(from: DeviceAddress, group: GroupId, epoch: UInt64, key: [UInt8])
     case nothing
 }
 
@@ -465,5 +478,7 @@ extension Engine {
     func tendGroupsAfterDrain() async {
         await keepOwnDevicesInGroups()
         try? await commitLeaves()
+        await answerGroupKeyRequests()
+        await rejoinGroupsWithAnsweredKeys()
     }
 }

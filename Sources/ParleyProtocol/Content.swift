@@ -38,13 +38,19 @@ public struct Content: Equatable, Sendable {
         /// (a device just linked): add me to the account's groups now (PROTOCOL.md §17.8). Carries nothing:
         /// the sending device is the one the sender certificate names.
         case deviceReady
+        /// 1:1, from a device of the group `group` that cannot rejoin it because a commit it could not apply
+        /// changed the group's GroupInfo key (PROTOCOL.md §17.9): send me the current key.
+        case groupInfoKeyRequest(group: GroupId)
+        /// 1:1, the answer: the current GroupInfo key of `group` and the epoch it was derived in, sent only to
+        /// a device that still has a leaf in the sender's tree of the group.
+        case groupInfoKeyAnswer(group: GroupId, epoch: UInt64, key: [UInt8])
 
         /// The text shown for a message body (a caption for an attachment), nil for control contents.
         public var displayText: String? {
             switch self {
             case .text(let text), .message(let text, _, _): text
             case .receipt, .typing, .trustDecision, .reaction, .edit, .delete, .groupName, .groupInfoKey, .disappearingTimer,
-                 .deviceReady: nil
+                 .deviceReady, .groupInfoKeyRequest, .groupInfoKeyAnswer: nil
             }
         }
     }
@@ -119,6 +125,8 @@ public struct Content: Equatable, Sendable {
         case .groupInfoKey: w.u8(0x0C | flag)
         case .disappearingTimer: w.u8(0x09 | flag)
         case .deviceReady: w.u8(0x0B | flag)
+        case .groupInfoKeyRequest: w.u8(0x0D | flag)
+        case .groupInfoKeyAnswer: w.u8(0x0E | flag)
         }
         w.raw(messageId)
         w.u64(sentAt)
@@ -156,6 +164,11 @@ public struct Content: Equatable, Sendable {
         case .disappearingTimer(let seconds):
             w.u32(seconds)
         case .deviceReady: break
+        case .groupInfoKeyRequest(let group): w.raw(group.bytes)
+        case .groupInfoKeyAnswer(let group, let epoch, let key):
+            w.raw(group.bytes)
+            w.u64(epoch)
+            w.raw(key)
         }
         if let expireTimer { w.u32(expireTimer) }
         if let deliveryAccess { w.raw(deliveryAccess) }
@@ -218,6 +231,10 @@ public struct Content: Equatable, Sendable {
             body = .disappearingTimer(seconds: try r.u32())
         case 0x0B:
             body = .deviceReady
+        case 0x0D:
+            body = .groupInfoKeyRequest(group: try GroupId(try r.raw(GroupId.length)))
+        case 0x0E:
+            body = .groupInfoKeyAnswer(group: try GroupId(try r.raw(GroupId.length)), epoch: try r.u64(), key: try r.raw(Self.groupInfoKeyLength))
         default:
             throw .malformed("Content: unknown type \(type)")
         }

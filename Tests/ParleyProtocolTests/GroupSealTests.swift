@@ -54,4 +54,21 @@ struct GroupSealTests {
         // A key of another length is refused.
         #expect(throws: ProtocolError.self) { try Content(decoding: Array(content.encoded.dropLast())) }
     }
+
+    @Test("the GroupInfo key request and answer contents (types 0x0D, 0x0E, 1:1) match the vectors (computed with Python)")
+    func keyRequestVectors() throws {
+        let bob = try AccountAddress("bob@relay.example")
+        let request = Content(messageId: [UInt8](repeating: 0x11, count: 16), sentAt: 0x0000019000000000, conversation: .direct(bob),
+                              body: .groupInfoKeyRequest(group: id))
+        let answer = Content(messageId: [UInt8](repeating: 0x11, count: 16), sentAt: 0x0000019000000000, conversation: .direct(bob),
+                             body: .groupInfoKeyAnswer(group: id, epoch: 7, key: [UInt8](repeating: 0x42, count: 32)))
+        let head = "1111111111111111111111111111111100000190000000000011626f624072656c61792e6578616d706c65" + String(repeating: "ab", count: 32)
+        #expect(Hex.encode(request.encoded) == "010d" + head)
+        #expect(Hex.encode(answer.encoded) == "010e" + head + "0000000000000007" + String(repeating: "42", count: 32))
+        #expect(try Content(decoding: request.encoded) == request)
+        #expect(try Content(decoding: answer.encoded) == answer)
+        // A short group id or key is refused.
+        #expect(throws: ProtocolError.self) { try Content(decoding: Array(request.encoded.dropLast())) }
+        #expect(throws: ProtocolError.self) { try Content(decoding: Array(answer.encoded.dropLast())) }
+    }
 }

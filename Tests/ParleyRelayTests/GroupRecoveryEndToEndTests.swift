@@ -200,6 +200,55 @@ struct GroupRecoveryEndToEndTests {
         }
     }
 
+    @Test("a member stuck at a commit that removed a device asks other members for the new GroupInfo key over 1:1 and rejoins; the removed device is not answered")
+    func stuckAtARemovalRejoins() async throws {
+        try await withRelay { relay, directory in
+            let w = try await Self.world(on: relay, in: directory)
+            let id = try await Self.group(w)
+            var broken = try Self.state(w.bob2, id)
+            var stored = broken.secrets.stored
+            stored[10] = SecretBytes.random(count: 32)   // the init secret: the next epoch's keys come out wrong
+            broken.secrets = try EpochSecrets(suite: broken.suite, stored: stored)
+            var record = try #require(try w.bob2.store.group(id))
+            record.state = broken.serialized().unprotectedBytes
+            try w.bob2.store.saveGroup(record)
+            let keyBefore = try #require(record.infoKey)
+
+            // Alice removes Carol: the GroupInfo key changes, and Bob's laptop cannot apply the commit.
+            _ = try await w.alice.engine.removeMembers([await w.carol.address], from: id)
+            try await w.carol.engine.receivePending()
+            #expect(try #require(try w.carol.store.group(id)).active == false)
+            try await w.bob2.engine.receivePending()
+            let stuckNotices = try Self.notices(w.bob2, id)
+            #expect(stuckNotices.contains { $0.contains("asked other members for the group's current key") }, "\(stuckNotices)")
+            #expect(try #require(try w.bob2.store.group(id)).infoKey?.epoch == keyBefore.epoch, "no key taken yet")
+
+            // The removed device asks too: nobody answers it (it has no leaf in any member's tree). Its mailbox
+            // first holds Bob's laptop's request, which it does not answer either (it is no member any more).
+            try await w.carol.engine.receivePending()
+            let carol = await w.carol.deviceAddress
+            #expect(await w.carol.engine.requestGroupKey(id, members: [await w.alice.deviceAddress]))
+            try await w.alice.engine.receivePending()     // answers Bob's laptop, not Carol
+            let carolToken = try await w.carol.engine.sessionToken()
+            let carolMail = try await w.carol.engine.relay.fetchWithGroups(limit: 100, after: nil, token: carolToken).messages
+            #expect(carolMail.isEmpty, "\(carol) was sent \(carolMail.count) messages")
+            try await w.bob.engine.receivePending()       // follows the group: the answer changes nothing for it
+
+            try await w.bob2.engine.receivePending()
+            let notices = try Self.notices(w.bob2, id)
+            #expect(notices.contains { $0.contains("rejoined") }, "\(notices)")
+            for device in [w.alice, w.bob] { try await device.engine.receivePending() }
+            _ = try await w.alice.engine.send(text: "after the removal", toGroup: id)
+            for device in [w.alice, w.bob, w.bob2] { try await device.engine.receivePending() }
+            #expect(try Self.texts(w.bob2, id) == ["after the removal"])
+            let groups = try [w.alice, w.bob, w.bob2].map { try Self.state($0, id) }
+            #expect(Set(groups.map(\.epoch)).count == 1 && Set(groups.map(\.epochAuthenticator.unprotectedBytes)).count == 1)
+            #expect(groups[0].tree.occupiedLeaves.count == 3, "Alice, Bob's two devices")
+            let keys = try [w.alice, w.bob, w.bob2].map { try #require(try $0.store.group(id)?.infoKey) }
+            #expect(keys.allSatisfy { $0 == keys[0] } && keys[0].epoch > keyBefore.epoch, "every device holds the new key")
+        }
+    }
+
     /// Bob's laptop's state broken by `breaking`, then Carol commits and sends.
     func unprocessableCommitRejoins(_ breaking: (inout Group) throws -> Void) async throws {
         try await withRelay { relay, directory in

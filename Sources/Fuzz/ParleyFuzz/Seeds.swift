@@ -61,6 +61,9 @@ enum Seeds {
             ("edit", .edit(target: messageId, text: "fixed")),
             ("delete", .delete(target: messageId)),
             ("device-ready", .deviceReady),
+            ("group-key-request", .groupInfoKeyRequest(group: try GroupId([UInt8](repeating: 0xab, count: GroupId.length)))),
+            ("group-key-answer", .groupInfoKeyAnswer(group: try GroupId([UInt8](repeating: 0xab, count: GroupId.length)), epoch: 7,
+                                                     key: [UInt8](repeating: 0x42, count: 32))),
         ]
         for (name, body) in contents {
             try seed("content", name, Content(messageId: messageId, sentAt: 1_700_000_000_000, destination: "alice@relay.example", body: body).encoded)
