@@ -30,19 +30,38 @@ extension Engine {
 
     // MARK: Rejoining
 
-    /// After `error` on `entry`: whether this device is stuck (its state does not open, or `message` is a
-    /// genuine commit of its epoch that it could not apply: the relay has ordered it, so nothing of the
-    /// old epoch goes through any more), and if so the rejoin and what it said in the conversation.
+    /// After `error` on `entry`: whether this device is stuck, and if so the rejoin and what it said in the
+    /// conversation. Stuck means: its state does not open; or `message` is a genuine commit of its epoch
+    /// that it could not apply (the relay has ordered it, so nothing of the old epoch goes through any
+    /// more); or `entry` is of a later epoch than its state while this device sent a commit or proposal in
+    /// its epoch — the relay delivers a group's entries in order, so a commit of its epoch went by
+    /// unapplied, and it may be this device's own, whose copy it dropped while the commit was in flight and
+    /// whose answer was then lost. Without such a commit a later entry is no reason to rejoin: a commit an
+    /// insider forged and had the relay order would otherwise move every member onto the GroupInfo the
+    /// forger left.
     /// A forged commit (a bad signature or membership tag, a sender that is not a member) changes nothing.
+    /// A rejoin that failed is tried again on a later entry after a wait that doubles (30 s up to an hour),
+    /// so a device stuck for a while does not fetch the GroupInfo, or ask for the key, on every entry.
     func recoverIfStuck(after error: MLSError, entry: GroupDelivery, message: MLSMessage, in id: GroupId) async throws -> [EngineEvent] {
+        // In the commit turn (Engine+GroupCommitTurns.swift): a commit of this device in flight is answered
+        // first, and an entry of the epoch it starts then finds the state there, not stuck.
+        await takeCommitTurn(in: id)
+        defer { endCommitTurn(in: id) }
         guard let record = try store.group(id), record.active, entry.epoch >= record.epoch else { return [] }
         if let group = try? Group(serialized: SecretBytes(record.state)) {
-            guard entry.kind == "commit", entry.epoch == group.epoch,
-                  group.isAuthenticCommit(message) || group.ownCopy(message) == .unappliedCommit else { return [] }
+            let unappliedCommit = entry.kind == "commit" && entry.epoch == group.epoch
+                && (group.isAuthenticCommit(message) || group.ownCopy(message) == .unappliedCommit)
+            guard unappliedCommit || (entry.epoch > group.epoch && group.sentHandshakeThisEpoch) else { return [] }
         }
+        let now = clock.nowMilliseconds()
+        if let retry = groupRejoinRetry[id], now < retry.at { return [] }
         do {
-            return try await rejoinGroup(id, name: record.name, infoKey: record.infoKey, because: error)
+            let events = try await rejoinGroup(id, name: record.name, infoKey: record.infoKey, because: error)
+            groupRejoinRetry[id] = nil
+            return events
         } catch {
+            let wait = min(Self.rejoinLongestWait, max(Self.rejoinFirstWait, (groupRejoinRetry[id]?.wait ?? 0) * 2))
+            groupRejoinRetry[id] = (at: now + wait, wait: wait)
             var text = "This device could not follow the group and could not rejoin it: \(Self.reason(error))."
             // Without the group's current GroupInfo key, it asks other members for it (Engine+GroupKeyRequests.swift).
             if error is GroupInfoUnavailable, await requestGroupKey(id, members: record.members) {
@@ -52,7 +71,10 @@ extension Engine {
         }
     }
 
-    /// Rejoins the group by external commit (RFC 9420 §12.4.3.2): fetches the GroupInfo the relay keeps for
+    static let rejoinFirstWait: UInt64 = 30_000
+    static let rejoinLongestWait: UInt64 = 3_600_000
+
+    /// Rejoins the group by external commit (RFC 9420 §12.4.3.2), in the caller's commit turn: fetches the GroupInfo the relay keeps for
     /// this device, removes this device's old leaf and adds a new one in one commit, which the relay takes
     /// as the epoch's one commit; refused because another commit took the epoch first, it starts over from
     /// that commit's GroupInfo. The new state is saved once the relay has accepted the commit.

@@ -232,6 +232,9 @@ extension Engine {
     func commit(to id: GroupId, notDelivering: Set<DeviceAddress> = [],
                 _ make: @escaping (inout Group) throws -> Group.CommitOutput) async throws -> GroupRecord {
         for _ in 0..<Self.groupRetries {
+            await takeCommitTurn(in: id)
+            var holdingTurn = true
+            defer { if holdingTurn { endCommitTurn(in: id) } }
             let (record, group, next, output) = try await withLeafCheck { validator in
                 let (record, group) = try loadGroup(id, validator: validator)
                 var next = group
@@ -251,8 +254,20 @@ extension Engine {
             }
             let relay = self.relay, secret = Self.sendSecret(group)
             groupCommitsInFlight[id] = output.message.tlsEncoded
-            defer { groupCommitsInFlight[id] = nil }
-            if try await !accepted(in: id, { () async throws(ClientError) in try await relay.commit(send, toGroup: id.hex, secret: secret) }) { continue }
+            let refusal: ClientError?
+            do {
+                try await relay.commit(send, toGroup: id.hex, secret: secret)
+                refusal = nil
+            } catch {
+                refusal = error
+            }
+            groupCommitsInFlight[id] = nil
+            if let refusal {
+                holdingTurn = false
+                endCommitTurn(in: id)
+                if try await caughtUp(after: refusal, in: id) { continue }
+                throw refusal
+            }
             let saved = Self.record(of: next, id: id, name: record.name, infoKey: infoKey)
             let change = membershipChange(from: record, to: saved)
             for event in try saveGroup(saved, notices: change?.notices ?? [], change: change?.change) { emit(event) }
@@ -269,11 +284,19 @@ extension Engine {
             try await post()
             return true
         } catch {
-            if case .relay(status: 404, _, _) = error, try await removeUnlistedLeaves(from: id) { return false }
-            guard case .epochConflict = error else { throw error }
+            if try await caughtUp(after: error, in: id) { return false }
+            throw error
         }
+    }
+
+    /// After the relay refused a group post: whether this device has caught up so that the post can be
+    /// made again (another commit had taken the epoch: the mailbox is fetched, which processes it; or a
+    /// recipient device had left its account's list and its leaf is now removed, §17.8).
+    private func caughtUp(after refusal: ClientError, in id: GroupId) async throws -> Bool {
+        if case .relay(status: 404, _, _) = refusal, try await removeUnlistedLeaves(from: id) { return true }
+        guard case .epochConflict = refusal else { return false }
         try await receivePending()
-        return false
+        return true
     }
 
     // MARK: Sending

@@ -98,9 +98,15 @@ public actor Engine {
     var groupCommitsInFlight: [GroupId: [UInt8]] = [:]
     /// GroupInfo key requests this drain brought, answered after it (Engine+GroupKeyRequests.swift).
     var groupKeyRequests: [(from: DeviceAddress, group: GroupId)] = []
-    /// GroupInfo keys members sent for a rejoin that lacked one, tried after the drain (never stored unless
-    /// the rejoin they open succeeds).
-    var answeredGroupKeys: [GroupId: GroupInfoKey] = [:]
+    /// Groups this device asked other members for their GroupInfo key, and the keys members sent, each
+    /// tried for a rejoin after the drain (never stored unless the rejoin it opens succeeds).
+    var groupsAwaitingKey: Set<GroupId> = []
+    var answeredGroupKeys: [GroupId: [GroupInfoKey]] = [:]
+    /// When a failed rejoin may be tried again, per group, and the wait that doubles (Engine+GroupRecovery.swift).
+    var groupRejoinRetry: [GroupId: (at: UInt64, wait: UInt64)] = [:]
+    /// One commit at a time per group (Engine+GroupCommitTurns.swift).
+    var groupCommitTurns: Set<GroupId> = []
+    var groupCommitWaiters: [GroupId: [CheckedContinuation<Void, Never>]] = [:]
 
     /// Opening an engine deletes what fell due while no engine ran (expired messages, and messages past the
     /// retention); a failure there is left to the next sweep rather than stopping the front end.

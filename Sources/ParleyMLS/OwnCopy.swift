@@ -27,6 +27,12 @@ extension Group {
         case unappliedCommit
     }
 
+    /// Whether this member sent a handshake message (a commit or a proposal as a PrivateMessage) in its
+    /// current epoch: one of its commits of this epoch may be the one the group moved on with.
+    public var sentHandshakeThisEpoch: Bool {
+        secretTree.hasUsed(leaf: myLeaf, kind: .handshake, generation: 0)
+    }
+
     public func ownCopy(_ message: MLSMessage) -> OwnCopy? {
         switch message.body {
         case .privateMessage(let m):

@@ -122,21 +122,67 @@ struct GroupHandshakePrivacyTests {
     }
 }
 
-/// A transport that, while `losing`, lets the relay take each commit and then throws as a connection that
-/// dropped before the answer would.
+extension GroupHandshakePrivacyTests {
+    @Test("the commit's copy drained while the commit was in flight, then its answer lost: the next entry of the new epoch makes the committer rejoin")
+    func copyDrainedThenAnswerLost() async throws {
+        try await withRelay { relay, directory in
+            let hook = LosesCommitAnswers(inner: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
+            let alice = try await TestDevice.create("alice", on: hook, relayName: relay.name, in: directory)
+            let bob = try await TestDevice.create("bob", on: relay, in: directory)
+            let a = await alice.address, b = await bob.address
+            try await alice.engine.addContact(b)
+            try await bob.engine.addContact(a)
+            try await bob.engine.stockKeyPackages()
+            let id = try await alice.engine.createGroup(name: "Drained in flight", members: [b]).id
+            _ = try await bob.engine.receivePending()
+            _ = try await alice.engine.receivePending()
+            let epoch = try GroupInfoSealEndToEndTests.state(alice, id).epoch
+
+            // The drain during the flight takes the copy (the commit in flight: dropped and acknowledged), then
+            // the answer is lost: nothing in Alice's mailbox says any more that the relay took the commit.
+            hook.losing = true
+            hook.duringCommit = { _ = try? await alice.engine.receivePending() }
+            await #expect(throws: (any Error).self) { _ = try await alice.engine.updateOwnLeaf(in: id) }
+            hook.losing = false
+            #expect(try GroupInfoSealEndToEndTests.state(alice, id).epoch == epoch)
+            #expect(try await GroupOwnCopyEndToEndTests.queued(for: alice).isEmpty, "the copy was acknowledged")
+
+            _ = try await bob.engine.receivePending()
+            _ = try await bob.engine.send(text: "in the new epoch", toGroup: id)
+            _ = try await alice.engine.receivePending()
+            let rejoined = try GroupInfoSealEndToEndTests.state(alice, id)
+            #expect(rejoined.epoch == epoch + 2, "Bob's message of epoch \(epoch + 1) told Alice she had missed a commit: she rejoined")
+            _ = try await bob.engine.receivePending()
+            _ = try await alice.engine.send(text: "back", toGroup: id)
+            _ = try await bob.engine.receivePending()
+            #expect(try bob.store.messages(in: .group(id), limit: 100).contains { $0.text == "back" })
+            #expect(try bob.store.messages(in: .group(id), limit: 100).allSatisfy { $0.state != .failed })
+        }
+    }
+}
+
+/// A transport that, while `losing`, lets the relay take each commit, runs `duringCommit` (a drain, as a
+/// push wake-up would start one), and then throws as a connection that dropped before the answer would.
 private final class LosesCommitAnswers: ForwardingTransport, @unchecked Sendable {
     let inner: any RelayTransport
     private let lock = Lock()
     private var flag = false
+    private var hook: (@Sendable () async -> Void)?
     var losing: Bool {
         get { lock.withLock { flag } }
         set { lock.withLock { flag = newValue } }
+    }
+    var duringCommit: (@Sendable () async -> Void)? {
+        get { lock.withLock { hook } }
+        set { lock.withLock { hook = newValue } }
     }
 
     init(inner: any RelayTransport) { self.inner = inner }
 
     func commit(_ send: GroupSend, toGroup groupId: String, secret: [UInt8]) async throws(ClientError) {
         try await inner.commit(send, toGroup: groupId, secret: secret)
-        if losing { throw ClientError.timedOut("the connection dropped before the answer") }
+        guard losing else { return }
+        if let hook = duringCommit { await hook() }
+        throw ClientError.timedOut("the connection dropped before the answer")
     }
 }

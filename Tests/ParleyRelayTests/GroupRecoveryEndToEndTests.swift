@@ -246,6 +246,7 @@ struct GroupRecoveryEndToEndTests {
             #expect(groups[0].tree.occupiedLeaves.count == 3, "Alice, Bob's two devices")
             let keys = try [w.alice, w.bob, w.bob2].map { try #require(try $0.store.group(id)?.infoKey) }
             #expect(keys.allSatisfy { $0 == keys[0] } && keys[0].epoch > keyBefore.epoch, "every device holds the new key")
+            #expect(try Self.notices(w.bob, id).isEmpty, "Bob's phone, which followed the group, did not rejoin")
         }
     }
 
