@@ -85,7 +85,7 @@ struct GroupRecoveryEndToEndTests {
         }
     }
 
-    @Test("forged commits (bad signature, wrong membership tag, an outsider's external commit, a removed member's) and a commit the relay did not order are refused; the state does not change")
+    @Test("forged commits (bad signature as a PublicMessage and as a PrivateMessage, wrong membership tag, an outsider's external commit, a removed member's) and a commit the relay did not order are refused; the state does not change")
     func forgedCommitsChangeNothing() async throws {
         try await withRelay { relay, directory in
             let w = try await Self.world(on: relay, in: directory)
@@ -113,6 +113,15 @@ struct GroupRecoveryEndToEndTests {
                                                                                  membershipKey: alice.secrets.membershipKey, context: alice.context)))
             var badTag = real
             badTag.membershipTag = badTag.membershipTag.map { tag in [tag[0] ^ 1] + tag.dropFirst() }
+            // The same as a PrivateMessage (as members send commits), encrypted under Alice's handshake key by
+            // an insider who holds the epoch's secret tree, signed by a key that is not Alice's.
+            var privateForgery = AuthenticatedContent.sign(wireFormat: .privateMessage, content: real.content, suite: alice.suite, key: mallory,
+                                                           context: alice.context)
+            privateForgery.auth.confirmationTag = real.auth.confirmationTag
+            var insiderTree = alice.secretTree
+            let badPrivateSignature = MLSMessage(body: .privateMessage(try PrivateMessage.protect(privateForgery, suite: alice.suite,
+                                                                                                  secretTree: &insiderTree,
+                                                                                                  senderDataSecret: alice.secrets.senderDataSecret)))
             // An outsider who got a GroupInfo joins by external commit without rejoining a leaf of its own.
             let daveLeaf = try await dave.engine.newKeyPackage(lastResort: false).package.leafNode
             let outsider = try Group.joinByExternalCommit(groupInfo: try alice.currentGroupInfo(), leaf: daveLeaf,
@@ -126,7 +135,7 @@ struct GroupRecoveryEndToEndTests {
             let client = try RelayClient(endpoint: try TestDevice.endpoint(for: relay))
             let carolDevice = [GroupRecipient(address: await w.carol.address.description, deviceId: 1)]
             var relayEpoch = alice.epoch, secret = Engine.sendSecret(alice)
-            for forged in [badSignature, MLSMessage(body: .publicMessage(badTag)), outsider, fromRemoved] {
+            for forged in [badSignature, MLSMessage(body: .publicMessage(badTag)), badPrivateSignature, outsider, fromRemoved] {
                 let next = [UInt8](SecretBytes.random(count: 32).unprotectedBytes)
                 try await client.commit(GroupSend(epoch: relayEpoch, message: Base64Bytes(forged.tlsEncoded), recipients: carolDevice,
                                                   nextVerifier: Base64Bytes(RelayAPI.groupSendVerifier(groupId: id.bytes, epoch: relayEpoch + 1, secret: next))),
@@ -140,7 +149,7 @@ struct GroupRecoveryEndToEndTests {
 
             #expect(try w.carol.store.group(id) == before, "the state bytes, epoch, members and name are as they were")
             let failures = try Self.failures(w.carol, id)
-            #expect(failures.count == 5, "each refusal is said in the conversation: \(failures)")
+            #expect(failures.count == 6, "each refusal is said in the conversation: \(failures)")
             #expect(failures.contains { $0.contains("signature") } && failures.contains { $0.contains("membership tag") }
                     && failures.contains { $0.contains("external commit") } && failures.contains { $0.contains("did not order") })
             #expect(try Self.notices(w.carol, id).isEmpty, "a forgery is no reason to rejoin")
