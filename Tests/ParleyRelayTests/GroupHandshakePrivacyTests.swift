@@ -83,16 +83,7 @@ struct GroupHandshakePrivacyTests {
     func lostAnswer() async throws {
         try await withRelay { relay, directory in
             let hook = LosesCommitAnswers(inner: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
-            let alice = try await TestDevice.create("alice", on: hook, relayName: relay.name, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let a = await alice.address, b = await bob.address
-            try await alice.engine.addContact(b)
-            try await bob.engine.addContact(a)
-            try await bob.engine.stockKeyPackages()
-            try await alice.engine.stockKeyPackages()
-            let id = try await alice.engine.createGroup(name: "Lost answers", members: [b]).id
-            _ = try await bob.engine.receivePending()
-            _ = try await alice.engine.receivePending()
+            let (alice, bob, id) = try await GroupPair.make(aliceOn: hook, relay: relay, in: directory, name: "Lost answers").parts
             let before = try GroupInfoSealEndToEndTests.state(alice, id)
 
             hook.losing = true
@@ -127,15 +118,7 @@ extension GroupHandshakePrivacyTests {
     func copyDrainedThenAnswerLost() async throws {
         try await withRelay { relay, directory in
             let hook = LosesCommitAnswers(inner: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
-            let alice = try await TestDevice.create("alice", on: hook, relayName: relay.name, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let a = await alice.address, b = await bob.address
-            try await alice.engine.addContact(b)
-            try await bob.engine.addContact(a)
-            try await bob.engine.stockKeyPackages()
-            let id = try await alice.engine.createGroup(name: "Drained in flight", members: [b]).id
-            _ = try await bob.engine.receivePending()
-            _ = try await alice.engine.receivePending()
+            let (alice, bob, id) = try await GroupPair.make(aliceOn: hook, relay: relay, in: directory, name: "Drained in flight").parts
             let epoch = try GroupInfoSealEndToEndTests.state(alice, id).epoch
 
             // The drain during the flight takes the copy (the commit in flight: dropped and acknowledged), then

@@ -69,14 +69,7 @@ struct GroupOwnCopyEndToEndTests {
     func commitCopyDuringTheCommit() async throws {
         try await withRelay { relay, directory in
             let hook = CommitHook(inner: try RelayClient(endpoint: try TestDevice.endpoint(for: relay)))
-            let alice = try await TestDevice.create("alice", on: hook, relayName: relay.name, in: directory)
-            let bob = try await TestDevice.create("bob", on: relay, in: directory)
-            let a = await alice.address, b = await bob.address
-            try await alice.engine.addContact(b)
-            try await bob.engine.addContact(a)
-            try await bob.engine.stockKeyPackages()
-            let id = try await alice.engine.createGroup(name: "In flight", members: [b]).id
-            _ = try await alice.engine.receivePending()
+            let (alice, bob, id) = try await GroupPair.make(aliceOn: hook, relay: relay, in: directory, name: "In flight").parts
             let epoch = try #require(try alice.store.group(id)).epoch
 
             // Between the relay taking the commit and the answer reaching the engine, the engine drains its
