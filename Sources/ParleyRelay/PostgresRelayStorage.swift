@@ -24,6 +24,7 @@ public final class PostgresRelayStorage: RelayStorage {
     /// When a request last met the database's absence.
     private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let runner: Task<Void, Never>
+    private let leases = PostgresLeaseWatch()
 
     /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
     /// `leaseTimeout`: how long a request waits for one of them before it is answered 503 (see
@@ -34,6 +35,14 @@ public final class PostgresRelayStorage: RelayStorage {
         var configuration = location.clientConfiguration
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = connections
+        // The pool arms timers on every connection it takes back (the idle timeout of a connection beyond
+        // the minimum, and the keep-alive ping) and cancels them when it lends it again: three tasks and a
+        // dispatch timer each, per statement. The first few connections, which it lends first, stay open
+        // once made, so no idle timer is armed for them. Over TCP the ping stays (a firewall that drops
+        // quiet connections would leave a statement waiting on a dead one for minutes); a Unix socket has
+        // nothing between the node and the server, and a server that goes away closes it at once.
+        configuration.options.minimumConnections = min(Self.warmConnections, connections - 1)
+        if location.socketDirectory != nil { configuration.options.keepAliveBehavior = nil }
         // The pool's own background lines (a lease asked for before its run loop started, a connection
         // that failed while the database restarts) are not the operator's news: requests say it (503).
         var background = logger
@@ -178,6 +187,8 @@ public final class PostgresRelayStorage: RelayStorage {
     /// during an outage; otherwise long, so that a busy machine making new connections slowly is not taken
     /// for an outage (the full test suite on two cores took over 3 s to connect).
     public static let leaseTimeout = Duration.seconds(20)
+    /// Connections the pool keeps open once made, idle or not (no idle timer is armed for them).
+    static let warmConnections = 4
     static let leaseTimeoutAfterFailure = Duration.seconds(2)
     static let failureMemory = Duration.seconds(30)
 
@@ -193,30 +204,27 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
+    /// The wait is bounded by `leases` (one watch for all requests, no timer of each): the lease and `body`
+    /// run in a task of their own, which the watch cancels while it still waits for a connection.
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = NIOLockedValueBox(false)
-        let client = client
+        let (client, leases) = (client, leases)
         let timeout = lastFailure.withLockedValue { last in last.map { .now - $0 < Self.failureMemory } ?? false }
             ? min(Self.leaseTimeoutAfterFailure, leaseTimeout) : leaseTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    leased.withLockedValue { $0 = true }
-                    return try await body(connection)
-                }
+        let ticket = leases.begin(deadline: .now + timeout)
+        let work = Task {
+            try await client.withConnection { connection in
+                guard leases.leased(ticket) else { throw DatabaseUnreachable(waited: timeout) }
+                return try await body(connection)
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                if !leased.withLockedValue({ $0 }) { throw DatabaseUnreachable(waited: timeout) }
-                return nil
-            }
-            while let result = try await group.next() {
-                if let value = result {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            throw DatabaseUnreachable(waited: timeout)
+        }
+        leases.attach(ticket) { work.cancel() }
+        do {
+            let value = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            _ = leases.end(ticket)
+            return value
+        } catch {
+            if leases.end(ticket) { throw DatabaseUnreachable(waited: timeout) }
+            throw error
         }
     }
 
