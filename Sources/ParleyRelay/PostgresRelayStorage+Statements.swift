@@ -53,10 +53,10 @@ extension PostgresRelayStorage {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    /// A send's one write: `parley_enqueue_v2` (see `enqueue`).
+    /// A send's one write: `parley_enqueue_v3` (see `enqueue`).
     struct EnqueueStatement: PostgresPreparedStatement {
-        static let name = "parley_enqueue_call_v2"
-        static let sql = "SELECT outcome, full_device FROM parley_enqueue_v2($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        static let name = "parley_enqueue_call_v3"
+        static let sql = "SELECT outcome, full_device FROM parley_enqueue_v3($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         typealias Row = (String, Int64?)
         let address: String
         let deviceList: ByteBuffer

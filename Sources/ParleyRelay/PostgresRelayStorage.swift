@@ -24,6 +24,7 @@ public final class PostgresRelayStorage: RelayStorage {
     /// When a request last met the database's absence.
     private let lastFailure = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     private let runner: Task<Void, Never>
+    private let leases = PostgresLeaseWatch()
 
     /// `connections`: the most the pool opens (PostgreSQL's max_connections is shared by all nodes).
     /// `leaseTimeout`: how long a request waits for one of them before it is answered 503 (see
@@ -34,6 +35,14 @@ public final class PostgresRelayStorage: RelayStorage {
         var configuration = location.clientConfiguration
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = connections
+        // The pool arms timers on every connection it takes back (the idle timeout of a connection beyond
+        // the minimum, and the keep-alive ping) and cancels them when it lends it again: three tasks and a
+        // dispatch timer each, per statement. The first few connections, which it lends first, stay open
+        // once made, so no idle timer is armed for them. Over TCP the ping stays (a firewall that drops
+        // quiet connections would leave a statement waiting on a dead one for minutes); a Unix socket has
+        // nothing between the node and the server, and a server that goes away closes it at once.
+        configuration.options.minimumConnections = min(Self.warmConnections, connections - 1)
+        if location.socketDirectory != nil { configuration.options.keepAliveBehavior = nil }
         // The pool's own background lines (a lease asked for before its run loop started, a connection
         // that failed while the database restarts) are not the operator's news: requests say it (503).
         var background = logger
@@ -126,6 +135,8 @@ public final class PostgresRelayStorage: RelayStorage {
             "CREATE INDEX push_connections_by_node ON push_connections (node)",
             enqueueFunction2,
         ],
+        // The send's function keeps one plan of each of its statements: see `enqueueFunction3`.
+        [enqueueFunction3],
     ]
 
     /// The schema version this build knows.
@@ -178,6 +189,8 @@ public final class PostgresRelayStorage: RelayStorage {
     /// during an outage; otherwise long, so that a busy machine making new connections slowly is not taken
     /// for an outage (the full test suite on two cores took over 3 s to connect).
     public static let leaseTimeout = Duration.seconds(20)
+    /// Connections the pool keeps open once made, idle or not (no idle timer is armed for them).
+    static let warmConnections = 4
     static let leaseTimeoutAfterFailure = Duration.seconds(2)
     static let failureMemory = Duration.seconds(30)
 
@@ -193,30 +206,27 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
+    /// The wait is bounded by `leases` (one watch for all requests, no timer of each): the lease and `body`
+    /// run in a task of their own, which the watch cancels while it still waits for a connection.
     private func leasing<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        let leased = NIOLockedValueBox(false)
-        let client = client
+        let (client, leases) = (client, leases)
         let timeout = lastFailure.withLockedValue { last in last.map { .now - $0 < Self.failureMemory } ?? false }
             ? min(Self.leaseTimeoutAfterFailure, leaseTimeout) : leaseTimeout
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await client.withConnection { connection in
-                    leased.withLockedValue { $0 = true }
-                    return try await body(connection)
-                }
+        let ticket = leases.begin(deadline: .now + timeout)
+        let work = Task {
+            try await client.withConnection { connection in
+                guard leases.leased(ticket) else { throw DatabaseUnreachable(waited: timeout) }
+                return try await body(connection)
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                if !leased.withLockedValue({ $0 }) { throw DatabaseUnreachable(waited: timeout) }
-                return nil
-            }
-            while let result = try await group.next() {
-                if let value = result {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            throw DatabaseUnreachable(waited: timeout)
+        }
+        leases.attach(ticket) { work.cancel() }
+        do {
+            let value = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
+            _ = leases.end(ticket)
+            return value
+        } catch {
+            if leases.end(ticket) { throw DatabaseUnreachable(waited: timeout) }
+            throw error
         }
     }
 
@@ -450,7 +460,7 @@ public final class PostgresRelayStorage: RelayStorage {
 
     // MARK: Mailboxes
 
-    /// One call of `parley_enqueue_v2`, one statement and so one transaction, committed durably before the
+    /// One call of `parley_enqueue_v3`, one statement and so one transaction, committed durably before the
     /// send is answered. The function takes the account row's lock first: this account's sends (and its
     /// device-list changes) go one after another, so ids are drawn and committed in the same order. Each
     /// statement of a PL/pgSQL function reads a snapshot of its own, so the mailbox counts are read after
@@ -526,6 +536,39 @@ public final class PostgresRelayStorage: RelayStorage {
             SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
           PERFORM pg_notify('parley_wake_' || to_hex(p.node), 'w' || p.wake_key)
             FROM push_connections p WHERE p.wake_key = ANY(p_keys);
+          outcome := 'stored';
+        END
+        $$
+        """
+
+    /// Schema version 7: `parley_enqueue_v2` with one plan of each statement kept for the session. PL/pgSQL
+    /// keeps a function's statements in the plan cache, which with parameters compares a generic plan's
+    /// estimate with those of plans made for the values at hand: with `unnest` of an array parameter the
+    /// generic estimate (10 rows) lost to the custom one (the array's length) every time, so every call of
+    /// v2 planned its statements anew (planning was 12% of the backends' CPU samples under `perf` on the
+    /// bench's closed loop; none with v3). Generic plans look the same rows up by the same indexes, but for
+    /// the wake-ups: `wake_key = ANY(p_keys)` of a generic plan, reckoned for 10 keys, reads a small
+    /// `push_connections` whole (EXPLAIN: with 1,000 rows it did, with 101,000 it took the index), so each
+    /// key is looked up on its own.
+    static let enqueueFunction3 = """
+        CREATE FUNCTION parley_enqueue_v3(p_address TEXT, p_list BYTEA, p_devices BIGINT[], p_bodies BYTEA[], p_wanted BIGINT[], p_room BIGINT,
+          p_received BIGINT, p_expires BIGINT, p_keys TEXT[], OUT outcome TEXT, OUT full_device BIGINT)
+          LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $$
+        DECLARE
+          current_list BYTEA;
+          key TEXT;
+        BEGIN
+          SELECT device_list INTO current_list FROM accounts WHERE address = p_address FOR UPDATE;
+          IF NOT FOUND THEN outcome := 'unknown_account'; RETURN; END IF;
+          IF current_list <> p_list THEN outcome := 'device_list_changed'; RETURN; END IF;
+          SELECT min(w.d) INTO full_device FROM unnest(p_wanted) AS w(d)
+            WHERE (SELECT count(*) FROM messages WHERE address = p_address AND device_id = w.d) > p_room;
+          IF full_device IS NOT NULL THEN outcome := 'mailbox_full'; RETURN; END IF;
+          INSERT INTO messages (address, device_id, envelope, received_at, expires_at)
+            SELECT p_address, d, e, p_received, p_expires FROM unnest(p_devices, p_bodies) WITH ORDINALITY AS t(d, e, n) ORDER BY n;
+          FOREACH key IN ARRAY p_keys LOOP
+            PERFORM pg_notify('parley_wake_' || to_hex(p.node), 'w' || p.wake_key) FROM push_connections p WHERE p.wake_key = key;
+          END LOOP;
           outcome := 'stored';
         END
         $$

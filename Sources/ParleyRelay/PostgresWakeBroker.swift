@@ -21,7 +21,7 @@ import PostgresNIO
 /// the device's new push connection has a row of its own.
 ///
 /// A registration takes the device's account row with FOR KEY SHARE, which waits for a send to it that
-/// holds the row's lock (`parley_enqueue_v2` takes it FOR UPDATE first): a send either commits before the
+/// holds the row's lock (`parley_enqueue_v3` takes it FOR UPDATE first): a send either commits before the
 /// registration, and the device's first fetch finds it, or reads the registered row and notifies.
 ///
 /// While the listening connection is down (the database restarting) notifications are lost; once it is
@@ -29,7 +29,7 @@ import PostgresNIO
 /// device fetches whatever arrived meanwhile. A newer push connection of a device displaces an older one
 /// on the same node only: a device connected to two nodes at once is woken on both.
 public actor PostgresWakeBroker: WakeBroker {
-    /// A node's channel is this and its number in hex (`channel(of:)`); `parley_enqueue_v2` spells it too.
+    /// A node's channel is this and its number in hex (`channel(of:)`); `parley_enqueue_v3` spells it too.
     static let channelPrefix = "parley_wake_"
 
     static func channel(of node: Int64) -> String { channelPrefix + String(node, radix: 16) }

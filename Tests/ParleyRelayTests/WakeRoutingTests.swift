@@ -89,7 +89,7 @@ struct WakeRoutingTests {
         let subscribed = Counter()
         let committing = Counter()
         let sawCommit = Counter()
-        // A send in flight: the account row locked as `parley_enqueue_v2` locks it, its message inserted,
+        // A send in flight: the account row locked as `parley_enqueue_v3` locks it, its message inserted,
         // not committed yet. Its NOTIFY read no row for bob (he had none yet).
         try await nodes.storages[0].transaction { connection in
             try await connection.query("SELECT 1 FROM accounts WHERE address = \(Self.bob.address) FOR UPDATE", logger: Logger(label: "test"))
