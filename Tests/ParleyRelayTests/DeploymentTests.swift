@@ -4,6 +4,7 @@ import NIOCore
 import ParleyCrypto
 import ParleyProtocol
 import ParleyRelayAPI
+import ParleyTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -16,23 +17,24 @@ import Glibc
 @Suite struct DeploymentTests {
     static let deploy = Binaries.packageRoot + "/deploy"
 
-    @Test func haproxyConfigurationIsValid() throws {
+    @Test func haproxyConfigurationIsValid() async throws {
         let haproxy = try Self.haproxy()
         for environment in [[:], ["PARLEY_BIND": "127.0.0.1:1", "PARLEY_NODE1": "127.0.0.1:2", "PARLEY_NODE2": "127.0.0.1:3",
                                   "PARLEY_NODE3": "127.0.0.1:4", "PARLEY_CHECK_INTER": "500ms", "PARLEY_MAXCONN": "4000"]] {
-            let (status, output) = try Self.run(haproxy, ["-c", "-f", Self.deploy + "/haproxy.cfg"], environment: environment)
+            let (status, output) = try await offCooperativeThreads { try Self.run(haproxy, ["-c", "-f", Self.deploy + "/haproxy.cfg"], environment: environment) }
             #expect(status == 0, "haproxy -c -f deploy/haproxy.cfg with \(environment): \(output)")
         }
     }
 
-    @Test func systemdUnitIsHardenedAndUsesRealOptions() throws {
+    @Test func systemdUnitIsHardenedAndUsesRealOptions() async throws {
         let unit = try String(contentsOfFile: Self.deploy + "/parley-relay@.service", encoding: .utf8)
         for line in ["DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=parley-relay", "LimitNOFILE=", "Restart=on-failure",
                      "NoNewPrivileges=yes", "CapabilityBoundingSet=\n"] {
             #expect(unit.contains(line), "the unit has \(line)")
         }
         // Every option ExecStart gives (and those the guide puts in PARLEY_RELAY_OPTIONS) is one `serve` knows.
-        let help = try Self.run(try Binaries.path("parley-relay"), ["serve", "--help"]).output
+        let relay = try Binaries.path("parley-relay")
+        let help = try await offCooperativeThreads { try Self.run(relay, ["serve", "--help"]) }.output
         let commandLines = unit.split(separator: "\n").filter { $0.hasPrefix("ExecStart=") || $0.hasPrefix("    --") || $0.contains("PARLEY_RELAY_OPTIONS=") }
         let options = Set(commandLines.flatMap { $0.matches(of: /--[a-z][a-z-]+/).map { String($0.output) } })
         #expect(options.contains("--database") && options.contains("--metrics"))
@@ -42,7 +44,7 @@ import Glibc
     /// systemd's own check of the unit (the instance `@1`, with the relay built here in its ExecStart): no
     /// unknown or misplaced setting, nothing it would ignore. systemd-analyze is Debian's systemd package,
     /// which `make deps` installs.
-    @Test func systemdAcceptsTheUnit() throws {
+    @Test func systemdAcceptsTheUnit() async throws {
         let analyze = "/usr/bin/systemd-analyze"
         guard FileManager.default.isExecutableFile(atPath: analyze) else {
             throw FixtureError("\(analyze) is missing; `make deps` installs Debian's systemd package")
@@ -51,7 +53,8 @@ import Glibc
         let unit = try String(contentsOfFile: Self.deploy + "/parley-relay@.service", encoding: .utf8)
             .replacingOccurrences(of: "/usr/local/bin/parley-relay", with: try Binaries.path("parley-relay"))
         try unit.write(toFile: directory.sub("parley-relay@.service"), atomically: true, encoding: .utf8)
-        let (status, output) = try Self.run(analyze, ["verify", "--man=no", directory.sub("parley-relay@1.service")])
+        let instance = directory.sub("parley-relay@1.service")
+        let (status, output) = try await offCooperativeThreads { try Self.run(analyze, ["verify", "--man=no", instance]) }
         #expect(status == 0 && output.isEmpty, "systemd-analyze verify: \(output)")
     }
 

@@ -64,9 +64,7 @@ public final class PostgresCluster: Sendable {
     public func newDatabase() async throws -> String { try await Self.offCooperativeThreads { try self.database() } }
 
     static func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-        }
+        try await ParleyTestSupport.offCooperativeThreads(work)
     }
 
     /// Runs one SQL command in database `database` (`postgres` by default) with psql.
@@ -231,5 +229,14 @@ public final class PostgresClusterState<Value: Sendable>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)
+    }
+}
+
+/// Runs `work`, which blocks (a wait for a child process), on a thread of its own rather than on one of
+/// Swift's cooperative threads: there is one per core, and on a 2-core machine two tests blocked there at
+/// once leave none to every other test of the run (their answers and timers wait until the block ends).
+public func offCooperativeThreads<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
     }
 }
