@@ -47,8 +47,7 @@ extension Engine {
         do {
             if account.deviceList.devices.count > 1 {
                 _ = try await stockKeyPackages()
-                try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(ownAddress),
-                                       body: .deviceReady), to: ownAddress)
+                try await sendControl(.deviceReady, to: ownAddress)
             }
             try store.setSetting(Self.readyForGroupsUnsent, nil)
         } catch let error as ClientError where error.isWorthRetrying {

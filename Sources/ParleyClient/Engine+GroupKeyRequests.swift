@@ -25,10 +25,8 @@ extension Engine {
         var asked = false
         for text in accounts {
             guard let peer = try? AccountAddress(text) else { continue }
-            let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
-                                  body: .groupInfoKeyRequest(group: id))
             do {
-                try await send(content, to: peer)
+                try await sendControl(.groupInfoKeyRequest(group: id), to: peer)
                 asked = true
             } catch {
                 continue   // another account may answer
@@ -56,9 +54,7 @@ extension Engine {
                 continue
             }
             guard let list = (try? deviceList(of: peer)) ?? nil, list.devices.contains(where: { $0.deviceId == device.deviceId }) else { continue }
-            let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
-                                  body: .groupInfoKeyAnswer(group: id, epoch: key.epoch, key: key.key.unprotectedBytes))
-            _ = try? await send(content, to: peer)
+            _ = try? await sendControl(.groupInfoKeyAnswer(group: id, epoch: key.epoch, key: key.key.unprotectedBytes), to: peer)
         }
     }
 

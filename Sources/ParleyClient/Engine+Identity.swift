@@ -71,9 +71,8 @@ extension Engine {
         guard contact.trust != state else { return }
         try record(state, for: contact, elsewhere: false)
         guard account.deviceList.devices.count > 1 else { return }
-        let content = Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(ownAddress),
-                              body: .trustDecision(address: peer.description, accountKey: contact.account.accountKey.bytes, state: state.rawValue))
-        try await send(content, to: ownAddress)
+        try await sendControl(.trustDecision(address: peer.description, accountKey: contact.account.accountKey.bytes, state: state.rawValue),
+                              to: ownAddress)
     }
 
     private func record(_ state: TrustState, for contact: Contact, elsewhere: Bool) throws {

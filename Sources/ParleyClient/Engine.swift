@@ -424,13 +424,18 @@ public actor Engine {
 
     public func sendReceipt(to peer: AccountAddress, read: Bool, messageIds: [[UInt8]]) async throws {
         guard !messageIds.isEmpty else { return }
-        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
-                               body: .receipt(read: read, messageIds: messageIds)), to: peer)
+        try await sendControl(.receipt(read: read, messageIds: messageIds), to: peer)
     }
 
     public func sendTyping(to peer: AccountAddress, started: Bool) async throws {
-        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer),
-                               body: .typing(started: started)), to: peer)
+        try await sendControl(.typing(started: started), to: peer)
+    }
+
+    /// Sends a control content (a receipt, typing, a trust decision, a device's readiness, a GroupInfo key
+    /// request or answer: nothing kept in history) to the devices of `peer` and this account's others.
+    func sendControl(_ body: Content.Body, to peer: AccountAddress) async throws {
+        try await send(Content(messageId: Content.newMessageId(), sentAt: clock.nowMilliseconds(), conversation: .direct(peer), body: body),
+                       to: peer)
     }
 
     /// Returns the history record as the drain left it (sent), when it has one.
