@@ -24,6 +24,12 @@ extension Engine {
     static let ownDeviceClaimFirstWait: UInt64 = 5_000
     static let ownDeviceClaimLongestWait: UInt64 = 15 * 60_000
 
+    /// The wait before the next try of something that failed after waiting `previous` (nil: the first
+    /// failure): `first`, then doubled each time, never over `longest`. In milliseconds.
+    static func doubledWait(after previous: UInt64?, first: UInt64, longest: UInt64) -> UInt64 {
+        min(longest, previous.map { $0 * 2 } ?? first)
+    }
+
     // MARK: Adding this account's new devices
 
     /// After each mailbox drain: this device says it is ready for the account's groups if it has not yet
@@ -81,7 +87,8 @@ extension Engine {
             guard present.contains(account.device.deviceId), !missing.isEmpty else { continue }
             let packages = try await claimOwnKeyPackages(for: missing)
             for entry in missing where !packages.contains(where: { GroupCredential.device(in: $0.leafNode.credential)?.deviceId == entry.deviceId }) {
-                let wait = min(Self.ownDeviceClaimLongestWait, (ownDeviceClaimRetry[entry.deviceId]?.wait ?? Self.ownDeviceClaimFirstWait / 2) * 2)
+                let wait = Self.doubledWait(after: ownDeviceClaimRetry[entry.deviceId]?.wait, first: Self.ownDeviceClaimFirstWait,
+                                            longest: Self.ownDeviceClaimLongestWait)
                 ownDeviceClaimRetry[entry.deviceId] = (at: now + wait, wait: wait)
             }
             guard !packages.isEmpty else { continue }

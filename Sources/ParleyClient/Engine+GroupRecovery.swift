@@ -60,7 +60,7 @@ extension Engine {
             groupRejoinRetry[id] = nil
             return events
         } catch {
-            let wait = min(Self.rejoinLongestWait, max(Self.rejoinFirstWait, (groupRejoinRetry[id]?.wait ?? 0) * 2))
+            let wait = Self.doubledWait(after: groupRejoinRetry[id]?.wait, first: Self.rejoinFirstWait, longest: Self.rejoinLongestWait)
             groupRejoinRetry[id] = (at: now + wait, wait: wait)
             var text = "This device could not follow the group and could not rejoin it: \(Self.reason(error))."
             // Without the group's current GroupInfo key, it asks other members for it (Engine+GroupKeyRequests.swift).

@@ -316,7 +316,7 @@ extension Engine {
                 if let event = try applyTrustDecision(address: address, accountKey: key, state: state) { events.append(event) }
             case .ownDeviceReady(let deviceId): ownDeviceIsReady(deviceId)
             case .groupKeyRequest(let device, let group): groupKeyRequests.append((device, group))
-            case .groupKeyAnswer(let device, let group, let epoch, let key): try adoptAnsweredKey(from: device, group: group, epoch: epoch, key: key)
+            case .groupKeyAnswer(let device, let group, let epoch, let key): adoptAnsweredKey(from: device, group: group, epoch: epoch, key: key)
             case .nothing: break
             }
         }
